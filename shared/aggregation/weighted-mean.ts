@@ -1,4 +1,5 @@
 import type { Aggregator, ClientUpdate } from './types.js';
+import { assertValidUpdates } from './validate.js';
 
 /** FedAvg's aggregation: the mean of the deltas weighted by each client's number of examples. */
 export class WeightedMean implements Aggregator {
@@ -6,13 +7,11 @@ export class WeightedMean implements Aggregator {
   readonly linear = true;
 
   aggregate(updates: readonly ClientUpdate[]): Float32Array {
-    if (updates.length === 0) throw new Error('cannot aggregate zero updates');
-    const m = updates[0].delta.length;
+    const m = assertValidUpdates(updates);
     const total = updates.reduce((s, u) => s + u.numExamples, 0);
     if (!(total > 0)) throw new Error('total number of examples must be positive');
     const acc = new Float64Array(m);
     for (const u of updates) {
-      if (u.delta.length !== m) throw new Error(`update from ${u.clientId} has ${u.delta.length} values, expected ${m}`);
       const w = u.numExamples / total;
       for (let i = 0; i < m; i++) acc[i] += w * u.delta[i];
     }

@@ -1,0 +1,23 @@
+import { describe, expect, it } from 'vitest';
+import { aggregateMetrics } from '../../../shared/aggregation/evaluation.js';
+
+describe('aggregateMetrics', () => {
+  it('weights loss and accuracy by each client’s number of examples', () => {
+    // loss (10*1 + 30*2) / 40 = 1.75; accuracy (10*0.5 + 30*1) / 40 = 0.875
+    expect(
+      aggregateMetrics([
+        { loss: 1, accuracy: 0.5, numExamples: 10 },
+        { loss: 2, accuracy: 1, numExamples: 30 },
+      ]),
+    ).toEqual({ loss: 1.75, accuracy: 0.875, numExamples: 40, clients: 2 });
+  });
+
+  it('names the client with unusable metrics', () => {
+    expect(() => aggregateMetrics([])).toThrow(/zero clients/);
+    expect(() => aggregateMetrics([{ loss: 1, accuracy: 0.5, numExamples: 0 }])).toThrow(/zero examples/);
+    expect(() => aggregateMetrics([{ loss: 1, accuracy: 0.5, numExamples: 1 }, { loss: NaN, accuracy: 0.5, numExamples: 1 }])).toThrow(
+      /client #1 have a non-finite loss/,
+    );
+    expect(() => aggregateMetrics([{ loss: 1, accuracy: 1.5, numExamples: 1 }])).toThrow(/accuracy outside \[0, 1\]/);
+  });
+});
