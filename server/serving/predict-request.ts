@@ -1,0 +1,101 @@
+import { z } from 'zod';
+import { InputError, leadingShape, type NestedNumbers } from './tensor-json.js';
+
+/** A validated predict body: its format decides the response's shape. */
+export type PredictRequest =
+  | { format: 'row'; items: unknown[] }
+  | { format: 'columnar'; items: unknown[] }
+  | { format: 'seed'; items: unknown[]; single: boolean };
+
+const TfServingBody = z
+  .strictObject({
+    signature_name: z.literal('serving_default', { message: 'signature_name must be "serving_default" (the only signature)' }).optional(),
+    instances: z.array(z.unknown()).min(1, { message: 'instances must hold at least one instance' }).optional(),
+    inputs: z.unknown().optional(),
+  })
+  .refine((b) => (b.instances === undefined) !== (b.inputs === undefined), {
+    message: 'give exactly one of "instances" (row format) or "inputs" (columnar format)',
+  });
+
+const SeedBody = z.strictObject({
+  x_input: z.unknown().refine((v) => v !== undefined, { message: 'required: one instance or an array of instances' }),
+});
+
+function zodMessage(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.length > 0 ? i.path.join('.') : 'request body'}: ${i.message}`).join('; ');
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** TF Serving lets a single-input model's tensor be given bare or as {"<input name>": tensor}. */
+function unwrapNamed(value: unknown, inputName: string, label: string): unknown {
+  if (!isPlainObject(value)) return value;
+  const keys = Object.keys(value);
+  if (keys.length !== 1 || keys[0] !== inputName) {
+    throw new InputError(`${label} names inputs [${keys.join(', ')}]; this model has one input, "${inputName}"`);
+  }
+  return value[inputName];
+}
+
+/** `{"instances": [...]}` (row format) or `{"inputs": ...}` (columnar format). */
+export function parseTfServingBody(body: unknown, inputName: string): PredictRequest {
+  const parsed = TfServingBody.safeParse(body);
+  if (!parsed.success) throw new InputError(zodMessage(parsed.error));
+  const { instances, inputs } = parsed.data;
+  if (instances !== undefined) {
+    return { format: 'row', items: instances.map((item, i) => unwrapNamed(item, inputName, `instances[${i}]`)) };
+  }
+  const batch = unwrapNamed(inputs, inputName, 'inputs');
+  if (!Array.isArray(batch) || batch.length === 0) {
+    throw new InputError('inputs must be a non-empty array with one entry per instance (the batch dimension first)');
+  }
+  return { format: 'columnar', items: batch };
+}
+
+/**
+ * The seed's `{"x_input": ...}`: one instance (any nesting of featureSize numbers) or an array of
+ * instances (arrays themselves); the response mirrors that choice.
+ */
+export function parseSeedBody(body: unknown, featureSize: number): PredictRequest {
+  const parsed = SeedBody.safeParse(body);
+  if (!parsed.success) throw new InputError(zodMessage(parsed.error));
+  const x = parsed.data.x_input;
+  if (!Array.isArray(x) && typeof x !== 'number') {
+    throw new InputError(`x_input must be one instance of ${featureSize} numbers or a non-empty array of instances`);
+  }
+  const single = leadingShape(x).reduce((a, b) => a * b, 1) === featureSize || !Array.isArray(x) || !Array.isArray(x[0]);
+  return single ? { format: 'seed', items: [x], single } : { format: 'seed', items: x, single };
+}
+
+export function predictResponse(req: PredictRequest, rows: NestedNumbers[]): Record<string, unknown> {
+  switch (req.format) {
+    case 'row':
+      return { predictions: rows };
+    case 'columnar':
+      return { outputs: rows };
+    case 'seed':
+      return { prediction: req.single ? rows[0] : rows };
+    default: {
+      const never: never = req;
+      throw new Error(`unknown predict format ${String(never)}`);
+    }
+  }
+}
+
+/** Where instance i of a request is, for error messages. */
+export function itemLabel(req: PredictRequest): string {
+  switch (req.format) {
+    case 'row':
+      return 'instances';
+    case 'columnar':
+      return 'inputs';
+    case 'seed':
+      return 'x_input';
+    default: {
+      const never: never = req;
+      throw new Error(`unknown predict format ${String(never)}`);
+    }
+  }
+}
