@@ -1,0 +1,125 @@
+import { describe, expect, it } from 'vitest';
+import { PrivacyLedger, type LedgerSettings } from '../../../shared/privacy/ledger.js';
+import {
+  DEFAULT_RDP_ORDERS,
+  computeEpsilon,
+  computeRdp,
+  rdpToEpsilon,
+  stepsUntilBudget,
+} from '../../../shared/privacy/rdp.js';
+
+const settings: LedgerSettings = {
+  mode: 'central',
+  noiseMultiplier: 1,
+  delta: 1e-5,
+  targetEpsilon: 3,
+  orders: DEFAULT_RDP_ORDERS,
+};
+const relClose = (a: number, b: number, rel = 1e-12) => expect(Math.abs(a - b)).toBeLessThanOrEqual(rel * Math.abs(b));
+
+function runUntilStopped(ledger: PrivacyLedger, q: number, n: number): number {
+  let round = 0;
+  while (ledger.check(q).allowed) ledger.record({ round: round++, samplingRate: q, expectedContributors: n, contributors: n });
+  return round;
+}
+
+describe('PrivacyLedger', () => {
+  it('stops before the round that would pass targetEpsilon, and says so', () => {
+    const q = 0.1;
+    const ledger = new PrivacyLedger({ ...settings, targetEpsilon: 6 });
+    const rounds = runUntilStopped(ledger, q, 10);
+    // Independently: the last affordable round count by the accountant itself.
+    expect(computeEpsilon({ q, noiseMultiplier: 1, steps: rounds, delta: 1e-5 }).epsilon).toBeLessThanOrEqual(6);
+    expect(computeEpsilon({ q, noiseMultiplier: 1, steps: rounds + 1, delta: 1e-5 }).epsilon).toBeGreaterThan(6);
+    expect(rounds).toBe(stepsUntilBudget({ q, noiseMultiplier: 1, delta: 1e-5, targetEpsilon: 6 }));
+    expect(rounds).toBeGreaterThan(10);
+    const refusal = ledger.check(q);
+    expect(refusal.allowed).toBe(false);
+    if (!refusal.allowed) expect(refusal.reason).toMatch(/privacy budget exhausted: one more round would bring epsilon from 5\.\d+ to 6\.\d+ > targetEpsilon 6/);
+    expect(ledger.spent().epsilon).toBeLessThanOrEqual(6);
+    expect(ledger.roundsRemaining(q)).toBe(0);
+    // Epsilon is reported after every round and only grows.
+    const eps = ledger.rounds().map((r) => r.epsilon);
+    for (let k = 1; k < eps.length; k++) expect(eps[k]).toBeGreaterThan(eps[k - 1]);
+  });
+
+  it('composes rounds with different sampling rates additively', () => {
+    const ledger = new PrivacyLedger(settings);
+    ledger.record({ round: 0, samplingRate: 0.05, expectedContributors: 5, contributors: 5 });
+    ledger.record({ round: 1, samplingRate: 0.2, expectedContributors: 20, contributors: 20 });
+    ledger.record({ round: 2, samplingRate: 0.05, expectedContributors: 5, contributors: 4 });
+    const a = computeRdp(0.05, 1, 2);
+    const b = computeRdp(0.2, 1, 1);
+    const expected = rdpToEpsilon(a.map((r, k) => r + b[k]), DEFAULT_RDP_ORDERS, 1e-5);
+    relClose(ledger.spent().epsilon, expected.epsilon);
+    expect(ledger.spent()).toMatchObject({ order: expected.order, rounds: 3, delta: 1e-5, coordinatorEpsilon: null });
+    expect(ledger.roundsRemaining(0.05)).toBe(
+      stepsUntilBudget({ q: 0.05, noiseMultiplier: 1, delta: 1e-5, targetEpsilon: 3, spentRdp: a.map((r, k) => r + b[k]) }),
+    );
+  });
+
+  it('reports nothing spent before the first round', () => {
+    expect(new PrivacyLedger(settings).spent()).toEqual({
+      epsilon: 0,
+      order: null,
+      orderAtEdge: null,
+      delta: 1e-5,
+      rounds: 0,
+      coordinatorEpsilon: null,
+    });
+  });
+
+  it('records an overshooting round truthfully and refuses the next one', () => {
+    const ledger = new PrivacyLedger({ ...settings, targetEpsilon: 1 });
+    expect(ledger.check(0.01).allowed).toBe(true);
+    const report = ledger.record({ round: 0, samplingRate: 1, expectedContributors: 100, contributors: 100 });
+    relClose(report.epsilon, computeEpsilon({ q: 1, noiseMultiplier: 1, steps: 1, delta: 1e-5 }).epsilon);
+    expect(report.epsilon).toBeGreaterThan(1);
+    expect(ledger.check(0.01).allowed).toBe(false);
+  });
+
+  it('distributed mode: dropouts lower the noise against the coordinator, and it is reported', () => {
+    const ledger = new PrivacyLedger({ ...settings, mode: 'distributed', noiseMultiplier: 2 });
+    const r0 = ledger.record({ round: 0, samplingRate: 0.1, expectedContributors: 100, contributors: 100 });
+    const r1 = ledger.record({ round: 1, samplingRate: 0.1, expectedContributors: 100, contributors: 25 });
+    expect(r0.clientNoiseMultiplier).toBe(2);
+    expect(r1.clientNoiseMultiplier).toBeCloseTo(1, 14);
+    // The release is topped up to the full multiplier, so its account ignores the dropouts.
+    expect(r1.releasedNoiseMultiplier).toBeCloseTo(2, 14);
+    relClose(r1.epsilon, computeEpsilon({ q: 0.1, noiseMultiplier: 2, steps: 2, delta: 1e-5 }).epsilon);
+    // Against the coordinator: no amplification (q = 1), client noise only: a/(2*2^2) + a/(2*1^2).
+    const coordinatorRdp = DEFAULT_RDP_ORDERS.map((a) => a / 8 + a / 2);
+    relClose(r1.coordinatorEpsilon as number, rdpToEpsilon(coordinatorRdp, DEFAULT_RDP_ORDERS, 1e-5).epsilon);
+    expect(r1.coordinatorEpsilon as number).toBeGreaterThan(r1.epsilon);
+    // A round no client made it into costs nothing against the coordinator.
+    const r2 = ledger.record({ round: 2, samplingRate: 0.1, expectedContributors: 100, contributors: 0 });
+    expect(r2.coordinatorEpsilon).toBe(r1.coordinatorEpsilon);
+  });
+
+  it('resumes exactly from a JSON checkpoint', () => {
+    const d = { ...settings, mode: 'distributed' as const };
+    const uninterrupted = new PrivacyLedger(d);
+    const first = new PrivacyLedger(d);
+    for (let r = 0; r < 5; r++) {
+      const t = { round: r, samplingRate: 0.1, expectedContributors: 10, contributors: 10 - r };
+      uninterrupted.record(t);
+      first.record(t);
+    }
+    const resumed = new PrivacyLedger(d, JSON.parse(JSON.stringify(first.state())));
+    const t = { round: 5, samplingRate: 0.1, expectedContributors: 10, contributors: 7 };
+    expect(resumed.record(t)).toEqual(uninterrupted.record(t));
+    expect(resumed.spent()).toEqual(uninterrupted.spent());
+    expect(resumed.rounds()).toHaveLength(6);
+  });
+
+  it('refuses a checkpoint from another mode, other orders or a corrupt file', () => {
+    const state = new PrivacyLedger(settings).state();
+    expect(() => new PrivacyLedger({ ...settings, mode: 'distributed' }, state)).toThrow(/mode changed since the checkpoint/);
+    expect(() => new PrivacyLedger({ ...settings, orders: [2, 3] }, state)).toThrow(/different RDP orders/);
+    expect(() => new PrivacyLedger(settings, { ...state, rdp: [1] })).toThrow(/one value per order/);
+    expect(() => new PrivacyLedger(settings, { ...state, version: 2 } as never)).toThrow();
+    expect(() => new PrivacyLedger(settings).record({ round: -1, samplingRate: 0.1, expectedContributors: 1, contributors: 1 })).toThrow(
+      /round must be a non-negative integer/,
+    );
+  });
+});

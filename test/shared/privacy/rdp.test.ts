@@ -1,0 +1,136 @@
+import { describe, expect, it } from 'vitest';
+import {
+  DEFAULT_RDP_ORDERS,
+  computeEpsilon,
+  computeRdp,
+  rdpToEpsilon,
+  sampledGaussianRdp,
+  stepsUntilBudget,
+} from '../../../shared/privacy/rdp.js';
+import reference from './rdp-reference.json' with { type: 'json' };
+
+/**
+ * Reference values: test/shared/privacy/make_rdp_reference.py integrates the Renyi moment of the
+ * sampled Gaussian mixture numerically with mpmath at 40 digits (no series, no erfc).
+ *
+ * Error model of the float64 series (the same as Opacus'): log(A) carries an absolute error of
+ * about e^-30 ~ 9e-14, where the slowly decaying fractional-order series is truncated, plus
+ * rounding relative to |log A|. Tiny RDP values therefore agree to fewer relative digits
+ * (7e-8 at worst on this grid), far below anything that moves epsilon.
+ */
+const LOG_A_ABS = 2e-13;
+const LOG_A_REL = 1e-14;
+
+describe('RDP of the sampled Gaussian mechanism', () => {
+  it('matches the q = 1 closed form a * T / (2 sigma^2) at every default order', () => {
+    for (const sigma of [0.3, 1, 1.1, 4.5]) {
+      const rdp = computeRdp(1, sigma, 37);
+      DEFAULT_RDP_ORDERS.forEach((a, k) => {
+        const exact = (a * 37) / (2 * sigma * sigma);
+        expect(Math.abs(rdp[k] - exact)).toBeLessThanOrEqual(2 * Number.EPSILON * exact);
+      });
+    }
+  });
+
+  it('costs nothing at q = 0 or for zero steps, and everything without noise', () => {
+    expect(computeRdp(0, 1, 100)).toEqual(DEFAULT_RDP_ORDERS.map(() => 0));
+    expect(computeRdp(0.1, 0, 0, [2])).toEqual([0]);
+    expect(sampledGaussianRdp(0.1, 0, 2.5)).toBe(Infinity);
+  });
+
+  it(`agrees with mpmath numerical integration on a ${reference.rdpGrid.length}-point grid of q, sigma and integer and fractional orders`, () => {
+    for (const { q, sigma, order, rdp: expected } of reference.rdpGrid) {
+      const got = sampledGaussianRdp(q, sigma, order);
+      const logAError = Math.abs(got - expected) * (order - 1);
+      const context = `q=${q} sigma=${sigma} order=${order}: ${got} vs ${expected}`;
+      expect(logAError, context).toBeLessThanOrEqual(LOG_A_ABS + LOG_A_REL * expected * (order - 1));
+      expect(Math.abs(got - expected), context).toBeLessThanOrEqual(1e-6 * expected);
+    }
+  });
+
+  it('gives the reference epsilon (and optimal order) over the default orders to 1e-9 relative', () => {
+    for (const c of reference.epsilonCases) {
+      const perStep = computeRdp(c.q, c.noiseMultiplier, 1);
+      perStep.forEach((r, k) => expect(Math.abs(r - c.rdpPerStep[k])).toBeLessThanOrEqual(1e-6 * c.rdpPerStep[k]));
+      const got = computeEpsilon({ q: c.q, noiseMultiplier: c.noiseMultiplier, steps: c.steps, delta: c.delta });
+      expect(Math.abs(got.epsilon - c.epsilon)).toBeLessThanOrEqual(1e-9 * c.epsilon);
+      expect(got.order).toBe(c.order);
+      expect(got.orderAtEdge).toBeNull();
+    }
+  });
+
+  it("reproduces Opacus' and TF Privacy's published test values", () => {
+    // opacus/tests/accountants_test.py: RDPAccountant, 2250 steps, assertAlmostEqual(eps, 7.32911117143) (7 places).
+    const opacus = computeEpsilon({ q: 0.04, noiseMultiplier: 1.5, steps: 2250, delta: 1e-5 });
+    expect(Math.abs(opacus.epsilon - 7.32911117143)).toBeLessThan(5e-8);
+    // dp_accounting rdp_privacy_accountant_test.py, integer orders (rtol 1e-4 there). Its
+    // fractional-order values are now conservative upper bounds, not the exact series.
+    const tf = computeRdp(0.01, 2.5, 50, [5, 50, 100]);
+    [2.18075656e-3, 2.38460375e-2, 1.67416308e2].forEach((v, k) => expect(Math.abs(tf[k] - v)).toBeLessThan(1e-8 * v));
+    // Their pure-DP conversion check: constant RDP 1.1 over orders 2..32 at delta 1e-5.
+    const orders = Array.from({ length: 31 }, (_, k) => k + 2);
+    const pure = rdpToEpsilon(orders.map(() => 1.1), orders, 1e-5);
+    expect(pure.epsilon).toBeCloseTo(1.32783806176, 10);
+    expect(pure).toMatchObject({ order: 32, orderAtEdge: 'largest' });
+  });
+
+  it('uses the improved conversion, tighter than the classic rdp - log(delta) / (a - 1)', () => {
+    const orders = [2, 8, 32];
+    const rdp = [0.1, 0.5, 2];
+    const classic = Math.min(...rdp.map((r, k) => r - Math.log(1e-6) / (orders[k] - 1)));
+    const improved = rdpToEpsilon(rdp, orders, 1e-6);
+    expect(improved.epsilon).toBeLessThan(classic);
+    expect(improved.epsilon).toBeCloseTo(0.5 + Math.log(7 / 8) - (Math.log(1e-6) + Math.log(8)) / 7, 12);
+    expect(improved).toMatchObject({ order: 8, orderAtEdge: null });
+  });
+
+  it('flags an optimum at the smallest order', () => {
+    const r = computeEpsilon({ q: 0.5, noiseMultiplier: 0.3, steps: 100, delta: 1e-5 });
+    expect(r).toMatchObject({ order: 1.1, orderAtEdge: 'smallest' });
+  });
+
+  it('uses bit-identical Opacus default orders', () => {
+    expect(DEFAULT_RDP_ORDERS).toHaveLength(151);
+    expect(DEFAULT_RDP_ORDERS.slice(0, 3)).toEqual([1.1, 1.2, 1 + 3 / 10]);
+    expect(DEFAULT_RDP_ORDERS[98]).toBe(10.9);
+    expect(DEFAULT_RDP_ORDERS.slice(99, 101)).toEqual([12, 13]);
+    expect(DEFAULT_RDP_ORDERS[150]).toBe(63);
+  });
+
+  it('rejects invalid arguments with a message naming them', () => {
+    expect(() => computeRdp(1.5, 1, 1)).toThrow(/sampling rate q must be in \[0, 1\], got 1.5/);
+    expect(() => computeRdp(0.1, -1, 1)).toThrow(/noise multiplier/);
+    expect(() => computeRdp(0.1, 1, 2.5)).toThrow(/steps must be a non-negative integer/);
+    expect(() => computeRdp(0.1, 1, 1, [1])).toThrow(/order must be finite and > 1, got 1/);
+    expect(() => computeEpsilon({ q: 0.1, noiseMultiplier: 1, steps: 1, delta: 0 })).toThrow(/delta/);
+    expect(() => rdpToEpsilon([1], [2, 3], 1e-5)).toThrow(/1 values but there are 2 orders/);
+  });
+});
+
+describe('stepsUntilBudget', () => {
+  it('returns the largest T with epsilon(T) <= target', () => {
+    for (const [q, z, target] of [
+      [0.01, 1.1, 1],
+      [0.04, 1.5, 7.32911117143],
+      [0.1, 0.8, 5],
+      [1, 3, 2],
+    ]) {
+      const t = stepsUntilBudget({ q, noiseMultiplier: z, delta: 1e-5, targetEpsilon: target });
+      expect(computeEpsilon({ q, noiseMultiplier: z, steps: t, delta: 1e-5 }).epsilon).toBeLessThanOrEqual(target);
+      expect(computeEpsilon({ q, noiseMultiplier: z, steps: t + 1, delta: 1e-5 }).epsilon).toBeGreaterThan(target);
+    }
+    // The Opacus case above: epsilon after 2250 steps is a hair above 7.32911117143.
+    expect(stepsUntilBudget({ q: 0.04, noiseMultiplier: 1.5, delta: 1e-5, targetEpsilon: 7.3291112 })).toBe(2250);
+  });
+
+  it('counts what was already spent, and handles the degenerate cases', () => {
+    const spentRdp = computeRdp(0.1, 1, 10);
+    const fresh = stepsUntilBudget({ q: 0.1, noiseMultiplier: 1, delta: 1e-5, targetEpsilon: 6 });
+    expect(stepsUntilBudget({ q: 0.1, noiseMultiplier: 1, delta: 1e-5, targetEpsilon: 6, spentRdp })).toBe(fresh - 10);
+    expect(stepsUntilBudget({ q: 0, noiseMultiplier: 1, delta: 1e-5, targetEpsilon: 1 })).toBe(Infinity);
+    expect(stepsUntilBudget({ q: 0.1, noiseMultiplier: 1, delta: 1e-5, targetEpsilon: 0.01 })).toBe(0);
+    expect(stepsUntilBudget({ q: 0.1, noiseMultiplier: 0, delta: 1e-5, targetEpsilon: 100 })).toBe(0);
+    // Practically free rounds: more than 2^53 fit.
+    expect(stepsUntilBudget({ q: 1e-9, noiseMultiplier: 100, delta: 1e-5, targetEpsilon: 5 })).toBe(Number.MAX_SAFE_INTEGER);
+  });
+});
