@@ -1,0 +1,130 @@
+import type { Dataset } from '../../shared/data/dataset.js';
+import type { TaskInfo } from '../../shared/protocol/messages.js';
+import { assertDatasetFitsTask } from '../../shared/task.js';
+import { subscribeToFeed } from '../../server/web/feed-client.js';
+import { NodeClient } from '../node-client.js';
+import { parseBackendParam, startBrowserBackend, type BrowserBackend } from './browser-backend.js';
+import { ClientView } from './client-view.js';
+import { describeChoice, loadChoice, parseDataParam, type DataChoice } from './data-sources.js';
+import { GlobalModel } from './global-model.js';
+
+/**
+ * The browser client page (`/client`): the same federated client as `fedserve client`, trained
+ * in the page on data picked here. Scriptable: `?token=T&data=mnist:<i>/<n>&autostart=1`
+ * (optional `name=`, `backend=auto|webgl|wasm|cpu`) joins and trains without clicks.
+ */
+
+const params = new URLSearchParams(location.search);
+const view = new ClientView();
+const input = (id: string) => document.getElementById(id) as HTMLInputElement;
+
+let resolveTask: (t: TaskInfo) => void;
+const taskKnown = new Promise<TaskInfo>((resolve) => (resolveTask = resolve));
+let globalVersion: number | undefined;
+let joined: { data: Dataset; model: GlobalModel } | undefined;
+
+function setVersion(version: number): void {
+  globalVersion = version;
+  view.globalVersion(version);
+}
+
+subscribeToFeed({
+  snapshot: (s) => {
+    resolveTask(s.task);
+    view.task(s.task);
+    setVersion(s.currentVersion);
+    view.coordinator(s.connectedClients.length, s.running);
+  },
+  status: (s) => {
+    setVersion(s.currentVersion);
+    view.coordinator(s.connectedClients.length, s.running);
+  },
+  round: () => {},
+  connection: (live) => view.log(live ? 'following the coordinator' : 'lost the coordinator; reconnecting'),
+  invalid: (event, problem) => view.log(`ignored a malformed '${event}' message: ${problem}`),
+});
+
+function formChoice(): DataChoice {
+  const source = (document.querySelector('input[name=source]:checked') as HTMLInputElement).value;
+  switch (source) {
+    case 'mnist':
+      return parseDataParam(`mnist:${input('shard-index').value}/${input('shard-count').value}`);
+    case 'csv': {
+      const file = input('csv-file').files?.[0];
+      if (!file) throw new Error('pick a CSV file');
+      return { kind: 'csv', file, labelColumn: input('label-column').value || 'label' };
+    }
+    case 'images':
+      return { kind: 'images', files: [...(input('image-files').files ?? [])] };
+    default:
+      throw new Error(`unknown data source '${source}'`);
+  }
+}
+
+async function join(choice: DataChoice, token: string, name: string, backend: BrowserBackend): Promise<void> {
+  view.setState('loading', 'loading data');
+  const task = await taskKnown;
+  view.backend(await startBrowserBackend(backend));
+  const loaded = await loadChoice(choice, task);
+  assertDatasetFitsTask(loaded, task, describeChoice(choice));
+  const data: Dataset = { ...loaded, inputShape: task.inputShape, numClasses: task.numClasses };
+  view.data(data, describeChoice(choice));
+  view.log(`loaded ${data.n} examples; they stay in this page`);
+  joined = { data, model: new GlobalModel(task.name) };
+  if (globalVersion !== undefined) view.globalVersion(globalVersion);
+
+  const client = new NodeClient({ server: location.origin, token, data, progress: view.progress(), ...(name ? { name } : {}) });
+  client.onRound((outcome) => view.localRound(outcome));
+  view.setState('joined', 'joined');
+  await client.run();
+  view.setState('stopped', 'stopped');
+}
+
+function start(choice: () => DataChoice): void {
+  let picked: DataChoice;
+  let backend: BrowserBackend;
+  try {
+    picked = choice();
+    backend = parseBackendParam(params.get('backend'));
+  } catch (e) {
+    return view.log((e as Error).message);
+  }
+  join(picked, input('token').value, input('name').value, backend).catch((e: Error) => {
+    view.setState('failed', `failed: ${e.message}`);
+    view.log(e.message);
+  });
+}
+
+document.getElementById('join-form')!.addEventListener('submit', (event) => {
+  event.preventDefault();
+  start(formChoice);
+});
+
+document.getElementById('predict-form')!.addEventListener('submit', (event) => {
+  event.preventDefault();
+  if (!joined || globalVersion === undefined) return;
+  const index = Number(input('predict-index').value);
+  const { data, model } = joined;
+  model
+    .predict(globalVersion, data, index)
+    .then((p) => view.prediction(p, data, index))
+    .catch((e: Error) => view.log(`prediction failed: ${e.message}`));
+});
+
+input('token').value = params.get('token') ?? '';
+input('name').value = params.get('name') ?? '';
+const dataParam = params.get('data');
+if (dataParam) {
+  try {
+    const c = parseDataParam(dataParam);
+    input('shard-index').value = String(c.shard);
+    input('shard-count').value = String(c.shards);
+  } catch (e) {
+    view.log((e as Error).message);
+  }
+}
+view.setState('idle', 'not joined');
+if (params.get('autostart') === '1') {
+  if (!dataParam || !params.get('token')) view.log('autostart=1 needs token= and data=mnist:<i>/<n>');
+  else start(() => parseDataParam(dataParam));
+}

@@ -1,0 +1,56 @@
+import { parseArgs } from 'node:util';
+import { setupBackend } from '../shared/engine/backend.js';
+import { loadDataSpec } from './data-spec.js';
+import { FatalClientError, NodeClient } from './node-client.js';
+import { createProgress } from './progress.js';
+
+export const CLIENT_USAGE = `fedserve client --server URL --data SPEC --token TOKEN [options]
+
+  --server URL          coordinator URL, e.g. http://127.0.0.1:8080
+  --data SPEC           local data: file.csv, file.jsonl, or mnist:<i>/<n> (shard i of n, 0-based)
+  --token TOKEN         join token (or FEDSERVE_JOIN_TOKEN)
+  --label-column NAME   CSV column holding the class index (default label)
+  --name NAME           client id shown in round records (default: assigned by the coordinator)
+  --backend NAME        TensorFlow.js backend: tensorflow, wasm or cpu (default: best available)`;
+
+/** `fedserve client`: resolves with the process exit code. */
+export async function clientCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      server: { type: 'string' },
+      data: { type: 'string' },
+      token: { type: 'string' },
+      'label-column': { type: 'string' },
+      name: { type: 'string' },
+      backend: { type: 'string' },
+    },
+  });
+  const token = values.token ?? env.FEDSERVE_JOIN_TOKEN;
+  const missing = [!values.server && '--server', !values.data && '--data', !token && '--token (or FEDSERVE_JOIN_TOKEN)'].filter(Boolean);
+  if (missing.length > 0) throw new FatalClientError(`missing ${missing.join(', ')}\n\n${CLIENT_USAGE}`);
+  let url: URL;
+  try {
+    url = new URL(values.server!);
+  } catch {
+    throw new FatalClientError(`--server '${values.server}' is not a URL (expected e.g. http://127.0.0.1:8080)`);
+  }
+  const data = loadDataSpec(values.data!, values['label-column'] ? { labelColumn: values['label-column'] } : {});
+  const progress = createProgress(process.stdout, values.name ?? 'client');
+  await setupBackend(undefined, { log: (line) => progress.line(line) });
+  progress.line(`loaded ${data.n} examples from ${values.data} (they stay on this machine)`);
+  const client = new NodeClient({ server: url.origin, token: token!, data, progress, ...(values.name ? { name: values.name } : {}) });
+  const stop = () => client.stop();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    await client.run();
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+  progress.line('stopped');
+  return 0;
+}

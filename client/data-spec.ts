@@ -1,0 +1,143 @@
+import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { z } from 'zod';
+import { shard, type Dataset } from '../shared/data/dataset.js';
+import { loadMnist } from '../shared/data/mnist.js';
+
+/**
+ * Where a client's private data comes from (Node only: reads local files):
+ *   mnist:<i>/<n>   shard i (0-based) of n of the 8,000 built-in MNIST training digits
+ *   mnist:test      the 2,000 held-out MNIST digits (for the coordinator's --eval)
+ *   path.csv        numeric CSV with a header row; the label column holds class indices
+ *   path.jsonl      one {"x": [...], "y": <class>} object per line (x may be nested)
+ */
+export type DataSpec =
+  | { kind: 'mnist'; shard: number; shards: number }
+  | { kind: 'mnist-test' }
+  | { kind: 'csv'; path: string }
+  | { kind: 'jsonl'; path: string };
+
+export interface LoadOptions {
+  /** CSV column holding the label; default 'label'. */
+  labelColumn?: string;
+}
+
+export function parseDataSpec(spec: string): DataSpec {
+  if (spec.startsWith('mnist:')) {
+    const rest = spec.slice('mnist:'.length);
+    if (rest === 'test') return { kind: 'mnist-test' };
+    const m = /^(\d+)\/(\d+)$/.exec(rest);
+    if (!m) throw new Error(`data spec '${spec}': expected mnist:<i>/<n> (shard i of n, 0-based) or mnist:test`);
+    const i = Number(m[1]);
+    const n = Number(m[2]);
+    if (n < 1 || i >= n) throw new Error(`data spec '${spec}': shard index must be in 0..${Math.max(0, n - 1)} for ${n} shard(s)`);
+    return { kind: 'mnist', shard: i, shards: n };
+  }
+  const ext = extname(spec).toLowerCase();
+  if (ext === '.csv') return { kind: 'csv', path: spec };
+  if (ext === '.jsonl' || ext === '.ndjson') return { kind: 'jsonl', path: spec };
+  throw new Error(`data spec '${spec}': expected a .csv or .jsonl file, or mnist:<i>/<n>`);
+}
+
+export function loadDataSpec(spec: string, opts: LoadOptions = {}): Dataset {
+  const parsed = parseDataSpec(spec);
+  switch (parsed.kind) {
+    case 'mnist':
+      return shard(loadMnist().train, parsed.shard, parsed.shards);
+    case 'mnist-test':
+      return loadMnist().test;
+    case 'csv':
+      return parseCsv(readData(parsed.path), parsed.path, opts.labelColumn ?? 'label');
+    case 'jsonl':
+      return parseJsonLines(readData(parsed.path), parsed.path);
+    default: {
+      const never: never = parsed;
+      throw new Error(`unknown data spec ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+function readData(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Error(code === 'ENOENT' ? `data file ${path} does not exist` : `cannot read data file ${path}: ${(e as Error).message}`);
+  }
+}
+
+function label(value: number, where: string): number {
+  if (!Number.isInteger(value) || value < 0) throw new Error(`${where}: label ${value} is not a class index (an integer >= 0)`);
+  return value;
+}
+
+function build(rows: number[][], labels: number[], source: string): Dataset {
+  if (rows.length === 0) throw new Error(`${source} has no examples`);
+  const f = rows[0].length;
+  if (f === 0) throw new Error(`${source}: examples have no features`);
+  const x = new Float32Array(rows.length * f);
+  rows.forEach((r, i) => x.set(r, i * f));
+  const numClasses = Math.max(2, ...labels.map((l) => l + 1));
+  return { x, y: Int32Array.from(labels), n: rows.length, inputShape: [f], numClasses };
+}
+
+/** A numeric CSV with a header; every column but `labelColumn` is a feature. */
+export function parseCsv(text: string, source: string, labelColumn: string): Dataset {
+  const lines = text.split(/\r?\n/);
+  const headerIndex = lines.findIndex((l) => l.trim() !== '');
+  if (headerIndex < 0) throw new Error(`${source} is empty; expected a header row and numeric rows`);
+  const unquote = (s: string) => s.trim().replace(/^"(.*)"$/, '$1');
+  const header = lines[headerIndex].split(',').map(unquote);
+  const labelAt = header.indexOf(labelColumn);
+  if (labelAt < 0) {
+    throw new Error(`${source}: no '${labelColumn}' column in the header (${header.join(', ')}); pass --label-column`);
+  }
+  const rows: number[][] = [];
+  const labels: number[] = [];
+  for (let i = headerIndex + 1; i < lines.length; i++) {
+    if (lines[i].trim() === '') continue;
+    const where = `${source} line ${i + 1}`;
+    const cells = lines[i].split(',').map(unquote);
+    if (cells.length !== header.length) throw new Error(`${where} has ${cells.length} fields, the header has ${header.length}`);
+    const values = cells.map((c, k) => {
+      const v = c === '' ? Number.NaN : Number(c);
+      if (!Number.isFinite(v)) throw new Error(`${where}, column '${header[k]}': '${c}' is not a finite number`);
+      return v;
+    });
+    labels.push(label(values[labelAt], where));
+    rows.push(values.filter((_, k) => k !== labelAt));
+  }
+  return build(rows, labels, source);
+}
+
+const NestedNumbers: z.ZodType<number | NestedArray> = z.lazy(() => z.union([z.number(), z.array(NestedNumbers)]));
+type NestedArray = (number | NestedArray)[];
+const JsonLine = z.strictObject({ x: z.array(NestedNumbers).min(1), y: z.number() });
+
+/** One JSON object per line: {"x": numbers (flat or nested), "y": class index}. */
+export function parseJsonLines(text: string, source: string): Dataset {
+  const rows: number[][] = [];
+  const labels: number[] = [];
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i].trim() === '') continue;
+    const where = `${source} line ${i + 1}`;
+    let value: unknown;
+    try {
+      value = JSON.parse(lines[i]);
+    } catch (e) {
+      throw new Error(`${where} is not valid JSON: ${(e as Error).message}`);
+    }
+    const parsed = JsonLine.safeParse(value);
+    if (!parsed.success) throw new Error(`${where}: expected {"x": [numbers], "y": class index}: ${parsed.error.issues[0].message}`);
+    const x = (parsed.data.x as unknown[]).flat(Infinity) as number[];
+    const bad = x.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) throw new Error(`${where}: x[${bad}] is not a finite number`);
+    if (rows.length > 0 && x.length !== rows[0].length) {
+      throw new Error(`${where}: x has ${x.length} values, earlier lines have ${rows[0].length}`);
+    }
+    labels.push(label(parsed.data.y, where));
+    rows.push(x);
+  }
+  return build(rows, labels, source);
+}

@@ -1,0 +1,4 @@
+// Public API of the Node client (`import { ... } from 'fedserve/client'`).
+export * from './data-spec.js';
+export * from './node-client.js';
+export * from './progress.js';

@@ -1,0 +1,251 @@
+import type * as tf from '@tensorflow/tfjs';
+import { io, type Socket } from 'socket.io-client';
+import type { Dataset } from '../shared/data/dataset.js';
+import { getFlatWeights, setFlatWeights } from '../shared/model/weights.js';
+import {
+  describeZodError,
+  EVENTS,
+  PROTOCOL_VERSION,
+  Refusal,
+  RoundClosed,
+  TrainTask,
+  UpdateReply,
+  Welcome,
+  type JoinAuth,
+  type UpdateMeta,
+} from '../shared/protocol/messages.js';
+import { decodeWeights, encodeWeights } from '../shared/protocol/weights-codec.js';
+import { assertDatasetFitsTask, buildModel } from '../shared/task.js';
+import { trainLocal } from '../shared/training.js';
+import type { Progress } from './progress.js';
+
+export interface ClientOptions {
+  /** Coordinator URL, e.g. http://127.0.0.1:8080. */
+  server: string;
+  token: string;
+  /** The local data; it never leaves this process. */
+  data: Dataset;
+  /** Stable client id shown in round records; the coordinator picks one when absent. */
+  name?: string;
+  progress: Progress;
+  /** Reconnection backoff: first delay and cap (ms), doubling with jitter in between. */
+  reconnectDelayMs?: number;
+  reconnectDelayMaxMs?: number;
+  /** How long to wait for the coordinator to acknowledge an update. */
+  ackTimeoutMs?: number;
+}
+
+export interface RoundOutcome {
+  round: number;
+  accepted: boolean;
+  loss: number;
+  accuracy: number;
+  numExamples: number;
+  trainMs: number;
+  /** Why the update was refused. */
+  refusal?: string;
+}
+
+/** A problem retrying cannot fix (wrong token, data that does not fit the task): the client stops. */
+export class FatalClientError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FatalClientError';
+  }
+}
+
+const FATAL_JOIN_CODES = new Set(['unauthorized', 'unsupported-protocol', 'invalid-message']);
+
+class Aborted extends Error {}
+
+/**
+ * A federated client: joins the coordinator, trains the global model on its local data whenever
+ * it is selected, and sends back the weight delta with its metrics. Reconnects with backoff when
+ * the coordinator goes away. run() settles only on stop() or a fatal error.
+ */
+export class NodeClient {
+  private readonly socket: Socket;
+  private welcome: Welcome | undefined;
+  private model: tf.LayersModel | undefined;
+  private ds: Dataset | undefined;
+  /** The round being trained, and whether it was called off. */
+  private active: { round: number; aborted: boolean } | undefined;
+  private finish: ((error?: Error) => void) | undefined;
+  private queue: Promise<void> = Promise.resolve();
+  private readonly outcomes: ((o: RoundOutcome) => void)[] = [];
+
+  constructor(private readonly opts: ClientOptions) {
+    const auth: JoinAuth = {
+      token: opts.token,
+      protocolVersion: PROTOCOL_VERSION,
+      ...(opts.name ? { name: opts.name } : {}),
+    };
+    this.socket = io(opts.server, {
+      auth,
+      autoConnect: false,
+      transports: ['websocket'],
+      reconnection: true,
+      reconnectionDelay: opts.reconnectDelayMs ?? 500,
+      reconnectionDelayMax: opts.reconnectDelayMaxMs ?? 10_000,
+      randomizationFactor: 0.5,
+    });
+  }
+
+  /** Called after each round this client trained in, accepted or not. */
+  onRound(listener: (outcome: RoundOutcome) => void): void {
+    this.outcomes.push(listener);
+  }
+
+  /** Connects and serves rounds until stop() (resolves) or a fatal error (rejects). */
+  run(): Promise<void> {
+    const done = new Promise<void>((resolve, reject) => {
+      this.finish = (error) => {
+        this.finish = undefined;
+        if (this.active) this.active.aborted = true;
+        this.socket.removeAllListeners();
+        this.socket.disconnect();
+        this.model?.dispose();
+        this.model = undefined;
+        if (error) reject(error);
+        else resolve();
+      };
+    });
+    this.listen();
+    this.socket.connect();
+    return done;
+  }
+
+  stop(): void {
+    this.finish?.();
+  }
+
+  private fail(error: Error): void {
+    this.finish?.(error instanceof FatalClientError ? error : new FatalClientError(error.message));
+  }
+
+  private listen(): void {
+    const { progress } = this.opts;
+    const s = this.socket;
+    s.on('connect', () => progress.line(`connected to ${this.opts.server}`));
+    s.on('connect_error', (err: Error & { data?: { code?: string } }) => {
+      const code = err.data?.code;
+      if (code && FATAL_JOIN_CODES.has(code)) return this.fail(new FatalClientError(`coordinator refused to join: ${err.message}`));
+      progress.line(`coordinator unreachable (${err.message}); retrying with backoff`);
+    });
+    s.on('disconnect', (reason) => {
+      if (this.active) this.active.aborted = true;
+      if (reason === 'io client disconnect') return;
+      progress.line(`disconnected (${reason}); reconnecting with backoff`);
+      // After a server-side disconnect socket.io does not reconnect by itself.
+      if (reason === 'io server disconnect') s.connect();
+    });
+    s.on(EVENTS.welcome, (raw: unknown) => this.enqueue(() => this.onWelcome(raw)));
+    s.on(EVENTS.train, (raw: unknown, weights: unknown) => {
+      // A new task supersedes one still training.
+      if (this.active) this.active.aborted = true;
+      this.enqueue(() => this.onTrain(raw, weights));
+    });
+    s.on(EVENTS.roundClosed, (raw: unknown) => {
+      const parsed = RoundClosed.safeParse(raw);
+      if (!parsed.success) return progress.line(`ignoring a malformed round-closed message: ${describeZodError(parsed.error)}`);
+      const { round, outcome, version, reason } = parsed.data;
+      if (this.active?.round === round) this.active.aborted = true;
+      progress.line(`round ${round} ${outcome}${outcome === 'committed' ? ` as version ${version}` : `: ${reason ?? 'no reason given'}`}`);
+    });
+    s.on(EVENTS.refused, (raw: unknown) => {
+      const parsed = Refusal.safeParse(raw);
+      if (!parsed.success) return progress.line('coordinator refused a message');
+      // Reconnecting would only close the other connection in turn.
+      if (parsed.data.code === 'replaced') return this.fail(new FatalClientError(`another client joined under this name: ${parsed.data.message}`));
+      progress.line(`coordinator refused a message (${parsed.data.code}): ${parsed.data.message}`);
+    });
+  }
+
+  /**
+   * Runs welcome and training handlers one at a time, in arrival order (a task must not start
+   * before the welcome's model is built); their errors end the client.
+   */
+  private enqueue(handler: () => Promise<void> | void): void {
+    this.queue = this.queue.then(handler).catch((e: Error) => this.fail(e));
+  }
+
+  private async onWelcome(raw: unknown): Promise<void> {
+    const parsed = Welcome.safeParse(raw);
+    if (!parsed.success) throw new FatalClientError(`malformed welcome from the coordinator: ${describeZodError(parsed.error)}`);
+    const w = parsed.data;
+    const sameTask = this.welcome && JSON.stringify(this.welcome.modelTopology) === JSON.stringify(w.modelTopology);
+    this.welcome = w;
+    if (!sameTask) {
+      assertDatasetFitsTask(this.opts.data, w.task, 'the local data');
+      this.ds = { ...this.opts.data, inputShape: w.task.inputShape, numClasses: w.task.numClasses };
+      this.model?.dispose();
+      this.model = await buildModel(w.modelTopology);
+    }
+    this.opts.progress.line(
+      `joined as ${w.clientId}: task ${w.task.name} (${w.task.parameterCount} parameters), model version ${w.version}, ` +
+        `${this.opts.data.n} local examples`,
+    );
+  }
+
+  private async onTrain(raw: unknown, payload: unknown): Promise<void> {
+    const { progress } = this.opts;
+    const parsed = TrainTask.safeParse(raw);
+    if (!parsed.success) return progress.line(`ignoring a malformed training task: ${describeZodError(parsed.error)}`);
+    const task = parsed.data;
+    if (!this.model || !this.ds || !this.welcome) return progress.line(`ignoring round ${task.round}: no welcome received yet`);
+    let global: Float32Array;
+    try {
+      global = decodeWeights(payload, this.welcome.task.parameterCount);
+    } catch (e) {
+      return progress.line(`ignoring round ${task.round}: bad global weights: ${(e as Error).message}`);
+    }
+    const active = { round: task.round, aborted: false };
+    this.active = active;
+    const model = this.model;
+    progress.line(`round ${task.round}: training version ${task.version} on ${this.ds.n} examples (${task.timeoutMs / 1000}s deadline)`);
+    setFlatWeights(model, global);
+    const started = performance.now();
+    let result;
+    try {
+      result = await trainLocal(model, this.ds, task.config, (done, total, loss) => {
+        if (active.aborted) throw new Aborted();
+        progress.step(task.round, done, total, loss);
+      });
+    } catch (e) {
+      if (e instanceof Aborted) return progress.end(`round ${task.round}: training stopped (round closed or connection lost)`);
+      throw e;
+    } finally {
+      if (this.active === active) this.active = undefined;
+    }
+    const trainMs = performance.now() - started;
+    const local = getFlatWeights(model);
+    const delta = new Float32Array(local.length);
+    for (let i = 0; i < delta.length; i++) delta[i] = local[i] - global[i];
+    progress.end(
+      `round ${task.round}: trained in ${(trainMs / 1000).toFixed(1)}s, loss ${result.loss.toFixed(4)}, accuracy ${(result.accuracy * 100).toFixed(1)}%`,
+    );
+    if (active.aborted || !this.socket.connected) {
+      return progress.line(`round ${task.round}: update not sent (round closed or connection lost)`);
+    }
+    const meta: UpdateMeta = {
+      round: task.round,
+      numExamples: result.numExamples,
+      metrics: { loss: result.loss, accuracy: result.accuracy },
+      trainMs,
+    };
+    const outcome: RoundOutcome = { round: task.round, accepted: false, ...meta.metrics, numExamples: meta.numExamples, trainMs };
+    try {
+      const ack: unknown = await this.socket
+        .timeout(this.opts.ackTimeoutMs ?? 60_000)
+        .emitWithAck(EVENTS.update, meta, encodeWeights(delta));
+      const reply = UpdateReply.safeParse(ack);
+      if (!reply.success) outcome.refusal = `malformed acknowledgement: ${describeZodError(reply.error)}`;
+      else if (reply.data.ok) outcome.accepted = true;
+      else outcome.refusal = `${reply.data.code}: ${reply.data.message}`;
+    } catch (e) {
+      outcome.refusal = `no acknowledgement: ${(e as Error).message}`;
+    }
+    progress.line(outcome.accepted ? `round ${task.round}: update accepted` : `round ${task.round}: update refused (${outcome.refusal})`);
+    for (const l of this.outcomes) l(outcome);
+  }
+}

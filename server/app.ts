@@ -1,0 +1,136 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { createStrategy } from '../shared/aggregation/strategy.js';
+import { createSeedCnn } from '../shared/model/seed-cnn.js';
+import { taskFromModel, type Task } from '../shared/task.js';
+import { loadDataSpec } from '../client/data-spec.js';
+import { generateToken } from './auth.js';
+import type { CoordinatorConfig } from './config.js';
+import { Coordinator, type Clock } from './coordinator.js';
+import { createEvaluator } from './evaluator.js';
+import { handleApi } from './http-api.js';
+import { CoordinatorMetrics } from './metrics.js';
+import { loadModelFile } from './model-file.js';
+import { PlaintextProtocol } from './round/plaintext-protocol.js';
+import type { RoundPolicy } from './round/round-machine.js';
+import { RoundLog } from './round-log.js';
+import { ModelRegistry } from './serving/model-registry.js';
+import { attachSocketTransport } from './socket-transport.js';
+import { CheckpointStore } from './store/checkpoint-store.js';
+import { createWebHandler } from './web/handler.js';
+import { attachLiveFeed } from './web/live-feed.js';
+
+export interface RunningCoordinator {
+  /** http://host:port of the API and socket.io endpoint. */
+  url: string;
+  port: number;
+  coordinator: Coordinator;
+  registry: ModelRegistry;
+  joinToken: string;
+  adminToken: string;
+  /** Stops accepting connections, waits for an aggregation in flight, and releases the port. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  log?: (line: string) => void;
+  clock?: Clock;
+}
+
+async function loadTask(config: CoordinatorConfig): Promise<Task> {
+  const model = config.model ? await loadModelFile(config.model) : createSeedCnn();
+  try {
+    return taskFromModel(config.task, model);
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Round timing and sizes from the config; the sampler's limits decide when a round may start. */
+export function roundPolicy(config: CoordinatorConfig): RoundPolicy {
+  const sampler = config.strategy.sampler;
+  const minClients = Math.max(sampler.minAvailable ?? sampler.minClients, sampler.minClients);
+  if (config.rounds.minResults > minClients) {
+    throw new Error(`rounds.minResults (${config.rounds.minResults}) cannot exceed the clients a round starts with (${minClients})`);
+  }
+  return {
+    minClients,
+    maxClients: sampler.maxClients ?? Number.POSITIVE_INFINITY,
+    minResults: config.rounds.minResults,
+    selectionWindowMs: config.rounds.selectionWindowMs,
+    trainingTimeoutMs: config.rounds.trainingTimeoutMs,
+  };
+}
+
+/**
+ * Builds and starts a coordinator from its config: task, checkpoint store and round log under
+ * dataDir, strategy, HTTP API + serving and socket.io on one port. Needs a tfjs backend set up.
+ */
+export async function startCoordinator(config: CoordinatorConfig, options: StartOptions = {}): Promise<RunningCoordinator> {
+  const log = options.log ?? ((line: string) => console.log(`[coordinator] ${line}`));
+  const joinToken = config.joinToken ?? generateToken();
+  const adminToken = config.adminToken ?? generateToken();
+  const task = await loadTask(config);
+  const strategy = createStrategy(config.strategy);
+  const policy = roundPolicy(config);
+  const evaluate = config.eval ? await createEvaluator(task, loadDataSpec(config.eval)) : undefined;
+  const store = new CheckpointStore(config.dataDir, { log });
+  const coordinator = await Coordinator.open({
+    task,
+    store,
+    roundLog: new RoundLog(join(config.dataDir, 'rounds.jsonl'), log),
+    policy,
+    trainConfig: { ...config.training, proximalMu: strategy.clientConfig.proximalMu },
+    strategy: { sampler: strategy.sampler, aggregator: strategy.aggregator, serverOptimizer: strategy.serverOptimizer },
+    protocol: (ctx) => new PlaintextProtocol(ctx),
+    ...(evaluate ? { evaluate } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
+    log,
+  });
+
+  const registry = new ModelRegistry(store);
+  const artifact = { modelTopology: task.modelTopology, weightSpecs: task.weightSpecs };
+  await registry.publish(coordinator.currentVersion, { ...artifact, weights: coordinator.currentWeights() });
+  coordinator.on('committed', (m) => {
+    registry
+      .publish(m.version, { ...artifact, weights: m.weights, round: m.round })
+      .catch((e: Error) => log(`could not serve version ${m.version}: ${e.message}`));
+  });
+
+  const metrics = new CoordinatorMetrics(coordinator);
+  const serving = { registry, modelName: task.info.name, log };
+  const web = createWebHandler({ log });
+  const http = createServer((req, res) => void handleApi(req, res, { coordinator, metrics, serving, web, adminToken, log }));
+  const io = attachSocketTransport(http, coordinator, { joinToken, log });
+  const stopFeed = attachLiveFeed(io, coordinator);
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(config.port, config.host, () => {
+      http.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (http.address() as AddressInfo).port;
+  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  log(
+    `task ${task.info.name} (${task.info.parameterCount} parameters), version ${coordinator.currentVersion}, ` +
+      `next round ${coordinator.nextRoundNumber()}, listening on ${url}`,
+  );
+  if (config.rounds.start > 0) coordinator.startRounds(config.rounds.start);
+
+  return {
+    url,
+    port,
+    coordinator,
+    registry,
+    joinToken,
+    adminToken,
+    close: async () => {
+      await coordinator.stop();
+      stopFeed();
+      await new Promise<void>((resolve) => io.close(() => resolve()));
+      registry.dispose();
+    },
+  };
+}

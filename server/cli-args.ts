@@ -1,0 +1,56 @@
+import { parseArgs } from 'node:util';
+import { parseCoordinatorConfig, readConfigFile, setPath, type CoordinatorConfig } from './config.js';
+
+/**
+ * `fedserve server` flags, each mapped onto a path of the coordinator config, so a flag is just
+ * a shorthand for a config-file field and overrides it.
+ */
+type FlagType = 'int' | 'number' | 'string';
+export const SERVER_FLAGS: Record<string, { arg: string; path: string[]; type: FlagType; help: string }> = {
+  port: { arg: 'PORT', path: ['port'], type: 'int', help: 'HTTP + socket.io port (default 8080; 0 picks a free one)' },
+  host: { arg: 'HOST', path: ['host'], type: 'string', help: 'interface to listen on (default 127.0.0.1; 0.0.0.0 for all)' },
+  'data-dir': { arg: 'DIR', path: ['dataDir'], type: 'string', help: 'checkpoints and round log (default .fedserve)' },
+  task: { arg: 'NAME', path: ['task'], type: 'string', help: 'task and served model name (default mnist)' },
+  model: { arg: 'PATH', path: ['model'], type: 'string', help: 'tfjs Layers model.json to federate instead of the seed CNN' },
+  eval: { arg: 'SPEC', path: ['eval'], type: 'string', help: 'held-out data SPEC scored after each commit, e.g. mnist:test' },
+  'join-token': { arg: 'TOKEN', path: ['joinToken'], type: 'string', help: 'token clients join with (or FEDSERVE_JOIN_TOKEN)' },
+  'admin-token': { arg: 'TOKEN', path: ['adminToken'], type: 'string', help: 'bearer token for admin endpoints (or FEDSERVE_ADMIN_TOKEN)' },
+  rounds: { arg: 'N', path: ['rounds', 'start'], type: 'int', help: 'rounds to run right away (default 0: wait for POST /v1/rounds)' },
+  'min-clients': { arg: 'N', path: ['strategy', 'sampler', 'minClients'], type: 'int', help: 'fewest clients a round selects (default 2)' },
+  'min-available': { arg: 'N', path: ['strategy', 'sampler', 'minAvailable'], type: 'int', help: 'clients that must be connected to start (default min-clients)' },
+  'max-clients': { arg: 'N', path: ['strategy', 'sampler', 'maxClients'], type: 'int', help: 'most clients a round selects (default unlimited)' },
+  fraction: { arg: 'F', path: ['strategy', 'sampler', 'fraction'], type: 'number', help: 'fraction of connected clients selected (default 1)' },
+  'min-results': { arg: 'N', path: ['rounds', 'minResults'], type: 'int', help: 'updates needed to commit a round (default 1)' },
+  'selection-window': { arg: 'MS', path: ['rounds', 'selectionWindowMs'], type: 'int', help: 'ms selection waits for more clients (default 1000)' },
+  'round-timeout': { arg: 'MS', path: ['rounds', 'trainingTimeoutMs'], type: 'int', help: 'training deadline in ms (default 120000)' },
+  epochs: { arg: 'N', path: ['training', 'epochs'], type: 'int', help: 'local epochs per round (default 1)' },
+  'batch-size': { arg: 'N', path: ['training', 'batchSize'], type: 'int', help: 'local batch size (default 32)' },
+  'learning-rate': { arg: 'F', path: ['training', 'learningRate'], type: 'number', help: 'client learning rate (default 0.1)' },
+  optimizer: { arg: 'NAME', path: ['training', 'optimizer'], type: 'string', help: 'client optimizer: sgd or adam (default sgd)' },
+};
+
+function convert(flag: string, type: FlagType, value: string): string | number {
+  if (type === 'string') return value;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || (type === 'int' && !Number.isInteger(n))) {
+    throw new Error(`--${flag} needs ${type === 'int' ? 'an integer' : 'a number'}, got '${value}'`);
+  }
+  return n;
+}
+
+/** Config file (if any) < environment tokens < flags; validated as a whole. */
+export function serverConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): CoordinatorConfig {
+  const options: Record<string, { type: 'string' }> = { config: { type: 'string' }, backend: { type: 'string' } };
+  for (const flag of Object.keys(SERVER_FLAGS)) options[flag] = { type: 'string' };
+  const values = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Record<string, string | undefined>;
+  const file = values.config;
+  const raw = (file ? structuredClone(readConfigFile(file)) : {}) as Record<string, unknown>;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`config file ${file} must hold a JSON object`);
+  if (env.FEDSERVE_JOIN_TOKEN) raw.joinToken = env.FEDSERVE_JOIN_TOKEN;
+  if (env.FEDSERVE_ADMIN_TOKEN) raw.adminToken = env.FEDSERVE_ADMIN_TOKEN;
+  for (const [flag, spec] of Object.entries(SERVER_FLAGS)) {
+    const value = values[flag];
+    if (value !== undefined) setPath(raw, spec.path, convert(flag, spec.type, value));
+  }
+  return parseCoordinatorConfig(raw, file ? `${file} and flags` : 'flags');
+}

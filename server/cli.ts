@@ -1,0 +1,102 @@
+import { parseArgs } from 'node:util';
+import { CLIENT_USAGE, clientCommand } from '../client/cli.js';
+import { setupBackend } from '../shared/engine/backend.js';
+import { startCoordinator } from './app.js';
+import { SERVER_FLAGS, serverConfigFromArgs } from './cli-args.js';
+import { runDemo } from './demo.js';
+
+const SERVER_USAGE = `fedserve server [--config FILE] [options]
+
+${Object.entries(SERVER_FLAGS)
+  .map(([flag, spec]) => `  --${`${flag} ${spec.arg}`.padEnd(22)}${spec.help}`)
+  .join('\n')}
+  --${'config FILE'.padEnd(22)}JSON config (sections: rounds, training, strategy, ...); flags override it
+  --${'backend NAME'.padEnd(22)}TensorFlow.js backend: tensorflow, wasm or cpu (default: best available)`;
+
+const USAGE = `fedserve: federated learning as a service
+
+Commands:
+  fedserve server ...   run the coordinator (rounds over socket.io, REST API and model serving)
+  fedserve client ...   run a client node that trains on local data
+  fedserve demo         coordinator + 4 MNIST client processes, 5 rounds, predictions over REST
+  fedserve help         this text
+
+${SERVER_USAGE}
+
+${CLIENT_USAGE}
+
+fedserve demo [--clients N] [--rounds N] [--backend NAME] [--keep-logs]
+
+Errors print one line naming the problem and exit 1; FEDSERVE_DEBUG=1 adds the stack trace.`;
+
+async function serverCommand(argv: string[]): Promise<number> {
+  const config = serverConfigFromArgs(argv, process.env);
+  await setupBackend();
+  const running = await startCoordinator(config);
+  if (!config.joinToken) console.log(`[coordinator] join token (generated; set --join-token or FEDSERVE_JOIN_TOKEN to fix it): ${running.joinToken}`);
+  if (!config.adminToken) console.log(`[coordinator] admin token (generated; set --admin-token or FEDSERVE_ADMIN_TOKEN to fix it): ${running.adminToken}`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  console.log('[coordinator] shutting down');
+  await running.close();
+  return 0;
+}
+
+async function demoCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      clients: { type: 'string', default: '4' },
+      rounds: { type: 'string', default: '5' },
+      backend: { type: 'string' },
+      'keep-logs': { type: 'boolean', default: false },
+    },
+  });
+  const clients = Number(values.clients);
+  const rounds = Number(values.rounds);
+  if (!Number.isInteger(clients) || clients < 1 || clients > 16) throw new Error(`--clients must be an integer in 1..16, got '${values.clients}'`);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer, got '${values.rounds}'`);
+  await setupBackend();
+  return runDemo({
+    clients,
+    rounds,
+    keepLogs: values['keep-logs'],
+    ...(values.backend ? { backend: values.backend } : {}),
+    out: (line) => console.log(line),
+  });
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'server':
+      return serverCommand(rest);
+    case 'client':
+      return clientCommand(rest, process.env);
+    case 'demo':
+      return demoCommand(rest);
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(USAGE);
+      return 0;
+    case undefined:
+      console.error(USAGE);
+      return 2;
+    default:
+      console.error(`unknown command '${command}'\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: Error) => {
+    // Errors name what is wrong; the stack trace is for debugging only.
+    console.error(`fedserve: ${process.env.FEDSERVE_DEBUG ? (e.stack ?? e.message) : e.message}`);
+    process.exit(1);
+  },
+);

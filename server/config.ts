@@ -1,0 +1,82 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { strategyConfigSchema } from '../shared/aggregation/strategy.js';
+import { TrainConfigSchema } from '../shared/protocol/messages.js';
+
+/**
+ * The coordinator's configuration: a JSON file (`--config`) whose sections are filled in by
+ * features as they land (strategy today; secure aggregation and privacy next), overridden by
+ * command-line flags and environment variables. Unknown keys are refused, so a typo never passes
+ * silently.
+ */
+
+const token = z.string().min(8, 'tokens must have at least 8 characters');
+
+export const RoundsConfigSchema = z.strictObject({
+  /** Rounds queued as soon as the coordinator starts (more via POST /v1/rounds). */
+  start: z.int().min(0).default(0),
+  /** Updates needed to commit a round; fewer by the deadline fails it (Flower's accept_failures). */
+  minResults: z.int().min(1).default(1),
+  /** Once enough clients are connected, how long selection waits for more to join. */
+  selectionWindowMs: z.int().min(0).default(1_000),
+  /** Training deadline: updates arriving later are refused as stale. */
+  trainingTimeoutMs: z.int().min(1).default(120_000),
+});
+
+export const CoordinatorConfigSchema = z.strictObject({
+  port: z.int().min(0).max(65_535).default(8080),
+  host: z.string().min(1).default('127.0.0.1'),
+  dataDir: z.string().min(1).default('.fedserve'),
+  /** Task (and served model) name. */
+  task: z
+    .string()
+    .regex(/^[a-z0-9_-]+$/, 'task names use a-z, 0-9, _ and -')
+    .default('mnist'),
+  /** A tfjs Layers model.json to federate instead of the seed CNN. */
+  model: z.string().min(1).optional(),
+  /** Held-out data on the coordinator (a client data SPEC) to score every committed version. */
+  eval: z.string().min(1).optional(),
+  joinToken: token.optional(),
+  adminToken: token.optional(),
+  rounds: RoundsConfigSchema.prefault({}),
+  /** Client hyperparameters sent with every round (FedProx mu comes from strategy.proximalMu). */
+  training: TrainConfigSchema.omit({ proximalMu: true })
+    .partial()
+    .transform((t) => ({ epochs: 1, batchSize: 32, learningRate: 0.1, optimizer: 'sgd' as const, ...t }))
+    .prefault({}),
+  strategy: strategyConfigSchema.prefault({}),
+});
+export type CoordinatorConfig = z.output<typeof CoordinatorConfigSchema>;
+export type CoordinatorConfigInput = z.input<typeof CoordinatorConfigSchema>;
+
+export function parseCoordinatorConfig(raw: unknown, source: string): CoordinatorConfig {
+  const result = CoordinatorConfigSchema.safeParse(raw);
+  if (!result.success) throw new Error(`invalid coordinator config (${source}):\n${z.prettifyError(result.error)}`);
+  return result.data;
+}
+
+/** Reads a JSON config file; errors name the file and what is wrong. */
+export function readConfigFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read config file ${path}: ${(e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new Error(`config file ${path} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/** Sets `value` at `path` in a plain JSON tree, creating objects on the way. */
+export function setPath(tree: Record<string, unknown>, path: readonly string[], value: unknown): void {
+  let node = tree;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1]] = value;
+}

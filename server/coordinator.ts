@@ -1,0 +1,468 @@
+import { EventEmitter } from 'node:events';
+import type { Aggregator, Sampler, ServerOptimizer } from '../shared/aggregation/types.js';
+import type { RoundClosed, UpdateMeta, Welcome } from '../shared/protocol/messages.js';
+import { RoundRecordSchema, type Evaluation, type RoundList, type RoundRecord } from '../shared/protocol/rounds.js';
+import type { Task } from '../shared/task.js';
+import type { TrainConfig } from '../shared/training.js';
+import type { CheckpointStore } from './store/checkpoint-store.js';
+import type { CheckpointState } from './store/json-tree.js';
+import type { Outbound, ProtocolFactory, RoundAggregate, Verdict } from './round/aggregation-protocol.js';
+import { RoundMachine, type RoundEffect, type RoundPolicy } from './round/round-machine.js';
+import type { RoundLog } from './round-log.js';
+
+/** Everything the coordinator sends to one client. */
+export type LinkMessage = Outbound | { event: 'welcome'; to: string; body: Welcome } | { event: 'round-closed'; to: string; body: RoundClosed };
+
+/** A connected client as the coordinator sees it: an id and a way to reach it. */
+export interface ClientLink {
+  readonly id: string;
+  send(message: LinkMessage): void;
+  /** Closes the connection (a newer connection took over this client id). */
+  close(reason: string): void;
+}
+
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+/** The injected strategy: who takes part, how updates combine, how the global model moves. */
+export interface CoordinatorStrategy {
+  sampler: Sampler;
+  aggregator: Aggregator;
+  serverOptimizer: ServerOptimizer;
+}
+
+export interface CoordinatorOptions {
+  task: Task;
+  store: CheckpointStore;
+  roundLog: RoundLog;
+  policy: RoundPolicy;
+  trainConfig: TrainConfig;
+  strategy: CoordinatorStrategy;
+  protocol: ProtocolFactory;
+  /** Scores a candidate model on held-out data; its result is stored with the version. */
+  evaluate?: (weights: Float32Array) => Promise<Evaluation>;
+  clock?: Clock;
+  log?: (line: string) => void;
+}
+
+/** A committed version, for whoever serves it. */
+export interface CommittedModel {
+  version: number;
+  round: number;
+  weights: Float32Array;
+}
+
+interface CoordinatorEvents {
+  /** A round closed (committed or failed); its final record. */
+  round: [RoundRecord];
+  /** A version was committed and persisted. */
+  committed: [CommittedModel];
+  /** The running round's phase, the queue or the set of connected clients changed. */
+  changed: [];
+}
+
+/**
+ * Runs rounds one after another over the connected clients. Transport-free: a socket adapter
+ * turns connections into ClientLinks and messages into method calls. Each committed version is
+ * persisted before it becomes current, so a restart resumes exactly where the last commit left.
+ */
+export class Coordinator extends EventEmitter<CoordinatorEvents> {
+  private readonly clients = new Map<string, ClientLink>();
+  private readonly history: RoundRecord[];
+  private readonly clock: Clock;
+  private readonly log: (line: string) => void;
+  private weights: Float32Array;
+  private version: number;
+  private lastRound: number;
+  private pending = 0;
+  private machine: RoundMachine | undefined;
+  private machineBaseVersion = 0;
+  private machineStartedAt = 0;
+  private updateBytes = 0;
+  private timer: unknown;
+  private aggregation: Promise<void> | undefined;
+  private logWrites: Promise<void> = Promise.resolve();
+  /** The committed round's aggregate, kept from aggregate() until close() records it. */
+  private lastAggregate: { result: RoundAggregate; evaluation: Evaluation | undefined } | undefined;
+  private stopped = false;
+  /** Totals since this process started, for /metrics. */
+  readonly stats = { updateBytes: 0, updatesAccepted: 0, updatesRefused: 0, roundsCommitted: 0, roundsFailed: 0 };
+
+  private constructor(
+    private readonly opts: CoordinatorOptions,
+    start: { weights: Float32Array; version: number; lastRound: number; history: RoundRecord[] },
+  ) {
+    super();
+    this.clock = opts.clock ?? systemClock;
+    this.log = opts.log ?? ((line) => console.log(line));
+    this.weights = start.weights;
+    this.version = start.version;
+    this.lastRound = start.lastRound;
+    this.history = start.history;
+  }
+
+  /**
+   * Resumes from the store's latest version and the round log, or commits the task's initial
+   * weights as version 0 on an empty data dir.
+   */
+  static async open(opts: CoordinatorOptions): Promise<Coordinator> {
+    const { store, task } = opts;
+    const history = await opts.roundLog.read();
+    const latest = await store.latest();
+    let start: { weights: Float32Array; version: number; round: number };
+    if (latest) {
+      assertSameLayout(task, latest.weightSpecs, store.dir);
+      const optimizerState = latest.state?.optimizer;
+      if (optimizerState) opts.strategy.serverOptimizer.restore(toOptimizerState(optimizerState));
+      start = { weights: latest.weights, version: latest.version, round: latest.round };
+      // A crash between saving a version and logging its round leaves the record only in the checkpoint.
+      const record = RoundRecordSchema.safeParse(latest.metadata);
+      if (record.success && !history.some((r) => r.round === latest.round)) {
+        history.push(record.data);
+        history.sort((a, b) => a.round - b.round);
+        await opts.roundLog.append(record.data);
+      }
+    } else {
+      await store.save({
+        version: 0,
+        round: 0,
+        weights: task.initialWeights,
+        modelTopology: task.modelTopology,
+        weightSpecs: task.weightSpecs,
+        metadata: { task: task.info, initial: true },
+      });
+      start = { weights: task.initialWeights, version: 0, round: 0 };
+    }
+    const lastRound = Math.max(start.round, ...history.map((r) => r.round));
+    return new Coordinator(opts, { weights: start.weights, version: start.version, lastRound, history });
+  }
+
+  get task(): Task {
+    return this.opts.task;
+  }
+
+  get currentVersion(): number {
+    return this.version;
+  }
+
+  /** A copy of the current global weights. */
+  currentWeights(): Float32Array {
+    return this.weights.slice();
+  }
+
+  connectedClients(): string[] {
+    return [...this.clients.keys()];
+  }
+
+  pendingRounds(): number {
+    return this.pending;
+  }
+
+  /** The number the next round to start will get. */
+  nextRoundNumber(): number {
+    return this.machine && !this.machine.closed ? this.machine.round + 1 : this.lastRound + 1;
+  }
+
+  /**
+   * Registers a client (replacing an older connection with the same id), sends it the welcome,
+   * and only then lets the round see it, so a training task never overtakes the welcome.
+   */
+  join(link: ClientLink): void {
+    const previous = this.clients.get(link.id);
+    if (previous && previous !== link) {
+      this.clients.delete(link.id);
+      previous.close('replaced by a newer connection with the same client id');
+      this.run(this.machine?.drop(link.id, this.clock.now()) ?? []);
+    }
+    const { task } = this.opts;
+    link.send({
+      event: 'welcome',
+      to: link.id,
+      body: {
+        clientId: link.id,
+        task: task.info,
+        modelTopology: task.modelTopology,
+        weightSpecs: task.weightSpecs,
+        version: this.version,
+        round: this.lastRound,
+      },
+    });
+    this.clients.set(link.id, link);
+    this.log(`client ${link.id} joined (${this.clients.size} connected)`);
+    this.run(this.machine?.setAvailable(this.connectedClients(), this.clock.now()) ?? []);
+    this.emit('changed');
+  }
+
+  /** The connection `link` is gone. */
+  leave(link: ClientLink): void {
+    if (this.clients.get(link.id) !== link) return;
+    this.clients.delete(link.id);
+    this.log(`client ${link.id} left (${this.clients.size} connected)`);
+    this.run(this.machine?.drop(link.id, this.clock.now()) ?? []);
+    this.emit('changed');
+  }
+
+  /** A decoded, schema-valid update; the verdict is sent back to the client. */
+  submitUpdate(clientId: string, meta: UpdateMeta, delta: Float32Array): Verdict {
+    const machine = this.machine;
+    if (!machine || (machine.closed && meta.round >= machine.round)) {
+      return this.refused({ ok: false, code: 'stale-round', message: `no round is collecting updates (update is for round ${meta.round})` });
+    }
+    const { verdict, effects } = machine.receive({ kind: 'update', clientId, meta, delta }, this.clock.now());
+    if (verdict.ok) {
+      this.stats.updatesAccepted++;
+      this.stats.updateBytes += delta.byteLength;
+      this.updateBytes += delta.byteLength;
+    } else {
+      this.stats.updatesRefused++;
+    }
+    this.run(effects);
+    return verdict;
+  }
+
+  /** Counts an update refused before it could be attributed to a round (invalid metadata). */
+  countRefusal(): void {
+    this.stats.updatesRefused++;
+  }
+
+  /** An update for `round` whose weights were unusable: that participant is out of the round. */
+  refuseUpdate(clientId: string, round: number, reason: string): void {
+    this.stats.updatesRefused++;
+    this.run(this.machine?.refuse(clientId, round, reason, this.clock.now()) ?? []);
+  }
+
+  /** Queues `n` more rounds, run one after another; returns the number the first of them gets. */
+  startRounds(n: number): number {
+    if (!Number.isInteger(n) || n < 1) throw new Error(`rounds must be a positive integer, got ${n}`);
+    const running = this.machine && !this.machine.closed;
+    // `pending` counts the running round too, so the new ones follow the running and queued ones.
+    const first = running ? this.machine!.round + this.pending : this.lastRound + 1;
+    this.pending += n;
+    if (!running) this.beginRound();
+    this.emit('changed');
+    return first;
+  }
+
+  /** Closed rounds (this process and earlier ones) and the running one, oldest first. */
+  rounds(): RoundList {
+    const running = this.machine && !this.machine.closed ? [this.record(this.machine)] : [];
+    return { currentVersion: this.version, pendingRounds: this.pending, rounds: [...this.history, ...running] };
+  }
+
+  /** Stops timers and waits for an aggregation and round-log writes in flight; queued rounds are dropped. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.pending = 0;
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.aggregation;
+    await this.logWrites;
+  }
+
+  private refused(verdict: Verdict): Verdict {
+    this.stats.updatesRefused++;
+    return verdict;
+  }
+
+  private beginRound(): void {
+    if (this.pending === 0 || this.stopped) return;
+    const round = this.lastRound + 1;
+    const now = this.clock.now();
+    const ctx = {
+      round,
+      version: this.version,
+      globalWeights: this.weights,
+      trainConfig: { ...this.opts.trainConfig, seed: (this.opts.trainConfig.seed ?? 0) + round },
+      timeoutMs: this.opts.policy.trainingTimeoutMs,
+      aggregator: this.opts.strategy.aggregator,
+    };
+    this.machine = new RoundMachine(round, this.opts.policy, this.opts.strategy.sampler, () => this.opts.protocol(ctx), now);
+    this.machineBaseVersion = this.version;
+    this.machineStartedAt = now;
+    this.updateBytes = 0;
+    this.log(`round ${round}: waiting for clients (${this.clients.size} connected, ${this.opts.policy.minClients} needed)`);
+    this.run(this.machine.setAvailable(this.connectedClients(), now));
+  }
+
+  private run(effects: RoundEffect[]): void {
+    const machine = this.machine;
+    // After stop() nothing new starts: no messages, aggregations or rounds.
+    if (!machine || this.stopped) return;
+    for (const effect of effects) {
+      switch (effect.type) {
+        case 'send': {
+          this.clients.get(effect.message.to)?.send(effect.message);
+          break;
+        }
+        case 'aggregate':
+          this.log(`round ${machine.round}: aggregating ${machine.protocol?.contributors()} update(s)`);
+          this.aggregation = this.aggregate(machine);
+          break;
+        case 'closed':
+          this.close(machine, effect.outcome);
+          break;
+        default: {
+          const never: never = effect;
+          throw new Error(`unknown effect ${JSON.stringify(never)}`);
+        }
+      }
+    }
+    if (effects.some((e) => e.type === 'send')) {
+      this.log(`round ${machine.round}: training with ${machine.participants.length} client(s): ${machine.participants.join(', ')}`);
+    }
+    if (effects.length > 0) this.emit('changed');
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    const deadline = this.machine?.deadline;
+    if (deadline === undefined || this.stopped) return;
+    this.timer = this.clock.setTimeout(
+      () => {
+        this.timer = undefined;
+        this.run(this.machine?.tick(this.clock.now()) ?? []);
+      },
+      Math.max(0, deadline - this.clock.now()),
+    );
+  }
+
+  private async aggregate(machine: RoundMachine): Promise<void> {
+    const optimizer = this.opts.strategy.serverOptimizer;
+    const optimizerBefore = optimizer.state();
+    let effects: RoundEffect[];
+    try {
+      const result = machine.protocol!.aggregate();
+      const weights = optimizer.step(this.weights, result.delta);
+      const bad = weights.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) throw new Error(`the new weights have a non-finite value at index ${bad}`);
+      const evaluation = this.opts.evaluate ? await this.opts.evaluate(weights) : undefined;
+      const version = this.version + 1;
+      const record = this.record(machine, { result, evaluation, version, status: 'committed' });
+      await this.opts.store.save({
+        version,
+        round: machine.round,
+        weights,
+        modelTopology: this.opts.task.modelTopology,
+        weightSpecs: this.opts.task.weightSpecs,
+        metadata: record,
+        state: { optimizer: optimizer.state() } satisfies CheckpointState,
+      });
+      this.weights = weights;
+      this.version = version;
+      this.lastAggregate = { result, evaluation };
+      effects = machine.committed(this.clock.now());
+    } catch (e) {
+      optimizer.restore(optimizerBefore);
+      const reason = `aggregation failed: ${(e as Error).message}`;
+      this.log(`round ${machine.round}: ${reason}`);
+      effects = machine.aggregationFailed(reason, this.clock.now());
+    }
+    if (this.machine === machine) this.run(effects);
+  }
+
+  private close(machine: RoundMachine, outcome: 'committed' | 'failed'): void {
+    const aggregate = outcome === 'committed' ? this.lastAggregate : undefined;
+    this.lastAggregate = undefined;
+    const record = this.record(machine, {
+      result: aggregate?.result,
+      evaluation: aggregate?.evaluation,
+      version: outcome === 'committed' ? this.version : undefined,
+      status: outcome,
+    });
+    this.history.push(record);
+    this.lastRound = machine.round;
+    if (outcome === 'committed') this.stats.roundsCommitted++;
+    else this.stats.roundsFailed++;
+    const body: RoundClosed = { round: machine.round, outcome, version: this.version, ...(record.reason ? { reason: record.reason } : {}) };
+    for (const id of machine.participants) this.clients.get(id)?.send({ event: 'round-closed', to: id, body });
+    const accuracy = record.evaluation ? `, held-out accuracy ${(record.evaluation.accuracy * 100).toFixed(1)}%` : '';
+    this.log(
+      outcome === 'committed'
+        ? `round ${machine.round}: committed version ${this.version} from ${record.contributions.length} client(s), ${record.numExamples} examples${accuracy}`
+        : `round ${machine.round}: failed: ${record.reason}`,
+    );
+    // Chained so records land in order; stop() waits for the chain.
+    this.logWrites = this.logWrites
+      .then(() => this.opts.roundLog.append(record))
+      .catch((e: Error) => this.log(`round ${machine.round}: could not append to the round log: ${e.message}`));
+    this.emit('round', record);
+    if (outcome === 'committed') this.emit('committed', { version: this.version, round: machine.round, weights: this.weights });
+    this.pending = Math.max(0, this.pending - 1);
+    this.beginRound();
+  }
+
+  private record(
+    machine: RoundMachine,
+    final?: { result?: RoundAggregate; evaluation?: Evaluation; version?: number; status: 'committed' | 'failed' },
+  ): RoundRecord {
+    const now = this.clock.now();
+    const order = ['waiting', 'selecting', 'training', 'aggregating', 'committed', 'failed'] as const;
+    const phaseMs: Record<string, number> = {};
+    const entered = order.filter((p) => machine.enteredAt[p] !== undefined);
+    entered.forEach((phase, i) => {
+      if (phase === 'committed' || phase === 'failed') return;
+      const end = i + 1 < entered.length ? machine.enteredAt[entered[i + 1]]! : now;
+      phaseMs[phase] = Math.max(0, end - machine.enteredAt[phase]!);
+    });
+    const contributions = final?.result?.contributions ?? [];
+    const numExamples = contributions.reduce((s, c) => s + c.numExamples, 0);
+    const weighted = (f: (c: (typeof contributions)[number]) => number) =>
+      numExamples > 0 ? contributions.reduce((s, c) => s + f(c) * c.numExamples, 0) / numExamples : undefined;
+    const status = final?.status ?? machine.phase;
+    const trainLoss = weighted((c) => c.loss);
+    const trainAccuracy = weighted((c) => c.accuracy);
+    return {
+      round: machine.round,
+      status,
+      ...(status === 'training' && machine.protocol ? { stage: machine.protocol.stage } : {}),
+      baseVersion: this.machineBaseVersion,
+      ...(final?.version !== undefined ? { version: final.version } : {}),
+      participants: [...machine.participants],
+      dropped: machine.droppedParticipants(),
+      refused: machine.refusedParticipants(),
+      contributions,
+      numExamples,
+      ...(trainLoss !== undefined ? { trainLoss } : {}),
+      ...(trainAccuracy !== undefined ? { trainAccuracy } : {}),
+      ...(final?.evaluation ? { evaluation: final.evaluation } : {}),
+      updateBytes: this.updateBytes,
+      ...(status === 'failed' && machine.reason ? { reason: machine.reason } : {}),
+      startedAt: new Date(this.machineStartedAt).toISOString(),
+      phaseMs,
+      durationMs: machine.enteredAt.selecting === undefined ? 0 : now - machine.enteredAt.selecting,
+    };
+  }
+}
+
+function assertSameLayout(task: Task, specs: readonly { name: string; shape: number[] }[], dir: string): void {
+  const same =
+    specs.length === task.weightSpecs.length &&
+    specs.every((s, i) => s.shape.join('x') === task.weightSpecs[i].shape.join('x'));
+  if (!same) {
+    throw new Error(
+      `the data dir ${dir} holds checkpoints of a different model (${specs.length} weight tensors) than task ${task.info.name} ` +
+        `(${task.weightSpecs.length}); use another --data-dir or the matching --model`,
+    );
+  }
+}
+
+function toOptimizerState(value: unknown): Record<string, Float32Array | number> {
+  if (typeof value !== 'object' || value === null) throw new Error('checkpoint optimizer state is not an object');
+  const out: Record<string, Float32Array | number> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (!(v instanceof Float32Array) && typeof v !== 'number') throw new Error(`checkpoint optimizer state '${k}' is neither an array nor a number`);
+    out[k] = v;
+  }
+  return out;
+}

@@ -1,0 +1,88 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { describeZodError, StartRoundsBody } from '../shared/protocol/messages.js';
+import { requireAdmin } from './auth.js';
+import type { Coordinator } from './coordinator.js';
+import type { CoordinatorMetrics } from './metrics.js';
+import { HttpError, readJsonBody, sendJson } from './serving/http-io.js';
+import { handleServing, type ServingContext } from './serving/routes.js';
+import type { WebHandler } from './web/handler.js';
+
+export interface ApiContext {
+  coordinator: Coordinator;
+  metrics: CoordinatorMetrics;
+  serving: ServingContext;
+  /** The dashboard and browser client pages. */
+  web: WebHandler;
+  adminToken: string;
+  log: (line: string) => void;
+}
+
+const MAX_ADMIN_BODY = 16 * 1024;
+
+function requireMethod(req: IncomingMessage, allowed: readonly string[]): void {
+  if (!allowed.includes(req.method ?? '')) {
+    throw new HttpError(405, `${req.method} is not allowed here; use ${allowed.join(' or ')}`, { allow: allowed.join(', ') });
+  }
+}
+
+async function rounds(req: IncomingMessage, res: ServerResponse, ctx: ApiContext): Promise<void> {
+  requireMethod(req, ['GET', 'POST']);
+  if (req.method === 'GET') return sendJson(res, 200, ctx.coordinator.rounds());
+  requireAdmin(req, ctx.adminToken);
+  const parsed = StartRoundsBody.safeParse(await readJsonBody(req, MAX_ADMIN_BODY));
+  if (!parsed.success) throw new HttpError(400, `invalid body: ${describeZodError(parsed.error)}`);
+  const firstRound = ctx.coordinator.startRounds(parsed.data.rounds);
+  ctx.log(`admin queued ${parsed.data.rounds} round(s)`);
+  sendJson(res, 202, { queued: parsed.data.rounds, firstRound, pendingRounds: ctx.coordinator.pendingRounds() });
+}
+
+function health(req: IncomingMessage, res: ServerResponse, ctx: ApiContext): void {
+  requireMethod(req, ['GET']);
+  const c = ctx.coordinator;
+  sendJson(res, 200, {
+    status: 'ok',
+    task: c.task.info.name,
+    version: c.currentVersion,
+    nextRound: c.nextRoundNumber(),
+    pendingRounds: c.pendingRounds(),
+    connectedClients: c.connectedClients().length,
+  });
+}
+
+function metrics(req: IncomingMessage, res: ServerResponse, ctx: ApiContext): void {
+  requireMethod(req, ['GET']);
+  const body = Buffer.from(ctx.metrics.render(), 'utf8');
+  res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': String(body.byteLength) });
+  res.end(body);
+}
+
+/**
+ * The coordinator's REST API: rounds, health and metrics here, the serving routes from
+ * server/serving, the web UI from server/web. Every error is `{"error": "..."}` with a 4xx/5xx status.
+ */
+export async function handleApi(req: IncomingMessage, res: ServerResponse, ctx: ApiContext): Promise<void> {
+  const pathname = (req.url ?? '/').split('?')[0];
+  try {
+    switch (pathname) {
+      case '/v1/rounds':
+        return await rounds(req, res, ctx);
+      case '/v1/health':
+        return health(req, res, ctx);
+      case '/metrics':
+        return metrics(req, res, ctx);
+      default:
+        if (await handleServing(req, res, ctx.serving)) return;
+        if (await ctx.web(req, res)) return;
+        throw new HttpError(404, `no such endpoint: ${req.method} ${pathname}`);
+    }
+  } catch (e) {
+    if (res.headersSent) {
+      res.destroy();
+    } else if (e instanceof HttpError) {
+      sendJson(res, e.status, { error: e.message }, e.headers);
+    } else {
+      ctx.log(`${req.method} ${pathname} failed: ${(e as Error).stack ?? String(e)}`);
+      sendJson(res, 500, { error: `internal error: ${(e as Error).message}` });
+    }
+  }
+}

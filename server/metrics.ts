@@ -1,0 +1,61 @@
+import type { RoundRecord } from '../shared/protocol/rounds.js';
+import type { Coordinator } from './coordinator.js';
+
+/** Upper bounds (seconds) of the round-duration histogram buckets. */
+const DURATION_BUCKETS = [1, 2, 5, 10, 30, 60, 120, 300, 600];
+
+/**
+ * Prometheus text exposition (format 0.0.4) of the coordinator: rounds by outcome, connected
+ * clients, update traffic and a histogram of round durations, since this process started.
+ */
+export class CoordinatorMetrics {
+  private readonly bucketCounts = new Array<number>(DURATION_BUCKETS.length).fill(0);
+  private durationSum = 0;
+  private durationCount = 0;
+
+  constructor(private readonly coordinator: Coordinator) {
+    coordinator.on('round', (record) => this.observe(record));
+  }
+
+  render(): string {
+    const c = this.coordinator;
+    const s = c.stats;
+    const lines: string[] = [];
+    const metric = (name: string, type: 'counter' | 'gauge' | 'histogram', help: string, samples: [string, number][]) => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
+    };
+    metric('fedserve_rounds_total', 'counter', 'Rounds closed since the coordinator started, by outcome.', [
+      ['{outcome="committed"}', s.roundsCommitted],
+      ['{outcome="failed"}', s.roundsFailed],
+    ]);
+    metric('fedserve_connected_clients', 'gauge', 'Clients connected now.', [['', c.connectedClients().length]]);
+    metric('fedserve_pending_rounds', 'gauge', 'Rounds queued or running.', [['', c.pendingRounds()]]);
+    metric('fedserve_model_version', 'gauge', 'Version of the current global model.', [['', c.currentVersion]]);
+    metric('fedserve_updates_total', 'counter', 'Client updates received, by result.', [
+      ['{result="accepted"}', s.updatesAccepted],
+      ['{result="refused"}', s.updatesRefused],
+    ]);
+    metric('fedserve_update_bytes_total', 'counter', 'Bytes of accepted client updates (binary weight deltas).', [['', s.updateBytes]]);
+    let cumulative = 0;
+    const buckets: [string, number][] = DURATION_BUCKETS.map((le, i) => {
+      cumulative += this.bucketCounts[i];
+      return [`_bucket{le="${le}"}`, cumulative];
+    });
+    metric('fedserve_round_duration_seconds', 'histogram', 'Wall time of closed rounds, from start to commit or failure.', [
+      ...buckets,
+      ['_bucket{le="+Inf"}', this.durationCount],
+      ['_sum', this.durationSum],
+      ['_count', this.durationCount],
+    ]);
+    return `${lines.join('\n')}\n`;
+  }
+
+  private observe(record: RoundRecord): void {
+    const seconds = record.durationMs / 1000;
+    const i = DURATION_BUCKETS.findIndex((le) => seconds <= le);
+    if (i >= 0) this.bucketCounts[i]++;
+    this.durationSum += seconds;
+    this.durationCount++;
+  }
+}

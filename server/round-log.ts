@@ -1,0 +1,57 @@
+import { mkdir, open, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { RoundRecordSchema, type RoundRecord } from '../shared/protocol/rounds.js';
+
+/**
+ * Every closed round (committed or failed), one JSON line each, appended and fsynced: the round
+ * history and the round counter survive a restart even when the last rounds failed and so left
+ * no checkpoint. A torn last line (crash mid-append) is skipped with a warning.
+ */
+export class RoundLog {
+  /** After a torn write the file does not end in a newline; the next record must not join that line. */
+  private tornTail = false;
+
+  constructor(
+    readonly path: string,
+    private readonly warn: (line: string) => void = (line) => console.warn(line),
+  ) {}
+
+  async read(): Promise<RoundRecord[]> {
+    let text: string;
+    try {
+      text = await readFile(this.path, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+    this.tornTail = text.length > 0 && !text.endsWith('\n');
+    const records: RoundRecord[] = [];
+    const lines = text.split('\n');
+    lines.forEach((line, i) => {
+      if (line.trim() === '') return;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(line);
+      } catch {
+        this.warn(`round log ${this.path}: line ${i + 1} is not JSON (interrupted write?); skipped`);
+        return;
+      }
+      const result = RoundRecordSchema.safeParse(parsed);
+      if (result.success) records.push(result.data);
+      else this.warn(`round log ${this.path}: line ${i + 1} is not a round record; skipped`);
+    });
+    return records;
+  }
+
+  async append(record: RoundRecord): Promise<void> {
+    await mkdir(dirname(this.path), { recursive: true });
+    const fh = await open(this.path, 'a');
+    try {
+      await fh.appendFile(`${this.tornTail ? '\n' : ''}${JSON.stringify(record)}\n`);
+      this.tornTail = false;
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
+}

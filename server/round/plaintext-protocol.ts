@@ -1,0 +1,90 @@
+import type { ClientUpdate } from '../../shared/aggregation/types.js';
+import type {
+  AggregationProtocol,
+  Contribution,
+  Inbound,
+  Outbound,
+  RoundAggregate,
+  RoundContext,
+  Verdict,
+} from './aggregation-protocol.js';
+
+/**
+ * Each participant gets the global weights, trains, and uploads its delta in the clear; the
+ * coordinator's aggregator combines the deltas. One stage: 'upload'.
+ */
+export class PlaintextProtocol implements AggregationProtocol {
+  readonly name = 'plaintext';
+  readonly stage = 'upload';
+  private readonly pending = new Set<string>();
+  private readonly updates = new Map<string, { delta: Float32Array; contribution: Contribution }>();
+
+  constructor(private readonly ctx: RoundContext) {}
+
+  begin(participants: readonly string[]): Outbound[] {
+    for (const id of participants) this.pending.add(id);
+    return participants.map((to) => ({
+      event: 'train' as const,
+      to,
+      body: {
+        round: this.ctx.round,
+        version: this.ctx.version,
+        config: this.ctx.trainConfig,
+        timeoutMs: this.ctx.timeoutMs,
+      },
+      weights: this.ctx.globalWeights,
+    }));
+  }
+
+  receive(message: Inbound): Verdict {
+    const { clientId, meta, delta } = message;
+    if (this.updates.has(clientId)) {
+      return { ok: false, code: 'duplicate-update', message: `an update from ${clientId} for round ${meta.round} was already accepted` };
+    }
+    if (!this.pending.has(clientId)) {
+      return { ok: false, code: 'not-selected', message: `${clientId} is not a participant of round ${meta.round}` };
+    }
+    if (delta.length !== this.ctx.globalWeights.length) {
+      return { ok: false, code: 'wrong-length', message: `update has ${delta.length} values, the model has ${this.ctx.globalWeights.length}` };
+    }
+    this.pending.delete(clientId);
+    this.updates.set(clientId, {
+      delta,
+      contribution: {
+        clientId,
+        numExamples: meta.numExamples,
+        loss: meta.metrics.loss,
+        accuracy: meta.metrics.accuracy,
+        trainMs: meta.trainMs,
+      },
+    });
+    return { ok: true };
+  }
+
+  drop(clientId: string): boolean {
+    return this.pending.delete(clientId);
+  }
+
+  contributors(): number {
+    return this.updates.size;
+  }
+
+  settled(): boolean {
+    return this.pending.size === 0;
+  }
+
+  aggregate(): RoundAggregate {
+    const entries = [...this.updates.values()];
+    const updates: ClientUpdate[] = entries.map((e) => ({
+      clientId: e.contribution.clientId,
+      delta: e.delta,
+      numExamples: e.contribution.numExamples,
+    }));
+    const contributions = entries.map((e) => e.contribution);
+    return {
+      delta: this.ctx.aggregator.aggregate(updates),
+      contributions,
+      numExamples: contributions.reduce((s, c) => s + c.numExamples, 0),
+    };
+  }
+}

@@ -1,0 +1,144 @@
+import type { Server as HttpServer } from 'node:http';
+import { Server, type Socket } from 'socket.io';
+import {
+  describeZodError,
+  EVENTS,
+  JoinAuth,
+  PROTOCOL_VERSION,
+  UpdateMeta,
+  type ErrorCode,
+  type Refusal,
+  type UpdateReply,
+} from '../shared/protocol/messages.js';
+import { decodeWeights, encodeWeights, WeightPayloadError } from '../shared/protocol/weights-codec.js';
+import { tokenMatches } from './auth.js';
+import type { ClientLink, Coordinator } from './coordinator.js';
+
+export interface SocketTransportOptions {
+  joinToken: string;
+  log: (line: string) => void;
+}
+
+/** Room for the JSON part of a message and for base64 inflation when a client falls back to polling. */
+const MESSAGE_OVERHEAD_BYTES = 64 * 1024;
+
+/**
+ * The largest inbound socket.io message: one weight vector (base64-inflated by 4/3 under HTTP
+ * long-polling) plus headroom. Anything larger is refused by engine.io before it is parsed.
+ */
+export function maxMessageBytes(parameterCount: number): number {
+  return Math.ceil((parameterCount * 4 * 4) / 3) + MESSAGE_OVERHEAD_BYTES;
+}
+
+function joinError(code: ErrorCode, message: string): Error {
+  // socket.io hands `data` to the client's connect_error handler along with the message.
+  return Object.assign(new Error(message), { data: { code } });
+}
+
+/**
+ * socket.io on the coordinator's HTTP server: authenticates joins, validates every inbound
+ * message (zod for the JSON part, weights-codec for the binary part) and forwards it to the
+ * coordinator; replies to every update, with the reason when it is refused.
+ */
+export function attachSocketTransport(http: HttpServer, coordinator: Coordinator, opts: SocketTransportOptions): Server {
+  const parameterCount = coordinator.task.info.parameterCount;
+  const io = new Server(http, { maxHttpBufferSize: maxMessageBytes(parameterCount), serveClient: false });
+  // Encoded once per global-weights array, not once per participant.
+  const encoded = new WeakMap<Float32Array, ArrayBuffer>();
+  const encode = (w: Float32Array) => {
+    let buf = encoded.get(w);
+    if (!buf) encoded.set(w, (buf = encodeWeights(w)));
+    return buf;
+  };
+
+  io.use((socket, next) => {
+    const parsed = JoinAuth.safeParse(socket.handshake.auth);
+    if (!parsed.success) {
+      const missingToken = !(socket.handshake.auth as { token?: unknown } | undefined)?.token;
+      return next(
+        missingToken
+          ? joinError('unauthorized', 'a join token is required (client --token or FEDSERVE_JOIN_TOKEN)')
+          : joinError('invalid-message', `invalid join request: ${describeZodError(parsed.error)}`),
+      );
+    }
+    if (!tokenMatches(parsed.data.token, opts.joinToken)) return next(joinError('unauthorized', 'wrong join token'));
+    if (parsed.data.protocolVersion !== PROTOCOL_VERSION) {
+      return next(
+        joinError('unsupported-protocol', `client speaks protocol ${parsed.data.protocolVersion}, this coordinator speaks ${PROTOCOL_VERSION}`),
+      );
+    }
+    socket.data.join = parsed.data;
+    next();
+  });
+
+  io.on('connection', (socket: Socket) => {
+    const join = socket.data.join as JoinAuth;
+    const link: ClientLink = {
+      id: join.name ?? `client-${socket.id.slice(0, 8)}`,
+      send: (message) => {
+        switch (message.event) {
+          case 'train':
+            socket.emit(EVENTS.train, message.body, encode(message.weights));
+            break;
+          case 'welcome':
+            socket.emit(EVENTS.welcome, message.body);
+            break;
+          case 'round-closed':
+            socket.emit(EVENTS.roundClosed, message.body);
+            break;
+          default: {
+            const never: never = message;
+            throw new Error(`unknown outbound message ${JSON.stringify(never)}`);
+          }
+        }
+      },
+      close: (reason) => {
+        refuse(socket, { code: 'replaced', message: reason });
+        socket.disconnect(true);
+      },
+    };
+    socket.on('disconnect', () => coordinator.leave(link));
+
+    socket.on(EVENTS.update, (...args: unknown[]) => {
+      const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as (reply: UpdateReply) => void) : undefined;
+      const reply = (r: UpdateReply) => {
+        if (ack) ack(r);
+        else if (!r.ok) refuse(socket, { code: r.code, message: r.message, ...(r.round !== undefined ? { round: r.round } : {}) });
+      };
+      const refused = (code: ErrorCode, message: string, round?: number) => {
+        if (round === undefined) coordinator.countRefusal();
+        else coordinator.refuseUpdate(link.id, round, `${code}: ${message}`);
+        opts.log(`refused update from ${link.id}: ${message}`);
+        reply({ ok: false, code, message, ...(round !== undefined ? { round } : {}) });
+      };
+      if (args.length !== 2) return refused('invalid-message', `update takes 2 arguments (metadata, weights), got ${args.length}`);
+      const meta = UpdateMeta.safeParse(args[0]);
+      if (!meta.success) return refused('invalid-message', `invalid update: ${describeZodError(meta.error)}`);
+      let delta: Float32Array;
+      try {
+        delta = decodeWeights(args[1], parameterCount);
+      } catch (e) {
+        if (e instanceof WeightPayloadError) return refused(e.code, e.message, meta.data.round);
+        throw e;
+      }
+      const verdict = coordinator.submitUpdate(link.id, meta.data, delta);
+      if (!verdict.ok) opts.log(`refused update from ${link.id}: ${verdict.message}`);
+      reply(verdict.ok ? { ok: true, round: meta.data.round } : { ...verdict, round: meta.data.round });
+    });
+
+    socket.onAny((event: string, ...args: unknown[]) => {
+      if (event === EVENTS.update) return;
+      const message = `unknown event '${event}'; clients send only '${EVENTS.update}'`;
+      const ack = args[args.length - 1];
+      if (typeof ack === 'function') ack({ ok: false, code: 'invalid-message', message } satisfies UpdateReply);
+      else refuse(socket, { code: 'invalid-message', message });
+    });
+    coordinator.join(link);
+  });
+
+  return io;
+}
+
+function refuse(socket: Socket, refusal: Refusal): void {
+  socket.emit(EVENTS.refused, refusal);
+}

@@ -1,0 +1,145 @@
+import type { TaskInfo } from '../../../shared/protocol/messages.js';
+import type { RoundRecord } from '../../../shared/protocol/rounds.js';
+import { subscribeToFeed } from '../feed-client.js';
+import type { FeedStatus } from '../feed-messages.js';
+import { MetricsChart } from './metrics-chart.js';
+import { startRounds } from './start-rounds.js';
+
+/**
+ * The dashboard (`/`): live round status and phase, participants, accuracy and loss over rounds,
+ * model versions with download links, and the admin "start rounds" control. Everything it shows
+ * comes from the live feed; nothing is polled.
+ */
+
+function el<T extends HTMLElement = HTMLElement>(id: string): T {
+  const found = document.getElementById(id);
+  if (!found) throw new Error(`the page has no #${id}`);
+  return found as T;
+}
+
+const fmt = {
+  pct: (v: number | undefined) => (v === undefined ? '-' : `${(v * 100).toFixed(1)}%`),
+  num: (v: number | undefined) => (v === undefined ? '-' : v.toFixed(4)),
+  secs: (ms: number) => `${(ms / 1000).toFixed(1)} s`,
+};
+
+const closed = new Map<number, RoundRecord>();
+let task: TaskInfo | undefined;
+let status: FeedStatus | undefined;
+const chart = new MetricsChart(el<HTMLCanvasElement>('chart'));
+
+function modelLink(version: number, file: 'model.json' | 'weights.bin', text: string): HTMLAnchorElement {
+  const a = document.createElement('a');
+  a.href = `/v1/models/${encodeURIComponent(task?.name ?? 'mnist')}/versions/${version}/${file}`;
+  a.textContent = text;
+  if (file === 'weights.bin') a.download = `${task?.name ?? 'model'}-v${version}.weights.bin`;
+  return a;
+}
+
+function roundRow(r: RoundRecord): HTMLTableRowElement {
+  const row = document.createElement('tr');
+  row.dataset.round = String(r.round);
+  row.dataset.status = r.status;
+  const accuracy = r.evaluation?.accuracy ?? r.trainAccuracy;
+  const loss = r.evaluation?.loss ?? r.trainLoss;
+  const cells = [
+    String(r.round),
+    r.status === 'failed' ? `failed: ${r.reason ?? ''}` : r.status,
+    `${r.contributions.length}/${r.participants.length}`,
+    String(r.numExamples),
+    fmt.pct(accuracy),
+    fmt.num(loss),
+    fmt.secs(r.durationMs),
+  ];
+  for (const text of cells) {
+    const td = document.createElement('td');
+    td.textContent = text;
+    row.append(td);
+  }
+  row.children[1].className = `status-${r.status}`;
+  const version = document.createElement('td');
+  if (r.version !== undefined) version.append(modelLink(r.version, 'model.json', `v${r.version}`), ' · ', modelLink(r.version, 'weights.bin', 'weights'));
+  row.append(version);
+  return row;
+}
+
+function renderRounds(): void {
+  const rounds = [...closed.values()].sort((a, b) => a.round - b.round);
+  chart.update(rounds.filter((r) => r.status === 'committed'));
+  el('rounds').replaceChildren(...rounds.reverse().map(roundRow));
+  document.body.dataset.committedRounds = String(rounds.filter((r) => r.status === 'committed').length);
+}
+
+function lastClosed(): RoundRecord | undefined {
+  let last: RoundRecord | undefined;
+  for (const r of closed.values()) if (!last || r.round > last.round) last = r;
+  return last;
+}
+
+function renderStatus(): void {
+  if (!status) return;
+  el('version').textContent = String(status.currentVersion);
+  el('clients').textContent = status.connectedClients.length ? `${status.connectedClients.length}: ${status.connectedClients.join(', ')}` : '0';
+  el('pending').textContent = String(status.pendingRounds);
+  // While no round runs, the last closed one is shown.
+  const r = status.running ?? lastClosed();
+  el('round').textContent = r ? String(r.round) : '-';
+  el('phase').textContent = r ? `${r.status}${r.stage ? ` (${r.stage})` : ''}${status.running ? '' : '; no round running'}` : 'idle';
+  el('phase').className = r ? `status-${r.status}` : '';
+  el('participants').textContent = r?.participants.length ? r.participants.join(', ') : '-';
+  renderElapsed();
+}
+
+function renderElapsed(): void {
+  const running = status?.running;
+  const last = lastClosed();
+  if (running) el('elapsed').textContent = fmt.secs(Date.now() - Date.parse(running.startedAt));
+  else el('elapsed').textContent = last ? `${fmt.secs(last.durationMs)} in total` : '-';
+}
+
+subscribeToFeed({
+  snapshot: (s) => {
+    task = s.task;
+    el('task').textContent = `${s.task.name}: [${s.task.inputShape.join('x')}] -> ${s.task.numClasses} classes, ${s.task.parameterCount.toLocaleString()} parameters`;
+    closed.clear();
+    for (const r of s.rounds) closed.set(r.round, r);
+    status = s;
+    renderRounds();
+    renderStatus();
+  },
+  status: (s) => {
+    status = s;
+    renderStatus();
+  },
+  round: (r) => {
+    closed.set(r.round, r);
+    renderRounds();
+    renderStatus();
+  },
+  connection: (live) => {
+    el('feed-state').textContent = live ? 'live' : 'reconnecting';
+    el('feed-state').classList.toggle('live', live);
+  },
+  invalid: (event, problem) => console.warn(`ignored a malformed '${event}' message: ${problem}`),
+});
+setInterval(renderElapsed, 1000);
+
+el('start-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const result = el('start-result');
+  const button = el<HTMLButtonElement>('start');
+  button.disabled = true;
+  startRounds(Number(el<HTMLInputElement>('start-count').value), el<HTMLDialogElement>('token-dialog'), el<HTMLInputElement>('admin-token'))
+    .then((r) => {
+      result.textContent = r.message;
+      result.className = r.ok ? 'hint ok' : 'hint bad';
+    })
+    .catch((e: Error) => {
+      result.textContent = `could not reach the coordinator: ${e.message}`;
+      result.className = 'hint bad';
+    })
+    .finally(() => (button.disabled = false));
+});
+
+// Tests and kiosks read the chart's contents here.
+(window as unknown as { fedserveChart: MetricsChart }).fedserveChart = chart;

@@ -1,0 +1,34 @@
+import { io } from 'socket.io-client';
+import type { z } from 'zod';
+import { describeZodError } from '../../shared/protocol/messages.js';
+import type { RoundRecord } from '../../shared/protocol/rounds.js';
+import { FEED_EVENTS, FEED_NAMESPACE, FeedRound, FeedSnapshot, FeedStatus } from './feed-messages.js';
+
+/** What a page does with the live feed (browser side). */
+export interface FeedHandlers {
+  snapshot(s: FeedSnapshot): void;
+  status(s: FeedStatus): void;
+  round(r: RoundRecord): void;
+  /** The feed connected (live) or lost its connection (socket.io retries by itself). */
+  connection(live: boolean): void;
+  /** A message failed validation and was ignored. */
+  invalid(event: string, problem: string): void;
+}
+
+/** Follows the coordinator's live feed on this page's origin; returns a function that stops. */
+export function subscribeToFeed(handlers: FeedHandlers): () => void {
+  // A connection of its own, so the feed never shares (or imposes) options with a training client's socket.
+  const socket = io(FEED_NAMESPACE, { forceNew: true, transports: ['websocket'] });
+  const on = <T>(event: string, schema: z.ZodType<T>, handle: (value: T) => void) =>
+    socket.on(event, (raw: unknown) => {
+      const parsed = schema.safeParse(raw);
+      if (parsed.success) handle(parsed.data);
+      else handlers.invalid(event, describeZodError(parsed.error));
+    });
+  on(FEED_EVENTS.snapshot, FeedSnapshot, handlers.snapshot);
+  on(FEED_EVENTS.status, FeedStatus, handlers.status);
+  on(FEED_EVENTS.round, FeedRound, handlers.round);
+  socket.on('connect', () => handlers.connection(true));
+  socket.on('disconnect', () => handlers.connection(false));
+  return () => socket.disconnect();
+}

@@ -1,0 +1,142 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import { dirname, extname, join } from 'node:path';
+import { HttpError, sendJson } from '../serving/http-io.js';
+import { defaultWebDir, ensureWebBundle, type WebManifest } from './bundle.js';
+import { MNIST_SHARD_PATH, mnistShardBytes } from './mnist-shards.js';
+
+export interface WebOptions {
+  /** Where the built bundle lives; default dist/web under the package root. */
+  dir?: string;
+  log?: (line: string) => void;
+}
+
+/** Serves one request if it is for the web UI; resolves false for any other path. */
+export type WebHandler = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
+
+const PAGES: Record<string, string> = { '/': 'dashboard.html', '/client': 'client.html' };
+const WASM_PREFIX = '/web/tfjs-wasm/';
+const WASM_BINARIES = new Set(['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm']);
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+  '.wasm': 'application/wasm',
+};
+
+/**
+ * Pages may talk only to this origin ('self' covers its WebSocket too), so even a compromised
+ * dependency in the page cannot post local data elsewhere. Wasm compilation needs
+ * 'wasm-unsafe-eval'; Chart.js sets inline styles on its canvas.
+ */
+const PAGE_HEADERS = {
+  'content-security-policy':
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+  'referrer-policy': 'no-referrer',
+};
+
+function wasmDir(): string {
+  const require = createRequire(import.meta.url);
+  return join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
+}
+
+/** Sends a file; `gzipped` says a `.gz` copy exists, sent to browsers that accept gzip. */
+async function sendFile(req: IncomingMessage, res: ServerResponse, path: string, headers: Record<string, string>, gzipped = false): Promise<void> {
+  const gzip = gzipped && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
+  const file = gzip ? `${path}.gz` : path;
+  const info = await stat(file);
+  res.writeHead(200, {
+    'content-type': TYPES[extname(path)] ?? 'application/octet-stream',
+    'content-length': String(info.size),
+    ...(gzipped ? { vary: 'accept-encoding' } : {}),
+    ...(gzip ? { 'content-encoding': 'gzip' } : {}),
+    'cache-control': 'no-cache',
+    'x-content-type-options': 'nosniff',
+    ...headers,
+  });
+  if (req.method === 'HEAD') return void res.end();
+  await new Promise<void>((resolve, reject) => {
+    createReadStream(file).on('error', reject).pipe(res).on('finish', resolve).on('error', reject);
+  });
+}
+
+function sendBinary(req: IncomingMessage, res: ServerResponse, body: Uint8Array): void {
+  res.writeHead(200, {
+    'content-type': 'application/octet-stream',
+    'content-length': String(body.byteLength),
+    'cache-control': 'public, max-age=3600',
+    'x-content-type-options': 'nosniff',
+  });
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+/**
+ * The web UI's routes: the dashboard at `/`, the browser client at `/client`, the bundle under
+ * `/web/`, the tfjs wasm binaries under `/web/tfjs-wasm/` and demo MNIST shards under
+ * `/web/data/mnist/<i>/<n>`. Errors are `{"error": ...}` like the REST API's.
+ */
+export function createWebHandler(opts: WebOptions = {}): WebHandler {
+  const dir = opts.dir ?? defaultWebDir();
+  const log = opts.log ?? (() => {});
+  const wasm = wasmDir();
+  let bundle: Promise<WebManifest> | undefined;
+  // Built (or checked) once per process; a failed build is retried on the next request.
+  const ready = () => {
+    if (!bundle) {
+      bundle = ensureWebBundle(dir, log);
+      bundle.catch(() => (bundle = undefined));
+    }
+    return bundle;
+  };
+
+  const route = async (req: IncomingMessage, res: ServerResponse, pathname: string): Promise<boolean> => {
+    const page = PAGES[pathname];
+    const shardMatch = MNIST_SHARD_PATH.exec(pathname);
+    if (page === undefined && !pathname.startsWith('/web/')) return false;
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      throw new HttpError(405, `${req.method} is not allowed here; use GET`, { allow: 'GET, HEAD' });
+    }
+    if (page !== undefined) {
+      const manifest = await ready();
+      await sendFile(req, res, join(dir, page), PAGE_HEADERS, manifest.gzipped.includes(page));
+    } else if (pathname.startsWith(WASM_PREFIX)) {
+      const name = pathname.slice(WASM_PREFIX.length);
+      if (!WASM_BINARIES.has(name)) throw new HttpError(404, `no such wasm binary: ${name}`);
+      await sendFile(req, res, join(wasm, name), {});
+    } else if (shardMatch) {
+      try {
+        sendBinary(req, res, mnistShardBytes(Number(shardMatch[1]), Number(shardMatch[2])));
+      } catch (e) {
+        if (e instanceof RangeError) throw new HttpError(400, `demo MNIST shard: ${e.message}`);
+        throw e;
+      }
+    } else {
+      const name = pathname.slice('/web/'.length);
+      const manifest = await ready();
+      if (!manifest.files.includes(name)) throw new HttpError(404, `no such file: ${pathname}`);
+      await sendFile(req, res, join(dir, name), {}, manifest.gzipped.includes(name));
+    }
+    return true;
+  };
+
+  return async (req, res) => {
+    const pathname = (req.url ?? '/').split('?')[0];
+    try {
+      return await route(req, res, pathname);
+    } catch (e) {
+      if (res.headersSent) {
+        res.destroy();
+      } else if (e instanceof HttpError) {
+        sendJson(res, e.status, { error: e.message }, e.headers);
+      } else {
+        log(`${req.method} ${pathname} failed: ${(e as Error).message}`);
+        sendJson(res, 500, { error: (e as Error).message });
+      }
+      return true;
+    }
+  };
+}

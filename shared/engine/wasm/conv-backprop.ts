@@ -1,0 +1,183 @@
+import type { backend_util, KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { convGeometry, filterGradPads, inputGradPads } from './conv-geometry.js';
+import { heapKernels } from './heap-kernels.js';
+import { WasmOps } from './wasm-ops.js';
+
+/*
+ * The backward passes of 2-D convolutions, each written as ONE forward convolution over
+ * rearranged tensors so XNNPACK's GEMM kernels do the arithmetic:
+ *
+ *  filter gradient: dW[kh,kw,ci,co] = sum_{b,oh,ow} x[b, oh*s + kh*d - p, ., ci] * dy[b,oh,ow,co]
+ *    is a convolution whose batch is ci, channels are b, "filter" is dy (taps s apart) and
+ *    output pixels are the filter taps (d apart): x -> [ci,H,W,B], dy -> [OH,OW,B,co].
+ *  input gradient: the convolution of dy (spread apart by the stride) with the spatially flipped
+ *    filter whose in/out channels are swapped.
+ *
+ * The depthwise variants are the same with a depthwise convolution and a sum over the batch
+ * (filter) or the channel multiplier (input).
+ */
+
+interface KernelArgs {
+  inputs: Record<string, TensorInfo>;
+  backend: unknown;
+  attrs?: NamedAttrMap;
+}
+
+function shapeAttr(attrs: NamedAttrMap | undefined, name: string): number[] {
+  const value = attrs?.[name];
+  if (!Array.isArray(value)) throw new Error(`missing attribute '${name}'`);
+  return value as number[];
+}
+
+/**
+ * Patches of x as rows of a [P, K] matrix (P = batch*outH*outW, K = kh*kw*inC), zeros where a
+ * tap falls into padding. Loops run along output rows so the innermost loop is a long strided
+ * copy rather than a handful of channels.
+ */
+function im2col(ops: WasmOps, x: TensorInfo, g: backend_util.Conv2DInfo): TensorInfo {
+  const { batchSize, inHeight, inWidth, inChannels: ci, outHeight, outWidth, filterHeight, filterWidth } = g;
+  const k = filterHeight * filterWidth * ci;
+  const patches = ops.backend.makeOutput([batchSize * outHeight * outWidth, k], 'float32');
+  const xs = ops.backend.typedArrayFromHeap(x) as Float32Array;
+  const ps = ops.backend.typedArrayFromHeap(patches) as Float32Array;
+  const srcStep = g.strideWidth * ci;
+  // Output columns whose tap kx lands inside the image: [first[kx], last[kx]).
+  const first = new Int32Array(filterWidth);
+  const last = new Int32Array(filterWidth);
+  for (let kx = 0; kx < filterWidth; kx++) {
+    const offset = kx * g.dilationWidth - g.padInfo.left;
+    first[kx] = Math.min(outWidth, Math.max(0, Math.ceil(-offset / g.strideWidth)));
+    last[kx] = Math.max(first[kx], Math.min(outWidth, Math.ceil((inWidth - offset) / g.strideWidth)));
+  }
+  for (let b = 0; b < batchSize; b++) {
+    for (let oy = 0; oy < outHeight; oy++) {
+      const rowStart = ((b * outHeight + oy) * outWidth) * k;
+      for (let ky = 0; ky < filterHeight; ky++) {
+        const y = oy * g.strideHeight + ky * g.dilationHeight - g.padInfo.top;
+        for (let kx = 0; kx < filterWidth; kx++) {
+          const column = (ky * filterWidth + kx) * ci;
+          const inside = y >= 0 && y < inHeight;
+          const lo = inside ? first[kx] : outWidth;
+          const hi = inside ? last[kx] : outWidth;
+          const src0 = ((b * inHeight + y) * inWidth + kx * g.dilationWidth - g.padInfo.left) * ci;
+          for (let c = 0; c < ci; c++) {
+            const dst = rowStart + column + c;
+            for (let ox = 0; ox < lo; ox++) ps[dst + ox * k] = 0;
+            for (let ox = lo, src = src0 + c + lo * srcStep; ox < hi; ox++, src += srcStep) ps[dst + ox * k] = xs[src];
+            for (let ox = hi; ox < outWidth; ox++) ps[dst + ox * k] = 0;
+          }
+        }
+      }
+    }
+  }
+  return patches;
+}
+
+/**
+ * dW = patches^T x dy as ONE matrix product. XNNPACK re-packs the right operand on every call (it
+ * is new data each step) at a cost per element comparable to the arithmetic on it, so the smaller
+ * of dy [P, outC] and the patches [P, K] goes there:
+ *  - K >= outC: dW [K, outC] = patchesT [K, P] x dy [P, outC];
+ *  - K < outC (first layers, few input channels): dW^T [outC, K] = dy^T [outC, P] x patches [P, K].
+ */
+function conv2dBackpropFilter({ inputs, backend, attrs }: KernelArgs): TensorInfo {
+  const { x, dy } = inputs;
+  const ops = new WasmOps(backend as BackendWasm);
+  const g = convGeometry('Conv2DBackpropFilter', x.shape, shapeAttr(attrs, 'filterShape'), attrs ?? {}, false);
+  const taps = g.filterHeight * g.filterWidth * g.inChannels;
+  const rows = g.batchSize * g.outHeight * g.outWidth;
+  const filterShape = [g.filterHeight, g.filterWidth, g.inChannels, g.outChannels];
+  const matMul = (a: TensorInfo, b: TensorInfo): TensorInfo => ops.run('BatchMatMul', { a, b }, { transposeA: false, transposeB: false });
+  if (taps >= g.outChannels) {
+    const planes = ops.transpose(x, [3, 0, 1, 2]);
+    const patchesT = ops.backend.makeOutput([taps, rows], 'float32');
+    heapKernels(ops.backend).im2colTransposed(planes, patchesT, g);
+    ops.free(planes);
+    const grad = matMul(ops.view(patchesT, [1, taps, rows]), ops.view(dy, [1, rows, g.outChannels]));
+    ops.free(patchesT);
+    return ops.view(grad, filterShape);
+  }
+  const patches = im2col(ops, x, g);
+  const dyT = ops.transpose(ops.view(dy, [rows, g.outChannels]), [1, 0]);
+  const gradT = matMul(ops.view(dyT, [1, g.outChannels, rows]), ops.view(patches, [1, rows, taps]));
+  ops.free(patches, dyT);
+  const grad = ops.transpose(ops.view(gradT, [g.outChannels, taps]), [1, 0]);
+  ops.free(gradT);
+  return ops.view(grad, filterShape);
+}
+
+function conv2dBackpropInput({ inputs, backend, attrs }: KernelArgs): TensorInfo {
+  const { dy, filter } = inputs;
+  const ops = new WasmOps(backend as BackendWasm);
+  const g = convGeometry('Conv2DBackpropInput', shapeAttr(attrs, 'inputShape'), filter.shape, attrs ?? {}, false);
+  const flipped = ops.reverse(filter, [0, 1]);
+  const swapped = ops.transpose(flipped, [0, 1, 3, 2]);
+  ops.free(flipped);
+  const spread = ops.spread(dy, g.strideHeight, g.strideWidth);
+  const dx = ops.conv(spread, swapped, [1, 1], [g.dilationHeight, g.dilationWidth], inputGradPads(g), false);
+  if (spread !== dy) ops.free(spread);
+  ops.free(swapped);
+  return dx;
+}
+
+function depthwiseBackpropFilter({ inputs, backend, attrs }: KernelArgs): TensorInfo {
+  const { x, dy } = inputs;
+  const ops = new WasmOps(backend as BackendWasm);
+  const filterShape = shapeAttr(attrs, 'filterShape');
+  const g = convGeometry('DepthwiseConv2dNativeBackpropFilter', x.shape, filterShape, attrs ?? {}, true);
+  const [batch, , , channels] = x.shape;
+  const [kh, kw, , multiplier] = filterShape;
+  // Channel (c, b) of one image holds sample b's channel c; its filter holds dy for (c, b, m).
+  const xT = ops.transpose(x, [1, 2, 3, 0]);
+  const dyT = ops.transpose(ops.view(dy, [batch, g.outHeight, g.outWidth, channels, multiplier]), [1, 2, 3, 0, 4]);
+  const grad = ops.conv(
+    ops.view(xT, [1, g.inHeight, g.inWidth, channels * batch]),
+    ops.view(dyT, [g.outHeight, g.outWidth, channels * batch, multiplier]),
+    [g.dilationHeight, g.dilationWidth],
+    [g.strideHeight, g.strideWidth],
+    filterGradPads(g),
+    true,
+  );
+  ops.free(xT, dyT);
+  if (batch === 1) return ops.view(grad, [kh, kw, channels, multiplier]);
+  const out = ops.sum(ops.view(grad, [kh, kw, channels, batch, multiplier]), [3]);
+  ops.free(grad);
+  return out;
+}
+
+function depthwiseBackpropInput({ inputs, backend, attrs }: KernelArgs): TensorInfo {
+  const { dy, filter } = inputs;
+  const ops = new WasmOps(backend as BackendWasm);
+  const inputShape = shapeAttr(attrs, 'inputShape');
+  const g = convGeometry('DepthwiseConv2dNativeBackpropInput', inputShape, filter.shape, attrs ?? {}, true);
+  const [kh, kw, channels, multiplier] = filter.shape;
+  const flipped = ops.reverse(filter, [0, 1]);
+  const spread = ops.spread(dy, g.strideHeight, g.strideWidth);
+  const perOutput = ops.conv(
+    spread,
+    ops.view(flipped, [kh, kw, channels * multiplier, 1]),
+    [1, 1],
+    [g.dilationHeight, g.dilationWidth],
+    inputGradPads(g),
+    true,
+  );
+  if (spread !== dy) ops.free(spread);
+  ops.free(flipped);
+  if (multiplier === 1) return perOutput;
+  const [batch, height, width] = inputShape;
+  const dx = ops.sum(ops.view(perOutput, [batch, height, width, channels, multiplier]), [4]);
+  ops.free(perOutput);
+  return dx;
+}
+
+function wasmKernel(kernelName: string, fn: (args: KernelArgs) => TensorInfo): KernelConfig {
+  return { kernelName, backendName: 'wasm', kernelFunc: fn as unknown as KernelFunc };
+}
+
+export const convBackpropKernels: KernelConfig[] = [
+  wasmKernel('Conv2DBackpropFilter', conv2dBackpropFilter),
+  wasmKernel('Conv2DBackpropInput', conv2dBackpropInput),
+  wasmKernel('DepthwiseConv2dNativeBackpropFilter', depthwiseBackpropFilter),
+  wasmKernel('DepthwiseConv2dNativeBackpropInput', depthwiseBackpropInput),
+];

@@ -1,0 +1,65 @@
+import { backend_util, type NamedAttrMap } from '@tensorflow/tfjs';
+
+/** The attributes every 2-D convolution backward kernel receives (dilations only some of them). */
+interface ConvBackpropAttrs {
+  strides: number | [number, number];
+  pad: 'valid' | 'same' | number | backend_util.ExplicitPadding;
+  dilations?: number | [number, number];
+  dataFormat?: 'NHWC' | 'NCHW';
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
+
+/**
+ * Shapes, strides, dilations and padding of the forward convolution whose gradient a kernel
+ * computes, validated for what our wasm kernels support (NHWC, like the wasm forward kernels).
+ */
+export function convGeometry(
+  kernelName: string,
+  xShape: number[],
+  filterShape: number[],
+  attrs: NamedAttrMap,
+  depthwise: boolean,
+): backend_util.Conv2DInfo {
+  const a = attrs as unknown as ConvBackpropAttrs;
+  const dataFormat = a.dataFormat ?? 'NHWC';
+  if (dataFormat !== 'NHWC') {
+    throw new Error(`${kernelName} on wasm supports dataFormat 'NHWC' only, got '${dataFormat}'`);
+  }
+  if (xShape.length !== 4 || filterShape.length !== 4) {
+    throw new Error(`${kernelName} needs 4-D input and filter shapes, got [${xShape}] and [${filterShape}]`);
+  }
+  return backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    a.strides,
+    a.dilations ?? 1,
+    a.pad,
+    a.dimRoundingMode,
+    depthwise,
+  );
+}
+
+/**
+ * Padding of the convolution that computes a filter gradient: the input is the forward input,
+ * the "filter" is the output gradient (taps `stride` apart), the output has one pixel per filter
+ * tap (pixels `dilation` apart). Negative bottom/right = input rows the forward pass never read.
+ */
+export function filterGradPads(g: backend_util.Conv2DInfo): [number, number, number, number] {
+  const bottom = (g.filterHeight - 1) * g.dilationHeight + (g.outHeight - 1) * g.strideHeight + 1 - g.inHeight - g.padInfo.top;
+  const right = (g.filterWidth - 1) * g.dilationWidth + (g.outWidth - 1) * g.strideWidth + 1 - g.inWidth - g.padInfo.left;
+  return [g.padInfo.top, bottom, g.padInfo.left, right];
+}
+
+/**
+ * Padding of the stride-1 convolution of the spread output gradient (see WasmOps.spread) with the
+ * flipped filter that computes the input gradient.
+ */
+export function inputGradPads(g: backend_util.Conv2DInfo): [number, number, number, number] {
+  const spreadH = g.outHeight * g.strideHeight;
+  const spreadW = g.outWidth * g.strideWidth;
+  const top = (g.filterHeight - 1) * g.dilationHeight - g.padInfo.top;
+  const left = (g.filterWidth - 1) * g.dilationWidth - g.padInfo.left;
+  const bottom = g.inHeight + (g.filterHeight - 1) * g.dilationHeight - spreadH - top;
+  const right = g.inWidth + (g.filterWidth - 1) * g.dilationWidth - spreadW - left;
+  return [top, bottom, left, right];
+}

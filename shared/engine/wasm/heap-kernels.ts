@@ -1,0 +1,246 @@
+import type { backend_util, TensorInfo } from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { HEAP_KERNELS_WASM } from './heap-kernels-binary.js';
+
+/**
+ * Memory-bound helpers of our backward kernels, working in place on the wasm backend's heap: our
+ * SIMD WebAssembly module (heap-kernels.wat) where the runtime has wasm SIMD, else the same
+ * algorithms in JavaScript. Both produce identical results; tests compare them.
+ */
+export interface HeapKernels {
+  readonly kind: 'simd' | 'js';
+  /**
+   * dx of 2x2 / stride-2 max pooling whose windows lie inside the image (dx pixels outside every
+   * window are left untouched): dy goes to each window's first maximum, NaN and -Infinity never win.
+   */
+  maxPoolGrad2x2(x: TensorInfo, dy: TensorInfo, dx: TensorInfo, info: backend_util.Conv2DInfo): void;
+  /** out[c] = sum over rows of x viewed as [rows, width], accumulated in float64. */
+  sumRows(x: TensorInfo, out: TensorInfo, rows: number, width: number): void;
+  /**
+   * The transposed im2col matrix [kh*kw*inC, batch*outH*outW] of the convolution `g`, from its
+   * input laid out as channel planes [inC, batch, H, W]; zeros where a tap reads padding.
+   */
+  im2colTransposed(planes: TensorInfo, patchesT: TensorInfo, g: backend_util.Conv2DInfo): void;
+}
+
+/** Output columns [lo, hi) whose tap at horizontal offset `offset` lies inside the image. */
+function insideColumns(offset: number, stride: number, inWidth: number, outWidth: number): [number, number] {
+  const lo = Math.min(outWidth, Math.max(0, Math.ceil(-offset / stride)));
+  const hi = Math.max(lo, Math.min(outWidth, Math.ceil((inWidth - offset) / stride)));
+  return [lo, hi];
+}
+
+/** The exact rule for one 2x2 window-channel holding a non-finite value (+0 where nothing goes). */
+function firstMaximum(xs: Float32Array, dxs: Float32Array, i0: number, i1: number, i2: number, i3: number, g: number): void {
+  let best = Number.NEGATIVE_INFINITY;
+  let where = -1;
+  for (const i of [i0, i1, i2, i3]) {
+    dxs[i] = 0;
+    if (xs[i] > best) {
+      best = xs[i];
+      where = i;
+    }
+  }
+  if (where >= 0) dxs[where] = g + 0;
+}
+
+class JsHeapKernels implements HeapKernels {
+  readonly kind = 'js' as const;
+  constructor(private readonly backend: BackendWasm) {}
+
+  private f32(t: TensorInfo): Float32Array {
+    return this.backend.typedArrayFromHeap(t) as Float32Array;
+  }
+
+  /** Branch-free selection: ReLU outputs tie at zero so often that branches mispredict. */
+  maxPoolGrad2x2(x: TensorInfo, dy: TensorInfo, dx: TensorInfo, info: backend_util.Conv2DInfo): void {
+    const xs = this.f32(x);
+    const dys = this.f32(dy);
+    const dxs = this.f32(dx);
+    const { batchSize, inHeight, inWidth, inChannels: channels, outHeight, outWidth } = info;
+    const rowStride = inWidth * channels;
+    let dyOffset = 0;
+    for (let b = 0; b < batchSize; b++) {
+      const imageOffset = b * inHeight * rowStride;
+      for (let oy = 0; oy < outHeight; oy++) {
+        const rowOffset = imageOffset + 2 * oy * rowStride;
+        for (let ox = 0; ox < outWidth; ox++) {
+          const pixel = rowOffset + 2 * ox * channels;
+          for (let c = 0; c < channels; c++) {
+            const i0 = pixel + c;
+            const i1 = i0 + channels;
+            const i2 = i0 + rowStride;
+            const i3 = i2 + channels;
+            const x0 = xs[i0];
+            const x1 = xs[i1];
+            const x2 = xs[i2];
+            const x3 = xs[i3];
+            const g = dys[dyOffset + c];
+            const sum = x0 + x1 + x2 + x3 + g;
+            if (sum - sum !== 0) {
+              firstMaximum(xs, dxs, i0, i1, i2, i3, g);
+              continue;
+            }
+            // With finite values exactly one of these 0/1 flags is set: the first maximum. Adding 0
+            // turns -0 into +0, as the cpu backend's accumulation from 0 does.
+            const ge01 = +(x0 >= x1);
+            const ge02 = +(x0 >= x2);
+            const ge12 = +(x1 >= x2);
+            const s0 = ge01 & ge02 & +(x0 >= x3);
+            const s1 = (1 - ge01) & ge12 & +(x1 >= x3);
+            const s2 = (1 - ge02) & (1 - ge12) & +(x2 >= x3);
+            dxs[i0] = g * s0 + 0;
+            dxs[i1] = g * s1 + 0;
+            dxs[i2] = g * s2 + 0;
+            dxs[i3] = g * (1 - s0 - s1 - s2) + 0;
+          }
+          dyOffset += channels;
+        }
+      }
+    }
+  }
+
+  sumRows(x: TensorInfo, out: TensorInfo, rows: number, width: number): void {
+    const xs = this.f32(x);
+    const acc = new Float64Array(width);
+    const unrolled = width - (width % 4);
+    for (let r = 0; r < rows; r++) {
+      const offset = r * width;
+      // Four independent accumulators per step roughly halve the time of the plain loop.
+      for (let c = 0; c < unrolled; c += 4) {
+        acc[c] += xs[offset + c];
+        acc[c + 1] += xs[offset + c + 1];
+        acc[c + 2] += xs[offset + c + 2];
+        acc[c + 3] += xs[offset + c + 3];
+      }
+      for (let c = unrolled; c < width; c++) acc[c] += xs[offset + c];
+    }
+    this.f32(out).set(acc);
+  }
+
+  im2colTransposed(planes: TensorInfo, patchesT: TensorInfo, g: backend_util.Conv2DInfo): void {
+    const { batchSize, inHeight, inWidth, inChannels: ci, outHeight, outWidth, filterHeight, filterWidth } = g;
+    const xs = this.f32(planes);
+    const ps = this.f32(patchesT);
+    const p = batchSize * outHeight * outWidth;
+    const sw = g.strideWidth;
+    for (let ky = 0; ky < filterHeight; ky++) {
+      for (let kx = 0; kx < filterWidth; kx++) {
+        const offset = kx * g.dilationWidth - g.padInfo.left;
+        const [lo, hi] = insideColumns(offset, sw, inWidth, outWidth);
+        for (let c = 0; c < ci; c++) {
+          let dst = ((ky * filterWidth + kx) * ci + c) * p;
+          for (let b = 0; b < batchSize; b++) {
+            for (let oy = 0; oy < outHeight; oy++, dst += outWidth) {
+              const y = oy * g.strideHeight + ky * g.dilationHeight - g.padInfo.top;
+              if (y < 0 || y >= inHeight) {
+                ps.fill(0, dst, dst + outWidth);
+                continue;
+              }
+              const src = ((c * batchSize + b) * inHeight + y) * inWidth + offset;
+              for (let ox = 0; ox < lo; ox++) ps[dst + ox] = 0;
+              for (let ox = lo; ox < hi; ox++) ps[dst + ox] = xs[src + ox * sw];
+              for (let ox = hi; ox < outWidth; ox++) ps[dst + ox] = 0;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+interface SimdExports {
+  maxPoolGrad2x2(x: number, dy: number, dx: number, batch: number, inH: number, inW: number, ch: number, outH: number, outW: number): number;
+  sumRows(x: number, out: number, acc: number, rows: number, width: number): void;
+  im2colTap(
+    planes: number, dst: number, ch: number, batch: number, inH: number, inW: number, outH: number, outW: number,
+    p: number, yOff: number, sh: number, xOff: number, sw: number, lo: number, hi: number,
+  ): void;
+}
+
+/** The parts of the emscripten module behind BackendWasm that we rely on. */
+interface EmscriptenModule {
+  asm?: { memory?: WebAssembly.Memory };
+  _malloc(bytes: number): number;
+  _free(pointer: number): void;
+}
+
+class SimdHeapKernels implements HeapKernels {
+  readonly kind = 'simd' as const;
+  constructor(
+    private readonly backend: BackendWasm,
+    private readonly module: EmscriptenModule,
+    private readonly fns: SimdExports,
+    private readonly js: JsHeapKernels,
+  ) {}
+
+  private at(t: TensorInfo): number {
+    return this.backend.dataIdMap.get(t.dataId)!.memoryOffset;
+  }
+
+  maxPoolGrad2x2(x: TensorInfo, dy: TensorInfo, dx: TensorInfo, info: backend_util.Conv2DInfo): void {
+    const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth } = info;
+    // Four channels per SIMD lane group; windows with NaN or infinities need the exact scalar rule.
+    if (inChannels % 4 !== 0) return this.js.maxPoolGrad2x2(x, dy, dx, info);
+    const unusual = this.fns.maxPoolGrad2x2(this.at(x), this.at(dy), this.at(dx), batchSize, inHeight, inWidth, inChannels, outHeight, outWidth);
+    if (unusual) this.js.maxPoolGrad2x2(x, dy, dx, info);
+  }
+
+  sumRows(x: TensorInfo, out: TensorInfo, rows: number, width: number): void {
+    const acc = this.module._malloc(width * 8);
+    try {
+      this.fns.sumRows(this.at(x), this.at(out), acc, rows, width);
+    } finally {
+      this.module._free(acc);
+    }
+  }
+
+  im2colTransposed(planes: TensorInfo, patchesT: TensorInfo, g: backend_util.Conv2DInfo): void {
+    const { batchSize, inHeight, inWidth, inChannels: ci, outHeight, outWidth, filterHeight, filterWidth } = g;
+    const p = batchSize * outHeight * outWidth;
+    const src = this.at(planes);
+    const dst = this.at(patchesT);
+    for (let ky = 0; ky < filterHeight; ky++) {
+      for (let kx = 0; kx < filterWidth; kx++) {
+        const xOff = kx * g.dilationWidth - g.padInfo.left;
+        const [lo, hi] = insideColumns(xOff, g.strideWidth, inWidth, outWidth);
+        const rows = dst + (ky * filterWidth + kx) * ci * p * 4;
+        const yOff = ky * g.dilationHeight - g.padInfo.top;
+        this.fns.im2colTap(src, rows, ci, batchSize, inHeight, inWidth, outHeight, outWidth, p, yOff, g.strideHeight, xOff, g.strideWidth, lo, hi);
+      }
+    }
+  }
+}
+
+function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+const cache = new WeakMap<BackendWasm, HeapKernels>();
+
+/** The heap kernels for this backend instance: SIMD when the runtime supports it. */
+export function heapKernels(backend: BackendWasm): HeapKernels {
+  let kernels = cache.get(backend);
+  if (!kernels) {
+    const js = new JsHeapKernels(backend);
+    const module = backend.wasm as unknown as EmscriptenModule;
+    const memory = module.asm?.memory;
+    const bytes = decodeBase64(HEAP_KERNELS_WASM);
+    if (memory instanceof WebAssembly.Memory && WebAssembly.validate(bytes)) {
+      const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
+      kernels = new SimdHeapKernels(backend, module, instance.exports as unknown as SimdExports, js);
+    } else {
+      kernels = js;
+    }
+    cache.set(backend, kernels);
+  }
+  return kernels;
+}
+
+/** The JavaScript versions alone, for comparing against the SIMD module in tests. */
+export function jsHeapKernels(backend: BackendWasm): HeapKernels {
+  return new JsHeapKernels(backend);
+}

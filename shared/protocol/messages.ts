@@ -1,0 +1,138 @@
+import { z } from 'zod';
+
+/**
+ * Every message between coordinator and clients, as zod schemas: the coordinator validates what
+ * clients send, clients validate what the coordinator sends. Weight vectors never appear here:
+ * they travel as a separate binary attachment next to the JSON part (see weights-codec.ts).
+ */
+
+/** Bumped on any incompatible change; a client speaking another version is refused at join. */
+export const PROTOCOL_VERSION = 1;
+
+/** socket.io event names, one per message type. */
+export const EVENTS = {
+  welcome: 'welcome',
+  train: 'train',
+  roundClosed: 'round-closed',
+  refused: 'refused',
+  update: 'update',
+} as const;
+
+export const ErrorCode = z.enum([
+  'unauthorized',
+  'unsupported-protocol',
+  'invalid-message',
+  'not-binary',
+  'wrong-length',
+  'not-finite',
+  'stale-round',
+  'not-selected',
+  'duplicate-update',
+  /** Another connection joined with this client's name; this one is closed. */
+  'replaced',
+]);
+export type ErrorCode = z.infer<typeof ErrorCode>;
+
+const finite = z.number().refine(Number.isFinite, 'must be a finite number');
+const count = z.number().int().nonnegative();
+
+export const TrainConfigSchema = z.strictObject({
+  epochs: z.number().int().min(1).max(1000),
+  batchSize: z.number().int().min(1).max(100_000),
+  learningRate: z.number().positive().max(100),
+  optimizer: z.enum(['sgd', 'adam']),
+  proximalMu: z.number().nonnegative().max(1e6).optional(),
+  seed: z.number().int().optional(),
+});
+
+export const WeightSpecSchema = z.strictObject({
+  name: z.string().min(1),
+  shape: z.array(z.number().int().nonnegative()),
+});
+
+// ---------- client -> coordinator ----------
+
+/** socket.io handshake `auth` payload. */
+export const JoinAuth = z.strictObject({
+  token: z.string().min(1, 'a join token is required'),
+  protocolVersion: z.number().int(),
+  name: z.string().min(1).max(64).regex(/^[\w.@:-]+$/, 'name may use letters, digits and . _ @ : -').optional(),
+});
+export type JoinAuth = z.infer<typeof JoinAuth>;
+
+/** JSON part of an update; the weight delta (local - global) is the binary attachment. */
+export const UpdateMeta = z.strictObject({
+  round: z.number().int().positive(),
+  numExamples: z.number().int().positive(),
+  metrics: z.strictObject({
+    loss: finite,
+    accuracy: z.number().min(0).max(1),
+  }),
+  trainMs: z.number().nonnegative(),
+});
+export type UpdateMeta = z.infer<typeof UpdateMeta>;
+
+// ---------- coordinator -> client ----------
+
+export const TaskInfo = z.strictObject({
+  name: z.string().min(1),
+  inputShape: z.array(z.number().int().positive()).min(1),
+  numClasses: z.number().int().min(2),
+  parameterCount: z.number().int().positive(),
+});
+export type TaskInfo = z.infer<typeof TaskInfo>;
+
+export const Welcome = z.strictObject({
+  clientId: z.string().min(1),
+  task: TaskInfo,
+  /** tfjs Layers model topology (model.toJSON()) so any model can be trained, not just the seed CNN. */
+  modelTopology: z.record(z.string(), z.unknown()),
+  weightSpecs: z.array(WeightSpecSchema),
+  version: count,
+  round: count,
+});
+export type Welcome = z.infer<typeof Welcome>;
+
+/** JSON part of a training task; the global weights are the binary attachment. */
+export const TrainTask = z.strictObject({
+  round: z.number().int().positive(),
+  version: count,
+  config: TrainConfigSchema,
+  /** Time left to send the update, relative so that clocks need not agree. */
+  timeoutMs: z.number().int().positive(),
+});
+export type TrainTask = z.infer<typeof TrainTask>;
+
+export const RoundClosed = z.strictObject({
+  round: z.number().int().positive(),
+  outcome: z.enum(['committed', 'failed']),
+  version: count,
+  reason: z.string().optional(),
+});
+export type RoundClosed = z.infer<typeof RoundClosed>;
+
+export const Refusal = z.strictObject({
+  code: ErrorCode,
+  message: z.string(),
+  round: z.number().int().optional(),
+});
+export type Refusal = z.infer<typeof Refusal>;
+
+/** The acknowledgement of an update: accepted, or refused with the reason. */
+export const UpdateReply = z.discriminatedUnion('ok', [
+  z.strictObject({ ok: z.literal(true), round: z.number().int().positive() }),
+  z.strictObject({ ok: z.literal(false), code: ErrorCode, message: z.string(), round: z.number().int().optional() }),
+]);
+export type UpdateReply = z.infer<typeof UpdateReply>;
+
+// ---------- REST bodies ----------
+
+export const StartRoundsBody = z.strictObject({
+  rounds: z.number().int().min(1).max(10_000),
+});
+export type StartRoundsBody = z.infer<typeof StartRoundsBody>;
+
+/** One line per problem, with the path of the offending field: what error replies carry. */
+export function describeZodError(error: z.ZodError): string {
+  return error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ');
+}

@@ -1,0 +1,23 @@
+// Secure aggregation (SecAgg+): transport-independent state machines and the crypto under them.
+export { SecAggClient, type ClientAudit, type ClientPhase, type LocalUpdate, type SecAggClientOptions } from './client.js';
+export { SecAggServer, type ActivePhase, type Dropout, type SecAggResult, type SecAggServerOptions, type ServerAudit, type ServerPhase, type ServerStep } from './server.js';
+export { createSetup, roundContext, type RoundContext, type SetupOptions } from './round.js';
+export { DEFAULT_ASSUMPTIONS, defaultGraphParams, resolveGraphParams, type GraphParams, type SecAggAssumptions } from './params.js';
+export { aggregateErrorBound, clientWeight, decodeSum, encodeUpdate, fixedPointScale, type DecodedAggregate, type EncodingParams } from './encoding.js';
+export { generateIdentity, IdentityPins, type IdentityKeyPair } from './identity.js';
+export { defaultKeystream, nodeKeystream, webCryptoKeystream, type Keystream } from './keystream.js';
+export { SecAggMessageError, SecAggRefusal } from './errors.js';
+export {
+  AdvertiseKeysMessage,
+  MaskedInputMessage,
+  PeerKeysMessage,
+  RefusalMessage,
+  RoutedSharesMessage,
+  SecAggClientMessage,
+  SecAggServerMessage,
+  SecAggSetup,
+  ShareKeysMessage,
+  UnmaskMessage,
+  UnmaskRequestMessage,
+  wireBytes,
+} from './messages.js';

@@ -1,0 +1,346 @@
+import { combine } from 'shamir-secret-sharing';
+import { defaultX25519, x25519PublicKey, type X25519 } from './agreement.js';
+import { assertLittleEndianHost, bytesEqual } from './bytes.js';
+import { aggregateErrorBound, decodeSum } from './encoding.js';
+import { SecAggMessageError } from './errors.js';
+import { defaultVerify, verifyAdvertisement, type Ed25519Verify } from './identity.js';
+import { pairwiseMaskKey, selfMaskKey } from './kdf.js';
+import type { Keystream } from './keystream.js';
+import { defaultMaskAccumulator, int32View, keystreamAccumulator, signedView, type MaskAccumulator, type MaskTerm } from './masks.js';
+import { addWords } from './word-adder.js';
+import type { SecAggClientMessage, SecAggServerMessage, SecAggSetup, ShareKeysMessage, UnmaskMessage } from './messages.js';
+import { roundContext, type RoundContext } from './round.js';
+
+/** Audit mode: every message handed to receive(), with its sender, before the state machine checks it. */
+export interface ServerAudit {
+  received(sender: string, message: unknown): void;
+}
+
+export interface SecAggServerOptions {
+  setup: SecAggSetup;
+  /** Mask generator; default: Node's streaming AES-CTR under Node, WebCrypto elsewhere. */
+  keystream?: Keystream;
+  x25519?: X25519;
+  verify?: Ed25519Verify;
+  audit?: ServerAudit;
+}
+
+export type ActivePhase = 'advertise' | 'share-keys' | 'masked-input' | 'unmask';
+export type ServerPhase = ActivePhase | 'done' | 'aborted';
+
+/** A client that stopped answering in `phase`; `reason` when it refused rather than vanished. */
+export interface Dropout {
+  id: string;
+  phase: ActivePhase;
+  reason?: string;
+}
+
+export interface SecAggResult {
+  /** Weighted FedAvg of the survivors' (clipped) updates. */
+  mean: Float32Array;
+  /** Sum of the survivors' capped example counts. */
+  totalWeight: number;
+  /** Clients whose updates are in the mean. */
+  survivors: string[];
+  dropouts: Dropout[];
+  /** Deterministic bound on |mean - exact weighted mean| per coordinate (before float32 rounding). */
+  errorBound: number;
+}
+
+export type ServerStep =
+  | { kind: 'send'; phase: ActivePhase; messages: Map<string, SecAggServerMessage> }
+  | { kind: 'done'; result: SecAggResult }
+  | { kind: 'aborted'; reason: string; dropouts: Dropout[] };
+
+interface Advertised {
+  encryptionKey: Uint8Array;
+  maskingKey: Uint8Array;
+  signature: Uint8Array;
+}
+
+interface Revealed {
+  selfMaskShares: Map<string, Uint8Array>;
+  maskingKeyShares: Map<string, Uint8Array>;
+}
+
+/** Shamir shares of a 32-byte secret carry one extra byte: the x coordinate. */
+const SHARE_BYTES = 33;
+/** A sealed share pair: nonce, MAC, and two length-prefixed shares. */
+const SEALED_BYTES = 24 + 16 + 2 * (4 + SHARE_BYTES);
+
+/**
+ * The coordinator's side of a SecAgg+ round, as a state machine without I/O. The transport feeds
+ * it every message with its authenticated sender (receive), and calls close() when everyone
+ * expected has answered (pending() is empty, or complete() is true) or the phase times out;
+ * close() returns the next phase's messages, the result, or a clean abort with its reason.
+ * It sees masked inputs and shares only: never one client's update.
+ */
+export class SecAggServer {
+  private state: ServerPhase = 'advertise';
+  private readonly ctx: RoundContext;
+  private readonly threshold: number;
+  private readonly masks: MaskAccumulator;
+  private readonly x25519: X25519;
+  private readonly verify: Ed25519Verify;
+  private readonly awaiting: Set<string>;
+  private readonly answered = new Set<string>();
+  private readonly dropouts: Dropout[] = [];
+  private readonly advertised = new Map<string, Advertised>();
+  private readonly sealed = new Map<string, Map<string, Uint8Array>>();
+  private readonly revealed = new Map<string, Revealed>();
+  /** Clients live after each phase: U1 advertised, U2 shared keys, U3 sent masked input. */
+  private u1 = new Set<string>();
+  private u2 = new Set<string>();
+  private u3 = new Set<string>();
+  private readonly sum: Uint32Array;
+
+  constructor(private readonly options: SecAggServerOptions) {
+    assertLittleEndianHost();
+    this.ctx = roundContext(options.setup);
+    this.threshold = options.setup.threshold;
+    this.masks = options.keystream ? keystreamAccumulator(options.keystream) : defaultMaskAccumulator();
+    this.x25519 = options.x25519 ?? defaultX25519();
+    this.verify = options.verify ?? defaultVerify();
+    this.awaiting = new Set(options.setup.participants.map((p) => p.id));
+    this.sum = new Uint32Array(options.setup.vectorLength + 1);
+  }
+
+  get phase(): ServerPhase {
+    return this.state;
+  }
+
+  /** Clients still expected to answer in the current phase. */
+  pending(): string[] {
+    return [...this.awaiting];
+  }
+
+  /** True when waiting longer cannot change this phase's outcome. */
+  complete(): boolean {
+    if (this.awaiting.size === 0) return true;
+    return this.state === 'unmask' && this.missingShares() === undefined;
+  }
+
+  /** Takes one message from `sender` (authenticated by the transport); throws SecAggMessageError, changing nothing, if it is not acceptable. */
+  receive(sender: string, message: SecAggClientMessage): void {
+    this.options.audit?.received(sender, message);
+    if (this.state === 'done' || this.state === 'aborted') throw new SecAggMessageError(`round ${this.options.setup.round} is ${this.state}`);
+    if (!this.awaiting.has(sender)) throw new SecAggMessageError(`'${sender}' is not expected in phase '${this.state}' (not selected, dropped, or already answered)`);
+    if (message.round !== this.options.setup.round) throw new SecAggMessageError(`message for round ${message.round}, this is round ${this.options.setup.round}`);
+    const phase = this.state;
+    switch (message.type) {
+      case 'secagg/refusal':
+        this.dropouts.push({ id: sender, phase, reason: message.reason });
+        this.awaiting.delete(sender);
+        return;
+      case 'secagg/advertise':
+        this.expectPhase('advertise', message.type);
+        if (!verifyAdvertisement({ round: message.round, nonce: this.options.setup.nonce, clientId: sender, encryptionKey: message.encryptionKey, maskingKey: message.maskingKey }, message.signature, this.ctx.identityKeys.get(sender)!, this.verify)) {
+          throw new SecAggMessageError(`keys from '${sender}' fail its identity signature`);
+        }
+        this.advertised.set(sender, { encryptionKey: message.encryptionKey, maskingKey: message.maskingKey, signature: message.signature });
+        break;
+      case 'secagg/share-keys':
+        this.expectPhase('share-keys', message.type);
+        this.sealed.set(sender, this.checkShares(sender, message));
+        break;
+      case 'secagg/masked-input': {
+        this.expectPhase('masked-input', message.type);
+        const words = this.sum.length;
+        if (message.masked.length !== words * 4) throw new SecAggMessageError(`masked input from '${sender}' has ${message.masked.length} bytes, expected ${words * 4}`);
+        addWords(signedView(this.sum), int32View(message.masked, words), 1);
+        break;
+      }
+      case 'secagg/unmask':
+        this.expectPhase('unmask', message.type);
+        this.revealed.set(sender, this.checkReveal(sender, message));
+        break;
+      default: {
+        const unexpected: never = message;
+        throw new SecAggMessageError(`unknown message ${JSON.stringify(unexpected)}`);
+      }
+    }
+    this.awaiting.delete(sender);
+    this.answered.add(sender);
+  }
+
+  /** Ends the current phase with whoever answered; the rest count as dropped. */
+  async close(): Promise<ServerStep> {
+    const phase = this.state;
+    if (phase === 'done' || phase === 'aborted') throw new Error(`round ${this.options.setup.round} is already ${phase}`);
+    for (const id of this.awaiting) this.dropouts.push({ id, phase });
+    const live = new Set(this.answered);
+    this.answered.clear();
+    this.awaiting.clear();
+    switch (phase) {
+      case 'advertise':
+        return this.closeAdvertise(live);
+      case 'share-keys':
+        return this.closeShareKeys(live);
+      case 'masked-input':
+        return this.closeMaskedInput(live);
+      case 'unmask':
+        return this.closeUnmask(live);
+      default: {
+        const unexpected: never = phase;
+        throw new Error(`unknown phase ${String(unexpected)}`);
+      }
+    }
+  }
+
+  private closeAdvertise(live: Set<string>): ServerStep {
+    this.u1 = live;
+    const short = this.lacksNeighbours(live, live);
+    if (short) return this.abort(`after advertise: ${short}`);
+    if (live.size === 0) return this.abort('after advertise: no client advertised keys');
+    const messages = new Map<string, SecAggServerMessage>();
+    for (const u of live) {
+      const peers = this.neighboursIn(u, live).map((id) => ({ id, ...this.advertised.get(id)! }));
+      messages.set(u, { type: 'secagg/peer-keys', round: this.options.setup.round, peers });
+    }
+    return this.advance('share-keys', live, messages);
+  }
+
+  private closeShareKeys(live: Set<string>): ServerStep {
+    this.u2 = live;
+    const short = this.lacksNeighbours(live, live);
+    if (short) return this.abort(`after share keys: ${short}`);
+    if (live.size === 0) return this.abort('after share keys: no client shared keys');
+    const messages = new Map<string, SecAggServerMessage>();
+    for (const v of live) {
+      const shares = this.neighboursIn(v, live).map((from) => ({ from, sealed: this.sealed.get(from)!.get(v)! }));
+      messages.set(v, { type: 'secagg/routed-shares', round: this.options.setup.round, shares });
+    }
+    return this.advance('masked-input', live, messages);
+  }
+
+  private closeMaskedInput(live: Set<string>): ServerStep {
+    this.u3 = live;
+    if (live.size === 0) return this.abort('after masked input: no client sent a masked input');
+    const short = this.lacksNeighbours(live, live) ?? this.lacksNeighbours(this.droppedWithLiveNeighbours(), live);
+    if (short) return this.abort(`after masked input: ${short}`);
+    const survivors = [...live].sort();
+    const messages = new Map<string, SecAggServerMessage>();
+    for (const u of live) messages.set(u, { type: 'secagg/unmask-request', round: this.options.setup.round, survivors });
+    return this.advance('unmask', live, messages);
+  }
+
+  private async closeUnmask(responders: Set<string>): Promise<ServerStep> {
+    const missing = this.missingShares(responders);
+    if (missing) return this.abort(`during unmask: ${missing}`);
+    const round = this.options.setup.round;
+    const t = this.threshold;
+    const terms: MaskTerm[] = [];
+    try {
+      for (const u of [...this.u3].sort()) {
+        const seed = await combine(this.sharesOf(u, responders, 'selfMaskShares').slice(0, t));
+        terms.push({ key: selfMaskKey(round, u, seed), sign: -1 });
+      }
+      for (const v of [...this.droppedWithLiveNeighbours()].sort()) {
+        const secretKey = await combine(this.sharesOf(v, responders, 'maskingKeyShares').slice(0, t));
+        const publicKey = this.advertised.get(v)!.maskingKey;
+        if (secretKey.length !== 32 || !bytesEqual(x25519PublicKey(secretKey), publicKey)) {
+          return this.abort(`during unmask: the masking key rebuilt for '${v}' does not match the key it advertised`);
+        }
+        const agree = this.x25519.agreement({ secretKey, publicKey });
+        for (const w of this.neighboursIn(v, this.u3)) {
+          terms.push({ key: pairwiseMaskKey(round, w, v, agree(this.advertised.get(w)!.maskingKey)), sign: w < v ? -1 : 1 });
+        }
+      }
+      await this.masks(this.sum, terms);
+    } catch (error) {
+      return this.abort(`during unmask: ${(error as Error).message}`);
+    }
+    if (this.sum[this.sum.length - 1] === 0) return this.abort('the surviving clients have total weight 0');
+    const { mean, totalWeight } = decodeSum(this.sum, this.ctx.encoding);
+    this.state = 'done';
+    return {
+      kind: 'done',
+      result: { mean, totalWeight, survivors: [...this.u3].sort(), dropouts: [...this.dropouts], errorBound: aggregateErrorBound(this.ctx.encoding, this.u3.size, totalWeight) },
+    };
+  }
+
+  private advance(next: ActivePhase, live: Set<string>, messages: Map<string, SecAggServerMessage>): ServerStep {
+    this.state = next;
+    for (const id of live) this.awaiting.add(id);
+    return { kind: 'send', phase: next, messages };
+  }
+
+  private abort(reason: string): ServerStep {
+    this.state = 'aborted';
+    this.awaiting.clear();
+    return { kind: 'aborted', reason, dropouts: [...this.dropouts] };
+  }
+
+  private expectPhase(phase: ActivePhase, type: string): void {
+    if (this.state !== phase) throw new SecAggMessageError(`'${type}' arrived in phase '${this.state}'`);
+  }
+
+  private neighboursIn(id: string, set: ReadonlySet<string>): string[] {
+    return this.ctx.graph.get(id)!.filter((v) => set.has(v));
+  }
+
+  /** The first member of `members` with fewer than t neighbours in `live`, described; else undefined. */
+  private lacksNeighbours(members: Iterable<string>, live: ReadonlySet<string>): string | undefined {
+    for (const u of members) {
+      const count = this.neighboursIn(u, live).length;
+      if (count < this.threshold) return `client '${u}' has ${count} live neighbours, fewer than the threshold ${this.threshold}`;
+    }
+    return undefined;
+  }
+
+  /** Clients that shared keys but sent no masked input, yet sit in some survivor's masks. */
+  private droppedWithLiveNeighbours(): Set<string> {
+    const out = new Set<string>();
+    for (const v of this.u2) if (!this.u3.has(v) && this.neighboursIn(v, this.u3).length > 0) out.add(v);
+    return out;
+  }
+
+  private sharesOf(id: string, responders: ReadonlySet<string>, kind: keyof Revealed): Uint8Array[] {
+    return this.neighboursIn(id, responders).map((holder) => this.revealed.get(holder)![kind].get(id)!);
+  }
+
+  /** What the unmask still lacks, described; undefined when every needed secret has t shares. */
+  private missingShares(responders: ReadonlySet<string> = this.answered): string | undefined {
+    const t = this.threshold;
+    for (const u of this.u3) {
+      const n = this.sharesOf(u, responders, 'selfMaskShares').length;
+      if (n < t) return `${n} shares of the self-mask seed of '${u}', fewer than the threshold ${t}`;
+    }
+    for (const v of this.droppedWithLiveNeighbours()) {
+      const n = this.sharesOf(v, responders, 'maskingKeyShares').length;
+      if (n < t) return `${n} shares of the masking key of dropped client '${v}', fewer than the threshold ${t}`;
+    }
+    return undefined;
+  }
+
+  private checkShares(sender: string, message: ShareKeysMessage): Map<string, Uint8Array> {
+    const expected = new Set(this.neighboursIn(sender, this.u1));
+    const out = new Map<string, Uint8Array>();
+    for (const { to, sealed } of message.shares) {
+      if (!expected.has(to) || out.has(to)) throw new SecAggMessageError(`'${sender}' sent shares for '${to}', who is not one of its advertised neighbours or appears twice`);
+      if (sealed.length !== SEALED_BYTES) throw new SecAggMessageError(`'${sender}' sent a ${sealed.length}-byte share box, expected ${SEALED_BYTES}`);
+      out.set(to, sealed);
+    }
+    if (out.size !== expected.size) throw new SecAggMessageError(`'${sender}' sent shares for ${out.size} of its ${expected.size} neighbours`);
+    return out;
+  }
+
+  private checkReveal(sender: string, message: UnmaskMessage): Revealed {
+    const held = this.neighboursIn(sender, this.u2);
+    const expectSelf = held.filter((v) => this.u3.has(v));
+    const expectKey = held.filter((v) => !this.u3.has(v));
+    const read = (entries: UnmaskMessage['selfMaskShares'], expected: string[], what: string): Map<string, Uint8Array> => {
+      const out = new Map<string, Uint8Array>();
+      for (const { of, share } of entries) {
+        if (share.length !== SHARE_BYTES) throw new SecAggMessageError(`'${sender}' sent a ${share.length}-byte share of '${of}', expected ${SHARE_BYTES}`);
+        // A fresh plain Uint8Array: the Shamir library refuses subclasses such as Node's Buffer.
+        out.set(of, new Uint8Array(share));
+      }
+      if (out.size !== entries.length || out.size !== expected.length || !expected.every((v) => out.has(v))) {
+        throw new SecAggMessageError(`'${sender}' must reveal ${what} shares for exactly [${expected.join(', ')}]`);
+      }
+      return out;
+    };
+    return { selfMaskShares: read(message.selfMaskShares, expectSelf, 'self-mask'), maskingKeyShares: read(message.maskingKeyShares, expectKey, 'masking-key') };
+  }
+}

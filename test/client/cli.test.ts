@@ -1,0 +1,35 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BIN } from '../e2e/helpers.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'fedserve-cli-'));
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+function fedserve(...args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, FEDSERVE_JOIN_TOKEN: '' } });
+  return { code: r.status, stderr: r.stderr, stdout: r.stdout };
+}
+
+describe('fedserve client (process exit codes)', () => {
+  it('exits 1 naming a missing data file, a malformed one, and missing flags', async () => {
+    const missing = fedserve('client', '--server', 'http://127.0.0.1:1', '--token', 'tok-12345', '--data', join(dir, 'nope.csv'));
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe(`fedserve: data file ${join(dir, 'nope.csv')} does not exist\n`);
+
+    const bad = join(dir, 'bad.csv');
+    await writeFile(bad, 'a,label\n1,0\n2\n');
+    const malformed = fedserve('client', '--server', 'http://127.0.0.1:1', '--token', 'tok-12345', '--data', bad);
+    expect(malformed.code).toBe(1);
+    expect(malformed.stderr).toBe(`fedserve: ${bad} line 3 has 1 fields, the header has 2\n`);
+
+    const flags = fedserve('client', '--data', 'mnist:0/4');
+    expect(flags.code).toBe(1);
+    expect(flags.stderr).toContain('missing --server, --token (or FEDSERVE_JOIN_TOKEN)');
+  });
+});

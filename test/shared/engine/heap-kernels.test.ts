@@ -1,0 +1,75 @@
+import * as tf from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { setupBackend } from '../../../shared/engine/backend.js';
+import { HEAP_KERNELS_WASM } from '../../../shared/engine/wasm/heap-kernels-binary.js';
+import { assembleHeapKernels, binaryModuleSource } from '../../../shared/engine/wasm/compile-heap-kernels.node.js';
+import { heapKernels, jsHeapKernels, type HeapKernels } from '../../../shared/engine/wasm/heap-kernels.js';
+import { randomData, seededRng } from './kernel-cases.js';
+
+let backend: BackendWasm;
+
+beforeAll(async () => {
+  await setupBackend('wasm', { log: () => {}, argv: [], env: {} });
+  backend = tf.backend() as BackendWasm;
+});
+
+function int(rng: () => number, lo: number, hi: number): number {
+  return lo + Math.floor(rng() * (hi - lo + 1));
+}
+
+/** Runs `fill` once with each implementation on fresh output tensors and returns both outputs. */
+function both(shape: number[], fill: (k: HeapKernels, out: tf.Tensor) => void): [Float32Array, Float32Array] {
+  const results = [heapKernels(backend), jsHeapKernels(backend)].map((k) => {
+    const out = tf.fill(shape, 7);
+    fill(k, out);
+    const values = out.dataSync() as Float32Array;
+    out.dispose();
+    return values;
+  });
+  return [results[0], results[1]];
+}
+
+describe('heap kernels', () => {
+  it('use the SIMD module in Node, assembled from the shipped source', async () => {
+    expect(heapKernels(backend).kind).toBe('simd');
+    expect(binaryModuleSource(await assembleHeapKernels())).toContain(`'${HEAP_KERNELS_WASM}'`);
+  });
+
+  it.each(Array.from({ length: 12 }, (_, i) => 500 + i))('SIMD and JavaScript 2x2 max-pool gradients agree, seed %i', (seed) => {
+    const rng = seededRng(seed);
+    const [b, oh, ow, c] = [int(rng, 1, 3), int(rng, 1, 6), int(rng, 1, 6), 4 * int(rng, 1, 4)];
+    const shape = [b, 2 * oh, 2 * ow, c];
+    // Integers make ties common; some seeds sprinkle NaN and infinities over x and dy.
+    const special = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
+    const noisy = (v: number) => (seed % 3 === 0 && rng() < 0.05 ? special[int(rng, 0, 2)] : v);
+    const x = tf.tensor(randomData(b * 4 * oh * ow * c, rng).map((v) => noisy(Math.round(v * 2))), shape);
+    const dy = tf.tensor(randomData(b * oh * ow * c, rng).map(noisy), [b, oh, ow, c]);
+    const info = tf.backend_util.computePool2DInfo(shape as [number, number, number, number], 2, 2, 1, 'valid');
+    const [simd, js] = both(shape, (k, out) => k.maxPoolGrad2x2(x, dy, out, info));
+    expect(Array.from(simd)).toEqual(Array.from(js));
+    tf.dispose([x, dy]);
+  });
+
+  it.each(Array.from({ length: 12 }, (_, i) => 600 + i))('SIMD and JavaScript row sums agree, seed %i', (seed) => {
+    const rng = seededRng(seed);
+    const rows = int(rng, 1, 300);
+    const width = int(rng, 1, 37);
+    const x = tf.tensor(randomData(rows * width, rng), [rows, width]);
+    const [simd, js] = both([width], (k, out) => k.sumRows(x, out, rows, width));
+    expect(Array.from(simd)).toEqual(Array.from(js));
+    x.dispose();
+  });
+
+  it.each(Array.from({ length: 12 }, (_, i) => 700 + i))('SIMD and JavaScript im2col agree, seed %i', (seed) => {
+    const rng = seededRng(seed);
+    const [b, h, w, c] = [int(rng, 1, 3), int(rng, 3, 9), int(rng, 3, 9), int(rng, 1, 4)];
+    const pad = [[0, 0], [int(rng, 0, 2), int(rng, 0, 2)], [int(rng, 0, 2), int(rng, 0, 2)], [0, 0]] as tf.backend_util.ExplicitPadding;
+    const g = tf.backend_util.computeConv2DInfo([b, h, w, c], [int(rng, 1, 3), int(rng, 1, 3), c, 2], [int(rng, 1, 2), int(rng, 1, 3)], [int(rng, 1, 2), int(rng, 1, 2)], pad);
+    const planes = tf.tensor(randomData(b * h * w * c, rng), [c, b, h, w]);
+    const shape = [g.filterHeight * g.filterWidth * c, b * g.outHeight * g.outWidth];
+    const [simd, js] = both(shape, (k, out) => k.im2colTransposed(planes, out, g));
+    expect(Array.from(simd)).toEqual(Array.from(js));
+    planes.dispose();
+  });
+});
