@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { setupBackend } from '../shared/engine/backend.js';
 import { loadDataSpec } from './data-spec.js';
+import { splitHeldOut } from './held-out-split.js';
 import { FatalClientError, NodeClient } from './node-client.js';
 import { createProgress } from './progress.js';
 
@@ -11,6 +12,8 @@ export const CLIENT_USAGE = `fedserve client --server URL --data SPEC --token TO
   --token TOKEN         join token (or FEDSERVE_JOIN_TOKEN)
   --label-column NAME   CSV column holding the class index (default label)
   --name NAME           client id shown in round records (default: assigned by the coordinator)
+  --eval-split F        hold out this fraction of the local data to score each new model on it
+                        (federated evaluation; default 0: no held-out split)
   --backend NAME        TensorFlow.js backend: tensorflow, wasm or cpu (default: best available)`;
 
 /** `fedserve client`: resolves with the process exit code. */
@@ -25,6 +28,7 @@ export async function clientCommand(argv: string[], env: NodeJS.ProcessEnv): Pro
       token: { type: 'string' },
       'label-column': { type: 'string' },
       name: { type: 'string' },
+      'eval-split': { type: 'string' },
       backend: { type: 'string' },
     },
   });
@@ -37,11 +41,25 @@ export async function clientCommand(argv: string[], env: NodeJS.ProcessEnv): Pro
   } catch {
     throw new FatalClientError(`--server '${values.server}' is not a URL (expected e.g. http://127.0.0.1:8080)`);
   }
-  const data = loadDataSpec(values.data!, values['label-column'] ? { labelColumn: values['label-column'] } : {});
+  const evalSplit = values['eval-split'] === undefined ? 0 : Number(values['eval-split']);
+  if (!(evalSplit >= 0 && evalSplit < 1) || values['eval-split']?.trim() === '') {
+    throw new FatalClientError(`--eval-split needs a fraction in [0, 1), got '${values['eval-split']}'`);
+  }
+  const loaded = loadDataSpec(values.data!, values['label-column'] ? { labelColumn: values['label-column'] } : {});
+  const { train: data, heldOut } = evalSplit > 0 ? splitHeldOut(loaded, evalSplit) : { train: loaded, heldOut: undefined };
   const progress = createProgress(process.stdout, values.name ?? 'client');
   await setupBackend(undefined, { log: (line) => progress.line(line) });
-  progress.line(`loaded ${data.n} examples from ${values.data} (they stay on this machine)`);
-  const client = new NodeClient({ server: url.origin, token: token!, data, progress, ...(values.name ? { name: values.name } : {}) });
+  progress.line(
+    `loaded ${loaded.n} examples from ${values.data} (they stay on this machine)${heldOut ? `, ${heldOut.n} of them held out for evaluation` : ''}`,
+  );
+  const client = new NodeClient({
+    server: url.origin,
+    token: token!,
+    data,
+    progress,
+    ...(values.name ? { name: values.name } : {}),
+    ...(heldOut && heldOut.n > 0 ? { evalData: heldOut } : {}),
+  });
   const stop = () => client.stop();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

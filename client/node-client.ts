@@ -2,8 +2,11 @@ import type * as tf from '@tensorflow/tfjs';
 import { io, type Socket } from 'socket.io-client';
 import type { Dataset } from '../shared/data/dataset.js';
 import { getFlatWeights, setFlatWeights } from '../shared/model/weights.js';
+import { privatizeUpdate } from '../shared/privacy/client-privatize.js';
+import { GaussianSampler } from '../shared/privacy/gaussian.js';
 import {
   describeZodError,
+  EvaluateTask,
   EVENTS,
   PROTOCOL_VERSION,
   Refusal,
@@ -11,13 +14,22 @@ import {
   TrainTask,
   UpdateReply,
   Welcome,
+  type EvaluationReport,
   type JoinAuth,
   type UpdateMeta,
 } from '../shared/protocol/messages.js';
 import { decodeWeights, encodeWeights } from '../shared/protocol/weights-codec.js';
 import { assertDatasetFitsTask, buildModel } from '../shared/task.js';
-import { trainLocal } from '../shared/training.js';
+import { evaluate, trainLocal, type TrainConfig, type TrainResult } from '../shared/training.js';
 import type { Progress } from './progress.js';
+
+/** Trains somewhere else than this thread (e.g. a TrainerPool worker); resolves with the trained weights. */
+export type OffThreadTrainer = (job: {
+  modelTopology: Record<string, unknown>;
+  weights: Float32Array;
+  data: Dataset;
+  config: TrainConfig;
+}) => Promise<{ weights: Float32Array; result: TrainResult }>;
 
 export interface ClientOptions {
   /** Coordinator URL, e.g. http://127.0.0.1:8080. */
@@ -33,6 +45,17 @@ export interface ClientOptions {
   reconnectDelayMaxMs?: number;
   /** How long to wait for the coordinator to acknowledge an update. */
   ackTimeoutMs?: number;
+  /** Local held-out data: the client then takes part in federated evaluation. It never leaves this process either. */
+  evalData?: Dataset;
+  /** Train off this thread; default: here, with a progress bar and early stop when the round closes. */
+  trainer?: OffThreadTrainer;
+  /**
+   * Replaces the computed delta before it is privatized and sent: simulations use it for
+   * Byzantine clients (sign flip, noise, scaling). Never set in a real deployment.
+   */
+  transformUpdate?: (delta: Float32Array, round: number) => Float32Array;
+  /** Source of the differential-privacy noise this client adds; the CSPRNG by default. */
+  noise?: GaussianSampler;
 }
 
 export interface RoundOutcome {
@@ -68,6 +91,8 @@ export class NodeClient {
   private welcome: Welcome | undefined;
   private model: tf.LayersModel | undefined;
   private ds: Dataset | undefined;
+  private evalDs: Dataset | undefined;
+  private readonly noise: GaussianSampler;
   /** The round being trained, and whether it was called off. */
   private active: { round: number; aborted: boolean } | undefined;
   private finish: ((error?: Error) => void) | undefined;
@@ -79,7 +104,9 @@ export class NodeClient {
       token: opts.token,
       protocolVersion: PROTOCOL_VERSION,
       ...(opts.name ? { name: opts.name } : {}),
+      ...(opts.evalData && opts.evalData.n > 0 ? { canEvaluate: true } : {}),
     };
+    this.noise = opts.noise ?? new GaussianSampler();
     this.socket = io(opts.server, {
       auth,
       autoConnect: false,
@@ -145,12 +172,22 @@ export class NodeClient {
       if (this.active) this.active.aborted = true;
       this.enqueue(() => this.onTrain(raw, weights));
     });
+    s.on(EVENTS.evaluate, (raw: unknown, weights: unknown) => {
+      // An evaluation of round r means round r's training is over.
+      const round = (raw as { round?: unknown } | null)?.round;
+      if (this.active && typeof round === 'number' && this.active.round <= round) this.active.aborted = true;
+      this.enqueue(() => this.onEvaluate(raw, weights));
+    });
     s.on(EVENTS.roundClosed, (raw: unknown) => {
       const parsed = RoundClosed.safeParse(raw);
       if (!parsed.success) return progress.line(`ignoring a malformed round-closed message: ${describeZodError(parsed.error)}`);
-      const { round, outcome, version, reason } = parsed.data;
+      const { round, outcome, version, reason, privacy } = parsed.data;
       if (this.active?.round === round) this.active.aborted = true;
-      progress.line(`round ${round} ${outcome}${outcome === 'committed' ? ` as version ${version}` : `: ${reason ?? 'no reason given'}`}`);
+      const spent = privacy
+        ? `; privacy spent: epsilon ${privacy.epsilon.toFixed(3)} of ${privacy.targetEpsilon} (delta ${privacy.delta})` +
+          (privacy.coordinatorEpsilon !== null ? `, against the coordinator ${privacy.coordinatorEpsilon.toFixed(3)}` : '')
+        : '';
+      progress.line(`round ${round} ${outcome}${outcome === 'committed' ? ` as version ${version}` : `: ${reason ?? 'no reason given'}`}${spent}`);
     });
     s.on(EVENTS.refused, (raw: unknown) => {
       const parsed = Refusal.safeParse(raw);
@@ -178,12 +215,16 @@ export class NodeClient {
     if (!sameTask) {
       assertDatasetFitsTask(this.opts.data, w.task, 'the local data');
       this.ds = { ...this.opts.data, inputShape: w.task.inputShape, numClasses: w.task.numClasses };
+      if (this.opts.evalData) {
+        assertDatasetFitsTask(this.opts.evalData, w.task, 'the local held-out data');
+        this.evalDs = { ...this.opts.evalData, inputShape: w.task.inputShape, numClasses: w.task.numClasses };
+      }
       this.model?.dispose();
       this.model = await buildModel(w.modelTopology);
     }
     this.opts.progress.line(
       `joined as ${w.clientId}: task ${w.task.name} (${w.task.parameterCount} parameters), model version ${w.version}, ` +
-        `${this.opts.data.n} local examples`,
+        `${this.opts.data.n} local examples${this.evalDs ? ` (+${this.evalDs.n} held out for federated evaluation)` : ''}`,
     );
   }
 
@@ -203,14 +244,25 @@ export class NodeClient {
     this.active = active;
     const model = this.model;
     progress.line(`round ${task.round}: training version ${task.version} on ${this.ds.n} examples (${task.timeoutMs / 1000}s deadline)`);
-    setFlatWeights(model, global);
     const started = performance.now();
-    let result;
+    let result: TrainResult;
+    let local: Float32Array;
     try {
-      result = await trainLocal(model, this.ds, task.config, (done, total, loss) => {
-        if (active.aborted) throw new Aborted();
-        progress.step(task.round, done, total, loss);
-      });
+      if (this.opts.trainer) {
+        ({ weights: local, result } = await this.opts.trainer({
+          modelTopology: this.welcome.modelTopology,
+          weights: global,
+          data: this.ds,
+          config: task.config,
+        }));
+      } else {
+        setFlatWeights(model, global);
+        result = await trainLocal(model, this.ds, task.config, (done, total, loss) => {
+          if (active.aborted) throw new Aborted();
+          progress.step(task.round, done, total, loss);
+        });
+        local = getFlatWeights(model);
+      }
     } catch (e) {
       if (e instanceof Aborted) return progress.end(`round ${task.round}: training stopped (round closed or connection lost)`);
       throw e;
@@ -218,12 +270,24 @@ export class NodeClient {
       if (this.active === active) this.active = undefined;
     }
     const trainMs = performance.now() - started;
-    const local = getFlatWeights(model);
-    const delta = new Float32Array(local.length);
+    let delta: Float32Array = new Float32Array(local.length);
     for (let i = 0; i < delta.length; i++) delta[i] = local[i] - global[i];
     progress.end(
       `round ${task.round}: trained in ${(trainMs / 1000).toFixed(1)}s, loss ${result.loss.toFixed(4)}, accuracy ${(result.accuracy * 100).toFixed(1)}%`,
     );
+    if (this.opts.transformUpdate) delta = this.opts.transformUpdate(delta, task.round);
+    let clipIndicator: number | undefined;
+    if (task.privacy) {
+      const dp = task.privacy;
+      const privatized = privatizeUpdate(delta, dp, this.noise);
+      delta = privatized.update;
+      clipIndicator = privatized.clipIndicator ?? undefined;
+      progress.line(
+        `round ${task.round}: update clipped to L2 norm ${dp.clipNorm.toPrecision(4)} (${dp.mode} differential privacy` +
+          (dp.updateNoiseStd > 0 ? `, this client's noise share: std ${dp.updateNoiseStd.toPrecision(4)}` : '') +
+          ')',
+      );
+    }
     if (active.aborted || !this.socket.connected) {
       return progress.line(`round ${task.round}: update not sent (round closed or connection lost)`);
     }
@@ -232,6 +296,7 @@ export class NodeClient {
       numExamples: result.numExamples,
       metrics: { loss: result.loss, accuracy: result.accuracy },
       trainMs,
+      ...(clipIndicator !== undefined ? { clipIndicator } : {}),
     };
     const outcome: RoundOutcome = { round: task.round, accepted: false, ...meta.metrics, numExamples: meta.numExamples, trainMs };
     try {
@@ -247,5 +312,39 @@ export class NodeClient {
     }
     progress.line(outcome.accepted ? `round ${task.round}: update accepted` : `round ${task.round}: update refused (${outcome.refusal})`);
     for (const l of this.outcomes) l(outcome);
+  }
+
+  /** Federated evaluation: scores the weights on the local held-out data (or declines without any). */
+  private async onEvaluate(raw: unknown, payload: unknown): Promise<void> {
+    const { progress } = this.opts;
+    const parsed = EvaluateTask.safeParse(raw);
+    if (!parsed.success) return progress.line(`ignoring a malformed evaluation request: ${describeZodError(parsed.error)}`);
+    const task = parsed.data;
+    if (!this.model || !this.welcome) return progress.line(`ignoring the evaluation of round ${task.round}: no welcome received yet`);
+    let report: EvaluationReport = { round: task.round, metrics: null, evalMs: 0 };
+    if (this.evalDs) {
+      let weights: Float32Array;
+      try {
+        weights = decodeWeights(payload, this.welcome.task.parameterCount);
+      } catch (e) {
+        return progress.line(`ignoring the evaluation of round ${task.round}: bad weights: ${(e as Error).message}`);
+      }
+      const started = performance.now();
+      setFlatWeights(this.model, weights);
+      const metrics = await evaluate(this.model, this.evalDs);
+      report = { round: task.round, metrics, evalMs: performance.now() - started };
+      progress.line(
+        `round ${task.round}: version ${task.version} scores ${(metrics.accuracy * 100).toFixed(1)}% (loss ${metrics.loss.toFixed(4)}) ` +
+          `on ${metrics.numExamples} local held-out examples`,
+      );
+    }
+    if (!this.socket.connected) return;
+    try {
+      const ack: unknown = await this.socket.timeout(this.opts.ackTimeoutMs ?? 60_000).emitWithAck(EVENTS.evaluation, report);
+      const reply = UpdateReply.safeParse(ack);
+      if (reply.success && !reply.data.ok) progress.line(`round ${task.round}: evaluation refused (${reply.data.code}: ${reply.data.message})`);
+    } catch (e) {
+      progress.line(`round ${task.round}: evaluation not acknowledged: ${(e as Error).message}`);
+    }
   }
 }

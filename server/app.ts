@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { createStrategy } from '../shared/aggregation/strategy.js';
+import type { Dataset } from '../shared/data/dataset.js';
 import { createSeedCnn } from '../shared/model/seed-cnn.js';
 import { taskFromModel, type Task } from '../shared/task.js';
 import { loadDataSpec } from '../client/data-spec.js';
@@ -13,11 +13,13 @@ import { handleApi } from './http-api.js';
 import { CoordinatorMetrics } from './metrics.js';
 import { loadModelFile } from './model-file.js';
 import { PlaintextProtocol } from './round/plaintext-protocol.js';
+import { withPrivacy } from './round/private-protocol.js';
 import type { RoundPolicy } from './round/round-machine.js';
 import { RoundLog } from './round-log.js';
 import { ModelRegistry } from './serving/model-registry.js';
 import { attachSocketTransport } from './socket-transport.js';
 import { CheckpointStore } from './store/checkpoint-store.js';
+import { planCoordinator } from './strategy-runtime.js';
 import { createWebHandler } from './web/handler.js';
 import { attachLiveFeed } from './web/live-feed.js';
 
@@ -36,6 +38,8 @@ export interface RunningCoordinator {
 export interface StartOptions {
   log?: (line: string) => void;
   clock?: Clock;
+  /** Held-out data for centralized evaluation given directly (simulations), instead of config `eval`. */
+  evalData?: Dataset;
 }
 
 async function loadTask(config: CoordinatorConfig): Promise<Task> {
@@ -72,19 +76,23 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
   const joinToken = config.joinToken ?? generateToken();
   const adminToken = config.adminToken ?? generateToken();
   const task = await loadTask(config);
-  const strategy = createStrategy(config.strategy);
+  const evalData = options.evalData ?? (config.eval ? loadDataSpec(config.eval) : undefined);
+  const plan = planCoordinator(config, { secureAggregation: false, hasEvalData: evalData !== undefined });
+  for (const note of plan.notes) log(note);
   const policy = roundPolicy(config);
-  const evaluate = config.eval ? await createEvaluator(task, loadDataSpec(config.eval)) : undefined;
+  const evaluate = evalData ? await createEvaluator(task, evalData) : undefined;
   const store = new CheckpointStore(config.dataDir, { log });
   const coordinator = await Coordinator.open({
     task,
     store,
     roundLog: new RoundLog(join(config.dataDir, 'rounds.jsonl'), log),
     policy,
-    trainConfig: { ...config.training, proximalMu: strategy.clientConfig.proximalMu },
-    strategy: { sampler: strategy.sampler, aggregator: strategy.aggregator, serverOptimizer: strategy.serverOptimizer },
-    protocol: (ctx) => new PlaintextProtocol(ctx),
+    trainConfig: plan.trainConfig,
+    strategy: plan.coordinatorStrategy,
+    protocol: withPrivacy((ctx) => new PlaintextProtocol(ctx), plan.privacy, { clipOnArrival: true }),
     ...(evaluate ? { evaluate } : {}),
+    ...(plan.federatedEvaluation ? { federatedEvaluation: plan.federatedEvaluation } : {}),
+    ...(plan.privacy ? { privacy: plan.privacy } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
     log,
   });

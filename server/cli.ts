@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { CLIENT_USAGE, clientCommand } from '../client/cli.js';
+import { SIMULATE_USAGE, simulateCommand } from '../simulations/lab/simulate.js';
 import { setupBackend } from '../shared/engine/backend.js';
 import { startCoordinator } from './app.js';
 import { SERVER_FLAGS, serverConfigFromArgs } from './cli-args.js';
@@ -19,6 +20,7 @@ Commands:
   fedserve server ...   run the coordinator (rounds over socket.io, REST API and model serving)
   fedserve client ...   run a client node that trains on local data
   fedserve demo         coordinator + 4 MNIST client processes, 5 rounds, predictions over REST
+  fedserve simulate ... simulation lab: N socket.io clients on partitioned MNIST, CSV + plot + table
   fedserve help         this text
 
 ${SERVER_USAGE}
@@ -26,6 +28,8 @@ ${SERVER_USAGE}
 ${CLIENT_USAGE}
 
 fedserve demo [--clients N] [--rounds N] [--backend NAME] [--keep-logs]
+
+${SIMULATE_USAGE}
 
 Errors print one line naming the problem and exit 1; FEDSERVE_DEBUG=1 adds the stack trace.`;
 
@@ -78,6 +82,8 @@ async function main(argv: string[]): Promise<number> {
       return clientCommand(rest, process.env);
     case 'demo':
       return demoCommand(rest);
+    case 'simulate':
+      return simulateCommand(rest);
     case 'help':
     case '--help':
     case '-h':

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { strategyConfigSchema } from '../shared/aggregation/strategy.js';
+import { PrivacyConfigSchema } from '../shared/privacy/config.js';
 import { TrainConfigSchema } from '../shared/protocol/messages.js';
 
 /**
@@ -21,6 +22,8 @@ export const RoundsConfigSchema = z.strictObject({
   selectionWindowMs: z.int().min(0).default(1_000),
   /** Training deadline: updates arriving later are refused as stale. */
   trainingTimeoutMs: z.int().min(1).default(120_000),
+  /** Federated evaluation deadline: clients that have not reported by then are left out. */
+  evaluationTimeoutMs: z.int().min(1).default(30_000),
 });
 
 export const CoordinatorConfigSchema = z.strictObject({
@@ -45,6 +48,8 @@ export const CoordinatorConfigSchema = z.strictObject({
     .transform((t) => ({ epochs: 1, batchSize: 32, learningRate: 0.1, optimizer: 'sgd' as const, ...t }))
     .prefault({}),
   strategy: strategyConfigSchema.prefault({}),
+  /** Client-level differential privacy (clipping, noise, accountant, budget stop); off when absent. */
+  privacy: PrivacyConfigSchema.optional(),
 });
 export type CoordinatorConfig = z.output<typeof CoordinatorConfigSchema>;
 export type CoordinatorConfigInput = z.input<typeof CoordinatorConfigSchema>;

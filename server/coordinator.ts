@@ -1,21 +1,35 @@
 import { EventEmitter } from 'node:events';
 import type { Aggregator, Sampler, ServerOptimizer } from '../shared/aggregation/types.js';
-import type { RoundClosed, UpdateMeta, Welcome } from '../shared/protocol/messages.js';
-import { RoundRecordSchema, type Evaluation, type RoundList, type RoundRecord } from '../shared/protocol/rounds.js';
+import type { EvaluateTask, EvaluationReport, PrivacySpentSummary, RoundClosed, UpdateMeta, Welcome } from '../shared/protocol/messages.js';
+import {
+  RoundRecordSchema,
+  type Evaluation,
+  type FederatedEvaluation,
+  type PrivacyStatus,
+  type RoundList,
+  type RoundRecord,
+} from '../shared/protocol/rounds.js';
 import type { Task } from '../shared/task.js';
 import type { TrainConfig } from '../shared/training.js';
 import type { CheckpointStore } from './store/checkpoint-store.js';
 import type { CheckpointState } from './store/json-tree.js';
 import type { Outbound, ProtocolFactory, RoundAggregate, Verdict } from './round/aggregation-protocol.js';
+import { FederatedEvaluationRound, skippedEvaluation } from './round/federated-evaluation.js';
 import { RoundMachine, type RoundEffect, type RoundPolicy } from './round/round-machine.js';
 import type { RoundLog } from './round-log.js';
 
 /** Everything the coordinator sends to one client. */
-export type LinkMessage = Outbound | { event: 'welcome'; to: string; body: Welcome } | { event: 'round-closed'; to: string; body: RoundClosed };
+export type LinkMessage =
+  | Outbound
+  | { event: 'welcome'; to: string; body: Welcome }
+  | { event: 'round-closed'; to: string; body: RoundClosed }
+  | { event: 'evaluate'; to: string; body: EvaluateTask; weights: Float32Array };
 
 /** A connected client as the coordinator sees it: an id and a way to reach it. */
 export interface ClientLink {
   readonly id: string;
+  /** It holds held-out data and takes part in federated evaluation. */
+  readonly canEvaluate?: boolean;
   send(message: LinkMessage): void;
   /** Closes the connection (a newer connection took over this client id). */
   close(reason: string): void;
@@ -40,6 +54,30 @@ export interface CoordinatorStrategy {
   serverOptimizer: ServerOptimizer;
 }
 
+/** Differential privacy as the coordinator sees it (see privacy-runtime.ts). */
+export interface CoordinatorPrivacy {
+  /** Why the next round may not run (the budget), or undefined. */
+  refusal(): string | undefined;
+  summary(): PrivacySpentSummary;
+  status(): PrivacyStatus;
+  checkpoint(): CheckpointState[string];
+  restore(state: unknown): void;
+}
+
+export interface FederatedEvaluationOptions {
+  /** Picks the evaluating clients among those connected that hold held-out data. */
+  sampler: Sampler & { readonly minAvailable: number };
+  timeoutMs: number;
+}
+
+/** Starting rounds was refused (the privacy budget is spent). */
+export class RoundsRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RoundsRefusedError';
+  }
+}
+
 export interface CoordinatorOptions {
   task: Task;
   store: CheckpointStore;
@@ -50,6 +88,9 @@ export interface CoordinatorOptions {
   protocol: ProtocolFactory;
   /** Scores a candidate model on held-out data; its result is stored with the version. */
   evaluate?: (weights: Float32Array) => Promise<Evaluation>;
+  /** Clients score each new model on their own held-out data before it is committed. */
+  federatedEvaluation?: FederatedEvaluationOptions;
+  privacy?: CoordinatorPrivacy;
   clock?: Clock;
   log?: (line: string) => void;
 }
@@ -92,7 +133,13 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   private aggregation: Promise<void> | undefined;
   private logWrites: Promise<void> = Promise.resolve();
   /** The committed round's aggregate, kept from aggregate() until close() records it. */
-  private lastAggregate: { result: RoundAggregate; evaluation: Evaluation | undefined } | undefined;
+  private lastAggregate:
+    | { result: RoundAggregate; evaluation: Evaluation | undefined; federatedEvaluation: FederatedEvaluation | undefined }
+    | undefined;
+  /** The federated evaluation waiting for client reports, and how to end the wait. */
+  private evaluation: { round: FederatedEvaluationRound; finish: () => void } | undefined;
+  /** Connected clients that declined to evaluate (no held-out data); not asked again while connected. */
+  private readonly noEvaluationData = new Set<string>();
   private stopped = false;
   /** Totals since this process started, for /metrics. */
   readonly stats = { updateBytes: 0, updatesAccepted: 0, updatesRefused: 0, roundsCommitted: 0, roundsFailed: 0 };
@@ -123,6 +170,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       assertSameLayout(task, latest.weightSpecs, store.dir);
       const optimizerState = latest.state?.optimizer;
       if (optimizerState) opts.strategy.serverOptimizer.restore(toOptimizerState(optimizerState));
+      restorePrivacy(opts, latest.state?.privacy, latest.version);
       start = { weights: latest.weights, version: latest.version, round: latest.round };
       // A crash between saving a version and logging its round leaves the record only in the checkpoint.
       const record = RoundRecordSchema.safeParse(latest.metadata);
@@ -197,6 +245,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       },
     });
     this.clients.set(link.id, link);
+    this.noEvaluationData.delete(link.id);
     this.log(`client ${link.id} joined (${this.clients.size} connected)`);
     this.run(this.machine?.setAvailable(this.connectedClients(), this.clock.now()) ?? []);
     this.emit('changed');
@@ -206,7 +255,10 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   leave(link: ClientLink): void {
     if (this.clients.get(link.id) !== link) return;
     this.clients.delete(link.id);
+    this.noEvaluationData.delete(link.id);
     this.log(`client ${link.id} left (${this.clients.size} connected)`);
+    this.evaluation?.round.drop(link.id);
+    if (this.evaluation?.round.settled()) this.evaluation.finish();
     this.run(this.machine?.drop(link.id, this.clock.now()) ?? []);
     this.emit('changed');
   }
@@ -240,10 +292,26 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     this.run(this.machine?.refuse(clientId, round, reason, this.clock.now()) ?? []);
   }
 
+  /** A client's answer to the running federated evaluation. */
+  submitEvaluation(clientId: string, report: EvaluationReport): Verdict {
+    const evaluation = this.evaluation;
+    if (!evaluation) return { ok: false, code: 'stale-round', message: `no evaluation is running (report is for round ${report.round})` };
+    const verdict = evaluation.round.receive(clientId, report);
+    if (evaluation.round.settled()) evaluation.finish();
+    return verdict;
+  }
+
+  /** The privacy account, when differential privacy is on. */
+  privacyStatus(): PrivacyStatus | undefined {
+    return this.opts.privacy?.status();
+  }
+
   /** Queues `n` more rounds, run one after another; returns the number the first of them gets. */
   startRounds(n: number): number {
     if (!Number.isInteger(n) || n < 1) throw new Error(`rounds must be a positive integer, got ${n}`);
     const running = this.machine && !this.machine.closed;
+    const refusal = running ? undefined : this.opts.privacy?.refusal();
+    if (refusal) throw new RoundsRefusedError(`no more rounds can run: ${refusal}`);
     // `pending` counts the running round too, so the new ones follow the running and queued ones.
     const first = running ? this.machine!.round + this.pending : this.lastRound + 1;
     this.pending += n;
@@ -255,7 +323,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   /** Closed rounds (this process and earlier ones) and the running one, oldest first. */
   rounds(): RoundList {
     const running = this.machine && !this.machine.closed ? [this.record(this.machine)] : [];
-    return { currentVersion: this.version, pendingRounds: this.pending, rounds: [...this.history, ...running] };
+    const privacy = this.opts.privacy?.status();
+    return { currentVersion: this.version, pendingRounds: this.pending, rounds: [...this.history, ...running], ...(privacy ? { privacy } : {}) };
   }
 
   /** Stops timers and waits for an aggregation and round-log writes in flight; queued rounds are dropped. */
@@ -264,6 +333,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     this.pending = 0;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
+    this.evaluation?.finish();
     await this.aggregation;
     await this.logWrites;
   }
@@ -275,6 +345,13 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
 
   private beginRound(): void {
     if (this.pending === 0 || this.stopped) return;
+    const refusal = this.opts.privacy?.refusal();
+    if (refusal) {
+      this.log(`training stopped, ${this.pending} queued round(s) dropped: ${refusal}`);
+      this.pending = 0;
+      this.emit('changed');
+      return;
+    }
     const round = this.lastRound + 1;
     const now = this.clock.now();
     const ctx = {
@@ -285,7 +362,9 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       timeoutMs: this.opts.policy.trainingTimeoutMs,
       aggregator: this.opts.strategy.aggregator,
     };
-    this.machine = new RoundMachine(round, this.opts.policy, this.opts.strategy.sampler, () => this.opts.protocol(ctx), now);
+    // The population is read when the round selects: differential privacy sizes noise shares by it.
+    const open = () => this.opts.protocol({ ...ctx, population: this.clients.size });
+    this.machine = new RoundMachine(round, this.opts.policy, this.opts.strategy.sampler, open, now);
     this.machineBaseVersion = this.version;
     this.machineStartedAt = now;
     this.updateBytes = 0;
@@ -348,7 +427,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       if (bad >= 0) throw new Error(`the new weights have a non-finite value at index ${bad}`);
       const evaluation = this.opts.evaluate ? await this.opts.evaluate(weights) : undefined;
       const version = this.version + 1;
-      const record = this.record(machine, { result, evaluation, version, status: 'committed' });
+      const federatedEvaluation = await this.evaluateOnClients(machine.round, version, weights);
+      const record = this.record(machine, { result, evaluation, federatedEvaluation, version, status: 'committed' });
       await this.opts.store.save({
         version,
         round: machine.round,
@@ -356,13 +436,17 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         modelTopology: this.opts.task.modelTopology,
         weightSpecs: this.opts.task.weightSpecs,
         metadata: record,
-        state: { optimizer: optimizer.state() } satisfies CheckpointState,
+        state: {
+          optimizer: optimizer.state(),
+          ...(this.opts.privacy ? { privacy: this.opts.privacy.checkpoint() } : {}),
+        } satisfies CheckpointState,
       });
       this.weights = weights;
       this.version = version;
-      this.lastAggregate = { result, evaluation };
+      this.lastAggregate = { result, evaluation, federatedEvaluation };
       effects = machine.committed(this.clock.now());
     } catch (e) {
+      // A privacy charge already made stays: overcounting is safe, undercounting is not.
       optimizer.restore(optimizerBefore);
       const reason = `aggregation failed: ${(e as Error).message}`;
       this.log(`round ${machine.round}: ${reason}`);
@@ -377,6 +461,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     const record = this.record(machine, {
       result: aggregate?.result,
       evaluation: aggregate?.evaluation,
+      federatedEvaluation: aggregate?.federatedEvaluation,
       version: outcome === 'committed' ? this.version : undefined,
       status: outcome,
     });
@@ -384,9 +469,20 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     this.lastRound = machine.round;
     if (outcome === 'committed') this.stats.roundsCommitted++;
     else this.stats.roundsFailed++;
-    const body: RoundClosed = { round: machine.round, outcome, version: this.version, ...(record.reason ? { reason: record.reason } : {}) };
+    const privacy = this.opts.privacy?.summary();
+    const body: RoundClosed = {
+      round: machine.round,
+      outcome,
+      version: this.version,
+      ...(record.reason ? { reason: record.reason } : {}),
+      ...(privacy ? { privacy } : {}),
+    };
     for (const id of machine.participants) this.clients.get(id)?.send({ event: 'round-closed', to: id, body });
-    const accuracy = record.evaluation ? `, held-out accuracy ${(record.evaluation.accuracy * 100).toFixed(1)}%` : '';
+    const federated = record.federatedEvaluation?.accuracy;
+    const accuracy =
+      (record.evaluation ? `, held-out accuracy ${(record.evaluation.accuracy * 100).toFixed(1)}%` : '') +
+      (federated !== undefined ? `, federated accuracy ${(federated * 100).toFixed(1)}%` : '') +
+      (record.privacy ? `, epsilon ${record.privacy.epsilon.toFixed(3)} of ${record.privacy.targetEpsilon} (delta ${record.privacy.delta})` : '');
     this.log(
       outcome === 'committed'
         ? `round ${machine.round}: committed version ${this.version} from ${record.contributions.length} client(s), ${record.numExamples} examples${accuracy}`
@@ -402,9 +498,44 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     this.beginRound();
   }
 
+  /**
+   * Sends the candidate model to the clients the evaluation sampler picks and waits (up to the
+   * deadline) for their scores on their own held-out data.
+   */
+  private async evaluateOnClients(round: number, version: number, weights: Float32Array): Promise<FederatedEvaluation | undefined> {
+    const options = this.opts.federatedEvaluation;
+    if (!options || this.stopped) return undefined;
+    const eligible = [...this.clients.values()].filter((l) => l.canEvaluate && !this.noEvaluationData.has(l.id)).map((l) => l.id);
+    if (eligible.length < options.sampler.minAvailable) {
+      return skippedEvaluation(`${eligible.length} connected client(s) hold held-out data, ${options.sampler.minAvailable} needed`);
+    }
+    const evaluation = new FederatedEvaluationRound(round, options.sampler.select(eligible, round), this.clock.now());
+    this.log(`round ${round}: federated evaluation by ${evaluation.selected.length} client(s)`);
+    await new Promise<void>((resolve) => {
+      const timer = this.clock.setTimeout(() => finish(), options.timeoutMs);
+      const finish = () => {
+        this.clock.clearTimeout(timer);
+        this.evaluation = undefined;
+        resolve();
+      };
+      this.evaluation = { round: evaluation, finish };
+      for (const to of evaluation.selected) {
+        this.clients.get(to)?.send({ event: 'evaluate', to, body: { round, version, timeoutMs: options.timeoutMs }, weights });
+      }
+    });
+    for (const id of evaluation.declined) if (this.clients.has(id)) this.noEvaluationData.add(id);
+    return evaluation.result(this.clock.now());
+  }
+
   private record(
     machine: RoundMachine,
-    final?: { result?: RoundAggregate; evaluation?: Evaluation; version?: number; status: 'committed' | 'failed' },
+    final?: {
+      result?: RoundAggregate;
+      evaluation?: Evaluation;
+      federatedEvaluation?: FederatedEvaluation;
+      version?: number;
+      status: 'committed' | 'failed';
+    },
   ): RoundRecord {
     const now = this.clock.now();
     const order = ['waiting', 'selecting', 'training', 'aggregating', 'committed', 'failed'] as const;
@@ -436,6 +567,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       ...(trainLoss !== undefined ? { trainLoss } : {}),
       ...(trainAccuracy !== undefined ? { trainAccuracy } : {}),
       ...(final?.evaluation ? { evaluation: final.evaluation } : {}),
+      ...(final?.federatedEvaluation ? { federatedEvaluation: final.federatedEvaluation } : {}),
+      ...(final?.result?.privacy ? { privacy: final.result.privacy } : {}),
       updateBytes: this.updateBytes,
       ...(status === 'failed' && machine.reason ? { reason: machine.reason } : {}),
       startedAt: new Date(this.machineStartedAt).toISOString(),
@@ -465,4 +598,14 @@ function toOptimizerState(value: unknown): Record<string, Float32Array | number>
     out[k] = v;
   }
   return out;
+}
+
+function restorePrivacy(opts: CoordinatorOptions, state: unknown, version: number): void {
+  const log = opts.log ?? ((line: string) => console.log(line));
+  if (opts.privacy && state !== undefined) opts.privacy.restore(state);
+  else if (opts.privacy && version > 0) {
+    log(`privacy: version ${version} was trained without differential privacy; the privacy ledger starts now and covers only rounds from here on`);
+  } else if (!opts.privacy && state !== undefined) {
+    log('privacy: the checkpoint carries a privacy ledger but privacy is off now; models from here on are not differentially private');
+  }
 }

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describeZodError, StartRoundsBody } from '../shared/protocol/messages.js';
 import { requireAdmin } from './auth.js';
-import type { Coordinator } from './coordinator.js';
+import { RoundsRefusedError, type Coordinator } from './coordinator.js';
 import type { CoordinatorMetrics } from './metrics.js';
 import { HttpError, readJsonBody, sendJson } from './serving/http-io.js';
 import { handleServing, type ServingContext } from './serving/routes.js';
@@ -31,7 +31,13 @@ async function rounds(req: IncomingMessage, res: ServerResponse, ctx: ApiContext
   requireAdmin(req, ctx.adminToken);
   const parsed = StartRoundsBody.safeParse(await readJsonBody(req, MAX_ADMIN_BODY));
   if (!parsed.success) throw new HttpError(400, `invalid body: ${describeZodError(parsed.error)}`);
-  const firstRound = ctx.coordinator.startRounds(parsed.data.rounds);
+  let firstRound: number;
+  try {
+    firstRound = ctx.coordinator.startRounds(parsed.data.rounds);
+  } catch (e) {
+    if (e instanceof RoundsRefusedError) throw new HttpError(409, e.message);
+    throw e;
+  }
   ctx.log(`admin queued ${parsed.data.rounds} round(s)`);
   sendJson(res, 202, { queued: parsed.data.rounds, firstRound, pendingRounds: ctx.coordinator.pendingRounds() });
 }

@@ -12,6 +12,8 @@ export class CoordinatorMetrics {
   private readonly bucketCounts = new Array<number>(DURATION_BUCKETS.length).fill(0);
   private durationSum = 0;
   private durationCount = 0;
+  /** The latest committed round's federated evaluation accuracy, if it had one. */
+  private federatedAccuracy: number | undefined;
 
   constructor(private readonly coordinator: Coordinator) {
     coordinator.on('round', (record) => this.observe(record));
@@ -48,10 +50,29 @@ export class CoordinatorMetrics {
       ['_sum', this.durationSum],
       ['_count', this.durationCount],
     ]);
+    const privacy = c.privacyStatus();
+    if (privacy) {
+      metric('fedserve_privacy_epsilon', 'gauge', `Epsilon spent by the released models (${privacy.mode} DP), at delta fedserve_privacy_delta.`, [
+        ['', privacy.epsilon],
+      ]);
+      metric('fedserve_privacy_delta', 'gauge', 'Delta of the reported epsilon.', [['', privacy.delta]]);
+      metric('fedserve_privacy_target_epsilon', 'gauge', 'Training stops before a round would pass this epsilon.', [['', privacy.targetEpsilon]]);
+      metric('fedserve_privacy_rounds_remaining', 'gauge', 'Rounds that still fit the privacy budget.', [['', privacy.roundsRemaining]]);
+      metric('fedserve_privacy_budget_exhausted', 'gauge', '1 once no further round fits the privacy budget.', [['', privacy.exhausted ? 1 : 0]]);
+      if (privacy.coordinatorEpsilon !== null) {
+        metric('fedserve_privacy_coordinator_epsilon', 'gauge', 'Distributed DP: epsilon against the coordinator itself.', [['', privacy.coordinatorEpsilon]]);
+      }
+    }
+    if (this.federatedAccuracy !== undefined) {
+      metric('fedserve_federated_evaluation_accuracy', 'gauge', "Latest round's example-weighted accuracy on the clients' held-out data.", [
+        ['', this.federatedAccuracy],
+      ]);
+    }
     return `${lines.join('\n')}\n`;
   }
 
   private observe(record: RoundRecord): void {
+    if (record.federatedEvaluation?.accuracy !== undefined) this.federatedAccuracy = record.federatedEvaluation.accuracy;
     const seconds = record.durationMs / 1000;
     const i = DURATION_BUCKETS.findIndex((le) => seconds <= le);
     if (i >= 0) this.bucketCounts[i]++;

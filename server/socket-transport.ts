@@ -2,6 +2,7 @@ import type { Server as HttpServer } from 'node:http';
 import { Server, type Socket } from 'socket.io';
 import {
   describeZodError,
+  EvaluationReport,
   EVENTS,
   JoinAuth,
   PROTOCOL_VERSION,
@@ -75,6 +76,7 @@ export function attachSocketTransport(http: HttpServer, coordinator: Coordinator
     const join = socket.data.join as JoinAuth;
     const link: ClientLink = {
       id: join.name ?? `client-${socket.id.slice(0, 8)}`,
+      canEvaluate: join.canEvaluate === true,
       send: (message) => {
         switch (message.event) {
           case 'train':
@@ -85,6 +87,9 @@ export function attachSocketTransport(http: HttpServer, coordinator: Coordinator
             break;
           case 'round-closed':
             socket.emit(EVENTS.roundClosed, message.body);
+            break;
+          case 'evaluate':
+            socket.emit(EVENTS.evaluate, message.body, encode(message.weights));
             break;
           default: {
             const never: never = message;
@@ -126,9 +131,24 @@ export function attachSocketTransport(http: HttpServer, coordinator: Coordinator
       reply(verdict.ok ? { ok: true, round: meta.data.round } : { ...verdict, round: meta.data.round });
     });
 
+    socket.on(EVENTS.evaluation, (...args: unknown[]) => {
+      const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as (reply: UpdateReply) => void) : undefined;
+      const reply = (r: UpdateReply) => {
+        if (!r.ok) opts.log(`refused evaluation from ${link.id}: ${r.message}`);
+        if (ack) ack(r);
+        else if (!r.ok) refuse(socket, { code: r.code, message: r.message, ...(r.round !== undefined ? { round: r.round } : {}) });
+      };
+      const report = EvaluationReport.safeParse(args[0]);
+      if (args.length !== 1 || !report.success) {
+        return reply({ ok: false, code: 'invalid-message', message: `invalid evaluation: ${report.success ? `takes 1 argument, got ${args.length}` : describeZodError(report.error)}` });
+      }
+      const verdict = coordinator.submitEvaluation(link.id, report.data);
+      reply(verdict.ok ? { ok: true, round: report.data.round } : { ...verdict, round: report.data.round });
+    });
+
     socket.onAny((event: string, ...args: unknown[]) => {
-      if (event === EVENTS.update) return;
-      const message = `unknown event '${event}'; clients send only '${EVENTS.update}'`;
+      if (event === EVENTS.update || event === EVENTS.evaluation) return;
+      const message = `unknown event '${event}'; clients send only '${EVENTS.update}' and '${EVENTS.evaluation}'`;
       const ack = args[args.length - 1];
       if (typeof ack === 'function') ack({ ok: false, code: 'invalid-message', message } satisfies UpdateReply);
       else refuse(socket, { code: 'invalid-message', message });

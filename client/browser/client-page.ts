@@ -2,6 +2,7 @@ import type { Dataset } from '../../shared/data/dataset.js';
 import type { TaskInfo } from '../../shared/protocol/messages.js';
 import { assertDatasetFitsTask } from '../../shared/task.js';
 import { subscribeToFeed } from '../../server/web/feed-client.js';
+import { splitHeldOut } from '../held-out-split.js';
 import { NodeClient } from '../node-client.js';
 import { parseBackendParam, startBrowserBackend, type BrowserBackend } from './browser-backend.js';
 import { ClientView } from './client-view.js';
@@ -11,7 +12,7 @@ import { GlobalModel } from './global-model.js';
 /**
  * The browser client page (`/client`): the same federated client as `fedserve client`, trained
  * in the page on data picked here. Scriptable: `?token=T&data=mnist:<i>/<n>&autostart=1`
- * (optional `name=`, `backend=auto|webgl|wasm|cpu`) joins and trains without clicks.
+ * (optional `name=`, `backend=auto|webgl|wasm|cpu`, `eval-split=F`) joins and trains without clicks.
  */
 
 const params = new URLSearchParams(location.search);
@@ -61,19 +62,33 @@ function formChoice(): DataChoice {
   }
 }
 
-async function join(choice: DataChoice, token: string, name: string, backend: BrowserBackend): Promise<void> {
+function parseEvalSplit(value: string): number {
+  const fraction = value.trim() === '' ? 0 : Number(value);
+  if (!(fraction >= 0 && fraction < 1)) throw new Error(`the held-out fraction must be in [0, 1), got '${value}'`);
+  return fraction;
+}
+
+async function join(choice: DataChoice, token: string, name: string, backend: BrowserBackend, evalSplit: number): Promise<void> {
   view.setState('loading', 'loading data');
   const task = await taskKnown;
   view.backend(await startBrowserBackend(backend));
   const loaded = await loadChoice(choice, task);
   assertDatasetFitsTask(loaded, task, describeChoice(choice));
   const data: Dataset = { ...loaded, inputShape: task.inputShape, numClasses: task.numClasses };
-  view.data(data, describeChoice(choice));
-  view.log(`loaded ${data.n} examples; they stay in this page`);
+  const { train, heldOut } = evalSplit > 0 ? splitHeldOut(data, evalSplit) : { train: data, heldOut: undefined };
+  view.data(data, describeChoice(choice), heldOut?.n ?? 0);
+  view.log(`loaded ${data.n} examples${heldOut ? ` (${heldOut.n} held out to evaluate new models)` : ''}; they stay in this page`);
   joined = { data, model: new GlobalModel(task.name) };
   if (globalVersion !== undefined) view.globalVersion(globalVersion);
 
-  const client = new NodeClient({ server: location.origin, token, data, progress: view.progress(), ...(name ? { name } : {}) });
+  const client = new NodeClient({
+    server: location.origin,
+    token,
+    data: train,
+    progress: view.progress(),
+    ...(heldOut && heldOut.n > 0 ? { evalData: heldOut } : {}),
+    ...(name ? { name } : {}),
+  });
   client.onRound((outcome) => view.localRound(outcome));
   view.setState('joined', 'joined');
   await client.run();
@@ -83,13 +98,15 @@ async function join(choice: DataChoice, token: string, name: string, backend: Br
 function start(choice: () => DataChoice): void {
   let picked: DataChoice;
   let backend: BrowserBackend;
+  let evalSplit: number;
   try {
     picked = choice();
     backend = parseBackendParam(params.get('backend'));
+    evalSplit = parseEvalSplit(input('eval-split').value);
   } catch (e) {
     return view.log((e as Error).message);
   }
-  join(picked, input('token').value, input('name').value, backend).catch((e: Error) => {
+  join(picked, input('token').value, input('name').value, backend, evalSplit).catch((e: Error) => {
     view.setState('failed', `failed: ${e.message}`);
     view.log(e.message);
   });
@@ -113,6 +130,7 @@ document.getElementById('predict-form')!.addEventListener('submit', (event) => {
 
 input('token').value = params.get('token') ?? '';
 input('name').value = params.get('name') ?? '';
+input('eval-split').value = params.get('eval-split') ?? '0';
 const dataParam = params.get('data');
 if (dataParam) {
   try {

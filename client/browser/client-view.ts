@@ -44,12 +44,13 @@ export class ClientView {
     }
   }
 
-  data(ds: Dataset, source: string): void {
+  data(ds: Dataset, source: string, heldOut: number): void {
     const counts = new Array<number>(ds.numClasses).fill(0);
     for (let i = 0; i < ds.n; i++) counts[ds.y[i]]++;
     const summary = el('data-summary');
     summary.dataset.examples = String(ds.n);
-    summary.textContent = `${ds.n} examples from ${source}; per class: ${counts.join(' / ')}`;
+    const held = heldOut > 0 ? ` (${heldOut} held out for evaluation)` : '';
+    summary.textContent = `${ds.n} examples from ${source}${held}; per class: ${counts.join(' / ')}`;
     el<HTMLInputElement>('predict-index').max = String(ds.n - 1);
   }
 

@@ -1,5 +1,6 @@
 import type { Aggregator } from '../../shared/aggregation/types.js';
 import type { ErrorCode, TrainTask, UpdateMeta } from '../../shared/protocol/messages.js';
+import type { RoundPrivacyRecord } from '../../shared/protocol/rounds.js';
 import type { TrainConfig } from '../../shared/training.js';
 
 /**
@@ -20,6 +21,8 @@ export interface RoundContext {
   /** How long participants have, from the start of training. */
   timeoutMs: number;
   aggregator: Aggregator;
+  /** Clients connected when the participants were selected (differential privacy sizes noise shares by it). */
+  population?: number;
 }
 
 /** A message for one participant; `weights` travels as the binary attachment. */
@@ -42,6 +45,8 @@ export interface RoundAggregate {
   delta: Float32Array;
   contributions: Contribution[];
   numExamples: number;
+  /** With differential privacy: what the round cost and the epsilon spent after it. */
+  privacy?: RoundPrivacyRecord;
 }
 
 export interface AggregationProtocol {

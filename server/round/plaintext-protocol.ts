@@ -74,7 +74,8 @@ export class PlaintextProtocol implements AggregationProtocol {
   }
 
   aggregate(): RoundAggregate {
-    const entries = [...this.updates.values()];
+    // In client-id order, not arrival order, so the float sums (and a rerun) come out the same.
+    const entries = [...this.updates.values()].sort((a, b) => (a.contribution.clientId < b.contribution.clientId ? -1 : 1));
     const updates: ClientUpdate[] = entries.map((e) => ({
       clientId: e.contribution.clientId,
       delta: e.delta,

@@ -173,6 +173,8 @@ export class RoundMachine {
 
   private select(now: number): RoundEffect[] {
     const chosen = this.sampler.select(this.available, this.round);
+    // A Poisson sampler (differential privacy) may pick nobody: fail now rather than at the deadline.
+    if (chosen.length === 0) return this.fail(`the sampler selected none of the ${this.available.length} connected clients`, now);
     this.participants = chosen;
     this.protocol = this.openProtocol();
     this.enter('training', now, now + this.policy.trainingTimeoutMs);

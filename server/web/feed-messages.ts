@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { TaskInfo } from '../../shared/protocol/messages.js';
-import { RoundRecordSchema } from '../../shared/protocol/rounds.js';
+import { PrivacyStatusSchema, RoundRecordSchema } from '../../shared/protocol/rounds.js';
 
 /**
  * The live feed of round status, a read-only socket.io namespace for the dashboard and the
@@ -27,6 +27,8 @@ export const FeedStatus = z.object({
   connectedClients: z.array(z.string()),
   /** The round in progress (waiting, selecting, training or aggregating), if any. */
   running: RoundRecordSchema.nullable(),
+  /** The privacy account, when differential privacy is on. */
+  privacy: PrivacyStatusSchema.optional(),
 });
 export type FeedStatus = z.infer<typeof FeedStatus>;
 

@@ -44,19 +44,29 @@ function wasmDir(): string {
   return join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
 }
 
-/** Sends a file; `gzipped` says a `.gz` copy exists, sent to browsers that accept gzip. */
+/**
+ * Sends a file, or 304 when the browser's copy is current (`no-cache` makes it ask each time, so
+ * a rebuilt bundle is never stale). `gzipped` says a `.gz` copy exists, for browsers that accept gzip.
+ */
 async function sendFile(req: IncomingMessage, res: ServerResponse, path: string, headers: Record<string, string>, gzipped = false): Promise<void> {
   const gzip = gzipped && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
   const file = gzip ? `${path}.gz` : path;
   const info = await stat(file);
+  const modified = new Date(Math.floor(info.mtimeMs / 1000) * 1000);
+  const common = {
+    'cache-control': 'no-cache',
+    'last-modified': modified.toUTCString(),
+    'x-content-type-options': 'nosniff',
+    ...(gzipped ? { vary: 'accept-encoding' } : {}),
+    ...headers,
+  };
+  const since = Date.parse(String(req.headers['if-modified-since'] ?? ''));
+  if (Number.isFinite(since) && modified.getTime() <= since) return void res.writeHead(304, common).end();
   res.writeHead(200, {
+    ...common,
     'content-type': TYPES[extname(path)] ?? 'application/octet-stream',
     'content-length': String(info.size),
-    ...(gzipped ? { vary: 'accept-encoding' } : {}),
     ...(gzip ? { 'content-encoding': 'gzip' } : {}),
-    'cache-control': 'no-cache',
-    'x-content-type-options': 'nosniff',
-    ...headers,
   });
   if (req.method === 'HEAD') return void res.end();
   await new Promise<void>((resolve, reject) => {

@@ -33,6 +33,7 @@ function status(source: RoundSource, list: RoundList): FeedStatus {
     pendingRounds: list.pendingRounds,
     connectedClients: source.connectedClients(),
     running: last && !CLOSED.has(last.status) ? last : null,
+    ...(list.privacy ? { privacy: list.privacy } : {}),
   };
 }
 

@@ -112,7 +112,7 @@ async function activate(name: BackendName, opts: BackendOptions): Promise<string
     }
     case 'cpu':
       if (!(await tf.setBackend('cpu'))) throw new Error('the cpu backend failed to start');
-      return 'pure JavaScript, slow: ~2.5 samples/s on the seed CNN';
+      return 'pure JavaScript: correct everywhere, but hundreds of times slower than wasm for training';
     default: {
       const never: never = name;
       throw new Error(`unknown backend ${String(never)}`);

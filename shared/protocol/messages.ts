@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ClientDpInstructionsSchema } from '../privacy/client-privatize.js';
 
 /**
  * Every message between coordinator and clients, as zod schemas: the coordinator validates what
@@ -16,6 +17,10 @@ export const EVENTS = {
   roundClosed: 'round-closed',
   refused: 'refused',
   update: 'update',
+  /** Coordinator -> client: score these (candidate global) weights on your held-out split. */
+  evaluate: 'evaluate',
+  /** Client -> coordinator: the result of an `evaluate` request. */
+  evaluation: 'evaluation',
 } as const;
 
 export const ErrorCode = z.enum([
@@ -57,6 +62,8 @@ export const JoinAuth = z.strictObject({
   token: z.string().min(1, 'a join token is required'),
   protocolVersion: z.number().int(),
   name: z.string().min(1).max(64).regex(/^[\w.@:-]+$/, 'name may use letters, digits and . _ @ : -').optional(),
+  /** The client holds a held-out split and answers `evaluate` requests (federated evaluation). */
+  canEvaluate: z.boolean().optional(),
 });
 export type JoinAuth = z.infer<typeof JoinAuth>;
 
@@ -69,8 +76,24 @@ export const UpdateMeta = z.strictObject({
     accuracy: z.number().min(0).max(1),
   }),
   trainMs: z.number().nonnegative(),
+  /** Differential privacy with adaptive clipping: this client's (noised, in distributed mode) clip indicator. */
+  clipIndicator: finite.optional(),
 });
 export type UpdateMeta = z.infer<typeof UpdateMeta>;
+
+/** A client's answer to `evaluate`: its metrics, or null when it holds no held-out data. */
+export const EvaluationReport = z.strictObject({
+  round: z.number().int().positive(),
+  metrics: z
+    .strictObject({
+      loss: finite,
+      accuracy: z.number().min(0).max(1),
+      numExamples: z.number().int().positive(),
+    })
+    .nullable(),
+  evalMs: z.number().nonnegative(),
+});
+export type EvaluationReport = z.infer<typeof EvaluationReport>;
 
 // ---------- coordinator -> client ----------
 
@@ -100,14 +123,36 @@ export const TrainTask = z.strictObject({
   config: TrainConfigSchema,
   /** Time left to send the update, relative so that clocks need not agree. */
   timeoutMs: z.number().int().positive(),
+  /** Differential privacy: how to clip (and, in distributed mode, noise) the update before sending it. */
+  privacy: ClientDpInstructionsSchema.optional(),
 });
 export type TrainTask = z.infer<typeof TrainTask>;
+
+/** JSON part of an evaluation request; the weights to score are the binary attachment. */
+export const EvaluateTask = z.strictObject({
+  round: z.number().int().positive(),
+  /** The version these weights are committed as. */
+  version: count,
+  timeoutMs: z.number().int().positive(),
+});
+export type EvaluateTask = z.infer<typeof EvaluateTask>;
+
+/** Privacy spent so far, sent with every closed round when differential privacy is on. */
+export const PrivacySpentSummary = z.strictObject({
+  epsilon: z.number().nonnegative(),
+  delta: z.number().gt(0).lt(1),
+  targetEpsilon: z.number().positive(),
+  /** Distributed mode: epsilon against the coordinator itself; null in central mode. */
+  coordinatorEpsilon: z.number().nonnegative().nullable(),
+});
+export type PrivacySpentSummary = z.infer<typeof PrivacySpentSummary>;
 
 export const RoundClosed = z.strictObject({
   round: z.number().int().positive(),
   outcome: z.enum(['committed', 'failed']),
   version: count,
   reason: z.string().optional(),
+  privacy: PrivacySpentSummary.optional(),
 });
 export type RoundClosed = z.infer<typeof RoundClosed>;
 

@@ -25,6 +25,65 @@ export const EvaluationSchema = z.object({
 });
 export type Evaluation = z.infer<typeof EvaluationSchema>;
 
+/** Federated evaluation: selected clients scored the committed model on their own held-out splits. */
+export const FederatedEvaluationSchema = z.object({
+  selected: z.array(z.string()),
+  /** Clients whose metrics are in the aggregate. */
+  reported: z.array(z.string()),
+  /** Selected clients that hold no held-out data. */
+  declined: z.array(z.string()),
+  /** Selected clients that disconnected or missed the deadline. */
+  missing: z.array(z.string()),
+  /** Example-weighted over the reporting clients; absent when none reported. */
+  loss: z.number().optional(),
+  accuracy: z.number().min(0).max(1).optional(),
+  numExamples: nonNegInt,
+  /** Why nothing was evaluated (too few clients could evaluate). */
+  skipped: z.string().optional(),
+  durationMs: z.number().nonnegative(),
+});
+export type FederatedEvaluation = z.infer<typeof FederatedEvaluationSchema>;
+
+/** What one round cost in privacy, and the total spent after it (differential privacy on). */
+export const RoundPrivacyRecordSchema = z.object({
+  mode: z.enum(['central', 'distributed']),
+  /** Released-model epsilon spent after this round, at `delta`. */
+  epsilon: z.number().nonnegative(),
+  delta: z.number(),
+  targetEpsilon: z.number(),
+  /** The RDP order that gave epsilon. */
+  order: z.number().nullable(),
+  samplingRate: z.number(),
+  expectedContributors: z.number().int(),
+  contributors: z.number().int(),
+  clipNorm: z.number(),
+  /** Noise multiplier of everything in the released sum (what the accountant charged). */
+  releasedNoiseMultiplier: z.number(),
+  /** Distributed mode: noise the clients added themselves, in units of the clip norm; null in central mode. */
+  clientNoiseMultiplier: z.number().nullable(),
+  /** Distributed mode: epsilon against the coordinator itself; null in central mode. */
+  coordinatorEpsilon: z.number().nullable(),
+  /** Updates the coordinator had to scale down to the clip norm (central mode). */
+  clippedUpdates: z.number().int().optional(),
+});
+export type RoundPrivacyRecord = z.infer<typeof RoundPrivacyRecordSchema>;
+
+/** The privacy account as a whole, in the round listing. */
+export const PrivacyStatusSchema = z.object({
+  mode: z.enum(['central', 'distributed']),
+  epsilon: z.number().nonnegative(),
+  delta: z.number(),
+  targetEpsilon: z.number(),
+  coordinatorEpsilon: z.number().nullable(),
+  rounds: nonNegInt,
+  /** Rounds that still fit the budget at the configured sampling rate. */
+  roundsRemaining: nonNegInt,
+  clipNorm: z.number(),
+  /** Set once training stopped because the next round would pass targetEpsilon. */
+  exhausted: z.string().optional(),
+});
+export type PrivacyStatus = z.infer<typeof PrivacyStatusSchema>;
+
 export const RoundRecordSchema = z.object({
   round: z.number().int().positive(),
   status: RoundStatus,
@@ -45,6 +104,8 @@ export const RoundRecordSchema = z.object({
   trainAccuracy: z.number().optional(),
   /** The committed model on the coordinator's held-out data, when it has some. */
   evaluation: EvaluationSchema.optional(),
+  federatedEvaluation: FederatedEvaluationSchema.optional(),
+  privacy: RoundPrivacyRecordSchema.optional(),
   updateBytes: nonNegInt,
   reason: z.string().optional(),
   /** When the round began waiting for clients. */
@@ -60,5 +121,6 @@ export const RoundListSchema = z.object({
   currentVersion: nonNegInt,
   pendingRounds: nonNegInt,
   rounds: z.array(RoundRecordSchema),
+  privacy: PrivacyStatusSchema.optional(),
 });
 export type RoundList = z.infer<typeof RoundListSchema>;

@@ -109,7 +109,7 @@ describe('browser clients and the dashboard', () => {
     await dashboard.locator('#feed-state', { hasText: 'live' }).waitFor();
 
     const pages = (clientPages = await Promise.all(
-      [0, 1].map((i) => openPage(`/client?token=${encodeURIComponent(coordinator.joinToken)}&data=mnist:${i}/${SHARDS}&autostart=1&name=browser-${i}&backend=wasm`)),
+      [0, 1].map((i) => openPage(`/client?token=${encodeURIComponent(coordinator.joinToken)}&data=mnist:${i}/${SHARDS}&autostart=1&name=browser-${i}&backend=wasm&eval-split=0.2`)),
     ));
     nodeClient = new NodeClient({ server: coordinator.url, token: coordinator.joinToken, data: shard(train, 2, SHARDS), name: 'node-0', progress: silent });
     nodeRun = nodeClient.run();
@@ -140,7 +140,12 @@ describe('browser clients and the dashboard', () => {
 
     const rounds = coordinator.coordinator.rounds().rounds;
     expect(rounds.map((r) => r.status)).toEqual(['committed', 'committed']);
-    for (const r of rounds) expect(r.contributions.map((c) => c.clientId).sort()).toEqual(['browser-0', 'browser-1', 'node-0']);
+    for (const r of rounds) {
+      expect(r.contributions.map((c) => c.clientId).sort()).toEqual(['browser-0', 'browser-1', 'node-0']);
+      // The pages held out 20% of their digits and scored each new model on them.
+      expect(r.federatedEvaluation?.reported.sort()).toEqual(['browser-0', 'browser-1']);
+      expect(r.federatedEvaluation?.numExamples).toBe(80);
+    }
     for (const { page } of pages) {
       await expect(page.locator('#local-rounds tr[data-accepted=true]').count()).resolves.toBe(ROUNDS);
       await page.locator('#global-version[data-version="2"]').waitFor();
@@ -148,7 +153,7 @@ describe('browser clients and the dashboard', () => {
 
     // The chart plots both rounds; keep a screenshot to look at.
     const points = await dashboard.evaluate(() => (window as unknown as { fedserveChart: { pointCounts(): Record<string, number> } }).fedserveChart.pointCounts());
-    expect(points).toEqual({ 'held-out accuracy': 2, 'client accuracy': 2, 'held-out loss': 2, 'client loss': 2 });
+    expect(points).toEqual({ 'held-out accuracy': 2, 'federated accuracy': 2, 'client accuracy': 2, 'held-out loss': 2, 'federated loss': 2, 'client loss': 2 });
     await expect(dashboard.locator('#rounds tr').count()).resolves.toBe(ROUNDS);
     await expect(dashboard.locator('#rounds a[href$="/versions/2/model.json"]').count()).resolves.toBe(1);
     await mkdir(ARTIFACTS, { recursive: true });

@@ -1,5 +1,5 @@
 import type { TaskInfo } from '../../../shared/protocol/messages.js';
-import type { RoundRecord } from '../../../shared/protocol/rounds.js';
+import type { PrivacyStatus, RoundRecord } from '../../../shared/protocol/rounds.js';
 import { subscribeToFeed } from '../feed-client.js';
 import type { FeedStatus } from '../feed-messages.js';
 import { MetricsChart } from './metrics-chart.js';
@@ -21,12 +21,18 @@ const fmt = {
   pct: (v: number | undefined) => (v === undefined ? '-' : `${(v * 100).toFixed(1)}%`),
   num: (v: number | undefined) => (v === undefined ? '-' : v.toFixed(4)),
   secs: (ms: number) => `${(ms / 1000).toFixed(1)} s`,
+  eps: (v: number) => v.toFixed(3),
 };
 
 const closed = new Map<number, RoundRecord>();
 let task: TaskInfo | undefined;
 let status: FeedStatus | undefined;
 const chart = new MetricsChart(el<HTMLCanvasElement>('chart'));
+
+/** The ε column appears once any round was trained with differential privacy. */
+function privacyOn(): boolean {
+  return status?.privacy !== undefined || [...closed.values()].some((r) => r.privacy);
+}
 
 function modelLink(version: number, file: 'model.json' | 'weights.bin', text: string): HTMLAnchorElement {
   const a = document.createElement('a');
@@ -40,8 +46,9 @@ function roundRow(r: RoundRecord): HTMLTableRowElement {
   const row = document.createElement('tr');
   row.dataset.round = String(r.round);
   row.dataset.status = r.status;
-  const accuracy = r.evaluation?.accuracy ?? r.trainAccuracy;
-  const loss = r.evaluation?.loss ?? r.trainLoss;
+  // The most telling measure the round has: held-out, then federated, then the clients' training metrics.
+  const accuracy = r.evaluation?.accuracy ?? r.federatedEvaluation?.accuracy ?? r.trainAccuracy;
+  const loss = r.evaluation?.loss ?? r.federatedEvaluation?.loss ?? r.trainLoss;
   const cells = [
     String(r.round),
     r.status === 'failed' ? `failed: ${r.reason ?? ''}` : r.status,
@@ -49,6 +56,7 @@ function roundRow(r: RoundRecord): HTMLTableRowElement {
     String(r.numExamples),
     fmt.pct(accuracy),
     fmt.num(loss),
+    ...(privacyOn() ? [r.privacy ? fmt.eps(r.privacy.epsilon) : '-'] : []),
     fmt.secs(r.durationMs),
   ];
   for (const text of cells) {
@@ -66,6 +74,7 @@ function roundRow(r: RoundRecord): HTMLTableRowElement {
 function renderRounds(): void {
   const rounds = [...closed.values()].sort((a, b) => a.round - b.round);
   chart.update(rounds.filter((r) => r.status === 'committed'));
+  el('epsilon-head').hidden = !privacyOn();
   el('rounds').replaceChildren(...rounds.reverse().map(roundRow));
   document.body.dataset.committedRounds = String(rounds.filter((r) => r.status === 'committed').length);
 }
@@ -81,6 +90,8 @@ function renderStatus(): void {
   el('version').textContent = String(status.currentVersion);
   el('clients').textContent = status.connectedClients.length ? `${status.connectedClients.length}: ${status.connectedClients.join(', ')}` : '0';
   el('pending').textContent = String(status.pendingRounds);
+  el('privacy').textContent = status.privacy ? describePrivacy(status.privacy) : 'differential privacy off';
+  el('privacy').dataset.epsilon = status.privacy ? String(status.privacy.epsilon) : '';
   // While no round runs, the last closed one is shown.
   const r = status.running ?? lastClosed();
   el('round').textContent = r ? String(r.round) : '-';
@@ -88,6 +99,12 @@ function renderStatus(): void {
   el('phase').className = r ? `status-${r.status}` : '';
   el('participants').textContent = r?.participants.length ? r.participants.join(', ') : '-';
   renderElapsed();
+}
+
+function describePrivacy(p: PrivacyStatus): string {
+  const against = p.coordinatorEpsilon === null ? '' : `; against the coordinator ε = ${fmt.eps(p.coordinatorEpsilon)}`;
+  const left = p.exhausted ? `budget exhausted: ${p.exhausted}` : `${p.roundsRemaining} more round(s) fit the budget`;
+  return `ε = ${fmt.eps(p.epsilon)} of ${p.targetEpsilon} at δ = ${p.delta} (${p.mode}, ${p.rounds} round(s))${against}; ${left}`;
 }
 
 function renderElapsed(): void {

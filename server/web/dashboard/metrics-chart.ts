@@ -14,14 +14,17 @@ interface Series {
 
 const SERIES: Series[] = [
   { label: 'held-out accuracy', axis: 'accuracy', color: '#2563eb', value: (r) => r.evaluation?.accuracy },
+  { label: 'federated accuracy', axis: 'accuracy', color: '#0d9488', value: (r) => r.federatedEvaluation?.accuracy },
   { label: 'client accuracy', axis: 'accuracy', color: '#93c5fd', dash: [5, 4], value: (r) => r.trainAccuracy },
   { label: 'held-out loss', axis: 'loss', color: '#dc2626', value: (r) => r.evaluation?.loss },
+  { label: 'federated loss', axis: 'loss', color: '#ea580c', value: (r) => r.federatedEvaluation?.loss },
   { label: 'client loss', axis: 'loss', color: '#fca5a5', dash: [5, 4], value: (r) => r.trainLoss },
 ];
 
 /**
  * Accuracy (left axis) and loss (right axis) of each committed round: on the coordinator's
- * held-out data when it has some, and the example-weighted mean the clients reported.
+ * held-out data, on the clients' held-out splits (federated evaluation), and the
+ * example-weighted training metrics the clients reported; each when the round has it.
  */
 export class MetricsChart {
   private readonly chart: Chart<'line', (number | null)[], string>;

@@ -1,21 +1,21 @@
 import type { backend_util, KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { convGeometry, filterGradPads, inputGradPads } from './conv-geometry.js';
-import { heapKernels } from './heap-kernels.js';
+import { convGeometry, inputGradPads } from './conv-geometry.js';
+import { heapKernels, insideColumns } from './heap-kernels.js';
 import { WasmOps } from './wasm-ops.js';
 
 /*
- * The backward passes of 2-D convolutions, each written as ONE forward convolution over
- * rearranged tensors so XNNPACK's GEMM kernels do the arithmetic:
+ * The backward passes of 2-D convolutions as XNNPACK matrix products and convolutions over
+ * rearranged tensors, never scalar loops over the arithmetic:
  *
  *  filter gradient: dW[kh,kw,ci,co] = sum_{b,oh,ow} x[b, oh*s + kh*d - p, ., ci] * dy[b,oh,ow,co]
- *    is a convolution whose batch is ci, channels are b, "filter" is dy (taps s apart) and
- *    output pixels are the filter taps (d apart): x -> [ci,H,W,B], dy -> [OH,OW,B,co].
- *  input gradient: the convolution of dy (spread apart by the stride) with the spatially flipped
+ *    is ONE matrix product of the input patches (im2col) with dy;
+ *  input gradient: ONE convolution of dy (spread apart by the stride) with the spatially flipped
  *    filter whose in/out channels are swapped.
  *
- * The depthwise variants are the same with a depthwise convolution and a sum over the batch
- * (filter) or the channel multiplier (input).
+ * The depthwise filter gradient is as much arithmetic as the forward pass but no GEMM: one SIMD
+ * pass over dy in our heap kernel. The depthwise input gradient is the depthwise convolution of the
+ * spread dy with the flipped filter, summed over the channel multiplier.
  */
 
 interface KernelArgs {
@@ -42,14 +42,7 @@ function im2col(ops: WasmOps, x: TensorInfo, g: backend_util.Conv2DInfo): Tensor
   const xs = ops.backend.typedArrayFromHeap(x) as Float32Array;
   const ps = ops.backend.typedArrayFromHeap(patches) as Float32Array;
   const srcStep = g.strideWidth * ci;
-  // Output columns whose tap kx lands inside the image: [first[kx], last[kx]).
-  const first = new Int32Array(filterWidth);
-  const last = new Int32Array(filterWidth);
-  for (let kx = 0; kx < filterWidth; kx++) {
-    const offset = kx * g.dilationWidth - g.padInfo.left;
-    first[kx] = Math.min(outWidth, Math.max(0, Math.ceil(-offset / g.strideWidth)));
-    last[kx] = Math.max(first[kx], Math.min(outWidth, Math.ceil((inWidth - offset) / g.strideWidth)));
-  }
+  const inside = Array.from({ length: filterWidth }, (_, kx) => insideColumns(kx * g.dilationWidth - g.padInfo.left, g.strideWidth, inWidth, outWidth));
   for (let b = 0; b < batchSize; b++) {
     for (let oy = 0; oy < outHeight; oy++) {
       const rowStart = ((b * outHeight + oy) * outWidth) * k;
@@ -57,9 +50,9 @@ function im2col(ops: WasmOps, x: TensorInfo, g: backend_util.Conv2DInfo): Tensor
         const y = oy * g.strideHeight + ky * g.dilationHeight - g.padInfo.top;
         for (let kx = 0; kx < filterWidth; kx++) {
           const column = (ky * filterWidth + kx) * ci;
-          const inside = y >= 0 && y < inHeight;
-          const lo = inside ? first[kx] : outWidth;
-          const hi = inside ? last[kx] : outWidth;
+          const rowInside = y >= 0 && y < inHeight;
+          const lo = rowInside ? inside[kx][0] : outWidth;
+          const hi = rowInside ? inside[kx][1] : outWidth;
           const src0 = ((b * inHeight + y) * inWidth + kx * g.dilationWidth - g.padInfo.left) * ci;
           for (let c = 0; c < ci; c++) {
             const dst = rowStart + column + c;
@@ -90,7 +83,7 @@ function conv2dBackpropFilter({ inputs, backend, attrs }: KernelArgs): TensorInf
   const filterShape = [g.filterHeight, g.filterWidth, g.inChannels, g.outChannels];
   const matMul = (a: TensorInfo, b: TensorInfo): TensorInfo => ops.run('BatchMatMul', { a, b }, { transposeA: false, transposeB: false });
   if (taps >= g.outChannels) {
-    const planes = ops.transpose(x, [3, 0, 1, 2]);
+    const planes = ops.transpose2d(x, g.batchSize * g.inHeight * g.inWidth, g.inChannels);
     const patchesT = ops.backend.makeOutput([taps, rows], 'float32');
     heapKernels(ops.backend).im2colTransposed(planes, patchesT, g);
     ops.free(planes);
@@ -99,10 +92,10 @@ function conv2dBackpropFilter({ inputs, backend, attrs }: KernelArgs): TensorInf
     return ops.view(grad, filterShape);
   }
   const patches = im2col(ops, x, g);
-  const dyT = ops.transpose(ops.view(dy, [rows, g.outChannels]), [1, 0]);
+  const dyT = ops.transpose2d(dy, rows, g.outChannels);
   const gradT = matMul(ops.view(dyT, [1, g.outChannels, rows]), ops.view(patches, [1, rows, taps]));
   ops.free(patches, dyT);
-  const grad = ops.transpose(ops.view(gradT, [g.outChannels, taps]), [1, 0]);
+  const grad = ops.transpose2d(gradT, g.outChannels, taps);
   ops.free(gradT);
   return ops.view(grad, filterShape);
 }
@@ -126,23 +119,8 @@ function depthwiseBackpropFilter({ inputs, backend, attrs }: KernelArgs): Tensor
   const ops = new WasmOps(backend as BackendWasm);
   const filterShape = shapeAttr(attrs, 'filterShape');
   const g = convGeometry('DepthwiseConv2dNativeBackpropFilter', x.shape, filterShape, attrs ?? {}, true);
-  const [batch, , , channels] = x.shape;
-  const [kh, kw, , multiplier] = filterShape;
-  // Channel (c, b) of one image holds sample b's channel c; its filter holds dy for (c, b, m).
-  const xT = ops.transpose(x, [1, 2, 3, 0]);
-  const dyT = ops.transpose(ops.view(dy, [batch, g.outHeight, g.outWidth, channels, multiplier]), [1, 2, 3, 0, 4]);
-  const grad = ops.conv(
-    ops.view(xT, [1, g.inHeight, g.inWidth, channels * batch]),
-    ops.view(dyT, [g.outHeight, g.outWidth, channels * batch, multiplier]),
-    [g.dilationHeight, g.dilationWidth],
-    [g.strideHeight, g.strideWidth],
-    filterGradPads(g),
-    true,
-  );
-  ops.free(xT, dyT);
-  if (batch === 1) return ops.view(grad, [kh, kw, channels, multiplier]);
-  const out = ops.sum(ops.view(grad, [kh, kw, channels, batch, multiplier]), [3]);
-  ops.free(grad);
+  const out = ops.backend.makeOutput(filterShape, 'float32');
+  heapKernels(ops.backend).depthwiseFilterGrad(x, dy, out, g);
   return out;
 }
 

@@ -40,17 +40,6 @@ export function convGeometry(
 }
 
 /**
- * Padding of the convolution that computes a filter gradient: the input is the forward input,
- * the "filter" is the output gradient (taps `stride` apart), the output has one pixel per filter
- * tap (pixels `dilation` apart). Negative bottom/right = input rows the forward pass never read.
- */
-export function filterGradPads(g: backend_util.Conv2DInfo): [number, number, number, number] {
-  const bottom = (g.filterHeight - 1) * g.dilationHeight + (g.outHeight - 1) * g.strideHeight + 1 - g.inHeight - g.padInfo.top;
-  const right = (g.filterWidth - 1) * g.dilationWidth + (g.outWidth - 1) * g.strideWidth + 1 - g.inWidth - g.padInfo.left;
-  return [g.padInfo.top, bottom, g.padInfo.left, right];
-}
-
-/**
  * Padding of the stride-1 convolution of the spread output gradient (see WasmOps.spread) with the
  * flipped filter that computes the input gradient.
  */

@@ -21,10 +21,17 @@ export interface HeapKernels {
    * input laid out as channel planes [inC, batch, H, W]; zeros where a tap reads padding.
    */
   im2colTransposed(planes: TensorInfo, patchesT: TensorInfo, g: backend_util.Conv2DInfo): void;
+  /** out = x^T with x viewed as [rows, cols]. */
+  transpose2d(x: TensorInfo, out: TensorInfo, rows: number, cols: number): void;
+  /**
+   * Depthwise-convolution filter gradient out [kh, kw, inC, multiplier]: for every output pixel
+   * and tap inside the image, x at the tap's pixel times dy, summed in float64.
+   */
+  depthwiseFilterGrad(x: TensorInfo, dy: TensorInfo, out: TensorInfo, g: backend_util.Conv2DInfo): void;
 }
 
 /** Output columns [lo, hi) whose tap at horizontal offset `offset` lies inside the image. */
-function insideColumns(offset: number, stride: number, inWidth: number, outWidth: number): [number, number] {
+export function insideColumns(offset: number, stride: number, inWidth: number, outWidth: number): [number, number] {
   const lo = Math.min(outWidth, Math.max(0, Math.ceil(-offset / stride)));
   const hi = Math.max(lo, Math.min(outWidth, Math.ceil((inWidth - offset) / stride)));
   return [lo, hi];
@@ -147,6 +154,44 @@ class JsHeapKernels implements HeapKernels {
       }
     }
   }
+
+  transpose2d(x: TensorInfo, out: TensorInfo, rows: number, cols: number): void {
+    const xs = this.f32(x);
+    const os = this.f32(out);
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) os[c * rows + r] = xs[r * cols + c];
+    }
+  }
+
+  depthwiseFilterGrad(x: TensorInfo, dy: TensorInfo, out: TensorInfo, g: backend_util.Conv2DInfo): void {
+    const xs = this.f32(x);
+    const dys = this.f32(dy);
+    const { batchSize, inHeight, inWidth, inChannels: ch, outHeight, outWidth, filterHeight, filterWidth } = g;
+    const multiplier = g.outChannels / ch;
+    const acc = new Float64Array(filterHeight * filterWidth * ch * multiplier);
+    let dyRow = 0;
+    for (let b = 0; b < batchSize; b++) {
+      for (let oy = 0; oy < outHeight; oy++) {
+        for (let ox = 0; ox < outWidth; ox++, dyRow += ch * multiplier) {
+          for (let ky = 0; ky < filterHeight; ky++) {
+            const y = oy * g.strideHeight + ky * g.dilationHeight - g.padInfo.top;
+            if (y < 0 || y >= inHeight) continue;
+            for (let kx = 0; kx < filterWidth; kx++) {
+              const xx = ox * g.strideWidth + kx * g.dilationWidth - g.padInfo.left;
+              if (xx < 0 || xx >= inWidth) continue;
+              const xRow = ((b * inHeight + y) * inWidth + xx) * ch;
+              const accRow = (ky * filterWidth + kx) * ch * multiplier;
+              for (let c = 0; c < ch; c++) {
+                const xv = xs[xRow + c];
+                for (let m = 0; m < multiplier; m++) acc[accRow + c * multiplier + m] += xv * dys[dyRow + c * multiplier + m];
+              }
+            }
+          }
+        }
+      }
+    }
+    this.f32(out).set(acc);
+  }
 }
 
 interface SimdExports {
@@ -155,6 +200,11 @@ interface SimdExports {
   im2colTap(
     planes: number, dst: number, ch: number, batch: number, inH: number, inW: number, outH: number, outW: number,
     p: number, yOff: number, sh: number, xOff: number, sw: number, lo: number, hi: number,
+  ): void;
+  transpose2d(x: number, out: number, rows: number, cols: number): void;
+  depthwiseFilterGrad(
+    x: number, dy: number, acc: number, batch: number, inH: number, inW: number, ch: number, outH: number, outW: number,
+    kh: number, kw: number, sh: number, sw: number, dh: number, dw: number, pt: number, pl: number,
   ): void;
 }
 
@@ -170,6 +220,7 @@ class SimdHeapKernels implements HeapKernels {
   constructor(
     private readonly backend: BackendWasm,
     private readonly module: EmscriptenModule,
+    private readonly memory: WebAssembly.Memory,
     private readonly fns: SimdExports,
     private readonly js: JsHeapKernels,
   ) {}
@@ -210,6 +261,30 @@ class SimdHeapKernels implements HeapKernels {
       }
     }
   }
+
+  transpose2d(x: TensorInfo, out: TensorInfo, rows: number, cols: number): void {
+    this.fns.transpose2d(this.at(x), this.at(out), rows, cols);
+  }
+
+  depthwiseFilterGrad(x: TensorInfo, dy: TensorInfo, out: TensorInfo, g: backend_util.Conv2DInfo): void {
+    const { inChannels: ch } = g;
+    // Four channels per SIMD lane group, one dy channel per input channel.
+    if (g.outChannels !== ch || ch % 4 !== 0) return this.js.depthwiseFilterGrad(x, dy, out, g);
+    const size = g.filterHeight * g.filterWidth * ch;
+    const acc = this.module._malloc(size * 8);
+    try {
+      // Views after the allocation, which may have grown the heap.
+      const sums = new Float64Array(this.memory.buffer, acc, size);
+      sums.fill(0);
+      this.fns.depthwiseFilterGrad(
+        this.at(x), this.at(dy), acc, g.batchSize, g.inHeight, g.inWidth, ch, g.outHeight, g.outWidth,
+        g.filterHeight, g.filterWidth, g.strideHeight, g.strideWidth, g.dilationHeight, g.dilationWidth, g.padInfo.top, g.padInfo.left,
+      );
+      (this.backend.typedArrayFromHeap(out) as Float32Array).set(new Float64Array(this.memory.buffer, acc, size));
+    } finally {
+      this.module._free(acc);
+    }
+  }
 }
 
 function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
@@ -221,7 +296,7 @@ function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
 
 const cache = new WeakMap<BackendWasm, HeapKernels>();
 
-/** The heap kernels for this backend instance: SIMD when the runtime supports it. */
+/** The heap kernels for this backend instance: our SIMD module when the runtime can run it. */
 export function heapKernels(backend: BackendWasm): HeapKernels {
   let kernels = cache.get(backend);
   if (!kernels) {
@@ -229,9 +304,11 @@ export function heapKernels(backend: BackendWasm): HeapKernels {
     const module = backend.wasm as unknown as EmscriptenModule;
     const memory = module.asm?.memory;
     const bytes = decodeBase64(HEAP_KERNELS_WASM);
-    if (memory instanceof WebAssembly.Memory && WebAssembly.validate(bytes)) {
+    // The multi-threaded build's memory is shared, which our module does not declare: use JS there.
+    const shared = typeof SharedArrayBuffer !== 'undefined' && memory?.buffer instanceof SharedArrayBuffer;
+    if (memory instanceof WebAssembly.Memory && !shared && WebAssembly.validate(bytes)) {
       const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
-      kernels = new SimdHeapKernels(backend, module, instance.exports as unknown as SimdExports, js);
+      kernels = new SimdHeapKernels(backend, module, memory, instance.exports as unknown as SimdExports, js);
     } else {
       kernels = js;
     }

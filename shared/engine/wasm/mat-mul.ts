@@ -8,11 +8,16 @@ interface MatMulArgs {
   attrs: NamedAttrMap;
 }
 
-function swapLastTwo(rank: number): number[] {
+/** The last two axes swapped: our 2-D heap transpose for a single matrix, else the stock kernel. */
+function swapLastTwo(ops: WasmOps, x: TensorInfo): TensorInfo {
+  const rank = x.shape.length;
+  const [rows, cols] = x.shape.slice(rank - 2);
+  const batch = x.shape.slice(0, rank - 2).reduce((a, b) => a * b, 1);
+  if (batch === 1) return ops.view(ops.transpose2d(x, rows, cols), [...x.shape.slice(0, rank - 2), cols, rows]);
   const perm = Array.from({ length: rank }, (_, i) => i);
   perm[rank - 2] = rank - 1;
   perm[rank - 1] = rank - 2;
-  return perm;
+  return ops.transpose(x, perm);
 }
 
 /**
@@ -24,8 +29,8 @@ export function withExplicitTransposes(stock: KernelConfig): KernelConfig {
     const { transposeA, transposeB } = attrs as { transposeA?: boolean; transposeB?: boolean };
     if (!transposeA && !transposeB) return stock.kernelFunc({ inputs, backend, attrs }) as TensorInfo;
     const ops = new WasmOps(backend);
-    const a = transposeA ? ops.transpose(inputs.a, swapLastTwo(inputs.a.shape.length)) : inputs.a;
-    const b = transposeB ? ops.transpose(inputs.b, swapLastTwo(inputs.b.shape.length)) : inputs.b;
+    const a = transposeA ? swapLastTwo(ops, inputs.a) : inputs.a;
+    const b = transposeB ? swapLastTwo(ops, inputs.b) : inputs.b;
     const out = stock.kernelFunc({
       inputs: { ...inputs, a, b },
       backend,

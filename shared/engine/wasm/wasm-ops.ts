@@ -1,5 +1,6 @@
 import { getKernel, type NamedAttrMap, type NamedTensorInfoMap, type TensorInfo } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { heapKernels } from './heap-kernels.js';
 
 /** [top, bottom, left, right]; a negative side means "crop that many input rows/columns". */
 export type Pads4 = [number, number, number, number];
@@ -35,6 +36,13 @@ export class WasmOps {
       return this.view(x, perm.map((axis) => x.shape[axis]));
     }
     return this.run('Transpose', { x }, { perm });
+  }
+
+  /** x viewed as [rows, cols], transposed by our heap kernel (faster than the stock Transpose). */
+  transpose2d(x: TensorInfo, rows: number, cols: number): TensorInfo {
+    const out = this.backend.makeOutput([cols, rows], x.dtype);
+    heapKernels(this.backend).transpose2d(x, out, rows, cols);
+    return out;
   }
 
   reverse(x: TensorInfo, dims: number[]): TensorInfo {

@@ -59,6 +59,9 @@ describe('web handler', () => {
     expect(plain.headers['content-encoding']).toBeUndefined();
     expect(gz.body.byteLength).toBeLessThan(plain.body.byteLength / 2);
     expect(gunzipSync(gz.body).equals(plain.body)).toBe(true);
+    const revalidated = await rawGet('/web/dashboard.js', { 'if-modified-since': String(plain.headers['last-modified']) });
+    expect(revalidated.status).toBe(304);
+    expect(revalidated.body.byteLength).toBe(0);
     const head = await fetch(`${base}/web/dashboard.js`, { method: 'HEAD' });
     expect(head.status).toBe(200);
     expect(Number(head.headers.get('content-length'))).toBeGreaterThan(0);

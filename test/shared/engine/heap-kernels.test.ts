@@ -72,4 +72,29 @@ describe('heap kernels', () => {
     expect(Array.from(simd)).toEqual(Array.from(js));
     planes.dispose();
   });
+
+  it.each(Array.from({ length: 8 }, (_, i) => 800 + i))('SIMD and JavaScript transposes agree, seed %i', (seed) => {
+    const rng = seededRng(seed);
+    const rows = int(rng, 1, 40);
+    const cols = int(rng, 1, 40);
+    const x = tf.tensor(randomData(rows * cols, rng), [rows, cols]);
+    const [simd, js] = both([cols, rows], (k, out) => k.transpose2d(x, out, rows, cols));
+    expect(Array.from(simd)).toEqual(Array.from(js));
+    const reference = tf.transpose(x);
+    expect(Array.from(js)).toEqual(Array.from(reference.dataSync()));
+    tf.dispose([x, reference]);
+  });
+
+  it.each(Array.from({ length: 8 }, (_, i) => 900 + i))('SIMD and JavaScript depthwise filter gradients agree, seed %i', (seed) => {
+    const rng = seededRng(seed);
+    const [b, h, w, c] = [int(rng, 1, 3), int(rng, 3, 9), int(rng, 3, 9), 4 * int(rng, 1, 3)];
+    const filterShape: [number, number, number, number] = [int(rng, 1, 3), int(rng, 1, 3), c, 1];
+    const pad = seed % 2 === 0 ? 'same' : 'valid';
+    const g = tf.backend_util.computeConv2DInfo([b, h, w, c], filterShape, [int(rng, 1, 2), int(rng, 1, 2)], [int(rng, 1, 2), int(rng, 1, 2)], pad, undefined, true);
+    const x = tf.tensor(randomData(b * h * w * c, rng), [b, h, w, c]);
+    const dy = tf.tensor(randomData(b * g.outHeight * g.outWidth * c, rng), [b, g.outHeight, g.outWidth, c]);
+    const [simd, js] = both(filterShape, (k, out) => k.depthwiseFilterGrad(x, dy, out, g));
+    expect(Array.from(simd)).toEqual(Array.from(js));
+    tf.dispose([x, dy]);
+  });
 });

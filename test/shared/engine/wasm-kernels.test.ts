@@ -51,6 +51,13 @@ function withChannels(c: ConvCase, inC: number, outC: number): ConvCase {
   return { ...c, xShape: [b, h, w, inC], filterShape: [kh, kw, inC, outC], outShape: [b, oh, ow, outC] };
 }
 
+function withDepthwiseChannels(c: ConvCase, channels: number): ConvCase {
+  const [b, h, w] = c.xShape;
+  const [kh, kw] = c.filterShape;
+  const [, oh, ow] = c.outShape;
+  return { ...c, xShape: [b, h, w, channels], filterShape: [kh, kw, channels, 1], outShape: [b, oh, ow, channels] };
+}
+
 function expectClose(actual: Float32Array, expected: Float32Array, what: string): void {
   const err = relativeL2(actual, expected);
   expect(err, what).toBeLessThanOrEqual(TOLERANCE);
@@ -80,7 +87,9 @@ describe('wasm Conv2DBackpropFilter / Conv2DBackpropInput match cpu', () => {
 
 describe('wasm depthwise backward kernels match cpu', () => {
   it.each(Array.from({ length: CASES }, (_, i) => 2000 + i))('random case, seed %i', async (seed) => {
-    const c = randomConvCase(seed, { depthwise: true, maxDilation: 2 });
+    // Odd seeds: multiplier 1 and channels a multiple of 4, the filter gradient's SIMD path.
+    const random = randomConvCase(seed, { depthwise: true, maxDilation: 2 });
+    const c = seed % 2 === 0 ? random : withDepthwiseChannels(random, 4 * (1 + (seed % 3)));
     const rng = seededRng(seed * 7919);
     const x = { values: randomData(size(c.xShape), rng), shape: c.xShape };
     const filter = { values: randomData(size(c.filterShape), rng), shape: c.filterShape };
@@ -122,5 +131,55 @@ describe('wasm MaxPoolGrad matches cpu', () => {
     const wasm = await runKernelOn('wasm', 'MaxPoolGrad', inputs, attrs);
     const cpu = await runKernelOn('cpu', 'MaxPoolGrad', inputs, attrs);
     expectClose(wasm, cpu, describeCase(c));
+  });
+});
+
+describe('wasm BatchMatMul (explicit transposes) matches cpu', () => {
+  it.each(Array.from({ length: 16 }, (_, i) => 4000 + i))('random case, seed %i', async (seed) => {
+    const rng = seededRng(seed);
+    const int = (lo: number, hi: number) => lo + Math.floor(rng() * (hi - lo + 1));
+    const [m, k, n] = [int(1, 40), int(1, 40), int(1, 40)];
+    const transposeA = seed % 2 === 1;
+    const transposeB = seed % 4 >= 2;
+    // Some cases multiply batches of matrices, one of them broadcast.
+    const batchA = seed % 8 >= 4 ? [int(1, 3)] : [];
+    const batchB = batchA.length > 0 && seed % 3 === 0 ? [1] : batchA;
+    const aShape = [...batchA, ...(transposeA ? [k, m] : [m, k])];
+    const bShape = [...batchB, ...(transposeB ? [n, k] : [k, n])];
+    const inputs = { a: { values: randomData(size(aShape), rng), shape: aShape }, b: { values: randomData(size(bShape), rng), shape: bShape } };
+    const attrs = { transposeA, transposeB } as unknown as NamedAttrMap;
+    const wasm = await runKernelOn('wasm', 'BatchMatMul', inputs, attrs);
+    const cpu = await runKernelOn('cpu', 'BatchMatMul', inputs, attrs);
+    expectClose(wasm, cpu, `seed ${seed}: a [${aShape}] b [${bShape}] transposeA ${transposeA} transposeB ${transposeB}`);
+  });
+});
+
+describe('wasm Sum over leading axes matches cpu', () => {
+  it.each(Array.from({ length: 12 }, (_, i) => 5000 + i))('random case, seed %i', async (seed) => {
+    const rng = seededRng(seed);
+    const shape = Array.from({ length: 2 + (seed % 3) }, () => 1 + Math.floor(rng() * 9));
+    const lead = 1 + (seed % (shape.length - 1));
+    const attrs = { axis: Array.from({ length: lead }, (_, i) => i), keepDims: seed % 2 === 0 } as unknown as NamedAttrMap;
+    const inputs = { x: { values: randomData(size(shape), rng), shape } };
+    const wasm = await runKernelOn('wasm', 'Sum', inputs, attrs);
+    const cpu = await runKernelOn('cpu', 'Sum', inputs, attrs);
+    expectClose(wasm, cpu, `seed ${seed}: shape [${shape}] leading axes ${lead}`);
+  });
+});
+
+describe('wasm Identity and same-type Cast share buffers safely', () => {
+  it('clones and same-type casts outlive their source, and every buffer is freed once', async () => {
+    await tf.setBackend('wasm');
+    const before = tf.memory().numDataBuffers;
+    const x = tf.tensor([1, 2, 3]);
+    const copy = tf.clone(x);
+    const same = tf.cast(x, 'float32');
+    const ints = tf.cast(x, 'int32');
+    x.dispose();
+    expect(Array.from(await copy.data())).toEqual([1, 2, 3]);
+    expect(Array.from(await same.data())).toEqual([1, 2, 3]);
+    expect(ints.dtype).toBe('int32');
+    tf.dispose([copy, same, ints]);
+    expect(tf.memory().numDataBuffers).toBe(before);
   });
 });

@@ -1,0 +1,173 @@
+import { EventEmitter } from 'node:events';
+import { mkdir } from 'node:fs/promises';
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Browser, Page } from 'playwright-core';
+import { Server } from 'socket.io';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createWebHandler } from '../../server/web/handler.js';
+import { attachLiveFeed, type RoundSource } from '../../server/web/live-feed.js';
+import type { PrivacyStatus, RoundList, RoundRecord } from '../../shared/protocol/rounds.js';
+import { launchChromium } from './helpers.js';
+
+/**
+ * The dashboard against a scripted coordinator: what it shows for differential privacy, federated
+ * evaluation and failed rounds, that it follows the feed live, and the admin control's refusals.
+ */
+
+const ARTIFACTS = fileURLToPath(new URL('./__artifacts__/', import.meta.url));
+
+function committed(round: number): RoundRecord {
+  return {
+    round,
+    status: 'committed',
+    baseVersion: round - 1,
+    version: round,
+    participants: ['alice', 'bob', 'carol'],
+    dropped: [],
+    contributions: ['alice', 'bob', 'carol'].map((clientId) => ({ clientId, numExamples: 100, loss: 2 / round, accuracy: 0.2 * round, trainMs: 900 })),
+    numExamples: 300,
+    trainLoss: 2 / round,
+    trainAccuracy: 0.18 * round,
+    federatedEvaluation: { selected: ['alice', 'bob'], reported: ['alice', 'bob'], declined: [], missing: [], loss: 1.9 / round, accuracy: 0.2 * round, numExamples: 40, durationMs: 300 },
+    privacy: {
+      mode: 'distributed',
+      epsilon: 0.5 * round,
+      delta: 1e-5,
+      targetEpsilon: 4,
+      order: 12,
+      samplingRate: 0.5,
+      expectedContributors: 3,
+      contributors: 3,
+      clipNorm: 1,
+      releasedNoiseMultiplier: 1.1,
+      clientNoiseMultiplier: 1.1,
+      coordinatorEpsilon: 0.9 * round,
+    },
+    updateBytes: 1200,
+    startedAt: new Date(Date.now() - 60_000).toISOString(),
+    phaseMs: { selecting: 10, training: 2000, aggregating: 100 },
+    durationMs: 2110,
+  };
+}
+
+const failed: RoundRecord = {
+  ...committed(3),
+  status: 'failed',
+  version: undefined,
+  contributions: [],
+  numExamples: 0,
+  trainLoss: undefined,
+  trainAccuracy: undefined,
+  federatedEvaluation: undefined,
+  privacy: undefined,
+  reason: 'only 1 update(s), 2 needed: 2 of 3 participants disconnected',
+};
+
+function privacyAfter(rounds: number): PrivacyStatus {
+  return { mode: 'distributed', epsilon: 0.5 * rounds, delta: 1e-5, targetEpsilon: 4, coordinatorEpsilon: 0.9 * rounds, rounds, roundsRemaining: 8 - rounds, clipNorm: 1 };
+}
+
+class ScriptedCoordinator extends EventEmitter<{ round: [RoundRecord]; changed: [] }> implements RoundSource {
+  readonly task = { info: { name: 'mnist', inputShape: [28, 28, 1], numClasses: 10, parameterCount: 121_930 } };
+  list: RoundList = { currentVersion: 2, pendingRounds: 2, rounds: [committed(1), committed(2), failed, { ...committed(4), status: 'training', stage: 'upload', version: undefined }], privacy: privacyAfter(2) };
+  rounds(): RoundList {
+    return this.list;
+  }
+  connectedClients(): string[] {
+    return ['alice', 'bob', 'carol'];
+  }
+}
+
+let http: HttpServer;
+let io: Server;
+let browser: Browser;
+let page: Page;
+let base: string;
+const source = new ScriptedCoordinator();
+const startRequests: { authorization: string | undefined; body: string }[] = [];
+
+beforeAll(async () => {
+  const web = createWebHandler();
+  http = createServer((req, res) => {
+    if (req.url === '/v1/rounds' && req.method === 'POST') {
+      // Stands in for the REST API: refuses every token but 'right-token'.
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c)).on('end', () => {
+        startRequests.push({ authorization: req.headers.authorization, body });
+        const ok = req.headers.authorization === 'Bearer right-token';
+        res.writeHead(ok ? 202 : 403, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(ok ? { queued: 1, firstRound: 5, pendingRounds: 3 } : { error: 'wrong admin token' }));
+      });
+      return;
+    }
+    void web(req, res).then((handled) => {
+      if (!handled) res.writeHead(404).end();
+    });
+  });
+  io = new Server(http);
+  attachLiveFeed(io, source, { intervalMs: 20 });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  browser = await launchChromium();
+  page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+  await page.goto(`${base}/`);
+  await page.locator('#feed-state', { hasText: 'live' }).waitFor();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await new Promise<void>((resolve) => (io ? io.close(() => resolve()) : resolve()));
+});
+
+describe('dashboard', () => {
+  it('shows the privacy spent, every measure of each round, and failures with their reason', async () => {
+    await expect(page.locator('#privacy').textContent()).resolves.toBe(
+      'ε = 1.000 of 4 at δ = 0.00001 (distributed, 2 round(s)); against the coordinator ε = 1.800; 6 more round(s) fit the budget',
+    );
+    await expect(page.locator('#epsilon-head').isVisible()).resolves.toBe(true);
+    const rows = await page.locator('#rounds tr').evaluateAll((trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+    expect(rows).toEqual([
+      ['3', 'failed: only 1 update(s), 2 needed: 2 of 3 participants disconnected', '0/3', '0', '-', '-', '-', '2.1 s', ''],
+      ['2', 'committed', '3/3', '300', '40.0%', '0.9500', '1.000', '2.1 s', 'v2 · weights'],
+      ['1', 'committed', '3/3', '300', '20.0%', '1.9000', '0.500', '2.1 s', 'v1 · weights'],
+    ]);
+    const points = await page.evaluate(() => (window as unknown as { fedserveChart: { pointCounts(): Record<string, number> } }).fedserveChart.pointCounts());
+    expect(points).toEqual({ 'federated accuracy': 2, 'client accuracy': 2, 'federated loss': 2, 'client loss': 2 });
+    await expect(page.locator('#phase').textContent()).resolves.toBe('training (upload)');
+    await expect(page.locator('#participants').textContent()).resolves.toBe('alice, bob, carol');
+    await mkdir(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-privacy.png'), fullPage: true });
+  });
+
+  it('follows rounds as they close, without a reload', async () => {
+    const round4 = committed(4);
+    source.list = { currentVersion: 4, pendingRounds: 1, rounds: [committed(1), committed(2), failed, round4], privacy: privacyAfter(3) };
+    source.emit('round', round4);
+    await page.locator('#rounds tr[data-round="4"][data-status=committed]').waitFor();
+    await expect(page.locator('#version').textContent()).resolves.toBe('4');
+    await expect(page.locator('#privacy').getAttribute('data-epsilon')).resolves.toBe('1.5');
+    await expect(page.locator('#phase').textContent()).resolves.toBe('committed; no round running');
+  });
+
+  it('asks for the admin token, forgets a refused one, and keeps an accepted one for the tab', async () => {
+    await page.click('#start');
+    await page.fill('#admin-token', 'wrong-token');
+    await page.click('#token-ok');
+    await page.locator('#start-result', { hasText: 'refused (HTTP 403): wrong admin token' }).waitFor();
+
+    await page.click('#start');
+    await expect(page.locator('#token-dialog').isVisible()).resolves.toBe(true);
+    await page.fill('#admin-token', 'right-token');
+    await page.click('#token-ok');
+    await page.locator('#start-result', { hasText: 'queued 1 round(s), starting with round 5' }).waitFor();
+
+    await page.click('#start');
+    await page.locator('#start-result', { hasText: 'queued 1 round(s)' }).waitFor();
+    await expect(page.locator('#token-dialog').isVisible()).resolves.toBe(false);
+    expect(startRequests.map((r) => r.authorization)).toEqual(['Bearer wrong-token', 'Bearer right-token', 'Bearer right-token']);
+    expect(startRequests.every((r) => JSON.parse(r.body).rounds === 1)).toBe(true);
+  });
+});
