@@ -2,3 +2,4 @@
 export * from './data-spec.js';
 export * from './node-client.js';
 export * from './progress.js';
+export * from './trainer-pool.js';
