@@ -8,9 +8,9 @@
  * case for the coordinator, which must rebuild their pairwise masks. k and t are the defaults for
  * n (designed for 10% dropout); the 30% rows use the defaults designed for 30% dropout.
  * Client time is one client's own compute per round (clients run in parallel on their devices);
- * coordinator time is all of its work in the round; bytes are what one client sends. Each row
- * runs both protocols `--repeat` times, interleaved, and keeps each timing's minimum: the machine
- * may be shared, and the minimum is the least disturbed measurement.
+ * coordinator time is all of its work in the round; bytes are what one client sends. Times are
+ * CPU time of this process (user + system), so other load on a shared machine does not inflate
+ * them; each row runs both protocols `--repeat` times, interleaved, and keeps each minimum.
  */
 import { WeightedMean } from '../shared/aggregation/weighted-mean.js';
 import { DEFAULT_ASSUMPTIONS, wireBytes, type ActivePhase, type LocalUpdate } from '../shared/secagg/index.js';
@@ -52,6 +52,12 @@ interface Row {
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
+/** CPU milliseconds consumed by this process so far. */
+function cpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+}
+
 /** Plain FedAvg: each client sends its float32 delta; the coordinator takes the weighted mean. */
 function plainRound(survivors: number[]): { clientMs: number; serverMs: number; bytes: number; result: Float32Array } {
   const received: { clientId: string; delta: Float32Array; numExamples: number }[] = [];
@@ -59,16 +65,16 @@ function plainRound(survivors: number[]): { clientMs: number; serverMs: number; 
   let bytes = 0;
   for (const i of survivors) {
     const u = updateOf(i);
-    const start = performance.now();
+    const start = cpuMs();
     const payload = new Uint8Array(u.delta.buffer.slice(0));
     const message = { round: 1, numExamples: u.numExamples, metrics: { loss: 0, accuracy: 0 }, trainMs: 0, weights: payload };
-    clientMs.push(performance.now() - start);
+    clientMs.push(cpuMs() - start);
     bytes = wireBytes(message);
     received.push({ clientId: String(i), delta: new Float32Array(message.weights.buffer), numExamples: message.numExamples });
   }
-  const start = performance.now();
+  const start = cpuMs();
   const result = new WeightedMean().aggregate(received);
-  return { clientMs: mean(clientMs), serverMs: performance.now() - start, bytes, result };
+  return { clientMs: mean(clientMs), serverMs: cpuMs() - start, bytes, result };
 }
 
 async function measureOnce(n: number, drop: number): Promise<Row> {
@@ -85,6 +91,7 @@ async function measureOnce(n: number, drop: number): Promise<Row> {
     update: (id) => updateOf(ids.indexOf(id)),
     dropAt,
     assumptions: { ...DEFAULT_ASSUMPTIONS, dropout: Math.max(DEFAULT_ASSUMPTIONS.dropout, drop) },
+    clock: cpuMs,
   });
   if (secure.outcome.kind !== 'done') throw new Error(`n=${n} drop=${drop}: aborted: ${secure.outcome.reason}`);
   const plain = plainRound(survivors);

@@ -179,6 +179,7 @@ describe('the client', () => {
     early.advertise();
     expect(() => early.unmask({ type: 'secagg/unmask-request', round: 1, survivors: ids })).toThrow(/out of order/);
     expect(() => new SecAggClient({ id: ids[0], identity: identities[1], setup })).toThrow(/another identity key/);
+    expect(() => new SecAggClient({ id: ids[0], identity: identities[0], setup: { ...setup, threshold: 1 } })).toThrow(/invalid round setup: threshold/);
   });
 });
 
