@@ -2,8 +2,10 @@ import { parseArgs } from 'node:util';
 import { setupBackend } from '../shared/engine/backend.js';
 import { loadDataSpec } from './data-spec.js';
 import { splitHeldOut } from './held-out-split.js';
+import { loadOrCreateIdentity } from './identity-file.js';
 import { FatalClientError, NodeClient } from './node-client.js';
 import { createProgress } from './progress.js';
+import { fileClientAudit } from './secagg-audit.js';
 
 export const CLIENT_USAGE = `fedserve client --server URL --data SPEC --token TOKEN [options]
 
@@ -14,7 +16,10 @@ export const CLIENT_USAGE = `fedserve client --server URL --data SPEC --token TO
   --name NAME           client id shown in round records (default: assigned by the coordinator)
   --eval-split F        hold out this fraction of the local data to score each new model on it
                         (federated evaluation; default 0: no held-out split)
-  --backend NAME        TensorFlow.js backend: tensorflow, wasm or cpu (default: best available)`;
+  --backend NAME        TensorFlow.js backend: tensorflow, wasm or cpu (default: best available)
+  --identity FILE       Ed25519 identity for secure aggregation, created on first use; reuse it to
+                        come back under the same --name (default: a fresh identity per run)
+  --audit-dir DIR       audit mode: record this client's plaintext update of every secure round`;
 
 /** `fedserve client`: resolves with the process exit code. */
 export async function clientCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -30,6 +35,8 @@ export async function clientCommand(argv: string[], env: NodeJS.ProcessEnv): Pro
       name: { type: 'string' },
       'eval-split': { type: 'string' },
       backend: { type: 'string' },
+      identity: { type: 'string' },
+      'audit-dir': { type: 'string' },
     },
   });
   const token = values.token ?? env.FEDSERVE_JOIN_TOKEN;
@@ -59,6 +66,8 @@ export async function clientCommand(argv: string[], env: NodeJS.ProcessEnv): Pro
     progress,
     ...(values.name ? { name: values.name } : {}),
     ...(heldOut && heldOut.n > 0 ? { evalData: heldOut } : {}),
+    ...(values.identity ? { identity: loadOrCreateIdentity(values.identity) } : {}),
+    ...(values['audit-dir'] ? { secAggAudit: fileClientAudit(values['audit-dir'], values.name) } : {}),
   });
   const stop = () => client.stop();
   process.once('SIGINT', stop);

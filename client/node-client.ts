@@ -18,10 +18,13 @@ import {
   type JoinAuth,
   type UpdateMeta,
 } from '../shared/protocol/messages.js';
+import { identityKeyToText, type SecureTrainSection } from '../shared/protocol/secagg-messages.js';
 import { decodeWeights, encodeWeights } from '../shared/protocol/weights-codec.js';
+import { generateIdentity, IdentityPins, type ActivePhase, type ClientAudit, type IdentityKeyPair, type SecAggClientMessage } from '../shared/secagg/index.js';
 import { assertDatasetFitsTask, buildModel } from '../shared/task.js';
 import { evaluate, trainLocal, type TrainConfig, type TrainResult } from '../shared/training.js';
 import type { Progress } from './progress.js';
+import { SecureRound } from './secagg-session.js';
 
 /** Trains somewhere else than this thread (e.g. a TrainerPool worker); resolves with the trained weights. */
 export type OffThreadTrainer = (job: {
@@ -56,6 +59,12 @@ export interface ClientOptions {
   transformUpdate?: (delta: Float32Array, round: number) => Float32Array;
   /** Source of the differential-privacy noise this client adds; the CSPRNG by default. */
   noise?: GaussianSampler;
+  /** Ed25519 identity registered at join, signing the keys of every secure round; fresh when absent. */
+  identity?: IdentityKeyPair;
+  /** Audit mode: receives this client's plaintext update of every secure round, before masking. */
+  secAggAudit?: ClientAudit;
+  /** Tests only: runs just before each secure-aggregation stage message goes out. */
+  secAggBeforeSend?: (stage: ActivePhase, round: number) => void;
 }
 
 export interface RoundOutcome {
@@ -93,6 +102,11 @@ export class NodeClient {
   private ds: Dataset | undefined;
   private evalDs: Dataset | undefined;
   private readonly noise: GaussianSampler;
+  private readonly identity: IdentityKeyPair;
+  /** Peers' identity keys as first seen, across rounds. */
+  private readonly pins = new IdentityPins();
+  /** The secure round in progress. */
+  private secure: SecureRound | undefined;
   /** The round being trained, and whether it was called off. */
   private active: { round: number; aborted: boolean } | undefined;
   private finish: ((error?: Error) => void) | undefined;
@@ -100,11 +114,13 @@ export class NodeClient {
   private readonly outcomes: ((o: RoundOutcome) => void)[] = [];
 
   constructor(private readonly opts: ClientOptions) {
+    this.identity = opts.identity ?? generateIdentity();
     const auth: JoinAuth = {
       token: opts.token,
       protocolVersion: PROTOCOL_VERSION,
       ...(opts.name ? { name: opts.name } : {}),
       ...(opts.evalData && opts.evalData.n > 0 ? { canEvaluate: true } : {}),
+      identityKey: identityKeyToText(this.identity.publicKey),
     };
     this.noise = opts.noise ?? new GaussianSampler();
     this.socket = io(opts.server, {
@@ -129,6 +145,7 @@ export class NodeClient {
       this.finish = (error) => {
         this.finish = undefined;
         if (this.active) this.active.aborted = true;
+        this.secure?.close();
         this.socket.removeAllListeners();
         this.socket.disconnect();
         this.model?.dispose();
@@ -161,12 +178,16 @@ export class NodeClient {
     });
     s.on('disconnect', (reason) => {
       if (this.active) this.active.aborted = true;
+      // The coordinator drops a disconnected client from its secure round: that round is over for us.
+      this.secure?.close();
       if (reason === 'io client disconnect') return;
       progress.line(`disconnected (${reason}); reconnecting with backoff`);
       // After a server-side disconnect socket.io does not reconnect by itself.
       if (reason === 'io server disconnect') s.connect();
     });
     s.on(EVENTS.welcome, (raw: unknown) => this.enqueue(() => this.onWelcome(raw)));
+    // Not queued behind the training task, which waits for the masked update's acknowledgement.
+    s.on(EVENTS.secagg, (raw: unknown) => this.secure?.receive(raw));
     s.on(EVENTS.train, (raw: unknown, weights: unknown) => {
       // A new task supersedes one still training.
       if (this.active) this.active.aborted = true;
@@ -183,6 +204,10 @@ export class NodeClient {
       if (!parsed.success) return progress.line(`ignoring a malformed round-closed message: ${describeZodError(parsed.error)}`);
       const { round, outcome, version, reason, privacy } = parsed.data;
       if (this.active?.round === round) this.active.aborted = true;
+      if (this.secure?.round === round) {
+        this.secure.close();
+        this.secure = undefined;
+      }
       const spent = privacy
         ? `; privacy spent: epsilon ${privacy.epsilon.toFixed(3)} of ${privacy.targetEpsilon} (delta ${privacy.delta})` +
           (privacy.coordinatorEpsilon !== null ? `, against the coordinator ${privacy.coordinatorEpsilon.toFixed(3)}` : '')
@@ -242,6 +267,7 @@ export class NodeClient {
     }
     const active = { round: task.round, aborted: false };
     this.active = active;
+    const secure = task.secureAggregation ? this.openSecureRound(task.secureAggregation) : undefined;
     const model = this.model;
     progress.line(`round ${task.round}: training version ${task.version} on ${this.ds.n} examples (${task.timeoutMs / 1000}s deadline)`);
     const started = performance.now();
@@ -283,7 +309,7 @@ export class NodeClient {
       delta = privatized.update;
       clipIndicator = privatized.clipIndicator ?? undefined;
       progress.line(
-        `round ${task.round}: update clipped to L2 norm ${dp.clipNorm.toPrecision(4)} (${dp.mode} differential privacy` +
+        `round ${task.round}: update clipped to L2 norm <= ${dp.clipNorm.toPrecision(4)} (${dp.mode} differential privacy` +
           (dp.updateNoiseStd > 0 ? `, this client's noise share: std ${dp.updateNoiseStd.toPrecision(4)}` : '') +
           ')',
       );
@@ -299,19 +325,59 @@ export class NodeClient {
       ...(clipIndicator !== undefined ? { clipIndicator } : {}),
     };
     const outcome: RoundOutcome = { round: task.round, accepted: false, ...meta.metrics, numExamples: meta.numExamples, trainMs };
-    try {
-      const ack: unknown = await this.socket
-        .timeout(this.opts.ackTimeoutMs ?? 60_000)
-        .emitWithAck(EVENTS.update, meta, encodeWeights(delta));
-      const reply = UpdateReply.safeParse(ack);
-      if (!reply.success) outcome.refusal = `malformed acknowledgement: ${describeZodError(reply.error)}`;
-      else if (reply.data.ok) outcome.accepted = true;
-      else outcome.refusal = `${reply.data.code}: ${reply.data.message}`;
-    } catch (e) {
-      outcome.refusal = `no acknowledgement: ${(e as Error).message}`;
+    if (secure) {
+      // Metrics and example count go into the secure sum too: the coordinator learns only their aggregates.
+      const values = { loss: result.loss, accuracy: result.accuracy, examples: result.numExamples, ...(clipIndicator !== undefined ? { 'clip-indicator': clipIndicator } : {}) };
+      const refusal = await secure.submit(delta, result.numExamples, values);
+      if (refusal === undefined) outcome.accepted = true;
+      else outcome.refusal = refusal;
+    } else {
+      try {
+        const ack: unknown = await this.socket
+          .timeout(this.opts.ackTimeoutMs ?? 60_000)
+          .emitWithAck(EVENTS.update, meta, encodeWeights(delta));
+        const reply = UpdateReply.safeParse(ack);
+        if (!reply.success) outcome.refusal = `malformed acknowledgement: ${describeZodError(reply.error)}`;
+        else if (reply.data.ok) outcome.accepted = true;
+        else outcome.refusal = `${reply.data.code}: ${reply.data.message}`;
+      } catch (e) {
+        outcome.refusal = `no acknowledgement: ${(e as Error).message}`;
+      }
     }
-    progress.line(outcome.accepted ? `round ${task.round}: update accepted` : `round ${task.round}: update refused (${outcome.refusal})`);
+    const what = secure ? 'masked update' : 'update';
+    progress.line(outcome.accepted ? `round ${task.round}: ${what} accepted` : `round ${task.round}: ${what} refused (${outcome.refusal})`);
     for (const l of this.outcomes) l(outcome);
+  }
+
+  /** Starts this client's side of a secure round (replacing one still open). */
+  private openSecureRound(section: SecureTrainSection): SecureRound {
+    this.secure?.close();
+    const { progress } = this.opts;
+    const secure = new SecureRound({
+      clientId: this.welcome!.clientId,
+      identity: this.identity,
+      pins: this.pins,
+      section,
+      send: (message) => this.sendSecAgg(message),
+      log: (line) => progress.line(line),
+      ...(this.opts.secAggAudit ? { audit: this.opts.secAggAudit } : {}),
+      ...(this.opts.secAggBeforeSend ? { beforeSend: this.opts.secAggBeforeSend } : {}),
+    });
+    this.secure = secure;
+    return secure;
+  }
+
+  /** Sends a secure-aggregation message; resolves with the coordinator's refusal, or undefined when accepted. */
+  private async sendSecAgg(message: SecAggClientMessage): Promise<string | undefined> {
+    if (!this.socket.connected) return 'not connected';
+    try {
+      const ack: unknown = await this.socket.timeout(this.opts.ackTimeoutMs ?? 60_000).emitWithAck(EVENTS.secagg, message);
+      const reply = UpdateReply.safeParse(ack);
+      if (!reply.success) return `malformed acknowledgement: ${describeZodError(reply.error)}`;
+      return reply.data.ok ? undefined : `${reply.data.code}: ${reply.data.message}`;
+    } catch (e) {
+      return `no acknowledgement: ${(e as Error).message}`;
+    }
   }
 
   /** Federated evaluation: scores the weights on the local held-out data (or declines without any). */

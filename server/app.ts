@@ -15,6 +15,10 @@ import { loadModelFile } from './model-file.js';
 import { PlaintextProtocol } from './round/plaintext-protocol.js';
 import { withPrivacy } from './round/private-protocol.js';
 import type { RoundPolicy } from './round/round-machine.js';
+import type { SecAggTamper } from './round/secagg-protocol.js';
+import { fileAudit } from './secagg-audit.js';
+import { IdentityRegistry } from './secagg-identities.js';
+import { checkSecureAggregationConfig, secureProtocolFactory } from './secagg-runtime.js';
 import { RoundLog } from './round-log.js';
 import { ModelRegistry } from './serving/model-registry.js';
 import { attachSocketTransport } from './socket-transport.js';
@@ -40,6 +44,8 @@ export interface StartOptions {
   clock?: Clock;
   /** Held-out data for centralized evaluation given directly (simulations), instead of config `eval`. */
   evalData?: Dataset;
+  /** Tests only: the coordinator tampers with what it sends in secure rounds, which clients must detect. */
+  secAggTamper?: SecAggTamper;
 }
 
 async function loadTask(config: CoordinatorConfig): Promise<Task> {
@@ -77,8 +83,17 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
   const adminToken = config.adminToken ?? generateToken();
   const task = await loadTask(config);
   const evalData = options.evalData ?? (config.eval ? loadDataSpec(config.eval) : undefined);
-  const plan = planCoordinator(config, { secureAggregation: false, hasEvalData: evalData !== undefined });
+  const secure = config.secureAggregation;
+  checkSecureAggregationConfig(config);
+  const plan = planCoordinator(config, { secureAggregation: secure.enabled, hasEvalData: evalData !== undefined });
   for (const note of plan.notes) log(note);
+  const identities = secure.enabled ? new IdentityRegistry(join(config.dataDir, 'identities.json')) : undefined;
+  if (secure.enabled) {
+    log(
+      `secure aggregation (SecAgg+) on: the coordinator sees masked updates and their sum only; clip ${secure.clip} per coordinate, ` +
+        `k ${secure.k ?? 'from n'}, threshold ${secure.threshold ?? 'from n'}${secure.auditDir ? `; audit mode: payloads recorded under ${secure.auditDir}` : ''}`,
+    );
+  }
   const policy = roundPolicy(config);
   const evaluate = evalData ? await createEvaluator(task, evalData) : undefined;
   const store = new CheckpointStore(config.dataDir, { log });
@@ -89,7 +104,16 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
     policy,
     trainConfig: plan.trainConfig,
     strategy: plan.coordinatorStrategy,
-    protocol: withPrivacy((ctx) => new PlaintextProtocol(ctx), plan.privacy, { clipOnArrival: true }),
+    protocol: identities
+      ? secureProtocolFactory({
+          config: secure,
+          identities,
+          ...(plan.privacy ? { privacy: plan.privacy } : {}),
+          ...(secure.auditDir ? { audit: fileAudit(secure.auditDir) } : {}),
+          ...(options.secAggTamper ? { tamper: options.secAggTamper } : {}),
+          log,
+        })
+      : withPrivacy((ctx) => new PlaintextProtocol(ctx), plan.privacy, { clipOnArrival: true }),
     ...(evaluate ? { evaluate } : {}),
     ...(plan.federatedEvaluation ? { federatedEvaluation: plan.federatedEvaluation } : {}),
     ...(plan.privacy ? { privacy: plan.privacy } : {}),
@@ -110,7 +134,11 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
   const serving = { registry, modelName: task.info.name, log };
   const web = createWebHandler({ log });
   const http = createServer((req, res) => void handleApi(req, res, { coordinator, metrics, serving, web, adminToken, log }));
-  const io = attachSocketTransport(http, coordinator, { joinToken, log });
+  const io = attachSocketTransport(http, coordinator, {
+    joinToken,
+    log,
+    ...(identities ? { admit: (join) => identities.admit(join), onJoin: (id, join) => identities.register(id, join) } : {}),
+  });
   const stopFeed = attachLiveFeed(io, coordinator);
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);

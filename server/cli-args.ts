@@ -5,7 +5,7 @@ import { parseCoordinatorConfig, readConfigFile, setPath, type CoordinatorConfig
  * `fedserve server` flags, each mapped onto a path of the coordinator config, so a flag is just
  * a shorthand for a config-file field and overrides it.
  */
-type FlagType = 'int' | 'number' | 'string';
+type FlagType = 'int' | 'number' | 'string' | 'on-off';
 export const SERVER_FLAGS: Record<string, { arg: string; path: string[]; type: FlagType; help: string }> = {
   port: { arg: 'PORT', path: ['port'], type: 'int', help: 'HTTP + socket.io port (default 8080; 0 picks a free one)' },
   host: { arg: 'HOST', path: ['host'], type: 'string', help: 'interface to listen on (default 127.0.0.1; 0.0.0.0 for all)' },
@@ -27,10 +27,19 @@ export const SERVER_FLAGS: Record<string, { arg: string; path: string[]; type: F
   'batch-size': { arg: 'N', path: ['training', 'batchSize'], type: 'int', help: 'local batch size (default 32)' },
   'learning-rate': { arg: 'F', path: ['training', 'learningRate'], type: 'number', help: 'client learning rate (default 0.1)' },
   optimizer: { arg: 'NAME', path: ['training', 'optimizer'], type: 'string', help: 'client optimizer: sgd or adam (default sgd)' },
+  'secure-aggregation': { arg: 'on|off', path: ['secureAggregation', 'enabled'], type: 'on-off', help: 'SecAgg+: the coordinator sees only the sum of updates (default off)' },
+  'secagg-k': { arg: 'N', path: ['secureAggregation', 'k'], type: 'int', help: 'neighbours per client in the SecAgg+ graph (default from n)' },
+  'secagg-threshold': { arg: 'N', path: ['secureAggregation', 'threshold'], type: 'int', help: 'Shamir threshold: live neighbours each survivor needs (default from n)' },
+  'secagg-clip': { arg: 'F', path: ['secureAggregation', 'clip'], type: 'number', help: 'per-coordinate clip of updates under SecAgg+ (default 1)' },
+  'audit-dir': { arg: 'DIR', path: ['secureAggregation', 'auditDir'], type: 'string', help: 'audit mode: record every payload of secure rounds here' },
 };
 
-function convert(flag: string, type: FlagType, value: string): string | number {
+function convert(flag: string, type: FlagType, value: string): string | number | boolean {
   if (type === 'string') return value;
+  if (type === 'on-off') {
+    if (value !== 'on' && value !== 'off') throw new Error(`--${flag} takes on or off, got '${value}'`);
+    return value === 'on';
+  }
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || (type === 'int' && !Number.isInteger(n))) {
     throw new Error(`--${flag} needs ${type === 'int' ? 'an integer' : 'a number'}, got '${value}'`);

@@ -11,7 +11,7 @@ const SERVER_USAGE = `fedserve server [--config FILE] [options]
 ${Object.entries(SERVER_FLAGS)
   .map(([flag, spec]) => `  --${`${flag} ${spec.arg}`.padEnd(22)}${spec.help}`)
   .join('\n')}
-  --${'config FILE'.padEnd(22)}JSON config (sections: rounds, training, strategy, ...); flags override it
+  --${'config FILE'.padEnd(22)}JSON config (sections: rounds, training, strategy, privacy, ...); flags override it
   --${'backend NAME'.padEnd(22)}TensorFlow.js backend: tensorflow, wasm or cpu (default: best available)`;
 
 const USAGE = `fedserve: federated learning as a service
@@ -27,7 +27,13 @@ ${SERVER_USAGE}
 
 ${CLIENT_USAGE}
 
-fedserve demo [--clients N] [--rounds N] [--backend NAME] [--keep-logs]
+fedserve demo [--clients N] [--rounds N] [--backend NAME] [--keep-logs] [--dp Z [--dp-target-epsilon EPS]]
+              [--secure-aggregation on|off]
+  --secure-aggregation  SecAgg+: the coordinator sees only the sum of the updates (default on with 3 or
+                        more clients, off with fewer)
+  --dp Z                central differential privacy with noise multiplier Z (clip norm 1, delta 1e-5);
+                        the table then shows the epsilon spent after each round
+  --dp-target-epsilon   stop before a round would pass this epsilon (default 100)
 
 ${SIMULATE_USAGE}
 
@@ -57,8 +63,20 @@ async function demoCommand(argv: string[]): Promise<number> {
       rounds: { type: 'string', default: '5' },
       backend: { type: 'string' },
       'keep-logs': { type: 'boolean', default: false },
+      dp: { type: 'string' },
+      'dp-target-epsilon': { type: 'string' },
+      'secure-aggregation': { type: 'string' },
     },
   });
+  const secureFlag = values['secure-aggregation'];
+  if (secureFlag !== undefined && secureFlag !== 'on' && secureFlag !== 'off') throw new Error(`--secure-aggregation takes on or off, got '${secureFlag}'`);
+  const dpNoise = values.dp === undefined ? undefined : Number(values.dp);
+  if (dpNoise !== undefined && !(dpNoise > 0 && Number.isFinite(dpNoise))) throw new Error(`--dp needs a positive noise multiplier, got '${values.dp}'`);
+  const dpTarget = values['dp-target-epsilon'] === undefined ? undefined : Number(values['dp-target-epsilon']);
+  if (dpTarget !== undefined && !(dpTarget > 0 && Number.isFinite(dpTarget))) {
+    throw new Error(`--dp-target-epsilon needs a positive number, got '${values['dp-target-epsilon']}'`);
+  }
+  if (dpTarget !== undefined && dpNoise === undefined) throw new Error('--dp-target-epsilon needs --dp Z');
   const clients = Number(values.clients);
   const rounds = Number(values.rounds);
   if (!Number.isInteger(clients) || clients < 1 || clients > 16) throw new Error(`--clients must be an integer in 1..16, got '${values.clients}'`);
@@ -68,6 +86,9 @@ async function demoCommand(argv: string[]): Promise<number> {
     clients,
     rounds,
     keepLogs: values['keep-logs'],
+    ...(secureFlag !== undefined ? { secureAggregation: secureFlag === 'on' } : {}),
+    ...(dpNoise !== undefined ? { dpNoise } : {}),
+    ...(dpTarget !== undefined ? { dpTargetEpsilon: dpTarget } : {}),
     ...(values.backend ? { backend: values.backend } : {}),
     out: (line) => console.log(line),
   });

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { strategyConfigSchema } from '../shared/aggregation/strategy.js';
 import { PrivacyConfigSchema } from '../shared/privacy/config.js';
 import { TrainConfigSchema } from '../shared/protocol/messages.js';
+import { SecureAggregationConfigSchema } from './secagg-config.js';
 
 /**
  * The coordinator's configuration: a JSON file (`--config`) whose sections are filled in by
@@ -50,6 +51,8 @@ export const CoordinatorConfigSchema = z.strictObject({
   strategy: strategyConfigSchema.prefault({}),
   /** Client-level differential privacy (clipping, noise, accountant, budget stop); off when absent. */
   privacy: PrivacyConfigSchema.optional(),
+  /** Secure aggregation (SecAgg+): the coordinator learns only the sum of the updates; off unless enabled. */
+  secureAggregation: SecureAggregationConfigSchema.prefault({}),
 });
 export type CoordinatorConfig = z.output<typeof CoordinatorConfigSchema>;
 export type CoordinatorConfigInput = z.input<typeof CoordinatorConfigSchema>;

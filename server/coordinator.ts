@@ -13,7 +13,7 @@ import type { Task } from '../shared/task.js';
 import type { TrainConfig } from '../shared/training.js';
 import type { CheckpointStore } from './store/checkpoint-store.js';
 import type { CheckpointState } from './store/json-tree.js';
-import type { Outbound, ProtocolFactory, RoundAggregate, Verdict } from './round/aggregation-protocol.js';
+import type { Outbound, ProtocolFactory, ProtocolLink, ProtocolMessage, RoundAggregate, Verdict } from './round/aggregation-protocol.js';
 import { FederatedEvaluationRound, skippedEvaluation } from './round/federated-evaluation.js';
 import { RoundMachine, type RoundEffect, type RoundPolicy } from './round/round-machine.js';
 import type { RoundLog } from './round-log.js';
@@ -281,6 +281,23 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     return verdict;
   }
 
+  /** A schema-valid message of the round protocol's own exchanges (secure aggregation); the verdict goes back to the client. */
+  submitProtocolMessage(message: ProtocolMessage): Verdict {
+    const machine = this.machine;
+    if (!machine || machine.closed) {
+      return { ok: false, code: 'stale-round', message: `no round is running (message is for round ${message.round})` };
+    }
+    const { verdict, effects } = machine.receiveMessage(message, this.clock.now());
+    if (verdict.ok) {
+      this.updateBytes += message.bytes;
+      this.stats.updateBytes += message.bytes;
+      // For /metrics a masked input is the client's update.
+      if (message.body.type === 'secagg/masked-input') this.stats.updatesAccepted++;
+    }
+    this.run(effects);
+    return verdict;
+  }
+
   /** Counts an update refused before it could be attributed to a round (invalid metadata). */
   countRefusal(): void {
     this.stats.updatesRefused++;
@@ -331,6 +348,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   async stop(): Promise<void> {
     this.stopped = true;
     this.pending = 0;
+    this.machine?.protocol?.dispose?.();
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     this.evaluation?.finish();
@@ -362,9 +380,25 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       timeoutMs: this.opts.policy.trainingTimeoutMs,
       aggregator: this.opts.strategy.aggregator,
     };
+    // Lets an interactive protocol (secure aggregation) send and move on between events, while its round runs.
+    const link: ProtocolLink = {
+      send: (messages) => {
+        if (this.machine !== machine || machine.closed || this.stopped) return;
+        for (const message of messages) this.clients.get(message.to)?.send(message);
+      },
+      changed: () => {
+        if (this.machine !== machine || machine.closed || this.stopped) return;
+        this.run(machine.protocolChanged(this.clock.now()));
+        this.emit('changed');
+      },
+      now: () => this.clock.now(),
+      setTimeout: (fn, ms) => this.clock.setTimeout(fn, ms),
+      clearTimeout: (handle) => this.clock.clearTimeout(handle),
+    };
     // The population is read when the round selects: differential privacy sizes noise shares by it.
-    const open = () => this.opts.protocol({ ...ctx, population: this.clients.size });
-    this.machine = new RoundMachine(round, this.opts.policy, this.opts.strategy.sampler, open, now);
+    const open = () => this.opts.protocol({ ...ctx, population: this.clients.size, link });
+    const machine = new RoundMachine(round, this.opts.policy, this.opts.strategy.sampler, open, now);
+    this.machine = machine;
     this.machineBaseVersion = this.version;
     this.machineStartedAt = now;
     this.updateBytes = 0;
@@ -456,6 +490,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   }
 
   private close(machine: RoundMachine, outcome: 'committed' | 'failed'): void {
+    machine.protocol?.dispose?.();
     const aggregate = outcome === 'committed' ? this.lastAggregate : undefined;
     this.lastAggregate = undefined;
     const record = this.record(machine, {
@@ -506,6 +541,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     const options = this.opts.federatedEvaluation;
     if (!options || this.stopped) return undefined;
     const eligible = [...this.clients.values()].filter((l) => l.canEvaluate && !this.noEvaluationData.has(l.id)).map((l) => l.id);
+    // Nobody connected holds held-out data: there is nothing to evaluate on, and nothing to report.
+    if (eligible.length === 0) return undefined;
     if (eligible.length < options.sampler.minAvailable) {
       return skippedEvaluation(`${eligible.length} connected client(s) hold held-out data, ${options.sampler.minAvailable} needed`);
     }
@@ -547,12 +584,12 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       phaseMs[phase] = Math.max(0, end - machine.enteredAt[phase]!);
     });
     const contributions = final?.result?.contributions ?? [];
-    const numExamples = contributions.reduce((s, c) => s + c.numExamples, 0);
-    const weighted = (f: (c: (typeof contributions)[number]) => number) =>
-      numExamples > 0 ? contributions.reduce((s, c) => s + f(c) * c.numExamples, 0) / numExamples : undefined;
+    const numExamples = final?.result?.numExamples ?? 0;
+    const weighted = (f: (c: (typeof contributions)[number]) => number | undefined) =>
+      numExamples > 0 ? contributions.reduce((s, c) => s + (f(c) ?? 0) * (c.numExamples ?? 0), 0) / numExamples : undefined;
     const status = final?.status ?? machine.phase;
-    const trainLoss = weighted((c) => c.loss);
-    const trainAccuracy = weighted((c) => c.accuracy);
+    const trainLoss = final?.result?.trainLoss ?? weighted((c) => c.loss);
+    const trainAccuracy = final?.result?.trainAccuracy ?? weighted((c) => c.accuracy);
     return {
       round: machine.round,
       status,
@@ -569,6 +606,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       ...(final?.evaluation ? { evaluation: final.evaluation } : {}),
       ...(final?.federatedEvaluation ? { federatedEvaluation: final.federatedEvaluation } : {}),
       ...(final?.result?.privacy ? { privacy: final.result.privacy } : {}),
+      ...(machine.protocol?.details?.() ?? {}),
       updateBytes: this.updateBytes,
       ...(status === 'failed' && machine.reason ? { reason: machine.reason } : {}),
       startedAt: new Date(this.machineStartedAt).toISOString(),

@@ -12,12 +12,17 @@ import {
   type UpdateReply,
 } from '../shared/protocol/messages.js';
 import { decodeWeights, encodeWeights, WeightPayloadError } from '../shared/protocol/weights-codec.js';
+import { SecAggClientMessage, wireBytes } from '../shared/secagg/messages.js';
 import { tokenMatches } from './auth.js';
 import type { ClientLink, Coordinator } from './coordinator.js';
 
 export interface SocketTransportOptions {
   joinToken: string;
   log: (line: string) => void;
+  /** A further check of an authenticated join (secure aggregation: the identity key); a reason refuses it. */
+  admit?: (join: JoinAuth) => string | undefined;
+  /** A join was admitted under client id `id`. */
+  onJoin?: (id: string, join: JoinAuth) => void;
 }
 
 /** Room for the JSON part of a message and for base64 inflation when a client falls back to polling. */
@@ -68,6 +73,8 @@ export function attachSocketTransport(http: HttpServer, coordinator: Coordinator
         joinError('unsupported-protocol', `client speaks protocol ${parsed.data.protocolVersion}, this coordinator speaks ${PROTOCOL_VERSION}`),
       );
     }
+    const refusal = opts.admit?.(parsed.data);
+    if (refusal) return next(joinError('unauthorized', refusal));
     socket.data.join = parsed.data;
     next();
   });
@@ -90,6 +97,9 @@ export function attachSocketTransport(http: HttpServer, coordinator: Coordinator
             break;
           case 'evaluate':
             socket.emit(EVENTS.evaluate, message.body, encode(message.weights));
+            break;
+          case 'secagg':
+            socket.emit(EVENTS.secagg, message.body);
             break;
           default: {
             const never: never = message;
@@ -146,13 +156,32 @@ export function attachSocketTransport(http: HttpServer, coordinator: Coordinator
       reply(verdict.ok ? { ok: true, round: report.data.round } : { ...verdict, round: report.data.round });
     });
 
+    socket.on(EVENTS.secagg, (...args: unknown[]) => {
+      const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as (reply: UpdateReply) => void) : undefined;
+      const reply = (r: UpdateReply, type?: string) => {
+        // Unmasking closes once every secret has enough shares: a late reveal is expected, not worth a log line.
+        if (!r.ok && !(r.code === 'stale-round' && type === 'secagg/unmask')) opts.log(`refused ${EVENTS.secagg} message from ${link.id}: ${r.message}`);
+        if (ack) ack(r);
+        else if (!r.ok) refuse(socket, { code: r.code, message: r.message, ...(r.round !== undefined ? { round: r.round } : {}) });
+      };
+      const message = SecAggClientMessage.safeParse(args[0]);
+      if (args.length !== 1 || !message.success) {
+        coordinator.countRefusal();
+        return reply({ ok: false, code: 'invalid-message', message: `invalid ${EVENTS.secagg} message: ${message.success ? `takes 1 argument, got ${args.length}` : describeZodError(message.error)}` });
+      }
+      const { round } = message.data;
+      const verdict = coordinator.submitProtocolMessage({ clientId: link.id, round, body: message.data, bytes: wireBytes(args[0]) });
+      reply(verdict.ok ? { ok: true, round } : { ...verdict, round }, message.data.type);
+    });
+
     socket.onAny((event: string, ...args: unknown[]) => {
-      if (event === EVENTS.update || event === EVENTS.evaluation) return;
-      const message = `unknown event '${event}'; clients send only '${EVENTS.update}' and '${EVENTS.evaluation}'`;
+      if (event === EVENTS.update || event === EVENTS.evaluation || event === EVENTS.secagg) return;
+      const message = `unknown event '${event}'; clients send only '${EVENTS.update}', '${EVENTS.evaluation}' and '${EVENTS.secagg}'`;
       const ack = args[args.length - 1];
       if (typeof ack === 'function') ack({ ok: false, code: 'invalid-message', message } satisfies UpdateReply);
       else refuse(socket, { code: 'invalid-message', message });
     });
+    opts.onJoin?.(link.id, join);
     coordinator.join(link);
   });
 

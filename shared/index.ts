@@ -27,3 +27,5 @@ export * from './protocol/rounds.js';
 export * from './protocol/weights-codec.js';
 export * from './task.js';
 export * from './secagg/index.js';
+export * from './protocol/secagg-messages.js';
+export * from './protocol/secagg-vector.js';

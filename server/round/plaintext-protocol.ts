@@ -17,7 +17,7 @@ export class PlaintextProtocol implements AggregationProtocol {
   readonly name = 'plaintext';
   readonly stage = 'upload';
   private readonly pending = new Set<string>();
-  private readonly updates = new Map<string, { delta: Float32Array; contribution: Contribution }>();
+  private readonly updates = new Map<string, { delta: Float32Array; contribution: Required<Contribution> }>();
 
   constructor(private readonly ctx: RoundContext) {}
 

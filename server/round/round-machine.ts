@@ -1,5 +1,6 @@
 import type { Sampler } from '../../shared/aggregation/types.js';
-import type { AggregationProtocol, Inbound, Outbound, Verdict } from './aggregation-protocol.js';
+import type { ErrorCode } from '../../shared/protocol/messages.js';
+import type { AggregationProtocol, Inbound, Outbound, ProtocolMessage, Verdict } from './aggregation-protocol.js';
 
 /**
  * One round as an explicit state machine, pure: no sockets, no timers, no clock. The caller feeds
@@ -124,6 +125,30 @@ export class RoundMachine {
     return { verdict, effects };
   }
 
+  /** A message of the protocol's own exchanges (secure aggregation), under the same rules as an update. */
+  receiveMessage(message: ProtocolMessage, now: number): { verdict: Verdict; effects: RoundEffect[] } {
+    if (message.round !== this.round) {
+      return refuse('stale-round', `message is for round ${message.round}, but round ${this.round} is the current round (${this.phase})`);
+    }
+    if (this.phase !== 'training' || !this.protocol) {
+      return refuse('stale-round', `round ${this.round} is ${this.phase}, not exchanging protocol messages`);
+    }
+    if (!this.participants.includes(message.clientId)) {
+      return refuse('not-selected', `${message.clientId} was not selected for round ${this.round}`);
+    }
+    if (!this.protocol.receiveMessage) {
+      return refuse('invalid-message', `round ${this.round} runs the ${this.protocol.name} protocol, which takes no '${message.body.type}' messages`);
+    }
+    const verdict = this.protocol.receiveMessage(message);
+    const effects = this.protocol.settled() ? this.finishTraining(now) : [];
+    return { verdict, effects };
+  }
+
+  /** The protocol moved on its own (a stage closed, it finished or aborted): finish training once it settled. */
+  protocolChanged(now: number): RoundEffect[] {
+    return this.phase === 'training' && this.protocol?.settled() ? this.finishTraining(now) : [];
+  }
+
   /** A client disconnected: it no longer counts as available, and a participant is not waited for. */
   drop(clientId: string, now: number): RoundEffect[] {
     const effects = this.setAvailable(
@@ -183,6 +208,8 @@ export class RoundMachine {
 
   private finishTraining(now: number): RoundEffect[] {
     const protocol = this.protocol!;
+    const failure = protocol.failure?.();
+    if (failure) return this.fail(failure, now);
     const got = protocol.contributors();
     if (got >= this.policy.minResults) {
       this.enter('aggregating', now, undefined);
@@ -217,7 +244,7 @@ export class RoundMachine {
   }
 }
 
-function refuse(code: 'stale-round' | 'not-selected', message: string): { verdict: Verdict; effects: RoundEffect[] } {
+function refuse(code: ErrorCode, message: string): { verdict: Verdict; effects: RoundEffect[] } {
   return { verdict: { ok: false, code, message }, effects: [] };
 }
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ClientDpInstructionsSchema } from '../privacy/client-privatize.js';
+import { IdentityKeyText, SecureTrainSection } from './secagg-messages.js';
 
 /**
  * Every message between coordinator and clients, as zod schemas: the coordinator validates what
@@ -21,6 +22,8 @@ export const EVENTS = {
   evaluate: 'evaluate',
   /** Client -> coordinator: the result of an `evaluate` request. */
   evaluation: 'evaluation',
+  /** Both ways: a secure-aggregation stage message (shared/secagg/messages.ts); the coordinator acknowledges. */
+  secagg: 'secagg',
 } as const;
 
 export const ErrorCode = z.enum([
@@ -64,6 +67,8 @@ export const JoinAuth = z.strictObject({
   name: z.string().min(1).max(64).regex(/^[\w.@:-]+$/, 'name may use letters, digits and . _ @ : -').optional(),
   /** The client holds a held-out split and answers `evaluate` requests (federated evaluation). */
   canEvaluate: z.boolean().optional(),
+  /** Ed25519 public key that signs this client's secure-aggregation keys; required when secure aggregation is on. */
+  identityKey: IdentityKeyText.optional(),
 });
 export type JoinAuth = z.infer<typeof JoinAuth>;
 
@@ -125,6 +130,8 @@ export const TrainTask = z.strictObject({
   timeoutMs: z.number().int().positive(),
   /** Differential privacy: how to clip (and, in distributed mode, noise) the update before sending it. */
   privacy: ClientDpInstructionsSchema.optional(),
+  /** Secure aggregation: the round's SecAgg+ setup; the update then goes out masked, on the `secagg` event. */
+  secureAggregation: SecureTrainSection.optional(),
 });
 export type TrainTask = z.infer<typeof TrainTask>;
 

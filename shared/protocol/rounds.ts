@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SecureAggregationRecordSchema } from './secagg-messages.js';
 
 /**
  * The record of one round: what `GET /v1/rounds` returns, what the coordinator appends to its
@@ -10,12 +11,13 @@ const nonNegInt = z.number().int().nonnegative();
 export const RoundStatus = z.enum(['waiting', 'selecting', 'training', 'aggregating', 'committed', 'failed']);
 export type RoundStatus = z.infer<typeof RoundStatus>;
 
+/** Under secure aggregation a contribution names the client only: its numbers are summed unseen. */
 export const ContributionSchema = z.object({
   clientId: z.string(),
-  numExamples: nonNegInt,
-  loss: z.number(),
-  accuracy: z.number(),
-  trainMs: z.number().nonnegative(),
+  numExamples: nonNegInt.optional(),
+  loss: z.number().optional(),
+  accuracy: z.number().optional(),
+  trainMs: z.number().nonnegative().optional(),
 });
 
 export const EvaluationSchema = z.object({
@@ -106,6 +108,8 @@ export const RoundRecordSchema = z.object({
   evaluation: EvaluationSchema.optional(),
   federatedEvaluation: FederatedEvaluationSchema.optional(),
   privacy: RoundPrivacyRecordSchema.optional(),
+  /** Secure aggregation: graph, stages, survivors, dropouts and the error bound. */
+  secureAggregation: SecureAggregationRecordSchema.optional(),
   updateBytes: nonNegInt,
   reason: z.string().optional(),
   /** When the round began waiting for clients. */

@@ -13,7 +13,8 @@ export type MaskAccumulator = (target: Uint32Array, terms: readonly MaskTerm[]) 
 
 /** A 4-byte-aligned Int32 view of `bytes` (copied only when the offset is unaligned). */
 export function int32View(bytes: Uint8Array, words: number): Int32Array {
-  const aligned = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
+  // A copy, not bytes.slice(): on a Node Buffer (what socket.io delivers) slice is a view at the same offset.
+  const aligned = bytes.byteOffset % 4 === 0 ? bytes : new Uint8Array(bytes);
   return new Int32Array(aligned.buffer, aligned.byteOffset, words);
 }
 

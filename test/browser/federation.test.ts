@@ -48,6 +48,8 @@ beforeAll(async () => {
       rounds: { selectionWindowMs: 0, trainingTimeoutMs: 120_000, minResults: 3 },
       strategy: { sampler: { minClients: 3, maxClients: 3 } },
       training: { epochs: 1, batchSize: 20, learningRate: 0.1, optimizer: 'sgd' },
+      // Browser and Node clients mask compatibly: the coordinator only ever sees the sum of their updates.
+      secureAggregation: { enabled: true },
     },
     'browser test',
   );
@@ -142,6 +144,8 @@ describe('browser clients and the dashboard', () => {
     expect(rounds.map((r) => r.status)).toEqual(['committed', 'committed']);
     for (const r of rounds) {
       expect(r.contributions.map((c) => c.clientId).sort()).toEqual(['browser-0', 'browser-1', 'node-0']);
+      // Securely aggregated: the coordinator unmasked only the sum of the three.
+      expect(r.secureAggregation).toMatchObject({ k: 2, threshold: 2, survivors: ['browser-0', 'browser-1', 'node-0'], dropouts: [] });
       // The pages held out 20% of their digits and scored each new model on them.
       expect(r.federatedEvaluation?.reported.sort()).toEqual(['browser-0', 'browser-1']);
       expect(r.federatedEvaluation?.numExamples).toBe(80);

@@ -31,5 +31,20 @@ describe('fedserve client (process exit codes)', () => {
     const flags = fedserve('client', '--data', 'mnist:0/4');
     expect(flags.code).toBe(1);
     expect(flags.stderr).toContain('missing --server, --token (or FEDSERVE_JOIN_TOKEN)');
+
+    const split = fedserve('client', '--server', 'http://127.0.0.1:1', '--token', 'tok-12345', '--data', 'mnist:0/4', '--eval-split', '1.5');
+    expect(split.code).toBe(1);
+    expect(split.stderr).toBe("fedserve: --eval-split needs a fraction in [0, 1), got '1.5'\n");
+  });
+
+  it('fedserve simulate exits 1 naming a missing flag or an invalid config', async () => {
+    const flags = fedserve('simulate', '--config', join(dir, 'x.json'));
+    expect(flags.code).toBe(1);
+    expect(flags.stderr).toMatch(/^fedserve: missing --out/);
+    const config = join(dir, 'sim.json');
+    await writeFile(config, JSON.stringify({ name: 'x', clients: 2, partition: { kind: 'iid' }, rounds: 0, runs: [{ label: 'a' }] }));
+    const invalid = fedserve('simulate', '--config', config, '--out', join(dir, 'out'));
+    expect(invalid.code).toBe(1);
+    expect(invalid.stderr).toMatch(/^fedserve: invalid simulation config \(.*sim\.json\):\n✖ Too small: expected number to be >=1\n  → at rounds/);
   });
 });

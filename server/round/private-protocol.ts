@@ -1,0 +1,142 @@
+import type { Aggregator, ClientUpdate } from '../../shared/aggregation/types.js';
+import { assertValidUpdates } from '../../shared/aggregation/validate.js';
+import { clipIndicator } from '../../shared/privacy/adaptive-clipping.js';
+import { clipToL2Norm } from '../../shared/privacy/clipping.js';
+import type { PrivacyRuntime, PrivateRoundPlan } from '../privacy-runtime.js';
+import type { AggregationProtocol, Inbound, Outbound, ProtocolFactory, ProtocolMessage, RoundAggregate, Verdict } from './aggregation-protocol.js';
+
+/**
+ * Differential privacy around any aggregation protocol: clients get the round's DP instructions
+ * with their training task, the inner protocol sums the updates unweighted (DP-FedAvg weighs every
+ * client alike: the sensitivity of the sum is the clip norm), and the runtime turns the sum into
+ * the noisy mean and charges the ledger.
+ */
+
+/** The plain sum of the updates: what DP adds its noise to. */
+export class SumAggregator implements Aggregator {
+  readonly name = 'sum';
+  readonly linear = true;
+
+  aggregate(updates: readonly ClientUpdate[]): Float32Array {
+    const m = assertValidUpdates(updates);
+    const acc = new Float64Array(m);
+    for (const u of updates) for (let i = 0; i < m; i++) acc[i] += u.delta[i];
+    return Float32Array.from(acc);
+  }
+}
+
+export interface PrivateProtocolOptions {
+  /**
+   * The inner protocol hands over each update in the clear (plaintext upload): in central mode the
+   * coordinator clips it again on arrival, so a client that skips clipping gains no extra influence.
+   */
+  clipOnArrival: boolean;
+}
+
+export class PrivateProtocol implements AggregationProtocol {
+  private readonly indicators = new Map<string, number>();
+  private clipped = 0;
+  // An interactive inner protocol (secure aggregation) keeps its own exchanges: passed through as they are.
+  readonly receiveMessage?: (message: ProtocolMessage) => Verdict;
+  readonly failure?: () => string | undefined;
+  readonly details?: AggregationProtocol['details'];
+  readonly dispose?: () => void;
+
+  constructor(
+    private readonly inner: AggregationProtocol,
+    private readonly plan: PrivateRoundPlan,
+    private readonly runtime: PrivacyRuntime,
+    private readonly options: PrivateProtocolOptions,
+  ) {
+    if (inner.receiveMessage) this.receiveMessage = (message) => inner.receiveMessage!(message);
+    if (inner.failure) this.failure = () => inner.failure!();
+    if (inner.details) this.details = () => inner.details!();
+    if (inner.dispose) this.dispose = () => inner.dispose!();
+  }
+
+  get name(): string {
+    return `${this.inner.name}+dp-${this.plan.instructions.mode}`;
+  }
+
+  get stage(): string {
+    return this.inner.stage;
+  }
+
+  begin(participants: readonly string[]): Outbound[] {
+    return this.inner
+      .begin(participants)
+      .map((m) => (m.event === 'train' ? { ...m, body: { ...m.body, privacy: this.plan.instructions } } : m));
+  }
+
+  receive(message: Inbound): Verdict {
+    const { mode, clipNorm, indicatorNoiseStd } = this.plan.instructions;
+    const adaptive = indicatorNoiseStd !== null;
+    const reported = message.meta.clipIndicator;
+    let delta = message.delta;
+    let indicator: number | undefined;
+    let wasClipped = false;
+    if (mode === 'central' && this.options.clipOnArrival) {
+      const clip = clipToL2Norm(delta, clipNorm);
+      delta = clip.clipped;
+      wasClipped = !clip.withinClipNorm;
+      // An update over the norm was not clipped by its client: it counts as clipped whatever it claims.
+      if (adaptive) indicator = clip.withinClipNorm && reported !== undefined ? Math.sign(reported) * clipIndicator(true) : clipIndicator(clip.withinClipNorm);
+    } else if (adaptive) {
+      if (reported === undefined) {
+        return { ok: false, code: 'invalid-message', message: 'adaptive clipping is on: the update must carry its clipIndicator' };
+      }
+      indicator = reported;
+    }
+    const verdict = this.inner.receive({ ...message, delta });
+    if (verdict.ok) {
+      if (indicator !== undefined) this.indicators.set(message.clientId, indicator);
+      if (wasClipped) this.clipped++;
+    }
+    return verdict;
+  }
+
+  drop(clientId: string): boolean {
+    return this.inner.drop(clientId);
+  }
+
+  contributors(): number {
+    return this.inner.contributors();
+  }
+
+  settled(): boolean {
+    return this.inner.settled();
+  }
+
+  aggregate(): RoundAggregate {
+    const sum = this.inner.aggregate();
+    const adaptive = this.plan.instructions.indicatorNoiseStd !== null;
+    let indicatorSum: number | null = null;
+    if (adaptive) {
+      indicatorSum = 0;
+      for (const c of sum.contributions) {
+        const b = this.indicators.get(c.clientId);
+        if (b === undefined) throw new Error(`no clip indicator from contributor ${c.clientId}`);
+        indicatorSum += b;
+      }
+    }
+    const { meanUpdate, record } = this.runtime.finish(this.plan, {
+      contributors: sum.contributions.length,
+      updateSum: sum.delta,
+      indicatorSum,
+      ...(this.options.clipOnArrival && this.plan.instructions.mode === 'central' ? { clippedUpdates: this.clipped } : {}),
+    });
+    return { ...sum, delta: meanUpdate, privacy: record };
+  }
+}
+
+/**
+ * Wraps a protocol factory with differential privacy (or returns it unchanged without a runtime).
+ * The inner protocol gets a summing aggregator; its plan is fixed when the round selects.
+ */
+export function withPrivacy(factory: ProtocolFactory, runtime: PrivacyRuntime | undefined, options: PrivateProtocolOptions): ProtocolFactory {
+  if (!runtime) return factory;
+  return (ctx) => {
+    const plan = runtime.plan(ctx.round, ctx.population ?? 0);
+    return new PrivateProtocol(factory({ ...ctx, aggregator: new SumAggregator() }), plan, runtime, options);
+  };
+}

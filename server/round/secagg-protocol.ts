@@ -1,0 +1,403 @@
+import { assertCompatibleWithSecureAggregation } from '../../shared/aggregation/secure-aggregation.js';
+import type { ClientDpInstructions } from '../../shared/privacy/client-privatize.js';
+import type { RoundPrivacyRecord } from '../../shared/protocol/rounds.js';
+import type { SecureAggregationRecord, SecureSlot, SecureStage, SecureTrainSection } from '../../shared/protocol/secagg-messages.js';
+import { secureVectorLength, unpackSecureVector, type SlotValues } from '../../shared/protocol/secagg-vector.js';
+import {
+  createSetup,
+  resolveGraphParams,
+  SecAggMessageError,
+  SecAggServer,
+  type ActivePhase,
+  type Dropout,
+  type SecAggResult,
+  type SecAggServerMessage,
+  type SecAggSetup,
+  type ServerAudit,
+  type ServerStep,
+} from '../../shared/secagg/index.js';
+import type {
+  AggregationProtocol,
+  Inbound,
+  Outbound,
+  ProtocolLink,
+  ProtocolMessage,
+  RoundAggregate,
+  RoundContext,
+  Verdict,
+} from './aggregation-protocol.js';
+
+/**
+ * Secure aggregation (SecAgg+) as a round's protocol: the coordinator routes keys, sealed shares
+ * and masked inputs between the participants and learns only the sum of the survivors' vectors.
+ * Each client trains first and advertises its keys once its update is ready (training may keep a
+ * client's event loop busy, so no exchange is left waiting on it meanwhile); then keys are shared,
+ * masked updates sent, and the survivors unmask the sum.
+ *
+ *   advertise-keys --> share-keys --> masked-input --> unmask --> done
+ *   (clients train,    (each stage closes when everyone it waits for answered or left, or at its
+ *    then advertise)    deadline; any stage may abort: too few live neighbours, or too few shares)
+ *
+ * Deadlines: share-keys, masked-input and unmask get `phaseTimeoutMs` each; advertise-keys (and
+ * with it training) ends 3 x `phaseTimeoutMs` before the training deadline, which leaves them their time.
+ */
+
+const STAGE_OF: Record<ActivePhase, SecureStage> = {
+  advertise: 'advertise-keys',
+  'share-keys': 'share-keys',
+  'masked-input': 'masked-input',
+  unmask: 'unmask',
+};
+
+const STAGE_ORDER: readonly SecureStage[] = Object.values(STAGE_OF);
+
+/** Time kept between the end of the unmask stage and the training deadline, for rebuilding the masks. */
+const UNMASK_COMPUTE_MS = 1_000;
+
+/** The securely aggregated sum, decoded. */
+export interface SecureSum {
+  /** Clients whose masked input is in the sum. */
+  survivors: string[];
+  /** Mean of the survivors' clipped deltas, weighted by capped example counts (all weights 1 when maxWeight is 1). */
+  mean: Float32Array;
+  /** The slots' (weighted) means. */
+  values: SlotValues;
+  /** Sum of the survivors' weights: capped example counts, or the number of survivors when maxWeight is 1. */
+  totalWeight: number;
+  /** Bound on |mean - exact weighted mean| per coordinate of the delta. */
+  errorBound: number;
+}
+
+/** A coordinator that tampers with what it sends (tests only: peers must detect it). */
+export interface SecAggTamper {
+  setup?(to: string, setup: SecAggSetup): SecAggSetup;
+  message?(to: string, message: SecAggServerMessage): SecAggServerMessage;
+}
+
+/** Audit mode: everything received in one round, the setup it ran under, and how it ended. */
+export interface SecAggRoundAudit extends ServerAudit {
+  setup(section: SecureTrainSection): void;
+  finished(outcome: { kind: 'done'; result: SecAggResult } | { kind: 'aborted'; reason: string; dropouts: Dropout[] }): void;
+}
+
+export interface SecAggProtocolOptions {
+  /** Configured degree and threshold; unset ones are chosen from the number of participants. */
+  graph: { k?: number; threshold?: number };
+  clip: number;
+  /** Cap on the example-count weight; 1 makes every client weigh the same (an unweighted sum). */
+  maxWeight: number;
+  phaseTimeoutMs: number;
+  /** Extra values summed after the delta (training metrics, DP clip indicator). */
+  slots: SecureSlot[];
+  /** The Ed25519 identity key the client registered at join. */
+  identityOf(clientId: string): Uint8Array | undefined;
+  /** Differential privacy: the instructions sent with every training task. */
+  privacy?: ClientDpInstructions;
+  /** Turns the secure sum into the round's delta (differential privacy adds noise here); default: the mean. */
+  finish?(sum: SecureSum): { delta: Float32Array; privacy?: RoundPrivacyRecord };
+  audit?: SecAggRoundAudit;
+  tamper?: SecAggTamper;
+  log?(line: string): void;
+}
+
+type Outcome = { kind: 'done'; sum: SecureSum; dropouts: Dropout[] } | { kind: 'aborted'; reason: string; dropouts: Dropout[] };
+
+export class SecAggProtocol implements AggregationProtocol {
+  readonly name = 'secagg+';
+  private readonly link: ProtocolLink;
+  private readonly startedAt: number;
+  private server: SecAggServer | undefined;
+  private setup: SecAggSetup | undefined;
+  private participants: readonly string[] = [];
+  private current: SecureStage = 'advertise-keys';
+  private stageStart: number;
+  private readonly stageMs: Partial<Record<SecureStage, number>> = {};
+  /** Participants that disconnected or were refused. */
+  private readonly gone = new Set<string>();
+  /** Participants whose masked input was accepted. */
+  private readonly masked = new Set<string>();
+  private survivors: string[] = [];
+  private outcome: Outcome | undefined;
+  private timer: unknown;
+  private closing = false;
+  private disposed = false;
+
+  constructor(
+    private readonly ctx: RoundContext,
+    private readonly options: SecAggProtocolOptions,
+  ) {
+    if (!ctx.link) throw new Error('secure aggregation needs a protocol link to send stage messages (the coordinator provides one)');
+    assertCompatibleWithSecureAggregation(ctx.aggregator);
+    this.link = ctx.link;
+    this.startedAt = this.link.now();
+    this.stageStart = this.startedAt;
+  }
+
+  get stage(): string {
+    return this.current;
+  }
+
+  begin(participants: readonly string[]): Outbound[] {
+    this.participants = [...participants];
+    const { round } = this.ctx;
+    const { slots, clip, maxWeight, privacy } = this.options;
+    const unregistered = participants.filter((id) => !this.options.identityOf(id));
+    if (unregistered.length > 0) return this.abortAtStart(`secure aggregation needs every participant's identity key; none is registered for ${unregistered.join(', ')}`);
+    let setup: SecAggSetup;
+    try {
+      setup = createSetup({
+        round,
+        participants: participants.map((id) => ({ id, identityKey: this.options.identityOf(id)! })),
+        vectorLength: secureVectorLength(this.ctx.globalWeights.length, slots),
+        clip,
+        maxWeight,
+        graph: this.graphFor(participants.length),
+      });
+    } catch (e) {
+      return this.abortAtStart(`secure aggregation cannot run round ${round} with ${participants.length} participants: ${(e as Error).message}`);
+    }
+    this.setup = setup;
+    this.server = new SecAggServer({ setup, ...(this.options.audit ? { audit: this.options.audit } : {}) });
+    this.options.audit?.setup({ setup, slots });
+    this.log(`secure aggregation with ${participants.length} clients: k = ${setup.k}, threshold ${setup.threshold}, clip ${clip}, weight cap ${maxWeight}`);
+    this.armTimer(this.advertiseDeadline());
+    const timeoutMs = Math.max(1, this.advertiseDeadline() - this.startedAt);
+    const tamper = this.options.tamper?.setup;
+    return participants.map((to) => ({
+      event: 'train' as const,
+      to,
+      body: {
+        round,
+        version: this.ctx.version,
+        config: this.ctx.trainConfig,
+        timeoutMs,
+        ...(privacy ? { privacy } : {}),
+        secureAggregation: { setup: tamper ? tamper(to, setup) : setup, slots },
+      },
+      weights: this.ctx.globalWeights,
+    }));
+  }
+
+  receive(message: Inbound): Verdict {
+    return {
+      ok: false,
+      code: 'invalid-message',
+      message: `round ${message.meta.round} uses secure aggregation: updates go out masked, as 'secagg' messages; a plaintext update is refused`,
+    };
+  }
+
+  receiveMessage(message: ProtocolMessage): Verdict {
+    const { clientId, body } = message;
+    if (this.outcome || !this.server) {
+      const state = this.outcome?.kind === 'done' ? 'already unmasked the sum' : 'aborted';
+      return { ok: false, code: 'stale-round', message: `secure aggregation of round ${this.ctx.round} ${state}; '${body.type}' is not needed` };
+    }
+    if (this.closing) {
+      // The unmask stage closes as soon as every secret has t shares: later reveals are not needed.
+      return { ok: false, code: 'stale-round', message: `stage ${this.current} of round ${this.ctx.round} has closed; '${body.type}' is not needed` };
+    }
+    try {
+      this.server.receive(clientId, body);
+    } catch (e) {
+      // A message the state machine could not take changes nothing; never let it take the coordinator down.
+      if (!(e instanceof SecAggMessageError)) this.log(`unexpected error on '${body.type}' from ${clientId}: ${(e as Error).stack ?? e}`);
+      return { ok: false, code: 'invalid-message', message: (e as Error).message };
+    }
+    if (body.type === 'secagg/masked-input') this.masked.add(clientId);
+    if (body.type === 'secagg/refusal') this.log(`${clientId} refused to go on with secure aggregation: ${body.reason}`);
+    this.closeIfComplete();
+    return { ok: true };
+  }
+
+  drop(clientId: string): boolean {
+    if (!this.participants.includes(clientId) || this.gone.has(clientId)) return false;
+    this.gone.add(clientId);
+    this.closeIfComplete();
+    // A client that left after its masked input is still in the sum.
+    return !this.masked.has(clientId) && this.outcome?.kind !== 'done';
+  }
+
+  contributors(): number {
+    return this.outcome?.kind === 'done' ? this.outcome.sum.survivors.length : 0;
+  }
+
+  settled(): boolean {
+    return this.outcome !== undefined;
+  }
+
+  failure(): string | undefined {
+    if (this.outcome?.kind === 'done') return undefined;
+    if (this.outcome?.kind === 'aborted') return this.outcome.reason;
+    const waiting = this.server?.pending() ?? [];
+    return (
+      `secure aggregation did not finish by the ${this.ctx.timeoutMs} ms training deadline ` +
+      `(stage ${this.current}${waiting.length > 0 ? `, waiting for ${waiting.join(', ')}` : ''})`
+    );
+  }
+
+  aggregate(): RoundAggregate {
+    if (this.outcome?.kind !== 'done') throw new Error(`secure aggregation of round ${this.ctx.round} has no result: ${this.failure()}`);
+    const { sum } = this.outcome;
+    const finished = this.options.finish ? this.options.finish(sum) : { delta: sum.mean };
+    // With equal weights the example counts are a slot of their own; otherwise they are the weights.
+    const examples = this.options.maxWeight === 1 ? sum.values.examples : undefined;
+    return {
+      delta: finished.delta,
+      contributions: sum.survivors.map((clientId) => ({ clientId })),
+      numExamples: examples === undefined ? sum.totalWeight : Math.max(0, Math.round(examples * sum.totalWeight)),
+      ...(sum.values.loss !== undefined ? { trainLoss: sum.values.loss } : {}),
+      ...(sum.values.accuracy !== undefined ? { trainAccuracy: Math.min(1, Math.max(0, sum.values.accuracy)) } : {}),
+      ...(finished.privacy ? { privacy: finished.privacy } : {}),
+    };
+  }
+
+  details(): { secureAggregation?: SecureAggregationRecord } {
+    const setup = this.setup;
+    if (!setup) return {};
+    const stageMs: Record<string, number> = { ...this.stageMs };
+    if (!this.outcome) stageMs[this.current] = (stageMs[this.current] ?? 0) + Math.max(0, this.link.now() - this.stageStart);
+    const dropouts = (this.outcome?.dropouts ?? [])
+      // The unmask stage closes once every secret has t shares: a live client whose shares were not needed did not drop.
+      .filter((d) => !(d.phase === 'unmask' && d.reason === undefined && !this.gone.has(d.id)))
+      .map((d) => ({ clientId: d.id, stage: STAGE_OF[d.phase], ...(d.reason ? { reason: d.reason } : {}) }))
+      .sort((a, b) => STAGE_ORDER.indexOf(a.stage) - STAGE_ORDER.indexOf(b.stage) || (a.clientId < b.clientId ? -1 : 1));
+    return {
+      secureAggregation: {
+        k: setup.k,
+        threshold: setup.threshold,
+        clip: setup.clip,
+        maxWeight: setup.maxWeight,
+        stage: this.current,
+        stageMs,
+        survivors: this.outcome?.kind === 'done' ? this.outcome.sum.survivors : this.survivors,
+        dropouts,
+        ...(this.outcome?.kind === 'done' ? { errorBound: this.outcome.sum.errorBound } : {}),
+      },
+    };
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    this.clearTimer();
+  }
+
+  private closeIfComplete(): void {
+    const server = this.server;
+    if (!server || this.outcome || this.closing || this.disposed) return;
+    if (server.complete() || server.pending().every((id) => this.gone.has(id))) void this.closeStage();
+  }
+
+  private async closeStage(): Promise<void> {
+    this.closing = true;
+    this.clearTimer();
+    let step: ServerStep;
+    try {
+      step = await this.server!.close();
+    } catch (e) {
+      step = { kind: 'aborted', reason: `the coordinator could not close stage ${this.current}: ${(e as Error).message}`, dropouts: [] };
+    }
+    this.closing = false;
+    if (this.disposed) return;
+    this.stageMs[this.current] = (this.stageMs[this.current] ?? 0) + Math.max(0, this.link.now() - this.stageStart);
+    switch (step.kind) {
+      case 'send':
+        this.enterStage(step.phase, step.messages);
+        break;
+      case 'done':
+        this.finish(step.result);
+        break;
+      case 'aborted':
+        this.outcome = { kind: 'aborted', reason: `secure aggregation aborted ${step.reason}`, dropouts: step.dropouts };
+        this.options.audit?.finished(step);
+        this.log(this.outcome.reason);
+        break;
+      default: {
+        const never: never = step;
+        throw new Error(`unknown secure aggregation step ${JSON.stringify(never)}`);
+      }
+    }
+    this.link.changed();
+    // Everyone the new stage waits for may have left already.
+    if (step.kind === 'send') this.closeIfComplete();
+  }
+
+  private enterStage(phase: ActivePhase, messages: Map<string, SecAggServerMessage>): void {
+    const now = this.link.now();
+    this.current = STAGE_OF[phase];
+    this.stageStart = now;
+    const tamper = this.options.tamper?.message;
+    const outbound: Outbound[] = [];
+    for (const [to, message] of messages) {
+      if (message.type === 'secagg/unmask-request') this.survivors = message.survivors;
+      if (!this.gone.has(to)) outbound.push({ event: 'secagg', to, body: tamper ? tamper(to, message) : message });
+    }
+    this.log(`secure aggregation: stage ${this.current} with ${messages.size} client(s)`);
+    this.link.send(outbound);
+    const roundEnd = this.startedAt + this.ctx.timeoutMs;
+    const deadline = now + this.options.phaseTimeoutMs;
+    this.armTimer(phase === 'unmask' ? Math.min(deadline, roundEnd - UNMASK_COMPUTE_MS) : deadline);
+  }
+
+  private finish(result: SecAggResult): void {
+    const { delta: mean, values } = unpackSecureVector(result.mean, this.ctx.globalWeights.length, this.options.slots, this.options.clip);
+    this.outcome = {
+      kind: 'done',
+      sum: { survivors: result.survivors, mean, values, totalWeight: result.totalWeight, errorBound: result.errorBound },
+      dropouts: result.dropouts,
+    };
+    this.options.audit?.finished({ kind: 'done', result });
+    this.log(`secure aggregation: unmasked the sum of ${result.survivors.length} client(s) (error bound ${result.errorBound.toExponential(2)} per coordinate)`);
+  }
+
+  /** The round cannot start securely: nothing is sent, and the round fails with `reason` right away. */
+  private abortAtStart(reason: string): Outbound[] {
+    this.outcome = { kind: 'aborted', reason, dropouts: [] };
+    this.log(reason);
+    this.timer = this.link.setTimeout(() => {
+      this.timer = undefined;
+      if (!this.disposed) this.link.changed();
+    }, 0);
+    return [];
+  }
+
+  /**
+   * k and t for n participants: the configured ones, else defaults from n, with t raised to a strict
+   * majority of k. Each neighbour reveals one share per peer, of its self-mask seed or of its masking
+   * key; with t > k/2 no coordinator, even one telling neighbours different survivor lists, can
+   * collect t shares of both secrets of one client, which would unmask that client's update.
+   */
+  private graphFor(n: number): { k: number; threshold: number } {
+    const configured = definedOnly(this.options.graph);
+    const { k, threshold } = resolveGraphParams(n, configured);
+    return { k, threshold: configured.threshold ?? Math.max(threshold, Math.floor(k / 2) + 1) };
+  }
+
+  /** When training must be done and keys advertised: the three later stages get a phase timeout each. */
+  private advertiseDeadline(): number {
+    return this.startedAt + this.ctx.timeoutMs - 3 * this.options.phaseTimeoutMs;
+  }
+
+  private armTimer(at: number): void {
+    this.clearTimer();
+    this.timer = this.link.setTimeout(
+      () => {
+        this.timer = undefined;
+        if (!this.outcome && !this.closing && !this.disposed) void this.closeStage();
+      },
+      Math.max(0, at - this.link.now()),
+    );
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) this.link.clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private log(line: string): void {
+    this.options.log?.(`round ${this.ctx.round}: ${line}`);
+  }
+}
+
+function definedOnly(graph: { k?: number; threshold?: number }): { k?: number; threshold?: number } {
+  return { ...(graph.k !== undefined ? { k: graph.k } : {}), ...(graph.threshold !== undefined ? { threshold: graph.threshold } : {}) };
+}

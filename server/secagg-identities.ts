@@ -1,0 +1,71 @@
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { z } from 'zod';
+import type { JoinAuth } from '../shared/protocol/messages.js';
+import { identityKeyFromText, IdentityKeyText } from '../shared/protocol/secagg-messages.js';
+
+/**
+ * The Ed25519 identity keys clients register at join, relayed to their peers in every secure
+ * round's roster. A named client is bound to the first key it joined with, and the binding is
+ * kept in the data dir across restarts: peers pin the keys they have seen and refuse a roster
+ * that changes one, so letting a name come back with a new key would only make every round with
+ * it abort. Clients without a name get a fresh id per connection, so any key is new.
+ */
+const RegistryFile = z.record(z.string(), IdentityKeyText);
+
+export class IdentityRegistry {
+  private readonly keys = new Map<string, string>();
+  private readonly named = new Set<string>();
+
+  /** `file`: where named clients' keys persist (JSON); none keeps them in memory only. */
+  constructor(private readonly file?: string) {
+    if (!file || !existsSync(file)) return;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (e) {
+      throw new Error(`identity registry ${file} is not valid JSON: ${(e as Error).message}`);
+    }
+    const parsed = RegistryFile.safeParse(raw);
+    if (!parsed.success) throw new Error(`identity registry ${file} is malformed: ${z.prettifyError(parsed.error)}`);
+    for (const [name, key] of Object.entries(parsed.data)) {
+      this.keys.set(name, key);
+      this.named.add(name);
+    }
+  }
+
+  /** Why this join must be refused, or undefined. */
+  admit(join: JoinAuth): string | undefined {
+    if (!join.identityKey) return 'secure aggregation is on: the client must present an Ed25519 identity key (upgrade the client)';
+    const known = join.name === undefined ? undefined : this.keys.get(join.name);
+    if (known !== undefined && known !== join.identityKey) {
+      return (
+        `client name '${join.name}' is registered with another identity key; start the client with the identity it ` +
+        'joined with first (fedserve client --identity FILE) or join under another name'
+      );
+    }
+    return undefined;
+  }
+
+  /** Records the key of an admitted join under its client id. */
+  register(id: string, join: JoinAuth): void {
+    if (!join.identityKey || this.keys.get(id) === join.identityKey) return;
+    this.keys.set(id, join.identityKey);
+    if (join.name === undefined) return;
+    this.named.add(id);
+    this.persist();
+  }
+
+  keyOf(id: string): Uint8Array | undefined {
+    const text = this.keys.get(id);
+    return text === undefined ? undefined : identityKeyFromText(text);
+  }
+
+  private persist(): void {
+    if (!this.file) return;
+    const out: Record<string, string> = {};
+    for (const name of [...this.named].sort()) out[name] = this.keys.get(name)!;
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify(out, null, 2)}\n`);
+    renameSync(tmp, this.file);
+  }
+}

@@ -1,0 +1,62 @@
+import { splitHeldOut } from '../../client/held-out-split.js';
+import { chooseByzantineClients, createAttack, type ByzantineAttack } from '../../shared/attacks/byzantine.js';
+import { subset, type Dataset } from '../../shared/data/dataset.js';
+import { loadMnist } from '../../shared/data/mnist.js';
+import { classCounts, partitionIndices } from '../../shared/data/partition.js';
+import { deriveSeed } from '../../shared/random-distributions.js';
+import type { LabConfig } from './config.js';
+
+/** One simulated client: its private partition, optional held-out split, and whether it attacks. */
+export interface SimClient {
+  id: string;
+  index: number;
+  train: Dataset;
+  heldOut: Dataset | undefined;
+  attack: ByzantineAttack | undefined;
+  /** Examples per class of the whole partition (train + held out). */
+  classCounts: Int32Array;
+}
+
+export interface Population {
+  clients: SimClient[];
+  /** The coordinator's held-out digits (centralized evaluation). */
+  test: Dataset;
+}
+
+function prefix(ds: Dataset, n: number): Dataset {
+  return subset(ds, Int32Array.from({ length: n }, (_, i) => i));
+}
+
+// Separate seed streams, so changing one choice does not reshuffle the others.
+const HELD_OUT_STREAM = 0x686f;
+const ATTACKER_STREAM = 0x6279;
+
+/** Everything about the clients that the config and seed decide; the same config gives the same population. */
+export function buildPopulation(config: LabConfig): Population {
+  const mnist = loadMnist();
+  const train = prefix(mnist.train, config.data.trainExamples);
+  const test = prefix(mnist.test, config.data.testExamples);
+  const parts = partitionIndices(train.y, train.numClasses, config.partitionConfig);
+  const attackers = config.byzantine
+    ? new Set(chooseByzantineClients(config.clients, config.byzantine.fraction, deriveSeed(config.seed, ATTACKER_STREAM)))
+    : new Set<number>();
+  const width = String(config.clients - 1).length;
+  const clients = parts.map((idx, i): SimClient => {
+    if (idx.length === 0) throw new Error(`client ${i} got an empty partition; use fewer clients or another partitioner`);
+    const data = subset(train, idx);
+    const { train: own, heldOut } =
+      config.data.clientHeldOut > 0
+        ? splitHeldOut(data, config.data.clientHeldOut, deriveSeed(deriveSeed(config.seed, HELD_OUT_STREAM), i))
+        : { train: data, heldOut: undefined };
+    const attack = config.byzantine && attackers.has(i) ? createAttack(config.byzantine.attack, deriveSeed(config.seed, i)) : undefined;
+    return {
+      id: `sim-${String(i).padStart(width, '0')}`,
+      index: i,
+      train: own,
+      heldOut: heldOut && heldOut.n > 0 ? heldOut : undefined,
+      attack,
+      classCounts: classCounts(train.y, idx, train.numClasses),
+    };
+  });
+  return { clients, test };
+}

@@ -1,0 +1,159 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NodeClient } from '../../client/node-client.js';
+import type { Progress } from '../../client/progress.js';
+import type { TrainerPool } from '../../client/trainer-pool.js';
+import { createStrategy } from '../../shared/aggregation/strategy.js';
+import type { PrivacyStatus, RoundRecord } from '../../shared/protocol/rounds.js';
+import { startCoordinator } from '../../server/app.js';
+import { parseCoordinatorConfig, type CoordinatorConfig } from '../../server/config.js';
+import { RoundsRefusedError } from '../../server/coordinator.js';
+import { planCoordinator } from '../../server/strategy-runtime.js';
+import type { LabConfig, LabRun } from './config.js';
+import type { Population } from './population.js';
+
+export interface RunOutcome {
+  label: string;
+  /** The strategy's short name, e.g. 'fedavg', 'fedadam', 'fedavg+krum', 'fedavg+prox(mu=0.01)'. */
+  strategy: string;
+  records: RoundRecord[];
+  /** Why fewer rounds ran than configured (the privacy budget), if so. */
+  stoppedEarly?: string;
+  privacy?: PrivacyStatus;
+  wallMs: number;
+  /** The coordinator's log lines. */
+  log: string[];
+}
+
+const TOKEN = 'simulation-lab-token';
+
+type Json = Record<string, unknown>;
+
+function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** `over` on top of `base`, objects merged key by key (the run's strategy over the lab's defaults). */
+function merge(base: Json, over: Json): Json {
+  const out: Json = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = isObject(v) && isObject(base[k]) ? merge(base[k] as Json, v) : v;
+  return out;
+}
+
+/** The coordinator config of one run: all clients connected before a round starts, the lab's seed everywhere. */
+export function coordinatorConfigFor(config: LabConfig, run: LabRun, dataDir: string): CoordinatorConfig {
+  const defaults: Json = {
+    sampler: { minClients: Math.min(2, config.clients), minAvailable: config.clients, seed: config.seed },
+    // Federated evaluation needs clients with held-out data.
+    evaluation: config.data.clientHeldOut > 0 ? {} : { fraction: 0 },
+  };
+  return parseCoordinatorConfig(
+    {
+      port: 0,
+      host: '127.0.0.1',
+      dataDir,
+      joinToken: TOKEN,
+      adminToken: TOKEN,
+      rounds: { selectionWindowMs: 0, trainingTimeoutMs: config.roundTimeoutMs, evaluationTimeoutMs: 120_000, minResults: 1 },
+      training: { ...config.training, ...run.training, seed: config.seed },
+      strategy: merge(defaults, run.strategy),
+      ...(run.privacy ? { privacy: run.privacy } : {}),
+    },
+    `run '${run.label}'`,
+  );
+}
+
+/** Refuses, before anything runs, a run whose coordinator config or strategy combination is invalid. */
+export function validateRuns(config: LabConfig): void {
+  for (const run of config.runs) {
+    try {
+      planCoordinator(coordinatorConfigFor(config, run, '.'), { secureAggregation: false, hasEvalData: true });
+    } catch (e) {
+      throw new Error(`simulation ${config.name}, run '${run.label}': ${(e as Error).message}`);
+    }
+  }
+}
+
+const silent: Progress = { line: () => undefined, step: () => undefined, end: () => undefined };
+
+/**
+ * One run: a fresh coordinator on a free 127.0.0.1 port and every simulated client as a real
+ * socket.io client of it, training in the shared worker pool. Resolves once the configured rounds
+ * closed or the privacy budget stopped training.
+ */
+export async function runOnce(
+  config: LabConfig,
+  run: LabRun,
+  population: Population,
+  pool: TrainerPool,
+  onRound: (record: RoundRecord) => void,
+): Promise<RunOutcome> {
+  const started = performance.now();
+  const log: string[] = [];
+  const parsed = coordinatorConfigFor(config, run, '.');
+  const dataDir = await mkdtemp(join(tmpdir(), `fedserve-sim-${config.name}-`));
+  const coordinatorConfig = { ...parsed, dataDir };
+  const strategy = createStrategy(coordinatorConfig.strategy).name;
+  const server = await startCoordinator(coordinatorConfig, {
+    log: (line) => log.push(`${new Date().toISOString()} ${line}`),
+    evalData: population.test,
+  }).catch(async (e: Error) => {
+    await rm(dataDir, { recursive: true, force: true });
+    throw new Error(`run '${run.label}': the coordinator did not start: ${e.message}`);
+  });
+  const clients: NodeClient[] = [];
+  try {
+    const records: RoundRecord[] = [];
+    let stoppedEarly: string | undefined;
+    const finished = new Promise<void>((resolve, reject) => {
+      server.coordinator.on('round', (record) => {
+        records.push(record);
+        onRound(record);
+        // The coordinator starts the next queued round (or stops for the budget) right after this event.
+        setImmediate(() => {
+          if (records.length >= config.rounds) return resolve();
+          if (server.coordinator.pendingRounds() === 0) {
+            stoppedEarly = server.coordinator.privacyStatus()?.exhausted ?? 'the coordinator stopped queueing rounds';
+            resolve();
+          }
+        });
+      });
+      try {
+        server.coordinator.startRounds(config.rounds);
+      } catch (e) {
+        if (!(e instanceof RoundsRefusedError)) return reject(e);
+        stoppedEarly = e.message;
+        return resolve();
+      }
+      for (const c of population.clients) {
+        const client = new NodeClient({
+          server: server.url,
+          token: TOKEN,
+          name: c.id,
+          data: c.train,
+          progress: silent,
+          ...(c.heldOut ? { evalData: c.heldOut } : {}),
+          trainer: (job) => pool.train({ model: { topology: job.modelTopology }, weights: job.weights, data: job.data, config: job.config }),
+          ...(c.attack ? { transformUpdate: (delta: Float32Array, round: number) => c.attack!.apply(delta, round) } : {}),
+        });
+        clients.push(client);
+        client.run().catch((e: Error) => reject(new Error(`client ${c.id} stopped: ${e.message}`)));
+      }
+    });
+    await finished;
+    return {
+      label: run.label,
+      strategy,
+      records,
+      ...(stoppedEarly ? { stoppedEarly } : {}),
+      ...(server.coordinator.privacyStatus() ? { privacy: server.coordinator.privacyStatus()! } : {}),
+      wallMs: performance.now() - started,
+      log,
+    };
+  } finally {
+    for (const c of clients) c.stop();
+    await server.close();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { FederatedEvaluationRound, skippedEvaluation } from '../../../server/round/federated-evaluation.js';
+
+const metrics = (loss: number, accuracy: number, numExamples: number) => ({ loss, accuracy, numExamples });
+
+describe('FederatedEvaluationRound', () => {
+  it('weights the reporting clients by their examples and lists who declined or went missing', () => {
+    const ev = new FederatedEvaluationRound(4, ['a', 'b', 'c', 'd'], 1_000);
+    expect(ev.receive('a', { round: 4, metrics: metrics(0.5, 0.9, 30), evalMs: 5 })).toEqual({ ok: true });
+    expect(ev.receive('b', { round: 4, metrics: metrics(1.5, 0.5, 10), evalMs: 5 })).toEqual({ ok: true });
+    expect(ev.receive('c', { round: 4, metrics: null, evalMs: 0 })).toEqual({ ok: true });
+    expect(ev.settled()).toBe(false);
+    ev.drop('d');
+    expect(ev.settled()).toBe(true);
+    expect(ev.declined).toEqual(['c']);
+    const result = ev.result(1_250);
+    expect(result).toEqual({
+      selected: ['a', 'b', 'c', 'd'],
+      reported: ['a', 'b'],
+      declined: ['c'],
+      missing: ['d'],
+      loss: (0.5 * 30 + 1.5 * 10) / 40,
+      accuracy: (0.9 * 30 + 0.5 * 10) / 40,
+      numExamples: 40,
+      durationMs: 250,
+    });
+  });
+
+  it('refuses stale, unselected and repeated reports without changing anything', () => {
+    const ev = new FederatedEvaluationRound(2, ['a', 'b'], 0);
+    expect(ev.receive('a', { round: 1, metrics: metrics(1, 0.5, 3), evalMs: 1 })).toMatchObject({ ok: false, code: 'stale-round' });
+    expect(ev.receive('z', { round: 2, metrics: metrics(1, 0.5, 3), evalMs: 1 })).toMatchObject({ ok: false, code: 'not-selected' });
+    expect(ev.receive('a', { round: 2, metrics: metrics(1, 0.5, 3), evalMs: 1 })).toEqual({ ok: true });
+    expect(ev.receive('a', { round: 2, metrics: metrics(9, 0.1, 3), evalMs: 1 })).toMatchObject({ ok: false, code: 'duplicate-update' });
+    const result = ev.result(10);
+    expect(result.reported).toEqual(['a']);
+    expect(result.accuracy).toBe(0.5);
+    expect(result.missing).toEqual(['b']);
+  });
+
+  it('has no aggregate when nobody reported', () => {
+    const ev = new FederatedEvaluationRound(1, ['a'], 0);
+    ev.receive('a', { round: 1, metrics: null, evalMs: 0 });
+    const result = ev.result(0);
+    expect(result.accuracy).toBeUndefined();
+    expect(result.numExamples).toBe(0);
+    expect(skippedEvaluation('1 connected client(s) hold held-out data, 2 needed').skipped).toMatch(/2 needed/);
+  });
+});

@@ -1,0 +1,261 @@
+import { describe, expect, it } from 'vitest';
+import { CoordinateMedian } from '../../../shared/aggregation/median.js';
+import type { Aggregator } from '../../../shared/aggregation/types.js';
+import { WeightedMean } from '../../../shared/aggregation/weighted-mean.js';
+import type { Outbound, ProtocolLink, RoundContext } from '../../../server/round/aggregation-protocol.js';
+import { SecAggProtocol, type SecAggProtocolOptions } from '../../../server/round/secagg-protocol.js';
+import { SecureTrainSection } from '../../../shared/protocol/secagg-messages.js';
+import { packSecureVector } from '../../../shared/protocol/secagg-vector.js';
+import { generateIdentity, SecAggClient, SecAggClientMessage, SecAggServerMessage, wireBytes, type IdentityKeyPair } from '../../../shared/secagg/index.js';
+
+/**
+ * The SecAgg+ round protocol on its own: in-memory SecAggClients, a manual clock. Checks the
+ * stage order, stage deadlines that close a stage without a silent client, the abort cases and
+ * what the round record shows; the socket tests (test/e2e/secagg*.test.ts) cover the wire.
+ */
+
+const M = 6;
+const PHASE_MS = 1_000;
+const TRAIN_MS = 10_000;
+
+class ManualLink implements ProtocolLink {
+  time = 0;
+  sent: Outbound[] = [];
+  changes = 0;
+  private timers: { at: number; fn: () => void; id: number }[] = [];
+  private nextId = 0;
+  send(messages: Outbound[]): void {
+    this.sent.push(...messages);
+  }
+  changed(): void {
+    this.changes++;
+  }
+  now(): number {
+    return this.time;
+  }
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = this.nextId++;
+    this.timers.push({ at: this.time + ms, fn, id });
+    return id;
+  }
+  clearTimeout(handle: unknown): void {
+    this.timers = this.timers.filter((t) => t.id !== handle);
+  }
+  pendingTimers(): number {
+    return this.timers.length;
+  }
+  /** Moves the clock, firing due timers in order. */
+  advance(ms: number): void {
+    const until = this.time + ms;
+    for (;;) {
+      const due = this.timers.filter((t) => t.at <= until).sort((a, b) => a.at - b.at)[0];
+      if (!due) break;
+      this.timers = this.timers.filter((t) => t !== due);
+      this.time = due.at;
+      due.fn();
+    }
+    this.time = until;
+  }
+}
+
+/** Lets the protocol's async stage closes (and Shamir's async combine) run. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
+
+interface Harness {
+  link: ManualLink;
+  protocol: SecAggProtocol;
+  identities: Map<string, IdentityKeyPair>;
+  clients: Map<string, SecAggClient>;
+  deltas: Map<string, Float32Array>;
+}
+
+function harness(ids: string[], options: Partial<SecAggProtocolOptions> = {}, aggregator: Aggregator = new WeightedMean()): Harness {
+  const link = new ManualLink();
+  const identities = new Map(ids.map((id) => [id, generateIdentity()]));
+  const ctx: RoundContext = {
+    round: 7,
+    version: 3,
+    globalWeights: new Float32Array(M),
+    trainConfig: { epochs: 1, batchSize: 8, learningRate: 0.1, optimizer: 'sgd' },
+    timeoutMs: TRAIN_MS,
+    aggregator,
+    link,
+  };
+  const protocol = new SecAggProtocol(ctx, {
+    graph: {},
+    clip: 1,
+    maxWeight: 1000,
+    phaseTimeoutMs: PHASE_MS,
+    slots: [{ kind: 'loss', range: 100 }],
+    identityOf: (id) => identities.get(id)?.publicKey,
+    ...options,
+  });
+  const deltas = new Map(ids.map((id, i) => [id, Float32Array.from({ length: M }, (_, j) => ((i + 1) * (j - 2)) / 20)]));
+  return { link, protocol, identities, clients: new Map(), deltas };
+}
+
+/** Delivers what the protocol sent, to the clients in `answering`, and their replies back; returns the stage messages delivered. */
+async function exchange(h: Harness, answering: Set<string>): Promise<number> {
+  const outbound = h.link.sent;
+  h.link.sent = [];
+  for (const message of outbound) {
+    if (!answering.has(message.to)) continue;
+    let reply: unknown;
+    if (message.event === 'train') {
+      const section = SecureTrainSection.parse(message.body.secureAggregation);
+      const client = new SecAggClient({ id: message.to, identity: h.identities.get(message.to)!, setup: section.setup });
+      h.clients.set(message.to, client);
+      reply = client.advertise();
+    } else {
+      const body = SecAggServerMessage.parse(message.body);
+      const client = h.clients.get(message.to)!;
+      if (body.type === 'secagg/peer-keys') reply = await client.shareKeys(body);
+      else if (body.type === 'secagg/routed-shares') reply = await client.maskInput(body, { delta: packSecureVector(h.deltas.get(message.to)!, [{ kind: 'loss', range: 100 }], { loss: 2 }, 1), numExamples: 10 });
+      else reply = client.unmask(body);
+    }
+    const parsed = SecAggClientMessage.parse(reply);
+    const verdict = h.protocol.receiveMessage({ clientId: message.to, round: parsed.round, body: parsed, bytes: wireBytes(parsed) });
+    // The unmask stage closes once every secret has t shares; a later reveal is not needed.
+    if (parsed.type === 'secagg/unmask' && !verdict.ok) expect(verdict).toMatchObject({ code: 'stale-round', message: expect.stringMatching(/is not needed$/) });
+    else expect(verdict).toEqual({ ok: true });
+  }
+  await settle();
+  return outbound.length;
+}
+
+describe('SecAggProtocol', () => {
+  it('runs advertise -> share keys -> masked input -> unmask and yields the weighted mean, the slot means and the record', async () => {
+    const ids = ['a', 'b', 'c', 'd'];
+    const h = harness(ids);
+    h.link.sent = h.protocol.begin(ids);
+    expect(h.link.sent.map((m) => m.event)).toEqual(['train', 'train', 'train', 'train']);
+    const train = h.link.sent[0];
+    // Clients train, then advertise: the three later stages keep a phase timeout each.
+    expect(train.event === 'train' && train.body.timeoutMs).toBe(TRAIN_MS - 3 * PHASE_MS);
+    const stages: string[] = [h.protocol.stage];
+    const all = new Set(ids);
+    while (!h.protocol.settled()) {
+      expect(await exchange(h, all)).toBeGreaterThan(0);
+      stages.push(h.protocol.stage);
+    }
+    expect(stages).toEqual(['advertise-keys', 'share-keys', 'masked-input', 'unmask', 'unmask']);
+    expect(h.protocol.failure()).toBeUndefined();
+    expect(h.protocol.contributors()).toBe(4);
+    const aggregate = h.protocol.aggregate();
+    // Equal weights: the mean of (i + 1) (j - 2) / 20 over i = 0..3 is 2.5 (j - 2) / 20 (all within the clip).
+    aggregate.delta.forEach((v, j) => expect(v).toBeCloseTo((2.5 * (j - 2)) / 20, 6));
+    expect(aggregate).toMatchObject({ contributions: ids.map((clientId) => ({ clientId })), numExamples: 40 });
+    // The slot's error bound is the delta's (1.9e-7 here) times range / clip = 100.
+    expect(aggregate.trainLoss).toBeCloseTo(2, 4);
+    const record = h.protocol.details().secureAggregation!;
+    expect(record).toMatchObject({ k: 3, threshold: 2, clip: 1, maxWeight: 1000, stage: 'unmask', survivors: ids, dropouts: [] });
+    expect(Object.keys(record.stageMs).sort()).toEqual(['advertise-keys', 'masked-input', 'share-keys', 'unmask']);
+    expect(h.link.pendingTimers()).toBe(0);
+  });
+
+  it('closes a stage at its deadline without a silent client, and the round still succeeds without it', async () => {
+    const ids = ['a', 'b', 'c', 'd'];
+    const h = harness(ids);
+    h.link.sent = h.protocol.begin(ids);
+    const three = new Set(['a', 'b', 'c']);
+    await exchange(h, three);
+    expect(h.protocol.stage).toBe('advertise-keys');
+    h.link.advance(TRAIN_MS - 3 * PHASE_MS - 1);
+    await settle();
+    expect(h.protocol.stage).toBe('advertise-keys');
+    h.link.advance(1);
+    await settle();
+    expect(h.protocol.stage).toBe('share-keys');
+    expect(h.link.sent.map((m) => m.to).sort()).toEqual(['a', 'b', 'c']);
+    while (!h.protocol.settled()) await exchange(h, three);
+    expect(h.protocol.failure()).toBeUndefined();
+    expect(h.protocol.details().secureAggregation).toMatchObject({ survivors: ['a', 'b', 'c'], dropouts: [{ clientId: 'd', stage: 'advertise-keys' }] });
+  });
+
+  it('a disconnect ends the wait for that client at once', async () => {
+    const ids = ['a', 'b', 'c', 'd'];
+    const h = harness(ids);
+    h.link.sent = h.protocol.begin(ids);
+    const all = new Set(ids);
+    await exchange(h, all);
+    await exchange(h, all);
+    await exchange(h, new Set(['a', 'b', 'c']));
+    expect(h.protocol.stage).toBe('masked-input');
+    expect(h.protocol.drop('d')).toBe(true);
+    await settle();
+    expect(h.protocol.stage).toBe('unmask');
+    while (!h.protocol.settled()) await exchange(h, new Set(['a', 'b', 'c']));
+    expect(h.protocol.contributors()).toBe(3);
+    expect(h.protocol.details().secureAggregation!.dropouts).toEqual([{ clientId: 'd', stage: 'masked-input' }]);
+  });
+
+  it('a client that leaves after its masked input still counts', async () => {
+    const ids = ['a', 'b', 'c', 'd'];
+    const h = harness(ids);
+    h.link.sent = h.protocol.begin(ids);
+    const all = new Set(ids);
+    for (let i = 0; i < 3; i++) await exchange(h, all);
+    expect(h.protocol.stage).toBe('unmask');
+    expect(h.protocol.drop('a')).toBe(false);
+    while (!h.protocol.settled()) await exchange(h, new Set(['b', 'c', 'd']));
+    expect(h.protocol.contributors()).toBe(4);
+    expect(h.protocol.details().secureAggregation!.survivors).toEqual(ids);
+  });
+
+  it('aborts when a survivor keeps fewer than t live neighbours, with the reason as the round failure', async () => {
+    const ids = ['a', 'b', 'c', 'd'];
+    const h = harness(ids);
+    h.link.sent = h.protocol.begin(ids);
+    await exchange(h, new Set(['a', 'b']));
+    h.protocol.drop('c');
+    h.protocol.drop('d');
+    await settle();
+    expect(h.protocol.settled()).toBe(true);
+    expect(h.protocol.contributors()).toBe(0);
+    expect(h.protocol.failure()).toBe("secure aggregation aborted after advertise: client 'a' has 1 live neighbours, fewer than the threshold 2");
+    expect(() => h.protocol.aggregate()).toThrow(/has no result/);
+    expect(h.link.changes).toBeGreaterThan(0);
+    expect(h.link.pendingTimers()).toBe(0);
+  });
+
+  it('fails the round at once when a participant has no registered identity key, or the graph cannot be built', async () => {
+    const h = harness(['a', 'b', 'c']);
+    expect(h.protocol.begin(['a', 'b', 'c', 'ghost'])).toEqual([]);
+    expect(h.protocol.settled()).toBe(true);
+    expect(h.protocol.failure()).toBe("secure aggregation needs every participant's identity key; none is registered for ghost");
+    h.link.advance(0);
+    expect(h.link.changes).toBe(1);
+
+    const small = harness(['a', 'b'], { graph: { k: 2, threshold: 2 } });
+    expect(small.protocol.begin(['a', 'b'])).toEqual([]);
+    expect(small.protocol.failure()).toMatch(/^secure aggregation cannot run round 7 with 2 participants: secure aggregation needs at least 3 clients/);
+  });
+
+  it('reports the training deadline when the round has not finished by then, and refuses plaintext updates', () => {
+    const h = harness(['a', 'b', 'c']);
+    h.link.sent = h.protocol.begin(['a', 'b', 'c']);
+    expect(h.protocol.failure()).toBe(`secure aggregation did not finish by the ${TRAIN_MS} ms training deadline (stage advertise-keys, waiting for a, b, c)`);
+    const verdict = h.protocol.receive({ kind: 'update', clientId: 'a', meta: { round: 7, numExamples: 1, metrics: { loss: 0, accuracy: 0 }, trainMs: 0 }, delta: new Float32Array(M) });
+    expect(verdict).toMatchObject({ ok: false, code: 'invalid-message' });
+    h.protocol.dispose();
+    expect(h.link.pendingTimers()).toBe(0);
+  });
+
+  it('raises the default threshold to a strict majority of k; a configured threshold is kept', () => {
+    const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
+    const setupOf = (h: Harness) => {
+      const train = h.protocol.begin(ids)[0];
+      if (train.event !== 'train') throw new Error('expected a training task');
+      h.protocol.dispose();
+      return SecureTrainSection.parse(train.body.secureAggregation).setup;
+    };
+    // For 6 clients the dropout-driven default is k = 5, t = 2: a split view of the survivors could then unmask a client.
+    expect(setupOf(harness(ids))).toMatchObject({ k: 5, threshold: 3 });
+    expect(setupOf(harness(ids, { graph: { threshold: 2 } }))).toMatchObject({ k: 5, threshold: 2 });
+    expect(setupOf(harness(ids, { graph: { k: 2 } }))).toMatchObject({ k: 2, threshold: 2 });
+  });
+
+  it('refuses an aggregator that needs individual updates', () => {
+    expect(() => harness(['a', 'b', 'c'], {}, new CoordinateMedian())).toThrow(/cannot run with secure aggregation/);
+  });
+});
