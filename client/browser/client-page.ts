@@ -1,5 +1,6 @@
 import type { Dataset } from '../../shared/data/dataset.js';
 import type { TaskInfo } from '../../shared/protocol/messages.js';
+import type { IdentityKeyPair } from '../../shared/secagg/index.js';
 import { assertDatasetFitsTask } from '../../shared/task.js';
 import { subscribeToFeed } from '../../server/web/feed-client.js';
 import { splitHeldOut } from '../held-out-split.js';
@@ -8,6 +9,7 @@ import { parseBackendParam, startBrowserBackend, type BrowserBackend } from './b
 import { ClientView } from './client-view.js';
 import { describeChoice, loadChoice, parseDataParam, type DataChoice } from './data-sources.js';
 import { GlobalModel } from './global-model.js';
+import { loadOrCreatePageIdentity } from './page-identity.js';
 
 /**
  * The browser client page (`/client`): the same federated client as `fedserve client`, trained
@@ -68,6 +70,19 @@ function parseEvalSplit(value: string): number {
   return fraction;
 }
 
+/** A named page keeps its identity across reloads: the coordinator binds a name to the first key it joined with. */
+function identityFor(name: string): IdentityKeyPair | undefined {
+  if (!name) return undefined;
+  let storage: Storage;
+  try {
+    storage = localStorage;
+  } catch (e) {
+    view.log(`no localStorage (${(e as Error).message}): a fresh identity for this visit, so the coordinator will refuse '${name}' after a reload`);
+    return undefined;
+  }
+  return loadOrCreatePageIdentity(storage, location.origin, name);
+}
+
 async function join(choice: DataChoice, token: string, name: string, backend: BrowserBackend, evalSplit: number): Promise<void> {
   view.setState('loading', 'loading data');
   const task = await taskKnown;
@@ -81,6 +96,7 @@ async function join(choice: DataChoice, token: string, name: string, backend: Br
   joined = { data, model: new GlobalModel(task.name) };
   if (globalVersion !== undefined) view.globalVersion(globalVersion);
 
+  const identity = identityFor(name);
   const client = new NodeClient({
     server: location.origin,
     token,
@@ -88,6 +104,7 @@ async function join(choice: DataChoice, token: string, name: string, backend: Br
     progress: view.progress(),
     ...(heldOut && heldOut.n > 0 ? { evalData: heldOut } : {}),
     ...(name ? { name } : {}),
+    ...(identity ? { identity } : {}),
   });
   client.onRound((outcome) => view.localRound(outcome));
   view.setState('joined', 'joined');

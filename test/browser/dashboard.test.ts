@@ -46,6 +46,17 @@ function committed(round: number): RoundRecord {
       clientNoiseMultiplier: 1.1,
       coordinatorEpsilon: 0.9 * round,
     },
+    secureAggregation: {
+      k: 2,
+      threshold: 2,
+      clip: 0.5,
+      maxWeight: 1,
+      stage: 'unmask',
+      stageMs: { 'advertise-keys': 20, 'share-keys': 30, 'masked-input': 1900, unmask: 40 },
+      survivors: ['alice', 'bob', 'carol'],
+      dropouts: [],
+      errorBound: 2.4e-7 * round,
+    },
     updateBytes: 1200,
     startedAt: new Date(Date.now() - 60_000).toISOString(),
     phaseMs: { selecting: 10, training: 2000, aggregating: 100 },
@@ -63,6 +74,16 @@ const failed: RoundRecord = {
   trainAccuracy: undefined,
   federatedEvaluation: undefined,
   privacy: undefined,
+  secureAggregation: {
+    ...committed(3).secureAggregation!,
+    stage: 'masked-input',
+    survivors: [],
+    dropouts: [
+      { clientId: 'bob', stage: 'share-keys' },
+      { clientId: 'carol', stage: 'masked-input', reason: 'the roster changed the identity key of alice' },
+    ],
+    errorBound: undefined,
+  },
   reason: 'only 1 update(s), 2 needed: 2 of 3 participants disconnected',
 };
 
@@ -123,17 +144,31 @@ afterAll(async () => {
 });
 
 describe('dashboard', () => {
-  it('shows the privacy spent, every measure of each round, and failures with their reason', async () => {
+  it('shows the privacy spent, every measure and the secure aggregation of each round, and failures with their reason', async () => {
     await expect(page.locator('#privacy').textContent()).resolves.toBe(
       'ε = 1.000 of 4 at δ = 0.00001 (distributed, 2 round(s)); against the coordinator ε = 1.800; 6 more round(s) fit the budget',
     );
     await expect(page.locator('#epsilon-head').isVisible()).resolves.toBe(true);
+    await expect(page.locator('#secagg-head').isVisible()).resolves.toBe(true);
     const rows = await page.locator('#rounds tr').evaluateAll((trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
     expect(rows).toEqual([
-      ['3', 'failed: only 1 update(s), 2 needed: 2 of 3 participants disconnected', '0/3', '0', '-', '-', '-', '2.1 s', ''],
-      ['2', 'committed', '3/3', '300', '40.0%', '0.9500', '1.000', '2.1 s', 'v2 · weights'],
-      ['1', 'committed', '3/3', '300', '20.0%', '1.9000', '0.500', '2.1 s', 'v1 · weights'],
+      [
+        '3',
+        'failed: only 1 update(s), 2 needed: 2 of 3 participants disconnected',
+        '0/3',
+        '0',
+        '-',
+        '-',
+        '-',
+        'k=2, t=2; stopped at masked-input, 2 dropped (bob at share-keys, carol at masked-input)',
+        '2.1 s',
+        '',
+      ],
+      ['2', 'committed', '3/3', '300', '40.0%', '0.9500', '1.000', 'k=2, t=2; 3 survived, 0 dropped; error ≤ 4.8e-7', '2.1 s', 'v2 · weights'],
+      ['1', 'committed', '3/3', '300', '20.0%', '1.9000', '0.500', 'k=2, t=2; 3 survived, 0 dropped; error ≤ 2.4e-7', '2.1 s', 'v1 · weights'],
     ]);
+    // A dropout's reason, when it gave one, is on the cell's tooltip.
+    await expect(page.locator('#rounds tr[data-round="3"] td').nth(7).getAttribute('title')).resolves.toBe('carol: the roster changed the identity key of alice');
     const points = await page.evaluate(() => (window as unknown as { fedserveChart: { pointCounts(): Record<string, number> } }).fedserveChart.pointCounts());
     expect(points).toEqual({ 'federated accuracy': 2, 'client accuracy': 2, 'federated loss': 2, 'client loss': 2 });
     await expect(page.locator('#phase').textContent()).resolves.toBe('training (upload)');

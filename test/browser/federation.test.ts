@@ -128,13 +128,25 @@ describe('browser clients and the dashboard', () => {
       (window as unknown as { phasesSeen: string[] }).phasesSeen = seen;
       new MutationObserver(() => seen.push(phase.textContent ?? '')).observe(phase, { childList: true, characterData: true, subtree: true });
     });
-    // The admin control asks for the token, then queues the rounds.
-    await dashboard.fill('#start-count', String(ROUNDS));
+    // The admin control asks for the token, then queues a round.
+    await dashboard.fill('#start-count', '1');
     await dashboard.click('#start');
     await dashboard.fill('#admin-token', coordinator.adminToken);
     await dashboard.click('#token-ok');
-    await dashboard.locator('#start-result', { hasText: `queued ${ROUNDS} round(s)` }).waitFor();
-    await dashboard.locator(`body[data-committed-rounds="${ROUNDS}"]`).waitFor({ timeout: 150_000 });
+    await dashboard.locator('#start-result', { hasText: 'queued 1 round(s), starting with round 1' }).waitFor();
+    await dashboard.locator('body[data-committed-rounds="1"]').waitFor({ timeout: 90_000 });
+
+    // Reloaded, a named page comes back with the identity its name is bound to (kept in
+    // localStorage) and takes part in the next secure round; its peers pinned that key in round 1.
+    const reloaded = pages[0].page;
+    await reloaded.reload();
+    await reloaded.locator('body[data-state=failed], #log li:has-text("joined as browser-0")').first().waitFor();
+    await expect(reloaded.locator('#connection').textContent()).resolves.toBe('joined');
+    await waitFor('three connected clients again', () => coordinator.coordinator.connectedClients().length === 3);
+    // The admin token is kept for the tab: no second prompt.
+    await dashboard.click('#start');
+    await dashboard.locator('#start-result', { hasText: 'queued 1 round(s), starting with round 2' }).waitFor();
+    await dashboard.locator(`body[data-committed-rounds="${ROUNDS}"]`).waitFor({ timeout: 90_000 });
 
     const phases = await dashboard.evaluate(() => (window as unknown as { phasesSeen: string[] }).phasesSeen);
     expect(phases.some((p) => p.startsWith('training'))).toBe(true);
@@ -150,8 +162,9 @@ describe('browser clients and the dashboard', () => {
       expect(r.federatedEvaluation?.reported.sort()).toEqual(['browser-0', 'browser-1']);
       expect(r.federatedEvaluation?.numExamples).toBe(80);
     }
-    for (const { page } of pages) {
-      await expect(page.locator('#local-rounds tr[data-accepted=true]').count()).resolves.toBe(ROUNDS);
+    // The reloaded page shows only the round it trained since.
+    for (const [i, { page }] of pages.entries()) {
+      await expect(page.locator('#local-rounds tr[data-accepted=true]').count()).resolves.toBe(i === 0 ? 1 : ROUNDS);
       await page.locator('#global-version[data-version="2"]').waitFor();
     }
 
@@ -159,6 +172,9 @@ describe('browser clients and the dashboard', () => {
     const points = await dashboard.evaluate(() => (window as unknown as { fedserveChart: { pointCounts(): Record<string, number> } }).fedserveChart.pointCounts());
     expect(points).toEqual({ 'held-out accuracy': 2, 'federated accuracy': 2, 'client accuracy': 2, 'held-out loss': 2, 'federated loss': 2, 'client loss': 2 });
     await expect(dashboard.locator('#rounds tr').count()).resolves.toBe(ROUNDS);
+    const secureCells = await dashboard.locator('#rounds td.text').allTextContents();
+    expect(secureCells).toHaveLength(ROUNDS);
+    for (const text of secureCells) expect(text).toMatch(/^k=2, t=2; 3 survived, 0 dropped; error ≤ \d\.\de-\d+$/);
     await expect(dashboard.locator('#rounds a[href$="/versions/2/model.json"]').count()).resolves.toBe(1);
     await mkdir(ARTIFACTS, { recursive: true });
     await dashboard.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
@@ -240,5 +256,12 @@ describe('browser clients and the dashboard', () => {
     const { page } = await openPage('/client?token=not-the-token&data=mnist:0/40&autostart=1');
     await page.locator('body[data-state=failed]').waitFor();
     await expect(page.locator('#connection').textContent()).resolves.toMatch(/coordinator refused to join: wrong join token/);
+  });
+
+  it('refuses a name from another browser, which holds another identity', async () => {
+    // A fresh context has empty localStorage: what the reloaded page would be without it.
+    const { page } = await openPage(`/client?token=${encodeURIComponent(coordinator.joinToken)}&data=mnist:0/40&autostart=1&name=browser-0`);
+    await page.locator('body[data-state=failed]').waitFor();
+    await expect(page.locator('#connection').textContent()).resolves.toMatch(/client name 'browser-0' is registered with another identity key/);
   });
 });

@@ -1,5 +1,6 @@
 import type { TaskInfo } from '../../../shared/protocol/messages.js';
 import type { PrivacyStatus, RoundRecord } from '../../../shared/protocol/rounds.js';
+import type { SecureAggregationRecord } from '../../../shared/protocol/secagg-messages.js';
 import { subscribeToFeed } from '../feed-client.js';
 import type { FeedStatus } from '../feed-messages.js';
 import { MetricsChart } from './metrics-chart.js';
@@ -7,7 +8,8 @@ import { startRounds } from './start-rounds.js';
 
 /**
  * The dashboard (`/`): live round status and phase, participants, accuracy and loss over rounds,
- * model versions with download links, and the admin "start rounds" control. Everything it shows
+ * privacy spent, each round's secure aggregation, model versions with download links, and the
+ * admin "start rounds" control. Everything it shows
  * comes from the live feed; nothing is polled.
  */
 
@@ -34,12 +36,41 @@ function privacyOn(): boolean {
   return status?.privacy !== undefined || [...closed.values()].some((r) => r.privacy);
 }
 
+/** The secure-aggregation column appears once any round was securely aggregated. */
+function secureAggregationOn(): boolean {
+  return [...closed.values()].some((r) => r.secureAggregation);
+}
+
+/** E.g. "k=2, t=2; 2 survived, 1 dropped (carol at masked-input); error ≤ 3.1e-7". */
+function describeSecureAggregation(s: SecureAggregationRecord): string {
+  const dropped = s.dropouts.length ? ` (${s.dropouts.map((d) => `${d.clientId} at ${d.stage}`).join(', ')})` : '';
+  // Survivors are known once the masked inputs are in; a round that failed before has none to report.
+  const outcome = s.errorBound === undefined && s.survivors.length === 0 ? `stopped at ${s.stage}` : `${s.survivors.length} survived`;
+  const bound = s.errorBound === undefined ? '' : `; error ≤ ${s.errorBound.toExponential(1)}`;
+  return `k=${s.k}, t=${s.threshold}; ${outcome}, ${s.dropouts.length} dropped${dropped}${bound}`;
+}
+
+function dropoutReasons(s: SecureAggregationRecord): string {
+  return s.dropouts
+    .filter((d) => d.reason)
+    .map((d) => `${d.clientId}: ${d.reason}`)
+    .join('\n');
+}
+
 function modelLink(version: number, file: 'model.json' | 'weights.bin', text: string): HTMLAnchorElement {
   const a = document.createElement('a');
   a.href = `/v1/models/${encodeURIComponent(task?.name ?? 'mnist')}/versions/${version}/${file}`;
   a.textContent = text;
   if (file === 'weights.bin') a.download = `${task?.name ?? 'model'}-v${version}.weights.bin`;
   return a;
+}
+
+function cell(text: string, attrs: { className?: string; title?: string } = {}): HTMLTableCellElement {
+  const td = document.createElement('td');
+  td.textContent = text;
+  if (attrs.className) td.className = attrs.className;
+  if (attrs.title) td.title = attrs.title;
+  return td;
 }
 
 function roundRow(r: RoundRecord): HTMLTableRowElement {
@@ -49,22 +80,19 @@ function roundRow(r: RoundRecord): HTMLTableRowElement {
   // The most telling measure the round has: held-out, then federated, then the clients' training metrics.
   const accuracy = r.evaluation?.accuracy ?? r.federatedEvaluation?.accuracy ?? r.trainAccuracy;
   const loss = r.evaluation?.loss ?? r.federatedEvaluation?.loss ?? r.trainLoss;
-  const cells = [
-    String(r.round),
-    r.status === 'failed' ? `failed: ${r.reason ?? ''}` : r.status,
-    `${r.contributions.length}/${r.participants.length}`,
-    String(r.numExamples),
-    fmt.pct(accuracy),
-    fmt.num(loss),
-    ...(privacyOn() ? [r.privacy ? fmt.eps(r.privacy.epsilon) : '-'] : []),
-    fmt.secs(r.durationMs),
-  ];
-  for (const text of cells) {
-    const td = document.createElement('td');
-    td.textContent = text;
-    row.append(td);
-  }
-  row.children[1].className = `status-${r.status}`;
+  const secure = r.secureAggregation;
+  row.append(
+    cell(String(r.round)),
+    cell(r.status === 'failed' ? `failed: ${r.reason ?? ''}` : r.status, { className: `status-${r.status}` }),
+    cell(`${r.contributions.length}/${r.participants.length}`),
+    cell(String(r.numExamples)),
+    cell(fmt.pct(accuracy)),
+    cell(fmt.num(loss)),
+    ...(privacyOn() ? [cell(r.privacy ? fmt.eps(r.privacy.epsilon) : '-')] : []),
+    // Why each dropout left, when it said so, on hover.
+    ...(secureAggregationOn() ? [cell(secure ? describeSecureAggregation(secure) : '-', { className: 'text', title: secure ? dropoutReasons(secure) : '' })] : []),
+    cell(fmt.secs(r.durationMs)),
+  );
   const version = document.createElement('td');
   if (r.version !== undefined) version.append(modelLink(r.version, 'model.json', `v${r.version}`), ' · ', modelLink(r.version, 'weights.bin', 'weights'));
   row.append(version);
@@ -75,6 +103,7 @@ function renderRounds(): void {
   const rounds = [...closed.values()].sort((a, b) => a.round - b.round);
   chart.update(rounds.filter((r) => r.status === 'committed'));
   el('epsilon-head').hidden = !privacyOn();
+  el('secagg-head').hidden = !secureAggregationOn();
   el('rounds').replaceChildren(...rounds.reverse().map(roundRow));
   document.body.dataset.committedRounds = String(rounds.filter((r) => r.status === 'committed').length);
 }
