@@ -40,7 +40,7 @@ export class IdentityRegistry {
     if (known !== undefined && known !== join.identityKey) {
       return (
         `client name '${join.name}' is registered with another identity key; start the client with the identity it ` +
-        'joined with first (fedserve client --identity FILE) or join under another name'
+        'joined with first (fedserve client --identity FILE, or the browser that first joined under this name) or join under another name'
       );
     }
     return undefined;
