@@ -9,10 +9,10 @@ import { runDemo } from './demo.js';
 const SERVER_USAGE = `fedserve server [--config FILE] [options]
 
 ${Object.entries(SERVER_FLAGS)
-  .map(([flag, spec]) => `  --${`${flag} ${spec.arg}`.padEnd(22)}${spec.help}`)
+  .map(([flag, spec]) => `  --${`${flag} ${spec.arg}`.padEnd(26)}${spec.help}`)
   .join('\n')}
-  --${'config FILE'.padEnd(22)}JSON config (sections: rounds, training, strategy, privacy, ...); flags override it
-  --${'backend NAME'.padEnd(22)}TensorFlow.js backend: tensorflow, wasm or cpu (default: best available)`;
+  --${'config FILE'.padEnd(26)}JSON config (sections: rounds, training, strategy, privacy, ...); flags override it
+  --${'backend NAME'.padEnd(26)}TensorFlow.js backend: tensorflow, wasm or cpu (default: best available)`;
 
 const USAGE = `fedserve: federated learning as a service
 

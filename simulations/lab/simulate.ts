@@ -59,7 +59,7 @@ export async function simulate(config: LabConfig, outDir: string, options: Simul
       outcomes.push(outcome);
       await writeFile(join(outDir, 'logs', `${String(i + 1).padStart(2, '0')}-${slug(run.label)}.log`), `${outcome.log.join('\n')}\n`);
       // Every round record in full, for analyses the CSV does not cover and for --render-only.
-      await writeFile(join(outDir, 'runs.json'), `${JSON.stringify(outcomes.map(({ log: _log, ...rest }) => rest), null, 1)}\n`);
+      await writeFile(join(outDir, 'runs.json'), `${JSON.stringify(outcomes.map(({ log: _log, ...rest }) => rest))}\n`);
       await writeReports(config, population, outcomes, outDir);
     }
   } finally {
