@@ -3,7 +3,7 @@ import { describeZodError, StartRoundsBody } from '../shared/protocol/messages.j
 import { requireAdmin } from './auth.js';
 import { RoundsRefusedError, type Coordinator } from './coordinator.js';
 import type { CoordinatorMetrics } from './metrics.js';
-import { HttpError, readJsonBody, sendJson } from './serving/http-io.js';
+import { HttpError, readJsonBody, sendFailure, sendJson } from './serving/http-io.js';
 import { handleServing, type ServingContext } from './serving/routes.js';
 import type { WebHandler } from './web/handler.js';
 
@@ -82,13 +82,6 @@ export async function handleApi(req: IncomingMessage, res: ServerResponse, ctx: 
         throw new HttpError(404, `no such endpoint: ${req.method} ${pathname}`);
     }
   } catch (e) {
-    if (res.headersSent) {
-      res.destroy();
-    } else if (e instanceof HttpError) {
-      sendJson(res, e.status, { error: e.message }, e.headers);
-    } else {
-      ctx.log(`${req.method} ${pathname} failed: ${(e as Error).stack ?? String(e)}`);
-      sendJson(res, 500, { error: `internal error: ${(e as Error).message}` });
-    }
+    sendFailure(res, e, `${req.method} ${pathname}`, ctx.log);
   }
 }

@@ -61,6 +61,21 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(data);
 }
 
+/**
+ * Answers a request whose handler threw: an HttpError becomes its status and message, anything else a
+ * logged 500; a response already under way can only be cut off.
+ */
+export function sendFailure(res: ServerResponse, e: unknown, context: string, log: (line: string) => void): void {
+  if (res.headersSent) {
+    res.destroy();
+  } else if (e instanceof HttpError) {
+    sendJson(res, e.status, { error: e.message }, e.headers);
+  } else {
+    log(`${context} failed: ${(e as Error).stack ?? String(e)}`);
+    sendJson(res, 500, { error: `internal error: ${(e as Error).message}` });
+  }
+}
+
 export function sendBytes(res: ServerResponse, data: Uint8Array, headers: Record<string, string>): void {
   res.writeHead(200, { ...headers, 'content-type': 'application/octet-stream', 'content-length': String(data.byteLength) });
   res.end(data);

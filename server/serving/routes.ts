@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HttpError, readJsonBody, sendBytes, sendJson } from './http-io.js';
+import { HttpError, readJsonBody, sendBytes, sendFailure, sendJson } from './http-io.js';
 import type { ModelRegistry } from './model-registry.js';
 import { itemLabel, parseSeedBody, parseTfServingBody, predictResponse, type PredictRequest } from './predict-request.js';
 import type { ServedModel } from './served-model.js';
@@ -210,14 +210,7 @@ export async function handleServing(req: IncomingMessage, res: ServerResponse, c
     if (!route) return false;
     await dispatch(route, req, res, ctx, name);
   } catch (e) {
-    if (res.headersSent) {
-      res.destroy();
-    } else if (e instanceof HttpError) {
-      sendJson(res, e.status, { error: e.message }, e.headers);
-    } else {
-      (ctx.log ?? console.error)(`serving ${req.method} ${pathname} failed: ${(e as Error).stack ?? String(e)}`);
-      sendJson(res, 500, { error: `internal error: ${(e as Error).message}` });
-    }
+    sendFailure(res, e, `serving ${req.method} ${pathname}`, ctx.log ?? console.error);
   }
   return true;
 }

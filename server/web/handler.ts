@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, extname, join } from 'node:path';
-import { HttpError, sendJson } from '../serving/http-io.js';
+import { HttpError, sendFailure } from '../serving/http-io.js';
 import { defaultWebDir, ensureWebBundle, type WebManifest } from './bundle.js';
 import { MNIST_SHARD_PATH, mnistShardBytes } from './mnist-shards.js';
 
@@ -138,14 +138,7 @@ export function createWebHandler(opts: WebOptions = {}): WebHandler {
     try {
       return await route(req, res, pathname);
     } catch (e) {
-      if (res.headersSent) {
-        res.destroy();
-      } else if (e instanceof HttpError) {
-        sendJson(res, e.status, { error: e.message }, e.headers);
-      } else {
-        log(`${req.method} ${pathname} failed: ${(e as Error).message}`);
-        sendJson(res, 500, { error: (e as Error).message });
-      }
+      sendFailure(res, e, `${req.method} ${pathname}`, log);
       return true;
     }
   };

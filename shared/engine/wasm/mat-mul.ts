@@ -1,6 +1,6 @@
-import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs';
+import type { KernelConfig, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { WasmOps } from './wasm-ops.js';
+import { replaceKernelFunc, WasmOps } from './wasm-ops.js';
 
 interface MatMulArgs {
   inputs: Record<string, TensorInfo>;
@@ -40,11 +40,5 @@ export function withExplicitTransposes(stock: KernelConfig): KernelConfig {
     if (b !== inputs.b) ops.free(b);
     return out;
   };
-  return {
-    kernelName: stock.kernelName,
-    backendName: 'wasm',
-    setupFunc: stock.setupFunc,
-    disposeFunc: stock.disposeFunc,
-    kernelFunc: kernelFunc as unknown as KernelFunc,
-  };
+  return replaceKernelFunc(stock, kernelFunc);
 }

@@ -1,5 +1,6 @@
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { replaceKernelFunc } from './wasm-ops.js';
 
 /*
  * Kernels that return their input unchanged share its buffer (one more reference) instead of
@@ -29,11 +30,5 @@ export function withSameTypeCastShared(stock: KernelConfig): KernelConfig {
     if (args.attrs.dtype === args.inputs.x.dtype) return share(args.backend, args.inputs.x);
     return stock.kernelFunc(args) as TensorInfo;
   };
-  return {
-    kernelName: stock.kernelName,
-    backendName: 'wasm',
-    setupFunc: stock.setupFunc,
-    disposeFunc: stock.disposeFunc,
-    kernelFunc: kernelFunc as unknown as KernelFunc,
-  };
+  return replaceKernelFunc(stock, kernelFunc);
 }

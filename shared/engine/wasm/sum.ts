@@ -1,6 +1,7 @@
-import { util, type KernelConfig, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs';
+import { util, type KernelConfig, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { heapKernels } from './heap-kernels.js';
+import { replaceKernelFunc } from './wasm-ops.js';
 
 interface SumArgs {
   inputs: { x: TensorInfo };
@@ -33,11 +34,5 @@ export function withLeadingAxesSum(stock: KernelConfig): KernelConfig {
     heapKernels(backend).sumRows(x, out, rows, width);
     return out;
   };
-  return {
-    kernelName: stock.kernelName,
-    backendName: 'wasm',
-    setupFunc: stock.setupFunc,
-    disposeFunc: stock.disposeFunc,
-    kernelFunc: kernelFunc as unknown as KernelFunc,
-  };
+  return replaceKernelFunc(stock, kernelFunc);
 }

@@ -1,6 +1,20 @@
-import { getKernel, type NamedAttrMap, type NamedTensorInfoMap, type TensorInfo } from '@tensorflow/tfjs';
+import { getKernel, type KernelConfig, type KernelFunc, type NamedAttrMap, type NamedTensorInfoMap, type TensorInfo } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { heapKernels } from './heap-kernels.js';
+
+/**
+ * A wasm kernel config that keeps the stock kernel's setup and disposal (which own its XNNPACK
+ * state) and swaps in our kernelFunc.
+ */
+export function replaceKernelFunc<A>(stock: KernelConfig, kernelFunc: (args: A) => TensorInfo): KernelConfig {
+  return {
+    kernelName: stock.kernelName,
+    backendName: 'wasm',
+    setupFunc: stock.setupFunc,
+    disposeFunc: stock.disposeFunc,
+    kernelFunc: kernelFunc as unknown as KernelFunc,
+  };
+}
 
 /** [top, bottom, left, right]; a negative side means "crop that many input rows/columns". */
 export type Pads4 = [number, number, number, number];
