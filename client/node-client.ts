@@ -19,6 +19,7 @@ import {
   type UpdateMeta,
 } from '../shared/protocol/messages.js';
 import { identityKeyToText, type SecureTrainSection } from '../shared/protocol/secagg-messages.js';
+import { TaskGuard, trainTaskDigest, type ClientPolicy } from '../shared/protocol/task-policy.js';
 import { decodeWeights, encodeWeights } from '../shared/protocol/weights-codec.js';
 import { generateIdentity, IdentityPins, type ActivePhase, type ClientAudit, type IdentityKeyPair, type SecAggClientMessage } from '../shared/secagg/index.js';
 import { assertDatasetFitsTask, buildModel } from '../shared/task.js';
@@ -65,6 +66,10 @@ export interface ClientOptions {
   secAggAudit?: ClientAudit;
   /** Tests only: runs just before each secure-aggregation stage message goes out. */
   secAggBeforeSend?: (stage: ActivePhase, round: number) => void;
+  /** Tests only: rewrites each outgoing secure-aggregation message (a malicious client). */
+  secAggOutbound?: (message: SecAggClientMessage) => SecAggClientMessage;
+  /** What this client refuses whatever the coordinator asks (downgrades, weak privacy); see TaskGuard. */
+  policy?: ClientPolicy;
 }
 
 export interface RoundOutcome {
@@ -105,6 +110,7 @@ export class NodeClient {
   private readonly identity: IdentityKeyPair;
   /** Peers' identity keys as first seen, across rounds. */
   private readonly pins = new IdentityPins();
+  private readonly guard: TaskGuard;
   /** The secure round in progress. */
   private secure: SecureRound | undefined;
   /** The round being trained, and whether it was called off. */
@@ -123,6 +129,7 @@ export class NodeClient {
       identityKey: identityKeyToText(this.identity.publicKey),
     };
     this.noise = opts.noise ?? new GaussianSampler();
+    this.guard = new TaskGuard(opts.policy ?? { requireSecureAggregation: false });
     this.socket = io(opts.server, {
       auth,
       autoConnect: false,
@@ -265,9 +272,11 @@ export class NodeClient {
     } catch (e) {
       return progress.line(`ignoring round ${task.round}: bad global weights: ${(e as Error).message}`);
     }
+    const refusal = this.guard.check(task);
+    if (refusal !== undefined) return progress.line(`round ${task.round}: refusing the task and sending nothing: ${refusal}`);
     const active = { round: task.round, aborted: false };
     this.active = active;
-    const secure = task.secureAggregation ? this.openSecureRound(task.secureAggregation) : undefined;
+    const secure = task.secureAggregation ? this.openSecureRound(task.secureAggregation, trainTaskDigest(task, global)) : undefined;
     const model = this.model;
     progress.line(`round ${task.round}: training version ${task.version} on ${this.ds.n} examples (${task.timeoutMs / 1000}s deadline)`);
     const started = performance.now();
@@ -350,7 +359,7 @@ export class NodeClient {
   }
 
   /** Starts this client's side of a secure round (replacing one still open). */
-  private openSecureRound(section: SecureTrainSection): SecureRound {
+  private openSecureRound(section: SecureTrainSection, digest: Uint8Array): SecureRound {
     this.secure?.close();
     const { progress } = this.opts;
     const secure = new SecureRound({
@@ -358,10 +367,12 @@ export class NodeClient {
       identity: this.identity,
       pins: this.pins,
       section,
+      digest,
       send: (message) => this.sendSecAgg(message),
       log: (line) => progress.line(line),
       ...(this.opts.secAggAudit ? { audit: this.opts.secAggAudit } : {}),
       ...(this.opts.secAggBeforeSend ? { beforeSend: this.opts.secAggBeforeSend } : {}),
+      ...(this.opts.secAggOutbound ? { outbound: this.opts.secAggOutbound } : {}),
     });
     this.secure = secure;
     return secure;

@@ -27,12 +27,16 @@ export interface SecureRoundOptions {
   /** Peers' identity keys seen in earlier rounds; a roster that changes one is refused. */
   pins: IdentityPins;
   section: SecureTrainSection;
+  /** trainTaskDigest() of the task and weights we were given: signed into our keys, compared with the neighbours'. */
+  digest: Uint8Array;
   /** Sends one message and resolves with the coordinator's refusal, or undefined when it was accepted. */
   send: (message: SecAggClientMessage) => Promise<string | undefined>;
   log: (line: string) => void;
   audit?: ClientAudit;
   /** Tests only: runs just before each stage's message goes out (a test disconnects the client there). */
   beforeSend?: (stage: ActivePhase, round: number) => void;
+  /** Tests only: rewrites each outgoing message (a malicious client). */
+  outbound?: (message: SecAggClientMessage) => SecAggClientMessage;
 }
 
 export class SecureRound {
@@ -73,6 +77,9 @@ export class SecureRound {
           this.shares = message;
           await this.maskIfReady();
           break;
+        case 'secagg/consistency-request':
+          await this.emit('consistency', client.consistency(message));
+          break;
         case 'secagg/unmask-request': {
           const refusal = await this.emit('unmask', client.unmask(message), { quiet: true });
           this.o.log(
@@ -100,7 +107,7 @@ export class SecureRound {
     const { slots, setup } = this.o.section;
     this.enqueue(async () => {
       this.update = { vector: packSecureVector(delta, slots, values, setup.clip), numExamples };
-      this.client = new SecAggClient({ id: this.o.clientId, identity: this.o.identity, setup, pins: this.o.pins, ...(this.o.audit ? { audit: this.o.audit } : {}) });
+      this.client = new SecAggClient({ id: this.o.clientId, identity: this.o.identity, setup, digest: this.o.digest, pins: this.o.pins, ...(this.o.audit ? { audit: this.o.audit } : {}) });
       this.o.log(`round ${this.round}: secure aggregation with ${setup.participants.length} clients (k = ${setup.k}, threshold ${setup.threshold}): keys advertised`);
       await this.emit('advertise', this.client.advertise());
     });
@@ -123,7 +130,7 @@ export class SecureRound {
   private async emit(stage: ActivePhase, message: SecAggClientMessage, options: { quiet?: boolean } = {}): Promise<string | undefined> {
     this.o.beforeSend?.(stage, this.round);
     if (this.closed) return 'the round closed';
-    const refusal = await this.o.send(message);
+    const refusal = await this.o.send(this.o.outbound ? this.o.outbound(message) : message);
     if (refusal && !options.quiet) this.o.log(`round ${this.round}: the coordinator refused our ${message.type} message: ${refusal}`);
     return refusal;
   }

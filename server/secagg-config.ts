@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { minimumThreshold } from '../shared/secagg/params.js';
 
 /**
  * The coordinator config's `secureAggregation` section. k and threshold default per round from
@@ -23,6 +24,13 @@ export const SecureAggregationConfigSchema = z
   })
   .refine((s) => s.k === undefined || s.threshold === undefined || s.threshold <= s.k, {
     message: 'threshold cannot exceed k',
+    path: ['threshold'],
+  })
+  .refine((s) => s.k === undefined || s.threshold === undefined || s.threshold >= minimumThreshold(s.k), {
+    error: (issue) => {
+      const k = (issue.input as { k: number }).k;
+      return `threshold must be at least ${minimumThreshold(k)} for k = ${k} (2t - k >= 2: one colluding neighbour must not suffice)`;
+    },
     path: ['threshold'],
   });
 export type SecureAggregationConfig = z.output<typeof SecureAggregationConfigSchema>;

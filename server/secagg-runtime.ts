@@ -2,7 +2,7 @@ import type { SecureSlot } from '../shared/protocol/secagg-messages.js';
 import type { CoordinatorConfig } from './config.js';
 import type { PrivacyRuntime } from './privacy-runtime.js';
 import type { ProtocolFactory } from './round/aggregation-protocol.js';
-import { SecAggProtocol, type SecAggProtocolOptions, type SecAggRoundAudit, type SecAggTamper } from './round/secagg-protocol.js';
+import { SecAggProtocol, STAGES_AFTER_TRAINING, type SecAggProtocolOptions, type SecAggRoundAudit, type SecAggTamper } from './round/secagg-protocol.js';
 import type { SecureAggregationConfig } from './secagg-config.js';
 import type { IdentityRegistry } from './secagg-identities.js';
 
@@ -33,11 +33,11 @@ export function checkSecureAggregationConfig(config: CoordinatorConfig): void {
         `strategy.sampler.minClients is ${sampler.minClients}: raise it (--min-clients 3) or turn secure aggregation off`,
     );
   }
-  const budget = 3 * secure.phaseTimeoutMs;
+  const budget = STAGES_AFTER_TRAINING * secure.phaseTimeoutMs;
   if (config.rounds.trainingTimeoutMs <= budget) {
     throw new Error(
-      `rounds.trainingTimeoutMs (${config.rounds.trainingTimeoutMs}) must exceed 3 x secureAggregation.phaseTimeoutMs (${budget}): ` +
-        'sharing keys, sending masked updates and unmasking get a phase timeout each inside the training deadline, and clients train in what is left',
+      `rounds.trainingTimeoutMs (${config.rounds.trainingTimeoutMs}) must exceed ${STAGES_AFTER_TRAINING} x secureAggregation.phaseTimeoutMs (${budget}): ` +
+        'sharing keys, sending masked updates, the consistency check and unmasking get a phase timeout each inside the training deadline, and clients train in what is left',
     );
   }
 }

@@ -1,5 +1,6 @@
 import { assertCompatibleWithSecureAggregation } from '../../shared/aggregation/secure-aggregation.js';
 import type { ClientDpInstructions } from '../../shared/privacy/client-privatize.js';
+import type { TrainTask } from '../../shared/protocol/messages.js';
 import type { RoundPrivacyRecord } from '../../shared/protocol/rounds.js';
 import type { SecureAggregationRecord, SecureSlot, SecureStage, SecureTrainSection } from '../../shared/protocol/secagg-messages.js';
 import { secureVectorLength, unpackSecureVector, type SlotValues } from '../../shared/protocol/secagg-vector.js';
@@ -34,18 +35,24 @@ import type {
  * client's event loop busy, so no exchange is left waiting on it meanwhile); then keys are shared,
  * masked updates sent, and the survivors unmask the sum.
  *
- *   advertise-keys --> share-keys --> masked-input --> unmask --> done
+ *   advertise-keys --> share-keys --> masked-input --> consistency --> unmask --> done
  *   (clients train,    (each stage closes when everyone it waits for answered or left, or at its
- *    then advertise)    deadline; any stage may abort: too few live neighbours, or too few shares)
+ *    then advertise)    deadline; any stage may abort: too few live neighbours, too few shares,
+ *                       a secret that fails its commitment, or an aggregate out of range)
  *
- * Deadlines: share-keys, masked-input and unmask get `phaseTimeoutMs` each; advertise-keys (and
- * with it training) ends 3 x `phaseTimeoutMs` before the training deadline, which leaves them their time.
+ * Deadlines: share-keys, masked-input, consistency and unmask get `phaseTimeoutMs` each;
+ * advertise-keys (and with it training) ends 4 x `phaseTimeoutMs` before the training deadline,
+ * which leaves them their time.
  */
+
+/** Stages after advertise-keys, each with its own phase timeout inside the training deadline. */
+export const STAGES_AFTER_TRAINING = 4;
 
 const STAGE_OF: Record<ActivePhase, SecureStage> = {
   advertise: 'advertise-keys',
   'share-keys': 'share-keys',
   'masked-input': 'masked-input',
+  consistency: 'consistency',
   unmask: 'unmask',
 };
 
@@ -70,6 +77,8 @@ export interface SecureSum {
 
 /** A coordinator that tampers with what it sends (tests only: peers must detect it). */
 export interface SecAggTamper {
+  /** The whole training task one client is sent: drop secure aggregation, change its weights or config. */
+  task?(to: string, task: SecureTrainTask): SecureTrainTask;
   setup?(to: string, setup: SecAggSetup): SecAggSetup;
   message?(to: string, message: SecAggServerMessage): SecAggServerMessage;
 }
@@ -100,7 +109,13 @@ export interface SecAggProtocolOptions {
   log?(line: string): void;
 }
 
-type Outcome = { kind: 'done'; sum: SecureSum; dropouts: Dropout[] } | { kind: 'aborted'; reason: string; dropouts: Dropout[] };
+/** A training task as SecAggProtocol sends it. */
+export interface SecureTrainTask {
+  body: TrainTask;
+  weights: Float32Array;
+}
+
+type Outcome = { kind: 'done'; sum: SecureSum; dropouts: Dropout[] } | { kind: 'aborted'; reason: string; dropouts: Dropout[]; culprit?: string };
 
 export class SecAggProtocol implements AggregationProtocol {
   readonly name = 'secagg+';
@@ -162,20 +177,22 @@ export class SecAggProtocol implements AggregationProtocol {
     this.log(`secure aggregation with ${participants.length} clients: k = ${setup.k}, threshold ${setup.threshold}, clip ${clip}, weight cap ${maxWeight}`);
     this.armTimer(this.advertiseDeadline());
     const timeoutMs = Math.max(1, this.advertiseDeadline() - this.startedAt);
-    const tamper = this.options.tamper?.setup;
-    return participants.map((to) => ({
-      event: 'train' as const,
-      to,
-      body: {
-        round,
-        version: this.ctx.version,
-        config: this.ctx.trainConfig,
-        timeoutMs,
-        ...(privacy ? { privacy } : {}),
-        secureAggregation: { setup: tamper ? tamper(to, setup) : setup, slots },
-      },
-      weights: this.ctx.globalWeights,
-    }));
+    const tamper = this.options.tamper;
+    return participants.map((to) => {
+      const task: SecureTrainTask = {
+        body: {
+          round,
+          version: this.ctx.version,
+          config: this.ctx.trainConfig,
+          timeoutMs,
+          ...(privacy ? { privacy } : {}),
+          secureAggregation: { setup: tamper?.setup ? tamper.setup(to, setup) : setup, slots },
+        },
+        weights: this.ctx.globalWeights,
+      };
+      const sent = tamper?.task ? tamper.task(to, task) : task;
+      return { event: 'train' as const, to, body: sent.body, weights: sent.weights };
+    });
   }
 
   receive(message: Inbound): Verdict {
@@ -272,6 +289,7 @@ export class SecAggProtocol implements AggregationProtocol {
         survivors: this.outcome?.kind === 'done' ? this.outcome.sum.survivors : this.survivors,
         dropouts,
         ...(this.outcome?.kind === 'done' ? { errorBound: this.outcome.sum.errorBound } : {}),
+        ...(this.outcome?.kind === 'aborted' && this.outcome.culprit !== undefined ? { culprit: this.outcome.culprit } : {}),
       },
     };
   }
@@ -307,7 +325,7 @@ export class SecAggProtocol implements AggregationProtocol {
         this.finish(step.result);
         break;
       case 'aborted':
-        this.outcome = { kind: 'aborted', reason: `secure aggregation aborted ${step.reason}`, dropouts: step.dropouts };
+        this.outcome = { kind: 'aborted', reason: `secure aggregation aborted ${step.reason}`, dropouts: step.dropouts, ...(step.culprit !== undefined ? { culprit: step.culprit } : {}) };
         this.options.audit?.finished(step);
         this.log(this.outcome.reason);
         break;
@@ -360,21 +378,14 @@ export class SecAggProtocol implements AggregationProtocol {
     return [];
   }
 
-  /**
-   * k and t for n participants: the configured ones, else defaults from n, with t raised to a strict
-   * majority of k. Each neighbour reveals one share per peer, of its self-mask seed or of its masking
-   * key; with t > k/2 no coordinator, even one telling neighbours different survivor lists, can
-   * collect t shares of both secrets of one client, which would unmask that client's update.
-   */
+  /** k and t for n participants: the configured ones, else defaults from n; never below the threshold floor (params.ts). */
   private graphFor(n: number): { k: number; threshold: number } {
-    const configured = definedOnly(this.options.graph);
-    const { k, threshold } = resolveGraphParams(n, configured);
-    return { k, threshold: configured.threshold ?? Math.max(threshold, Math.floor(k / 2) + 1) };
+    return resolveGraphParams(n, definedOnly(this.options.graph));
   }
 
-  /** When training must be done and keys advertised: the three later stages get a phase timeout each. */
+  /** When training must be done and keys advertised: the later stages get a phase timeout each. */
   private advertiseDeadline(): number {
-    return this.startedAt + this.ctx.timeoutMs - 3 * this.options.phaseTimeoutMs;
+    return this.startedAt + this.ctx.timeoutMs - STAGES_AFTER_TRAINING * this.options.phaseTimeoutMs;
   }
 
   private armTimer(at: number): void {

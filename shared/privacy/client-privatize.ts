@@ -12,6 +12,8 @@ import { addGaussianNoise, type GaussianSampler } from './gaussian.js';
 export const ClientDpInstructionsSchema = z.strictObject({
   mode: z.enum(['central', 'distributed']),
   clipNorm: z.number().positive(),
+  /** The coordinator's declared noise multiplier z of the update (noise std = z x clipNorm in all): clients may require a floor. */
+  noiseMultiplier: z.number().nonnegative(),
   /** Std of the noise this client adds to its clipped update: 0 in central mode. */
   updateNoiseStd: z.number().nonnegative(),
   /** Adaptive clipping: std of the noise this client adds to its indicator (0 in central mode); null with fixed clipping. */

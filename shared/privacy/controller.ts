@@ -100,6 +100,7 @@ export class PrivacyController {
       instructions: {
         mode: this.config.mode,
         clipNorm: this.clipNorm,
+        noiseMultiplier: this.updateMultiplier,
         updateNoiseStd: distributed ? distributedNoiseStd(this.updateMultiplier, this.clipNorm, n) : 0,
         indicatorNoiseStd: bitStd === null ? null : distributed ? bitStd / Math.sqrt(n) : 0,
       },

@@ -52,7 +52,7 @@ export function identityKeyFromText(text: string): Uint8Array {
 
 // ---------- the round record ----------
 
-export const SECURE_STAGES = ['advertise-keys', 'share-keys', 'masked-input', 'unmask'] as const;
+export const SECURE_STAGES = ['advertise-keys', 'share-keys', 'masked-input', 'consistency', 'unmask'] as const;
 export type SecureStage = (typeof SECURE_STAGES)[number];
 
 /** A participant that left a secure round: at which stage, and why when it refused rather than vanished. */
@@ -80,5 +80,7 @@ export const SecureAggregationRecordSchema = z.object({
   dropouts: z.array(SecureDropoutSchema),
   /** Bound on |secure mean - exact weighted mean| per coordinate of the model delta. */
   errorBound: z.number().nonnegative().optional(),
+  /** An aborted round: the client caught misbehaving (a share its author never signed, or bad shares dealt). */
+  culprit: z.string().optional(),
 });
 export type SecureAggregationRecord = z.infer<typeof SecureAggregationRecordSchema>;

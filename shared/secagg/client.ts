@@ -3,12 +3,39 @@ import { defaultX25519, open, seal, type X25519, type X25519KeyPair } from './ag
 import { assertLittleEndianHost, bytesEqual, concatBytes, lengthPrefixed, randomBytes, splitLengthPrefixed } from './bytes.js';
 import { encodeUpdate } from './encoding.js';
 import { SecAggRefusal } from './errors.js';
-import { defaultVerify, signAdvertisement, verifyAdvertisement, type Ed25519Verify, type IdentityKeyPair, type IdentityPins } from './identity.js';
+import {
+  defaultSign,
+  defaultVerify,
+  seedCommitment,
+  signAdvertisement,
+  signShare,
+  signSurvivors,
+  verifyAdvertisement,
+  verifyShare,
+  verifySurvivors,
+  type Ed25519Sign,
+  type Ed25519Verify,
+  type IdentityKeyPair,
+  type IdentityPins,
+  type ShareKind,
+} from './identity.js';
 import { pairwiseMaskKey, selfMaskKey, shareBoxKey } from './kdf.js';
 import type { Keystream } from './keystream.js';
 import { defaultMaskAccumulator, keystreamAccumulator, type MaskAccumulator, type MaskTerm } from './masks.js';
-import type { AdvertiseKeysMessage, MaskedInputMessage, PeerKeysMessage, RoutedSharesMessage, SecAggSetup, ShareKeysMessage, UnmaskMessage, UnmaskRequestMessage } from './messages.js';
+import type {
+  AdvertiseKeysMessage,
+  ConsistencyMessage,
+  ConsistencyRequestMessage,
+  MaskedInputMessage,
+  PeerKeysMessage,
+  RoutedSharesMessage,
+  SecAggSetup,
+  ShareKeysMessage,
+  UnmaskMessage,
+  UnmaskRequestMessage,
+} from './messages.js';
 import { roundContext, type RoundContext } from './round.js';
+import { TASK_DIGEST_BYTES } from './task-digest.js';
 
 /** Audit mode: the client's own plaintext, so anyone can compare it with what the coordinator saw. */
 export interface ClientAudit {
@@ -19,10 +46,13 @@ export interface SecAggClientOptions {
   id: string;
   identity: IdentityKeyPair;
   setup: SecAggSetup;
+  /** taskDigest() of the task and weights this client was given; its neighbours must have the same. */
+  digest: Uint8Array;
   /** Mask generator; default: Node's streaming AES-CTR under Node, WebCrypto elsewhere. */
   keystream?: Keystream;
   x25519?: X25519;
   verify?: Ed25519Verify;
+  sign?: Ed25519Sign;
   /** Identity keys seen in earlier rounds; a roster that changes one is refused. */
   pins?: IdentityPins;
   audit?: ClientAudit;
@@ -40,13 +70,25 @@ interface Peer {
   receiveKey: Uint8Array;
 }
 
-/** The two shares a neighbour gave us: of its self-mask seed and of its masking secret key. */
-interface HeldShares {
-  selfMaskSeed: Uint8Array;
-  maskingKey: Uint8Array;
+/** One share a neighbour gave us, with its signature: revealed as is, so a forged one is pinned on us. */
+interface SignedShare {
+  share: Uint8Array;
+  signature: Uint8Array;
 }
 
-export type ClientPhase = 'new' | 'advertised' | 'shared' | 'masked' | 'finished' | 'busy' | 'refused';
+/** The two shares a neighbour gave us: of its self-mask seed and of its masking secret key. */
+interface HeldShares {
+  selfMaskSeed: SignedShare;
+  maskingKey: SignedShare;
+}
+
+/** Our shares of both secrets for each peer, in the order given. */
+export interface SecretShares {
+  selfMaskSeed: Uint8Array[];
+  maskingKey: Uint8Array[];
+}
+
+export type ClientPhase = 'new' | 'advertised' | 'shared' | 'masked' | 'signed' | 'finished' | 'busy' | 'refused';
 
 /**
  * One client's side of a SecAgg+ round, as a state machine without I/O: each method takes the
@@ -62,9 +104,12 @@ export class SecAggClient {
   private readonly masking: X25519KeyPair;
   private readonly masks: MaskAccumulator;
   private readonly verify: Ed25519Verify;
+  private readonly sign: Ed25519Sign;
   private readonly peers = new Map<string, Peer>();
   private readonly held = new Map<string, HeldShares>();
-  private selfMaskSeed: Uint8Array = new Uint8Array(0);
+  private readonly selfMaskSeed = randomBytes(32);
+  /** The survivor list we signed in the consistency round: the only one we unmask for. */
+  private signedSurvivors: ReadonlySet<string> | undefined;
 
   constructor(private readonly options: SecAggClientOptions) {
     assertLittleEndianHost();
@@ -79,9 +124,11 @@ export class SecAggClient {
     if (!bytesEqual(registered, identity.publicKey)) throw new SecAggRefusal(`the roster lists another identity key for '${id}' than ours`);
     const changed = pins?.checkAndPin(setup.participants);
     if (changed !== undefined) throw new SecAggRefusal(`the identity key of '${changed}' differs from the one seen in earlier rounds`);
+    if (options.digest.length !== TASK_DIGEST_BYTES) throw new SecAggRefusal(`the task digest must be ${TASK_DIGEST_BYTES} bytes, got ${options.digest.length}`);
     this.neighbours = new Set(this.ctx.graph.get(id));
     this.masks = options.keystream ? keystreamAccumulator(options.keystream) : defaultMaskAccumulator();
     this.verify = options.verify ?? defaultVerify();
+    this.sign = options.sign ?? defaultSign();
     this.x25519 = options.x25519 ?? defaultX25519();
     this.encryption = this.x25519.keyPair();
     this.masking = this.x25519.keyPair();
@@ -99,16 +146,32 @@ export class SecAggClient {
     return this.options.setup.threshold;
   }
 
-  /** Phase 0: fresh X25519 keys for this round, signed with the identity key. */
-  advertise(): AdvertiseKeysMessage {
-    this.begin('new', this.round);
-    const keys = { round: this.round, nonce: this.options.setup.nonce, clientId: this.options.id, encryptionKey: this.encryption.publicKey, maskingKey: this.masking.publicKey };
-    const signature = signAdvertisement(keys, this.options.identity);
-    this.state = 'advertised';
-    return { type: 'secagg/advertise', round: this.round, encryptionKey: keys.encryptionKey, maskingKey: keys.maskingKey, signature };
+  private get nonce(): Uint8Array {
+    return this.options.setup.nonce;
   }
 
-  /** Phase 1: verify the neighbours' keys, then send each one its shares of our two secrets, sealed. */
+  /** Phase 0: fresh X25519 keys for this round and a commitment to the self-mask seed, signed with the identity key. */
+  advertise(): AdvertiseKeysMessage {
+    this.begin('new', this.round);
+    const keys = {
+      round: this.round,
+      nonce: this.nonce,
+      clientId: this.options.id,
+      encryptionKey: this.encryption.publicKey,
+      maskingKey: this.masking.publicKey,
+      digest: this.options.digest,
+      seedCommitment: seedCommitment(this.round, this.nonce, this.options.id, this.selfMaskSeed),
+    };
+    const signature = signAdvertisement(keys, this.options.identity, this.sign);
+    this.state = 'advertised';
+    const { encryptionKey, maskingKey, digest } = keys;
+    return { type: 'secagg/advertise', round: this.round, encryptionKey, maskingKey, digest, seedCommitment: keys.seedCommitment, signature };
+  }
+
+  /**
+   * Phase 1: verify the neighbours' keys and that they were given the same task (digest), then
+   * send each one its signed shares of our two secrets, sealed.
+   */
   async shareKeys(message: PeerKeysMessage): Promise<ShareKeysMessage> {
     this.begin('advertised', message.round);
     return this.finish('shared', async () => {
@@ -117,23 +180,39 @@ export class SecAggClient {
       for (const p of message.peers) {
         if (!this.neighbours.has(p.id)) throw new SecAggRefusal(`'${p.id}' is not our neighbour in this round's graph`);
         if (this.peers.has(p.id)) throw new SecAggRefusal(`keys of '${p.id}' were sent twice`);
-        const signed = { round: this.round, nonce: this.options.setup.nonce, clientId: p.id, encryptionKey: p.encryptionKey, maskingKey: p.maskingKey };
+        const signed = { round: this.round, nonce: this.nonce, clientId: p.id, encryptionKey: p.encryptionKey, maskingKey: p.maskingKey, digest: p.digest, seedCommitment: p.seedCommitment };
         if (!verifyAdvertisement(signed, p.signature, this.ctx.identityKeys.get(p.id)!, this.verify)) {
           throw new SecAggRefusal(`the keys advertised for '${p.id}' fail its identity signature: tampered or not theirs`);
+        }
+        if (!bytesEqual(p.digest, this.options.digest)) {
+          throw new SecAggRefusal(`neighbour '${p.id}' was given another model or round configuration than we were (task digests differ): the coordinator is not sending one model to all`);
         }
         const secret = agreed(p.id, () => agree(p.encryptionKey));
         this.peers.set(p.id, { maskingKey: p.maskingKey, sendKey: shareBoxKey(this.round, id, p.id, secret), receiveKey: shareBoxKey(this.round, p.id, id, secret) });
       }
       this.requireEnough(this.peers.size, 'neighbours advertised keys');
-      this.selfMaskSeed = randomBytes(32);
       const order = [...this.peers.keys()];
-      const seedShares = await split(this.selfMaskSeed, order.length, this.threshold);
-      const keyShares = await split(this.masking.secretKey, order.length, this.threshold);
+      const { selfMaskSeed, maskingKey } = await this.splitSecrets(order.length);
       const shares = order.map((to, i) => {
-        return { to, sealed: seal(concatBytes([lengthPrefixed(seedShares[i]), lengthPrefixed(keyShares[i])]), this.peers.get(to)!.sendKey) };
+        const seedSignature = signShare({ ...this.shareContext(id, to, 'self-mask-seed'), share: selfMaskSeed[i] }, this.options.identity, this.sign);
+        const keySignature = signShare({ ...this.shareContext(id, to, 'masking-key'), share: maskingKey[i] }, this.options.identity, this.sign);
+        const plaintext = concatBytes([selfMaskSeed[i], maskingKey[i], seedSignature, keySignature].map(lengthPrefixed));
+        return { to, sealed: seal(plaintext, this.peers.get(to)!.sendKey) };
       });
       return { type: 'secagg/share-keys', round: this.round, shares };
     });
+  }
+
+  /** t-of-`count` Shamir shares of the self-mask seed and of the masking secret key. */
+  protected async splitSecrets(count: number): Promise<SecretShares> {
+    return {
+      selfMaskSeed: await split(this.selfMaskSeed, count, this.threshold),
+      maskingKey: await split(this.masking.secretKey, count, this.threshold),
+    };
+  }
+
+  private shareContext(from: string, to: string, kind: ShareKind): { round: number; nonce: Uint8Array; from: string; to: string; kind: ShareKind } {
+    return { round: this.round, nonce: this.nonce, from, to, kind };
   }
 
   /** Phase 2: open the shares routed to us, then send the update under self and pairwise masks. */
@@ -164,10 +243,11 @@ export class SecAggClient {
   }
 
   /**
-   * Phase 3: for each neighbour whose shares we hold, reveal exactly one share: of its self-mask
-   * seed if it survived, of its masking key if it dropped. A client unmasks once, so never both.
+   * Phase 3 (consistency): check the survivor list and sign it. We sign one list per round and
+   * unmask only for that list, so a coordinator cannot show us one list and our neighbours another
+   * without being caught by the signatures it must bring to the unmask request.
    */
-  unmask(message: UnmaskRequestMessage): UnmaskMessage {
+  consistency(message: ConsistencyRequestMessage): ConsistencyMessage {
     this.begin('masked', message.round);
     try {
       const survivors = new Set(message.survivors);
@@ -177,10 +257,43 @@ export class SecAggClient {
       // Cannot happen in an honest round (the coordinator aborts first); refusing keeps a
       // coordinator that declares mass dropouts from collecting masking-key shares.
       this.requireEnough([...this.held.keys()].filter((v) => survivors.has(v)).length, 'neighbours survived');
+      this.signedSurvivors = survivors;
+      const signature = signSurvivors(this.survivorStatement(survivors), this.options.identity, this.sign);
+      this.state = 'signed';
+      return { type: 'secagg/consistency', round: this.round, signature };
+    } catch (error) {
+      this.state = 'refused';
+      throw error;
+    }
+  }
+
+  /**
+   * Phase 4: once at least t neighbours signed the very list we signed, reveal for each neighbour
+   * whose shares we hold exactly one share: of its self-mask seed if it survived, of its masking
+   * key if it dropped. A client unmasks once, so never both.
+   */
+  unmask(message: UnmaskRequestMessage): UnmaskMessage {
+    this.begin('signed', message.round);
+    try {
+      const signed = this.signedSurvivors!;
+      if (message.survivors.length !== signed.size || !message.survivors.every((s) => signed.has(s))) {
+        throw new SecAggRefusal('the unmask request lists other survivors than the list we signed: the coordinator is showing clients different views');
+      }
+      const statement = this.survivorStatement(signed);
+      const signers = new Set<string>();
+      for (const { id, signature } of message.signatures) {
+        if (!this.neighbours.has(id)) throw new SecAggRefusal(`a consistency signature is attributed to '${id}', who is not our neighbour`);
+        if (signers.has(id)) throw new SecAggRefusal(`two consistency signatures are attributed to '${id}'`);
+        if (!verifySurvivors(statement, signature, this.ctx.identityKeys.get(id)!, this.verify)) {
+          throw new SecAggRefusal(`the consistency signature of '${id}' is not on the survivor list we signed: forged, or '${id}' was shown another list`);
+        }
+        signers.add(id);
+      }
+      this.requireEnough(signers.size, 'neighbours signed the same survivor list');
       const reply: UnmaskMessage = { type: 'secagg/unmask', round: this.round, selfMaskShares: [], maskingKeyShares: [] };
       for (const [of, shares] of this.held) {
-        if (survivors.has(of)) reply.selfMaskShares.push({ of, share: shares.selfMaskSeed });
-        else reply.maskingKeyShares.push({ of, share: shares.maskingKey });
+        if (signed.has(of)) reply.selfMaskShares.push({ of, ...shares.selfMaskSeed });
+        else reply.maskingKeyShares.push({ of, ...shares.maskingKey });
       }
       this.state = 'finished';
       return reply;
@@ -188,6 +301,10 @@ export class SecAggClient {
       this.state = 'refused';
       throw error;
     }
+  }
+
+  private survivorStatement(survivors: ReadonlySet<string>): { round: number; nonce: Uint8Array; digest: Uint8Array; survivors: string[] } {
+    return { round: this.round, nonce: this.nonce, digest: this.options.digest, survivors: [...survivors].sort() };
   }
 
   /** Enters a phase: the right order and round, or the client refuses. 'busy' blocks re-entry. */
@@ -219,15 +336,24 @@ export class SecAggClient {
     if (count < this.threshold) throw new SecAggRefusal(`only ${count} ${what}, fewer than the threshold ${this.threshold}`);
   }
 
+  /** Opens a neighbour's share box and checks that it signed both shares for us, this round. */
   private openShares(sealed: Uint8Array, from: string, peer: Peer): HeldShares {
     const plaintext = open(sealed, peer.receiveKey);
     if (!plaintext) throw new SecAggRefusal(`shares from '${from}' fail authentication: altered, reflected, or not sealed by them`);
+    let fields: Uint8Array[];
     try {
-      const [selfMaskSeed, maskingKey] = splitLengthPrefixed(plaintext, 2);
-      return { selfMaskSeed: selfMaskSeed.slice(), maskingKey: maskingKey.slice() };
+      fields = splitLengthPrefixed(plaintext, 4).map((f) => f.slice());
     } catch (error) {
       throw new SecAggRefusal(`shares from '${from}' are malformed: ${(error as Error).message}`);
     }
+    const [seedShare, keyShare, seedSignature, keySignature] = fields;
+    const key = this.ctx.identityKeys.get(from)!;
+    const id = this.options.id;
+    if (!verifyShare({ ...this.shareContext(from, id, 'self-mask-seed'), share: seedShare }, seedSignature, key, this.verify) ||
+      !verifyShare({ ...this.shareContext(from, id, 'masking-key'), share: keyShare }, keySignature, key, this.verify)) {
+      throw new SecAggRefusal(`shares from '${from}' do not carry its signature: a revealed share could not be attributed`);
+    }
+    return { selfMaskSeed: { share: seedShare, signature: seedSignature }, maskingKey: { share: keyShare, signature: keySignature } };
   }
 }
 

@@ -13,13 +13,17 @@ export function generateIdentity(): IdentityKeyPair {
   return nacl.sign.keyPair();
 }
 
-/** The keys a client advertises for one round, as covered by its signature. */
+/** The keys a client advertises for one round, and what it commits to, as covered by its signature. */
 export interface AdvertisedKeys {
   round: number;
   nonce: Uint8Array;
   clientId: string;
   encryptionKey: Uint8Array;
   maskingKey: Uint8Array;
+  /** Digest of everything the round's update depends on (model, config, roster): neighbours compare it. */
+  digest: Uint8Array;
+  /** Commitment to the self-mask seed: a bad share of it is caught at unmask. */
+  seedCommitment: Uint8Array;
 }
 
 function advertisementBytes(a: AdvertisedKeys): Uint8Array {
@@ -30,14 +34,64 @@ function advertisementBytes(a: AdvertisedKeys): Uint8Array {
     lengthPrefixedText(a.clientId),
     lengthPrefixed(a.encryptionKey),
     lengthPrefixed(a.maskingKey),
+    lengthPrefixed(a.digest),
+    lengthPrefixed(a.seedCommitment),
   ]);
 }
 
-export function signAdvertisement(a: AdvertisedKeys, identity: IdentityKeyPair): Uint8Array {
-  return nacl.sign.detached(advertisementBytes(a), identity.secretKey);
+export type ShareKind = 'self-mask-seed' | 'masking-key';
+
+/** One Shamir share, as its author signs it: who made it, for whom, of which secret, in which round. */
+export interface ShareStatement {
+  round: number;
+  nonce: Uint8Array;
+  from: string;
+  to: string;
+  kind: ShareKind;
+  share: Uint8Array;
 }
 
+function shareBytes(s: ShareStatement): Uint8Array {
+  return concatBytes([
+    lengthPrefixedText(LABELS.share),
+    uint64(s.round),
+    lengthPrefixed(s.nonce),
+    lengthPrefixedText(s.from),
+    lengthPrefixedText(s.to),
+    lengthPrefixedText(s.kind),
+    lengthPrefixed(s.share),
+  ]);
+}
+
+/** The consistency round's statement: the one survivor set a client agrees to unmask for. */
+export interface SurvivorStatement {
+  round: number;
+  nonce: Uint8Array;
+  digest: Uint8Array;
+  /** Sorted, unique. */
+  survivors: readonly string[];
+}
+
+function survivorBytes(s: SurvivorStatement): Uint8Array {
+  return concatBytes([
+    lengthPrefixedText(LABELS.survivors),
+    uint64(s.round),
+    lengthPrefixed(s.nonce),
+    lengthPrefixed(s.digest),
+    uint64(s.survivors.length),
+    ...s.survivors.map(lengthPrefixedText),
+  ]);
+}
+
+/** Commitment to a self-mask seed, bound to its owner and round. */
+export function seedCommitment(round: number, nonce: Uint8Array, clientId: string, seed: Uint8Array): Uint8Array {
+  return nacl.hash(concatBytes([lengthPrefixedText(LABELS.seedCommitment), uint64(round), lengthPrefixed(nonce), lengthPrefixedText(clientId), lengthPrefixed(seed)])).slice(0, 32);
+}
+
+export type Ed25519Sign = (message: Uint8Array, identity: IdentityKeyPair) => Uint8Array;
 export type Ed25519Verify = (message: Uint8Array, signature: Uint8Array, publicKey: Uint8Array) => boolean;
+
+export const tweetnaclSign: Ed25519Sign = (message, identity) => nacl.sign.detached(message, identity.secretKey);
 
 export const tweetnaclVerify: Ed25519Verify = (message, signature, publicKey) =>
   signature.length === nacl.sign.signatureLength &&
@@ -46,6 +100,20 @@ export const tweetnaclVerify: Ed25519Verify = (message, signature, publicKey) =>
 
 function base64url(bytes: Uint8Array): string {
   return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/** OpenSSL's Ed25519: about 100x faster than pure JS, which matters for a client signing 2k shares a round. */
+export function nodeSign(crypto: NodeCryptoModule): Ed25519Sign {
+  const keys = new WeakMap<Uint8Array, ReturnType<NodeCryptoModule['createPrivateKey']>>();
+  return (message, identity) => {
+    let key = keys.get(identity.secretKey);
+    if (!key) {
+      // tweetnacl's 64-byte secret key is the 32-byte seed followed by the public key.
+      key = crypto.createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d: base64url(identity.secretKey.subarray(0, 32)), x: base64url(identity.publicKey) }, format: 'jwk' });
+      keys.set(identity.secretKey, key);
+    }
+    return new Uint8Array(crypto.sign(null, message, key));
+  };
 }
 
 /** OpenSSL's Ed25519: about 40x faster than pure JS, which matters for a coordinator checking n keys. */
@@ -57,18 +125,47 @@ export function nodeVerify(crypto: NodeCryptoModule): Ed25519Verify {
   };
 }
 
-let selected: Ed25519Verify | undefined;
+let selectedVerify: Ed25519Verify | undefined;
+let selectedSign: Ed25519Sign | undefined;
 
 export function defaultVerify(): Ed25519Verify {
-  if (!selected) {
+  if (!selectedVerify) {
     const nodeCrypto = nodeCryptoModule();
-    selected = nodeCrypto ? nodeVerify(nodeCrypto) : tweetnaclVerify;
+    selectedVerify = nodeCrypto ? nodeVerify(nodeCrypto) : tweetnaclVerify;
   }
-  return selected;
+  return selectedVerify;
+}
+
+export function defaultSign(): Ed25519Sign {
+  if (!selectedSign) {
+    const nodeCrypto = nodeCryptoModule();
+    selectedSign = nodeCrypto ? nodeSign(nodeCrypto) : tweetnaclSign;
+  }
+  return selectedSign;
+}
+
+export function signAdvertisement(a: AdvertisedKeys, identity: IdentityKeyPair, sign: Ed25519Sign = defaultSign()): Uint8Array {
+  return sign(advertisementBytes(a), identity);
 }
 
 export function verifyAdvertisement(a: AdvertisedKeys, signature: Uint8Array, identityKey: Uint8Array, verify: Ed25519Verify = defaultVerify()): boolean {
   return verify(advertisementBytes(a), signature, identityKey);
+}
+
+export function signShare(s: ShareStatement, identity: IdentityKeyPair, sign: Ed25519Sign = defaultSign()): Uint8Array {
+  return sign(shareBytes(s), identity);
+}
+
+export function verifyShare(s: ShareStatement, signature: Uint8Array, identityKey: Uint8Array, verify: Ed25519Verify = defaultVerify()): boolean {
+  return verify(shareBytes(s), signature, identityKey);
+}
+
+export function signSurvivors(s: SurvivorStatement, identity: IdentityKeyPair, sign: Ed25519Sign = defaultSign()): Uint8Array {
+  return sign(survivorBytes(s), identity);
+}
+
+export function verifySurvivors(s: SurvivorStatement, signature: Uint8Array, identityKey: Uint8Array, verify: Ed25519Verify = defaultVerify()): boolean {
+  return verify(survivorBytes(s), signature, identityKey);
 }
 
 /**

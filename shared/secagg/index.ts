@@ -2,13 +2,16 @@
 export { SecAggClient, type ClientAudit, type ClientPhase, type LocalUpdate, type SecAggClientOptions } from './client.js';
 export { SecAggServer, type ActivePhase, type Dropout, type SecAggResult, type SecAggServerOptions, type ServerAudit, type ServerPhase, type ServerStep } from './server.js';
 export { createSetup, roundContext, type RoundContext, type SetupOptions } from './round.js';
-export { DEFAULT_ASSUMPTIONS, defaultGraphParams, resolveGraphParams, type GraphParams, type SecAggAssumptions } from './params.js';
+export { activeCollusionBound, DEFAULT_ASSUMPTIONS, defaultGraphParams, minimumThreshold, resolveGraphParams, type GraphParams, type SecAggAssumptions } from './params.js';
 export { aggregateErrorBound, clientWeight, decodeSum, encodeUpdate, fixedPointScale, type DecodedAggregate, type EncodingParams } from './encoding.js';
 export { generateIdentity, IdentityPins, type IdentityKeyPair } from './identity.js';
+export { TASK_DIGEST_BYTES, taskDigest } from './task-digest.js';
 export { defaultKeystream, nodeKeystream, webCryptoKeystream, type Keystream } from './keystream.js';
 export { SecAggMessageError, SecAggRefusal } from './errors.js';
 export {
   AdvertiseKeysMessage,
+  ConsistencyMessage,
+  ConsistencyRequestMessage,
   MaskedInputMessage,
   PeerKeysMessage,
   RefusalMessage,

@@ -11,7 +11,11 @@ export const LABELS = {
   selfMask: 'fedserve/secagg/v1/self-mask',
   shareBox: 'fedserve/secagg/v1/share-box',
   graph: 'fedserve/secagg/v1/graph',
-  advertise: 'fedserve/secagg/v1/advertise',
+  advertise: 'fedserve/secagg/v2/advertise',
+  share: 'fedserve/secagg/v2/share',
+  survivors: 'fedserve/secagg/v2/survivors',
+  seedCommitment: 'fedserve/secagg/v2/seed-commitment',
+  task: 'fedserve/secagg/v2/task',
 } as const;
 
 function sha512Key(parts: readonly Uint8Array[]): Uint8Array {

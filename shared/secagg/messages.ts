@@ -34,8 +34,14 @@ export type SecAggSetup = z.infer<typeof SecAggSetup>;
 const AdvertisedKeysFields = {
   encryptionKey: bytes(32),
   maskingKey: bytes(32),
+  /** Digest of the task this client was given (model, config, roster): neighbours must agree. */
+  digest: bytes(32),
+  /** Commitment to this round's self-mask seed. */
+  seedCommitment: bytes(32),
   signature: bytes(64),
 };
+
+const Signature = bytes(64);
 
 // ---------- client -> coordinator ----------
 
@@ -54,7 +60,11 @@ export const MaskedInputMessage = z.strictObject({
   masked: bytes(),
 });
 
-const RevealedShare = z.strictObject({ of: ClientId, share: bytes() });
+/** A consistency-round signature over (round, nonce, digest, survivors) by the client it names. */
+export const ConsistencyMessage = z.strictObject({ type: z.literal('secagg/consistency'), round: Round, signature: Signature });
+
+/** A revealed share, with its author's signature so that a forged one is pinned on whoever revealed it. */
+const RevealedShare = z.strictObject({ of: ClientId, share: bytes(), signature: Signature });
 
 export const UnmaskMessage = z.strictObject({
   type: z.literal('secagg/unmask'),
@@ -68,11 +78,12 @@ export const UnmaskMessage = z.strictObject({
 /** A client that refuses to go on (tampered key, coordinator misbehaving) says why. */
 export const RefusalMessage = z.strictObject({ type: z.literal('secagg/refusal'), round: Round, reason: z.string().max(1000) });
 
-export const SecAggClientMessage = z.discriminatedUnion('type', [AdvertiseKeysMessage, ShareKeysMessage, MaskedInputMessage, UnmaskMessage, RefusalMessage]);
+export const SecAggClientMessage = z.discriminatedUnion('type', [AdvertiseKeysMessage, ShareKeysMessage, MaskedInputMessage, ConsistencyMessage, UnmaskMessage, RefusalMessage]);
 export type SecAggClientMessage = z.infer<typeof SecAggClientMessage>;
 export type AdvertiseKeysMessage = z.infer<typeof AdvertiseKeysMessage>;
 export type ShareKeysMessage = z.infer<typeof ShareKeysMessage>;
 export type MaskedInputMessage = z.infer<typeof MaskedInputMessage>;
+export type ConsistencyMessage = z.infer<typeof ConsistencyMessage>;
 export type UnmaskMessage = z.infer<typeof UnmaskMessage>;
 export type RefusalMessage = z.infer<typeof RefusalMessage>;
 
@@ -90,17 +101,28 @@ export const RoutedSharesMessage = z.strictObject({
   shares: z.array(z.strictObject({ from: ClientId, sealed: bytes() })),
 });
 
+/** Every client whose masked input is in the sum; each signs this list once, in the consistency round. */
+const Survivors = z.array(ClientId);
+
+export const ConsistencyRequestMessage = z.strictObject({
+  type: z.literal('secagg/consistency-request'),
+  round: Round,
+  survivors: Survivors,
+});
+
 export const UnmaskRequestMessage = z.strictObject({
   type: z.literal('secagg/unmask-request'),
   round: Round,
-  /** Every client whose masked input is in the sum. */
-  survivors: z.array(ClientId),
+  survivors: Survivors,
+  /** The recipient's neighbours' consistency signatures on the same list. */
+  signatures: z.array(z.strictObject({ id: ClientId, signature: Signature })),
 });
 
-export const SecAggServerMessage = z.discriminatedUnion('type', [PeerKeysMessage, RoutedSharesMessage, UnmaskRequestMessage]);
+export const SecAggServerMessage = z.discriminatedUnion('type', [PeerKeysMessage, RoutedSharesMessage, ConsistencyRequestMessage, UnmaskRequestMessage]);
 export type SecAggServerMessage = z.infer<typeof SecAggServerMessage>;
 export type PeerKeysMessage = z.infer<typeof PeerKeysMessage>;
 export type RoutedSharesMessage = z.infer<typeof RoutedSharesMessage>;
+export type ConsistencyRequestMessage = z.infer<typeof ConsistencyRequestMessage>;
 export type UnmaskRequestMessage = z.infer<typeof UnmaskRequestMessage>;
 
 /**

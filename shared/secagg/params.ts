@@ -5,10 +5,14 @@ import { checkGraphDegree } from './graph.js';
  * explicit assumptions. Each client's secrets are split among its k neighbours, t-of-k:
  *  - correctness: the round aborts if some survivor keeps fewer than t live neighbours; with
  *    independent dropouts at rate `dropout`, n * P[Bin(k, 1 - dropout) < t] <= `failure`;
- *  - privacy: a client's update is exposed only if t of its neighbours collude with the
- *    coordinator; with each client corrupt at rate `corrupt`, n * P[Bin(k, corrupt) >= t] <= `exposure`.
- * k is the smallest even degree for which some t meets both, t the largest t meeting correctness.
- * When no k < n - 1 works, all clients are neighbours (k = n - 1, the original SecAgg).
+ *  - privacy against an active coordinator: it can show two halves of a client's neighbours
+ *    different survivor lists and collect t shares of both of that client's secrets once 2t - k of
+ *    its neighbours collude with it (see activeCollusionBound); with each client corrupt at rate
+ *    `corrupt`, n * P[Bin(k, corrupt) >= 2t - k] <= `exposure`;
+ *  - the floor: t >= minimumThreshold(k), so that no single colluding neighbour suffices.
+ * k is the smallest even degree for which some t meets all three, t the largest t meeting correctness.
+ * When no k < n - 1 works, all clients are neighbours (k = n - 1, the original SecAgg) and t is the
+ * larger of the floor and the correct threshold.
  */
 export interface SecAggAssumptions {
   dropout: number;
@@ -61,8 +65,27 @@ function largestCorrectThreshold(n: number, k: number, a: SecAggAssumptions): nu
   return 2;
 }
 
+/**
+ * How many of a client's k neighbours may collude with the coordinator before its update can be
+ * unmasked. Each neighbour reveals one share per peer: of its self-mask seed if told the peer
+ * survived, of its masking key if told it dropped. A semi-honest coordinator needs t colluders; an
+ * active one can split the honest neighbours between the two stories, so it needs c with
+ * t - c + t - c <= k - c, i.e. c >= 2t - k (when 2t - k <= t, always true as t <= k).
+ */
+export function activeCollusionBound(k: number, t: number): number {
+  return 2 * t - k;
+}
+
+/**
+ * The smallest threshold clients accept for degree k: 2t - k >= 2, so that an active coordinator
+ * needs at least two colluding neighbours of its victim (t > k/2 alone lets one sybil suffice for odd k).
+ */
+export function minimumThreshold(k: number): number {
+  return Math.ceil((k + 2) / 2);
+}
+
 function isPrivate(n: number, k: number, t: number, a: SecAggAssumptions): boolean {
-  return n * (1 - binomialBelow(k, a.corrupt, t)) <= a.exposure;
+  return n * (1 - binomialBelow(k, a.corrupt, activeCollusionBound(k, t))) <= a.exposure;
 }
 
 function checkClientCount(n: number): void {
@@ -74,10 +97,12 @@ export function defaultGraphParams(n: number, assumptions: SecAggAssumptions = D
   checkAssumptions(assumptions);
   for (let k = 2; k < n - 1 && k <= MAX_DEGREE; k += 2) {
     const t = largestCorrectThreshold(n, k, assumptions);
-    if (n * binomialBelow(k, 1 - assumptions.dropout, t) <= assumptions.failure && isPrivate(n, k, t, assumptions)) return { k, threshold: t };
+    const correct = n * binomialBelow(k, 1 - assumptions.dropout, t) <= assumptions.failure;
+    if (correct && t >= minimumThreshold(k) && isPrivate(n, k, t, assumptions)) return { k, threshold: t };
   }
   if (n - 1 > MAX_DEGREE) throw new Error(`no degree up to ${MAX_DEGREE} meets the assumptions for ${n} clients; relax them or set k and threshold`);
-  return { k: n - 1, threshold: largestCorrectThreshold(n, n - 1, assumptions) };
+  const k = n - 1;
+  return { k, threshold: Math.max(minimumThreshold(k), largestCorrectThreshold(n, k, assumptions)) };
 }
 
 /** Configured k and/or threshold, the rest defaulted, all validated against n. */
@@ -86,13 +111,18 @@ export function resolveGraphParams(n: number, configured: Partial<GraphParams> =
   const defaults = defaultGraphParams(n, assumptions);
   const k = configured.k === undefined ? defaults.k : Math.min(configured.k, n - 1);
   checkGraphDegree(n, k);
-  const threshold = configured.threshold ?? (configured.k === undefined ? defaults.threshold : largestCorrectThreshold(n, k, assumptions));
+  const threshold = configured.threshold ?? (configured.k === undefined ? defaults.threshold : Math.max(minimumThreshold(k), largestCorrectThreshold(n, k, assumptions)));
   checkThreshold(k, threshold);
   return { k, threshold };
 }
 
+/** Both sides refuse a threshold below the floor: a coordinator cannot talk clients into a weak round. */
 export function checkThreshold(k: number, threshold: number): void {
-  if (!Number.isSafeInteger(threshold) || threshold < 2 || threshold > k) {
-    throw new Error(`threshold must be an integer in [2, k = ${k}], got ${threshold}`);
+  const floor = minimumThreshold(k);
+  if (!Number.isSafeInteger(threshold) || threshold < floor || threshold > k) {
+    throw new Error(
+      `threshold must be an integer in [${floor}, k = ${k}], got ${threshold}: below ${floor}, fewer than 2 colluding neighbours ` +
+        'would let an active coordinator unmask a client (2t - k >= 2)',
+    );
   }
 }

@@ -3,7 +3,7 @@ import { defaultX25519, x25519PublicKey, type X25519 } from './agreement.js';
 import { assertLittleEndianHost, bytesEqual } from './bytes.js';
 import { aggregateErrorBound, decodeSum } from './encoding.js';
 import { SecAggMessageError } from './errors.js';
-import { defaultVerify, verifyAdvertisement, type Ed25519Verify } from './identity.js';
+import { defaultVerify, seedCommitment, verifyAdvertisement, verifyShare, verifySurvivors, type Ed25519Verify, type ShareKind } from './identity.js';
 import { pairwiseMaskKey, selfMaskKey } from './kdf.js';
 import type { Keystream } from './keystream.js';
 import { defaultMaskAccumulator, int32View, keystreamAccumulator, signedView, type MaskAccumulator, type MaskTerm } from './masks.js';
@@ -25,7 +25,7 @@ export interface SecAggServerOptions {
   audit?: ServerAudit;
 }
 
-export type ActivePhase = 'advertise' | 'share-keys' | 'masked-input' | 'unmask';
+export type ActivePhase = 'advertise' | 'share-keys' | 'masked-input' | 'consistency' | 'unmask';
 export type ServerPhase = ActivePhase | 'done' | 'aborted';
 
 /** A client that stopped answering in `phase`; `reason` when it refused rather than vanished. */
@@ -50,23 +50,41 @@ export interface SecAggResult {
 export type ServerStep =
   | { kind: 'send'; phase: ActivePhase; messages: Map<string, SecAggServerMessage> }
   | { kind: 'done'; result: SecAggResult }
-  | { kind: 'aborted'; reason: string; dropouts: Dropout[] };
+  | { kind: 'aborted'; reason: string; dropouts: Dropout[]; culprit?: string };
 
 interface Advertised {
   encryptionKey: Uint8Array;
   maskingKey: Uint8Array;
+  digest: Uint8Array;
+  seedCommitment: Uint8Array;
+  signature: Uint8Array;
+}
+
+interface RevealedShare {
+  share: Uint8Array;
   signature: Uint8Array;
 }
 
 interface Revealed {
-  selfMaskShares: Map<string, Uint8Array>;
-  maskingKeyShares: Map<string, Uint8Array>;
+  selfMaskShares: Map<string, RevealedShare>;
+  maskingKeyShares: Map<string, RevealedShare>;
 }
 
 /** Shamir shares of a 32-byte secret carry one extra byte: the x coordinate. */
 const SHARE_BYTES = 33;
-/** A sealed share pair: nonce, MAC, and two length-prefixed shares. */
-const SEALED_BYTES = 24 + 16 + 2 * (4 + SHARE_BYTES);
+const SIGNATURE_BYTES = 64;
+/** A sealed share box: nonce, MAC, and four length-prefixed fields (two shares, their two signatures). */
+const SEALED_BYTES = 24 + 16 + 4 * 4 + 2 * SHARE_BYTES + 2 * SIGNATURE_BYTES;
+
+/** A check that fails aborts the round; `culprit` names the client at fault when it can be known. */
+class RoundCheckFailure extends Error {
+  constructor(
+    message: string,
+    readonly culprit?: string,
+  ) {
+    super(message);
+  }
+}
 
 /**
  * The coordinator's side of a SecAgg+ round, as a state machine without I/O. The transport feeds
@@ -88,10 +106,12 @@ export class SecAggServer {
   private readonly advertised = new Map<string, Advertised>();
   private readonly sealed = new Map<string, Map<string, Uint8Array>>();
   private readonly revealed = new Map<string, Revealed>();
-  /** Clients live after each phase: U1 advertised, U2 shared keys, U3 sent masked input. */
+  private readonly consistencySignatures = new Map<string, Uint8Array>();
+  /** Clients live after each phase: U1 advertised, U2 shared keys, U3 sent masked input, U4 signed the survivor list. */
   private u1 = new Set<string>();
   private u2 = new Set<string>();
   private u3 = new Set<string>();
+  private u4 = new Set<string>();
   private readonly sum: Uint32Array;
 
   constructor(private readonly options: SecAggServerOptions) {
@@ -117,7 +137,7 @@ export class SecAggServer {
   /** True when waiting longer cannot change this phase's outcome. */
   complete(): boolean {
     if (this.awaiting.size === 0) return true;
-    return this.state === 'unmask' && this.missingShares() === undefined;
+    return this.state === 'unmask' && this.missingShares(this.answered, (u, kind) => this.sharesOf(u, this.answered, kind).length) === undefined;
   }
 
   /** Takes one message from `sender` (authenticated by the transport); throws SecAggMessageError, changing nothing, if it is not acceptable. */
@@ -132,13 +152,16 @@ export class SecAggServer {
         this.dropouts.push({ id: sender, phase, reason: message.reason });
         this.awaiting.delete(sender);
         return;
-      case 'secagg/advertise':
+      case 'secagg/advertise': {
         this.expectPhase('advertise', message.type);
-        if (!verifyAdvertisement({ round: message.round, nonce: this.options.setup.nonce, clientId: sender, encryptionKey: message.encryptionKey, maskingKey: message.maskingKey }, message.signature, this.ctx.identityKeys.get(sender)!, this.verify)) {
+        const { encryptionKey, maskingKey, digest, seedCommitment: commitment, signature } = message;
+        const keys = { round: message.round, nonce: this.options.setup.nonce, clientId: sender, encryptionKey, maskingKey, digest, seedCommitment: commitment };
+        if (!verifyAdvertisement(keys, signature, this.identityOf(sender), this.verify)) {
           throw new SecAggMessageError(`keys from '${sender}' fail its identity signature`);
         }
-        this.advertised.set(sender, { encryptionKey: message.encryptionKey, maskingKey: message.maskingKey, signature: message.signature });
+        this.advertised.set(sender, { encryptionKey, maskingKey, digest, seedCommitment: commitment, signature });
         break;
+      }
       case 'secagg/share-keys':
         this.expectPhase('share-keys', message.type);
         this.sealed.set(sender, this.checkShares(sender, message));
@@ -150,6 +173,13 @@ export class SecAggServer {
         addWords(signedView(this.sum), int32View(message.masked, words), 1);
         break;
       }
+      case 'secagg/consistency':
+        this.expectPhase('consistency', message.type);
+        if (!verifySurvivors(this.survivorStatement(sender), message.signature, this.identityOf(sender), this.verify)) {
+          throw new SecAggMessageError(`the consistency signature of '${sender}' is not on the survivor list it was sent`);
+        }
+        this.consistencySignatures.set(sender, message.signature);
+        break;
       case 'secagg/unmask':
         this.expectPhase('unmask', message.type);
         this.revealed.set(sender, this.checkReveal(sender, message));
@@ -178,6 +208,8 @@ export class SecAggServer {
         return this.closeShareKeys(live);
       case 'masked-input':
         return this.closeMaskedInput(live);
+      case 'consistency':
+        return this.closeConsistency(live);
       case 'unmask':
         return this.closeUnmask(live);
       default: {
@@ -220,43 +252,107 @@ export class SecAggServer {
     if (short) return this.abort(`after masked input: ${short}`);
     const survivors = [...live].sort();
     const messages = new Map<string, SecAggServerMessage>();
-    for (const u of live) messages.set(u, { type: 'secagg/unmask-request', round: this.options.setup.round, survivors });
+    for (const u of live) messages.set(u, { type: 'secagg/consistency-request', round: this.options.setup.round, survivors });
+    return this.advance('consistency', live, messages);
+  }
+
+  /** Only clients that signed the survivor list unmask; each gets its neighbours' signatures on it. */
+  private closeConsistency(live: Set<string>): ServerStep {
+    this.u4 = live;
+    const missing = this.missingShares(live, (u) => this.neighboursIn(u, live).length);
+    if (missing) return this.abort(`after consistency: ${missing} can be revealed by clients that signed the survivor list`);
+    const survivors = [...this.u3].sort();
+    const messages = new Map<string, SecAggServerMessage>();
+    for (const w of live) {
+      const signatures = this.neighboursIn(w, live).map((id) => ({ id, signature: this.consistencySignatures.get(id)! }));
+      messages.set(w, { type: 'secagg/unmask-request', round: this.options.setup.round, survivors, signatures });
+    }
     return this.advance('unmask', live, messages);
   }
 
   private async closeUnmask(responders: Set<string>): Promise<ServerStep> {
-    const missing = this.missingShares(responders);
+    const missing = this.missingShares(responders, (u, kind) => this.sharesOf(u, responders, kind).length);
     if (missing) return this.abort(`during unmask: ${missing}`);
     const round = this.options.setup.round;
-    const t = this.threshold;
     const terms: MaskTerm[] = [];
     try {
       for (const u of [...this.u3].sort()) {
-        const seed = await combine(this.sharesOf(u, responders, 'selfMaskShares').slice(0, t));
+        const seed = await this.rebuild(u, responders, 'selfMaskShares', (s) => bytesEqual(seedCommitment(round, this.options.setup.nonce, u, s), this.advertised.get(u)!.seedCommitment));
         terms.push({ key: selfMaskKey(round, u, seed), sign: -1 });
       }
       for (const v of [...this.droppedWithLiveNeighbours()].sort()) {
-        const secretKey = await combine(this.sharesOf(v, responders, 'maskingKeyShares').slice(0, t));
         const publicKey = this.advertised.get(v)!.maskingKey;
-        if (secretKey.length !== 32 || !bytesEqual(x25519PublicKey(secretKey), publicKey)) {
-          return this.abort(`during unmask: the masking key rebuilt for '${v}' does not match the key it advertised`);
-        }
+        const secretKey = await this.rebuild(v, responders, 'maskingKeyShares', (key) => key.length === 32 && bytesEqual(x25519PublicKey(key), publicKey));
         const agree = this.x25519.agreement({ secretKey, publicKey });
         for (const w of this.neighboursIn(v, this.u3)) {
           terms.push({ key: pairwiseMaskKey(round, w, v, agree(this.advertised.get(w)!.maskingKey)), sign: w < v ? -1 : 1 });
         }
       }
       await this.masks(this.sum, terms);
+      const result = this.decodeChecked();
+      this.state = 'done';
+      return { kind: 'done', result };
     } catch (error) {
-      return this.abort(`during unmask: ${(error as Error).message}`);
+      const culprit = error instanceof RoundCheckFailure ? error.culprit : undefined;
+      return this.abort(`during unmask: ${(error as Error).message}`, culprit);
     }
-    if (this.sum[this.sum.length - 1] === 0) return this.abort('the surviving clients have total weight 0');
-    const { mean, totalWeight } = decodeSum(this.sum, this.ctx.encoding);
-    this.state = 'done';
-    return {
-      kind: 'done',
-      result: { mean, totalWeight, survivors: [...this.u3].sort(), dropouts: [...this.dropouts], errorBound: aggregateErrorBound(this.ctx.encoding, this.u3.size, totalWeight) },
-    };
+  }
+
+  /**
+   * Rebuilds `owner`'s secret from t revealed shares and checks it against what the owner
+   * committed to in its signed advertisement. On a mismatch every revealed share is checked
+   * against the owner's signature: a share it never signed convicts whoever revealed it; if all
+   * are signed, the owner dealt inconsistent shares.
+   */
+  private async rebuild(owner: string, responders: ReadonlySet<string>, kind: keyof Revealed, matches: (secret: Uint8Array) => boolean): Promise<Uint8Array> {
+    const holders = this.neighboursIn(owner, responders).filter((h) => this.revealed.get(h)![kind].has(owner));
+    const shares = holders.map((h) => this.revealed.get(h)![kind].get(owner)!);
+    const secret = await combine(shares.slice(0, this.threshold).map((s) => s.share));
+    if (matches(secret)) return secret;
+    const shareKind: ShareKind = kind === 'selfMaskShares' ? 'self-mask-seed' : 'masking-key';
+    const what = kind === 'selfMaskShares' ? 'self-mask seed' : 'masking key';
+    const ownerKey = this.identityOf(owner);
+    const { round, nonce } = this.options.setup;
+    for (const [i, holder] of holders.entries()) {
+      if (!verifyShare({ round, nonce, from: owner, to: holder, kind: shareKind, share: shares[i].share }, shares[i].signature, ownerKey, this.verify)) {
+        throw new RoundCheckFailure(`'${holder}' revealed a share of the ${what} of '${owner}' that '${owner}' never signed`, holder);
+      }
+    }
+    throw new RoundCheckFailure(`the ${what} rebuilt for '${owner}' does not match what it committed to, from shares it signed itself: '${owner}' dealt bad shares`, owner);
+  }
+
+  /**
+   * Decodes the unmasked sum and checks it is one honest clients could have produced: every mean
+   * coordinate within the clip range (plus the rounding bound), the total weight within
+   * [survivors, survivors x maxWeight]. Masked words cannot be attributed, so no culprit is named.
+   */
+  private decodeChecked(): SecAggResult {
+    const survivors = this.u3.size;
+    const { clip, maxWeight } = this.ctx.encoding;
+    const totalWeight = this.sum[this.sum.length - 1];
+    if (totalWeight < survivors || totalWeight > survivors * maxWeight) {
+      throw new RoundCheckFailure(`the total weight ${totalWeight} is outside [${survivors}, ${survivors * maxWeight}] for ${survivors} survivors: some client sent a malformed weight word`);
+    }
+    const { mean } = decodeSum(this.sum, this.ctx.encoding);
+    const errorBound = aggregateErrorBound(this.ctx.encoding, survivors, totalWeight);
+    // float32 rounding of the decoded mean adds a relative 2^-24.
+    const limit = (clip + errorBound) * (1 + 2 ** -22);
+    for (let i = 0; i < mean.length; i++) {
+      if (!(Math.abs(mean[i]) <= limit)) {
+        throw new RoundCheckFailure(`coordinate ${i} of the mean is ${mean[i]}, outside the clip range +-${clip} (+${errorBound.toExponential(2)}): some client sent words outside the encoding`);
+      }
+    }
+    return { mean, totalWeight, survivors: [...this.u3].sort(), dropouts: [...this.dropouts], errorBound };
+  }
+
+  private identityOf(id: string): Uint8Array {
+    return this.ctx.identityKeys.get(id)!;
+  }
+
+  /** What `signer` signs in the consistency round: the survivor list, under its own task digest. */
+  private survivorStatement(signer: string): { round: number; nonce: Uint8Array; digest: Uint8Array; survivors: string[] } {
+    const { round, nonce } = this.options.setup;
+    return { round, nonce, digest: this.advertised.get(signer)!.digest, survivors: [...this.u3].sort() };
   }
 
   private advance(next: ActivePhase, live: Set<string>, messages: Map<string, SecAggServerMessage>): ServerStep {
@@ -265,10 +361,10 @@ export class SecAggServer {
     return { kind: 'send', phase: next, messages };
   }
 
-  private abort(reason: string): ServerStep {
+  private abort(reason: string, culprit?: string): ServerStep {
     this.state = 'aborted';
     this.awaiting.clear();
-    return { kind: 'aborted', reason, dropouts: [...this.dropouts] };
+    return { kind: 'aborted', reason, dropouts: [...this.dropouts], ...(culprit !== undefined ? { culprit } : {}) };
   }
 
   private expectPhase(phase: ActivePhase, type: string): void {
@@ -295,19 +391,19 @@ export class SecAggServer {
     return out;
   }
 
-  private sharesOf(id: string, responders: ReadonlySet<string>, kind: keyof Revealed): Uint8Array[] {
+  private sharesOf(id: string, responders: ReadonlySet<string>, kind: keyof Revealed): RevealedShare[] {
     return this.neighboursIn(id, responders).map((holder) => this.revealed.get(holder)![kind].get(id)!);
   }
 
-  /** What the unmask still lacks, described; undefined when every needed secret has t shares. */
-  private missingShares(responders: ReadonlySet<string> = this.answered): string | undefined {
+  /** The first secret with fewer than t shares (as `count` sees them), described; undefined when none. */
+  private missingShares(responders: ReadonlySet<string>, count: (owner: string, kind: keyof Revealed) => number): string | undefined {
     const t = this.threshold;
     for (const u of this.u3) {
-      const n = this.sharesOf(u, responders, 'selfMaskShares').length;
+      const n = count(u, 'selfMaskShares');
       if (n < t) return `${n} shares of the self-mask seed of '${u}', fewer than the threshold ${t}`;
     }
     for (const v of this.droppedWithLiveNeighbours()) {
-      const n = this.sharesOf(v, responders, 'maskingKeyShares').length;
+      const n = count(v, 'maskingKeyShares');
       if (n < t) return `${n} shares of the masking key of dropped client '${v}', fewer than the threshold ${t}`;
     }
     return undefined;
@@ -329,12 +425,12 @@ export class SecAggServer {
     const held = this.neighboursIn(sender, this.u2);
     const expectSelf = held.filter((v) => this.u3.has(v));
     const expectKey = held.filter((v) => !this.u3.has(v));
-    const read = (entries: UnmaskMessage['selfMaskShares'], expected: string[], what: string): Map<string, Uint8Array> => {
-      const out = new Map<string, Uint8Array>();
-      for (const { of, share } of entries) {
+    const read = (entries: UnmaskMessage['selfMaskShares'], expected: string[], what: string): Map<string, RevealedShare> => {
+      const out = new Map<string, RevealedShare>();
+      for (const { of, share, signature } of entries) {
         if (share.length !== SHARE_BYTES) throw new SecAggMessageError(`'${sender}' sent a ${share.length}-byte share of '${of}', expected ${SHARE_BYTES}`);
         // A fresh plain Uint8Array: the Shamir library refuses subclasses such as Node's Buffer.
-        out.set(of, new Uint8Array(share));
+        out.set(of, { share: new Uint8Array(share), signature: new Uint8Array(signature) });
       }
       if (out.size !== entries.length || out.size !== expected.length || !expected.every((v) => out.has(v))) {
         throw new SecAggMessageError(`'${sender}' must reveal ${what} shares for exactly [${expected.join(', ')}]`);

@@ -56,7 +56,7 @@ describe('differential privacy on the coordinator', () => {
     server.coordinator.startRounds(1);
     const sockets = ['attacker', 'honest'].map((name) => rawClient(server.url, name));
     const tasks = await Promise.all(sockets.map((s) => new Promise<TrainTask>((resolve) => s.once(EVENTS.train, resolve))));
-    for (const task of tasks) expect(task.privacy).toEqual({ mode: 'central', clipNorm, updateNoiseStd: 0, indicatorNoiseStd: null });
+    for (const task of tasks) expect(task.privacy).toEqual({ mode: 'central', clipNorm, noiseMultiplier: 1e-9, updateNoiseStd: 0, indicatorNoiseStd: null });
 
     const meta = { round: 1, numExamples: 1_000, metrics: { loss: 1, accuracy: 0.5 }, trainMs: 1 };
     // The attacker ignores the instructions: every coordinate +100 (norm ~35,000).

@@ -29,6 +29,8 @@ describe('secureAggregation config', () => {
   it('refuses bad values, naming them', () => {
     expect(() => serverConfigFromArgs(['--secure-aggregation', 'yes'], {})).toThrow("--secure-aggregation takes on or off, got 'yes'");
     expect(() => parseCoordinatorConfig({ secureAggregation: { k: 4, threshold: 5 } }, 'test')).toThrow(/threshold cannot exceed k/);
+    expect(() => parseCoordinatorConfig({ secureAggregation: { k: 10, threshold: 5 } }, 'test')).toThrow(/threshold must be at least 6 for k = 10/);
+    expect(() => parseCoordinatorConfig({ secureAggregation: { threshold: 2 } }, 'test')).not.toThrow();
     expect(() => parseCoordinatorConfig({ secureAggregation: { clip: 0 } }, 'test')).toThrow(/secureAggregation\.clip/);
     expect(() => parseCoordinatorConfig({ secureAggregation: { enable: true } }, 'test')).toThrow(/enable/);
   });
@@ -37,7 +39,7 @@ describe('secureAggregation config', () => {
     const on = (extra: object) => parseCoordinatorConfig({ secureAggregation: { enabled: true }, ...extra }, 'test');
     expect(() => checkSecureAggregationConfig(on({}))).toThrow(/at least 3 clients per round .* strategy\.sampler\.minClients is 2/);
     expect(() => checkSecureAggregationConfig(on({ strategy: { sampler: { minClients: 3 } }, rounds: { trainingTimeoutMs: 30_000 } }))).toThrow(
-      /rounds\.trainingTimeoutMs \(30000\) must exceed 3 x secureAggregation\.phaseTimeoutMs \(30000\)/,
+      /rounds\.trainingTimeoutMs \(30000\) must exceed 4 x secureAggregation\.phaseTimeoutMs \(40000\)/,
     );
     expect(() => checkSecureAggregationConfig(on({ strategy: { sampler: { minClients: 3 } } }))).not.toThrow();
     expect(() => checkSecureAggregationConfig(parseCoordinatorConfig({}, 'test'))).not.toThrow();

@@ -41,8 +41,8 @@ describe('PrivateProtocol', () => {
     const protocol = withPrivacy((c) => new PlaintextProtocol(c), rt, { clipOnArrival: true })(ctx(1, 2));
     const sent = protocol.begin(['a', 'b']);
     expect(sent.map((m) => (m.event === 'train' ? m.body.privacy : undefined))).toEqual([
-      { mode: 'central', clipNorm: 1, updateNoiseStd: 0, indicatorNoiseStd: null },
-      { mode: 'central', clipNorm: 1, updateNoiseStd: 0, indicatorNoiseStd: null },
+      { mode: 'central', clipNorm: 1, noiseMultiplier: 1e-9, updateNoiseStd: 0, indicatorNoiseStd: null },
+      { mode: 'central', clipNorm: 1, noiseMultiplier: 1e-9, updateNoiseStd: 0, indicatorNoiseStd: null },
     ]);
     // 'a' ignores its instructions and sends a huge update; 'b' many examples but a small one.
     expect(protocol.receive({ kind: 'update', clientId: 'a', meta: meta(1, 1), delta: Float32Array.from([300, 400, 0, 0]) })).toEqual({ ok: true });

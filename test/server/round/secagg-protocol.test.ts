@@ -6,6 +6,7 @@ import type { Outbound, ProtocolLink, RoundContext } from '../../../server/round
 import { SecAggProtocol, type SecAggProtocolOptions } from '../../../server/round/secagg-protocol.js';
 import { SecureTrainSection } from '../../../shared/protocol/secagg-messages.js';
 import { packSecureVector } from '../../../shared/protocol/secagg-vector.js';
+import { trainTaskDigest } from '../../../shared/protocol/task-policy.js';
 import { generateIdentity, SecAggClient, SecAggClientMessage, SecAggServerMessage, wireBytes, type IdentityKeyPair } from '../../../shared/secagg/index.js';
 
 /**
@@ -103,7 +104,7 @@ async function exchange(h: Harness, answering: Set<string>): Promise<number> {
     let reply: unknown;
     if (message.event === 'train') {
       const section = SecureTrainSection.parse(message.body.secureAggregation);
-      const client = new SecAggClient({ id: message.to, identity: h.identities.get(message.to)!, setup: section.setup });
+      const client = new SecAggClient({ id: message.to, identity: h.identities.get(message.to)!, setup: section.setup, digest: trainTaskDigest(message.body, message.weights) });
       h.clients.set(message.to, client);
       reply = client.advertise();
     } else {
@@ -111,6 +112,7 @@ async function exchange(h: Harness, answering: Set<string>): Promise<number> {
       const client = h.clients.get(message.to)!;
       if (body.type === 'secagg/peer-keys') reply = await client.shareKeys(body);
       else if (body.type === 'secagg/routed-shares') reply = await client.maskInput(body, { delta: packSecureVector(h.deltas.get(message.to)!, [{ kind: 'loss', range: 100 }], { loss: 2 }, 1), numExamples: 10 });
+      else if (body.type === 'secagg/consistency-request') reply = client.consistency(body);
       else reply = client.unmask(body);
     }
     const parsed = SecAggClientMessage.parse(reply);
@@ -130,15 +132,15 @@ describe('SecAggProtocol', () => {
     h.link.sent = h.protocol.begin(ids);
     expect(h.link.sent.map((m) => m.event)).toEqual(['train', 'train', 'train', 'train']);
     const train = h.link.sent[0];
-    // Clients train, then advertise: the three later stages keep a phase timeout each.
-    expect(train.event === 'train' && train.body.timeoutMs).toBe(TRAIN_MS - 3 * PHASE_MS);
+    // Clients train, then advertise: the four later stages keep a phase timeout each.
+    expect(train.event === 'train' && train.body.timeoutMs).toBe(TRAIN_MS - 4 * PHASE_MS);
     const stages: string[] = [h.protocol.stage];
     const all = new Set(ids);
     while (!h.protocol.settled()) {
       expect(await exchange(h, all)).toBeGreaterThan(0);
       stages.push(h.protocol.stage);
     }
-    expect(stages).toEqual(['advertise-keys', 'share-keys', 'masked-input', 'unmask', 'unmask']);
+    expect(stages).toEqual(['advertise-keys', 'share-keys', 'masked-input', 'consistency', 'unmask', 'unmask']);
     expect(h.protocol.failure()).toBeUndefined();
     expect(h.protocol.contributors()).toBe(4);
     const aggregate = h.protocol.aggregate();
@@ -148,57 +150,59 @@ describe('SecAggProtocol', () => {
     // The slot's error bound is the delta's (1.9e-7 here) times range / clip = 100.
     expect(aggregate.trainLoss).toBeCloseTo(2, 4);
     const record = h.protocol.details().secureAggregation!;
-    expect(record).toMatchObject({ k: 3, threshold: 2, clip: 1, maxWeight: 1000, stage: 'unmask', survivors: ids, dropouts: [] });
-    expect(Object.keys(record.stageMs).sort()).toEqual(['advertise-keys', 'masked-input', 'share-keys', 'unmask']);
+    expect(record).toMatchObject({ k: 3, threshold: 3, clip: 1, maxWeight: 1000, stage: 'unmask', survivors: ids, dropouts: [] });
+    expect(Object.keys(record.stageMs).sort()).toEqual(['advertise-keys', 'consistency', 'masked-input', 'share-keys', 'unmask']);
     expect(h.link.pendingTimers()).toBe(0);
   });
 
   it('closes a stage at its deadline without a silent client, and the round still succeeds without it', async () => {
-    const ids = ['a', 'b', 'c', 'd'];
+    // 6 clients: k = 5, t = 4, so each survivor keeps 4 live neighbours without the silent one.
+    const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
     const h = harness(ids);
     h.link.sent = h.protocol.begin(ids);
-    const three = new Set(['a', 'b', 'c']);
+    const three = new Set(['a', 'b', 'c', 'e', 'f']);
     await exchange(h, three);
     expect(h.protocol.stage).toBe('advertise-keys');
-    h.link.advance(TRAIN_MS - 3 * PHASE_MS - 1);
+    h.link.advance(TRAIN_MS - 4 * PHASE_MS - 1);
     await settle();
     expect(h.protocol.stage).toBe('advertise-keys');
     h.link.advance(1);
     await settle();
     expect(h.protocol.stage).toBe('share-keys');
-    expect(h.link.sent.map((m) => m.to).sort()).toEqual(['a', 'b', 'c']);
+    expect(h.link.sent.map((m) => m.to).sort()).toEqual(['a', 'b', 'c', 'e', 'f']);
     while (!h.protocol.settled()) await exchange(h, three);
     expect(h.protocol.failure()).toBeUndefined();
-    expect(h.protocol.details().secureAggregation).toMatchObject({ survivors: ['a', 'b', 'c'], dropouts: [{ clientId: 'd', stage: 'advertise-keys' }] });
+    expect(h.protocol.details().secureAggregation).toMatchObject({ survivors: ['a', 'b', 'c', 'e', 'f'], dropouts: [{ clientId: 'd', stage: 'advertise-keys' }] });
   });
 
   it('a disconnect ends the wait for that client at once', async () => {
-    const ids = ['a', 'b', 'c', 'd'];
+    const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
     const h = harness(ids);
     h.link.sent = h.protocol.begin(ids);
     const all = new Set(ids);
+    const rest = new Set(['a', 'b', 'c', 'e', 'f']);
     await exchange(h, all);
     await exchange(h, all);
-    await exchange(h, new Set(['a', 'b', 'c']));
+    await exchange(h, rest);
     expect(h.protocol.stage).toBe('masked-input');
     expect(h.protocol.drop('d')).toBe(true);
     await settle();
-    expect(h.protocol.stage).toBe('unmask');
-    while (!h.protocol.settled()) await exchange(h, new Set(['a', 'b', 'c']));
-    expect(h.protocol.contributors()).toBe(3);
+    expect(h.protocol.stage).toBe('consistency');
+    while (!h.protocol.settled()) await exchange(h, rest);
+    expect(h.protocol.contributors()).toBe(5);
     expect(h.protocol.details().secureAggregation!.dropouts).toEqual([{ clientId: 'd', stage: 'masked-input' }]);
   });
 
   it('a client that leaves after its masked input still counts', async () => {
-    const ids = ['a', 'b', 'c', 'd'];
+    const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
     const h = harness(ids);
     h.link.sent = h.protocol.begin(ids);
     const all = new Set(ids);
     for (let i = 0; i < 3; i++) await exchange(h, all);
-    expect(h.protocol.stage).toBe('unmask');
+    expect(h.protocol.stage).toBe('consistency');
     expect(h.protocol.drop('a')).toBe(false);
-    while (!h.protocol.settled()) await exchange(h, new Set(['b', 'c', 'd']));
-    expect(h.protocol.contributors()).toBe(4);
+    while (!h.protocol.settled()) await exchange(h, new Set(['b', 'c', 'd', 'e', 'f']));
+    expect(h.protocol.contributors()).toBe(6);
     expect(h.protocol.details().secureAggregation!.survivors).toEqual(ids);
   });
 
@@ -212,7 +216,7 @@ describe('SecAggProtocol', () => {
     await settle();
     expect(h.protocol.settled()).toBe(true);
     expect(h.protocol.contributors()).toBe(0);
-    expect(h.protocol.failure()).toBe("secure aggregation aborted after advertise: client 'a' has 1 live neighbours, fewer than the threshold 2");
+    expect(h.protocol.failure()).toBe("secure aggregation aborted after advertise: client 'a' has 1 live neighbours, fewer than the threshold 3");
     expect(() => h.protocol.aggregate()).toThrow(/has no result/);
     expect(h.link.changes).toBeGreaterThan(0);
     expect(h.link.pendingTimers()).toBe(0);
@@ -241,7 +245,7 @@ describe('SecAggProtocol', () => {
     expect(h.link.pendingTimers()).toBe(0);
   });
 
-  it('raises the default threshold to a strict majority of k; a configured threshold is kept', () => {
+  it('keeps the threshold at or above the floor 2t - k >= 2; a configured threshold below it fails the round', () => {
     const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
     const setupOf = (h: Harness) => {
       const train = h.protocol.begin(ids)[0];
@@ -249,10 +253,13 @@ describe('SecAggProtocol', () => {
       h.protocol.dispose();
       return SecureTrainSection.parse(train.body.secureAggregation).setup;
     };
-    // For 6 clients the dropout-driven default is k = 5, t = 2: a split view of the survivors could then unmask a client.
-    expect(setupOf(harness(ids))).toMatchObject({ k: 5, threshold: 3 });
-    expect(setupOf(harness(ids, { graph: { threshold: 2 } }))).toMatchObject({ k: 5, threshold: 2 });
+    // For 6 clients the dropout-driven threshold is 2: a split view of the survivors with one sybil could then unmask a client.
+    expect(setupOf(harness(ids))).toMatchObject({ k: 5, threshold: 4 });
     expect(setupOf(harness(ids, { graph: { k: 2 } }))).toMatchObject({ k: 2, threshold: 2 });
+    const weak = harness(ids, { graph: { threshold: 3 } });
+    expect(weak.protocol.begin(ids)).toEqual([]);
+    expect(weak.protocol.failure()).toMatch(/threshold must be an integer in \[4, k = 5\], got 3/);
+    weak.protocol.dispose();
   });
 
   it('refuses an aggregator that needs individual updates', () => {

@@ -41,7 +41,7 @@ describe('PrivacyController', () => {
       parsePrivacyConfig({ mode: 'central', noiseMultiplier: 1.3, clipNorm: 0.5, delta: 1e-5, targetEpsilon: 10 }),
     );
     const { instructions, finished, noisySum } = noiseOnlyRound(controller, 10, 7, 11);
-    expect(instructions).toEqual({ mode: 'central', clipNorm: 0.5, updateNoiseStd: 0, indicatorNoiseStd: null });
+    expect(instructions).toEqual({ mode: 'central', clipNorm: 0.5, noiseMultiplier: 1.3, updateNoiseStd: 0, indicatorNoiseStd: null });
     within4se(sampleStd(noisySum), 1.3 * 0.5);
     expect(finished.privacy).toMatchObject({ releasedNoiseMultiplier: 1.3, clientNoiseMultiplier: null, contributors: 7 });
   });
@@ -139,7 +139,7 @@ describe('PrivacyController', () => {
 
   it('clients refuse inconsistent instructions', () => {
     const gauss = new GaussianSampler(seededRandomWords(1));
-    const bad = { mode: 'central' as const, clipNorm: 1, updateNoiseStd: 0.3, indicatorNoiseStd: null };
+    const bad = { mode: 'central' as const, clipNorm: 1, noiseMultiplier: 1, updateNoiseStd: 0.3, indicatorNoiseStd: null };
     expect(() => privatizeUpdate(new Float32Array(2), bad, gauss)).toThrow(/central mode: clients add no noise/);
     expect(() => privatizeUpdate(new Float32Array(2), { ...bad, clipNorm: -1 } as never, gauss)).toThrow(/clipNorm/);
   });

@@ -20,6 +20,7 @@ import {
   type IdentityPins,
   type Keystream,
   type LocalUpdate,
+  type SecAggClientOptions,
   type SecAggAssumptions,
   SecAggSetup,
   type ServerAudit,
@@ -46,6 +47,12 @@ export interface DriverOptions {
   identities?: ReadonlyMap<string, IdentityKeyPair>;
   serverAudit?: ServerAudit;
   clientAudit?: (id: string) => ClientAudit | undefined;
+  /** The task digest each client was given (a coordinator sending different models); one shared digest by default. */
+  digestFor?: (id: string) => Uint8Array | undefined;
+  /** Builds a client (a test subclass plays a malicious client); the real SecAggClient by default. */
+  makeClient?: (options: SecAggClientOptions) => SecAggClient;
+  /** Rewrites what a client sends (a malicious client). */
+  interceptReply?: (from: string, message: SecAggClientMessage) => SecAggClientMessage;
   /** Milliseconds; wall clock unless given (the bench passes the process's CPU time). */
   clock?: () => number;
 }
@@ -62,6 +69,9 @@ export interface DriverRun {
   clientBytes: Map<string, number>;
   serverMs: number;
 }
+
+/** The digest every honest client is given: one task for all. */
+export const DIGEST = new Uint8Array(32).fill(7);
 
 export function clientIds(n: number): string[] {
   return Array.from({ length: n }, (_, i) => `client-${String(i).padStart(3, '0')}`);
@@ -94,7 +104,8 @@ export async function runSecAgg(o: DriverOptions): Promise<DriverRun> {
   };
 
   const deliver = (from: string, reply: unknown): void => {
-    const message = SecAggClientMessage.parse(reply);
+    const parsed = SecAggClientMessage.parse(reply);
+    const message = o.interceptReply ? o.interceptReply(from, parsed) : parsed;
     clientBytes.set(from, clientBytes.get(from)! + wireBytes(message));
     const start = now();
     try {
@@ -120,7 +131,7 @@ export async function runSecAgg(o: DriverOptions): Promise<DriverRun> {
   };
   const answers = (id: string, phase: ActivePhase): boolean => {
     const from = o.dropAt?.get(id);
-    const order: ActivePhase[] = ['advertise', 'share-keys', 'masked-input', 'unmask'];
+    const order: ActivePhase[] = ['advertise', 'share-keys', 'masked-input', 'consistency', 'unmask'];
     return from === undefined || order.indexOf(phase) < order.indexOf(from);
   };
 
@@ -128,14 +139,16 @@ export async function runSecAgg(o: DriverOptions): Promise<DriverRun> {
   for (const id of ids) {
     if (!answers(id, 'advertise')) continue;
     await act(id, () => {
-      const client = new SecAggClient({
+      const options: SecAggClientOptions = {
         id,
         identity: identities.get(id)!,
         setup: SecAggSetup.parse(o.interceptSetup ? o.interceptSetup(id, setup) : setup),
+        digest: o.digestFor?.(id) ?? DIGEST,
         keystream: o.keystreamFor?.(id),
         pins: o.pinsFor?.(id),
         audit: o.clientAudit?.(id),
-      });
+      };
+      const client = o.makeClient ? o.makeClient(options) : new SecAggClient(options);
       clients.set(id, client);
       return client.advertise();
     });
@@ -153,6 +166,8 @@ export async function runSecAgg(o: DriverOptions): Promise<DriverRun> {
             return client.shareKeys(message);
           case 'secagg/routed-shares':
             return client.maskInput(message, o.update(id));
+          case 'secagg/consistency-request':
+            return client.consistency(message);
           case 'secagg/unmask-request':
             return client.unmask(message);
           default: {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { neighbourGraph } from '../../../shared/secagg/graph.js';
-import { binomialBelow, defaultGraphParams, DEFAULT_ASSUMPTIONS, resolveGraphParams } from '../../../shared/secagg/params.js';
+import { activeCollusionBound, binomialBelow, defaultGraphParams, DEFAULT_ASSUMPTIONS, minimumThreshold, resolveGraphParams } from '../../../shared/secagg/params.js';
 
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `c${i}`);
 const seed = (b: number) => new Uint8Array(32).fill(b);
@@ -55,18 +55,20 @@ describe('default k and threshold', () => {
   it('meets the stated targets with the smallest even degree, all-to-all for small n', () => {
     const a = DEFAULT_ASSUMPTIONS;
     const meets = (n: number, k: number, t: number) =>
-      n * binomialBelow(k, 1 - a.dropout, t) <= a.failure && n * (1 - binomialBelow(k, a.corrupt, t)) <= a.exposure;
+      n * binomialBelow(k, 1 - a.dropout, t) <= a.failure && t >= minimumThreshold(k) && n * (1 - binomialBelow(k, a.corrupt, activeCollusionBound(k, t))) <= a.exposure;
     for (const n of [3, 4, 10, 25, 50, 100, 200, 1000, 10000]) {
       const { k, threshold } = defaultGraphParams(n);
-      expect(threshold).toBeGreaterThanOrEqual(2);
+      expect(threshold).toBeGreaterThanOrEqual(minimumThreshold(k));
+      expect(activeCollusionBound(k, threshold)).toBeGreaterThanOrEqual(2);
       expect(threshold).toBeLessThanOrEqual(k);
       if (k === n - 1) continue;
       expect(k % 2).toBe(0);
       expect(meets(n, k, threshold)).toBe(true);
       for (let t = 2; t <= k - 2; t++) expect(meets(n, k - 2, t), `n=${n} k=${k - 2} t=${t}`).toBe(false);
     }
-    expect(defaultGraphParams(4)).toEqual({ k: 3, threshold: 2 });
-    expect(defaultGraphParams(1000).k).toBeLessThan(40);
+    expect(defaultGraphParams(4)).toEqual({ k: 3, threshold: 3 });
+    expect(defaultGraphParams(6)).toEqual({ k: 5, threshold: 4 });
+    expect(defaultGraphParams(1000).k).toBeLessThan(60);
   });
 
   it('needs more neighbours to survive more dropouts', () => {
@@ -76,7 +78,11 @@ describe('default k and threshold', () => {
   });
 
   it('takes configured values, validated', () => {
-    expect(resolveGraphParams(100, { k: 12, threshold: 6 })).toEqual({ k: 12, threshold: 6 });
+    expect(resolveGraphParams(100, { k: 12, threshold: 8 })).toEqual({ k: 12, threshold: 8 });
+    expect(resolveGraphParams(100, { k: 12 }).threshold).toBeGreaterThanOrEqual(7);
+    // 2t - k = 1: one colluding neighbour and an active coordinator would unmask a client.
+    expect(() => resolveGraphParams(100, { k: 12, threshold: 6 })).toThrow(/\[7, k = 12\].*colluding/);
+    expect(() => resolveGraphParams(6, { threshold: 3 })).toThrow(/\[4, k = 5\]/);
     expect(resolveGraphParams(5, { k: 40 }).k).toBe(4);
     expect(() => resolveGraphParams(100, { k: 12, threshold: 13 })).toThrow(/threshold/);
     expect(() => resolveGraphParams(100, { k: 11 })).toThrow(/even/);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { WeightedMean } from '../../../shared/aggregation/weighted-mean.js';
 import { createSetup, generateIdentity, IdentityPins, SecAggClient, SecAggClientMessage, SecAggRefusal, SecAggServer, webCryptoKeystream, wireBytes, type ActivePhase, type LocalUpdate } from '../../../shared/secagg/index.js';
 import { roundContext } from '../../../shared/secagg/round.js';
-import { clientIds, runSecAgg, type DriverOptions, type DriverRun } from './driver.js';
+import { clientIds, DIGEST, runSecAgg, type DriverOptions, type DriverRun } from './driver.js';
 
 const CLIP = 1;
 const MAX_WEIGHT = 1000;
@@ -63,14 +63,16 @@ describe('dropouts', () => {
     ['before advertising', [[2, 'advertise']], [2]],
     ['after advertise (no shares sent)', [[3, 'share-keys']], [3]],
     ['after share keys (no masked input): its pairwise masks are rebuilt', [[1, 'masked-input'], [6, 'masked-input']], [1, 6]],
+    ['during consistency (masked input in, no signature): its update still counts', [[4, 'consistency']], []],
     ['during unmask (masked input in, no reveal): its update still counts', [[4, 'unmask']], []],
-    ['at every stage at once', [[0, 'advertise'], [3, 'share-keys'], [5, 'masked-input'], [9, 'unmask']], [0, 3, 5]],
+    ['at every stage at once', [[0, 'advertise'], [3, 'share-keys'], [5, 'masked-input'], [7, 'consistency'], [9, 'unmask']], [0, 3, 5]],
   ])('survives a client lost %s', async (_, entries, gone) => {
-    const { result, updates } = await run(12, 20, { dropAt: drops(entries), graph: { k: 8, threshold: 4 } });
-    expectFedAvg(result, updates, without(12, gone));
+    // Any 5 of a client's 14 neighbours may be gone and 9 >= t remain.
+    const { result, updates } = await run(20, 20, { dropAt: drops(entries), graph: { k: 14, threshold: 8 } });
+    expectFedAvg(result, updates, without(20, gone));
     const outcome = result.outcome;
     if (outcome.kind !== 'done') throw new Error('unreachable');
-    expect(outcome.result.dropouts.map((d) => [d.id, d.phase]).sort()).toEqual(entries.map(([i, phase]) => [clientIds(12)[i], phase]).sort());
+    expect(outcome.result.dropouts.map((d) => [d.id, d.phase]).sort()).toEqual(entries.map(([i, phase]) => [clientIds(20)[i], phase]).sort());
   });
 
   it('survives 30% dropout after share keys with k, t chosen for it', async () => {
@@ -97,7 +99,7 @@ describe('a coordinator that tampers is caught by honest clients', () => {
   it('refuses a swapped advertised key (signature check), and the coordinator learns why', async () => {
     const coordinatorKeys = generateIdentity();
     const { result } = await run(6, 8, {
-      graph: { k: 5, threshold: 3 },
+      graph: { k: 5, threshold: 4 },
       intercept: (to, message) => {
         if (to !== clientIds(6)[0] || message.type !== 'secagg/peer-keys') return message;
         const [first, ...rest] = message.peers;
@@ -113,7 +115,7 @@ describe('a coordinator that tampers is caught by honest clients', () => {
     const [altered, reflected, other] = clientIds(6);
     const sentBy = new Map<string, Map<string, Uint8Array>>();
     const { result } = await run(6, 8, {
-      graph: { k: 5, threshold: 3 },
+      graph: { k: 5, threshold: 4 },
       serverAudit: {
         received: (from, message) => {
           const m = message as { type: string; shares?: { to: string; sealed: Uint8Array }[] };
@@ -136,7 +138,7 @@ describe('a coordinator that tampers is caught by honest clients', () => {
     const ids = clientIds(5);
     const identities = new Map(ids.map((id) => [id, generateIdentity()]));
     const pins = new Map(ids.map((id) => [id, new IdentityPins()]));
-    const base = { graph: { k: 4, threshold: 2 }, identities, pinsFor: (id: string) => pins.get(id) };
+    const base = { graph: { k: 4, threshold: 3 }, identities, pinsFor: (id: string) => pins.get(id) };
     expect((await run(5, 4, base)).result.outcome.kind).toBe('done');
     const impostor = generateIdentity();
     const { result } = await run(5, 4, {
@@ -151,7 +153,7 @@ describe('the client', () => {
   it('reveals exactly one share per neighbour whose shares it holds: never both', async () => {
     const reveals: { from: string; self: string[]; keys: string[] }[] = [];
     const { result } = await run(10, 8, {
-      graph: { k: 6, threshold: 3 },
+      graph: { k: 6, threshold: 4 },
       dropAt: drops([[2, 'masked-input']]),
       serverAudit: { received: (from, message) => { if ((message as { type: string }).type === 'secagg/unmask') { const u = message as { selfMaskShares: { of: string }[]; maskingKeyShares: { of: string }[] }; reveals.push({ from, self: u.selfMaskShares.map((s) => s.of), keys: u.maskingKeyShares.map((s) => s.of) }); } } },
     });
@@ -168,18 +170,18 @@ describe('the client', () => {
     const ids = clientIds(3);
     const identities = ids.map(() => generateIdentity());
     const setup = createSetup({ round: 1, participants: ids.map((id, i) => ({ id, identityKey: identities[i].publicKey })), vectorLength: 2, clip: 1, maxWeight: 10 });
-    const client = new SecAggClient({ id: ids[0], identity: identities[0], setup });
+    const client = new SecAggClient({ id: ids[0], identity: identities[0], setup, digest: DIGEST });
     await expect(client.maskInput({ type: 'secagg/routed-shares', round: 1, shares: [] }, { delta: new Float32Array(2), numExamples: 1 })).rejects.toThrow(SecAggRefusal);
     expect(client.phase).toBe('refused');
     expect(() => client.advertise()).toThrow(/already refused/);
-    const fresh = new SecAggClient({ id: ids[1], identity: identities[1], setup });
+    const fresh = new SecAggClient({ id: ids[1], identity: identities[1], setup, digest: DIGEST });
     fresh.advertise();
     expect(() => fresh.advertise()).toThrow(/out of order/);
-    const early = new SecAggClient({ id: ids[2], identity: identities[2], setup });
+    const early = new SecAggClient({ id: ids[2], identity: identities[2], setup, digest: DIGEST });
     early.advertise();
-    expect(() => early.unmask({ type: 'secagg/unmask-request', round: 1, survivors: ids })).toThrow(/out of order/);
-    expect(() => new SecAggClient({ id: ids[0], identity: identities[1], setup })).toThrow(/another identity key/);
-    expect(() => new SecAggClient({ id: ids[0], identity: identities[0], setup: { ...setup, threshold: 1 } })).toThrow(/invalid round setup: threshold/);
+    expect(() => early.unmask({ type: 'secagg/unmask-request', round: 1, survivors: ids, signatures: [] })).toThrow(/out of order/);
+    expect(() => new SecAggClient({ id: ids[0], identity: identities[1], setup, digest: DIGEST })).toThrow(/another identity key/);
+    expect(() => new SecAggClient({ id: ids[0], identity: identities[0], setup: { ...setup, threshold: 1 }, digest: DIGEST })).toThrow(/invalid round setup: threshold/);
   });
 });
 
@@ -189,7 +191,7 @@ describe('the coordinator', () => {
     const identities = ids.map(() => generateIdentity());
     const setup = createSetup({ round: 5, participants: ids.map((id, i) => ({ id, identityKey: identities[i].publicKey })), vectorLength: 2, clip: 1, maxWeight: 10 });
     const server = new SecAggServer({ setup });
-    const clients = ids.map((id, i) => new SecAggClient({ id, identity: identities[i], setup }));
+    const clients = ids.map((id, i) => new SecAggClient({ id, identity: identities[i], setup, digest: DIGEST }));
     const adverts = clients.map((c) => c.advertise());
     expect(() => server.receive('stranger', adverts[0])).toThrow(/not expected/);
     expect(() => server.receive(ids[1], adverts[0])).toThrow(/fail its identity signature/);
@@ -217,7 +219,7 @@ describe('messages', () => {
     expect(parsed.masked).toBeInstanceOf(Uint8Array);
     expect(parsed.masked).toHaveLength(12);
     expect(wireBytes(parsed)).toBe(12 + JSON.stringify({ type: 'secagg/masked-input', round: 1, masked: { _placeholder: true, num: 0 } }).length);
-    expect(() => SecAggClientMessage.parse({ type: 'secagg/advertise', round: 1, encryptionKey: new Uint8Array(31), maskingKey: new Uint8Array(32), signature: new Uint8Array(64) })).toThrow(/32 bytes/);
+    expect(() => SecAggClientMessage.parse({ type: 'secagg/advertise', round: 1, encryptionKey: new Uint8Array(31), maskingKey: new Uint8Array(32), digest: new Uint8Array(32), seedCommitment: new Uint8Array(32), signature: new Uint8Array(64) })).toThrow(/32 bytes/);
     expect(() => SecAggClientMessage.parse({ type: 'secagg/masked-input', round: 1, masked: [1, 2, 3] })).toThrow(/binary/);
   });
 });
