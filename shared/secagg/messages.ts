@@ -1,9 +1,11 @@
 import { z } from 'zod';
+import { encodeEnvelope } from '../protocol/envelope.js';
 
 /**
  * The secure-aggregation messages, as zod schemas for both directions of the trust boundary.
- * Byte fields accept what socket.io delivers (Buffer/Uint8Array in Node, ArrayBuffer in
- * browsers) and come out as Uint8Array. Client messages carry no sender id: the transport
+ * Each travels as one binary envelope (shared/protocol/envelope.ts), decoded before these schemas
+ * run. Byte fields accept Uint8Array (what the envelope decodes to, or a Node Buffer) and
+ * ArrayBuffer, and come out as Uint8Array. Client messages carry no sender id: the transport
  * passes the authenticated sender to the server state machine.
  */
 
@@ -126,17 +128,9 @@ export type ConsistencyRequestMessage = z.infer<typeof ConsistencyRequestMessage
 export type UnmaskRequestMessage = z.infer<typeof UnmaskRequestMessage>;
 
 /**
- * Bytes a message costs on a socket.io connection, approximately: the JSON skeleton with each
- * binary field replaced by a small placeholder, plus the binary attachments themselves.
+ * Bytes a message costs on a socket.io connection: its binary envelope (shared/protocol/envelope.ts),
+ * the one attachment it travels as, give or take socket.io's few bytes of framing.
  */
 export function wireBytes(message: unknown): number {
-  let binary = 0;
-  const skeleton = JSON.stringify(message, (_key, value: unknown) => {
-    if (value instanceof Uint8Array || value instanceof ArrayBuffer) {
-      binary += value.byteLength;
-      return { _placeholder: true, num: 0 };
-    }
-    return value;
-  });
-  return new TextEncoder().encode(skeleton).length + binary;
+  return encodeEnvelope(message).byteLength;
 }
