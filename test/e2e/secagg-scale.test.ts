@@ -43,9 +43,10 @@ let dataDirs = 0;
 /** Runs one secure round with `n` clients; `extra(i, all)` adds hooks to client i. */
 async function secureRound(n: number, extra: (i: number, all: () => SecureTestClient[]) => Partial<ClientOptions> = () => ({})): Promise<{ url: string; record: RoundRecord; cs: SecureTestClient[] }> {
   const server = await startSecureCoordinator(`${dir.path}/data-${dataDirs++}`, model, n, {
-    rounds: { start: 1, selectionWindowMs: 0, trainingTimeoutMs: 20_000 },
+    rounds: { start: 1, selectionWindowMs: 0, trainingTimeoutMs: 120_000 },
     // The weight cap at the clients' example count: the error bound grows with n * cap, and stays under 1e-6 at n = 50.
-    secureAggregation: { maxWeight: EXAMPLES_PER_CLIENT },
+    // All n clients share this process: a stage's work for 50 of them takes seconds here, not on n machines.
+    secureAggregation: { maxWeight: EXAMPLES_PER_CLIENT, phaseTimeoutMs: 20_000 },
   });
   cleanup.push(() => server.close());
   const done = nextRounds(server, 1);
@@ -101,7 +102,7 @@ async function expectRound(url: string, record: RoundRecord, cs: SecureTestClien
 describe('secure aggregation at scale over socket.io', () => {
   it.each([5, 10, 50])('%i clients: a secure round commits and moves the model by the plaintext weighted FedAvg within the stated bound', async (n) => {
     const { url, record, cs } = await secureRound(n);
-    expect(record.secureAggregation!.dropouts).toEqual([]);
+    expect(record.secureAggregation!.dropouts, JSON.stringify(record.secureAggregation!.dropouts.slice(0, 3))).toEqual([]);
     await expectRound(url, record, cs, new Map());
   });
 

@@ -5,7 +5,7 @@ import type { SecAggTamper } from '../../server/round/secagg-protocol.js';
 import { setupBackend } from '../../shared/engine/backend.js';
 import { decodeEnvelope } from '../../shared/protocol/envelope.js';
 import { EVENTS, PROTOCOL_VERSION, type UpdateReply } from '../../shared/protocol/messages.js';
-import { identityKeyToText } from '../../shared/protocol/secagg-messages.js';
+import { identityKeyToText, SECURE_STAGES } from '../../shared/protocol/secagg-messages.js';
 import { encodeWeights } from '../../shared/protocol/weights-codec.js';
 import { generateIdentity } from '../../shared/secagg/index.js';
 import { JOIN_TOKEN, nextRounds, tempDir } from './helpers.js';
@@ -66,10 +66,10 @@ describe('secure aggregation over socket.io', () => {
     const done = nextRounds(server, 2);
     const cs = clients(server.url, 4);
     const records = await done;
-    expect(shown).toEqual([1, 2].flatMap((r) => ['advertise-keys', 'share-keys', 'masked-input', 'unmask'].map((stage) => `${r}:${stage}`)));
+    expect(shown).toEqual([1, 2].flatMap((r) => SECURE_STAGES.map((stage) => `${r}:${stage}`)));
     for (const record of records) {
       expect(record.status, record.reason).toBe('committed');
-      expect(record.secureAggregation).toMatchObject({ k: 3, threshold: 2, clip: CLIP, maxWeight: MAX_WEIGHT, stage: 'unmask', dropouts: [] });
+      expect(record.secureAggregation).toMatchObject({ k: 3, threshold: 3, clip: CLIP, maxWeight: MAX_WEIGHT, stage: 'unmask', dropouts: [] });
       expect(record.secureAggregation!.survivors).toEqual(['c0', 'c1', 'c2', 'c3']);
       expect(record.contributions).toEqual(cs.map((c) => ({ clientId: c.name })));
       expect(record.numExamples).toBe(400);
@@ -79,15 +79,16 @@ describe('secure aggregation over socket.io', () => {
 });
 
 describe('secure aggregation survives dropouts while every survivor keeps >= t live neighbours', () => {
-  // n = 4 gives k = 3, t = 2: each client may lose one neighbour.
+  // n = 6 gives k = 5, t = 4: each client may lose one neighbour.
   it.each([
     ['after advertising keys (no shares sent)', 'share-keys', false],
     ['after sharing keys (no masked input): its pairwise masks are rebuilt', 'masked-input', false],
+    ['during the consistency check (masked input in, no signature): its update still counts', 'consistency', true],
     ['during unmask (masked input in, no shares revealed): its update still counts', 'unmask', true],
   ] as const)('a client lost %s', async (_, stage, counts) => {
-    const server = await coordinator(4, { rounds: { start: 1, selectionWindowMs: 0, trainingTimeoutMs: 20_000 } });
+    const server = await coordinator(6, { rounds: { start: 1, selectionWindowMs: 0, trainingTimeoutMs: 20_000 } });
     const done = nextRounds(server, 1);
-    const cs: SecureTestClient[] = clients(server.url, 4, (i) => (i === 1 ? { secAggBeforeSend: (s) => void (s === stage && cs[1].client.stop()) } : {}));
+    const cs: SecureTestClient[] = clients(server.url, 6, (i) => (i === 1 ? { secAggBeforeSend: (s) => void (s === stage && cs[1].client.stop()) } : {}));
     const [record] = await done;
     expect(record.status, record.reason).toBe('committed');
     const survivors = counts ? cs : cs.filter((_, i) => i !== 1);
@@ -101,27 +102,27 @@ describe('secure aggregation survives dropouts while every survivor keeps >= t l
   });
 
   it('a client lost right after its masked input was accepted: its update counts', async () => {
-    const server = await coordinator(4, { rounds: { start: 1, selectionWindowMs: 0, trainingTimeoutMs: 20_000 } });
+    const server = await coordinator(6, { rounds: { start: 1, selectionWindowMs: 0, trainingTimeoutMs: 20_000 } });
     const done = nextRounds(server, 1);
-    const cs: SecureTestClient[] = clients(server.url, 4);
+    const cs: SecureTestClient[] = clients(server.url, 6);
     cs[2].client.onRound((o) => void (o.accepted && cs[2].client.stop()));
     const [record] = await done;
     expect(record.status, record.reason).toBe('committed');
-    expect(record.secureAggregation!.survivors).toEqual(['c0', 'c1', 'c2', 'c3']);
+    expect(record.secureAggregation!.survivors).toEqual(['c0', 'c1', 'c2', 'c3', 'c4', 'c5']);
     await expectCommittedDelta(server.url, record, plaintextFedAvg(cs, record.round, M, CLIP, MAX_WEIGHT));
   });
 
   it('aborts cleanly when a survivor keeps fewer than t live neighbours: model unchanged, reason recorded and logged', async () => {
-    const server = await coordinator(4, { rounds: { start: 1, selectionWindowMs: 0, trainingTimeoutMs: 20_000 } });
+    const server = await coordinator(6, { rounds: { start: 1, selectionWindowMs: 0, trainingTimeoutMs: 20_000 } });
     const done = nextRounds(server, 1);
-    const cs: SecureTestClient[] = clients(server.url, 4, (i) => (i >= 2 ? { secAggBeforeSend: (s) => void (s === 'share-keys' && cs[i].client.stop()) } : {}));
+    const cs: SecureTestClient[] = clients(server.url, 6, (i) => (i >= 4 ? { secAggBeforeSend: (s) => void (s === 'share-keys' && cs[i].client.stop()) } : {}));
     const [record] = await done;
     expect(record.status).toBe('failed');
-    // Both advertised keys, then neither shared: c0 and c1 are left with one live neighbour each.
-    expect(record.reason).toMatch(/^secure aggregation aborted after share keys: client 'c[01]' has 1 live neighbours, fewer than the threshold 2$/);
+    // Both advertised keys, then neither shared: c0 to c3 are left with three live neighbours each.
+    expect(record.reason).toMatch(/^secure aggregation aborted after share keys: client 'c[0-3]' has 3 live neighbours, fewer than the threshold 4$/);
     expect(record.secureAggregation!.dropouts.map((d) => [d.clientId, d.stage])).toEqual([
-      ['c2', 'share-keys'],
-      ['c3', 'share-keys'],
+      ['c4', 'share-keys'],
+      ['c5', 'share-keys'],
     ]);
     expect(server.coordinator.currentVersion).toBe(0);
     const list = (await (await fetch(`${server.url}/v1/rounds`)).json()) as { currentVersion: number; rounds: { status: string; reason?: string }[] };
@@ -148,7 +149,7 @@ describe('identities: a coordinator that swaps keys is caught by honest clients'
     const [swappedKey, swappedIdentity] = await done;
 
     expect(swappedKey.status).toBe('failed');
-    expect(swappedKey.reason).toBe("secure aggregation aborted after share keys: client 'c0' has 0 live neighbours, fewer than the threshold 2");
+    expect(swappedKey.reason).toBe("secure aggregation aborted after share keys: client 'c0' has 0 live neighbours, fewer than the threshold 3");
     const signature = "the keys advertised for 'c0' fail its identity signature: tampered or not theirs";
     expect(swappedKey.secureAggregation!.dropouts).toEqual(['c1', 'c2', 'c3'].map((clientId) => ({ clientId, stage: 'share-keys', reason: signature })));
     for (const c of cs.slice(1)) expect(c.lines).toContain(`round 1: refusing to go on with secure aggregation: ${signature}`);

@@ -116,6 +116,6 @@ describe(`socket.io attachments per message at n = ${N}`, () => {
       expect(() => decodePacket(encoded)).toThrow('too many attachments');
       refused.push('type' in message ? message.type : EVENTS.train);
     }
-    expect(refused).toEqual([EVENTS.train, 'secagg/share-keys', 'secagg/unmask', 'secagg/peer-keys', 'secagg/routed-shares']);
+    expect(refused).toEqual([EVENTS.train, 'secagg/share-keys', 'secagg/unmask', 'secagg/peer-keys', 'secagg/routed-shares', 'secagg/unmask-request']);
   });
 });
