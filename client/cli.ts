@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { setupBackend } from '../shared/engine/backend.js';
+import type { ClientPolicy } from '../shared/protocol/task-policy.js';
 import { loadDataSpec } from './data-spec.js';
 import { splitHeldOut } from './held-out-split.js';
 import { loadOrCreateIdentity } from './identity-file.js';
@@ -19,7 +20,30 @@ export const CLIENT_USAGE = `fedserve client --server URL --data SPEC --token TO
   --backend NAME        TensorFlow.js backend: tensorflow, wasm or cpu (default: best available)
   --identity FILE       Ed25519 identity for secure aggregation, created on first use; reuse it to
                         come back under the same --name (default: a fresh identity per run)
-  --audit-dir DIR       audit mode: record this client's plaintext update of every secure round`;
+  --audit-dir DIR       audit mode: record this client's plaintext update of every secure round
+
+Policy (refused tasks are logged and nothing is sent; once a coordinator ran a secure or DP round
+with this client, later tasks without it are refused anyway):
+  --require-secure-aggregation   refuse any task without secure aggregation
+  --min-noise-multiplier Z       refuse any task without differential privacy of noise multiplier >= Z
+  --max-clip-norm C              refuse any DP task whose clip norm exceeds C`;
+
+function positiveNumber(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || value <= 0) throw new FatalClientError(`${flag} needs a positive number, got '${text}'`);
+  return value;
+}
+
+function clientPolicy(values: { 'require-secure-aggregation'?: boolean; 'min-noise-multiplier'?: string; 'max-clip-norm'?: string }): ClientPolicy {
+  const minNoiseMultiplier = positiveNumber('--min-noise-multiplier', values['min-noise-multiplier']);
+  const maxClipNorm = positiveNumber('--max-clip-norm', values['max-clip-norm']);
+  return {
+    requireSecureAggregation: values['require-secure-aggregation'] === true,
+    ...(minNoiseMultiplier !== undefined ? { minNoiseMultiplier } : {}),
+    ...(maxClipNorm !== undefined ? { maxClipNorm } : {}),
+  };
+}
 
 /** `fedserve client`: resolves with the process exit code. */
 export async function clientCommand(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -37,6 +61,9 @@ export async function clientCommand(argv: string[], env: NodeJS.ProcessEnv): Pro
       backend: { type: 'string' },
       identity: { type: 'string' },
       'audit-dir': { type: 'string' },
+      'require-secure-aggregation': { type: 'boolean' },
+      'min-noise-multiplier': { type: 'string' },
+      'max-clip-norm': { type: 'string' },
     },
   });
   const token = values.token ?? env.FEDSERVE_JOIN_TOKEN;
@@ -52,6 +79,7 @@ export async function clientCommand(argv: string[], env: NodeJS.ProcessEnv): Pro
   if (!(evalSplit >= 0 && evalSplit < 1) || values['eval-split']?.trim() === '') {
     throw new FatalClientError(`--eval-split needs a fraction in [0, 1), got '${values['eval-split']}'`);
   }
+  const policy = clientPolicy(values);
   const loaded = loadDataSpec(values.data!, values['label-column'] ? { labelColumn: values['label-column'] } : {});
   const { train: data, heldOut } = evalSplit > 0 ? splitHeldOut(loaded, evalSplit) : { train: loaded, heldOut: undefined };
   const progress = createProgress(process.stdout, values.name ?? 'client');
@@ -68,6 +96,7 @@ export async function clientCommand(argv: string[], env: NodeJS.ProcessEnv): Pro
     ...(heldOut && heldOut.n > 0 ? { evalData: heldOut } : {}),
     ...(values.identity ? { identity: loadOrCreateIdentity(values.identity) } : {}),
     ...(values['audit-dir'] ? { secAggAudit: fileClientAudit(values['audit-dir'], values.name) } : {}),
+    policy,
   });
   const stop = () => client.stop();
   process.once('SIGINT', stop);

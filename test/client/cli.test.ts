@@ -35,6 +35,13 @@ describe('fedserve client (process exit codes)', () => {
     const split = fedserve('client', '--server', 'http://127.0.0.1:1', '--token', 'tok-12345', '--data', 'mnist:0/4', '--eval-split', '1.5');
     expect(split.code).toBe(1);
     expect(split.stderr).toBe("fedserve: --eval-split needs a fraction in [0, 1), got '1.5'\n");
+
+    const noise = fedserve('client', '--server', 'http://127.0.0.1:1', '--token', 'tok-12345', '--data', 'mnist:0/4', '--min-noise-multiplier', 'lots');
+    expect(noise.code).toBe(1);
+    expect(noise.stderr).toBe("fedserve: --min-noise-multiplier needs a positive number, got 'lots'\n");
+    const clip = fedserve('client', '--server', 'http://127.0.0.1:1', '--token', 'tok-12345', '--data', 'mnist:0/4', '--max-clip-norm', '0');
+    expect(clip.code).toBe(1);
+    expect(clip.stderr).toBe("fedserve: --max-clip-norm needs a positive number, got '0'\n");
   });
 
   it('fedserve simulate exits 1 naming a missing flag or an invalid config', async () => {

@@ -53,6 +53,8 @@ export interface DriverOptions {
   makeClient?: (options: SecAggClientOptions) => SecAggClient;
   /** Rewrites what a client sends (a malicious client). */
   interceptReply?: (from: string, message: SecAggClientMessage) => SecAggClientMessage;
+  /** Sees the setup the coordinator made. */
+  onSetup?: (setup: SecAggSetup) => void;
   /** Milliseconds; wall clock unless given (the bench passes the process's CPU time). */
   clock?: () => number;
 }
@@ -89,6 +91,7 @@ export async function runSecAgg(o: DriverOptions): Promise<DriverRun> {
     graph: o.graph,
     assumptions: o.assumptions,
   });
+  o.onSetup?.(setup);
   const refusals = new Map<string, string>();
   const rejected: DriverRun['rejected'] = [];
   const clientMs = new Map(ids.map((id) => [id, 0]));

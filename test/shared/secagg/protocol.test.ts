@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { WeightedMean } from '../../../shared/aggregation/weighted-mean.js';
-import { createSetup, generateIdentity, IdentityPins, SecAggClient, SecAggClientMessage, SecAggRefusal, SecAggServer, webCryptoKeystream, wireBytes, type ActivePhase, type LocalUpdate } from '../../../shared/secagg/index.js';
+import { createSetup, generateIdentity, IdentityPins, SecAggClient, SecAggClientMessage, SecAggRefusal, SecAggServer, webCryptoKeystream, wireBytes, type ActivePhase, type LocalUpdate, type SecAggServerMessage } from '../../../shared/secagg/index.js';
+import type { SecretShares } from '../../../shared/secagg/client.js';
+import { verifySurvivors } from '../../../shared/secagg/identity.js';
 import { roundContext } from '../../../shared/secagg/round.js';
 import { clientIds, DIGEST, runSecAgg, type DriverOptions, type DriverRun } from './driver.js';
 
@@ -285,3 +287,97 @@ function chiSquareTopByte(words: Uint32Array): number {
   const expected = words.length / 256;
   return counts.reduce((s, c) => s + (c - expected) ** 2 / expected, 0);
 }
+
+describe('active security: what a lying coordinator or a cheating client gets', () => {
+  const ids6 = clientIds(6);
+
+  it.each<[string, (to: string, m: SecAggServerMessage) => SecAggServerMessage, RegExp]>([
+    ['leaves the client off the survivor list', (to, m) => (m.type === 'secagg/consistency-request' && to === ids6[0] ? { ...m, survivors: m.survivors.filter((s) => s !== to) } : m), /our masked input is missing from the survivor list/],
+    ['declares too many neighbours dropped', (to, m) => (m.type === 'secagg/consistency-request' && to === ids6[0] ? { ...m, survivors: m.survivors.filter((s) => s === to || s === ids6[1]) } : m), /only 1 neighbours survived, fewer than the threshold 4/],
+    ['changes the survivor list between the signature and the unmask request', (to, m) => (m.type === 'secagg/unmask-request' && to === ids6[0] ? { ...m, survivors: m.survivors.slice(1) } : m), /lists other survivors than the list we signed/],
+    ['brings fewer than t neighbour signatures', (to, m) => (m.type === 'secagg/unmask-request' && to === ids6[0] ? { ...m, signatures: m.signatures.slice(0, 3) } : m), /only 3 neighbours signed the same survivor list, fewer than the threshold 4/],
+    ['forges a neighbour signature', (to, m) => (m.type === 'secagg/unmask-request' && to === ids6[0] ? { ...m, signatures: m.signatures.map((s, i) => (i === 0 ? { ...s, signature: new Uint8Array(64).fill(1) } : s)) } : m), /consistency signature of '.*' is not on the survivor list we signed/],
+    ['attributes a signature to a stranger', (to, m) => (m.type === 'secagg/unmask-request' && to === ids6[0] ? { ...m, signatures: [...m.signatures, { id: 'mallory', signature: new Uint8Array(64) }] } : m), /attributed to 'mallory', who is not our neighbour/],
+  ])('a coordinator that %s is refused: the client reveals nothing', async (_, intercept, reason) => {
+    const revealed: string[] = [];
+    const { result } = await run(6, 4, { intercept, interceptReply: (from, m) => (m.type === 'secagg/unmask' && revealed.push(from), m) });
+    expect(result.refusals.get(ids6[0])).toMatch(reason);
+    expect(revealed).not.toContain(ids6[0]);
+  });
+
+  it('a client that deals shares inconsistent with its seed commitment is named when the seed is rebuilt', async () => {
+    class BadDealer extends SecAggClient {
+      protected override async splitSecrets(count: number): Promise<SecretShares> {
+        const honest = await super.splitSecrets(count);
+        // Shares of another seed than the committed one, each properly signed by this client.
+        const { split } = await import('shamir-secret-sharing');
+        return { ...honest, selfMaskSeed: await split(new Uint8Array(32).fill(9), count, 4) };
+      }
+    }
+    const { result } = await run(6, 4, { makeClient: (o) => (o.id === ids6[2] ? new BadDealer(o) : new SecAggClient(o)) });
+    expect(result.outcome).toMatchObject({ kind: 'aborted', culprit: ids6[2] });
+    if (result.outcome.kind === 'aborted') expect(result.outcome.reason).toMatch(/does not match what it committed to, from shares it signed itself: 'client-002' dealt bad shares/);
+  });
+
+  /**
+   * The split-view attack with colluding neighbours: the coordinator shows some honest neighbours
+   * of the victim a survivor list with it and the others one without it, forges nothing, and adds
+   * what its sybils (who sign anything and reveal everything) give it. Returns the most shares of
+   * the victim's self-mask seed and of its masking key the coordinator can hold at once.
+   */
+  async function splitView(sybils: number): Promise<{ seed: number; key: number }> {
+    const ids = clientIds(6);
+    const identities = new Map(ids.map((id) => [id, generateIdentity()]));
+    const [victim, ...neighbours] = ids;
+    const colluding = neighbours.slice(0, sybils);
+    const honest = neighbours.slice(sybils);
+    let best = { seed: 0, key: 0 };
+    // Every way to split the honest neighbours between the two stories.
+    for (let mask = 0; mask < 1 << honest.length; mask++) {
+      const told = new Set(honest.filter((_, i) => mask & (1 << i)));
+      const signatures = new Map<string, Uint8Array>();
+      const listFor = (id: string, survivors: string[]) => (told.has(id) ? survivors.filter((s) => s !== victim) : survivors);
+      let seed = colluding.length;
+      let key = colluding.length;
+      const { signSurvivors } = await import('../../../shared/secagg/identity.js');
+      await runSecAgg({
+        clients: 6,
+        vectorLength: 4,
+        update: () => ({ delta: new Float32Array(4), numExamples: 1 }),
+        identities,
+        intercept: (to, m) => {
+          if (m.type === 'secagg/consistency-request') return { ...m, survivors: listFor(to, m.survivors) };
+          if (m.type !== 'secagg/unmask-request') return m;
+          const survivors = listFor(to, m.survivors);
+          const statement = { round: 1, nonce: setupNonce!, digest: DIGEST, survivors: [...survivors].sort() };
+          // Honest signatures the coordinator holds on this very list, and any its sybils make for it.
+          const signed = [...signatures].filter(([id, sig]) => id !== to && verifySurvivors(statement, sig, identities.get(id)!.publicKey)).map(([id, signature]) => ({ id, signature }));
+          for (const id of colluding) if (id !== to) signed.push({ id, signature: signSurvivors(statement, identities.get(id)!) });
+          return { ...m, survivors, signatures: signed.filter((s) => s.id !== to) };
+        },
+        interceptReply: (from, m) => {
+          if (m.type === 'secagg/consistency') signatures.set(from, m.signature);
+          if (m.type === 'secagg/unmask' && !colluding.includes(from)) {
+            if (m.selfMaskShares.some((s) => s.of === victim)) seed++;
+            if (m.maskingKeyShares.some((s) => s.of === victim)) key++;
+          }
+          return m;
+        },
+        onSetup: (setup) => void (setupNonce = setup.nonce),
+      });
+      if (Math.min(seed, key) > Math.min(best.seed, best.key)) best = { seed, key };
+    }
+    return best;
+  }
+  let setupNonce: Uint8Array | undefined;
+
+  it('one colluding neighbour (the attack that unmasked a client at the old default t = 3) now gets fewer than t shares of one secret in every split', async () => {
+    const { seed, key } = await splitView(1);
+    expect(Math.min(seed, key)).toBeLessThan(4);
+  });
+
+  it('the count has power: t colluding neighbours hold both secrets', async () => {
+    const { seed, key } = await splitView(4);
+    expect(Math.min(seed, key)).toBeGreaterThanOrEqual(4);
+  });
+});
