@@ -56,7 +56,7 @@ export const AggregateRoundSchema = z.object({
     })
     .optional(),
   updateBytes: nonNegInt,
-  /** With every client id in it replaced by "a client". */
+  /** With every client id in it replaced by "<client>". */
   reason: z.string().optional(),
   startedAt: z.string(),
   phaseMs: z.record(z.string(), z.number().nonnegative()),
@@ -147,11 +147,11 @@ function clientIds(r: RoundRecord): string[] {
 
 const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-/** Replaces each whole-word occurrence of a client id (longest first, in one pass) with "a client". */
+/** Replaces each whole-word occurrence of a client id (longest first, in one pass) with "<client>". */
 export function redactClientIds(text: string, ids: readonly string[]): string {
   const unique = [...new Set(ids.filter((id) => id.length > 0))].sort((a, b) => b.length - a.length);
   if (unique.length === 0) return text;
-  return text.replace(new RegExp(`(?<![\\w-])(?:${unique.map(escapeRegExp).join('|')})(?![\\w-])`, 'g'), 'a client');
+  return text.replace(new RegExp(`(?<![\\w-])(?:${unique.map(escapeRegExp).join('|')})(?![\\w-])`, 'g'), '<client>');
 }
 
 function dpView(r: RoundRecord): DpRound {

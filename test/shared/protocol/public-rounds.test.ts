@@ -121,9 +121,9 @@ describe('publicRoundView without differential privacy', () => {
       refused: 1,
       numExamples: 3696,
       trainLoss: 0.547397,
-      federatedEvaluation: { selected: 3, reported: 1, declined: 1, missing: 1, numExamples: 313, skipped: 'a client missed the deadline' },
+      federatedEvaluation: { selected: 3, reported: 1, declined: 1, missing: 1, numExamples: 313, skipped: '<client> missed the deadline' },
       secureAggregation: { k: 2, threshold: 2, survivors: 2, dropouts: 1, errorBound: 3e-7 },
-      reason: 'bad share from a client (a client agrees)',
+      reason: 'bad share from <client> (<client> agrees)',
       durationMs: 1700,
     });
   });
@@ -202,9 +202,9 @@ describe('round lists', () => {
 
 describe('redactClientIds', () => {
   it('replaces whole ids only, longest first, whatever characters they hold', () => {
-    expect(redactClientIds('a aborted; a.b left; a', ['a', 'a.b'])).toBe('a client aborted; a client left; a client');
-    expect(redactClientIds('x(1) sent [2]', ['x(1)', '[2]'])).toBe('a client sent a client');
+    expect(redactClientIds("a aborted; a.b left; client 'a'", ['a', 'a.b'])).toBe("<client> aborted; <client> left; client '<client>'");
+    expect(redactClientIds('x(1) sent [2]', ['x(1)', '[2]'])).toBe('<client> sent <client>');
     expect(redactClientIds('no ids here', [])).toBe('no ids here');
-    expect(redactClientIds('bob-3cx and bob-3c', ['bob-3c'])).toBe('bob-3cx and a client');
+    expect(redactClientIds('bob-3cx and bob-3c', ['bob-3c'])).toBe('bob-3cx and <client>');
   });
 });
