@@ -49,13 +49,15 @@ async function rounds(req: IncomingMessage, res: ServerResponse, ctx: ApiContext
 function health(req: IncomingMessage, res: ServerResponse, ctx: ApiContext): void {
   requireMethod(req, ['GET']);
   const c = ctx.coordinator;
+  // The population is not covered by differential privacy: with it on, only the admin token sees it.
+  const population = c.privacyStatus() === undefined || readAccess(req, ctx.adminToken) === 'admin';
   sendJson(res, 200, {
     status: 'ok',
     task: c.task.info.name,
     version: c.currentVersion,
     nextRound: c.nextRoundNumber(),
     pendingRounds: c.pendingRounds(),
-    connectedClients: c.connectedClients().length,
+    ...(population ? { connectedClients: c.connectedClients().length } : {}),
   });
 }
 

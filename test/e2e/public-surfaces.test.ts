@@ -151,6 +151,7 @@ describe('public surfaces of a live federation', () => {
     const adminList = AdminRoundListSchema.parse(adminListed.body);
     expect(adminList.rounds[0]).toEqual(record);
     expect(adminList).not.toHaveProperty('outsideDpGuarantee');
+    expect(await (await fetch(`${server.url}/v1/health`)).json()).toMatchObject({ status: 'ok', connectedClients: 3 });
     const adminRound = admin.messages.find((m) => m.event === FEED_EVENTS.round);
     expect(adminRound?.body).toEqual({ access: 'admin', record });
     const adminJson = JSON.stringify(admin.messages);
@@ -217,5 +218,10 @@ describe('public surfaces of a live federation', () => {
     expect(adminList.outsideDpGuarantee).toEqual([...OUTSIDE_DP_GUARANTEE]);
     const adminSnapshot = admin.messages.find((m) => m.event === FEED_EVENTS.snapshot)?.body;
     expect(adminSnapshot).toMatchObject({ access: 'admin', outsideDpGuarantee: [...OUTSIDE_DP_GUARANTEE] });
+
+    // GET /v1/health publishes the population only without differential privacy, or to the admin token.
+    const health = async (headers: Record<string, string> = {}) => (await fetch(`${server.url}/v1/health`, { headers })).json();
+    expect(await health()).not.toHaveProperty('connectedClients');
+    expect(await health({ authorization: `Bearer ${ADMIN_TOKEN}` })).toMatchObject({ connectedClients: 2 });
   });
 });
