@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWebHandler } from '../../server/web/handler.js';
 import { attachLiveFeed, type RoundSource } from '../../server/web/live-feed.js';
 import type { PrivacyStatus, RoundList, RoundRecord } from '../../shared/protocol/rounds.js';
-import { launchChromium } from './helpers.js';
+import { launchChromium, watchOutgoing, type Outbox } from './helpers.js';
 
 /**
  * The dashboard against a scripted coordinator: the public view (under differential privacy only
@@ -115,6 +115,7 @@ let io: Server;
 let browser: Browser;
 let page: Page;
 let base: string;
+let outbox: Outbox;
 const source = new ScriptedCoordinator();
 const startRequests: { authorization: string | undefined; body: string }[] = [];
 
@@ -142,6 +143,7 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
   browser = await launchChromium();
   page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+  outbox = watchOutgoing(page);
   await page.goto(`${base}/`);
   await page.locator('#feed-state', { hasText: 'live' }).waitFor();
 });
@@ -207,6 +209,11 @@ describe('dashboard', () => {
     await expect(page.locator('#clients').textContent()).resolves.toBe('3: alice, bob, carol');
     await mkdir(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-privacy.png'), fullPage: true });
+
+    // The token went in the feed's handshake frame, never in a URL.
+    const urls = [page.url(), ...outbox.requests.map((r) => r.url), ...outbox.frames.map((f) => f.url)];
+    expect(urls.filter((u) => u.includes('right-token'))).toEqual([]);
+    expect(outbox.frames.some((f) => f.payload.toString('utf8').includes('"adminToken":"right-token"'))).toBe(true);
 
     // Back to the public view: the token is forgotten.
     await page.click('#show-public');
