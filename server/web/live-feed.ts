@@ -1,8 +1,7 @@
 import type { Server } from 'socket.io';
-import type { TaskInfo } from '../../shared/protocol/messages.js';
+import { describeZodError, type TaskInfo } from '../../shared/protocol/messages.js';
 import { OUTSIDE_DP_GUARANTEE, publicRoundView } from '../../shared/protocol/public-rounds.js';
 import type { PrivacyStatus, RoundList, RoundRecord } from '../../shared/protocol/rounds.js';
-import { describeZodError } from '../../shared/protocol/messages.js';
 import { tokenMatches, type Access } from '../auth.js';
 import { FEED_EVENTS, FEED_NAMESPACE, FeedAuth, SNAPSHOT_ROUNDS, type FeedRound, type FeedSnapshot, type FeedStatus } from './feed-messages.js';
 

@@ -243,6 +243,24 @@ describe('dashboard', () => {
     await expect(page.locator('#phase').textContent()).resolves.toBe('committed; no round running');
   });
 
+  it('without differential privacy shows the aggregates publicly, still naming no client', async () => {
+    const plain = (r: RoundRecord): RoundRecord => ({ ...r, privacy: undefined });
+    source.list = { currentVersion: 2, pendingRounds: 0, rounds: [plain(committed(1)), plain(committed(2)), failed] };
+    await page.reload();
+    await page.locator('#feed-state', { hasText: 'live' }).waitFor();
+    await expect(page.locator('#access').textContent()).resolves.toBe('public view: aggregates only');
+    expect(await rowsOf(page)).toEqual([
+      ['3', 'failed: only 1 update(s), 2 needed: 2 of 3 participants disconnected', '0/3', '0', '-', '-', 'k=2, t=2; stopped at masked-input, 2 dropped', '2.1 s', ''],
+      ['2', 'committed', '3/3', '300', '40.0%', '0.9500', 'k=2, t=2; 3 survived, 0 dropped; error ≤ 4.8e-7', '2.1 s', 'v2 · weights'],
+      ['1', 'committed', '3/3', '300', '20.0%', '1.9000', 'k=2, t=2; 3 survived, 0 dropped; error ≤ 2.4e-7', '2.1 s', 'v1 · weights'],
+    ]);
+    expect(await chartPoints(page)).toEqual({ 'federated accuracy': 2, 'client accuracy': 2, 'federated loss': 2, 'client loss': 2 });
+    await expect(page.locator('#clients').textContent()).resolves.toBe('3');
+    await expect(page.locator('#participants').textContent()).resolves.toBe('3');
+    const text = await page.locator('body').innerText();
+    for (const id of ['alice', 'bob', 'carol']) expect(text).not.toContain(id);
+  });
+
   it('asks for the admin token, forgets a refused one, and keeps an accepted one for the tab', async () => {
     await page.click('#start');
     await page.fill('#admin-token', 'wrong-token');

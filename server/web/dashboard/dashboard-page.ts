@@ -60,12 +60,13 @@ function privacyOn(): boolean {
 function secureAggregationOf(r: Shown): { text: string; title: string } | undefined {
   if (r.access === 'admin') {
     const s = r.record.secureAggregation;
-    return s && { text: describeSecureAggregation(s.k, s.threshold, s.stage, s.survivors.length, s.errorBound, s.dropouts), title: dropoutReasons(s) };
+    const counts = aggregateRoundView(r.record).secureAggregation;
+    return s && counts && { text: describeSecureAggregation(counts, s.dropouts), title: dropoutReasons(s) };
   }
   switch (r.record.view) {
     case 'aggregates': {
-      const s = r.record.secureAggregation;
-      return s && { text: describeSecureAggregation(s.k, s.threshold, s.stage, s.survivors, s.errorBound, s.dropouts), title: '' };
+      const counts = r.record.secureAggregation;
+      return counts && { text: describeSecureAggregation(counts), title: '' };
     }
     case 'dp':
       return r.record.secureAggregation ? { text: 'on', title: '' } : undefined;
@@ -83,22 +84,14 @@ function secureAggregationOn(): boolean {
 
 /**
  * E.g. "k=2, t=2; 2 survived, 1 dropped (carol at masked-input); error ≤ 3.1e-7". Who dropped is
- * named in the admin view only; the public view has the count.
+ * named in the admin view only (`named`); the public view has the count.
  */
-function describeSecureAggregation(
-  k: number,
-  threshold: number,
-  stage: string,
-  survivors: number,
-  errorBound: number | undefined,
-  dropouts: SecureAggregationRecord['dropouts'] | number,
-): string {
-  const count = typeof dropouts === 'number' ? dropouts : dropouts.length;
-  const named = typeof dropouts !== 'number' && dropouts.length ? ` (${dropouts.map((d) => `${d.clientId} at ${d.stage}`).join(', ')})` : '';
+function describeSecureAggregation(s: NonNullable<AggregateRound['secureAggregation']>, named?: SecureAggregationRecord['dropouts']): string {
+  const who = named?.length ? ` (${named.map((d) => `${d.clientId} at ${d.stage}`).join(', ')})` : '';
   // Survivors are known once the masked inputs are in; a round that failed before has none to report.
-  const outcome = errorBound === undefined && survivors === 0 ? `stopped at ${stage}` : `${survivors} survived`;
-  const bound = errorBound === undefined ? '' : `; error ≤ ${errorBound.toExponential(1)}`;
-  return `k=${k}, t=${threshold}; ${outcome}, ${count} dropped${named}${bound}`;
+  const outcome = s.errorBound === undefined && s.survivors === 0 ? `stopped at ${s.stage}` : `${s.survivors} survived`;
+  const bound = s.errorBound === undefined ? '' : `; error ≤ ${s.errorBound.toExponential(1)}`;
+  return `k=${s.k}, t=${s.threshold}; ${outcome}, ${s.dropouts} dropped${who}${bound}`;
 }
 
 function dropoutReasons(s: SecureAggregationRecord): string {
