@@ -139,7 +139,7 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
     log,
     ...(identities ? { admit: (join) => identities.admit(join), onJoin: (id, join) => identities.register(id, join) } : {}),
   });
-  const stopFeed = attachLiveFeed(io, coordinator);
+  const stopFeed = attachLiveFeed(io, coordinator, { adminToken });
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
     http.listen(config.port, config.host, () => {

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describeZodError, StartRoundsBody } from '../shared/protocol/messages.js';
-import { requireAdmin } from './auth.js';
+import { adminRoundList, publicRoundList } from '../shared/protocol/public-rounds.js';
+import { readAccess, requireAdmin } from './auth.js';
 import { RoundsRefusedError, type Coordinator } from './coordinator.js';
 import type { CoordinatorMetrics } from './metrics.js';
 import { HttpError, readJsonBody, sendFailure, sendJson } from './serving/http-io.js';
@@ -27,7 +28,10 @@ function requireMethod(req: IncomingMessage, allowed: readonly string[]): void {
 
 async function rounds(req: IncomingMessage, res: ServerResponse, ctx: ApiContext): Promise<void> {
   requireMethod(req, ['GET', 'POST']);
-  if (req.method === 'GET') return sendJson(res, 200, ctx.coordinator.rounds());
+  if (req.method === 'GET') {
+    const list = ctx.coordinator.rounds();
+    return sendJson(res, 200, readAccess(req, ctx.adminToken) === 'admin' ? adminRoundList(list) : publicRoundList(list));
+  }
   requireAdmin(req, ctx.adminToken);
   const parsed = StartRoundsBody.safeParse(await readJsonBody(req, MAX_ADMIN_BODY));
   if (!parsed.success) throw new HttpError(400, `invalid body: ${describeZodError(parsed.error)}`);
@@ -45,13 +49,15 @@ async function rounds(req: IncomingMessage, res: ServerResponse, ctx: ApiContext
 function health(req: IncomingMessage, res: ServerResponse, ctx: ApiContext): void {
   requireMethod(req, ['GET']);
   const c = ctx.coordinator;
+  // The population is not covered by differential privacy: with it on, only the admin token sees it.
+  const population = c.privacyStatus() === undefined || readAccess(req, ctx.adminToken) === 'admin';
   sendJson(res, 200, {
     status: 'ok',
     task: c.task.info.name,
     version: c.currentVersion,
     nextRound: c.nextRoundNumber(),
     pendingRounds: c.pendingRounds(),
-    connectedClients: c.connectedClients().length,
+    ...(population ? { connectedClients: c.connectedClients().length } : {}),
   });
 }
 

@@ -24,6 +24,7 @@ export * from './attacks/byzantine.js';
 export * from './privacy/index.js';
 export * from './protocol/messages.js';
 export * from './protocol/rounds.js';
+export * from './protocol/public-rounds.js';
 export * from './protocol/weights-codec.js';
 export * from './task.js';
 export * from './secagg/index.js';

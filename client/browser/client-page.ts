@@ -3,6 +3,7 @@ import type { TaskInfo } from '../../shared/protocol/messages.js';
 import type { IdentityKeyPair } from '../../shared/secagg/index.js';
 import { assertDatasetFitsTask } from '../../shared/task.js';
 import { subscribeToFeed } from '../../server/web/feed-client.js';
+import { describeCoordinator } from '../../server/web/feed-summary.js';
 import { splitHeldOut } from '../held-out-split.js';
 import { NodeClient } from '../node-client.js';
 import { parseBackendParam, startBrowserBackend, type BrowserBackend } from './browser-backend.js';
@@ -36,11 +37,11 @@ subscribeToFeed({
     resolveTask(s.task);
     view.task(s.task);
     setVersion(s.currentVersion);
-    view.coordinator(s.connectedClients.length, s.running);
+    view.coordinator(describeCoordinator(s));
   },
   status: (s) => {
     setVersion(s.currentVersion);
-    view.coordinator(s.connectedClients.length, s.running);
+    view.coordinator(describeCoordinator(s));
   },
   round: () => {},
   connection: (live) => view.log(live ? 'following the coordinator' : 'lost the coordinator; reconnecting'),

@@ -1,6 +1,5 @@
 import type { Dataset } from '../../shared/data/dataset.js';
 import type { TaskInfo } from '../../shared/protocol/messages.js';
-import type { RoundRecord } from '../../shared/protocol/rounds.js';
 import type { RoundOutcome } from '../node-client.js';
 import type { Progress } from '../progress.js';
 import type { Prediction } from './global-model.js';
@@ -61,11 +60,8 @@ export class ClientView {
     el<HTMLButtonElement>('predict').disabled = !el('data-summary').dataset.examples;
   }
 
-  coordinator(connected: number, running: RoundRecord | null): void {
-    const round = running
-      ? `round ${running.round} ${running.status}${running.stage ? ` (${running.stage})` : ''}, ${running.participants.length} participant(s)`
-      : 'no round running';
-    el('round-status').textContent = `${round}; ${connected} client(s) connected`;
+  coordinator(summary: string): void {
+    el('round-status').textContent = summary;
   }
 
   localRound(o: RoundOutcome): void {

@@ -10,11 +10,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWebHandler } from '../../server/web/handler.js';
 import { attachLiveFeed, type RoundSource } from '../../server/web/live-feed.js';
 import type { PrivacyStatus, RoundList, RoundRecord } from '../../shared/protocol/rounds.js';
-import { launchChromium } from './helpers.js';
+import { launchChromium, watchOutgoing, type Outbox } from './helpers.js';
 
 /**
- * The dashboard against a scripted coordinator: what it shows for differential privacy, federated
- * evaluation and failed rounds, that it follows the feed live, and the admin control's refusals.
+ * The dashboard against a scripted coordinator: the public view (under differential privacy only
+ * what the accountant covers), the admin view with every measure, per-client detail, federated
+ * evaluation and failed rounds, a refused admin token, that it follows the feed live, and the
+ * admin control's refusals.
  */
 
 const ARTIFACTS = fileURLToPath(new URL('./__artifacts__/', import.meta.url));
@@ -100,13 +102,20 @@ class ScriptedCoordinator extends EventEmitter<{ round: [RoundRecord]; changed: 
   connectedClients(): string[] {
     return ['alice', 'bob', 'carol'];
   }
+  privacyStatus(): PrivacyStatus | undefined {
+    return this.list.privacy;
+  }
 }
+
+const rowsOf = (p: Page) => p.locator('#rounds tr').evaluateAll((trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+const chartPoints = (p: Page) => p.evaluate(() => (window as unknown as { fedserveChart: { pointCounts(): Record<string, number> } }).fedserveChart.pointCounts());
 
 let http: HttpServer;
 let io: Server;
 let browser: Browser;
 let page: Page;
 let base: string;
+let outbox: Outbox;
 const source = new ScriptedCoordinator();
 const startRequests: { authorization: string | undefined; body: string }[] = [];
 
@@ -129,11 +138,12 @@ beforeAll(async () => {
     });
   });
   io = new Server(http);
-  attachLiveFeed(io, source, { intervalMs: 20 });
+  attachLiveFeed(io, source, { adminToken: 'right-token', intervalMs: 20 });
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
   browser = await launchChromium();
   page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+  outbox = watchOutgoing(page);
   await page.goto(`${base}/`);
   await page.locator('#feed-state', { hasText: 'live' }).waitFor();
 });
@@ -144,14 +154,37 @@ afterAll(async () => {
 });
 
 describe('dashboard', () => {
-  it('shows the privacy spent, every measure and the secure aggregation of each round, and failures with their reason', async () => {
+  it('by default shows only what differential privacy covers: no client, no count, no client metric', async () => {
+    await expect(page.locator('#access').textContent()).resolves.toBe('public view: aggregates only');
     await expect(page.locator('#privacy').textContent()).resolves.toBe(
       'ε = 1.000 of 4 at δ = 0.00001 (distributed, 2 round(s)); against the coordinator ε = 1.800; 6 more round(s) fit the budget',
     );
+    await expect(page.locator('#detail-head').isVisible()).resolves.toBe(false);
+    expect(await rowsOf(page)).toEqual([
+      ['3', 'failed', '-', '-', '-', '-', '-', 'on', '-', ''],
+      ['2', 'committed', '-', '-', '-', '-', '1.000', 'on', '-', 'v2 · weights'],
+      ['1', 'committed', '-', '-', '-', '-', '0.500', 'on', '-', 'v1 · weights'],
+    ]);
+    expect(await chartPoints(page)).toEqual({});
+    await expect(page.locator('#clients').textContent()).resolves.toBe('not published (differential privacy)');
+    await expect(page.locator('#participants').textContent()).resolves.toBe('-');
+    await expect(page.locator('#phase').textContent()).resolves.toBe('training (upload)');
+    const text = await page.locator('body').innerText();
+    for (const id of ['alice', 'bob', 'carol']) expect(text).not.toContain(id);
+  });
+
+  it('with the admin token shows every measure, the per-client detail and the secure aggregation of each round, marked outside the DP guarantee', async () => {
+    await page.fill('#view-token', 'right-token');
+    await page.click('#show-admin');
+    await page.locator('#access', { hasText: 'admin view: per-client detail shown' }).waitFor();
+    expect(await page.evaluate(() => location.href)).toBe(`${base}/`);
+    await expect(page.locator('#outside-dp').isVisible()).resolves.toBe(true);
     await expect(page.locator('#epsilon-head').isVisible()).resolves.toBe(true);
     await expect(page.locator('#secagg-head').isVisible()).resolves.toBe(true);
-    const rows = await page.locator('#rounds tr').evaluateAll((trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
-    expect(rows).toEqual([
+    await expect(page.locator('#detail-head').isVisible()).resolves.toBe(true);
+    const detail = (round: number) =>
+      `alice: 100 ex, loss ${(2 / round).toFixed(4)}, ${(20 * round).toFixed(1)}%, 0.9 s; bob: 100 ex, loss ${(2 / round).toFixed(4)}, ${(20 * round).toFixed(1)}%, 0.9 s; carol: 100 ex, loss ${(2 / round).toFixed(4)}, ${(20 * round).toFixed(1)}%, 0.9 s`;
+    expect(await rowsOf(page)).toEqual([
       [
         '3',
         'failed: only 1 update(s), 2 needed: 2 of 3 participants disconnected',
@@ -163,18 +196,41 @@ describe('dashboard', () => {
         'k=2, t=2; stopped at masked-input, 2 dropped (bob at share-keys, carol at masked-input)',
         '2.1 s',
         '',
+        '',
       ],
-      ['2', 'committed', '3/3', '300', '40.0%', '0.9500', '1.000', 'k=2, t=2; 3 survived, 0 dropped; error ≤ 4.8e-7', '2.1 s', 'v2 · weights'],
-      ['1', 'committed', '3/3', '300', '20.0%', '1.9000', '0.500', 'k=2, t=2; 3 survived, 0 dropped; error ≤ 2.4e-7', '2.1 s', 'v1 · weights'],
+      ['2', 'committed', '3/3', '300', '40.0%', '0.9500', '1.000', 'k=2, t=2; 3 survived, 0 dropped; error ≤ 4.8e-7', '2.1 s', 'v2 · weights', detail(2)],
+      ['1', 'committed', '3/3', '300', '20.0%', '1.9000', '0.500', 'k=2, t=2; 3 survived, 0 dropped; error ≤ 2.4e-7', '2.1 s', 'v1 · weights', detail(1)],
     ]);
     // A dropout's reason, when it gave one, is on the cell's tooltip.
     await expect(page.locator('#rounds tr[data-round="3"] td').nth(7).getAttribute('title')).resolves.toBe('carol: the roster changed the identity key of alice');
-    const points = await page.evaluate(() => (window as unknown as { fedserveChart: { pointCounts(): Record<string, number> } }).fedserveChart.pointCounts());
-    expect(points).toEqual({ 'federated accuracy': 2, 'client accuracy': 2, 'federated loss': 2, 'client loss': 2 });
+    expect(await chartPoints(page)).toEqual({ 'federated accuracy': 2, 'client accuracy': 2, 'federated loss': 2, 'client loss': 2 });
     await expect(page.locator('#phase').textContent()).resolves.toBe('training (upload)');
     await expect(page.locator('#participants').textContent()).resolves.toBe('alice, bob, carol');
+    await expect(page.locator('#clients').textContent()).resolves.toBe('3: alice, bob, carol');
     await mkdir(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-privacy.png'), fullPage: true });
+
+    // The token went in the feed's handshake frame, never in a URL.
+    const urls = [page.url(), ...outbox.requests.map((r) => r.url), ...outbox.frames.map((f) => f.url)];
+    expect(urls.filter((u) => u.includes('right-token'))).toEqual([]);
+    expect(outbox.frames.some((f) => f.payload.toString('utf8').includes('"adminToken":"right-token"'))).toBe(true);
+
+    // Back to the public view: the token is forgotten.
+    await page.click('#show-public');
+    await page.locator('#access', { hasText: 'public view' }).waitFor();
+    await expect(page.evaluate(() => sessionStorage.length)).resolves.toBe(0);
+    await expect(page.locator('#participants').textContent()).resolves.toBe('-');
+  });
+
+  it('refuses a wrong admin token, forgets it and stays public', async () => {
+    await page.fill('#view-token', 'wrong-token');
+    await page.click('#show-admin');
+    await page.locator('#access', { hasText: 'public view: aggregates only (admin token refused: wrong admin token)' }).waitFor();
+    await page.locator('#feed-state', { hasText: 'live' }).waitFor();
+    await expect(page.evaluate(() => sessionStorage.length)).resolves.toBe(0);
+    await expect(page.locator('#detail-head').isVisible()).resolves.toBe(false);
+    const text = await page.locator('body').innerText();
+    for (const id of ['alice', 'bob', 'carol']) expect(text).not.toContain(id);
   });
 
   it('follows rounds as they close, without a reload', async () => {
@@ -185,6 +241,24 @@ describe('dashboard', () => {
     await expect(page.locator('#version').textContent()).resolves.toBe('4');
     await expect(page.locator('#privacy').getAttribute('data-epsilon')).resolves.toBe('1.5');
     await expect(page.locator('#phase').textContent()).resolves.toBe('committed; no round running');
+  });
+
+  it('without differential privacy shows the aggregates publicly, still naming no client', async () => {
+    const plain = (r: RoundRecord): RoundRecord => ({ ...r, privacy: undefined });
+    source.list = { currentVersion: 2, pendingRounds: 0, rounds: [plain(committed(1)), plain(committed(2)), failed] };
+    await page.reload();
+    await page.locator('#feed-state', { hasText: 'live' }).waitFor();
+    await expect(page.locator('#access').textContent()).resolves.toBe('public view: aggregates only');
+    expect(await rowsOf(page)).toEqual([
+      ['3', 'failed: only 1 update(s), 2 needed: 2 of 3 participants disconnected', '0/3', '0', '-', '-', 'k=2, t=2; stopped at masked-input, 2 dropped', '2.1 s', ''],
+      ['2', 'committed', '3/3', '300', '40.0%', '0.9500', 'k=2, t=2; 3 survived, 0 dropped; error ≤ 4.8e-7', '2.1 s', 'v2 · weights'],
+      ['1', 'committed', '3/3', '300', '20.0%', '1.9000', 'k=2, t=2; 3 survived, 0 dropped; error ≤ 2.4e-7', '2.1 s', 'v1 · weights'],
+    ]);
+    expect(await chartPoints(page)).toEqual({ 'federated accuracy': 2, 'client accuracy': 2, 'federated loss': 2, 'client loss': 2 });
+    await expect(page.locator('#clients').textContent()).resolves.toBe('3');
+    await expect(page.locator('#participants').textContent()).resolves.toBe('3');
+    const text = await page.locator('body').innerText();
+    for (const id of ['alice', 'bob', 'carol']) expect(text).not.toContain(id);
   });
 
   it('asks for the admin token, forgets a refused one, and keeps an accepted one for the tab', async () => {

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadMnist } from '../../shared/data/mnist.js';
 import { setupBackend } from '../../shared/engine/backend.js';
-import { RoundListSchema, type RoundList } from '../../shared/protocol/rounds.js';
+import { PublicRoundListSchema, type PublicRoundList } from '../../shared/protocol/public-rounds.js';
 import { ADMIN_TOKEN, JOIN_TOKEN, killChild, spawnFedserve, startClient, tempDir, type TestClient } from './helpers.js';
 
 /**
@@ -46,11 +46,12 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
   }
 }
 
-async function rounds(): Promise<RoundList> {
-  return RoundListSchema.parse((await json('/v1/rounds')).body);
+/** The public round listing: round, status and versions are all these tests read. */
+async function rounds(): Promise<PublicRoundList> {
+  return PublicRoundListSchema.parse((await json('/v1/rounds')).body);
 }
 
-async function runRound(): Promise<RoundList['rounds'][number]> {
+async function runRound(): Promise<PublicRoundList['rounds'][number]> {
   const before = (await rounds()).rounds.length;
   const started = await json<{ firstRound: number }>('/v1/rounds', {
     method: 'POST',

@@ -8,7 +8,7 @@ import { EVENTS, PROTOCOL_VERSION, type UpdateReply } from '../../shared/protoco
 import { identityKeyToText, SECURE_STAGES } from '../../shared/protocol/secagg-messages.js';
 import { encodeWeights } from '../../shared/protocol/weights-codec.js';
 import { generateIdentity } from '../../shared/secagg/index.js';
-import { JOIN_TOKEN, nextRounds, tempDir } from './helpers.js';
+import { ADMIN_TOKEN, JOIN_TOKEN, nextRounds, tempDir } from './helpers.js';
 import { expectCommittedDelta, plaintextFedAvg, saveSmallMnistModel, startSecureClient, startSecureCoordinator, type SecureCoordinator, type SecureTestClient } from './secagg-helpers.js';
 
 /**
@@ -125,7 +125,7 @@ describe('secure aggregation survives dropouts while every survivor keeps >= t l
       ['c5', 'share-keys'],
     ]);
     expect(server.coordinator.currentVersion).toBe(0);
-    const list = (await (await fetch(`${server.url}/v1/rounds`)).json()) as { currentVersion: number; rounds: { status: string; reason?: string }[] };
+    const list = (await (await fetch(`${server.url}/v1/rounds`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { currentVersion: number; rounds: { status: string; reason?: string }[] };
     expect(list.currentVersion).toBe(0);
     expect(list.rounds.at(-1)).toMatchObject({ status: 'failed', reason: record.reason });
     expect(server.logs.some((l) => l.includes(record.reason!))).toBe(true);

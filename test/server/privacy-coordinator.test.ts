@@ -4,7 +4,7 @@ import { setupBackend } from '../../shared/engine/backend.js';
 import { computeEpsilon } from '../../shared/privacy/rdp.js';
 import { decodeEnvelope } from '../../shared/protocol/envelope.js';
 import { EVENTS, PROTOCOL_VERSION, type TrainTask, type UpdateReply } from '../../shared/protocol/messages.js';
-import type { RoundList } from '../../shared/protocol/rounds.js';
+import { PublicRoundListSchema } from '../../shared/protocol/public-rounds.js';
 import { encodeWeights } from '../../shared/protocol/weights-codec.js';
 import { ADMIN_TOKEN, JOIN_TOKEN, nextRounds, startClient, startTestCoordinator, tempDir } from '../e2e/helpers.js';
 
@@ -107,8 +107,9 @@ describe('differential privacy on the coordinator', () => {
     expect(server.coordinator.pendingRounds()).toBe(0);
     expect(server.logs.join('\n')).toMatch(/training stopped, 2 queued round\(s\) dropped: privacy budget exhausted: one more round would bring epsilon from 9\.\d+ to 1\d\.\d+ > targetEpsilon 10/);
 
-    const listed = (await (await fetch(`${server.url}/v1/rounds`)).json()) as RoundList;
-    expect(listed.rounds.map((r) => r.privacy?.epsilon)).toEqual(records.map((r) => r.privacy!.epsilon));
+    const listed = PublicRoundListSchema.parse(await (await fetch(`${server.url}/v1/rounds`)).json());
+    // The public view under differential privacy: what the accountant covers, epsilon included.
+    expect(listed.rounds.map((r) => (r.view === 'dp' ? r.privacy?.epsilon : r.view))).toEqual(records.map((r) => r.privacy!.epsilon));
     expect(listed.privacy).toMatchObject({ mode: 'central', rounds: 3, roundsRemaining: 0, targetEpsilon: 10, delta: 1e-5 });
     expect(listed.privacy!.epsilon).toBeCloseTo(expected[2], 10);
     expect(listed.privacy!.exhausted).toMatch(/^privacy budget exhausted/);
@@ -137,7 +138,7 @@ describe('differential privacy on the coordinator', () => {
     closed = true;
     const resumed = await startTestCoordinator(dir.path, overrides);
     cleanup.push(() => resumed.close());
-    const again = (await (await fetch(`${resumed.url}/v1/rounds`)).json()) as RoundList;
+    const again = PublicRoundListSchema.parse(await (await fetch(`${resumed.url}/v1/rounds`)).json());
     expect(again.privacy).toEqual(listed.privacy);
     expect(() => resumed.coordinator.startRounds(1)).toThrow(/privacy budget exhausted/);
   });

@@ -1,7 +1,18 @@
 import { CategoryScale, Chart, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip } from 'chart.js';
-import type { RoundRecord } from '../../../shared/protocol/rounds.js';
 
 Chart.register(LineController, LineElement, PointElement, LinearScale, CategoryScale, Legend, Tooltip);
+
+/**
+ * What the chart reads of a round. A full record and both public views have it; the view under
+ * differential privacy carries only the held-out evaluation.
+ */
+export interface ChartRound {
+  round: number;
+  evaluation?: { accuracy: number; loss: number };
+  federatedEvaluation?: { accuracy?: number; loss?: number };
+  trainAccuracy?: number;
+  trainLoss?: number;
+}
 
 /** One chart series: its label, axis, colour and value per committed round. */
 interface Series {
@@ -9,7 +20,7 @@ interface Series {
   axis: 'accuracy' | 'loss';
   color: string;
   dash?: number[];
-  value: (r: RoundRecord) => number | undefined;
+  value: (r: ChartRound) => number | undefined;
 }
 
 const SERIES: Series[] = [
@@ -47,7 +58,7 @@ export class MetricsChart {
   }
 
   /** Redraws from the committed rounds, oldest first; series without any value are left out. */
-  update(committed: RoundRecord[]): void {
+  update(committed: ChartRound[]): void {
     this.chart.data.labels = committed.map((r) => String(r.round));
     this.chart.data.datasets = SERIES.filter((s) => committed.some((r) => s.value(r) !== undefined)).map((s) => ({
       label: s.label,

@@ -1,9 +1,9 @@
-/**
- * The admin "start rounds" control: asks for the admin token once per browser tab (kept in
- * sessionStorage, never in the page's URL), then POSTs /v1/rounds with it as a bearer token.
- */
+import { adminToken } from './admin-token.js';
 
-const TOKEN_KEY = 'fedserve.adminToken';
+/**
+ * The admin "start rounds" control: asks for the admin token once per browser tab (see
+ * admin-token.ts), then POSTs /v1/rounds with it as a bearer token.
+ */
 
 function askForToken(dialog: HTMLDialogElement, field: HTMLInputElement): Promise<string | undefined> {
   field.value = '';
@@ -19,7 +19,7 @@ export interface StartResult {
 }
 
 export async function startRounds(rounds: number, dialog: HTMLDialogElement, field: HTMLInputElement): Promise<StartResult> {
-  const token = sessionStorage.getItem(TOKEN_KEY) ?? (await askForToken(dialog, field));
+  const token = adminToken.get() ?? (await askForToken(dialog, field));
   if (!token) return { ok: false, message: 'cancelled: no admin token given' };
   const res = await fetch('/v1/rounds', {
     method: 'POST',
@@ -27,8 +27,8 @@ export async function startRounds(rounds: number, dialog: HTMLDialogElement, fie
     body: JSON.stringify({ rounds }),
   });
   const body = (await res.json().catch(() => ({}))) as { error?: string; queued?: number; firstRound?: number };
-  if (res.status === 401 || res.status === 403) sessionStorage.removeItem(TOKEN_KEY);
+  if (res.status === 401 || res.status === 403) adminToken.forget();
   if (!res.ok) return { ok: false, message: `refused (HTTP ${res.status}): ${body.error ?? res.statusText}` };
-  sessionStorage.setItem(TOKEN_KEY, token);
+  adminToken.set(token);
   return { ok: true, message: `queued ${body.queued} round(s), starting with round ${body.firstRound}` };
 }
