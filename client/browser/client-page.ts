@@ -1,5 +1,6 @@
 import type { Dataset } from '../../shared/data/dataset.js';
 import type { TaskInfo } from '../../shared/protocol/messages.js';
+import type { ClientPolicy } from '../../shared/protocol/task-policy.js';
 import type { IdentityKeyPair } from '../../shared/secagg/index.js';
 import { assertDatasetFitsTask } from '../../shared/task.js';
 import { subscribeToFeed } from '../../server/web/feed-client.js';
@@ -11,6 +12,7 @@ import { ClientView } from './client-view.js';
 import { describeChoice, loadChoice, parseDataParam, type DataChoice } from './data-sources.js';
 import { GlobalModel } from './global-model.js';
 import { loadOrCreatePageIdentity } from './page-identity.js';
+import { describePolicy, parsePolicyParams } from './page-policy.js';
 
 /**
  * The browser client page (`/client`): the same federated client as `fedserve client`, trained
@@ -84,7 +86,7 @@ function identityFor(name: string): IdentityKeyPair | undefined {
   return loadOrCreatePageIdentity(storage, location.origin, name);
 }
 
-async function join(choice: DataChoice, token: string, name: string, backend: BrowserBackend, evalSplit: number): Promise<void> {
+async function join(choice: DataChoice, token: string, name: string, backend: BrowserBackend, evalSplit: number, policy: ClientPolicy): Promise<void> {
   view.setState('loading', 'loading data');
   const task = await taskKnown;
   view.backend(await startBrowserBackend(backend));
@@ -98,7 +100,9 @@ async function join(choice: DataChoice, token: string, name: string, backend: Br
   if (globalVersion !== undefined) view.globalVersion(globalVersion);
 
   const identity = identityFor(name);
+  view.log(describePolicy(policy));
   const client = new NodeClient({
+    policy,
     server: location.origin,
     token,
     data: train,
@@ -117,14 +121,16 @@ function start(choice: () => DataChoice): void {
   let picked: DataChoice;
   let backend: BrowserBackend;
   let evalSplit: number;
+  let policy: ClientPolicy;
   try {
     picked = choice();
     backend = parseBackendParam(params.get('backend'));
     evalSplit = parseEvalSplit(input('eval-split').value);
+    policy = parsePolicyParams(params);
   } catch (e) {
     return view.log((e as Error).message);
   }
-  join(picked, input('token').value, input('name').value, backend, evalSplit).catch((e: Error) => {
+  join(picked, input('token').value, input('name').value, backend, evalSplit, policy).catch((e: Error) => {
     view.setState('failed', `failed: ${e.message}`);
     view.log(e.message);
   });
