@@ -1,10 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { SecAggTamper, SecureTrainTask } from '../../server/round/secagg-protocol.js';
-import { setupBackend } from '../../shared/engine/backend.js';
 import type { RoundRecord } from '../../shared/protocol/rounds.js';
 import type { SecAggClientMessage } from '../../shared/secagg/index.js';
-import { nextRounds, tempDir } from './helpers.js';
-import { saveSmallMnistModel, startSecureClient, startSecureCoordinator, weightsOf, type SecureCoordinator, type SecureTestClient } from './secagg-helpers.js';
+import { nextRounds } from './helpers.js';
+import { secureSuite, startSecureClient, startSecureCoordinator, weightsOf, type SecureCoordinator, type SecureTestClient } from './secagg-helpers.js';
 
 /**
  * The attacks a malicious coordinator or client can mount on secure aggregation, each played
@@ -14,35 +13,17 @@ import { saveSmallMnistModel, startSecureClient, startSecureCoordinator, weights
 
 const N = 6;
 
-let dir: Awaited<ReturnType<typeof tempDir>>;
-let model: string;
-let cleanup: (() => Promise<void>)[] = [];
+const suite = secureSuite();
 
-beforeAll(async () => {
-  await setupBackend('wasm', { log: () => undefined });
-  dir = await tempDir();
-  model = await saveSmallMnistModel(dir.path);
-});
-
-afterAll(async () => {
-  await dir?.remove();
-});
-
-afterEach(async () => {
-  for (const step of cleanup.reverse()) await step();
-  cleanup = [];
-});
-
-let dataDirs = 0;
 async function coordinator(rounds: number, options: { tamper?: SecAggTamper; secure?: boolean } = {}): Promise<SecureCoordinator> {
   const running = await startSecureCoordinator(
-    `${dir.path}/data-${dataDirs++}`,
-    model,
+    suite.dataDir(),
+    suite.model(),
     N,
     { rounds: { start: rounds, selectionWindowMs: 0, trainingTimeoutMs: 12_000 }, secureAggregation: { enabled: options.secure ?? true, phaseTimeoutMs: 2_000 } },
     options.tamper ? { secAggTamper: options.tamper } : {},
   );
-  cleanup.push(() => running.close());
+  suite.defer(() => running.close());
   return running;
 }
 
@@ -60,7 +41,7 @@ function clients(url: string, extra: (i: number) => Parameters<typeof startSecur
         return out;
       },
     });
-    cleanup.push(() => c.stop());
+    suite.defer(() => c.stop());
     return c;
   });
   return { cs, sent };

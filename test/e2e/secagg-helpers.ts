@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { NodeClient, type ClientOptions, type RoundOutcome } from '../../client/node-client.js';
 import { startCoordinator, type RunningCoordinator, type StartOptions } from '../../server/app.js';
 import { parseCoordinatorConfig, type CoordinatorConfigInput } from '../../server/config.js';
@@ -9,7 +9,8 @@ import { shard } from '../../shared/data/dataset.js';
 import { loadMnist } from '../../shared/data/mnist.js';
 import type { RoundRecord } from '../../shared/protocol/rounds.js';
 import type { ClientAudit } from '../../shared/secagg/index.js';
-import { collectingProgress, JOIN_TOKEN, ADMIN_TOKEN } from './helpers.js';
+import { setupBackend } from '../../shared/engine/backend.js';
+import { collectingProgress, JOIN_TOKEN, ADMIN_TOKEN, tempDir } from './helpers.js';
 
 /**
  * Secure federations for the e2e tests: a small MNIST model (softmax regression, 7,850
@@ -158,4 +159,41 @@ export async function expectCommittedDelta(url: string, record: RoundRecord, exp
     worst = Math.max(worst, excess);
   }
   expect(worst, 'largest deviation beyond the stated bound').toBeLessThanOrEqual(0);
+}
+
+/**
+ * The fixture every secure e2e file needs, with its vitest hooks: the wasm backend, a temp dir
+ * holding the small model, a fresh data dir per coordinator, and clean-up steps run after each test.
+ */
+export interface SecureSuite {
+  /** Path of the small model's model.json (set once beforeAll ran). */
+  model(): string;
+  /** A fresh data dir under the suite's temp dir. */
+  dataDir(): string;
+  /** Runs `step` after the current test, in reverse order of registration. */
+  defer(step: () => Promise<void>): void;
+}
+
+export function secureSuite(): SecureSuite {
+  let dir: Awaited<ReturnType<typeof tempDir>> | undefined;
+  let model: string | undefined;
+  let steps: (() => Promise<void>)[] = [];
+  let dataDirs = 0;
+  beforeAll(async () => {
+    await setupBackend('wasm', { log: () => undefined });
+    dir = await tempDir();
+    model = await saveSmallMnistModel(dir.path);
+  });
+  afterAll(async () => {
+    await dir?.remove();
+  });
+  afterEach(async () => {
+    for (const step of steps.reverse()) await step();
+    steps = [];
+  });
+  return {
+    model: () => model!,
+    dataDir: () => `${dir!.path}/data-${dataDirs++}`,
+    defer: (step) => void steps.push(step),
+  };
 }

@@ -1,10 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ClientOptions } from '../../client/node-client.js';
-import { setupBackend } from '../../shared/engine/backend.js';
 import type { RoundRecord } from '../../shared/protocol/rounds.js';
 import { SECURE_STAGES, type SecureStage } from '../../shared/protocol/secagg-messages.js';
-import { nextRounds, tempDir } from './helpers.js';
-import { expectCommittedDelta, plaintextFedAvg, saveSmallMnistModel, startSecureClient, startSecureCoordinator, type SecureTestClient } from './secagg-helpers.js';
+import { nextRounds } from './helpers.js';
+import { expectCommittedDelta, plaintextFedAvg, secureSuite, startSecureClient, startSecureCoordinator, type SecureTestClient } from './secagg-helpers.js';
 
 /**
  * Secure aggregation beyond a handful of clients, over socket.io on 127.0.0.1 with real
@@ -19,41 +18,22 @@ const CLIP = 1;
 /** Every client holds one 100-digit MNIST shard. */
 const EXAMPLES_PER_CLIENT = 100;
 
-let dir: Awaited<ReturnType<typeof tempDir>>;
-let model: string;
-let cleanup: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  await setupBackend('wasm', { log: () => undefined });
-  dir = await tempDir();
-  model = await saveSmallMnistModel(dir.path);
-});
-
-afterAll(async () => {
-  await dir?.remove();
-});
-
-afterEach(async () => {
-  for (const step of cleanup.reverse()) await step();
-  cleanup = [];
-});
-
-let dataDirs = 0;
+const suite = secureSuite();
 
 /** Runs one secure round with `n` clients; `extra(i, all)` adds hooks to client i. */
 async function secureRound(n: number, extra: (i: number, all: () => SecureTestClient[]) => Partial<ClientOptions> = () => ({})): Promise<{ url: string; record: RoundRecord; cs: SecureTestClient[] }> {
-  const server = await startSecureCoordinator(`${dir.path}/data-${dataDirs++}`, model, n, {
+  const server = await startSecureCoordinator(suite.dataDir(), suite.model(), n, {
     rounds: { start: 1, selectionWindowMs: 0, trainingTimeoutMs: 120_000 },
     // The weight cap at the clients' example count: the error bound grows with n * cap, and stays under 1e-6 at n = 50.
     // All n clients share this process: a stage's work for 50 of them takes seconds here, not on n machines.
     secureAggregation: { maxWeight: EXAMPLES_PER_CLIENT, phaseTimeoutMs: 20_000 },
   });
-  cleanup.push(() => server.close());
+  suite.defer(() => server.close());
   const done = nextRounds(server, 1);
   const cs: SecureTestClient[] = [];
   for (let i = 0; i < n; i++) {
     const c = startSecureClient(server.url, i, `c${i}`, extra(i, () => cs));
-    cleanup.push(() => c.stop());
+    suite.defer(() => c.stop());
     cs.push(c);
   }
   const [record] = await done;

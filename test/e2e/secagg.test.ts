@@ -1,15 +1,14 @@
 import { io, type Socket } from 'socket.io-client';
 import nacl from 'tweetnacl';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { SecAggTamper } from '../../server/round/secagg-protocol.js';
-import { setupBackend } from '../../shared/engine/backend.js';
 import { decodeEnvelope } from '../../shared/protocol/envelope.js';
 import { EVENTS, PROTOCOL_VERSION, type UpdateReply } from '../../shared/protocol/messages.js';
 import { identityKeyToText, SECURE_STAGES } from '../../shared/protocol/secagg-messages.js';
 import { encodeWeights } from '../../shared/protocol/weights-codec.js';
 import { generateIdentity } from '../../shared/secagg/index.js';
-import { ADMIN_TOKEN, JOIN_TOKEN, nextRounds, tempDir } from './helpers.js';
-import { expectCommittedDelta, plaintextFedAvg, saveSmallMnistModel, startSecureClient, startSecureCoordinator, type SecureCoordinator, type SecureTestClient } from './secagg-helpers.js';
+import { ADMIN_TOKEN, JOIN_TOKEN, nextRounds } from './helpers.js';
+import { expectCommittedDelta, plaintextFedAvg, secureSuite, startSecureClient, startSecureCoordinator, type SecureCoordinator, type SecureTestClient } from './secagg-helpers.js';
 
 /**
  * Secure aggregation in live rounds: real coordinator, real NodeClients, socket.io on 127.0.0.1.
@@ -19,36 +18,17 @@ const M = 7850;
 const CLIP = 1;
 const MAX_WEIGHT = 10_000;
 
-let dir: Awaited<ReturnType<typeof tempDir>>;
-let model: string;
-let cleanup: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  await setupBackend('wasm', { log: () => undefined });
-  dir = await tempDir();
-  model = await saveSmallMnistModel(dir.path);
-});
-
-afterAll(async () => {
-  await dir?.remove();
-});
-
-afterEach(async () => {
-  for (const step of cleanup.reverse()) await step();
-  cleanup = [];
-});
-
-let dataDirs = 0;
+const suite = secureSuite();
 async function coordinator(clients: number, ...rest: Parameters<typeof startSecureCoordinator> extends [unknown, unknown, unknown, ...infer R] ? R : never): Promise<SecureCoordinator> {
-  const running = await startSecureCoordinator(`${dir.path}/data-${dataDirs++}`, model, clients, ...rest);
-  cleanup.push(() => running.close());
+  const running = await startSecureCoordinator(suite.dataDir(), suite.model(), clients, ...rest);
+  suite.defer(() => running.close());
   return running;
 }
 
 function clients(url: string, n: number, extra: (i: number) => Parameters<typeof startSecureClient>[3] = () => ({})): SecureTestClient[] {
   return Array.from({ length: n }, (_, i) => {
     const c = startSecureClient(url, i, `c${i}`, extra(i));
-    cleanup.push(() => c.stop());
+    suite.defer(() => c.stop());
     return c;
   });
 }
@@ -165,7 +145,7 @@ describe('identities: a coordinator that swaps keys is caught by honest clients'
 describe('the secure coordinator refuses what would bypass secure aggregation', () => {
   function rawSocket(url: string, auth: Record<string, unknown>): Socket {
     const socket = io(url, { auth: { token: JOIN_TOKEN, protocolVersion: PROTOCOL_VERSION, ...auth }, transports: ['websocket'], reconnection: false, forceNew: true });
-    cleanup.push(async () => void socket.disconnect());
+    suite.defer(async () => void socket.disconnect());
     return socket;
   }
   const joinError = (socket: Socket) => new Promise<Error & { data?: { code?: string } }>((resolve) => socket.once('connect_error', resolve));
