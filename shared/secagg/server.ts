@@ -307,8 +307,9 @@ export class SecAggServer {
   private async rebuild(owner: string, responders: ReadonlySet<string>, kind: keyof Revealed, matches: (secret: Uint8Array) => boolean): Promise<Uint8Array> {
     const holders = this.neighboursIn(owner, responders).filter((h) => this.revealed.get(h)![kind].has(owner));
     const shares = holders.map((h) => this.revealed.get(h)![kind].get(owner)!);
-    const secret = await combine(shares.slice(0, this.threshold).map((s) => s.share));
-    if (matches(secret)) return secret;
+    // A forged share may also make the combination itself fail (e.g. a repeated x coordinate).
+    const secret = await combine(shares.slice(0, this.threshold).map((s) => s.share)).catch(() => undefined);
+    if (secret && matches(secret)) return secret;
     const shareKind: ShareKind = kind === 'selfMaskShares' ? 'self-mask-seed' : 'masking-key';
     const what = kind === 'selfMaskShares' ? 'self-mask seed' : 'masking key';
     const ownerKey = this.identityOf(owner);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { WeightedMean } from '../../../shared/aggregation/weighted-mean.js';
 import { createSetup, generateIdentity, IdentityPins, SecAggClient, SecAggClientMessage, SecAggRefusal, SecAggServer, webCryptoKeystream, wireBytes, type ActivePhase, type LocalUpdate, type SecAggServerMessage } from '../../../shared/secagg/index.js';
 import type { SecretShares } from '../../../shared/secagg/client.js';
-import { verifySurvivors } from '../../../shared/secagg/identity.js';
+import { seedCommitment, verifySurvivors } from '../../../shared/secagg/identity.js';
 import { roundContext } from '../../../shared/secagg/round.js';
 import { clientIds, DIGEST, runSecAgg, type DriverOptions, type DriverRun } from './driver.js';
 
@@ -303,6 +303,40 @@ describe('active security: what a lying coordinator or a cheating client gets', 
     const { result } = await run(6, 4, { intercept, interceptReply: (from, m) => (m.type === 'secagg/unmask' && revealed.push(from), m) });
     expect(result.refusals.get(ids6[0])).toMatch(reason);
     expect(revealed).not.toContain(ids6[0]);
+  });
+
+  it.each<[string, number]>([
+    ['its value', 0],
+    ['its x coordinate', 32],
+  ])('a client that alters %s in a revealed share is named: its author never signed it', async (_, byte) => {
+    // client-005 leaves before unmasking, so every other secret needs all four remaining holders' shares.
+    const forge = (from: string, m: SecAggClientMessage): SecAggClientMessage => {
+      if (from !== ids6[1] || m.type !== 'secagg/unmask') return m;
+      return { ...m, selfMaskShares: m.selfMaskShares.map((s) => ({ ...s, share: s.share.map((v, i) => (i === byte ? v ^ 1 : v)) })) };
+    };
+    const { result } = await run(6, 4, { interceptReply: forge, dropAt: drops([[5, 'unmask']]) });
+    expect(result.outcome).toMatchObject({ kind: 'aborted', culprit: ids6[1] });
+    if (result.outcome.kind === 'aborted') expect(result.outcome.reason).toMatch(/'client-001' revealed a share of the self-mask seed of 'client-00\d' that 'client-00\d' never signed/);
+  });
+
+  it('t revealed shares rebuild a self-mask seed, t - 1 do not: the client splits at exactly t', async () => {
+    const commitments = new Map<string, Uint8Array>();
+    const shares = new Map<string, Uint8Array[]>();
+    const { result } = await run(6, 4, {
+      interceptReply: (from, m) => {
+        if (m.type === 'secagg/advertise') commitments.set(from, m.seedCommitment);
+        if (m.type === 'secagg/unmask') for (const s of m.selfMaskShares) shares.set(s.of, [...(shares.get(s.of) ?? []), new Uint8Array(s.share)]);
+        return m;
+      },
+    });
+    expect(result.outcome.kind).toBe('done');
+    const { combine } = await import('shamir-secret-sharing');
+    const owner = ids6[0];
+    const committed = (seed: Uint8Array) => Buffer.from(seedCommitment(1, result.setup.nonce, owner, seed)).equals(Buffer.from(commitments.get(owner)!));
+    const held = shares.get(owner)!;
+    expect(held.length).toBeGreaterThanOrEqual(4);
+    expect(committed(await combine(held.slice(0, 4)))).toBe(true);
+    for (let skip = 0; skip < 4; skip++) expect(committed(await combine(held.slice(0, 4).filter((_, i) => i !== skip)))).toBe(false);
   });
 
   it('a client that deals shares inconsistent with its seed commitment is named when the seed is rebuilt', async () => {
