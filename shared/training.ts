@@ -58,6 +58,22 @@ function batchTensors(ds: Dataset, idx: Int32Array, from: number, to: number): {
 }
 
 /**
+ * Lets timers and sockets run during a long training loop. The wasm backend's data() resolves as a
+ * microtask, so without this a client training for longer than socket.io's ping timeout (45 s by
+ * default, reached on a loaded machine) would be disconnected mid-round. A macrotask turn every
+ * 50 ms costs well under 1% of the training time.
+ */
+class EventLoopBreather {
+  private last = performance.now();
+
+  async maybe(): Promise<void> {
+    if (performance.now() - this.last < 50) return;
+    await new Promise<void>((resolve) => setTimeout(resolve, 0));
+    this.last = performance.now();
+  }
+}
+
+/**
  * Local training with a custom loop (rather than model.fit) so that FedProx's proximal term
  * mu/2 * ||w - w_global||^2 can be added to the loss.
  */
@@ -79,6 +95,7 @@ export async function trainLocal(
   let correct = 0;
   let seen = 0;
   let step = 0;
+  const breather = new EventLoopBreather();
   try {
     for (let epoch = 0; epoch < cfg.epochs; epoch++) {
       const order = permutation(ds.n, rng);
@@ -115,6 +132,7 @@ export async function trainLocal(
         ys.dispose();
         step++;
         onProgress?.(step, totalSteps, lossValue);
+        await breather.maybe();
       }
     }
   } finally {

@@ -40,6 +40,19 @@ describe('trainLocal / evaluate', () => {
     model.dispose();
   });
 
+  it('lets timers run while it trains, so a socket keeps answering pings during a long round', async () => {
+    const model = createSeedCnn();
+    let stepNow = 0;
+    const firedAt: number[] = [];
+    // A timer due right away must fire during training, not after its 16 batches.
+    const timer = setInterval(() => firedAt.push(stepNow), 1);
+    await trainLocal(model, train, { ...adam, epochs: 1 }, (done) => void (stepNow = done));
+    clearInterval(timer);
+    expect(firedAt.length).toBeGreaterThan(0);
+    expect(firedAt[0]).toBeLessThan(16);
+    model.dispose();
+  });
+
   it('repeats exactly with the same seed', async () => {
     const start = getFlatWeights(createSeedCnn());
     const runs = [];
