@@ -204,6 +204,11 @@ describe('the packed package, installed into an empty project', () => {
     expect(await snapshot(installed)).toEqual(before);
   });
 
+  it('runs npx fedserve demo, whose client processes start from the installed bin', async () => {
+    const demo = await mustRun('npx', ['--no', 'fedserve', 'demo', '--clients', '1', '--rounds', '1'], project, 180_000);
+    expect(demo.stdout).toMatch(/1 of 1 rounds committed/);
+  });
+
   it('refuses to serve the dashboard when the install lacks its bundle, and does not build one there', async () => {
     const web = join(installed, 'dist', 'web');
     await rename(web, `${web}.moved`);
