@@ -7,26 +7,8 @@ import { loadOrCreateIdentity } from './identity-file.js';
 import { FatalClientError, NodeClient } from './node-client.js';
 import { createProgress } from './progress.js';
 import { fileClientAudit } from './secagg-audit.js';
+import { CLIENT_USAGE } from './cli-usage.js';
 
-export const CLIENT_USAGE = `fedserve client --server URL --data SPEC --token TOKEN [options]
-
-  --server URL          coordinator URL, e.g. http://127.0.0.1:8080
-  --data SPEC           local data: file.csv, file.jsonl, or mnist:<i>/<n> (shard i of n, 0-based)
-  --token TOKEN         join token (or FEDSERVE_JOIN_TOKEN)
-  --label-column NAME   CSV column holding the class index (default label)
-  --name NAME           client id shown in round records (default: assigned by the coordinator)
-  --eval-split F        hold out this fraction of the local data to score each new model on it
-                        (federated evaluation; default 0: no held-out split)
-  --backend NAME        TensorFlow.js backend: tensorflow, wasm or cpu (default: best available)
-  --identity FILE       Ed25519 identity for secure aggregation, created on first use; reuse it to
-                        come back under the same --name (default: a fresh identity per run)
-  --audit-dir DIR       audit mode: record this client's plaintext update of every secure round
-
-Policy (refused tasks are logged and nothing is sent; once a coordinator ran a secure or DP round
-with this client, later tasks without it are refused anyway):
-  --require-secure-aggregation   refuse any task without secure aggregation
-  --min-noise-multiplier Z       refuse any task without differential privacy of noise multiplier >= Z
-  --max-clip-norm C              refuse any DP task whose clip norm exceeds C`;
 
 function positiveNumber(flag: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;

@@ -1,10 +1,10 @@
 import { parseArgs } from 'node:util';
-import { CLIENT_USAGE, clientCommand } from '../client/cli.js';
-import { SIMULATE_USAGE, simulateCommand } from '../simulations/lab/simulate.js';
-import { setupBackend } from '../shared/engine/backend.js';
-import { startCoordinator } from './app.js';
+import { CLIENT_USAGE } from '../client/cli-usage.js';
+import { SIMULATE_USAGE } from '../simulations/lab/simulate-usage.js';
 import { SERVER_FLAGS, serverConfigFromArgs } from './cli-args.js';
-import { runDemo } from './demo.js';
+
+// Each command imports what it runs when it runs, so `fedserve help` (and a bad command) answers
+// without loading TensorFlow.js, which alone takes most of a second.
 
 const SERVER_USAGE = `fedserve server [--config FILE] [options]
 
@@ -41,6 +41,7 @@ Errors print one line naming the problem and exit 1; FEDSERVE_DEBUG=1 adds the s
 
 async function serverCommand(argv: string[]): Promise<number> {
   const config = serverConfigFromArgs(argv, process.env);
+  const [{ setupBackend }, { startCoordinator }] = await Promise.all([import('../shared/engine/backend.js'), import('./app.js')]);
   await setupBackend();
   const running = await startCoordinator(config);
   if (!config.joinToken) console.log(`[coordinator] join token (generated; set --join-token or FEDSERVE_JOIN_TOKEN to fix it): ${running.joinToken}`);
@@ -81,6 +82,7 @@ async function demoCommand(argv: string[]): Promise<number> {
   const rounds = Number(values.rounds);
   if (!Number.isInteger(clients) || clients < 1 || clients > 16) throw new Error(`--clients must be an integer in 1..16, got '${values.clients}'`);
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer, got '${values.rounds}'`);
+  const [{ setupBackend }, { runDemo }] = await Promise.all([import('../shared/engine/backend.js'), import('./demo.js')]);
   await setupBackend();
   return runDemo({
     clients,
@@ -100,11 +102,11 @@ async function main(argv: string[]): Promise<number> {
     case 'server':
       return serverCommand(rest);
     case 'client':
-      return clientCommand(rest, process.env);
+      return (await import('../client/cli.js')).clientCommand(rest, process.env);
     case 'demo':
       return demoCommand(rest);
     case 'simulate':
-      return simulateCommand(rest);
+      return (await import('../simulations/lab/simulate.js')).simulateCommand(rest);
     case 'help':
     case '--help':
     case '-h':

@@ -3,13 +3,14 @@ import { createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadMnist } from '../shared/data/mnist.js';
 import type { RoundRecord } from '../shared/protocol/rounds.js';
 import { startCoordinator } from './app.js';
 import { parseCoordinatorConfig } from './config.js';
+import { packageRoot } from './web/bundle.js';
 
-const BIN = fileURLToPath(new URL('../bin/fedserve.js', import.meta.url));
+/** Found from the package root: this module runs from server/ in a checkout, from dist/server/ when installed. */
+const BIN = join(packageRoot(), 'bin', 'fedserve.js');
 
 export interface DemoOptions {
   clients: number;

@@ -8,9 +8,16 @@ import { z } from 'zod';
 
 /**
  * The browser bundle: the client page and the dashboard, built with esbuild into dist/web along
- * with their static HTML and CSS. The coordinator builds it on first use when it is missing or
- * older than its sources, so a fresh clone works after `npm ci` without a separate step.
+ * with their static HTML and CSS. The package is packed with it built (`npm run build`). In a
+ * checkout the coordinator builds it on first use when it is missing or older than its sources,
+ * so a fresh clone works after `npm ci` without a separate step.
  */
+
+/**
+ * True when this module runs from the TypeScript sources (a checkout, under tsx or vitest), false
+ * when it runs compiled, as in an installed package.
+ */
+export const RUNS_FROM_SOURCE = import.meta.url.endsWith('.ts');
 
 /** The repository (or installed package) root: the nearest folder above this file with package.json. */
 export function packageRoot(): string {
@@ -127,7 +134,13 @@ async function readManifest(dir: string): Promise<WebManifest | undefined> {
   } catch {
     return undefined;
   }
-  const parsed = ManifestSchema.safeParse(JSON.parse(text));
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const parsed = ManifestSchema.safeParse(json);
   return parsed.success ? parsed.data : undefined;
 }
 
@@ -156,4 +169,24 @@ export async function ensureWebBundle(dir = defaultWebDir(), log: (line: string)
     }
     throw new Error(`the web bundle is missing from ${dir} and could not be built (run npm run build:web): ${(e as Error).message}`);
   }
+}
+
+export interface LoadWebBundleOptions {
+  /** Build the bundle when it is missing or stale; default: only when running from the sources. */
+  build?: boolean;
+  log?: (line: string) => void;
+}
+
+/**
+ * The manifest of the bundle in `dir`, built first if `build` says so. Otherwise (an installed
+ * package) the bundle built at pack time is used as it is: the coordinator never writes into its
+ * own install directory, which may be read-only or shared, so a missing bundle is an error.
+ */
+export async function loadWebBundle(dir = defaultWebDir(), opts: LoadWebBundleOptions = {}): Promise<WebManifest> {
+  if (opts.build ?? RUNS_FROM_SOURCE) return ensureWebBundle(dir, opts.log);
+  const manifest = await readManifest(dir);
+  if (!manifest) {
+    throw new Error(`the web bundle is missing from ${dir} (no valid ${MANIFEST}): this fedserve install is incomplete; reinstall the package, which ships it prebuilt`);
+  }
+  return manifest;
 }

@@ -4,12 +4,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, extname, join } from 'node:path';
 import { HttpError, sendFailure } from '../serving/http-io.js';
-import { defaultWebDir, ensureWebBundle, type WebManifest } from './bundle.js';
+import { defaultWebDir, loadWebBundle, type WebManifest } from './bundle.js';
 import { MNIST_SHARD_PATH, mnistShardBytes } from './mnist-shards.js';
 
 export interface WebOptions {
   /** Where the built bundle lives; default dist/web under the package root. */
   dir?: string;
+  /** Build the bundle into `dir` when missing or stale; default: only when running from the sources (a checkout). */
+  build?: boolean;
   log?: (line: string) => void;
 }
 
@@ -94,11 +96,14 @@ export function createWebHandler(opts: WebOptions = {}): WebHandler {
   const log = opts.log ?? (() => {});
   const wasm = wasmDir();
   let bundle: Promise<WebManifest> | undefined;
-  // Built (or checked) once per process; a failed build is retried on the next request.
+  // Loaded (or built) once per process; a failure is retried on the next request.
   const ready = () => {
     if (!bundle) {
-      bundle = ensureWebBundle(dir, log);
-      bundle.catch(() => (bundle = undefined));
+      bundle = loadWebBundle(dir, { ...(opts.build !== undefined ? { build: opts.build } : {}), log }).catch((e: Error) => {
+        bundle = undefined;
+        log(`web UI unavailable: ${e.message}`);
+        throw new HttpError(503, `web UI unavailable: ${e.message}`);
+      });
     }
     return bundle;
   };

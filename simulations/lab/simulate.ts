@@ -12,13 +12,7 @@ import { buildPopulation, type Population } from './population.js';
 import { LabProgress } from './progress.js';
 import { partitionsCsv, plotSvg, roundsCsv, summaryMarkdown } from './report.js';
 import { runOnce, validateRuns, type RunOutcome } from './run.js';
-
-export const SIMULATE_USAGE = `fedserve simulate --config FILE --out DIR [--backend NAME] [--render-only]
-
-  --config FILE   simulation config (JSON): clients, partitioner, rounds, attackers and the runs to compare
-  --out DIR       where rounds.csv, summary.md, plot.svg, partitions.csv, runs.json and logs/ are written
-  --backend NAME  TensorFlow.js backend for the coordinator and the trainer threads
-  --render-only   rewrite rounds.csv, summary.md and plot.svg from the runs.json of an earlier simulation`;
+import { SIMULATE_USAGE } from './simulate-usage.js';
 
 export interface SimulateOptions {
   backend?: BackendName;

@@ -1,8 +1,8 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildWebBundle, ensureWebBundle } from '../../../server/web/bundle.js';
+import { buildWebBundle, ensureWebBundle, loadWebBundle, RUNS_FROM_SOURCE } from '../../../server/web/bundle.js';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -29,5 +29,22 @@ describe('web bundle', () => {
     const again = await ensureWebBundle(dir, (l) => lines.push(l));
     expect(again.builtAt).toBe(rebuilt.builtAt);
     expect(lines).toHaveLength(1);
+  });
+
+  it('without build (an installed package) uses the bundle as it is and refuses a missing one without writing', async () => {
+    expect(RUNS_FROM_SOURCE).toBe(true);
+    const built = await mkdtemp(join(tmpdir(), 'fedserve-web-'));
+    const empty = await mkdtemp(join(tmpdir(), 'fedserve-web-'));
+    dirs.push(built, empty);
+    const manifest = await buildWebBundle(built);
+    // Older than every source, yet served as it is: an install has no sources to compare with.
+    await writeFile(join(built, 'manifest.json'), JSON.stringify({ ...manifest, builtAt: 0 }));
+    expect((await loadWebBundle(built, { build: false })).builtAt).toBe(0);
+
+    await expect(loadWebBundle(empty, { build: false })).rejects.toThrow(`the web bundle is missing from ${empty}`);
+    expect(await readdir(empty)).toEqual([]);
+    await cp(built, empty, { recursive: true });
+    await writeFile(join(empty, 'manifest.json'), '{"builtAt": ');
+    await expect(loadWebBundle(empty, { build: false })).rejects.toThrow(/no valid manifest\.json/);
   });
 });

@@ -1,5 +1,8 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createServer, get, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeShard } from '../../../client/browser/shard-codec.js';
@@ -92,5 +95,25 @@ describe('web handler', () => {
     expect((await rawGet('/web/../package.json', {})).status).toBe(404);
     expect((await fetch(`${base}/v1/health`)).status).toBe(418);
     expect((await fetch(`${base}/clients`)).status).toBe(418);
+  });
+});
+
+describe('web handler of an installed package (no build)', () => {
+  it('answers 503 naming the missing bundle, logs it, and writes nothing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fedserve-web-'));
+    const logs: string[] = [];
+    const handle = createWebHandler({ dir, build: false, log: (l) => logs.push(l) });
+    const missing = createServer((req, res) => void handle(req, res));
+    await new Promise<void>((resolve) => missing.listen(0, '127.0.0.1', resolve));
+    try {
+      const res = await fetch(`http://127.0.0.1:${(missing.address() as AddressInfo).port}/`);
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { error: string }).error).toBe(`web UI unavailable: the web bundle is missing from ${dir} (no valid manifest.json): this fedserve install is incomplete; reinstall the package, which ships it prebuilt`);
+      expect(logs.join('\n')).toMatch(/web UI unavailable: the web bundle is missing/);
+      expect(await readdir(dir)).toEqual([]);
+    } finally {
+      await new Promise((resolve) => missing.close(resolve));
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
