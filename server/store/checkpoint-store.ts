@@ -56,7 +56,7 @@ export interface QuarantinedVersion {
 export interface RecoveredStore {
   /** The newest version that verifies, or null. */
   latest: Checkpoint | null;
-  /** Versions newer than `latest` that were damaged, newest first. */
+  /** Damaged versions newer than `latest` in the quarantine dir: moved there now (newest first), then by earlier starts. */
   quarantined: QuarantinedVersion[];
   /** The highest version number ever committed here (quarantined ones included); null on a fresh dir. */
   highestVersion: number | null;
@@ -212,8 +212,16 @@ export class CheckpointStore {
       }
     }
     if (names.length > 0) await fsyncDir(this.versionsDir, this.fs);
-    const previouslyQuarantined = (await this.quarantinedNames()).map((n) => Number(QUARANTINED_NAME.exec(n)![1]));
-    const all = [...versions, ...previouslyQuarantined];
+    // Damaged versions set aside by earlier starts still count: above `latest` they are rounds it lacks.
+    const earlier = (await this.quarantinedNames()).sort((a, b) => Number(QUARANTINED_NAME.exec(b)![1]) - Number(QUARANTINED_NAME.exec(a)![1]));
+    for (const name of earlier) {
+      const version = Number(QUARANTINED_NAME.exec(name)![1]);
+      const movedTo = join(this.quarantineDir, name);
+      if (quarantined.some((q) => q.movedTo === movedTo) || (latest !== null && version <= latest.version)) continue;
+      const roundFile = await this.readRoundFile(movedTo, version);
+      quarantined.push({ version, reason: 'quarantined by an earlier start', movedTo, ...(roundFile ? { roundFile } : {}) });
+    }
+    const all = [...versions, ...quarantined.map((q) => q.version)];
     return { latest, quarantined, highestVersion: all.length > 0 ? Math.max(...all) : null };
   }
 
@@ -319,13 +327,7 @@ export class CheckpointStore {
 
   private async quarantine(version: number, reason: string): Promise<QuarantinedVersion> {
     const from = join(this.versionsDir, String(version));
-    let roundFile: QuarantinedVersion['roundFile'];
-    try {
-      const parsed = RoundFileSchema.safeParse(JSON.parse((await this.fs.readFile(join(from, ROUND_FILE))).toString('utf8')));
-      if (parsed.success && parsed.data.version === version) roundFile = { round: parsed.data.round, metadata: parsed.data.metadata };
-    } catch {
-      // round.json is missing or torn: the damaged version's record is known only from the round log.
-    }
+    const roundFile = await this.readRoundFile(from, version);
     await this.fs.mkdir(this.quarantineDir, { recursive: true });
     const stamp = new Date().toISOString().replace(/[:.]/g, '');
     const movedTo = join(this.quarantineDir, `${version}-${stamp}-${randomBytes(3).toString('hex')}`);
@@ -333,6 +335,30 @@ export class CheckpointStore {
     await fsyncDir(this.quarantineDir, this.fs);
     this.log(`checkpoint version ${version} is unusable (${reason}); moved to ${movedTo}`);
     return { version, reason, movedTo, ...(roundFile ? { roundFile } : {}) };
+  }
+
+  /**
+   * Every version's round and metadata (its round record), read from round.json alone (no
+   * checksums: for reconciling the round log, not for loading); unreadable ones are left out.
+   */
+  async roundFiles(): Promise<{ version: number; round: number; metadata: Record<string, unknown> }[]> {
+    const out = [];
+    for (const version of await this.versions()) {
+      const file = await this.readRoundFile(join(this.versionsDir, String(version)), version);
+      if (file) out.push({ version, ...file });
+    }
+    return out;
+  }
+
+  private async readRoundFile(versionDir: string, version: number): Promise<QuarantinedVersion['roundFile']> {
+    try {
+      const text = await this.fs.readFile(join(versionDir, ROUND_FILE));
+      const parsed = RoundFileSchema.safeParse(JSON.parse(text.toString('utf8')));
+      return parsed.success && parsed.data.version === version ? { round: parsed.data.round, metadata: parsed.data.metadata } : undefined;
+    } catch {
+      // Missing or torn: that version's record is known only from the round log.
+      return undefined;
+    }
   }
 
   private async quarantinedNames(): Promise<string[]> {

@@ -247,10 +247,14 @@ describe('CheckpointStore.recover', () => {
     expect(moved[1]).toMatch(/^3-/);
     expect(logs.join('\n')).toMatch(/checkpoint version 3 is unusable \(round\.json is not valid JSON\); moved to .*quarantine\/3-/);
 
-    // A later start still knows version 3 was taken, and the next number is free.
+    // A later start still knows versions 2 and 3 were taken and lack from latest; the next number is free.
     const again = await new CheckpointStore(dir, { log: () => undefined }).recover();
-    expect(again).toMatchObject({ quarantined: [], highestVersion: 3 });
+    expect(again.highestVersion).toBe(3);
     expect(again.latest!.version).toBe(1);
+    expect(again.quarantined.map((q) => [q.version, q.reason, q.roundFile?.round])).toEqual([
+      [3, 'quarantined by an earlier start', undefined],
+      [2, 'quarantined by an earlier start', 2],
+    ]);
     await store.save(checkpoint(4));
     expect(await store.versions()).toEqual([1, 4]);
   });
