@@ -16,6 +16,7 @@ import type { CheckpointState } from './store/json-tree.js';
 import type { Outbound, ProtocolFactory, ProtocolLink, ProtocolMessage, RoundAggregate, Verdict } from './round/aggregation-protocol.js';
 import { FederatedEvaluationRound, skippedEvaluation } from './round/federated-evaluation.js';
 import { RoundMachine, type RoundEffect, type RoundPolicy } from './round/round-machine.js';
+import type { PrivacyJournal } from './privacy-journal.js';
 import { restoreLedgerFromLog, resumeDataDir } from './resume.js';
 import { assertLoggable, type RoundLog } from './round-log.js';
 
@@ -94,6 +95,8 @@ export interface CoordinatorOptions {
   /** Clients score each new model on their own held-out data before it is committed. */
   federatedEvaluation?: FederatedEvaluationOptions;
   privacy?: CoordinatorPrivacy;
+  /** Where privacy charges are made durable as they happen (see privacy-journal.ts). */
+  privacyJournal?: PrivacyJournal;
   clock?: Clock;
   log?: (line: string) => void;
 }
@@ -178,7 +181,10 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       const optimizerState = latest.state?.optimizer;
       if (optimizerState) opts.strategy.serverOptimizer.restore(toOptimizerState(optimizerState));
       restorePrivacy(opts, latest.state?.privacy, latest.version);
-      if (opts.privacy && latest.state?.privacy !== undefined) restoreLedgerFromLog(opts.privacy, resumed, log);
+      if (opts.privacy) {
+        const coversHistory = latest.state?.privacy !== undefined || latest.version === 0;
+        restoreLedgerFromLog(opts.privacy, resumed, opts.privacyJournal?.read() ?? [], coversHistory, log);
+      }
       start = { weights: latest.weights, version: latest.version, round: latest.round };
     } else {
       await store.save({
@@ -458,6 +464,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     let effects: RoundEffect[];
     try {
       const result = machine.protocol!.aggregate();
+      // In the tick that charged the ledger, before anything can report the new epsilon.
+      if (result.privacy) this.opts.privacyJournal?.record({ round: machine.round, privacy: result.privacy });
       const weights = optimizer.step(this.weights, result.delta);
       const bad = weights.findIndex((v) => !Number.isFinite(v));
       if (bad >= 0) throw new Error(`the new weights have a non-finite value at index ${bad}`);

@@ -4,10 +4,11 @@
  * (recovered from the checkpoints when the round log lost it), the highest version number ever
  * used, and a privacy ledger that never goes backwards.
  */
+import type { PrivacyCharge } from './privacy-journal.js';
 import type { PrivacyRuntime } from './privacy-runtime.js';
 import type { RoundLog } from './round-log.js';
 import type { Checkpoint, CheckpointStore, QuarantinedVersion } from './store/checkpoint-store.js';
-import { RoundRecordSchema, type RoundRecord } from '../shared/protocol/rounds.js';
+import { RoundRecordSchema, type RoundPrivacyRecord, type RoundRecord } from '../shared/protocol/rounds.js';
 
 export interface ResumedDataDir {
   latest: Checkpoint | null;
@@ -53,12 +54,20 @@ export async function resumeDataDir(store: CheckpointStore, roundLog: RoundLog, 
 export type ResumablePrivacy = Pick<PrivacyRuntime, 'replay' | 'summary'>;
 
 /**
- * After the privacy state of `latest` was restored: charges the committed rounds whose newer
- * checkpoints were damaged, from their records in the round log. Refuses (throws) when the spend
- * cannot be established: a damaged version without a record, or a ledger below what the log
- * already reported as spent.
+ * After the privacy state of `latest` was restored: charges the rounds that ledger does not cover
+ * (committed ones whose checkpoints were damaged, from their round records; rounds charged but
+ * never committed, from the privacy journal). Refuses (throws) when the spend cannot be
+ * established: a damaged version without a record, or a ledger below what was already reported.
+ * `coversHistory`: the checkpoint's ledger accounts for every earlier round (false when it was
+ * trained without differential privacy: the ledger then starts at it).
  */
-export function restoreLedgerFromLog(privacy: ResumablePrivacy, resumed: ResumedDataDir, log: (line: string) => void): void {
+export function restoreLedgerFromLog(
+  privacy: ResumablePrivacy,
+  resumed: ResumedDataDir,
+  charges: readonly PrivacyCharge[],
+  coversHistory: boolean,
+  log: (line: string) => void,
+): void {
   const { latest, quarantined, history } = resumed;
   if (latest === null) return;
   const lost = history.filter((r) => r.status === 'committed' && r.version !== undefined && r.version > latest.version);
@@ -71,22 +80,23 @@ export function restoreLedgerFromLog(privacy: ResumablePrivacy, resumed: Resumed
       );
     }
   }
-  const charged = lost.filter((r) => r.privacy !== undefined);
-  const last = charged.at(-1);
-  if (last?.privacy) {
+  const byRound = new Map<number, RoundPrivacyRecord>();
+  for (const r of lost) if (r.privacy) byRound.set(r.round, r.privacy);
+  for (const c of charges) if (c.round > latest.round && !byRound.has(c.round)) byRound.set(c.round, c.privacy);
+  const replayed = [...byRound.entries()].sort(([a], [b]) => a - b);
+  const last = replayed.at(-1);
+  if (last) {
     privacy.replay(
-      charged.map((r) => ({
-        round: r.round,
-        samplingRate: r.privacy!.samplingRate,
-        expectedContributors: r.privacy!.expectedContributors,
-        contributors: r.privacy!.contributors,
-      })),
-      last.privacy.clipNorm,
+      replayed.map(([round, p]) => ({ round, samplingRate: p.samplingRate, expectedContributors: p.expectedContributors, contributors: p.contributors })),
+      last[1].clipNorm,
     );
   }
   const { epsilon: spent, delta } = privacy.summary();
-  // Epsilon at another delta (the config changed) is not comparable.
-  const highest = Math.max(0, ...history.filter((r) => r.privacy?.delta === delta).map((r) => r.privacy!.epsilon));
+  const reported = [...history.map((r) => ({ round: r.round, privacy: r.privacy })), ...charges]
+    // Epsilon at another delta (the config changed) is not comparable.
+    .filter((r) => r.privacy?.delta === delta && (coversHistory || r.round > latest.round))
+    .map((r) => r.privacy!.epsilon);
+  const highest = Math.max(0, ...reported);
   // Relative slack for floating-point noise only: the replay repeats the same arithmetic.
   if (spent < highest * (1 - 1e-9)) {
     throw new Error(
@@ -94,7 +104,7 @@ export function restoreLedgerFromLog(privacy: ResumablePrivacy, resumed: Resumed
         `checkpoint version ${latest.version} and the log holds only ${spent}; refusing to start with a smaller ledger`,
     );
   }
-  if (charged.length > 0) {
-    log(`privacy: charged ${charged.length} round(s) from the round log whose checkpoints were damaged; epsilon spent ${spent}`);
+  if (replayed.length > 0) {
+    log(`privacy: charged ${replayed.length} round(s) the checkpoint's ledger lacks (from the round log and the privacy journal); epsilon spent ${spent}`);
   }
 }

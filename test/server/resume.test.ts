@@ -11,6 +11,7 @@ import type { UpdateMeta } from '../../shared/protocol/messages.js';
 import type { RoundRecord } from '../../shared/protocol/rounds.js';
 import type { Task } from '../../shared/task.js';
 import { Coordinator, type Clock, type ClientLink } from '../../server/coordinator.js';
+import { PrivacyJournal } from '../../server/privacy-journal.js';
 import { PrivacyRuntime } from '../../server/privacy-runtime.js';
 import { PlaintextProtocol } from '../../server/round/plaintext-protocol.js';
 import { withPrivacy } from '../../server/round/private-protocol.js';
@@ -56,7 +57,7 @@ let clock: ManualClock;
 let logs: string[];
 const opened: Coordinator[] = [];
 
-async function open(options: { privacy?: boolean } = {}): Promise<Coordinator> {
+async function open(options: { privacy?: boolean; journal?: boolean } = {}): Promise<Coordinator> {
   const privacy = options.privacy ? new PrivacyRuntime(parsePrivacyConfig(DP), { samplingRate: 1, individualUpdatesVisible: true }) : undefined;
   const c = await Coordinator.open({
     task,
@@ -67,6 +68,7 @@ async function open(options: { privacy?: boolean } = {}): Promise<Coordinator> {
     strategy: { sampler: new FractionSampler({ minClients: 2 }), aggregator: new WeightedMean(), serverOptimizer: new ServerSgd() },
     protocol: withPrivacy((ctx) => new PlaintextProtocol(ctx), privacy, { clipOnArrival: true }),
     ...(privacy ? { privacy } : {}),
+    ...(options.journal ? { privacyJournal: new PrivacyJournal(join(dir, 'privacy-charges.jsonl'), (l) => logs.push(l)) } : {}),
     clock,
     log: (l) => logs.push(l),
   });
@@ -164,7 +166,7 @@ describe('the privacy ledger across a damaged newest version', () => {
     expect(c.currentVersion).toBe(1);
     expect(c.privacyStatus()).toMatchObject({ rounds: 2 });
     expect(c.privacyStatus()!.epsilon).toBe(second.privacy!.epsilon);
-    expect(logs.join('\n')).toMatch(/privacy: charged 1 round\(s\) from the round log whose checkpoints were damaged/);
+    expect(logs.join('\n')).toMatch(/privacy: charged 1 round\(s\) the checkpoint's ledger lacks/);
     const third = await round(c);
     expect(third).toMatchObject({ version: 3, status: 'committed' });
     expect(third.privacy!.epsilon).toBeCloseTo(epsilonAfter(3), 10);
@@ -183,6 +185,31 @@ describe('the privacy ledger across a damaged newest version', () => {
     );
     // Still refused on the next attempt: the quarantine remembers version 2.
     await expect(open({ privacy: true })).rejects.toThrow(/cannot establish the privacy spent: checkpoint version 2 was damaged/);
+  });
+
+  it('charges again, from the privacy journal, a round killed before its checkpoint was complete', async () => {
+    await round(await open({ privacy: true, journal: true }));
+    const second = await round(await open({ privacy: true, journal: true }));
+    // As if killed during version 2's write: no version 2, no round 2 record; only the journal knows.
+    await rm(join(dir, 'versions', '2'), { recursive: true });
+    await writeFile(join(dir, 'rounds.jsonl'), `${(await readFile(join(dir, 'rounds.jsonl'), 'utf8')).split('\n')[0]}\n`);
+    await writeFile(join(dir, 'privacy-charges.jsonl'), `${await readFile(join(dir, 'privacy-charges.jsonl'), 'utf8')}{"round":3,"priv`);
+
+    const c = await open({ privacy: true, journal: true });
+    expect(c.currentVersion).toBe(1);
+    expect(c.privacyStatus()!.epsilon).toBe(second.privacy!.epsilon);
+    expect(logs.join('\n')).toMatch(/privacy journal .*: line \d+ is not a charge \(interrupted write\?\); skipped/);
+    const third = await round(c);
+    expect(third.privacy!.epsilon).toBeCloseTo(epsilonAfter(3), 10);
+  });
+
+  it('without the journal, forgets such a round (what the journal is for)', async () => {
+    await round(await open({ privacy: true }));
+    const second = await round(await open({ privacy: true }));
+    await rm(join(dir, 'versions', '2'), { recursive: true });
+    await writeFile(join(dir, 'rounds.jsonl'), `${(await readFile(join(dir, 'rounds.jsonl'), 'utf8')).split('\n')[0]}\n`);
+    const c = await open({ privacy: true });
+    expect(c.privacyStatus()!.epsilon).toBeLessThan(second.privacy!.epsilon);
   });
 
   it('refuses to start with a ledger below what the round log reported', async () => {
