@@ -175,6 +175,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     const log = opts.log ?? ((line: string) => console.log(line));
     const resumed = await resumeDataDir(store, opts.roundLog, log);
     const { latest, history } = resumed;
+    const charges = opts.privacyJournal?.read() ?? [];
     let start: { weights: Float32Array; version: number; round: number };
     if (latest) {
       assertSameLayout(task, latest.weightSpecs, store.dir);
@@ -183,7 +184,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       restorePrivacy(opts, latest.state?.privacy, latest.version);
       if (opts.privacy) {
         const coversHistory = latest.state?.privacy !== undefined || latest.version === 0;
-        restoreLedgerFromLog(opts.privacy, resumed, opts.privacyJournal?.read() ?? [], coversHistory, log);
+        restoreLedgerFromLog(opts.privacy, resumed, charges, coversHistory, log);
       }
       start = { weights: latest.weights, version: latest.version, round: latest.round };
     } else {
@@ -197,7 +198,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       });
       start = { weights: task.initialWeights, version: 0, round: 0 };
     }
-    const lastRound = Math.max(start.round, ...history.map((r) => r.round));
+    // A round charged to the privacy ledger but cut off before it closed keeps its number too.
+    const lastRound = Math.max(start.round, ...history.map((r) => r.round), ...charges.map((c) => c.round));
     const highestVersion = Math.max(start.version, resumed.highestVersion ?? 0);
     return new Coordinator(opts, { weights: start.weights, version: start.version, highestVersion, lastRound, history });
   }

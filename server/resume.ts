@@ -8,7 +8,7 @@ import type { PrivacyCharge } from './privacy-journal.js';
 import type { PrivacyRuntime } from './privacy-runtime.js';
 import type { RoundLog } from './round-log.js';
 import type { Checkpoint, CheckpointStore, QuarantinedVersion } from './store/checkpoint-store.js';
-import { RoundRecordSchema, type RoundPrivacyRecord, type RoundRecord } from '../shared/protocol/rounds.js';
+import { RoundRecordSchema, type RoundRecord } from '../shared/protocol/rounds.js';
 
 export interface ResumedDataDir {
   latest: Checkpoint | null;
@@ -80,15 +80,15 @@ export function restoreLedgerFromLog(
       );
     }
   }
-  const byRound = new Map<number, RoundPrivacyRecord>();
-  for (const r of lost) if (r.privacy) byRound.set(r.round, r.privacy);
-  for (const c of charges) if (c.round > latest.round && !byRound.has(c.round)) byRound.set(c.round, c.privacy);
-  const replayed = [...byRound.entries()].sort(([a], [b]) => a - b);
+  // A committed round's record and its journal entry are one charge; every other journal entry is its own.
+  const fromRecords = lost.flatMap((r) => (r.privacy ? [{ round: r.round, privacy: r.privacy }] : []));
+  const recorded = new Set(fromRecords.map((c) => c.round));
+  const replayed = [...fromRecords, ...charges.filter((c) => c.round > latest.round && !recorded.has(c.round))].sort((a, b) => a.round - b.round);
   const last = replayed.at(-1);
   if (last) {
     privacy.replay(
-      replayed.map(([round, p]) => ({ round, samplingRate: p.samplingRate, expectedContributors: p.expectedContributors, contributors: p.contributors })),
-      last[1].clipNorm,
+      replayed.map(({ round, privacy: p }) => ({ round, samplingRate: p.samplingRate, expectedContributors: p.expectedContributors, contributors: p.contributors })),
+      last.privacy.clipNorm,
     );
   }
   const { epsilon: spent, delta } = privacy.summary();

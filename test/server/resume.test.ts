@@ -199,7 +199,10 @@ describe('the privacy ledger across a damaged newest version', () => {
     expect(c.currentVersion).toBe(1);
     expect(c.privacyStatus()!.epsilon).toBe(second.privacy!.epsilon);
     expect(logs.join('\n')).toMatch(/privacy journal .*: line \d+ is not a charge \(interrupted write\?\); skipped/);
+    // Round 2 was charged: its number is not reused.
+    expect(c.nextRoundNumber()).toBe(3);
     const third = await round(c);
+    expect(third).toMatchObject({ round: 3, version: 2 });
     expect(third.privacy!.epsilon).toBeCloseTo(epsilonAfter(3), 10);
   });
 
