@@ -89,17 +89,20 @@ async function kill(server: Server): Promise<void> {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Resolves when a checkpoint temp dir appears under `versionsDir` (a write began), or after `timeoutMs`. */
-function checkpointWriteBegins(versionsDir: string, timeoutMs: number): Promise<boolean> {
+/** Resolves when the `nth` checkpoint write from now begins (its temp dir appears), or after `timeoutMs`. */
+function checkpointWriteBegins(versionsDir: string, nth: number, timeoutMs: number): Promise<boolean> {
+  const seen = new Set<string>();
   return new Promise((resolve) => {
     const watcher = watch(versionsDir, (_event, name) => {
-      if (name?.startsWith('.tmp-')) done(true);
+      // A temp dir shows up twice (created, renamed away): count each once.
+      if (name?.startsWith('.tmp-')) seen.add(name);
+      if (seen.size >= nth) done(true);
     });
     const timer = setTimeout(() => done(false), timeoutMs);
-    function done(seen: boolean) {
+    function done(began: boolean) {
       clearTimeout(timer);
       watcher.close();
-      resolve(seen);
+      resolve(began);
     }
   });
 }
@@ -207,7 +210,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       const atWrite = k % 2 === 1;
       if (atWrite) {
         summary.killsAtWrite++;
-        await checkpointWriteBegins(versionsDir, 30_000);
+        // Lets a few rounds commit first; 0-3 ms after the write began cuts it at different steps.
+        await checkpointWriteBegins(versionsDir, 1 + Math.floor(rng() * 3), 60_000);
+        await sleep(Math.floor(rng() * 4));
       } else {
         await sleep(Math.floor(rng() * options.maxDelayMs));
       }
