@@ -64,7 +64,7 @@ export interface CoordinatorPrivacy {
   status(): PrivacyStatus;
   checkpoint(): CheckpointState[string];
   restore(state: unknown): void;
-  /** Charges committed rounds whose checkpoints were damaged, from their round records (see resume.ts). */
+  /** Charges rounds the restored checkpoint does not cover, from their records or journal entries (see resume.ts). */
   replay(rounds: readonly RoundTurnoutRecord[], clipNorm: number): void;
 }
 
