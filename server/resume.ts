@@ -12,7 +12,7 @@ import { RoundRecordSchema, type RoundRecord } from '../shared/protocol/rounds.j
 
 export interface ResumedDataDir {
   latest: Checkpoint | null;
-  /** Damaged versions newer than `latest`, moved aside at this start. */
+  /** Damaged versions newer than `latest`, in the quarantine dir (moved there at this start or an earlier one). */
   quarantined: QuarantinedVersion[];
   /** The highest version number ever committed in the dir; null on a fresh dir. */
   highestVersion: number | null;
