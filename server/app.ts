@@ -17,6 +17,7 @@ import { withPrivacy } from './round/private-protocol.js';
 import type { RoundPolicy } from './round/round-machine.js';
 import type { SecAggTamper } from './round/secagg-protocol.js';
 import { fileAudit } from './secagg-audit.js';
+import { PrivacyJournal } from './privacy-journal.js';
 import { IdentityRegistry } from './secagg-identities.js';
 import { checkSecureAggregationConfig, secureProtocolFactory } from './secagg-runtime.js';
 import { RoundLog } from './round-log.js';
@@ -116,7 +117,7 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
       : withPrivacy((ctx) => new PlaintextProtocol(ctx), plan.privacy, { clipOnArrival: true }),
     ...(evaluate ? { evaluate } : {}),
     ...(plan.federatedEvaluation ? { federatedEvaluation: plan.federatedEvaluation } : {}),
-    ...(plan.privacy ? { privacy: plan.privacy } : {}),
+    ...(plan.privacy ? { privacy: plan.privacy, privacyJournal: new PrivacyJournal(join(config.dataDir, 'privacy-charges.jsonl'), log) } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
     log,
   });

@@ -2,13 +2,13 @@ import { EventEmitter } from 'node:events';
 import type { Aggregator, Sampler, ServerOptimizer } from '../shared/aggregation/types.js';
 import type { EvaluateTask, EvaluationReport, PrivacySpentSummary, RoundClosed, UpdateMeta, Welcome } from '../shared/protocol/messages.js';
 import {
-  RoundRecordSchema,
   type Evaluation,
   type FederatedEvaluation,
   type PrivacyStatus,
   type RoundList,
   type RoundRecord,
 } from '../shared/protocol/rounds.js';
+import type { RoundTurnoutRecord } from '../shared/privacy/ledger.js';
 import type { Task } from '../shared/task.js';
 import type { TrainConfig } from '../shared/training.js';
 import type { CheckpointStore } from './store/checkpoint-store.js';
@@ -16,7 +16,9 @@ import type { CheckpointState } from './store/json-tree.js';
 import type { Outbound, ProtocolFactory, ProtocolLink, ProtocolMessage, RoundAggregate, Verdict } from './round/aggregation-protocol.js';
 import { FederatedEvaluationRound, skippedEvaluation } from './round/federated-evaluation.js';
 import { RoundMachine, type RoundEffect, type RoundPolicy } from './round/round-machine.js';
-import type { RoundLog } from './round-log.js';
+import type { PrivacyJournal } from './privacy-journal.js';
+import { restoreLedgerFromLog, resumeDataDir } from './resume.js';
+import { assertLoggable, type RoundLog } from './round-log.js';
 
 /** Everything the coordinator sends to one client. */
 export type LinkMessage =
@@ -62,6 +64,8 @@ export interface CoordinatorPrivacy {
   status(): PrivacyStatus;
   checkpoint(): CheckpointState[string];
   restore(state: unknown): void;
+  /** Charges rounds the restored checkpoint does not cover, from their records or journal entries (see resume.ts). */
+  replay(rounds: readonly RoundTurnoutRecord[], clipNorm: number): void;
 }
 
 export interface FederatedEvaluationOptions {
@@ -91,6 +95,8 @@ export interface CoordinatorOptions {
   /** Clients score each new model on their own held-out data before it is committed. */
   federatedEvaluation?: FederatedEvaluationOptions;
   privacy?: CoordinatorPrivacy;
+  /** Where privacy charges are made durable as they happen (see privacy-journal.ts). */
+  privacyJournal?: PrivacyJournal;
   clock?: Clock;
   log?: (line: string) => void;
 }
@@ -123,6 +129,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   private readonly log: (line: string) => void;
   private weights: Float32Array;
   private version: number;
+  /** Numbering continues after every version ever committed, damaged and quarantined ones included. */
+  private highestVersion: number;
   private lastRound: number;
   private pending = 0;
   private machine: RoundMachine | undefined;
@@ -146,13 +154,14 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
 
   private constructor(
     private readonly opts: CoordinatorOptions,
-    start: { weights: Float32Array; version: number; lastRound: number; history: RoundRecord[] },
+    start: { weights: Float32Array; version: number; highestVersion: number; lastRound: number; history: RoundRecord[] },
   ) {
     super();
     this.clock = opts.clock ?? systemClock;
     this.log = opts.log ?? ((line) => console.log(line));
     this.weights = start.weights;
     this.version = start.version;
+    this.highestVersion = start.highestVersion;
     this.lastRound = start.lastRound;
     this.history = start.history;
   }
@@ -163,22 +172,21 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
    */
   static async open(opts: CoordinatorOptions): Promise<Coordinator> {
     const { store, task } = opts;
-    const history = await opts.roundLog.read();
-    const latest = await store.latest();
+    const log = opts.log ?? ((line: string) => console.log(line));
+    const resumed = await resumeDataDir(store, opts.roundLog, log);
+    const { latest, history } = resumed;
+    const charges = opts.privacyJournal?.read() ?? [];
     let start: { weights: Float32Array; version: number; round: number };
     if (latest) {
       assertSameLayout(task, latest.weightSpecs, store.dir);
       const optimizerState = latest.state?.optimizer;
       if (optimizerState) opts.strategy.serverOptimizer.restore(toOptimizerState(optimizerState));
       restorePrivacy(opts, latest.state?.privacy, latest.version);
-      start = { weights: latest.weights, version: latest.version, round: latest.round };
-      // A crash between saving a version and logging its round leaves the record only in the checkpoint.
-      const record = RoundRecordSchema.safeParse(latest.metadata);
-      if (record.success && !history.some((r) => r.round === latest.round)) {
-        history.push(record.data);
-        history.sort((a, b) => a.round - b.round);
-        await opts.roundLog.append(record.data);
+      if (opts.privacy) {
+        const coversHistory = latest.state?.privacy !== undefined || latest.version === 0;
+        restoreLedgerFromLog(opts.privacy, resumed, charges, coversHistory, log);
       }
+      start = { weights: latest.weights, version: latest.version, round: latest.round };
     } else {
       await store.save({
         version: 0,
@@ -190,8 +198,10 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       });
       start = { weights: task.initialWeights, version: 0, round: 0 };
     }
-    const lastRound = Math.max(start.round, ...history.map((r) => r.round));
-    return new Coordinator(opts, { weights: start.weights, version: start.version, lastRound, history });
+    // A round charged to the privacy ledger but cut off before it closed keeps its number too.
+    const lastRound = Math.max(start.round, ...history.map((r) => r.round), ...charges.map((c) => c.round));
+    const highestVersion = Math.max(start.version, resumed.highestVersion ?? 0);
+    return new Coordinator(opts, { weights: start.weights, version: start.version, highestVersion, lastRound, history });
   }
 
   get task(): Task {
@@ -456,13 +466,17 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     let effects: RoundEffect[];
     try {
       const result = machine.protocol!.aggregate();
+      // In the tick that charged the ledger, before anything can report the new epsilon.
+      if (result.privacy) this.opts.privacyJournal?.record({ round: machine.round, privacy: result.privacy });
       const weights = optimizer.step(this.weights, result.delta);
       const bad = weights.findIndex((v) => !Number.isFinite(v));
       if (bad >= 0) throw new Error(`the new weights have a non-finite value at index ${bad}`);
       const evaluation = this.opts.evaluate ? await this.opts.evaluate(weights) : undefined;
-      const version = this.version + 1;
+      const version = this.highestVersion + 1;
       const federatedEvaluation = await this.evaluateOnClients(machine.round, version, weights);
       const record = this.record(machine, { result, evaluation, federatedEvaluation, version, status: 'committed' });
+      // A round whose record the round log could not read back is not committed: its record would be lost.
+      assertLoggable(record);
       await this.opts.store.save({
         version,
         round: machine.round,
@@ -477,6 +491,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       });
       this.weights = weights;
       this.version = version;
+      this.highestVersion = version;
       this.lastAggregate = { result, evaluation, federatedEvaluation };
       effects = machine.committed(this.clock.now());
     } catch (e) {
@@ -586,7 +601,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     const contributions = final?.result?.contributions ?? [];
     const numExamples = final?.result?.numExamples ?? 0;
     const weighted = (f: (c: (typeof contributions)[number]) => number | undefined) =>
-      numExamples > 0 ? contributions.reduce((s, c) => s + (f(c) ?? 0) * (c.numExamples ?? 0), 0) / numExamples : undefined;
+      // Weights first, so huge finite metrics times huge counts cannot overflow to Infinity.
+      numExamples > 0 ? contributions.reduce((s, c) => s + (f(c) ?? 0) * ((c.numExamples ?? 0) / numExamples), 0) : undefined;
     const status = final?.status ?? machine.phase;
     const trainLoss = final?.result?.trainLoss ?? weighted((c) => c.loss);
     const trainAccuracy = final?.result?.trainAccuracy ?? weighted((c) => c.accuracy);

@@ -9,6 +9,7 @@ import type { Aggregator } from '../shared/aggregation/types.js';
 import type { ClientDpInstructions } from '../shared/privacy/client-privatize.js';
 import type { PrivacyConfig } from '../shared/privacy/config.js';
 import { PrivacyController } from '../shared/privacy/controller.js';
+import { PrivacyLedger, type RoundTurnoutRecord } from '../shared/privacy/ledger.js';
 import { GaussianSampler } from '../shared/privacy/gaussian.js';
 import { PoissonSampler } from '../shared/privacy/poisson-sampler.js';
 import { computeRdp, rdpToEpsilon } from '../shared/privacy/rdp.js';
@@ -115,11 +116,7 @@ export class PrivacyRuntime {
       this.noise,
     );
     const individual = this.config.mode === 'distributed' && this.options.individualUpdatesVisible;
-    if (individual && sums.contributors > 0) {
-      // Each update alone carries noise std z C / sqrt(n) (indicator noise included in z): multiplier z / sqrt(n), no amplification.
-      const step = computeRdp(1, this.config.noiseMultiplier / Math.sqrt(expectedContributors), 1, this.config.orders);
-      this.individualRdp = this.individualRdp.map((r, k) => r + step[k]);
-    }
+    if (individual && sums.contributors > 0) this.chargeIndividual(expectedContributors);
     const p = finished.privacy;
     return {
       meanUpdate: finished.meanUpdate,
@@ -139,6 +136,12 @@ export class PrivacyRuntime {
         ...(sums.clippedUpdates !== undefined ? { clippedUpdates: sums.clippedUpdates } : {}),
       },
     };
+  }
+
+  private chargeIndividual(expectedContributors: number): void {
+    // Each update alone carries noise std z C / sqrt(n) (indicator noise included in z): multiplier z / sqrt(n), no amplification.
+    const step = computeRdp(1, this.config.noiseMultiplier / Math.sqrt(expectedContributors), 1, this.config.orders);
+    this.individualRdp = this.individualRdp.map((r, k) => r + step[k]);
   }
 
   private individualEpsilon(): number {
@@ -174,6 +177,23 @@ export class PrivacyRuntime {
 
   checkpoint(): PrivacyRuntimeCheckpoint {
     return { controller: this.controller.checkpoint(), individualRdp: [...this.individualRdp] };
+  }
+
+  /**
+   * Charges rounds the restored checkpoint does not cover (their checkpoints were damaged) from
+   * their round records: the same charge finish() made, so the ledger ends where it was. The clip
+   * norm resumes at `clipNorm`, the last one those rounds used (it does not enter the account).
+   */
+  replay(rounds: readonly RoundTurnoutRecord[], clipNorm: number): void {
+    if (rounds.length === 0) return;
+    const saved = this.controller.checkpoint();
+    const ledger = new PrivacyLedger(this.config, saved.ledger);
+    const individual = this.config.mode === 'distributed' && this.options.individualUpdatesVisible;
+    for (const turnout of rounds) {
+      ledger.record(turnout);
+      if (individual && turnout.contributors > 0) this.chargeIndividual(turnout.expectedContributors);
+    }
+    this.controller = new PrivacyController(this.config, { ledger: ledger.state(), clipNorm: clipNorm > 0 ? clipNorm : saved.clipNorm });
   }
 
   /** Resumes the account from a checkpoint; throws, naming the problem, when it does not fit the config. */

@@ -3,6 +3,20 @@ import { dirname } from 'node:path';
 import { RoundRecordSchema, type RoundRecord } from '../shared/protocol/rounds.js';
 
 /**
+ * The record's JSON line once the round log's reader would accept it (RoundRecordSchema), else a
+ * clear error: writer and reader check one schema, so nothing written is later skipped.
+ */
+export function assertLoggable(record: RoundRecord): string {
+  const line = JSON.stringify(record);
+  const parsed = RoundRecordSchema.safeParse(JSON.parse(line));
+  if (parsed.success) return line;
+  const issue = parsed.error.issues[0];
+  const at = issue.path.length > 0 ? issue.path.join('.') : '(root)';
+  const value = issue.path.reduce<unknown>((v, k) => (v as Record<PropertyKey, unknown> | undefined)?.[k], record);
+  throw new Error(`round ${record.round}'s record cannot be logged: ${at} is ${String(value)} (${issue.message})`);
+}
+
+/**
  * Every closed round (committed or failed), one JSON line each, appended and fsynced: the round
  * history and the round counter survive a restart even when the last rounds failed and so left
  * no checkpoint. A torn last line (crash mid-append) is skipped with a warning.
@@ -38,16 +52,18 @@ export class RoundLog {
       }
       const result = RoundRecordSchema.safeParse(parsed);
       if (result.success) records.push(result.data);
-      else this.warn(`round log ${this.path}: line ${i + 1} is not a round record; skipped`);
+      else this.warn(`round log ${this.path}: line ${i + 1} is not a round record (${result.error.issues[0].path.join('.')}: ${result.error.issues[0].message}); skipped`);
     });
     return records;
   }
 
+  /** Appends `record`; rejects, writing nothing, when its reader would not accept it (assertLoggable). */
   async append(record: RoundRecord): Promise<void> {
+    const line = assertLoggable(record);
     await mkdir(dirname(this.path), { recursive: true });
     const fh = await open(this.path, 'a');
     try {
-      await fh.appendFile(`${this.tornTail ? '\n' : ''}${JSON.stringify(record)}\n`);
+      await fh.appendFile(`${this.tornTail ? '\n' : ''}${line}\n`);
       this.tornTail = false;
       await fh.sync();
     } finally {

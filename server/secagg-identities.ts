@@ -1,7 +1,8 @@
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { JoinAuth } from '../shared/protocol/messages.js';
 import { identityKeyFromText, IdentityKeyText } from '../shared/protocol/secagg-messages.js';
+import { removeTempFilesSync, replaceFileSync, type SyncFileSystem } from './store/atomic-file.js';
 
 /**
  * The Ed25519 identity keys clients register at join, relayed to their peers in every secure
@@ -16,17 +17,28 @@ export class IdentityRegistry {
   private readonly keys = new Map<string, string>();
   private readonly named = new Set<string>();
 
-  /** `file`: where named clients' keys persist (JSON); none keeps them in memory only. */
-  constructor(private readonly file?: string) {
-    if (!file || !existsSync(file)) return;
+  /**
+   * `file`: where named clients' keys persist (JSON, replaced atomically and fsynced on every
+   * change); none keeps them in memory only. A damaged file stops the start with an error: the
+   * bindings keep one client from taking over another's name, so they are never dropped silently.
+   */
+  constructor(
+    private readonly file?: string,
+    private readonly fsys?: SyncFileSystem,
+  ) {
+    if (!file) return;
+    removeTempFilesSync(file, fsys);
+    if (!existsSync(file)) return;
+    const remedy =
+      'restore it from a backup, or delete it (every named client then binds its name anew to the key it next joins with)';
     let raw: unknown;
     try {
       raw = JSON.parse(readFileSync(file, 'utf8'));
     } catch (e) {
-      throw new Error(`identity registry ${file} is not valid JSON: ${(e as Error).message}`);
+      throw new Error(`identity registry ${file} is not valid JSON (${(e as Error).message}); ${remedy}`);
     }
     const parsed = RegistryFile.safeParse(raw);
-    if (!parsed.success) throw new Error(`identity registry ${file} is malformed: ${z.prettifyError(parsed.error)}`);
+    if (!parsed.success) throw new Error(`identity registry ${file} is malformed: ${z.prettifyError(parsed.error)}; ${remedy}`);
     for (const [name, key] of Object.entries(parsed.data)) {
       this.keys.set(name, key);
       this.named.add(name);
@@ -64,8 +76,6 @@ export class IdentityRegistry {
     if (!this.file) return;
     const out: Record<string, string> = {};
     for (const name of [...this.named].sort()) out[name] = this.keys.get(name)!;
-    const tmp = `${this.file}.${process.pid}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify(out, null, 2)}\n`);
-    renameSync(tmp, this.file);
+    replaceFileSync(this.file, `${JSON.stringify(out, null, 2)}\n`, this.fsys);
   }
 }

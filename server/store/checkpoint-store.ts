@@ -1,9 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { parameterCount } from '../../shared/model/weights.js';
-import { fsyncDir, writeFileDurable } from './durable-fs.js';
+import { fsyncDir, nodeFileSystem, writeFileDurable, type FileSystem } from './durable-fs.js';
 import { decodeState, encodeState, metadataToJson, type CheckpointState } from './json-tree.js';
 import { tfjsModelJson, TfjsModelJsonSchema, type ModelArtifact } from './tfjs-model-json.js';
 
@@ -37,8 +36,30 @@ export class CheckpointError extends Error {
 }
 
 export interface CheckpointStoreOptions {
-  /** Receives one line per skipped checkpoint or leftover temp dir. Default: console.warn. */
+  /** Receives one line per skipped, quarantined or removed directory. Default: console.warn. */
   log?: (line: string) => void;
+  /** The file system; the real one by default (tests observe or fail calls through it). */
+  fs?: FileSystem;
+}
+
+/** A damaged version recover() moved out of the versions dir. */
+export interface QuarantinedVersion {
+  version: number;
+  reason: string;
+  /** Where the directory now is. */
+  movedTo: string;
+  /** Its round.json's round and metadata (the round record), when that file still parses. */
+  roundFile?: { round: number; metadata: Record<string, unknown> };
+}
+
+/** What the store holds when a coordinator starts, after recover() cleaned it up. */
+export interface RecoveredStore {
+  /** The newest version that verifies, or null. */
+  latest: Checkpoint | null;
+  /** Damaged versions newer than `latest` in the quarantine dir: moved there now (newest first), then by earlier starts. */
+  quarantined: QuarantinedVersion[];
+  /** The highest version number ever committed here (quarantined ones included); null on a fresh dir. */
+  highestVersion: number | null;
 }
 
 const MODEL_FILE = 'model.json';
@@ -47,7 +68,10 @@ const STATE_FILE = 'state.bin';
 const ROUND_FILE = 'round.json';
 const FORMAT = 'fedserve-checkpoint/1';
 const TEMP_PREFIX = '.tmp-';
+const QUARANTINE_DIR = 'quarantine';
 const VERSION_NAME = /^(0|[1-9][0-9]*)$/;
+/** `<version>-<time>-<random>`: a number quarantined twice (by hand copies) never collides. */
+const QUARANTINED_NAME = /^(0|[1-9][0-9]*)-/;
 
 const FileEntrySchema = z.object({ bytes: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) });
 type FileEntry = z.infer<typeof FileEntrySchema>;
@@ -96,12 +120,16 @@ function errorCode(e: unknown): string | undefined {
 export class CheckpointStore {
   readonly dir: string;
   private readonly versionsDir: string;
+  private readonly quarantineDir: string;
   private readonly log: (line: string) => void;
+  private readonly fs: FileSystem;
 
   constructor(dir: string, options: CheckpointStoreOptions = {}) {
     this.dir = dir;
     this.versionsDir = join(dir, 'versions');
+    this.quarantineDir = join(dir, QUARANTINE_DIR);
     this.log = options.log ?? ((line) => console.warn(`[checkpoint-store] ${line}`));
+    this.fs = options.fs ?? nodeFileSystem;
   }
 
   /** Writes a version atomically; rejects, leaving no trace, on invalid input or an existing version. */
@@ -133,28 +161,68 @@ export class CheckpointStore {
     };
     files[ROUND_FILE] = JSON.stringify(round, null, 2);
 
+    const fs = this.fs;
     const final = join(this.versionsDir, String(cp.version));
-    await mkdir(this.versionsDir, { recursive: true });
-    await fsyncDir(this.dir);
+    await fs.mkdir(this.versionsDir, { recursive: true });
+    await fsyncDir(this.dir, fs);
     // Unique per attempt, so concurrent saves (even of one version) never share a temp dir.
     const temp = join(this.versionsDir, `${TEMP_PREFIX}${cp.version}-${process.pid}-${randomBytes(6).toString('hex')}`);
     await this.assertAbsent(cp.version, final);
-    await mkdir(temp);
+    await fs.mkdir(temp);
     try {
-      for (const [name, data] of Object.entries(files)) await writeFileDurable(join(temp, name), data);
-      await fsyncDir(temp);
+      for (const [name, data] of Object.entries(files)) await writeFileDurable(join(temp, name), data, fs);
+      // The files' names must be on disk before the rename publishes the directory.
+      await fsyncDir(temp, fs);
       try {
-        await rename(temp, final);
+        await fs.rename(temp, final);
       } catch (e) {
         // rename() replaces an empty directory but fails on a populated one: another save won.
         if (errorCode(e) === 'ENOTEMPTY' || errorCode(e) === 'EEXIST') throw new Error(`checkpoint version ${cp.version} already exists`);
         throw e;
       }
-      await fsyncDir(this.versionsDir);
+      // The rename is an entry of the parent: only its fsync makes the new version durable.
+      await fsyncDir(this.versionsDir, fs);
     } catch (e) {
-      await rm(temp, { recursive: true, force: true });
+      await fs.rm(temp, { recursive: true, force: true });
       throw e;
     }
+  }
+
+  /**
+   * Run once when a coordinator starts on the dir: removes temp dirs interrupted saves left,
+   * moves every damaged version newer than the newest good one to `<dir>/quarantine/` (so the
+   * next commit can take a fresh number and nobody loads it again), and reports what it did.
+   */
+  async recover(): Promise<RecoveredStore> {
+    const names = await this.entries();
+    for (const name of names.filter((n) => n.startsWith(TEMP_PREFIX))) {
+      await this.fs.rm(join(this.versionsDir, name), { recursive: true, force: true });
+      this.log(`removed ${join(this.versionsDir, name)}: an interrupted save left it`);
+    }
+    const versions = names.filter((n) => VERSION_NAME.test(n)).map(Number).sort((a, b) => b - a);
+    const quarantined: QuarantinedVersion[] = [];
+    let latest: Checkpoint | null = null;
+    for (const version of versions) {
+      try {
+        latest = await this.load(version);
+        break;
+      } catch (e) {
+        if (!(e instanceof CheckpointError)) throw e;
+        quarantined.push(await this.quarantine(version, e.reason));
+      }
+    }
+    if (names.length > 0) await fsyncDir(this.versionsDir, this.fs);
+    // Damaged versions set aside by earlier starts still count: above `latest` they are rounds it lacks.
+    const earlier = (await this.quarantinedNames()).sort((a, b) => Number(QUARANTINED_NAME.exec(b)![1]) - Number(QUARANTINED_NAME.exec(a)![1]));
+    for (const name of earlier) {
+      const version = Number(QUARANTINED_NAME.exec(name)![1]);
+      const movedTo = join(this.quarantineDir, name);
+      if (quarantined.some((q) => q.movedTo === movedTo) || (latest !== null && version <= latest.version)) continue;
+      const roundFile = await this.readRoundFile(movedTo, version);
+      quarantined.push({ version, reason: 'quarantined by an earlier start', movedTo, ...(roundFile ? { roundFile } : {}) });
+    }
+    const all = [...versions, ...quarantined.map((q) => q.version)];
+    return { latest, quarantined, highestVersion: all.length > 0 ? Math.max(...all) : null };
   }
 
   /** Committed version numbers, ascending (directory listing only; load() verifies contents). */
@@ -188,7 +256,7 @@ export class CheckpointStore {
 
     const read = async (name: string): Promise<Buffer> => {
       try {
-        return await readFile(join(dir, name));
+        return await this.fs.readFile(join(dir, name));
       } catch (e) {
         if (errorCode(e) === 'ENOENT') throw corrupt(`${name} is missing`);
         throw e;
@@ -196,7 +264,7 @@ export class CheckpointStore {
     };
     let roundText: Buffer;
     try {
-      roundText = await readFile(join(dir, ROUND_FILE));
+      roundText = await this.fs.readFile(join(dir, ROUND_FILE));
     } catch (e) {
       if (errorCode(e) !== 'ENOENT') throw e;
       if ((await this.versions()).includes(version)) throw corrupt(`${ROUND_FILE} is missing`);
@@ -257,9 +325,54 @@ export class CheckpointStore {
     };
   }
 
+  private async quarantine(version: number, reason: string): Promise<QuarantinedVersion> {
+    const from = join(this.versionsDir, String(version));
+    const roundFile = await this.readRoundFile(from, version);
+    await this.fs.mkdir(this.quarantineDir, { recursive: true });
+    const stamp = new Date().toISOString().replace(/[:.]/g, '');
+    const movedTo = join(this.quarantineDir, `${version}-${stamp}-${randomBytes(3).toString('hex')}`);
+    await this.fs.rename(from, movedTo);
+    await fsyncDir(this.quarantineDir, this.fs);
+    this.log(`checkpoint version ${version} is unusable (${reason}); moved to ${movedTo}`);
+    return { version, reason, movedTo, ...(roundFile ? { roundFile } : {}) };
+  }
+
+  /**
+   * Every version's round and metadata (its round record), read from round.json alone (no
+   * checksums: for reconciling the round log, not for loading); unreadable ones are left out.
+   */
+  async roundFiles(): Promise<{ version: number; round: number; metadata: Record<string, unknown> }[]> {
+    const out = [];
+    for (const version of await this.versions()) {
+      const file = await this.readRoundFile(join(this.versionsDir, String(version)), version);
+      if (file) out.push({ version, ...file });
+    }
+    return out;
+  }
+
+  private async readRoundFile(versionDir: string, version: number): Promise<QuarantinedVersion['roundFile']> {
+    try {
+      const text = await this.fs.readFile(join(versionDir, ROUND_FILE));
+      const parsed = RoundFileSchema.safeParse(JSON.parse(text.toString('utf8')));
+      return parsed.success && parsed.data.version === version ? { round: parsed.data.round, metadata: parsed.data.metadata } : undefined;
+    } catch {
+      // Missing or torn: that version's record is known only from the round log.
+      return undefined;
+    }
+  }
+
+  private async quarantinedNames(): Promise<string[]> {
+    try {
+      return (await this.fs.readdir(this.quarantineDir)).filter((n) => QUARANTINED_NAME.test(n));
+    } catch (e) {
+      if (errorCode(e) === 'ENOENT') return [];
+      throw e;
+    }
+  }
+
   private async entries(): Promise<string[]> {
     try {
-      return await readdir(this.versionsDir);
+      return await this.fs.readdir(this.versionsDir);
     } catch (e) {
       if (errorCode(e) === 'ENOENT') return [];
       throw e;
@@ -268,7 +381,7 @@ export class CheckpointStore {
 
   private async assertAbsent(version: number, final: string): Promise<void> {
     try {
-      if ((await readdir(final)).length > 0) throw new Error(`checkpoint version ${version} already exists`);
+      if ((await this.fs.readdir(final)).length > 0) throw new Error(`checkpoint version ${version} already exists`);
     } catch (e) {
       if (errorCode(e) !== 'ENOENT') throw e;
     }

@@ -1,9 +1,9 @@
-import { appendFile, mkdtemp, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RoundRecord } from '../../shared/protocol/rounds.js';
-import { RoundLog } from '../../server/round-log.js';
+import { assertLoggable, RoundLog } from '../../server/round-log.js';
 
 const record = (round: number): RoundRecord => ({
   round,
@@ -45,5 +45,44 @@ describe('RoundLog', () => {
     expect(warnings).toEqual([`round log ${path}: line 2 is not JSON (interrupted write?); skipped`]);
     await log.append(record(3));
     expect((await new RoundLog(path, () => undefined).read()).map((r) => r.round)).toEqual([1, 3]);
+  });
+
+  it('reads back exactly what it wrote at the extremes the schema allows', async () => {
+    const path = join(dir, 'rounds.jsonl');
+    const warnings: string[] = [];
+    const extreme: RoundRecord = {
+      ...record(1),
+      status: 'committed',
+      version: Number.MAX_SAFE_INTEGER,
+      contributions: [
+        { clientId: 'big', numExamples: Number.MAX_SAFE_INTEGER, loss: 1e308, accuracy: 1, trainMs: Number.MAX_VALUE },
+        { clientId: 'tiny', numExamples: 0, loss: -1e308, accuracy: 0, trainMs: 5e-324 },
+      ],
+      numExamples: Number.MAX_SAFE_INTEGER,
+      trainLoss: Number.MAX_VALUE,
+      trainAccuracy: -0,
+      updateBytes: Number.MAX_SAFE_INTEGER,
+      phaseMs: { training: Number.MAX_VALUE, 'we\u2028ird"name': 0 },
+      durationMs: 1e308,
+    };
+    await new RoundLog(path).append(extreme);
+    expect(await new RoundLog(path, (w) => warnings.push(w)).read()).toEqual([{ ...extreme, trainAccuracy: 0 }]);
+    expect(warnings).toEqual([]);
+  });
+
+  it.each([
+    ['an example count past 2^53 - 1', { numExamples: 2 ** 53 }, /numExamples is 9007199254740992/],
+    ['an infinite loss', { trainLoss: Infinity }, /trainLoss is Infinity/],
+    ['a NaN accuracy', { trainAccuracy: NaN }, /trainAccuracy is NaN/],
+    ['a negative duration', { durationMs: -1 }, /durationMs is -1/],
+    ['a round 0', { round: 0 }, /round is 0/],
+  ])('refuses to write a record with %s, writing nothing', async (_what, patch, message) => {
+    const path = join(dir, 'rounds.jsonl');
+    const log = new RoundLog(path);
+    await log.append(record(1));
+    const bad = { ...record(2), ...patch } as RoundRecord;
+    expect(() => assertLoggable(bad)).toThrow(message);
+    await expect(log.append(bad)).rejects.toThrow(/record cannot be logged/);
+    expect((await readFile(path, 'utf8')).trim().split('\n')).toHaveLength(1);
   });
 });

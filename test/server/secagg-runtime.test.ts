@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -67,6 +67,21 @@ describe('IdentityRegistry', () => {
     expect(restarted.admit(joinAuth('alice', alice))).toBeUndefined();
     expect(restarted.admit(joinAuth('alice', generateIdentity().publicKey))).toMatch(/^client name 'alice' is registered with another identity key/);
     expect(restarted.admit(joinAuth('bob', generateIdentity().publicKey))).toBeUndefined();
+  });
+
+  it('refuses a torn registry file with an error naming it and the remedy, and drops temp files of interrupted writes', async () => {
+    const sub = await mkdtemp(join(dir, 'torn-'));
+    const file = join(sub, 'identities.json');
+    const alice = generateIdentity().publicKey;
+    new IdentityRegistry(file).register('alice', joinAuth('alice', alice));
+    const whole = await readFile(file, 'utf8');
+    await writeFile(join(sub, '.identities.json.tmp-00112233aabbccdd'), whole.slice(0, 20));
+    expect(new IdentityRegistry(file).keyOf('alice')).toEqual(alice);
+    expect(await readdir(sub)).toEqual(['identities.json']);
+    await writeFile(file, whole.slice(0, whole.length - 10));
+    expect(() => new IdentityRegistry(file)).toThrow(
+      new RegExp(`identity registry ${file} is not valid JSON \\(.*\\); restore it from a backup, or delete it`),
+    );
   });
 
   it('refuses a damaged registry file, naming it', async () => {

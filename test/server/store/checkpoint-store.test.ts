@@ -1,8 +1,9 @@
 import { mkdtemp, mkdir, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CheckpointError, CheckpointStore, type CheckpointInput } from '../../../server/store/checkpoint-store.js';
+import { nodeFileSystem, type FileHandleLike, type FileSystem } from '../../../server/store/durable-fs.js';
 
 const specs = [
   { name: 'dense/kernel', shape: [3, 2] },
@@ -136,5 +137,139 @@ describe('CheckpointStore', () => {
     await expect(store.save({ ...checkpoint(1), ...patch } as CheckpointInput)).rejects.toThrow(message);
     expect(await store.versions()).toEqual([]);
     expect(await readdir(join(dir, 'versions')).catch(() => [])).toEqual([]);
+  });
+});
+
+/** Records every file-system call the store makes, passing it on to the real file system. */
+function recordingFs(calls: string[], rel: (p: string) => string): FileSystem {
+  const handle = (path: string, fh: FileHandleLike): FileHandleLike => ({
+    writeFile: async (data) => {
+      calls.push(`write ${rel(path)}`);
+      await fh.writeFile(data);
+    },
+    sync: async () => {
+      calls.push(`fsync ${rel(path)}`);
+      await fh.sync();
+    },
+    close: () => fh.close(),
+  });
+  return {
+    open: async (path, flags) => handle(path, await nodeFileSystem.open(path, flags)),
+    rename: async (from, to) => {
+      calls.push(`rename ${rel(from)} -> ${rel(to)}`);
+      await nodeFileSystem.rename(from, to);
+    },
+    mkdir: async (path, options) => {
+      calls.push(`mkdir ${rel(path)}`);
+      await nodeFileSystem.mkdir(path, options);
+    },
+    readdir: (path) => nodeFileSystem.readdir(path),
+    readFile: (path) => nodeFileSystem.readFile(path),
+    rm: async (path, options) => {
+      calls.push(`rm ${rel(path)}`);
+      await nodeFileSystem.rm(path, options);
+    },
+  };
+}
+
+describe('CheckpointStore durable writes', () => {
+  it('writes and fsyncs every file, fsyncs the temp dir, renames it, then fsyncs the versions dir, in that order', async () => {
+    const calls: string[] = [];
+    const rel = (p: string) => relative(dir, p).replace(/\.tmp-7-\d+-[0-9a-f]{12}/, '.tmp-7');
+    const observed = new CheckpointStore(dir, { log: () => undefined, fs: recordingFs(calls, rel) });
+    await observed.save({ ...checkpoint(7), state: { velocity: Float32Array.from([1, 2]) } });
+    const temp = 'versions/.tmp-7';
+    expect(calls).toEqual([
+      'mkdir versions',
+      'fsync ',
+      'mkdir versions/.tmp-7',
+      ...['weights.bin', 'model.json', 'state.bin', 'round.json'].flatMap((f) => [`write ${temp}/${f}`, `fsync ${temp}/${f}`]),
+      `fsync ${temp}`,
+      `rename ${temp} -> versions/7`,
+      'fsync versions',
+    ]);
+    expect((await store.load(7)).weights).toEqual(checkpoint(7).weights);
+  });
+
+  it('leaves no version and no temp dir when an fsync fails, and reports the failure', async () => {
+    const failing: FileSystem = {
+      ...nodeFileSystem,
+      open: async (path, flags) => {
+        const fh = await nodeFileSystem.open(path, flags);
+        return path.endsWith('state.bin') ? { ...fh, writeFile: (d) => fh.writeFile(d), close: () => fh.close(), sync: async () => { throw new Error('EIO: i/o error, fsync'); } } : fh;
+      },
+    };
+    const broken = new CheckpointStore(dir, { log: () => undefined, fs: failing });
+    await expect(broken.save({ ...checkpoint(2), state: { velocity: new Float32Array(2) } })).rejects.toThrow(/EIO/);
+    expect(await readdir(join(dir, 'versions'))).toEqual([]);
+  });
+});
+
+describe('CheckpointStore.recover', () => {
+  const flip = async (file: string) => {
+    const bytes = await readFile(file);
+    bytes[1] ^= 0x01;
+    await writeFile(file, bytes);
+  };
+
+  it('removes temp dirs interrupted saves left, logging each', async () => {
+    await store.save(checkpoint(1));
+    const temp = join(dir, 'versions', '.tmp-2-999-abcdef');
+    await mkdir(temp);
+    await writeFile(join(temp, 'weights.bin'), new Uint8Array(16));
+    const recovered = await store.recover();
+    expect(recovered.latest!.version).toBe(1);
+    expect(recovered.quarantined).toEqual([]);
+    expect(recovered.highestVersion).toBe(1);
+    expect(await readdir(join(dir, 'versions'))).toEqual(['1']);
+    expect(logs.join('\n')).toMatch(/removed .*\.tmp-2-999-abcdef: an interrupted save left it/);
+  });
+
+  it('moves damaged newest versions to quarantine with their round file, and keeps counting their numbers', async () => {
+    await store.save(checkpoint(1));
+    await store.save({ ...checkpoint(2), state: { velocity: new Float32Array(4) } });
+    await store.save(checkpoint(3));
+    await flip(join(versionDir(2), 'state.bin'));
+    await writeFile(join(versionDir(3), 'round.json'), '{"torn');
+    const recovered = await store.recover();
+    expect(recovered.latest!.version).toBe(1);
+    expect(recovered.highestVersion).toBe(3);
+    expect(recovered.quarantined.map((q) => [q.version, q.reason])).toEqual([
+      [3, 'round.json is not valid JSON'],
+      [2, 'state.bin does not match its recorded SHA-256'],
+    ]);
+    expect(recovered.quarantined[0].roundFile).toBeUndefined();
+    expect(recovered.quarantined[1].roundFile).toEqual({ round: 2, metadata: checkpoint(2).metadata });
+    expect(await store.versions()).toEqual([1]);
+    const moved = (await readdir(join(dir, 'quarantine'))).sort();
+    expect(moved).toHaveLength(2);
+    expect(moved[0]).toMatch(/^2-/);
+    expect(moved[1]).toMatch(/^3-/);
+    expect(logs.join('\n')).toMatch(/checkpoint version 3 is unusable \(round\.json is not valid JSON\); moved to .*quarantine\/3-/);
+
+    // A later start still knows versions 2 and 3 were taken and lack from latest; the next number is free.
+    const again = await new CheckpointStore(dir, { log: () => undefined }).recover();
+    expect(again.highestVersion).toBe(3);
+    expect(again.latest!.version).toBe(1);
+    expect(again.quarantined.map((q) => [q.version, q.reason, q.roundFile?.round])).toEqual([
+      [3, 'quarantined by an earlier start', undefined],
+      [2, 'quarantined by an earlier start', 2],
+    ]);
+    await store.save(checkpoint(4));
+    expect(await store.versions()).toEqual([1, 4]);
+  });
+
+  it('does not quarantine an older damaged version under a good newest one', async () => {
+    await store.save(checkpoint(1));
+    await store.save(checkpoint(2));
+    await flip(join(versionDir(1), 'weights.bin'));
+    const recovered = await store.recover();
+    expect(recovered.latest!.version).toBe(2);
+    expect(recovered.quarantined).toEqual([]);
+    expect(await store.versions()).toEqual([1, 2]);
+  });
+
+  it('has nothing on a fresh dir', async () => {
+    expect(await store.recover()).toEqual({ latest: null, quarantined: [], highestVersion: null });
   });
 });
