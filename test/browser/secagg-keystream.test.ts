@@ -73,7 +73,7 @@ describe('SecAgg+ masks from a real browser', () => {
       clients: n,
       vectorLength: m,
       update: (id) => updates.get(id)!,
-      graph: { k: 5, threshold: 3 },
+      graph: { k: 5, threshold: 4 },
       keystreamFor: (id) => (browserClients.has(id) ? inBrowser : undefined),
       dropAt: new Map([[dropped, 'masked-input']]),
     });
