@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { CLIENT_USAGE, clientCommand } from '../client/cli.js';
+import { AUDIT_USAGE, auditCommand } from '../simulations/audit/command.js';
 import { SIMULATE_USAGE, simulateCommand } from '../simulations/lab/simulate.js';
 import { setupBackend } from '../shared/engine/backend.js';
 import { startCoordinator } from './app.js';
@@ -21,6 +22,7 @@ Commands:
   fedserve client ...   run a client node that trains on local data
   fedserve demo         coordinator + 4 MNIST client processes, 5 rounds, predictions over REST
   fedserve simulate ... simulation lab: N socket.io clients on partitioned MNIST, CSV + plot + table
+  fedserve audit ...    canary audit of DP configurations: empirical epsilon lower bound vs the accountant's
   fedserve help         this text
 
 ${SERVER_USAGE}
@@ -36,6 +38,8 @@ fedserve demo [--clients N] [--rounds N] [--backend NAME] [--keep-logs] [--dp Z 
   --dp-target-epsilon   stop before a round would pass this epsilon (default 100)
 
 ${SIMULATE_USAGE}
+
+${AUDIT_USAGE}
 
 Errors print one line naming the problem and exit 1; FEDSERVE_DEBUG=1 adds the stack trace.`;
 
@@ -105,6 +109,8 @@ async function main(argv: string[]): Promise<number> {
       return demoCommand(rest);
     case 'simulate':
       return simulateCommand(rest);
+    case 'audit':
+      return auditCommand(rest);
     case 'help':
     case '--help':
     case '-h':
