@@ -1,6 +1,7 @@
 /**
  * From canary guesses to an empirical epsilon lower bound: the one-run theorem of Steinke, Nasr and
- * Jagielski 2023 ("Privacy Auditing with One (1) Training Run", Theorem 3.1 and Appendix D).
+ * Jagielski 2023 ("Privacy Auditing with One (1) Training Run": the main theorem, with delta, as
+ * computed in its Appendix D).
  *
  * m canaries are each included independently with probability 1/2; the auditor makes r guesses
  * (in or out, abstaining on the rest) and v of them are right. If the mechanism is (eps, delta)-DP
