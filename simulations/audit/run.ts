@@ -100,6 +100,7 @@ function privateRounds(config: AuditConfig, label: string, privacy: PrivacyConfi
     if (!plan.allowed) throw new Error(`run '${label}' stopped at round ${round + 1} of ${config.rounds}: ${plan.reason}; raise privacy.targetEpsilon`);
     const updates: ClientUpdate[] = [];
     let indicatorSum: number | null = plan.instructions.indicatorNoiseStd === null ? null : 0;
+    // The coordinator's clip on arrival (central mode, plaintext uploads) is a no-op here: every client clips itself.
     for (const id of sampler.select(people.ids, round)) {
       const sent = privatizeUpdate(people.update(id), plan.instructions, clientNoise);
       updates.push({ clientId: id, delta: sent.update, numExamples: EXAMPLES_PER_CLIENT });
