@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { CLIENT_USAGE } from '../client/cli-usage.js';
 import { SIMULATE_USAGE } from '../simulations/lab/simulate-usage.js';
+import { AUDIT_USAGE } from '../simulations/audit/audit-usage.js';
 import { SERVER_FLAGS, serverConfigFromArgs } from './cli-args.js';
 
 // Each command imports what it runs when it runs, so `fedserve help` (and a bad command) answers
@@ -21,6 +22,7 @@ Commands:
   fedserve client ...   run a client node that trains on local data
   fedserve demo         coordinator + 4 MNIST client processes, 5 rounds, predictions over REST
   fedserve simulate ... simulation lab: N socket.io clients on partitioned MNIST, CSV + plot + table
+  fedserve audit ...    canary audit of DP configurations: empirical epsilon lower bound vs the accountant's
   fedserve help         this text
 
 ${SERVER_USAGE}
@@ -36,6 +38,8 @@ fedserve demo [--clients N] [--rounds N] [--backend NAME] [--keep-logs] [--dp Z 
   --dp-target-epsilon   stop before a round would pass this epsilon (default 100)
 
 ${SIMULATE_USAGE}
+
+${AUDIT_USAGE}
 
 Errors print one line naming the problem and exit 1; FEDSERVE_DEBUG=1 adds the stack trace.`;
 
@@ -107,6 +111,8 @@ async function main(argv: string[]): Promise<number> {
       return demoCommand(rest);
     case 'simulate':
       return (await import('../simulations/lab/simulate.js')).simulateCommand(rest);
+    case 'audit':
+      return (await import('../simulations/audit/command.js')).auditCommand(rest);
     case 'help':
     case '--help':
     case '-h':
