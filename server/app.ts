@@ -113,7 +113,12 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
           ...(options.secAggTamper ? { tamper: options.secAggTamper } : {}),
           log,
         })
-      : withPrivacy((ctx) => new PlaintextProtocol(ctx), plan.privacy, { clipOnArrival: true }),
+      : withPrivacy(
+          (ctx) => new PlaintextProtocol(ctx, { max: config.rounds.maxUpdateNorm, maxToMedian: config.rounds.maxUpdateNormToMedian }),
+          plan.privacy,
+          { clipOnArrival: true },
+        ),
+    maxUpdateNorm: config.rounds.maxUpdateNorm,
     ...(evaluate ? { evaluate } : {}),
     ...(plan.federatedEvaluation ? { federatedEvaluation: plan.federatedEvaluation } : {}),
     ...(plan.privacy ? { privacy: plan.privacy } : {}),

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { strategyConfigSchema } from '../shared/aggregation/strategy.js';
 import { PrivacyConfigSchema } from '../shared/privacy/config.js';
 import { TrainConfigSchema } from '../shared/protocol/messages.js';
+import { DEFAULT_UPDATE_NORM_LIMITS } from './round/update-norm.js';
 import { SecureAggregationConfigSchema } from './secagg-config.js';
 
 /**
@@ -25,6 +26,13 @@ export const RoundsConfigSchema = z.strictObject({
   trainingTimeoutMs: z.int().min(1).default(120_000),
   /** Federated evaluation deadline: clients that have not reported by then are left out. */
   evaluationTimeoutMs: z.int().min(1).default(30_000),
+  /**
+   * Plaintext updates with a larger L2 norm are refused at receipt, and a round whose aggregated
+   * update is larger (or not finite) fails with the model unchanged (rule: server/round/update-norm.ts).
+   */
+  maxUpdateNorm: z.number().positive().max(1e30).default(DEFAULT_UPDATE_NORM_LIMITS.max),
+  /** Plaintext updates with a norm above this many times the median of the round's accepted ones (from the 3rd on) are refused. */
+  maxUpdateNormToMedian: z.number().min(1).max(1e30).default(DEFAULT_UPDATE_NORM_LIMITS.maxToMedian),
 });
 
 export const CoordinatorConfigSchema = z.strictObject({

@@ -16,6 +16,7 @@ import type { CheckpointState } from './store/json-tree.js';
 import type { Outbound, ProtocolFactory, ProtocolLink, ProtocolMessage, RoundAggregate, Verdict } from './round/aggregation-protocol.js';
 import { FederatedEvaluationRound, skippedEvaluation } from './round/federated-evaluation.js';
 import { RoundMachine, type RoundEffect, type RoundPolicy } from './round/round-machine.js';
+import { aggregateProblem, DEFAULT_UPDATE_NORM_LIMITS, stepProblem } from './round/update-norm.js';
 import type { RoundLog } from './round-log.js';
 
 /** Everything the coordinator sends to one client. */
@@ -91,6 +92,8 @@ export interface CoordinatorOptions {
   /** Clients score each new model on their own held-out data before it is committed. */
   federatedEvaluation?: FederatedEvaluationOptions;
   privacy?: CoordinatorPrivacy;
+  /** Largest L2 norm of a round's aggregated update; a larger (or non-finite) one fails the round. */
+  maxUpdateNorm?: number;
   clock?: Clock;
   log?: (line: string) => void;
 }
@@ -456,9 +459,12 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     let effects: RoundEffect[];
     try {
       const result = machine.protocol!.aggregate();
+      const maxNorm = this.opts.maxUpdateNorm ?? DEFAULT_UPDATE_NORM_LIMITS.max;
+      const unusable = aggregateProblem(result.delta, maxNorm);
+      if (unusable) throw new Error(unusable);
       const weights = optimizer.step(this.weights, result.delta);
-      const bad = weights.findIndex((v) => !Number.isFinite(v));
-      if (bad >= 0) throw new Error(`the new weights have a non-finite value at index ${bad}`);
+      const exploding = stepProblem(this.weights, weights, maxNorm);
+      if (exploding) throw new Error(exploding);
       const evaluation = this.opts.evaluate ? await this.opts.evaluate(weights) : undefined;
       const version = this.version + 1;
       const federatedEvaluation = await this.evaluateOnClients(machine.round, version, weights);

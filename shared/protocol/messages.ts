@@ -36,6 +36,8 @@ export const ErrorCode = z.enum([
   'stale-round',
   'not-selected',
   'duplicate-update',
+  /** The update's L2 norm is far outside the allowed range (server/round/update-norm.ts); its sender is out of the round. */
+  'norm-too-large',
   /** Another connection joined with this client's name; this one is closed. */
   'replaced',
 ]);
