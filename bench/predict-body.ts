@@ -91,18 +91,16 @@ async function child(layout: Layout): Promise<void> {
   let status = 0;
   const res = {
     headersSent: false,
-    writeHead(code: number) {
+    writeHead: (code: number) => {
       status = code;
-      this.headersSent = true;
-      return this;
+      res.headersSent = true;
+      return res;
     },
-    end() {
-      return this;
-    },
-    destroy() {},
-  } as unknown as ServerResponse;
+    end: () => res,
+    destroy: () => undefined,
+  };
   const start = performance.now();
-  await handleServing(req, res, { registry, log: () => undefined });
+  await handleServing(req, res as unknown as ServerResponse, { registry, log: () => undefined });
   const ms = performance.now() - start;
   const peak = peakRss();
   registry.dispose();
