@@ -41,7 +41,14 @@ describe('HTTP server time limits', () => {
     const ms = await c.closed;
     clearInterval(timer);
     expect(ms).toBeLessThan(5_000);
-    expect(c.received()).toMatch(/^HTTP\/1\.1 408/);
+    expect(c.received()).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n[\s\S]*\r\n\r\n\{"error":"the request did not arrive in time"\}$/);
+  });
+
+  it('answers a malformed request with a JSON 400', async () => {
+    const c = await rawClient({ headersTimeoutMs: 1_000, requestTimeoutMs: 2_000, idleTimeoutMs: 2_000 });
+    c.socket.write('{"a":1}GET / HTTP/1.1\r\n\r\n');
+    await c.closed;
+    expect(c.received()).toMatch(/^HTTP\/1\.1 400 Bad Request\r\nContent-Type: application\/json[\s\S]*\{"error":"malformed HTTP request \(HPE_INVALID_METHOD\)"\}$/);
   });
 
   it('answers 408 to a request whose body does not arrive in time', async () => {
@@ -51,7 +58,7 @@ describe('HTTP server time limits', () => {
     const ms = await c.closed;
     clearInterval(timer);
     expect(ms).toBeLessThan(5_000);
-    expect(c.received()).toMatch(/^HTTP\/1\.1 408/);
+    expect(c.received()).toMatch(/^HTTP\/1\.1 408[\s\S]*"error"/);
   });
 
   it('closes a connection idle for longer than the idle limit', async () => {
