@@ -320,6 +320,8 @@ interface HttpAnswer {
   body: Buffer;
 }
 
+const ignore = () => undefined;
+
 function httpRequest(agent: Agent, url: string, a: Extract<Action, { kind: 'rest' }>): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
     // An explicit length: Node sends a GET or DELETE body unframed, which would garble the next request on the connection.
@@ -333,7 +335,9 @@ function httpRequest(agent: Agent, url: string, a: Extract<Action, { kind: 'rest
     req.on('timeout', () => req.destroy(new Error('timed out')));
     req.on('error', reject);
     // A refused upload (413, Connection: close) ends the connection under the rest of the body: EPIPE, not a finding.
-    req.on('socket', (socket) => socket.on('error', () => undefined));
+    req.on('socket', (socket) => {
+      if (!socket.listeners('error').includes(ignore)) socket.on('error', ignore);
+    });
     req.end(a.body);
   });
 }
