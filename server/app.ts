@@ -1,4 +1,3 @@
-import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Dataset } from '../shared/data/dataset.js';
@@ -10,6 +9,7 @@ import type { CoordinatorConfig } from './config.js';
 import { Coordinator, type Clock } from './coordinator.js';
 import { createEvaluator } from './evaluator.js';
 import { handleApi } from './http-api.js';
+import { createHttpServer } from './http-server.js';
 import { CoordinatorMetrics } from './metrics.js';
 import { loadModelFile } from './model-file.js';
 import { PlaintextProtocol } from './round/plaintext-protocol.js';
@@ -114,7 +114,12 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
           ...(options.secAggTamper ? { tamper: options.secAggTamper } : {}),
           log,
         })
-      : withPrivacy((ctx) => new PlaintextProtocol(ctx), plan.privacy, { clipOnArrival: true }),
+      : withPrivacy(
+          (ctx) => new PlaintextProtocol(ctx, { max: config.rounds.maxUpdateNorm, maxToMedian: config.rounds.maxUpdateNormToMedian }),
+          plan.privacy,
+          { clipOnArrival: true },
+        ),
+    maxUpdateNorm: config.rounds.maxUpdateNorm,
     ...(evaluate ? { evaluate } : {}),
     ...(plan.federatedEvaluation ? { federatedEvaluation: plan.federatedEvaluation } : {}),
     ...(plan.privacy ? { privacy: plan.privacy, privacyJournal: new PrivacyJournal(join(config.dataDir, 'privacy-charges.jsonl'), log) } : {}),
@@ -132,9 +137,9 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
   });
 
   const metrics = new CoordinatorMetrics(coordinator);
-  const serving = { registry, modelName: task.info.name, log };
+  const serving = { registry, modelName: task.info.name, log, ...config.serving };
   const web = createWebHandler({ log });
-  const http = createServer((req, res) => void handleApi(req, res, { coordinator, metrics, serving, web, adminToken, log }));
+  const http = createHttpServer((req, res) => void handleApi(req, res, { coordinator, metrics, serving, web, adminToken, log }), config.http);
   const io = attachSocketTransport(http, coordinator, {
     joinToken,
     log,

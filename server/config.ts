@@ -3,6 +3,9 @@ import { z } from 'zod';
 import { strategyConfigSchema } from '../shared/aggregation/strategy.js';
 import { PrivacyConfigSchema } from '../shared/privacy/config.js';
 import { TrainConfigSchema } from '../shared/protocol/messages.js';
+import { HttpTimeoutsSchema } from './http-server.js';
+import { DEFAULT_UPDATE_NORM_LIMITS } from './round/update-norm.js';
+import { DEFAULT_MAX_CONCURRENT_PREDICTIONS, DEFAULT_MAX_INSTANCES } from './serving/routes.js';
 import { SecureAggregationConfigSchema } from './secagg-config.js';
 
 /**
@@ -25,6 +28,21 @@ export const RoundsConfigSchema = z.strictObject({
   trainingTimeoutMs: z.int().min(1).default(120_000),
   /** Federated evaluation deadline: clients that have not reported by then are left out. */
   evaluationTimeoutMs: z.int().min(1).default(30_000),
+  /**
+   * Plaintext updates with a larger L2 norm are refused at receipt, and a round whose aggregated
+   * update is larger (or not finite) fails with the model unchanged (rule: server/round/update-norm.ts).
+   */
+  maxUpdateNorm: z.number().positive().max(1e30).default(DEFAULT_UPDATE_NORM_LIMITS.max),
+  /** Plaintext updates with a norm above this many times the median of the round's accepted ones (from the 3rd on) are refused. */
+  maxUpdateNormToMedian: z.number().min(1).max(1e30).default(DEFAULT_UPDATE_NORM_LIMITS.maxToMedian),
+});
+
+/** Limits of the prediction endpoints. */
+export const ServingConfigSchema = z.strictObject({
+  /** Instances in one predict request; more are refused with 413. */
+  maxInstances: z.int().min(1).max(1_000_000).default(DEFAULT_MAX_INSTANCES),
+  /** Predict requests in progress at once; more are refused with 503 and Retry-After. */
+  maxConcurrentPredictions: z.int().min(1).max(10_000).default(DEFAULT_MAX_CONCURRENT_PREDICTIONS),
 });
 
 export const CoordinatorConfigSchema = z.strictObject({
@@ -43,6 +61,9 @@ export const CoordinatorConfigSchema = z.strictObject({
   joinToken: token.optional(),
   adminToken: token.optional(),
   rounds: RoundsConfigSchema.prefault({}),
+  /** Time limits of HTTP connections (server/http-server.ts). */
+  http: HttpTimeoutsSchema.prefault({}),
+  serving: ServingConfigSchema.prefault({}),
   /** Client hyperparameters sent with every round (FedProx mu comes from strategy.proximalMu). */
   training: TrainConfigSchema.omit({ proximalMu: true })
     .partial()

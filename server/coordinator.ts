@@ -19,6 +19,7 @@ import { RoundMachine, type RoundEffect, type RoundPolicy } from './round/round-
 import type { PrivacyJournal } from './privacy-journal.js';
 import { restoreLedgerFromLog, resumeDataDir } from './resume.js';
 import { assertLoggable, type RoundLog } from './round-log.js';
+import { aggregateProblem, DEFAULT_UPDATE_NORM_LIMITS, stepProblem } from './round/update-norm.js';
 
 /** Everything the coordinator sends to one client. */
 export type LinkMessage =
@@ -97,6 +98,8 @@ export interface CoordinatorOptions {
   privacy?: CoordinatorPrivacy;
   /** Where privacy charges are made durable as they happen (see privacy-journal.ts). */
   privacyJournal?: PrivacyJournal;
+  /** Largest L2 norm of a round's aggregated update; a larger (or non-finite) one fails the round. */
+  maxUpdateNorm?: number;
   clock?: Clock;
   log?: (line: string) => void;
 }
@@ -468,9 +471,12 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       const result = machine.protocol!.aggregate();
       // In the tick that charged the ledger, before anything can report the new epsilon.
       if (result.privacy) this.opts.privacyJournal?.record({ round: machine.round, privacy: result.privacy });
+      const maxNorm = this.opts.maxUpdateNorm ?? DEFAULT_UPDATE_NORM_LIMITS.max;
+      const unusable = aggregateProblem(result.delta, maxNorm);
+      if (unusable) throw new Error(unusable);
       const weights = optimizer.step(this.weights, result.delta);
-      const bad = weights.findIndex((v) => !Number.isFinite(v));
-      if (bad >= 0) throw new Error(`the new weights have a non-finite value at index ${bad}`);
+      const exploding = stepProblem(this.weights, weights, maxNorm);
+      if (exploding) throw new Error(exploding);
       const evaluation = this.opts.evaluate ? await this.opts.evaluate(weights) : undefined;
       const version = this.highestVersion + 1;
       const federatedEvaluation = await this.evaluateOnClients(machine.round, version, weights);

@@ -8,18 +8,26 @@ import type {
   RoundContext,
   Verdict,
 } from './aggregation-protocol.js';
+import { DEFAULT_UPDATE_NORM_LIMITS, RoundNorms, updateNorm, type UpdateNormLimits } from './update-norm.js';
 
 /**
  * Each participant gets the global weights, trains, and uploads its delta in the clear; the
- * coordinator's aggregator combines the deltas. One stage: 'upload'.
+ * coordinator's aggregator combines the deltas. One stage: 'upload'. An update far larger than
+ * allowed (see update-norm.ts) is refused with 'norm-too-large', which takes its sender out of the round.
  */
 export class PlaintextProtocol implements AggregationProtocol {
   readonly name = 'plaintext';
   readonly stage = 'upload';
   private readonly pending = new Set<string>();
   private readonly updates = new Map<string, { delta: Float32Array; contribution: Required<Contribution> }>();
+  private readonly norms: RoundNorms;
 
-  constructor(private readonly ctx: RoundContext) {}
+  constructor(
+    private readonly ctx: RoundContext,
+    limits: UpdateNormLimits = DEFAULT_UPDATE_NORM_LIMITS,
+  ) {
+    this.norms = new RoundNorms(limits);
+  }
 
   begin(participants: readonly string[]): Outbound[] {
     for (const id of participants) this.pending.add(id);
@@ -47,6 +55,10 @@ export class PlaintextProtocol implements AggregationProtocol {
     if (delta.length !== this.ctx.globalWeights.length) {
       return { ok: false, code: 'wrong-length', message: `update has ${delta.length} values, the model has ${this.ctx.globalWeights.length}` };
     }
+    const norm = updateNorm(delta);
+    const tooLarge = this.norms.problem(norm);
+    if (tooLarge) return { ok: false, code: 'norm-too-large', message: tooLarge };
+    this.norms.accept(norm);
     this.pending.delete(clientId);
     this.updates.set(clientId, {
       delta,

@@ -121,6 +121,10 @@ export class RoundMachine {
       return refuse('not-selected', `${message.clientId} was not selected for round ${this.round}`);
     }
     const verdict = this.protocol.receive(message);
+    // An update too large to use: like an undecodable one, its sender is out of the round.
+    if (!verdict.ok && verdict.code === 'norm-too-large') {
+      return { verdict, effects: this.refuse(message.clientId, round, `${verdict.code}: ${verdict.message}`, now) };
+    }
     const effects = verdict.ok && this.protocol.settled() ? this.finishTraining(now) : [];
     return { verdict, effects };
   }

@@ -13,10 +13,15 @@ export class HttpError extends Error {
   }
 }
 
-/** Collects the body, rejecting with 413 as soon as it passes maxBytes (without reading the rest). */
-function collect(req: Readable, maxBytes: number, tooLarge: (bytes: string) => HttpError): Promise<Buffer> {
+/**
+ * Collects the body, rejecting with 413 as soon as it passes maxBytes (without reading the rest).
+ * With a declared length the chunks are copied into one buffer as they come, so the body is held
+ * once, not twice (chunks plus their concatenation).
+ */
+function collect(req: Readable, maxBytes: number, declared: number | undefined, tooLarge: (bytes: string) => HttpError): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
+    let whole: Buffer | undefined;
     let total = 0;
     const finish = (settle: () => void) => {
       req.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
@@ -28,26 +33,38 @@ function collect(req: Readable, maxBytes: number, tooLarge: (bytes: string) => H
       if (total > maxBytes) {
         req.pause();
         finish(() => reject(tooLarge(`over ${maxBytes}`)));
-      } else {
+      } else if (declared === undefined) {
         chunks.push(buf);
+      } else if (total > declared) {
+        req.pause();
+        finish(() => reject(new HttpError(400, `request body is longer than its content-length ${declared}`, { connection: 'close' })));
+      } else {
+        whole ??= Buffer.allocUnsafe(declared);
+        buf.copy(whole, total - buf.byteLength);
       }
     };
-    const onEnd = () => finish(() => resolve(Buffer.concat(chunks)));
+    const onEnd = () => finish(() => resolve(whole ? whole.subarray(0, total) : Buffer.concat(chunks)));
     const onError = (e: Error) => finish(() => reject(new HttpError(400, `could not read the request body: ${e.message}`)));
     const onClose = () => finish(() => reject(new HttpError(400, 'the request body ended early: the client closed the connection')));
     req.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
   });
 }
 
-/** Reads and parses a JSON body of at most maxBytes; bad or oversized bodies become HttpErrors. */
-export async function readJsonBody(req: Readable & Pick<IncomingMessage, 'headers'>, maxBytes: number): Promise<unknown> {
+/** Reads a body of at most maxBytes; an oversized one becomes an HttpError(413), an empty one an HttpError(400). */
+export async function readBodyBytes(req: Readable & Pick<IncomingMessage, 'headers'>, maxBytes: number): Promise<Buffer> {
   // Connection: close, because the unread rest of an oversized body must not be parsed as a request.
   const tooLarge = (bytes: string) =>
     new HttpError(413, `request body is ${bytes} bytes; the limit is ${maxBytes}`, { connection: 'close' });
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(String(declared));
-  const text = (await collect(req, maxBytes, tooLarge)).toString('utf8');
-  if (text.trim() === '') throw new HttpError(400, 'request body is empty; expected a JSON object');
+  const bytes = await collect(req, maxBytes, Number.isSafeInteger(declared) && declared >= 0 ? declared : undefined, tooLarge);
+  if (bytes.every((b) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09)) throw new HttpError(400, 'request body is empty; expected a JSON object');
+  return bytes;
+}
+
+/** Reads and parses a JSON body of at most maxBytes; bad or oversized bodies become HttpErrors. */
+export async function readJsonBody(req: Readable & Pick<IncomingMessage, 'headers'>, maxBytes: number): Promise<unknown> {
+  const text = (await readBodyBytes(req, maxBytes)).toString('utf8');
   try {
     return JSON.parse(text);
   } catch (e) {

@@ -1,16 +1,22 @@
 import { z } from 'zod';
-import { InputError, leadingShape, type NestedNumbers } from './tensor-json.js';
+import { DenseTensor } from './json-tensors.js';
+import { batchSize, InputError, leadingShape, type NestedNumbers } from './tensor-json.js';
 
-/** A validated predict body: its format decides the response's shape. */
+/**
+ * A validated predict body: its format decides the response's shape. The batch is a list of
+ * instances, or one tensor whose first dimension is the batch (what a rectangular body parses to).
+ */
+export type Batch = unknown[] | DenseTensor;
 export type PredictRequest =
-  | { format: 'row'; items: unknown[] }
-  | { format: 'columnar'; items: unknown[] }
-  | { format: 'seed'; items: unknown[]; single: boolean };
+  | { format: 'row'; items: Batch }
+  | { format: 'columnar'; items: Batch }
+  | { format: 'seed'; items: Batch; single: false }
+  | { format: 'seed'; items: [unknown]; single: true };
 
 const TfServingBody = z
   .strictObject({
     signature_name: z.literal('serving_default', { message: 'signature_name must be "serving_default" (the only signature)' }).optional(),
-    instances: z.array(z.unknown()).min(1, { message: 'instances must hold at least one instance' }).optional(),
+    instances: z.unknown().optional(),
     inputs: z.unknown().optional(),
   })
   .refine((b) => (b.instances === undefined) !== (b.inputs === undefined), {
@@ -26,7 +32,16 @@ function zodMessage(error: z.ZodError): string {
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof DenseTensor);
+}
+
+function isBatch(v: unknown): v is Batch {
+  return Array.isArray(v) || v instanceof DenseTensor;
+}
+
+/** The body must be a JSON object before its fields are looked at. */
+function requireObject(body: unknown): void {
+  if (!isPlainObject(body)) throw new InputError(`request body: expected object, got ${isBatch(body) ? 'an array' : body === null ? 'null' : typeof body}`);
 }
 
 /** TF Serving lets a single-input model's tensor be given bare or as {"<input name>": tensor}. */
@@ -41,14 +56,17 @@ function unwrapNamed(value: unknown, inputName: string, label: string): unknown 
 
 /** `{"instances": [...]}` (row format) or `{"inputs": ...}` (columnar format). */
 export function parseTfServingBody(body: unknown, inputName: string): PredictRequest {
+  requireObject(body);
   const parsed = TfServingBody.safeParse(body);
   if (!parsed.success) throw new InputError(zodMessage(parsed.error));
   const { instances, inputs } = parsed.data;
   if (instances !== undefined) {
-    return { format: 'row', items: instances.map((item, i) => unwrapNamed(item, inputName, `instances[${i}]`)) };
+    if (!isBatch(instances) || batchSize(instances) === 0) throw new InputError('instances must hold at least one instance');
+    const items = instances instanceof DenseTensor ? instances : instances.map((item, i) => unwrapNamed(item, inputName, `instances[${i}]`));
+    return { format: 'row', items };
   }
   const batch = unwrapNamed(inputs, inputName, 'inputs');
-  if (!Array.isArray(batch) || batch.length === 0) {
+  if (!isBatch(batch) || batchSize(batch) === 0) {
     throw new InputError('inputs must be a non-empty array with one entry per instance (the batch dimension first)');
   }
   return { format: 'columnar', items: batch };
@@ -59,14 +77,16 @@ export function parseTfServingBody(body: unknown, inputName: string): PredictReq
  * instances (arrays themselves); the response mirrors that choice.
  */
 export function parseSeedBody(body: unknown, featureSize: number): PredictRequest {
+  requireObject(body);
   const parsed = SeedBody.safeParse(body);
   if (!parsed.success) throw new InputError(zodMessage(parsed.error));
   const x = parsed.data.x_input;
-  if (!Array.isArray(x) && typeof x !== 'number') {
+  if (!isBatch(x) && typeof x !== 'number') {
     throw new InputError(`x_input must be one instance of ${featureSize} numbers or a non-empty array of instances`);
   }
-  const single = leadingShape(x).reduce((a, b) => a * b, 1) === featureSize || !Array.isArray(x) || !Array.isArray(x[0]);
-  return single ? { format: 'seed', items: [x], single } : { format: 'seed', items: x, single };
+  const shape = leadingShape(x);
+  const single = shape.reduce((a, b) => a * b, 1) === featureSize || shape.length < 2;
+  return single || !isBatch(x) ? { format: 'seed', items: [x], single: true } : { format: 'seed', items: x, single: false };
 }
 
 export function predictResponse(req: PredictRequest, rows: NestedNumbers[]): Record<string, unknown> {

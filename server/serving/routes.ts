@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HttpError, readJsonBody, sendBytes, sendFailure, sendJson } from './http-io.js';
+import { HttpError, readBodyBytes, sendBytes, sendFailure, sendJson } from './http-io.js';
+import { JsonBodyError, parseJsonTensors } from './json-tensors.js';
 import type { ModelRegistry } from './model-registry.js';
 import { itemLabel, parseSeedBody, parseTfServingBody, predictResponse, type PredictRequest } from './predict-request.js';
 import type { ServedModel } from './served-model.js';
-import { flattenBatch, InputError, unflattenBatch, writeInstance } from './tensor-json.js';
+import { batchSize, flattenBatch, InputError, unflattenBatch, writeInstance } from './tensor-json.js';
 
 export interface ServingContext {
   registry: ModelRegistry;
@@ -11,11 +12,22 @@ export interface ServingContext {
   modelName?: string;
   /** Largest accepted request body; default 8 MiB. */
   maxBodyBytes?: number;
+  /** Most instances in one predict request; more are refused with 413. Default 1024. */
+  maxInstances?: number;
+  /** Most predict requests in progress at once (reading, parsing or predicting); more get 503 with Retry-After. Default 8. */
+  maxConcurrentPredictions?: number;
   /** Receives unexpected (500) errors; default console.error. */
   log?: (line: string) => void;
 }
 
 const DEFAULT_MAX_BODY = 8 * 1024 * 1024;
+export const DEFAULT_MAX_INSTANCES = 1024;
+export const DEFAULT_MAX_CONCURRENT_PREDICTIONS = 8;
+/** Deepest nesting of a predict body: a rank-8 tensor inside {"instances": [{"<input>": ...}]} needs 11. */
+export const MAX_BODY_DEPTH = 64;
+
+/** Predict requests in progress, per serving context (one per server). */
+const predictionsInProgress = new WeakMap<ServingContext, number>();
 const IMMUTABLE = { 'cache-control': 'public, max-age=31536000, immutable' };
 
 type Route =
@@ -131,23 +143,47 @@ function flattenRequest(req: PredictRequest, m: ServedModel): Float32Array {
   return flattenBatch(req.items, m.inputShape, itemLabel(req));
 }
 
-async function predict(req: IncomingMessage, res: ServerResponse, ctx: ServingContext, name: string, version: number | null, seed: boolean): Promise<void> {
-  requireMethod(req, 'POST');
-  const body = await readJsonBody(req, ctx.maxBodyBytes ?? DEFAULT_MAX_BODY);
-  // Nothing is awaited between resolving the model and calling predict (see ServedModel).
-  const m = await resolveModel(ctx, name, version);
-  let request: PredictRequest;
-  let x: Float32Array;
+/** Parses a predict body: numeric arrays straight into float32, nesting bounded (see json-tensors.ts). */
+async function readPredictBody(req: IncomingMessage, ctx: ServingContext): Promise<unknown> {
+  const bytes = await readBodyBytes(req, ctx.maxBodyBytes ?? DEFAULT_MAX_BODY);
   try {
-    request = seed ? parseSeedBody(body, m.featureSize) : parseTfServingBody(body, m.inputName);
-    x = flattenRequest(request, m);
+    return parseJsonTensors(bytes, { maxDepth: MAX_BODY_DEPTH });
   } catch (e) {
-    if (e instanceof InputError) throw new HttpError(400, e.message);
+    if (e instanceof JsonBodyError) throw new HttpError(400, e.message);
     throw e;
   }
-  const n = request.items.length;
-  const y = await m.predict(x, n);
-  sendJson(res, 200, predictResponse(request, unflattenBatch(y, n, m.outputShape)));
+}
+
+async function predict(req: IncomingMessage, res: ServerResponse, ctx: ServingContext, name: string, version: number | null, seed: boolean): Promise<void> {
+  requireMethod(req, 'POST');
+  const limit = ctx.maxConcurrentPredictions ?? DEFAULT_MAX_CONCURRENT_PREDICTIONS;
+  const inProgress = predictionsInProgress.get(ctx) ?? 0;
+  if (inProgress >= limit) {
+    throw new HttpError(503, `the server is busy: ${limit} predict requests are in progress; retry in a second`, { 'retry-after': '1' });
+  }
+  predictionsInProgress.set(ctx, inProgress + 1);
+  try {
+    const body = await readPredictBody(req, ctx);
+    // Nothing is awaited between resolving the model and calling predict (see ServedModel).
+    const m = await resolveModel(ctx, name, version);
+    let request: PredictRequest;
+    let x: Float32Array;
+    try {
+      request = seed ? parseSeedBody(body, m.featureSize) : parseTfServingBody(body, m.inputName);
+      const n = batchSize(request.items);
+      const maxInstances = ctx.maxInstances ?? DEFAULT_MAX_INSTANCES;
+      if (n > maxInstances) throw new HttpError(413, `the request has ${n} instances; the limit is ${maxInstances} per request, so split it`);
+      x = flattenRequest(request, m);
+    } catch (e) {
+      if (e instanceof InputError) throw new HttpError(400, e.message);
+      throw e;
+    }
+    const n = batchSize(request.items);
+    const y = await m.predict(x, n);
+    sendJson(res, 200, predictResponse(request, unflattenBatch(y, n, m.outputShape)));
+  } finally {
+    predictionsInProgress.set(ctx, (predictionsInProgress.get(ctx) ?? 1) - 1);
+  }
 }
 
 async function dispatch(route: Route, req: IncomingMessage, res: ServerResponse, ctx: ServingContext, name: string): Promise<void> {

@@ -1,3 +1,5 @@
+import { DenseTensor } from './json-tensors.js';
+
 /**
  * JSON <-> flat float32 for the predict endpoints. An instance may be nested any way whose
  * flattened size matches the model's input (784, 28x28, 28x28x1 for MNIST), as long as the
@@ -21,33 +23,78 @@ function shapeText(shape: readonly number[]): string {
 export function leadingShape(value: unknown): number[] {
   const shape: number[] = [];
   let v = value;
-  while (Array.isArray(v) && v.length > 0) {
+  for (;;) {
+    if (v instanceof DenseTensor) return [...shape, ...v.shape];
+    if (!Array.isArray(v)) return shape;
     shape.push(v.length);
+    if (v.length === 0) return shape;
     v = v[0];
   }
-  if (Array.isArray(v)) shape.push(0);
-  return shape;
 }
 
-function writeNested(value: unknown, shape: readonly number[], depth: number, label: string, out: Float32Array, offset: number): number {
-  if (depth === shape.length) {
-    if (typeof value !== 'number') {
-      const got = Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value;
-      throw new InputError(`${label} must be a number, got ${got}`);
-    }
-    if (!Number.isFinite(value)) throw new InputError(`${label} is ${value}; inputs must be finite`);
-    out[offset] = value;
-    return offset + 1;
-  }
-  if (!Array.isArray(value)) {
-    throw new InputError(`${label} must be an array of ${shape[depth]} like its siblings, got ${value === null ? 'null' : typeof value}`);
-  }
-  if (value.length !== shape[depth]) {
-    throw new InputError(`${label} has ${value.length} elements, expected ${shape[depth]} like its siblings (ragged nesting)`);
-  }
+function kindOf(value: unknown): string {
+  if (Array.isArray(value) || value instanceof DenseTensor) return 'an array';
+  return value === null ? 'null' : typeof value;
+}
+
+/** Why a tensor of `got` shape stands where siblings have `want`, naming the first element that differs. */
+function shapeMismatch(label: string, got: readonly number[], want: readonly number[]): string {
+  let d = 0;
+  while (d < got.length && d < want.length && got[d] === want[d]) d++;
+  const at = label + '[0]'.repeat(d);
+  if (d === want.length) return `${at} must be a number, got an array`;
+  if (d === got.length) return `${at} must be an array of ${want[d]} like its siblings, got number`;
+  return `${at} has ${got[d]} elements, expected ${want[d]} like its siblings (ragged nesting)`;
+}
+
+function writeNumber(value: unknown, label: string, out: Float32Array, offset: number): void {
+  if (typeof value !== 'number') throw new InputError(`${label} must be a number, got ${kindOf(value)}`);
+  if (!Number.isFinite(value)) throw new InputError(`${label} is ${value}; inputs must be finite`);
+  const f = Math.fround(value);
+  if (!Number.isFinite(f)) throw new InputError(`${label} is ${value}, which is not finite as float32 (the largest float32 is 3.4028235e38); inputs must be finite`);
+  out[offset] = f;
+}
+
+/**
+ * Writes `value` (of the given full shape) at `offset`, walking nested arrays with an explicit
+ * stack so that no nesting depth can overflow the call stack.
+ */
+function writeNested(value: unknown, shape: readonly number[], label: string, out: Float32Array, offset: number): void {
   let off = offset;
-  for (let i = 0; i < value.length; i++) off = writeNested(value[i], shape, depth + 1, `${label}[${i}]`, out, off);
-  return off;
+  const place = (v: unknown, depth: number, at: string): { array: unknown[]; depth: number; label: string; i: number } | undefined => {
+    if (depth === shape.length) {
+      writeNumber(v, at, out, off++);
+      return undefined;
+    }
+    if (v instanceof DenseTensor) {
+      const want = shape.slice(depth);
+      if (v.size !== size(want) || v.shape.some((d, i) => d !== want[i]) || v.shape.length !== want.length) {
+        throw new InputError(shapeMismatch(at, v.shape, want));
+      }
+      out.set(v.values, off);
+      off += v.size;
+      return undefined;
+    }
+    if (!Array.isArray(v)) {
+      throw new InputError(`${at} must be an array of ${shape[depth]} like its siblings, got ${v === null ? 'null' : typeof v}`);
+    }
+    if (v.length !== shape[depth]) {
+      throw new InputError(`${at} has ${v.length} elements, expected ${shape[depth]} like its siblings (ragged nesting)`);
+    }
+    return { array: v, depth, label: at, i: 0 };
+  };
+  const first = place(value, 0, label);
+  const stack = first ? [first] : [];
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1];
+    if (top.i === top.array.length) {
+      stack.pop();
+      continue;
+    }
+    const i = top.i++;
+    const next = place(top.array[i], top.depth + 1, `${top.label}[${i}]`);
+    if (next) stack.push(next);
+  }
 }
 
 /** Writes one instance into `out` at instance slot `index`; throws InputError naming `label`. */
@@ -55,17 +102,32 @@ export function writeInstance(value: unknown, inputShape: readonly number[], lab
   const featureSize = size(inputShape);
   const shape = leadingShape(value);
   if (size(shape) !== featureSize) {
-    const kind = value === null ? 'null' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+    const kind = value === null ? 'null' : typeof value === 'object' && !(value instanceof DenseTensor) ? 'an object' : `a ${typeof value}`;
     const got = shape.length === 0 ? `is ${kind}` : `has shape ${shapeText(shape)} (${size(shape)} values)`;
     throw new InputError(`${label} ${got}; the model takes ${featureSize} numbers, e.g. shaped ${shapeText(inputShape)}${inputShape.length > 1 ? ` or flat [${featureSize}]` : ''}`);
   }
-  writeNested(value, shape, 0, label, out, index * featureSize);
+  writeNested(value, shape, label, out, index * featureSize);
 }
 
-/** A batch of instances as one flat Float32Array of items.length * featureSize values. */
-export function flattenBatch(items: readonly unknown[], inputShape: readonly number[], label: string): Float32Array {
-  const out = new Float32Array(items.length * size(inputShape));
-  items.forEach((item, i) => writeInstance(item, inputShape, `${label}[${i}]`, out, i));
+/** The number of instances in a batch: a list of instances, or one tensor whose first dimension is the batch. */
+export function batchSize(batch: readonly unknown[] | DenseTensor): number {
+  return batch instanceof DenseTensor ? batch.shape[0] : batch.length;
+}
+
+/**
+ * A batch of instances as one flat Float32Array of n * featureSize values. A tensor batch whose
+ * instances have the model's size is its own values (no copy).
+ */
+export function flattenBatch(batch: readonly unknown[] | DenseTensor, inputShape: readonly number[], label: string): Float32Array {
+  if (batch instanceof DenseTensor) {
+    if (batch.shape[0] > 0 && size(batch.shape.slice(1)) !== size(inputShape)) {
+      // Every instance has the first one's shape: report it as a list's first instance would be.
+      writeInstance(batch.item(0), inputShape, `${label}[0]`, new Float32Array(size(inputShape)), 0);
+    }
+    return batch.values;
+  }
+  const out = new Float32Array(batch.length * size(inputShape));
+  batch.forEach((item, i) => writeInstance(item, inputShape, `${label}[${i}]`, out, i));
   return out;
 }
 

@@ -38,13 +38,39 @@ export const ErrorCode = z.enum([
   'stale-round',
   'not-selected',
   'duplicate-update',
+  /** The update's L2 norm is far outside the allowed range (server/round/update-norm.ts); its sender is out of the round. */
+  'norm-too-large',
   /** Another connection joined with this client's name; this one is closed. */
   'replaced',
 ]);
 export type ErrorCode = z.infer<typeof ErrorCode>;
 
-const finite = z.number().refine(Number.isFinite, 'must be a finite number');
 const count = z.number().int().nonnegative();
+
+/**
+ * Bounds on every number a client reports. Sums over a round (examples, example-weighted loss)
+ * must stay exact and finite, and the round log must read back what was written: counts are safe
+ * integers whose sum stays exact for thousands of clients at the cap, metrics are finite and small
+ * enough that example-weighted sums cannot overflow.
+ */
+export const CLIENT_LIMITS = {
+  /** Round numbers a client may name. */
+  maxRound: 1e9,
+  /** Training or held-out examples one client may claim. */
+  maxExamples: 1e9,
+  /** Largest |loss| (some Keras losses, e.g. cosineProximity, are negative). */
+  maxAbsLoss: 1e9,
+  /** Largest reported duration of local training or evaluation: about 11.6 days. */
+  maxDurationMs: 1e9,
+  /** Largest |clip indicator|: +-0.5 plus Gaussian noise in distributed mode, far below this. */
+  maxAbsClipIndicator: 1e6,
+} as const;
+
+const roundNumber = z.number().int().positive().max(CLIENT_LIMITS.maxRound);
+const exampleCount = z.number().int().positive().max(CLIENT_LIMITS.maxExamples);
+const loss = z.number().min(-CLIENT_LIMITS.maxAbsLoss).max(CLIENT_LIMITS.maxAbsLoss);
+const accuracy = z.number().min(0).max(1);
+const durationMs = z.number().nonnegative().max(CLIENT_LIMITS.maxDurationMs);
 
 export const TrainConfigSchema = z.strictObject({
   epochs: z.number().int().min(1).max(1000),
@@ -76,29 +102,20 @@ export type JoinAuth = z.infer<typeof JoinAuth>;
 
 /** JSON part of an update; the weight delta (local - global) is the binary attachment. */
 export const UpdateMeta = z.strictObject({
-  round: z.number().int().positive(),
-  numExamples: z.number().int().positive(),
-  metrics: z.strictObject({
-    loss: finite,
-    accuracy: z.number().min(0).max(1),
-  }),
-  trainMs: z.number().nonnegative(),
+  round: roundNumber,
+  numExamples: exampleCount,
+  metrics: z.strictObject({ loss, accuracy }),
+  trainMs: durationMs,
   /** Differential privacy with adaptive clipping: this client's (noised, in distributed mode) clip indicator. */
-  clipIndicator: finite.optional(),
+  clipIndicator: z.number().min(-CLIENT_LIMITS.maxAbsClipIndicator).max(CLIENT_LIMITS.maxAbsClipIndicator).optional(),
 });
 export type UpdateMeta = z.infer<typeof UpdateMeta>;
 
 /** A client's answer to `evaluate`: its metrics, or null when it holds no held-out data. */
 export const EvaluationReport = z.strictObject({
-  round: z.number().int().positive(),
-  metrics: z
-    .strictObject({
-      loss: finite,
-      accuracy: z.number().min(0).max(1),
-      numExamples: z.number().int().positive(),
-    })
-    .nullable(),
-  evalMs: z.number().nonnegative(),
+  round: roundNumber,
+  metrics: z.strictObject({ loss, accuracy, numExamples: exampleCount }).nullable(),
+  evalMs: durationMs,
 });
 export type EvaluationReport = z.infer<typeof EvaluationReport>;
 

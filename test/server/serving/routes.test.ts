@@ -228,3 +228,72 @@ describe('model files for tf.loadLayersModel', () => {
     expect(new Float32Array(await weights.arrayBuffer())).toEqual(getFlatWeights(v1));
   });
 });
+
+describe('hostile predict input', () => {
+  /** A server on the same registry with its own limits. */
+  async function serve(limits: { maxInstances?: number; maxConcurrentPredictions?: number }): Promise<{ url: string; close: () => Promise<void> }> {
+    const ctx = { registry, log: (l: string) => errors.push(l), ...limits };
+    const s = createServer((req, res) => void handleServing(req, res, ctx));
+    await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+    return { url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`, close: () => new Promise((resolve) => s.close(() => resolve())) };
+  }
+
+  it('answers 400, not 500, for an instance nested 10,000 levels deep', async () => {
+    const body = `{"instances": [${'['.repeat(10_000)}${image(1).join(',')}${']'.repeat(10_000)}]}`;
+    const res = await post('/v1/models/mnist:predict', body);
+    expect(res).toEqual({ status: 400, json: { error: expect.stringMatching(/^request body nests deeper than 64 levels/) } });
+    const seed = await post('/predict', `{"x_input": ${'['.repeat(10_000)}0.5${']'.repeat(10_000)}}`);
+    expect(seed.status).toBe(400);
+    expect(errors).toEqual([]);
+  });
+
+  it.each([
+    ['3.5e38', '/v1/models/mnist:predict', (v: string) => `{"instances": [[${image(1).slice(1).join(',')}, ${v}]]}`, /^instances\[0\]\[783\] is 3\.5e38, which is not finite as float32/],
+    ['-1e39', '/predict', (v: string) => `{"x_input": [${v}, ${image(1).slice(1).join(',')}]}`, /^x_input\[0\] is -1e39, which is not finite as float32/],
+    ['1e400', '/v1/models/mnist:predict', (v: string) => `{"inputs": {"x": [[${v}]]}}`, /^inputs\.x\[0\]\[0\] is 1e400/],
+  ])('answers 400 for %s, finite in JSON but not as float32', async (value, path, body, message) => {
+    const res = await post(path, body(value));
+    expect(res).toEqual({ status: 400, json: { error: expect.stringMatching(message) } });
+  });
+
+  it('answers 413 for more instances than the per-request limit', async () => {
+    const s = await serve({ maxInstances: 2 });
+    try {
+      const three = await fetch(`${s.url}/v1/models/mnist:predict`, { method: 'POST', body: JSON.stringify({ instances: [images[0], images[1], images[2]] }) });
+      expect([three.status, await three.json()]).toEqual([413, { error: 'the request has 3 instances; the limit is 2 per request, so split it' }]);
+      const ragged = await fetch(`${s.url}/predict`, { method: 'POST', body: JSON.stringify({ x_input: [images[0], rows(images[1]), images[2]] }) });
+      expect(ragged.status).toBe(413);
+      const two = await fetch(`${s.url}/v1/models/mnist:predict`, { method: 'POST', body: JSON.stringify({ inputs: [images[0], images[1]] }) });
+      expect(two.status).toBe(200);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('answers 503 with Retry-After beyond the concurrent predictions, and frees the slot when a request ends', async () => {
+    const s = await serve({ maxConcurrentPredictions: 1 });
+    try {
+      // A slow upload holds the only slot while its body trickles in.
+      let answer!: (status: number) => void;
+      const slow = new Promise<number>((resolve) => (answer = resolve));
+      const body = JSON.stringify({ instances: [images[0]] });
+      const req = request(`${s.url}/v1/models/mnist:predict`, { method: 'POST', headers: { 'content-length': String(body.length) } }, (res) => {
+        res.resume();
+        answer(res.statusCode!);
+      });
+      req.write(body.slice(0, 10));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const busy = await fetch(`${s.url}/v1/models/mnist:predict`, { method: 'POST', body });
+      expect(busy.status).toBe(503);
+      expect(busy.headers.get('retry-after')).toBe('1');
+      expect(await busy.json()).toEqual({ error: 'the server is busy: 1 predict requests are in progress; retry in a second' });
+      req.end(body.slice(10));
+      expect(await slow).toBe(200);
+      // Failed requests free their slot too.
+      expect((await fetch(`${s.url}/predict`, { method: 'POST', body: '{"x_input": "seven"}' })).status).toBe(400);
+      expect((await fetch(`${s.url}/predict`, { method: 'POST', body: JSON.stringify({ x_input: images[0] }) })).status).toBe(200);
+    } finally {
+      await s.close();
+    }
+  });
+});
