@@ -109,9 +109,12 @@ export type UnmaskRequestMessage = z.infer<typeof UnmaskRequestMessage>;
  */
 export function wireBytes(message: unknown): number {
   let binary = 0;
-  const skeleton = JSON.stringify(message, (_key, value: unknown) => {
-    if (value instanceof Uint8Array || value instanceof ArrayBuffer) {
-      binary += value.byteLength;
+  const skeleton = JSON.stringify(message, function (this: Record<string, unknown>, key, value: unknown) {
+    // The field as it was, not `value`: JSON.stringify calls toJSON first, and a Node Buffer's
+    // (what socket.io delivers on Node) spells out every byte, costing seconds per megabyte.
+    const raw = this[key];
+    if (raw instanceof Uint8Array || raw instanceof ArrayBuffer) {
+      binary += raw.byteLength;
       return { _placeholder: true, num: 0 };
     }
     return value;

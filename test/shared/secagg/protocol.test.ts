@@ -220,6 +220,12 @@ describe('messages', () => {
     expect(() => SecAggClientMessage.parse({ type: 'secagg/advertise', round: 1, encryptionKey: new Uint8Array(31), maskingKey: new Uint8Array(32), signature: new Uint8Array(64) })).toThrow(/32 bytes/);
     expect(() => SecAggClientMessage.parse({ type: 'secagg/masked-input', round: 1, masked: [1, 2, 3] })).toThrow(/binary/);
   });
+
+  it('count a Node Buffer (what socket.io delivers on Node) by its length, not its toJSON form', () => {
+    const masked = Buffer.alloc(1_000_000, 7);
+    const skeleton = JSON.stringify({ type: 'secagg/masked-input', round: 1, masked: { _placeholder: true, num: 0 } }).length;
+    expect(wireBytes({ type: 'secagg/masked-input', round: 1, masked })).toBe(1_000_000 + skeleton);
+  });
 });
 
 describe('audit: what the coordinator sees', () => {
