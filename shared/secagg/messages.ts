@@ -109,15 +109,17 @@ export type UnmaskRequestMessage = z.infer<typeof UnmaskRequestMessage>;
  */
 export function wireBytes(message: unknown): number {
   let binary = 0;
-  const skeleton = JSON.stringify(message, function (this: Record<string, unknown>, key, value: unknown) {
-    // The field as it was, not `value`: JSON.stringify calls toJSON first, and a Node Buffer's
-    // (what socket.io delivers on Node) spells out every byte, costing seconds per megabyte.
-    const raw = this[key];
-    if (raw instanceof Uint8Array || raw instanceof ArrayBuffer) {
-      binary += raw.byteLength;
+  // A walk of our own rather than a JSON.stringify replacer: stringify calls toJSON before the
+  // replacer sees a value, and a Node Buffer's (what socket.io delivers on Node) spells out every
+  // byte, costing the coordinator seconds per megabyte.
+  const skeleton = (value: unknown): unknown => {
+    if (value instanceof Uint8Array || value instanceof ArrayBuffer) {
+      binary += value.byteLength;
       return { _placeholder: true, num: 0 };
     }
+    if (Array.isArray(value)) return value.map(skeleton);
+    if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, skeleton(v)]));
     return value;
-  });
-  return new TextEncoder().encode(skeleton).length + binary;
+  };
+  return new TextEncoder().encode(JSON.stringify(skeleton(message))).length + binary;
 }
