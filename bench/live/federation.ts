@@ -1,0 +1,160 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startCoordinator, type RunningCoordinator } from '../../server/app.js';
+import { parseCoordinatorConfig } from '../../server/config.js';
+import type { RoundRecord } from '../../shared/protocol/rounds.js';
+import { dropPlan } from './drop-plan.js';
+import type { FromHost } from './host-messages.js';
+import type { ClientHost } from './hosts.js';
+import { ServerSocketBytes, type ByteCount } from './socket-bytes.js';
+
+const JOIN_TOKEN = 'bench-live-join-token';
+
+export interface FederationOptions {
+  clients: number;
+  secure: boolean;
+  /** A tfjs Layers model.json; the seed CNN when absent. */
+  model?: string;
+  phaseTimeoutMs: number;
+  trainingTimeoutMs: number;
+  /** How long all clients may take to connect. */
+  connectTimeoutMs: number;
+  seed: number;
+  log: (line: string) => void;
+}
+
+/** One measured round, seen from the coordinator's process. */
+export interface MeasuredRound {
+  record: RoundRecord;
+  /** CPU seconds of this process (the coordinator) from the round's start to its record. */
+  coordinatorCpuS: number;
+  /** Bytes through the coordinator's sockets in the same span: read = sent by clients. */
+  bytes: ByteCount;
+  dropouts: Extract<FromHost, { kind: 'dropped' }>[];
+}
+
+/**
+ * A real coordinator in this process (startCoordinator, socket.io on 127.0.0.1) and its clients,
+ * real NodeClients spread evenly over the client hosts. Rounds run one at a time, each after every
+ * client is connected, so what a round costs the coordinator can be read off this process.
+ */
+export class Federation {
+  /** Secure messages a client sends per round, learnt in the first round (0: plaintext). */
+  private stages = 0;
+  readonly stageNames: string[] = [];
+
+  private constructor(
+    private readonly o: FederationOptions,
+    private readonly running: RunningCoordinator,
+    private readonly hosts: readonly ClientHost[],
+    private readonly names: readonly string[],
+    private readonly meter: ServerSocketBytes,
+    private readonly dataDir: string,
+  ) {}
+
+  static async start(hosts: readonly ClientHost[], o: FederationOptions): Promise<Federation> {
+    const dataDir = await mkdtemp(join(tmpdir(), 'fedserve-bench-live-'));
+    const config = parseCoordinatorConfig(
+      {
+        port: 0,
+        host: '127.0.0.1',
+        dataDir,
+        joinToken: JOIN_TOKEN,
+        ...(o.model ? { model: o.model } : {}),
+        rounds: { start: 0, selectionWindowMs: 0, trainingTimeoutMs: o.trainingTimeoutMs, minResults: 1 },
+        strategy: { sampler: { minClients: o.clients, maxClients: o.clients } },
+        secureAggregation: { enabled: o.secure, phaseTimeoutMs: o.phaseTimeoutMs },
+      },
+      'live secure-aggregation bench',
+    );
+    const meter = new ServerSocketBytes();
+    let running: RunningCoordinator | undefined;
+    try {
+      running = await startCoordinator(config, { log: o.log });
+      const { inputShape, numClasses } = running.coordinator.task.info;
+      const names = Array.from({ length: o.clients }, (_, i) => `c${String(i).padStart(4, '0')}`);
+      const federation = new Federation(o, running, hosts, names, meter, dataDir);
+      await Promise.all(
+        hosts.map((h, j) =>
+          h.request({
+            kind: 'connect',
+            url: running!.url,
+            token: JOIN_TOKEN,
+            clients: names.map((name, index) => ({ name, index })).filter((_, index) => index % hosts.length === j),
+            secure: o.secure,
+            inputShape,
+            numClasses,
+            seed: o.seed,
+          }),
+        ),
+      );
+      await federation.allConnected();
+      return federation;
+    } catch (e) {
+      meter.close();
+      await running?.close();
+      await rm(dataDir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  /** Runs one round in which `rate` of the clients drop (see dropPlan) and measures it. */
+  async round(rate: number): Promise<MeasuredRound> {
+    const { coordinator } = this.running;
+    const round = coordinator.nextRoundNumber();
+    if (rate > 0 && this.o.secure && this.stages === 0) throw new Error('secure dropouts need a first round without dropouts (to learn the stages)');
+    const plan = dropPlan(this.names, rate, round, this.stages, this.o.seed);
+    await Promise.all(this.hosts.map((h) => h.request({ kind: 'plan', plan })));
+    await this.allConnected();
+    // Late messages of the previous round (unmasking shares past the threshold) settle first.
+    await sleep(100);
+    const closed = new Promise<RoundRecord>((resolve) => {
+      const onRound = (r: RoundRecord) => {
+        if (r.round !== round) return;
+        coordinator.off('round', onRound);
+        resolve(r);
+      };
+      coordinator.on('round', onRound);
+    });
+    this.meter.mark();
+    const cpu = process.cpuUsage();
+    coordinator.startRounds(1);
+    const record = await closed;
+    const used = process.cpuUsage(cpu);
+    const bytes = this.meter.since();
+    if (this.o.secure && this.stages === 0) await this.learnStages(round);
+    const dropouts = this.hosts.flatMap((h) => h.takeDropouts());
+    await Promise.all(this.hosts.map((h) => h.request({ kind: 'restore' })));
+    return { record, coordinatorCpuS: (used.user + used.system) / 1e6, bytes, dropouts };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.hosts.map((h) => h.request({ kind: 'disconnect' }).catch(() => undefined)));
+    await this.running.close();
+    this.meter.close();
+    await rm(this.dataDir, { recursive: true, force: true });
+  }
+
+  private async learnStages(round: number): Promise<void> {
+    const replies = await Promise.all(this.hosts.map((h) => h.request({ kind: 'stages', round })));
+    const longest = replies.map((r) => r.stages ?? []).reduce((a, b) => (b.length > a.length ? b : a), []);
+    this.stages = longest.length;
+    this.stageNames.splice(0, this.stageNames.length, ...longest);
+  }
+
+  /** Waits until every client is connected; a client failure or the connect timeout ends the run. */
+  private async allConnected(): Promise<void> {
+    const { coordinator } = this.running;
+    const deadline = Date.now() + this.o.connectTimeoutMs;
+    while (coordinator.connectedClients().length < this.o.clients) {
+      const failures = this.hosts.flatMap((h) => h.takeFailures());
+      if (failures.length > 0) throw new Error(`${failures.length} client(s) failed: ${failures.slice(0, 3).join('; ')}`);
+      if (Date.now() > deadline) {
+        throw new Error(`only ${coordinator.connectedClients().length} of ${this.o.clients} clients connected within ${this.o.connectTimeoutMs} ms`);
+      }
+      await sleep(20);
+    }
+  }
+}
