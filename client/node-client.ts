@@ -18,6 +18,7 @@ import {
   type JoinAuth,
   type UpdateMeta,
 } from '../shared/protocol/messages.js';
+import { decodeEnvelope, encodeEnvelope, EnvelopeError } from '../shared/protocol/envelope.js';
 import { identityKeyToText, type SecureTrainSection } from '../shared/protocol/secagg-messages.js';
 import { decodeWeights, encodeWeights } from '../shared/protocol/weights-codec.js';
 import { generateIdentity, IdentityPins, type ActivePhase, type ClientAudit, type IdentityKeyPair, type SecAggClientMessage } from '../shared/secagg/index.js';
@@ -187,11 +188,22 @@ export class NodeClient {
     });
     s.on(EVENTS.welcome, (raw: unknown) => this.enqueue(() => this.onWelcome(raw)));
     // Not queued behind the training task, which waits for the masked update's acknowledgement.
-    s.on(EVENTS.secagg, (raw: unknown) => this.secure?.receive(raw));
-    s.on(EVENTS.train, (raw: unknown, weights: unknown) => {
+    s.on(EVENTS.secagg, (payload: unknown) => {
+      const secure = this.secure;
+      if (!secure) return;
+      let raw: unknown;
+      try {
+        raw = decodeEnvelope(payload);
+      } catch (e) {
+        if (e instanceof EnvelopeError) return progress.line(`round ${secure.round}: ignoring a malformed secure-aggregation message: ${e.message}`);
+        throw e;
+      }
+      secure.receive(raw);
+    });
+    s.on(EVENTS.train, (envelope: unknown, weights: unknown) => {
       // A new task supersedes one still training.
       if (this.active) this.active.aborted = true;
-      this.enqueue(() => this.onTrain(raw, weights));
+      this.enqueue(() => this.onTrain(envelope, weights));
     });
     s.on(EVENTS.evaluate, (raw: unknown, weights: unknown) => {
       // An evaluation of round r means round r's training is over.
@@ -253,8 +265,15 @@ export class NodeClient {
     );
   }
 
-  private async onTrain(raw: unknown, payload: unknown): Promise<void> {
+  private async onTrain(envelope: unknown, payload: unknown): Promise<void> {
     const { progress } = this.opts;
+    let raw: unknown;
+    try {
+      raw = decodeEnvelope(envelope);
+    } catch (e) {
+      if (e instanceof EnvelopeError) return progress.line(`ignoring a malformed training task: ${e.message}`);
+      throw e;
+    }
     const parsed = TrainTask.safeParse(raw);
     if (!parsed.success) return progress.line(`ignoring a malformed training task: ${describeZodError(parsed.error)}`);
     const task = parsed.data;
@@ -370,8 +389,9 @@ export class NodeClient {
   /** Sends a secure-aggregation message; resolves with the coordinator's refusal, or undefined when accepted. */
   private async sendSecAgg(message: SecAggClientMessage): Promise<string | undefined> {
     if (!this.socket.connected) return 'not connected';
+    const envelope = encodeEnvelope(message);
     try {
-      const ack: unknown = await this.socket.timeout(this.opts.ackTimeoutMs ?? 60_000).emitWithAck(EVENTS.secagg, message);
+      const ack: unknown = await this.socket.timeout(this.opts.ackTimeoutMs ?? 60_000).emitWithAck(EVENTS.secagg, envelope);
       const reply = UpdateReply.safeParse(ack);
       if (!reply.success) return `malformed acknowledgement: ${describeZodError(reply.error)}`;
       return reply.data.ok ? undefined : `${reply.data.code}: ${reply.data.message}`;

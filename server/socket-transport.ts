@@ -11,8 +11,9 @@ import {
   type Refusal,
   type UpdateReply,
 } from '../shared/protocol/messages.js';
+import { decodeEnvelope, encodeEnvelope, EnvelopeError } from '../shared/protocol/envelope.js';
 import { decodeWeights, encodeWeights, WeightPayloadError } from '../shared/protocol/weights-codec.js';
-import { SecAggClientMessage, wireBytes } from '../shared/secagg/messages.js';
+import { SecAggClientMessage } from '../shared/secagg/messages.js';
 import { tokenMatches } from './auth.js';
 import type { ClientLink, Coordinator } from './coordinator.js';
 
@@ -44,7 +45,9 @@ function joinError(code: ErrorCode, message: string): Error {
 /**
  * socket.io on the coordinator's HTTP server: authenticates joins, validates every inbound
  * message (zod for the JSON part, weights-codec for the binary part) and forwards it to the
- * coordinator; replies to every update, with the reason when it is refused.
+ * coordinator; replies to every update, with the reason when it is refused. Messages with a
+ * variable number of byte fields (`train`, `secagg`) travel as one binary envelope (envelope.ts),
+ * since socket.io refuses packets with more than 10 binary attachments.
  */
 export function attachSocketTransport(http: HttpServer, coordinator: Coordinator, opts: SocketTransportOptions): Server {
   const parameterCount = coordinator.task.info.parameterCount;
@@ -87,7 +90,7 @@ export function attachSocketTransport(http: HttpServer, coordinator: Coordinator
       send: (message) => {
         switch (message.event) {
           case 'train':
-            socket.emit(EVENTS.train, message.body, encode(message.weights));
+            socket.emit(EVENTS.train, encodeEnvelope(message.body), encode(message.weights));
             break;
           case 'welcome':
             socket.emit(EVENTS.welcome, message.body);
@@ -99,7 +102,7 @@ export function attachSocketTransport(http: HttpServer, coordinator: Coordinator
             socket.emit(EVENTS.evaluate, message.body, encode(message.weights));
             break;
           case 'secagg':
-            socket.emit(EVENTS.secagg, message.body);
+            socket.emit(EVENTS.secagg, encodeEnvelope(message.body));
             break;
           default: {
             const never: never = message;
@@ -164,13 +167,24 @@ export function attachSocketTransport(http: HttpServer, coordinator: Coordinator
         if (ack) ack(r);
         else if (!r.ok) refuse(socket, { code: r.code, message: r.message, ...(r.round !== undefined ? { round: r.round } : {}) });
       };
-      const message = SecAggClientMessage.safeParse(args[0]);
-      if (args.length !== 1 || !message.success) {
+      const invalid = (problem: string) => {
         coordinator.countRefusal();
-        return reply({ ok: false, code: 'invalid-message', message: `invalid ${EVENTS.secagg} message: ${message.success ? `takes 1 argument, got ${args.length}` : describeZodError(message.error)}` });
+        reply({ ok: false, code: 'invalid-message', message: `invalid ${EVENTS.secagg} message: ${problem}` });
+      };
+      if (args.length !== 1) return invalid(`takes 1 argument (an envelope), got ${args.length}`);
+      let body: unknown;
+      try {
+        body = decodeEnvelope(args[0]);
+      } catch (e) {
+        if (e instanceof EnvelopeError) return invalid(e.message);
+        throw e;
       }
+      const message = SecAggClientMessage.safeParse(body);
+      if (!message.success) return invalid(describeZodError(message.error));
       const { round } = message.data;
-      const verdict = coordinator.submitProtocolMessage({ clientId: link.id, round, body: message.data, bytes: wireBytes(args[0]) });
+      // decodeEnvelope accepted it, so it is binary: its length is what crossed the wire.
+      const bytes = (args[0] as ArrayBuffer | Uint8Array).byteLength;
+      const verdict = coordinator.submitProtocolMessage({ clientId: link.id, round, body: message.data, bytes });
       reply(verdict.ok ? { ok: true, round } : { ...verdict, round }, message.data.type);
     });
 

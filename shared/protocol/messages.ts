@@ -6,6 +6,8 @@ import { IdentityKeyText, SecureTrainSection } from './secagg-messages.js';
  * Every message between coordinator and clients, as zod schemas: the coordinator validates what
  * clients send, clients validate what the coordinator sends. Weight vectors never appear here:
  * they travel as a separate binary attachment next to the JSON part (see weights-codec.ts).
+ * Messages with a variable number of byte fields (`train`, `secagg`) travel as one binary
+ * envelope (envelope.ts) instead of JSON, decoded before their schema runs.
  */
 
 /** Bumped on any incompatible change; a client speaking another version is refused at join. */
@@ -121,7 +123,7 @@ export const Welcome = z.strictObject({
 });
 export type Welcome = z.infer<typeof Welcome>;
 
-/** JSON part of a training task; the global weights are the binary attachment. */
+/** A training task, sent in an envelope (its secure section holds byte fields); the global weights are the other attachment. */
 export const TrainTask = z.strictObject({
   round: z.number().int().positive(),
   version: count,

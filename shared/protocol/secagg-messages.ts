@@ -5,7 +5,7 @@ import { SecAggSetup } from '../secagg/messages.js';
  * What secure aggregation adds to the coordinator-client protocol: the section of a training task
  * that starts a SecAgg+ round, the identity key a client registers at join, and the round
  * record's secure-aggregation section. The SecAgg+ messages themselves (shared/secagg/messages.ts)
- * travel unchanged on the `secagg` event, in both directions.
+ * travel on the `secagg` event, in both directions, each as one binary envelope (envelope.ts).
  */
 
 /**

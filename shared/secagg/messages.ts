@@ -1,9 +1,11 @@
 import { z } from 'zod';
+import { encodeEnvelope } from '../protocol/envelope.js';
 
 /**
  * The secure-aggregation messages, as zod schemas for both directions of the trust boundary.
- * Byte fields accept what socket.io delivers (Buffer/Uint8Array in Node, ArrayBuffer in
- * browsers) and come out as Uint8Array. Client messages carry no sender id: the transport
+ * Each travels as one binary envelope (shared/protocol/envelope.ts), decoded before these schemas
+ * run. Byte fields accept Uint8Array (what the envelope decodes to, or a Node Buffer) and
+ * ArrayBuffer, and come out as Uint8Array. Client messages carry no sender id: the transport
  * passes the authenticated sender to the server state machine.
  */
 
@@ -104,22 +106,9 @@ export type RoutedSharesMessage = z.infer<typeof RoutedSharesMessage>;
 export type UnmaskRequestMessage = z.infer<typeof UnmaskRequestMessage>;
 
 /**
- * Bytes a message costs on a socket.io connection, approximately: the JSON skeleton with each
- * binary field replaced by a small placeholder, plus the binary attachments themselves.
+ * Bytes a message costs on a socket.io connection: its binary envelope (shared/protocol/envelope.ts),
+ * the one attachment it travels as, give or take socket.io's few bytes of framing.
  */
 export function wireBytes(message: unknown): number {
-  let binary = 0;
-  // A walk of our own rather than a JSON.stringify replacer: stringify calls toJSON before the
-  // replacer sees a value, and a Node Buffer's (what socket.io delivers on Node) spells out every
-  // byte, costing the coordinator seconds per megabyte.
-  const skeleton = (value: unknown): unknown => {
-    if (value instanceof Uint8Array || value instanceof ArrayBuffer) {
-      binary += value.byteLength;
-      return { _placeholder: true, num: 0 };
-    }
-    if (Array.isArray(value)) return value.map(skeleton);
-    if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, skeleton(v)]));
-    return value;
-  };
-  return new TextEncoder().encode(JSON.stringify(skeleton(message))).length + binary;
+  return encodeEnvelope(message).byteLength;
 }

@@ -4,6 +4,7 @@ import { io, type Socket } from 'socket.io-client';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FatalClientError } from '../../client/node-client.js';
 import { setupBackend } from '../../shared/engine/backend.js';
+import { decodeEnvelope } from '../../shared/protocol/envelope.js';
 import { EVENTS, PROTOCOL_VERSION, type UpdateReply } from '../../shared/protocol/messages.js';
 import { encodeWeights } from '../../shared/protocol/weights-codec.js';
 import type { RunningCoordinator } from '../../server/app.js';
@@ -129,7 +130,7 @@ describe('federation over socket.io', () => {
     const n = server.coordinator.task.info.parameterCount;
     const round = nextRounds(server, 1);
     const silent = rawSocket(server.url, { token: JOIN_TOKEN, protocolVersion: PROTOCOL_VERSION, name: 'silent' });
-    const trained = new Promise<unknown>((resolve) => silent.once(EVENTS.train, resolve));
+    const trained = new Promise<unknown>((resolve) => silent.once(EVENTS.train, (envelope: unknown) => resolve(decodeEnvelope(envelope))));
     await connected(silent);
     client(server.url, 'mnist:3/24', 'honest');
     expect(await trained).toMatchObject({ round: 1, version: 0 });

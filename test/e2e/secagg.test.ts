@@ -3,6 +3,7 @@ import nacl from 'tweetnacl';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SecAggTamper } from '../../server/round/secagg-protocol.js';
 import { setupBackend } from '../../shared/engine/backend.js';
+import { decodeEnvelope } from '../../shared/protocol/envelope.js';
 import { EVENTS, PROTOCOL_VERSION, type UpdateReply } from '../../shared/protocol/messages.js';
 import { identityKeyToText } from '../../shared/protocol/secagg-messages.js';
 import { encodeWeights } from '../../shared/protocol/weights-codec.js';
@@ -186,7 +187,9 @@ describe('the secure coordinator refuses what would bypass secure aggregation', 
     const server = await coordinator(3, { rounds: { start: 1, selectionWindowMs: 0, trainingTimeoutMs: 20_000 } });
     const done = nextRounds(server, 1);
     const raw = rawSocket(server.url, { name: 'plain', identityKey: identityKeyToText(generateIdentity().publicKey) });
-    const task = new Promise<{ round: number; secureAggregation?: unknown }>((resolve) => raw.once(EVENTS.train, resolve));
+    const task = new Promise<{ round: number; secureAggregation?: unknown }>((resolve) =>
+      raw.once(EVENTS.train, (envelope: unknown) => resolve(decodeEnvelope(envelope) as { round: number; secureAggregation?: unknown })),
+    );
     clients(server.url, 2);
     const { round, secureAggregation } = await task;
     expect(secureAggregation).toBeDefined();

@@ -2,6 +2,7 @@ import { io, type Socket } from 'socket.io-client';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend } from '../../shared/engine/backend.js';
 import { computeEpsilon } from '../../shared/privacy/rdp.js';
+import { decodeEnvelope } from '../../shared/protocol/envelope.js';
 import { EVENTS, PROTOCOL_VERSION, type TrainTask, type UpdateReply } from '../../shared/protocol/messages.js';
 import type { RoundList } from '../../shared/protocol/rounds.js';
 import { encodeWeights } from '../../shared/protocol/weights-codec.js';
@@ -55,7 +56,7 @@ describe('differential privacy on the coordinator', () => {
     const round = nextRounds(server, 1);
     server.coordinator.startRounds(1);
     const sockets = ['attacker', 'honest'].map((name) => rawClient(server.url, name));
-    const tasks = await Promise.all(sockets.map((s) => new Promise<TrainTask>((resolve) => s.once(EVENTS.train, resolve))));
+    const tasks = await Promise.all(sockets.map((s) => new Promise<TrainTask>((resolve) => s.once(EVENTS.train, (envelope: unknown) => resolve(decodeEnvelope(envelope) as TrainTask)))));
     for (const task of tasks) expect(task.privacy).toEqual({ mode: 'central', clipNorm, updateNoiseStd: 0, indicatorNoiseStd: null });
 
     const meta = { round: 1, numExamples: 1_000, metrics: { loss: 1, accuracy: 0.5 }, trainMs: 1 };

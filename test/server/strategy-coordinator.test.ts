@@ -6,6 +6,7 @@ import type { Dataset } from '../../shared/data/dataset.js';
 import { setupBackend } from '../../shared/engine/backend.js';
 import { createSeedCnn } from '../../shared/model/seed-cnn.js';
 import { setFlatWeights } from '../../shared/model/weights.js';
+import { decodeEnvelope } from '../../shared/protocol/envelope.js';
 import { EVENTS, PROTOCOL_VERSION, type TrainTask, type UpdateReply } from '../../shared/protocol/messages.js';
 import { encodeWeights } from '../../shared/protocol/weights-codec.js';
 import { evaluate } from '../../shared/training.js';
@@ -62,7 +63,7 @@ describe('strategy and federated evaluation on the coordinator', () => {
     });
     const evaluateRequests: unknown[] = [];
     bare.on(EVENTS.evaluate, (body: unknown) => evaluateRequests.push(body));
-    const task = new Promise<TrainTask>((resolve) => bare.once(EVENTS.train, resolve));
+    const task = new Promise<TrainTask>((resolve) => bare.once(EVENTS.train, (envelope: unknown) => resolve(decodeEnvelope(envelope) as TrainTask)));
 
     const round = nextRounds(server, 1);
     const before = server.coordinator.currentWeights();
