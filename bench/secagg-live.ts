@@ -9,12 +9,16 @@
  *   npm run bench:secagg:live -- --clients 10,50 --rounds 1
  *   npm run bench:secagg:live -- --thousand              # 1,000 clients, 7,850-parameter softmax regression
  *
- * Each n runs a secure coordinator, then a plaintext one, each with one unreported warm-up round.
+ * Each n runs a secure coordinator, then a plaintext one; the first of each mode starts with an
+ * unreported warm-up round (JIT; the secure one also tells which messages a client sends).
  * Dropouts: round(10% of n) clients drawn with a seed disconnect during the round; in secure
  * rounds spread over the secure messages a client sends (rotating with the round), in plaintext
  * rounds before the upload. Each round starts once every client is connected. Per row:
  *  - wall s: median over the rounds of the round record's duration (selection to commit);
  *  - coord CPU s: median CPU time (user + system) of this process over the round: the coordinator;
+ *  - client CPU s: median CPU time of the client processes over the round, per client. Here all
+ *    n clients share the machine's cores, so the wall time is bound by their sum; on real devices
+ *    they would run in parallel;
  *  - MB/client: bytes through the coordinator's TCP sockets over the round (WebSocket frames and
  *    all), per selected client, sent by clients / received by them;
  *  - outcome: committed, or how many committed and the first failure's reason.
@@ -75,6 +79,8 @@ interface Summary {
   rounds: MeasuredRound[];
   wallS: number;
   cpuS: number;
+  /** Median over the rounds of the client hosts' CPU seconds, per client. */
+  clientCpuS: number;
   sentMB: number;
   recvMB: number;
   outcome: string;
@@ -94,23 +100,31 @@ function summarize(n: number, rounds: MeasuredRound[]): Summary {
     rounds,
     wallS: median(rounds.map((r) => r.record.durationMs / 1000)),
     cpuS: median(rounds.map((r) => r.coordinatorCpuS)),
+    clientCpuS: median(rounds.map((r) => r.clientsCpuS / n)),
     sentMB: mean(rounds.map((r) => r.bytes.read / n / 1e6)),
     recvMB: mean(rounds.map((r) => r.bytes.written / n / 1e6)),
     outcome: failed ? `${committed}/${rounds.length} committed; ${failed.record.status}: ${failed.record.reason ?? 'no reason'}` : 'committed',
   };
 }
 
-/** One coordinator (secure or not) with n clients: a warm-up round, then ROUNDS rounds per dropout rate. */
-async function measure(hosts: ClientHost[], o: Omit<FederationOptions, 'seed' | 'log'>, warmUp: boolean): Promise<Map<number, Summary>> {
-  const federation = await Federation.start(hosts, { ...o, seed: SEED, log });
+/** Stages learnt by the first secure federation, for the dropouts of the later ones. */
+let secureStages: readonly string[] | undefined;
+/** Modes whose code this process has already run (a warm-up round is for the first federation of each). */
+const warm = new Set<boolean>();
+
+/** One coordinator (secure or not) with n clients: ROUNDS rounds per dropout rate, after a warm-up round the first time. */
+async function measure(hosts: ClientHost[], o: Omit<FederationOptions, 'seed' | 'log' | 'stages'>, warmUp: boolean): Promise<Map<number, Summary>> {
+  const federation = await Federation.start(hosts, { ...o, seed: SEED, log, ...(o.secure && secureStages ? { stages: secureStages } : {}) });
   try {
-    if (warmUp) await federation.round(0);
+    if (warmUp && !warm.has(o.secure)) await federation.round(0);
+    warm.add(o.secure);
     const out = new Map<number, Summary>();
     for (const drop of DROPS) {
       const rounds: MeasuredRound[] = [];
       for (let r = 0; r < ROUNDS; r++) rounds.push(await federation.round(drop));
       out.set(drop, summarize(o.clients, rounds));
     }
+    if (o.secure) secureStages = federation.stages;
     return out;
   } finally {
     await federation.close();
@@ -139,7 +153,10 @@ async function table(hosts: ClientHost[]): Promise<void> {
     `SecAgg+ vs plaintext FedAvg, live: coordinator + n NodeClients over socket.io on 127.0.0.1 (${HOSTS} client processes), ` +
       `seed CNN (121,930 parameters), Node ${process.versions.node}, median of ${ROUNDS} round(s) per row`,
   );
-  const header = ['n', 'drop', 'k', 't', 'secure s', 'plain s', 'ratio', 'secure coord CPU s', 'plain coord CPU s', 'secure MB/client sent / recv', 'plain MB/client sent / recv', 'secure outcome', 'plain outcome'];
+  const header = [
+    'n', 'drop', 'k', 't', 'secure s', 'plain s', 'ratio', 'secure coord CPU s', 'plain coord CPU s',
+    'secure client CPU s', 'plain client CPU s', 'secure MB/client sent / recv', 'plain MB/client sent / recv', 'secure outcome', 'plain outcome',
+  ];
   console.log(header.join(' | '));
   const stageLines: string[] = [];
   let goal: { n: number; secure: number; plain: number } | undefined;
@@ -151,7 +168,10 @@ async function table(hosts: ClientHost[]): Promise<void> {
       const p = plain.get(drop)!;
       const setup = s.rounds[0].record.secureAggregation;
       console.log(
-        [n, pct(drop), setup?.k ?? '-', setup?.threshold ?? '-', s3(s.wallS), s3(p.wallS), (s.wallS / p.wallS).toFixed(2), s3(s.cpuS), s3(p.cpuS), mb(s), mb(p), s.outcome, p.outcome].join(' | '),
+        [
+          n, pct(drop), setup?.k ?? '-', setup?.threshold ?? '-', s3(s.wallS), s3(p.wallS), (s.wallS / p.wallS).toFixed(2), s3(s.cpuS), s3(p.cpuS),
+          s3(s.clientCpuS), s3(p.clientCpuS), mb(s), mb(p), s.outcome, p.outcome,
+        ].join(' | '),
       );
       for (const r of s.rounds) stageLines.push([n, pct(drop), r.record.round, stagesOf(r), dropoutsOf(r)].join(' | '));
       if (drop === 0.1 && (n === 100 || !goal || goal.n !== 100)) goal = { n, secure: s.wallS, plain: p.wallS };
@@ -174,14 +194,14 @@ async function thousand(hosts: ClientHost[]): Promise<void> {
       `${THOUSAND} live clients over socket.io on 127.0.0.1 (${HOSTS} client processes), softmax regression (7,850 parameters), ` +
         `Node ${process.versions.node}, ${ROUNDS} round(s) each, no warm-up`,
     );
-    console.log(['mode', 'round', 'k', 't', 'wall s', 'coord CPU s', 'MB/client sent / recv', 'stages ms', 'outcome'].join(' | '));
+    console.log(['mode', 'round', 'k', 't', 'wall s', 'coord CPU s', 'client CPU s', 'MB/client sent / recv', 'stages ms', 'outcome'].join(' | '));
     for (const secure of [true, false]) {
       const summary = (await measure(hosts, { clients: THOUSAND, secure, model, ...TIMEOUTS }, false)).get(0)!;
       for (const r of summary.rounds) {
         const setup = r.record.secureAggregation;
         const outcome = r.record.status === 'committed' ? 'committed' : `${r.record.status}: ${r.record.reason}`;
         console.log(
-          [secure ? 'secure' : 'plain', r.record.round, setup?.k ?? '-', setup?.threshold ?? '-', s3(r.record.durationMs / 1000), s3(r.coordinatorCpuS),
+          [secure ? 'secure' : 'plain', r.record.round, setup?.k ?? '-', setup?.threshold ?? '-', s3(r.record.durationMs / 1000), s3(r.coordinatorCpuS), s3(r.clientsCpuS / THOUSAND),
             `${(r.bytes.read / THOUSAND / 1e6).toFixed(3)} / ${(r.bytes.written / THOUSAND / 1e6).toFixed(3)}`, secure ? stagesOf(r) : `aggregating ${Math.round(r.record.phaseMs.aggregating ?? 0)}`, outcome].join(' | '),
         );
       }

@@ -112,6 +112,10 @@ async function handle(command: ToHost): Promise<void> {
       const longest = [...hosted.values()].map((h) => h.sent.get(command.round) ?? []).reduce((a, b) => (b.length > a.length ? b : a), []);
       return send({ kind: 'replied', command: command.kind, stages: longest });
     }
+    case 'cpu': {
+      const { user, system } = process.cpuUsage();
+      return send({ kind: 'replied', command: command.kind, cpuS: (user + system) / 1e6 });
+    }
     case 'disconnect':
       await stopAll();
       session = undefined;

@@ -22,6 +22,8 @@ export interface FederationOptions {
   /** How long all clients may take to connect. */
   connectTimeoutMs: number;
   seed: number;
+  /** The secure messages a client sends per round, if known; else learnt in the first round, which must have no dropouts. */
+  stages?: readonly string[];
   log: (line: string) => void;
 }
 
@@ -32,6 +34,8 @@ export interface MeasuredRound {
   coordinatorCpuS: number;
   /** Bytes through the coordinator's sockets in the same span: read = sent by clients. */
   bytes: ByteCount;
+  /** CPU seconds of the client hosts in the same span: all the clients' work. */
+  clientsCpuS: number;
   dropouts: Extract<FromHost, { kind: 'dropped' }>[];
 }
 
@@ -41,9 +45,8 @@ export interface MeasuredRound {
  * client is connected, so what a round costs the coordinator can be read off this process.
  */
 export class Federation {
-  /** Secure messages a client sends per round, learnt in the first round (0: plaintext). */
-  private stages = 0;
-  readonly stageNames: string[] = [];
+  /** The secure messages a client sends per round (none: plaintext, or not learnt yet). */
+  private stageNames: readonly string[];
 
   private constructor(
     private readonly o: FederationOptions,
@@ -52,7 +55,14 @@ export class Federation {
     private readonly names: readonly string[],
     private readonly meter: ServerSocketBytes,
     private readonly dataDir: string,
-  ) {}
+  ) {
+    this.stageNames = o.stages ?? [];
+  }
+
+  /** The secure messages a client sends per round, as the client API names them. */
+  get stages(): readonly string[] {
+    return this.stageNames;
+  }
 
   static async start(hosts: readonly ClientHost[], o: FederationOptions): Promise<Federation> {
     const dataDir = await mkdtemp(join(tmpdir(), 'fedserve-bench-live-'));
@@ -104,8 +114,9 @@ export class Federation {
   async round(rate: number): Promise<MeasuredRound> {
     const { coordinator } = this.running;
     const round = coordinator.nextRoundNumber();
-    if (rate > 0 && this.o.secure && this.stages === 0) throw new Error('secure dropouts need a first round without dropouts (to learn the stages)');
-    const plan = dropPlan(this.names, rate, round, this.stages, this.o.seed);
+    const learn = this.o.secure && this.stageNames.length === 0;
+    if (rate > 0 && learn) throw new Error('secure dropouts need the stages: run a round without dropouts first, or pass them');
+    const plan = dropPlan(this.names, rate, round, this.stageNames.length, this.o.seed);
     await Promise.all(this.hosts.map((h) => h.request({ kind: 'plan', plan })));
     await this.allConnected();
     // Late messages of the previous round (unmasking shares past the threshold) settle first.
@@ -118,16 +129,18 @@ export class Federation {
       };
       coordinator.on('round', onRound);
     });
+    const clientsCpu = await this.clientsCpuS();
     this.meter.mark();
     const cpu = process.cpuUsage();
     coordinator.startRounds(1);
     const record = await closed;
     const used = process.cpuUsage(cpu);
     const bytes = this.meter.since();
-    if (this.o.secure && this.stages === 0) await this.learnStages(round);
+    const clientsCpuS = (await this.clientsCpuS()) - clientsCpu;
+    if (learn) await this.learnStages(round);
     const dropouts = this.hosts.flatMap((h) => h.takeDropouts());
     await Promise.all(this.hosts.map((h) => h.request({ kind: 'restore' })));
-    return { record, coordinatorCpuS: (used.user + used.system) / 1e6, bytes, dropouts };
+    return { record, coordinatorCpuS: (used.user + used.system) / 1e6, bytes, clientsCpuS, dropouts };
   }
 
   async close(): Promise<void> {
@@ -139,9 +152,12 @@ export class Federation {
 
   private async learnStages(round: number): Promise<void> {
     const replies = await Promise.all(this.hosts.map((h) => h.request({ kind: 'stages', round })));
-    const longest = replies.map((r) => r.stages ?? []).reduce((a, b) => (b.length > a.length ? b : a), []);
-    this.stages = longest.length;
-    this.stageNames.splice(0, this.stageNames.length, ...longest);
+    this.stageNames = replies.map((r) => r.stages ?? []).reduce((a, b) => (b.length > a.length ? b : a), []);
+  }
+
+  private async clientsCpuS(): Promise<number> {
+    const replies = await Promise.all(this.hosts.map((h) => h.request({ kind: 'cpu' })));
+    return replies.reduce((sum, r) => sum + (r.cpuS ?? 0), 0);
   }
 
   /** Waits until every client is connected; a client failure or the connect timeout ends the run. */

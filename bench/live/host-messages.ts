@@ -21,14 +21,16 @@ export type ToHost =
   | { kind: 'restore' }
   /** The secure messages of `round`, in the order the client that sent the most sent them. */
   | { kind: 'stages'; round: number }
+  /** CPU seconds this host process has used so far (its clients' work). */
+  | { kind: 'cpu' }
   | { kind: 'disconnect' }
   | { kind: 'exit' };
 
 export type FromHost =
   /** The host is up and takes commands. */
   | { kind: 'ready' }
-  /** A command was carried out (each gets exactly one reply, in order); `stages` answers 'stages'. */
-  | { kind: 'replied'; command: ToHost['kind']; stages?: string[] }
+  /** A command was carried out (each gets exactly one reply, in order); `stages` and `cpuS` answer 'stages' and 'cpu'. */
+  | { kind: 'replied'; command: ToHost['kind']; stages?: string[]; cpuS?: number }
   | { kind: 'refused'; command: ToHost['kind']; message: string }
   /** A client left as planned, at `stage` (a secure stage as the client API names it, or 'upload'). */
   | { kind: 'dropped'; name: string; round: number; stage: string }
