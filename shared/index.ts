@@ -25,6 +25,7 @@ export * from './privacy/index.js';
 export * from './protocol/messages.js';
 export * from './protocol/rounds.js';
 export * from './protocol/weights-codec.js';
+export * from './protocol/envelope.js';
 export * from './task.js';
 export * from './secagg/index.js';
 export * from './protocol/secagg-messages.js';

@@ -10,8 +10,8 @@ import { IdentityKeyText, SecureTrainSection } from './secagg-messages.js';
  * envelope (envelope.ts) instead of JSON, decoded before their schema runs.
  */
 
-/** Bumped on any incompatible change; a client speaking another version is refused at join. */
-export const PROTOCOL_VERSION = 1;
+/** Bumped on any incompatible change; a client speaking another version is refused at join. 2: `train` and `secagg` in envelopes. */
+export const PROTOCOL_VERSION = 2;
 
 /** socket.io event names, one per message type. */
 export const EVENTS = {
