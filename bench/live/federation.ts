@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startCoordinator, type RunningCoordinator } from '../../server/app.js';
+import type { Heartbeat } from '../../server/socket-transport.js';
 import { parseCoordinatorConfig } from '../../server/config.js';
 import type { RoundRecord } from '../../shared/protocol/rounds.js';
 import { dropPlan } from './drop-plan.js';
@@ -11,6 +12,13 @@ import type { ClientHost } from './hosts.js';
 import { ServerSocketBytes, type ByteCount } from './socket-bytes.js';
 
 const JOIN_TOKEN = 'bench-live-join-token';
+
+/**
+ * Hundreds of clients share each client process here, so one burst of their crypto can hold a
+ * pong back longer than socket.io's 20 s and drop them all; devices of their own would answer at
+ * once. Planned dropouts disconnect explicitly, so a long timeout hides none of them.
+ */
+const HEARTBEAT: Heartbeat = { pingIntervalMs: 25_000, pingTimeoutMs: 600_000 };
 
 export interface FederationOptions {
   clients: number;
@@ -82,7 +90,7 @@ export class Federation {
     const meter = new ServerSocketBytes();
     let running: RunningCoordinator | undefined;
     try {
-      running = await startCoordinator(config, { log: o.log });
+      running = await startCoordinator(config, { log: o.log, heartbeat: HEARTBEAT });
       const { inputShape, numClasses } = running.coordinator.task.info;
       const names = Array.from({ length: o.clients }, (_, i) => `c${String(i).padStart(4, '0')}`);
       const federation = new Federation(o, running, hosts, names, meter, dataDir);
