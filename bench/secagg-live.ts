@@ -141,6 +141,13 @@ function stagesOf(r: MeasuredRound): string {
   return [...stages, `aggregating ${Math.round(r.record.phaseMs.aggregating ?? 0)}`].join(', ');
 }
 
+/** Where the planned dropouts left, as the clients saw it (the record misses those the round no longer waited for). */
+function plannedOf(r: MeasuredRound): string {
+  const byStage = new Map<string, number>();
+  for (const d of r.dropouts) byStage.set(d.stage, (byStage.get(d.stage) ?? 0) + 1);
+  return [...byStage].map(([stage, count]) => `${stage} ${count}`).join(', ') || '-';
+}
+
 function dropoutsOf(r: MeasuredRound): string {
   const byStage = new Map<string, number>();
   for (const d of r.record.secureAggregation?.dropouts ?? []) byStage.set(d.stage, (byStage.get(d.stage) ?? 0) + 1);
@@ -174,12 +181,12 @@ async function table(hosts: ClientHost[]): Promise<void> {
           s3(s.clientCpuS), s3(p.clientCpuS), mb(s), mb(p), s.outcome, p.outcome,
         ].join(' | '),
       );
-      for (const r of s.rounds) stageLines.push([n, pct(drop), r.record.round, r.record.contributions.length, stagesOf(r), dropoutsOf(r)].join(' | '));
+      for (const r of s.rounds) stageLines.push([n, pct(drop), r.record.round, r.record.contributions.length, stagesOf(r), plannedOf(r), dropoutsOf(r)].join(' | '));
       if (drop === 0.1 && (n === 100 || !goal || goal.n !== 100)) goal = { n, secure: s.wallS, plain: p.wallS };
     }
   }
-  console.log('\nSecure rounds, stage by stage (ms, from the round records), and where clients dropped:');
-  console.log(['n', 'drop', 'round', 'contributors', 'stages ms', 'dropouts by stage'].join(' | '));
+  console.log('\nSecure rounds, stage by stage (ms, from the round records), and where the planned dropouts left:');
+  console.log(['n', 'drop', 'round', 'contributors', 'stages ms', 'clients left before sending', 'dropouts in the record'].join(' | '));
   for (const line of stageLines) console.log(line);
   if (goal) {
     console.log(`secagg-live: n=${goal.n} drop=10% secure_s=${s3(goal.secure)} plain_s=${s3(goal.plain)} ratio=${(goal.secure / goal.plain).toFixed(2)}`);
