@@ -22,7 +22,7 @@ import { IdentityRegistry } from './secagg-identities.js';
 import { checkSecureAggregationConfig, secureProtocolFactory } from './secagg-runtime.js';
 import { RoundLog } from './round-log.js';
 import { ModelRegistry } from './serving/model-registry.js';
-import { attachSocketTransport } from './socket-transport.js';
+import { attachSocketTransport, type Heartbeat } from './socket-transport.js';
 import { CheckpointStore } from './store/checkpoint-store.js';
 import { planCoordinator } from './strategy-runtime.js';
 import { createWebHandler } from './web/handler.js';
@@ -47,6 +47,8 @@ export interface StartOptions {
   evalData?: Dataset;
   /** Tests only: the coordinator tampers with what it sends in secure rounds, which clients must detect. */
   secAggTamper?: SecAggTamper;
+  /** socket.io's heartbeat (benches hosting many clients per process); default socket.io's own. */
+  heartbeat?: Heartbeat;
 }
 
 async function loadTask(config: CoordinatorConfig): Promise<Task> {
@@ -143,6 +145,7 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
   const io = attachSocketTransport(http, coordinator, {
     joinToken,
     log,
+    ...(options.heartbeat ? { heartbeat: options.heartbeat } : {}),
     ...(identities ? { admit: (join) => identities.admit(join), onJoin: (id, join) => identities.register(id, join) } : {}),
   });
   const stopFeed = attachLiveFeed(io, coordinator, { adminToken });

@@ -24,6 +24,18 @@ export interface SocketTransportOptions {
   admit?: (join: JoinAuth) => string | undefined;
   /** A join was admitted under client id `id`. */
   onJoin?: (id: string, join: JoinAuth) => void;
+  /** socket.io's heartbeat; default its own (ping every 25 s, 20 s to answer). */
+  heartbeat?: Heartbeat;
+}
+
+/**
+ * How often the coordinator pings each connection, and how long an answer may take before the
+ * connection counts as lost. A harness that hosts hundreds of clients in one busy process may
+ * need longer than socket.io's 20 s; real devices answer at once.
+ */
+export interface Heartbeat {
+  pingIntervalMs: number;
+  pingTimeoutMs: number;
 }
 
 /** Room for the JSON part of a message and for base64 inflation when a client falls back to polling. */
@@ -51,7 +63,8 @@ function joinError(code: ErrorCode, message: string): Error {
  */
 export function attachSocketTransport(http: HttpServer, coordinator: Coordinator, opts: SocketTransportOptions): Server {
   const parameterCount = coordinator.task.info.parameterCount;
-  const io = new Server(http, { maxHttpBufferSize: maxMessageBytes(parameterCount), serveClient: false });
+  const heartbeat = opts.heartbeat ? { pingInterval: opts.heartbeat.pingIntervalMs, pingTimeout: opts.heartbeat.pingTimeoutMs } : {};
+  const io = new Server(http, { maxHttpBufferSize: maxMessageBytes(parameterCount), serveClient: false, ...heartbeat });
   // Encoded once per global-weights array, not once per participant.
   const encoded = new WeakMap<Float32Array, ArrayBuffer>();
   const encode = (w: Float32Array) => {
