@@ -295,8 +295,8 @@ export class SecAggClient {
       }
       const reply: UnmaskMessage = { type: 'secagg/unmask', round: this.round, selfMaskShares: [], maskingKeyShares: [] };
       for (const [of, shares] of this.held) {
-        if (signed.has(of)) reply.selfMaskShares.push({ of, ...shares.selfMaskSeed });
-        else reply.maskingKeyShares.push({ of, ...shares.maskingKey });
+        if (signed.has(of)) reply.selfMaskShares.push(this.revealable(of, 'self-mask-seed', shares.selfMaskSeed));
+        else reply.maskingKeyShares.push(this.revealable(of, 'masking-key', shares.maskingKey));
       }
       this.state = 'finished';
       return reply;
@@ -339,7 +339,7 @@ export class SecAggClient {
     if (count < this.threshold) throw new SecAggRefusal(`only ${count} ${what}, fewer than the threshold ${this.threshold}`);
   }
 
-  /** Opens a neighbour's share box and checks that it signed both shares for us, this round. */
+  /** Opens a neighbour's share box: two shares, each with the neighbour's signature (checked when revealed). */
   private openShares(sealed: Uint8Array, from: string, peer: Peer): HeldShares {
     const plaintext = open(sealed, peer.receiveKey);
     if (!plaintext) throw new SecAggRefusal(`shares from '${from}' fail authentication: altered, reflected, or not sealed by them`);
@@ -350,14 +350,21 @@ export class SecAggClient {
       throw new SecAggRefusal(`shares from '${from}' are malformed: ${(error as Error).message}`);
     }
     const [seedShare, keyShare, seedSignature, keySignature] = fields;
-    const key = this.ctx.identityKeys.get(from)!;
-    const id = this.options.id;
-    if (!verifyShare({ ...this.shareContext(from, id, 'self-mask-seed'), share: seedShare }, seedSignature, key, this.verify) ||
-      !verifyShare({ ...this.shareContext(from, id, 'masking-key'), share: keyShare }, keySignature, key, this.verify)) {
-      throw new SecAggRefusal(`shares from '${from}' do not carry its signature: a revealed share could not be attributed`);
-    }
     return { selfMaskSeed: { share: seedShare, signature: seedSignature }, maskingKey: { share: keyShare, signature: keySignature } };
   }
+
+  /**
+   * The share we reveal of `of`'s secret, once checked against its author's signature: the
+   * coordinator pins a forged share on whoever revealed it, so we never reveal one `of` did not sign.
+   * Only revealed shares are checked: half the verifications, and an unrevealed share matters to no one.
+   */
+  private revealable(of: string, kind: ShareKind, held: SignedShare): { of: string; share: Uint8Array; signature: Uint8Array } {
+    if (!verifyShare({ ...this.shareContext(of, this.options.id, kind), share: held.share }, held.signature, this.ctx.identityKeys.get(of)!, this.verify)) {
+      throw new SecAggRefusal(`the ${kind} share from '${of}' does not carry its signature: '${of}' dealt a share it cannot be held to`);
+    }
+    return { of, ...held };
+  }
+
 }
 
 /** Key agreement whose failure (a low-order key) is a refusal naming the peer. */

@@ -1,6 +1,7 @@
 import nacl from 'tweetnacl';
 import { concatBytes, lengthPrefixed, lengthPrefixedText } from './bytes.js';
 import { LABELS } from './kdf.js';
+import { nodeCryptoModule } from './node-crypto.js';
 
 /**
  * The digest a client signs into its advertisement: everything its update depends on (the global
@@ -24,8 +25,19 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** SHA-512: OpenSSL's under Node (10x pure JS on a model's weights, which every client hashes each round), tweetnacl elsewhere. */
+function sha512(parts: readonly Uint8Array[]): Uint8Array {
+  const crypto = nodeCryptoModule();
+  if (!crypto) return nacl.hash(concatBytes(parts));
+  const hash = crypto.createHash('sha512');
+  for (const part of parts) hash.update(part);
+  return new Uint8Array(hash.digest());
+}
+
 /** SHA-512 (first 32 bytes) over the task's canonical JSON and the raw bytes of the weights it trains. */
 export function taskDigest(task: unknown, weights: Uint8Array): Uint8Array {
   const text = new TextEncoder().encode(canonicalJson(task));
-  return nacl.hash(concatBytes([lengthPrefixedText(LABELS.task), lengthPrefixed(text), lengthPrefixed(weights)])).slice(0, TASK_DIGEST_BYTES);
+  const length = new Uint8Array(4);
+  new DataView(length.buffer).setUint32(0, weights.length);
+  return sha512([lengthPrefixedText(LABELS.task), lengthPrefixed(text), length, weights]).slice(0, TASK_DIGEST_BYTES);
 }

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { WeightedMean } from '../../../shared/aggregation/weighted-mean.js';
 import { createSetup, generateIdentity, IdentityPins, SecAggClient, SecAggClientMessage, SecAggRefusal, SecAggServer, webCryptoKeystream, wireBytes, type ActivePhase, type LocalUpdate, type SecAggServerMessage } from '../../../shared/secagg/index.js';
 import type { SecretShares } from '../../../shared/secagg/client.js';
-import { seedCommitment, verifySurvivors } from '../../../shared/secagg/identity.js';
+import { defaultSign, seedCommitment, verifySurvivors, type Ed25519Sign } from '../../../shared/secagg/identity.js';
+import { LABELS } from '../../../shared/secagg/kdf.js';
 import { roundContext } from '../../../shared/secagg/round.js';
 import { clientIds, DIGEST, runSecAgg, type DriverOptions, type DriverRun } from './driver.js';
 
@@ -337,6 +338,21 @@ describe('active security: what a lying coordinator or a cheating client gets', 
     expect(held.length).toBeGreaterThanOrEqual(4);
     expect(committed(await combine(held.slice(0, 4)))).toBe(true);
     for (let skip = 0; skip < 4; skip++) expect(committed(await combine(held.slice(0, 4).filter((_, i) => i !== skip)))).toBe(false);
+  });
+
+  it('a client that deals shares with bad signatures is refused by the honest neighbour about to reveal one', async () => {
+    const honestSign = defaultSign();
+    // client-002 signs its advertisement properly but not its shares.
+    const sloppy: Ed25519Sign = (message, identity) => {
+      const signature = honestSign(message, identity);
+      if (new TextDecoder().decode(message.subarray(4, 4 + LABELS.share.length)) === LABELS.share) signature[0] ^= 1;
+      return signature;
+    };
+    const { result } = await run(6, 4, { makeClient: (o) => new SecAggClient(o.id === ids6[2] ? { ...o, sign: sloppy } : o) });
+    expect(result.outcome.kind).toBe('aborted');
+    const refused = [...result.refusals.values()];
+    expect(refused.length).toBeGreaterThan(0);
+    for (const reason of refused) expect(reason).toMatch(/share from 'client-002' does not carry its signature/);
   });
 
   it('a client that deals shares inconsistent with its seed commitment is named when the seed is rebuilt', async () => {
