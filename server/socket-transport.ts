@@ -72,6 +72,14 @@ export function attachSocketTransport(http: HttpServer, coordinator: Coordinator
     if (!buf) encoded.set(w, (buf = encodeWeights(w)));
     return buf;
   };
+  // A round's training task is one object for all participants: with a roster of n identity keys,
+  // encoding it per participant would cost O(n^2).
+  const envelopes = new WeakMap<object, ArrayBuffer>();
+  const envelopeOf = (body: object) => {
+    let buf = envelopes.get(body);
+    if (!buf) envelopes.set(body, (buf = encodeEnvelope(body)));
+    return buf;
+  };
 
   io.use((socket, next) => {
     const parsed = JoinAuth.safeParse(socket.handshake.auth);
@@ -103,7 +111,7 @@ export function attachSocketTransport(http: HttpServer, coordinator: Coordinator
       send: (message) => {
         switch (message.event) {
           case 'train':
-            socket.emit(EVENTS.train, encodeEnvelope(message.body), encode(message.weights));
+            socket.emit(EVENTS.train, envelopeOf(message.body), encode(message.weights));
             break;
           case 'welcome':
             socket.emit(EVENTS.welcome, message.body);

@@ -178,18 +178,14 @@ export class SecAggProtocol implements AggregationProtocol {
     this.armTimer(this.advertiseDeadline());
     const timeoutMs = Math.max(1, this.advertiseDeadline() - this.startedAt);
     const tamper = this.options.tamper;
+    const taskFor = (section: SecureTrainSection): SecureTrainTask => ({
+      body: { round, version: this.ctx.version, config: this.ctx.trainConfig, timeoutMs, ...(privacy ? { privacy } : {}), secureAggregation: section },
+      weights: this.ctx.globalWeights,
+    });
+    // One task object for everyone (the transport encodes it once), unless a test tampers per client.
+    const shared = taskFor({ setup, slots });
     return participants.map((to) => {
-      const task: SecureTrainTask = {
-        body: {
-          round,
-          version: this.ctx.version,
-          config: this.ctx.trainConfig,
-          timeoutMs,
-          ...(privacy ? { privacy } : {}),
-          secureAggregation: { setup: tamper?.setup ? tamper.setup(to, setup) : setup, slots },
-        },
-        weights: this.ctx.globalWeights,
-      };
+      const task = tamper?.setup ? taskFor({ setup: tamper.setup(to, setup), slots }) : shared;
       const sent = tamper?.task ? tamper.task(to, task) : task;
       return { event: 'train' as const, to, body: sent.body, weights: sent.weights };
     });

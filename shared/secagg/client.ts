@@ -18,6 +18,7 @@ import {
   type IdentityKeyPair,
   type IdentityPins,
   type ShareKind,
+  type SurvivorStatement,
 } from './identity.js';
 import { pairwiseMaskKey, selfMaskKey, shareBoxKey } from './kdf.js';
 import type { Keystream } from './keystream.js';
@@ -306,7 +307,7 @@ export class SecAggClient {
     }
   }
 
-  private survivorStatement(survivors: ReadonlySet<string>): { round: number; nonce: Uint8Array; digest: Uint8Array; survivors: string[] } {
+  private survivorStatement(survivors: ReadonlySet<string>): SurvivorStatement {
     return { round: this.round, nonce: this.nonce, digest: this.options.digest, survivors: [...survivors].sort() };
   }
 

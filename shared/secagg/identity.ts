@@ -170,12 +170,21 @@ export function verifyShare(s: ShareStatement, signature: Uint8Array, identityKe
   return verify(shareBytes(s), signature, identityKey);
 }
 
+/** A statement is checked against t or more signatures: its bytes (n ids long) are encoded once. */
+const encodedSurvivors = new WeakMap<SurvivorStatement, Uint8Array>();
+
+function survivorBytesOnce(s: SurvivorStatement): Uint8Array {
+  let bytes = encodedSurvivors.get(s);
+  if (!bytes) encodedSurvivors.set(s, (bytes = survivorBytes(s)));
+  return bytes;
+}
+
 export function signSurvivors(s: SurvivorStatement, identity: IdentityKeyPair, sign: Ed25519Sign = defaultSign()): Uint8Array {
-  return sign(survivorBytes(s), identity);
+  return sign(survivorBytesOnce(s), identity);
 }
 
 export function verifySurvivors(s: SurvivorStatement, signature: Uint8Array, identityKey: Uint8Array, verify: Ed25519Verify = defaultVerify()): boolean {
-  return verify(survivorBytes(s), signature, identityKey);
+  return verify(survivorBytesOnce(s), signature, identityKey);
 }
 
 /**

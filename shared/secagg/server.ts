@@ -3,7 +3,7 @@ import { defaultX25519, x25519PublicKey, type X25519 } from './agreement.js';
 import { assertLittleEndianHost, bytesEqual } from './bytes.js';
 import { aggregateErrorBound, decodeSum } from './encoding.js';
 import { SecAggMessageError } from './errors.js';
-import { defaultVerify, seedCommitment, verifyAdvertisement, verifyShare, verifySurvivors, type Ed25519Verify, type ShareKind } from './identity.js';
+import { defaultVerify, seedCommitment, verifyAdvertisement, verifyShare, verifySurvivors, type Ed25519Verify, type ShareKind, type SurvivorStatement } from './identity.js';
 import { pairwiseMaskKey, selfMaskKey } from './kdf.js';
 import type { Keystream } from './keystream.js';
 import { defaultMaskAccumulator, int32View, keystreamAccumulator, signedView, type MaskAccumulator, type MaskTerm } from './masks.js';
@@ -107,6 +107,8 @@ export class SecAggServer {
   private readonly sealed = new Map<string, Map<string, Uint8Array>>();
   private readonly revealed = new Map<string, Revealed>();
   private readonly consistencySignatures = new Map<string, Uint8Array>();
+  /** Consistency statements by task digest (hex), built once the survivor list U3 is known. */
+  private readonly statements = new Map<string, SurvivorStatement>();
   /** Clients live after each phase: U1 advertised, U2 shared keys, U3 sent masked input, U4 signed the survivor list. */
   private u1 = new Set<string>();
   private u2 = new Set<string>();
@@ -350,10 +352,16 @@ export class SecAggServer {
     return this.ctx.identityKeys.get(id)!;
   }
 
-  /** What `signer` signs in the consistency round: the survivor list, under its own task digest. */
-  private survivorStatement(signer: string): { round: number; nonce: Uint8Array; digest: Uint8Array; survivors: string[] } {
-    const { round, nonce } = this.options.setup;
-    return { round, nonce, digest: this.advertised.get(signer)!.digest, survivors: [...this.u3].sort() };
+  /** What `signer` signs in the consistency round: the survivor list, under its own task digest (one statement per digest). */
+  private survivorStatement(signer: string): SurvivorStatement {
+    const digest = this.advertised.get(signer)!.digest;
+    const key = Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+    let statement = this.statements.get(key);
+    if (!statement) {
+      const { round, nonce } = this.options.setup;
+      this.statements.set(key, (statement = { round, nonce, digest, survivors: [...this.u3].sort() }));
+    }
+    return statement;
   }
 
   private advance(next: ActivePhase, live: Set<string>, messages: Map<string, SecAggServerMessage>): ServerStep {
