@@ -1,0 +1,31 @@
+// Stryker mutation testing; run it with `npm run mutation` (scripts/mutation/run.ts picks the
+// folders and their tests). Shared settings only here.
+import { fileURLToPath } from 'node:url';
+
+/**
+ * Mutants that change nothing observable, each with why. Matched by file and the exact source of
+ * the mutated node (every mutant inside that node is ignored), so keep `code` as narrow as possible.
+ */
+export const equivalentMutants = [];
+
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  testRunner: 'vitest',
+  vitest: { configFile: 'vitest.config.ts', related: true },
+  coverageAnalysis: 'perTest',
+  checkers: ['typescript'],
+  tsconfigFile: 'tsconfig.mutation.json',
+  typescriptChecker: { prioritizePerformanceOverAccuracy: true },
+  checkerNodeArgs: ['--import', fileURLToPath(new URL('./scripts/mutation/typescript-api/register.js', import.meta.url))],
+  plugins: ['@stryker-mutator/*', './scripts/mutation/equivalent-mutants.js'],
+  ignorers: ['equivalent'],
+  // The machine is shared: one test runner (plus the checker) at a time.
+  concurrency: 1,
+  incremental: true,
+  reporters: ['html', 'json', 'progress'],
+  thresholds: { high: 90, low: 80, break: null },
+  ignorePatterns: ['dist', 'reports', 'simulations/results', 'test/browser', 'bench'],
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: 'always',
+  timeoutMS: 10_000,
+};
