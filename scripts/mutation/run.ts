@@ -1,6 +1,6 @@
 /**
- * `npm run mutation [-- [--typecheck] TARGET...]`: Stryker over each target folder with only that
- * folder's own tests, one after another (incremental, so a rerun re-tests only what changed).
+ * `npm run mutation [-- [--typecheck] TARGET...]`: Stryker over each target folder (or one file in
+ * it) with only that folder's own tests, one after another (incremental, so a rerun re-tests only what changed).
  * Prints each target's counts and survivors, then, as the last line, the totals over the targets run:
  *   mutation: score=S killed=K survived=V timeout=T equivalent=E
  * Exit code 1 when a target scores under 90%.
@@ -27,6 +27,14 @@ const TARGETS: Record<string, Target> = {
   'server/store': { mutate: ['server/store/**/*.ts'], testFiles: ['test/server/store/**/*.test.ts'] },
   'server/round': { mutate: ['server/round/**/*.ts'], testFiles: ['test/server/round/**/*.test.ts'] },
 };
+
+/** A folder target, or one file of a folder target (mutated alone, against the folder's tests). */
+function targetNamed(name: string): Target {
+  if (name in TARGETS) return TARGETS[name];
+  const folder = Object.keys(TARGETS).find((t) => name.startsWith(`${t}/`) && name.endsWith('.ts'));
+  if (folder) return { mutate: [name], testFiles: TARGETS[folder].testFiles };
+  throw new Error(`unknown mutation target '${name}'; the targets are ${Object.keys(TARGETS).join(', ')}, or one .ts file in one of those folders`);
+}
 
 const MIN_SCORE = 90;
 
@@ -121,14 +129,14 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const typecheck = args.includes('--typecheck');
   const names = args.filter((a) => a !== '--typecheck');
-  for (const n of names) if (!(n in TARGETS)) throw new Error(`unknown mutation target '${n}'; the targets are: ${Object.keys(TARGETS).join(', ')}`);
   const chosen = names.length > 0 ? names : Object.keys(TARGETS);
+  const targets = new Map(chosen.map((n) => [n, targetNamed(n)]));
   const total = zero();
   const rows: string[] = [];
   const below: string[] = [];
   for (const name of chosen) {
     const started = Date.now();
-    const { counts, survivors } = await runTarget(name, TARGETS[name], typecheck);
+    const { counts, survivors } = await runTarget(name, targets.get(name)!, typecheck);
     const minutes = (Date.now() - started) / 60_000;
     for (const key of Object.keys(total) as (keyof Counts)[]) total[key] += counts[key];
     const s = score(counts);
