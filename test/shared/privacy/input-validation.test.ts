@@ -174,26 +174,27 @@ describe('accountant inputs', () => {
 });
 
 describe('controller inputs', () => {
-  const fixed = parsePrivacyConfig({ mode: 'distributed', noiseMultiplier: 1, clipNorm: 1, delta: 1e-5, targetEpsilon: 10 });
-  const adaptive = parsePrivacyConfig({ mode: 'distributed', noiseMultiplier: 1, adaptive: { initialClipNorm: 1, bitNoiseStd: 5 }, delta: 1e-5, targetEpsilon: 10 });
-  const sampler = new GaussianSampler(seededRandomWords(2));
+  // Built inside the tests (not while they are collected), so mutation coverage sees them per test.
+  const fixed = () => parsePrivacyConfig({ mode: 'distributed', noiseMultiplier: 1, clipNorm: 1, delta: 1e-5, targetEpsilon: 10 });
+  const adaptive = () => parsePrivacyConfig({ mode: 'distributed', noiseMultiplier: 1, adaptive: { initialClipNorm: 1, bitNoiseStd: 5 }, delta: 1e-5, targetEpsilon: 10 });
+  const sampler = () => new GaussianSampler(seededRandomWords(2));
   const result = { round: 1, samplingRate: 0.5, expectedContributors: 2, contributors: 2, updateSum: new Float32Array(2) };
 
   it('refuses an unknown clipping kind', () => {
-    const odd = { ...fixed, clipping: { kind: 'percentile' } } as unknown as PrivacyConfig;
+    const odd = { ...fixed(), clipping: { kind: 'percentile' } } as unknown as PrivacyConfig;
     expect(() => new PrivacyController(odd)).toThrow(new Error('unknown clipping kind {"kind":"percentile"}'));
   });
 
   it('beginRound refuses an expected contributor count that is not a positive integer', () => {
     for (const v of NOT_COUNT) {
-      expect(() => new PrivacyController(fixed).beginRound({ round: 1, samplingRate: 0.5, expectedContributors: v })).toThrow(
+      expect(() => new PrivacyController(fixed()).beginRound({ round: 1, samplingRate: 0.5, expectedContributors: v })).toThrow(
         new Error(`expected contributors must be an integer >= 1, got ${v}`),
       );
     }
   });
 
   it('finishRound refuses an indicator sum that does not fit the clipping kind', () => {
-    expect(() => new PrivacyController(fixed).finishRound({ ...result, indicatorSum: 0 }, sampler)).toThrow(new Error('fixed clipping takes no indicator sum'));
-    expect(() => new PrivacyController(adaptive).finishRound({ ...result, indicatorSum: null }, sampler)).toThrow(new Error('adaptive clipping needs the indicator sum'));
+    expect(() => new PrivacyController(fixed()).finishRound({ ...result, indicatorSum: 0 }, sampler())).toThrow(new Error('fixed clipping takes no indicator sum'));
+    expect(() => new PrivacyController(adaptive()).finishRound({ ...result, indicatorSum: null }, sampler())).toThrow(new Error('adaptive clipping needs the indicator sum'));
   });
 });
