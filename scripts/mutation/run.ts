@@ -61,10 +61,12 @@ interface Counts {
   timeout: number;
   noCoverage: number;
   equivalent: number;
+  /** Module-level mutants Stryker left out (ignoreStatic in stryker.config.mjs). */
+  static: number;
   compileError: number;
 }
 
-const zero = (): Counts => ({ killed: 0, survived: 0, timeout: 0, noCoverage: 0, equivalent: 0, compileError: 0 });
+const zero = (): Counts => ({ killed: 0, survived: 0, timeout: 0, noCoverage: 0, equivalent: 0, static: 0, compileError: 0 });
 
 /** Stryker's score: detected / (detected + undetected); equivalent and non-compiling mutants count for neither. */
 function score(c: Counts): number {
@@ -111,7 +113,8 @@ async function runTarget(name: string, target: Target, typecheck: boolean): Prom
           survivors.push(`${file}:${m.location.start.line} ${m.mutatorName} -> ${JSON.stringify(m.replacement ?? '')}${m.status === 'NoCoverage' ? ' (no test covers it)' : ''}`);
           break;
         case 'Ignored':
-          counts.equivalent++;
+          // Our ignorer's reasons start with "equivalent:" (scripts/mutation/equivalent-mutants.js).
+          counts[m.statusReason?.startsWith('equivalent:') ? 'equivalent' : 'static']++;
           break;
         case 'CompileError':
         case 'RuntimeError':
@@ -142,12 +145,12 @@ async function main(): Promise<void> {
     const s = score(counts);
     if (s < MIN_SCORE) below.push(name);
     rows.push(
-      `| ${name} | ${s.toFixed(2)} | ${counts.killed} | ${counts.survived} | ${counts.noCoverage} | ${counts.timeout} | ${counts.equivalent} | ${counts.compileError} | ${minutes.toFixed(1)} |`,
+      `| ${name} | ${s.toFixed(2)} | ${counts.killed} | ${counts.survived} | ${counts.noCoverage} | ${counts.timeout} | ${counts.equivalent} | ${counts.static} | ${counts.compileError} | ${minutes.toFixed(1)} |`,
     );
     if (survivors.length > 0) console.log(`\nsurvivors in ${name}:\n${survivors.map((s) => `  ${s}`).join('\n')}`);
   }
-  console.log('\n| target | score % | killed | survived | no coverage | timeout | equivalent | compile error | minutes |');
-  console.log('|---|---|---|---|---|---|---|---|---|');
+  console.log('\n| target | score % | killed | survived | no coverage | timeout | equivalent | static (not run) | compile error | minutes |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(r);
   if (below.length > 0) {
     console.log(`under ${MIN_SCORE}%: ${below.join(', ')}`);

@@ -35,7 +35,8 @@ describe('adaptive clipping inputs', () => {
       new Error('bit noise std 0.5 leaves no privacy budget for the updates at noise multiplier 1: it must exceed noiseMultiplier / 2 = 0.5'),
     );
     expect(() => updateNoiseMultiplier(1, 0.4)).toThrow(/leaves no privacy budget/);
-    expect(updateNoiseMultiplier(1, 1)).toBeCloseTo((1 - 1 / 4) ** -0.5, 12);
+    // z = 2, sigma_b = 3: z'^-2 = 1/4 - 1/36 (z = 1 would not tell z^-2 from z^2).
+    expect(updateNoiseMultiplier(2, 3)).toBeCloseTo((1 / 4 - 1 / 36) ** -0.5, 12);
   });
 
   it('unclippedFraction refuses a non-finite sum and a contributor count that is not a positive integer', () => {
@@ -92,6 +93,9 @@ describe('calibration inputs', () => {
 
   it('achievedNoise refuses bad turnouts and an unknown mode', () => {
     const turnout = { mode: 'distributed' as PrivacyMode, noiseMultiplier: 1, expectedContributors: 4, contributors: 4 };
+    for (const v of NOT_POSITIVE) {
+      expect(() => achievedNoise({ ...turnout, noiseMultiplier: v })).toThrow(new Error(`noise multiplier must be finite and > 0, got ${v}`));
+    }
     for (const v of NOT_COUNT) {
       expect(() => achievedNoise({ ...turnout, expectedContributors: v })).toThrow(new Error(`expected contributors must be an integer >= 1, got ${v}`));
     }
@@ -130,6 +134,26 @@ describe('noise inputs', () => {
     expect(() => cryptoRandomWords(new Uint32Array(1))).toThrow(new Error(message));
     vi.stubGlobal('crypto', {});
     expect(() => cryptoRandomWords(new Uint32Array(1))).toThrow(new Error(message));
+  });
+
+  it('the CSPRNG source asks Web Crypto for at most 65,536 bytes at a time, and never for nothing', () => {
+    const asked: number[] = [];
+    vi.stubGlobal('crypto', { getRandomValues: (view: Uint32Array) => asked.push(view.length) });
+    cryptoRandomWords(new Uint32Array(2 * 16_384));
+    expect(asked).toEqual([16_384, 16_384]);
+    asked.length = 0;
+    cryptoRandomWords(new Uint32Array(16_385));
+    expect(asked).toEqual([16_384, 1]);
+  });
+
+  it('a seeded source draws one value per word: filling in two calls gives the words of one call', () => {
+    const once = new Uint32Array(4);
+    seededRandomWords(5)(once);
+    const split = seededRandomWords(5);
+    const [first, second] = [new Uint32Array(2), new Uint32Array(2)];
+    split(first);
+    split(second);
+    expect([...first, ...second]).toEqual([...once]);
   });
 
   it('the Poisson sampler refuses a rate outside (0, 1]', () => {
