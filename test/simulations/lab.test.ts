@@ -53,6 +53,12 @@ function parseCsv(text: string): Record<string, string>[] {
   return rows.map((r) => Object.fromEntries(r.split(',').map((v, i) => [columns[i], v])));
 }
 
+/** The cell as a number; fails on an empty or non-numeric cell (Number('') would be 0). */
+function numberIn(row: Record<string, string>, column: string): number {
+  expect(row[column], column).toMatch(/^-?\d+(\.\d+)?(e[-+]?\d+)?$/);
+  return Number(row[column]);
+}
+
 describe('simulation lab', () => {
   it('the same config and seed give the same partitions, and another seed does not', () => {
     const config = parseLabConfig(raw, 'test');
@@ -83,13 +89,14 @@ describe('simulation lab', () => {
     expect(rows.map((r) => `${r.run}/${r.round}/${r.status}`)).toEqual(['FedAvg/1/committed', 'FedAvg/2/committed', 'Median/1/committed', 'Median/2/committed']);
     expect(rows.map((r) => r.strategy)).toEqual(['fedavg', 'fedavg', 'fedavg+median', 'fedavg+median']);
     for (const r of rows) {
-      expect(Number(r.accuracy)).toBeGreaterThanOrEqual(0);
-      expect(Number(r.accuracy)).toBeLessThanOrEqual(1);
-      expect(Number(r.loss)).toBeGreaterThan(0);
+      expect(numberIn(r, 'accuracy')).toBeGreaterThanOrEqual(0);
+      expect(numberIn(r, 'accuracy')).toBeLessThanOrEqual(1);
+      expect(numberIn(r, 'loss')).toBeGreaterThan(0);
       // Every client holds a held-out split, so each round is also scored on the clients.
-      expect(Number(r.federated_accuracy)).toBeGreaterThanOrEqual(0);
+      expect(numberIn(r, 'federated_accuracy')).toBeGreaterThanOrEqual(0);
+      expect(numberIn(r, 'federated_accuracy')).toBeLessThanOrEqual(1);
       expect(r.clients).toBe('3');
-      expect(Number(r.duration_s)).toBeGreaterThan(0);
+      expect(numberIn(r, 'duration_s')).toBeGreaterThan(0);
       expect(r.epsilon).toBe('');
     }
 

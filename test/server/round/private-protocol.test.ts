@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { WeightedMean } from '../../../shared/aggregation/weighted-mean.js';
 import { parsePrivacyConfig } from '../../../shared/privacy/config.js';
 import { GaussianSampler, seededRandomWords } from '../../../shared/privacy/gaussian.js';
+import { computeRdp, rdpToEpsilon } from '../../../shared/privacy/rdp.js';
 import type { UpdateMeta } from '../../../shared/protocol/messages.js';
 import { PrivacyRuntime } from '../../../server/privacy-runtime.js';
 import type { RoundContext } from '../../../server/round/aggregation-protocol.js';
@@ -80,7 +81,11 @@ describe('PrivateProtocol', () => {
     expect(privacy).toMatchObject({ mode: 'distributed', contributors: 3, expectedContributors: 4 });
     expect(privacy!.clientNoiseMultiplier).toBeCloseTo(Math.sqrt(3 / 4), 12);
     expect(privacy!.releasedNoiseMultiplier).toBeCloseTo(1, 12);
-    // Without secure aggregation each update alone has multiplier z / sqrt(n) = 0.5 against the coordinator.
+    // Without secure aggregation each update alone has multiplier z / sqrt(n) = 0.5 against the coordinator,
+    // unsampled: one round of the Gaussian mechanism at that multiplier, nothing less.
+    const orders = rt.config.orders;
+    const perUpdate = rdpToEpsilon(computeRdp(1, 1 / Math.sqrt(4), 1, orders), orders, 1e-5).epsilon;
+    expect(privacy!.coordinatorEpsilon).toBeCloseTo(perUpdate, 9);
     expect(privacy!.coordinatorEpsilon).toBeGreaterThan(privacy!.epsilon);
     expect(rt.checkpoint().individualRdp.some((r) => r > 0)).toBe(true);
   });

@@ -38,6 +38,21 @@ describe('L2 clipping', () => {
     expect(r.clipped[0]).toBeCloseTo(0.6, 6);
     expect(r.clipped[1]).toBeCloseTo(0.8, 6);
     expect(Array.from(v)).toEqual([30, 40]);
+    // Landing exactly on C needs no further shrinking.
+    expect(clipToL2Norm(Float32Array.from([0, -8, 0]), 4).clipped).toEqual(Float32Array.from([0, -4, 0]));
+  });
+
+  it('shrinks a few ulps more when scaling by C / ||delta|| rounds to just above C', () => {
+    // Found by search: scaled by exactly C / ||delta||, this update's float32 norm exceeds 0.1.
+    const v = Float32Array.from([-4.777589797973633, 3.049268960952759]);
+    const once = v.map((x) => x * (0.1 / l2Norm(v)));
+    expect(l2Norm(once)).toBeGreaterThan(0.1);
+    const { clipped, withinClipNorm } = clipToL2Norm(v, 0.1);
+    expect(withinClipNorm).toBe(false);
+    expect(l2Norm(clipped)).toBeLessThanOrEqual(0.1);
+    // One step of 1 - 2^-22 was enough, and the direction is kept.
+    const shrunk = (0.1 / l2Norm(v)) * (1 - 2 ** -22);
+    expect(clipped).toEqual(v.map((x) => x * shrunk));
   });
 
   it('rejects non-finite updates and bad clip norms', () => {

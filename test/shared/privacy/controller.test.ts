@@ -3,7 +3,7 @@ import { privatizeUpdate } from '../../../shared/privacy/client-privatize.js';
 import { parsePrivacyConfig } from '../../../shared/privacy/config.js';
 import { PrivacyController, type RoundPlan } from '../../../shared/privacy/controller.js';
 import { GaussianSampler, seededRandomWords } from '../../../shared/privacy/gaussian.js';
-import { computeEpsilon } from '../../../shared/privacy/rdp.js';
+import { computeEpsilon, stepsUntilBudget } from '../../../shared/privacy/rdp.js';
 
 const DIM = 40_000;
 
@@ -135,6 +135,25 @@ describe('PrivacyController', () => {
     // Every indicator said "fits" (bBar = 1 plus noise of std 5/20), so log C fell by about
     // 0.2 * 0.5 a round, and the checkpoint carried C across the restart.
     expect(Math.abs(Math.log(controller.clipNorm) + 0.1 * round)).toBeLessThan(4 * 0.2 * 0.25 * Math.sqrt(round));
+  });
+
+  it('lists every round it charged and counts the rounds left at a given sampling rate', () => {
+    const config = parsePrivacyConfig({ mode: 'central', clipNorm: 1, noiseMultiplier: 1.2, delta: 1e-5, targetEpsilon: 3 });
+    const controller = new PrivacyController(config);
+    const gauss = new GaussianSampler(seededRandomWords(4));
+    const before = controller.roundsRemaining(0.2);
+    expect(before).toBe(stepsUntilBudget({ q: 0.2, noiseMultiplier: 1.2, delta: 1e-5, targetEpsilon: 3, orders: config.orders }));
+    expect(before).toBeGreaterThan(2);
+    for (const round of [1, 2]) {
+      controller.finishRound({ round, samplingRate: 0.2, expectedContributors: 5, contributors: 5, updateSum: new Float32Array(2), indicatorSum: null }, gauss);
+    }
+    expect(controller.rounds().map((r) => [r.round, r.samplingRate, r.contributors])).toEqual([
+      [1, 0.2, 5],
+      [2, 0.2, 5],
+    ]);
+    expect(controller.roundsRemaining(0.2)).toBe(before - 2);
+    // A higher rate costs more per round: fewer rounds left.
+    expect(controller.roundsRemaining(0.4)).toBeLessThan(before - 2);
   });
 
   it('clients refuse inconsistent instructions', () => {

@@ -50,6 +50,31 @@ describe('Gaussian noise', () => {
     expect(new Set(words).size).toBeGreaterThan(39_900);
   });
 
+  it('is Box-Muller over 53-bit uniforms in (0, 1], both variates of a pair used, word for word across buffer refills', () => {
+    // The words the sampler reads, in order, from a twin of its seeded source.
+    const stream = new Uint32Array(3 * 4_096);
+    seededRandomWords(11)(stream);
+    let w = 0;
+    const uniform = () => ((stream[w++] >>> 5) * 2 ** 26 + (stream[w++] >>> 6) + 1) / 2 ** 53;
+    const expected: number[] = [];
+    while (expected.length < 5_000) {
+      const r = Math.sqrt(-2 * Math.log(uniform()));
+      const theta = 2 * Math.PI * uniform();
+      expected.push(r * Math.cos(theta), r * Math.sin(theta));
+    }
+    const sampler = new GaussianSampler(seededRandomWords(11));
+    // 5,000 draws read 10,000 words: two refills of the 4,096-word buffer, each used to its end.
+    expect(Array.from({ length: 5_000 }, () => sampler.standardNormal())).toEqual(expected);
+  });
+
+  it('draws exactly one variate per value it noises', () => {
+    const [sampler, twin] = [new GaussianSampler(seededRandomWords(3)), new GaussianSampler(seededRandomWords(3))];
+    const noisy = addGaussianNoise(Float32Array.from([1, 2, 3]), 0.5, sampler);
+    const draws = [twin.standardNormal(), twin.standardNormal(), twin.standardNormal()];
+    expect(noisy).toEqual(Float32Array.from([1 + 0.5 * draws[0], 2 + 0.5 * draws[1], 3 + 0.5 * draws[2]]));
+    expect(sampler.standardNormal()).toBe(twin.standardNormal());
+  });
+
   it('rejects an invalid std', () => {
     const sampler = new GaussianSampler(seededRandomWords(1));
     expect(() => addGaussianNoise(new Float32Array(2), -1, sampler)).toThrow(/std/);

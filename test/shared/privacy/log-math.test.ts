@@ -21,6 +21,8 @@ describe('log-space helpers', () => {
   it('logAddExp and logSubExp neither overflow nor underflow', () => {
     expect(logAddExp(1000, 1000)).toBeCloseTo(1000 + Math.LN2, 12);
     expect(logAddExp(-1000, -Infinity)).toBe(-1000);
+    // log(0 + 0): -Infinity, not NaN from -Infinity - -Infinity.
+    expect(logAddExp(-Infinity, -Infinity)).toBe(-Infinity);
     expect(logSubExp(1000, 1000 - Math.LN2)).toBeCloseTo(1000 - Math.LN2, 12);
     expect(logSubExp(5, 5)).toBe(-Infinity);
     expect(() => logSubExp(1, 2)).toThrow(/negative/);

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { seededRandomWords } from '../../../shared/privacy/gaussian.js';
 import { PoissonSampler } from '../../../shared/privacy/poisson-sampler.js';
+import { deriveSeed } from '../../../shared/random-distributions.js';
 
 const ids = Array.from({ length: 10_000 }, (_, i) => `client-${i}`);
 const sd = Math.sqrt(10_000 * 0.3 * 0.7);
@@ -32,6 +34,25 @@ describe('PoissonSampler', () => {
     const picked = new PoissonSampler({ rate: 0.3 }).select(ids, 0);
     expect(Math.abs(picked.length - 3_000)).toBeLessThan(6 * sd);
     expect(new PoissonSampler({ rate: 1 }).select(ids, 0)).toHaveLength(ids.length);
+  });
+
+  it('without a seed, the same round gives a fresh sample each time', () => {
+    const sampler = new PoissonSampler({ rate: 0.5 });
+    expect(sampler.name).toBe('poisson');
+    // Two equal samples of 10,000 coin flips: probability 2^-10000.
+    expect(sampler.select(ids, 0)).not.toEqual(sampler.select(ids, 0));
+  });
+
+  it('includes a client when its 32-bit draw is below q * 2^32, and not when it equals it', () => {
+    const few = ['a', 'b', 'c', 'd'];
+    const draws = new Uint32Array(few.length);
+    seededRandomWords(deriveSeed(21, 7))(draws);
+    // q set exactly at client 'c''s draw: 'c' is out, every client drawing less is in.
+    const q = draws[2] / 2 ** 32;
+    const expected = few.filter((_, i) => draws[i] < draws[2]);
+    expect(new PoissonSampler({ rate: q, seed: 21 }).select(few, 7)).toEqual(expected);
+    const justAbove = (draws[2] + 1) / 2 ** 32;
+    expect(new PoissonSampler({ rate: justAbove, seed: 21 }).select(few, 7)).toEqual(few.filter((_, i) => draws[i] <= draws[2]));
   });
 
   it('rejects a rate outside (0, 1]', () => {

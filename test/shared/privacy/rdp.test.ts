@@ -123,6 +123,18 @@ describe('stepsUntilBudget', () => {
     expect(stepsUntilBudget({ q: 0.04, noiseMultiplier: 1.5, delta: 1e-5, targetEpsilon: 7.3291112 })).toBe(2250);
   });
 
+  it('a target equal to epsilon(T) allows exactly T rounds, where the per-order solution rounds down to T - 1', () => {
+    // Found by search: at these points floor(slack / rdp) lands one short and the exact check settles it.
+    for (const [q, z, steps] of [
+      [1, 3.277928231180612, 176],
+      [0.5, 3.3068729684720157, 8],
+      [0.01, 2.1610003959671595, 96],
+    ]) {
+      const target = computeEpsilon({ q, noiseMultiplier: z, steps, delta: 1e-5 }).epsilon;
+      expect(stepsUntilBudget({ q, noiseMultiplier: z, delta: 1e-5, targetEpsilon: target })).toBe(steps);
+    }
+  });
+
   it('counts what was already spent, and handles the degenerate cases', () => {
     const spentRdp = computeRdp(0.1, 1, 10);
     const fresh = stepsUntilBudget({ q: 0.1, noiseMultiplier: 1, delta: 1e-5, targetEpsilon: 6 });

@@ -1,0 +1,66 @@
+// Stryker mutation testing; run it with `npm run mutation` (scripts/mutation/run.ts picks the
+// folders and their tests). Shared settings only here.
+import { fileURLToPath } from 'node:url';
+
+/**
+ * Mutants that change nothing observable, each with why. Matched by file and the exact source of
+ * the mutated node (every mutant inside that node is ignored), so keep `code` as narrow as possible.
+ */
+export const equivalentMutants = [
+  {
+    file: 'shared/privacy/clipping.ts',
+    code: 'i < update.length',
+    reason: "i <= length only adds a write past the Float32Array's end, which typed arrays ignore",
+  },
+  {
+    file: 'shared/privacy/log-math.ts',
+    code: 'b === -Infinity',
+    reason: 'a fast path: without it a + log(-expm1(-Infinity)) = a + log(1) gives the same a',
+  },
+  {
+    file: 'shared/privacy/log-math.ts',
+    code: 'a === b',
+    reason: 'a fast path: without it a + log(-expm1(0)) = a + log(0) gives the same -Infinity',
+  },
+  {
+    file: 'shared/privacy/log-math.ts',
+    code: '1e-17 * sum',
+    reason: 'the stop threshold only decides whether erf series terms below one ulp of the sum get added',
+  },
+  {
+    file: 'shared/privacy/log-math.ts',
+    code: '1 / tiny',
+    reason: 'unreachable: logErfcTail runs for x >= 2, where d = x + a d stays > 0, so d === 0 never holds',
+  },
+  {
+    file: 'shared/privacy/log-math.ts',
+    code: '`logErfc: continued fraction did not converge at x = ${x}`',
+    reason: 'unreachable: for x >= 2 the continued fraction converges in far fewer than 10,000 terms',
+  },
+];
+
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  testRunner: 'vitest',
+  vitest: { configFile: 'vitest.config.ts', related: true },
+  coverageAnalysis: 'perTest',
+  checkers: ['typescript'],
+  tsconfigFile: 'tsconfig.mutation.json',
+  typescriptChecker: { prioritizePerformanceOverAccuracy: true },
+  checkerNodeArgs: ['--import', fileURLToPath(new URL('./scripts/mutation/typescript-api/register.js', import.meta.url))],
+  plugins: ['@stryker-mutator/*', './scripts/mutation/equivalent-mutants.js', './scripts/mutation/survivor-log.js'],
+  ignorers: ['equivalent'],
+  // The machine is shared: one test runner (plus the checker) at a time.
+  concurrency: 1,
+  incremental: true,
+  // Mutants in module-level code (zod schemas, constants) run only when a module is first
+  // evaluated; with vitest 4.1 the runner did not re-evaluate them under the mutant, so they
+  // "survived" whatever the tests did. They are left out and counted apart (run.ts prints them).
+  ignoreStatic: true,
+  reporters: ['html', 'json', 'progress', 'survivor-log'],
+  thresholds: { high: 90, low: 80, break: null },
+  ignorePatterns: ['dist', 'reports', 'simulations/results', 'test/browser', 'bench'],
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: 'always',
+  timeoutMS: 10_000,
+};
