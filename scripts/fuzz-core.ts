@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { io, type Socket } from 'socket.io-client';
+import { decodeEnvelope, encodeEnvelope } from '../shared/protocol/envelope.js';
 import { EVENTS, PROTOCOL_VERSION, type TrainTask } from '../shared/protocol/messages.js';
 import { encodeWeights } from '../shared/protocol/weights-codec.js';
 import { SecAggClientMessage } from '../shared/secagg/messages.js';
@@ -195,7 +196,7 @@ function actionArb(parameterCount: number): fc.Arbitrary<Action> {
       args: fc.oneof(fc.tuple(fc.record({ round: hostileNumber, metrics: fc.oneof(fc.constant(null), fc.record({ loss: hostileNumber, accuracy: hostileNumber, numExamples: hostileNumber })), evalMs: hostileNumber }, { requiredKeys: [] })).map((a) => [...a]), eventArgs),
       ack: fc.boolean(),
     }),
-    fc.record({ kind: fc.constant('event' as const), socket, event: fc.constant(EVENTS.secagg), args: fc.oneof(secAggArb().map((m) => [m]), eventArgs), ack: fc.boolean() }),
+    fc.record({ kind: fc.constant('event' as const), socket, event: fc.constant(EVENTS.secagg), args: fc.oneof(secAggArb().map((m) => [m]), secAggArb().map((m) => [envelopeOrRaw(m)]), eventArgs), ack: fc.boolean() }),
     fc.record({
       kind: fc.constant('event' as const),
       socket,
@@ -300,11 +301,21 @@ function rssMiB(pid: number): number {
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
+/** secagg messages travel as envelopes: wrap a case so it reaches the schema check, unless JSON cannot hold it. */
+function envelopeOrRaw(message: unknown): unknown {
+  try {
+    return encodeEnvelope(message);
+  } catch {
+    return message;
+  }
+}
+
 /** An honest participant: answers every training task with a small valid update. */
 function honestClient(url: string, name: string, parameterCount: number): Socket {
   const socket = io(url, { auth: { token: JOIN_TOKEN, protocolVersion: PROTOCOL_VERSION, name }, transports: ['websocket'], reconnectionDelay: 100, reconnectionDelayMax: 500 });
   const delta = encodeWeights(new Float32Array(parameterCount).fill(1e-4));
-  socket.on(EVENTS.train, (task: TrainTask) => {
+  socket.on(EVENTS.train, (envelope: unknown) => {
+    const task = decodeEnvelope(envelope) as TrainTask;
     socket.emit(EVENTS.update, { round: task.round, numExamples: 10, metrics: { loss: 1, accuracy: 0.5 }, trainMs: 1 }, delta, () => undefined);
   });
   return socket;
