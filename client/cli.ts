@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { readTokenFile } from '../shared/token-file.node.js';
 import { setupBackend } from '../shared/engine/backend.js';
 import type { ClientPolicy } from '../shared/protocol/task-policy.js';
 import { loadDataSpec } from './data-spec.js';
@@ -9,6 +10,14 @@ import { createProgress } from './progress.js';
 import { fileClientAudit } from './secagg-audit.js';
 import { CLIENT_USAGE } from './cli-usage.js';
 
+
+function readClientTokenFile(file: string): string {
+  try {
+    return readTokenFile('token-file', file);
+  } catch (e) {
+    throw new FatalClientError((e as Error).message);
+  }
+}
 
 function positiveNumber(flag: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
@@ -37,6 +46,7 @@ export async function clientCommand(argv: string[], env: NodeJS.ProcessEnv): Pro
       server: { type: 'string' },
       data: { type: 'string' },
       token: { type: 'string' },
+      'token-file': { type: 'string' },
       'label-column': { type: 'string' },
       name: { type: 'string' },
       'eval-split': { type: 'string' },
@@ -48,7 +58,8 @@ export async function clientCommand(argv: string[], env: NodeJS.ProcessEnv): Pro
       'max-clip-norm': { type: 'string' },
     },
   });
-  const token = values.token ?? env.FEDSERVE_JOIN_TOKEN;
+  if (values.token !== undefined && values['token-file'] !== undefined) throw new FatalClientError('give --token or --token-file, not both');
+  const token = values['token-file'] !== undefined ? readClientTokenFile(values['token-file']) : (values.token ?? env.FEDSERVE_JOIN_TOKEN);
   const missing = [!values.server && '--server', !values.data && '--data', !token && '--token (or FEDSERVE_JOIN_TOKEN)'].filter(Boolean);
   if (missing.length > 0) throw new FatalClientError(`missing ${missing.join(', ')}\n\n${CLIENT_USAGE}`);
   let url: URL;

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { readTokenFile } from '../shared/token-file.node.js';
 import { parseCoordinatorConfig, readConfigFile, setPath, type CoordinatorConfig } from './config.js';
 
 /**
@@ -47,16 +48,28 @@ function convert(flag: string, type: FlagType, value: string): string | number |
   return n;
 }
 
-/** Config file (if any) < environment tokens < flags; validated as a whole. */
+/** Flags that read a token from a file, so that it never shows in the process list. */
+export const TOKEN_FILE_FLAGS = {
+  'join-token-file': { flag: 'join-token', field: 'joinToken' },
+  'admin-token-file': { flag: 'admin-token', field: 'adminToken' },
+} as const;
+
+/** Config file (if any) < environment tokens < token files and flags; validated as a whole. */
 export function serverConfigFromArgs(argv: string[], env: NodeJS.ProcessEnv): CoordinatorConfig {
   const options: Record<string, { type: 'string' }> = { config: { type: 'string' }, backend: { type: 'string' } };
-  for (const flag of Object.keys(SERVER_FLAGS)) options[flag] = { type: 'string' };
+  for (const flag of [...Object.keys(SERVER_FLAGS), ...Object.keys(TOKEN_FILE_FLAGS)]) options[flag] = { type: 'string' };
   const values = parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Record<string, string | undefined>;
   const file = values.config;
   const raw = (file ? structuredClone(readConfigFile(file)) : {}) as Record<string, unknown>;
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`config file ${file} must hold a JSON object`);
   if (env.FEDSERVE_JOIN_TOKEN) raw.joinToken = env.FEDSERVE_JOIN_TOKEN;
   if (env.FEDSERVE_ADMIN_TOKEN) raw.adminToken = env.FEDSERVE_ADMIN_TOKEN;
+  for (const [fileFlag, { flag, field }] of Object.entries(TOKEN_FILE_FLAGS)) {
+    const file = values[fileFlag];
+    if (file === undefined) continue;
+    if (values[flag] !== undefined) throw new Error(`give --${flag} or --${fileFlag}, not both`);
+    raw[field] = readTokenFile(fileFlag, file);
+  }
   for (const [flag, spec] of Object.entries(SERVER_FLAGS)) {
     const value = values[flag];
     if (value !== undefined) setPath(raw, spec.path, convert(flag, spec.type, value));

@@ -12,6 +12,8 @@ const SERVER_USAGE = `fedserve server [--config FILE] [options]
 ${Object.entries(SERVER_FLAGS)
   .map(([flag, spec]) => `  --${`${flag} ${spec.arg}`.padEnd(26)}${spec.help}`)
   .join('\n')}
+  --${'join-token-file FILE'.padEnd(26)}read the join token from the first line of FILE (kept out of the process list)
+  --${'admin-token-file FILE'.padEnd(26)}read the admin token from the first line of FILE
   --${'config FILE'.padEnd(26)}JSON config (sections: rounds, training, strategy, privacy, ...); flags override it
   --${'backend NAME'.padEnd(26)}TensorFlow.js backend: tensorflow, wasm or cpu (default: best available)`;
 
@@ -48,8 +50,8 @@ async function serverCommand(argv: string[]): Promise<number> {
   const [{ setupBackend }, { startCoordinator }] = await Promise.all([import('../shared/engine/backend.js'), import('./app.js')]);
   await setupBackend();
   const running = await startCoordinator(config);
-  if (!config.joinToken) console.log(`[coordinator] join token (generated; set --join-token or FEDSERVE_JOIN_TOKEN to fix it): ${running.joinToken}`);
-  if (!config.adminToken) console.log(`[coordinator] admin token (generated; set --admin-token or FEDSERVE_ADMIN_TOKEN to fix it): ${running.adminToken}`);
+  if (!config.joinToken) console.log(`[coordinator] join token (generated; set --join-token-file, --join-token or FEDSERVE_JOIN_TOKEN to fix it): ${running.joinToken}`);
+  if (!config.adminToken) console.log(`[coordinator] admin token (generated; set --admin-token-file, --admin-token or FEDSERVE_ADMIN_TOKEN to fix it): ${running.adminToken}`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

@@ -36,6 +36,13 @@ describe('fedserve client (process exit codes)', () => {
     expect(split.code).toBe(1);
     expect(split.stderr).toBe("fedserve: --eval-split needs a fraction in [0, 1), got '1.5'\n");
 
+    const both = fedserve('client', '--server', 'http://127.0.0.1:1', '--token', 'tok-12345', '--token-file', bad, '--data', 'mnist:0/4');
+    expect(both.code).toBe(1);
+    expect(both.stderr).toBe('fedserve: give --token or --token-file, not both\n');
+    const unreadable = fedserve('client', '--server', 'http://127.0.0.1:1', '--token-file', join(dir, 'no.token'), '--data', 'mnist:0/4');
+    expect(unreadable.code).toBe(1);
+    expect(unreadable.stderr).toBe(`fedserve: --token-file ${join(dir, 'no.token')} cannot be read: ENOENT\n`);
+
     const noise = fedserve('client', '--server', 'http://127.0.0.1:1', '--token', 'tok-12345', '--data', 'mnist:0/4', '--min-noise-multiplier', 'lots');
     expect(noise.code).toBe(1);
     expect(noise.stderr).toBe("fedserve: --min-noise-multiplier needs a positive number, got 'lots'\n");

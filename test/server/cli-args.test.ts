@@ -39,6 +39,24 @@ describe('server flags and config file', () => {
     expect(serverConfigFromArgs(['--join-token', 'from-the-flag'], { FEDSERVE_JOIN_TOKEN: 'join-from-env' }).joinToken).toBe('from-the-flag');
   });
 
+  it('reads tokens from files, kept out of the process list, and names a bad one', async () => {
+    const joinFile = join(dir, 'join.token');
+    const adminFile = join(dir, 'admin.token');
+    await writeFile(joinFile, '  join-from-file-123  \nsecond line ignored\n');
+    await writeFile(adminFile, 'admin-from-file-456\r\n');
+    const config = serverConfigFromArgs(['--join-token-file', joinFile, '--admin-token-file', adminFile], { FEDSERVE_JOIN_TOKEN: 'from-the-env-789' });
+    expect(config.joinToken).toBe('join-from-file-123');
+    expect(config.adminToken).toBe('admin-from-file-456');
+    expect(() => serverConfigFromArgs(['--join-token-file', joinFile, '--join-token', 'both-given-123'], {})).toThrow('give --join-token or --join-token-file, not both');
+    expect(() => serverConfigFromArgs(['--admin-token-file', join(dir, 'missing.token')], {})).toThrow(`--admin-token-file ${join(dir, 'missing.token')} cannot be read: ENOENT`);
+    const empty = join(dir, 'empty.token');
+    await writeFile(empty, '\n\n');
+    expect(() => serverConfigFromArgs(['--join-token-file', empty], {})).toThrow(`--join-token-file ${empty} holds no token on its first line`);
+    const short = join(dir, 'short.token');
+    await writeFile(short, 'abc\n');
+    expect(() => serverConfigFromArgs(['--join-token-file', short], {})).toThrow(/at least 8 characters/);
+  });
+
   it('names what is wrong', async () => {
     expect(() => serverConfigFromArgs(['--port', 'eighty'], {})).toThrow("--port needs an integer, got 'eighty'");
     expect(() => serverConfigFromArgs(['--prot', '1'], {})).toThrow(/Unknown option '--prot'/);
