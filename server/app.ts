@@ -90,7 +90,8 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
   checkSecureAggregationConfig(config);
   const plan = planCoordinator(config, { secureAggregation: secure.enabled, hasEvalData: evalData !== undefined });
   for (const note of plan.notes) log(note);
-  const identities = secure.enabled ? new IdentityRegistry(join(config.dataDir, 'identities.json')) : undefined;
+  // Names are bound to identity keys in every mode: a join-token holder cannot take over a keyed client's name.
+  const identities = new IdentityRegistry(join(config.dataDir, 'identities.json'));
   if (secure.enabled) {
     log(
       `secure aggregation (SecAgg+) on: the coordinator sees masked updates and their sum only; clip ${secure.clip} per coordinate, ` +
@@ -107,7 +108,7 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
     policy,
     trainConfig: plan.trainConfig,
     strategy: plan.coordinatorStrategy,
-    protocol: identities
+    protocol: secure.enabled
       ? secureProtocolFactory({
           config: secure,
           identities,
@@ -146,7 +147,8 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
     joinToken,
     log,
     ...(options.heartbeat ? { heartbeat: options.heartbeat } : {}),
-    ...(identities ? { admit: (join) => identities.admit(join), onJoin: (id, join) => identities.register(id, join) } : {}),
+    admit: (join) => identities.admit(join, { requireKey: secure.enabled }),
+    onJoin: (id, join) => identities.register(id, join),
   });
   const stopFeed = attachLiveFeed(io, coordinator, { adminToken });
   await new Promise<void>((resolve, reject) => {

@@ -45,10 +45,17 @@ export class IdentityRegistry {
     }
   }
 
-  /** Why this join must be refused, or undefined. */
-  admit(join: JoinAuth): string | undefined {
-    if (!join.identityKey) return 'secure aggregation is on: the client must present an Ed25519 identity key (upgrade the client)';
+  /**
+   * Why this join must be refused, or undefined. Secure aggregation needs every client's key; without
+   * it a keyless join is let in, but never under a name already bound to a key.
+   */
+  admit(join: JoinAuth, { requireKey }: { requireKey: boolean }): string | undefined {
     const known = join.name === undefined ? undefined : this.keys.get(join.name);
+    if (!join.identityKey) {
+      if (requireKey) return 'secure aggregation is on: the client must present an Ed25519 identity key (upgrade the client)';
+      if (known !== undefined) return `client name '${join.name}' is bound to an identity key; a join under it must present that key`;
+      return undefined;
+    }
     if (known !== undefined && known !== join.identityKey) {
       return (
         `client name '${join.name}' is registered with another identity key; start the client with the identity it ` +

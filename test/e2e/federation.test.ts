@@ -200,12 +200,13 @@ describe('federation over socket.io', () => {
     const misfit = client(server.url, csv, 'misfit');
     await expect(misfit.done).rejects.toThrow('the local data has 3 features per example, task mnist needs 784 (shape [28,28,1])');
 
-    // A second client under the same name takes over; the first stops instead of fighting back.
+    // A second client under the same name with another identity key is refused; the first stays.
     const first = client(server.url, 'mnist:0/24', 'twin');
     while (!server.coordinator.connectedClients().includes('twin')) await new Promise((resolve) => setTimeout(resolve, 20));
-    client(server.url, 'mnist:1/24', 'twin');
-    await expect(first.done).rejects.toThrow(/another client joined under this name/);
+    const impostor = client(server.url, 'mnist:1/24', 'twin');
+    await expect(impostor.done).rejects.toThrow(/refused to join: client name 'twin' is registered with another identity key/);
     expect(server.coordinator.connectedClients()).toEqual(['twin']);
+    expect(first.lines.join('\n')).not.toMatch(/another client joined under this name/);
 
     const post = (headers: Record<string, string>, body = '{"rounds":1}') =>
       fetch(`${server.url}/v1/rounds`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });

@@ -53,8 +53,12 @@ describe('IdentityRegistry', () => {
     const file = join(dir, 'identities.json');
     const alice = generateIdentity().publicKey;
     const registry = new IdentityRegistry(file);
-    expect(registry.admit(joinAuth('alice'))).toMatch(/must present an Ed25519 identity key/);
-    expect(registry.admit(joinAuth('alice', alice))).toBeUndefined();
+    const secure = { requireKey: true };
+    const plaintext = { requireKey: false };
+    expect(registry.admit(joinAuth('alice'), secure)).toMatch(/must present an Ed25519 identity key/);
+    // Without secure aggregation a keyless join is let in while its name is not bound to a key.
+    expect(registry.admit(joinAuth('alice'), plaintext)).toBeUndefined();
+    expect(registry.admit(joinAuth('alice', alice), secure)).toBeUndefined();
     registry.register('alice', joinAuth('alice', alice));
     registry.register('client-1f2e', joinAuth(undefined, generateIdentity().publicKey));
     expect(registry.keyOf('alice')).toEqual(alice);
@@ -64,9 +68,14 @@ describe('IdentityRegistry', () => {
 
     const restarted = new IdentityRegistry(file);
     expect(restarted.keyOf('alice')).toEqual(alice);
-    expect(restarted.admit(joinAuth('alice', alice))).toBeUndefined();
-    expect(restarted.admit(joinAuth('alice', generateIdentity().publicKey))).toMatch(/^client name 'alice' is registered with another identity key/);
-    expect(restarted.admit(joinAuth('bob', generateIdentity().publicKey))).toBeUndefined();
+    for (const mode of [secure, plaintext]) {
+      expect(restarted.admit(joinAuth('alice', alice), mode)).toBeUndefined();
+      expect(restarted.admit(joinAuth('alice', generateIdentity().publicKey), mode)).toMatch(/^client name 'alice' is registered with another identity key/);
+      expect(restarted.admit(joinAuth('bob', generateIdentity().publicKey), mode)).toBeUndefined();
+    }
+    // A bound name cannot be taken over by leaving the key out, in either mode.
+    expect(restarted.admit(joinAuth('alice'), plaintext)).toBe("client name 'alice' is bound to an identity key; a join under it must present that key");
+    expect(restarted.admit(joinAuth('alice'), secure)).toMatch(/must present an Ed25519 identity key/);
   });
 
   it('refuses a torn registry file with an error naming it and the remedy, and drops temp files of interrupted writes', async () => {
