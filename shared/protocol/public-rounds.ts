@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { SECURE_STAGES } from './secagg-messages.js';
-import { EvaluationSchema, PrivacyStatusSchema, RoundRecordSchema, RoundStatus, type RoundList, type RoundRecord } from './rounds.js';
+import { SecureAggregationRecordSchema } from './secagg-messages.js';
+import { EvaluationSchema, PrivacyStatusSchema, RoundPrivacyRecordSchema, RoundRecordSchema, RoundStatus, type RoundList, type RoundRecord } from './rounds.js';
 
 /**
  * What anyone may read of a round (`GET /v1/rounds` and the `/live` feed without the admin token).
@@ -42,18 +42,8 @@ export const AggregateRoundSchema = z.object({
       durationMs: z.number().nonnegative(),
     })
     .optional(),
-  secureAggregation: z
-    .object({
-      k: z.number().int(),
-      threshold: z.number().int(),
-      clip: z.number(),
-      maxWeight: z.number().int(),
-      stage: z.enum(SECURE_STAGES),
-      stageMs: z.record(z.string(), z.number().nonnegative()),
-      survivors: nonNegInt,
-      dropouts: nonNegInt,
-      errorBound: z.number().nonnegative().optional(),
-    })
+  secureAggregation: SecureAggregationRecordSchema.pick({ k: true, threshold: true, clip: true, maxWeight: true, stage: true, stageMs: true, errorBound: true })
+    .extend({ survivors: nonNegInt, dropouts: nonNegInt })
     .optional(),
   updateBytes: nonNegInt,
   /** With every client id in it replaced by "<client>". */
@@ -65,17 +55,17 @@ export const AggregateRoundSchema = z.object({
 export type AggregateRound = z.infer<typeof AggregateRoundSchema>;
 
 /** The accountant's settings and result for a round; no counts (they depend on who was sampled). */
-export const PublicRoundPrivacySchema = z.object({
-  mode: z.enum(['central', 'distributed']),
-  epsilon: z.number().nonnegative(),
-  delta: z.number(),
-  targetEpsilon: z.number(),
-  order: z.number().nullable(),
-  samplingRate: z.number(),
-  clipNorm: z.number(),
-  releasedNoiseMultiplier: z.number(),
-  clientNoiseMultiplier: z.number().nullable(),
-  coordinatorEpsilon: z.number().nullable(),
+export const PublicRoundPrivacySchema = RoundPrivacyRecordSchema.pick({
+  mode: true,
+  epsilon: true,
+  delta: true,
+  targetEpsilon: true,
+  order: true,
+  samplingRate: true,
+  clipNorm: true,
+  releasedNoiseMultiplier: true,
+  clientNoiseMultiplier: true,
+  coordinatorEpsilon: true,
 });
 
 /** Differential privacy on: only what the accountant covers. */
