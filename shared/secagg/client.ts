@@ -71,7 +71,7 @@ interface Peer {
   receiveKey: Uint8Array;
 }
 
-/** One share a neighbour gave us, with its signature: revealed as is, so a forged one is pinned on us. */
+/** One share a neighbour gave us, with its signature: revealed with it, so that a share its author never signed is pinned on whoever reveals it. */
 interface SignedShare {
   share: Uint8Array;
   signature: Uint8Array;
