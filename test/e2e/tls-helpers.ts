@@ -10,14 +10,18 @@ export interface TestCertificate {
   pem: string;
 }
 
-/** A fresh self-signed P-256 certificate for localhost and 127.0.0.1, valid one day, written into `dir`. */
+/**
+ * A fresh self-signed P-256 certificate, valid one day, written into `dir`: for 127.0.0.1,
+ * localhost and fedserve.test (a name the browser test maps to 127.0.0.1, so its origin is not
+ * loopback, which browsers would count as a secure context even over http).
+ */
 export function makeCertificate(dir: string, name = 'coordinator'): TestCertificate {
   const cert = join(dir, `${name}.crt`);
   const key = join(dir, `${name}.key`);
   execFileSync(
     'openssl',
     ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-      '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', key, '-out', cert],
+      '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:fedserve.test', '-keyout', key, '-out', cert],
     { stdio: 'ignore' },
   );
   return { cert, key, pem: readFileSync(cert, 'utf8') };
