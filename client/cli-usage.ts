@@ -1,7 +1,9 @@
 // `fedserve client` usage, apart from the command so that `fedserve help` loads no TensorFlow.js.
 export const CLIENT_USAGE = `fedserve client --server URL --data SPEC --token TOKEN [options]
 
-  --server URL          coordinator URL, e.g. http://127.0.0.1:8080
+  --server URL          coordinator URL, e.g. http://127.0.0.1:8080 or https://host:8443
+  --ca FILE             PEM certificate(s) to trust for an https coordinator: a private CA or
+                        a self-signed certificate (replaces Node's default CA list)
   --data SPEC           local data: file.csv, file.jsonl, or mnist:<i>/<n> (shard i of n, 0-based)
   --token TOKEN         join token (or FEDSERVE_JOIN_TOKEN)
   --label-column NAME   CSV column holding the class index (default label)

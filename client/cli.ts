@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { readTokenFile } from '../shared/token-file.node.js';
 import { setupBackend } from '../shared/engine/backend.js';
@@ -17,6 +18,18 @@ function readClientTokenFile(file: string): string {
   } catch (e) {
     throw new FatalClientError((e as Error).message);
   }
+}
+
+/** PEM certificates to trust for an https coordinator; an unreadable or non-PEM file is named. */
+function readCaFile(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new FatalClientError(`--ca ${file} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new FatalClientError(`--ca ${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+  return text;
 }
 
 function positiveNumber(flag: string, text: string | undefined): number | undefined {
@@ -47,6 +60,7 @@ export async function clientCommand(argv: string[], env: NodeJS.ProcessEnv): Pro
       data: { type: 'string' },
       token: { type: 'string' },
       'token-file': { type: 'string' },
+      ca: { type: 'string' },
       'label-column': { type: 'string' },
       name: { type: 'string' },
       'eval-split': { type: 'string' },
@@ -73,6 +87,7 @@ export async function clientCommand(argv: string[], env: NodeJS.ProcessEnv): Pro
     throw new FatalClientError(`--eval-split needs a fraction in [0, 1), got '${values['eval-split']}'`);
   }
   const policy = clientPolicy(values);
+  const ca = values.ca !== undefined ? readCaFile(values.ca) : undefined;
   const loaded = loadDataSpec(values.data!, values['label-column'] ? { labelColumn: values['label-column'] } : {});
   const { train: data, heldOut } = evalSplit > 0 ? splitHeldOut(loaded, evalSplit) : { train: loaded, heldOut: undefined };
   const progress = createProgress(process.stdout, values.name ?? 'client');
@@ -84,6 +99,7 @@ export async function clientCommand(argv: string[], env: NodeJS.ProcessEnv): Pro
     server: url.origin,
     token: token!,
     data,
+    ...(ca ? { ca } : {}),
     progress,
     ...(values.name ? { name: values.name } : {}),
     ...(heldOut && heldOut.n > 0 ? { evalData: heldOut } : {}),

@@ -37,8 +37,10 @@ export type OffThreadTrainer = (job: {
 }) => Promise<{ weights: Float32Array; result: TrainResult }>;
 
 export interface ClientOptions {
-  /** Coordinator URL, e.g. http://127.0.0.1:8080. */
+  /** Coordinator URL, e.g. http://127.0.0.1:8080 or https://coordinator.example:8443. */
   server: string;
+  /** PEM certificate(s) to trust for an https coordinator (a private CA or a self-signed certificate); replaces Node's default CA list. */
+  ca?: string;
   token: string;
   /** The local data; it never leaves this process. */
   data: Dataset;
@@ -94,6 +96,30 @@ export class FatalClientError extends Error {
 
 const FATAL_JOIN_CODES = new Set(['unauthorized', 'unsupported-protocol', 'invalid-message']);
 
+/** node:tls codes of a certificate chain this client does not trust; retrying cannot change them. */
+const UNTRUSTED_CERTIFICATE_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/**
+ * The TLS error behind a failed WebSocket connection, if any: engine.io wraps the ws ErrorEvent
+ * as `description`, whose `error` is node's own Error with its code.
+ */
+function untrustedCertificate(err: Error & { description?: unknown }): string | undefined {
+  const cause = (err.description as { error?: unknown } | undefined)?.error as NodeJS.ErrnoException | undefined;
+  if (!cause?.code || !UNTRUSTED_CERTIFICATE_CODES.has(cause.code)) return undefined;
+  return `the coordinator's TLS certificate is not trusted (${cause.message}); pass --ca FILE with the CA that signed it`;
+}
+
 class Aborted extends Error {}
 
 /**
@@ -139,6 +165,7 @@ export class NodeClient {
       reconnectionDelay: opts.reconnectDelayMs ?? 500,
       reconnectionDelayMax: opts.reconnectDelayMaxMs ?? 10_000,
       randomizationFactor: 0.5,
+      ...(opts.ca ? { ca: opts.ca } : {}),
     });
   }
 
@@ -179,9 +206,11 @@ export class NodeClient {
     const { progress } = this.opts;
     const s = this.socket;
     s.on('connect', () => progress.line(`connected to ${this.opts.server}`));
-    s.on('connect_error', (err: Error & { data?: { code?: string } }) => {
+    s.on('connect_error', (err: Error & { data?: { code?: string }; description?: unknown }) => {
       const code = err.data?.code;
       if (code && FATAL_JOIN_CODES.has(code)) return this.fail(new FatalClientError(`coordinator refused to join: ${err.message}`));
+      const untrusted = untrustedCertificate(err);
+      if (untrusted) return this.fail(new FatalClientError(untrusted));
       progress.line(`coordinator unreachable (${err.message}); retrying with backoff`);
     });
     s.on('disconnect', (reason) => {

@@ -10,6 +10,7 @@ import { Coordinator, type Clock } from './coordinator.js';
 import { createEvaluator } from './evaluator.js';
 import { handleApi } from './http-api.js';
 import { createHttpServer } from './http-server.js';
+import { loadTlsCredentials } from './tls.js';
 import { CoordinatorMetrics } from './metrics.js';
 import { loadModelFile } from './model-file.js';
 import { PlaintextProtocol } from './round/plaintext-protocol.js';
@@ -29,7 +30,7 @@ import { createWebHandler } from './web/handler.js';
 import { attachLiveFeed } from './web/live-feed.js';
 
 export interface RunningCoordinator {
-  /** http://host:port of the API and socket.io endpoint. */
+  /** http://host:port (https:// with TLS) of the API and socket.io endpoint. */
   url: string;
   port: number;
   coordinator: Coordinator;
@@ -84,6 +85,8 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
   const log = options.log ?? ((line: string) => console.log(`[coordinator] ${line}`));
   const joinToken = config.joinToken ?? generateToken();
   const adminToken = config.adminToken ?? generateToken();
+  // Read before anything is opened, so a wrong file stops the start naming it.
+  const tls = config.tls ? loadTlsCredentials(config.tls) : undefined;
   const task = await loadTask(config);
   const evalData = options.evalData ?? (config.eval ? loadDataSpec(config.eval) : undefined);
   const secure = config.secureAggregation;
@@ -142,7 +145,7 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
   const metrics = new CoordinatorMetrics(coordinator);
   const serving = { registry, modelName: task.info.name, log, ...config.serving };
   const web = createWebHandler({ log });
-  const http = createHttpServer((req, res) => void handleApi(req, res, { coordinator, metrics, serving, web, adminToken, log }), config.http);
+  const http = createHttpServer((req, res) => void handleApi(req, res, { coordinator, metrics, serving, web, adminToken, log }), config.http, tls);
   const io = attachSocketTransport(http, coordinator, {
     joinToken,
     log,
@@ -159,7 +162,7 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
     });
   });
   const port = (http.address() as AddressInfo).port;
-  const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+  const url = `${tls ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
   log(
     `task ${task.info.name} (${task.info.parameterCount} parameters), version ${coordinator.currentVersion}, ` +
       `next round ${coordinator.nextRoundNumber()}, listening on ${url}`,

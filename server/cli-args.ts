@@ -32,6 +32,8 @@ export const SERVER_FLAGS: Record<string, { arg: string; path: string[]; type: F
   'secagg-k': { arg: 'N', path: ['secureAggregation', 'k'], type: 'int', help: 'neighbours per client in the SecAgg+ graph (default from n)' },
   'secagg-threshold': { arg: 'N', path: ['secureAggregation', 'threshold'], type: 'int', help: 'Shamir threshold: live neighbours each survivor needs (default from n)' },
   'secagg-clip': { arg: 'F', path: ['secureAggregation', 'clip'], type: 'number', help: 'per-coordinate clip of updates under SecAgg+ (default 1)' },
+  'tls-cert': { arg: 'FILE', path: ['tls', 'cert'], type: 'string', help: 'PEM certificate (chain): serve https and wss (with --tls-key)' },
+  'tls-key': { arg: 'FILE', path: ['tls', 'key'], type: 'string', help: 'PEM private key of --tls-cert' },
   'audit-dir': { arg: 'DIR', path: ['secureAggregation', 'auditDir'], type: 'string', help: 'audit mode: record every payload of secure rounds here' },
 };
 

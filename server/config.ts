@@ -7,6 +7,7 @@ import { HttpTimeoutsSchema } from './http-server.js';
 import { DEFAULT_UPDATE_NORM_LIMITS } from './round/update-norm.js';
 import { DEFAULT_MAX_CONCURRENT_PREDICTIONS, DEFAULT_MAX_INSTANCES } from './serving/routes.js';
 import { SecureAggregationConfigSchema } from './secagg-config.js';
+import { TlsConfigSchema } from './tls.js';
 
 /**
  * The coordinator's configuration: a JSON file (`--config`) whose sections are filled in by
@@ -63,6 +64,8 @@ export const CoordinatorConfigSchema = z.strictObject({
   rounds: RoundsConfigSchema.prefault({}),
   /** Time limits of HTTP connections (server/http-server.ts). */
   http: HttpTimeoutsSchema.prefault({}),
+  /** Serve https and wss with this certificate and key (PEM files); plain http when absent. */
+  tls: TlsConfigSchema.optional(),
   serving: ServingConfigSchema.prefault({}),
   /** Client hyperparameters sent with every round (FedProx mu comes from strategy.proximalMu). */
   training: TrainConfigSchema.omit({ proximalMu: true })

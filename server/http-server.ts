@@ -1,6 +1,8 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { z } from 'zod';
+import type { TlsCredentials } from './tls.js';
 
 /**
  * The coordinator's HTTP server with time limits, so slow or idle connections cannot pile up:
@@ -18,16 +20,15 @@ export const HttpTimeoutsSchema = z
   .refine((t) => t.headersTimeoutMs <= t.requestTimeoutMs, { message: 'headersTimeoutMs cannot exceed requestTimeoutMs' });
 export type HttpTimeouts = z.output<typeof HttpTimeoutsSchema>;
 
-export function createHttpServer(listener: RequestListener, timeouts: HttpTimeouts): Server {
-  const server = createServer(
-    {
-      headersTimeout: timeouts.headersTimeoutMs,
-      requestTimeout: timeouts.requestTimeoutMs,
-      // How often Node checks the two limits above; its default (30 s) would let them overrun that much.
-      connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(timeouts.headersTimeoutMs / 4))),
-    },
-    listener,
-  );
+/** With `tls` the server speaks https (and socket.io wss) on the same port, with the same handlers and limits. */
+export function createHttpServer(listener: RequestListener, timeouts: HttpTimeouts, tls?: TlsCredentials): Server {
+  const options = {
+    headersTimeout: timeouts.headersTimeoutMs,
+    requestTimeout: timeouts.requestTimeoutMs,
+    // How often Node checks the two limits above; its default (30 s) would let them overrun that much.
+    connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(timeouts.headersTimeoutMs / 4))),
+  };
+  const server: Server = tls ? createHttpsServer({ ...options, cert: tls.cert, key: tls.key }, listener) : createServer(options, listener);
   server.setTimeout(timeouts.idleTimeoutMs);
   server.on('clientError', answerClientError);
   return server;

@@ -5,13 +5,14 @@ import { chromium, type Browser } from 'playwright-core';
 /** Debian's chromium (installed by .ci/run with apt-get); FEDSERVE_CHROMIUM overrides the path. */
 export const CHROMIUM = process.env.FEDSERVE_CHROMIUM ?? '/usr/bin/chromium';
 
-export async function launchChromium(): Promise<Browser> {
+/** `extraArgs`: more chromium switches, e.g. a host mapping or a certificate to trust. */
+export async function launchChromium(extraArgs: readonly string[] = []): Promise<Browser> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`no chromium at ${CHROMIUM}: install it (apt-get install chromium) or set FEDSERVE_CHROMIUM`);
   }
   return chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', ...extraArgs],
   });
 }
 
