@@ -160,7 +160,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
   let maxEpsilon = 0;
 
   const api = async <T>(path: string, init?: RequestInit): Promise<T> => (await (await fetch(`${url}${path}`, init)).json()) as T;
-  const rounds = async (): Promise<RoundList> => RoundListSchema.parse(await api('/v1/rounds'));
+  // The admin view: the public one leaves out per-client fields (and, with DP on, most of the record).
+  const rounds = async (): Promise<RoundList> => RoundListSchema.parse(await api('/v1/rounds', { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }));
   const queueRounds = () =>
     fetch(`${url}/v1/rounds`, {
       method: 'POST',
