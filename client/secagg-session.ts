@@ -109,7 +109,7 @@ export class SecureRound {
       this.update = { vector: packSecureVector(delta, slots, values, setup.clip), numExamples };
       this.client = new SecAggClient({ id: this.o.clientId, identity: this.o.identity, setup, digest: this.o.digest, pins: this.o.pins, ...(this.o.audit ? { audit: this.o.audit } : {}) });
       this.o.log(`round ${this.round}: secure aggregation with ${setup.participants.length} clients (k = ${setup.k}, threshold ${setup.threshold}): keys advertised`);
-      await this.emit('advertise', this.client.advertise());
+      await this.emit('advertise', await this.client.advertise());
     });
     return this.masked;
   }

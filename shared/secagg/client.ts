@@ -8,16 +8,13 @@ import {
   defaultVerify,
   seedCommitment,
   signAdvertisement,
-  signShare,
   signSurvivors,
   verifyAdvertisement,
-  verifyShare,
   verifySurvivors,
   type Ed25519Sign,
   type Ed25519Verify,
   type IdentityKeyPair,
   type IdentityPins,
-  type ShareKind,
   type SurvivorStatement,
 } from './identity.js';
 import { pairwiseMaskKey, selfMaskKey, shareBoxKey } from './kdf.js';
@@ -36,6 +33,7 @@ import type {
   UnmaskRequestMessage,
 } from './messages.js';
 import { roundContext, type RoundContext } from './round.js';
+import { commitShares, neighbourIndex, pairMatches, revealProof, type ShareKind } from './share-commitment.js';
 import { TASK_DIGEST_BYTES } from './task-digest.js';
 
 /** Audit mode: the client's own plaintext, so anyone can compare it with what the coordinator saw. */
@@ -66,21 +64,22 @@ export interface LocalUpdate {
 
 interface Peer {
   maskingKey: Uint8Array;
+  /** Root of the shares it dealt, from its signed advertisement. */
+  shareRoot: Uint8Array;
   /** Keys sealing the shares we send to this peer, and the ones it sends us. */
   sendKey: Uint8Array;
   receiveKey: Uint8Array;
 }
 
-/** One share a neighbour gave us, with its signature: revealed with it, so that a share its author never signed is pinned on whoever reveals it. */
-interface SignedShare {
-  share: Uint8Array;
-  signature: Uint8Array;
-}
-
-/** The two shares a neighbour gave us: of its self-mask seed and of its masking secret key. */
+/**
+ * The two shares a neighbour dealt us (of its self-mask seed and of its masking secret key) and
+ * the path from them to its signed share root: we reveal one share with the other's hash and the
+ * path, so that a share its dealer never committed to is pinned on whoever reveals it.
+ */
 interface HeldShares {
-  selfMaskSeed: SignedShare;
-  maskingKey: SignedShare;
+  selfMaskSeed: Uint8Array;
+  maskingKey: Uint8Array;
+  path: Uint8Array;
 }
 
 /** Our shares of both secrets for each peer, in the order given. */
@@ -108,6 +107,8 @@ export class SecAggClient {
   private readonly sign: Ed25519Sign;
   private readonly peers = new Map<string, Peer>();
   private readonly held = new Map<string, HeldShares>();
+  /** What we deal each neighbour, committed to in our advertisement. */
+  private readonly dealt = new Map<string, HeldShares>();
   private readonly selfMaskSeed = randomBytes(32);
   /** The survivor list we signed in the consistency round: the only one we unmask for. */
   private signedSurvivors: ReadonlySet<string> | undefined;
@@ -151,9 +152,20 @@ export class SecAggClient {
     return this.options.setup.nonce;
   }
 
-  /** Phase 0: fresh X25519 keys for this round and a commitment to the self-mask seed, signed with the identity key. */
-  advertise(): AdvertiseKeysMessage {
+  /**
+   * Phase 0: fresh X25519 keys for this round, a commitment to the self-mask seed, and one to
+   * the shares of both secrets dealt to every neighbour in the graph, signed with the identity key.
+   */
+  async advertise(): Promise<AdvertiseKeysMessage> {
     this.begin('new', this.round);
+    return this.finish('advertised', async () => this.advertisement());
+  }
+
+  private async advertisement(): Promise<AdvertiseKeysMessage> {
+    const to = [...this.neighbours].sort();
+    const { selfMaskSeed, maskingKey } = await this.splitSecrets(to.length);
+    const { root, paths } = commitShares({ to, selfMaskSeed, maskingKey });
+    to.forEach((v, i) => this.dealt.set(v, { selfMaskSeed: selfMaskSeed[i], maskingKey: maskingKey[i], path: paths[i] }));
     const keys = {
       round: this.round,
       nonce: this.nonce,
@@ -162,16 +174,16 @@ export class SecAggClient {
       maskingKey: this.masking.publicKey,
       digest: this.options.digest,
       seedCommitment: seedCommitment(this.round, this.nonce, this.options.id, this.selfMaskSeed),
+      shareRoot: root,
     };
     const signature = signAdvertisement(keys, this.options.identity, this.sign);
-    this.state = 'advertised';
-    const { encryptionKey, maskingKey, digest } = keys;
-    return { type: 'secagg/advertise', round: this.round, encryptionKey, maskingKey, digest, seedCommitment: keys.seedCommitment, signature };
+    const { encryptionKey, digest } = keys;
+    return { type: 'secagg/advertise', round: this.round, encryptionKey, maskingKey: keys.maskingKey, digest, seedCommitment: keys.seedCommitment, shareRoot: root, signature };
   }
 
   /**
    * Phase 1: verify the neighbours' keys and that they were given the same task (digest), then
-   * send each one its signed shares of our two secrets, sealed.
+   * send each one its shares of our two secrets with their path to our share root, sealed.
    */
   async shareKeys(message: PeerKeysMessage): Promise<ShareKeysMessage> {
     this.begin('advertised', message.round);
@@ -181,7 +193,7 @@ export class SecAggClient {
       for (const p of message.peers) {
         if (!this.neighbours.has(p.id)) throw new SecAggRefusal(`'${p.id}' is not our neighbour in this round's graph`);
         if (this.peers.has(p.id)) throw new SecAggRefusal(`keys of '${p.id}' were sent twice`);
-        const signed = { round: this.round, nonce: this.nonce, clientId: p.id, encryptionKey: p.encryptionKey, maskingKey: p.maskingKey, digest: p.digest, seedCommitment: p.seedCommitment };
+        const signed = { round: this.round, nonce: this.nonce, clientId: p.id, encryptionKey: p.encryptionKey, maskingKey: p.maskingKey, digest: p.digest, seedCommitment: p.seedCommitment, shareRoot: p.shareRoot };
         if (!verifyAdvertisement(signed, p.signature, this.ctx.identityKeys.get(p.id)!, this.verify)) {
           throw new SecAggRefusal(`the keys advertised for '${p.id}' fail its identity signature: tampered or not theirs`);
         }
@@ -189,19 +201,18 @@ export class SecAggClient {
           throw new SecAggRefusal(`neighbour '${p.id}' was given another model or round configuration than we were (task digests differ): the coordinator is not sending one model to all`);
         }
         const secret = agreed(p.id, () => agree(p.encryptionKey));
-        this.peers.set(p.id, { maskingKey: p.maskingKey, sendKey: shareBoxKey(this.round, id, p.id, secret), receiveKey: shareBoxKey(this.round, p.id, id, secret) });
+        this.peers.set(p.id, { maskingKey: p.maskingKey, shareRoot: p.shareRoot, sendKey: shareBoxKey(this.round, id, p.id, secret), receiveKey: shareBoxKey(this.round, p.id, id, secret) });
       }
       this.requireEnough(this.peers.size, 'neighbours advertised keys');
-      const order = [...this.peers.keys()];
-      const { selfMaskSeed, maskingKey } = await this.splitSecrets(order.length);
-      const shares = order.map((to, i) => {
-        const seedSignature = signShare({ ...this.shareContext(id, to, 'self-mask-seed'), share: selfMaskSeed[i] }, this.options.identity, this.sign);
-        const keySignature = signShare({ ...this.shareContext(id, to, 'masking-key'), share: maskingKey[i] }, this.options.identity, this.sign);
-        const plaintext = concatBytes([selfMaskSeed[i], maskingKey[i], seedSignature, keySignature].map(lengthPrefixed));
-        return { to, sealed: seal(plaintext, this.peers.get(to)!.sendKey) };
-      });
+      const shares = [...this.peers].map(([to, peer]) => ({ to, sealed: seal(this.shareBoxContent(to), peer.sendKey) }));
       return { type: 'secagg/share-keys', round: this.round, shares };
     });
+  }
+
+  /** What we seal for neighbour `to`: both its shares and their path to our share root. */
+  protected shareBoxContent(to: string): Uint8Array {
+    const { selfMaskSeed, maskingKey, path } = this.dealt.get(to)!;
+    return concatBytes([selfMaskSeed, maskingKey, path].map(lengthPrefixed));
   }
 
   /** t-of-`count` Shamir shares of the self-mask seed and of the masking secret key. */
@@ -210,10 +221,6 @@ export class SecAggClient {
       selfMaskSeed: await split(this.selfMaskSeed, count, this.threshold),
       maskingKey: await split(this.masking.secretKey, count, this.threshold),
     };
-  }
-
-  private shareContext(from: string, to: string, kind: ShareKind): { round: number; nonce: Uint8Array; from: string; to: string; kind: ShareKind } {
-    return { round: this.round, nonce: this.nonce, from, to, kind };
   }
 
   /** Phase 2: open the shares routed to us, then send the update under self and pairwise masks. */
@@ -296,8 +303,8 @@ export class SecAggClient {
       }
       const reply: UnmaskMessage = { type: 'secagg/unmask', round: this.round, selfMaskShares: [], maskingKeyShares: [] };
       for (const [of, shares] of this.held) {
-        if (signed.has(of)) reply.selfMaskShares.push(this.revealable(of, 'self-mask-seed', shares.selfMaskSeed));
-        else reply.maskingKeyShares.push(this.revealable(of, 'masking-key', shares.maskingKey));
+        if (signed.has(of)) reply.selfMaskShares.push({ of, share: shares.selfMaskSeed, proof: revealProof(this.options.id, 'self-mask-seed', shares.maskingKey, shares.path) });
+        else reply.maskingKeyShares.push({ of, share: shares.maskingKey, proof: revealProof(this.options.id, 'masking-key', shares.selfMaskSeed, shares.path) });
       }
       this.state = 'finished';
       return reply;
@@ -340,32 +347,27 @@ export class SecAggClient {
     if (count < this.threshold) throw new SecAggRefusal(`only ${count} ${what}, fewer than the threshold ${this.threshold}`);
   }
 
-  /** Opens a neighbour's share box: two shares, each with the neighbour's signature (checked when revealed). */
+  /**
+   * Opens a neighbour's share box and checks both shares against the share root it signed: a
+   * share it did not commit to would be pinned on us when revealed, so we refuse it now.
+   */
   private openShares(sealed: Uint8Array, from: string, peer: Peer): HeldShares {
     const plaintext = open(sealed, peer.receiveKey);
     if (!plaintext) throw new SecAggRefusal(`shares from '${from}' fail authentication: altered, reflected, or not sealed by them`);
     let fields: Uint8Array[];
     try {
-      fields = splitLengthPrefixed(plaintext, 4).map((f) => f.slice());
+      fields = splitLengthPrefixed(plaintext, 3).map((f) => f.slice());
     } catch (error) {
       throw new SecAggRefusal(`shares from '${from}' are malformed: ${(error as Error).message}`);
     }
-    const [seedShare, keyShare, seedSignature, keySignature] = fields;
-    return { selfMaskSeed: { share: seedShare, signature: seedSignature }, maskingKey: { share: keyShare, signature: keySignature } };
-  }
-
-  /**
-   * The share we reveal of `of`'s secret, once checked against its author's signature: the
-   * coordinator pins a forged share on whoever revealed it, so we never reveal one `of` did not sign.
-   * Only revealed shares are checked: half the verifications, and an unrevealed share matters to no one.
-   */
-  private revealable(of: string, kind: ShareKind, held: SignedShare): { of: string; share: Uint8Array; signature: Uint8Array } {
-    if (!verifyShare({ ...this.shareContext(of, this.options.id, kind), share: held.share }, held.signature, this.ctx.identityKeys.get(of)!, this.verify)) {
-      throw new SecAggRefusal(`the ${kind} share from '${of}' does not carry its signature: '${of}' dealt a share it cannot be held to`);
+    const [selfMaskSeed, maskingKey, path] = fields;
+    const dealerNeighbours = this.ctx.graph.get(from)!;
+    const id = this.options.id;
+    if (!pairMatches(peer.shareRoot, dealerNeighbours.length, neighbourIndex(dealerNeighbours, id), id, selfMaskSeed, maskingKey, path)) {
+      throw new SecAggRefusal(`the shares from '${from}' do not match the share root in its signed advertisement: '${from}' dealt shares it cannot be held to`);
     }
-    return { of, ...held };
+    return { selfMaskSeed, maskingKey, path };
   }
-
 }
 
 /** Key agreement whose failure (a low-order key) is a refusal naming the peer. */

@@ -1,5 +1,6 @@
 import nacl from 'tweetnacl';
 import { bytesEqual, concatBytes, lengthPrefixed, lengthPrefixedText, uint64 } from './bytes.js';
+import { sha512Half } from './hash.js';
 import { LABELS } from './kdf.js';
 import { nodeCryptoModule, type NodeCryptoModule } from './node-crypto.js';
 
@@ -24,6 +25,8 @@ export interface AdvertisedKeys {
   digest: Uint8Array;
   /** Commitment to the self-mask seed: a bad share of it is caught at unmask. */
   seedCommitment: Uint8Array;
+  /** Merkle root over every share this client dealt (share-commitment.ts): a share is bound to its dealer by this one signature. */
+  shareRoot: Uint8Array;
 }
 
 function advertisementBytes(a: AdvertisedKeys): Uint8Array {
@@ -36,30 +39,7 @@ function advertisementBytes(a: AdvertisedKeys): Uint8Array {
     lengthPrefixed(a.maskingKey),
     lengthPrefixed(a.digest),
     lengthPrefixed(a.seedCommitment),
-  ]);
-}
-
-export type ShareKind = 'self-mask-seed' | 'masking-key';
-
-/** One Shamir share, as its author signs it: who made it, for whom, of which secret, in which round. */
-export interface ShareStatement {
-  round: number;
-  nonce: Uint8Array;
-  from: string;
-  to: string;
-  kind: ShareKind;
-  share: Uint8Array;
-}
-
-function shareBytes(s: ShareStatement): Uint8Array {
-  return concatBytes([
-    lengthPrefixedText(LABELS.share),
-    uint64(s.round),
-    lengthPrefixed(s.nonce),
-    lengthPrefixedText(s.from),
-    lengthPrefixedText(s.to),
-    lengthPrefixedText(s.kind),
-    lengthPrefixed(s.share),
+    lengthPrefixed(a.shareRoot),
   ]);
 }
 
@@ -85,7 +65,7 @@ function survivorBytes(s: SurvivorStatement): Uint8Array {
 
 /** Commitment to a self-mask seed, bound to its owner and round. */
 export function seedCommitment(round: number, nonce: Uint8Array, clientId: string, seed: Uint8Array): Uint8Array {
-  return nacl.hash(concatBytes([lengthPrefixedText(LABELS.seedCommitment), uint64(round), lengthPrefixed(nonce), lengthPrefixedText(clientId), lengthPrefixed(seed)])).slice(0, 32);
+  return sha512Half([lengthPrefixedText(LABELS.seedCommitment), uint64(round), lengthPrefixed(nonce), lengthPrefixedText(clientId), lengthPrefixed(seed)]).slice();
 }
 
 export type Ed25519Sign = (message: Uint8Array, identity: IdentityKeyPair) => Uint8Array;
@@ -102,7 +82,7 @@ function base64url(bytes: Uint8Array): string {
   return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
-/** OpenSSL's Ed25519: about 100x faster than pure JS, which matters for a client signing 2k shares a round. */
+/** OpenSSL's Ed25519: about 100x faster than pure JS. */
 export function nodeSign(crypto: NodeCryptoModule): Ed25519Sign {
   const keys = new WeakMap<Uint8Array, ReturnType<NodeCryptoModule['createPrivateKey']>>();
   return (message, identity) => {
@@ -160,14 +140,6 @@ export function signAdvertisement(a: AdvertisedKeys, identity: IdentityKeyPair, 
 
 export function verifyAdvertisement(a: AdvertisedKeys, signature: Uint8Array, identityKey: Uint8Array, verify: Ed25519Verify = defaultVerify()): boolean {
   return verify(advertisementBytes(a), signature, identityKey);
-}
-
-export function signShare(s: ShareStatement, identity: IdentityKeyPair, sign: Ed25519Sign = defaultSign()): Uint8Array {
-  return sign(shareBytes(s), identity);
-}
-
-export function verifyShare(s: ShareStatement, signature: Uint8Array, identityKey: Uint8Array, verify: Ed25519Verify = defaultVerify()): boolean {
-  return verify(shareBytes(s), signature, identityKey);
 }
 
 /** A statement is checked against t or more signatures: its bytes (n ids long) are encoded once. */

@@ -40,6 +40,8 @@ const AdvertisedKeysFields = {
   digest: bytes(32),
   /** Commitment to this round's self-mask seed. */
   seedCommitment: bytes(32),
+  /** Merkle root over the shares this client deals its neighbours (share-commitment.ts). */
+  shareRoot: bytes(32),
   signature: bytes(64),
 };
 
@@ -65,8 +67,8 @@ export const MaskedInputMessage = z.strictObject({
 /** A consistency-round signature over (round, nonce, digest, survivors) by the client it names. */
 export const ConsistencyMessage = z.strictObject({ type: z.literal('secagg/consistency'), round: Round, signature: Signature });
 
-/** A revealed share, with its author's signature so that a forged one is pinned on whoever revealed it. */
-const RevealedShare = z.strictObject({ of: ClientId, share: bytes(), signature: Signature });
+/** A revealed share, with the hashes leading to its dealer's signed share root, so that a forged one is pinned on whoever revealed it. */
+const RevealedShare = z.strictObject({ of: ClientId, share: bytes(), proof: bytes() });
 
 export const UnmaskMessage = z.strictObject({
   type: z.literal('secagg/unmask'),

@@ -3,13 +3,14 @@ import { defaultX25519, x25519PublicKey, type X25519 } from './agreement.js';
 import { assertLittleEndianHost, bytesEqual } from './bytes.js';
 import { aggregateErrorBound, decodeSum } from './encoding.js';
 import { SecAggMessageError } from './errors.js';
-import { defaultVerify, seedCommitment, verifyAdvertisement, verifyShare, verifySurvivors, type Ed25519Verify, type ShareKind, type SurvivorStatement } from './identity.js';
+import { defaultVerify, seedCommitment, verifyAdvertisement, verifySurvivors, type Ed25519Verify, type SurvivorStatement } from './identity.js';
 import { pairwiseMaskKey, selfMaskKey } from './kdf.js';
 import type { Keystream } from './keystream.js';
 import { defaultMaskAccumulator, int32View, keystreamAccumulator, signedView, type MaskAccumulator, type MaskTerm } from './masks.js';
 import { addWords } from './word-adder.js';
 import type { SecAggClientMessage, SecAggServerMessage, SecAggSetup, ShareKeysMessage, UnmaskMessage } from './messages.js';
 import { roundContext, type RoundContext } from './round.js';
+import { commitmentDepth, neighbourIndex, revealedMatches, revealProofBytes, type ShareKind } from './share-commitment.js';
 
 /** Audit mode: every message handed to receive(), with its sender, before the state machine checks it. */
 export interface ServerAudit {
@@ -57,12 +58,13 @@ interface Advertised {
   maskingKey: Uint8Array;
   digest: Uint8Array;
   seedCommitment: Uint8Array;
+  shareRoot: Uint8Array;
   signature: Uint8Array;
 }
 
 interface RevealedShare {
   share: Uint8Array;
-  signature: Uint8Array;
+  proof: Uint8Array;
 }
 
 interface Revealed {
@@ -72,9 +74,11 @@ interface Revealed {
 
 /** Shamir shares of a 32-byte secret carry one extra byte: the x coordinate. */
 const SHARE_BYTES = 33;
-const SIGNATURE_BYTES = 64;
-/** A sealed share box: nonce, MAC, and four length-prefixed fields (two shares, their two signatures). */
-const SEALED_BYTES = 24 + 16 + 4 * 4 + 2 * SHARE_BYTES + 2 * SIGNATURE_BYTES;
+
+/** A sealed share box: nonce, MAC, and three length-prefixed fields (two shares, their path to the dealer's share root). */
+function sealedBytes(dealerDegree: number): number {
+  return 24 + 16 + 3 * 4 + 2 * SHARE_BYTES + 32 * commitmentDepth(dealerDegree);
+}
 
 /** A check that fails aborts the round; `culprit` names the client at fault when it can be known. */
 class RoundCheckFailure extends Error {
@@ -156,12 +160,12 @@ export class SecAggServer {
         return;
       case 'secagg/advertise': {
         this.expectPhase('advertise', message.type);
-        const { encryptionKey, maskingKey, digest, seedCommitment: commitment, signature } = message;
-        const keys = { round: message.round, nonce: this.options.setup.nonce, clientId: sender, encryptionKey, maskingKey, digest, seedCommitment: commitment };
+        const { encryptionKey, maskingKey, digest, seedCommitment: commitment, shareRoot, signature } = message;
+        const keys = { round: message.round, nonce: this.options.setup.nonce, clientId: sender, encryptionKey, maskingKey, digest, seedCommitment: commitment, shareRoot };
         if (!verifyAdvertisement(keys, signature, this.identityOf(sender), this.verify)) {
           throw new SecAggMessageError(`keys from '${sender}' fail its identity signature`);
         }
-        this.advertised.set(sender, { encryptionKey, maskingKey, digest, seedCommitment: commitment, signature });
+        this.advertised.set(sender, { encryptionKey, maskingKey, digest, seedCommitment: commitment, shareRoot, signature });
         break;
       }
       case 'secagg/share-keys':
@@ -303,8 +307,8 @@ export class SecAggServer {
   /**
    * Rebuilds `owner`'s secret from t revealed shares and checks it against what the owner
    * committed to in its signed advertisement. On a mismatch every revealed share is checked
-   * against the owner's signature: a share it never signed convicts whoever revealed it; if all
-   * are signed, the owner dealt inconsistent shares.
+   * against the owner's signed share root: a share it never committed to convicts whoever
+   * revealed it; if all hold, the owner dealt inconsistent shares.
    */
   private async rebuild(owner: string, responders: ReadonlySet<string>, kind: keyof Revealed, matches: (secret: Uint8Array) => boolean): Promise<Uint8Array> {
     const holders = this.neighboursIn(owner, responders).filter((h) => this.revealed.get(h)![kind].has(owner));
@@ -314,14 +318,14 @@ export class SecAggServer {
     if (secret && matches(secret)) return secret;
     const shareKind: ShareKind = kind === 'selfMaskShares' ? 'self-mask-seed' : 'masking-key';
     const what = kind === 'selfMaskShares' ? 'self-mask seed' : 'masking key';
-    const ownerKey = this.identityOf(owner);
-    const { round, nonce } = this.options.setup;
+    const root = this.advertised.get(owner)!.shareRoot;
+    const ownerNeighbours = this.ctx.graph.get(owner)!;
     for (const [i, holder] of holders.entries()) {
-      if (!verifyShare({ round, nonce, from: owner, to: holder, kind: shareKind, share: shares[i].share }, shares[i].signature, ownerKey, this.verify)) {
-        throw new RoundCheckFailure(`'${holder}' revealed a share of the ${what} of '${owner}' that '${owner}' never signed`, holder);
+      if (!revealedMatches(root, ownerNeighbours.length, neighbourIndex(ownerNeighbours, holder), holder, shareKind, shares[i].share, shares[i].proof)) {
+        throw new RoundCheckFailure(`'${holder}' revealed a share of the ${what} of '${owner}' that '${owner}' never committed to`, holder);
       }
     }
-    throw new RoundCheckFailure(`the ${what} rebuilt for '${owner}' does not match what it committed to, from shares it signed itself: '${owner}' dealt bad shares`, owner);
+    throw new RoundCheckFailure(`the ${what} rebuilt for '${owner}' does not match what it committed to, from shares it committed to itself: '${owner}' dealt bad shares`, owner);
   }
 
   /**
@@ -421,9 +425,10 @@ export class SecAggServer {
   private checkShares(sender: string, message: ShareKeysMessage): Map<string, Uint8Array> {
     const expected = new Set(this.neighboursIn(sender, this.u1));
     const out = new Map<string, Uint8Array>();
+    const size = sealedBytes(this.ctx.graph.get(sender)!.length);
     for (const { to, sealed } of message.shares) {
       if (!expected.has(to) || out.has(to)) throw new SecAggMessageError(`'${sender}' sent shares for '${to}', who is not one of its advertised neighbours or appears twice`);
-      if (sealed.length !== SEALED_BYTES) throw new SecAggMessageError(`'${sender}' sent a ${sealed.length}-byte share box, expected ${SEALED_BYTES}`);
+      if (sealed.length !== size) throw new SecAggMessageError(`'${sender}' sent a ${sealed.length}-byte share box, expected ${size}`);
       out.set(to, sealed);
     }
     if (out.size !== expected.size) throw new SecAggMessageError(`'${sender}' sent shares for ${out.size} of its ${expected.size} neighbours`);
@@ -436,10 +441,14 @@ export class SecAggServer {
     const expectKey = held.filter((v) => !this.u3.has(v));
     const read = (entries: UnmaskMessage['selfMaskShares'], expected: string[], what: string): Map<string, RevealedShare> => {
       const out = new Map<string, RevealedShare>();
-      for (const { of, share, signature } of entries) {
+      for (const { of, share, proof } of entries) {
         if (share.length !== SHARE_BYTES) throw new SecAggMessageError(`'${sender}' sent a ${share.length}-byte share of '${of}', expected ${SHARE_BYTES}`);
+        const graphOf = this.ctx.graph.get(of);
+        if (!graphOf) throw new SecAggMessageError(`'${sender}' revealed a share of '${of}', who is not a participant`);
+        const proofBytes = revealProofBytes(graphOf.length);
+        if (proof.length !== proofBytes) throw new SecAggMessageError(`'${sender}' sent a ${proof.length}-byte proof with the share of '${of}', expected ${proofBytes}`);
         // A fresh plain Uint8Array: the Shamir library refuses subclasses such as Node's Buffer.
-        out.set(of, { share: new Uint8Array(share), signature: new Uint8Array(signature) });
+        out.set(of, { share: new Uint8Array(share), proof: new Uint8Array(proof) });
       }
       if (out.size !== entries.length || out.size !== expected.length || !expected.every((v) => out.has(v))) {
         throw new SecAggMessageError(`'${sender}' must reveal ${what} shares for exactly [${expected.join(', ')}]`);

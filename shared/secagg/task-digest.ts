@@ -1,7 +1,6 @@
-import nacl from 'tweetnacl';
-import { concatBytes, lengthPrefixed, lengthPrefixedText } from './bytes.js';
+import { lengthPrefixed, lengthPrefixedText } from './bytes.js';
+import { sha512 } from './hash.js';
 import { LABELS } from './kdf.js';
-import { nodeCryptoModule } from './node-crypto.js';
 
 /**
  * The digest a client signs into its advertisement: everything its update depends on (the global
@@ -23,15 +22,6 @@ function canonicalJson(value: unknown): string {
   }
   if (typeof value === 'number' && !Number.isFinite(value)) throw new Error(`a task digest cannot cover the number ${value}`);
   return JSON.stringify(value);
-}
-
-/** SHA-512: OpenSSL's under Node (10x pure JS on a model's weights, which every client hashes each round), tweetnacl elsewhere. */
-function sha512(parts: readonly Uint8Array[]): Uint8Array {
-  const crypto = nodeCryptoModule();
-  if (!crypto) return nacl.hash(concatBytes(parts));
-  const hash = crypto.createHash('sha512');
-  for (const part of parts) hash.update(part);
-  return new Uint8Array(hash.digest());
 }
 
 /** SHA-512 (first 32 bytes) over the task's canonical JSON and the raw bytes of the weights it trains. */

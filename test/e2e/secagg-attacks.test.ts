@@ -154,7 +154,7 @@ describe('a malicious client', () => {
     const { cs } = clients(server.url, (i) => (i === 3 ? { secAggOutbound: rewriteUnmask } : i === 5 ? { secAggBeforeSend: (stage) => void (stage === 'unmask' && cs[5].client.stop()) } : {}));
     const [record] = await done;
     await expectModelUnchanged(server, record);
-    expect(record.reason).toMatch(/'c3' revealed a share of the self-mask seed of 'c\d' that 'c\d' never signed/);
+    expect(record.reason).toMatch(/'c3' revealed a share of the self-mask seed of 'c\d' that 'c\d' never committed to/);
     expect(record.secureAggregation!.culprit).toBe('c3');
   });
 

@@ -36,7 +36,7 @@ describe('page identity', () => {
     const storage = memoryStorage();
     loadOrCreatePageIdentity(storage, COORDINATOR, 'ward-3');
     const identity = loadOrCreatePageIdentity(storage, COORDINATOR, 'ward-3');
-    const keys = { round: 1, nonce: new Uint8Array(16), clientId: 'ward-3', encryptionKey: new Uint8Array(32).fill(1), maskingKey: new Uint8Array(32).fill(2), digest: new Uint8Array(32).fill(3), seedCommitment: new Uint8Array(32).fill(4) };
+    const keys = { round: 1, nonce: new Uint8Array(16), clientId: 'ward-3', encryptionKey: new Uint8Array(32).fill(1), maskingKey: new Uint8Array(32).fill(2), digest: new Uint8Array(32).fill(3), seedCommitment: new Uint8Array(32).fill(4), shareRoot: new Uint8Array(32).fill(5) };
     expect(verifyAdvertisement(keys, signAdvertisement(keys, identity), identity.publicKey)).toBe(true);
   });
 

@@ -106,7 +106,7 @@ async function exchange(h: Harness, answering: Set<string>): Promise<number> {
       const section = SecureTrainSection.parse(message.body.secureAggregation);
       const client = new SecAggClient({ id: message.to, identity: h.identities.get(message.to)!, setup: section.setup, digest: trainTaskDigest(message.body, message.weights) });
       h.clients.set(message.to, client);
-      reply = client.advertise();
+      reply = await client.advertise();
     } else {
       const body = SecAggServerMessage.parse(message.body);
       const client = h.clients.get(message.to)!;

@@ -17,7 +17,7 @@ const N = 200;
 const PEERS = N - 1;
 const ids = Array.from({ length: N }, (_, i) => `client-${i}`);
 const filled = (length: number, byte: number) => new Uint8Array(length).fill(byte);
-const keys = (i: number) => ({ encryptionKey: filled(32, i), maskingKey: filled(32, i + 1), digest: filled(32, i + 3), seedCommitment: filled(32, i + 4), signature: filled(64, i + 2) });
+const keys = (i: number) => ({ encryptionKey: filled(32, i), maskingKey: filled(32, i + 1), digest: filled(32, i + 3), seedCommitment: filled(32, i + 4), shareRoot: filled(32, i + 5), signature: filled(64, i + 2) });
 const shamirShare = (i: number) => filled(33, i);
 const sealed = (i: number) => filled(250, i);
 
@@ -39,8 +39,8 @@ const clientSamples: SecAggClientMessage[] = [
   {
     type: 'secagg/unmask',
     round: 7,
-    selfMaskShares: ids.slice(1, 100).map((of, i) => ({ of, share: shamirShare(i), signature: filled(64, i) })),
-    maskingKeyShares: ids.slice(100).map((of, i) => ({ of, share: shamirShare(i), signature: filled(64, i) })),
+    selfMaskShares: ids.slice(1, 100).map((of, i) => ({ of, share: shamirShare(i), proof: filled(32 * 8, i) })),
+    maskingKeyShares: ids.slice(100).map((of, i) => ({ of, share: shamirShare(i), proof: filled(32 * 8, i) })),
   },
   { type: 'secagg/refusal', round: 7, reason: 'the identity key of client-3 differs from the one seen in earlier rounds' },
 ];

@@ -52,7 +52,7 @@ describe('key agreement', () => {
 
 describe('identity signatures', () => {
   const identity = generateIdentity();
-  const keys: AdvertisedKeys = { round: 7, nonce: new Uint8Array(32).fill(1), clientId: 'alice', encryptionKey: backends.node.keyPair().publicKey, maskingKey: backends.node.keyPair().publicKey, digest: new Uint8Array(32).fill(3), seedCommitment: new Uint8Array(32).fill(4) };
+  const keys: AdvertisedKeys = { round: 7, nonce: new Uint8Array(32).fill(1), clientId: 'alice', encryptionKey: backends.node.keyPair().publicKey, maskingKey: backends.node.keyPair().publicKey, digest: new Uint8Array(32).fill(3), seedCommitment: new Uint8Array(32).fill(4), shareRoot: new Uint8Array(32).fill(6) };
   const signature = signAdvertisement(keys, identity);
   const verifiers = { tweetnacl: tweetnaclVerify, node: nodeVerify(nodeCryptoModule()!) };
 
@@ -65,6 +65,7 @@ describe('identity signatures', () => {
       expect(verifyAdvertisement({ ...keys, clientId: 'mallory' }, signature, identity.publicKey, verify)).toBe(false);
       expect(verifyAdvertisement({ ...keys, digest: new Uint8Array(32).fill(5) }, signature, identity.publicKey, verify)).toBe(false);
       expect(verifyAdvertisement({ ...keys, seedCommitment: new Uint8Array(32).fill(5) }, signature, identity.publicKey, verify)).toBe(false);
+      expect(verifyAdvertisement({ ...keys, shareRoot: new Uint8Array(32).fill(7) }, signature, identity.publicKey, verify)).toBe(false);
       expect(verifyAdvertisement(keys, signature, generateIdentity().publicKey, verify)).toBe(false);
       expect(verifyAdvertisement(keys, signature.subarray(0, 63), identity.publicKey, verify)).toBe(false);
       const forged = nacl.sign.detached(new Uint8Array(10), generateIdentity().secretKey);

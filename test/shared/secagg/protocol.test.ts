@@ -176,12 +176,12 @@ describe('the client', () => {
     const client = new SecAggClient({ id: ids[0], identity: identities[0], setup, digest: DIGEST });
     await expect(client.maskInput({ type: 'secagg/routed-shares', round: 1, shares: [] }, { delta: new Float32Array(2), numExamples: 1 })).rejects.toThrow(SecAggRefusal);
     expect(client.phase).toBe('refused');
-    expect(() => client.advertise()).toThrow(/already refused/);
+    await expect(client.advertise()).rejects.toThrow(/already refused/);
     const fresh = new SecAggClient({ id: ids[1], identity: identities[1], setup, digest: DIGEST });
-    fresh.advertise();
-    expect(() => fresh.advertise()).toThrow(/out of order/);
+    await fresh.advertise();
+    await expect(fresh.advertise()).rejects.toThrow(/out of order/);
     const early = new SecAggClient({ id: ids[2], identity: identities[2], setup, digest: DIGEST });
-    early.advertise();
+    await early.advertise();
     expect(() => early.unmask({ type: 'secagg/unmask-request', round: 1, survivors: ids, signatures: [] })).toThrow(/out of order/);
     expect(() => new SecAggClient({ id: ids[0], identity: identities[1], setup, digest: DIGEST })).toThrow(/another identity key/);
     expect(() => new SecAggClient({ id: ids[0], identity: identities[0], setup: { ...setup, threshold: 1 }, digest: DIGEST })).toThrow(/invalid round setup: threshold/);
@@ -195,7 +195,7 @@ describe('the coordinator', () => {
     const setup = createSetup({ round: 5, participants: ids.map((id, i) => ({ id, identityKey: identities[i].publicKey })), vectorLength: 2, clip: 1, maxWeight: 10 });
     const server = new SecAggServer({ setup });
     const clients = ids.map((id, i) => new SecAggClient({ id, identity: identities[i], setup, digest: DIGEST }));
-    const adverts = clients.map((c) => c.advertise());
+    const adverts = await Promise.all(clients.map((c) => c.advertise()));
     expect(() => server.receive('stranger', adverts[0])).toThrow(/not expected/);
     expect(() => server.receive(ids[1], adverts[0])).toThrow(/fail its identity signature/);
     expect(() => server.receive(ids[0], { type: 'secagg/masked-input', round: 5, masked: new Uint8Array(12) })).toThrow(/arrived in phase 'advertise'/);
@@ -309,7 +309,7 @@ describe('active security: what a lying coordinator or a cheating client gets', 
   it.each<[string, number]>([
     ['its value', 0],
     ['its x coordinate', 32],
-  ])('a client that alters %s in a revealed share is named: its author never signed it', async (_, byte) => {
+  ])('a client that alters %s in a revealed share is named: its dealer never committed to it', async (_, byte) => {
     // client-005 leaves before unmasking, so every other secret needs all four remaining holders' shares.
     const forge = (from: string, m: SecAggClientMessage): SecAggClientMessage => {
       if (from !== ids6[1] || m.type !== 'secagg/unmask') return m;
@@ -317,7 +317,7 @@ describe('active security: what a lying coordinator or a cheating client gets', 
     };
     const { result } = await run(6, 4, { interceptReply: forge, dropAt: drops([[5, 'unmask']]) });
     expect(result.outcome).toMatchObject({ kind: 'aborted', culprit: ids6[1] });
-    if (result.outcome.kind === 'aborted') expect(result.outcome.reason).toMatch(/'client-001' revealed a share of the self-mask seed of 'client-00\d' that 'client-00\d' never signed/);
+    if (result.outcome.kind === 'aborted') expect(result.outcome.reason).toMatch(/'client-001' revealed a share of the self-mask seed of 'client-00\d' that 'client-00\d' never committed to/);
   });
 
   it('t revealed shares rebuild a self-mask seed, t - 1 do not: the client splits at exactly t', async () => {
@@ -340,19 +340,20 @@ describe('active security: what a lying coordinator or a cheating client gets', 
     for (let skip = 0; skip < 4; skip++) expect(committed(await combine(held.slice(0, 4).filter((_, i) => i !== skip)))).toBe(false);
   });
 
-  it('a client that deals shares with bad signatures is refused by the honest neighbour about to reveal one', async () => {
-    const honestSign = defaultSign();
-    // client-002 signs its advertisement properly but not its shares.
-    const sloppy: Ed25519Sign = (message, identity) => {
-      const signature = honestSign(message, identity);
-      if (new TextDecoder().decode(message.subarray(4, 4 + LABELS.share.length)) === LABELS.share) signature[0] ^= 1;
-      return signature;
-    };
-    const { result } = await run(6, 4, { makeClient: (o) => new SecAggClient(o.id === ids6[2] ? { ...o, sign: sloppy } : o) });
+  it('a client that deals shares other than those it committed to is refused by the neighbour receiving them', async () => {
+    // client-002 signs a share root, then seals altered seed shares: each recipient would be blamed for them at unmask.
+    class SloppyDealer extends SecAggClient {
+      protected override shareBoxContent(to: string): Uint8Array {
+        const content = super.shareBoxContent(to).slice();
+        content[4 + 10] ^= 1;
+        return content;
+      }
+    }
+    const { result } = await run(6, 4, { makeClient: (o) => (o.id === ids6[2] ? new SloppyDealer(o) : new SecAggClient(o)) });
     expect(result.outcome.kind).toBe('aborted');
     const refused = [...result.refusals.values()];
     expect(refused.length).toBeGreaterThan(0);
-    for (const reason of refused) expect(reason).toMatch(/share from 'client-002' does not carry its signature/);
+    for (const reason of refused) expect(reason).toMatch(/shares from 'client-002' do not match the share root in its signed advertisement/);
   });
 
   it('a client that deals shares inconsistent with its seed commitment is named when the seed is rebuilt', async () => {
@@ -366,7 +367,7 @@ describe('active security: what a lying coordinator or a cheating client gets', 
     }
     const { result } = await run(6, 4, { makeClient: (o) => (o.id === ids6[2] ? new BadDealer(o) : new SecAggClient(o)) });
     expect(result.outcome).toMatchObject({ kind: 'aborted', culprit: ids6[2] });
-    if (result.outcome.kind === 'aborted') expect(result.outcome.reason).toMatch(/does not match what it committed to, from shares it signed itself: 'client-002' dealt bad shares/);
+    if (result.outcome.kind === 'aborted') expect(result.outcome.reason).toMatch(/does not match what it committed to, from shares it committed to itself: 'client-002' dealt bad shares/);
   });
 
   /**
