@@ -20,8 +20,11 @@ const EMPTY = new Uint8Array(HASH_BYTES);
 const PAIR = Uint8Array.of(1);
 const INNER = Uint8Array.of(2);
 
+const LEAF_LABEL = lengthPrefixedText(LABELS.shareLeaf);
+const KIND_FIELD: Record<ShareKind, Uint8Array> = { 'self-mask-seed': lengthPrefixedText('self-mask-seed'), 'masking-key': lengthPrefixedText('masking-key') };
+
 function leaf(to: string, kind: ShareKind, share: Uint8Array): Uint8Array {
-  return sha512Half([lengthPrefixedText(LABELS.shareLeaf), lengthPrefixedText(to), lengthPrefixedText(kind), lengthPrefixed(share)]);
+  return sha512Half([LEAF_LABEL, lengthPrefixedText(to), KIND_FIELD[kind], lengthPrefixed(share)]);
 }
 
 function pairNode(seedLeaf: Uint8Array, keyLeaf: Uint8Array): Uint8Array {
