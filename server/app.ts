@@ -48,6 +48,8 @@ export interface StartOptions {
   evalData?: Dataset;
   /** Tests only: the coordinator tampers with what it sends in secure rounds, which clients must detect. */
   secAggTamper?: SecAggTamper;
+  /** Tests only: seeds differential privacy's Poisson sample (otherwise drawn from the CSPRNG). */
+  privacySamplingSeed?: number;
   /** socket.io's heartbeat (benches hosting many clients per process); default socket.io's own. */
   heartbeat?: Heartbeat;
 }
@@ -91,7 +93,11 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
   const evalData = options.evalData ?? (config.eval ? loadDataSpec(config.eval) : undefined);
   const secure = config.secureAggregation;
   checkSecureAggregationConfig(config);
-  const plan = planCoordinator(config, { secureAggregation: secure.enabled, hasEvalData: evalData !== undefined });
+  const plan = planCoordinator(config, {
+    secureAggregation: secure.enabled,
+    hasEvalData: evalData !== undefined,
+    ...(options.privacySamplingSeed !== undefined ? { privacySamplingSeed: options.privacySamplingSeed } : {}),
+  });
   for (const note of plan.notes) log(note);
   // Names are bound to identity keys in every mode: a join-token holder cannot take over a keyed client's name.
   const identities = new IdentityRegistry(join(config.dataDir, 'identities.json'));

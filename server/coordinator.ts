@@ -6,6 +6,7 @@ import {
   type FederatedEvaluation,
   type PrivacyStatus,
   type RoundList,
+  type RoundPrivacyRecord,
   type RoundRecord,
 } from '../shared/protocol/rounds.js';
 import type { RoundTurnoutRecord } from '../shared/privacy/ledger.js';
@@ -67,6 +68,10 @@ export interface CoordinatorPrivacy {
   restore(state: unknown): void;
   /** Charges rounds the restored checkpoint does not cover, from their records or journal entries (see resume.ts). */
   replay(rounds: readonly RoundTurnoutRecord[], clipNorm: number): void;
+  /** Every charge from now on is made durable in `journal` before anything derived from it leaves. */
+  useJournal(journal: PrivacyJournal): void;
+  /** The latest charge of `round` (charged when its participants were drawn), for its record even when it failed. */
+  charge(round: number): RoundPrivacyRecord | undefined;
 }
 
 export interface FederatedEvaluationOptions {
@@ -201,6 +206,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       });
       start = { weights: task.initialWeights, version: 0, round: 0 };
     }
+    if (opts.privacy && opts.privacyJournal) opts.privacy.useJournal(opts.privacyJournal);
     // A round charged to the privacy ledger but cut off before it closed keeps its number too.
     const lastRound = Math.max(start.round, ...history.map((r) => r.round), ...charges.map((c) => c.round));
     const highestVersion = Math.max(start.version, resumed.highestVersion ?? 0);
@@ -468,9 +474,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     const optimizerBefore = optimizer.state();
     let effects: RoundEffect[];
     try {
+      // With differential privacy the round was charged at its draw and its turnout here, each made durable before returning.
       const result = machine.protocol!.aggregate();
-      // In the tick that charged the ledger, before anything can report the new epsilon.
-      if (result.privacy) this.opts.privacyJournal?.record({ round: machine.round, privacy: result.privacy });
       const maxNorm = this.opts.maxUpdateNorm ?? DEFAULT_UPDATE_NORM_LIMITS.max;
       const unusable = aggregateProblem(result.delta, maxNorm);
       if (unusable) throw new Error(unusable);
@@ -612,6 +617,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     const status = final?.status ?? machine.phase;
     const trainLoss = final?.result?.trainLoss ?? weighted((c) => c.loss);
     const trainAccuracy = final?.result?.trainAccuracy ?? weighted((c) => c.accuracy);
+    // A round is charged when its participants are drawn: a failed or running one reports that charge too.
+    const privacy = final?.result?.privacy ?? this.opts.privacy?.charge(machine.round);
     return {
       round: machine.round,
       status,
@@ -627,7 +634,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       ...(trainAccuracy !== undefined ? { trainAccuracy } : {}),
       ...(final?.evaluation ? { evaluation: final.evaluation } : {}),
       ...(final?.federatedEvaluation ? { federatedEvaluation: final.federatedEvaluation } : {}),
-      ...(final?.result?.privacy ? { privacy: final.result.privacy } : {}),
+      ...(privacy ? { privacy } : {}),
       ...(machine.protocol?.details?.() ?? {}),
       updateBytes: this.updateBytes,
       ...(status === 'failed' && machine.reason ? { reason: machine.reason } : {}),

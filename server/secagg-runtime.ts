@@ -83,6 +83,7 @@ export function secureProtocolFactory(o: SecureFactoryOptions): ProtocolFactory 
       maxWeight: 1,
       slots,
       privacy: plan.instructions,
+      unmasked: (survivors) => void privacy.unmasked(plan, survivors),
       finish: (sum) => {
         // Every weight is 1: the mean times the number of survivors is the plain sum DP needs.
         const n = sum.totalWeight;

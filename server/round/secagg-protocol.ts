@@ -102,6 +102,11 @@ export interface SecAggProtocolOptions {
   identityOf(clientId: string): Uint8Array | undefined;
   /** Differential privacy: the instructions sent with every training task. */
   privacy?: ClientDpInstructions;
+  /**
+   * The sum of these survivors was just unmasked: the coordinator knows it from now on
+   * (differential privacy charges the coordinator's account here). A throw aborts the round.
+   */
+  unmasked?(survivors: number): void;
   /** Turns the secure sum into the round's delta (differential privacy adds noise here); default: the mean. */
   finish?(sum: SecureSum): { delta: Float32Array; privacy?: RoundPrivacyRecord };
   audit?: SecAggRoundAudit;
@@ -353,6 +358,13 @@ export class SecAggProtocol implements AggregationProtocol {
   }
 
   private finish(result: SecAggResult): void {
+    try {
+      this.options.unmasked?.(result.survivors.length);
+    } catch (e) {
+      this.outcome = { kind: 'aborted', reason: `secure aggregation aborted after unmasking: ${(e as Error).message}`, dropouts: result.dropouts };
+      this.log(this.outcome.reason);
+      return;
+    }
     const { delta: mean, values } = unpackSecureVector(result.mean, this.ctx.globalWeights.length, this.options.slots, this.options.clip);
     this.outcome = {
       kind: 'done',
