@@ -108,7 +108,7 @@ export interface SecAggProtocolOptions {
    */
   unmasked?(survivors: number): void;
   /** Turns the secure sum into the round's delta (differential privacy adds noise here); default: the mean. */
-  finish?(sum: SecureSum): { delta: Float32Array; privacy?: RoundPrivacyRecord };
+  finish?(sum: SecureSum): { delta: Float32Array; privacy?: RoundPrivacyRecord; numExamples?: number };
   audit?: SecAggRoundAudit;
   tamper?: SecAggTamper;
   log?(line: string): void;
@@ -262,7 +262,7 @@ export class SecAggProtocol implements AggregationProtocol {
     return {
       delta: finished.delta,
       contributions: sum.survivors.map((clientId) => ({ clientId })),
-      numExamples: examples === undefined ? sum.totalWeight : Math.max(0, Math.round(examples * sum.totalWeight)),
+      numExamples: finished.numExamples ?? (examples === undefined ? sum.totalWeight : Math.max(0, Math.round(examples * sum.totalWeight))),
       ...(sum.values.loss !== undefined ? { trainLoss: sum.values.loss } : {}),
       ...(sum.values.accuracy !== undefined ? { trainAccuracy: Math.min(1, Math.max(0, sum.values.accuracy)) } : {}),
       ...(finished.privacy ? { privacy: finished.privacy } : {}),
