@@ -5,6 +5,7 @@ import { createSeedCnn } from '../shared/model/seed-cnn.js';
 import { taskFromModel, type Task } from '../shared/task.js';
 import { loadDataSpec } from '../client/data-spec.js';
 import { generateToken } from './auth.js';
+import { ClientCredentials } from './client-credentials.js';
 import type { CoordinatorConfig } from './config.js';
 import { Coordinator, type Clock } from './coordinator.js';
 import { createEvaluator } from './evaluator.js';
@@ -89,6 +90,10 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
   const adminToken = config.adminToken ?? generateToken();
   // Read before anything is opened, so a wrong file stops the start naming it.
   const tls = config.tls ? loadTlsCredentials(config.tls) : undefined;
+  const clientCredentials = config.clientTokensFile ? ClientCredentials.load(config.clientTokensFile) : undefined;
+  if (clientCredentials && config.joinToken) {
+    throw new Error('give clientTokensFile (--client-tokens-file) or a shared joinToken, not both: per-client tokens refuse the shared one');
+  }
   const task = await loadTask(config);
   const evalData = options.evalData ?? (config.eval ? loadDataSpec(config.eval) : undefined);
   const secure = config.secureAggregation;
@@ -154,6 +159,7 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
   const http = createHttpServer((req, res) => void handleApi(req, res, { coordinator, metrics, serving, web, adminToken, log }), config.http, tls);
   const io = attachSocketTransport(http, coordinator, {
     joinToken,
+    ...(clientCredentials ? { clientCredentials } : {}),
     log,
     ...(options.heartbeat ? { heartbeat: options.heartbeat } : {}),
     admit: (join) => identities.admit(join, { requireKey: secure.enabled }),
@@ -173,6 +179,7 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
     `task ${task.info.name} (${task.info.parameterCount} parameters), version ${coordinator.currentVersion}, ` +
       `next round ${coordinator.nextRoundNumber()}, listening on ${url}`,
   );
+  if (clientCredentials) log(`clients join with per-client tokens (${clientCredentials.size} in ${config.clientTokensFile}); the shared join token is refused`);
   if (config.rounds.start > 0) coordinator.startRounds(config.rounds.start);
 
   return {
