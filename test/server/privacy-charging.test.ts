@@ -156,8 +156,7 @@ describe('every Poisson draw is charged as it is taken', () => {
       await rename(journalPath, `${journalPath}.moved`);
       await mkdir(journalPath);
     };
-    rawClient(server, 'a', { onTrain });
-    rawClient(server, 'b');
+    const trainers = [rawClient(server, 'a', { onTrain }), rawClient(server, 'b')];
     const evaluator = rawClient(server, 'c', {
       canEvaluate: true,
       onEvaluate: (task) => {
@@ -193,6 +192,7 @@ describe('every Poisson draw is charged as it is taken', () => {
     expect(refused.status).toBe('failed');
     expect(refused.reason).toMatch(/could not draw the participants: EISDIR/);
     expect(refused.participants).toEqual([]);
+    for (const c of [...trainers, evaluator]) expect(c.trained).not.toContain(3);
     expect(server.coordinator.privacyStatus()).toEqual(reported);
 
     await server.close();
