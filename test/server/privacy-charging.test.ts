@@ -1,3 +1,4 @@
+import { renameSync, writeFileSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { io, type Socket } from 'socket.io-client';
@@ -200,6 +201,43 @@ describe('every Poisson draw is charged as it is taken', () => {
     await rename(`${journalPath}.moved`, journalPath);
     const resumed = await start(dir.path, overrides);
     expect(resumed.coordinator.privacyStatus()!.epsilon).toBeGreaterThanOrEqual(reported.epsilon);
+    expect(resumed.coordinator.privacyStatus()).toEqual(reported);
+  });
+
+  it('a round whose checkpoint cannot be saved fails, keeps its charge, and a restart reports the same epsilon', async () => {
+    const dir = await tempDir();
+    cleanup.push(dir.remove);
+    const versions = join(dir.path, 'versions');
+    const overrides = {
+      rounds: { selectionWindowMs: 0, trainingTimeoutMs: 30_000, minResults: 2 },
+      strategy: { sampler: { minClients: 3, fraction: 1 }, evaluation: { fraction: 1, minClients: 1 } },
+      privacy: central,
+    };
+    const server = await start(dir.path, overrides);
+    rawClient(server, 'a');
+    rawClient(server, 'b');
+    // While the evaluator scores the candidate, the versions dir is swapped for a file: the save must fail.
+    rawClient(server, 'c', {
+      canEvaluate: true,
+      onEvaluate: () => {
+        renameSync(versions, `${versions}.moved`);
+        writeFileSync(versions, 'not a directory');
+      },
+    });
+    const done = nextRounds(server, 1);
+    server.coordinator.startRounds(1);
+    const [record] = await done;
+    expect(record.status).toBe('failed');
+    expect(record.reason).toMatch(/aggregation failed: .*(ENOTDIR|EEXIST)/);
+    const reported = server.coordinator.privacyStatus()!;
+    expect(reported.epsilon).toBeCloseTo(computeEpsilon({ q: 1, noiseMultiplier: 1, steps: 1, delta: DELTA }).epsilon, 10);
+    expect(record.privacy!.epsilon).toBe(reported.epsilon);
+
+    await server.close();
+    await rm(versions);
+    await rename(`${versions}.moved`, versions);
+    const resumed = await start(dir.path, overrides);
+    expect(resumed.coordinator.currentVersion).toBe(0);
     expect(resumed.coordinator.privacyStatus()).toEqual(reported);
   });
 
