@@ -130,8 +130,8 @@ export class PrivacyRuntime {
 
   /**
    * Charges the Poisson draw of `round` from `population` connected clients, empty or not, and
-   * makes the charge durable. Throws (the round must then fail, releasing nothing) when the
-   * budget does not allow the round or the charge cannot be persisted; the in-memory charge stays.
+   * makes the charge durable. Throws (the round must then fail, sending nothing) when the budget
+   * does not allow the round or the charge cannot be persisted (the charge is then undone: nothing left).
    */
   draw(round: number, population: number): RoundPrivacyRecord {
     if (!(Number.isSafeInteger(population) && population >= 1)) throw new Error(`population must be a positive integer, got ${population}`);
