@@ -5,6 +5,7 @@ import { createSeedCnn } from '../shared/model/seed-cnn.js';
 import { taskFromModel, type Task } from '../shared/task.js';
 import { loadDataSpec } from '../client/data-spec.js';
 import { generateToken } from './auth.js';
+import { ClientCredentials } from './client-credentials.js';
 import type { CoordinatorConfig } from './config.js';
 import { Coordinator, type Clock } from './coordinator.js';
 import { createEvaluator } from './evaluator.js';
@@ -48,6 +49,8 @@ export interface StartOptions {
   evalData?: Dataset;
   /** Tests only: the coordinator tampers with what it sends in secure rounds, which clients must detect. */
   secAggTamper?: SecAggTamper;
+  /** Tests only: seeds differential privacy's Poisson sample (otherwise drawn from the CSPRNG). */
+  privacySamplingSeed?: number;
   /** socket.io's heartbeat (benches hosting many clients per process); default socket.io's own. */
   heartbeat?: Heartbeat;
 }
@@ -87,11 +90,19 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
   const adminToken = config.adminToken ?? generateToken();
   // Read before anything is opened, so a wrong file stops the start naming it.
   const tls = config.tls ? loadTlsCredentials(config.tls) : undefined;
+  const clientCredentials = config.clientTokensFile ? ClientCredentials.load(config.clientTokensFile) : undefined;
+  if (clientCredentials && config.joinToken) {
+    throw new Error('give clientTokensFile (--client-tokens-file) or a shared joinToken, not both: per-client tokens refuse the shared one');
+  }
   const task = await loadTask(config);
   const evalData = options.evalData ?? (config.eval ? loadDataSpec(config.eval) : undefined);
   const secure = config.secureAggregation;
   checkSecureAggregationConfig(config);
-  const plan = planCoordinator(config, { secureAggregation: secure.enabled, hasEvalData: evalData !== undefined });
+  const plan = planCoordinator(config, {
+    secureAggregation: secure.enabled,
+    hasEvalData: evalData !== undefined,
+    ...(options.privacySamplingSeed !== undefined ? { privacySamplingSeed: options.privacySamplingSeed } : {}),
+  });
   for (const note of plan.notes) log(note);
   // Names are bound to identity keys in every mode: a join-token holder cannot take over a keyed client's name.
   const identities = new IdentityRegistry(join(config.dataDir, 'identities.json'));
@@ -148,6 +159,7 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
   const http = createHttpServer((req, res) => void handleApi(req, res, { coordinator, metrics, serving, web, adminToken, log }), config.http, tls);
   const io = attachSocketTransport(http, coordinator, {
     joinToken,
+    ...(clientCredentials ? { clientCredentials } : {}),
     log,
     ...(options.heartbeat ? { heartbeat: options.heartbeat } : {}),
     admit: (join) => identities.admit(join, { requireKey: secure.enabled }),
@@ -167,6 +179,7 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
     `task ${task.info.name} (${task.info.parameterCount} parameters), version ${coordinator.currentVersion}, ` +
       `next round ${coordinator.nextRoundNumber()}, listening on ${url}`,
   );
+  if (clientCredentials) log(`clients join with per-client tokens (${clientCredentials.size} in ${config.clientTokensFile}); the shared join token is refused`);
   if (config.rounds.start > 0) coordinator.startRounds(config.rounds.start);
 
   return {

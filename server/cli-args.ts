@@ -15,6 +15,7 @@ export const SERVER_FLAGS: Record<string, { arg: string; path: string[]; type: F
   model: { arg: 'PATH', path: ['model'], type: 'string', help: 'tfjs Layers model.json to federate instead of the seed CNN' },
   eval: { arg: 'SPEC', path: ['eval'], type: 'string', help: 'held-out data SPEC scored after each commit, e.g. mnist:test' },
   'join-token': { arg: 'TOKEN', path: ['joinToken'], type: 'string', help: 'token clients join with (or FEDSERVE_JOIN_TOKEN)' },
+  'client-tokens-file': { arg: 'FILE', path: ['clientTokensFile'], type: 'string', help: 'per-client join tokens, JSON {"name": "token"}: each admits only its name' },
   'admin-token': { arg: 'TOKEN', path: ['adminToken'], type: 'string', help: 'bearer token for admin endpoints (or FEDSERVE_ADMIN_TOKEN)' },
   rounds: { arg: 'N', path: ['rounds', 'start'], type: 'int', help: 'rounds to run right away (default 0: wait for POST /v1/rounds)' },
   'min-clients': { arg: 'N', path: ['strategy', 'sampler', 'minClients'], type: 'int', help: 'fewest clients a round selects (default 2)' },

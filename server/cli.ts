@@ -50,7 +50,7 @@ async function serverCommand(argv: string[]): Promise<number> {
   const [{ setupBackend }, { startCoordinator }] = await Promise.all([import('../shared/engine/backend.js'), import('./app.js')]);
   await setupBackend();
   const running = await startCoordinator(config);
-  if (!config.joinToken) console.log(`[coordinator] join token (generated; set --join-token-file, --join-token or FEDSERVE_JOIN_TOKEN to fix it): ${running.joinToken}`);
+  if (!config.joinToken && !config.clientTokensFile) console.log(`[coordinator] join token (generated; set --join-token-file, --join-token or FEDSERVE_JOIN_TOKEN to fix it): ${running.joinToken}`);
   if (!config.adminToken) console.log(`[coordinator] admin token (generated; set --admin-token-file, --admin-token or FEDSERVE_ADMIN_TOKEN to fix it): ${running.adminToken}`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

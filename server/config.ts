@@ -60,6 +60,11 @@ export const CoordinatorConfigSchema = z.strictObject({
   /** Held-out data on the coordinator (a client data SPEC) to score every committed version. */
   eval: z.string().min(1).optional(),
   joinToken: token.optional(),
+  /**
+   * A JSON file { "client name": "token", ... }: every client joins with its own token, which
+   * admits only its name (sybil resistance, see client-credentials.ts); the shared join token is then refused.
+   */
+  clientTokensFile: z.string().min(1).optional(),
   adminToken: token.optional(),
   rounds: RoundsConfigSchema.prefault({}),
   /** Time limits of HTTP connections (server/http-server.ts). */

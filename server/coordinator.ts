@@ -6,6 +6,7 @@ import {
   type FederatedEvaluation,
   type PrivacyStatus,
   type RoundList,
+  type RoundPrivacyRecord,
   type RoundRecord,
 } from '../shared/protocol/rounds.js';
 import type { RoundTurnoutRecord } from '../shared/privacy/ledger.js';
@@ -19,6 +20,7 @@ import { RoundMachine, type RoundEffect, type RoundPolicy } from './round/round-
 import type { PrivacyJournal } from './privacy-journal.js';
 import { restoreLedgerFromLog, resumeDataDir } from './resume.js';
 import { assertLoggable, type RoundLog } from './round-log.js';
+import { dpDurableRecord } from './dp-surfaces.js';
 import { aggregateProblem, DEFAULT_UPDATE_NORM_LIMITS, stepProblem } from './round/update-norm.js';
 
 /** Everything the coordinator sends to one client. */
@@ -67,6 +69,10 @@ export interface CoordinatorPrivacy {
   restore(state: unknown): void;
   /** Charges rounds the restored checkpoint does not cover, from their records or journal entries (see resume.ts). */
   replay(rounds: readonly RoundTurnoutRecord[], clipNorm: number): void;
+  /** Every charge from now on is made durable in `journal` before anything derived from it leaves. */
+  useJournal(journal: PrivacyJournal): void;
+  /** The latest charge of `round` (charged when its participants were drawn), for its record even when it failed. */
+  charge(round: number): RoundPrivacyRecord | undefined;
 }
 
 export interface FederatedEvaluationOptions {
@@ -201,6 +207,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       });
       start = { weights: task.initialWeights, version: 0, round: 0 };
     }
+    if (opts.privacy && opts.privacyJournal) opts.privacy.useJournal(opts.privacyJournal);
     // A round charged to the privacy ledger but cut off before it closed keeps its number too.
     const lastRound = Math.max(start.round, ...history.map((r) => r.round), ...charges.map((c) => c.round));
     const highestVersion = Math.max(start.version, resumed.highestVersion ?? 0);
@@ -430,7 +437,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
           break;
         }
         case 'aggregate':
-          this.log(`round ${machine.round}: aggregating ${machine.protocol?.contributors()} update(s)`);
+          this.log(`round ${machine.round}: aggregating${this.opts.privacy ? '' : ` ${machine.protocol?.contributors()} update(s)`}`);
           this.aggregation = this.aggregate(machine);
           break;
         case 'closed':
@@ -443,7 +450,12 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       }
     }
     if (effects.some((e) => e.type === 'send')) {
-      this.log(`round ${machine.round}: training with ${machine.participants.length} client(s): ${machine.participants.join(', ')}`);
+      // With differential privacy on, who was drawn is for the admin token only (GET /v1/rounds).
+      this.log(
+        this.opts.privacy
+          ? `round ${machine.round}: training the clients drawn`
+          : `round ${machine.round}: training with ${machine.participants.length} client(s): ${machine.participants.join(', ')}`,
+      );
     }
     if (effects.length > 0) this.emit('changed');
     this.schedule();
@@ -468,9 +480,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     const optimizerBefore = optimizer.state();
     let effects: RoundEffect[];
     try {
+      // With differential privacy the round was charged at its draw and its turnout here, each made durable before returning.
       const result = machine.protocol!.aggregate();
-      // In the tick that charged the ledger, before anything can report the new epsilon.
-      if (result.privacy) this.opts.privacyJournal?.record({ round: machine.round, privacy: result.privacy });
       const maxNorm = this.opts.maxUpdateNorm ?? DEFAULT_UPDATE_NORM_LIMITS.max;
       const unusable = aggregateProblem(result.delta, maxNorm);
       if (unusable) throw new Error(unusable);
@@ -480,7 +491,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       const evaluation = this.opts.evaluate ? await this.opts.evaluate(weights) : undefined;
       const version = this.highestVersion + 1;
       const federatedEvaluation = await this.evaluateOnClients(machine.round, version, weights);
-      const record = this.record(machine, { result, evaluation, federatedEvaluation, version, status: 'committed' });
+      const record = this.durable(this.record(machine, { result, evaluation, federatedEvaluation, version, status: 'committed' }));
       // A round whose record the round log could not read back is not committed: its record would be lost.
       assertLoggable(record);
       await this.opts.store.save({
@@ -534,19 +545,20 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       ...(privacy ? { privacy } : {}),
     };
     for (const id of machine.participants) this.clients.get(id)?.send({ event: 'round-closed', to: id, body });
-    const federated = record.federatedEvaluation?.accuracy;
+    // With differential privacy on, the log carries what the durable record does (see dp-surfaces.ts).
+    const logged = this.durable(record);
+    const federated = logged.federatedEvaluation?.accuracy;
     const accuracy =
-      (record.evaluation ? `, held-out accuracy ${(record.evaluation.accuracy * 100).toFixed(1)}%` : '') +
+      (logged.evaluation ? `, held-out accuracy ${(logged.evaluation.accuracy * 100).toFixed(1)}%` : '') +
       (federated !== undefined ? `, federated accuracy ${(federated * 100).toFixed(1)}%` : '') +
-      (record.privacy ? `, epsilon ${record.privacy.epsilon.toFixed(3)} of ${record.privacy.targetEpsilon} (delta ${record.privacy.delta})` : '');
+      (logged.privacy ? `, epsilon ${logged.privacy.epsilon.toFixed(3)} of ${logged.privacy.targetEpsilon} (delta ${logged.privacy.delta})` : '');
+    const from = this.opts.privacy ? '' : ` from ${record.contributions.length} client(s), ${record.numExamples} examples`;
     this.log(
-      outcome === 'committed'
-        ? `round ${machine.round}: committed version ${this.version} from ${record.contributions.length} client(s), ${record.numExamples} examples${accuracy}`
-        : `round ${machine.round}: failed: ${record.reason}`,
+      outcome === 'committed' ? `round ${machine.round}: committed version ${this.version}${from}${accuracy}` : `round ${machine.round}: failed: ${logged.reason}`,
     );
     // Chained so records land in order; stop() waits for the chain.
     this.logWrites = this.logWrites
-      .then(() => this.opts.roundLog.append(record))
+      .then(() => this.opts.roundLog.append(logged))
       .catch((e: Error) => this.log(`round ${machine.round}: could not append to the round log: ${e.message}`));
     this.emit('round', record);
     if (outcome === 'committed') this.emit('committed', { version: this.version, round: machine.round, weights: this.weights });
@@ -568,7 +580,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       return skippedEvaluation(`${eligible.length} connected client(s) hold held-out data, ${options.sampler.minAvailable} needed`);
     }
     const evaluation = new FederatedEvaluationRound(round, options.sampler.select(eligible, round), this.clock.now());
-    this.log(`round ${round}: federated evaluation by ${evaluation.selected.length} client(s)`);
+    this.log(`round ${round}: federated evaluation${this.opts.privacy ? '' : ` by ${evaluation.selected.length} client(s)`}`);
     await new Promise<void>((resolve) => {
       const timer = this.clock.setTimeout(() => finish(), options.timeoutMs);
       const finish = () => {
@@ -583,6 +595,11 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     });
     for (const id of evaluation.declined) if (this.clients.has(id)) this.noEvaluationData.add(id);
     return evaluation.result(this.clock.now());
+  }
+
+  /** The record as the round log, checkpoint metadata and log lines keep it: only what DP covers when it is on. */
+  private durable(record: RoundRecord): RoundRecord {
+    return this.opts.privacy ? dpDurableRecord(record) : record;
   }
 
   private record(
@@ -612,6 +629,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     const status = final?.status ?? machine.phase;
     const trainLoss = final?.result?.trainLoss ?? weighted((c) => c.loss);
     const trainAccuracy = final?.result?.trainAccuracy ?? weighted((c) => c.accuracy);
+    // A round is charged when its participants are drawn: a failed or running one reports that charge too.
+    const privacy = final?.result?.privacy ?? this.opts.privacy?.charge(machine.round);
     return {
       round: machine.round,
       status,
@@ -627,7 +646,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       ...(trainAccuracy !== undefined ? { trainAccuracy } : {}),
       ...(final?.evaluation ? { evaluation: final.evaluation } : {}),
       ...(final?.federatedEvaluation ? { federatedEvaluation: final.federatedEvaluation } : {}),
-      ...(final?.result?.privacy ? { privacy: final.result.privacy } : {}),
+      ...(privacy ? { privacy } : {}),
       ...(machine.protocol?.details?.() ?? {}),
       updateBytes: this.updateBytes,
       ...(status === 'failed' && machine.reason ? { reason: machine.reason } : {}),

@@ -7,6 +7,10 @@ const DURATION_BUCKETS = [1, 2, 5, 10, 30, 60, 120, 300, 600];
 /**
  * Prometheus text exposition (format 0.0.4) of the coordinator: rounds by outcome, connected
  * clients, update traffic and a histogram of round durations, since this process started.
+ * With differential privacy on, series that count or time what the drawn clients did (connected
+ * clients, updates, bytes, round durations, federated evaluation) are for the admin token only,
+ * their help text marking them outside the guarantee: the public sees rounds, versions and the
+ * privacy account.
  */
 export class CoordinatorMetrics {
   private readonly bucketCounts = new Array<number>(DURATION_BUCKETS.length).fill(0);
@@ -19,38 +23,44 @@ export class CoordinatorMetrics {
     coordinator.on('round', (record) => this.observe(record));
   }
 
-  render(): string {
+  render(access: 'public' | 'admin' = 'admin'): string {
     const c = this.coordinator;
     const s = c.stats;
+    const privacy = c.privacyStatus();
     const lines: string[] = [];
     const metric = (name: string, type: 'counter' | 'gauge' | 'histogram', help: string, samples: [string, number][]) => {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
       for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
     };
+    const operational = privacy === undefined || access === 'admin';
+    const outside = privacy ? ' Outside the differential-privacy guarantee (admin token only).' : '';
+    /** A series about what the drawn clients did: withheld from the public with differential privacy on. */
+    const clientMetric = (name: string, type: 'counter' | 'gauge' | 'histogram', help: string, samples: [string, number][]) => {
+      if (operational) metric(name, type, `${help}${outside}`, samples);
+    };
     metric('fedserve_rounds_total', 'counter', 'Rounds closed since the coordinator started, by outcome.', [
       ['{outcome="committed"}', s.roundsCommitted],
       ['{outcome="failed"}', s.roundsFailed],
     ]);
-    metric('fedserve_connected_clients', 'gauge', 'Clients connected now.', [['', c.connectedClients().length]]);
+    clientMetric('fedserve_connected_clients', 'gauge', 'Clients connected now.', [['', c.connectedClients().length]]);
     metric('fedserve_pending_rounds', 'gauge', 'Rounds queued or running.', [['', c.pendingRounds()]]);
     metric('fedserve_model_version', 'gauge', 'Version of the current global model.', [['', c.currentVersion]]);
-    metric('fedserve_updates_total', 'counter', 'Client updates received, by result.', [
+    clientMetric('fedserve_updates_total', 'counter', 'Client updates received, by result.', [
       ['{result="accepted"}', s.updatesAccepted],
       ['{result="refused"}', s.updatesRefused],
     ]);
-    metric('fedserve_update_bytes_total', 'counter', 'Bytes of accepted client updates (binary weight deltas).', [['', s.updateBytes]]);
+    clientMetric('fedserve_update_bytes_total', 'counter', 'Bytes of accepted client updates (binary weight deltas).', [['', s.updateBytes]]);
     let cumulative = 0;
     const buckets: [string, number][] = DURATION_BUCKETS.map((le, i) => {
       cumulative += this.bucketCounts[i];
       return [`_bucket{le="${le}"}`, cumulative];
     });
-    metric('fedserve_round_duration_seconds', 'histogram', 'Wall time of closed rounds, from start to commit or failure.', [
+    clientMetric('fedserve_round_duration_seconds', 'histogram', 'Wall time of closed rounds, from start to commit or failure.', [
       ...buckets,
       ['_bucket{le="+Inf"}', this.durationCount],
       ['_sum', this.durationSum],
       ['_count', this.durationCount],
     ]);
-    const privacy = c.privacyStatus();
     if (privacy) {
       metric('fedserve_privacy_epsilon', 'gauge', `Epsilon spent by the released models (${privacy.mode} DP), at delta fedserve_privacy_delta.`, [
         ['', privacy.epsilon],
@@ -59,12 +69,17 @@ export class CoordinatorMetrics {
       metric('fedserve_privacy_target_epsilon', 'gauge', 'Training stops before a round would pass this epsilon.', [['', privacy.targetEpsilon]]);
       metric('fedserve_privacy_rounds_remaining', 'gauge', 'Rounds that still fit the privacy budget.', [['', privacy.roundsRemaining]]);
       metric('fedserve_privacy_budget_exhausted', 'gauge', '1 once no further round fits the privacy budget.', [['', privacy.exhausted ? 1 : 0]]);
+      const { participationKnown } = privacy.audiences;
+      metric('fedserve_privacy_epsilon_participation_known', 'gauge', 'Epsilon against an observer of who was drawn (no sampling discount), for a client drawn in its expected share of rounds or in every round.', [
+        ['{client="typical"}', participationKnown.typicalClient],
+        ['{client="every-round"}', participationKnown.everyRound],
+      ]);
       if (privacy.coordinatorEpsilon !== null) {
         metric('fedserve_privacy_coordinator_epsilon', 'gauge', 'Distributed DP: epsilon against the coordinator itself.', [['', privacy.coordinatorEpsilon]]);
       }
     }
     if (this.federatedAccuracy !== undefined) {
-      metric('fedserve_federated_evaluation_accuracy', 'gauge', "Latest round's example-weighted accuracy on the clients' held-out data.", [
+      clientMetric('fedserve_federated_evaluation_accuracy', 'gauge', "Latest round's example-weighted accuracy on the clients' held-out data.", [
         ['', this.federatedAccuracy],
       ]);
     }

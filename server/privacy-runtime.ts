@@ -3,18 +3,27 @@
  * sampling at rate q (what the accountant assumes), the budget check before every round, the
  * per-round plan sent to clients, the noisy mean after aggregation, the account for GET /v1/rounds
  * and /metrics, and the ledger's checkpoint.
+ *
+ * Every charge is made when the coordinator learns something, and made durable (the privacy
+ * journal, fsynced) before the call that made it returns:
+ * - the released account when the Poisson draw is taken, whatever follows: an empty draw, a draw
+ *   below minResults and an aborted round cost what a committed round costs (their output is
+ *   withheld; see the README's privacy section);
+ * - in distributed mode the coordinator's own account when an update reaches it (plaintext
+ *   upload) or the secure sum is unmasked, not when the round finishes.
  */
 import { z } from 'zod';
-import type { Aggregator } from '../shared/aggregation/types.js';
+import type { Aggregator, Sampler } from '../shared/aggregation/types.js';
 import type { ClientDpInstructions } from '../shared/privacy/client-privatize.js';
 import type { PrivacyConfig } from '../shared/privacy/config.js';
 import { PrivacyController } from '../shared/privacy/controller.js';
-import { PrivacyLedger, type RoundTurnoutRecord } from '../shared/privacy/ledger.js';
+import { PrivacyLedger, type RoundPrivacy, type RoundTurnoutRecord } from '../shared/privacy/ledger.js';
 import { GaussianSampler } from '../shared/privacy/gaussian.js';
 import { PoissonSampler } from '../shared/privacy/poisson-sampler.js';
 import { computeRdp, rdpToEpsilon } from '../shared/privacy/rdp.js';
 import type { PrivacySpentSummary } from '../shared/protocol/messages.js';
 import type { PrivacyStatus, RoundPrivacyRecord } from '../shared/protocol/rounds.js';
+import type { PrivacyCharge } from './privacy-journal.js';
 
 /** Differential privacy needs the plain sum of clipped updates: its sensitivity is the clip norm. */
 export function assertCompatibleWithPrivacy(aggregator: Aggregator): void {
@@ -69,20 +78,38 @@ const RuntimeCheckpointSchema = z.strictObject({
 });
 export type PrivacyRuntimeCheckpoint = { controller: ReturnType<PrivacyController['checkpoint']>; individualRdp: number[] };
 
+/** Where charges are made durable (PrivacyJournal); record() returns once the charge is on disk. */
+export interface PrivacyChargeSink {
+  record(charge: PrivacyCharge): void;
+}
+
 export class PrivacyRuntime {
-  readonly sampler: PoissonSampler;
+  /** Poisson sampling at rate q that charges every draw as it is taken (see draw()). */
+  readonly sampler: Sampler;
+  private readonly poisson: PoissonSampler;
   private controller: PrivacyController;
   private individualRdp: number[];
   private readonly noise: GaussianSampler;
+  private journal: PrivacyChargeSink | undefined;
+  /** The latest charge of the latest round drawn: what its round record reports, committed or not. */
+  private current: { round: number; record: RoundPrivacyRecord; individualCharged: boolean } | undefined;
 
   constructor(
     readonly config: PrivacyConfig,
     private readonly options: PrivacyRuntimeOptions,
   ) {
-    this.sampler = new PoissonSampler({
+    this.poisson = new PoissonSampler({
       rate: options.samplingRate,
       ...(options.samplingSeed !== undefined ? { seed: options.samplingSeed } : {}),
     });
+    this.sampler = {
+      name: this.poisson.name,
+      select: (available, round) => {
+        const chosen = this.poisson.select(available, round);
+        this.draw(round, available.length);
+        return chosen;
+      },
+    };
     this.controller = new PrivacyController(config);
     this.individualRdp = config.orders.map(() => 0);
     this.noise = options.noise ?? new GaussianSampler();
@@ -92,6 +119,35 @@ export class PrivacyRuntime {
     return this.options.samplingRate;
   }
 
+  /** From now on every charge is recorded here before the call that made it returns. */
+  useJournal(journal: PrivacyChargeSink): void {
+    this.journal = journal;
+  }
+
+  private get individual(): boolean {
+    return this.config.mode === 'distributed' && this.options.individualUpdatesVisible;
+  }
+
+  /**
+   * Charges the Poisson draw of `round` from `population` connected clients, empty or not, and
+   * makes the charge durable. Throws (the round must then fail, sending nothing) when the budget
+   * does not allow the round or the charge cannot be persisted (the charge is then undone: nothing left).
+   */
+  draw(round: number, population: number): RoundPrivacyRecord {
+    if (!(Number.isSafeInteger(population) && population >= 1)) throw new Error(`population must be a positive integer, got ${population}`);
+    const expectedContributors = this.poisson.expectedCount(population);
+    const setup = { round, samplingRate: this.samplingRate, expectedContributors };
+    const plan = this.controller.beginRound(setup);
+    if (!plan.allowed) throw new Error(plan.reason);
+    const clipNorm = this.controller.clipNorm;
+    return this.durably(round, false, () => this.toRecord(this.controller.chargeDraw(setup), clipNorm));
+  }
+
+  /** The latest charge of `round` (its draw, or its turnout once known), for the round's record. */
+  charge(round: number): RoundPrivacyRecord | undefined {
+    return this.current?.round === round ? { ...this.current.record } : undefined;
+  }
+
   /** Why the next round may not run (it would take epsilon past targetEpsilon), or undefined. */
   refusal(): string | undefined {
     // The budget decision depends on q alone; the contributor count only sizes noise shares.
@@ -99,43 +155,98 @@ export class PrivacyRuntime {
     return plan.allowed ? undefined : plan.reason;
   }
 
-  /** The plan of a round whose participants were just sampled from `population` connected clients. */
+  /**
+   * The plan of a round whose participants were just sampled from `population` connected clients.
+   * Its draw is charged here unless the sampler charged it already.
+   */
   plan(round: number, population: number): PrivateRoundPlan {
-    if (!(Number.isSafeInteger(population) && population >= 1)) throw new Error(`population must be a positive integer, got ${population}`);
-    const expectedContributors = this.sampler.expectedCount(population);
-    const plan = this.controller.beginRound({ round, samplingRate: this.samplingRate, expectedContributors });
-    if (!plan.allowed) throw new Error(plan.reason);
-    return { round, samplingRate: this.samplingRate, expectedContributors, instructions: plan.instructions };
+    if (!this.controller.rounds().some((r) => r.round === round)) this.draw(round, population);
+    const expectedContributors = this.poisson.expectedCount(population);
+    return { round, samplingRate: this.samplingRate, expectedContributors, instructions: this.controller.instructions(expectedContributors) };
   }
 
-  /** After aggregation: the noisy mean update and the round's privacy record; charges the ledger. */
+  /**
+   * An update is reaching the coordinator in the clear. In distributed mode without secure
+   * aggregation it carries only its client's noise share: the coordinator's account is charged
+   * (once a round, as if one client were in every round) and made durable before the update is
+   * looked at. Throws when the charge cannot be persisted: the update must then be refused.
+   */
+  received(plan: PrivateRoundPlan): void {
+    if (!this.individual) return;
+    const current = this.current;
+    if (current?.round !== plan.round || current.individualCharged) return;
+    this.durably(plan.round, true, () => {
+      this.chargeIndividual(plan.expectedContributors);
+      // The journal replays a round by its largest contributor count: at least this one is in it.
+      return { ...current.record, contributors: Math.max(1, current.record.contributors), coordinatorEpsilon: this.individualEpsilon() };
+    });
+  }
+
+  /**
+   * Under secure aggregation the coordinator learns the noisy sum of `contributors` clients when
+   * it unmasks it: their count goes on the ledger (the coordinator's account in distributed mode)
+   * and is made durable before anything can use the sum.
+   */
+  unmasked(plan: PrivateRoundPlan, contributors: number): RoundPrivacyRecord {
+    return this.durably(plan.round, this.current?.individualCharged ?? false, () =>
+      this.toRecord(this.controller.recordContributors(plan.round, contributors), plan.instructions.clipNorm),
+    );
+  }
+
+  /** After aggregation: the noisy mean update and the round's privacy record, made durable before it returns. */
   finish(plan: PrivateRoundPlan, sums: PrivateRoundSums): { meanUpdate: Float32Array; record: RoundPrivacyRecord } {
     const { round, samplingRate, expectedContributors } = plan;
-    const finished = this.controller.finishRound(
-      { round, samplingRate, expectedContributors, contributors: sums.contributors, updateSum: sums.updateSum, indicatorSum: sums.indicatorSum },
-      this.noise,
-    );
-    const individual = this.config.mode === 'distributed' && this.options.individualUpdatesVisible;
-    if (individual && sums.contributors > 0) this.chargeIndividual(expectedContributors);
-    const p = finished.privacy;
+    const charged = this.current?.round === round && this.current.individualCharged;
+    let meanUpdate: Float32Array | undefined;
+    const record = this.durably(round, this.individual && (charged || sums.contributors > 0), () => {
+      const finished = this.controller.finishRound(
+        { round, samplingRate, expectedContributors, contributors: sums.contributors, updateSum: sums.updateSum, indicatorSum: sums.indicatorSum },
+        this.noise,
+      );
+      if (this.individual && sums.contributors > 0 && !charged) this.chargeIndividual(expectedContributors);
+      meanUpdate = finished.meanUpdate;
+      return this.toRecord(finished.privacy, plan.instructions.clipNorm, sums.clippedUpdates);
+    });
+    return { meanUpdate: meanUpdate!, record };
+  }
+
+  private toRecord(p: RoundPrivacy, clipNorm: number, clippedUpdates?: number): RoundPrivacyRecord {
     return {
-      meanUpdate: finished.meanUpdate,
-      record: {
-        mode: this.config.mode,
-        epsilon: p.epsilon,
-        delta: p.delta,
-        targetEpsilon: this.config.targetEpsilon,
-        order: p.order,
-        samplingRate,
-        expectedContributors,
-        contributors: sums.contributors,
-        clipNorm: plan.instructions.clipNorm,
-        releasedNoiseMultiplier: p.releasedNoiseMultiplier,
-        clientNoiseMultiplier: p.clientNoiseMultiplier,
-        coordinatorEpsilon: individual ? this.individualEpsilon() : p.coordinatorEpsilon,
-        ...(sums.clippedUpdates !== undefined ? { clippedUpdates: sums.clippedUpdates } : {}),
-      },
+      mode: this.config.mode,
+      epsilon: p.epsilon,
+      delta: p.delta,
+      targetEpsilon: this.config.targetEpsilon,
+      order: p.order,
+      samplingRate: p.samplingRate,
+      expectedContributors: p.expectedContributors,
+      contributors: p.contributors,
+      clipNorm,
+      releasedNoiseMultiplier: p.releasedNoiseMultiplier,
+      clientNoiseMultiplier: p.clientNoiseMultiplier,
+      coordinatorEpsilon: this.individual ? this.individualEpsilon() : p.coordinatorEpsilon,
+      ...(clippedUpdates !== undefined ? { clippedUpdates } : {}),
     };
+  }
+
+  /**
+   * Makes the charge `apply` makes durable before anyone can see it. When the journal cannot take
+   * it, the charge is undone and the error thrown: the caller then discards what it was about to
+   * use (the round fails, the update is refused), so the account never reports what a restart
+   * would not find.
+   */
+  private durably(round: number, individualCharged: boolean, apply: () => RoundPrivacyRecord): RoundPrivacyRecord {
+    const saved = { controller: this.controller.checkpoint(), individualRdp: [...this.individualRdp], current: this.current };
+    try {
+      const record = apply();
+      this.journal?.record({ round, privacy: record });
+      this.current = { round, record, individualCharged };
+      return { ...record };
+    } catch (e) {
+      this.controller = new PrivacyController(this.config, saved.controller);
+      this.individualRdp = saved.individualRdp;
+      this.current = saved.current;
+      throw e;
+    }
   }
 
   private chargeIndividual(expectedContributors: number): void {
@@ -162,15 +273,21 @@ export class PrivacyRuntime {
   status(): PrivacyStatus {
     const spent = this.controller.spent();
     const exhausted = this.refusal();
+    const coordinatorEpsilon = this.coordinatorEpsilon();
     return {
       mode: this.config.mode,
       epsilon: spent.epsilon,
       delta: spent.delta,
       targetEpsilon: this.config.targetEpsilon,
-      coordinatorEpsilon: this.coordinatorEpsilon(),
+      coordinatorEpsilon,
       rounds: spent.rounds,
       roundsRemaining: Math.min(Number.MAX_SAFE_INTEGER, this.controller.roundsRemaining(this.samplingRate)),
       clipNorm: this.controller.clipNorm,
+      audiences: {
+        public: spent.epsilon,
+        participationKnown: this.controller.epsilonKnowingParticipation(),
+        coordinator: coordinatorEpsilon,
+      },
       ...(exhausted ? { exhausted } : {}),
     };
   }

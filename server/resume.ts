@@ -83,7 +83,14 @@ export function restoreLedgerFromLog(
   // A committed round's record and its journal entry are one charge; every other journal entry is its own.
   const fromRecords = lost.flatMap((r) => (r.privacy ? [{ round: r.round, privacy: r.privacy }] : []));
   const recorded = new Set(fromRecords.map((c) => c.round));
-  const replayed = [...fromRecords, ...charges.filter((c) => c.round > latest.round && !recorded.has(c.round))].sort((a, b) => a.round - b.round);
+  // A round is journaled at its draw and again as its turnout becomes known: its entry with the most contributors is its whole charge.
+  const byRound = new Map<number, PrivacyCharge>();
+  for (const c of charges) {
+    if (c.round <= latest.round || recorded.has(c.round)) continue;
+    const seen = byRound.get(c.round);
+    if (!seen || c.privacy.contributors > seen.privacy.contributors) byRound.set(c.round, c);
+  }
+  const replayed = [...fromRecords, ...byRound.values()].sort((a, b) => a.round - b.round);
   const last = replayed.at(-1);
   if (last) {
     privacy.replay(

@@ -12,9 +12,10 @@ import type { IdentityRegistry } from './secagg-identities.js';
  *
  * Without privacy the sum is example-weighted (FedAvg) and also carries each client's training
  * loss and accuracy, so the coordinator learns only their weighted means. With privacy every
- * client weighs the same (DP-FedAvg sums clipped updates: the sensitivity is the clip norm), the
- * example count becomes a slot of its own, and the privacy runtime turns the plain sum into the
- * noisy mean; with adaptive clipping the clip indicators are summed securely too.
+ * client weighs the same (DP-FedAvg sums clipped updates: the sensitivity is the clip norm), no
+ * example count, loss or accuracy is summed (their exact sums are not covered by the accountant),
+ * and the privacy runtime turns the plain sum into the noisy mean; with adaptive clipping the clip
+ * indicators are summed securely too.
  */
 
 /** Training losses above this are clipped in the secure sum of losses. */
@@ -74,8 +75,9 @@ export function secureProtocolFactory(o: SecureFactoryOptions): ProtocolFactory 
 
     const plan = privacy.plan(ctx.round, ctx.population ?? 0);
     const { clipNorm, updateNoiseStd, indicatorNoiseStd } = plan.instructions;
-    const slots: SecureSlot[] = [...base.slots, { kind: 'examples', range: config.maxWeight }];
-    if (indicatorNoiseStd !== null) slots.push({ kind: 'clip-indicator', range: 0.5 + NOISE_SIGMAS * indicatorNoiseStd });
+    // Only what the accountant covers is summed: the noised update and noised clip indicators.
+    // Exact sums of example counts, losses and accuracies would reach the coordinator un-noised.
+    const slots: SecureSlot[] = indicatorNoiseStd === null ? [] : [{ kind: 'clip-indicator', range: 0.5 + NOISE_SIGMAS * indicatorNoiseStd }];
     return new SecAggProtocol(ctx, {
       ...base,
       // A clipped, noised coordinate stays within C + 8 sigma (each coordinate of a vector of L2 norm C is at most C).
@@ -83,6 +85,7 @@ export function secureProtocolFactory(o: SecureFactoryOptions): ProtocolFactory 
       maxWeight: 1,
       slots,
       privacy: plan.instructions,
+      unmasked: (survivors) => void privacy.unmasked(plan, survivors),
       finish: (sum) => {
         // Every weight is 1: the mean times the number of survivors is the plain sum DP needs.
         const n = sum.totalWeight;
@@ -93,7 +96,7 @@ export function secureProtocolFactory(o: SecureFactoryOptions): ProtocolFactory 
           updateSum,
           indicatorSum: indicatorNoiseStd === null || indicator === undefined ? null : indicator * n,
         });
-        return { delta: meanUpdate, privacy: record };
+        return { delta: meanUpdate, privacy: record, numExamples: 0 };
       },
     });
   };

@@ -15,10 +15,14 @@ import { decodeEnvelope, encodeEnvelope, EnvelopeError } from '../shared/protoco
 import { decodeWeights, encodeWeights, WeightPayloadError } from '../shared/protocol/weights-codec.js';
 import { SecAggClientMessage } from '../shared/secagg/messages.js';
 import { tokenMatches } from './auth.js';
+import type { ClientCredentials } from './client-credentials.js';
 import type { ClientLink, Coordinator } from './coordinator.js';
 
 export interface SocketTransportOptions {
+  /** The shared join token: any holder joins under any free name (not sybil-resistant). */
   joinToken: string;
+  /** Per-client tokens instead: each admits only its own name, and the shared token is refused. */
+  clientCredentials?: ClientCredentials;
   log: (line: string) => void;
   /** A further check of an authenticated join (secure aggregation: the identity key); a reason refuses it. */
   admit?: (join: JoinAuth) => string | undefined;
@@ -91,7 +95,10 @@ export function attachSocketTransport(http: HttpServer, coordinator: Coordinator
           : joinError('invalid-message', `invalid join request: ${describeZodError(parsed.error)}`),
       );
     }
-    if (!tokenMatches(parsed.data.token, opts.joinToken)) return next(joinError('unauthorized', 'wrong join token'));
+    if (opts.clientCredentials) {
+      const refusal = opts.clientCredentials.refusal(parsed.data.name, parsed.data.token);
+      if (refusal) return next(joinError('unauthorized', refusal));
+    } else if (!tokenMatches(parsed.data.token, opts.joinToken)) return next(joinError('unauthorized', 'wrong join token'));
     if (parsed.data.protocolVersion !== PROTOCOL_VERSION) {
       return next(
         joinError('unsupported-protocol', `client speaks protocol ${parsed.data.protocolVersion}, this coordinator speaks ${PROTOCOL_VERSION}`),

@@ -26,6 +26,8 @@ export interface PlanOptions {
   secureAggregation: boolean;
   /** The coordinator holds held-out data (config `eval`) for centralized evaluation. */
   hasEvalData: boolean;
+  /** Tests only: seeds the Poisson sample, which otherwise comes from the CSPRNG (amplification by sampling rests on that). */
+  privacySamplingSeed?: number;
 }
 
 export function planCoordinator(config: CoordinatorConfig, options: PlanOptions): CoordinatorPlan {
@@ -44,7 +46,11 @@ export function planCoordinator(config: CoordinatorConfig, options: PlanOptions)
           'with probability strategy.sampler.fraction (Poisson sampling, what the accountant assumes), and a cap would change that',
       );
     }
-    privacy = new PrivacyRuntime(config.privacy, { samplingRate: sampler.fraction, individualUpdatesVisible: !options.secureAggregation });
+    privacy = new PrivacyRuntime(config.privacy, {
+      samplingRate: sampler.fraction,
+      individualUpdatesVisible: !options.secureAggregation,
+      ...(options.privacySamplingSeed !== undefined ? { samplingSeed: options.privacySamplingSeed } : {}),
+    });
     notes.push(
       `privacy: ${config.privacy.mode} DP, noise multiplier ${config.privacy.noiseMultiplier}, ` +
         `${config.privacy.clipping.kind === 'fixed' ? `clip norm ${config.privacy.clipping.clipNorm}` : 'adaptive clip norm'}, ` +

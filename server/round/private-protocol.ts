@@ -87,6 +87,11 @@ export class PrivateProtocol implements AggregationProtocol {
       }
       indicator = reported;
     }
+    try {
+      this.runtime.received(this.plan);
+    } catch (e) {
+      return { ok: false, code: 'invalid-message', message: `the coordinator could not record this update's privacy charge, so it cannot take it: ${(e as Error).message}` };
+    }
     const verdict = this.inner.receive({ ...message, delta });
     if (verdict.ok) {
       if (indicator !== undefined) this.indicators.set(message.clientId, indicator);

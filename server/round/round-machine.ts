@@ -201,11 +201,21 @@ export class RoundMachine {
   }
 
   private select(now: number): RoundEffect[] {
-    const chosen = this.sampler.select(this.available, this.round);
+    let chosen: string[];
+    try {
+      // With differential privacy the draw is charged (and persisted) as it is taken: if that fails, nothing goes out.
+      chosen = this.sampler.select(this.available, this.round);
+    } catch (e) {
+      return this.fail(`could not draw the participants: ${(e as Error).message}`, now);
+    }
     // A Poisson sampler (differential privacy) may pick nobody: fail now rather than at the deadline.
     if (chosen.length === 0) return this.fail(`the sampler selected none of the ${this.available.length} connected clients`, now);
     this.participants = chosen;
-    this.protocol = this.openProtocol();
+    try {
+      this.protocol = this.openProtocol();
+    } catch (e) {
+      return this.fail(`could not open the round: ${(e as Error).message}`, now);
+    }
     this.enter('training', now, now + this.policy.trainingTimeoutMs);
     return this.protocol.begin(chosen).map((message) => ({ type: 'send' as const, message }));
   }

@@ -102,8 +102,13 @@ export interface SecAggProtocolOptions {
   identityOf(clientId: string): Uint8Array | undefined;
   /** Differential privacy: the instructions sent with every training task. */
   privacy?: ClientDpInstructions;
+  /**
+   * The sum of these survivors was just unmasked: the coordinator knows it from now on
+   * (differential privacy charges the coordinator's account here). A throw aborts the round.
+   */
+  unmasked?(survivors: number): void;
   /** Turns the secure sum into the round's delta (differential privacy adds noise here); default: the mean. */
-  finish?(sum: SecureSum): { delta: Float32Array; privacy?: RoundPrivacyRecord };
+  finish?(sum: SecureSum): { delta: Float32Array; privacy?: RoundPrivacyRecord; numExamples?: number };
   audit?: SecAggRoundAudit;
   tamper?: SecAggTamper;
   log?(line: string): void;
@@ -257,7 +262,7 @@ export class SecAggProtocol implements AggregationProtocol {
     return {
       delta: finished.delta,
       contributions: sum.survivors.map((clientId) => ({ clientId })),
-      numExamples: examples === undefined ? sum.totalWeight : Math.max(0, Math.round(examples * sum.totalWeight)),
+      numExamples: finished.numExamples ?? (examples === undefined ? sum.totalWeight : Math.max(0, Math.round(examples * sum.totalWeight))),
       ...(sum.values.loss !== undefined ? { trainLoss: sum.values.loss } : {}),
       ...(sum.values.accuracy !== undefined ? { trainAccuracy: Math.min(1, Math.max(0, sum.values.accuracy)) } : {}),
       ...(finished.privacy ? { privacy: finished.privacy } : {}),
@@ -353,6 +358,13 @@ export class SecAggProtocol implements AggregationProtocol {
   }
 
   private finish(result: SecAggResult): void {
+    try {
+      this.options.unmasked?.(result.survivors.length);
+    } catch (e) {
+      this.outcome = { kind: 'aborted', reason: `secure aggregation aborted after unmasking: ${(e as Error).message}`, dropouts: result.dropouts };
+      this.log(this.outcome.reason);
+      return;
+    }
     const { delta: mean, values } = unpackSecureVector(result.mean, this.ctx.globalWeights.length, this.options.slots, this.options.clip);
     this.outcome = {
       kind: 'done',

@@ -91,19 +91,20 @@ export class PrivacyController {
     }
     const decision = this.ledger.check(setup.samplingRate);
     if (!decision.allowed) return { allowed: false, decision, reason: decision.reason };
-    const n = setup.expectedContributors;
+    return { allowed: true, decision, instructions: this.instructions(setup.expectedContributors) };
+  }
+
+  /** What every client of a round with `expectedContributors` is told (no budget check: see beginRound). */
+  instructions(expectedContributors: number): ClientDpInstructions {
+    const n = expectedContributors;
     const bitStd = this.bitNoiseStd;
     const distributed = this.config.mode === 'distributed';
     return {
-      allowed: true,
-      decision,
-      instructions: {
-        mode: this.config.mode,
-        clipNorm: this.clipNorm,
-        noiseMultiplier: this.updateMultiplier,
-        updateNoiseStd: distributed ? distributedNoiseStd(this.updateMultiplier, this.clipNorm, n) : 0,
-        indicatorNoiseStd: bitStd === null ? null : distributed ? bitStd / Math.sqrt(n) : 0,
-      },
+      mode: this.config.mode,
+      clipNorm: this.clipNorm,
+      noiseMultiplier: this.updateMultiplier,
+      updateNoiseStd: distributed ? distributedNoiseStd(this.updateMultiplier, this.clipNorm, n) : 0,
+      indicatorNoiseStd: bitStd === null ? null : distributed ? bitStd / Math.sqrt(n) : 0,
     };
   }
 
@@ -122,7 +123,10 @@ export class PrivacyController {
     const updateNoise = achievedNoise({ ...turnout, noiseMultiplier: this.updateMultiplier });
     const noisySum = addGaussianNoise(result.updateSum, updateNoise.coordinatorNoiseMultiplier * this.clipNorm, sampler);
     const meanUpdate = noisySum.map((v) => v / n);
-    const privacy = this.ledger.record({ round, samplingRate, expectedContributors: n, contributors: m });
+    // A round charged at its draw keeps that charge; the turnout only adds the coordinator's account.
+    const privacy = this.ledger.charged(round)
+      ? this.ledger.recordContributors(round, m)
+      : this.ledger.record({ round, samplingRate, expectedContributors: n, contributors: m });
 
     if (this.clip instanceof AdaptiveClipNorm && bitStd !== null && indicatorSum !== null) {
       const bitNoise = achievedNoise({ ...turnout, noiseMultiplier: bitStd });
@@ -132,8 +136,27 @@ export class PrivacyController {
     return { meanUpdate, privacy, nextClipNorm: this.clipNorm };
   }
 
+  /**
+   * Charges a round when its Poisson draw is taken, before anyone contributed: every draw costs
+   * the same, whether it then commits, fails or is empty (see finishRound for the turnout).
+   */
+  chargeDraw(setup: RoundSetup): RoundPrivacy {
+    if (this.ledger.charged(setup.round)) throw new Error(`round ${setup.round} was already charged`);
+    return this.ledger.record({ ...setup, contributors: 0 });
+  }
+
+  /** Records the contributors of a round charged at its draw (finishRound does it for rounds that aggregate). */
+  recordContributors(round: number, contributors: number): RoundPrivacy {
+    return this.ledger.recordContributors(round, contributors);
+  }
+
   spent(): PrivacySpent {
     return this.ledger.spent();
+  }
+
+  /** Epsilon against an observer of who was sampled (no amplification by sampling). */
+  epsilonKnowingParticipation(): { typicalClient: number; everyRound: number } {
+    return this.ledger.epsilonKnowingParticipation();
   }
 
   rounds(): RoundPrivacy[] {

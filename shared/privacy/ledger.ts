@@ -182,6 +182,32 @@ export class PrivacyLedger {
     return { ...entry };
   }
 
+  /** The round was charged already (its Poisson draw was taken). */
+  charged(round: number): boolean {
+    return this.history.some((r) => r.round === round);
+  }
+
+  /**
+   * A round charged at its draw (with no contributors) learned how many clients are in its sum:
+   * records them and charges the coordinator's account (distributed mode) as record() would have.
+   */
+  recordContributors(round: number, contributors: number): RoundPrivacy {
+    const entry = this.history.find((r) => r.round === round);
+    if (!entry) throw new Error(`round ${round} was not charged: its draw must be charged before its contributors are recorded`);
+    if (entry.contributors === contributors) return { ...entry };
+    if (entry.contributors !== 0) throw new Error(`round ${round} already recorded ${entry.contributors} contributor(s), not ${contributors}`);
+    const noise = achievedNoise({ mode: this.settings.mode, noiseMultiplier: this.settings.noiseMultiplier, expectedContributors: entry.expectedContributors, contributors });
+    if (noise.clientNoiseMultiplier !== null && contributors > 0) {
+      const coordinatorStep = this.perStep(1, noise.clientNoiseMultiplier);
+      for (let k = 0; k < coordinatorStep.length; k++) this.coordinatorRdp[k] += coordinatorStep[k];
+    }
+    // The released account keeps the draw's charge: multiplier z whatever m, the most it can cost (m <= n).
+    entry.contributors = contributors;
+    entry.clientNoiseMultiplier = noise.clientNoiseMultiplier;
+    entry.coordinatorEpsilon = noise.clientNoiseMultiplier === null ? null : this.coordinatorEpsilonSpent();
+    return { ...entry };
+  }
+
   private coordinatorEpsilonSpent(): number {
     return this.coordinatorRdp.every((r) => r === 0) ? 0 : this.epsilon(this.coordinatorRdp).epsilon;
   }
@@ -196,6 +222,27 @@ export class PrivacyLedger {
       rounds,
       coordinatorEpsilon: this.settings.mode === 'distributed' ? this.coordinatorEpsilonSpent() : null,
     };
+  }
+
+  /**
+   * Epsilon against someone who knows which rounds a client was drawn in (it sees participation):
+   * rounds the client was not drawn in tell that observer nothing about it, and the ones it was
+   * drawn in get no discount for sampling (q = 1). `everyRound`: a client drawn in every round,
+   * the bound for all clients; `typicalClient`: a client drawn in the expected share of rounds
+   * (the sum of q), its RDP composed over that many unsampled rounds.
+   */
+  epsilonKnowingParticipation(): { typicalClient: number; everyRound: number } {
+    if (this.history.length === 0) return { typicalClient: 0, everyRound: 0 };
+    const every = this.settings.orders.map(() => 0);
+    const typical = this.settings.orders.map(() => 0);
+    for (const r of this.history) {
+      const step = this.perStep(1, r.releasedNoiseMultiplier);
+      for (let k = 0; k < step.length; k++) {
+        every[k] += step[k];
+        typical[k] += r.samplingRate * step[k];
+      }
+    }
+    return { typicalClient: this.epsilon(typical).epsilon, everyRound: this.epsilon(every).epsilon };
   }
 
   rounds(): RoundPrivacy[] {

@@ -71,6 +71,27 @@ export const RoundPrivacyRecordSchema = z.object({
 export type RoundPrivacyRecord = z.infer<typeof RoundPrivacyRecordSchema>;
 
 /** The privacy account as a whole, in the round listing. */
+/**
+ * Epsilon at `delta` against each audience (README, "Against whom epsilon holds"). The accountant's
+ * discount for Poisson sampling holds only against whoever does not know who was sampled.
+ */
+export const PrivacyAudiencesSchema = z.object({
+  /** API and dashboard readers and other clients: they see the released models, never who was sampled. */
+  public: z.number().nonnegative(),
+  /**
+   * Whoever knows which rounds a client was drawn in (the coordinator operator, an admin-token
+   * holder): no sampling discount, so it depends on how often the client was drawn. everyRound:
+   * drawn in every round, the bound for all clients; typicalClient: drawn in the expected share (q per round).
+   */
+  participationKnown: z.object({ typicalClient: z.number().nonnegative(), everyRound: z.number().nonnegative() }),
+  /**
+   * The coordinator operator, who also sees what clients upload: central mode null (each clipped
+   * update is seen in the clear: no guarantee); distributed mode only the clients' own noise, without the sampling discount.
+   */
+  coordinator: z.number().nonnegative().nullable(),
+});
+export type PrivacyAudiences = z.infer<typeof PrivacyAudiencesSchema>;
+
 export const PrivacyStatusSchema = z.object({
   mode: z.enum(['central', 'distributed']),
   epsilon: z.number().nonnegative(),
@@ -81,6 +102,7 @@ export const PrivacyStatusSchema = z.object({
   /** Rounds that still fit the budget at the configured sampling rate. */
   roundsRemaining: nonNegInt,
   clipNorm: z.number(),
+  audiences: PrivacyAudiencesSchema,
   /** Set once training stopped because the next round would pass targetEpsilon. */
   exhausted: z.string().optional(),
 });

@@ -90,7 +90,7 @@ const failed: RoundRecord = {
 };
 
 function privacyAfter(rounds: number): PrivacyStatus {
-  return { mode: 'distributed', epsilon: 0.5 * rounds, delta: 1e-5, targetEpsilon: 4, coordinatorEpsilon: 0.9 * rounds, rounds, roundsRemaining: 8 - rounds, clipNorm: 1 };
+  return { mode: 'distributed', epsilon: 0.5 * rounds, delta: 1e-5, targetEpsilon: 4, coordinatorEpsilon: 0.9 * rounds, rounds, roundsRemaining: 8 - rounds, clipNorm: 1, audiences: { public: 0.5 * rounds, participationKnown: { typicalClient: 1.1 * rounds, everyRound: 2 * rounds }, coordinator: 0.9 * rounds } };
 }
 
 class ScriptedCoordinator extends EventEmitter<{ round: [RoundRecord]; changed: [] }> implements RoundSource {

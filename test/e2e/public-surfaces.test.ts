@@ -5,6 +5,8 @@ import { NodeClient } from '../../client/node-client.js';
 import { setupBackend } from '../../shared/engine/backend.js';
 import { AdminRoundListSchema, OUTSIDE_DP_GUARANTEE, PublicRoundListSchema } from '../../shared/protocol/public-rounds.js';
 import type { RoundRecord } from '../../shared/protocol/rounds.js';
+import { readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { RunningCoordinator } from '../../server/app.js';
 import { FEED_EVENTS, FEED_NAMESPACE } from '../../server/web/feed-messages.js';
 import { ADMIN_TOKEN, collectingProgress, JOIN_TOKEN, nextRounds, startTestCoordinator, tempDir } from './helpers.js';
@@ -34,9 +36,9 @@ const CLIENTS = [
   { name: 'pubsurf-carol', data: 'mnist:3/32' },
 ];
 
-async function federation(overrides: Parameters<typeof startTestCoordinator>[1], clients = CLIENTS): Promise<RunningCoordinator> {
+async function federation(overrides: Parameters<typeof startTestCoordinator>[1], clients = CLIENTS): Promise<RunningCoordinator & { logs: string[]; dataDir: string }> {
   const dir = await tempDir();
-  const server = await startTestCoordinator(dir.path, overrides);
+  const server = Object.assign(await startTestCoordinator(dir.path, overrides), { dataDir: dir.path });
   cleanup.push(dir.remove, () => server.close());
   for (const c of clients) {
     const client = new NodeClient({
@@ -100,6 +102,20 @@ function numbersIn(value: unknown, key = ''): number[] {
 function perClient(record: RoundRecord): { ids: string[]; numbers: number[] } {
   const numbers = record.contributions.flatMap((c) => [c.numExamples, c.loss, c.accuracy].filter((n): n is number => n !== undefined));
   return { ids: record.participants, numbers };
+}
+
+/**
+ * A text surface (log lines, Prometheus text) names no client and holds none of its numbers: every
+ * numeric token is compared, and the percentages the log prints metrics as.
+ */
+function expectNothingPerClientInText(what: string, text: string, secrets: { ids: string[]; numbers: number[] }): void {
+  for (const id of secrets.ids) expect(text.includes(id), `${what} names ${id}`).toBe(false);
+  // Dotted addresses (127.0.0.1) are not numbers.
+  const tokens = new Set((text.replace(/\d+(?:\.\d+){2,}/g, ' ').match(/-?\d+(?:\.\d+)?(?:e[-+]?\d+)?/g) ?? []).map(Number));
+  for (const n of secrets.numbers) {
+    expect(tokens.has(n), `${what} holds a client's value ${n}`).toBe(false);
+    if (n > 0 && n < 1) expect(text.includes(`${(n * 100).toFixed(1)}%`), `${what} prints a client's value ${n} as a percentage`).toBe(false);
+  }
 }
 
 function expectNothingPerClient(what: string, value: unknown, secrets: { ids: string[]; numbers: number[] }): void {
@@ -223,5 +239,37 @@ describe('public surfaces of a live federation', () => {
     const health = async (headers: Record<string, string> = {}) => (await fetch(`${server.url}/v1/health`, { headers })).json();
     expect(await health()).not.toHaveProperty('connectedClients');
     expect(await health({ authorization: `Bearer ${ADMIN_TOKEN}` })).toMatchObject({ connectedClients: 2 });
+
+    // /metrics without the admin token: rounds, versions and the privacy account only.
+    const metrics = async (headers: Record<string, string> = {}) => (await fetch(`${server.url}/metrics`, { headers })).text();
+    const publicMetrics = await metrics();
+    expectNothingPerClientInText('public /metrics', publicMetrics, secrets);
+    for (const series of ['fedserve_connected_clients', 'fedserve_updates_total', 'fedserve_update_bytes_total', 'fedserve_federated_evaluation_accuracy']) {
+      expect(publicMetrics, `public /metrics has ${series}`).not.toContain(series);
+    }
+    expect(publicMetrics).toContain(`fedserve_privacy_epsilon ${record.privacy!.epsilon}`);
+    expect(publicMetrics).toMatch(/fedserve_privacy_epsilon_participation_known\{client="typical"\} \d/);
+    // The admin token sees the operational series, marked outside the guarantee.
+    expect(await metrics({ authorization: `Bearer ${ADMIN_TOKEN}` })).toMatch(
+      /# HELP fedserve_federated_evaluation_accuracy .*Outside the differential-privacy guarantee[^\n]*\n# TYPE fedserve_federated_evaluation_accuracy gauge\nfedserve_federated_evaluation_accuracy /,
+    );
+
+    // The coordinator's log lines, its round log and checkpoint metadata: only what the accountant covers.
+    await server.close();
+    // Who connects is the population, not who was drawn: the connection lines name clients, nothing else may.
+    const connections = /^client [\w.@:-]+ (joined|left) \(\d+ connected\)$/;
+    expect(server.logs.filter((l) => connections.test(l)).length).toBeGreaterThan(0);
+    expectNothingPerClientInText('the coordinator log', server.logs.filter((l) => !connections.test(l)).join('\n'), secrets);
+    const roundLog = (await readFile(join(server.dataDir, 'rounds.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as unknown);
+    expect(roundLog).toHaveLength(1);
+    expectNothingPerClient('rounds.jsonl', roundLog, secrets);
+    const versions = await readdir(join(server.dataDir, 'versions'));
+    expect(versions.sort()).toEqual(['0', '1']);
+    for (const v of versions) {
+      const metadata = JSON.parse(await readFile(join(server.dataDir, 'versions', v, 'round.json'), 'utf8')) as unknown;
+      expectNothingPerClient(`checkpoint ${v} round.json`, metadata, secrets);
+    }
+    // What they keep: the round, its version and its privacy charge.
+    expect(roundLog[0]).toMatchObject({ round: 1, status: 'committed', version: 1, participants: [], contributions: [], privacy: { epsilon: record.privacy!.epsilon } });
   });
 });

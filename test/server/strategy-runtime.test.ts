@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { FractionSampler } from '../../shared/aggregation/fraction-sampler.js';
-import { PoissonSampler } from '../../shared/privacy/poisson-sampler.js';
 import { parseCoordinatorConfig, type CoordinatorConfigInput } from '../../server/config.js';
 import { planCoordinator } from '../../server/strategy-runtime.js';
 
@@ -50,7 +49,9 @@ describe('planCoordinator', () => {
 
   it('with privacy: Poisson sampling at rate fraction, a linear aggregator only, no maxClients', () => {
     const plan = planCoordinator(config({ privacy, strategy: { sampler: { fraction: 0.25 } } }), { secureAggregation: false, hasEvalData: false });
-    expect(plan.coordinatorStrategy.sampler).toBeInstanceOf(PoissonSampler);
+    // The privacy runtime's Poisson sampler, which charges every draw as it is taken.
+    expect(plan.coordinatorStrategy.sampler).toBe(plan.privacy!.sampler);
+    expect(plan.coordinatorStrategy.sampler.name).toBe('poisson');
     expect(plan.privacy?.samplingRate).toBe(0.25);
     expect(plan.notes.join('\n')).toMatch(/central DP, noise multiplier 1, clip norm 1, clients sampled with probability 0.25/);
     expect(() =>

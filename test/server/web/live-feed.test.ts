@@ -30,7 +30,7 @@ function record(round: number, status: RoundRecord['status']): RoundRecord {
   };
 }
 
-const PRIVACY: PrivacyStatus = { mode: 'central', epsilon: 1, delta: 1e-5, targetEpsilon: 8, coordinatorEpsilon: null, rounds: 1, roundsRemaining: 5, clipNorm: 1 };
+const PRIVACY: PrivacyStatus = { mode: 'central', epsilon: 1, delta: 1e-5, targetEpsilon: 8, coordinatorEpsilon: null, rounds: 1, roundsRemaining: 5, clipNorm: 1, audiences: { public: 1, participationKnown: { typicalClient: 2, everyRound: 3 }, coordinator: null } };
 
 /** A coordinator stand-in: the rounds listing and the two events the feed follows. */
 class FakeSource extends EventEmitter<{ round: [RoundRecord]; changed: [] }> implements RoundSource {

@@ -178,7 +178,7 @@ describe('publicRoundView with differential privacy', () => {
 });
 
 describe('round lists', () => {
-  const privacy: PrivacyStatus = { mode: 'central', epsilon: 2.5, delta: 1e-5, targetEpsilon: 8, coordinatorEpsilon: null, rounds: 4, roundsRemaining: 3, clipNorm: 1 };
+  const privacy: PrivacyStatus = { mode: 'central', epsilon: 2.5, delta: 1e-5, targetEpsilon: 8, coordinatorEpsilon: null, rounds: 4, roundsRemaining: 3, clipNorm: 1, audiences: { public: 2.5, participationKnown: { typicalClient: 5, everyRound: 9 }, coordinator: null } };
 
   it('public: every round through publicRoundView, the privacy account kept', () => {
     const list = publicRoundList({ currentVersion: 4, pendingRounds: 0, rounds: [plainRecord()], privacy });
