@@ -23,6 +23,7 @@ import { IdentityRegistry } from './secagg-identities.js';
 import { checkSecureAggregationConfig, secureProtocolFactory } from './secagg-runtime.js';
 import { RoundLog } from './round-log.js';
 import { ModelRegistry } from './serving/model-registry.js';
+import { BatchingPredictor, DirectPredictor } from './serving/predictor.js';
 import { attachSocketTransport, type Heartbeat } from './socket-transport.js';
 import { CheckpointStore } from './store/checkpoint-store.js';
 import { planCoordinator } from './strategy-runtime.js';
@@ -143,7 +144,9 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
   });
 
   const metrics = new CoordinatorMetrics(coordinator);
-  const serving = { registry, modelName: task.info.name, log, ...config.serving };
+  const { batching, ...servingLimits } = config.serving;
+  const predictor = batching.enabled ? new BatchingPredictor(batching) : new DirectPredictor();
+  const serving = { registry, modelName: task.info.name, log, predictor, ...servingLimits };
   const web = createWebHandler({ log });
   const http = createHttpServer((req, res) => void handleApi(req, res, { coordinator, metrics, serving, web, adminToken, log }), config.http, tls);
   const io = attachSocketTransport(http, coordinator, {

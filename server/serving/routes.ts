@@ -3,7 +3,9 @@ import { HttpError, readBodyBytes, sendBytes, sendFailure, sendJson } from './ht
 import { JsonBodyError, parseJsonTensors } from './json-tensors.js';
 import type { ModelRegistry } from './model-registry.js';
 import { itemLabel, parseSeedBody, parseTfServingBody, predictResponse, type PredictRequest } from './predict-request.js';
+import { BatchingPredictor, QueueFullError, type Predictor } from './predictor.js';
 import type { ServedModel } from './served-model.js';
+import { DEFAULT_BATCHING } from './batch-scheduler.js';
 import { batchSize, flattenBatch, InputError, unflattenBatch, writeInstance } from './tensor-json.js';
 
 export interface ServingContext {
@@ -14,20 +16,37 @@ export interface ServingContext {
   maxBodyBytes?: number;
   /** Most instances in one predict request; more are refused with 413. Default 1024. */
   maxInstances?: number;
-  /** Most predict requests in progress at once (reading, parsing or predicting); more get 503 with Retry-After. Default 8. */
+  /**
+   * Most predict requests being read and parsed at once; more get 503 with Retry-After. Once parsed,
+   * a request waits in the predictor's batch queue, which has its own bound. Default 64.
+   */
   maxConcurrentPredictions?: number;
+  /** Runs the forward passes; default a BatchingPredictor with DEFAULT_BATCHING, one per context. */
+  predictor?: Predictor;
   /** Receives unexpected (500) errors; default console.error. */
   log?: (line: string) => void;
 }
 
 const DEFAULT_MAX_BODY = 8 * 1024 * 1024;
 export const DEFAULT_MAX_INSTANCES = 1024;
-export const DEFAULT_MAX_CONCURRENT_PREDICTIONS = 8;
+export const DEFAULT_MAX_CONCURRENT_PREDICTIONS = 64;
 /** Deepest nesting of a predict body: a rank-8 tensor inside {"instances": [{"<input>": ...}]} needs 11. */
 export const MAX_BODY_DEPTH = 64;
 
-/** Predict requests in progress, per serving context (one per server). */
+/** Predict requests being read or parsed, per serving context (one per server). */
 const predictionsInProgress = new WeakMap<ServingContext, number>();
+/** The default predictor of a context that brings none. */
+const defaultPredictors = new WeakMap<ServingContext, Predictor>();
+
+function predictorOf(ctx: ServingContext): Predictor {
+  if (ctx.predictor) return ctx.predictor;
+  let p = defaultPredictors.get(ctx);
+  if (!p) {
+    p = new BatchingPredictor(DEFAULT_BATCHING);
+    defaultPredictors.set(ctx, p);
+  }
+  return p;
+}
 const IMMUTABLE = { 'cache-control': 'public, max-age=31536000, immutable' };
 
 type Route =
@@ -154,8 +173,14 @@ async function readPredictBody(req: IncomingMessage, ctx: ServingContext): Promi
   }
 }
 
-async function predict(req: IncomingMessage, res: ServerResponse, ctx: ServingContext, name: string, version: number | null, seed: boolean): Promise<void> {
-  requireMethod(req, 'POST');
+/** The parsed request and its inputs, or an HttpError; holds a concurrency slot only while reading and parsing. */
+async function readPredictRequest(
+  req: IncomingMessage,
+  ctx: ServingContext,
+  name: string,
+  version: number | null,
+  seed: boolean,
+): Promise<{ request: PredictRequest; model: ServedModel; x: Float32Array; n: number }> {
   const limit = ctx.maxConcurrentPredictions ?? DEFAULT_MAX_CONCURRENT_PREDICTIONS;
   const inProgress = predictionsInProgress.get(ctx) ?? 0;
   if (inProgress >= limit) {
@@ -164,26 +189,34 @@ async function predict(req: IncomingMessage, res: ServerResponse, ctx: ServingCo
   predictionsInProgress.set(ctx, inProgress + 1);
   try {
     const body = await readPredictBody(req, ctx);
-    // Nothing is awaited between resolving the model and calling predict (see ServedModel).
-    const m = await resolveModel(ctx, name, version);
-    let request: PredictRequest;
-    let x: Float32Array;
+    const model = await resolveModel(ctx, name, version);
     try {
-      request = seed ? parseSeedBody(body, m.featureSize) : parseTfServingBody(body, m.inputName);
+      const request = seed ? parseSeedBody(body, model.featureSize) : parseTfServingBody(body, model.inputName);
       const n = batchSize(request.items);
       const maxInstances = ctx.maxInstances ?? DEFAULT_MAX_INSTANCES;
       if (n > maxInstances) throw new HttpError(413, `the request has ${n} instances; the limit is ${maxInstances} per request, so split it`);
-      x = flattenRequest(request, m);
+      return { request, model, x: flattenRequest(request, model), n };
     } catch (e) {
       if (e instanceof InputError) throw new HttpError(400, e.message);
       throw e;
     }
-    const n = batchSize(request.items);
-    const y = await m.predict(x, n);
-    sendJson(res, 200, predictResponse(request, unflattenBatch(y, n, m.outputShape)));
   } finally {
     predictionsInProgress.set(ctx, (predictionsInProgress.get(ctx) ?? 1) - 1);
   }
+}
+
+async function predict(req: IncomingMessage, res: ServerResponse, ctx: ServingContext, name: string, version: number | null, seed: boolean): Promise<void> {
+  requireMethod(req, 'POST');
+  // Nothing is awaited between resolving the model and handing it to the predictor (see ServedModel).
+  const { request, model, x, n } = await readPredictRequest(req, ctx, name, version, seed);
+  let y: Float32Array;
+  try {
+    y = await predictorOf(ctx).predict(model, x, n);
+  } catch (e) {
+    if (e instanceof QueueFullError) throw new HttpError(503, `${e.message}; retry in a second`, { 'retry-after': '1' });
+    throw e;
+  }
+  sendJson(res, 200, predictResponse(request, unflattenBatch(y, n, model.outputShape)));
 }
 
 async function dispatch(route: Route, req: IncomingMessage, res: ServerResponse, ctx: ServingContext, name: string): Promise<void> {

@@ -86,8 +86,7 @@ export class ServedModel {
    */
   async predict(x: Float32Array, n: number): Promise<Float32Array> {
     if (x.length !== n * this.featureSize) throw new Error(`predict got ${x.length} values for ${n} instances of ${this.featureSize}`);
-    if (this.disposed) throw new Error(`version ${this.version} has been unloaded`);
-    this.inFlight++;
+    const release = this.reserve();
     try {
       const out = new Float32Array(n * this.outputSize);
       for (let start = 0; start < n; start += this.maxBatch) {
@@ -103,9 +102,24 @@ export class ServedModel {
       }
       return out;
     } finally {
+      release();
+    }
+  }
+
+  /**
+   * Keeps the model loaded until the returned function is called (once; later calls do nothing):
+   * a request waiting in a batch queue holds its version this way.
+   */
+  reserve(): () => void {
+    if (this.disposed) throw new Error(`version ${this.version} has been unloaded`);
+    this.inFlight++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
       this.inFlight--;
       if (this.retired) setImmediate(() => this.disposeIfIdle());
-    }
+    };
   }
 
   /** model.json for this version with its single weights file at `weightsPath` (relative URL). */
