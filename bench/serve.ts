@@ -70,7 +70,7 @@ function connection(job: LoadJob, index: number, measureFrom: number, stopAt: nu
     socket.setNoDelay(true);
     let k = index;
     let sentAt = 0;
-    let pending = Buffer.alloc(0);
+    let pending: Buffer = Buffer.alloc(0);
     const send = () => {
       if (performance.now() >= stopAt) {
         socket.end();
