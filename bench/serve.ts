@@ -141,6 +141,14 @@ function forwardFlopsPerSample(model: tf.LayersModel): number {
   return flops;
 }
 
+/** Forward passes and instances so far, from the server's batch-size histogram. */
+async function batchTotals(url: string): Promise<{ passes: number; instances: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const total = (suffix: string) =>
+    [...text.matchAll(new RegExp(`^fedserve_predict_batch_size_${suffix}\\{[^}]*\\} (\\S+)$`, 'gm'))].reduce((sum, m) => sum + Number(m[1]), 0);
+  return { passes: total('count'), instances: total('sum') };
+}
+
 function matMulGflops(n: number): number {
   const [a, b] = [tf.randomUniform([n, n]), tf.randomUniform([n, n])] as tf.Tensor2D[];
   tf.matMul(a, b).dispose();
@@ -185,6 +193,7 @@ async function main(): Promise<void> {
 
           const mode = batching ? 'batched' : 'unbatched';
           progress(`${mode}: batch ${row.batch}, ${row.connections} connections, ${SECONDS} s...`);
+          const before = await batchTotals(server.url);
           const r = await askChild(child, {
             host: url.hostname,
             port: Number(url.port),
@@ -194,13 +203,15 @@ async function main(): Promise<void> {
             warmupMs: 1_000,
             measureMs: SECONDS * 1_000,
           });
+          const after = await batchTotals(server.url);
+          const meanBatch = (after.instances - before.instances) / (after.passes - before.passes);
           const sorted = r.latenciesMs.sort((a, b) => a - b);
           const rps = r.requests / r.seconds;
           const p50 = percentile(sorted, 50);
           const p99 = percentile(sorted, 99);
           results.set(`${mode} b${row.batch} c${row.connections}`, { rps, p99, samples: rps * row.batch, errors: r.errors });
           table.push(
-            `| ${mode} | ${row.batch} | ${row.connections} | ${rps.toFixed(0)} | ${(rps * row.batch).toFixed(0)} | ${p50.toFixed(1)} ms | ${p99.toFixed(1)} ms | ${r.errors}${r.firstError ? ` (${r.firstError})` : ''} |`,
+            `| ${mode} | ${row.batch} | ${row.connections} | ${rps.toFixed(0)} | ${(rps * row.batch).toFixed(0)} | ${meanBatch.toFixed(1)} | ${p50.toFixed(1)} ms | ${p99.toFixed(1)} ms | ${r.errors}${r.firstError ? ` (${r.firstError})` : ''} |`,
           );
         }
       } finally {
@@ -213,8 +224,8 @@ async function main(): Promise<void> {
   }
   const limit = Math.max(...limits);
   const flopLimit = (gflops * 1e9) / flops;
-  console.log('| predictor | batch | connections | requests/s | samples/s | p50 | p99 | errors |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|---|');
+  console.log('| predictor | batch | connections | requests/s | samples/s | instances per forward pass | p50 | p99 | errors |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const line of table) console.log(line);
   console.log('');
   console.log(`forward-pass limit L: ${limit.toFixed(0)} samples/s (best of ${limits.length} forward passes of 512 instances in batches of 128, measured between the rows)`);

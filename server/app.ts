@@ -24,6 +24,7 @@ import { checkSecureAggregationConfig, secureProtocolFactory } from './secagg-ru
 import { RoundLog } from './round-log.js';
 import { ModelRegistry } from './serving/model-registry.js';
 import { BatchingPredictor, DirectPredictor } from './serving/predictor.js';
+import { ServingMetrics } from './serving/serving-metrics.js';
 import { attachSocketTransport, type Heartbeat } from './socket-transport.js';
 import { CheckpointStore } from './store/checkpoint-store.js';
 import { planCoordinator } from './strategy-runtime.js';
@@ -145,8 +146,10 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
 
   const metrics = new CoordinatorMetrics(coordinator);
   const { batching, ...servingLimits } = config.serving;
-  const predictor = batching.enabled ? new BatchingPredictor(batching) : new DirectPredictor();
-  const serving = { registry, modelName: task.info.name, log, predictor, ...servingLimits };
+  const servingMetrics = new ServingMetrics(task.info.name);
+  const observeBatch = (version: number, instances: number) => servingMetrics.observeBatch(version, instances);
+  const predictor = batching.enabled ? new BatchingPredictor(batching, observeBatch) : new DirectPredictor(observeBatch);
+  const serving = { registry, modelName: task.info.name, log, predictor, metrics: servingMetrics, ...servingLimits };
   const web = createWebHandler({ log });
   const http = createHttpServer((req, res) => void handleApi(req, res, { coordinator, metrics, serving, web, adminToken, log }), config.http, tls);
   const io = attachSocketTransport(http, coordinator, {

@@ -5,6 +5,7 @@ import type { ModelRegistry } from './model-registry.js';
 import { itemLabel, parseSeedBody, parseTfServingBody, predictResponse, type PredictRequest } from './predict-request.js';
 import { BatchingPredictor, QueueFullError, type Predictor } from './predictor.js';
 import type { ServedModel } from './served-model.js';
+import type { ServingMetrics } from './serving-metrics.js';
 import { DEFAULT_BATCHING } from './batch-scheduler.js';
 import { batchSize, flattenBatch, InputError, unflattenBatch, writeInstance } from './tensor-json.js';
 
@@ -23,6 +24,8 @@ export interface ServingContext {
   maxConcurrentPredictions?: number;
   /** Runs the forward passes; default a BatchingPredictor with DEFAULT_BATCHING, one per context. */
   predictor?: Predictor;
+  /** Receives the latency of answered predict requests. */
+  metrics?: ServingMetrics;
   /** Receives unexpected (500) errors; default console.error. */
   log?: (line: string) => void;
 }
@@ -207,6 +210,7 @@ async function readPredictRequest(
 
 async function predict(req: IncomingMessage, res: ServerResponse, ctx: ServingContext, name: string, version: number | null, seed: boolean): Promise<void> {
   requireMethod(req, 'POST');
+  const arrived = performance.now();
   // Nothing is awaited between resolving the model and handing it to the predictor (see ServedModel).
   const { request, model, x, n } = await readPredictRequest(req, ctx, name, version, seed);
   let y: Float32Array;
@@ -217,6 +221,7 @@ async function predict(req: IncomingMessage, res: ServerResponse, ctx: ServingCo
     throw e;
   }
   sendJson(res, 200, predictResponse(request, unflattenBatch(y, n, model.outputShape)));
+  ctx.metrics?.observeRequest(model.version, (performance.now() - arrived) / 1000);
 }
 
 async function dispatch(route: Route, req: IncomingMessage, res: ServerResponse, ctx: ServingContext, name: string): Promise<void> {
