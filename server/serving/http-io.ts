@@ -73,7 +73,11 @@ export async function readJsonBody(req: Readable & Pick<IncomingMessage, 'header
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const data = Buffer.from(JSON.stringify(body), 'utf8');
+  sendJsonBytes(res, status, Buffer.from(JSON.stringify(body), 'utf8'), headers);
+}
+
+/** A JSON body already encoded as UTF-8. */
+export function sendJsonBytes(res: ServerResponse, status: number, data: Uint8Array, headers: Record<string, string> = {}): void {
   res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': String(data.byteLength) });
   res.end(data);
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DenseTensor } from './json-tensors.js';
-import { batchSize, InputError, leadingShape, type NestedNumbers } from './tensor-json.js';
+import { batchSize, InputError, leadingShape } from './tensor-json.js';
 
 /**
  * A validated predict body: its format decides the response's shape. The batch is a list of
@@ -89,14 +89,15 @@ export function parseSeedBody(body: unknown, featureSize: number): PredictReques
   return single || !isBatch(x) ? { format: 'seed', items: [x], single: true } : { format: 'seed', items: x, single: false };
 }
 
-export function predictResponse(req: PredictRequest, rows: NestedNumbers[]): Record<string, unknown> {
+/** The response's key and whether it holds one instance bare (the seed's single x_input) or a list. */
+export function responseKey(req: PredictRequest): { key: string; single: boolean } {
   switch (req.format) {
     case 'row':
-      return { predictions: rows };
+      return { key: 'predictions', single: false };
     case 'columnar':
-      return { outputs: rows };
+      return { key: 'outputs', single: false };
     case 'seed':
-      return { prediction: req.single ? rows[0] : rows };
+      return { key: 'prediction', single: req.single };
     default: {
       const never: never = req;
       throw new Error(`unknown predict format ${String(never)}`);

@@ -1,13 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HttpError, readBodyBytes, sendBytes, sendFailure, sendJson } from './http-io.js';
+import { HttpError, readBodyBytes, sendBytes, sendFailure, sendJson, sendJsonBytes } from './http-io.js';
 import { JsonBodyError, parseJsonTensors } from './json-tensors.js';
 import type { ModelRegistry } from './model-registry.js';
-import { itemLabel, parseSeedBody, parseTfServingBody, predictResponse, type PredictRequest } from './predict-request.js';
+import { itemLabel, parseSeedBody, parseTfServingBody, responseKey, type PredictRequest } from './predict-request.js';
 import { BatchingPredictor, QueueFullError, type Predictor } from './predictor.js';
 import type { ServedModel } from './served-model.js';
 import type { ServingMetrics } from './serving-metrics.js';
 import { DEFAULT_BATCHING } from './batch-scheduler.js';
-import { batchSize, flattenBatch, InputError, unflattenBatch, writeInstance } from './tensor-json.js';
+import { writeOutputsJson } from './json-writer.js';
+import { batchSize, flattenBatch, InputError, writeInstance } from './tensor-json.js';
 
 export interface ServingContext {
   registry: ModelRegistry;
@@ -220,7 +221,8 @@ async function predict(req: IncomingMessage, res: ServerResponse, ctx: ServingCo
     if (e instanceof QueueFullError) throw new HttpError(503, `${e.message}; retry in a second`, { 'retry-after': '1' });
     throw e;
   }
-  sendJson(res, 200, predictResponse(request, unflattenBatch(y, n, model.outputShape)));
+  const { key, single } = responseKey(request);
+  sendJsonBytes(res, 200, writeOutputsJson(key, y, n, model.outputShape, single));
   ctx.metrics?.observeRequest(model.version, (performance.now() - arrived) / 1000);
 }
 
