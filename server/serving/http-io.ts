@@ -50,15 +50,20 @@ function collect(req: Readable, maxBytes: number, declared: number | undefined, 
   });
 }
 
-/** Reads a body of at most maxBytes; an oversized one becomes an HttpError(413), an empty one an HttpError(400). */
-export async function readBodyBytes(req: Readable & Pick<IncomingMessage, 'headers'>, maxBytes: number): Promise<Buffer> {
+/**
+ * Reads a body of at most maxBytes; an oversized one becomes an HttpError(413), an empty one (for
+ * JSON, also one of whitespace only) an HttpError(400).
+ */
+export async function readBodyBytes(req: Readable & Pick<IncomingMessage, 'headers'>, maxBytes: number, kind: 'json' | 'binary' = 'json'): Promise<Buffer> {
   // Connection: close, because the unread rest of an oversized body must not be parsed as a request.
   const tooLarge = (bytes: string) =>
     new HttpError(413, `request body is ${bytes} bytes; the limit is ${maxBytes}`, { connection: 'close' });
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(String(declared));
   const bytes = await collect(req, maxBytes, Number.isSafeInteger(declared) && declared >= 0 ? declared : undefined, tooLarge);
-  if (bytes.every((b) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09)) throw new HttpError(400, 'request body is empty; expected a JSON object');
+  if (kind === 'binary' ? bytes.length === 0 : bytes.every((b) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09)) {
+    throw new HttpError(400, `request body is empty; expected ${kind === 'binary' ? 'float32 values' : 'a JSON object'}`);
+  }
   return bytes;
 }
 

@@ -7,6 +7,7 @@ import { BatchingPredictor, QueueFullError, type Predictor } from './predictor.j
 import type { ServedModel } from './served-model.js';
 import type { ServingMetrics } from './serving-metrics.js';
 import { DEFAULT_BATCHING } from './batch-scheduler.js';
+import { float32Body, parseShape } from './binary-inputs.js';
 import { writeOutputsJson } from './json-writer.js';
 import { batchSize, flattenBatch, InputError, writeInstance } from './tensor-json.js';
 
@@ -166,9 +167,8 @@ function flattenRequest(req: PredictRequest, m: ServedModel): Float32Array {
   return flattenBatch(req.items, m.inputShape, itemLabel(req));
 }
 
-/** Parses a predict body: numeric arrays straight into float32, nesting bounded (see json-tensors.ts). */
-async function readPredictBody(req: IncomingMessage, ctx: ServingContext): Promise<unknown> {
-  const bytes = await readBodyBytes(req, ctx.maxBodyBytes ?? DEFAULT_MAX_BODY);
+/** A predict body: numeric arrays straight into float32, nesting bounded (see json-tensors.ts). */
+function parsePredictJson(bytes: Buffer): unknown {
   try {
     return parseJsonTensors(bytes, { maxDepth: MAX_BODY_DEPTH });
   } catch (e) {
@@ -177,14 +177,34 @@ async function readPredictBody(req: IncomingMessage, ctx: ServingContext): Promi
   }
 }
 
-/** The parsed request and its inputs, or an HttpError; holds a concurrency slot only while reading and parsing. */
-async function readPredictRequest(
-  req: IncomingMessage,
-  ctx: ServingContext,
-  name: string,
-  version: number | null,
-  seed: boolean,
-): Promise<{ request: PredictRequest; model: ServedModel; x: Float32Array; n: number }> {
+function isOctetStream(req: IncomingMessage): boolean {
+  return (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase() === 'application/octet-stream';
+}
+
+/** The shape of a raw float32 body, from the x-tensor-shape header or the shape query parameter. */
+function requestShape(req: IncomingMessage): number[] | undefined {
+  const header = req.headers['x-tensor-shape'];
+  if (typeof header === 'string') return parseShape(header, 'the x-tensor-shape header');
+  const query = new URL(req.url ?? '/', 'http://localhost').searchParams.get('shape');
+  return query === null ? undefined : parseShape(query, 'the shape query parameter');
+}
+
+/** How the outputs go back: JSON under a key (one instance bare for the seed's single x_input), or raw float32. */
+type Answer = { kind: 'json'; key: string; single: boolean } | { kind: 'float32' };
+
+interface ParsedPredict {
+  model: ServedModel;
+  x: Float32Array;
+  n: number;
+  answer: Answer;
+}
+
+function wantsFloat32(req: IncomingMessage): boolean {
+  return (req.headers.accept ?? '').toLowerCase().includes('application/octet-stream');
+}
+
+/** Reads and parses a predict request, holding a concurrency slot only while doing so; errors are HttpErrors. */
+async function readPredictRequest(req: IncomingMessage, ctx: ServingContext, name: string, version: number | null, seed: boolean): Promise<ParsedPredict> {
   const limit = ctx.maxConcurrentPredictions ?? DEFAULT_MAX_CONCURRENT_PREDICTIONS;
   const inProgress = predictionsInProgress.get(ctx) ?? 0;
   if (inProgress >= limit) {
@@ -192,14 +212,24 @@ async function readPredictRequest(
   }
   predictionsInProgress.set(ctx, inProgress + 1);
   try {
-    const body = await readPredictBody(req, ctx);
+    const binary = !seed && isOctetStream(req);
+    const bytes = await readBodyBytes(req, ctx.maxBodyBytes ?? DEFAULT_MAX_BODY, binary ? 'binary' : 'json');
+    const body = binary ? bytes : parsePredictJson(bytes);
     const model = await resolveModel(ctx, name, version);
     try {
-      const request = seed ? parseSeedBody(body, model.featureSize) : parseTfServingBody(body, model.inputName);
-      const n = batchSize(request.items);
-      const maxInstances = ctx.maxInstances ?? DEFAULT_MAX_INSTANCES;
-      if (n > maxInstances) throw new HttpError(413, `the request has ${n} instances; the limit is ${maxInstances} per request, so split it`);
-      return { request, model, x: flattenRequest(request, model), n };
+      let parsed: ParsedPredict;
+      if (binary) {
+        const { x, n } = float32Body(bytes, model.inputShape, requestShape(req));
+        checkInstances(ctx, n);
+        parsed = { model, x, n, answer: { kind: 'json', key: 'predictions', single: false } };
+      } else {
+        const request = seed ? parseSeedBody(body, model.featureSize) : parseTfServingBody(body, model.inputName);
+        const n = batchSize(request.items);
+        checkInstances(ctx, n);
+        parsed = { model, x: flattenRequest(request, model), n, answer: { kind: 'json', ...responseKey(request) } };
+      }
+      if (!seed && wantsFloat32(req)) parsed.answer = { kind: 'float32' };
+      return parsed;
     } catch (e) {
       if (e instanceof InputError) throw new HttpError(400, e.message);
       throw e;
@@ -209,11 +239,16 @@ async function readPredictRequest(
   }
 }
 
+function checkInstances(ctx: ServingContext, n: number): void {
+  const maxInstances = ctx.maxInstances ?? DEFAULT_MAX_INSTANCES;
+  if (n > maxInstances) throw new HttpError(413, `the request has ${n} instances; the limit is ${maxInstances} per request, so split it`);
+}
+
 async function predict(req: IncomingMessage, res: ServerResponse, ctx: ServingContext, name: string, version: number | null, seed: boolean): Promise<void> {
   requireMethod(req, 'POST');
   const arrived = performance.now();
   // Nothing is awaited between resolving the model and handing it to the predictor (see ServedModel).
-  const { request, model, x, n } = await readPredictRequest(req, ctx, name, version, seed);
+  const { model, x, n, answer } = await readPredictRequest(req, ctx, name, version, seed);
   let y: Float32Array;
   try {
     y = await predictorOf(ctx).predict(model, x, n);
@@ -221,8 +256,18 @@ async function predict(req: IncomingMessage, res: ServerResponse, ctx: ServingCo
     if (e instanceof QueueFullError) throw new HttpError(503, `${e.message}; retry in a second`, { 'retry-after': '1' });
     throw e;
   }
-  const { key, single } = responseKey(request);
-  sendJsonBytes(res, 200, writeOutputsJson(key, y, n, model.outputShape, single));
+  switch (answer.kind) {
+    case 'json':
+      sendJsonBytes(res, 200, writeOutputsJson(answer.key, y, n, model.outputShape, answer.single));
+      break;
+    case 'float32':
+      sendBytes(res, new Uint8Array(y.buffer, y.byteOffset, y.byteLength), { 'x-tensor-shape': [n, ...model.outputShape].join(',') });
+      break;
+    default: {
+      const never: never = answer;
+      throw new Error(`unknown answer ${JSON.stringify(never)}`);
+    }
+  }
   ctx.metrics?.observeRequest(model.version, (performance.now() - arrived) / 1000);
 }
 

@@ -1,3 +1,4 @@
+import { isB64, writeB64Instance } from './binary-inputs.js';
 import { DenseTensor } from './json-tensors.js';
 
 /**
@@ -98,6 +99,7 @@ function writeNested(value: unknown, shape: readonly number[], label: string, ou
 /** Writes one instance into `out` at instance slot `index`; throws InputError naming `label`. */
 export function writeInstance(value: unknown, inputShape: readonly number[], label: string, out: Float32Array, index: number): void {
   const featureSize = size(inputShape);
+  if (isB64(value)) return writeB64Instance(value, featureSize, label, out, index);
   const shape = leadingShape(value);
   if (size(shape) !== featureSize) {
     const kind = value === null ? 'null' : typeof value === 'object' && !(value instanceof DenseTensor) ? 'an object' : `a ${typeof value}`;
