@@ -23,13 +23,13 @@ function image(seed: number): Float32Array {
 }
 const b64 = (x: Float32Array) => Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('base64');
 const concat = (...xs: Float32Array[]) => Float32Array.from(xs.flatMap((x) => Array.from(x)));
-const bytesOf = (x: Float32Array) => Buffer.from(x.buffer, x.byteOffset, x.byteLength);
+const bytesOf = (x: Float32Array) => new Uint8Array(x.buffer, x.byteOffset, x.byteLength) as Uint8Array<ArrayBuffer>;
 
-async function post(path: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
+async function post(path: string, body: Uint8Array<ArrayBuffer> | object, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
   const res = await fetch(base + path, { method: 'POST', headers, body: body instanceof Uint8Array ? body : JSON.stringify(body) });
   return { status: res.status, json: await res.json() };
 }
-const octet = (path: string, body: Uint8Array, headers: Record<string, string> = {}) => post(path, body, { 'content-type': 'application/octet-stream', ...headers });
+const octet = (path: string, body: Uint8Array<ArrayBuffer>, headers: Record<string, string> = {}) => post(path, body, { 'content-type': 'application/octet-stream', ...headers });
 const predict = '/v1/models/mnist:predict';
 
 beforeAll(async () => {
@@ -79,13 +79,13 @@ describe('binary predict inputs', () => {
     ['b64 that is not base64', () => post(predict, { instances: [{ b64: 'not base64!' }] }), /^instances\[0\]\.b64 is not standard base64/],
     ['b64 that is not a string', () => post(predict, { instances: [{ b64: 12 }] }), /^instances\[0\]\.b64 must be a base64 string, got number/],
     ['a NaN inside b64', () => post(predict, { inputs: [{ b64: b64(Object.assign(image(1), { 5: NaN })) }] }), /^inputs\[0\]\.b64 value 5 is NaN; inputs must be finite$/],
-    ['a body of 3 bytes', () => octet(predict, Buffer.alloc(3)), /has 3 bytes, not a whole number of float32 values/],
+    ['a body of 3 bytes', () => octet(predict, new Uint8Array(3)), /has 3 bytes, not a whole number of float32 values/],
     ['a body that does not match its shape', () => octet(predict, bytesOf(image(1)), { 'x-tensor-shape': '2,28,28,1' }), /^the octet-stream body has 3136 bytes; shape \[2, 28, 28, 1\] needs 6272/],
     ['a shape of the wrong instance size', () => octet(`${predict}?shape=1,28,27`, bytesOf(image(1))), /^shape \[1, 28, 27\] has 756 values per instance; the model takes 784, e.g. shape n,28,28,1$/],
     ['a shape with no instance dimensions', () => octet(`${predict}?shape=1`, bytesOf(image(1))), /^shape \[1\] has no instance dimensions; the model takes 784/],
     ['a malformed shape', () => octet(predict, bytesOf(image(1)), { 'x-tensor-shape': '1,28x28' }), /^the x-tensor-shape header must be comma-separated non-negative integers/],
     ['a shapeless body of part of an instance', () => octet(predict, bytesOf(image(1).subarray(0, 700))), /has 700 float32 values, not a whole number of instances of 784/],
-    ['an empty binary body', () => octet(predict, Buffer.alloc(0)), /^request body is empty; expected float32 values$/],
+    ['an empty binary body', () => octet(predict, new Uint8Array(0)), /^request body is empty; expected float32 values$/],
     ['an infinite value', () => octet(predict, bytesOf(Object.assign(image(1), { 0: Infinity }))), /^the octet-stream body value 0 is Infinity; inputs must be finite$/],
   ])('answers 400 for %s', async (_what, send, message) => {
     const res = await send();
