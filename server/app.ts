@@ -135,9 +135,14 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
     log,
   });
 
-  const registry = new ModelRegistry(store);
+  const { batching, versionPolicy, versionLabels, warmup, ...servingLimits } = config.serving;
+  const registry = new ModelRegistry(store, {
+    policy: versionPolicy,
+    warmupBatchSizes: !warmup ? [] : batching.enabled && batching.maxBatchSize > 1 ? [1, batching.maxBatchSize] : [1],
+  });
   const artifact = { modelTopology: task.modelTopology, weightSpecs: task.weightSpecs };
   await registry.publish(coordinator.currentVersion, { ...artifact, weights: coordinator.currentWeights() });
+  for (const [label, version] of Object.entries(versionLabels)) await registry.setLabel(label, version);
   coordinator.on('committed', (m) => {
     registry
       .publish(m.version, { ...artifact, weights: m.weights, round: m.round })
@@ -145,11 +150,10 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
   });
 
   const metrics = new CoordinatorMetrics(coordinator);
-  const { batching, ...servingLimits } = config.serving;
   const servingMetrics = new ServingMetrics(task.info.name);
   const observeBatch = (version: number, instances: number) => servingMetrics.observeBatch(version, instances);
   const predictor = batching.enabled ? new BatchingPredictor(batching, observeBatch) : new DirectPredictor(observeBatch);
-  const serving = { registry, modelName: task.info.name, log, predictor, metrics: servingMetrics, ...servingLimits };
+  const serving = { registry, modelName: task.info.name, log, predictor, metrics: servingMetrics, adminToken, ...servingLimits };
   const web = createWebHandler({ log });
   const http = createHttpServer((req, res) => void handleApi(req, res, { coordinator, metrics, serving, web, adminToken, log }), config.http, tls);
   const io = attachSocketTransport(http, coordinator, {

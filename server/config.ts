@@ -6,6 +6,7 @@ import { TrainConfigSchema } from '../shared/protocol/messages.js';
 import { HttpTimeoutsSchema } from './http-server.js';
 import { DEFAULT_UPDATE_NORM_LIMITS } from './round/update-norm.js';
 import { DEFAULT_BATCHING } from './serving/batch-scheduler.js';
+import { LABEL_PATTERN } from './serving/model-registry.js';
 import { DEFAULT_MAX_CONCURRENT_PREDICTIONS, DEFAULT_MAX_INSTANCES } from './serving/routes.js';
 import { SecureAggregationConfigSchema } from './secagg-config.js';
 import { TlsConfigSchema } from './tls.js';
@@ -55,6 +56,18 @@ export const ServingConfigSchema = z.strictObject({
   /** Predict requests being read and parsed at once; more are refused with 503 and Retry-After. */
   maxConcurrentPredictions: z.int().min(1).max(10_000).default(DEFAULT_MAX_CONCURRENT_PREDICTIONS),
   batching: BatchingConfigSchema.prefault({}),
+  /** Which versions are served (TF Serving's model_version_policy): all stored, the latest count, or specific ones. */
+  versionPolicy: z
+    .discriminatedUnion('kind', [
+      z.strictObject({ kind: z.literal('all') }),
+      z.strictObject({ kind: z.literal('latest'), count: z.int().min(1).max(1_000) }),
+      z.strictObject({ kind: z.literal('specific'), versions: z.array(z.int().min(0)).min(1).max(1_000) }),
+    ])
+    .default({ kind: 'all' }),
+  /** Version labels set at start (more with PUT /v1/models/<name>/labels/<label>); each version must exist. */
+  versionLabels: z.record(z.string().regex(LABEL_PATTERN, 'labels are a-z, then up to 63 of a-z, 0-9, _ and -'), z.int().min(0)).default({}),
+  /** Warm a new version up with forward passes of 1 and maxBatchSize instances before it takes traffic. */
+  warmup: z.boolean().default(true),
 });
 
 export const CoordinatorConfigSchema = z.strictObject({

@@ -1,7 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HttpError, readBodyBytes, sendBytes, sendFailure, sendJson, sendJsonBytes } from './http-io.js';
+import { z } from 'zod';
+import { requireAdmin } from '../auth.js';
+import { HttpError, readBodyBytes, readJsonBody, sendBytes, sendFailure, sendJson, sendJsonBytes } from './http-io.js';
 import { JsonBodyError, parseJsonTensors } from './json-tensors.js';
-import type { ModelRegistry } from './model-registry.js';
+import { LABEL_PATTERN, LabelError, type ModelRegistry, type VersionStatus } from './model-registry.js';
 import { itemLabel, parseSeedBody, parseTfServingBody, responseKey, type PredictRequest } from './predict-request.js';
 import { BatchingPredictor, QueueFullError, type Predictor } from './predictor.js';
 import type { ServedModel } from './served-model.js';
@@ -28,6 +30,8 @@ export interface ServingContext {
   predictor?: Predictor;
   /** Receives the latency of answered predict requests. */
   metrics?: ServingMetrics;
+  /** Bearer token that may set version labels; without one, labels cannot be set over REST. */
+  adminToken?: string;
   /** Receives unexpected (500) errors; default console.error. */
   log?: (line: string) => void;
 }
@@ -54,22 +58,31 @@ function predictorOf(ctx: ServingContext): Predictor {
 }
 const IMMUTABLE = { 'cache-control': 'public, max-age=31536000, immutable' };
 
+/** Which version a request means: the current one (null), a number, or a label. */
+type VersionRef = number | { label: string } | null;
+
 type Route =
-  | { kind: 'status'; model: string; version: number | null }
-  | { kind: 'metadata'; model: string; version: number | null }
-  | { kind: 'predict'; model: string; version: number | null }
+  | { kind: 'status'; model: string; ref: VersionRef }
+  | { kind: 'metadata'; model: string; ref: VersionRef }
+  | { kind: 'predict'; model: string; ref: VersionRef }
   | { kind: 'modelJson'; model: string; version: number | null }
   | { kind: 'weights'; model: string; version: number }
+  | { kind: 'labels'; model: string }
   | { kind: 'seedPredict' }
   | { kind: 'unknown'; path: string };
 
-const MODEL_PATH = /^\/v1\/models\/([^/:]+)(?:\/versions\/([^/:]+))?(:[^/]*|\/[^/]+)?$/;
+const MODEL_PATH = /^\/v1\/models\/([^/:]+)(?:\/(versions|labels)\/([^/:]+))?(:[^/]*|\/[^/]+)?$/;
 
 function parseVersion(text: string): number {
   if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(Number(text))) {
     throw new HttpError(400, `version must be a non-negative integer, got '${text}'`);
   }
   return Number(text);
+}
+
+function parseLabel(text: string): { label: string } {
+  if (!LABEL_PATTERN.test(text)) throw new HttpError(400, `a version label is a-z, then up to 63 of a-z, 0-9, _ and -; got '${text}'`);
+  return { label: text };
 }
 
 function decodeSegment(text: string): string {
@@ -80,33 +93,35 @@ function decodeSegment(text: string): string {
   }
 }
 
-/** null when the path is not a serving path at all; throws HttpError(400) for a malformed version. */
+/** null when the path is not a serving path at all; throws HttpError(400) for a malformed version or label. */
 function matchRoute(pathname: string): Route | null {
   if (pathname === '/predict') return { kind: 'seedPredict' };
   if (!pathname.startsWith('/v1/models/')) return null;
   const m = MODEL_PATH.exec(pathname);
   if (!m) return { kind: 'unknown', path: pathname };
   const model = decodeSegment(m[1]);
-  const version = m[2] === undefined ? null : parseVersion(m[2]);
-  switch (m[3]) {
+  const ref: VersionRef = m[2] === undefined ? null : m[2] === 'versions' ? parseVersion(m[3]) : parseLabel(decodeSegment(m[3]));
+  switch (m[4]) {
     case undefined:
-      return { kind: 'status', model, version };
+      return { kind: 'status', model, ref };
     case ':predict':
-      return { kind: 'predict', model, version };
+      return { kind: 'predict', model, ref };
     case '/metadata':
-      return { kind: 'metadata', model, version };
+      return { kind: 'metadata', model, ref };
+    case '/labels':
+      return ref === null ? { kind: 'labels', model } : { kind: 'unknown', path: pathname };
     case '/model.json':
-      return { kind: 'modelJson', model, version };
+      return typeof ref === 'object' && ref !== null ? { kind: 'unknown', path: pathname } : { kind: 'modelJson', model, version: ref };
     case '/weights.bin':
-      return version === null ? { kind: 'unknown', path: pathname } : { kind: 'weights', model, version };
+      return typeof ref === 'number' ? { kind: 'weights', model, version: ref } : { kind: 'unknown', path: pathname };
     default:
       return { kind: 'unknown', path: pathname };
   }
 }
 
-function requireMethod(req: IncomingMessage, method: 'GET' | 'POST'): void {
-  if (req.method !== method) {
-    throw new HttpError(405, `${req.method} is not allowed here; use ${method}`, { allow: method });
+function requireMethod(req: IncomingMessage, ...methods: ('GET' | 'POST' | 'PUT' | 'DELETE')[]): void {
+  if (!methods.includes(req.method as 'GET')) {
+    throw new HttpError(405, `${req.method} is not allowed here; use ${methods.join(' or ')}`, { allow: methods.join(', ') });
   }
 }
 
@@ -116,19 +131,70 @@ function checkName(route: { model: string }, name: string): void {
 
 const noVersionYet = (name: string) => new HttpError(503, `model '${name}' has no published version yet`);
 
-async function resolveModel(ctx: ServingContext, name: string, version: number | null): Promise<ServedModel> {
-  if (version === null) {
+/** The version number a request means; throws 404 for an unknown label, 503 before the first publish. */
+function versionOf(ctx: ServingContext, name: string, ref: VersionRef): number {
+  if (ref === null) {
+    const current = ctx.registry.current();
+    if (!current) throw noVersionYet(name);
+    return current.version;
+  }
+  if (typeof ref === 'number') return ref;
+  const version = ctx.registry.labelVersion(ref.label);
+  if (version === undefined) throw new HttpError(404, `model '${name}' has no version labeled '${ref.label}'`);
+  return version;
+}
+
+async function resolveModel(ctx: ServingContext, name: string, ref: VersionRef): Promise<ServedModel> {
+  if (ref === null) {
     const current = ctx.registry.current();
     if (!current) throw noVersionYet(name);
     return current;
   }
+  const version = versionOf(ctx, name, ref);
   const served = await ctx.registry.get(version);
-  if (!served) throw new HttpError(404, `model '${name}' has no version ${version}`);
-  return served;
+  if (served) return served;
+  if ((await ctx.registry.versions()).includes(version)) {
+    throw new HttpError(404, `model '${name}' version ${version} is not served: ${ctx.registry.describePolicy()}`);
+  }
+  throw new HttpError(404, `model '${name}' has no version ${version}`);
 }
 
-function versionStatus(version: number) {
-  return { version: String(version), state: 'AVAILABLE', status: { error_code: 'OK', error_message: '' } };
+/** TF Serving's GetModelStatus entry. */
+function versionStatus(s: VersionStatus) {
+  return { version: String(s.version), state: s.state, status: { error_code: s.error === undefined ? 'OK' : 'UNKNOWN', error_message: s.error ?? '' } };
+}
+
+const LabelBody = z.strictObject({ version: z.int().min(0) });
+
+/** GET: the labeled version's status; PUT {"version": N} (admin): point the label at N; DELETE (admin): remove it. */
+async function label(req: IncomingMessage, res: ServerResponse, ctx: ServingContext, name: string, label: string): Promise<void> {
+  requireMethod(req, 'GET', 'PUT', 'DELETE');
+  if (req.method === 'GET') return status(res, ctx, name, { label });
+  if (ctx.adminToken === undefined) throw new HttpError(403, 'version labels are set with the admin token, and this server has none');
+  requireAdmin(req, ctx.adminToken);
+  if (req.method === 'DELETE') {
+    if (!(await ctx.registry.removeLabel(label))) throw new HttpError(404, `model '${name}' has no version labeled '${label}'`);
+    return sendJson(res, 200, { labels: ctx.registry.allLabels() });
+  }
+  const parsed = LabelBody.safeParse(await readJsonBody(req, 1024));
+  if (!parsed.success) throw new HttpError(400, `invalid body: expected {"version": <non-negative integer>} (${parsed.error.issues.map((i) => i.message).join('; ')})`);
+  try {
+    await ctx.registry.setLabel(label, parsed.data.version);
+  } catch (e) {
+    if (e instanceof LabelError) throw new HttpError(e.kind === 'missing' ? 404 : 409, e.message);
+    throw e;
+  }
+  sendJson(res, 200, { labels: ctx.registry.allLabels() });
+}
+
+async function status(res: ServerResponse, ctx: ServingContext, name: string, ref: VersionRef): Promise<void> {
+  if (!ctx.registry.current()) throw noVersionYet(name);
+  const all = await ctx.registry.status();
+  if (ref === null) return sendJson(res, 200, { model_version_status: all.map(versionStatus) });
+  const version = versionOf(ctx, name, ref);
+  const one = all.find((s) => s.version === version);
+  if (!one) throw new HttpError(404, `model '${name}' has no version ${version}`);
+  sendJson(res, 200, { model_version_status: [versionStatus(one)] });
 }
 
 function tensorInfo(name: string, shape: number[]) {
@@ -204,7 +270,7 @@ function wantsFloat32(req: IncomingMessage): boolean {
 }
 
 /** Reads and parses a predict request, holding a concurrency slot only while doing so; errors are HttpErrors. */
-async function readPredictRequest(req: IncomingMessage, ctx: ServingContext, name: string, version: number | null, seed: boolean): Promise<ParsedPredict> {
+async function readPredictRequest(req: IncomingMessage, ctx: ServingContext, name: string, ref: VersionRef, seed: boolean): Promise<ParsedPredict> {
   const limit = ctx.maxConcurrentPredictions ?? DEFAULT_MAX_CONCURRENT_PREDICTIONS;
   const inProgress = predictionsInProgress.get(ctx) ?? 0;
   if (inProgress >= limit) {
@@ -215,7 +281,7 @@ async function readPredictRequest(req: IncomingMessage, ctx: ServingContext, nam
     const binary = !seed && isOctetStream(req);
     const bytes = await readBodyBytes(req, ctx.maxBodyBytes ?? DEFAULT_MAX_BODY, binary ? 'binary' : 'json');
     const body = binary ? bytes : parsePredictJson(bytes);
-    const model = await resolveModel(ctx, name, version);
+    const model = await resolveModel(ctx, name, ref);
     try {
       let parsed: ParsedPredict;
       if (binary) {
@@ -244,11 +310,11 @@ function checkInstances(ctx: ServingContext, n: number): void {
   if (n > maxInstances) throw new HttpError(413, `the request has ${n} instances; the limit is ${maxInstances} per request, so split it`);
 }
 
-async function predict(req: IncomingMessage, res: ServerResponse, ctx: ServingContext, name: string, version: number | null, seed: boolean): Promise<void> {
+async function predict(req: IncomingMessage, res: ServerResponse, ctx: ServingContext, name: string, ref: VersionRef, seed: boolean): Promise<void> {
   requireMethod(req, 'POST');
   const arrived = performance.now();
   // Nothing is awaited between resolving the model and handing it to the predictor (see ServedModel).
-  const { model, x, n, answer } = await readPredictRequest(req, ctx, name, version, seed);
+  const { model, x, n, answer } = await readPredictRequest(req, ctx, name, ref, seed);
   let y: Float32Array;
   try {
     y = await predictorOf(ctx).predict(model, x, n);
@@ -279,22 +345,20 @@ async function dispatch(route: Route, req: IncomingMessage, res: ServerResponse,
       throw new HttpError(404, `no such endpoint: ${route.path}`);
     case 'predict':
       checkName(route, name);
-      return predict(req, res, ctx, name, route.version, false);
-    case 'status': {
+      return predict(req, res, ctx, name, route.ref, false);
+    case 'status':
+      checkName(route, name);
+      if (typeof route.ref === 'object' && route.ref !== null) return label(req, res, ctx, name, route.ref.label);
+      requireMethod(req, 'GET');
+      return status(res, ctx, name, route.ref);
+    case 'labels':
       requireMethod(req, 'GET');
       checkName(route, name);
-      if (route.version !== null) {
-        await resolveModel(ctx, name, route.version);
-        return sendJson(res, 200, { model_version_status: [versionStatus(route.version)] });
-      }
-      if (!ctx.registry.current()) throw noVersionYet(name);
-      const versions = (await ctx.registry.versions()).reverse();
-      return sendJson(res, 200, { model_version_status: versions.map(versionStatus) });
-    }
+      return sendJson(res, 200, { labels: ctx.registry.allLabels() });
     case 'metadata': {
       requireMethod(req, 'GET');
       checkName(route, name);
-      return sendJson(res, 200, metadataBody(name, await resolveModel(ctx, name, route.version)));
+      return sendJson(res, 200, metadataBody(name, await resolveModel(ctx, name, route.ref)));
     }
     case 'modelJson': {
       requireMethod(req, 'GET');
