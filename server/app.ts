@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Dataset } from '../shared/data/dataset.js';
@@ -22,6 +23,7 @@ import { PrivacyJournal } from './privacy-journal.js';
 import { IdentityRegistry } from './secagg-identities.js';
 import { checkSecureAggregationConfig, secureProtocolFactory } from './secagg-runtime.js';
 import { RoundLog } from './round-log.js';
+import { InferenceEngine } from './serving/inference-engine.js';
 import { ModelRegistry } from './serving/model-registry.js';
 import { BatchingPredictor, DirectPredictor } from './serving/predictor.js';
 import { ServingMetrics } from './serving/serving-metrics.js';
@@ -135,8 +137,11 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
     log,
   });
 
-  const { batching, versionPolicy, versionLabels, warmup, ...servingLimits } = config.serving;
+  const { batching, versionPolicy, versionLabels, warmup, inferenceThread, ...servingLimits } = config.serving;
+  const backend = tf.getBackend();
+  const engine = inferenceThread && (backend === 'wasm' || backend === 'cpu') ? await InferenceEngine.start(backend) : undefined;
   const registry = new ModelRegistry(store, {
+    ...(engine ? { engine } : {}),
     policy: versionPolicy,
     warmupBatchSizes: !warmup ? [] : batching.enabled && batching.maxBatchSize > 1 ? [1, batching.maxBatchSize] : [1],
   });
@@ -191,6 +196,7 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
       stopFeed();
       await new Promise<void>((resolve) => io.close(() => resolve()));
       registry.dispose();
+      await engine?.close();
     },
   };
 }

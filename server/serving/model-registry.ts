@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { CheckpointError, type CheckpointStore } from '../store/checkpoint-store.js';
 import type { ModelArtifact } from '../store/tfjs-model-json.js';
+import type { InferenceEngine } from './inference-engine.js';
 import { artifactFromModel, ServedModel } from './served-model.js';
 
 /**
@@ -29,6 +30,8 @@ export interface ModelRegistryOptions {
    * traffic, so the engine has built its buffers for them. Default [1].
    */
   warmupBatchSizes?: number[];
+  /** Run forward passes on this inference thread instead of the calling one. The caller closes it. */
+  engine?: InferenceEngine;
 }
 
 /** TF Serving's model version states: LOADING (loading or warming up), AVAILABLE, END (not served). */
@@ -69,6 +72,7 @@ export class ModelRegistry {
   private readonly labels = new Map<string, number>();
   private readonly policy: VersionPolicy;
   private readonly warmupBatchSizes: number[];
+  private readonly engine: InferenceEngine | undefined;
   private currentModel: ServedModel | null = null;
 
   constructor(
@@ -79,6 +83,7 @@ export class ModelRegistry {
     this.maxBatch = options.maxBatch ?? 128;
     this.policy = options.policy ?? { kind: 'all' };
     this.warmupBatchSizes = options.warmupBatchSizes ?? [1];
+    this.engine = options.engine;
     if (this.policy.kind === 'latest' && !(Number.isInteger(this.policy.count) && this.policy.count >= 1)) {
       throw new Error(`the latest version policy needs a positive count, got ${this.policy.count}`);
     }
@@ -129,7 +134,7 @@ export class ModelRegistry {
   private async createWarm(version: number, round: number | null, artifact: ModelArtifact): Promise<ServedModel> {
     this.warming.add(version);
     try {
-      const served = await ServedModel.create(version, round, artifact, this.maxBatch);
+      const served = await ServedModel.create(version, round, artifact, this.maxBatch, this.engine);
       try {
         for (const n of this.warmupBatchSizes) await served.predict(new Float32Array(n * served.featureSize), n);
       } catch (e) {
