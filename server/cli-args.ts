@@ -38,7 +38,7 @@ export const SERVER_FLAGS: Record<string, { arg: string; path: string[]; type: F
   'max-batch-size': { arg: 'N', path: ['serving', 'batching', 'maxBatchSize'], type: 'int', help: 'serving: most instances in one batched forward pass (default 64)' },
   'batch-timeout-micros': { arg: 'US', path: ['serving', 'batching', 'batchTimeoutMicros'], type: 'int', help: 'serving: how long a batch waits to fill once the model is free (default 0)' },
   'max-enqueued-batches': { arg: 'N', path: ['serving', 'batching', 'maxEnqueuedBatches'], type: 'int', help: 'serving: batches queued per version before 503 (default 32)' },
-  'inference-thread': { arg: 'on|off', path: ['serving', 'inferenceThread'], type: 'on-off', help: 'serving: forward passes on a worker thread (wasm/cpu; default on)' },
+  'inference-thread': { arg: 'on|off', path: ['serving', 'inferenceThread'], type: 'on-off', help: 'serving: forward passes on a worker thread (wasm/cpu; default off)' },
   'audit-dir': { arg: 'DIR', path: ['secureAggregation', 'auditDir'], type: 'string', help: 'audit mode: record every payload of secure rounds here' },
 };
 

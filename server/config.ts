@@ -68,9 +68,9 @@ export const ServingConfigSchema = z.strictObject({
   versionLabels: z.record(z.string().regex(LABEL_PATTERN, 'labels are a-z, then up to 63 of a-z, 0-9, _ and -'), z.int().min(0)).default({}),
   /**
    * Run forward passes on a worker thread (wasm and cpu backends), so requests are read and answered
-   * while a batch computes. Off: on the event loop's thread.
+   * while a batch computes; it pays when a core is free for it. Off: on the event loop's thread.
    */
-  inferenceThread: z.boolean().default(true),
+  inferenceThread: z.boolean().default(false),
   /** Warm a new version up with forward passes of 1 and maxBatchSize instances before it takes traffic. */
   warmup: z.boolean().default(true),
 });
