@@ -17,7 +17,7 @@ import * as tf from '@tensorflow/tfjs';
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -165,6 +165,7 @@ async function main(): Promise<void> {
   const { createSeedCnn } = await import('../shared/model/seed-cnn.js');
   const { startCoordinator } = await import('../server/app.js');
   const { parseCoordinatorConfig } = await import('../server/config.js');
+  const loadStart = loadavg()[0];
   await setupBackend('wasm', { log: () => {}, argv: [], env: {} });
   const seedCnn = createSeedCnn();
   const flops = forwardFlopsPerSample(seedCnn);
@@ -223,12 +224,14 @@ async function main(): Promise<void> {
     child.kill();
   }
   const limit = Math.max(...limits);
+  const median = [...limits].sort((a, b) => a - b)[Math.floor(limits.length / 2)];
   const flopLimit = (gflops * 1e9) / flops;
   console.log('| predictor | batch | connections | requests/s | samples/s | instances per forward pass | p50 | p99 | errors |');
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const line of table) console.log(line);
   console.log('');
-  console.log(`forward-pass limit L: ${limit.toFixed(0)} samples/s (best of ${limits.length} forward passes of 512 instances in batches of 128, measured between the rows)`);
+  console.log(`forward-pass limit L: ${limit.toFixed(0)} samples/s (best of ${limits.length} forward passes of 512 instances in batches of 128, measured between the rows; median ${median.toFixed(0)})`);
+  console.log(`load average (1 min) at start and end: ${loadStart.toFixed(2)}, ${loadavg()[0].toFixed(2)} on ${cpus().length} cores; ${SECONDS} s per row after 1 s of warm-up`);
   console.log(`FLOP-based figure: ${(flops / 1e6).toFixed(2)} MFLOP per sample / ${gflops.toFixed(1)} GFLOP/s (1024^3 wasm matmul, best) = ${flopLimit.toFixed(0)} samples/s`);
   const b1 = results.get('batched b1 c64')!;
   const b32 = results.get('batched b32 c16')!;
