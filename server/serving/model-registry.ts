@@ -42,15 +42,9 @@ export interface VersionStatus {
   error?: string;
 }
 
-/** A label names a version that cannot be served; `missing` when it does not exist at all. */
+/** A label cannot point at a version that does not exist. */
 export class LabelError extends Error {
   override name = 'LabelError';
-  constructor(
-    readonly kind: 'missing' | 'not-served',
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 export const LABEL_PATTERN = /^[a-z][a-z0-9_-]{0,63}$/;
@@ -213,14 +207,15 @@ export class ModelRegistry {
     return false;
   }
 
-  /** Points `label` at `version`, loading it if needed; throws LabelError when it does not exist or is not served. */
+  /** Points `label` at `version`, loading it if needed (a label makes its version served); throws LabelError when it does not exist. */
   async setLabel(label: string, version: number): Promise<void> {
     if (!LABEL_PATTERN.test(label)) throw new Error(`label '${label}' must match ${LABEL_PATTERN}`);
-    if (!(await this.versions()).includes(version)) throw new LabelError('missing', `version ${version} does not exist, so label '${label}' cannot point at it`);
+    const missing = () => new LabelError(`version ${version} does not exist, so label '${label}' cannot point at it`);
+    if (!(await this.versions()).includes(version)) throw missing();
     const previous = this.labels.get(label);
     this.labels.set(label, version);
     try {
-      if (!(await this.get(version))) throw new LabelError('missing', `version ${version} does not exist, so label '${label}' cannot point at it`);
+      if (!(await this.get(version))) throw missing();
     } catch (e) {
       if (previous === undefined) this.labels.delete(label);
       else this.labels.set(label, previous);

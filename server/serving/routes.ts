@@ -181,7 +181,7 @@ async function label(req: IncomingMessage, res: ServerResponse, ctx: ServingCont
   try {
     await ctx.registry.setLabel(label, parsed.data.version);
   } catch (e) {
-    if (e instanceof LabelError) throw new HttpError(e.kind === 'missing' ? 404 : 409, e.message);
+    if (e instanceof LabelError) throw new HttpError(404, e.message);
     throw e;
   }
   sendJson(res, 200, { labels: ctx.registry.allLabels() });
