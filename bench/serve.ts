@@ -7,9 +7,10 @@
  * loop, keep-alive, each connection sends its next request as soon as the previous answer has
  * arrived. Rows: batch 1 at 1, 16 and 64 connections and batch 32 at 16 connections.
  *
+ * Both servers (unbatched and batched) run side by side and each row measures them back to back.
  * The limit L is the samples/s of large batched forward passes (batches of 128, the registry's
- * chunk size, best of several) measured in the server process between the rows, so it sees the
- * same machine load; the FLOP-based figure (model FLOPs per sample over a large wasm matrix
+ * chunk size, best of several) measured in the server process before every measurement, so it
+ * sees the same machine load; the FLOP-based figure (model FLOPs per sample over a large wasm matrix
  * product's GFLOP/s) is printed too. Last line:
  * `serve: b1_c64_rps=X p99_ms=Y b32_samples_s=Z limit=L ratio=R` with R = X / L.
  */
@@ -176,52 +177,55 @@ async function main(): Promise<void> {
   const limits: number[] = [];
   let gflops = 0;
   const results = new Map<string, { rps: number; p99: number; samples: number; errors: number }>();
+  // Both servers run for the whole bench, and each row measures them back to back, so that both
+  // see the same machine load.
+  const servers: { mode: string; server: Awaited<ReturnType<typeof startCoordinator>>; dir: string }[] = [];
   try {
     for (const batching of [false, true]) {
       const dir = await mkdtemp(join(tmpdir(), 'fedserve-bench-serve-'));
       const config = parseCoordinatorConfig({ port: 0, dataDir: dir, serving: { batching: { enabled: batching } } }, 'bench');
-      const server = await startCoordinator(config, { log: () => {} });
-      try {
-        const url = new URL(server.url);
-        for (const row of ROWS) {
-          // The limit, between rows so that it sees the machine as the rows do.
-          const model = server.registry.current()!;
-          const x = new Float32Array(512 * model.featureSize).fill(0.5);
-          const t0 = performance.now();
-          await model.predict(x, 512);
-          limits.push(512 / ((performance.now() - t0) / 1000));
-          gflops = Math.max(gflops, matMulGflops(1024));
+      servers.push({ mode: batching ? 'batched' : 'unbatched', server: await startCoordinator(config, { log: () => {} }), dir });
+    }
+    for (const row of ROWS) {
+      for (const { mode, server } of servers) {
+        // The limit, before every measurement, so that it sees the machine as the rows do.
+        const model = server.registry.current()!;
+        const x = new Float32Array(512 * model.featureSize).fill(0.5);
+        const t0 = performance.now();
+        await model.predict(x, 512);
+        limits.push(512 / ((performance.now() - t0) / 1000));
+        gflops = Math.max(gflops, matMulGflops(1024));
 
-          const mode = batching ? 'batched' : 'unbatched';
-          progress(`${mode}: batch ${row.batch}, ${row.connections} connections, ${SECONDS} s...`);
-          const before = await batchTotals(server.url);
-          const r = await askChild(child, {
-            host: url.hostname,
-            port: Number(url.port),
-            path: '/v1/models/mnist:predict',
-            bodies: bodies(row.batch),
-            connections: row.connections,
-            warmupMs: 1_000,
-            measureMs: SECONDS * 1_000,
-          });
-          const after = await batchTotals(server.url);
-          const meanBatch = (after.instances - before.instances) / (after.passes - before.passes);
-          const sorted = r.latenciesMs.sort((a, b) => a - b);
-          const rps = r.requests / r.seconds;
-          const p50 = percentile(sorted, 50);
-          const p99 = percentile(sorted, 99);
-          results.set(`${mode} b${row.batch} c${row.connections}`, { rps, p99, samples: rps * row.batch, errors: r.errors });
-          table.push(
-            `| ${mode} | ${row.batch} | ${row.connections} | ${rps.toFixed(0)} | ${(rps * row.batch).toFixed(0)} | ${meanBatch.toFixed(1)} | ${p50.toFixed(1)} ms | ${p99.toFixed(1)} ms | ${r.errors}${r.firstError ? ` (${r.firstError})` : ''} |`,
-          );
-        }
-      } finally {
-        await server.close();
-        await rm(dir, { recursive: true, force: true });
+        progress(`${mode}: batch ${row.batch}, ${row.connections} connections, ${SECONDS} s...`);
+        const url = new URL(server.url);
+        const before = await batchTotals(server.url);
+        const r = await askChild(child, {
+          host: url.hostname,
+          port: Number(url.port),
+          path: '/v1/models/mnist:predict',
+          bodies: bodies(row.batch),
+          connections: row.connections,
+          warmupMs: 1_000,
+          measureMs: SECONDS * 1_000,
+        });
+        const after = await batchTotals(server.url);
+        const meanBatch = (after.instances - before.instances) / (after.passes - before.passes);
+        const sorted = r.latenciesMs.sort((a, b) => a - b);
+        const rps = r.requests / r.seconds;
+        const p50 = percentile(sorted, 50);
+        const p99 = percentile(sorted, 99);
+        results.set(`${mode} b${row.batch} c${row.connections}`, { rps, p99, samples: rps * row.batch, errors: r.errors });
+        table.push(
+          `| ${mode} | ${row.batch} | ${row.connections} | ${rps.toFixed(0)} | ${(rps * row.batch).toFixed(0)} | ${meanBatch.toFixed(1)} | ${p50.toFixed(1)} ms | ${p99.toFixed(1)} ms | ${r.errors}${r.firstError ? ` (${r.firstError})` : ''} |`,
+        );
       }
     }
   } finally {
     child.kill();
+    for (const { server, dir } of servers) {
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   }
   const limit = Math.max(...limits);
   const median = [...limits].sort((a, b) => a - b)[Math.floor(limits.length / 2)];
