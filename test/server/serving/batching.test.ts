@@ -1,4 +1,4 @@
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -77,6 +77,28 @@ describe('dynamic batching through REST', () => {
     expect([v2.length, v2.reduce((a, b) => a + b, 0), Math.max(...v2) <= 16]).toEqual([2, 18, true]);
     expect(passes.filter(([v]) => v === 1).map(([, n]) => n)).toEqual([6]);
     expect(errors).toEqual([]);
+  });
+
+  it('keeps a version loaded while requests for it wait in its queue, even once it is evicted', async () => {
+    const small = new ModelRegistry(new CheckpointStore(join(dir, 'small'), { log: () => {} }), { capacity: 1 });
+    const first = createSeedCnn(11);
+    await small.publish(1, first);
+    const old = small.current()!;
+    const predictor = new BatchingPredictor({ maxBatchSize: 8, batchTimeoutMicros: 100_000, maxEnqueuedBatches: 2 });
+    const x = Float32Array.from(image(4));
+    const waiting = predictor.predict(old, x, 1);
+    // Version 2 replaces version 1, which is retired while the request waits for its batch.
+    const second = createSeedCnn(12);
+    await small.publish(2, second);
+    expect(small.loadedVersions()).toEqual([2]);
+    const y = await waiting;
+    const expected = tf.tidy(() => (first.predict(tf.tensor(x, [1, 28, 28, 1])) as tf.Tensor).dataSync());
+    Array.from(y).forEach((v, i) => expect(v).toBeCloseTo(expected[i], 6));
+    await new Promise((resolve) => setImmediate(resolve));
+    await expect(old.predict(x, 1)).rejects.toThrow(/version 1 has been unloaded/);
+    small.dispose();
+    first.dispose();
+    second.dispose();
   });
 
   it('answers 503 with Retry-After when the version queue is full, and serves what it took', async () => {
