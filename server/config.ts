@@ -65,7 +65,7 @@ export const ServingConfigSchema = z.strictObject({
     ])
     .default({ kind: 'all' }),
   /** Version labels set at start (more with PUT /v1/models/<name>/labels/<label>); each version must exist. */
-  versionLabels: z.record(z.string().regex(LABEL_PATTERN, 'labels are a-z, then up to 63 of a-z, 0-9, _ and -'), z.int().min(0)).default({}),
+  versionLabels: z.record(z.string().regex(LABEL_PATTERN), z.int().min(0)).default({}),
   /**
    * Run forward passes on a worker thread (wasm and cpu backends), so requests are read and answered
    * while a batch computes; it pays when a core is free for it. Off: on the event loop's thread.

@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { setupBackend } from '../../../shared/engine/backend.js';
 import { createSeedCnn } from '../../../shared/model/seed-cnn.js';
+import { startCoordinator } from '../../../server/app.js';
+import { parseCoordinatorConfig } from '../../../server/config.js';
 import { ModelRegistry, type ModelRegistryOptions, type VersionStatus } from '../../../server/serving/model-registry.js';
 import { DirectPredictor } from '../../../server/serving/predictor.js';
 import { handleServing } from '../../../server/serving/routes.js';
@@ -132,6 +134,20 @@ describe('version policy, labels and status through REST', () => {
     expect(await s.registry.publish(4, await store.load(4))).toBeNull();
     expectClose((await s.predict('')).json.predictions, local(3));
     expect((await s.predict('/versions/4')).status).toBe(404);
+  });
+
+  it('sets the labels of the config at start, and refuses to start with a label on a missing version', async () => {
+    const config = (labels: Record<string, number>, sub: string) =>
+      parseCoordinatorConfig({ port: 0, dataDir: join(dir, sub), adminToken: ADMIN, serving: { versionLabels: labels } }, 'test');
+    await expect(startCoordinator(config({ stable: 5 }, 'a'), { log: () => {} })).rejects.toThrow(/^version 5 does not exist, so label 'stable' cannot point at it$/);
+    expect(() => config({ 'Not A Label': 0 }, 'c')).toThrow(/Invalid key in record[\s\S]*serving\.versionLabels\["Not A Label"\]/);
+    const running = await startCoordinator(config({ stable: 0 }, 'b'), { log: () => {} });
+    try {
+      expect(await (await fetch(`${running.url}/v1/models/mnist/labels`)).json()).toEqual({ labels: { stable: 0 } });
+      expect((await fetch(`${running.url}/v1/models/mnist/labels/stable:predict`, { method: 'POST', body: JSON.stringify({ instances: [x[0]] }) })).status).toBe(200);
+    } finally {
+      await running.close();
+    }
   });
 
   it('warms a new version up before it takes traffic, reporting it LOADING meanwhile', async () => {
