@@ -43,7 +43,7 @@ export function writeB64Instance(value: { b64: unknown }, featureSize: number, l
 /** Parses "2,28,28,1" (from the x-tensor-shape header or the shape query parameter). */
 export function parseShape(text: string, source: string): number[] {
   const parts = text.split(',').map((p) => p.trim());
-  if (parts.some((p) => !/^[0-9]{1,9}$/.test(p)) || parts.length < 1 || parts.length > 16) {
+  if (parts.some((p) => !/^[0-9]{1,9}$/.test(p)) || parts.length > 16) {
     throw new InputError(`${source} must be comma-separated non-negative integers like 2,28,28,1 (batch first), got '${text}'`);
   }
   return parts.map(Number);

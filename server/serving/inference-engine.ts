@@ -59,7 +59,7 @@ export class InferenceEngine {
   async load(artifact: ModelArtifact): Promise<ModelRunner> {
     const key = this.nextKey++;
     const weights = artifact.weights.slice();
-    const answer = await this.call({ kind: 'load', id: 0, key, modelTopology: artifact.modelTopology, weightSpecs: artifact.weightSpecs, weights }, [weights.buffer as ArrayBuffer]);
+    const answer = await this.call({ kind: 'load', key, modelTopology: artifact.modelTopology, weightSpecs: artifact.weightSpecs, weights }, [weights.buffer as ArrayBuffer]);
     if (answer.kind !== 'loaded') throw new Error(`unexpected answer to load: ${answer.kind}`);
     return new WorkerRunner(this, key, answer.signature);
   }
@@ -67,7 +67,7 @@ export class InferenceEngine {
   async predict(key: number, x: Float32Array, n: number, maxBatch: number): Promise<Float32Array> {
     // A copy of exactly the input: x may be a view into a larger buffer that others still use.
     const input = x.slice();
-    const answer = await this.call({ kind: 'predict', id: 0, key, x: input, n, maxBatch }, [input.buffer as ArrayBuffer]);
+    const answer = await this.call({ kind: 'predict', key, x: input, n, maxBatch }, [input.buffer as ArrayBuffer]);
     if (answer.kind !== 'result') throw new Error(`unexpected answer to predict: ${answer.kind}`);
     return answer.y;
   }
@@ -82,7 +82,8 @@ export class InferenceEngine {
     await this.worker.terminate();
   }
 
-  private call(message: Exclude<ToInferenceWorker, { kind: 'unload' }>, transfer: ArrayBuffer[]): Promise<FromInferenceWorker> {
+  /** Sends a load or predict (numbered here) and waits for its answer; a 'failed' answer rejects. */
+  private call(message: WithoutId<Exclude<ToInferenceWorker, { kind: 'unload' }>>, transfer: ArrayBuffer[]): Promise<FromInferenceWorker> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise<FromInferenceWorker>((resolve, reject) => {
@@ -95,6 +96,8 @@ export class InferenceEngine {
     });
   }
 }
+
+type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 
 class WorkerRunner implements ModelRunner {
   constructor(
