@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Dataset } from '../shared/data/dataset.js';
@@ -23,7 +24,10 @@ import { PrivacyJournal } from './privacy-journal.js';
 import { IdentityRegistry } from './secagg-identities.js';
 import { checkSecureAggregationConfig, secureProtocolFactory } from './secagg-runtime.js';
 import { RoundLog } from './round-log.js';
+import { InferenceEngine } from './serving/inference-engine.js';
 import { ModelRegistry } from './serving/model-registry.js';
+import { BatchingPredictor, DirectPredictor } from './serving/predictor.js';
+import { ServingMetrics } from './serving/serving-metrics.js';
 import { attachSocketTransport, type Heartbeat } from './socket-transport.js';
 import { CheckpointStore } from './store/checkpoint-store.js';
 import { planCoordinator } from './strategy-runtime.js';
@@ -144,9 +148,17 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
     log,
   });
 
-  const registry = new ModelRegistry(store);
+  const { batching, versionPolicy, versionLabels, warmup, inferenceThread, ...servingLimits } = config.serving;
+  const backend = tf.getBackend();
+  const engine = inferenceThread && (backend === 'wasm' || backend === 'cpu') ? await InferenceEngine.start(backend) : undefined;
+  const registry = new ModelRegistry(store, {
+    ...(engine ? { engine } : {}),
+    policy: versionPolicy,
+    warmupBatchSizes: !warmup ? [] : batching.enabled && batching.maxBatchSize > 1 ? [1, batching.maxBatchSize] : [1],
+  });
   const artifact = { modelTopology: task.modelTopology, weightSpecs: task.weightSpecs };
   await registry.publish(coordinator.currentVersion, { ...artifact, weights: coordinator.currentWeights() });
+  for (const [label, version] of Object.entries(versionLabels)) await registry.setLabel(label, version);
   coordinator.on('committed', (m) => {
     registry
       .publish(m.version, { ...artifact, weights: m.weights, round: m.round })
@@ -154,7 +166,10 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
   });
 
   const metrics = new CoordinatorMetrics(coordinator);
-  const serving = { registry, modelName: task.info.name, log, ...config.serving };
+  const servingMetrics = new ServingMetrics(task.info.name);
+  const observeBatch = (version: number, instances: number) => servingMetrics.observeBatch(version, instances);
+  const predictor = batching.enabled ? new BatchingPredictor(batching, observeBatch) : new DirectPredictor(observeBatch);
+  const serving = { registry, modelName: task.info.name, log, predictor, metrics: servingMetrics, adminToken, ...servingLimits };
   const web = createWebHandler({ log });
   const http = createHttpServer((req, res) => void handleApi(req, res, { coordinator, metrics, serving, web, adminToken, log }), config.http, tls);
   const io = attachSocketTransport(http, coordinator, {
@@ -194,6 +209,7 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
       stopFeed();
       await new Promise<void>((resolve) => io.close(() => resolve()));
       registry.dispose();
+      await engine?.close();
     },
   };
 }

@@ -35,6 +35,11 @@ export const SERVER_FLAGS: Record<string, { arg: string; path: string[]; type: F
   'secagg-clip': { arg: 'F', path: ['secureAggregation', 'clip'], type: 'number', help: 'per-coordinate clip of updates under SecAgg+ (default 1)' },
   'tls-cert': { arg: 'FILE', path: ['tls', 'cert'], type: 'string', help: 'PEM certificate (chain): serve https and wss (with --tls-key)' },
   'tls-key': { arg: 'FILE', path: ['tls', 'key'], type: 'string', help: 'PEM private key of --tls-cert' },
+  batching: { arg: 'on|off', path: ['serving', 'batching', 'enabled'], type: 'on-off', help: 'serving: merge concurrent predict requests into one forward pass (default on)' },
+  'max-batch-size': { arg: 'N', path: ['serving', 'batching', 'maxBatchSize'], type: 'int', help: 'serving: most instances in one batched forward pass (default 64)' },
+  'batch-timeout-micros': { arg: 'US', path: ['serving', 'batching', 'batchTimeoutMicros'], type: 'int', help: 'serving: how long a batch waits to fill once the model is free (default 0)' },
+  'max-enqueued-batches': { arg: 'N', path: ['serving', 'batching', 'maxEnqueuedBatches'], type: 'int', help: 'serving: batches queued per version before 503 (default 32)' },
+  'inference-thread': { arg: 'on|off', path: ['serving', 'inferenceThread'], type: 'on-off', help: 'serving: forward passes on a worker thread (wasm/cpu; default off)' },
   'audit-dir': { arg: 'DIR', path: ['secureAggregation', 'auditDir'], type: 'string', help: 'audit mode: record every payload of secure rounds here' },
 };
 

@@ -5,6 +5,8 @@ import { PrivacyConfigSchema } from '../shared/privacy/config.js';
 import { TrainConfigSchema } from '../shared/protocol/messages.js';
 import { HttpTimeoutsSchema } from './http-server.js';
 import { DEFAULT_UPDATE_NORM_LIMITS } from './round/update-norm.js';
+import { DEFAULT_BATCHING } from './serving/batch-scheduler.js';
+import { LABEL_PATTERN } from './serving/model-registry.js';
 import { DEFAULT_MAX_CONCURRENT_PREDICTIONS, DEFAULT_MAX_INSTANCES } from './serving/routes.js';
 import { SecureAggregationConfigSchema } from './secagg-config.js';
 import { TlsConfigSchema } from './tls.js';
@@ -38,12 +40,39 @@ export const RoundsConfigSchema = z.strictObject({
   maxUpdateNormToMedian: z.number().min(1).max(1e30).default(DEFAULT_UPDATE_NORM_LIMITS.maxToMedian),
 });
 
+/** Dynamic batching of predict requests (server/serving/batch-scheduler.ts), TF Serving's option names. */
+export const BatchingConfigSchema = z.strictObject({
+  /** Off: every request runs its own forward pass. */
+  enabled: z.boolean().default(true),
+  maxBatchSize: z.int().min(1).max(65_536).default(DEFAULT_BATCHING.maxBatchSize),
+  batchTimeoutMicros: z.int().min(0).max(10_000_000).default(DEFAULT_BATCHING.batchTimeoutMicros),
+  maxEnqueuedBatches: z.int().min(1).max(1_000_000).default(DEFAULT_BATCHING.maxEnqueuedBatches),
+});
+
 /** Limits of the prediction endpoints. */
 export const ServingConfigSchema = z.strictObject({
   /** Instances in one predict request; more are refused with 413. */
   maxInstances: z.int().min(1).max(1_000_000).default(DEFAULT_MAX_INSTANCES),
-  /** Predict requests in progress at once; more are refused with 503 and Retry-After. */
+  /** Predict requests being read and parsed at once; more are refused with 503 and Retry-After. */
   maxConcurrentPredictions: z.int().min(1).max(10_000).default(DEFAULT_MAX_CONCURRENT_PREDICTIONS),
+  batching: BatchingConfigSchema.prefault({}),
+  /** Which versions are served (TF Serving's model_version_policy): all stored, the latest count, or specific ones. */
+  versionPolicy: z
+    .discriminatedUnion('kind', [
+      z.strictObject({ kind: z.literal('all') }),
+      z.strictObject({ kind: z.literal('latest'), count: z.int().min(1).max(1_000) }),
+      z.strictObject({ kind: z.literal('specific'), versions: z.array(z.int().min(0)).min(1).max(1_000) }),
+    ])
+    .default({ kind: 'all' }),
+  /** Version labels set at start (more with PUT /v1/models/<name>/labels/<label>); each version must exist. */
+  versionLabels: z.record(z.string().regex(LABEL_PATTERN), z.int().min(0)).default({}),
+  /**
+   * Run forward passes on a worker thread (wasm and cpu backends), so requests are read and answered
+   * while a batch computes; it pays when a core is free for it. Off: on the event loop's thread.
+   */
+  inferenceThread: z.boolean().default(false),
+  /** Warm a new version up with forward passes of 1 and maxBatchSize instances before it takes traffic. */
+  warmup: z.boolean().default(true),
 });
 
 export const CoordinatorConfigSchema = z.strictObject({

@@ -63,7 +63,7 @@ function health(req: IncomingMessage, res: ServerResponse, ctx: ApiContext): voi
 
 function metrics(req: IncomingMessage, res: ServerResponse, ctx: ApiContext): void {
   requireMethod(req, ['GET']);
-  const body = Buffer.from(ctx.metrics.render(readAccess(req, ctx.adminToken)), 'utf8');
+  const body = Buffer.from(ctx.metrics.render(readAccess(req, ctx.adminToken)) + (ctx.serving.metrics?.render() ?? ''), 'utf8');
   res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': String(body.byteLength) });
   res.end(body);
 }

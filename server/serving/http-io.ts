@@ -50,15 +50,20 @@ function collect(req: Readable, maxBytes: number, declared: number | undefined, 
   });
 }
 
-/** Reads a body of at most maxBytes; an oversized one becomes an HttpError(413), an empty one an HttpError(400). */
-export async function readBodyBytes(req: Readable & Pick<IncomingMessage, 'headers'>, maxBytes: number): Promise<Buffer> {
+/**
+ * Reads a body of at most maxBytes; an oversized one becomes an HttpError(413), an empty one (for
+ * JSON, also one of whitespace only) an HttpError(400).
+ */
+export async function readBodyBytes(req: Readable & Pick<IncomingMessage, 'headers'>, maxBytes: number, kind: 'json' | 'binary' = 'json'): Promise<Buffer> {
   // Connection: close, because the unread rest of an oversized body must not be parsed as a request.
   const tooLarge = (bytes: string) =>
     new HttpError(413, `request body is ${bytes} bytes; the limit is ${maxBytes}`, { connection: 'close' });
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(String(declared));
   const bytes = await collect(req, maxBytes, Number.isSafeInteger(declared) && declared >= 0 ? declared : undefined, tooLarge);
-  if (bytes.every((b) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09)) throw new HttpError(400, 'request body is empty; expected a JSON object');
+  if (kind === 'binary' ? bytes.length === 0 : bytes.every((b) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09)) {
+    throw new HttpError(400, `request body is empty; expected ${kind === 'binary' ? 'float32 values' : 'a JSON object'}`);
+  }
   return bytes;
 }
 
@@ -73,7 +78,11 @@ export async function readJsonBody(req: Readable & Pick<IncomingMessage, 'header
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const data = Buffer.from(JSON.stringify(body), 'utf8');
+  sendJsonBytes(res, status, Buffer.from(JSON.stringify(body), 'utf8'), headers);
+}
+
+/** A JSON body already encoded as UTF-8. */
+export function sendJsonBytes(res: ServerResponse, status: number, data: Uint8Array, headers: Record<string, string> = {}): void {
   res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': String(data.byteLength) });
   res.end(data);
 }

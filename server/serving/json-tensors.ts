@@ -108,6 +108,8 @@ const CLOSE_OBJECT = 0x7d;
 const ESCAPES: Record<number, string> = { 0x22: '"', 0x5c: '\\', 0x2f: '/', 0x62: '\b', 0x66: '\f', 0x6e: '\n', 0x72: '\r', 0x74: '\t' };
 
 const isDigit = (b: number) => b >= ZERO && b <= NINE;
+/** 10^0 .. 10^22, every one exactly representable as a double. */
+const POWERS_OF_TEN = Float64Array.from({ length: 23 }, (_, i) => Number(`1e${i}`));
 
 export interface JsonTensorOptions {
   /** Deepest nesting of arrays and objects accepted. */
@@ -273,25 +275,63 @@ class Parser {
     throw this.error(`unexpected '${String.fromCharCode(b)}'`);
   }
 
+  /**
+   * Reads a number without making a string of it when it has at most 15 significant digits and a
+   * decimal exponent within 22: then the digits are an exact integer and 10^e an exact double, so
+   * one multiplication or division gives the correctly rounded double, the value Number() and
+   * JSON.parse give. Anything else goes through Number() on the literal.
+   */
   private number(): number {
     const { text } = this;
     const start = this.pos;
-    if (text[this.pos] === MINUS) this.pos++;
-    if (text[this.pos] === ZERO) this.pos++;
-    else if (isDigit(text[this.pos])) while (isDigit(text[this.pos])) this.pos++;
-    else throw this.error('expected a digit');
-    if (text[this.pos] === DOT) {
-      this.pos++;
-      if (!isDigit(text[this.pos])) throw this.error("expected a digit after '.'");
-      while (isDigit(text[this.pos])) this.pos++;
+    let p = start;
+    const negative = text[p] === MINUS;
+    if (negative) p++;
+    let mantissa = 0;
+    let significant = 0;
+    let exponent = 0;
+    if (text[p] === ZERO) p++;
+    else if (isDigit(text[p])) {
+      for (; isDigit(text[p]); p++) {
+        mantissa = mantissa * 10 + (text[p] - ZERO);
+        if (mantissa !== 0) significant++;
+      }
+    } else {
+      this.pos = p;
+      throw this.error('expected a digit');
     }
-    if (text[this.pos] === 0x65 || text[this.pos] === 0x45) {
-      this.pos++;
-      if (text[this.pos] === PLUS || text[this.pos] === MINUS) this.pos++;
-      if (!isDigit(text[this.pos])) throw this.error('expected a digit in the exponent');
-      while (isDigit(text[this.pos])) this.pos++;
+    if (text[p] === DOT) {
+      p++;
+      if (!isDigit(text[p])) {
+        this.pos = p;
+        throw this.error("expected a digit after '.'");
+      }
+      for (; isDigit(text[p]); p++) {
+        mantissa = mantissa * 10 + (text[p] - ZERO);
+        if (mantissa !== 0) significant++;
+        exponent--;
+      }
     }
-    const literal = text.toString('latin1', start, this.pos);
+    if (text[p] === 0x65 || text[p] === 0x45) {
+      p++;
+      const negativeExponent = text[p] === MINUS;
+      if (text[p] === PLUS || text[p] === MINUS) p++;
+      if (!isDigit(text[p])) {
+        this.pos = p;
+        throw this.error('expected a digit in the exponent');
+      }
+      let e = 0;
+      // Past 1e6 the fast path is out of reach anyway; keep e small so it stays exact.
+      for (; isDigit(text[p]); p++) if (e < 1e6) e = e * 10 + (text[p] - ZERO);
+      exponent += negativeExponent ? -e : e;
+    }
+    this.pos = p;
+    if (significant <= 15 && exponent >= -22 && exponent <= 22) {
+      // At most 15 significant digits and |exponent| <= 22: below 1e37, finite as float32.
+      const value = exponent >= 0 ? mantissa * POWERS_OF_TEN[exponent] : mantissa / POWERS_OF_TEN[-exponent];
+      return negative ? -value : value;
+    }
+    const literal = text.toString('latin1', start, p);
     const value = Number(literal);
     if (!Number.isFinite(Math.fround(value))) {
       throw new JsonBodyError(`${this.path()} is ${literal}, which is not finite as float32 (the largest float32 is 3.4028235e38); inputs must be finite`);

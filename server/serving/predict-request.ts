@@ -1,6 +1,7 @@
 import { z } from 'zod';
+import { isB64 } from './binary-inputs.js';
 import { DenseTensor } from './json-tensors.js';
-import { batchSize, InputError, leadingShape, type NestedNumbers } from './tensor-json.js';
+import { batchSize, InputError, leadingShape } from './tensor-json.js';
 
 /**
  * A validated predict body: its format decides the response's shape. The batch is a list of
@@ -46,7 +47,7 @@ function requireObject(body: unknown): void {
 
 /** TF Serving lets a single-input model's tensor be given bare or as {"<input name>": tensor}. */
 function unwrapNamed(value: unknown, inputName: string, label: string): unknown {
-  if (!isPlainObject(value)) return value;
+  if (!isPlainObject(value) || isB64(value)) return value;
   const keys = Object.keys(value);
   if (keys.length !== 1 || keys[0] !== inputName) {
     throw new InputError(`${label} names inputs [${keys.join(', ')}]; this model has one input, "${inputName}"`);
@@ -81,6 +82,7 @@ export function parseSeedBody(body: unknown, featureSize: number): PredictReques
   const parsed = SeedBody.safeParse(body);
   if (!parsed.success) throw new InputError(zodMessage(parsed.error));
   const x = parsed.data.x_input;
+  if (isB64(x)) return { format: 'seed', items: [x], single: true };
   if (!isBatch(x) && typeof x !== 'number') {
     throw new InputError(`x_input must be one instance of ${featureSize} numbers or a non-empty array of instances`);
   }
@@ -89,14 +91,15 @@ export function parseSeedBody(body: unknown, featureSize: number): PredictReques
   return single || !isBatch(x) ? { format: 'seed', items: [x], single: true } : { format: 'seed', items: x, single: false };
 }
 
-export function predictResponse(req: PredictRequest, rows: NestedNumbers[]): Record<string, unknown> {
+/** The response's key and whether it holds one instance bare (the seed's single x_input) or a list. */
+export function responseKey(req: PredictRequest): { key: string; single: boolean } {
   switch (req.format) {
     case 'row':
-      return { predictions: rows };
+      return { key: 'predictions', single: false };
     case 'columnar':
-      return { outputs: rows };
+      return { key: 'outputs', single: false };
     case 'seed':
-      return { prediction: req.single ? rows[0] : rows };
+      return { key: 'prediction', single: req.single };
     default: {
       const never: never = req;
       throw new Error(`unknown predict format ${String(never)}`);

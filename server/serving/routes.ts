@@ -1,10 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HttpError, readBodyBytes, sendBytes, sendFailure, sendJson } from './http-io.js';
+import { z } from 'zod';
+import { requireAdmin } from '../auth.js';
+import { HttpError, readBodyBytes, readJsonBody, sendBytes, sendFailure, sendJson, sendJsonBytes } from './http-io.js';
 import { JsonBodyError, parseJsonTensors } from './json-tensors.js';
-import type { ModelRegistry } from './model-registry.js';
-import { itemLabel, parseSeedBody, parseTfServingBody, predictResponse, type PredictRequest } from './predict-request.js';
+import { LABEL_PATTERN, LabelError, type ModelRegistry, type VersionStatus } from './model-registry.js';
+import { itemLabel, parseSeedBody, parseTfServingBody, responseKey, type PredictRequest } from './predict-request.js';
+import { BatchingPredictor, QueueFullError, type Predictor } from './predictor.js';
 import type { ServedModel } from './served-model.js';
-import { batchSize, flattenBatch, InputError, unflattenBatch, writeInstance } from './tensor-json.js';
+import type { ServingMetrics } from './serving-metrics.js';
+import { DEFAULT_BATCHING } from './batch-scheduler.js';
+import { float32Body, parseShape } from './binary-inputs.js';
+import { writeOutputsJson } from './json-writer.js';
+import { batchSize, flattenBatch, InputError, writeInstance } from './tensor-json.js';
 
 export interface ServingContext {
   registry: ModelRegistry;
@@ -14,38 +21,68 @@ export interface ServingContext {
   maxBodyBytes?: number;
   /** Most instances in one predict request; more are refused with 413. Default 1024. */
   maxInstances?: number;
-  /** Most predict requests in progress at once (reading, parsing or predicting); more get 503 with Retry-After. Default 8. */
+  /**
+   * Most predict requests being read and parsed at once; more get 503 with Retry-After. Once parsed,
+   * a request waits in the predictor's batch queue, which has its own bound. Default 64.
+   */
   maxConcurrentPredictions?: number;
+  /** Runs the forward passes; default a BatchingPredictor with DEFAULT_BATCHING, one per context. */
+  predictor?: Predictor;
+  /** Receives the latency of answered predict requests. */
+  metrics?: ServingMetrics;
+  /** Bearer token that may set version labels; without one, labels cannot be set over REST. */
+  adminToken?: string;
   /** Receives unexpected (500) errors; default console.error. */
   log?: (line: string) => void;
 }
 
 const DEFAULT_MAX_BODY = 8 * 1024 * 1024;
 export const DEFAULT_MAX_INSTANCES = 1024;
-export const DEFAULT_MAX_CONCURRENT_PREDICTIONS = 8;
+export const DEFAULT_MAX_CONCURRENT_PREDICTIONS = 64;
 /** Deepest nesting of a predict body: a rank-8 tensor inside {"instances": [{"<input>": ...}]} needs 11. */
 export const MAX_BODY_DEPTH = 64;
 
-/** Predict requests in progress, per serving context (one per server). */
+/** Predict requests being read or parsed, per serving context (one per server). */
 const predictionsInProgress = new WeakMap<ServingContext, number>();
+/** The default predictor of a context that brings none. */
+const defaultPredictors = new WeakMap<ServingContext, Predictor>();
+
+function predictorOf(ctx: ServingContext): Predictor {
+  if (ctx.predictor) return ctx.predictor;
+  let p = defaultPredictors.get(ctx);
+  if (!p) {
+    p = new BatchingPredictor(DEFAULT_BATCHING);
+    defaultPredictors.set(ctx, p);
+  }
+  return p;
+}
 const IMMUTABLE = { 'cache-control': 'public, max-age=31536000, immutable' };
 
+/** Which version a request means: the current one (null), a number, or a label. */
+type VersionRef = number | { label: string } | null;
+
 type Route =
-  | { kind: 'status'; model: string; version: number | null }
-  | { kind: 'metadata'; model: string; version: number | null }
-  | { kind: 'predict'; model: string; version: number | null }
+  | { kind: 'status'; model: string; ref: VersionRef }
+  | { kind: 'metadata'; model: string; ref: VersionRef }
+  | { kind: 'predict'; model: string; ref: VersionRef }
   | { kind: 'modelJson'; model: string; version: number | null }
   | { kind: 'weights'; model: string; version: number }
+  | { kind: 'labels'; model: string }
   | { kind: 'seedPredict' }
   | { kind: 'unknown'; path: string };
 
-const MODEL_PATH = /^\/v1\/models\/([^/:]+)(?:\/versions\/([^/:]+))?(:[^/]*|\/[^/]+)?$/;
+const MODEL_PATH = /^\/v1\/models\/([^/:]+)(?:\/(versions|labels)\/([^/:]+))?(:[^/]*|\/[^/]+)?$/;
 
 function parseVersion(text: string): number {
   if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(Number(text))) {
     throw new HttpError(400, `version must be a non-negative integer, got '${text}'`);
   }
   return Number(text);
+}
+
+function parseLabel(text: string): { label: string } {
+  if (!LABEL_PATTERN.test(text)) throw new HttpError(400, `a version label is a-z, then up to 63 of a-z, 0-9, _ and -; got '${text}'`);
+  return { label: text };
 }
 
 function decodeSegment(text: string): string {
@@ -56,33 +93,35 @@ function decodeSegment(text: string): string {
   }
 }
 
-/** null when the path is not a serving path at all; throws HttpError(400) for a malformed version. */
+/** null when the path is not a serving path at all; throws HttpError(400) for a malformed version or label. */
 function matchRoute(pathname: string): Route | null {
   if (pathname === '/predict') return { kind: 'seedPredict' };
   if (!pathname.startsWith('/v1/models/')) return null;
   const m = MODEL_PATH.exec(pathname);
   if (!m) return { kind: 'unknown', path: pathname };
   const model = decodeSegment(m[1]);
-  const version = m[2] === undefined ? null : parseVersion(m[2]);
-  switch (m[3]) {
+  const ref: VersionRef = m[2] === undefined ? null : m[2] === 'versions' ? parseVersion(m[3]) : parseLabel(decodeSegment(m[3]));
+  switch (m[4]) {
     case undefined:
-      return { kind: 'status', model, version };
+      return { kind: 'status', model, ref };
     case ':predict':
-      return { kind: 'predict', model, version };
+      return { kind: 'predict', model, ref };
     case '/metadata':
-      return { kind: 'metadata', model, version };
+      return { kind: 'metadata', model, ref };
+    case '/labels':
+      return ref === null ? { kind: 'labels', model } : { kind: 'unknown', path: pathname };
     case '/model.json':
-      return { kind: 'modelJson', model, version };
+      return typeof ref === 'object' && ref !== null ? { kind: 'unknown', path: pathname } : { kind: 'modelJson', model, version: ref };
     case '/weights.bin':
-      return version === null ? { kind: 'unknown', path: pathname } : { kind: 'weights', model, version };
+      return typeof ref === 'number' ? { kind: 'weights', model, version: ref } : { kind: 'unknown', path: pathname };
     default:
       return { kind: 'unknown', path: pathname };
   }
 }
 
-function requireMethod(req: IncomingMessage, method: 'GET' | 'POST'): void {
-  if (req.method !== method) {
-    throw new HttpError(405, `${req.method} is not allowed here; use ${method}`, { allow: method });
+function requireMethod(req: IncomingMessage, ...methods: ('GET' | 'POST' | 'PUT' | 'DELETE')[]): void {
+  if (!methods.includes(req.method as 'GET')) {
+    throw new HttpError(405, `${req.method} is not allowed here; use ${methods.join(' or ')}`, { allow: methods.join(', ') });
   }
 }
 
@@ -92,19 +131,70 @@ function checkName(route: { model: string }, name: string): void {
 
 const noVersionYet = (name: string) => new HttpError(503, `model '${name}' has no published version yet`);
 
-async function resolveModel(ctx: ServingContext, name: string, version: number | null): Promise<ServedModel> {
-  if (version === null) {
+/** The version number a request means; throws 404 for an unknown label, 503 before the first publish. */
+function versionOf(ctx: ServingContext, name: string, ref: VersionRef): number {
+  if (ref === null) {
+    const current = ctx.registry.current();
+    if (!current) throw noVersionYet(name);
+    return current.version;
+  }
+  if (typeof ref === 'number') return ref;
+  const version = ctx.registry.labelVersion(ref.label);
+  if (version === undefined) throw new HttpError(404, `model '${name}' has no version labeled '${ref.label}'`);
+  return version;
+}
+
+async function resolveModel(ctx: ServingContext, name: string, ref: VersionRef): Promise<ServedModel> {
+  if (ref === null) {
     const current = ctx.registry.current();
     if (!current) throw noVersionYet(name);
     return current;
   }
+  const version = versionOf(ctx, name, ref);
   const served = await ctx.registry.get(version);
-  if (!served) throw new HttpError(404, `model '${name}' has no version ${version}`);
-  return served;
+  if (served) return served;
+  if ((await ctx.registry.versions()).includes(version)) {
+    throw new HttpError(404, `model '${name}' version ${version} is not served: ${ctx.registry.describePolicy()}`);
+  }
+  throw new HttpError(404, `model '${name}' has no version ${version}`);
 }
 
-function versionStatus(version: number) {
-  return { version: String(version), state: 'AVAILABLE', status: { error_code: 'OK', error_message: '' } };
+/** TF Serving's GetModelStatus entry. */
+function versionStatus(s: VersionStatus) {
+  return { version: String(s.version), state: s.state, status: { error_code: s.error === undefined ? 'OK' : 'UNKNOWN', error_message: s.error ?? '' } };
+}
+
+const LabelBody = z.strictObject({ version: z.int().min(0) });
+
+/** GET: the labeled version's status; PUT {"version": N} (admin): point the label at N; DELETE (admin): remove it. */
+async function label(req: IncomingMessage, res: ServerResponse, ctx: ServingContext, name: string, label: string): Promise<void> {
+  requireMethod(req, 'GET', 'PUT', 'DELETE');
+  if (req.method === 'GET') return status(res, ctx, name, { label });
+  if (ctx.adminToken === undefined) throw new HttpError(403, 'version labels are set with the admin token, and this server has none');
+  requireAdmin(req, ctx.adminToken);
+  if (req.method === 'DELETE') {
+    if (!(await ctx.registry.removeLabel(label))) throw new HttpError(404, `model '${name}' has no version labeled '${label}'`);
+    return sendJson(res, 200, { labels: ctx.registry.allLabels() });
+  }
+  const parsed = LabelBody.safeParse(await readJsonBody(req, 1024));
+  if (!parsed.success) throw new HttpError(400, `invalid body: expected {"version": <non-negative integer>} (${parsed.error.issues.map((i) => i.message).join('; ')})`);
+  try {
+    await ctx.registry.setLabel(label, parsed.data.version);
+  } catch (e) {
+    if (e instanceof LabelError) throw new HttpError(404, e.message);
+    throw e;
+  }
+  sendJson(res, 200, { labels: ctx.registry.allLabels() });
+}
+
+async function status(res: ServerResponse, ctx: ServingContext, name: string, ref: VersionRef): Promise<void> {
+  if (!ctx.registry.current()) throw noVersionYet(name);
+  const all = await ctx.registry.status();
+  if (ref === null) return sendJson(res, 200, { model_version_status: all.map(versionStatus) });
+  const version = versionOf(ctx, name, ref);
+  const one = all.find((s) => s.version === version);
+  if (!one) throw new HttpError(404, `model '${name}' has no version ${version}`);
+  sendJson(res, 200, { model_version_status: [versionStatus(one)] });
 }
 
 function tensorInfo(name: string, shape: number[]) {
@@ -143,9 +233,8 @@ function flattenRequest(req: PredictRequest, m: ServedModel): Float32Array {
   return flattenBatch(req.items, m.inputShape, itemLabel(req));
 }
 
-/** Parses a predict body: numeric arrays straight into float32, nesting bounded (see json-tensors.ts). */
-async function readPredictBody(req: IncomingMessage, ctx: ServingContext): Promise<unknown> {
-  const bytes = await readBodyBytes(req, ctx.maxBodyBytes ?? DEFAULT_MAX_BODY);
+/** A predict body: numeric arrays straight into float32, nesting bounded (see json-tensors.ts). */
+function parsePredictJson(bytes: Buffer): unknown {
   try {
     return parseJsonTensors(bytes, { maxDepth: MAX_BODY_DEPTH });
   } catch (e) {
@@ -154,8 +243,34 @@ async function readPredictBody(req: IncomingMessage, ctx: ServingContext): Promi
   }
 }
 
-async function predict(req: IncomingMessage, res: ServerResponse, ctx: ServingContext, name: string, version: number | null, seed: boolean): Promise<void> {
-  requireMethod(req, 'POST');
+function isOctetStream(req: IncomingMessage): boolean {
+  return (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase() === 'application/octet-stream';
+}
+
+/** The shape of a raw float32 body, from the x-tensor-shape header or the shape query parameter. */
+function requestShape(req: IncomingMessage): number[] | undefined {
+  const header = req.headers['x-tensor-shape'];
+  if (typeof header === 'string') return parseShape(header, 'the x-tensor-shape header');
+  const query = new URL(req.url ?? '/', 'http://localhost').searchParams.get('shape');
+  return query === null ? undefined : parseShape(query, 'the shape query parameter');
+}
+
+/** How the outputs go back: JSON under a key (one instance bare for the seed's single x_input), or raw float32. */
+type Answer = { kind: 'json'; key: string; single: boolean } | { kind: 'float32' };
+
+interface ParsedPredict {
+  model: ServedModel;
+  x: Float32Array;
+  n: number;
+  answer: Answer;
+}
+
+function wantsFloat32(req: IncomingMessage): boolean {
+  return (req.headers.accept ?? '').toLowerCase().includes('application/octet-stream');
+}
+
+/** Reads and parses a predict request, holding a concurrency slot only while doing so; errors are HttpErrors. */
+async function readPredictRequest(req: IncomingMessage, ctx: ServingContext, name: string, ref: VersionRef, seed: boolean): Promise<ParsedPredict> {
   const limit = ctx.maxConcurrentPredictions ?? DEFAULT_MAX_CONCURRENT_PREDICTIONS;
   const inProgress = predictionsInProgress.get(ctx) ?? 0;
   if (inProgress >= limit) {
@@ -163,27 +278,63 @@ async function predict(req: IncomingMessage, res: ServerResponse, ctx: ServingCo
   }
   predictionsInProgress.set(ctx, inProgress + 1);
   try {
-    const body = await readPredictBody(req, ctx);
-    // Nothing is awaited between resolving the model and calling predict (see ServedModel).
-    const m = await resolveModel(ctx, name, version);
-    let request: PredictRequest;
-    let x: Float32Array;
+    const binary = !seed && isOctetStream(req);
+    const bytes = await readBodyBytes(req, ctx.maxBodyBytes ?? DEFAULT_MAX_BODY, binary ? 'binary' : 'json');
+    const body = binary ? bytes : parsePredictJson(bytes);
+    const model = await resolveModel(ctx, name, ref);
     try {
-      request = seed ? parseSeedBody(body, m.featureSize) : parseTfServingBody(body, m.inputName);
-      const n = batchSize(request.items);
-      const maxInstances = ctx.maxInstances ?? DEFAULT_MAX_INSTANCES;
-      if (n > maxInstances) throw new HttpError(413, `the request has ${n} instances; the limit is ${maxInstances} per request, so split it`);
-      x = flattenRequest(request, m);
+      let parsed: ParsedPredict;
+      if (binary) {
+        const { x, n } = float32Body(bytes, model.inputShape, requestShape(req));
+        checkInstances(ctx, n);
+        parsed = { model, x, n, answer: { kind: 'json', key: 'predictions', single: false } };
+      } else {
+        const request = seed ? parseSeedBody(body, model.featureSize) : parseTfServingBody(body, model.inputName);
+        const n = batchSize(request.items);
+        checkInstances(ctx, n);
+        parsed = { model, x: flattenRequest(request, model), n, answer: { kind: 'json', ...responseKey(request) } };
+      }
+      if (!seed && wantsFloat32(req)) parsed.answer = { kind: 'float32' };
+      return parsed;
     } catch (e) {
       if (e instanceof InputError) throw new HttpError(400, e.message);
       throw e;
     }
-    const n = batchSize(request.items);
-    const y = await m.predict(x, n);
-    sendJson(res, 200, predictResponse(request, unflattenBatch(y, n, m.outputShape)));
   } finally {
     predictionsInProgress.set(ctx, (predictionsInProgress.get(ctx) ?? 1) - 1);
   }
+}
+
+function checkInstances(ctx: ServingContext, n: number): void {
+  const maxInstances = ctx.maxInstances ?? DEFAULT_MAX_INSTANCES;
+  if (n > maxInstances) throw new HttpError(413, `the request has ${n} instances; the limit is ${maxInstances} per request, so split it`);
+}
+
+async function predict(req: IncomingMessage, res: ServerResponse, ctx: ServingContext, name: string, ref: VersionRef, seed: boolean): Promise<void> {
+  requireMethod(req, 'POST');
+  const arrived = performance.now();
+  // Nothing is awaited between resolving the model and handing it to the predictor (see ServedModel).
+  const { model, x, n, answer } = await readPredictRequest(req, ctx, name, ref, seed);
+  let y: Float32Array;
+  try {
+    y = await predictorOf(ctx).predict(model, x, n);
+  } catch (e) {
+    if (e instanceof QueueFullError) throw new HttpError(503, `${e.message}; retry in a second`, { 'retry-after': '1' });
+    throw e;
+  }
+  switch (answer.kind) {
+    case 'json':
+      sendJsonBytes(res, 200, writeOutputsJson(answer.key, y, n, model.outputShape, answer.single));
+      break;
+    case 'float32':
+      sendBytes(res, new Uint8Array(y.buffer, y.byteOffset, y.byteLength), { 'x-tensor-shape': [n, ...model.outputShape].join(',') });
+      break;
+    default: {
+      const never: never = answer;
+      throw new Error(`unknown answer ${JSON.stringify(never)}`);
+    }
+  }
+  ctx.metrics?.observeRequest(model.version, (performance.now() - arrived) / 1000);
 }
 
 async function dispatch(route: Route, req: IncomingMessage, res: ServerResponse, ctx: ServingContext, name: string): Promise<void> {
@@ -194,22 +345,20 @@ async function dispatch(route: Route, req: IncomingMessage, res: ServerResponse,
       throw new HttpError(404, `no such endpoint: ${route.path}`);
     case 'predict':
       checkName(route, name);
-      return predict(req, res, ctx, name, route.version, false);
-    case 'status': {
+      return predict(req, res, ctx, name, route.ref, false);
+    case 'status':
+      checkName(route, name);
+      if (typeof route.ref === 'object' && route.ref !== null) return label(req, res, ctx, name, route.ref.label);
+      requireMethod(req, 'GET');
+      return status(res, ctx, name, route.ref);
+    case 'labels':
       requireMethod(req, 'GET');
       checkName(route, name);
-      if (route.version !== null) {
-        await resolveModel(ctx, name, route.version);
-        return sendJson(res, 200, { model_version_status: [versionStatus(route.version)] });
-      }
-      if (!ctx.registry.current()) throw noVersionYet(name);
-      const versions = (await ctx.registry.versions()).reverse();
-      return sendJson(res, 200, { model_version_status: versions.map(versionStatus) });
-    }
+      return sendJson(res, 200, { labels: ctx.registry.allLabels() });
     case 'metadata': {
       requireMethod(req, 'GET');
       checkName(route, name);
-      return sendJson(res, 200, metadataBody(name, await resolveModel(ctx, name, route.version)));
+      return sendJson(res, 200, metadataBody(name, await resolveModel(ctx, name, route.ref)));
     }
     case 'modelJson': {
       requireMethod(req, 'GET');

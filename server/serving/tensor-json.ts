@@ -1,3 +1,4 @@
+import { isB64, writeB64Instance } from './binary-inputs.js';
 import { DenseTensor } from './json-tensors.js';
 
 /**
@@ -5,8 +6,6 @@ import { DenseTensor } from './json-tensors.js';
  * flattened size matches the model's input (784, 28x28, 28x28x1 for MNIST), as long as the
  * nesting is rectangular; errors name the exact element that is wrong.
  */
-export type NestedNumbers = number | NestedNumbers[];
-
 export class InputError extends Error {
   override name = 'InputError';
 }
@@ -100,6 +99,7 @@ function writeNested(value: unknown, shape: readonly number[], label: string, ou
 /** Writes one instance into `out` at instance slot `index`; throws InputError naming `label`. */
 export function writeInstance(value: unknown, inputShape: readonly number[], label: string, out: Float32Array, index: number): void {
   const featureSize = size(inputShape);
+  if (isB64(value)) return writeB64Instance(value, featureSize, label, out, index);
   const shape = leadingShape(value);
   if (size(shape) !== featureSize) {
     const kind = value === null ? 'null' : typeof value === 'object' && !(value instanceof DenseTensor) ? 'an object' : `a ${typeof value}`;
@@ -138,21 +138,4 @@ export function float32ToJson(v: number): number {
     if (Math.fround(c) === v) return c;
   }
   return v;
-}
-
-function nest(flat: Float32Array, offset: number, shape: readonly number[], depth: number): NestedNumbers {
-  if (depth === shape.length) return float32ToJson(flat[offset]);
-  const stride = size(shape.slice(depth + 1));
-  const out: NestedNumbers[] = [];
-  for (let i = 0; i < shape[depth]; i++) out.push(nest(flat, offset + i * stride, shape, depth + 1));
-  return out;
-}
-
-/** Splits n outputs of `shape` (flat, row-major) into one nested JSON value per instance. */
-export function unflattenBatch(flat: Float32Array, n: number, shape: readonly number[]): NestedNumbers[] {
-  const per = size(shape);
-  if (flat.length !== n * per) throw new Error(`output has ${flat.length} values, expected ${n} x ${per}`);
-  const rows: NestedNumbers[] = [];
-  for (let i = 0; i < n; i++) rows.push(nest(flat, i * per, shape, 0));
-  return rows;
 }

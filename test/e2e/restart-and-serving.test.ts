@@ -170,6 +170,12 @@ describe('the served global model', () => {
     expect(text).toMatch(/^fedserve_connected_clients 2$/m);
     expect(text).toMatch(/^fedserve_update_bytes_total [1-9]\d*$/m);
     expect(text).toMatch(/^fedserve_round_duration_seconds_count 1$/m);
+    // The predict tests above: latency and batch-size histograms per version.
+    expect(text).toContain('# TYPE fedserve_predict_latency_seconds histogram');
+    for (const version of [1, 2]) {
+      expect(text).toMatch(new RegExp(`^fedserve_predict_latency_seconds_count\\{model="mnist",version="${version}"\\} [1-9]\\d*$`, 'm'));
+      expect(text).toMatch(new RegExp(`^fedserve_predict_batch_size_sum\\{model="mnist",version="${version}"\\} [1-9]\\d*$`, 'm'));
+    }
   });
 
   it('exits cleanly on SIGTERM', async () => {

@@ -45,6 +45,40 @@ describe('parseJsonTensors', () => {
     );
   });
 
+  /** Number literals of every JSON form: long mantissas, leading zeros, big and small exponents. */
+  const numberLiteral = fc
+    .tuple(
+      fc.boolean(),
+      fc.oneof(fc.constant('0'), fc.stringMatching(/^[1-9][0-9]{0,24}$/)),
+      fc.option(fc.stringMatching(/^[0-9]{1,25}$/), { nil: undefined }),
+      fc.option(fc.tuple(fc.constantFrom('e', 'E'), fc.constantFrom('', '+', '-'), fc.integer({ min: 0, max: 400 })), { nil: undefined }),
+    )
+    .map(([negative, int, frac, exp]) => `${negative ? '-' : ''}${int}${frac === undefined ? '' : `.${frac}`}${exp === undefined ? '' : `${exp[0]}${exp[1]}${exp[2]}`}`);
+
+  it('reads any number literal as JSON.parse does, to the bit (or refuses it when not finite as float32)', () => {
+    fc.assert(
+      fc.property(numberLiteral, (literal) => {
+        const expected = JSON.parse(literal) as number;
+        if (!Number.isFinite(Math.fround(expected))) {
+          expect(() => parse(`[${literal}]`)).toThrow(/which is not finite as float32/);
+          return;
+        }
+        expect(Object.is(parse(literal), expected)).toBe(true);
+        const [got] = (parse(`[${literal}, 0]`) as DenseTensor).values;
+        expect(Object.is(got, Math.fround(expected))).toBe(true);
+      }),
+      { numRuns: 20_000 },
+    );
+  });
+
+  it.each([
+    '-0', '0.0', '-0.0e5', '0e400', '1e-400', '123456789012345', '1234567890123456', '9007199254740993', '0.1', '0.30000000000000004',
+    '1e22', '1e23', '1e-22', '1e-23', '4.9406564584124654e-324', '2.2250738585072014e-308', '1.4e-45', '7e-46',
+    '3.4028235e38', '0.000000000000000000001234567', '123456789012345.6789', '1E+2', '1e-0',
+  ])('reads %s as JSON.parse does', (literal) => {
+    expect(Object.is(parse(literal), JSON.parse(literal))).toBe(true);
+  });
+
   it('reads rectangular nests of numbers as one float32 tensor, whatever the nesting', () => {
     const t = parse('{"instances": [[[0.5], [1]], [[2], [3.25]]]}') as { instances: DenseTensor };
     expect(t.instances).toBeInstanceOf(DenseTensor);

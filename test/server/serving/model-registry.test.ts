@@ -53,7 +53,7 @@ describe('ModelRegistry', () => {
   it('serves a published model with identical outputs, in batches, without leaking tensors', async () => {
     const registry = new ModelRegistry(store, { maxBatch: 4 });
     expect(registry.current()).toBeNull();
-    const served = await registry.publish(1, reference, { round: 10 });
+    const served = (await registry.publish(1, reference, { round: 10 }))!;
     expect(registry.current()).toBe(served);
     expect(served.inputShape).toEqual([28, 28, 1]);
     expect(served.outputShape).toEqual([10]);
@@ -106,7 +106,7 @@ describe('ModelRegistry', () => {
 
   it('finishes a prediction on a model evicted while it runs', async () => {
     const registry = new ModelRegistry(store, { capacity: 1, maxBatch: 2 });
-    const old = await registry.publish(1, reference);
+    const old = (await registry.publish(1, reference))!;
     const x = inputs(6, 2);
     const next = await store.load(2);
     let finished = false;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { flattenBatch, float32ToJson, InputError, unflattenBatch } from '../../../server/serving/tensor-json.js';
+import { flattenBatch, float32ToJson, InputError } from '../../../server/serving/tensor-json.js';
 
 const shape = [2, 3, 1];
 const flat = [1, 2, 3, 4, 5, 6];
@@ -32,14 +32,6 @@ describe('flattenBatch', () => {
 
   it('reports the index of the bad instance in a batch', () => {
     expect(() => flattenBatch([flat, flat, [1]], shape, 'inputs')).toThrow(/^inputs\[2\] has shape \[1\]/);
-  });
-});
-
-describe('unflattenBatch', () => {
-  it('nests each instance by the output shape', () => {
-    const out = Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
-    expect(unflattenBatch(out, 2, [2, 2])).toEqual([[[1, 2], [3, 4]], [[5, 6], [7, 8]]]);
-    expect(unflattenBatch(out, 4, [2])).toEqual([[1, 2], [3, 4], [5, 6], [7, 8]]);
   });
 });
 
