@@ -21,6 +21,8 @@ import { fileAudit } from './secagg-audit.js';
 import { PrivacyJournal } from './privacy-journal.js';
 import { IdentityRegistry } from './secagg-identities.js';
 import { checkSecureAggregationConfig, secureProtocolFactory } from './secagg-runtime.js';
+import { checkCompressionConfig } from './compression-config.js';
+import { describeCodec } from '../shared/compression/codec-spec.js';
 import { RoundLog } from './round-log.js';
 import { ModelRegistry } from './serving/model-registry.js';
 import { attachSocketTransport, type Heartbeat } from './socket-transport.js';
@@ -91,6 +93,8 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
   const evalData = options.evalData ?? (config.eval ? loadDataSpec(config.eval) : undefined);
   const secure = config.secureAggregation;
   checkSecureAggregationConfig(config);
+  checkCompressionConfig(config);
+  if (config.compression.codec !== 'float32') log(`updates are compressed: clients send them as ${describeCodec(config.compression)}`);
   const plan = planCoordinator(config, { secureAggregation: secure.enabled, hasEvalData: evalData !== undefined });
   for (const note of plan.notes) log(note);
   // Names are bound to identity keys in every mode: a join-token holder cannot take over a keyed client's name.
@@ -121,7 +125,8 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
           log,
         })
       : withPrivacy(
-          (ctx) => new PlaintextProtocol(ctx, { max: config.rounds.maxUpdateNorm, maxToMedian: config.rounds.maxUpdateNormToMedian }),
+          (ctx) =>
+            new PlaintextProtocol(ctx, { max: config.rounds.maxUpdateNorm, maxToMedian: config.rounds.maxUpdateNormToMedian }, config.compression),
           plan.privacy,
           { clipOnArrival: true },
         ),

@@ -34,6 +34,8 @@ export const SERVER_FLAGS: Record<string, { arg: string; path: string[]; type: F
   'secagg-clip': { arg: 'F', path: ['secureAggregation', 'clip'], type: 'number', help: 'per-coordinate clip of updates under SecAgg+ (default 1)' },
   'tls-cert': { arg: 'FILE', path: ['tls', 'cert'], type: 'string', help: 'PEM certificate (chain): serve https and wss (with --tls-key)' },
   'tls-key': { arg: 'FILE', path: ['tls', 'key'], type: 'string', help: 'PEM private key of --tls-cert' },
+  codec: { arg: 'NAME', path: ['compression', 'codec'], type: 'string', help: 'update codec: float32, int8, int4 or topk (default float32)' },
+  'topk-fraction': { arg: 'F', path: ['compression', 'topkFraction'], type: 'number', help: 'fraction of parameters a topk update carries (default 0.1)' },
   'audit-dir': { arg: 'DIR', path: ['secureAggregation', 'auditDir'], type: 'string', help: 'audit mode: record every payload of secure rounds here' },
 };
 
