@@ -22,6 +22,8 @@ export interface SimulateOptions {
 const SavedRunSchema = z.object({
   label: z.string(),
   strategy: z.string(),
+  codec: z.string(),
+  float32UpdateBytes: z.number().positive(),
   records: z.array(RoundRecordSchema),
   stoppedEarly: z.string().optional(),
   privacy: PrivacyStatusSchema.optional(),
