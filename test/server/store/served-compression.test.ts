@@ -30,8 +30,8 @@ beforeAll(async () => {
   await setupBackend('cpu', { log: () => undefined });
   server = createServer((req, res) => {
     if (!files) return res.writeHead(503).end();
-    if (req.url === '/model.json') res.writeHead(200, { 'content-type': 'application/json' }).end(files.modelJson);
-    else if (req.url === '/weights.bin') res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(files.weights);
+    if (req.url === '/model.json') res.writeHead(200, { 'content-type': 'application/json', connection: 'close' }).end(files.modelJson);
+    else if (req.url === '/weights.bin') res.writeHead(200, { 'content-type': 'application/octet-stream', connection: 'close' }).end(files.weights);
     else res.writeHead(404).end();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
