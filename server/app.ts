@@ -122,6 +122,7 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
           ...(plan.privacy ? { privacy: plan.privacy } : {}),
           ...(secure.auditDir ? { audit: fileAudit(secure.auditDir) } : {}),
           ...(options.secAggTamper ? { tamper: options.secAggTamper } : {}),
+          ...(config.compression.codec === 'int8' ? { smallWords: true } : {}),
           log,
         })
       : withPrivacy(

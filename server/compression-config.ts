@@ -14,12 +14,19 @@ export const CompressionConfigSchema = z
   })
   .transform((c): UpdateCodecSpec => (c.codec === 'topk' ? { codec: 'topk', fraction: c.topkFraction } : { codec: c.codec }));
 
-/** Refuses codecs a round cannot honour: masked sums need float32 words today, and distributed DP needs exact noise shares. */
+/**
+ * Refuses codecs a round cannot honour. Under secure aggregation only int8 applies, as smaller
+ * masked words (shared/secagg/encoding.ts), and not with differential privacy, whose noise shares
+ * must reach the sum on the fine grid; distributed DP needs exact noise shares in plaintext too.
+ */
 export function checkCompressionConfig(config: CoordinatorConfig): void {
   const { codec } = config.compression;
   if (codec === 'float32') return;
-  if (config.secureAggregation.enabled) {
-    throw new Error(`compression.codec ${codec} works in plaintext rounds only; secure aggregation sums float32 updates (use codec float32 or turn secure aggregation off)`);
+  if (config.secureAggregation.enabled && codec !== 'int8') {
+    throw new Error(`compression.codec ${codec} works in plaintext rounds only; under secure aggregation use int8 (16-bit masked words) or float32`);
+  }
+  if (config.secureAggregation.enabled && config.privacy) {
+    throw new Error('compression.codec int8 with secure aggregation cannot be combined with differential privacy: the noise shares need the 32-bit grid (use codec float32)');
   }
   if (config.privacy?.mode === 'distributed') {
     throw new Error(

@@ -22,9 +22,13 @@ describe('compression config', () => {
     expect(() => serverConfigFromArgs(argv, {})).toThrow(text);
   });
 
-  it('refuses a compressing codec under secure aggregation and under distributed DP, not under central DP', () => {
-    const secure = parseCoordinatorConfig({ compression: { codec: 'int8' }, secureAggregation: { enabled: true } }, 'test');
-    expect(() => checkCompressionConfig(secure)).toThrow(/int8 works in plaintext rounds only/);
+  it('allows only int8 under secure aggregation, and without DP; refuses compression under distributed DP, not under central DP', () => {
+    const secure = (codec: string, extra: object = {}) =>
+      parseCoordinatorConfig({ compression: { codec }, secureAggregation: { enabled: true }, strategy: { sampler: { minClients: 3 } }, ...extra }, 'test');
+    expect(() => checkCompressionConfig(secure('int8'))).not.toThrow();
+    expect(() => checkCompressionConfig(secure('int4'))).toThrow(/int4 works in plaintext rounds only; under secure aggregation use int8/);
+    expect(() => checkCompressionConfig(secure('topk'))).toThrow(/topk works in plaintext rounds only/);
+    expect(() => checkCompressionConfig(secure('int8', { privacy: { mode: 'distributed', ...DP } }))).toThrow(/cannot be combined with differential privacy/);
     const distributed = parseCoordinatorConfig({ compression: { codec: 'topk' }, privacy: { mode: 'distributed', ...DP } }, 'test');
     expect(() => checkCompressionConfig(distributed)).toThrow(/topk cannot be used with distributed differential privacy/);
     expect(() => checkCompressionConfig(parseCoordinatorConfig({ compression: { codec: 'int4' }, privacy: { mode: 'central', ...DP } }, 'test'))).not.toThrow();
