@@ -63,7 +63,7 @@ export function roundRow(
     r.privacy?.coordinatorEpsilon,
     r.privacy?.clipNorm,
     upload,
-    upload === undefined ? undefined : upload / outcome.float32UpdateBytes,
+    upload === undefined || outcome.float32UpdateBytes === undefined ? undefined : upload / outcome.float32UpdateBytes,
   ];
 }
 
@@ -164,7 +164,7 @@ export function summaryMarkdown(config: LabConfig, population: Population, outco
       o.label,
       `\`${o.strategy}\``,
       ...(anyCompression
-        ? [o.codec, upload === undefined ? '-' : `${(upload / 1024).toFixed(1)} KiB`, upload === undefined ? '-' : `${(upload / o.float32UpdateBytes).toFixed(3)}x`]
+        ? [o.codec, upload === undefined ? '-' : `${(upload / 1024).toFixed(1)} KiB`, upload === undefined || o.float32UpdateBytes === undefined ? '-' : `${(upload / o.float32UpdateBytes).toFixed(3)}x`]
         : []),
       `${committed.length}/${config.rounds}`,
       pct(last?.evaluation?.accuracy),

@@ -22,8 +22,8 @@ export interface RunOutcome {
   strategy: string;
   /** How clients encoded their updates, e.g. 'float32', 'int8', 'topk 10%'. */
   codec: string;
-  /** Bytes of one uncompressed (float32) update of the model. */
-  float32UpdateBytes: number;
+  /** Bytes of one uncompressed (float32) update of the model; absent in runs.json files written before compression. */
+  float32UpdateBytes?: number;
   records: RoundRecord[];
   /** Why fewer rounds ran than configured (the privacy budget), if so. */
   stoppedEarly?: string;
