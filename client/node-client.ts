@@ -21,7 +21,10 @@ import {
 import { decodeEnvelope, encodeEnvelope, EnvelopeError } from '../shared/protocol/envelope.js';
 import { identityKeyToText, type SecureTrainSection } from '../shared/protocol/secagg-messages.js';
 import { TaskGuard, trainTaskDigest, type ClientPolicy } from '../shared/protocol/task-policy.js';
-import { decodeWeights, encodeWeights } from '../shared/protocol/weights-codec.js';
+import { decodeWeights } from '../shared/protocol/weights-codec.js';
+import { describeCodec, FLOAT32_CODEC, tensorSizes } from '../shared/compression/codec-spec.js';
+import { UpdateEncoder } from '../shared/compression/update-codec.js';
+import type { Rng } from '../shared/random.js';
 import { generateIdentity, IdentityPins, type ActivePhase, type ClientAudit, type IdentityKeyPair, type SecAggClientMessage } from '../shared/secagg/index.js';
 import { assertDatasetFitsTask, buildModel } from '../shared/task.js';
 import { evaluate, trainLocal, type TrainConfig, type TrainResult } from '../shared/training.js';
@@ -73,6 +76,8 @@ export interface ClientOptions {
   secAggOutbound?: (message: SecAggClientMessage) => SecAggClientMessage;
   /** What this client refuses whatever the coordinator asks (downgrades, weak privacy); see TaskGuard. */
   policy?: ClientPolicy;
+  /** Randomness of the stochastic rounding of quantized updates; Math.random by default, seeded in simulations. */
+  codecRng?: Rng;
 }
 
 export interface RoundOutcome {
@@ -84,6 +89,8 @@ export interface RoundOutcome {
   trainMs: number;
   /** Why the update was refused. */
   refusal?: string;
+  /** Bytes of the encoded plaintext update (absent for masked updates). */
+  uploadBytes?: number;
 }
 
 /** A problem retrying cannot fix (wrong token, data that does not fit the task): the client stops. */
@@ -138,6 +145,8 @@ export class NodeClient {
   /** Peers' identity keys as first seen, across rounds. */
   private readonly pins = new IdentityPins();
   private readonly guard: TaskGuard;
+  /** Encodes updates as each task asks; keeps the top-k residual across rounds (error feedback). */
+  private encoder: UpdateEncoder | undefined;
   /** The secure round in progress. */
   private secure: SecureRound | undefined;
   /** The round being trained, and whether it was called off. */
@@ -294,6 +303,8 @@ export class NodeClient {
       }
       this.model?.dispose();
       this.model = await buildModel(w.modelTopology);
+      // A residual of another model's update means nothing for this one.
+      this.encoder = new UpdateEncoder(tensorSizes(w.weightSpecs), this.opts.codecRng);
     }
     this.opts.progress.line(
       `joined as ${w.clientId}: task ${w.task.name} (${w.task.parameterCount} parameters), model version ${w.version}, ` +
@@ -374,12 +385,14 @@ export class NodeClient {
     if (active.aborted || !this.socket.connected) {
       return progress.line(`round ${task.round}: update not sent (round closed or connection lost)`);
     }
+    const codec = task.compression ?? FLOAT32_CODEC;
     const meta: UpdateMeta = {
       round: task.round,
       numExamples: result.numExamples,
       metrics: { loss: result.loss, accuracy: result.accuracy },
       trainMs,
       ...(clipIndicator !== undefined ? { clipIndicator } : {}),
+      ...(task.compression ? { codec: task.compression } : {}),
     };
     const outcome: RoundOutcome = { round: task.round, accepted: false, ...meta.metrics, numExamples: meta.numExamples, trainMs };
     if (secure) {
@@ -389,14 +402,21 @@ export class NodeClient {
       if (refusal === undefined) outcome.accepted = true;
       else outcome.refusal = refusal;
     } else {
+      const encoded = this.encoder!.encode(delta, codec);
+      outcome.uploadBytes = encoded.payload.byteLength;
+      if (codec.codec !== 'float32') {
+        progress.line(`round ${task.round}: update encoded as ${describeCodec(codec)}: ${encoded.payload.byteLength} bytes (float32: ${delta.byteLength})`);
+      }
       try {
         const ack: unknown = await this.socket
           .timeout(this.opts.ackTimeoutMs ?? 60_000)
-          .emitWithAck(EVENTS.update, meta, encodeWeights(delta));
+          .emitWithAck(EVENTS.update, meta, encoded.payload);
         const reply = UpdateReply.safeParse(ack);
         if (!reply.success) outcome.refusal = `malformed acknowledgement: ${describeZodError(reply.error)}`;
-        else if (reply.data.ok) outcome.accepted = true;
-        else outcome.refusal = `${reply.data.code}: ${reply.data.message}`;
+        else if (reply.data.ok) {
+          outcome.accepted = true;
+          encoded.commit();
+        } else outcome.refusal = `${reply.data.code}: ${reply.data.message}`;
       } catch (e) {
         outcome.refusal = `no acknowledgement: ${(e as Error).message}`;
       }

@@ -1,6 +1,8 @@
 import type { SecureTrainSection } from '../shared/protocol/secagg-messages.js';
 import { packSecureVector, type SlotValues } from '../shared/protocol/secagg-vector.js';
 import {
+  packMaskedWords,
+  roundContext,
   SecAggClient,
   SecAggRefusal,
   SecAggServerMessage,
@@ -124,7 +126,10 @@ export class SecureRound {
     if (!this.client || !this.shares || !this.update || this.maskedSent) return;
     this.maskedSent = true;
     const message = await this.client.maskInput(this.shares, { delta: this.update.vector, numExamples: this.update.numExamples });
-    this.settleMasked(await this.emit('masked-input', message));
+    // In a 16-bit round only each value word's low half goes out (encoding.ts: the sum is exact mod 2^16).
+    const { setup } = this.o.section;
+    const wire = setup.wordBits ? { ...message, masked: packMaskedWords(new Uint32Array(message.masked.buffer, message.masked.byteOffset, message.masked.byteLength / 4), roundContext(setup).encoding) } : message;
+    this.settleMasked(await this.emit('masked-input', wire));
   }
 
   private async emit(stage: ActivePhase, message: SecAggClientMessage, options: { quiet?: boolean } = {}): Promise<string | undefined> {

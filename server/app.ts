@@ -23,6 +23,8 @@ import { fileAudit } from './secagg-audit.js';
 import { PrivacyJournal } from './privacy-journal.js';
 import { IdentityRegistry } from './secagg-identities.js';
 import { checkSecureAggregationConfig, secureProtocolFactory } from './secagg-runtime.js';
+import { checkCompressionConfig } from './compression-config.js';
+import { describeCodec } from '../shared/compression/codec-spec.js';
 import { RoundLog } from './round-log.js';
 import { InferenceEngine } from './serving/inference-engine.js';
 import { ModelRegistry } from './serving/model-registry.js';
@@ -102,6 +104,8 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
   const evalData = options.evalData ?? (config.eval ? loadDataSpec(config.eval) : undefined);
   const secure = config.secureAggregation;
   checkSecureAggregationConfig(config);
+  checkCompressionConfig(config);
+  if (config.compression.codec !== 'float32') log(`updates are compressed: clients send them as ${describeCodec(config.compression)}`);
   const plan = planCoordinator(config, {
     secureAggregation: secure.enabled,
     hasEvalData: evalData !== undefined,
@@ -133,10 +137,12 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
           ...(plan.privacy ? { privacy: plan.privacy } : {}),
           ...(secure.auditDir ? { audit: fileAudit(secure.auditDir) } : {}),
           ...(options.secAggTamper ? { tamper: options.secAggTamper } : {}),
+          ...(config.compression.codec === 'int8' ? { smallWords: true } : {}),
           log,
         })
       : withPrivacy(
-          (ctx) => new PlaintextProtocol(ctx, { max: config.rounds.maxUpdateNorm, maxToMedian: config.rounds.maxUpdateNormToMedian }),
+          (ctx) =>
+            new PlaintextProtocol(ctx, { max: config.rounds.maxUpdateNorm, maxToMedian: config.rounds.maxUpdateNormToMedian }, config.compression),
           plan.privacy,
           { clipOnArrival: true },
         ),

@@ -40,6 +40,8 @@ export const SERVER_FLAGS: Record<string, { arg: string; path: string[]; type: F
   'batch-timeout-micros': { arg: 'US', path: ['serving', 'batching', 'batchTimeoutMicros'], type: 'int', help: 'serving: how long a batch waits to fill once the model is free (default 0)' },
   'max-enqueued-batches': { arg: 'N', path: ['serving', 'batching', 'maxEnqueuedBatches'], type: 'int', help: 'serving: batches queued per version before 503 (default 32)' },
   'inference-thread': { arg: 'on|off', path: ['serving', 'inferenceThread'], type: 'on-off', help: 'serving: forward passes on a worker thread (wasm/cpu; default off)' },
+  codec: { arg: 'NAME', path: ['compression', 'codec'], type: 'string', help: 'update codec: float32, int8, int4 or topk (default float32)' },
+  'topk-fraction': { arg: 'F', path: ['compression', 'topkFraction'], type: 'number', help: 'fraction of parameters a topk update carries (default 0.1)' },
   'audit-dir': { arg: 'DIR', path: ['secureAggregation', 'auditDir'], type: 'string', help: 'audit mode: record every payload of secure rounds here' },
 };
 

@@ -3,6 +3,7 @@ import { CLIENT_USAGE } from '../client/cli-usage.js';
 import { SIMULATE_USAGE } from '../simulations/lab/simulate-usage.js';
 import { AUDIT_USAGE } from '../simulations/audit/audit-usage.js';
 import { SERVER_FLAGS, serverConfigFromArgs } from './cli-args.js';
+import { EXPORT_USAGE } from './export-usage.js';
 
 // Each command imports what it runs when it runs, so `fedserve help` (and a bad command) answers
 // without loading TensorFlow.js, which alone takes most of a second.
@@ -25,6 +26,7 @@ Commands:
   fedserve demo         coordinator + 4 MNIST client processes, 5 rounds, predictions over REST
   fedserve simulate ... simulation lab: N socket.io clients on partitioned MNIST, CSV + plot + table
   fedserve audit ...    canary audit of DP configurations: empirical epsilon lower bound vs the accountant's
+  fedserve export ...   write a committed version as a tfjs model, optionally uint16/uint8-quantized and pruned
   fedserve help         this text
 
 ${SERVER_USAGE}
@@ -42,6 +44,8 @@ fedserve demo [--clients N] [--rounds N] [--backend NAME] [--keep-logs] [--dp Z 
 ${SIMULATE_USAGE}
 
 ${AUDIT_USAGE}
+
+${EXPORT_USAGE}
 
 Errors print one line naming the problem and exit 1; FEDSERVE_DEBUG=1 adds the stack trace.`;
 
@@ -115,6 +119,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('../simulations/lab/simulate.js')).simulateCommand(rest);
     case 'audit':
       return (await import('../simulations/audit/command.js')).auditCommand(rest);
+    case 'export':
+      return (await import('./export-command.js')).exportCommand(rest, (line) => console.log(line));
     case 'help':
     case '--help':
     case '-h':

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { strategyConfigSchema } from '../shared/aggregation/strategy.js';
 import { PrivacyConfigSchema } from '../shared/privacy/config.js';
 import { TrainConfigSchema } from '../shared/protocol/messages.js';
+import { CompressionConfigSchema } from './compression-config.js';
 import { HttpTimeoutsSchema } from './http-server.js';
 import { DEFAULT_UPDATE_NORM_LIMITS } from './round/update-norm.js';
 import { DEFAULT_BATCHING } from './serving/batch-scheduler.js';
@@ -111,6 +112,8 @@ export const CoordinatorConfigSchema = z.strictObject({
   privacy: PrivacyConfigSchema.optional(),
   /** Secure aggregation (SecAgg+): the coordinator learns only the sum of the updates; off unless enabled. */
   secureAggregation: SecureAggregationConfigSchema.prefault({}),
+  /** How clients encode their updates: float32 (default), int8, int4 or topk (plaintext rounds). */
+  compression: CompressionConfigSchema.prefault({}),
 });
 export type CoordinatorConfig = z.output<typeof CoordinatorConfigSchema>;
 export type CoordinatorConfigInput = z.input<typeof CoordinatorConfigSchema>;

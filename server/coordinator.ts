@@ -283,8 +283,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     this.emit('changed');
   }
 
-  /** A decoded, schema-valid update; the verdict is sent back to the client. */
-  submitUpdate(clientId: string, meta: UpdateMeta, delta: Float32Array): Verdict {
+  /** A decoded, schema-valid update that took `wireBytes` on the wire (compressed or not); the verdict is sent back to the client. */
+  submitUpdate(clientId: string, meta: UpdateMeta, delta: Float32Array, wireBytes: number = delta.byteLength): Verdict {
     const machine = this.machine;
     if (!machine || (machine.closed && meta.round >= machine.round)) {
       return this.refused({ ok: false, code: 'stale-round', message: `no round is collecting updates (update is for round ${meta.round})` });
@@ -292,8 +292,8 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     const { verdict, effects } = machine.receive({ kind: 'update', clientId, meta, delta }, this.clock.now());
     if (verdict.ok) {
       this.stats.updatesAccepted++;
-      this.stats.updateBytes += delta.byteLength;
-      this.updateBytes += delta.byteLength;
+      this.stats.updateBytes += wireBytes;
+      this.updateBytes += wireBytes;
     } else {
       this.stats.updatesRefused++;
     }

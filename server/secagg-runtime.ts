@@ -51,6 +51,8 @@ export interface SecureFactoryOptions {
   audit?: (round: number) => SecAggRoundAudit;
   /** Tests only: a coordinator that tampers with what it sends. */
   tamper?: SecAggTamper;
+  /** compression.codec int8: masked value words shrink to 16 bits when the round's size allows. */
+  smallWords?: boolean;
   log: (line: string) => void;
 }
 
@@ -67,6 +69,7 @@ export function secureProtocolFactory(o: SecureFactoryOptions): ProtocolFactory 
         { kind: 'accuracy', range: 1 },
       ],
       identityOf: (id) => identities.keyOf(id),
+      ...(o.smallWords ? { smallWords: true } : {}),
       ...(o.audit ? { audit: o.audit(ctx.round) } : {}),
       ...(o.tamper ? { tamper: o.tamper } : {}),
       log: o.log,

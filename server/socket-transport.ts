@@ -12,7 +12,9 @@ import {
   type UpdateReply,
 } from '../shared/protocol/messages.js';
 import { decodeEnvelope, encodeEnvelope, EnvelopeError } from '../shared/protocol/envelope.js';
-import { decodeWeights, encodeWeights, WeightPayloadError } from '../shared/protocol/weights-codec.js';
+import { FLOAT32_CODEC, tensorSizes } from '../shared/compression/codec-spec.js';
+import { decodeUpdate } from '../shared/compression/update-codec.js';
+import { encodeWeights, payloadBytes, WeightPayloadError } from '../shared/protocol/weights-codec.js';
 import { SecAggClientMessage } from '../shared/secagg/messages.js';
 import { tokenMatches } from './auth.js';
 import type { ClientCredentials } from './client-credentials.js';
@@ -67,6 +69,7 @@ function joinError(code: ErrorCode, message: string): Error {
  */
 export function attachSocketTransport(http: HttpServer, coordinator: Coordinator, opts: SocketTransportOptions): Server {
   const parameterCount = coordinator.task.info.parameterCount;
+  const sizes = tensorSizes(coordinator.task.weightSpecs);
   const heartbeat = opts.heartbeat ? { pingInterval: opts.heartbeat.pingIntervalMs, pingTimeout: opts.heartbeat.pingTimeoutMs } : {};
   const io = new Server(http, { maxHttpBufferSize: maxMessageBytes(parameterCount), serveClient: false, ...heartbeat });
   // Encoded once per global-weights array, not once per participant.
@@ -162,12 +165,13 @@ export function attachSocketTransport(http: HttpServer, coordinator: Coordinator
       if (!meta.success) return refused('invalid-message', `invalid update: ${describeZodError(meta.error)}`);
       let delta: Float32Array;
       try {
-        delta = decodeWeights(args[1], parameterCount);
+        // The codec the update says it uses; the round refuses it if that is not the one it announced.
+        delta = decodeUpdate(args[1], meta.data.codec ?? FLOAT32_CODEC, sizes);
       } catch (e) {
         if (e instanceof WeightPayloadError) return refused(e.code, e.message, meta.data.round);
         throw e;
       }
-      const verdict = coordinator.submitUpdate(link.id, meta.data, delta);
+      const verdict = coordinator.submitUpdate(link.id, meta.data, delta, payloadBytes(args[1])!.byteLength);
       if (!verdict.ok) opts.log(`refused update from ${link.id}: ${verdict.message}`);
       reply(verdict.ok ? { ok: true, round: meta.data.round } : { ...verdict, round: meta.data.round });
     });

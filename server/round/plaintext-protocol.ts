@@ -1,4 +1,5 @@
 import type { ClientUpdate } from '../../shared/aggregation/types.js';
+import { describeCodec, FLOAT32_CODEC, sameCodec, type UpdateCodecSpec } from '../../shared/compression/codec-spec.js';
 import type {
   AggregationProtocol,
   Contribution,
@@ -14,6 +15,8 @@ import { DEFAULT_UPDATE_NORM_LIMITS, RoundNorms, updateNorm, type UpdateNormLimi
  * Each participant gets the global weights, trains, and uploads its delta in the clear; the
  * coordinator's aggregator combines the deltas. One stage: 'upload'. An update far larger than
  * allowed (see update-norm.ts) is refused with 'norm-too-large', which takes its sender out of the round.
+ * The training task announces the update codec (shared/compression); an update encoded otherwise
+ * is refused with 'wrong-codec'.
  */
 export class PlaintextProtocol implements AggregationProtocol {
   readonly name = 'plaintext';
@@ -25,6 +28,7 @@ export class PlaintextProtocol implements AggregationProtocol {
   constructor(
     private readonly ctx: RoundContext,
     limits: UpdateNormLimits = DEFAULT_UPDATE_NORM_LIMITS,
+    private readonly codec: UpdateCodecSpec = FLOAT32_CODEC,
   ) {
     this.norms = new RoundNorms(limits);
   }
@@ -39,6 +43,8 @@ export class PlaintextProtocol implements AggregationProtocol {
         version: this.ctx.version,
         config: this.ctx.trainConfig,
         timeoutMs: this.ctx.timeoutMs,
+        // Absent means float32, so tasks of uncompressed rounds stay as they were.
+        ...(this.codec.codec !== 'float32' ? { compression: this.codec } : {}),
       },
       weights: this.ctx.globalWeights,
     }));
@@ -51,6 +57,10 @@ export class PlaintextProtocol implements AggregationProtocol {
     }
     if (!this.pending.has(clientId)) {
       return { ok: false, code: 'not-selected', message: `${clientId} is not a participant of round ${meta.round}` };
+    }
+    const used = meta.codec ?? FLOAT32_CODEC;
+    if (!sameCodec(used, this.codec)) {
+      return { ok: false, code: 'wrong-codec', message: `update is encoded as ${describeCodec(used)}, round ${meta.round} announced ${describeCodec(this.codec)}` };
     }
     if (delta.length !== this.ctx.globalWeights.length) {
       return { ok: false, code: 'wrong-length', message: `update has ${delta.length} values, the model has ${this.ctx.globalWeights.length}` };

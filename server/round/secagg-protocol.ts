@@ -9,6 +9,7 @@ import {
   resolveGraphParams,
   SecAggMessageError,
   SecAggServer,
+  wordBitsFor,
   type ActivePhase,
   type Dropout,
   type SecAggResult,
@@ -98,6 +99,8 @@ export interface SecAggProtocolOptions {
   phaseTimeoutMs: number;
   /** Extra values summed after the delta (training metrics, DP clip indicator). */
   slots: SecureSlot[];
+  /** Quantized (int8) updates: 16-bit words when the round's client count leaves enough levels (encoding.ts). */
+  smallWords?: boolean;
   /** The Ed25519 identity key the client registered at join. */
   identityOf(clientId: string): Uint8Array | undefined;
   /** Differential privacy: the instructions sent with every training task. */
@@ -171,6 +174,7 @@ export class SecAggProtocol implements AggregationProtocol {
         vectorLength: secureVectorLength(this.ctx.globalWeights.length, slots),
         clip,
         maxWeight,
+        ...(this.options.smallWords && wordBitsFor(participants.length) === 16 ? { wordBits: 16 as const } : {}),
         graph: this.graphFor(participants.length),
       });
     } catch (e) {
@@ -179,7 +183,10 @@ export class SecAggProtocol implements AggregationProtocol {
     this.setup = setup;
     this.server = new SecAggServer({ setup, ...(this.options.audit ? { audit: this.options.audit } : {}) });
     this.options.audit?.setup({ setup, slots });
-    this.log(`secure aggregation with ${participants.length} clients: k = ${setup.k}, threshold ${setup.threshold}, clip ${clip}, weight cap ${maxWeight}`);
+    this.log(
+      `secure aggregation with ${participants.length} clients: k = ${setup.k}, threshold ${setup.threshold}, clip ${clip}, weight cap ${maxWeight}, ` +
+        `${setup.wordBits ?? 32}-bit words`,
+    );
     this.armTimer(this.advertiseDeadline());
     const timeoutMs = Math.max(1, this.advertiseDeadline() - this.startedAt);
     const tamper = this.options.tamper;
@@ -285,6 +292,7 @@ export class SecAggProtocol implements AggregationProtocol {
         threshold: setup.threshold,
         clip: setup.clip,
         maxWeight: setup.maxWeight,
+        ...(setup.wordBits ? { wordBits: setup.wordBits } : {}),
         stage: this.current,
         stageMs,
         survivors: this.outcome?.kind === 'done' ? this.outcome.sum.survivors : this.survivors,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { UpdateCodecSpecSchema } from '../compression/codec-spec.js';
 import { ClientDpInstructionsSchema } from '../privacy/client-privatize.js';
 import { IdentityKeyText, SecureTrainSection } from './secagg-messages.js';
 
@@ -35,6 +36,10 @@ export const ErrorCode = z.enum([
   'not-binary',
   'wrong-length',
   'not-finite',
+  /** A compressed update whose scales, levels or index map are invalid (shared/compression). */
+  'bad-encoding',
+  /** The update is not encoded with the codec the round's training task announced. */
+  'wrong-codec',
   'stale-round',
   'not-selected',
   'duplicate-update',
@@ -108,6 +113,8 @@ export const UpdateMeta = z.strictObject({
   trainMs: durationMs,
   /** Differential privacy with adaptive clipping: this client's (noised, in distributed mode) clip indicator. */
   clipIndicator: z.number().min(-CLIENT_LIMITS.maxAbsClipIndicator).max(CLIENT_LIMITS.maxAbsClipIndicator).optional(),
+  /** How the attachment is encoded (shared/compression); float32 when absent. Must be the codec the task announced. */
+  codec: UpdateCodecSpecSchema.optional(),
 });
 export type UpdateMeta = z.infer<typeof UpdateMeta>;
 
@@ -151,6 +158,8 @@ export const TrainTask = z.strictObject({
   privacy: ClientDpInstructionsSchema.optional(),
   /** Secure aggregation: the round's SecAgg+ setup; the update then goes out masked, on the `secagg` event. */
   secureAggregation: SecureTrainSection.optional(),
+  /** How to encode the update (shared/compression); float32 when absent. */
+  compression: UpdateCodecSpecSchema.optional(),
 });
 export type TrainTask = z.infer<typeof TrainTask>;
 

@@ -71,6 +71,8 @@ export const SecureAggregationRecordSchema = z.object({
   clip: z.number(),
   /** Example counts above this are capped; 1 means every client weighs the same (differential privacy). */
   maxWeight: z.number().int(),
+  /** 16: the masked value words were 16 bits (int8 compression); 32 when absent. */
+  wordBits: z.literal(16).optional(),
   /** Stage reached: the running one, or the last one entered. */
   stage: z.enum(SECURE_STAGES),
   /** Milliseconds spent in each stage. */

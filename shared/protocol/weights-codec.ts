@@ -6,7 +6,8 @@
 
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
-export type WeightPayloadProblem = 'not-binary' | 'wrong-length' | 'not-finite';
+/** 'bad-encoding': a compressed update (shared/compression) whose scales, levels or index map are invalid. */
+export type WeightPayloadProblem = 'not-binary' | 'wrong-length' | 'not-finite' | 'bad-encoding';
 
 /** A payload that cannot be a weight vector of the expected size; `code` says why. */
 export class WeightPayloadError extends Error {
@@ -31,7 +32,8 @@ export function encodeWeights(weights: Float32Array): ArrayBuffer {
   return out;
 }
 
-function asBytes(payload: unknown): Uint8Array | undefined {
+/** The payload's bytes without copying, or undefined when it is not binary. */
+export function payloadBytes(payload: unknown): Uint8Array | undefined {
   if (payload instanceof ArrayBuffer) return new Uint8Array(payload);
   // Node's Buffer is a Uint8Array; socket.io delivers attachments as Buffers on the server.
   if (payload instanceof Uint8Array) return payload;
@@ -43,7 +45,7 @@ function asBytes(payload: unknown): Uint8Array | undefined {
  * WeightPayloadError naming the problem. Copies, so the result is aligned and owned.
  */
 export function decodeWeights(payload: unknown, expectedLength: number): Float32Array {
-  const bytes = asBytes(payload);
+  const bytes = payloadBytes(payload);
   if (!bytes) throw new WeightPayloadError('not-binary', 'weights must be a binary attachment (ArrayBuffer), not JSON');
   if (bytes.byteLength !== expectedLength * 4) {
     throw new WeightPayloadError(

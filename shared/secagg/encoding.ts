@@ -14,6 +14,13 @@
  * with s = (floor((2^31 - 1) / N) - 1) / c, i.e. about N c / 2^31. The error is zero-mean with
  * standard deviation <= sqrt(S) * W / (2 s sum_u w_u). The float32 result adds its own rounding
  * (relative 2^-24). Clipping is by design: the result is the mean of the clipped updates.
+ *
+ * Smaller words (wordBits 16): the same scheme with 2^15 - 1 in place of 2^31 - 1, so that
+ * s = (floor((2^15 - 1) / N) - 1) / c and the signed sum of the value words fits 16 bits. Masking
+ * still runs in Z_2^32, but reducing mod 2^16 is a ring homomorphism: a client sends only the low
+ * 16 bits of each masked value word (its mask's low half is uniform in Z_2^16, a one-time pad
+ * there), the coordinator sums and unmasks as usual and reads the low 16 bits, sign-extended. The
+ * weight word keeps its 32 bits. The bound above holds with this s: coarser by 2^16 per client.
  */
 import { randomBytes } from './bytes.js';
 
@@ -24,9 +31,19 @@ export interface EncodingParams {
   maxWeight: number;
   /** The most clients whose vectors can be summed (N above): the round's selected clients. */
   maxClients: number;
+  /** Ring of the value words: Z_2^32 (default) or Z_2^16, sent as 2 bytes per value. */
+  wordBits?: 16 | 32;
 }
 
-const INT32_MAX = 2 ** 31 - 1;
+function wordBits(p: EncodingParams): 16 | 32 {
+  return p.wordBits ?? 32;
+}
+
+/** Fixed-point units each client may use per value so that N of them never wrap the signed ring. */
+function headroom(p: EncodingParams): number {
+  return Math.floor((2 ** (wordBits(p) - 1) - 1) / p.maxClients);
+}
+
 const UINT32_MAX = 2 ** 32 - 1;
 
 export function checkEncodingParams(p: EncodingParams): void {
@@ -36,13 +53,14 @@ export function checkEncodingParams(p: EncodingParams): void {
   if (p.maxClients * p.maxWeight > UINT32_MAX) {
     throw new Error(`maxClients * maxWeight = ${p.maxClients * p.maxWeight} does not fit the 32-bit weight slot; lower maxWeight`);
   }
-  if (Math.floor(INT32_MAX / p.maxClients) < 2) throw new Error(`${p.maxClients} clients leave no headroom in 32 bits`);
+  if (p.wordBits !== undefined && p.wordBits !== 16 && p.wordBits !== 32) throw new Error(`wordBits must be 16 or 32, got ${String(p.wordBits)}`);
+  if (headroom(p) < 2) throw new Error(`${p.maxClients} clients leave no headroom in ${wordBits(p)}-bit words`);
 }
 
 /** s: fixed-point units per unit of (weighted) update value. */
 export function fixedPointScale(p: EncodingParams): number {
   checkEncodingParams(p);
-  return (Math.floor(INT32_MAX / p.maxClients) - 1) / p.clip;
+  return (headroom(p) - 1) / p.clip;
 }
 
 /** The integer weight carried in the last slot. */
@@ -95,11 +113,55 @@ export function decodeSum(sum: Uint32Array, p: EncodingParams): DecodedAggregate
   const signed = new Int32Array(sum.buffer, sum.byteOffset, m);
   const factor = p.maxWeight / (scale * totalWeight);
   const mean = new Float32Array(m);
-  for (let i = 0; i < m; i++) mean[i] = signed[i] * factor;
+  // 16-bit words: the sum is exact mod 2^16 only; its low half, sign-extended, is the signed sum.
+  if (wordBits(p) === 16) for (let i = 0; i < m; i++) mean[i] = ((signed[i] << 16) >> 16) * factor;
+  else for (let i = 0; i < m; i++) mean[i] = signed[i] * factor;
   return { mean, totalWeight };
 }
 
 /** The deterministic bound above on |decoded mean - exact weighted mean| per coordinate. */
 export function aggregateErrorBound(p: EncodingParams, clients: number, totalWeight: number): number {
   return (clients * p.maxWeight) / (fixedPointScale(p) * totalWeight);
+}
+
+/** Bytes of a masked input on the wire: the value words at the ring's width, then the 32-bit weight word. */
+export function maskedInputBytes(values: number, p: EncodingParams): number {
+  return (values * wordBits(p)) / 8 + 4;
+}
+
+/**
+ * The wire form of masked words (m value words + the weight word): unchanged in Z_2^32; in Z_2^16
+ * the low 16 bits of each value word (little-endian), then the weight word.
+ */
+export function packMaskedWords(words: Uint32Array, p: EncodingParams): Uint8Array {
+  if (wordBits(p) === 32) return new Uint8Array(words.buffer, words.byteOffset, words.byteLength);
+  const m = words.length - 1;
+  const out = new Uint8Array(maskedInputBytes(m, p));
+  const view = new DataView(out.buffer);
+  for (let i = 0; i < m; i++) view.setUint16(2 * i, words[i] & 0xffff, true);
+  view.setUint32(2 * m, words[m], true);
+  return out;
+}
+
+/**
+ * Inverse of packMaskedWords for `values` value words: little-endian uint32 words (zero-extended
+ * from 16 bits), or an Error naming the length problem.
+ */
+export function widenMaskedWords(bytes: Uint8Array, values: number, p: EncodingParams): Uint32Array {
+  const expected = maskedInputBytes(values, p);
+  if (bytes.byteLength !== expected) throw new Error(`has ${bytes.byteLength} bytes, expected ${expected} (${values} ${wordBits(p)}-bit words and a 32-bit weight)`);
+  const out = new Uint32Array(values + 1);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const width = wordBits(p) / 8;
+  for (let i = 0; i < values; i++) out[i] = width === 2 ? view.getUint16(2 * i, true) : view.getUint32(4 * i, true);
+  out[values] = view.getUint32(width * values, true);
+  return out;
+}
+
+/** Fewest fixed-point levels per client (each side of zero) for which 16-bit words are chosen. */
+export const MIN_SMALL_WORD_LEVELS = 15;
+
+/** The ring for `clients` clients with quantized (int8) updates: 16-bit words while each keeps >= MIN_SMALL_WORD_LEVELS levels, else 32. */
+export function wordBitsFor(clients: number): 16 | 32 {
+  return Math.floor((2 ** 15 - 1) / clients) - 1 >= MIN_SMALL_WORD_LEVELS ? 16 : 32;
 }

@@ -3,7 +3,19 @@ export { SecAggClient, type ClientAudit, type ClientPhase, type LocalUpdate, typ
 export { SecAggServer, type ActivePhase, type Dropout, type SecAggResult, type SecAggServerOptions, type ServerAudit, type ServerPhase, type ServerStep } from './server.js';
 export { createSetup, roundContext, type RoundContext, type SetupOptions } from './round.js';
 export { activeCollusionBound, DEFAULT_ASSUMPTIONS, defaultGraphParams, minimumThreshold, resolveGraphParams, type GraphParams, type SecAggAssumptions } from './params.js';
-export { aggregateErrorBound, clientWeight, decodeSum, encodeUpdate, fixedPointScale, type DecodedAggregate, type EncodingParams } from './encoding.js';
+export {
+  aggregateErrorBound,
+  clientWeight,
+  decodeSum,
+  encodeUpdate,
+  fixedPointScale,
+  maskedInputBytes,
+  packMaskedWords,
+  widenMaskedWords,
+  wordBitsFor,
+  type DecodedAggregate,
+  type EncodingParams,
+} from './encoding.js';
 export { generateIdentity, IdentityPins, type IdentityKeyPair } from './identity.js';
 export { TASK_DIGEST_BYTES, taskDigest } from './task-digest.js';
 export { defaultKeystream, nodeKeystream, webCryptoKeystream, type Keystream } from './keystream.js';

@@ -30,6 +30,8 @@ export const SecAggSetup = z.strictObject({
   vectorLength: z.number().int().positive(),
   clip: z.number().positive().finite(),
   maxWeight: z.number().int().positive(),
+  /** Value words in Z_2^16 (2 bytes each on the wire) instead of Z_2^32; see encoding.ts. */
+  wordBits: z.literal(16).optional(),
 });
 export type SecAggSetup = z.infer<typeof SecAggSetup>;
 

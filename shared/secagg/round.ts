@@ -20,7 +20,7 @@ export function roundContext(setup: SecAggSetup): RoundContext {
   const sorted = [...ids].sort();
   const graph = neighbourGraph(sorted, setup.k, graphSeed(setup.round, setup.nonce, sorted));
   checkThreshold(setup.k, setup.threshold);
-  const encoding: EncodingParams = { clip: setup.clip, maxWeight: setup.maxWeight, maxClients: ids.length };
+  const encoding: EncodingParams = { clip: setup.clip, maxWeight: setup.maxWeight, maxClients: ids.length, ...(setup.wordBits ? { wordBits: setup.wordBits } : {}) };
   checkEncodingParams(encoding);
   return { setup, graph, encoding, identityKeys: new Map(setup.participants.map((p) => [p.id, p.identityKey])) };
 }
@@ -31,6 +31,8 @@ export interface SetupOptions {
   vectorLength: number;
   clip: number;
   maxWeight: number;
+  /** 16: value words in Z_2^16 (half the bytes, coarser grid); Z_2^32 when absent. */
+  wordBits?: 16;
   /** Unset fields take the defaults chosen from the number of participants. */
   graph?: Partial<GraphParams>;
   assumptions?: SecAggAssumptions;
@@ -48,6 +50,7 @@ export function createSetup(o: SetupOptions): SecAggSetup {
     vectorLength: o.vectorLength,
     clip: o.clip,
     maxWeight: o.maxWeight,
+    ...(o.wordBits ? { wordBits: o.wordBits } : {}),
   };
   roundContext(setup);
   return setup;

@@ -1,7 +1,7 @@
 import { combine } from 'shamir-secret-sharing';
 import { defaultX25519, x25519PublicKey, type X25519 } from './agreement.js';
 import { assertLittleEndianHost, bytesEqual } from './bytes.js';
-import { aggregateErrorBound, decodeSum } from './encoding.js';
+import { aggregateErrorBound, decodeSum, widenMaskedWords } from './encoding.js';
 import { SecAggMessageError } from './errors.js';
 import { defaultVerify, seedCommitment, verifyAdvertisement, verifySurvivors, type Ed25519Verify, type SurvivorStatement } from './identity.js';
 import { pairwiseMaskKey, selfMaskKey } from './kdf.js';
@@ -175,8 +175,18 @@ export class SecAggServer {
       case 'secagg/masked-input': {
         this.expectPhase('masked-input', message.type);
         const words = this.sum.length;
-        if (message.masked.length !== words * 4) throw new SecAggMessageError(`masked input from '${sender}' has ${message.masked.length} bytes, expected ${words * 4}`);
-        addWords(signedView(this.sum), int32View(message.masked, words), 1);
+        let masked: Int32Array;
+        if (this.ctx.encoding.wordBits === 16) {
+          try {
+            masked = signedView(widenMaskedWords(message.masked, words - 1, this.ctx.encoding));
+          } catch (e) {
+            throw new SecAggMessageError(`masked input from '${sender}' ${(e as Error).message}`);
+          }
+        } else {
+          if (message.masked.length !== words * 4) throw new SecAggMessageError(`masked input from '${sender}' has ${message.masked.length} bytes, expected ${words * 4}`);
+          masked = int32View(message.masked, words);
+        }
+        addWords(signedView(this.sum), masked, 1);
         break;
       }
       case 'secagg/consistency':

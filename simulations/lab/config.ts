@@ -19,6 +19,8 @@ const RunSchema = z.strictObject({
   strategy: jsonObject.default({}),
   /** The coordinator's `privacy` section; no differential privacy when absent. */
   privacy: jsonObject.optional(),
+  /** The coordinator's `compression` section (how clients encode updates); float32 when absent. */
+  compression: jsonObject.optional(),
   /** Overrides of the experiment's client hyperparameters for this run. */
   training: TrainConfigSchema.omit({ seed: true, proximalMu: true }).partial().default({}),
 });

@@ -9,6 +9,7 @@ import { lineChartSvg } from './svg-plot.js';
 export const CSV_COLUMNS = [
   'run',
   'strategy',
+  'codec',
   'round',
   'status',
   'accuracy',
@@ -23,6 +24,8 @@ export const CSV_COLUMNS = [
   'epsilon',
   'coordinator_epsilon',
   'clip_norm',
+  'upload_bytes_per_client',
+  'upload_vs_float32',
 ] as const;
 
 function csvCell(value: string | number | undefined | null): string {
@@ -31,10 +34,20 @@ function csvCell(value: string | number | undefined | null): string {
   return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
-export function roundRow(outcome: Pick<RunOutcome, 'label' | 'strategy'>, r: RoundRecord): (string | number | undefined | null)[] {
+/** Mean bytes one contributor uploaded in the round (its update, or all its secure-aggregation messages). */
+export function uploadPerClient(r: RoundRecord): number | undefined {
+  return r.contributions.length > 0 ? r.updateBytes / r.contributions.length : undefined;
+}
+
+export function roundRow(
+  outcome: Pick<RunOutcome, 'label' | 'strategy' | 'codec' | 'float32UpdateBytes'>,
+  r: RoundRecord,
+): (string | number | undefined | null)[] {
+  const upload = uploadPerClient(r);
   return [
     outcome.label,
     outcome.strategy,
+    outcome.codec,
     r.round,
     r.status,
     r.evaluation?.accuracy,
@@ -49,6 +62,8 @@ export function roundRow(outcome: Pick<RunOutcome, 'label' | 'strategy'>, r: Rou
     r.privacy?.epsilon,
     r.privacy?.coordinatorEpsilon,
     r.privacy?.clipNorm,
+    upload,
+    upload === undefined || outcome.float32UpdateBytes === undefined ? undefined : upload / outcome.float32UpdateBytes,
   ];
 }
 
@@ -120,9 +135,11 @@ export function summaryMarkdown(config: LabConfig, population: Population, outco
   const goalAccuracy = config.goalAccuracy;
   const anyPrivacy = outcomes.some((o) => o.privacy);
   const anyFederated = outcomes.some((o) => o.records.some((r) => r.federatedEvaluation?.accuracy !== undefined));
+  const anyCompression = outcomes.some((o) => o.codec !== 'float32');
   const header = [
     'run',
     'strategy',
+    ...(anyCompression ? ['codec', 'upload / client / round', 'vs float32'] : []),
     'rounds',
     'final accuracy',
     'best accuracy (round)',
@@ -141,9 +158,14 @@ export function summaryMarkdown(config: LabConfig, population: Population, outco
     );
     const reached = goalAccuracy !== undefined ? firstRoundReaching(committed, goalAccuracy) : undefined;
     const privacy = o.privacy ? `${o.privacy.epsilon.toFixed(2)} (${o.privacy.delta})` : 'no DP';
+    const uploads = committed.map(uploadPerClient).filter((b) => b !== undefined);
+    const upload = uploads.length > 0 ? uploads.reduce((a, b) => a + b, 0) / uploads.length : undefined;
     return [
       o.label,
       `\`${o.strategy}\``,
+      ...(anyCompression
+        ? [o.codec, upload === undefined ? '-' : `${(upload / 1024).toFixed(1)} KiB`, upload === undefined || o.float32UpdateBytes === undefined ? '-' : `${(upload / o.float32UpdateBytes).toFixed(3)}x`]
+        : []),
       `${committed.length}/${config.rounds}`,
       pct(last?.evaluation?.accuracy),
       best?.evaluation ? `${pct(best.evaluation.accuracy)} (${best.round})` : '-',
@@ -203,6 +225,9 @@ export function plotSvg(config: LabConfig, outcomes: readonly RunOutcome[]): str
         formatY: (y) => `${Number((y * 100).toPrecision(3))}%`,
       },
       { title: 'loss (cross-entropy)', yLabel: 'loss', series: series((r) => r.evaluation?.loss) },
+      ...(outcomes.some((o) => o.codec !== 'float32')
+        ? [{ title: 'upload per client (KiB)', yLabel: 'KiB', series: series((r) => (uploadPerClient(r) ?? 0) / 1024) }]
+        : []),
     ],
   });
 }

@@ -5,6 +5,9 @@ import { NodeClient } from '../../client/node-client.js';
 import type { Progress } from '../../client/progress.js';
 import type { TrainerPool } from '../../client/trainer-pool.js';
 import { createStrategy } from '../../shared/aggregation/strategy.js';
+import { describeCodec } from '../../shared/compression/codec-spec.js';
+import { deriveSeed } from '../../shared/random-distributions.js';
+import { seededRng } from '../../shared/random.js';
 import type { PrivacyStatus, RoundRecord } from '../../shared/protocol/rounds.js';
 import { startCoordinator } from '../../server/app.js';
 import { parseCoordinatorConfig, type CoordinatorConfig } from '../../server/config.js';
@@ -17,6 +20,10 @@ export interface RunOutcome {
   label: string;
   /** The strategy's short name, e.g. 'fedavg', 'fedadam', 'fedavg+krum', 'fedavg+prox(mu=0.01)'. */
   strategy: string;
+  /** How clients encoded their updates, e.g. 'float32', 'int8', 'topk 10%'. */
+  codec: string;
+  /** Bytes of one uncompressed (float32) update of the model; absent in runs.json files written before compression. */
+  float32UpdateBytes?: number;
   records: RoundRecord[];
   /** Why fewer rounds ran than configured (the privacy budget), if so. */
   stoppedEarly?: string;
@@ -27,6 +34,8 @@ export interface RunOutcome {
 }
 
 const TOKEN = 'simulation-lab-token';
+/** Seed stream of the clients' stochastic rounding, so quantized runs repeat exactly. */
+const CODEC_STREAM = 0x636f;
 
 type Json = Record<string, unknown>;
 
@@ -59,6 +68,7 @@ export function coordinatorConfigFor(config: LabConfig, run: LabRun, dataDir: st
       training: { ...config.training, ...run.training, seed: config.seed },
       strategy: merge(defaults, run.strategy),
       ...(run.privacy ? { privacy: run.privacy } : {}),
+      ...(run.compression ? { compression: run.compression } : {}),
     },
     `run '${run.label}'`,
   );
@@ -135,6 +145,7 @@ export async function runOnce(
           progress: silent,
           ...(c.heldOut ? { evalData: c.heldOut } : {}),
           trainer: (job) => pool.train({ model: { topology: job.modelTopology }, weights: job.weights, data: job.data, config: job.config }),
+          codecRng: seededRng(deriveSeed(deriveSeed(config.seed, CODEC_STREAM), c.index)),
           ...(c.attack ? { transformUpdate: (delta: Float32Array, round: number) => c.attack!.apply(delta, round) } : {}),
         });
         clients.push(client);
@@ -145,6 +156,8 @@ export async function runOnce(
     return {
       label: run.label,
       strategy,
+      codec: describeCodec(coordinatorConfig.compression),
+      float32UpdateBytes: 4 * server.coordinator.task.info.parameterCount,
       records,
       ...(stoppedEarly ? { stoppedEarly } : {}),
       ...(server.coordinator.privacyStatus() ? { privacy: server.coordinator.privacyStatus()! } : {}),

@@ -22,6 +22,9 @@ export interface SimulateOptions {
 const SavedRunSchema = z.object({
   label: z.string(),
   strategy: z.string(),
+  // Absent in runs.json written before compression: those runs sent float32.
+  codec: z.string().default('float32'),
+  float32UpdateBytes: z.number().positive().optional(),
   records: z.array(RoundRecordSchema),
   stoppedEarly: z.string().optional(),
   privacy: PrivacyStatusSchema.optional(),

@@ -7,6 +7,8 @@
 import {
   createSetup,
   generateIdentity,
+  packMaskedWords,
+  roundContext,
   SecAggClient,
   SecAggClientMessage,
   SecAggRefusal,
@@ -34,6 +36,8 @@ export interface DriverOptions {
   round?: number;
   clip?: number;
   maxWeight?: number;
+  /** 16: masked value words in Z_2^16, packed on the way to the server as the Node client's transport does. */
+  wordBits?: 16;
   graph?: Partial<GraphParams>;
   assumptions?: SecAggAssumptions;
   /** Client id -> the phase from which it stops answering. */
@@ -88,6 +92,7 @@ export async function runSecAgg(o: DriverOptions): Promise<DriverRun> {
     vectorLength: o.vectorLength,
     clip: o.clip ?? 1,
     maxWeight: o.maxWeight ?? 1000,
+    ...(o.wordBits ? { wordBits: o.wordBits } : {}),
     graph: o.graph,
     assumptions: o.assumptions,
   });
@@ -108,7 +113,11 @@ export async function runSecAgg(o: DriverOptions): Promise<DriverRun> {
 
   const deliver = (from: string, reply: unknown): void => {
     const parsed = SecAggClientMessage.parse(reply);
-    const message = o.interceptReply ? o.interceptReply(from, parsed) : parsed;
+    const packed =
+      parsed.type === 'secagg/masked-input' && setup.wordBits
+        ? { ...parsed, masked: packMaskedWords(new Uint32Array(parsed.masked.slice().buffer), roundContext(setup).encoding) }
+        : parsed;
+    const message = o.interceptReply ? o.interceptReply(from, packed) : packed;
     clientBytes.set(from, clientBytes.get(from)! + wireBytes(message));
     const start = now();
     try {
