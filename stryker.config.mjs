@@ -37,6 +37,26 @@ export const equivalentMutants = [
     code: '`logErfc: continued fraction did not converge at x = ${x}`',
     reason: 'unreachable: for x >= 2 the continued fraction converges in far fewer than 10,000 terms',
   },
+  {
+    file: 'server/store/checkpoint-store.ts',
+    code: "typeof data === 'string'",
+    reason: 'Buffer.from(aUint8Array, encoding) copies the bytes and ignores the encoding, so the hash and size are the same',
+  },
+  {
+    file: 'server/store/checkpoint-store.ts',
+    code: "Buffer.from(data, 'utf8')",
+    reason: "Buffer.from(string, '') falls back to UTF-8, the encoding named here",
+  },
+  {
+    file: 'server/store/checkpoint-store.ts',
+    code: 'entry === undefined',
+    reason: 'zod 4 leaves an absent optional key (state.bin) out of its output, so no entry is ever undefined',
+  },
+  {
+    file: 'server/store/checkpoint-store.ts',
+    code: "{\n      // Missing or torn: that version's record is known only from the round log.\n      return undefined;\n    }",
+    reason: 'an empty catch falls off the end of the async function, which returns undefined as well',
+  },
 ];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
