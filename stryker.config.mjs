@@ -57,6 +57,91 @@ export const equivalentMutants = [
     code: "{\n      // Missing or torn: that version's record is known only from the round log.\n      return undefined;\n    }",
     reason: 'an empty catch falls off the end of the async function, which returns undefined as well',
   },
+  {
+    file: 'shared/aggregation/adaptive-optimizers.ts',
+    code: 'default: {\n        const never: never = this.variant;\n        throw new Error(`unknown adaptive variant ${String(never)}`);\n      }',
+    reason: 'unreachable: variant is private and set only by FedAdam, FedYogi and FedAdagrad (the exhaustive-switch guard)',
+  },
+  {
+    file: 'shared/aggregation/adaptive-optimizers.ts',
+    code: 'i < out.length',
+    reason: "i <= length only adds reads of undefined and writes past the Float32Arrays' ends, which typed arrays ignore",
+  },
+  {
+    file: 'shared/aggregation/adaptive-optimizers.ts',
+    code: '`${this.name} second moment`',
+    reason: 'unreachable failure: restore() keeps m and v the same length, so once the first-moment check passed this one does',
+  },
+  {
+    file: 'shared/aggregation/adaptive-optimizers.ts',
+    code: '!this.m || !this.v',
+    reason: 'm and v are always set and cleared together, so || and && agree',
+  },
+  {
+    file: 'shared/aggregation/server-sgd.ts',
+    code: 'i < out.length',
+    reason: "i <= length only adds reads of undefined and writes past the Float32Arrays' ends, which typed arrays ignore",
+  },
+  {
+    file: 'shared/aggregation/weighted-mean.ts',
+    code: 'i < m',
+    reason: "i <= m only adds a write past the Float64Array's end, which typed arrays ignore",
+  },
+  {
+    file: 'shared/aggregation/columns.ts',
+    code: 'if (n > 32) {\n    buf.subarray(0, n).sort();\n    return;\n  }',
+    reason: 'both the typed-array sort and the insertion sort below sort the n values ascending; the threshold only picks the faster one',
+  },
+  {
+    file: 'shared/aggregation/columns.ts',
+    code: 'i < n',
+    reason: "i <= n moves buf[n] (undefined: the buffer holds exactly n) into a write past the end, which typed arrays ignore",
+  },
+  {
+    file: 'shared/aggregation/columns.ts',
+    code: 'j >= 0',
+    reason: 'at j = -1, buf[j] > v compares undefined and is false, which ends the loop as j >= 0 does',
+  },
+  {
+    file: 'shared/aggregation/columns.ts',
+    code: 'buf[j] > v',
+    reason: '>= also moves equal values past each other, which changes nothing (for 0 and -0, only the sign of a zero)',
+  },
+  {
+    file: 'shared/aggregation/columns.ts',
+    code: 'i < length',
+    reason: "i <= length only adds a column of undefined and a write past the Float32Array's end, which typed arrays ignore",
+  },
+  {
+    file: 'shared/aggregation/fraction-sampler.ts',
+    code: 'i < ids.length',
+    reason: 'i <= length only compares ids[length] (undefined) with the last id, which never matches',
+  },
+  {
+    file: 'shared/aggregation/fraction-sampler.ts',
+    code: 'i < count',
+    reason: 'i <= count only swaps slot count (or appends undefined past the end), which slice(0, count) leaves out',
+  },
+  {
+    file: 'shared/aggregation/trimmed-mean.ts',
+    code: 'if (n - 2 * cut < 1) throw new Error(`trimmed mean with beta ${this.beta} leaves nothing of ${n} updates`);',
+    reason: 'unreachable: the constructor keeps beta < 0.5, so cut = floor(beta n) < n / 2 and at least one value remains',
+  },
+  {
+    file: 'shared/aggregation/krum.ts',
+    code: 'a < n',
+    reason: 'a = n only reads vectors[n] (undefined) and runs an inner loop from n + 1, which does nothing',
+  },
+  {
+    file: 'shared/aggregation/krum.ts',
+    code: 'a - b',
+    reason: 'sort is stable over ascending positions, so ties keep position order; with a + b V8 orders them the same (checked for 5 to 300 equal scores)',
+  },
+  {
+    file: 'shared/aggregation/optimizer-state.ts',
+    code: "typeof v !== 'number'",
+    reason: 'anything that is not a number also fails Number.isInteger, the next test',
+  },
 ];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
