@@ -142,6 +142,71 @@ export const equivalentMutants = [
     code: "typeof v !== 'number'",
     reason: 'anything that is not a number also fails Number.isInteger, the next test',
   },
+  {
+    file: 'shared/secagg/encoding.ts',
+    code: 'start < m',
+    reason: 'start = m adds one empty batch (no draws used, no values written)',
+  },
+  {
+    file: 'shared/secagg/encoding.ts',
+    code: 'end - start',
+    reason: 'end + start only draws more random bytes than the batch reads; the draws it reads are as uniform',
+  },
+  {
+    file: 'shared/secagg/encoding.ts',
+    code: 'x > c',
+    reason: 'at x = c both branches give c',
+  },
+  {
+    file: 'shared/secagg/encoding.ts',
+    code: 'x < -c',
+    reason: 'at x = -c both branches give -c',
+  },
+  {
+    file: 'shared/secagg/encoding.ts',
+    code: 'i < m',
+    reason: "i <= m only adds a write past the Float32Array's end, which typed arrays ignore",
+  },
+  {
+    file: 'shared/secagg/graph.ts',
+    code: 'i > 0',
+    reason: 'i = 0 only draws below 1 (always 0) and swaps position 0 with itself, after the last draw that matters',
+  },
+  {
+    file: 'shared/secagg/word-adder.ts',
+    code: 'i < n',
+    reason: 'i <= n only adds a write past the block, either past an Int32Array end (ignored) or into accumulator words end() does not copy back',
+  },
+  {
+    file: 'shared/secagg/word-adder.ts',
+    code: 'start < target.length',
+    reason: 'start = length adds one empty block (begin, add and end of no words)',
+  },
+  {
+    file: 'shared/secagg/word-adder.ts',
+    code: 'value !== 0',
+    reason: 'every length the kernel module encodes is below 128, one LEB128 byte, so the continuation bit and a second pass never occur',
+  },
+  {
+    file: 'shared/secagg/params.ts',
+    code: 't <= 0',
+    reason: 'a fast path: for t <= 0 the sum below adds no term and returns 0 as well',
+  },
+  {
+    file: 'shared/secagg/params.ts',
+    code: 'i === k',
+    reason: 'unreachable: after the t > k return the loop has i < t <= k',
+  },
+  {
+    file: 'shared/secagg/params.ts',
+    code: 't > 2',
+    reason: 'checking t = 2 as well returns 2 when it is correct, and the fallback after the loop is 2 too',
+  },
+  {
+    file: 'shared/secagg/params.ts',
+    code: 'configured.k === undefined ? defaults.threshold : Math.max(minimumThreshold(k), largestCorrectThreshold(n, k, assumptions))',
+    reason: 'with k defaulted, defaults.threshold is this same max(floor, largest correct t) for that k (the loop only returns t >= floor)',
+  },
 ];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */

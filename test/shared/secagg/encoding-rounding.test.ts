@@ -13,7 +13,13 @@ const one: EncodingParams = { clip: 1, maxWeight: 1, maxClients: 1 };
 const units = (words: Uint32Array) => Array.from(new Int32Array(words.buffer, 0, words.length - 1));
 
 describe('stochastic rounding against chosen draws', () => {
-  it('rounds up exactly when the draw is below the fractional part, and never moves a whole number', () => {
+  it('never rounds a whole number of units, even on the smallest draw', () => {
+    // 0 and +-clip are 0 and +-(2^31 - 2) units exactly.
+    draws.push(0x00);
+    expect(units(encodeUpdate(Float32Array.of(0, 1, -1), 1, one))).toEqual([0, 2 ** 31 - 2, -(2 ** 31 - 2)]);
+  });
+
+  it('rounds up exactly when the draw is below the fractional part', () => {
     const scale = fixedPointScale(one);
     // 5 and 1234.25 units (exact in float32 at this scale: 2^31 - 2 units per 1).
     const delta = Float32Array.of(5 / scale, 1234.25 / scale, -7.75 / scale);
