@@ -188,6 +188,11 @@ export const equivalentMutants = [
     reason: 'every length the kernel module encodes is below 128, one LEB128 byte, so the continuation bit and a second pass never occur',
   },
   {
+    file: 'shared/secagg/word-adder.ts',
+    code: 'byte |= 0x80',
+    reason: 'never runs: every length the kernel module encodes is below 128 (see value !== 0)',
+  },
+  {
     file: 'shared/secagg/params.ts',
     code: 't <= 0',
     reason: 'a fast path: for t <= 0 the sum below adds no term and returns 0 as well',
@@ -206,6 +211,21 @@ export const equivalentMutants = [
     file: 'shared/secagg/params.ts',
     code: 'configured.k === undefined ? defaults.threshold : Math.max(minimumThreshold(k), largestCorrectThreshold(n, k, assumptions))',
     reason: 'with k defaulted, defaults.threshold is this same max(floor, largest correct t) for that k (the loop only returns t >= floor)',
+  },
+  {
+    file: 'shared/secagg/keystream.ts',
+    code: 'off < bytes',
+    reason: 'off = bytes adds one empty chunk (no keystream, nothing written)',
+  },
+  {
+    file: 'shared/secagg/masks.ts',
+    code: 'start < acc.length',
+    reason: 'start = length adds one empty block (begin, add and end of no words)',
+  },
+  {
+    file: 'shared/secagg/params.ts',
+    code: 't >= minimumThreshold(k)',
+    reason: 'implied by isPrivate for the even k of the loop: 2t - k is even, and 2t - k <= 0 fails exposure < 1, so 2t - k >= 2',
   },
 ];
 

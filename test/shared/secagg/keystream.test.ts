@@ -49,6 +49,21 @@ describe('mask keystream', () => {
     await expect(webStream(key, -1)).rejects.toThrow(/non-negative integer/);
   });
 
+  it('imports the mask key into WebCrypto as non-extractable, for encryption only', async () => {
+    const real = globalThis.crypto.subtle;
+    const imported: CryptoKey[] = [];
+    const subtle = {
+      importKey: async (...args: Parameters<SubtleCrypto['importKey']>) => {
+        const key = await (real.importKey as (...a: unknown[]) => Promise<CryptoKey>)(...args);
+        imported.push(key);
+        return key;
+      },
+      encrypt: real.encrypt.bind(real),
+    } as unknown as SubtleCrypto;
+    await webCryptoKeystream(subtle)(new Uint8Array(32), 16);
+    expect(imported.map((k) => [k.extractable, k.usages])).toEqual([[false, ['encrypt']]]);
+  });
+
   it('names what is wrong with a key or a length, and chooses its default once', async () => {
     const stream = nodeKeystream(nodeCryptoModule()!);
     await expect(stream(new Uint8Array(31), 10)).rejects.toThrow('keystream key must be 32 bytes');
