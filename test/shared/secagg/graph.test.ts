@@ -18,6 +18,12 @@ describe('random Harary graph', () => {
     }
   });
 
+  it("lists each client's neighbours in ring order: its k/2 predecessors, then its k/2 successors", () => {
+    const g = neighbourGraph(ids(9), 4, seed(5));
+    const ring = [...g.keys()];
+    ring.forEach((id, pos) => expect(g.get(id)).toEqual([-2, -1, 1, 2].map((d) => ring[(pos + d + 9) % 9])));
+  });
+
   it('is fixed by the seed and the roster, whatever order the ids come in', () => {
     const a = neighbourGraph(ids(30), 6, seed(2));
     const b = neighbourGraph([...ids(30)].reverse(), 6, seed(2));
