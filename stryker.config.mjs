@@ -37,6 +37,201 @@ export const equivalentMutants = [
     code: '`logErfc: continued fraction did not converge at x = ${x}`',
     reason: 'unreachable: for x >= 2 the continued fraction converges in far fewer than 10,000 terms',
   },
+  {
+    file: 'server/store/checkpoint-store.ts',
+    code: "typeof data === 'string'",
+    reason: 'Buffer.from(aUint8Array, encoding) copies the bytes and ignores the encoding, so the hash and size are the same',
+  },
+  {
+    file: 'server/store/checkpoint-store.ts',
+    code: "Buffer.from(data, 'utf8')",
+    reason: "Buffer.from(string, '') falls back to UTF-8, the encoding named here",
+  },
+  {
+    file: 'server/store/checkpoint-store.ts',
+    code: 'entry === undefined',
+    reason: 'zod 4 leaves an absent optional key (state.bin) out of its output, so no entry is ever undefined',
+  },
+  {
+    file: 'server/store/checkpoint-store.ts',
+    code: "{\n      // Missing or torn: that version's record is known only from the round log.\n      return undefined;\n    }",
+    reason: 'an empty catch falls off the end of the async function, which returns undefined as well',
+  },
+  {
+    file: 'shared/aggregation/adaptive-optimizers.ts',
+    code: 'default: {\n        const never: never = this.variant;\n        throw new Error(`unknown adaptive variant ${String(never)}`);\n      }',
+    reason: 'unreachable: variant is private and set only by FedAdam, FedYogi and FedAdagrad (the exhaustive-switch guard)',
+  },
+  {
+    file: 'shared/aggregation/adaptive-optimizers.ts',
+    code: 'i < out.length',
+    reason: "i <= length only adds reads of undefined and writes past the Float32Arrays' ends, which typed arrays ignore",
+  },
+  {
+    file: 'shared/aggregation/adaptive-optimizers.ts',
+    code: '`${this.name} second moment`',
+    reason: 'unreachable failure: restore() keeps m and v the same length, so once the first-moment check passed this one does',
+  },
+  {
+    file: 'shared/aggregation/adaptive-optimizers.ts',
+    code: '!this.m || !this.v',
+    reason: 'm and v are always set and cleared together, so || and && agree',
+  },
+  {
+    file: 'shared/aggregation/server-sgd.ts',
+    code: 'i < out.length',
+    reason: "i <= length only adds reads of undefined and writes past the Float32Arrays' ends, which typed arrays ignore",
+  },
+  {
+    file: 'shared/aggregation/weighted-mean.ts',
+    code: 'i < m',
+    reason: "i <= m only adds a write past the Float64Array's end, which typed arrays ignore",
+  },
+  {
+    file: 'shared/aggregation/columns.ts',
+    code: 'if (n > 32) {\n    buf.subarray(0, n).sort();\n    return;\n  }',
+    reason: 'both the typed-array sort and the insertion sort below sort the n values ascending; the threshold only picks the faster one',
+  },
+  {
+    file: 'shared/aggregation/columns.ts',
+    code: 'i < n',
+    reason: "i <= n moves buf[n] (undefined: the buffer holds exactly n) into a write past the end, which typed arrays ignore",
+  },
+  {
+    file: 'shared/aggregation/columns.ts',
+    code: 'j >= 0',
+    reason: 'at j = -1, buf[j] > v compares undefined and is false, which ends the loop as j >= 0 does',
+  },
+  {
+    file: 'shared/aggregation/columns.ts',
+    code: 'buf[j] > v',
+    reason: '>= also moves equal values past each other, which changes nothing (for 0 and -0, only the sign of a zero)',
+  },
+  {
+    file: 'shared/aggregation/columns.ts',
+    code: 'i < length',
+    reason: "i <= length only adds a column of undefined and a write past the Float32Array's end, which typed arrays ignore",
+  },
+  {
+    file: 'shared/aggregation/fraction-sampler.ts',
+    code: 'i < ids.length',
+    reason: 'i <= length only compares ids[length] (undefined) with the last id, which never matches',
+  },
+  {
+    file: 'shared/aggregation/fraction-sampler.ts',
+    code: 'i < count',
+    reason: 'i <= count only swaps slot count (or appends undefined past the end), which slice(0, count) leaves out',
+  },
+  {
+    file: 'shared/aggregation/trimmed-mean.ts',
+    code: 'if (n - 2 * cut < 1) throw new Error(`trimmed mean with beta ${this.beta} leaves nothing of ${n} updates`);',
+    reason: 'unreachable: the constructor keeps beta < 0.5, so cut = floor(beta n) < n / 2 and at least one value remains',
+  },
+  {
+    file: 'shared/aggregation/krum.ts',
+    code: 'a < n',
+    reason: 'a = n only reads vectors[n] (undefined) and runs an inner loop from n + 1, which does nothing',
+  },
+  {
+    file: 'shared/aggregation/krum.ts',
+    code: 'a - b',
+    reason: 'sort is stable over ascending positions, so ties keep position order; with a + b V8 orders them the same (checked for 5 to 300 equal scores)',
+  },
+  {
+    file: 'shared/aggregation/optimizer-state.ts',
+    code: "typeof v !== 'number'",
+    reason: 'anything that is not a number also fails Number.isInteger, the next test',
+  },
+  {
+    file: 'shared/secagg/encoding.ts',
+    code: 'start < m',
+    reason: 'start = m adds one empty batch (no draws used, no values written)',
+  },
+  {
+    file: 'shared/secagg/encoding.ts',
+    code: 'end - start',
+    reason: 'end + start only draws more random bytes than the batch reads; the draws it reads are as uniform',
+  },
+  {
+    file: 'shared/secagg/encoding.ts',
+    code: 'x > c',
+    reason: 'at x = c both branches give c',
+  },
+  {
+    file: 'shared/secagg/encoding.ts',
+    code: 'x < -c',
+    reason: 'at x = -c both branches give -c',
+  },
+  {
+    file: 'shared/secagg/encoding.ts',
+    code: 'i < m',
+    reason: "i <= m only adds a write past the Float32Array's end, which typed arrays ignore",
+  },
+  {
+    file: 'shared/secagg/graph.ts',
+    code: 'i > 0',
+    reason: 'i = 0 only draws below 1 (always 0) and swaps position 0 with itself, after the last draw that matters',
+  },
+  {
+    file: 'shared/secagg/word-adder.ts',
+    code: 'i < n',
+    reason: 'i <= n only adds a write past the block, either past an Int32Array end (ignored) or into accumulator words end() does not copy back',
+  },
+  {
+    file: 'shared/secagg/word-adder.ts',
+    code: 'start < target.length',
+    reason: 'start = length adds one empty block (begin, add and end of no words)',
+  },
+  {
+    file: 'shared/secagg/word-adder.ts',
+    code: 'value !== 0',
+    reason: 'every length the kernel module encodes is below 128, one LEB128 byte, so the continuation bit and a second pass never occur',
+  },
+  {
+    file: 'shared/secagg/word-adder.ts',
+    code: 'byte |= 0x80',
+    reason: 'never runs: every length the kernel module encodes is below 128 (see value !== 0)',
+  },
+  {
+    file: 'shared/secagg/params.ts',
+    code: 't <= 0',
+    reason: 'a fast path: for t <= 0 the sum below adds no term and returns 0 as well',
+  },
+  {
+    file: 'shared/secagg/params.ts',
+    code: 'i === k',
+    reason: 'unreachable: after the t > k return the loop has i < t <= k',
+  },
+  {
+    file: 'shared/secagg/params.ts',
+    code: 't > 2',
+    reason: 'checking t = 2 as well returns 2 when it is correct, and the fallback after the loop is 2 too',
+  },
+  {
+    file: 'shared/secagg/params.ts',
+    code: 'configured.k === undefined ? defaults.threshold : Math.max(minimumThreshold(k), largestCorrectThreshold(n, k, assumptions))',
+    reason: 'with k defaulted, defaults.threshold is this same max(floor, largest correct t) for that k (the loop only returns t >= floor)',
+  },
+  {
+    file: 'shared/secagg/keystream.ts',
+    code: 'off < bytes',
+    reason: 'off = bytes adds one empty chunk (no keystream, nothing written)',
+  },
+  {
+    file: 'shared/secagg/masks.ts',
+    code: 'start < acc.length',
+    reason: 'start = length adds one empty block (begin, add and end of no words)',
+  },
+  {
+    file: 'shared/secagg/params.ts',
+    code: 't >= minimumThreshold(k)',
+    reason: 'implied by isPrivate for the even k of the loop: 2t - k is even, and 2t - k <= 0 fails exposure < 1, so 2t - k >= 2',
+  },
+  {
+    file: 'shared/secagg/agreement.ts',
+    code: '/=+$/',
+    reason: 'only 32-byte keys are encoded, whose base64 ends in exactly one =, so /=+/ and /=$/ strip the same',
+  },
 ];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */

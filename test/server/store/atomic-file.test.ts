@@ -80,6 +80,18 @@ describe('replaceFileSync', () => {
     expect(await readdir(dir)).toEqual(['identities.json']);
   });
 
+  it('reports the rename failure when the temp file vanished under it (a concurrent cleanup)', () => {
+    const file = join(dir, 'identities.json');
+    const fsys: SyncFileSystem = {
+      ...nodeSyncFileSystem,
+      renameSync: (from, to) => {
+        nodeSyncFileSystem.rmSync(from, { force: false });
+        nodeSyncFileSystem.renameSync(from, to);
+      },
+    };
+    expect(() => replaceFileSync(file, 'new', fsys)).toThrow(/ENOENT.*rename/);
+  });
+
   it('removes temp files an interrupted replace left, and nothing else', async () => {
     const file = join(dir, 'identities.json');
     await writeFile(join(dir, '.identities.json.tmp-0123456789abcdef'), '{"tor');
@@ -88,5 +100,18 @@ describe('replaceFileSync', () => {
     expect(removeTempFilesSync(file)).toEqual(['.identities.json.tmp-0123456789abcdef']);
     expect((await readdir(dir)).sort()).toEqual(['.other.json.tmp-0123456789abcdef', 'identities.json']);
     expect(removeTempFilesSync(join(dir, 'missing', 'x.json'))).toEqual([]);
+  });
+
+  it('skips a temp file another process removed first, and reports an unreadable directory', () => {
+    const file = join(dir, 'identities.json');
+    const listsGone: SyncFileSystem = { ...nodeSyncFileSystem, readdirSync: () => ['.identities.json.tmp-0123456789abcdef'] };
+    expect(removeTempFilesSync(file, listsGone)).toEqual(['.identities.json.tmp-0123456789abcdef']);
+    const unreadable: SyncFileSystem = {
+      ...nodeSyncFileSystem,
+      readdirSync: () => {
+        throw Object.assign(new Error('EACCES: permission denied, scandir'), { code: 'EACCES' });
+      },
+    };
+    expect(() => removeTempFilesSync(file, unreadable)).toThrow(/EACCES/);
   });
 });

@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto';
 import { mkdtemp, mkdir, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CheckpointError, CheckpointStore, type CheckpointInput } from '../../../server/store/checkpoint-store.js';
 import { nodeFileSystem, type FileHandleLike, type FileSystem } from '../../../server/store/durable-fs.js';
 
@@ -271,5 +272,218 @@ describe('CheckpointStore.recover', () => {
 
   it('has nothing on a fresh dir', async () => {
     expect(await store.recover()).toEqual({ latest: null, quarantined: [], highestVersion: null });
+  });
+});
+
+const ioError = (code: string, call: string) => Object.assign(new Error(`${code}: simulated failure, ${call}`), { code });
+
+/** Rewrites one file of a saved version and records its new size and checksum in round.json, as a consistent (not torn) edit. */
+async function rewrite(version: number, name: string, edit: (text: string) => string): Promise<void> {
+  const vdir = join(dir, 'versions', String(version));
+  const text = edit(await readFile(join(vdir, name), 'utf8'));
+  await writeFile(join(vdir, name), text);
+  const round = JSON.parse(await readFile(join(vdir, 'round.json'), 'utf8'));
+  round.files[name] = { bytes: Buffer.byteLength(text), sha256: createHash('sha256').update(text).digest('hex') };
+  await writeFile(join(vdir, 'round.json'), JSON.stringify(round));
+}
+const editJson = (edit: (o: Record<string, any>) => void) => (text: string) => {
+  const o = JSON.parse(text);
+  edit(o);
+  return JSON.stringify(o);
+};
+
+describe('CheckpointStore input and errors', () => {
+  it('says which version is missing or unusable, and why', async () => {
+    const missing = await store.load(4).catch((e: unknown) => e);
+    expect(missing).toMatchObject({ name: 'CheckpointError', kind: 'missing', version: 4, reason: 'no such version', message: 'checkpoint version 4 does not exist' });
+    await store.save(checkpoint(1));
+    await store.save(checkpoint(2));
+    await writeFile(join(versionDir(2), 'round.json'), await readFile(join(versionDir(1), 'round.json')));
+    const corrupt = await store.load(2).catch((e: unknown) => e);
+    expect(corrupt).toMatchObject({ kind: 'corrupt', message: 'checkpoint version 2 is unusable: round.json says version 1' });
+    await expect(store.load(-1)).rejects.toThrow('version must be a non-negative integer, got -1');
+    await expect(store.load(1.5)).rejects.toThrow('version must be a non-negative integer, got 1.5');
+  });
+
+  it('takes version 0 at round 0, refuses a negative round', async () => {
+    await store.save({ ...checkpoint(0), round: 0 });
+    expect(await store.load(0)).toMatchObject({ version: 0, round: 0 });
+    await expect(store.save({ ...checkpoint(1), round: -1 })).rejects.toThrow('round must be a non-negative integer, got -1');
+  });
+
+  it('writes state.bin only when the state holds arrays, and the model.json tfjs expects', async () => {
+    await store.save(checkpoint(1));
+    await store.save({ ...checkpoint(2), state: { step: 7, orders: [2, 4] } });
+    for (const v of [1, 2]) expect((await readdir(versionDir(v))).sort()).toEqual(['model.json', 'round.json', 'weights.bin']);
+    expect((await store.load(2)).state).toEqual({ step: 7, orders: [2, 4] });
+    expect((await store.load(1)).state).toBeUndefined();
+    expect(JSON.parse(await readFile(join(versionDir(1), 'model.json'), 'utf8'))).toMatchObject({ format: 'layers-model', generatedBy: 'fedserve', convertedBy: null });
+    expect(logs).toEqual([]);
+  });
+
+  it.each([
+    ['a round.json of another format', (v: number) => rewriteRound(v, (o) => void (o.format = 'other/1')), /^round\.json field format: /],
+    ['a malformed checksum', (v: number) => rewriteRound(v, (o) => void (o.files['weights.bin'].sha256 = 'abc')), /^round\.json field files\.weights\.bin\.sha256: /],
+    ['a round.json that is not an object', (v: number) => writeFile(join(versionDir(v), 'round.json'), '[]'), /^round\.json field \(root\): /],
+    ['a graph model', (v: number) => rewrite(v, 'model.json', editJson((o) => void (o.format = 'graph-model'))), /^model\.json is not a float32 layers-model with one weights file$/],
+    ['a model.json pointing at another file', (v: number) => rewrite(v, 'model.json', editJson((o) => void (o.weightsManifest[0].paths = ['other.bin']))), /^model\.json points at other\.bin, not weights\.bin$/],
+    ['weight specs that need more bytes', (v: number) => rewrite(v, 'model.json', editJson((o) => void (o.weightsManifest[0].weights[0].shape = [3, 3]))), /^weights\.bin has 32 bytes, the weight specs need 44$/],
+    ['a state manifest that does not fit state.bin', (v: number) => rewriteRound(v, (o) => void (o.state.arrays[0].byteOffset = 2)), /^state\.velocity: bytes 2\.\.18 do not fit state\.bin \(16 bytes\)$/],
+  ])('refuses %s, naming what is wrong', async (_what, damage, reason) => {
+    await store.save({ ...checkpoint(2), state: { velocity: new Float32Array(4) } });
+    await damage(2);
+    const err = await store.load(2).catch((e: unknown) => e);
+    expect(err).toMatchObject({ kind: 'corrupt', version: 2 });
+    expect((err as CheckpointError).reason).toMatch(reason);
+  });
+
+  it('copies the weights out of a read buffer at any offset', async () => {
+    await store.save(checkpoint(1));
+    // A Buffer that is a view into a larger ArrayBuffer, as pooled reads give.
+    const offsetReads: FileSystem = {
+      ...nodeFileSystem,
+      readFile: async (path) => {
+        const data = await nodeFileSystem.readFile(path);
+        const big = Buffer.alloc(data.byteLength + 64);
+        data.copy(big, 4);
+        return big.subarray(4, 4 + data.byteLength);
+      },
+    };
+    const loaded = await new CheckpointStore(dir, { fs: offsetReads }).load(1);
+    expect(loaded.weights).toEqual(checkpoint(1).weights);
+  });
+
+  it('writes skipped-version lines to console.warn by default', async () => {
+    await store.save(checkpoint(1));
+    await mkdir(join(dir, 'versions', '.tmp-2-1-abcdef'));
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      await new CheckpointStore(dir).latest();
+      expect(warn.mock.calls).toEqual([[expect.stringMatching(/^\[checkpoint-store\] ignoring .*\.tmp-2-1-abcdef: an interrupted save left it/)]]);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+});
+
+async function rewriteRound(version: number, edit: (o: Record<string, any>) => void): Promise<void> {
+  const file = join(dir, 'versions', String(version), 'round.json');
+  await writeFile(file, editJson(edit)(await readFile(file, 'utf8')));
+}
+
+describe('CheckpointStore file-system failures', () => {
+  it('passes an I/O error on, never taking it for a damaged version', async () => {
+    await store.save(checkpoint(1));
+    await store.save(checkpoint(2));
+    for (const name of ['round.json', 'weights.bin']) {
+      const eio: FileSystem = {
+        ...nodeFileSystem,
+        readFile: (path) => (path.endsWith(join('2', name)) ? Promise.reject(ioError('EIO', 'read')) : nodeFileSystem.readFile(path)),
+      };
+      const flaky = new CheckpointStore(dir, { log: (l) => logs.push(l), fs: eio });
+      await expect(flaky.load(2)).rejects.toThrow(/^EIO/);
+      await expect(flaky.latest()).rejects.toThrow(/^EIO/);
+      await expect(flaky.recover()).rejects.toThrow(/^EIO/);
+    }
+    expect(await store.versions()).toEqual([1, 2]);
+    expect(logs).toEqual([]);
+  });
+
+  it('passes on a failure to list the versions or the quarantine, whatever was thrown', async () => {
+    const denied = (which: string): FileSystem => ({
+      ...nodeFileSystem,
+      readdir: (path) => (path.endsWith(which) ? Promise.reject(ioError('EACCES', 'scandir')) : nodeFileSystem.readdir(path)),
+    });
+    await expect(new CheckpointStore(dir, { fs: denied('versions') }).versions()).rejects.toThrow(/^EACCES/);
+    await expect(new CheckpointStore(dir, { fs: denied('quarantine') }).recover()).rejects.toThrow(/^EACCES/);
+    const rejectsNull: FileSystem = { ...nodeFileSystem, readdir: () => Promise.reject(null) };
+    await expect(new CheckpointStore(dir, { fs: rejectsNull }).versions()).rejects.toBeNull();
+  });
+
+  it('reports a failed rename as itself, an existing target as "already exists", and leaves no temp dir', async () => {
+    const renameFails = (code: string): FileSystem => ({ ...nodeFileSystem, rename: () => Promise.reject(ioError(code, 'rename')) });
+    await expect(new CheckpointStore(dir, { fs: renameFails('EIO') }).save(checkpoint(1))).rejects.toThrow(/^EIO/);
+    await expect(new CheckpointStore(dir, { fs: renameFails('EEXIST') }).save(checkpoint(1))).rejects.toThrow('checkpoint version 1 already exists');
+    expect(await readdir(join(dir, 'versions'))).toEqual([]);
+  });
+
+  it('reports a failed fsync of the versions dir after the rename (not the cleanup of the moved temp dir)', async () => {
+    const versionsSyncFails: FileSystem = {
+      ...nodeFileSystem,
+      open: async (path, flags) => {
+        const fh = await nodeFileSystem.open(path, flags);
+        const renamed = path === join(dir, 'versions') && (await readdir(path)).includes('1');
+        return renamed ? { writeFile: (d) => fh.writeFile(d), close: () => fh.close(), sync: () => Promise.reject(ioError('EIO', 'fsync')) } : fh;
+      },
+    };
+    await expect(new CheckpointStore(dir, { fs: versionsSyncFails }).save(checkpoint(1))).rejects.toThrow(/^EIO: simulated failure, fsync/);
+  });
+
+  it('checks for an existing version before writing anything, and replaces an empty directory in its place', async () => {
+    await store.save(checkpoint(1));
+    const calls: string[] = [];
+    const observed = new CheckpointStore(dir, { log: () => undefined, fs: recordingFs(calls, (p) => relative(dir, p)) });
+    await expect(observed.save(checkpoint(1, 9))).rejects.toThrow('checkpoint version 1 already exists');
+    expect(calls).toEqual(['mkdir versions', 'fsync ']);
+    await mkdir(versionDir(2));
+    await store.save(checkpoint(2));
+    expect((await store.load(2)).weights).toEqual(checkpoint(2).weights);
+    const denied: FileSystem = {
+      ...nodeFileSystem,
+      readdir: (path) => (path === versionDir(3) ? Promise.reject(ioError('EACCES', 'scandir')) : nodeFileSystem.readdir(path)),
+    };
+    await expect(new CheckpointStore(dir, { fs: denied }).save(checkpoint(3))).rejects.toThrow(/^EACCES/);
+    expect(await store.versions()).toEqual([1, 2]);
+  });
+});
+
+describe('CheckpointStore.roundFiles', () => {
+  it('reads each version\'s round and metadata, leaving out torn or mismatched round files', async () => {
+    for (const v of [1, 2, 3, 4]) await store.save({ ...checkpoint(v), metadata: { v } });
+    await writeFile(join(versionDir(2), 'round.json'), '{"torn');
+    await writeFile(join(versionDir(3), 'round.json'), await readFile(join(versionDir(1), 'round.json')));
+    await rewriteRound(4, (o) => void (o.format = 'other/1'));
+    expect(await store.roundFiles()).toEqual([{ version: 1, round: 1, metadata: { v: 1 } }]);
+  });
+});
+
+describe('CheckpointStore.recover, more cases', () => {
+  const damage = (v: number) => writeFile(join(versionDir(v), 'round.json'), '{"torn');
+
+  it('fsyncs the versions dir after removing temp dirs, and tolerates one another start removed first', async () => {
+    await mkdir(join(dir, 'versions', '.tmp-2-999-abcdef'), { recursive: true });
+    const calls: string[] = [];
+    const recording = recordingFs(calls, (p) => relative(dir, p));
+    const alsoListsGone: FileSystem = {
+      ...recording,
+      readdir: async (path) => [...(await recording.readdir(path)), ...(path === join(dir, 'versions') ? ['.tmp-3-999-abcdef'] : [])],
+    };
+    const recovered = await new CheckpointStore(dir, { log: () => undefined, fs: alsoListsGone }).recover();
+    expect(recovered).toEqual({ latest: null, quarantined: [], highestVersion: null });
+    expect(calls).toEqual(['rm versions/.tmp-2-999-abcdef', 'rm versions/.tmp-3-999-abcdef', 'fsync versions']);
+  });
+
+  it('names quarantined dirs <version>-<time without colons or dots>-<random> and ignores stray files there', async () => {
+    await store.save(checkpoint(1));
+    await damage(1);
+    await store.recover();
+    await writeFile(join(dir, 'quarantine', 'README'), 'notes');
+    const moved = (await readdir(join(dir, 'quarantine'))).filter((n) => n !== 'README');
+    expect(moved).toEqual([expect.stringMatching(/^1-\d{4}-\d{2}-\d{2}T\d{9}Z-[0-9a-f]{6}$/)]);
+    // Every version damaged: nothing to load, and a later start still counts the quarantined one.
+    const again = await store.recover();
+    expect(again).toMatchObject({ latest: null, highestVersion: 1, quarantined: [{ version: 1, reason: 'quarantined by an earlier start' }] });
+  });
+
+  it('leaves out earlier-quarantined versions at or below the newest good one', async () => {
+    await store.save(checkpoint(1));
+    await store.save(checkpoint(2));
+    await damage(2);
+    expect((await store.recover()).quarantined.map((q) => q.version)).toEqual([2]);
+    // Version 2 committed again (by hand): the quarantined 2 is no longer a round the store lacks.
+    await store.save(checkpoint(2));
+    expect(await store.recover()).toMatchObject({ quarantined: [], highestVersion: 2 });
+    await store.save(checkpoint(3));
+    expect(await store.recover()).toMatchObject({ quarantined: [], highestVersion: 3 });
   });
 });

@@ -80,6 +80,24 @@ describe('adaptive optimizer state', () => {
     });
   }
 
+  it('has an empty state before its first step, and a state() the next steps do not change', () => {
+    const a = new FedAdam();
+    expect(a.state()).toEqual({});
+    a.step(w0, d1);
+    const saved = a.state();
+    const copy = { m: (saved.m as Float32Array).slice(), v: (saved.v as Float32Array).slice(), steps: 1 };
+    a.step(w0, d2);
+    expect(saved).toEqual(copy);
+  });
+
+  it('leaves a weight alone where the pseudo-gradient is zero (Yogi: sign(v - d^2) = 0 at the start)', () => {
+    for (const opt of [new FedAdam(), new FedYogi(), new FedAdagrad()]) {
+      const w = opt.step(f32(1, 2), f32(0, 0.5));
+      expect(w[0]).toBe(1);
+      expect(w[1]).toBeGreaterThan(2);
+    }
+  });
+
   it('resets on an empty state and rejects state that does not fit', () => {
     const a = new FedAdam();
     const first = a.step(w0, d1);
@@ -87,8 +105,16 @@ describe('adaptive optimizer state', () => {
     expect(a.step(w0, d1)).toEqual(first);
     expect(() => a.restore({ m: f32(1), v: f32(1, 2), steps: 1 })).toThrow(/'m' has 1 values, 'v' 2/);
     expect(() => a.restore({ m: f32(1), v: f32(1), steps: -1 })).toThrow(/'steps' must be a non-negative integer/);
+    expect(() => a.restore({ m: f32(1), v: f32(1), steps: 1.5 })).toThrow("fedadam state: 'steps' must be a non-negative integer");
+    expect(() => a.restore({ m: f32(1), v: f32(1), steps: f32(1) })).toThrow("fedadam state: 'steps' must be a non-negative integer");
+    expect(() => a.restore({ m: 1, v: f32(1), steps: 1 })).toThrow("fedadam state: 'm' must be a Float32Array");
+    const given = { m: f32(0, 0), v: f32(0, 0), steps: 0 };
+    a.restore(given);
+    expect(a.step(w0, d1)).toEqual(first);
+    expect(given).toEqual({ m: f32(0, 0), v: f32(0, 0), steps: 0 });
     a.restore({ m: f32(1), v: f32(1), steps: 1 });
-    expect(() => a.step(w0, d1)).toThrow(/has 1 values but the weights have 2/);
+    expect(() => a.step(w0, d1)).toThrow('fedadam first moment has 1 values but the weights have 2: state from another model?');
+    expect(() => new FedYogi().step(w0, f32(1))).toThrow('delta has 1 values, weights 2');
   });
 
   it('leaves its inputs untouched and rejects bad hyperparameters', () => {
@@ -99,5 +125,9 @@ describe('adaptive optimizer state', () => {
     expect(Array.from(d)).toEqual([0.5, -0.25]);
     expect(() => new FedAdam({ tau: 0 })).toThrow(/tau must be a positive number/);
     expect(() => new FedYogi({ beta2: 1 })).toThrow(/beta2 must be in \[0, 1\)/);
+    expect(() => new FedAdagrad({ eta: 0 })).toThrow('fedadagrad eta must be a positive number, got 0');
+    expect(() => new FedYogi({ tau: Infinity })).toThrow('fedyogi tau must be a positive number, got Infinity');
+    expect(() => new FedAdam({ beta1: 1 })).toThrow('fedadam beta1 must be in [0, 1), got 1');
+    expect(() => new FedAdam({ beta2: -0.5 })).toThrow('fedadam beta2 must be in [0, 1), got -0.5');
   });
 });

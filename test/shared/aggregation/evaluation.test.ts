@@ -19,5 +19,21 @@ describe('aggregateMetrics', () => {
       /client #1 have a non-finite loss/,
     );
     expect(() => aggregateMetrics([{ loss: 1, accuracy: 1.5, numExamples: 1 }])).toThrow(/accuracy outside \[0, 1\]/);
+    expect(() => aggregateMetrics([{ loss: 1, accuracy: -0.1, numExamples: 1 }])).toThrow('metrics of client #0 have an accuracy outside [0, 1] (-0.1)');
+    for (const bad of [-1, NaN, Infinity]) {
+      expect(() => aggregateMetrics([{ loss: 1, accuracy: 0.5, numExamples: 3 }, { loss: 1, accuracy: 0.5, numExamples: bad }])).toThrow(
+        `metrics of client #1 have an invalid number of examples (${bad})`,
+      );
+    }
+  });
+
+  it('takes accuracies 0 and 1 and a client with no examples', () => {
+    expect(
+      aggregateMetrics([
+        { loss: 2, accuracy: 0, numExamples: 1 },
+        { loss: 4, accuracy: 1, numExamples: 3 },
+        { loss: 9, accuracy: 0.5, numExamples: 0 },
+      ]),
+    ).toEqual({ loss: 3.5, accuracy: 0.75, numExamples: 4, clients: 3 });
   });
 });

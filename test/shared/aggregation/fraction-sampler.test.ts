@@ -16,12 +16,17 @@ describe('FractionSampler', () => {
     expect(new FractionSampler({ fraction: 0.1 }).sampleSize(10)).toBe(2);
     expect(new FractionSampler({ maxClients: 5 }).sampleSize(10)).toBe(5);
     expect(new FractionSampler({ minClients: 3, minAvailable: 2 }).minAvailable).toBe(3);
+    expect(new FractionSampler({ minClients: 1, fraction: 0.1 }).sampleSize(5)).toBe(1);
+    expect(new FractionSampler({ minClients: 3, maxClients: 3 }).sampleSize(10)).toBe(3);
+    expect(new FractionSampler().sampleSize(2)).toBe(2);
+    expect(new FractionSampler().name).toBe('fraction');
   });
 
   it('is a deterministic function of seed, round and the set of available ids', () => {
     const s = new FractionSampler({ fraction: 0.3, seed: 5 });
     const first = s.select(ids(10), 4);
     expect(first).toHaveLength(3);
+    expect(first).toEqual([...first].sort());
     expect(new Set(first).size).toBe(3);
     expect(first.every((id) => ids(10).includes(id))).toBe(true);
     expect(new FractionSampler({ fraction: 0.3, seed: 5 }).select([...ids(10)].reverse(), 4)).toEqual(first);
@@ -41,6 +46,12 @@ describe('FractionSampler', () => {
 
   it('rejects bad options and input', () => {
     expect(() => new FractionSampler({ fraction: 0 })).toThrow(/fraction must be in \(0, 1\]/);
+    expect(() => new FractionSampler({ fraction: 1.5 })).toThrow('sampler fraction must be in (0, 1], got 1.5');
+    for (const minClients of [0, 1.5]) {
+      expect(() => new FractionSampler({ minClients })).toThrow(`sampler minClients must be a positive integer, got ${minClients}`);
+    }
+    expect(() => new FractionSampler({ minAvailable: 2.5 })).toThrow('sampler minAvailable must be an integer, got 2.5');
+    expect(() => new FractionSampler({ seed: 0.5 })).toThrow('sampler seed must be an integer, got 0.5');
     expect(() => new FractionSampler({ minClients: 3, maxClients: 2 })).toThrow(/maxClients must be an integer >= minClients/);
     expect(() => new FractionSampler().select(['a', 'b', 'a'], 0)).toThrow(/a is listed twice/);
     expect(() => new FractionSampler().select(['a', 'b'], -1)).toThrow(/round must be/);

@@ -12,11 +12,30 @@ describe('Krum', () => {
     expect(krumSelect(updates(points), 1, 5 - 1)).toEqual([0, 1, 2, 3]);
   });
 
+  it('ranks by score, not by position in the round', () => {
+    // The same five points listed e, d, c, b, a: the ranking a, b, c, d is now positions 4, 3, 2, 1.
+    const reversed = updates([...points].reverse());
+    expect(krumSelect(reversed, 1, 4)).toEqual([4, 3, 2, 1]);
+    expect(Array.from(new Krum({ byzantine: 1 }).aggregate(reversed))).toEqual([0, 0]);
+    const outliersFirst = honestPlusOutliers(8, 2).reverse();
+    expect(krumSelect(outliersFirst, 2, 6).every((i) => i >= 2)).toBe(true);
+  });
+
+  it('breaks ties by position', () => {
+    expect(krumSelect(updates([[1, 1], [1, 1], [1, 1], [1, 1], [1, 1]]), 0, 5)).toEqual([0, 1, 2, 3, 4]);
+    // b and d are mirror images around a, c, e: equal scores, so the earlier position wins.
+    expect(krumSelect(updates([[0], [-1], [0], [1], [0]]), 0, 5)).toEqual([0, 2, 4, 1, 3]);
+  });
+
   it('Krum returns the single most central delta, as a copy', () => {
     const round = updates(points);
     const out = new Krum({ byzantine: 1 }).aggregate(round);
     expect(Array.from(out)).toEqual([0, 0]);
     expect(out).not.toBe(round[0].delta);
+  });
+
+  it('Krum returns the most central delta even when its client reports no examples (Krum is unweighted)', () => {
+    expect(Array.from(new Krum({ byzantine: 1 }).aggregate(updates(points, [0, 1, 1, 1, 1])))).toEqual([0, 0]);
   });
 
   it('MultiKrum returns the example-weighted mean of the m best', () => {
@@ -28,7 +47,8 @@ describe('Krum', () => {
 
   it('refuses rounds too small for its guarantee', () => {
     expect(() => new Krum({ byzantine: 1 }).aggregate(updates(points.slice(0, 4)))).toThrow(/at least 5 updates \(2f \+ 3\), got 4/);
-    expect(() => new Krum({ byzantine: 1, keep: 5 }).aggregate(updates(points))).toThrow(/keep <= n - f/);
+    expect(() => new Krum({ byzantine: 2 }).aggregate(updates([...points, [5, 5]]))).toThrow('Krum with 2 Byzantine clients needs at least 7 updates (2f + 3), got 6');
+    expect(() => new Krum({ byzantine: 1, keep: 5 }).aggregate(updates(points))).toThrow('MultiKrum cannot keep 5 of 5 updates when 1 may be Byzantine (keep <= n - f)');
     expect(() => new Krum({ byzantine: -1 })).toThrow(/non-negative integer/);
     expect(() => new Krum({ keep: 0 })).toThrow(/positive integer/);
   });

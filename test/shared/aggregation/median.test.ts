@@ -14,6 +14,12 @@ describe('CoordinateMedian', () => {
     expect(Array.from(new CoordinateMedian().aggregate(updates([[1, 4], [3, 8], [10, 0], [2, 2]])))).toEqual([2.5, 3]);
   });
 
+  it('takes the median of a large round (41 clients) too', () => {
+    // Coordinate 0 holds 0..40 in a scrambled order (17 is coprime to 41), coordinate 1 their negatives.
+    const deltas = Array.from({ length: 41 }, (_, i) => [(i * 17) % 41, -((i * 17) % 41)]);
+    expect(Array.from(new CoordinateMedian().aggregate(updates(deltas)))).toEqual([20, -20]);
+  });
+
   it('ignores the claimed number of examples', () => {
     expect(Array.from(new CoordinateMedian().aggregate(updates([[1], [2], [3]], [1, 1, 1000])))).toEqual([2]);
   });

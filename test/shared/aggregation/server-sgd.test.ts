@@ -23,6 +23,22 @@ describe('ServerSgd', () => {
     expect(w2[0]).toBeCloseTo(2.9, 6);
   });
 
+  it('keeps no velocity without momentum, and a state() and restored state the next steps do not change', () => {
+    const plain = new ServerSgd(1, 0);
+    plain.step(f32(1), f32(1));
+    expect(plain.state()).toEqual({});
+    const a = new ServerSgd(1, 0.9);
+    a.step(f32(0, 0), f32(1, -2));
+    const saved = a.state();
+    a.step(f32(0, 0), f32(1, 1));
+    expect(saved).toEqual({ velocity: f32(1, -2) });
+    const given = { velocity: f32(1, -2) };
+    const b = new ServerSgd(1, 0.9);
+    b.restore(given);
+    b.step(f32(0, 0), f32(1, 1));
+    expect(given).toEqual({ velocity: f32(1, -2) });
+  });
+
   it('resumes exactly from state()', () => {
     const a = new ServerSgd(1, 0.9);
     const w = a.step(f32(0, 0), f32(1, -2));
@@ -37,7 +53,7 @@ describe('ServerSgd', () => {
     const opt = new ServerSgd(1, 0.9);
     expect(() => opt.restore({ velocity: 3 })).toThrow(/'velocity' must be a Float32Array/);
     opt.restore({ velocity: f32(1, 2, 3) });
-    expect(() => opt.step(f32(0, 0), f32(1, 1))).toThrow(/has 3 values but the weights have 2/);
+    expect(() => opt.step(f32(0, 0), f32(1, 1))).toThrow('momentum velocity has 3 values but the weights have 2: state from another model?');
     expect(() => opt.step(f32(0, 0), f32(1))).toThrow(/delta has 1 values/);
   });
 });

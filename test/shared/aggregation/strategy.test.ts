@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createAggregator, createStrategy, parseStrategyConfig } from '../../../shared/aggregation/strategy.js';
+import { createAggregator, createServerOptimizer, createStrategy, parseStrategyConfig } from '../../../shared/aggregation/strategy.js';
 
 describe('parseStrategyConfig', () => {
   it("fills an empty section with Flower's FedAvg defaults", () => {
@@ -25,6 +25,7 @@ describe('parseStrategyConfig', () => {
     expect(() => parseStrategyConfig({ serverOptimizer: { kind: 'fedadam', betta: 0.9 } })).toThrow(/betta/);
     expect(() => parseStrategyConfig({ aggregator: { kind: 'trimmed-mean', beta: 0.5 } })).toThrow(/aggregator\.beta/);
     expect(() => parseStrategyConfig({ sampler: { minClients: 4, maxClients: 3 } })).toThrow(/maxClients must be >= minClients/);
+    expect(parseStrategyConfig({ sampler: { minClients: 3, maxClients: 3 } }).sampler).toMatchObject({ minClients: 3, maxClients: 3 });
     expect(() => parseStrategyConfig({ proximalMu: -1 })).toThrow(/proximalMu/);
   });
 });
@@ -46,6 +47,21 @@ describe('createStrategy', () => {
     expect(s.serverOptimizer.name).toBe('fedadam');
   });
 
+  it('builds Krum and the evaluation sampler with the configured settings', () => {
+    const krum = createAggregator(parseStrategyConfig({ aggregator: { kind: 'krum', byzantine: 2, keep: 3 } }).aggregator);
+    expect(krum).toMatchObject({ name: 'multikrum', byzantine: 2, keep: 3 });
+    const s = createStrategy(parseStrategyConfig({ sampler: { seed: 9 }, evaluation: { fraction: 0.5, minClients: 3 } }));
+    expect(s.evaluationSampler).toMatchObject({ fraction: 0.5, minClients: 3 });
+    expect(s.evaluationSampler!.seed).not.toBe(9);
+  });
+
+  it('says exactly why a robust aggregator cannot run under secure aggregation', () => {
+    expect(() => createStrategy(parseStrategyConfig({ aggregator: { kind: 'median' } }), { secureAggregation: true })).toThrow(
+      "aggregator 'median' cannot run with secure aggregation: it must see each client's update individually (to sort, compare or discard them), " +
+        "but under secure aggregation the coordinator only ever sees the sum of the masked updates. Use the 'weighted-mean' aggregator or turn secure aggregation off.",
+    );
+  });
+
   it('samples evaluation independently of training, or not at all', () => {
     const s = createStrategy(parseStrategyConfig({ sampler: { fraction: 0.3 }, evaluation: { fraction: 0.3 } }));
     const ids = Array.from({ length: 20 }, (_, i) => `c${i}`);
@@ -63,6 +79,20 @@ describe('createStrategy', () => {
       expect(() => createStrategy(config)).not.toThrow();
     }
     expect(createStrategy(parseStrategyConfig({}), { secureAggregation: true }).aggregator.linear).toBe(true);
+  });
+
+  it('builds each server optimizer with its configured settings', () => {
+    const kinds = ['sgd', 'fedadam', 'fedyogi', 'fedadagrad'] as const;
+    const names = kinds.map((kind) => createServerOptimizer(parseStrategyConfig({ serverOptimizer: { kind } }).serverOptimizer).name);
+    expect(names).toEqual(['fedavg', 'fedadam', 'fedyogi', 'fedadagrad']);
+    const yogi = createServerOptimizer(parseStrategyConfig({ serverOptimizer: { kind: 'fedyogi', eta: 0.5 } }).serverOptimizer);
+    expect(yogi).toMatchObject({ options: { eta: 0.5, beta1: 0.9 } });
+    expect(createServerOptimizer({ kind: 'sgd', learningRate: 1, momentum: 0.5 }).name).toBe('fedavgm');
+  });
+
+  it('refuses a kind it does not know, from untyped callers', () => {
+    expect(() => createAggregator({ kind: 'mean' } as never)).toThrow('unknown aggregator {"kind":"mean"}');
+    expect(() => createServerOptimizer({ kind: 'adamw' } as never)).toThrow('unknown server optimizer {"kind":"adamw"}');
   });
 
   it('marks only the weighted mean as linear', () => {

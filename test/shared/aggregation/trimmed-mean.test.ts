@@ -13,6 +13,10 @@ describe('TrimmedMean', () => {
     expect(Array.from(new TrimmedMean(0.2).aggregate(updates([[1], [2], [3], [40]])))).toEqual([11.5]);
   });
 
+  it('with beta 0 is the plain unweighted mean', () => {
+    expect(Array.from(new TrimmedMean(0).aggregate(updates([[1], [2], [3], [40]], [1, 1, 1, 9])))).toEqual([11.5]);
+  });
+
   it("defaults to Flower's beta 0.2", () => {
     expect(new TrimmedMean().beta).toBe(0.2);
   });

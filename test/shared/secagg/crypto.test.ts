@@ -1,8 +1,9 @@
 import nacl from 'tweetnacl';
 import { describe, expect, it } from 'vitest';
-import { nodeX25519, open, seal, tweetnaclX25519, x25519PublicKey } from '../../../shared/secagg/agreement.js';
+import { createHash } from 'node:crypto';
+import { defaultX25519, nodeX25519, open, seal, tweetnaclX25519, x25519PublicKey } from '../../../shared/secagg/agreement.js';
 import { generateIdentity, IdentityPins, nodeVerify, signAdvertisement, tweetnaclVerify, verifyAdvertisement, type AdvertisedKeys } from '../../../shared/secagg/identity.js';
-import { pairwiseMaskKey, selfMaskKey, shareBoxKey } from '../../../shared/secagg/kdf.js';
+import { graphSeed, LABELS, pairwiseMaskKey, selfMaskKey, shareBoxKey } from '../../../shared/secagg/kdf.js';
 import { nodeCryptoModule } from '../../../shared/secagg/node-crypto.js';
 
 /** Low-order points of Curve25519: X25519 with any of them yields all zeros. */
@@ -35,6 +36,39 @@ describe('key agreement', () => {
     expect(open(sealed, shareBoxKey(1, 'bob', 'alice', secret))).toBeUndefined();
     sealed[30] ^= 1;
     expect(open(sealed, shareBoxKey(1, 'alice', 'bob', secret))).toBeUndefined();
+  });
+
+  it('uses Node X25519 by default, chosen once, and refuses a peer key that is not 32 bytes', () => {
+    expect(defaultX25519()).toBe(defaultX25519());
+    const a = defaultX25519().keyPair();
+    const b = tweetnaclX25519.keyPair();
+    expect(defaultX25519().agreement(a)(b.publicKey)).toEqual(tweetnaclX25519.agreement(b)(a.publicKey));
+    expect(() => backends.node.agreement(a)(new Uint8Array(31))).toThrow('X25519 public key must be 32 bytes, got 31');
+  });
+
+  it('opens an empty box, and returns undefined (never throws) for one too short to hold a nonce and tag', () => {
+    const key = new Uint8Array(32).fill(2);
+    expect(open(seal(new Uint8Array(0), key), key)).toEqual(new Uint8Array(0));
+    for (const length of [0, 10, 24, 39]) expect(open(new Uint8Array(length), key)).toBeUndefined();
+  });
+
+  it('derives keys as SHA-512 of the length-prefixed label, round, ids (pair in sorted order) and secret, cut to 32 bytes', () => {
+    const lp = (b: Uint8Array | string) => {
+      const bytes = typeof b === 'string' ? Buffer.from(b, 'utf8') : Buffer.from(b);
+      const len = Buffer.alloc(4);
+      len.writeUInt32BE(bytes.length);
+      return Buffer.concat([len, bytes]);
+    };
+    const u64 = (n: number) => {
+      const out = Buffer.alloc(8);
+      out.writeBigUInt64BE(BigInt(n));
+      return out;
+    };
+    const sha = (...parts: Buffer[]) => new Uint8Array(createHash('sha512').update(Buffer.concat(parts)).digest().subarray(0, 32));
+    const s = new Uint8Array(32).fill(9);
+    expect(pairwiseMaskKey(3, 'bob', 'alice', s)).toEqual(sha(lp(LABELS.pairwiseMask), u64(3), lp('alice'), lp('bob'), lp(s)));
+    const nonce = new Uint8Array(32).fill(6);
+    expect(graphSeed(5, nonce, ['a', 'b', 'c'])).toEqual(sha(lp(LABELS.graph), u64(5), lp(nonce), lp('a'), lp('b'), lp('c')));
   });
 
   it('derives mask keys that depend on every input but not on the order of the pair', () => {

@@ -66,4 +66,38 @@ describe('fixed-point encoding in Z_2^32', () => {
     expect(() => fixedPointScale({ clip: 0, maxWeight: 1, maxClients: 8 })).toThrow(/clip/);
     expect(() => decodeSum(new Uint32Array(3), params)).toThrow(/total weight 0/);
   });
+
+  it('names the parameter that is out of range, at the exact limits', () => {
+    const fits = (p: EncodingParams) => () => fixedPointScale(p);
+    expect(fits({ clip: Infinity, maxWeight: 1, maxClients: 1 })).toThrow('clip must be a positive finite number, got Infinity');
+    expect(fits({ clip: -1, maxWeight: 1, maxClients: 1 })).toThrow('clip must be a positive finite number, got -1');
+    for (const maxWeight of [0, 1.5]) expect(fits({ clip: 1, maxWeight, maxClients: 1 })).toThrow(`maxWeight must be a positive integer, got ${maxWeight}`);
+    for (const maxClients of [0, 2.5]) expect(fits({ clip: 1, maxWeight: 1, maxClients })).toThrow(`maxClients must be a positive integer, got ${maxClients}`);
+    // The weight slot holds up to 2^32 - 1 = 3 * 1431655765 exactly.
+    expect(fits({ clip: 1, maxWeight: 1431655765, maxClients: 3 })).not.toThrow();
+    expect(fits({ clip: 1, maxWeight: 1431655766, maxClients: 3 })).toThrow(
+      'maxClients * maxWeight = 4294967298 does not fit the 32-bit weight slot; lower maxWeight',
+    );
+    // floor((2^31 - 1) / N) must leave at least 2 units per client.
+    expect(fixedPointScale({ clip: 1, maxWeight: 1, maxClients: 2 ** 30 - 1 })).toBe(1);
+    expect(fits({ clip: 1, maxWeight: 1, maxClients: 2 ** 30 })).toThrow(`${2 ** 30} clients leave no headroom in 32 bits`);
+    expect(fixedPointScale({ clip: 0.5, maxWeight: 1, maxClients: 1 })).toBe((2 ** 31 - 2) / 0.5);
+  });
+
+  it('gives weight 0 to a client with no examples, and refuses a bad count by name', () => {
+    expect(clientWeight(0, params)).toBe(0);
+    expect(clientWeight(499, params)).toBe(499);
+    expect(() => clientWeight(-1, params)).toThrow('numExamples must be a non-negative integer, got -1');
+  });
+
+  it('decodes a sum that is a view into a larger buffer, and a sum with only the weight slot', () => {
+    const words = encodeUpdate(Float32Array.of(1, -0.5), 500, params);
+    const padded = new Uint32Array(words.length + 2);
+    padded.set(words, 1);
+    const direct = decodeSum(words, params);
+    const viewed = decodeSum(padded.subarray(1, 1 + words.length), params);
+    expect(viewed).toEqual(direct);
+    expect(decodeSum(Uint32Array.of(7), params)).toEqual({ mean: new Float32Array(0), totalWeight: 7 });
+    expect(() => decodeSum(new Uint32Array(0), params)).toThrow('an encoded sum needs at least the weight slot');
+  });
 });

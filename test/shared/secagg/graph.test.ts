@@ -18,6 +18,12 @@ describe('random Harary graph', () => {
     }
   });
 
+  it("lists each client's neighbours in ring order: its k/2 predecessors, then its k/2 successors", () => {
+    const g = neighbourGraph(ids(9), 4, seed(5));
+    const ring = [...g.keys()];
+    ring.forEach((id, pos) => expect(g.get(id)).toEqual([-2, -1, 1, 2].map((d) => ring[(pos + d + 9) % 9])));
+  });
+
   it('is fixed by the seed and the roster, whatever order the ids come in', () => {
     const a = neighbourGraph(ids(30), 6, seed(2));
     const b = neighbourGraph([...ids(30)].reverse(), 6, seed(2));
@@ -31,6 +37,8 @@ describe('random Harary graph', () => {
     for (const [u, nb] of g) expect([...nb].sort()).toEqual(ids(6).filter((v) => v !== u));
     expect(() => neighbourGraph(ids(10), 5, seed(1))).toThrow(/even/);
     expect(() => neighbourGraph(ids(10), 10, seed(1))).toThrow(/\[2, 9\]/);
+    expect(() => neighbourGraph(ids(10), 0, seed(1))).toThrow('graph degree k must be an integer in [2, 9] for 10 clients, got 0');
+    expect(() => neighbourGraph(ids(10), 2.5, seed(1))).toThrow('graph degree k must be an integer in [2, 9] for 10 clients, got 2.5');
     expect(() => neighbourGraph(['a', 'a', 'b'], 2, seed(1))).toThrow(/unique/);
   });
 });
@@ -52,12 +60,43 @@ describe('default k and threshold', () => {
     }
   });
 
+  it('computes the edges of binomial tails exactly', () => {
+    expect(binomialBelow(5, 0.5, 0)).toBe(0);
+    expect(binomialBelow(5, 0.5, -2)).toBe(0);
+    expect(binomialBelow(5, 0.5, 5)).toBe(31 / 32);
+    expect(binomialBelow(5, 0.5, 6)).toBe(1);
+    expect(binomialBelow(5, 0.5, 8)).toBe(1);
+    // p = 0: all mass at 0 (no 0 * log 0 = NaN term); p = 1: none below k.
+    expect(binomialBelow(4, 0, 1)).toBe(1);
+    expect(binomialBelow(4, 1, 4)).toBe(0);
+  });
+
+  it('needs 2t - k colluders against an active coordinator, and a floor that makes that at least 2', () => {
+    expect(activeCollusionBound(12, 8)).toBe(4);
+    expect(activeCollusionBound(5, 4)).toBe(3);
+    expect(minimumThreshold(12)).toBe(7);
+    expect(minimumThreshold(5)).toBe(4);
+    expect(activeCollusionBound(12, minimumThreshold(12))).toBe(2);
+  });
+
+  it('refuses assumptions outside (0, 1) and fewer than 3 clients, by name', () => {
+    for (const [key, value] of [['dropout', 0], ['corrupt', 1], ['failure', -1], ['exposure', NaN]] as const) {
+      expect(() => defaultGraphParams(10, { ...DEFAULT_ASSUMPTIONS, [key]: value })).toThrow(`assumption ${key} must be in (0, 1), got ${value}`);
+    }
+    expect(defaultGraphParams(3)).toEqual({ k: 2, threshold: 2 });
+    expect(() => defaultGraphParams(3.5)).toThrow('secure aggregation needs at least 3 clients, got 3.5');
+    expect(() => defaultGraphParams(300, { ...DEFAULT_ASSUMPTIONS, dropout: 0.9 })).toThrow(
+      'no degree up to 254 meets the assumptions for 300 clients; relax them or set k and threshold',
+    );
+  });
+
   it('meets the stated targets with the smallest even degree, all-to-all for small n', () => {
     const a = DEFAULT_ASSUMPTIONS;
     const meets = (n: number, k: number, t: number) =>
       n * binomialBelow(k, 1 - a.dropout, t) <= a.failure && t >= minimumThreshold(k) && n * (1 - binomialBelow(k, a.corrupt, activeCollusionBound(k, t))) <= a.exposure;
     for (const n of [3, 4, 10, 25, 50, 100, 200, 1000, 10000]) {
       const { k, threshold } = defaultGraphParams(n);
+      expect(k).toBeLessThanOrEqual(n - 1);
       expect(threshold).toBeGreaterThanOrEqual(minimumThreshold(k));
       expect(activeCollusionBound(k, threshold)).toBeGreaterThanOrEqual(2);
       expect(threshold).toBeLessThanOrEqual(k);
@@ -69,6 +108,22 @@ describe('default k and threshold', () => {
     expect(defaultGraphParams(4)).toEqual({ k: 3, threshold: 3 });
     expect(defaultGraphParams(6)).toEqual({ k: 5, threshold: 4 });
     expect(defaultGraphParams(1000).k).toBeLessThan(60);
+  });
+
+  it('never trades correctness for privacy: with rare corruption a small degree is private but must still be correct', () => {
+    const a = { ...DEFAULT_ASSUMPTIONS, corrupt: 1e-5 };
+    for (const n of [20, 50, 200]) {
+      const { k, threshold } = defaultGraphParams(n, a);
+      expect(k).toBeLessThanOrEqual(n - 1);
+      expect(n * binomialBelow(k, 1 - a.dropout, threshold)).toBeLessThanOrEqual(a.failure);
+      expect(threshold).toBeGreaterThanOrEqual(minimumThreshold(k));
+    }
+  });
+
+  it('falls back to all-to-all up to 255 clients (degree 254, the most GF(256) Shamir shares allow)', () => {
+    const harsh = { ...DEFAULT_ASSUMPTIONS, dropout: 0.9 };
+    expect(defaultGraphParams(255, harsh).k).toBe(254);
+    expect(() => defaultGraphParams(256, harsh)).toThrow('no degree up to 254 meets the assumptions for 256 clients');
   });
 
   it('needs more neighbours to survive more dropouts', () => {
@@ -85,6 +140,10 @@ describe('default k and threshold', () => {
     expect(() => resolveGraphParams(6, { threshold: 3 })).toThrow(/\[4, k = 5\]/);
     expect(resolveGraphParams(5, { k: 40 }).k).toBe(4);
     expect(() => resolveGraphParams(100, { k: 12, threshold: 13 })).toThrow(/threshold/);
+    expect(resolveGraphParams(100, { k: 12, threshold: 12 })).toEqual({ k: 12, threshold: 12 });
+    expect(() => resolveGraphParams(100, { k: 12, threshold: 6 })).toThrow(
+      'threshold must be an integer in [7, k = 12], got 6: below 7, fewer than 2 colluding neighbours would let an active coordinator unmask a client (2t - k >= 2)',
+    );
     expect(() => resolveGraphParams(100, { k: 11 })).toThrow(/even/);
     expect(() => resolveGraphParams(2)).toThrow(/at least 3 clients/);
   });

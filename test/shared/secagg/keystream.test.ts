@@ -1,7 +1,7 @@
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { defaultKeystream, nodeKeystream, webCryptoKeystream } from '../../../shared/secagg/keystream.js';
-import { keystreamAccumulator, nodeMaskAccumulator } from '../../../shared/secagg/masks.js';
+import { defaultMaskAccumulator, keystreamAccumulator, nodeMaskAccumulator } from '../../../shared/secagg/masks.js';
 import { nodeCryptoModule } from '../../../shared/secagg/node-crypto.js';
 
 const nodeStream = nodeKeystream(nodeCryptoModule()!);
@@ -49,6 +49,32 @@ describe('mask keystream', () => {
     await expect(webStream(key, -1)).rejects.toThrow(/non-negative integer/);
   });
 
+  it('imports the mask key into WebCrypto as non-extractable, for encryption only', async () => {
+    const real = globalThis.crypto.subtle;
+    const imported: CryptoKey[] = [];
+    const subtle = {
+      importKey: async (...args: Parameters<SubtleCrypto['importKey']>) => {
+        const key = await (real.importKey as (...a: unknown[]) => Promise<CryptoKey>)(...args);
+        imported.push(key);
+        return key;
+      },
+      encrypt: real.encrypt.bind(real),
+    } as unknown as SubtleCrypto;
+    await webCryptoKeystream(subtle)(new Uint8Array(32), 16);
+    expect(imported.map((k) => [k.extractable, k.usages])).toEqual([[false, ['encrypt']]]);
+  });
+
+  it('names what is wrong with a key or a length, and chooses its default once', async () => {
+    const stream = nodeKeystream(nodeCryptoModule()!);
+    await expect(stream(new Uint8Array(31), 10)).rejects.toThrow('keystream key must be 32 bytes');
+    await expect(stream(Array.from({ length: 32 }, () => 0) as unknown as Uint8Array, 10)).rejects.toThrow('keystream key must be 32 bytes');
+    await expect(stream(new Uint8Array(32), 1.5)).rejects.toThrow('keystream length must be a non-negative integer, got 1.5');
+    expect(defaultKeystream()).toBe(defaultKeystream());
+    // WebCrypto by default uses the global subtle crypto.
+    const key = new Uint8Array(32).fill(3);
+    expect(Buffer.from(await webCryptoKeystream()(key, 48)).equals(Buffer.from(await stream(key, 48)))).toBe(true);
+  });
+
   it('adds masks identically through Node\'s block-streaming accumulator and WebCrypto whole masks', async () => {
     for (const words of [1, 5, 16384, 2 * 16384 + 3]) {
       const terms = [1, -1, -1, 1, 1].map((sign) => ({ key: new Uint8Array(randomBytes(32)), sign: sign as 1 | -1 }));
@@ -56,11 +82,18 @@ describe('mask keystream', () => {
       const viaNode = start.slice();
       const viaWeb = start.slice();
       await nodeMaskAccumulator(nodeCryptoModule()!)(viaNode, terms);
+      const viaDefault = start.slice();
+      await defaultMaskAccumulator()(viaDefault, terms);
+      expect(viaDefault).toEqual(viaNode);
       await keystreamAccumulator(webStream)(viaWeb, terms);
       expect(viaNode).toEqual(viaWeb);
       // Adding a mask and subtracting it again restores the words exactly (mod 2^32).
       await nodeMaskAccumulator(nodeCryptoModule()!)(viaNode, terms.map((t) => ({ ...t, sign: -t.sign as 1 | -1 })));
       expect(viaNode).toEqual(start);
     }
+    expect(defaultMaskAccumulator()).toBe(defaultMaskAccumulator());
+    await expect(nodeMaskAccumulator(nodeCryptoModule()!)(new Uint32Array(4), [{ key: new Uint8Array(16), sign: 1 }])).rejects.toThrow(
+      'keystream key must be 32 bytes',
+    );
   });
 });

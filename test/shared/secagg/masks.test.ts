@@ -9,4 +9,11 @@ describe('int32View', () => {
     expect(bytes.byteOffset % 4).not.toBe(0);
     expect(Array.from(int32View(bytes, 2))).toEqual([-2, 7]);
   });
+
+  it('is a view, not a copy, when the bytes are aligned', () => {
+    const bytes = new Uint8Array(new Int32Array([5, -6, 7]).buffer, 4);
+    const view = int32View(bytes, 2);
+    expect(Array.from(view)).toEqual([-6, 7]);
+    expect(view.buffer).toBe(bytes.buffer);
+  });
 });
