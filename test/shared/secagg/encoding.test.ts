@@ -80,7 +80,7 @@ describe('fixed-point encoding in Z_2^32', () => {
     );
     // floor((2^31 - 1) / N) must leave at least 2 units per client.
     expect(fixedPointScale({ clip: 1, maxWeight: 1, maxClients: 2 ** 30 - 1 })).toBe(1);
-    expect(fits({ clip: 1, maxWeight: 1, maxClients: 2 ** 30 })).toThrow(`${2 ** 30} clients leave no headroom in 32 bits`);
+    expect(fits({ clip: 1, maxWeight: 1, maxClients: 2 ** 30 })).toThrow(`${2 ** 30} clients leave no headroom in 32-bit words`);
     expect(fixedPointScale({ clip: 0.5, maxWeight: 1, maxClients: 1 })).toBe((2 ** 31 - 2) / 0.5);
   });
 
