@@ -8,6 +8,21 @@ import { fileURLToPath } from 'node:url';
  */
 export const equivalentMutants = [
   {
+    file: 'shared/secagg/share-commitment.ts',
+    code: 'path.length !== HASH_BYTES * commitmentDepth(neighbours)',
+    reason: 'a path of another length climbs to another level than the root, so the root comparison refuses it anyway (short of a SHA-512 collision); the check bounds the hashing',
+  },
+  {
+    file: 'shared/secagg/share-commitment.ts',
+    code: 'proof.length !== revealProofBytes(neighbours)',
+    reason: 'as for the path: a proof of another length cannot hash to the root short of a collision; the check bounds the hashing',
+  },
+  {
+    file: 'shared/secagg/hash.ts',
+    code: 'parts.length === 1',
+    reason: 'a fast path: concatenating one part copies it, and the copy hashes the same',
+  },
+  {
     file: 'shared/privacy/clipping.ts',
     code: 'i < update.length',
     reason: "i <= length only adds a write past the Float32Array's end, which typed arrays ignore",

@@ -42,6 +42,8 @@ const FILE_TESTS: Record<string, string[]> = {
   'shared/secagg/masks.ts': ['test/shared/secagg/keystream.test.ts', 'test/shared/secagg/masks.test.ts'],
   'shared/secagg/kdf.ts': ['test/shared/secagg/crypto.test.ts'],
   'shared/secagg/agreement.ts': ['test/shared/secagg/crypto.test.ts'],
+  'shared/secagg/share-commitment.ts': ['test/shared/secagg/share-commitment.test.ts'],
+  'shared/secagg/hash.ts': ['test/shared/secagg/hash.test.ts'],
 };
 
 /** A folder target, or one file of a folder target (mutated alone, against its own tests or the folder's). */

@@ -73,6 +73,20 @@ describe('share commitment', () => {
     expect(revealedMatches(root, 42, i, to, 'masking-key', key, proof.subarray(0, proof.length - 32))).toBe(false);
   });
 
+  it('refuses places outside the tree even where the path bits would alias a real neighbour', () => {
+    // With 8 neighbours the path has 3 levels: place 8 reads as place 0 and place -1 as place 7.
+    const d = dealt(8);
+    const { root, paths } = commitShares(d);
+    for (const [place, real] of [[8, 0], [-1, 7], [16, 0]] as const) {
+      const [to, seed, key, path] = [d.to[real], d.selfMaskSeed[real], d.maskingKey[real], paths[real]];
+      expect(pairMatches(root, 8, real, to, seed, key, path)).toBe(true);
+      expect(pairMatches(root, 8, place, to, seed, key, path)).toBe(false);
+      expect(revealedMatches(root, 8, real, to, 'self-mask-seed', seed, revealProof(to, 'self-mask-seed', key, path))).toBe(true);
+      expect(revealedMatches(root, 8, place, to, 'self-mask-seed', seed, revealProof(to, 'self-mask-seed', key, path))).toBe(false);
+      expect(revealedMatches(root, 8, place, to, 'masking-key', key, revealProof(to, 'masking-key', seed, path))).toBe(false);
+    }
+  });
+
   it('binds each root to the very shares dealt: other shares give another root', () => {
     expect(Buffer.from(commitShares(dealt(9)).root).equals(Buffer.from(commitShares(dealt(9, 1)).root))).toBe(false);
     expect(Buffer.from(commitShares(dealt(9)).root).equals(Buffer.from(commitShares(dealt(9)).root))).toBe(true);
