@@ -97,10 +97,10 @@ export function describeSetup(config: LabConfig, population: Population): string
   const heldOut = population.clients.reduce((s, c) => s + (c.heldOut?.n ?? 0), 0);
   const attackers = population.clients.filter((c) => c.attack);
   const lines = [
-    `- Data: ${config.data.trainExamples.toLocaleString('en-US')} real MNIST training digits split ${describePartition(config)} ` +
+    `- Data: ${population.trainExamples.toLocaleString('en-US')} training examples of \`${config.data.train}\` split ${describePartition(config)} ` +
       `between ${config.clients} clients (${Math.min(...sizes)}-${Math.max(...sizes)} training examples each` +
       (heldOut > 0 ? `, ${heldOut} kept back on the clients for federated evaluation` : '') +
-      `); ${config.data.testExamples.toLocaleString('en-US')} held-out digits scored on the coordinator after every round.`,
+      `); ${population.test.n.toLocaleString('en-US')} held-out examples of \`${config.data.test}\` scored on the coordinator after every round.`,
     `- Training: ${config.rounds} rounds, ${t.epochs} local epoch(s), batch ${t.batchSize}, ${t.optimizer} learning rate ${t.learningRate}; seed ${config.seed}.`,
   ];
   if (config.byzantine && attackers.length > 0) {
@@ -183,7 +183,7 @@ export function summaryMarkdown(config: LabConfig, population: Population, outco
 }
 
 /** Held-out accuracy and loss against rounds, one line per run. */
-export function plotSvg(config: LabConfig, outcomes: readonly RunOutcome[]): string {
+export function plotSvg(config: LabConfig, population: Population, outcomes: readonly RunOutcome[]): string {
   const series = (pick: (r: RoundRecord) => number | undefined) =>
     outcomes.map((o) => ({
       name: o.label,
@@ -197,7 +197,7 @@ export function plotSvg(config: LabConfig, outcomes: readonly RunOutcome[]): str
     xLabel: 'round',
     panels: [
       {
-        title: `accuracy (${config.data.testExamples.toLocaleString('en-US')} held-out digits)`,
+        title: `accuracy (${population.test.n.toLocaleString('en-US')} held-out examples)`,
         yLabel: 'accuracy',
         series: series((r) => r.evaluation?.accuracy),
         formatY: (y) => `${Number((y * 100).toPrecision(3))}%`,

@@ -38,7 +38,7 @@ function slug(label: string): string {
  */
 export async function simulate(config: LabConfig, outDir: string, options: SimulateOptions): Promise<RunOutcome[]> {
   validateRuns(config);
-  const population = buildPopulation(config);
+  const population = await buildPopulation(config);
   await mkdir(join(outDir, 'logs'), { recursive: true });
   await writeFile(join(outDir, 'partitions.csv'), partitionsCsv(population));
   const progress = new LabProgress(options.progress, config.runs.length * config.rounds);
@@ -65,7 +65,7 @@ export async function simulate(config: LabConfig, outDir: string, options: Simul
 async function writeReports(config: LabConfig, population: Population, outcomes: readonly RunOutcome[], outDir: string): Promise<void> {
   await writeFile(join(outDir, 'rounds.csv'), roundsCsv(outcomes));
   await writeFile(join(outDir, 'summary.md'), summaryMarkdown(config, population, outcomes));
-  if (outcomes.some((o) => o.records.length > 0)) await writeFile(join(outDir, 'plot.svg'), plotSvg(config, outcomes));
+  if (outcomes.some((o) => o.records.length > 0)) await writeFile(join(outDir, 'plot.svg'), plotSvg(config, population, outcomes));
 }
 
 /** Rewrites the CSV, summary and plot of an earlier simulation from its runs.json. */
@@ -80,7 +80,7 @@ export async function renderResults(config: LabConfig, outDir: string): Promise<
   const parsed = z.array(SavedRunSchema).safeParse(raw);
   if (!parsed.success) throw new Error(`cannot re-render: ${path} does not hold simulation runs:\n${z.prettifyError(parsed.error)}`);
   const outcomes: RunOutcome[] = parsed.data.map((o) => ({ ...o, log: [] }));
-  await writeReports(config, buildPopulation(config), outcomes, outDir);
+  await writeReports(config, await buildPopulation(config), outcomes, outDir);
   return outcomes;
 }
 

@@ -1,6 +1,6 @@
 import { io, type Socket } from 'socket.io-client';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadDataSpec } from '../../client/data-spec.js';
+import { loadDataSpecSync } from '../../client/data-spec.js';
 import { NodeClient } from '../../client/node-client.js';
 import type { Dataset } from '../../shared/data/dataset.js';
 import { setupBackend } from '../../shared/engine/backend.js';
@@ -46,10 +46,10 @@ describe('strategy and federated evaluation on the coordinator', () => {
     cleanup.push(() => server.close());
 
     // Two clients with held-out splits of different sizes, and a bare socket with none.
-    const heldOut: Record<string, Dataset> = { 'eval-a': loadDataSpec('mnist:40/80'), 'eval-b': loadDataSpec('mnist:0/160') };
+    const heldOut: Record<string, Dataset> = { 'eval-a': loadDataSpecSync('mnist:40/80'), 'eval-b': loadDataSpecSync('mnist:0/160') };
     const lines: string[] = [];
     for (const [name, evalData] of Object.entries(heldOut)) {
-      const client = new NodeClient({ server: server.url, token: JOIN_TOKEN, name, data: loadDataSpec(`mnist:${name === 'eval-a' ? 1 : 2}/80`), evalData, progress: collectingProgress(lines) });
+      const client = new NodeClient({ server: server.url, token: JOIN_TOKEN, name, data: loadDataSpecSync(`mnist:${name === 'eval-a' ? 1 : 2}/80`), evalData, progress: collectingProgress(lines) });
       const done = client.run();
       done.catch(() => undefined);
       cleanup.push(async () => {

@@ -60,10 +60,10 @@ function numberIn(row: Record<string, string>, column: string): number {
 }
 
 describe('simulation lab', () => {
-  it('the same config and seed give the same partitions, and another seed does not', () => {
+  it('the same config and seed give the same partitions, and another seed does not', async () => {
     const config = parseLabConfig(raw, 'test');
-    const a = buildPopulation(config);
-    const b = buildPopulation(config);
+    const a = await buildPopulation(config);
+    const b = await buildPopulation(config);
     expect(a.clients.map((c) => c.id)).toEqual(['sim-0', 'sim-1', 'sim-2']);
     for (let i = 0; i < a.clients.length; i++) {
       expect(Array.from(b.clients[i].train.y)).toEqual(Array.from(a.clients[i].train.y));
@@ -74,7 +74,7 @@ describe('simulation lab', () => {
     expect(a.clients.filter((c) => c.attack)).toHaveLength(1);
     const total = a.clients.reduce((s, c) => s + c.train.n + c.heldOut!.n, 0);
     expect(total).toBe(240);
-    const other = buildPopulation(parseLabConfig({ ...raw, seed: 12 }, 'test'));
+    const other = await buildPopulation(parseLabConfig({ ...raw, seed: 12 }, 'test'));
     expect(other.clients.map((c) => Array.from(c.classCounts))).not.toEqual(a.clients.map((c) => Array.from(c.classCounts)));
   });
 
@@ -140,6 +140,13 @@ describe('simulation lab', () => {
     expect(() => parseLabConfig({ ...raw, runs: [raw.runs[0], raw.runs[0]] }, 'x.json')).toThrow(/run label 'FedAvg' is used twice/);
     expect(() => parseLabConfig({ ...raw, partition: { kind: 'iid', numPartitions: 4 } }, 'x.json')).toThrow(/numPartitions is always the number of clients/);
     expect(() => parseLabConfig({ ...raw, partition: { kind: 'dirichlet' } }, 'x.json')).toThrow(/partition/);
+    expect(() => parseLabConfig({ ...raw, data: { train: 'fashion-mnist:dev' } }, 'x.json')).toThrow(/expected fashion-mnist:train[\s\S]*at data\.train/);
+  });
+
+  it('refuses more examples than the data source holds, naming it', async () => {
+    await expect(buildPopulation(parseLabConfig({ ...raw, data: { testExamples: 2001 } }, 'x.json'))).rejects.toThrow(
+      'data.testExamples is 2001 but mnist:test holds 2000 examples',
+    );
   });
 
   it('refuses a run whose strategy cannot combine with its privacy section before anything runs', async () => {
