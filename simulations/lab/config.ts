@@ -58,6 +58,8 @@ export const LabConfigSchema = z.strictObject({
   rounds: z.int().min(1).max(1000),
   /** Held-out accuracy to reach; the summary reports the first round that does. */
   goalAccuracy: z.number().gt(0).lte(1).optional(),
+  /** Stop a run at its first round reaching goalAccuracy instead of running every round. */
+  stopAtGoal: z.boolean().default(false),
   training: TrainConfigSchema.omit({ seed: true, proximalMu: true })
     .partial()
     .transform((t) => ({ epochs: 1, batchSize: 32, learningRate: 0.1, optimizer: 'sgd' as const, ...t }))

@@ -6,12 +6,12 @@ import { z } from 'zod';
 import type { ProgressStream } from '../../client/progress.js';
 import { TrainerPool } from '../../client/trainer-pool.js';
 import { isBackendName, setupBackend, type BackendName } from '../../shared/engine/backend.js';
-import { PrivacyStatusSchema, RoundRecordSchema } from '../../shared/protocol/rounds.js';
+import { PrivacyStatusSchema, RoundRecordSchema, type RoundRecord } from '../../shared/protocol/rounds.js';
 import { readLabConfig, type LabConfig } from './config.js';
 import { buildPopulation, type Population } from './population.js';
 import { LabProgress } from './progress.js';
 import { partitionsCsv, plotSvg, roundsCsv, summaryMarkdown } from './report.js';
-import { runOnce, validateRuns, type RunOutcome } from './run.js';
+import { runOnce, strategyName, validateRuns, type RunOutcome } from './run.js';
 import { SIMULATE_USAGE } from './simulate-usage.js';
 
 export interface SimulateOptions {
@@ -44,10 +44,24 @@ export async function simulate(config: LabConfig, outDir: string, options: Simul
   const progress = new LabProgress(options.progress, config.runs.length * config.rounds);
   const pool = new TrainerPool({ size: config.workers ?? availableParallelism(), ...(options.backend ? { backend: options.backend } : {}) });
   const outcomes: RunOutcome[] = [];
+  // Partial writes run one after another and before the run's final write.
+  let writing = Promise.resolve();
   try {
     for (const [i, run] of config.runs.entries()) {
       progress.startRun(run.label, i, config.runs.length);
-      const outcome = await runOnce(config, run, population, pool, (r) => progress.round(r, config.rounds));
+      const started = performance.now();
+      const records: RoundRecord[] = [];
+      const strategy = strategyName(config, run);
+      const outcome = await runOnce(config, run, population, pool, (r) => {
+        progress.round(r, config.rounds);
+        // The tables so far after every round, so a long run stopped midway still leaves its results.
+        records.push(r);
+        const partial: RunOutcome = { label: run.label, strategy, records: [...records], wallMs: performance.now() - started, log: [] };
+        writing = writing
+          .then(() => writeReports(config, population, [...outcomes, partial], outDir))
+          .catch((e: Error) => progress.line(`cannot write partial results: ${e.message}`));
+      });
+      await writing;
       progress.skip(config.rounds - outcome.records.length);
       if (outcome.stoppedEarly) progress.line(`${run.label}: stopped after ${outcome.records.length} round(s): ${outcome.stoppedEarly}`);
       outcomes.push(outcome);
