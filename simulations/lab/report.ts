@@ -59,6 +59,25 @@ export function roundsCsv(outcomes: readonly RunOutcome[]): string {
   return `${lines.join('\n')}\n`;
 }
 
+export const CLASS_CSV_COLUMNS = ['run', 'round', 'evaluation', 'class', 'precision', 'recall', 'f1', 'support'] as const;
+
+/** Per-class metrics of every round: the coordinator's held-out evaluation and the federated one. */
+export function classesCsv(outcomes: readonly RunOutcome[]): string {
+  const lines: string[] = [CLASS_CSV_COLUMNS.join(',')];
+  for (const o of outcomes) {
+    for (const r of o.records) {
+      const sources = [
+        ['held-out', r.evaluation?.perClass],
+        ['federated', r.federatedEvaluation?.perClass],
+      ] as const;
+      for (const [evaluation, classes] of sources) {
+        classes?.forEach((m, c) => lines.push([o.label, r.round, evaluation, c, m.precision, m.recall, m.f1, m.support].map(csvCell).join(',')));
+      }
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
 export function partitionsCsv(population: Population): string {
   const classes = population.clients[0]?.classCounts.length ?? 0;
   const header = ['client', 'train_examples', 'held_out_examples', 'byzantine', ...Array.from({ length: classes }, (_, c) => `class_${c}`)];
@@ -165,6 +184,20 @@ export function summaryMarkdown(config: LabConfig, population: Population, outco
       return r.status === 'committed' ? pct(r.evaluation?.accuracy) : 'failed';
     }),
   ]);
+  const perClass = outcomes.flatMap((o) => {
+    const last = [...o.records].reverse().find((r) => r.evaluation?.perClass);
+    if (!last) return [];
+    const classes = last.evaluation!.perClass!;
+    return [
+      `Per class, ${o.label}, round ${last.round} (held-out; confusion matrix rows = true class, columns = predicted):`,
+      '',
+      table(
+        ['class', 'precision', 'recall', 'F1', 'support', ...classes.map((_, c) => `→${c}`)],
+        classes.map((m, c) => [String(c), pct(m.precision), pct(m.recall), pct(m.f1), String(m.support), ...last.evaluation!.confusion!.map((_, p) => String(last.evaluation!.confusion![c][p]))]),
+      ),
+      '',
+    ];
+  });
   const stopped = outcomes.filter((o) => o.stoppedEarly).map((o) => `- ${o.label}: stopped after ${o.records.length} round(s): ${o.stoppedEarly}`);
   return [
     `## ${config.name}`,
@@ -179,6 +212,7 @@ export function summaryMarkdown(config: LabConfig, population: Population, outco
     '',
     table(['round', ...outcomes.map((o) => o.label)], byRound),
     '',
+    ...perClass,
   ].join('\n');
 }
 

@@ -10,7 +10,7 @@ import { PrivacyStatusSchema, RoundRecordSchema, type RoundRecord } from '../../
 import { readLabConfig, type LabConfig } from './config.js';
 import { buildPopulation, type Population } from './population.js';
 import { LabProgress } from './progress.js';
-import { partitionsCsv, plotSvg, roundsCsv, summaryMarkdown } from './report.js';
+import { classesCsv, partitionsCsv, plotSvg, roundsCsv, summaryMarkdown } from './report.js';
 import { runOnce, strategyName, validateRuns, type RunOutcome } from './run.js';
 import { SIMULATE_USAGE } from './simulate-usage.js';
 
@@ -78,6 +78,7 @@ export async function simulate(config: LabConfig, outDir: string, options: Simul
 
 async function writeReports(config: LabConfig, population: Population, outcomes: readonly RunOutcome[], outDir: string): Promise<void> {
   await writeFile(join(outDir, 'rounds.csv'), roundsCsv(outcomes));
+  await writeFile(join(outDir, 'classes.csv'), classesCsv(outcomes));
   await writeFile(join(outDir, 'summary.md'), summaryMarkdown(config, population, outcomes));
   if (outcomes.some((o) => o.records.length > 0)) await writeFile(join(outDir, 'plot.svg'), plotSvg(config, population, outcomes));
 }

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend } from '../../shared/engine/backend.js';
 import { parseLabConfig, type LabConfig } from '../../simulations/lab/config.js';
 import { buildPopulation } from '../../simulations/lab/population.js';
-import { CSV_COLUMNS } from '../../simulations/lab/report.js';
+import { CLASS_CSV_COLUMNS, CSV_COLUMNS } from '../../simulations/lab/report.js';
 import { renderResults, simulate } from '../../simulations/lab/simulate.js';
 import { niceTicks } from '../../simulations/lab/svg-plot.js';
 
@@ -106,7 +106,19 @@ describe('simulation lab', () => {
     for (const column of ['accuracy', 'loss', 'federated_accuracy', 'federated_loss', 'train_loss', 'examples']) expect(b[column]).toBe(a[column]);
     expect(await readFile(join(second, 'partitions.csv'), 'utf8')).toBe(await readFile(join(first, 'partitions.csv'), 'utf8'));
 
-    const runs = JSON.parse(await readFile(join(first, 'runs.json'), 'utf8')) as { label: string; records: { round: number }[] }[];
+    // Per-class metrics of each round, held-out (150 digits) and federated (the clients' summed matrices).
+    const classes = parseCsv(await readFile(join(first, 'classes.csv'), 'utf8'));
+    expect(Object.keys(classes[0])).toEqual([...CLASS_CSV_COLUMNS]);
+    const heldOutRound1 = classes.filter((c) => c.run === 'FedAvg' && c.round === '1' && c.evaluation === 'held-out');
+    expect(heldOutRound1.map((c) => c.class)).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+    expect(heldOutRound1.reduce((s, c) => s + numberIn(c, 'support'), 0)).toBe(150);
+    const recallWeighted = heldOutRound1.reduce((s, c) => s + numberIn(c, 'recall') * numberIn(c, 'support'), 0) / 150;
+    expect(recallWeighted).toBeCloseTo(Number(rows[0].accuracy), 4);
+    const federatedRound1 = classes.filter((c) => c.run === 'FedAvg' && c.round === '1' && c.evaluation === 'federated');
+    const runs = JSON.parse(await readFile(join(first, 'runs.json'), 'utf8')) as { label: string; records: { round: number; federatedEvaluation: { numExamples: number } }[] }[];
+    expect(federatedRound1.reduce((s, c) => s + numberIn(c, 'support'), 0)).toBe(runs[0].records[0].federatedEvaluation.numExamples);
+    expect(runs[0].records[0].federatedEvaluation.numExamples).toBeGreaterThan(50);
+
     expect(runs.map((r) => [r.label, r.records.map((x) => x.round)])).toEqual([['FedAvg', [1, 2]], ['Median', [1, 2]]]);
 
     const svg = await readFile(join(first, 'plot.svg'), 'utf8');
@@ -124,6 +136,7 @@ describe('simulation lab', () => {
     const final = (Number(rows[1].accuracy) * 100).toFixed(2);
     expect(fedavg).toContain(`| 2/2 | ${final}% |`);
     expect(summary).toMatch(/\| round \| FedAvg \| Median \|/);
+    expect(summary).toContain('Per class, FedAvg, round 2 (held-out;');
     // --render-only rebuilds the same reports from runs.json.
     const plot = await readFile(join(first, 'plot.svg'), 'utf8');
     await rm(join(first, 'summary.md'));
