@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { handleExplain } from './explain.js';
 import { HttpError, readBodyBytes, sendBytes, sendFailure, sendJson } from './http-io.js';
 import { JsonBodyError, parseJsonTensors } from './json-tensors.js';
 import type { ModelRegistry } from './model-registry.js';
@@ -34,6 +35,7 @@ type Route =
   | { kind: 'status'; model: string; version: number | null }
   | { kind: 'metadata'; model: string; version: number | null }
   | { kind: 'predict'; model: string; version: number | null }
+  | { kind: 'explain'; model: string; version: number | null }
   | { kind: 'modelJson'; model: string; version: number | null }
   | { kind: 'weights'; model: string; version: number }
   | { kind: 'seedPredict' }
@@ -69,6 +71,8 @@ function matchRoute(pathname: string): Route | null {
       return { kind: 'status', model, version };
     case ':predict':
       return { kind: 'predict', model, version };
+    case ':explain':
+      return { kind: 'explain', model, version };
     case '/metadata':
       return { kind: 'metadata', model, version };
     case '/model.json':
@@ -195,6 +199,10 @@ async function dispatch(route: Route, req: IncomingMessage, res: ServerResponse,
     case 'predict':
       checkName(route, name);
       return predict(req, res, ctx, name, route.version, false);
+    case 'explain':
+      requireMethod(req, 'POST');
+      checkName(route, name);
+      return handleExplain(req, res, () => resolveModel(ctx, name, route.version), { maxInstances: ctx.maxInstances ?? DEFAULT_MAX_INSTANCES, ...(ctx.maxBodyBytes ? { maxBodyBytes: ctx.maxBodyBytes } : {}) });
     case 'status': {
       requireMethod(req, 'GET');
       checkName(route, name);
