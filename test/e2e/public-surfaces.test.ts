@@ -244,7 +244,7 @@ describe('public surfaces of a live federation', () => {
     const metrics = async (headers: Record<string, string> = {}) => (await fetch(`${server.url}/metrics`, { headers })).text();
     const publicMetrics = await metrics();
     expectNothingPerClientInText('public /metrics', publicMetrics, secrets);
-    for (const series of ['fedserve_connected_clients', 'fedserve_updates_total', 'fedserve_update_bytes_total', 'fedserve_federated_evaluation_accuracy']) {
+    for (const series of ['fedserve_connected_clients', 'fedserve_updates_total', 'fedserve_update_bytes_total', 'fedserve_federated_evaluation_accuracy', 'fedserve_federated_evaluation_class_accuracy']) {
       expect(publicMetrics, `public /metrics has ${series}`).not.toContain(series);
     }
     expect(publicMetrics).toContain(`fedserve_privacy_epsilon ${record.privacy!.epsilon}`);
