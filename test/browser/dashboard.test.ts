@@ -279,4 +279,43 @@ describe('dashboard', () => {
     expect(startRequests.map((r) => r.authorization)).toEqual(['Bearer wrong-token', 'Bearer right-token', 'Bearer right-token']);
     expect(startRequests.every((r) => JSON.parse(r.body).rounds === 1)).toBe(true);
   });
+  it('shows the newest confusion matrix as a heatmap and each class\'s accuracy over rounds', async () => {
+    // Round r's model gets true class t right r * 10 + t times of 50, the rest called class (t + 1) % 3.
+    const confusion = (r: number) => [0, 1, 2].map((t) => [0, 1, 2].map((p) => (p === t ? r * 10 + t : p === (t + 1) % 3 ? 50 - r * 10 - t : 0)));
+    const evaluated = (r: number): RoundRecord => {
+      const m = confusion(r);
+      const perClass = m.map((row, c) => {
+        const predicted = m.reduce((s, x) => s + x[c], 0);
+        const recall = row[c] / 50;
+        const precision = row[c] / predicted;
+        return { precision, recall, f1: (2 * precision * recall) / (precision + recall), support: 50 };
+      });
+      return { ...committed(r), privacy: undefined, evaluation: { loss: 1 / r, accuracy: (r * 30 + 3) / 150, numExamples: 150, confusion: m, perClass } };
+    };
+    source.list = { currentVersion: 2, pendingRounds: 0, rounds: [evaluated(1), evaluated(2), failed] };
+    await page.reload();
+    await page.locator('#feed-state', { hasText: 'live' }).waitFor();
+    await page.locator('#confusion[data-classes="3"]').waitFor();
+    await expect(page.locator('#confusion-caption').textContent()).resolves.toBe('version 2 (round 2): rows = true class, columns = predicted');
+    const cells = await page.locator('#confusion tr').evaluateAll((trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+    expect(cells).toEqual([
+      ['true \\ predicted', '0', '1', '2', 'recall'],
+      ['0', '20', '30', '0', '40.0%'],
+      ['1', '0', '21', '29', '42.0%'],
+      ['2', '28', '0', '22', '44.0%'],
+    ]);
+    // Darker cells for larger shares of the true class.
+    const shade = (r: number, c: number) => page.locator(`#confusion tr:nth-child(${r + 2}) td:nth-of-type(${c + 1})`).evaluate((td) => getComputedStyle(td).backgroundColor);
+    await expect(shade(0, 1)).resolves.toBe('rgba(37, 99, 235, 0.6)');
+    await expect(shade(0, 2)).resolves.toBe('rgba(37, 99, 235, 0)');
+    const perClass = await page.locator('#class-accuracy tr').evaluateAll((trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+    expect(perClass).toEqual([
+      ['round', 'class 0', 'class 1', 'class 2'],
+      ['2', '40.0%', '42.0%', '44.0%'],
+      ['1', '20.0%', '22.0%', '24.0%'],
+    ]);
+    await mkdir(ARTIFACTS, { recursive: true });
+    await page.locator('#confusion').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-per-class.png'), fullPage: true });
+  });
 });

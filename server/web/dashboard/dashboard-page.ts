@@ -6,6 +6,7 @@ import { subscribeToFeed } from '../feed-client.js';
 import type { FeedRound, FeedStatus } from '../feed-messages.js';
 import { connectedCount, participantCount } from '../feed-summary.js';
 import { adminToken } from './admin-token.js';
+import { renderClassAccuracy, renderConfusion } from './class-view.js';
 import { MetricsChart } from './metrics-chart.js';
 import { startRounds } from './start-rounds.js';
 
@@ -168,6 +169,9 @@ function renderRounds(): void {
   const rounds = [...closed.values()].sort((a, b) => roundOf(a).round - roundOf(b).round);
   const admin = status?.access === 'admin';
   chart.update(rounds.map(roundOf).filter((r) => r.status === 'committed'));
+  const committed = rounds.map(roundOf).filter((r) => r.status === 'committed');
+  renderConfusion(el<HTMLTableElement>('confusion'), el('confusion-caption'), committed);
+  renderClassAccuracy(el<HTMLTableElement>('class-accuracy'), committed);
   el('epsilon-head').hidden = !privacyOn();
   el('secagg-head').hidden = !secureAggregationOn();
   el('detail-head').hidden = !admin;
