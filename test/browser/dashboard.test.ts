@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -7,7 +8,13 @@ import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { Server } from 'socket.io';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ModelRegistry } from '../../server/serving/model-registry.js';
+import { handleServing } from '../../server/serving/routes.js';
+import { artifactFromModel } from '../../server/serving/served-model.js';
+import { CheckpointStore } from '../../server/store/checkpoint-store.js';
 import { createWebHandler } from '../../server/web/handler.js';
+import { setupBackend } from '../../shared/engine/backend.js';
+import { createSeedCnn } from '../../shared/model/seed-cnn.js';
 import { attachLiveFeed, type RoundSource } from '../../server/web/live-feed.js';
 import type { PrivacyStatus, RoundList, RoundRecord } from '../../shared/protocol/rounds.js';
 import { launchChromium, watchOutgoing, type Outbox } from './helpers.js';
@@ -119,7 +126,22 @@ let outbox: Outbox;
 const source = new ScriptedCoordinator();
 const startRequests: { authorization: string | undefined; body: string }[] = [];
 
+let registry: ModelRegistry;
+let servingDir: string;
+
 beforeAll(async () => {
+  // The playground explains with real served versions (the seed CNN with two seeds).
+  await setupBackend(undefined, { log: () => {}, argv: [], env: {} });
+  servingDir = await mkdtemp(join(tmpdir(), 'fedserve-dashboard-serving-'));
+  const store = new CheckpointStore(servingDir, { log: () => {} });
+  registry = new ModelRegistry(store, { capacity: 2 });
+  for (const version of [1, 2]) {
+    const model = createSeedCnn(version);
+    const cp = { ...artifactFromModel(model), version, round: version, metadata: {} };
+    model.dispose();
+    await store.save(cp);
+    await registry.publish(version, cp);
+  }
   const web = createWebHandler();
   http = createServer((req, res) => {
     if (req.url === '/v1/rounds' && req.method === 'POST') {
@@ -133,9 +155,11 @@ beforeAll(async () => {
       });
       return;
     }
-    void web(req, res).then((handled) => {
-      if (!handled) res.writeHead(404).end();
-    });
+    void handleServing(req, res, { registry, log: () => {} })
+      .then((served) => served || web(req, res))
+      .then((handled) => {
+        if (!handled) res.writeHead(404).end();
+      });
   });
   io = new Server(http);
   attachLiveFeed(io, source, { adminToken: 'right-token', intervalMs: 20 });
@@ -149,6 +173,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await rm(servingDir, { recursive: true, force: true });
   await browser?.close();
   await new Promise<void>((resolve) => (io ? io.close(() => resolve()) : resolve()));
 });
@@ -317,5 +342,34 @@ describe('dashboard', () => {
     await mkdir(ARTIFACTS, { recursive: true });
     await page.locator('#confusion').scrollIntoViewIfNeeded();
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-per-class.png'), fullPage: true });
+  });
+  it('playground: a drawn digit is explained by the chosen version, probabilities and attribution overlay shown', async () => {
+    await expect(page.locator('#pg-version option').allTextContents()).resolves.toEqual(['current', 'v2', 'v1']);
+    await page.locator('#pg-pad').scrollIntoViewIfNeeded();
+    const box = (await page.locator('#pg-pad').boundingBox())!;
+    // A "7": a bar across the top and a stroke down to the bottom left.
+    await page.mouse.move(box.x + 70, box.y + 60);
+    await page.mouse.down();
+    await page.mouse.move(box.x + 210, box.y + 60, { steps: 10 });
+    await page.mouse.move(box.x + 120, box.y + 230, { steps: 10 });
+    await page.mouse.up();
+    await page.selectOption('#pg-version', '1');
+    const sent = page.waitForRequest((r) => r.url().endsWith('/v1/models/mnist/versions/1:explain'));
+    await page.click('#pg-explain');
+    const body = JSON.parse((await sent).postData()!) as { instances: number[][] };
+    expect(body.instances[0]).toHaveLength(784);
+    expect(Math.max(...body.instances[0])).toBeGreaterThan(0.5);
+    await page.locator('#pg-probs[data-version="1"]').waitFor();
+    // The page shows what version 1 predicts for the pixels it sent.
+    const answer = await fetch(`${base}/v1/models/mnist/versions/1:predict`, { method: 'POST', body: JSON.stringify({ instances: body.instances }) });
+    const predicted = (await answer.json()) as { predictions: number[][] };
+    expect(answer.status, JSON.stringify(predicted)).toBe(200);
+    const p = predicted.predictions[0];
+    const top = p.indexOf(Math.max(...p));
+    await expect(page.locator('#pg-probs').getAttribute('data-top')).resolves.toBe(String(top));
+    await expect(page.locator('#pg-probs .prob').count()).resolves.toBe(10);
+    await expect(page.locator('#pg-probs .prob.top').textContent()).resolves.toBe(`${top}${(p[top] * 100).toFixed(1)}%`);
+    expect(Number(await page.locator('#pg-overlay').getAttribute('data-max-attribution'))).toBeGreaterThan(0);
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-playground.png'), fullPage: true });
   });
 });
