@@ -148,6 +148,17 @@ describe('simulation lab', () => {
     expect(partitions).toHaveLength(4);
   });
 
+  it('stopAtGoal ends a run at the first round reaching the goal, and only then', async () => {
+    const base = { ...raw, byzantine: undefined, data: { trainExamples: 90, testExamples: 40 }, rounds: 3, runs: [raw.runs[0]] };
+    const stopped = await runLab(parseLabConfig({ ...base, goalAccuracy: 0.001, stopAtGoal: true }, 'test'));
+    const rows = parseCsv(await readFile(join(stopped, 'rounds.csv'), 'utf8'));
+    expect(rows).toHaveLength(1);
+    expect(Number(rows[0].accuracy)).toBeGreaterThanOrEqual(0.001);
+    expect(await readFile(join(stopped, 'summary.md'), 'utf8')).toContain('stopped after 1 round(s): reached the goal accuracy 0.001 in round 1');
+    const unreachable = await runLab(parseLabConfig({ ...base, rounds: 2, goalAccuracy: 1, stopAtGoal: true }, 'test'));
+    expect(parseCsv(await readFile(join(unreachable, 'rounds.csv'), 'utf8'))).toHaveLength(2);
+  });
+
   it('refuses configs that name no clients, reuse a label or set numPartitions', () => {
     expect(() => parseLabConfig({ ...raw, clients: 0 }, 'x.json')).toThrow(/invalid simulation config \(x\.json\)[\s\S]*clients/);
     expect(() => parseLabConfig({ ...raw, runs: [raw.runs[0], raw.runs[0]] }, 'x.json')).toThrow(/run label 'FedAvg' is used twice/);
