@@ -18,12 +18,16 @@ import { batchSize, flattenBatch, InputError, unflattenBatch, type NestedNumbers
  *
  * The class c is `targets[i]` when given, else the model's top class for the instance. Cost is
  * bounded: at most MAX_STEPS steps, and instances x steps gradient evaluations at most
- * MAX_EXPLAIN_EVALUATIONS per request (400 beyond either), run in batches of EXPLAIN_BATCH.
+ * MAX_EXPLAIN_EVALUATIONS per request (400 beyond either), run in batches of EXPLAIN_BATCH, and
+ * at most MAX_CONCURRENT_EXPLAINS requests at once per process (503 beyond).
  */
 export const DEFAULT_STEPS = 32;
 export const MAX_STEPS = 256;
 export const MAX_EXPLAIN_EVALUATIONS = 1024;
 const EXPLAIN_BATCH = 64;
+/** Explain requests in progress in this process at once; more get 503 with Retry-After. */
+export const MAX_CONCURRENT_EXPLAINS = 2;
+let explainsInProgress = 0;
 const DEFAULT_MAX_BODY = 8 * 1024 * 1024;
 const MAX_BODY_DEPTH = 64;
 
@@ -136,6 +140,24 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 /** Handles the :explain route once the model is resolved; `resolve` must not be awaited before reading the body. */
 export async function handleExplain(
+  req: IncomingMessage,
+  res: ServerResponse,
+  resolve: () => Promise<ServedModel>,
+  limits: { maxBodyBytes?: number; maxInstances: number },
+): Promise<void> {
+  // Counted from arrival (before the body is read), so slow uploads count too.
+  if (explainsInProgress >= MAX_CONCURRENT_EXPLAINS) {
+    throw new HttpError(503, `the server is busy: ${MAX_CONCURRENT_EXPLAINS} explain requests are in progress; retry in a second`, { 'retry-after': '1' });
+  }
+  explainsInProgress++;
+  try {
+    await explainRequest(req, res, resolve, limits);
+  } finally {
+    explainsInProgress--;
+  }
+}
+
+async function explainRequest(
   req: IncomingMessage,
   res: ServerResponse,
   resolve: () => Promise<ServedModel>,

@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, request as httpRequest, type ClientRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend } from '../../../shared/engine/backend.js';
 import { createSeedCnn } from '../../../shared/model/seed-cnn.js';
-import { MAX_EXPLAIN_EVALUATIONS, MAX_STEPS } from '../../../server/serving/explain.js';
+import { MAX_CONCURRENT_EXPLAINS, MAX_EXPLAIN_EVALUATIONS, MAX_STEPS } from '../../../server/serving/explain.js';
 import { ModelRegistry } from '../../../server/serving/model-registry.js';
 import { handleServing } from '../../../server/serving/routes.js';
 import { artifactFromModel } from '../../../server/serving/served-model.js';
@@ -18,6 +18,7 @@ let server: Server;
 let base: string;
 let v1: tf.LayersModel;
 let v2: tf.LayersModel;
+let onExplainArrived: (() => void) | undefined;
 
 /** Digit-like inputs in [0, 1), deterministic. */
 function image(seed: number): number[] {
@@ -50,7 +51,11 @@ beforeAll(async () => {
     await store.save(cp);
     await registry.publish(version, cp);
   }
-  server = createServer((req, res) => void handleServing(req, res, { registry, maxInstances: 8, log: () => {} }));
+  server = createServer((req, res) => {
+    void handleServing(req, res, { registry, maxInstances: 8, log: () => {} });
+    // handleServing counts an explain request before its first await: it is in progress from here on.
+    onExplainArrived?.();
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
@@ -134,5 +139,31 @@ describe(':explain', () => {
     expect(tooMany.status).toBe(413);
     expect((await fetch(`${base}/v1/models/mnist:explain`)).status).toBe(405);
     expect((await post('/v1/models/mnist/versions/9:explain', { instances: [rows(images[0])] })).status).toBe(404);
+  });
+  it(`answers 503 with Retry-After beyond ${MAX_CONCURRENT_EXPLAINS} explain requests in progress, and serves again once they end`, async () => {
+    const held: ClientRequest[] = [];
+    for (let i = 0; i < MAX_CONCURRENT_EXPLAINS; i++) {
+      const arrived = new Promise<void>((resolve) => (onExplainArrived = resolve));
+      // A body that never finishes keeps the request in progress.
+      const r = httpRequest(`${base}/v1/models/mnist:explain`, { method: 'POST', headers: { 'content-length': '1000' } });
+      r.on('error', () => undefined);
+      r.write('{"instances": [');
+      held.push(r);
+      await arrived;
+    }
+    onExplainArrived = undefined;
+    const busy = await fetch(`${base}/v1/models/mnist:explain`, { method: 'POST', body: JSON.stringify({ instances: [rows(images[0])], method: 'gradient_x_input' }) });
+    expect(busy.status).toBe(503);
+    expect(busy.headers.get('retry-after')).toBe('1');
+    expect(((await busy.json()) as { error: string }).error).toContain(`${MAX_CONCURRENT_EXPLAINS} explain requests are in progress`);
+    for (const r of held) r.destroy();
+    // The aborted uploads release their slots.
+    let status = 503;
+    while (status === 503) {
+      const again = await fetch(`${base}/v1/models/mnist:explain`, { method: 'POST', body: JSON.stringify({ instances: [rows(images[0])], method: 'gradient_x_input' }) });
+      status = again.status;
+      await again.arrayBuffer();
+    }
+    expect(status).toBe(200);
   });
 });
