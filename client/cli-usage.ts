@@ -4,7 +4,9 @@ export const CLIENT_USAGE = `fedserve client --server URL --data SPEC --token TO
   --server URL          coordinator URL, e.g. http://127.0.0.1:8080 or https://host:8443
   --ca FILE             PEM certificate(s) to trust for an https coordinator: a private CA or
                         a self-signed certificate (replaces Node's default CA list)
-  --data SPEC           local data: file.csv, file.jsonl, or mnist:<i>/<n> (shard i of n, 0-based)
+  --data SPEC           local data: file.csv, file.jsonl, mnist:<i>/<n> (shard i of n, 0-based),
+                        idx:IMAGES,LABELS[:<i>/<n>] (IDX files, gzipped or not) or
+                        fashion-mnist:train|test|<i>/<n> (apt-get install dataset-fashion-mnist)
   --token TOKEN         join token (or FEDSERVE_JOIN_TOKEN)
   --label-column NAME   CSV column holding the class index (default label)
   --name NAME           client id shown in round records (default: assigned by the coordinator)

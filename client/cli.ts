@@ -88,7 +88,7 @@ export async function clientCommand(argv: string[], env: NodeJS.ProcessEnv): Pro
   }
   const policy = clientPolicy(values);
   const ca = values.ca !== undefined ? readCaFile(values.ca) : undefined;
-  const loaded = loadDataSpec(values.data!, values['label-column'] ? { labelColumn: values['label-column'] } : {});
+  const loaded = await loadDataSpec(values.data!, values['label-column'] ? { labelColumn: values['label-column'] } : {});
   const { train: data, heldOut } = evalSplit > 0 ? splitHeldOut(loaded, evalSplit) : { train: loaded, heldOut: undefined };
   const progress = createProgress(process.stdout, values.name ?? 'client');
   await setupBackend(undefined, { log: (line) => progress.line(line) });

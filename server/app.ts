@@ -101,7 +101,7 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
     throw new Error('give clientTokensFile (--client-tokens-file) or a shared joinToken, not both: per-client tokens refuse the shared one');
   }
   const task = await loadTask(config);
-  const evalData = options.evalData ?? (config.eval ? loadDataSpec(config.eval) : undefined);
+  const evalData = options.evalData ?? (config.eval ? await loadDataSpec(config.eval) : undefined);
   const secure = config.secureAggregation;
   checkSecureAggregationConfig(config);
   checkCompressionConfig(config);

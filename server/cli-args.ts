@@ -13,7 +13,7 @@ export const SERVER_FLAGS: Record<string, { arg: string; path: string[]; type: F
   'data-dir': { arg: 'DIR', path: ['dataDir'], type: 'string', help: 'checkpoints and round log (default .fedserve)' },
   task: { arg: 'NAME', path: ['task'], type: 'string', help: 'task and served model name (default mnist)' },
   model: { arg: 'PATH', path: ['model'], type: 'string', help: 'tfjs Layers model.json to federate instead of the seed CNN' },
-  eval: { arg: 'SPEC', path: ['eval'], type: 'string', help: 'held-out data SPEC scored after each commit, e.g. mnist:test' },
+  eval: { arg: 'SPEC', path: ['eval'], type: 'string', help: 'held-out data SPEC scored after each commit, e.g. mnist:test, fashion-mnist:test, idx:IMAGES,LABELS' },
   'join-token': { arg: 'TOKEN', path: ['joinToken'], type: 'string', help: 'token clients join with (or FEDSERVE_JOIN_TOKEN)' },
   'client-tokens-file': { arg: 'FILE', path: ['clientTokensFile'], type: 'string', help: 'per-client join tokens, JSON {"name": "token"}: each admits only its name' },
   'admin-token': { arg: 'TOKEN', path: ['adminToken'], type: 'string', help: 'bearer token for admin endpoints (or FEDSERVE_ADMIN_TOKEN)' },

@@ -1,3 +1,4 @@
+import { classMetrics } from '../shared/aggregation/class-metrics.js';
 import type { Dataset } from '../shared/data/dataset.js';
 import { setFlatWeights } from '../shared/model/weights.js';
 import type { Evaluation } from '../shared/protocol/rounds.js';
@@ -11,6 +12,7 @@ export async function createEvaluator(task: Task, data: Dataset): Promise<(weigh
   const model = await buildModel(task.modelTopology);
   return async (weights) => {
     setFlatWeights(model, weights);
-    return evaluate(model, ds);
+    const { loss, accuracy, numExamples, confusion } = await evaluate(model, ds);
+    return { loss, accuracy, numExamples, confusion, perClass: classMetrics(confusion) };
   };
 }

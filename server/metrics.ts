@@ -18,6 +18,9 @@ export class CoordinatorMetrics {
   private durationCount = 0;
   /** The latest committed round's federated evaluation accuracy, if it had one. */
   private federatedAccuracy: number | undefined;
+  /** Per-class accuracy (recall) of the latest committed round on the coordinator's held-out data, and federated. */
+  private heldOutClassAccuracy: number[] | undefined;
+  private federatedClassAccuracy: number[] | undefined;
 
   constructor(private readonly coordinator: Coordinator) {
     coordinator.on('round', (record) => this.observe(record));
@@ -83,11 +86,20 @@ export class CoordinatorMetrics {
         ['', this.federatedAccuracy],
       ]);
     }
+    const byClass = (values: number[]): [string, number][] => values.map((v, c) => [`{class="${c}"}`, v]);
+    if (this.heldOutClassAccuracy) {
+      metric('fedserve_heldout_class_accuracy', 'gauge', "Latest committed model's accuracy on each class of the coordinator's held-out data (recall).", byClass(this.heldOutClassAccuracy));
+    }
+    if (this.federatedClassAccuracy) {
+      clientMetric('fedserve_federated_evaluation_class_accuracy', 'gauge', "Latest round's accuracy on each class of the clients' held-out data, counts summed over clients (recall).", byClass(this.federatedClassAccuracy));
+    }
     return `${lines.join('\n')}\n`;
   }
 
   private observe(record: RoundRecord): void {
     if (record.federatedEvaluation?.accuracy !== undefined) this.federatedAccuracy = record.federatedEvaluation.accuracy;
+    if (record.evaluation?.perClass) this.heldOutClassAccuracy = record.evaluation.perClass.map((c) => c.recall);
+    if (record.federatedEvaluation?.perClass) this.federatedClassAccuracy = record.federatedEvaluation.perClass.map((c) => c.recall);
     const seconds = record.durationMs / 1000;
     const i = DURATION_BUCKETS.findIndex((le) => seconds <= le);
     if (i >= 0) this.bucketCounts[i]++;

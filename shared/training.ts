@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { emptyConfusion, type ConfusionMatrix } from './aggregation/class-metrics.js';
 import { featureSize, type Dataset } from './data/dataset.js';
 import { permutation, seededRng } from './random.js';
 
@@ -24,6 +25,8 @@ export interface EvalResult {
   loss: number;
   accuracy: number;
   numExamples: number;
+  /** confusion[true class][predicted class], over the model's output classes. */
+  confusion: ConfusionMatrix;
 }
 
 export type ProgressFn = (done: number, total: number, loss: number) => void;
@@ -148,6 +151,8 @@ export async function evaluate(model: tf.LayersModel, ds: Dataset, batchSize = 5
   const idx = Int32Array.from({ length: ds.n }, (_, i) => i);
   let lossSum = 0;
   let correct = 0;
+  const outputs = model.outputs[0].shape[model.outputs[0].shape.length - 1];
+  const confusion = emptyConfusion(Math.max(ds.numClasses, typeof outputs === 'number' ? outputs : 0));
   for (let from = 0; from < ds.n; from += batchSize) {
     const to = Math.min(ds.n, from + batchSize);
     const { xs, ys } = batchTensors(ds, idx, from, to);
@@ -157,8 +162,11 @@ export async function evaluate(model: tf.LayersModel, ds: Dataset, batchSize = 5
     });
     lossSum += (await lossT.data())[0] * (to - from);
     const pred = await predT.data();
-    for (let i = 0; i < to - from; i++) if (pred[i] === ds.y[from + i]) correct++;
+    for (let i = 0; i < to - from; i++) {
+      if (pred[i] === ds.y[from + i]) correct++;
+      confusion[ds.y[from + i]][pred[i]]++;
+    }
     tf.dispose([lossT, predT, xs, ys]);
   }
-  return { loss: lossSum / ds.n, accuracy: correct / ds.n, numExamples: ds.n };
+  return { loss: lossSum / ds.n, accuracy: correct / ds.n, numExamples: ds.n, confusion };
 }

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { loadDataSpec } from '../../client/data-spec.js';
+import { loadDataSpecSync } from '../../client/data-spec.js';
 import { NodeClient } from '../../client/node-client.js';
 import { RoundListSchema, type RoundList } from '../../shared/protocol/rounds.js';
 import { seededRng, type Rng } from '../../shared/random.js';
@@ -181,7 +181,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
     const client = new NodeClient({
       server: url,
       token: JOIN_TOKEN,
-      data: loadDataSpec(`mnist:${i}/60`),
+      data: loadDataSpecSync(`mnist:${i}/60`),
       name,
       progress: { line: () => undefined, step: () => undefined, end: () => undefined },
       reconnectDelayMs: 100,

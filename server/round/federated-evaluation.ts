@@ -1,3 +1,4 @@
+import { classMetrics, sumConfusions, type ConfusionMatrix } from '../../shared/aggregation/class-metrics.js';
 import { aggregateMetrics, type ClientMetrics } from '../../shared/aggregation/evaluation.js';
 import type { EvaluationReport } from '../../shared/protocol/messages.js';
 import type { FederatedEvaluation } from '../../shared/protocol/rounds.js';
@@ -10,7 +11,7 @@ import type { Verdict } from './aggregation-protocol.js';
  */
 export class FederatedEvaluationRound {
   private readonly pending: Set<string>;
-  private readonly reports = new Map<string, ClientMetrics>();
+  private readonly reports = new Map<string, ClientMetrics & { confusion?: ConfusionMatrix }>();
   private readonly declinedIds: string[] = [];
   private readonly droppedIds: string[] = [];
 
@@ -52,10 +53,21 @@ export class FederatedEvaluationRound {
     return this.pending.size === 0;
   }
 
+  /**
+   * The sum of the reporting clients' confusion matrices: only when every one of them sent one of
+   * the same size, since a partial sum would mislabel the per-class figures as covering them all.
+   */
+  private summedConfusion(reported: readonly string[]): ConfusionMatrix | undefined {
+    const matrices = reported.map((id) => this.reports.get(id)!.confusion);
+    if (matrices.length === 0 || matrices.some((m) => m === undefined || m.length !== matrices[0]!.length)) return undefined;
+    return sumConfusions(matrices as ConfusionMatrix[]);
+  }
+
   result(now: number): FederatedEvaluation {
     // In client-id order, not arrival order: the same reports always give the same float sums.
     const reported = [...this.reports.keys()].sort();
     const metrics = reported.length > 0 ? aggregateMetrics(reported.map((id) => this.reports.get(id)!)) : undefined;
+    const confusion = this.summedConfusion(reported);
     return {
       selected: [...this.selected],
       reported,
@@ -63,6 +75,7 @@ export class FederatedEvaluationRound {
       missing: [...this.droppedIds, ...this.pending].sort(),
       ...(metrics ? { loss: metrics.loss, accuracy: metrics.accuracy } : {}),
       numExamples: metrics?.numExamples ?? 0,
+      ...(confusion ? { confusion, perClass: classMetrics(confusion) } : {}),
       durationMs: Math.max(0, now - this.startedAt),
     };
   }

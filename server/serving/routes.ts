@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { requireAdmin } from '../auth.js';
+import { handleExplain } from './explain.js';
 import { HttpError, readBodyBytes, readJsonBody, sendBytes, sendFailure, sendJson, sendJsonBytes } from './http-io.js';
 import { JsonBodyError, parseJsonTensors } from './json-tensors.js';
 import { LABEL_PATTERN, LabelError, type ModelRegistry, type VersionStatus } from './model-registry.js';
@@ -65,6 +66,7 @@ type Route =
   | { kind: 'status'; model: string; ref: VersionRef }
   | { kind: 'metadata'; model: string; ref: VersionRef }
   | { kind: 'predict'; model: string; ref: VersionRef }
+  | { kind: 'explain'; model: string; ref: VersionRef }
   | { kind: 'modelJson'; model: string; version: number | null }
   | { kind: 'weights'; model: string; version: number }
   | { kind: 'labels'; model: string }
@@ -106,6 +108,8 @@ function matchRoute(pathname: string): Route | null {
       return { kind: 'status', model, ref };
     case ':predict':
       return { kind: 'predict', model, ref };
+    case ':explain':
+      return { kind: 'explain', model, ref };
     case '/metadata':
       return { kind: 'metadata', model, ref };
     case '/labels':
@@ -346,6 +350,10 @@ async function dispatch(route: Route, req: IncomingMessage, res: ServerResponse,
     case 'predict':
       checkName(route, name);
       return predict(req, res, ctx, name, route.ref, false);
+    case 'explain':
+      requireMethod(req, 'POST');
+      checkName(route, name);
+      return handleExplain(req, res, () => resolveModel(ctx, name, route.ref), { maxInstances: ctx.maxInstances ?? DEFAULT_MAX_INSTANCES, ...(ctx.maxBodyBytes ? { maxBodyBytes: ctx.maxBodyBytes } : {}) });
     case 'status':
       checkName(route, name);
       if (typeof route.ref === 'object' && route.ref !== null) return label(req, res, ctx, name, route.ref.label);

@@ -68,11 +68,11 @@ async function writeAtomic(path: string, data: Uint8Array | string): Promise<voi
 
 /**
  * The page shares pure parsers with the Node client (parseCsv in client/data-spec.ts), whose
- * module also loads files through node builtins, as does the MNIST loader it imports. The page
+ * module also loads files through node builtins, as do the MNIST and IDX loaders it imports. The page
  * never calls those loaders, so their builtins resolve to an empty module; a node builtin
  * imported from anywhere else fails the build rather than failing in a browser at run time.
  */
-const NODE_FILE_LOADERS = new Set(['client/data-spec.ts', 'shared/data/mnist.ts']);
+const NODE_FILE_LOADERS = new Set(['client/data-spec.ts', 'shared/data/mnist.ts', 'shared/data/idx-file.node.ts']);
 
 function nodeBuiltinsOfFileLoaders(root: string): Plugin {
   return {

@@ -72,6 +72,8 @@ export const CLIENT_LIMITS = {
 } as const;
 
 const roundNumber = z.number().int().positive().max(CLIENT_LIMITS.maxRound);
+/** The most classes a client's confusion matrix may have. */
+const MAX_CLASSES = 1000;
 const exampleCount = z.number().int().positive().max(CLIENT_LIMITS.maxExamples);
 const loss = z.number().min(-CLIENT_LIMITS.maxAbsLoss).max(CLIENT_LIMITS.maxAbsLoss);
 const accuracy = z.number().min(0).max(1);
@@ -121,7 +123,23 @@ export type UpdateMeta = z.infer<typeof UpdateMeta>;
 /** A client's answer to `evaluate`: its metrics, or null when it holds no held-out data. */
 export const EvaluationReport = z.strictObject({
   round: roundNumber,
-  metrics: z.strictObject({ loss, accuracy, numExamples: exampleCount }).nullable(),
+  metrics: z
+    .strictObject({
+      loss,
+      accuracy,
+      numExamples: exampleCount,
+      /** confusion[true][predicted] over the held-out examples; its counts add up to numExamples. */
+      confusion: z.array(z.array(z.number().int().nonnegative().max(CLIENT_LIMITS.maxExamples)).max(MAX_CLASSES)).min(1).max(MAX_CLASSES).optional(),
+    })
+    .refine((m) => m.confusion === undefined || m.confusion.every((row) => row.length === m.confusion!.length), {
+      message: 'the confusion matrix must be square',
+      path: ['confusion'],
+    })
+    .refine((m) => m.confusion === undefined || m.confusion.flat().reduce((a, b) => a + b, 0) === m.numExamples, {
+      message: 'the confusion matrix counts must add up to numExamples',
+      path: ['confusion'],
+    })
+    .nullable(),
   evalMs: durationMs,
 });
 export type EvaluationReport = z.infer<typeof EvaluationReport>;

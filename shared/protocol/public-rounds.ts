@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { SecureAggregationRecordSchema } from './secagg-messages.js';
-import { EvaluationSchema, PrivacyStatusSchema, RoundPrivacyRecordSchema, RoundRecordSchema, RoundStatus, type RoundList, type RoundRecord } from './rounds.js';
+import { EvaluationSchema, FederatedEvaluationSchema, PrivacyStatusSchema, RoundPrivacyRecordSchema, RoundRecordSchema, RoundStatus, type RoundList, type RoundRecord } from './rounds.js';
 
 /**
  * What anyone may read of a round (`GET /v1/rounds` and the `/live` feed without the admin token).
@@ -38,6 +38,9 @@ export const AggregateRoundSchema = z.object({
       loss: z.number().optional(),
       accuracy: z.number().min(0).max(1).optional(),
       numExamples: nonNegInt,
+      /** Summed over the reporting clients: an aggregate like accuracy. */
+      confusion: FederatedEvaluationSchema.shape.confusion,
+      perClass: FederatedEvaluationSchema.shape.perClass,
       skipped: z.string().optional(),
       durationMs: z.number().nonnegative(),
     })
@@ -204,6 +207,8 @@ export function aggregateRoundView(r: RoundRecord): AggregateRound {
             ...(fe.loss !== undefined ? { loss: fe.loss } : {}),
             ...(fe.accuracy !== undefined ? { accuracy: fe.accuracy } : {}),
             numExamples: fe.numExamples,
+            ...(fe.confusion ? { confusion: fe.confusion } : {}),
+            ...(fe.perClass ? { perClass: fe.perClass } : {}),
             ...(fe.skipped !== undefined ? { skipped: redactClientIds(fe.skipped, ids) } : {}),
             durationMs: fe.durationMs,
           },

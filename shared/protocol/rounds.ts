@@ -20,10 +20,20 @@ export const ContributionSchema = z.object({
   trainMs: z.number().nonnegative().optional(),
 });
 
+const unit = z.number().min(0).max(1);
+export const ClassMetricsSchema = z.object({ precision: unit, recall: unit, f1: unit, support: nonNegInt });
+
+/** Per-class results: confusion[true class][predicted class] and the metrics derived from it. */
+const perClassFields = {
+  confusion: z.array(z.array(nonNegInt)).optional(),
+  perClass: z.array(ClassMetricsSchema).optional(),
+};
+
 export const EvaluationSchema = z.object({
   loss: z.number(),
   accuracy: z.number().min(0).max(1),
   numExamples: nonNegInt,
+  ...perClassFields,
 });
 export type Evaluation = z.infer<typeof EvaluationSchema>;
 
@@ -40,6 +50,8 @@ export const FederatedEvaluationSchema = z.object({
   loss: z.number().optional(),
   accuracy: z.number().min(0).max(1).optional(),
   numExamples: nonNegInt,
+  /** Summed over the reporting clients, when every one of them sent its confusion matrix. */
+  ...perClassFields,
   /** Why nothing was evaluated (too few clients could evaluate). */
   skipped: z.string().optional(),
   durationMs: z.number().nonnegative(),

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { byzantineAttackSchema } from '../../shared/attacks/byzantine.js';
-import { MNIST_TEST, MNIST_TRAIN } from '../../shared/data/mnist.js';
+import { parseDataSpec } from '../../client/data-spec.js';
 import { parsePartitionConfig, type PartitionConfig } from '../../shared/data/partition.js';
 import { TrainConfigSchema } from '../../shared/protocol/messages.js';
 
@@ -11,6 +11,14 @@ import { TrainConfigSchema } from '../../shared/protocol/messages.js';
  */
 
 const jsonObject = z.record(z.string(), z.unknown());
+
+const dataSpec = z.string().superRefine((spec, ctx) => {
+  try {
+    parseDataSpec(spec);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+  }
+});
 
 const RunSchema = z.strictObject({
   /** Name in tables, the CSV and the plot legend. */
@@ -34,10 +42,14 @@ export const LabConfigSchema = z.strictObject({
   seed: z.int().default(42),
   data: z
     .strictObject({
-      /** The first n of the 8,000 MNIST training digits are partitioned between the clients. */
-      trainExamples: z.int().min(1).max(MNIST_TRAIN).default(MNIST_TRAIN),
-      /** The first n of the 2,000 held-out digits score every round's model on the coordinator. */
-      testExamples: z.int().min(1).max(MNIST_TEST).default(MNIST_TEST),
+      /** Data spec (as the client's --data) of the examples partitioned between the clients. */
+      train: dataSpec.default('mnist:0/1'),
+      /** Data spec (as the coordinator's --eval) of the held-out examples scoring every round's model. */
+      test: dataSpec.default('mnist:test'),
+      /** Only the first n training examples (default: all). */
+      trainExamples: z.int().min(1).optional(),
+      /** Only the first n held-out examples (default: all). */
+      testExamples: z.int().min(1).optional(),
       /** Fraction of each client's partition it keeps back for federated evaluation (0: none). */
       clientHeldOut: z.number().min(0).lt(1).default(0),
     })
@@ -48,6 +60,8 @@ export const LabConfigSchema = z.strictObject({
   rounds: z.int().min(1).max(1000),
   /** Held-out accuracy to reach; the summary reports the first round that does. */
   goalAccuracy: z.number().gt(0).lte(1).optional(),
+  /** Stop a run at its first round reaching goalAccuracy instead of running every round. */
+  stopAtGoal: z.boolean().default(false),
   training: TrainConfigSchema.omit({ seed: true, proximalMu: true })
     .partial()
     .transform((t) => ({ epochs: 1, batchSize: 32, learningRate: 0.1, optimizer: 'sgd' as const, ...t }))

@@ -1,7 +1,7 @@
+import { loadDataSpec } from '../../client/data-spec.js';
 import { splitHeldOut } from '../../client/held-out-split.js';
 import { chooseByzantineClients, createAttack, type ByzantineAttack } from '../../shared/attacks/byzantine.js';
 import { subset, type Dataset } from '../../shared/data/dataset.js';
-import { loadMnist } from '../../shared/data/mnist.js';
 import { classCounts, partitionIndices } from '../../shared/data/partition.js';
 import { deriveSeed } from '../../shared/random-distributions.js';
 import type { LabConfig } from './config.js';
@@ -19,11 +19,16 @@ export interface SimClient {
 
 export interface Population {
   clients: SimClient[];
-  /** The coordinator's held-out digits (centralized evaluation). */
+  /** The coordinator's held-out examples (centralized evaluation). */
   test: Dataset;
+  /** Training examples partitioned between the clients. */
+  trainExamples: number;
 }
 
-function prefix(ds: Dataset, n: number): Dataset {
+/** The first n examples (all when n is undefined); more than the source holds is an error naming it. */
+function prefix(ds: Dataset, n: number | undefined, what: string, spec: string): Dataset {
+  if (n === undefined) return ds;
+  if (n > ds.n) throw new Error(`data.${what}Examples is ${n} but ${spec} holds ${ds.n} examples`);
   return subset(ds, Int32Array.from({ length: n }, (_, i) => i));
 }
 
@@ -32,10 +37,9 @@ const HELD_OUT_STREAM = 0x686f;
 const ATTACKER_STREAM = 0x6279;
 
 /** Everything about the clients that the config and seed decide; the same config gives the same population. */
-export function buildPopulation(config: LabConfig): Population {
-  const mnist = loadMnist();
-  const train = prefix(mnist.train, config.data.trainExamples);
-  const test = prefix(mnist.test, config.data.testExamples);
+export async function buildPopulation(config: LabConfig): Promise<Population> {
+  const train = prefix(await loadDataSpec(config.data.train), config.data.trainExamples, 'train', config.data.train);
+  const test = prefix(await loadDataSpec(config.data.test), config.data.testExamples, 'test', config.data.test);
   const parts = partitionIndices(train.y, train.numClasses, config.partitionConfig);
   const attackers = config.byzantine
     ? new Set(chooseByzantineClients(config.clients, config.byzantine.fraction, deriveSeed(config.seed, ATTACKER_STREAM)))
@@ -58,5 +62,5 @@ export function buildPopulation(config: LabConfig): Population {
       classCounts: classCounts(train.y, idx, train.numClasses),
     };
   });
-  return { clients, test };
+  return { clients, test, trainExamples: train.n };
 }

@@ -74,6 +74,25 @@ export function roundsCsv(outcomes: readonly RunOutcome[]): string {
   return `${lines.join('\n')}\n`;
 }
 
+export const CLASS_CSV_COLUMNS = ['run', 'round', 'evaluation', 'class', 'precision', 'recall', 'f1', 'support'] as const;
+
+/** Per-class metrics of every round: the coordinator's held-out evaluation and the federated one. */
+export function classesCsv(outcomes: readonly RunOutcome[]): string {
+  const lines: string[] = [CLASS_CSV_COLUMNS.join(',')];
+  for (const o of outcomes) {
+    for (const r of o.records) {
+      const sources = [
+        ['held-out', r.evaluation?.perClass],
+        ['federated', r.federatedEvaluation?.perClass],
+      ] as const;
+      for (const [evaluation, classes] of sources) {
+        classes?.forEach((m, c) => lines.push([o.label, r.round, evaluation, c, m.precision, m.recall, m.f1, m.support].map(csvCell).join(',')));
+      }
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
 export function partitionsCsv(population: Population): string {
   const classes = population.clients[0]?.classCounts.length ?? 0;
   const header = ['client', 'train_examples', 'held_out_examples', 'byzantine', ...Array.from({ length: classes }, (_, c) => `class_${c}`)];
@@ -112,10 +131,10 @@ export function describeSetup(config: LabConfig, population: Population): string
   const heldOut = population.clients.reduce((s, c) => s + (c.heldOut?.n ?? 0), 0);
   const attackers = population.clients.filter((c) => c.attack);
   const lines = [
-    `- Data: ${config.data.trainExamples.toLocaleString('en-US')} real MNIST training digits split ${describePartition(config)} ` +
+    `- Data: ${population.trainExamples.toLocaleString('en-US')} training examples of \`${config.data.train}\` split ${describePartition(config)} ` +
       `between ${config.clients} clients (${Math.min(...sizes)}-${Math.max(...sizes)} training examples each` +
       (heldOut > 0 ? `, ${heldOut} kept back on the clients for federated evaluation` : '') +
-      `); ${config.data.testExamples.toLocaleString('en-US')} held-out digits scored on the coordinator after every round.`,
+      `); ${population.test.n.toLocaleString('en-US')} held-out examples of \`${config.data.test}\` scored on the coordinator after every round.`,
     `- Training: ${config.rounds} rounds, ${t.epochs} local epoch(s), batch ${t.batchSize}, ${t.optimizer} learning rate ${t.learningRate}; seed ${config.seed}.`,
   ];
   if (config.byzantine && attackers.length > 0) {
@@ -187,6 +206,20 @@ export function summaryMarkdown(config: LabConfig, population: Population, outco
       return r.status === 'committed' ? pct(r.evaluation?.accuracy) : 'failed';
     }),
   ]);
+  const perClass = outcomes.flatMap((o) => {
+    const last = [...o.records].reverse().find((r) => r.evaluation?.perClass);
+    if (!last) return [];
+    const classes = last.evaluation!.perClass!;
+    return [
+      `Per class, ${o.label}, round ${last.round} (held-out; confusion matrix rows = true class, columns = predicted):`,
+      '',
+      table(
+        ['class', 'precision', 'recall', 'F1', 'support', ...classes.map((_, c) => `→${c}`)],
+        classes.map((m, c) => [String(c), pct(m.precision), pct(m.recall), pct(m.f1), String(m.support), ...last.evaluation!.confusion!.map((_, p) => String(last.evaluation!.confusion![c][p]))]),
+      ),
+      '',
+    ];
+  });
   const stopped = outcomes.filter((o) => o.stoppedEarly).map((o) => `- ${o.label}: stopped after ${o.records.length} round(s): ${o.stoppedEarly}`);
   return [
     `## ${config.name}`,
@@ -201,11 +234,12 @@ export function summaryMarkdown(config: LabConfig, population: Population, outco
     '',
     table(['round', ...outcomes.map((o) => o.label)], byRound),
     '',
+    ...perClass,
   ].join('\n');
 }
 
 /** Held-out accuracy and loss against rounds, one line per run. */
-export function plotSvg(config: LabConfig, outcomes: readonly RunOutcome[]): string {
+export function plotSvg(config: LabConfig, population: Population, outcomes: readonly RunOutcome[]): string {
   const series = (pick: (r: RoundRecord) => number | undefined) =>
     outcomes.map((o) => ({
       name: o.label,
@@ -219,7 +253,7 @@ export function plotSvg(config: LabConfig, outcomes: readonly RunOutcome[]): str
     xLabel: 'round',
     panels: [
       {
-        title: `accuracy (${config.data.testExamples.toLocaleString('en-US')} held-out digits)`,
+        title: `accuracy (${population.test.n.toLocaleString('en-US')} held-out examples)`,
         yLabel: 'accuracy',
         series: series((r) => r.evaluation?.accuracy),
         formatY: (y) => `${Number((y * 100).toPrecision(3))}%`,

@@ -85,6 +85,11 @@ export function validateRuns(config: LabConfig): void {
   }
 }
 
+/** The strategy's short name of a run, e.g. 'fedavg+prox(mu=0.01)'. */
+export function strategyName(config: LabConfig, run: LabRun): string {
+  return createStrategy(coordinatorConfigFor(config, run, '.').strategy).name;
+}
+
 const silent: Progress = { line: () => undefined, step: () => undefined, end: () => undefined };
 
 /**
@@ -104,7 +109,7 @@ export async function runOnce(
   const parsed = coordinatorConfigFor(config, run, '.');
   const dataDir = await mkdtemp(join(tmpdir(), `fedserve-sim-${config.name}-`));
   const coordinatorConfig = { ...parsed, dataDir };
-  const strategy = createStrategy(coordinatorConfig.strategy).name;
+  const strategy = strategyName(config, run);
   const server = await startCoordinator(coordinatorConfig, {
     log: (line) => log.push(`${new Date().toISOString()} ${line}`),
     evalData: population.test,
@@ -123,6 +128,10 @@ export async function runOnce(
         // The coordinator starts the next queued round (or stops for the budget) right after this event.
         setImmediate(() => {
           if (records.length >= config.rounds) return resolve();
+          if (config.stopAtGoal && config.goalAccuracy !== undefined && (record.evaluation?.accuracy ?? 0) >= config.goalAccuracy) {
+            stoppedEarly = `reached the goal accuracy ${config.goalAccuracy} in round ${record.round}`;
+            return resolve();
+          }
           if (server.coordinator.pendingRounds() === 0) {
             stoppedEarly = server.coordinator.privacyStatus()?.exhausted ?? 'the coordinator stopped queueing rounds';
             resolve();

@@ -5,13 +5,14 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import type { ProgressStream } from '../../client/progress.js';
 import { TrainerPool } from '../../client/trainer-pool.js';
+import { describeCodec } from '../../shared/compression/codec-spec.js';
 import { isBackendName, setupBackend, type BackendName } from '../../shared/engine/backend.js';
-import { PrivacyStatusSchema, RoundRecordSchema } from '../../shared/protocol/rounds.js';
+import { PrivacyStatusSchema, RoundRecordSchema, type RoundRecord } from '../../shared/protocol/rounds.js';
 import { readLabConfig, type LabConfig } from './config.js';
 import { buildPopulation, type Population } from './population.js';
 import { LabProgress } from './progress.js';
-import { partitionsCsv, plotSvg, roundsCsv, summaryMarkdown } from './report.js';
-import { runOnce, validateRuns, type RunOutcome } from './run.js';
+import { classesCsv, partitionsCsv, plotSvg, roundsCsv, summaryMarkdown } from './report.js';
+import { coordinatorConfigFor, runOnce, strategyName, validateRuns, type RunOutcome } from './run.js';
 import { SIMULATE_USAGE } from './simulate-usage.js';
 
 export interface SimulateOptions {
@@ -41,16 +42,31 @@ function slug(label: string): string {
  */
 export async function simulate(config: LabConfig, outDir: string, options: SimulateOptions): Promise<RunOutcome[]> {
   validateRuns(config);
-  const population = buildPopulation(config);
+  const population = await buildPopulation(config);
   await mkdir(join(outDir, 'logs'), { recursive: true });
   await writeFile(join(outDir, 'partitions.csv'), partitionsCsv(population));
   const progress = new LabProgress(options.progress, config.runs.length * config.rounds);
   const pool = new TrainerPool({ size: config.workers ?? availableParallelism(), ...(options.backend ? { backend: options.backend } : {}) });
   const outcomes: RunOutcome[] = [];
+  // Partial writes run one after another and before the run's final write.
+  let writing = Promise.resolve();
   try {
     for (const [i, run] of config.runs.entries()) {
       progress.startRun(run.label, i, config.runs.length);
-      const outcome = await runOnce(config, run, population, pool, (r) => progress.round(r, config.rounds));
+      const started = performance.now();
+      const records: RoundRecord[] = [];
+      const strategy = strategyName(config, run);
+      const codec = describeCodec(coordinatorConfigFor(config, run, '.').compression);
+      const outcome = await runOnce(config, run, population, pool, (r) => {
+        progress.round(r, config.rounds);
+        // The tables so far after every round, so a long run stopped midway still leaves its results.
+        records.push(r);
+        const partial: RunOutcome = { label: run.label, strategy, codec, records: [...records], wallMs: performance.now() - started, log: [] };
+        writing = writing
+          .then(() => writeReports(config, population, [...outcomes, partial], outDir))
+          .catch((e: Error) => progress.line(`cannot write partial results: ${e.message}`));
+      });
+      await writing;
       progress.skip(config.rounds - outcome.records.length);
       if (outcome.stoppedEarly) progress.line(`${run.label}: stopped after ${outcome.records.length} round(s): ${outcome.stoppedEarly}`);
       outcomes.push(outcome);
@@ -67,8 +83,9 @@ export async function simulate(config: LabConfig, outDir: string, options: Simul
 
 async function writeReports(config: LabConfig, population: Population, outcomes: readonly RunOutcome[], outDir: string): Promise<void> {
   await writeFile(join(outDir, 'rounds.csv'), roundsCsv(outcomes));
+  await writeFile(join(outDir, 'classes.csv'), classesCsv(outcomes));
   await writeFile(join(outDir, 'summary.md'), summaryMarkdown(config, population, outcomes));
-  if (outcomes.some((o) => o.records.length > 0)) await writeFile(join(outDir, 'plot.svg'), plotSvg(config, outcomes));
+  if (outcomes.some((o) => o.records.length > 0)) await writeFile(join(outDir, 'plot.svg'), plotSvg(config, population, outcomes));
 }
 
 /** Rewrites the CSV, summary and plot of an earlier simulation from its runs.json. */
@@ -83,7 +100,7 @@ export async function renderResults(config: LabConfig, outDir: string): Promise<
   const parsed = z.array(SavedRunSchema).safeParse(raw);
   if (!parsed.success) throw new Error(`cannot re-render: ${path} does not hold simulation runs:\n${z.prettifyError(parsed.error)}`);
   const outcomes: RunOutcome[] = parsed.data.map((o) => ({ ...o, log: [] }));
-  await writeReports(config, buildPopulation(config), outcomes, outDir);
+  await writeReports(config, await buildPopulation(config), outcomes, outDir);
   return outcomes;
 }
 

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -7,7 +8,13 @@ import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { Server } from 'socket.io';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ModelRegistry } from '../../server/serving/model-registry.js';
+import { handleServing } from '../../server/serving/routes.js';
+import { artifactFromModel } from '../../server/serving/served-model.js';
+import { CheckpointStore } from '../../server/store/checkpoint-store.js';
 import { createWebHandler } from '../../server/web/handler.js';
+import { setupBackend } from '../../shared/engine/backend.js';
+import { createSeedCnn } from '../../shared/model/seed-cnn.js';
 import { attachLiveFeed, type RoundSource } from '../../server/web/live-feed.js';
 import type { PrivacyStatus, RoundList, RoundRecord } from '../../shared/protocol/rounds.js';
 import { launchChromium, watchOutgoing, type Outbox } from './helpers.js';
@@ -119,7 +126,22 @@ let outbox: Outbox;
 const source = new ScriptedCoordinator();
 const startRequests: { authorization: string | undefined; body: string }[] = [];
 
+let registry: ModelRegistry;
+let servingDir: string;
+
 beforeAll(async () => {
+  // The playground explains with real served versions (the seed CNN with two seeds).
+  await setupBackend(undefined, { log: () => {}, argv: [], env: {} });
+  servingDir = await mkdtemp(join(tmpdir(), 'fedserve-dashboard-serving-'));
+  const store = new CheckpointStore(servingDir, { log: () => {} });
+  registry = new ModelRegistry(store, { capacity: 2 });
+  for (const version of [1, 2]) {
+    const model = createSeedCnn(version);
+    const cp = { ...artifactFromModel(model), version, round: version, metadata: {} };
+    model.dispose();
+    await store.save(cp);
+    await registry.publish(version, cp);
+  }
   const web = createWebHandler();
   http = createServer((req, res) => {
     if (req.url === '/v1/rounds' && req.method === 'POST') {
@@ -133,9 +155,11 @@ beforeAll(async () => {
       });
       return;
     }
-    void web(req, res).then((handled) => {
-      if (!handled) res.writeHead(404).end();
-    });
+    void handleServing(req, res, { registry, log: () => {} })
+      .then((served) => served || web(req, res))
+      .then((handled) => {
+        if (!handled) res.writeHead(404).end();
+      });
   });
   io = new Server(http);
   attachLiveFeed(io, source, { adminToken: 'right-token', intervalMs: 20 });
@@ -149,6 +173,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await rm(servingDir, { recursive: true, force: true });
   await browser?.close();
   await new Promise<void>((resolve) => (io ? io.close(() => resolve()) : resolve()));
 });
@@ -278,5 +303,73 @@ describe('dashboard', () => {
     await expect(page.locator('#token-dialog').isVisible()).resolves.toBe(false);
     expect(startRequests.map((r) => r.authorization)).toEqual(['Bearer wrong-token', 'Bearer right-token', 'Bearer right-token']);
     expect(startRequests.every((r) => JSON.parse(r.body).rounds === 1)).toBe(true);
+  });
+  it('shows the newest confusion matrix as a heatmap and each class\'s accuracy over rounds', async () => {
+    // Round r's model gets true class t right r * 10 + t times of 50, the rest called class (t + 1) % 3.
+    const confusion = (r: number) => [0, 1, 2].map((t) => [0, 1, 2].map((p) => (p === t ? r * 10 + t : p === (t + 1) % 3 ? 50 - r * 10 - t : 0)));
+    const evaluated = (r: number): RoundRecord => {
+      const m = confusion(r);
+      const perClass = m.map((row, c) => {
+        const predicted = m.reduce((s, x) => s + x[c], 0);
+        const recall = row[c] / 50;
+        const precision = row[c] / predicted;
+        return { precision, recall, f1: (2 * precision * recall) / (precision + recall), support: 50 };
+      });
+      return { ...committed(r), privacy: undefined, evaluation: { loss: 1 / r, accuracy: (r * 30 + 3) / 150, numExamples: 150, confusion: m, perClass } };
+    };
+    source.list = { currentVersion: 2, pendingRounds: 0, rounds: [evaluated(1), evaluated(2), failed] };
+    await page.reload();
+    await page.locator('#feed-state', { hasText: 'live' }).waitFor();
+    await page.locator('#confusion[data-classes="3"]').waitFor();
+    await expect(page.locator('#confusion-caption').textContent()).resolves.toBe('version 2 (round 2): rows = true class, columns = predicted');
+    const cells = await page.locator('#confusion tr').evaluateAll((trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+    expect(cells).toEqual([
+      ['true \\ predicted', '0', '1', '2', 'recall'],
+      ['0', '20', '30', '0', '40.0%'],
+      ['1', '0', '21', '29', '42.0%'],
+      ['2', '28', '0', '22', '44.0%'],
+    ]);
+    // Darker cells for larger shares of the true class.
+    const shade = (r: number, c: number) => page.locator(`#confusion tr:nth-child(${r + 2}) td:nth-of-type(${c + 1})`).evaluate((td) => getComputedStyle(td).backgroundColor);
+    await expect(shade(0, 1)).resolves.toBe('rgba(37, 99, 235, 0.6)');
+    await expect(shade(0, 2)).resolves.toBe('rgba(37, 99, 235, 0)');
+    const perClass = await page.locator('#class-accuracy tr').evaluateAll((trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+    expect(perClass).toEqual([
+      ['round', 'class 0', 'class 1', 'class 2'],
+      ['2', '40.0%', '42.0%', '44.0%'],
+      ['1', '20.0%', '22.0%', '24.0%'],
+    ]);
+    await mkdir(ARTIFACTS, { recursive: true });
+    await page.locator('#confusion').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-per-class.png'), fullPage: true });
+  });
+  it('playground: a drawn digit is explained by the chosen version, probabilities and attribution overlay shown', async () => {
+    await expect(page.locator('#pg-version option').allTextContents()).resolves.toEqual(['current', 'v2', 'v1']);
+    await page.locator('#pg-pad').scrollIntoViewIfNeeded();
+    const box = (await page.locator('#pg-pad').boundingBox())!;
+    // A "7": a bar across the top and a stroke down to the bottom left.
+    await page.mouse.move(box.x + 70, box.y + 60);
+    await page.mouse.down();
+    await page.mouse.move(box.x + 210, box.y + 60, { steps: 10 });
+    await page.mouse.move(box.x + 120, box.y + 230, { steps: 10 });
+    await page.mouse.up();
+    await page.selectOption('#pg-version', '1');
+    const sent = page.waitForRequest((r) => r.url().endsWith('/v1/models/mnist/versions/1:explain'));
+    await page.click('#pg-explain');
+    const body = JSON.parse((await sent).postData()!) as { instances: number[][] };
+    expect(body.instances[0]).toHaveLength(784);
+    expect(Math.max(...body.instances[0])).toBeGreaterThan(0.5);
+    await page.locator('#pg-probs[data-version="1"]').waitFor();
+    // The page shows what version 1 predicts for the pixels it sent.
+    const answer = await fetch(`${base}/v1/models/mnist/versions/1:predict`, { method: 'POST', body: JSON.stringify({ instances: body.instances }) });
+    const predicted = (await answer.json()) as { predictions: number[][] };
+    expect(answer.status, JSON.stringify(predicted)).toBe(200);
+    const p = predicted.predictions[0];
+    const top = p.indexOf(Math.max(...p));
+    await expect(page.locator('#pg-probs').getAttribute('data-top')).resolves.toBe(String(top));
+    await expect(page.locator('#pg-probs .prob').count()).resolves.toBe(10);
+    await expect(page.locator('#pg-probs .prob.top').textContent()).resolves.toBe(`${top}${(p[top] * 100).toFixed(1)}%`);
+    expect(Number(await page.locator('#pg-overlay').getAttribute('data-max-attribution'))).toBeGreaterThan(0);
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-playground.png'), fullPage: true });
   });
 });

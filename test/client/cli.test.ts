@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeIdx } from '../../shared/data/idx.js';
 import { BIN } from '../e2e/helpers.js';
 
 let dir: string;
@@ -49,6 +50,23 @@ describe('fedserve client (process exit codes)', () => {
     const clip = fedserve('client', '--server', 'http://127.0.0.1:1', '--token', 'tok-12345', '--data', 'mnist:0/4', '--max-clip-norm', '0');
     expect(clip.code).toBe(1);
     expect(clip.stderr).toBe("fedserve: --max-clip-norm needs a positive number, got '0'\n");
+  });
+
+  it('exits 1 naming a truncated IDX file and a missing Fashion-MNIST package', async () => {
+    const images = join(dir, 'images.idx');
+    const labels = join(dir, 'labels.idx');
+    await writeFile(images, encodeIdx([4, 28, 28], new Uint8Array(4 * 784)).subarray(0, 100));
+    await writeFile(labels, encodeIdx([4], [0, 1, 2, 3]));
+    const truncated = fedserve('client', '--server', 'http://127.0.0.1:1', '--token', 'tok-12345', '--data', `idx:${images},${labels}:0/2`);
+    expect(truncated.code).toBe(1);
+    expect(truncated.stderr).toBe(`fedserve: ${images}: truncated: its header declares dimensions 4 x 28 x 28 = 3136 values, the file holds 84\n`);
+    const r = spawnSync(process.execPath, [BIN, 'client', '--server', 'http://127.0.0.1:1', '--token', 'tok-12345', '--data', 'fashion-mnist:0/10'], {
+      encoding: 'utf8',
+      env: { ...process.env, FEDSERVE_JOIN_TOKEN: '', FEDSERVE_FASHION_MNIST_DIR: join(dir, 'not-installed') },
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("Fashion-MNIST is not installed");
+    expect(r.stderr).toContain("apt-get install dataset-fashion-mnist");
   });
 
   it('fedserve simulate exits 1 naming a missing flag or an invalid config', async () => {

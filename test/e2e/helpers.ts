@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadDataSpec } from '../../client/data-spec.js';
+import { loadDataSpecSync } from '../../client/data-spec.js';
 import { NodeClient, type RoundOutcome } from '../../client/node-client.js';
 import type { Progress } from '../../client/progress.js';
 import type { RoundRecord } from '../../shared/protocol/rounds.js';
@@ -52,7 +52,7 @@ export function startClient(url: string, spec: string, name: string, token = JOI
   const client = new NodeClient({
     server: url,
     token,
-    data: loadDataSpec(spec, labelColumn ? { labelColumn } : {}),
+    data: loadDataSpecSync(spec, labelColumn ? { labelColumn } : {}),
     name,
     progress: collectingProgress(lines),
     reconnectDelayMs: 200,

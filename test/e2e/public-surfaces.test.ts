@@ -1,6 +1,6 @@
 import { io, type Socket } from 'socket.io-client';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadDataSpec } from '../../client/data-spec.js';
+import { loadDataSpecSync } from '../../client/data-spec.js';
 import { NodeClient } from '../../client/node-client.js';
 import { setupBackend } from '../../shared/engine/backend.js';
 import { AdminRoundListSchema, OUTSIDE_DP_GUARANTEE, PublicRoundListSchema } from '../../shared/protocol/public-rounds.js';
@@ -45,8 +45,8 @@ async function federation(overrides: Parameters<typeof startTestCoordinator>[1],
       server: server.url,
       token: JOIN_TOKEN,
       name: c.name,
-      data: loadDataSpec(c.data),
-      ...(c.evalData ? { evalData: loadDataSpec(c.evalData) } : {}),
+      data: loadDataSpecSync(c.data),
+      ...(c.evalData ? { evalData: loadDataSpecSync(c.evalData) } : {}),
       progress: collectingProgress([]),
     });
     const done = client.run();
@@ -244,7 +244,7 @@ describe('public surfaces of a live federation', () => {
     const metrics = async (headers: Record<string, string> = {}) => (await fetch(`${server.url}/metrics`, { headers })).text();
     const publicMetrics = await metrics();
     expectNothingPerClientInText('public /metrics', publicMetrics, secrets);
-    for (const series of ['fedserve_connected_clients', 'fedserve_updates_total', 'fedserve_update_bytes_total', 'fedserve_federated_evaluation_accuracy']) {
+    for (const series of ['fedserve_connected_clients', 'fedserve_updates_total', 'fedserve_update_bytes_total', 'fedserve_federated_evaluation_accuracy', 'fedserve_federated_evaluation_class_accuracy']) {
       expect(publicMetrics, `public /metrics has ${series}`).not.toContain(series);
     }
     expect(publicMetrics).toContain(`fedserve_privacy_epsilon ${record.privacy!.epsilon}`);

@@ -1,6 +1,7 @@
 import { io, type Socket } from 'socket.io-client';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadDataSpec } from '../../client/data-spec.js';
+import { classMetrics, sumConfusions } from '../../shared/aggregation/class-metrics.js';
+import { loadDataSpecSync } from '../../client/data-spec.js';
 import { NodeClient } from '../../client/node-client.js';
 import type { Dataset } from '../../shared/data/dataset.js';
 import { setupBackend } from '../../shared/engine/backend.js';
@@ -46,10 +47,10 @@ describe('strategy and federated evaluation on the coordinator', () => {
     cleanup.push(() => server.close());
 
     // Two clients with held-out splits of different sizes, and a bare socket with none.
-    const heldOut: Record<string, Dataset> = { 'eval-a': loadDataSpec('mnist:40/80'), 'eval-b': loadDataSpec('mnist:0/160') };
+    const heldOut: Record<string, Dataset> = { 'eval-a': loadDataSpecSync('mnist:40/80'), 'eval-b': loadDataSpecSync('mnist:0/160') };
     const lines: string[] = [];
     for (const [name, evalData] of Object.entries(heldOut)) {
-      const client = new NodeClient({ server: server.url, token: JOIN_TOKEN, name, data: loadDataSpec(`mnist:${name === 'eval-a' ? 1 : 2}/80`), evalData, progress: collectingProgress(lines) });
+      const client = new NodeClient({ server: server.url, token: JOIN_TOKEN, name, data: loadDataSpecSync(`mnist:${name === 'eval-a' ? 1 : 2}/80`), evalData, progress: collectingProgress(lines) });
       const done = client.run();
       done.catch(() => undefined);
       cleanup.push(async () => {
@@ -95,8 +96,14 @@ describe('strategy and federated evaluation on the coordinator', () => {
     expect(fe.numExamples).toBe(total);
     expect(fe.accuracy).toBeCloseTo(scores.reduce((s, r) => s + r.accuracy * r.numExamples, 0) / total, 6);
     expect(fe.loss).toBeCloseTo(scores.reduce((s, r) => s + r.loss * r.numExamples, 0) / total, 5);
-    // Centralized evaluation on the coordinator's held-out digits too.
+    // Per class: the clients' confusion matrices summed, and precision/recall from the sum.
+    const summed = sumConfusions(scores.map((r) => r.confusion));
+    expect(fe.confusion).toEqual(summed);
+    expect(fe.perClass).toEqual(classMetrics(summed));
+    // Centralized evaluation on the coordinator's held-out digits too, per class as well.
     expect(record.evaluation!.numExamples).toBe(2000);
+    expect(record.evaluation!.confusion!.flat().reduce((a, b) => a + b, 0)).toBe(2000);
+    expect(record.evaluation!.perClass!.reduce((a, c) => a + c.recall * c.support, 0) / 2000).toBeCloseTo(record.evaluation!.accuracy, 9);
 
     // FedAdam with eta 0.01 moves each weight by at most about eta in its first step.
     let largest = 0;
@@ -107,5 +114,7 @@ describe('strategy and federated evaluation on the coordinator', () => {
     expect(lines.some((l) => /round 1: version 1 scores \d+\.\d% \(loss \d+\.\d{4}\) on 50 local held-out examples/.test(l))).toBe(true);
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     expect(metrics).toContain(`fedserve_federated_evaluation_accuracy ${fe.accuracy}`);
+    expect(metrics).toContain(`fedserve_heldout_class_accuracy{class="3"} ${record.evaluation!.perClass![3].recall}`);
+    expect(metrics).toContain(`fedserve_federated_evaluation_class_accuracy{class="0"} ${fe.perClass![0].recall}`);
   });
 });

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend } from '../../shared/engine/backend.js';
 import { parseLabConfig, type LabConfig } from '../../simulations/lab/config.js';
 import { buildPopulation } from '../../simulations/lab/population.js';
-import { CSV_COLUMNS } from '../../simulations/lab/report.js';
+import { CLASS_CSV_COLUMNS, CSV_COLUMNS } from '../../simulations/lab/report.js';
 import { renderResults, simulate } from '../../simulations/lab/simulate.js';
 import { niceTicks } from '../../simulations/lab/svg-plot.js';
 
@@ -60,10 +60,10 @@ function numberIn(row: Record<string, string>, column: string): number {
 }
 
 describe('simulation lab', () => {
-  it('the same config and seed give the same partitions, and another seed does not', () => {
+  it('the same config and seed give the same partitions, and another seed does not', async () => {
     const config = parseLabConfig(raw, 'test');
-    const a = buildPopulation(config);
-    const b = buildPopulation(config);
+    const a = await buildPopulation(config);
+    const b = await buildPopulation(config);
     expect(a.clients.map((c) => c.id)).toEqual(['sim-0', 'sim-1', 'sim-2']);
     for (let i = 0; i < a.clients.length; i++) {
       expect(Array.from(b.clients[i].train.y)).toEqual(Array.from(a.clients[i].train.y));
@@ -74,7 +74,7 @@ describe('simulation lab', () => {
     expect(a.clients.filter((c) => c.attack)).toHaveLength(1);
     const total = a.clients.reduce((s, c) => s + c.train.n + c.heldOut!.n, 0);
     expect(total).toBe(240);
-    const other = buildPopulation(parseLabConfig({ ...raw, seed: 12 }, 'test'));
+    const other = await buildPopulation(parseLabConfig({ ...raw, seed: 12 }, 'test'));
     expect(other.clients.map((c) => Array.from(c.classCounts))).not.toEqual(a.clients.map((c) => Array.from(c.classCounts)));
   });
 
@@ -106,7 +106,19 @@ describe('simulation lab', () => {
     for (const column of ['accuracy', 'loss', 'federated_accuracy', 'federated_loss', 'train_loss', 'examples']) expect(b[column]).toBe(a[column]);
     expect(await readFile(join(second, 'partitions.csv'), 'utf8')).toBe(await readFile(join(first, 'partitions.csv'), 'utf8'));
 
-    const runs = JSON.parse(await readFile(join(first, 'runs.json'), 'utf8')) as { label: string; records: { round: number }[] }[];
+    // Per-class metrics of each round, held-out (150 digits) and federated (the clients' summed matrices).
+    const classes = parseCsv(await readFile(join(first, 'classes.csv'), 'utf8'));
+    expect(Object.keys(classes[0])).toEqual([...CLASS_CSV_COLUMNS]);
+    const heldOutRound1 = classes.filter((c) => c.run === 'FedAvg' && c.round === '1' && c.evaluation === 'held-out');
+    expect(heldOutRound1.map((c) => c.class)).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+    expect(heldOutRound1.reduce((s, c) => s + numberIn(c, 'support'), 0)).toBe(150);
+    const recallWeighted = heldOutRound1.reduce((s, c) => s + numberIn(c, 'recall') * numberIn(c, 'support'), 0) / 150;
+    expect(recallWeighted).toBeCloseTo(Number(rows[0].accuracy), 4);
+    const federatedRound1 = classes.filter((c) => c.run === 'FedAvg' && c.round === '1' && c.evaluation === 'federated');
+    const runs = JSON.parse(await readFile(join(first, 'runs.json'), 'utf8')) as { label: string; records: { round: number; federatedEvaluation: { numExamples: number } }[] }[];
+    expect(federatedRound1.reduce((s, c) => s + numberIn(c, 'support'), 0)).toBe(runs[0].records[0].federatedEvaluation.numExamples);
+    expect(runs[0].records[0].federatedEvaluation.numExamples).toBeGreaterThan(50);
+
     expect(runs.map((r) => [r.label, r.records.map((x) => x.round)])).toEqual([['FedAvg', [1, 2]], ['Median', [1, 2]]]);
 
     const svg = await readFile(join(first, 'plot.svg'), 'utf8');
@@ -124,6 +136,7 @@ describe('simulation lab', () => {
     const final = (Number(rows[1].accuracy) * 100).toFixed(2);
     expect(fedavg).toContain(`| 2/2 | ${final}% |`);
     expect(summary).toMatch(/\| round \| FedAvg \| Median \|/);
+    expect(summary).toContain('Per class, FedAvg, round 2 (held-out;');
     // --render-only rebuilds the same reports from runs.json.
     const plot = await readFile(join(first, 'plot.svg'), 'utf8');
     await rm(join(first, 'summary.md'));
@@ -135,11 +148,29 @@ describe('simulation lab', () => {
     expect(partitions).toHaveLength(4);
   });
 
+  it('stopAtGoal ends a run at the first round reaching the goal, and only then', async () => {
+    const base = { ...raw, byzantine: undefined, data: { trainExamples: 90, testExamples: 40 }, rounds: 3, runs: [raw.runs[0]] };
+    const stopped = await runLab(parseLabConfig({ ...base, goalAccuracy: 0.001, stopAtGoal: true }, 'test'));
+    const rows = parseCsv(await readFile(join(stopped, 'rounds.csv'), 'utf8'));
+    expect(rows).toHaveLength(1);
+    expect(Number(rows[0].accuracy)).toBeGreaterThanOrEqual(0.001);
+    expect(await readFile(join(stopped, 'summary.md'), 'utf8')).toContain('stopped after 1 round(s): reached the goal accuracy 0.001 in round 1');
+    const unreachable = await runLab(parseLabConfig({ ...base, rounds: 2, goalAccuracy: 1, stopAtGoal: true }, 'test'));
+    expect(parseCsv(await readFile(join(unreachable, 'rounds.csv'), 'utf8'))).toHaveLength(2);
+  });
+
   it('refuses configs that name no clients, reuse a label or set numPartitions', () => {
     expect(() => parseLabConfig({ ...raw, clients: 0 }, 'x.json')).toThrow(/invalid simulation config \(x\.json\)[\s\S]*clients/);
     expect(() => parseLabConfig({ ...raw, runs: [raw.runs[0], raw.runs[0]] }, 'x.json')).toThrow(/run label 'FedAvg' is used twice/);
     expect(() => parseLabConfig({ ...raw, partition: { kind: 'iid', numPartitions: 4 } }, 'x.json')).toThrow(/numPartitions is always the number of clients/);
     expect(() => parseLabConfig({ ...raw, partition: { kind: 'dirichlet' } }, 'x.json')).toThrow(/partition/);
+    expect(() => parseLabConfig({ ...raw, data: { train: 'fashion-mnist:dev' } }, 'x.json')).toThrow(/expected fashion-mnist:train[\s\S]*at data\.train/);
+  });
+
+  it('refuses more examples than the data source holds, naming it', async () => {
+    await expect(buildPopulation(parseLabConfig({ ...raw, data: { testExamples: 2001 } }, 'x.json'))).rejects.toThrow(
+      'data.testExamples is 2001 but mnist:test holds 2000 examples',
+    );
   });
 
   it('refuses a run whose strategy cannot combine with its privacy section before anything runs', async () => {

@@ -6,7 +6,9 @@ import { subscribeToFeed } from '../feed-client.js';
 import type { FeedRound, FeedStatus } from '../feed-messages.js';
 import { connectedCount, participantCount } from '../feed-summary.js';
 import { adminToken } from './admin-token.js';
+import { renderClassAccuracy, renderConfusion } from './class-view.js';
 import { MetricsChart } from './metrics-chart.js';
+import { Playground } from './playground.js';
 import { startRounds } from './start-rounds.js';
 
 /**
@@ -37,6 +39,18 @@ let task: TaskInfo | undefined;
 let status: FeedStatus | undefined;
 let stopFeed: (() => void) | undefined;
 const chart = new MetricsChart(el<HTMLCanvasElement>('chart'));
+const playground = new Playground(
+  {
+    pad: el<HTMLCanvasElement>('pg-pad'),
+    overlay: el<HTMLCanvasElement>('pg-overlay'),
+    version: el<HTMLSelectElement>('pg-version'),
+    explain: el<HTMLButtonElement>('pg-explain'),
+    clear: el<HTMLButtonElement>('pg-clear'),
+    probs: el('pg-probs'),
+    status: el('pg-status'),
+  },
+  () => task?.name ?? 'mnist',
+);
 
 const roundOf = (r: Shown): RoundRecord | PublicRound => r.record;
 /** The aggregate numbers of a round, when its view has them (not the public view under DP). */
@@ -168,6 +182,10 @@ function renderRounds(): void {
   const rounds = [...closed.values()].sort((a, b) => roundOf(a).round - roundOf(b).round);
   const admin = status?.access === 'admin';
   chart.update(rounds.map(roundOf).filter((r) => r.status === 'committed'));
+  const committed = rounds.map(roundOf).filter((r) => r.status === 'committed');
+  renderConfusion(el<HTMLTableElement>('confusion'), el('confusion-caption'), committed);
+  renderClassAccuracy(el<HTMLTableElement>('class-accuracy'), committed);
+  playground.setVersions(committed.flatMap((r) => (r.version === undefined ? [] : [r.version])));
   el('epsilon-head').hidden = !privacyOn();
   el('secagg-head').hidden = !secureAggregationOn();
   el('detail-head').hidden = !admin;

@@ -46,6 +46,14 @@ function fullRecord(): RoundRecord {
       loss: 0.7001,
       accuracy: 0.8002,
       numExamples: 313,
+      confusion: [
+        [150, 13],
+        [20, 130],
+      ],
+      perClass: [
+        { precision: 150 / 170, recall: 150 / 163, f1: 0.9, support: 163 },
+        { precision: 130 / 143, recall: 130 / 150, f1: 0.89, support: 150 },
+      ],
       skipped: 'erin-5e missed the deadline',
       durationMs: 120,
     },
@@ -121,7 +129,7 @@ describe('publicRoundView without differential privacy', () => {
       refused: 1,
       numExamples: 3696,
       trainLoss: 0.547397,
-      federatedEvaluation: { selected: 3, reported: 1, declined: 1, missing: 1, numExamples: 313, skipped: '<client> missed the deadline' },
+      federatedEvaluation: { selected: 3, reported: 1, declined: 1, missing: 1, numExamples: 313, skipped: '<client> missed the deadline', confusion: [[150, 13], [20, 130]] },
       secureAggregation: { k: 2, threshold: 2, survivors: 2, dropouts: 1, errorBound: 3e-7 },
       reason: 'bad share from <client> (<client> agrees)',
       durationMs: 1700,
@@ -133,6 +141,9 @@ describe('publicRoundView with differential privacy', () => {
   it('keeps only what the accountant covers: no counts, sums, per-client metrics or timings', () => {
     const view = publicRoundView(fullRecord(), { privacy: true });
     expect(PublicRoundSchema.parse(view)).toEqual(view);
+    // Federated evaluation, per class included, is not released under DP.
+    expect(JSON.stringify(view)).not.toContain('perClass');
+    expect(JSON.stringify(view)).not.toContain('[150,13]');
     expect(view).toEqual({
       view: 'dp',
       round: 4,
