@@ -37,7 +37,7 @@ afterAll(async () => {
   await dir?.remove();
 });
 
-const advertise = { type: 'secagg/advertise', round: 1, encryptionKey: new Uint8Array(32), maskingKey: new Uint8Array(32), digest: new Uint8Array(32), seedCommitment: new Uint8Array(32), signature: new Uint8Array(64) };
+const advertise = { type: 'secagg/advertise', round: 1, encryptionKey: new Uint8Array(32), maskingKey: new Uint8Array(32), digest: new Uint8Array(32), seedCommitment: new Uint8Array(32), shareRoot: new Uint8Array(32), signature: new Uint8Array(64) };
 
 /** An envelope with its header, JSON and byte region given by hand. */
 function craft(json: string, region: number[] = []): Uint8Array {
