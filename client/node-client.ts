@@ -156,6 +156,10 @@ export class NodeClient {
   private readonly outcomes: ((o: RoundOutcome) => void)[] = [];
 
   constructor(private readonly opts: ClientOptions) {
+    for (const [what, data] of [['data', opts.data], ['evalData', opts.evalData]] as const) {
+      // loadDataSpec is async (IDX files stream in): a forgotten await would fail only at the first round.
+      if (typeof (data as { then?: unknown } | undefined)?.then === 'function') throw new TypeError(`NodeClient: ${what} is a Promise; await loadDataSpec(...) first`);
+    }
     this.identity = opts.identity ?? generateIdentity();
     const auth: JoinAuth = {
       token: opts.token,
