@@ -1,13 +1,12 @@
 import { io, type Socket } from 'socket.io-client';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encodedBytes, tensorSizes, type UpdateCodecSpec } from '../../shared/compression/codec-spec.js';
 import { UpdateEncoder } from '../../shared/compression/update-codec.js';
-import { setupBackend } from '../../shared/engine/backend.js';
 import { decodeEnvelope } from '../../shared/protocol/envelope.js';
 import { EVENTS, PROTOCOL_VERSION, type UpdateReply } from '../../shared/protocol/messages.js';
 import { encodeWeights } from '../../shared/protocol/weights-codec.js';
 import type { RunningCoordinator } from '../../server/app.js';
-import { JOIN_TOKEN, nextRounds, startClient, startTestCoordinator, tempDir, type TestClient } from './helpers.js';
+import { JOIN_TOKEN, nextRounds, startClient, startTestCoordinator, tempDir, type TestClient, coordinatorSuite } from './helpers.js';
 
 /**
  * Compressed updates end to end: a coordinator announcing a codec, real NodeClients training on
@@ -15,16 +14,7 @@ import { JOIN_TOKEN, nextRounds, startClient, startTestCoordinator, tempDir, typ
  * client would not.
  */
 
-let cleanup: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  await setupBackend('wasm', { log: () => undefined });
-});
-
-afterEach(async () => {
-  for (const step of cleanup.reverse()) await step();
-  cleanup = [];
-});
+const cleanup = coordinatorSuite();
 
 async function coordinator(codec: UpdateCodecSpec, rounds: number, clients: number): Promise<RunningCoordinator & { logs: string[] }> {
   const dir = await tempDir();

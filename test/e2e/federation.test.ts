@@ -1,15 +1,15 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { io, type Socket } from 'socket.io-client';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FatalClientError } from '../../client/node-client.js';
-import { setupBackend } from '../../shared/engine/backend.js';
 import { decodeEnvelope } from '../../shared/protocol/envelope.js';
 import { EVENTS, PROTOCOL_VERSION, type UpdateReply } from '../../shared/protocol/messages.js';
 import { encodeWeights } from '../../shared/protocol/weights-codec.js';
 import type { RunningCoordinator } from '../../server/app.js';
 import {
   ADMIN_TOKEN,
+  coordinatorSuite,
   JOIN_TOKEN,
   killChild,
   nextRounds,
@@ -25,16 +25,7 @@ import {
  * client and one local epoch per round keep each round to a second or two.
  */
 
-let cleanup: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  await setupBackend('wasm', { log: () => undefined });
-});
-
-afterEach(async () => {
-  for (const step of cleanup.reverse()) await step();
-  cleanup = [];
-});
+const cleanup = coordinatorSuite();
 
 async function coordinator(overrides: Parameters<typeof startTestCoordinator>[1]): Promise<RunningCoordinator & { logs: string[] }> {
   const dir = await tempDir();

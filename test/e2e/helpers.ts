@@ -1,3 +1,4 @@
+import { afterEach, beforeAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -6,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { loadDataSpecSync } from '../../client/data-spec.js';
 import { NodeClient, type RoundOutcome } from '../../client/node-client.js';
 import type { Progress } from '../../client/progress.js';
+import { setupBackend } from '../../shared/engine/backend.js';
 import type { RoundRecord } from '../../shared/protocol/rounds.js';
 import { startCoordinator, type RunningCoordinator } from '../../server/app.js';
 import { parseCoordinatorConfig, type CoordinatorConfigInput } from '../../server/config.js';
@@ -115,4 +117,19 @@ export async function killChild(child: ChildProcess, signal: NodeJS.Signals = 'S
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill(signal);
   await exited;
+}
+
+/**
+ * A coordinator test file's set-up: the wasm backend before its tests, and teardown steps (push them
+ * on the returned list) run last-first after each test.
+ */
+export function coordinatorSuite(): (() => Promise<void>)[] {
+  const steps: (() => Promise<void>)[] = [];
+  beforeAll(async () => {
+    await setupBackend('wasm', { log: () => undefined });
+  });
+  afterEach(async () => {
+    for (const step of steps.splice(0).reverse()) await step();
+  });
+  return steps;
 }

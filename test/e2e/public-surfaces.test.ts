@@ -1,15 +1,14 @@
 import { io, type Socket } from 'socket.io-client';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadDataSpecSync } from '../../client/data-spec.js';
 import { NodeClient } from '../../client/node-client.js';
-import { setupBackend } from '../../shared/engine/backend.js';
 import { AdminRoundListSchema, OUTSIDE_DP_GUARANTEE, PublicRoundListSchema } from '../../shared/protocol/public-rounds.js';
 import type { RoundRecord } from '../../shared/protocol/rounds.js';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunningCoordinator } from '../../server/app.js';
 import { FEED_EVENTS, FEED_NAMESPACE } from '../../server/web/feed-messages.js';
-import { ADMIN_TOKEN, collectingProgress, JOIN_TOKEN, nextRounds, startTestCoordinator, tempDir } from './helpers.js';
+import { ADMIN_TOKEN, collectingProgress, JOIN_TOKEN, nextRounds, startTestCoordinator, tempDir, coordinatorSuite } from './helpers.js';
 
 /**
  * What a coordinator with real clients over socket.io publishes without the admin token, on both
@@ -18,16 +17,7 @@ import { ADMIN_TOKEN, collectingProgress, JOIN_TOKEN, nextRounds, startTestCoord
  * looked for in every public message; the admin token sees them.
  */
 
-let cleanup: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  await setupBackend('wasm', { log: () => undefined });
-});
-
-afterEach(async () => {
-  for (const step of cleanup.reverse()) await step();
-  cleanup = [];
-});
+const cleanup = coordinatorSuite();
 
 /** Distinct shard sizes, so each client's example count is its own; two hold a held-out split. */
 const CLIENTS = [

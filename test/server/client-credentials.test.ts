@@ -1,11 +1,10 @@
 import { writeFile } from 'node:fs/promises';
 import { join as joinPath } from 'node:path';
 import { io, type Socket } from 'socket.io-client';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ClientCredentials } from '../../server/client-credentials.js';
-import { setupBackend } from '../../shared/engine/backend.js';
 import { PROTOCOL_VERSION } from '../../shared/protocol/messages.js';
-import { ADMIN_TOKEN, JOIN_TOKEN, startTestCoordinator, tempDir } from '../e2e/helpers.js';
+import { ADMIN_TOKEN, JOIN_TOKEN, startTestCoordinator, tempDir, coordinatorSuite } from '../e2e/helpers.js';
 import { nearMisses } from './near-miss-tokens.js';
 
 /**
@@ -15,16 +14,7 @@ import { nearMisses } from './near-miss-tokens.js';
  */
 
 const TOKENS = { alice: 'alice-token-0123456789', bob: 'bob-token-abcdefghijkl' };
-let cleanup: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  await setupBackend('wasm', { log: () => undefined });
-});
-
-afterEach(async () => {
-  for (const step of cleanup.reverse()) await step();
-  cleanup = [];
-});
+const cleanup = coordinatorSuite();
 
 async function tokensFile(content: unknown): Promise<string> {
   const dir = await tempDir();

@@ -1,12 +1,11 @@
 import { io, type Socket } from 'socket.io-client';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { setupBackend } from '../../shared/engine/backend.js';
+import { describe, expect, it } from 'vitest';
 import { EVENTS, PROTOCOL_VERSION, type TrainTask, type UpdateMeta, type UpdateReply } from '../../shared/protocol/messages.js';
 import { RoundLog } from '../../server/round-log.js';
 import { encodeWeights } from '../../shared/protocol/weights-codec.js';
 import type { RunningCoordinator } from '../../server/app.js';
 import type { Aggregator } from '../../shared/aggregation/types.js';
-import { JOIN_TOKEN, nextRounds, startTestCoordinator, tempDir } from '../e2e/helpers.js';
+import { JOIN_TOKEN, nextRounds, startTestCoordinator, tempDir, coordinatorSuite } from '../e2e/helpers.js';
 import { join } from 'node:path';
 
 /**
@@ -15,16 +14,7 @@ import { join } from 'node:path';
  * of 3.4e38). Each is refused, the honest clients' round commits, and the model stays finite.
  */
 
-let cleanup: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  await setupBackend('wasm', { log: () => undefined });
-});
-
-afterEach(async () => {
-  for (const step of cleanup.reverse()) await step();
-  cleanup = [];
-});
+const cleanup = coordinatorSuite();
 
 function bareClient(url: string, name: string): { socket: Socket; task: Promise<TrainTask> } {
   const socket = io(url, { auth: { token: JOIN_TOKEN, protocolVersion: PROTOCOL_VERSION, name }, transports: ['websocket'], reconnection: false, forceNew: true });

@@ -2,11 +2,10 @@ import { renameSync, writeFileSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { io, type Socket } from 'socket.io-client';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startCoordinator, type RunningCoordinator } from '../../server/app.js';
 import { parseCoordinatorConfig, type CoordinatorConfigInput } from '../../server/config.js';
 import { PrivacyJournal } from '../../server/privacy-journal.js';
-import { setupBackend } from '../../shared/engine/backend.js';
 import { parsePrivacyConfig } from '../../shared/privacy/config.js';
 import { PoissonSampler } from '../../shared/privacy/poisson-sampler.js';
 import { computeEpsilon, computeRdp, rdpToEpsilon } from '../../shared/privacy/rdp.js';
@@ -15,7 +14,7 @@ import { EVENTS, PROTOCOL_VERSION, type EvaluateTask, type TrainTask, type Updat
 import { PublicRoundListSchema } from '../../shared/protocol/public-rounds.js';
 import type { RoundRecord } from '../../shared/protocol/rounds.js';
 import { encodeWeights } from '../../shared/protocol/weights-codec.js';
-import { ADMIN_TOKEN, JOIN_TOKEN, nextRounds, tempDir } from '../e2e/helpers.js';
+import { ADMIN_TOKEN, JOIN_TOKEN, nextRounds, tempDir, coordinatorSuite } from '../e2e/helpers.js';
 
 /**
  * Every Poisson draw is charged when it is taken and made durable before anything derived from the
@@ -26,16 +25,7 @@ import { ADMIN_TOKEN, JOIN_TOKEN, nextRounds, tempDir } from '../e2e/helpers.js'
  */
 
 const DELTA = 1e-5;
-let cleanup: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  await setupBackend('wasm', { log: () => undefined });
-});
-
-afterEach(async () => {
-  for (const step of cleanup.reverse()) await step();
-  cleanup = [];
-});
+const cleanup = coordinatorSuite();
 
 async function start(dataDir: string, overrides: Partial<CoordinatorConfigInput>, seed?: number): Promise<RunningCoordinator & { logs: string[] }> {
   const logs: string[] = [];

@@ -1,12 +1,11 @@
 import { io, type Socket } from 'socket.io-client';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { setupBackend } from '../../shared/engine/backend.js';
+import { describe, expect, it } from 'vitest';
 import { computeEpsilon } from '../../shared/privacy/rdp.js';
 import { decodeEnvelope } from '../../shared/protocol/envelope.js';
 import { EVENTS, PROTOCOL_VERSION, type TrainTask, type UpdateReply } from '../../shared/protocol/messages.js';
 import { PublicRoundListSchema } from '../../shared/protocol/public-rounds.js';
 import { encodeWeights } from '../../shared/protocol/weights-codec.js';
-import { ADMIN_TOKEN, JOIN_TOKEN, nextRounds, startClient, startTestCoordinator, tempDir } from '../e2e/helpers.js';
+import { ADMIN_TOKEN, JOIN_TOKEN, nextRounds, startClient, startTestCoordinator, tempDir, coordinatorSuite } from '../e2e/helpers.js';
 
 /**
  * Differential privacy on a live coordinator over socket.io on 127.0.0.1: the coordinator enforces
@@ -14,16 +13,7 @@ import { ADMIN_TOKEN, JOIN_TOKEN, nextRounds, startClient, startTestCoordinator,
  * passed, and keeps the ledger across a restart.
  */
 
-let cleanup: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  await setupBackend('wasm', { log: () => undefined });
-});
-
-afterEach(async () => {
-  for (const step of cleanup.reverse()) await step();
-  cleanup = [];
-});
+const cleanup = coordinatorSuite();
 
 function rawClient(url: string, name: string): Socket {
   const socket = io(url, { auth: { token: JOIN_TOKEN, protocolVersion: PROTOCOL_VERSION, name }, transports: ['websocket'], reconnection: false, forceNew: true });

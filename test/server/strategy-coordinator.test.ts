@@ -1,17 +1,16 @@
 import { io, type Socket } from 'socket.io-client';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { classMetrics, sumConfusions } from '../../shared/aggregation/class-metrics.js';
 import { loadDataSpecSync } from '../../client/data-spec.js';
 import { NodeClient } from '../../client/node-client.js';
 import type { Dataset } from '../../shared/data/dataset.js';
-import { setupBackend } from '../../shared/engine/backend.js';
 import { createSeedCnn } from '../../shared/model/seed-cnn.js';
 import { setFlatWeights } from '../../shared/model/weights.js';
 import { decodeEnvelope } from '../../shared/protocol/envelope.js';
 import { EVENTS, PROTOCOL_VERSION, type TrainTask, type UpdateReply } from '../../shared/protocol/messages.js';
 import { encodeWeights } from '../../shared/protocol/weights-codec.js';
 import { evaluate } from '../../shared/training.js';
-import { collectingProgress, JOIN_TOKEN, nextRounds, startTestCoordinator, tempDir } from '../e2e/helpers.js';
+import { collectingProgress, JOIN_TOKEN, nextRounds, startTestCoordinator, tempDir, coordinatorSuite } from '../e2e/helpers.js';
 
 /**
  * The strategy section on a live coordinator over socket.io: FedProx mu travels with the round,
@@ -19,16 +18,7 @@ import { collectingProgress, JOIN_TOKEN, nextRounds, startTestCoordinator, tempD
  * new model on it (federated evaluation), recorded with the round as an example-weighted mean.
  */
 
-let cleanup: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  await setupBackend('wasm', { log: () => undefined });
-});
-
-afterEach(async () => {
-  for (const step of cleanup.reverse()) await step();
-  cleanup = [];
-});
+const cleanup = coordinatorSuite();
 
 describe('strategy and federated evaluation on the coordinator', () => {
   it('sends FedProx mu, evaluates on the clients that hold held-out data, and records the weighted metrics', async () => {
