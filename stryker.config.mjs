@@ -10,12 +10,14 @@ export const equivalentMutants = [
   {
     file: 'shared/secagg/share-commitment.ts',
     code: 'path.length !== HASH_BYTES * commitmentDepth(neighbours)',
-    reason: 'a path of another length climbs to another level than the root, so the root comparison refuses it anyway (short of a SHA-512 collision); the check bounds the hashing',
+    reason:
+      'a path of another length climbs to another level than the root, so the root comparison refuses it anyway (short of a SHA-512 collision); the check bounds the hashing',
   },
   {
     file: 'shared/secagg/share-commitment.ts',
     code: 'proof.length !== revealProofBytes(neighbours)',
-    reason: 'as for the path: a proof of another length cannot hash to the root short of a collision; the check bounds the hashing',
+    reason:
+      'as for the path: a proof of another length cannot hash to the root short of a collision; the check bounds the hashing',
   },
   {
     file: 'shared/secagg/hash.ts',
@@ -55,7 +57,8 @@ export const equivalentMutants = [
   {
     file: 'server/store/checkpoint-store.ts',
     code: "typeof data === 'string'",
-    reason: 'Buffer.from(aUint8Array, encoding) copies the bytes and ignores the encoding, so the hash and size are the same',
+    reason:
+      'Buffer.from(aUint8Array, encoding) copies the bytes and ignores the encoding, so the hash and size are the same',
   },
   {
     file: 'server/store/checkpoint-store.ts',
@@ -75,17 +78,20 @@ export const equivalentMutants = [
   {
     file: 'shared/aggregation/adaptive-optimizers.ts',
     code: 'default: {\n        const never: never = this.variant;\n        throw new Error(`unknown adaptive variant ${String(never)}`);\n      }',
-    reason: 'unreachable: variant is private and set only by FedAdam, FedYogi and FedAdagrad (the exhaustive-switch guard)',
+    reason:
+      'unreachable: variant is private and set only by FedAdam, FedYogi and FedAdagrad (the exhaustive-switch guard)',
   },
   {
     file: 'shared/aggregation/adaptive-optimizers.ts',
     code: 'i < out.length',
-    reason: "i <= length only adds reads of undefined and writes past the Float32Arrays' ends, which typed arrays ignore",
+    reason:
+      "i <= length only adds reads of undefined and writes past the Float32Arrays' ends, which typed arrays ignore",
   },
   {
     file: 'shared/aggregation/adaptive-optimizers.ts',
     code: '`${this.name} second moment`',
-    reason: 'unreachable failure: restore() keeps m and v the same length, so once the first-moment check passed this one does',
+    reason:
+      'unreachable failure: restore() keeps m and v the same length, so once the first-moment check passed this one does',
   },
   {
     file: 'shared/aggregation/adaptive-optimizers.ts',
@@ -95,7 +101,8 @@ export const equivalentMutants = [
   {
     file: 'shared/aggregation/server-sgd.ts',
     code: 'i < out.length',
-    reason: "i <= length only adds reads of undefined and writes past the Float32Arrays' ends, which typed arrays ignore",
+    reason:
+      "i <= length only adds reads of undefined and writes past the Float32Arrays' ends, which typed arrays ignore",
   },
   {
     file: 'shared/aggregation/weighted-mean.ts',
@@ -105,12 +112,14 @@ export const equivalentMutants = [
   {
     file: 'shared/aggregation/columns.ts',
     code: 'if (n > 32) {\n    buf.subarray(0, n).sort();\n    return;\n  }',
-    reason: 'both the typed-array sort and the insertion sort below sort the n values ascending; the threshold only picks the faster one',
+    reason:
+      'both the typed-array sort and the insertion sort below sort the n values ascending; the threshold only picks the faster one',
   },
   {
     file: 'shared/aggregation/columns.ts',
     code: 'i < n',
-    reason: "i <= n moves buf[n] (undefined: the buffer holds exactly n) into a write past the end, which typed arrays ignore",
+    reason:
+      'i <= n moves buf[n] (undefined: the buffer holds exactly n) into a write past the end, which typed arrays ignore',
   },
   {
     file: 'shared/aggregation/columns.ts',
@@ -125,7 +134,8 @@ export const equivalentMutants = [
   {
     file: 'shared/aggregation/columns.ts',
     code: 'i < length',
-    reason: "i <= length only adds a column of undefined and a write past the Float32Array's end, which typed arrays ignore",
+    reason:
+      "i <= length only adds a column of undefined and a write past the Float32Array's end, which typed arrays ignore",
   },
   {
     file: 'shared/aggregation/fraction-sampler.ts',
@@ -140,7 +150,8 @@ export const equivalentMutants = [
   {
     file: 'shared/aggregation/trimmed-mean.ts',
     code: 'if (n - 2 * cut < 1) throw new Error(`trimmed mean with beta ${this.beta} leaves nothing of ${n} updates`);',
-    reason: 'unreachable: the constructor keeps beta < 0.5, so cut = floor(beta n) < n / 2 and at least one value remains',
+    reason:
+      'unreachable: the constructor keeps beta < 0.5, so cut = floor(beta n) < n / 2 and at least one value remains',
   },
   {
     file: 'shared/aggregation/krum.ts',
@@ -150,7 +161,8 @@ export const equivalentMutants = [
   {
     file: 'shared/aggregation/krum.ts',
     code: 'a - b',
-    reason: 'sort is stable over ascending positions, so ties keep position order; with a + b V8 orders them the same (checked for 5 to 300 equal scores)',
+    reason:
+      'sort is stable over ascending positions, so ties keep position order; with a + b V8 orders them the same (checked for 5 to 300 equal scores)',
   },
   {
     file: 'shared/aggregation/optimizer-state.ts',
@@ -190,7 +202,8 @@ export const equivalentMutants = [
   {
     file: 'shared/secagg/word-adder.ts',
     code: 'i < n',
-    reason: 'i <= n only adds a write past the block, either past an Int32Array end (ignored) or into accumulator words end() does not copy back',
+    reason:
+      'i <= n only adds a write past the block, either past an Int32Array end (ignored) or into accumulator words end() does not copy back',
   },
   {
     file: 'shared/secagg/word-adder.ts',
@@ -200,7 +213,8 @@ export const equivalentMutants = [
   {
     file: 'shared/secagg/word-adder.ts',
     code: 'value !== 0',
-    reason: 'every length the kernel module encodes is below 128, one LEB128 byte, so the continuation bit and a second pass never occur',
+    reason:
+      'every length the kernel module encodes is below 128, one LEB128 byte, so the continuation bit and a second pass never occur',
   },
   {
     file: 'shared/secagg/word-adder.ts',
@@ -225,7 +239,8 @@ export const equivalentMutants = [
   {
     file: 'shared/secagg/params.ts',
     code: 'configured.k === undefined ? defaults.threshold : Math.max(minimumThreshold(k), largestCorrectThreshold(n, k, assumptions))',
-    reason: 'with k defaulted, defaults.threshold is this same max(floor, largest correct t) for that k (the loop only returns t >= floor)',
+    reason:
+      'with k defaulted, defaults.threshold is this same max(floor, largest correct t) for that k (the loop only returns t >= floor)',
   },
   {
     file: 'shared/secagg/keystream.ts',
@@ -240,7 +255,8 @@ export const equivalentMutants = [
   {
     file: 'shared/secagg/params.ts',
     code: 't >= minimumThreshold(k)',
-    reason: 'implied by isPrivate for the even k of the loop: 2t - k is even, and 2t - k <= 0 fails exposure < 1, so 2t - k >= 2',
+    reason:
+      'implied by isPrivate for the even k of the loop: 2t - k is even, and 2t - k <= 0 fails exposure < 1, so 2t - k >= 2',
   },
   {
     file: 'shared/secagg/agreement.ts',
@@ -257,7 +273,10 @@ export default {
   checkers: ['typescript'],
   tsconfigFile: 'tsconfig.mutation.json',
   typescriptChecker: { prioritizePerformanceOverAccuracy: true },
-  checkerNodeArgs: ['--import', fileURLToPath(new URL('./scripts/mutation/typescript-api/register.js', import.meta.url))],
+  checkerNodeArgs: [
+    '--import',
+    fileURLToPath(new URL('./scripts/mutation/typescript-api/register.js', import.meta.url)),
+  ],
   plugins: ['@stryker-mutator/*', './scripts/mutation/equivalent-mutants.js', './scripts/mutation/survivor-log.js'],
   ignorers: ['equivalent'],
   // The machine is shared: one test runner (plus the checker) at a time.

@@ -83,11 +83,16 @@ async function child(layout: Layout): Promise<void> {
   // Linux: writing 5 to clear_refs resets the peak RSS (VmHWM) to the current RSS.
   writeFileSync('/proc/self/clear_refs', '5');
   const baseline = peakRss();
-  const req = Object.assign(Readable.from([...Array(Math.ceil(bytes.length / 65536)).keys()].map((i) => bytes.subarray(i * 65536, (i + 1) * 65536))), {
-    method: 'POST',
-    url: '/v1/models/mnist:predict',
-    headers: { 'content-length': String(bytes.length), 'content-type': 'application/json' },
-  }) as unknown as IncomingMessage;
+  const req = Object.assign(
+    Readable.from(
+      [...Array(Math.ceil(bytes.length / 65536)).keys()].map((i) => bytes.subarray(i * 65536, (i + 1) * 65536)),
+    ),
+    {
+      method: 'POST',
+      url: '/v1/models/mnist:predict',
+      headers: { 'content-length': String(bytes.length), 'content-type': 'application/json' },
+    },
+  ) as unknown as IncomingMessage;
   let status = 0;
   const res = {
     headersSent: false,
@@ -105,7 +110,9 @@ async function child(layout: Layout): Promise<void> {
   const peak = peakRss();
   registry.dispose();
   await rm(dir, { recursive: true, force: true });
-  process.stdout.write(JSON.stringify({ layout, bytes: bytes.length, n, status, ms, peakMiB: (peak - baseline) / 2 ** 20 }));
+  process.stdout.write(
+    JSON.stringify({ layout, bytes: bytes.length, n, status, ms, peakMiB: (peak - baseline) / 2 ** 20 }),
+  );
 }
 
 async function main(): Promise<void> {
@@ -114,14 +121,27 @@ async function main(): Promise<void> {
   console.log('|---|---:|---:|---:|---:|---:|');
   for (const layout of LAYOUTS) {
     const out = await new Promise<string>((resolve, reject) => {
-      const p = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', self, '--child', layout], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const p = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', self, '--child', layout], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       let text = '';
       p.stdout.on('data', (c: Buffer) => (text += c.toString()));
       p.on('error', reject);
-      p.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`child for ${layout} exited with ${code}`))));
+      p.on('exit', (code) =>
+        code === 0 ? resolve(text) : reject(new Error(`child for ${layout} exited with ${code}`)),
+      );
     });
-    const r = JSON.parse(out) as { layout: string; bytes: number; n: number; status: number; ms: number; peakMiB: number };
-    console.log(`| ${r.layout} | ${r.bytes} | ${r.n} | ${r.status} | ${r.peakMiB.toFixed(1)} MiB | ${r.ms.toFixed(0)} ms |`);
+    const r = JSON.parse(out) as {
+      layout: string;
+      bytes: number;
+      n: number;
+      status: number;
+      ms: number;
+      peakMiB: number;
+    };
+    console.log(
+      `| ${r.layout} | ${r.bytes} | ${r.n} | ${r.status} | ${r.peakMiB.toFixed(1)} MiB | ${r.ms.toFixed(0)} ms |`,
+    );
   }
 }
 

@@ -71,7 +71,9 @@ function checkOpenFiles(clients: number): void {
   const limit = execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim();
   const needed = clients + 256;
   if (limit !== 'unlimited' && Number(limit) < needed) {
-    throw new Error(`${clients} clients need about ${needed} open files in this process, the limit is ${limit}: raise it first (ulimit -n ${needed * 2})`);
+    throw new Error(
+      `${clients} clients need about ${needed} open files in this process, the limit is ${limit}: raise it first (ulimit -n ${needed * 2})`,
+    );
   }
 }
 
@@ -103,7 +105,9 @@ function summarize(n: number, rounds: MeasuredRound[]): Summary {
     clientCpuS: median(rounds.map((r) => r.clientsCpuS / n)),
     sentMB: mean(rounds.map((r) => r.bytes.read / n / 1e6)),
     recvMB: mean(rounds.map((r) => r.bytes.written / n / 1e6)),
-    outcome: failed ? `${committed}/${rounds.length} committed; ${failed.record.status}: ${failed.record.reason ?? 'no reason'}` : 'committed',
+    outcome: failed
+      ? `${committed}/${rounds.length} committed; ${failed.record.status}: ${failed.record.reason ?? 'no reason'}`
+      : 'committed',
   };
 }
 
@@ -113,8 +117,17 @@ let secureStages: readonly string[] | undefined;
 const warm = new Set<boolean>();
 
 /** One coordinator (secure or not) with n clients: ROUNDS rounds per dropout rate, after a warm-up round the first time. */
-async function measure(hosts: ClientHost[], o: Omit<FederationOptions, 'seed' | 'log' | 'stages'>, warmUp: boolean): Promise<Map<number, Summary>> {
-  const federation = await Federation.start(hosts, { ...o, seed: SEED, log, ...(o.secure && secureStages ? { stages: secureStages } : {}) });
+async function measure(
+  hosts: ClientHost[],
+  o: Omit<FederationOptions, 'seed' | 'log' | 'stages'>,
+  warmUp: boolean,
+): Promise<Map<number, Summary>> {
+  const federation = await Federation.start(hosts, {
+    ...o,
+    seed: SEED,
+    log,
+    ...(o.secure && secureStages ? { stages: secureStages } : {}),
+  });
   try {
     if (warmUp && !warm.has(o.secure)) await federation.round(0);
     warm.add(o.secure);
@@ -137,7 +150,9 @@ const mb = (s: Summary) => `${s.sentMB.toFixed(3)} / ${s.recvMB.toFixed(3)}`;
 
 /** Stage durations (ms) of a secure round as its record gives them, and the coordinator's aggregation. */
 function stagesOf(r: MeasuredRound): string {
-  const stages = Object.entries(r.record.secureAggregation?.stageMs ?? {}).map(([stage, ms]) => `${stage} ${Math.round(ms)}`);
+  const stages = Object.entries(r.record.secureAggregation?.stageMs ?? {}).map(
+    ([stage, ms]) => `${stage} ${Math.round(ms)}`,
+  );
   return [...stages, `aggregating ${Math.round(r.record.phaseMs.aggregating ?? 0)}`].join(', ');
 }
 
@@ -162,8 +177,21 @@ async function table(hosts: ClientHost[]): Promise<void> {
       `seed CNN (121,930 parameters), Node ${process.versions.node}, median of ${ROUNDS} round(s) per row`,
   );
   const header = [
-    'n', 'drop', 'k', 't', 'secure s', 'plain s', 'ratio', 'secure coord CPU s', 'plain coord CPU s',
-    'secure client CPU s', 'plain client CPU s', 'secure MB/client sent / recv', 'plain MB/client sent / recv', 'secure outcome', 'plain outcome',
+    'n',
+    'drop',
+    'k',
+    't',
+    'secure s',
+    'plain s',
+    'ratio',
+    'secure coord CPU s',
+    'plain coord CPU s',
+    'secure client CPU s',
+    'plain client CPU s',
+    'secure MB/client sent / recv',
+    'plain MB/client sent / recv',
+    'secure outcome',
+    'plain outcome',
   ];
   console.log(header.join(' | '));
   const stageLines: string[] = [];
@@ -177,19 +205,43 @@ async function table(hosts: ClientHost[]): Promise<void> {
       const setup = s.rounds[0].record.secureAggregation;
       console.log(
         [
-          n, pct(drop), setup?.k ?? '-', setup?.threshold ?? '-', s3(s.wallS), s3(p.wallS), (s.wallS / p.wallS).toFixed(2), s3(s.cpuS), s3(p.cpuS),
-          s3(s.clientCpuS), s3(p.clientCpuS), mb(s), mb(p), s.outcome, p.outcome,
+          n,
+          pct(drop),
+          setup?.k ?? '-',
+          setup?.threshold ?? '-',
+          s3(s.wallS),
+          s3(p.wallS),
+          (s.wallS / p.wallS).toFixed(2),
+          s3(s.cpuS),
+          s3(p.cpuS),
+          s3(s.clientCpuS),
+          s3(p.clientCpuS),
+          mb(s),
+          mb(p),
+          s.outcome,
+          p.outcome,
         ].join(' | '),
       );
-      for (const r of s.rounds) stageLines.push([n, pct(drop), r.record.round, r.record.contributions.length, stagesOf(r), plannedOf(r), dropoutsOf(r)].join(' | '));
+      for (const r of s.rounds)
+        stageLines.push(
+          [n, pct(drop), r.record.round, r.record.contributions.length, stagesOf(r), plannedOf(r), dropoutsOf(r)].join(
+            ' | ',
+          ),
+        );
       if (drop === 0.1 && (n === 100 || !goal || goal.n !== 100)) goal = { n, secure: s.wallS, plain: p.wallS };
     }
   }
   console.log('\nSecure rounds, stage by stage (ms, from the round records), and where the planned dropouts left:');
-  console.log(['n', 'drop', 'round', 'contributors', 'stages ms', 'clients left before sending', 'dropouts in the record'].join(' | '));
+  console.log(
+    ['n', 'drop', 'round', 'contributors', 'stages ms', 'clients left before sending', 'dropouts in the record'].join(
+      ' | ',
+    ),
+  );
   for (const line of stageLines) console.log(line);
   if (goal) {
-    console.log(`secagg-live: n=${goal.n} drop=10% secure_s=${s3(goal.secure)} plain_s=${s3(goal.plain)} ratio=${(goal.secure / goal.plain).toFixed(2)}`);
+    console.log(
+      `secagg-live: n=${goal.n} drop=10% secure_s=${s3(goal.secure)} plain_s=${s3(goal.plain)} ratio=${(goal.secure / goal.plain).toFixed(2)}`,
+    );
   }
 }
 
@@ -204,15 +256,40 @@ async function thousand(hosts: ClientHost[]): Promise<void> {
       `${THOUSAND} live clients over socket.io on 127.0.0.1 (${HOSTS} client processes), softmax regression (7,850 parameters), ` +
         `Node ${process.versions.node}, ${ROUNDS} round(s) each, no warm-up`,
     );
-    console.log(['mode', 'round', 'k', 't', 'wall s', 'coord CPU s', 'client CPU s', 'MB/client sent / recv', 'contributors', 'stages ms', 'outcome'].join(' | '));
+    console.log(
+      [
+        'mode',
+        'round',
+        'k',
+        't',
+        'wall s',
+        'coord CPU s',
+        'client CPU s',
+        'MB/client sent / recv',
+        'contributors',
+        'stages ms',
+        'outcome',
+      ].join(' | '),
+    );
     for (const secure of [true, false]) {
       const summary = (await measure(hosts, { clients: THOUSAND, secure, model, ...TIMEOUTS }, false)).get(0)!;
       for (const r of summary.rounds) {
         const setup = r.record.secureAggregation;
         const outcome = r.record.status === 'committed' ? 'committed' : `${r.record.status}: ${r.record.reason}`;
         console.log(
-          [secure ? 'secure' : 'plain', r.record.round, setup?.k ?? '-', setup?.threshold ?? '-', s3(r.record.durationMs / 1000), s3(r.coordinatorCpuS), s3(r.clientsCpuS / THOUSAND),
-            `${(r.bytes.read / THOUSAND / 1e6).toFixed(3)} / ${(r.bytes.written / THOUSAND / 1e6).toFixed(3)}`, r.record.contributions.length, secure ? stagesOf(r) : `aggregating ${Math.round(r.record.phaseMs.aggregating ?? 0)}`, outcome].join(' | '),
+          [
+            secure ? 'secure' : 'plain',
+            r.record.round,
+            setup?.k ?? '-',
+            setup?.threshold ?? '-',
+            s3(r.record.durationMs / 1000),
+            s3(r.coordinatorCpuS),
+            s3(r.clientsCpuS / THOUSAND),
+            `${(r.bytes.read / THOUSAND / 1e6).toFixed(3)} / ${(r.bytes.written / THOUSAND / 1e6).toFixed(3)}`,
+            r.record.contributions.length,
+            secure ? stagesOf(r) : `aggregating ${Math.round(r.record.phaseMs.aggregating ?? 0)}`,
+            outcome,
+          ].join(' | '),
         );
       }
     }
@@ -229,7 +306,9 @@ const hosts = await Promise.all(Array.from({ length: HOSTS }, () => ClientHost.s
 try {
   await (flags.thousand ? thousand(hosts) : table(hosts));
 } catch (e) {
-  console.error(`bench:secagg:live failed: ${(e as Error).message}\ncoordinator log, last lines:\n${logTail.join('\n')}`);
+  console.error(
+    `bench:secagg:live failed: ${(e as Error).message}\ncoordinator log, last lines:\n${logTail.join('\n')}`,
+  );
   process.exitCode = 1;
 } finally {
   await Promise.all(hosts.map((h) => h.exit()));

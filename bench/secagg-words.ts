@@ -55,5 +55,18 @@ for (const n of sizes) {
   ]);
   process.stderr.write(`n=${n}: ${(ms / 1000).toFixed(0)} s\n`);
 }
-const head = ['n', 'k', 'other messages / client', 'bytes / client, 32-bit words', 'int8: 16-bit words', 'ratio', 'levels per client (each side)', 'error bound, clip 1, equal weights'];
-console.log([`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n'));
+const head = [
+  'n',
+  'k',
+  'other messages / client',
+  'bytes / client, 32-bit words',
+  'int8: 16-bit words',
+  'ratio',
+  'levels per client (each side)',
+  'error bound, clip 1, equal weights',
+];
+console.log(
+  [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join(
+    '\n',
+  ),
+);

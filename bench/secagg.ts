@@ -33,7 +33,10 @@ const POOL = 16;
 
 const rng = seededRng(42);
 const pool = Array.from({ length: POOL }, () => Float32Array.from({ length: M }, () => (rng() * 2 - 1) * 0.1));
-const updateOf = (index: number): LocalUpdate => ({ delta: pool[index % POOL], numExamples: 100 + ((index * 37) % 900) });
+const updateOf = (index: number): LocalUpdate => ({
+  delta: pool[index % POOL],
+  numExamples: 100 + ((index * 37) % 900),
+});
 
 interface Row {
   n: number;
@@ -67,10 +70,20 @@ function plainRound(survivors: number[]): { clientMs: number; serverMs: number; 
     const u = updateOf(i);
     const start = cpuMs();
     const payload = new Uint8Array(u.delta.buffer.slice(0));
-    const message = { round: 1, numExamples: u.numExamples, metrics: { loss: 0, accuracy: 0 }, trainMs: 0, weights: payload };
+    const message = {
+      round: 1,
+      numExamples: u.numExamples,
+      metrics: { loss: 0, accuracy: 0 },
+      trainMs: 0,
+      weights: payload,
+    };
     clientMs.push(cpuMs() - start);
     bytes = wireBytes(message);
-    received.push({ clientId: String(i), delta: new Float32Array(message.weights.buffer), numExamples: message.numExamples });
+    received.push({
+      clientId: String(i),
+      delta: new Float32Array(message.weights.buffer),
+      numExamples: message.numExamples,
+    });
   }
   const start = cpuMs();
   const result = new WeightedMean().aggregate(received);
@@ -132,8 +145,25 @@ async function measure(n: number, drop: number): Promise<Row> {
 // One unreported round first, so that JIT warm-up is not billed to the first row.
 await measureOnce(10, 0);
 const rows: Row[] = [];
-console.log(`SecAgg+ vs plain FedAvg, m = ${M.toLocaleString('en-US')} parameters, Node ${process.versions.node}, best of ${REPEAT}`);
-const header = ['n', 'drop', 'k', 't', 'client s', 'plain client s', 'client overhead s', 'coord s', 'plain coord s', 'coord ratio', 'MB/client', 'plain MB/client', 'max |err|', 'bound'];
+console.log(
+  `SecAgg+ vs plain FedAvg, m = ${M.toLocaleString('en-US')} parameters, Node ${process.versions.node}, best of ${REPEAT}`,
+);
+const header = [
+  'n',
+  'drop',
+  'k',
+  't',
+  'client s',
+  'plain client s',
+  'client overhead s',
+  'coord s',
+  'plain coord s',
+  'coord ratio',
+  'MB/client',
+  'plain MB/client',
+  'max |err|',
+  'bound',
+];
 console.log(header.join(' | '));
 for (const n of SIZES) {
   for (const drop of DROPOUTS) {
@@ -161,5 +191,7 @@ for (const n of SIZES) {
 }
 const goal = rows.find((r) => r.n === 100 && r.drop === 0.1);
 if (goal) {
-  console.log(`secagg: n=100 drop=10% client_s=${((goal.clientSecure - goal.clientPlain) / 1000).toFixed(3)} server_ratio=${(goal.serverSecure / goal.serverPlain).toFixed(2)}`);
+  console.log(
+    `secagg: n=100 drop=10% client_s=${((goal.clientSecure - goal.clientPlain) / 1000).toFixed(3)} server_ratio=${(goal.serverSecure / goal.serverPlain).toFixed(2)}`,
+  );
 }

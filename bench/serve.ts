@@ -56,15 +56,26 @@ function instanceText(seed: number): string {
 }
 
 function bodies(batch: number): string[] {
-  return Array.from({ length: 8 }, (_, k) => `{"instances":[${Array.from({ length: batch }, (_, i) => instanceText(k * batch + i + 1)).join(',')}]}`);
+  return Array.from(
+    { length: 8 },
+    (_, k) => `{"instances":[${Array.from({ length: batch }, (_, i) => instanceText(k * batch + i + 1)).join(',')}]}`,
+  );
 }
 
 // ---- the load generator (child process) ----
 
 /** One keep-alive connection in a closed loop; resolves when `stopAt` has passed. */
-function connection(job: LoadJob, index: number, measureFrom: number, stopAt: number, result: LoadResult): Promise<void> {
+function connection(
+  job: LoadJob,
+  index: number,
+  measureFrom: number,
+  stopAt: number,
+  result: LoadResult,
+): Promise<void> {
   const requests = job.bodies.map((b) =>
-    Buffer.from(`POST ${job.path} HTTP/1.1\r\nHost: ${job.host}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(b)}\r\n\r\n${b}`),
+    Buffer.from(
+      `POST ${job.path} HTTP/1.1\r\nHost: ${job.host}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(b)}\r\n\r\n${b}`,
+    ),
   );
   return new Promise((resolve, reject) => {
     const socket = connect(job.port, job.host);
@@ -111,7 +122,13 @@ async function runLoad(job: LoadJob): Promise<LoadResult> {
   const start = performance.now();
   const measureFrom = start + job.warmupMs;
   const stopAt = measureFrom + job.measureMs;
-  const result: LoadResult = { requests: 0, errors: 0, seconds: job.measureMs / 1000, latenciesMs: [], firstError: null };
+  const result: LoadResult = {
+    requests: 0,
+    errors: 0,
+    seconds: job.measureMs / 1000,
+    latenciesMs: [],
+    firstError: null,
+  };
   await Promise.all(Array.from({ length: job.connections }, (_, i) => connection(job, i, measureFrom, stopAt, result)));
   return result;
 }
@@ -146,7 +163,10 @@ function forwardFlopsPerSample(model: tf.LayersModel): number {
 async function batchTotals(url: string): Promise<{ passes: number; instances: number }> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const total = (suffix: string) =>
-    [...text.matchAll(new RegExp(`^fedserve_predict_batch_size_${suffix}\\{[^}]*\\} (\\S+)$`, 'gm'))].reduce((sum, m) => sum + Number(m[1]), 0);
+    [...text.matchAll(new RegExp(`^fedserve_predict_batch_size_${suffix}\\{[^}]*\\} (\\S+)$`, 'gm'))].reduce(
+      (sum, m) => sum + Number(m[1]),
+      0,
+    );
   return { passes: total('count'), instances: total('sum') };
 }
 
@@ -172,7 +192,10 @@ async function main(): Promise<void> {
   const flops = forwardFlopsPerSample(seedCnn);
   seedCnn.dispose();
 
-  const child = fork(fileURLToPath(import.meta.url), ['--load'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(fileURLToPath(import.meta.url), ['--load'], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const table: string[] = [];
   const limits: number[] = [];
   let gflops = 0;
@@ -183,8 +206,15 @@ async function main(): Promise<void> {
   try {
     for (const batching of [false, true]) {
       const dir = await mkdtemp(join(tmpdir(), 'fedserve-bench-serve-'));
-      const config = parseCoordinatorConfig({ port: 0, dataDir: dir, serving: { batching: { enabled: batching } } }, 'bench');
-      servers.push({ mode: batching ? 'batched' : 'unbatched', server: await startCoordinator(config, { log: () => {} }), dir });
+      const config = parseCoordinatorConfig(
+        { port: 0, dataDir: dir, serving: { batching: { enabled: batching } } },
+        'bench',
+      );
+      servers.push({
+        mode: batching ? 'batched' : 'unbatched',
+        server: await startCoordinator(config, { log: () => {} }),
+        dir,
+      });
     }
     for (const row of ROWS) {
       for (const { mode, server } of servers) {
@@ -214,7 +244,12 @@ async function main(): Promise<void> {
         const rps = r.requests / r.seconds;
         const p50 = percentile(sorted, 50);
         const p99 = percentile(sorted, 99);
-        results.set(`${mode} b${row.batch} c${row.connections}`, { rps, p99, samples: rps * row.batch, errors: r.errors });
+        results.set(`${mode} b${row.batch} c${row.connections}`, {
+          rps,
+          p99,
+          samples: rps * row.batch,
+          errors: r.errors,
+        });
         table.push(
           `| ${mode} | ${row.batch} | ${row.connections} | ${rps.toFixed(0)} | ${(rps * row.batch).toFixed(0)} | ${meanBatch.toFixed(1)} | ${p50.toFixed(1)} ms | ${p99.toFixed(1)} ms | ${r.errors}${r.firstError ? ` (${r.firstError})` : ''} |`,
         );
@@ -230,13 +265,21 @@ async function main(): Promise<void> {
   const limit = Math.max(...limits);
   const median = [...limits].sort((a, b) => a - b)[Math.floor(limits.length / 2)];
   const flopLimit = (gflops * 1e9) / flops;
-  console.log('| predictor | batch | connections | requests/s | samples/s | instances per forward pass | p50 | p99 | errors |');
+  console.log(
+    '| predictor | batch | connections | requests/s | samples/s | instances per forward pass | p50 | p99 | errors |',
+  );
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const line of table) console.log(line);
   console.log('');
-  console.log(`forward-pass limit L: ${limit.toFixed(0)} samples/s (best of ${limits.length} forward passes of 512 instances in batches of 128, measured between the rows; median ${median.toFixed(0)})`);
-  console.log(`load average (1 min) at start and end: ${loadStart.toFixed(2)}, ${loadavg()[0].toFixed(2)} on ${cpus().length} cores; ${SECONDS} s per row after 1 s of warm-up`);
-  console.log(`FLOP-based figure: ${(flops / 1e6).toFixed(2)} MFLOP per sample / ${gflops.toFixed(1)} GFLOP/s (1024^3 wasm matmul, best) = ${flopLimit.toFixed(0)} samples/s`);
+  console.log(
+    `forward-pass limit L: ${limit.toFixed(0)} samples/s (best of ${limits.length} forward passes of 512 instances in batches of 128, measured between the rows; median ${median.toFixed(0)})`,
+  );
+  console.log(
+    `load average (1 min) at start and end: ${loadStart.toFixed(2)}, ${loadavg()[0].toFixed(2)} on ${cpus().length} cores; ${SECONDS} s per row after 1 s of warm-up`,
+  );
+  console.log(
+    `FLOP-based figure: ${(flops / 1e6).toFixed(2)} MFLOP per sample / ${gflops.toFixed(1)} GFLOP/s (1024^3 wasm matmul, best) = ${flopLimit.toFixed(0)} samples/s`,
+  );
   const b1 = results.get('batched b1 c64')!;
   const b32 = results.get('batched b32 c16')!;
   console.log(

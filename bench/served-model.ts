@@ -24,7 +24,9 @@ const { train, test } = loadMnist();
 const model = createSeedCnn(42);
 const started = performance.now();
 await trainLocal(model, train, { epochs: EPOCHS, batchSize: 16, learningRate: 0.1, optimizer: 'sgd', seed: 42 });
-progress(`trained the seed CNN on ${train.n} digits for ${EPOCHS} epochs in ${((performance.now() - started) / 1000).toFixed(0)} s (${backend})`);
+progress(
+  `trained the seed CNN on ${train.n} digits for ${EPOCHS} epochs in ${((performance.now() - started) / 1000).toFixed(0)} s (${backend})`,
+);
 const task = taskFromModel('mnist', model);
 model.dispose();
 const artifact = { modelTopology: task.modelTopology, weightSpecs: task.weightSpecs, weights: task.initialWeights };
@@ -32,8 +34,10 @@ const artifact = { modelTopology: task.modelTopology, weightSpecs: task.weightSp
 let served: { json: string; weights: Uint8Array } | undefined;
 // A fresh connection per request: scoring a model takes longer than the keep-alive timeout.
 const server = createServer((req, res) => {
-  if (req.url === '/model.json' && served) res.writeHead(200, { 'content-type': 'application/json', connection: 'close' }).end(served.json);
-  else if (req.url === '/weights.bin' && served) res.writeHead(200, { 'content-type': 'application/octet-stream', connection: 'close' }).end(served.weights);
+  if (req.url === '/model.json' && served)
+    res.writeHead(200, { 'content-type': 'application/json', connection: 'close' }).end(served.json);
+  else if (req.url === '/weights.bin' && served)
+    res.writeHead(200, { 'content-type': 'application/octet-stream', connection: 'close' }).end(served.weights);
   else res.writeHead(404).end();
 });
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -73,5 +77,17 @@ for (const v of variants) {
 }
 server.close();
 
-const head = ['served copy', 'weights file', 'vs float32', 'gzip -9', 'zero parameters', `held-out accuracy (${test.n})`, 'points vs float32'];
-console.log([`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n'));
+const head = [
+  'served copy',
+  'weights file',
+  'vs float32',
+  'gzip -9',
+  'zero parameters',
+  `held-out accuracy (${test.n})`,
+  'points vs float32',
+];
+console.log(
+  [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join(
+    '\n',
+  ),
+);

@@ -32,7 +32,10 @@ const progress = (line: string): void => void process.stderr.write(`${line}\n`);
 const quiet = { log: () => {}, argv: [], env: {} };
 
 function first(ds: Dataset, n: number): Dataset {
-  return subset(ds, Int32Array.from({ length: Math.min(n, ds.n) }, (_, i) => i));
+  return subset(
+    ds,
+    Int32Array.from({ length: Math.min(n, ds.n) }, (_, i) => i),
+  );
 }
 
 function config(batchSize: number): TrainConfig {
@@ -85,19 +88,30 @@ async function benchWasm(train: Dataset): Promise<{ rate: number; gflops: number
   const ds = first(train, WASM_SAMPLES);
   const models = batches.map(() => createSeedCnn());
   const best = batches.map(() => Infinity);
-  const squares = [1024, 2048].map((n) => [tf.randomUniform([n, n]) as tf.Tensor2D, tf.randomUniform([n, n]) as tf.Tensor2D]);
+  const squares = [1024, 2048].map((n) => [
+    tf.randomUniform([n, n]) as tf.Tensor2D,
+    tf.randomUniform([n, n]) as tf.Tensor2D,
+  ]);
   for (const [k, batch] of batches.entries()) await trainLocal(models[k], first(train, 2 * batch), config(batch));
   for (const [a, b] of squares) matMulGflops(a, b);
   let gflops = 0;
   for (let r = 0; r < REPEATS; r++) {
-    progress(`wasm pass ${r + 1}/${REPEATS}: ${WASM_SAMPLES} digits at batch ${batches.join(' and ')}, then matrix products...`);
+    progress(
+      `wasm pass ${r + 1}/${REPEATS}: ${WASM_SAMPLES} digits at batch ${batches.join(' and ')}, then matrix products...`,
+    );
     for (const [k, batch] of batches.entries()) best[k] = Math.min(best[k], await timeTraining(models[k], ds, batch));
     for (const [a, b] of squares) gflops = Math.max(gflops, matMulGflops(a, b));
   }
   models.forEach((m) => m.dispose());
   tf.dispose(squares.flat());
   for (const [k, batch] of batches.entries()) {
-    rows.push({ what: 'train wasm', batch: String(batch), samples: WASM_SAMPLES, seconds: best[k], rate: WASM_SAMPLES / best[k] });
+    rows.push({
+      what: 'train wasm',
+      batch: String(batch),
+      samples: WASM_SAMPLES,
+      seconds: best[k],
+      rate: WASM_SAMPLES / best[k],
+    });
   }
   return { rate: Math.max(...best.map((s) => WASM_SAMPLES / s)), gflops };
 }
@@ -125,7 +139,9 @@ async function poolRate(size: number, jobs: Dataset[], weights: Float32Array): P
   try {
     await pool.backends();
     // Warm every worker (JIT, XNNPACK operators) before timing; keep the best of the passes.
-    await Promise.all(jobs.map((data) => pool.train({ model: 'seed-cnn', weights, data: first(data, 256), config: config(128) })));
+    await Promise.all(
+      jobs.map((data) => pool.train({ model: 'seed-cnn', weights, data: first(data, 256), config: config(128) })),
+    );
     let seconds = Infinity;
     for (let r = 0; r < REPEATS; r++) {
       const t0 = performance.now();
@@ -133,7 +149,13 @@ async function poolRate(size: number, jobs: Dataset[], weights: Float32Array): P
       seconds = Math.min(seconds, (performance.now() - t0) / 1000);
     }
     const samples = jobs.reduce((s, d) => s + d.n, 0);
-    rows.push({ what: `pool ${size} worker${size > 1 ? 's' : ''} wasm`, batch: '128', samples, seconds, rate: samples / seconds });
+    rows.push({
+      what: `pool ${size} worker${size > 1 ? 's' : ''} wasm`,
+      batch: '128',
+      samples,
+      seconds,
+      rate: samples / seconds,
+    });
     return samples / seconds;
   } finally {
     await pool.close();
@@ -144,7 +166,8 @@ function printTable(): void {
   const header = ['run', 'batch', 'samples', 'seconds', 'samples/s'];
   const body = rows.map((r) => [r.what, r.batch, String(r.samples), r.seconds.toFixed(2), r.rate.toFixed(1)]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   console.log(line(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const b of body) console.log(line(b));
@@ -164,13 +187,20 @@ const limit = (gflops * 1e9) / flopsPerSample;
 const cpu = await benchOther('cpu', train);
 if (cpu === undefined) throw new Error('the cpu backend did not start');
 progress('TrainerPool with 1 and 2 workers...');
-const jobs = [0, 1].map((k) => subset(train, Int32Array.from({ length: POOL_JOB_SAMPLES }, (_, i) => k * POOL_JOB_SAMPLES + i)));
+const jobs = [0, 1].map((k) =>
+  subset(
+    train,
+    Int32Array.from({ length: POOL_JOB_SAMPLES }, (_, i) => k * POOL_JOB_SAMPLES + i),
+  ),
+);
 const one = await poolRate(1, jobs, startWeights);
 const two = await poolRate(2, jobs, startWeights);
 
 printTable();
 console.log('');
-console.log(`model: ${(flopsPerSample / 1e6).toFixed(2)} MFLOP per training sample; wasm matmul: ${gflops.toFixed(1)} GFLOP/s (1 thread)`);
+console.log(
+  `model: ${(flopsPerSample / 1e6).toFixed(2)} MFLOP per training sample; wasm matmul: ${gflops.toFixed(1)} GFLOP/s (1 thread)`,
+);
 console.log(`limit = GFLOP/s / MFLOP per sample = ${limit.toFixed(0)} samples/s; wasm = best of batch 32/128`);
 console.log(`TrainerPool speed-up with 2 workers: ${(two / one).toFixed(2)}x`);
 console.log(

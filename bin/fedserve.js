@@ -7,7 +7,9 @@ import { existsSync } from 'node:fs';
 const source = new URL('../server/cli.ts', import.meta.url);
 if (existsSync(source)) {
   const tsx = await import('tsx/esm/api').catch(() => {
-    console.error('fedserve: this checkout runs from its TypeScript sources, which needs the dev dependencies: run npm install');
+    console.error(
+      'fedserve: this checkout runs from its TypeScript sources, which needs the dev dependencies: run npm install',
+    );
     process.exit(1);
   });
   tsx.register();

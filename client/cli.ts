@@ -11,7 +11,6 @@ import { createProgress } from './progress.js';
 import { fileClientAudit } from './secagg-audit.js';
 import { CLIENT_USAGE } from './cli-usage.js';
 
-
 function readClientTokenFile(file: string): string {
   try {
     return readTokenFile('token-file', file);
@@ -26,20 +25,28 @@ function readCaFile(file: string): string {
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new FatalClientError(`--ca ${file} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new FatalClientError(
+      `--ca ${file} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
-  if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new FatalClientError(`--ca ${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
+  if (!text.includes('-----BEGIN CERTIFICATE-----'))
+    throw new FatalClientError(`--ca ${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
   return text;
 }
 
 function positiveNumber(flag: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value) || value <= 0) throw new FatalClientError(`${flag} needs a positive number, got '${text}'`);
+  if (text.trim() === '' || !Number.isFinite(value) || value <= 0)
+    throw new FatalClientError(`${flag} needs a positive number, got '${text}'`);
   return value;
 }
 
-function clientPolicy(values: { 'require-secure-aggregation'?: boolean; 'min-noise-multiplier'?: string; 'max-clip-norm'?: string }): ClientPolicy {
+function clientPolicy(values: {
+  'require-secure-aggregation'?: boolean;
+  'min-noise-multiplier'?: string;
+  'max-clip-norm'?: string;
+}): ClientPolicy {
   const minNoiseMultiplier = positiveNumber('--min-noise-multiplier', values['min-noise-multiplier']);
   const maxClipNorm = positiveNumber('--max-clip-norm', values['max-clip-norm']);
   return {
@@ -72,9 +79,17 @@ export async function clientCommand(argv: string[], env: NodeJS.ProcessEnv): Pro
       'max-clip-norm': { type: 'string' },
     },
   });
-  if (values.token !== undefined && values['token-file'] !== undefined) throw new FatalClientError('give --token or --token-file, not both');
-  const token = values['token-file'] !== undefined ? readClientTokenFile(values['token-file']) : (values.token ?? env.FEDSERVE_JOIN_TOKEN);
-  const missing = [!values.server && '--server', !values.data && '--data', !token && '--token (or FEDSERVE_JOIN_TOKEN)'].filter(Boolean);
+  if (values.token !== undefined && values['token-file'] !== undefined)
+    throw new FatalClientError('give --token or --token-file, not both');
+  const token =
+    values['token-file'] !== undefined
+      ? readClientTokenFile(values['token-file'])
+      : (values.token ?? env.FEDSERVE_JOIN_TOKEN);
+  const missing = [
+    !values.server && '--server',
+    !values.data && '--data',
+    !token && '--token (or FEDSERVE_JOIN_TOKEN)',
+  ].filter(Boolean);
   if (missing.length > 0) throw new FatalClientError(`missing ${missing.join(', ')}\n\n${CLIENT_USAGE}`);
   let url: URL;
   try {
@@ -88,8 +103,12 @@ export async function clientCommand(argv: string[], env: NodeJS.ProcessEnv): Pro
   }
   const policy = clientPolicy(values);
   const ca = values.ca !== undefined ? readCaFile(values.ca) : undefined;
-  const loaded = await loadDataSpec(values.data!, values['label-column'] ? { labelColumn: values['label-column'] } : {});
-  const { train: data, heldOut } = evalSplit > 0 ? splitHeldOut(loaded, evalSplit) : { train: loaded, heldOut: undefined };
+  const loaded = await loadDataSpec(
+    values.data!,
+    values['label-column'] ? { labelColumn: values['label-column'] } : {},
+  );
+  const { train: data, heldOut } =
+    evalSplit > 0 ? splitHeldOut(loaded, evalSplit) : { train: loaded, heldOut: undefined };
   const progress = createProgress(process.stdout, values.name ?? 'client');
   await setupBackend(undefined, { log: (line) => progress.line(line) });
   progress.line(

@@ -38,7 +38,8 @@ function parseShard(spec: string, text: string, expected: string): Shard {
   if (!m) throw new Error(`data spec '${spec}': expected ${expected}`);
   const i = Number(m[1]);
   const n = Number(m[2]);
-  if (n < 1 || i >= n) throw new Error(`data spec '${spec}': shard index must be in 0..${Math.max(0, n - 1)} for ${n} shard(s)`);
+  if (n < 1 || i >= n)
+    throw new Error(`data spec '${spec}': shard index must be in 0..${Math.max(0, n - 1)} for ${n} shard(s)`);
   return { shard: i, shards: n };
 }
 
@@ -51,18 +52,27 @@ export function parseDataSpec(spec: string): DataSpec {
   if (spec.startsWith('fashion-mnist:')) {
     const rest = spec.slice('fashion-mnist:'.length);
     if (rest === 'train' || rest === 'test') return { kind: 'fashion-mnist', split: rest };
-    return { kind: 'fashion-mnist', split: 'train', shard: parseShard(spec, rest, 'fashion-mnist:train, fashion-mnist:test or fashion-mnist:<i>/<n>') };
+    return {
+      kind: 'fashion-mnist',
+      split: 'train',
+      shard: parseShard(spec, rest, 'fashion-mnist:train, fashion-mnist:test or fashion-mnist:<i>/<n>'),
+    };
   }
   if (spec.startsWith('idx:')) {
     const m = /^idx:([^,]+),(.+?)(?::(\d+\/\d+))?$/.exec(spec);
-    if (!m) throw new Error(`data spec '${spec}': expected idx:IMAGES,LABELS or idx:IMAGES,LABELS:<i>/<n> (two IDX files, comma-separated)`);
+    if (!m)
+      throw new Error(
+        `data spec '${spec}': expected idx:IMAGES,LABELS or idx:IMAGES,LABELS:<i>/<n> (two IDX files, comma-separated)`,
+      );
     const shardPart = m[3] ? { shard: parseShard(spec, m[3], 'idx:IMAGES,LABELS:<i>/<n>') } : {};
     return { kind: 'idx', images: m[1], labels: m[2], ...shardPart };
   }
   const ext = extname(spec).toLowerCase();
   if (ext === '.csv') return { kind: 'csv', path: spec };
   if (ext === '.jsonl' || ext === '.ndjson') return { kind: 'jsonl', path: spec };
-  throw new Error(`data spec '${spec}': expected a .csv or .jsonl file, idx:IMAGES,LABELS, fashion-mnist:train|test|<i>/<n> or mnist:<i>/<n>`);
+  throw new Error(
+    `data spec '${spec}': expected a .csv or .jsonl file, idx:IMAGES,LABELS, fashion-mnist:train|test|<i>/<n> or mnist:<i>/<n>`,
+  );
 }
 
 function maybeShard(ds: Dataset, part: Shard | undefined): Dataset {
@@ -115,7 +125,9 @@ function loadInMemory(parsed: InMemorySpec, opts: LoadOptions): Dataset {
 export function loadDataSpecSync(spec: string, opts: LoadOptions = {}): Dataset {
   const parsed = parseDataSpec(spec);
   if (parsed.kind === 'idx' || parsed.kind === 'fashion-mnist') {
-    throw new Error(`data spec '${spec}': ${parsed.kind} data is streamed from files; load it with loadDataSpec (asynchronous)`);
+    throw new Error(
+      `data spec '${spec}': ${parsed.kind} data is streamed from files; load it with loadDataSpec (asynchronous)`,
+    );
   }
   return loadInMemory(parsed, opts);
 }
@@ -125,12 +137,15 @@ function readData(path: string): string {
     return readFileSync(path, 'utf8');
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(code === 'ENOENT' ? `data file ${path} does not exist` : `cannot read data file ${path}: ${(e as Error).message}`);
+    throw new Error(
+      code === 'ENOENT' ? `data file ${path} does not exist` : `cannot read data file ${path}: ${(e as Error).message}`,
+    );
   }
 }
 
 function label(value: number, where: string): number {
-  if (!Number.isInteger(value) || value < 0) throw new Error(`${where}: label ${value} is not a class index (an integer >= 0)`);
+  if (!Number.isInteger(value) || value < 0)
+    throw new Error(`${where}: label ${value} is not a class index (an integer >= 0)`);
   return value;
 }
 
@@ -161,7 +176,8 @@ export function parseCsv(text: string, source: string, labelColumn: string): Dat
     if (lines[i].trim() === '') continue;
     const where = `${source} line ${i + 1}`;
     const cells = lines[i].split(',').map(unquote);
-    if (cells.length !== header.length) throw new Error(`${where} has ${cells.length} fields, the header has ${header.length}`);
+    if (cells.length !== header.length)
+      throw new Error(`${where} has ${cells.length} fields, the header has ${header.length}`);
     const values = cells.map((c, k) => {
       const v = c === '' ? Number.NaN : Number(c);
       if (!Number.isFinite(v)) throw new Error(`${where}, column '${header[k]}': '${c}' is not a finite number`);
@@ -192,7 +208,8 @@ export function parseJsonLines(text: string, source: string): Dataset {
       throw new Error(`${where} is not valid JSON: ${(e as Error).message}`);
     }
     const parsed = JsonLine.safeParse(value);
-    if (!parsed.success) throw new Error(`${where}: expected {"x": [numbers], "y": class index}: ${parsed.error.issues[0].message}`);
+    if (!parsed.success)
+      throw new Error(`${where}: expected {"x": [numbers], "y": class index}: ${parsed.error.issues[0].message}`);
     const x = (parsed.data.x as unknown[]).flat(Infinity) as number[];
     const bad = x.findIndex((v) => !Number.isFinite(v));
     if (bad >= 0) throw new Error(`${where}: x[${bad}] is not a finite number`);

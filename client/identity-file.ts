@@ -10,7 +10,8 @@ import type { IdentityKeyPair } from '../shared/secagg/index.js';
 export function loadOrCreateIdentity(path: string): IdentityKeyPair {
   if (existsSync(path)) {
     const text = readFileSync(path, 'utf8').trim();
-    if (!/^[0-9a-f]{64}$/.test(text)) throw new Error(`identity file ${path} must hold a 32-byte Ed25519 seed as 64 hex digits`);
+    if (!/^[0-9a-f]{64}$/.test(text))
+      throw new Error(`identity file ${path} must hold a 32-byte Ed25519 seed as 64 hex digits`);
     return nacl.sign.keyPair.fromSeed(Uint8Array.from(Buffer.from(text, 'hex')));
   }
   const seed = nacl.randomBytes(32);

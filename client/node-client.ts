@@ -25,7 +25,14 @@ import { decodeWeights } from '../shared/protocol/weights-codec.js';
 import { describeCodec, FLOAT32_CODEC, tensorSizes } from '../shared/compression/codec-spec.js';
 import { UpdateEncoder } from '../shared/compression/update-codec.js';
 import type { Rng } from '../shared/random.js';
-import { generateIdentity, IdentityPins, type ActivePhase, type ClientAudit, type IdentityKeyPair, type SecAggClientMessage } from '../shared/secagg/index.js';
+import {
+  generateIdentity,
+  IdentityPins,
+  type ActivePhase,
+  type ClientAudit,
+  type IdentityKeyPair,
+  type SecAggClientMessage,
+} from '../shared/secagg/index.js';
 import { assertDatasetFitsTask, buildModel } from '../shared/task.js';
 import { evaluate, trainLocal, type TrainConfig, type TrainResult } from '../shared/training.js';
 import type { Progress } from './progress.js';
@@ -156,9 +163,13 @@ export class NodeClient {
   private readonly outcomes: ((o: RoundOutcome) => void)[] = [];
 
   constructor(private readonly opts: ClientOptions) {
-    for (const [what, data] of [['data', opts.data], ['evalData', opts.evalData]] as const) {
+    for (const [what, data] of [
+      ['data', opts.data],
+      ['evalData', opts.evalData],
+    ] as const) {
       // loadDataSpec is async (IDX files stream in): a forgotten await would fail only at the first round.
-      if (typeof (data as { then?: unknown } | undefined)?.then === 'function') throw new TypeError(`NodeClient: ${what} is a Promise; await loadDataSpec(...) first`);
+      if (typeof (data as { then?: unknown } | undefined)?.then === 'function')
+        throw new TypeError(`NodeClient: ${what} is a Promise; await loadDataSpec(...) first`);
     }
     this.identity = opts.identity ?? generateIdentity();
     const auth: JoinAuth = {
@@ -221,7 +232,8 @@ export class NodeClient {
     s.on('connect', () => progress.line(`connected to ${this.opts.server}`));
     s.on('connect_error', (err: Error & { data?: { code?: string }; description?: unknown }) => {
       const code = err.data?.code;
-      if (code && FATAL_JOIN_CODES.has(code)) return this.fail(new FatalClientError(`coordinator refused to join: ${err.message}`));
+      if (code && FATAL_JOIN_CODES.has(code))
+        return this.fail(new FatalClientError(`coordinator refused to join: ${err.message}`));
       const untrusted = untrustedCertificate(err);
       if (untrusted) return this.fail(new FatalClientError(untrusted));
       progress.line(`coordinator unreachable (${err.message}); retrying with backoff`);
@@ -244,7 +256,8 @@ export class NodeClient {
       try {
         raw = decodeEnvelope(payload);
       } catch (e) {
-        if (e instanceof EnvelopeError) return progress.line(`round ${secure.round}: ignoring a malformed secure-aggregation message: ${e.message}`);
+        if (e instanceof EnvelopeError)
+          return progress.line(`round ${secure.round}: ignoring a malformed secure-aggregation message: ${e.message}`);
         throw e;
       }
       secure.receive(raw);
@@ -262,7 +275,8 @@ export class NodeClient {
     });
     s.on(EVENTS.roundClosed, (raw: unknown) => {
       const parsed = RoundClosed.safeParse(raw);
-      if (!parsed.success) return progress.line(`ignoring a malformed round-closed message: ${describeZodError(parsed.error)}`);
+      if (!parsed.success)
+        return progress.line(`ignoring a malformed round-closed message: ${describeZodError(parsed.error)}`);
       const { round, outcome, version, reason, privacy } = parsed.data;
       if (this.active?.round === round) this.active.aborted = true;
       if (this.secure?.round === round) {
@@ -271,15 +285,20 @@ export class NodeClient {
       }
       const spent = privacy
         ? `; privacy spent: epsilon ${privacy.epsilon.toFixed(3)} of ${privacy.targetEpsilon} (delta ${privacy.delta})` +
-          (privacy.coordinatorEpsilon !== null ? `, against the coordinator ${privacy.coordinatorEpsilon.toFixed(3)}` : '')
+          (privacy.coordinatorEpsilon !== null
+            ? `, against the coordinator ${privacy.coordinatorEpsilon.toFixed(3)}`
+            : '')
         : '';
-      progress.line(`round ${round} ${outcome}${outcome === 'committed' ? ` as version ${version}` : `: ${reason ?? 'no reason given'}`}${spent}`);
+      progress.line(
+        `round ${round} ${outcome}${outcome === 'committed' ? ` as version ${version}` : `: ${reason ?? 'no reason given'}`}${spent}`,
+      );
     });
     s.on(EVENTS.refused, (raw: unknown) => {
       const parsed = Refusal.safeParse(raw);
       if (!parsed.success) return progress.line('coordinator refused a message');
       // Reconnecting would only close the other connection in turn.
-      if (parsed.data.code === 'replaced') return this.fail(new FatalClientError(`another client joined under this name: ${parsed.data.message}`));
+      if (parsed.data.code === 'replaced')
+        return this.fail(new FatalClientError(`another client joined under this name: ${parsed.data.message}`));
       progress.line(`coordinator refused a message (${parsed.data.code}): ${parsed.data.message}`);
     });
   }
@@ -294,7 +313,8 @@ export class NodeClient {
 
   private async onWelcome(raw: unknown): Promise<void> {
     const parsed = Welcome.safeParse(raw);
-    if (!parsed.success) throw new FatalClientError(`malformed welcome from the coordinator: ${describeZodError(parsed.error)}`);
+    if (!parsed.success)
+      throw new FatalClientError(`malformed welcome from the coordinator: ${describeZodError(parsed.error)}`);
     const w = parsed.data;
     const sameTask = this.welcome && JSON.stringify(this.welcome.modelTopology) === JSON.stringify(w.modelTopology);
     this.welcome = w;
@@ -328,7 +348,8 @@ export class NodeClient {
     const parsed = TrainTask.safeParse(raw);
     if (!parsed.success) return progress.line(`ignoring a malformed training task: ${describeZodError(parsed.error)}`);
     const task = parsed.data;
-    if (!this.model || !this.ds || !this.welcome) return progress.line(`ignoring round ${task.round}: no welcome received yet`);
+    if (!this.model || !this.ds || !this.welcome)
+      return progress.line(`ignoring round ${task.round}: no welcome received yet`);
     let global: Float32Array;
     try {
       global = decodeWeights(payload, this.welcome.task.parameterCount);
@@ -336,12 +357,17 @@ export class NodeClient {
       return progress.line(`ignoring round ${task.round}: bad global weights: ${(e as Error).message}`);
     }
     const refusal = this.guard.check(task);
-    if (refusal !== undefined) return progress.line(`round ${task.round}: refusing the task and sending nothing: ${refusal}`);
+    if (refusal !== undefined)
+      return progress.line(`round ${task.round}: refusing the task and sending nothing: ${refusal}`);
     const active = { round: task.round, aborted: false };
     this.active = active;
-    const secure = task.secureAggregation ? this.openSecureRound(task.secureAggregation, trainTaskDigest(task, global)) : undefined;
+    const secure = task.secureAggregation
+      ? this.openSecureRound(task.secureAggregation, trainTaskDigest(task, global))
+      : undefined;
     const model = this.model;
-    progress.line(`round ${task.round}: training version ${task.version} on ${this.ds.n} examples (${task.timeoutMs / 1000}s deadline)`);
+    progress.line(
+      `round ${task.round}: training version ${task.version} on ${this.ds.n} examples (${task.timeoutMs / 1000}s deadline)`,
+    );
     const started = performance.now();
     let result: TrainResult;
     let local: Float32Array;
@@ -362,7 +388,8 @@ export class NodeClient {
         local = getFlatWeights(model);
       }
     } catch (e) {
-      if (e instanceof Aborted) return progress.end(`round ${task.round}: training stopped (round closed or connection lost)`);
+      if (e instanceof Aborted)
+        return progress.end(`round ${task.round}: training stopped (round closed or connection lost)`);
       throw e;
     } finally {
       if (this.active === active) this.active = undefined;
@@ -398,10 +425,21 @@ export class NodeClient {
       ...(clipIndicator !== undefined ? { clipIndicator } : {}),
       ...(task.compression ? { codec: task.compression } : {}),
     };
-    const outcome: RoundOutcome = { round: task.round, accepted: false, ...meta.metrics, numExamples: meta.numExamples, trainMs };
+    const outcome: RoundOutcome = {
+      round: task.round,
+      accepted: false,
+      ...meta.metrics,
+      numExamples: meta.numExamples,
+      trainMs,
+    };
     if (secure) {
       // Metrics and example count go into the secure sum too: the coordinator learns only their aggregates.
-      const values = { loss: result.loss, accuracy: result.accuracy, examples: result.numExamples, ...(clipIndicator !== undefined ? { 'clip-indicator': clipIndicator } : {}) };
+      const values = {
+        loss: result.loss,
+        accuracy: result.accuracy,
+        examples: result.numExamples,
+        ...(clipIndicator !== undefined ? { 'clip-indicator': clipIndicator } : {}),
+      };
       const refusal = await secure.submit(delta, result.numExamples, values);
       if (refusal === undefined) outcome.accepted = true;
       else outcome.refusal = refusal;
@@ -409,7 +447,9 @@ export class NodeClient {
       const encoded = this.encoder!.encode(delta, codec);
       outcome.uploadBytes = encoded.payload.byteLength;
       if (codec.codec !== 'float32') {
-        progress.line(`round ${task.round}: update encoded as ${describeCodec(codec)}: ${encoded.payload.byteLength} bytes (float32: ${delta.byteLength})`);
+        progress.line(
+          `round ${task.round}: update encoded as ${describeCodec(codec)}: ${encoded.payload.byteLength} bytes (float32: ${delta.byteLength})`,
+        );
       }
       try {
         const ack: unknown = await this.socket
@@ -426,7 +466,11 @@ export class NodeClient {
       }
     }
     const what = secure ? 'masked update' : 'update';
-    progress.line(outcome.accepted ? `round ${task.round}: ${what} accepted` : `round ${task.round}: ${what} refused (${outcome.refusal})`);
+    progress.line(
+      outcome.accepted
+        ? `round ${task.round}: ${what} accepted`
+        : `round ${task.round}: ${what} refused (${outcome.refusal})`,
+    );
     for (const l of this.outcomes) l(outcome);
   }
 
@@ -455,7 +499,9 @@ export class NodeClient {
     if (!this.socket.connected) return 'not connected';
     const envelope = encodeEnvelope(message);
     try {
-      const ack: unknown = await this.socket.timeout(this.opts.ackTimeoutMs ?? 60_000).emitWithAck(EVENTS.secagg, envelope);
+      const ack: unknown = await this.socket
+        .timeout(this.opts.ackTimeoutMs ?? 60_000)
+        .emitWithAck(EVENTS.secagg, envelope);
       const reply = UpdateReply.safeParse(ack);
       if (!reply.success) return `malformed acknowledgement: ${describeZodError(reply.error)}`;
       return reply.data.ok ? undefined : `${reply.data.code}: ${reply.data.message}`;
@@ -468,9 +514,11 @@ export class NodeClient {
   private async onEvaluate(raw: unknown, payload: unknown): Promise<void> {
     const { progress } = this.opts;
     const parsed = EvaluateTask.safeParse(raw);
-    if (!parsed.success) return progress.line(`ignoring a malformed evaluation request: ${describeZodError(parsed.error)}`);
+    if (!parsed.success)
+      return progress.line(`ignoring a malformed evaluation request: ${describeZodError(parsed.error)}`);
     const task = parsed.data;
-    if (!this.model || !this.welcome) return progress.line(`ignoring the evaluation of round ${task.round}: no welcome received yet`);
+    if (!this.model || !this.welcome)
+      return progress.line(`ignoring the evaluation of round ${task.round}: no welcome received yet`);
     let report: EvaluationReport = { round: task.round, metrics: null, evalMs: 0 };
     if (this.evalDs) {
       let weights: Float32Array;
@@ -490,9 +538,12 @@ export class NodeClient {
     }
     if (!this.socket.connected) return;
     try {
-      const ack: unknown = await this.socket.timeout(this.opts.ackTimeoutMs ?? 60_000).emitWithAck(EVENTS.evaluation, report);
+      const ack: unknown = await this.socket
+        .timeout(this.opts.ackTimeoutMs ?? 60_000)
+        .emitWithAck(EVENTS.evaluation, report);
       const reply = UpdateReply.safeParse(ack);
-      if (reply.success && !reply.data.ok) progress.line(`round ${task.round}: evaluation refused (${reply.data.code}: ${reply.data.message})`);
+      if (reply.success && !reply.data.ok)
+        progress.line(`round ${task.round}: evaluation refused (${reply.data.code}: ${reply.data.message})`);
     } catch (e) {
       progress.line(`round ${task.round}: evaluation not acknowledged: ${(e as Error).message}`);
     }

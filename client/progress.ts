@@ -71,7 +71,9 @@ class BarProgress implements Progress {
     const width = Math.max(10, Math.min(40, (this.out.columns ?? 80) - 50));
     const filled = Math.round((width * done) / total);
     const pct = String(Math.floor((100 * done) / total)).padStart(3);
-    this.out.write(`\r${this.prefix} round ${round} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${pct}% loss ${loss.toFixed(4)}\x1b[K`);
+    this.out.write(
+      `\r${this.prefix} round ${round} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${pct}% loss ${loss.toFixed(4)}\x1b[K`,
+    );
     this.drawn = true;
   }
 

@@ -13,9 +13,22 @@ export function fileClientAudit(dir: string, name?: string): ClientAudit {
   mkdirSync(dir, { recursive: true });
   return {
     plaintext({ round, delta, numExamples, encoded }) {
-      writeFileSync(join(dir, `round-${round}-update.bin`), new Uint8Array(delta.buffer, delta.byteOffset, delta.byteLength));
-      writeFileSync(join(dir, `round-${round}-encoded.bin`), new Uint8Array(encoded.buffer, encoded.byteOffset, encoded.byteLength));
-      const summary = { round, ...(name ? { client: name } : {}), numExamples, vectorLength: delta.length, update: `round-${round}-update.bin`, encoded: `round-${round}-encoded.bin` };
+      writeFileSync(
+        join(dir, `round-${round}-update.bin`),
+        new Uint8Array(delta.buffer, delta.byteOffset, delta.byteLength),
+      );
+      writeFileSync(
+        join(dir, `round-${round}-encoded.bin`),
+        new Uint8Array(encoded.buffer, encoded.byteOffset, encoded.byteLength),
+      );
+      const summary = {
+        round,
+        ...(name ? { client: name } : {}),
+        numExamples,
+        vectorLength: delta.length,
+        update: `round-${round}-update.bin`,
+        encoded: `round-${round}-encoded.bin`,
+      };
       writeFileSync(join(dir, `round-${round}.json`), `${JSON.stringify(summary, null, 2)}\n`);
     },
   };

@@ -65,7 +65,10 @@ export class SecureRound {
   /** A `secagg` message from the coordinator. */
   receive(raw: unknown): void {
     const parsed = SecAggServerMessage.safeParse(raw);
-    if (!parsed.success) return this.o.log(`round ${this.round}: ignoring a malformed secure-aggregation message: ${describeZodError(parsed.error)}`);
+    if (!parsed.success)
+      return this.o.log(
+        `round ${this.round}: ignoring a malformed secure-aggregation message: ${describeZodError(parsed.error)}`,
+      );
     const message = parsed.data;
     if (message.round !== this.round) return;
     this.enqueue(async () => {
@@ -109,8 +112,17 @@ export class SecureRound {
     const { slots, setup } = this.o.section;
     this.enqueue(async () => {
       this.update = { vector: packSecureVector(delta, slots, values, setup.clip), numExamples };
-      this.client = new SecAggClient({ id: this.o.clientId, identity: this.o.identity, setup, digest: this.o.digest, pins: this.o.pins, ...(this.o.audit ? { audit: this.o.audit } : {}) });
-      this.o.log(`round ${this.round}: secure aggregation with ${setup.participants.length} clients (k = ${setup.k}, threshold ${setup.threshold}): keys advertised`);
+      this.client = new SecAggClient({
+        id: this.o.clientId,
+        identity: this.o.identity,
+        setup,
+        digest: this.o.digest,
+        pins: this.o.pins,
+        ...(this.o.audit ? { audit: this.o.audit } : {}),
+      });
+      this.o.log(
+        `round ${this.round}: secure aggregation with ${setup.participants.length} clients (k = ${setup.k}, threshold ${setup.threshold}): keys advertised`,
+      );
       await this.emit('advertise', await this.client.advertise());
     });
     return this.masked;
@@ -125,18 +137,34 @@ export class SecureRound {
   private async maskIfReady(): Promise<void> {
     if (!this.client || !this.shares || !this.update || this.maskedSent) return;
     this.maskedSent = true;
-    const message = await this.client.maskInput(this.shares, { delta: this.update.vector, numExamples: this.update.numExamples });
+    const message = await this.client.maskInput(this.shares, {
+      delta: this.update.vector,
+      numExamples: this.update.numExamples,
+    });
     // In a 16-bit round only each value word's low half goes out (encoding.ts: the sum is exact mod 2^16).
     const { setup } = this.o.section;
-    const wire = setup.wordBits ? { ...message, masked: packMaskedWords(new Uint32Array(message.masked.buffer, message.masked.byteOffset, message.masked.byteLength / 4), roundContext(setup).encoding) } : message;
+    const wire = setup.wordBits
+      ? {
+          ...message,
+          masked: packMaskedWords(
+            new Uint32Array(message.masked.buffer, message.masked.byteOffset, message.masked.byteLength / 4),
+            roundContext(setup).encoding,
+          ),
+        }
+      : message;
     this.settleMasked(await this.emit('masked-input', wire));
   }
 
-  private async emit(stage: ActivePhase, message: SecAggClientMessage, options: { quiet?: boolean } = {}): Promise<string | undefined> {
+  private async emit(
+    stage: ActivePhase,
+    message: SecAggClientMessage,
+    options: { quiet?: boolean } = {},
+  ): Promise<string | undefined> {
     this.o.beforeSend?.(stage, this.round);
     if (this.closed) return 'the round closed';
     const refusal = await this.o.send(this.o.outbound ? this.o.outbound(message) : message);
-    if (refusal && !options.quiet) this.o.log(`round ${this.round}: the coordinator refused our ${message.type} message: ${refusal}`);
+    if (refusal && !options.quiet)
+      this.o.log(`round ${this.round}: the coordinator refused our ${message.type} message: ${refusal}`);
     return refusal;
   }
 

@@ -55,11 +55,14 @@ function checkJob(job: TrainJob): void {
     throw new Error('train job data must hold a Float32Array x and an Int32Array y');
   }
   if (data.y.length !== data.n || data.x.length !== data.n * featureSize(data)) {
-    throw new Error(`train job data holds ${data.x.length} features and ${data.y.length} labels for n=${data.n} examples of shape [${data.inputShape}]`);
+    throw new Error(
+      `train job data holds ${data.x.length} features and ${data.y.length} labels for n=${data.n} examples of shape [${data.inputShape}]`,
+    );
   }
   const { epochs, batchSize } = job.config;
   if (!Number.isInteger(epochs) || epochs < 1) throw new Error(`epochs must be a positive integer, got ${epochs}`);
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`batchSize must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new Error(`batchSize must be a positive integer, got ${batchSize}`);
 }
 
 /**
@@ -77,7 +80,8 @@ export class TrainerPool {
 
   constructor(opts: TrainerPoolOptions = {}) {
     const size = opts.size ?? availableParallelism();
-    if (!Number.isInteger(size) || size < 1) throw new Error(`TrainerPool size must be a positive integer, got ${size}`);
+    if (!Number.isInteger(size) || size < 1)
+      throw new Error(`TrainerPool size must be a positive integer, got ${size}`);
     this.size = size;
     this.backend = opts.backend;
     for (let i = 0; i < size; i++) this.slots.push(this.spawn());
@@ -98,7 +102,13 @@ export class TrainerPool {
     const id = this.nextId++;
     const transfer = opts.transfer ? [...new Set([job.weights.buffer, job.data.x.buffer, job.data.y.buffer])] : [];
     return new Promise<TrainOutcome>((resolve, reject) => {
-      this.queue.push({ id, message: { kind: 'train', id, job }, transfer: transfer as ArrayBuffer[], resolve, reject });
+      this.queue.push({
+        id,
+        message: { kind: 'train', id, job },
+        transfer: transfer as ArrayBuffer[],
+        resolve,
+        reject,
+      });
       this.dispatch();
     });
   }

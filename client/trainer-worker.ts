@@ -18,7 +18,12 @@ async function modelFor(spec: ModelSpec): Promise<tf.LayersModel> {
   const key = spec === 'seed-cnn' ? spec : JSON.stringify(spec.topology);
   let model = models.get(key);
   if (!model) {
-    model = spec === 'seed-cnn' ? createSeedCnn() : await tf.models.modelFromJSON({ modelTopology: spec.topology } as Parameters<typeof tf.models.modelFromJSON>[0]);
+    model =
+      spec === 'seed-cnn'
+        ? createSeedCnn()
+        : await tf.models.modelFromJSON({ modelTopology: spec.topology } as Parameters<
+            typeof tf.models.modelFromJSON
+          >[0]);
     models.set(key, model);
   }
   return model;

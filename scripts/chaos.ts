@@ -13,7 +13,9 @@ function positiveInt(name: string, text: string | undefined, fallback: number): 
   return n;
 }
 
-const { values } = parseArgs({ options: { kills: { type: 'string' }, seed: { type: 'string' }, 'max-delay': { type: 'string' } } });
+const { values } = parseArgs({
+  options: { kills: { type: 'string' }, seed: { type: 'string' }, 'max-delay': { type: 'string' } },
+});
 const kills = positiveInt('kills', values.kills, 10);
 const seed = positiveInt('seed', values.seed, 1);
 const maxDelayMs = positiveInt('max-delay', values['max-delay'], 4000);
@@ -28,5 +30,10 @@ console.log(
 );
 console.log(summaryLine(summary));
 const clean =
-  summary.lostRounds === 0 && summary.lostRecords === 0 && summary.corruptLoads === 0 && summary.ledgerMonotone && summary.wrongServed === 0 && summary.roundRegressions === 0;
+  summary.lostRounds === 0 &&
+  summary.lostRecords === 0 &&
+  summary.corruptLoads === 0 &&
+  summary.ledgerMonotone &&
+  summary.wrongServed === 0 &&
+  summary.roundRegressions === 0;
 process.exit(clean ? 0 : 1);

@@ -58,14 +58,51 @@ export function summaryLine(s: FuzzSummary): string {
 // ---------- what fast-check generates ----------
 
 const hostileNumber = fc.oneof(
-  fc.constantFrom(Number.NaN, Infinity, -Infinity, 1e308, -1e308, 3.5e38, -3.5e38, Number.MAX_SAFE_INTEGER, 2 ** 53 + 2, -1, 0, -0, 1e-320, 1e9 + 1),
+  fc.constantFrom(
+    Number.NaN,
+    Infinity,
+    -Infinity,
+    1e308,
+    -1e308,
+    3.5e38,
+    -3.5e38,
+    Number.MAX_SAFE_INTEGER,
+    2 ** 53 + 2,
+    -1,
+    0,
+    -0,
+    1e-320,
+    1e9 + 1,
+  ),
   fc.double(),
   fc.integer(),
   fc.integer({ min: 0, max: 5 }),
 );
 const hostileKey = fc.oneof(
   fc.string({ maxLength: 8 }),
-  fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'round', 'numExamples', 'metrics', 'loss', 'accuracy', 'trainMs', 'evalMs', 'type', 'clipIndicator', 'x_input', 'instances', 'inputs', 'signature_name', 'rounds', 'token', 'name'),
+  fc.constantFrom(
+    '__proto__',
+    'constructor',
+    'prototype',
+    'toString',
+    'hasOwnProperty',
+    'round',
+    'numExamples',
+    'metrics',
+    'loss',
+    'accuracy',
+    'trainMs',
+    'evalMs',
+    'type',
+    'clipIndicator',
+    'x_input',
+    'instances',
+    'inputs',
+    'signature_name',
+    'rounds',
+    'token',
+    'name',
+  ),
 );
 const hostileValue: fc.Arbitrary<unknown> = fc.letrec<{ v: unknown }>((tie) => ({
   v: fc.oneof(
@@ -111,11 +148,20 @@ function binaryArb(parameterCount: number): fc.Arbitrary<unknown> {
 
 /** Objects with the keys of each secure-aggregation client message, read from its public schema, holding hostile values. */
 function secAggArb(): fc.Arbitrary<unknown> {
-  const options = (SecAggClientMessage as unknown as { options?: { shape?: Record<string, { value?: unknown }> }[] }).options ?? [];
+  const options =
+    (SecAggClientMessage as unknown as { options?: { shape?: Record<string, { value?: unknown }> }[] }).options ?? [];
   const shaped = options
     .filter((o) => o.shape)
     .map((o) => {
-      const entries = Object.entries(o.shape!).map(([k, field]) => [k, k === 'type' && typeof field.value === 'string' ? fc.oneof(fc.constant(field.value), hostileValue) : fc.oneof(hostileValue, binaryArb(8))] as const);
+      const entries = Object.entries(o.shape!).map(
+        ([k, field]) =>
+          [
+            k,
+            k === 'type' && typeof field.value === 'string'
+              ? fc.oneof(fc.constant(field.value), hostileValue)
+              : fc.oneof(hostileValue, binaryArb(8)),
+          ] as const,
+      );
       return fc.record(Object.fromEntries(entries), { requiredKeys: [] });
     });
   return shaped.length > 0 ? fc.oneof(hostileValue, ...shaped) : hostileValue;
@@ -168,7 +214,9 @@ function predictBody(): fc.Arbitrary<string | Buffer> {
   );
   const value = fc.oneof(
     fc.record({ instances: fc.array(instance, { maxLength: 3 }) }),
-    fc.record({ inputs: fc.oneof(fc.array(instance, { maxLength: 3 }), fc.dictionary(hostileKey, instance, { maxKeys: 2 })) }),
+    fc.record({
+      inputs: fc.oneof(fc.array(instance, { maxLength: 3 }), fc.dictionary(hostileKey, instance, { maxKeys: 2 })),
+    }),
     fc.record({ x_input: instance }),
     fc.record({ signature_name: hostileValue, instances: hostileValue }),
     hostileValue,
@@ -176,9 +224,18 @@ function predictBody(): fc.Arbitrary<string | Buffer> {
   return fc.oneof(
     { weight: 6, arbitrary: value.map((v) => JSON.stringify(v) ?? 'undefined') },
     // JSON.stringify cannot write these: numbers out of float32 range, raw NaN, deep nesting, broken text.
-    { weight: 1, arbitrary: fc.constantFrom('3.5e38', '-1e39', '1e400', 'NaN', 'Infinity').map((v) => `{"instances": [[${v}]]}`) },
-    { weight: 1, arbitrary: fc.integer({ min: 1, max: 20_000 }).map((d) => `{"instances": [${'['.repeat(d)}0.5${']'.repeat(d)}]}`) },
-    { weight: 1, arbitrary: fc.integer({ min: 1, max: 20_000 }).map((d) => `{"x_input": ${'{"a":'.repeat(d)}1${'}'.repeat(d)}}`) },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom('3.5e38', '-1e39', '1e400', 'NaN', 'Infinity').map((v) => `{"instances": [[${v}]]}`),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.integer({ min: 1, max: 20_000 }).map((d) => `{"instances": [${'['.repeat(d)}0.5${']'.repeat(d)}]}`),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.integer({ min: 1, max: 20_000 }).map((d) => `{"x_input": ${'{"a":'.repeat(d)}1${'}'.repeat(d)}}`),
+    },
     { weight: 1, arbitrary: fc.string({ maxLength: 64 }) },
     { weight: 1, arbitrary: fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)) },
     { weight: 1, arbitrary: fc.constant(`{"instances": [${'0,'.repeat(10)}0]}`) },
@@ -193,19 +250,55 @@ function actionArb(parameterCount: number): fc.Arbitrary<Action> {
     fc.integer({ min: 1, max: 3000 }).map((d) => [nested(d, 1)]),
   );
   const event = fc.oneof(
-    fc.record({ kind: fc.constant('event' as const), socket, event: fc.constant(EVENTS.update), args: eventArgs, ack: fc.boolean() }),
+    fc.record({
+      kind: fc.constant('event' as const),
+      socket,
+      event: fc.constant(EVENTS.update),
+      args: eventArgs,
+      ack: fc.boolean(),
+    }),
     fc.record({
       kind: fc.constant('event' as const),
       socket,
       event: fc.constant(EVENTS.evaluation),
-      args: fc.oneof(fc.tuple(fc.record({ round: hostileNumber, metrics: fc.oneof(fc.constant(null), fc.record({ loss: hostileNumber, accuracy: hostileNumber, numExamples: hostileNumber })), evalMs: hostileNumber }, { requiredKeys: [] })).map((a) => [...a]), eventArgs),
+      args: fc.oneof(
+        fc
+          .tuple(
+            fc.record(
+              {
+                round: hostileNumber,
+                metrics: fc.oneof(
+                  fc.constant(null),
+                  fc.record({ loss: hostileNumber, accuracy: hostileNumber, numExamples: hostileNumber }),
+                ),
+                evalMs: hostileNumber,
+              },
+              { requiredKeys: [] },
+            ),
+          )
+          .map((a) => [...a]),
+        eventArgs,
+      ),
       ack: fc.boolean(),
     }),
-    fc.record({ kind: fc.constant('event' as const), socket, event: fc.constant(EVENTS.secagg), args: fc.oneof(secAggArb().map((m) => [m]), secAggArb().map((m) => [envelopeOrRaw(m)]), eventArgs), ack: fc.boolean() }),
     fc.record({
       kind: fc.constant('event' as const),
       socket,
-      event: fc.oneof(fc.string({ minLength: 1, maxLength: 12 }), fc.constantFrom('train', 'welcome', 'refused', 'round-closed', 'evaluate', '__proto__', 'constructor')),
+      event: fc.constant(EVENTS.secagg),
+      args: fc.oneof(
+        secAggArb().map((m) => [m]),
+        secAggArb().map((m) => [envelopeOrRaw(m)]),
+        eventArgs,
+      ),
+      ack: fc.boolean(),
+    }),
+    fc.record({
+      kind: fc.constant('event' as const),
+      socket,
+      event: fc.oneof(
+        fc.string({ minLength: 1, maxLength: 12 }),
+        fc.constantFrom('train', 'welcome', 'refused', 'round-closed', 'evaluate', '__proto__', 'constructor'),
+      ),
       args: eventArgs,
       ack: fc.boolean(),
     }),
@@ -216,7 +309,14 @@ function actionArb(parameterCount: number): fc.Arbitrary<Action> {
     packet: fc.oneof(
       fc.string({ maxLength: 40 }).map((s) => `4${s}`),
       fc.string({ maxLength: 40 }).map((s) => `42["update",${s}`),
-      fc.constantFrom('451-["update",{"_placeholder":true,"num":7}]', '452-["update",{"_placeholder":true,"num":0}]', '42["update"', '2', '41', '40{"token":1}'),
+      fc.constantFrom(
+        '451-["update",{"_placeholder":true,"num":7}]',
+        '452-["update",{"_placeholder":true,"num":0}]',
+        '42["update"',
+        '2',
+        '41',
+        '40{"token":1}',
+      ),
       fc.integer({ min: 1, max: 50_000 }).map((d) => `42["update",${'['.repeat(d)}${']'.repeat(d)}]`),
     ),
   });
@@ -224,7 +324,16 @@ function actionArb(parameterCount: number): fc.Arbitrary<Action> {
     kind: fc.constant('handshake' as const),
     auth: fc.oneof(
       hostileValue,
-      fc.record({ token: fc.oneof(fc.constant(JOIN_TOKEN), hostileValue), protocolVersion: fc.oneof(fc.constant(PROTOCOL_VERSION), hostileNumber), name: hostileValue, canEvaluate: hostileValue, identityKey: hostileValue }, { requiredKeys: [] }),
+      fc.record(
+        {
+          token: fc.oneof(fc.constant(JOIN_TOKEN), hostileValue),
+          protocolVersion: fc.oneof(fc.constant(PROTOCOL_VERSION), hostileNumber),
+          name: hostileValue,
+          canEvaluate: hostileValue,
+          identityKey: hostileValue,
+        },
+        { requiredKeys: [] },
+      ),
     ),
   });
   const rest = fc.record({
@@ -233,27 +342,54 @@ function actionArb(parameterCount: number): fc.Arbitrary<Action> {
     path: fc.oneof(
       { weight: 6, arbitrary: fc.constantFrom(...REST_PATHS) },
       { weight: 1, arbitrary: fc.string({ maxLength: 30 }).map((s) => `/${encodeURI(s)}`) },
-      { weight: 1, arbitrary: fc.tuple(fc.constantFrom(...REST_PATHS), fc.string({ maxLength: 10 })).map(([p, s]) => p + encodeURIComponent(s)) },
+      {
+        weight: 1,
+        arbitrary: fc
+          .tuple(fc.constantFrom(...REST_PATHS), fc.string({ maxLength: 10 }))
+          .map(([p, s]) => p + encodeURIComponent(s)),
+      },
     ),
     headers: fc.record(
-      { authorization: fc.oneof(fc.constant(`Bearer ${ADMIN_TOKEN}`), fc.string({ maxLength: 20 }).map((s) => s.replace(/[^\x20-\x7e]/g, ''))), 'content-type': fc.constantFrom('application/json', 'text/plain', 'application/octet-stream') },
+      {
+        authorization: fc.oneof(
+          fc.constant(`Bearer ${ADMIN_TOKEN}`),
+          fc.string({ maxLength: 20 }).map((s) => s.replace(/[^\x20-\x7e]/g, '')),
+        ),
+        'content-type': fc.constantFrom('application/json', 'text/plain', 'application/octet-stream'),
+      },
       { requiredKeys: [] },
     ),
     body: fc.oneof(
       { weight: 10, arbitrary: fc.constant(undefined) },
       { weight: 20, arbitrary: predictBody() },
       { weight: 5, arbitrary: fc.record({ rounds: hostileNumber }).map((v) => JSON.stringify(v)) },
-      { weight: 3, arbitrary: fc.record({ version: fc.oneof(fc.constant(0), hostileNumber) }).map((v) => JSON.stringify(v)) },
+      {
+        weight: 3,
+        arbitrary: fc.record({ version: fc.oneof(fc.constant(0), hostileNumber) }).map((v) => JSON.stringify(v)),
+      },
       { weight: 1, arbitrary: fc.constant(Buffer.alloc(8 * 1024 * 1024 + 10, 0x20)) },
     ),
   });
-  return fc.oneof({ weight: 8, arbitrary: event }, { weight: 1, arbitrary: raw }, { weight: 1, arbitrary: handshake }, { weight: 6, arbitrary: rest });
+  return fc.oneof(
+    { weight: 8, arbitrary: event },
+    { weight: 1, arbitrary: raw },
+    { weight: 1, arbitrary: handshake },
+    { weight: 6, arbitrary: rest },
+  );
 }
 
 function describeAction(a: Action): string {
   let text: string;
   try {
-    text = JSON.stringify(a, (_k, v: unknown) => (v instanceof ArrayBuffer ? `<ArrayBuffer ${v.byteLength}>` : Buffer.isBuffer(v) ? `<bytes ${v.length}>` : typeof v === 'number' && !Number.isFinite(v) ? String(v) : v));
+    text = JSON.stringify(a, (_k, v: unknown) =>
+      v instanceof ArrayBuffer
+        ? `<ArrayBuffer ${v.byteLength}>`
+        : Buffer.isBuffer(v)
+          ? `<bytes ${v.length}>`
+          : typeof v === 'number' && !Number.isFinite(v)
+            ? String(v)
+            : v,
+    );
   } catch {
     // Nesting deeper than JSON.stringify's recursion allows.
     text = `${a.kind} ${'event' in a ? a.event : ''} (too deeply nested to print)`;
@@ -318,17 +454,32 @@ function envelopeOrRaw(message: unknown): unknown {
 
 /** An honest participant: answers every training task with a small valid update. */
 function honestClient(url: string, name: string, parameterCount: number): Socket {
-  const socket = io(url, { auth: { token: JOIN_TOKEN, protocolVersion: PROTOCOL_VERSION, name }, transports: ['websocket'], reconnectionDelay: 100, reconnectionDelayMax: 500 });
+  const socket = io(url, {
+    auth: { token: JOIN_TOKEN, protocolVersion: PROTOCOL_VERSION, name },
+    transports: ['websocket'],
+    reconnectionDelay: 100,
+    reconnectionDelayMax: 500,
+  });
   const delta = encodeWeights(new Float32Array(parameterCount).fill(1e-4));
   socket.on(EVENTS.train, (envelope: unknown) => {
     const task = decodeEnvelope(envelope) as TrainTask;
-    socket.emit(EVENTS.update, { round: task.round, numExamples: 10, metrics: { loss: 1, accuracy: 0.5 }, trainMs: 1 }, delta, () => undefined);
+    socket.emit(
+      EVENTS.update,
+      { round: task.round, numExamples: 10, metrics: { loss: 1, accuracy: 0.5 }, trainMs: 1 },
+      delta,
+      () => undefined,
+    );
   });
   return socket;
 }
 
 function hostileSocket(url: string, i: number): Socket {
-  return io(url, { auth: { token: JOIN_TOKEN, protocolVersion: PROTOCOL_VERSION, name: `hostile-${i}` }, transports: ['websocket'], reconnectionDelay: 50, reconnectionDelayMax: 200 });
+  return io(url, {
+    auth: { token: JOIN_TOKEN, protocolVersion: PROTOCOL_VERSION, name: `hostile-${i}` },
+    transports: ['websocket'],
+    reconnectionDelay: 50,
+    reconnectionDelayMax: 200,
+  });
 }
 
 interface HttpAnswer {
@@ -342,11 +493,18 @@ const ignore = () => undefined;
 function httpRequest(agent: Agent, url: string, a: Extract<Action, { kind: 'rest' }>): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
     // An explicit length: Node sends a GET or DELETE body unframed, which would garble the next request on the connection.
-    const headers = a.body === undefined ? a.headers : { ...a.headers, 'content-length': String(Buffer.byteLength(a.body)) };
+    const headers =
+      a.body === undefined ? a.headers : { ...a.headers, 'content-length': String(Buffer.byteLength(a.body)) };
     const req = request(`${url}${a.path}`, { method: a.method, headers, agent, timeout: 60_000 }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks) }));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          contentType: String(res.headers['content-type'] ?? ''),
+          body: Buffer.concat(chunks),
+        }),
+      );
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error('timed out')));
@@ -373,7 +531,17 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
   const seed = options.seed ?? Date.now() % 2 ** 31;
   const dir = await mkdtemp(join(tmpdir(), 'fedserve-fuzz-'));
   const coordinator = await startCoordinator(dir);
-  const summary: FuzzSummary = { cases: 0, crashes: 0, fiveXX: 0, nonJson4xx: 0, hangs: 0, roundsCommitted: 0, rssStartMiB: 0, rssEndMiB: 0, findings: [] };
+  const summary: FuzzSummary = {
+    cases: 0,
+    crashes: 0,
+    fiveXX: 0,
+    nonJson4xx: 0,
+    hangs: 0,
+    roundsCommitted: 0,
+    rssStartMiB: 0,
+    rssEndMiB: 0,
+    findings: [],
+  };
   const finding = (what: string, a: Action) => {
     if (summary.findings.length < 10) summary.findings.push(`${what}: ${describeAction(a)}`);
   };
@@ -388,13 +556,21 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
   const agent = new Agent({ keepAlive: true, maxSockets: LANES });
   const sockets: Socket[] = [];
   try {
-    const health = await fetch(`${coordinator.url}/v1/models/mnist/metadata`).then((r) => r.json() as Promise<{ fedserve: { parameters: number } }>);
+    const health = await fetch(`${coordinator.url}/v1/models/mnist/metadata`).then(
+      (r) => r.json() as Promise<{ fedserve: { parameters: number } }>,
+    );
     const parameterCount = health.fedserve.parameters;
-    log(`fuzz: seed ${seed}, coordinator pid ${coordinator.child.pid} at ${coordinator.url}, ${parameterCount} parameters`);
-    sockets.push(honestClient(coordinator.url, 'honest-0', parameterCount), honestClient(coordinator.url, 'honest-1', parameterCount));
+    log(
+      `fuzz: seed ${seed}, coordinator pid ${coordinator.child.pid} at ${coordinator.url}, ${parameterCount} parameters`,
+    );
+    sockets.push(
+      honestClient(coordinator.url, 'honest-0', parameterCount),
+      honestClient(coordinator.url, 'honest-1', parameterCount),
+    );
     const hostile = Array.from({ length: HOSTILE_SOCKETS }, (_, i) => hostileSocket(coordinator.url, i));
     sockets.push(...hostile);
-    const versionNow = async () => ((await fetch(`${coordinator.url}/v1/health`).then((r) => r.json())) as { version: number }).version;
+    const versionNow = async () =>
+      ((await fetch(`${coordinator.url}/v1/health`).then((r) => r.json())) as { version: number }).version;
     // Warm: the web bundle is built (on first request), a demo shard encoded, and the first honest
     // round committed before the start RSS is taken.
     await fetch(`${coordinator.url}/client`).then((r) => r.arrayBuffer());
@@ -426,9 +602,17 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
           if (answer.status >= 500) {
             summary.fiveXX++;
             finding(`HTTP ${answer.status} ${answer.body.toString('utf8').slice(0, 200)}`, a);
-          } else if (answer.status >= 400 && a.method !== 'HEAD' && !a.path.startsWith('/socket.io/') && !isJsonError(answer.body)) {
+          } else if (
+            answer.status >= 400 &&
+            a.method !== 'HEAD' &&
+            !a.path.startsWith('/socket.io/') &&
+            !isJsonError(answer.body)
+          ) {
             summary.nonJson4xx++;
-            finding(`HTTP ${answer.status} without a JSON error (${answer.contentType}): ${answer.body.toString('utf8').slice(0, 120)}`, a);
+            finding(
+              `HTTP ${answer.status} without a JSON error (${answer.contentType}): ${answer.body.toString('utf8').slice(0, 120)}`,
+              a,
+            );
           }
           return;
         }
@@ -461,7 +645,13 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
           return;
         }
         case 'handshake': {
-          const s = io(coordinator.url, { auth: a.auth as Record<string, unknown>, transports: ['websocket'], reconnection: false, forceNew: true, timeout: 20_000 });
+          const s = io(coordinator.url, {
+            auth: a.auth as Record<string, unknown>,
+            transports: ['websocket'],
+            reconnection: false,
+            forceNew: true,
+            timeout: 20_000,
+          });
           // Accepted, refused, or the connection closed (a handshake that is not even an object): all fine.
           await new Promise<void>((resolve) => {
             s.once('connect', () => resolve());

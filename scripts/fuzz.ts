@@ -9,7 +9,8 @@ import { runFuzz, summaryLine } from './fuzz-core.js';
 
 const { values } = parseArgs({ options: { count: { type: 'string', default: '10000' }, seed: { type: 'string' } } });
 const count = Number(values.count);
-if (!Number.isSafeInteger(count) || count < 1) throw new Error(`--count must be a positive integer, got ${values.count}`);
+if (!Number.isSafeInteger(count) || count < 1)
+  throw new Error(`--count must be a positive integer, got ${values.count}`);
 const seed = values.seed === undefined ? undefined : Number(values.seed);
 const summary = await runFuzz({ count, ...(seed !== undefined ? { seed } : {}), log: (line) => console.error(line) });
 for (const f of summary.findings) console.error(`finding: ${f}`);

@@ -75,7 +75,9 @@ export function roundPolicy(config: CoordinatorConfig): RoundPolicy {
   const sampler = config.strategy.sampler;
   const minClients = Math.max(sampler.minAvailable ?? sampler.minClients, sampler.minClients);
   if (config.rounds.minResults > minClients) {
-    throw new Error(`rounds.minResults (${config.rounds.minResults}) cannot exceed the clients a round starts with (${minClients})`);
+    throw new Error(
+      `rounds.minResults (${config.rounds.minResults}) cannot exceed the clients a round starts with (${minClients})`,
+    );
   }
   return {
     minClients,
@@ -90,7 +92,10 @@ export function roundPolicy(config: CoordinatorConfig): RoundPolicy {
  * Builds and starts a coordinator from its config: task, checkpoint store and round log under
  * dataDir, strategy, HTTP API + serving and socket.io on one port. Needs a tfjs backend set up.
  */
-export async function startCoordinator(config: CoordinatorConfig, options: StartOptions = {}): Promise<RunningCoordinator> {
+export async function startCoordinator(
+  config: CoordinatorConfig,
+  options: StartOptions = {},
+): Promise<RunningCoordinator> {
   const log = options.log ?? ((line: string) => console.log(`[coordinator] ${line}`));
   const joinToken = config.joinToken ?? generateToken();
   const adminToken = config.adminToken ?? generateToken();
@@ -98,14 +103,17 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
   const tls = config.tls ? loadTlsCredentials(config.tls) : undefined;
   const clientCredentials = config.clientTokensFile ? ClientCredentials.load(config.clientTokensFile) : undefined;
   if (clientCredentials && config.joinToken) {
-    throw new Error('give clientTokensFile (--client-tokens-file) or a shared joinToken, not both: per-client tokens refuse the shared one');
+    throw new Error(
+      'give clientTokensFile (--client-tokens-file) or a shared joinToken, not both: per-client tokens refuse the shared one',
+    );
   }
   const task = await loadTask(config);
   const evalData = options.evalData ?? (config.eval ? await loadDataSpec(config.eval) : undefined);
   const secure = config.secureAggregation;
   checkSecureAggregationConfig(config);
   checkCompressionConfig(config);
-  if (config.compression.codec !== 'float32') log(`updates are compressed: clients send them as ${describeCodec(config.compression)}`);
+  if (config.compression.codec !== 'float32')
+    log(`updates are compressed: clients send them as ${describeCodec(config.compression)}`);
   const plan = planCoordinator(config, {
     secureAggregation: secure.enabled,
     hasEvalData: evalData !== undefined,
@@ -142,21 +150,31 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
         })
       : withPrivacy(
           (ctx) =>
-            new PlaintextProtocol(ctx, { max: config.rounds.maxUpdateNorm, maxToMedian: config.rounds.maxUpdateNormToMedian }, config.compression),
+            new PlaintextProtocol(
+              ctx,
+              { max: config.rounds.maxUpdateNorm, maxToMedian: config.rounds.maxUpdateNormToMedian },
+              config.compression,
+            ),
           plan.privacy,
           { clipOnArrival: true },
         ),
     maxUpdateNorm: config.rounds.maxUpdateNorm,
     ...(evaluate ? { evaluate } : {}),
     ...(plan.federatedEvaluation ? { federatedEvaluation: plan.federatedEvaluation } : {}),
-    ...(plan.privacy ? { privacy: plan.privacy, privacyJournal: new PrivacyJournal(join(config.dataDir, 'privacy-charges.jsonl'), log) } : {}),
+    ...(plan.privacy
+      ? {
+          privacy: plan.privacy,
+          privacyJournal: new PrivacyJournal(join(config.dataDir, 'privacy-charges.jsonl'), log),
+        }
+      : {}),
     ...(options.clock ? { clock: options.clock } : {}),
     log,
   });
 
   const { batching, versionPolicy, versionLabels, warmup, inferenceThread, ...servingLimits } = config.serving;
   const backend = tf.getBackend();
-  const engine = inferenceThread && (backend === 'wasm' || backend === 'cpu') ? await InferenceEngine.start(backend) : undefined;
+  const engine =
+    inferenceThread && (backend === 'wasm' || backend === 'cpu') ? await InferenceEngine.start(backend) : undefined;
   const registry = new ModelRegistry(store, {
     ...(engine ? { engine } : {}),
     policy: versionPolicy,
@@ -174,10 +192,24 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
   const metrics = new CoordinatorMetrics(coordinator);
   const servingMetrics = new ServingMetrics(task.info.name);
   const observeBatch = (version: number, instances: number) => servingMetrics.observeBatch(version, instances);
-  const predictor = batching.enabled ? new BatchingPredictor(batching, observeBatch) : new DirectPredictor(observeBatch);
-  const serving = { registry, modelName: task.info.name, log, predictor, metrics: servingMetrics, adminToken, ...servingLimits };
+  const predictor = batching.enabled
+    ? new BatchingPredictor(batching, observeBatch)
+    : new DirectPredictor(observeBatch);
+  const serving = {
+    registry,
+    modelName: task.info.name,
+    log,
+    predictor,
+    metrics: servingMetrics,
+    adminToken,
+    ...servingLimits,
+  };
   const web = createWebHandler({ log });
-  const http = createHttpServer((req, res) => void handleApi(req, res, { coordinator, metrics, serving, web, adminToken, log }), config.http, tls);
+  const http = createHttpServer(
+    (req, res) => void handleApi(req, res, { coordinator, metrics, serving, web, adminToken, log }),
+    config.http,
+    tls,
+  );
   const io = attachSocketTransport(http, coordinator, {
     joinToken,
     ...(clientCredentials ? { clientCredentials } : {}),
@@ -200,7 +232,10 @@ export async function startCoordinator(config: CoordinatorConfig, options: Start
     `task ${task.info.name} (${task.info.parameterCount} parameters), version ${coordinator.currentVersion}, ` +
       `next round ${coordinator.nextRoundNumber()}, listening on ${url}`,
   );
-  if (clientCredentials) log(`clients join with per-client tokens (${clientCredentials.size} in ${config.clientTokensFile}); the shared join token is refused`);
+  if (clientCredentials)
+    log(
+      `clients join with per-client tokens (${clientCredentials.size} in ${config.clientTokensFile}); the shared join token is refused`,
+    );
   if (config.rounds.start > 0) coordinator.startRounds(config.rounds.start);
 
   return {

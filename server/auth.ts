@@ -29,7 +29,8 @@ function bearerToken(header: string): string {
 /** Throws 401 without a bearer token and 403 with a wrong one. */
 export function requireAdmin(req: IncomingMessage, adminToken: string): void {
   const header = req.headers.authorization;
-  if (!header) throw new HttpError(401, 'this endpoint needs the admin token: send "Authorization: Bearer <token>"', CHALLENGE);
+  if (!header)
+    throw new HttpError(401, 'this endpoint needs the admin token: send "Authorization: Bearer <token>"', CHALLENGE);
   if (!tokenMatches(bearerToken(header), adminToken)) throw new HttpError(403, 'wrong admin token');
 }
 

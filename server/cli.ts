@@ -51,11 +51,20 @@ Errors print one line naming the problem and exit 1; FEDSERVE_DEBUG=1 adds the s
 
 async function serverCommand(argv: string[]): Promise<number> {
   const config = serverConfigFromArgs(argv, process.env);
-  const [{ setupBackend }, { startCoordinator }] = await Promise.all([import('../shared/engine/backend.js'), import('./app.js')]);
+  const [{ setupBackend }, { startCoordinator }] = await Promise.all([
+    import('../shared/engine/backend.js'),
+    import('./app.js'),
+  ]);
   await setupBackend();
   const running = await startCoordinator(config);
-  if (!config.joinToken && !config.clientTokensFile) console.log(`[coordinator] join token (generated; set --join-token-file, --join-token or FEDSERVE_JOIN_TOKEN to fix it): ${running.joinToken}`);
-  if (!config.adminToken) console.log(`[coordinator] admin token (generated; set --admin-token-file, --admin-token or FEDSERVE_ADMIN_TOKEN to fix it): ${running.adminToken}`);
+  if (!config.joinToken && !config.clientTokensFile)
+    console.log(
+      `[coordinator] join token (generated; set --join-token-file, --join-token or FEDSERVE_JOIN_TOKEN to fix it): ${running.joinToken}`,
+    );
+  if (!config.adminToken)
+    console.log(
+      `[coordinator] admin token (generated; set --admin-token-file, --admin-token or FEDSERVE_ADMIN_TOKEN to fix it): ${running.adminToken}`,
+    );
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
@@ -80,9 +89,11 @@ async function demoCommand(argv: string[]): Promise<number> {
     },
   });
   const secureFlag = values['secure-aggregation'];
-  if (secureFlag !== undefined && secureFlag !== 'on' && secureFlag !== 'off') throw new Error(`--secure-aggregation takes on or off, got '${secureFlag}'`);
+  if (secureFlag !== undefined && secureFlag !== 'on' && secureFlag !== 'off')
+    throw new Error(`--secure-aggregation takes on or off, got '${secureFlag}'`);
   const dpNoise = values.dp === undefined ? undefined : Number(values.dp);
-  if (dpNoise !== undefined && !(dpNoise > 0 && Number.isFinite(dpNoise))) throw new Error(`--dp needs a positive noise multiplier, got '${values.dp}'`);
+  if (dpNoise !== undefined && !(dpNoise > 0 && Number.isFinite(dpNoise)))
+    throw new Error(`--dp needs a positive noise multiplier, got '${values.dp}'`);
   const dpTarget = values['dp-target-epsilon'] === undefined ? undefined : Number(values['dp-target-epsilon']);
   if (dpTarget !== undefined && !(dpTarget > 0 && Number.isFinite(dpTarget))) {
     throw new Error(`--dp-target-epsilon needs a positive number, got '${values['dp-target-epsilon']}'`);
@@ -90,9 +101,14 @@ async function demoCommand(argv: string[]): Promise<number> {
   if (dpTarget !== undefined && dpNoise === undefined) throw new Error('--dp-target-epsilon needs --dp Z');
   const clients = Number(values.clients);
   const rounds = Number(values.rounds);
-  if (!Number.isInteger(clients) || clients < 1 || clients > 16) throw new Error(`--clients must be an integer in 1..16, got '${values.clients}'`);
-  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer, got '${values.rounds}'`);
-  const [{ setupBackend }, { runDemo }] = await Promise.all([import('../shared/engine/backend.js'), import('./demo.js')]);
+  if (!Number.isInteger(clients) || clients < 1 || clients > 16)
+    throw new Error(`--clients must be an integer in 1..16, got '${values.clients}'`);
+  if (!Number.isInteger(rounds) || rounds < 1)
+    throw new Error(`--rounds must be a positive integer, got '${values.rounds}'`);
+  const [{ setupBackend }, { runDemo }] = await Promise.all([
+    import('../shared/engine/backend.js'),
+    import('./demo.js'),
+  ]);
   await setupBackend();
   return runDemo({
     clients,

@@ -16,7 +16,12 @@ const ClientTokensFile = z
   .refine((m) => Object.keys(m).length > 0, 'it names no client')
   .superRefine((m, ctx) => {
     for (const name of Object.keys(m)) {
-      if (!(NAME.test(name) && name.length <= 64)) ctx.addIssue({ code: 'custom', path: [name], message: 'client names use letters, digits and . _ @ : - (at most 64)' });
+      if (!(NAME.test(name) && name.length <= 64))
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: 'client names use letters, digits and . _ @ : - (at most 64)',
+        });
     }
   });
 
@@ -29,7 +34,9 @@ export class ClientCredentials {
     try {
       raw = JSON.parse(readFileSync(file, 'utf8'));
     } catch (e) {
-      throw new Error(`client tokens file ${file} cannot be read as JSON: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new Error(
+        `client tokens file ${file} cannot be read as JSON: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      );
     }
     const parsed = ClientTokensFile.safeParse(raw);
     if (!parsed.success) throw new Error(`client tokens file ${file} is malformed: ${z.prettifyError(parsed.error)}`);
@@ -37,7 +44,10 @@ export class ClientCredentials {
     for (const [name, token] of Object.entries(parsed.data)) {
       const other = byToken.get(token);
       // One token for two names would let its holder join as both.
-      if (other !== undefined) throw new Error(`client tokens file ${file}: '${other}' and '${name}' share a token; give every client its own`);
+      if (other !== undefined)
+        throw new Error(
+          `client tokens file ${file}: '${other}' and '${name}' share a token; give every client its own`,
+        );
       byToken.set(token, name);
     }
     return new ClientCredentials(new Map(Object.entries(parsed.data)));
@@ -49,10 +59,13 @@ export class ClientCredentials {
 
   /** Why a join with this name and token is refused, or undefined when the token is that name's. */
   refusal(name: string | undefined, token: string): string | undefined {
-    if (name === undefined) return 'this coordinator admits clients by per-client tokens: join with the name your token was issued for (client --name)';
+    if (name === undefined)
+      return 'this coordinator admits clients by per-client tokens: join with the name your token was issued for (client --name)';
     const expected = this.tokens.get(name);
     // Compared even for an unknown name, so the answer takes as long either way.
     const matches = tokenMatches(token, expected ?? '');
-    return expected !== undefined && matches ? undefined : `wrong token for client '${name}' (each per-client token admits only its own name)`;
+    return expected !== undefined && matches
+      ? undefined
+      : `wrong token for client '${name}' (each per-client token admits only its own name)`;
   }
 }

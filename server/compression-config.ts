@@ -12,7 +12,9 @@ export const CompressionConfigSchema = z
     /** topk: fraction of the parameters each update carries (the rest waits on the client, error feedback). */
     topkFraction: z.number().gt(0).max(1).default(0.1),
   })
-  .transform((c): UpdateCodecSpec => (c.codec === 'topk' ? { codec: 'topk', fraction: c.topkFraction } : { codec: c.codec }));
+  .transform((c): UpdateCodecSpec =>
+    c.codec === 'topk' ? { codec: 'topk', fraction: c.topkFraction } : { codec: c.codec },
+  );
 
 /**
  * Refuses codecs a round cannot honour. Under secure aggregation only int8 applies, as smaller
@@ -23,10 +25,14 @@ export function checkCompressionConfig(config: CoordinatorConfig): void {
   const { codec } = config.compression;
   if (codec === 'float32') return;
   if (config.secureAggregation.enabled && codec !== 'int8') {
-    throw new Error(`compression.codec ${codec} works in plaintext rounds only; under secure aggregation use int8 (16-bit masked words) or float32`);
+    throw new Error(
+      `compression.codec ${codec} works in plaintext rounds only; under secure aggregation use int8 (16-bit masked words) or float32`,
+    );
   }
   if (config.secureAggregation.enabled && config.privacy) {
-    throw new Error('compression.codec int8 with secure aggregation cannot be combined with differential privacy: the noise shares need the 32-bit grid (use codec float32)');
+    throw new Error(
+      'compression.codec int8 with secure aggregation cannot be combined with differential privacy: the noise shares need the 32-bit grid (use codec float32)',
+    );
   }
   if (config.privacy?.mode === 'distributed') {
     throw new Error(

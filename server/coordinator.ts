@@ -1,6 +1,13 @@
 import { EventEmitter } from 'node:events';
 import type { Aggregator, Sampler, ServerOptimizer } from '../shared/aggregation/types.js';
-import type { EvaluateTask, EvaluationReport, PrivacySpentSummary, RoundClosed, UpdateMeta, Welcome } from '../shared/protocol/messages.js';
+import type {
+  EvaluateTask,
+  EvaluationReport,
+  PrivacySpentSummary,
+  RoundClosed,
+  UpdateMeta,
+  Welcome,
+} from '../shared/protocol/messages.js';
 import {
   type Evaluation,
   type FederatedEvaluation,
@@ -14,7 +21,14 @@ import type { Task } from '../shared/task.js';
 import type { TrainConfig } from '../shared/training.js';
 import type { CheckpointStore } from './store/checkpoint-store.js';
 import type { CheckpointState } from './store/json-tree.js';
-import type { Outbound, ProtocolFactory, ProtocolLink, ProtocolMessage, RoundAggregate, Verdict } from './round/aggregation-protocol.js';
+import type {
+  Outbound,
+  ProtocolFactory,
+  ProtocolLink,
+  ProtocolMessage,
+  RoundAggregate,
+  Verdict,
+} from './round/aggregation-protocol.js';
 import { FederatedEvaluationRound, skippedEvaluation } from './round/federated-evaluation.js';
 import { RoundMachine, type RoundEffect, type RoundPolicy } from './round/round-machine.js';
 import type { PrivacyJournal } from './privacy-journal.js';
@@ -151,7 +165,11 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   private logWrites: Promise<void> = Promise.resolve();
   /** The committed round's aggregate, kept from aggregate() until close() records it. */
   private lastAggregate:
-    | { result: RoundAggregate; evaluation: Evaluation | undefined; federatedEvaluation: FederatedEvaluation | undefined }
+    | {
+        result: RoundAggregate;
+        evaluation: Evaluation | undefined;
+        federatedEvaluation: FederatedEvaluation | undefined;
+      }
     | undefined;
   /** The federated evaluation waiting for client reports, and how to end the wait. */
   private evaluation: { round: FederatedEvaluationRound; finish: () => void } | undefined;
@@ -163,7 +181,13 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
 
   private constructor(
     private readonly opts: CoordinatorOptions,
-    start: { weights: Float32Array; version: number; highestVersion: number; lastRound: number; history: RoundRecord[] },
+    start: {
+      weights: Float32Array;
+      version: number;
+      highestVersion: number;
+      lastRound: number;
+      history: RoundRecord[];
+    },
   ) {
     super();
     this.clock = opts.clock ?? systemClock;
@@ -211,7 +235,13 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     // A round charged to the privacy ledger but cut off before it closed keeps its number too.
     const lastRound = Math.max(start.round, ...history.map((r) => r.round), ...charges.map((c) => c.round));
     const highestVersion = Math.max(start.version, resumed.highestVersion ?? 0);
-    return new Coordinator(opts, { weights: start.weights, version: start.version, highestVersion, lastRound, history });
+    return new Coordinator(opts, {
+      weights: start.weights,
+      version: start.version,
+      highestVersion,
+      lastRound,
+      history,
+    });
   }
 
   get task(): Task {
@@ -287,7 +317,11 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   submitUpdate(clientId: string, meta: UpdateMeta, delta: Float32Array, wireBytes: number = delta.byteLength): Verdict {
     const machine = this.machine;
     if (!machine || (machine.closed && meta.round >= machine.round)) {
-      return this.refused({ ok: false, code: 'stale-round', message: `no round is collecting updates (update is for round ${meta.round})` });
+      return this.refused({
+        ok: false,
+        code: 'stale-round',
+        message: `no round is collecting updates (update is for round ${meta.round})`,
+      });
     }
     const { verdict, effects } = machine.receive({ kind: 'update', clientId, meta, delta }, this.clock.now());
     if (verdict.ok) {
@@ -332,7 +366,12 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   /** A client's answer to the running federated evaluation. */
   submitEvaluation(clientId: string, report: EvaluationReport): Verdict {
     const evaluation = this.evaluation;
-    if (!evaluation) return { ok: false, code: 'stale-round', message: `no evaluation is running (report is for round ${report.round})` };
+    if (!evaluation)
+      return {
+        ok: false,
+        code: 'stale-round',
+        message: `no evaluation is running (report is for round ${report.round})`,
+      };
     const verdict = evaluation.round.receive(clientId, report);
     if (evaluation.round.settled()) evaluation.finish();
     return verdict;
@@ -361,7 +400,12 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   rounds(): RoundList {
     const running = this.machine && !this.machine.closed ? [this.record(this.machine)] : [];
     const privacy = this.opts.privacy?.status();
-    return { currentVersion: this.version, pendingRounds: this.pending, rounds: [...this.history, ...running], ...(privacy ? { privacy } : {}) };
+    return {
+      currentVersion: this.version,
+      pendingRounds: this.pending,
+      rounds: [...this.history, ...running],
+      ...(privacy ? { privacy } : {}),
+    };
   }
 
   /** Stops timers and waits for an aggregation and round-log writes in flight; queued rounds are dropped. */
@@ -422,7 +466,9 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     this.machineBaseVersion = this.version;
     this.machineStartedAt = now;
     this.updateBytes = 0;
-    this.log(`round ${round}: waiting for clients (${this.clients.size} connected, ${this.opts.policy.minClients} needed)`);
+    this.log(
+      `round ${round}: waiting for clients (${this.clients.size} connected, ${this.opts.policy.minClients} needed)`,
+    );
     this.run(this.machine.setAvailable(this.connectedClients(), now));
   }
 
@@ -437,7 +483,9 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
           break;
         }
         case 'aggregate':
-          this.log(`round ${machine.round}: aggregating${this.opts.privacy ? '' : ` ${machine.protocol?.contributors()} update(s)`}`);
+          this.log(
+            `round ${machine.round}: aggregating${this.opts.privacy ? '' : ` ${machine.protocol?.contributors()} update(s)`}`,
+          );
           this.aggregation = this.aggregate(machine);
           break;
         case 'closed':
@@ -491,7 +539,9 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       const evaluation = this.opts.evaluate ? await this.opts.evaluate(weights) : undefined;
       const version = this.highestVersion + 1;
       const federatedEvaluation = await this.evaluateOnClients(machine.round, version, weights);
-      const record = this.durable(this.record(machine, { result, evaluation, federatedEvaluation, version, status: 'committed' }));
+      const record = this.durable(
+        this.record(machine, { result, evaluation, federatedEvaluation, version, status: 'committed' }),
+      );
       // A round whose record the round log could not read back is not committed: its record would be lost.
       assertLoggable(record);
       await this.opts.store.save({
@@ -551,17 +601,24 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     const accuracy =
       (logged.evaluation ? `, held-out accuracy ${(logged.evaluation.accuracy * 100).toFixed(1)}%` : '') +
       (federated !== undefined ? `, federated accuracy ${(federated * 100).toFixed(1)}%` : '') +
-      (logged.privacy ? `, epsilon ${logged.privacy.epsilon.toFixed(3)} of ${logged.privacy.targetEpsilon} (delta ${logged.privacy.delta})` : '');
-    const from = this.opts.privacy ? '' : ` from ${record.contributions.length} client(s), ${record.numExamples} examples`;
+      (logged.privacy
+        ? `, epsilon ${logged.privacy.epsilon.toFixed(3)} of ${logged.privacy.targetEpsilon} (delta ${logged.privacy.delta})`
+        : '');
+    const from = this.opts.privacy
+      ? ''
+      : ` from ${record.contributions.length} client(s), ${record.numExamples} examples`;
     this.log(
-      outcome === 'committed' ? `round ${machine.round}: committed version ${this.version}${from}${accuracy}` : `round ${machine.round}: failed: ${logged.reason}`,
+      outcome === 'committed'
+        ? `round ${machine.round}: committed version ${this.version}${from}${accuracy}`
+        : `round ${machine.round}: failed: ${logged.reason}`,
     );
     // Chained so records land in order; stop() waits for the chain.
     this.logWrites = this.logWrites
       .then(() => this.opts.roundLog.append(logged))
       .catch((e: Error) => this.log(`round ${machine.round}: could not append to the round log: ${e.message}`));
     this.emit('round', record);
-    if (outcome === 'committed') this.emit('committed', { version: this.version, round: machine.round, weights: this.weights });
+    if (outcome === 'committed')
+      this.emit('committed', { version: this.version, round: machine.round, weights: this.weights });
     this.pending = Math.max(0, this.pending - 1);
     this.beginRound();
   }
@@ -570,17 +627,27 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
    * Sends the candidate model to the clients the evaluation sampler picks and waits (up to the
    * deadline) for their scores on their own held-out data.
    */
-  private async evaluateOnClients(round: number, version: number, weights: Float32Array): Promise<FederatedEvaluation | undefined> {
+  private async evaluateOnClients(
+    round: number,
+    version: number,
+    weights: Float32Array,
+  ): Promise<FederatedEvaluation | undefined> {
     const options = this.opts.federatedEvaluation;
     if (!options || this.stopped) return undefined;
-    const eligible = [...this.clients.values()].filter((l) => l.canEvaluate && !this.noEvaluationData.has(l.id)).map((l) => l.id);
+    const eligible = [...this.clients.values()]
+      .filter((l) => l.canEvaluate && !this.noEvaluationData.has(l.id))
+      .map((l) => l.id);
     // Nobody connected holds held-out data: there is nothing to evaluate on, and nothing to report.
     if (eligible.length === 0) return undefined;
     if (eligible.length < options.sampler.minAvailable) {
-      return skippedEvaluation(`${eligible.length} connected client(s) hold held-out data, ${options.sampler.minAvailable} needed`);
+      return skippedEvaluation(
+        `${eligible.length} connected client(s) hold held-out data, ${options.sampler.minAvailable} needed`,
+      );
     }
     const evaluation = new FederatedEvaluationRound(round, options.sampler.select(eligible, round), this.clock.now());
-    this.log(`round ${round}: federated evaluation${this.opts.privacy ? '' : ` by ${evaluation.selected.length} client(s)`}`);
+    this.log(
+      `round ${round}: federated evaluation${this.opts.privacy ? '' : ` by ${evaluation.selected.length} client(s)`}`,
+    );
     await new Promise<void>((resolve) => {
       const timer = this.clock.setTimeout(() => finish(), options.timeoutMs);
       const finish = () => {
@@ -590,7 +657,9 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       };
       this.evaluation = { round: evaluation, finish };
       for (const to of evaluation.selected) {
-        this.clients.get(to)?.send({ event: 'evaluate', to, body: { round, version, timeoutMs: options.timeoutMs }, weights });
+        this.clients
+          .get(to)
+          ?.send({ event: 'evaluate', to, body: { round, version, timeoutMs: options.timeoutMs }, weights });
       }
     });
     for (const id of evaluation.declined) if (this.clients.has(id)) this.noEvaluationData.add(id);
@@ -625,7 +694,9 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     const numExamples = final?.result?.numExamples ?? 0;
     const weighted = (f: (c: (typeof contributions)[number]) => number | undefined) =>
       // Weights first, so huge finite metrics times huge counts cannot overflow to Infinity.
-      numExamples > 0 ? contributions.reduce((s, c) => s + (f(c) ?? 0) * ((c.numExamples ?? 0) / numExamples), 0) : undefined;
+      numExamples > 0
+        ? contributions.reduce((s, c) => s + (f(c) ?? 0) * ((c.numExamples ?? 0) / numExamples), 0)
+        : undefined;
     const status = final?.status ?? machine.phase;
     const trainLoss = final?.result?.trainLoss ?? weighted((c) => c.loss);
     const trainAccuracy = final?.result?.trainAccuracy ?? weighted((c) => c.accuracy);
@@ -673,7 +744,8 @@ function toOptimizerState(value: unknown): Record<string, Float32Array | number>
   if (typeof value !== 'object' || value === null) throw new Error('checkpoint optimizer state is not an object');
   const out: Record<string, Float32Array | number> = {};
   for (const [k, v] of Object.entries(value)) {
-    if (!(v instanceof Float32Array) && typeof v !== 'number') throw new Error(`checkpoint optimizer state '${k}' is neither an array nor a number`);
+    if (!(v instanceof Float32Array) && typeof v !== 'number')
+      throw new Error(`checkpoint optimizer state '${k}' is neither an array nor a number`);
     out[k] = v;
   }
   return out;
@@ -683,8 +755,12 @@ function restorePrivacy(opts: CoordinatorOptions, state: unknown, version: numbe
   const log = opts.log ?? ((line: string) => console.log(line));
   if (opts.privacy && state !== undefined) opts.privacy.restore(state);
   else if (opts.privacy && version > 0) {
-    log(`privacy: version ${version} was trained without differential privacy; the privacy ledger starts now and covers only rounds from here on`);
+    log(
+      `privacy: version ${version} was trained without differential privacy; the privacy ledger starts now and covers only rounds from here on`,
+    );
   } else if (!opts.privacy && state !== undefined) {
-    log('privacy: the checkpoint carries a privacy ledger but privacy is off now; models from here on are not differentially private');
+    log(
+      'privacy: the checkpoint carries a privacy ledger but privacy is off now; models from here on are not differentially private',
+    );
   }
 }

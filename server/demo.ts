@@ -48,8 +48,10 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   const started = performance.now();
   const { out } = opts;
   const secure = opts.secureAggregation ?? opts.clients >= 3;
-  if (secure && opts.clients < 3) throw new Error(`secure aggregation needs at least 3 clients, got --clients ${opts.clients}`);
-  if (!secure && opts.secureAggregation === undefined) out(`secure aggregation off: it needs at least 3 clients, the demo runs ${opts.clients}`);
+  if (secure && opts.clients < 3)
+    throw new Error(`secure aggregation needs at least 3 clients, got --clients ${opts.clients}`);
+  if (!secure && opts.secureAggregation === undefined)
+    out(`secure aggregation off: it needs at least 3 clients, the demo runs ${opts.clients}`);
   const dir = await mkdtemp(join(tmpdir(), 'fedserve-demo-'));
   const coordinatorLog = createWriteStream(join(dir, 'coordinator.log'));
   const config = parseCoordinatorConfig(
@@ -66,16 +68,30 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       secureAggregation: { enabled: secure, phaseTimeoutMs: 10_000 },
       // Start once every client is connected, select all of them (with DP: each with probability 1).
       strategy: {
-        sampler: { minClients: secure ? opts.clients : Math.min(2, opts.clients), minAvailable: opts.clients, ...(opts.dpNoise === undefined ? { maxClients: opts.clients } : {}) },
+        sampler: {
+          minClients: secure ? opts.clients : Math.min(2, opts.clients),
+          minAvailable: opts.clients,
+          ...(opts.dpNoise === undefined ? { maxClients: opts.clients } : {}),
+        },
       },
       training: { epochs: 1, batchSize: 32, learningRate: 0.1, optimizer: 'sgd' },
       ...(opts.dpNoise !== undefined
-        ? { privacy: { mode: 'central', noiseMultiplier: opts.dpNoise, clipNorm: 1, delta: 1e-5, targetEpsilon: opts.dpTargetEpsilon ?? 100 } }
+        ? {
+            privacy: {
+              mode: 'central',
+              noiseMultiplier: opts.dpNoise,
+              clipNorm: 1,
+              delta: 1e-5,
+              targetEpsilon: opts.dpTargetEpsilon ?? 100,
+            },
+          }
         : {}),
     },
     'demo',
   );
-  const server = await startCoordinator(config, { log: (line) => coordinatorLog.write(`${new Date().toISOString()} ${line}\n`) });
+  const server = await startCoordinator(config, {
+    log: (line) => coordinatorLog.write(`${new Date().toISOString()} ${line}\n`),
+  });
   const children: ChildProcess[] = [];
   const exited = new Set<ChildProcess>();
   let clientFailed: (error: Error) => void = () => undefined;
@@ -85,7 +101,16 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   try {
     out(`coordinator on ${server.url}; starting ${opts.clients} client processes on MNIST shards (logs in ${dir})`);
     for (let i = 0; i < opts.clients; i++) {
-      const args = [BIN, 'client', '--server', server.url, '--data', `mnist:${i}/${opts.clients}`, '--name', `client-${i}`];
+      const args = [
+        BIN,
+        'client',
+        '--server',
+        server.url,
+        '--data',
+        `mnist:${i}/${opts.clients}`,
+        '--name',
+        `client-${i}`,
+      ];
       if (opts.backend) args.push('--backend', opts.backend);
       const child = spawn(process.execPath, args, {
         env: { ...process.env, FEDSERVE_JOIN_TOKEN: server.joinToken },
@@ -111,7 +136,20 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
         const status = r.status === 'committed' ? '' : `  FAILED: ${r.reason}`;
         const clients = `${r.contributions.length}/${r.participants.length}`;
         const epsilon = r.privacy ? [`${r.privacy.epsilon.toFixed(2)} (d=${r.privacy.delta})`] : dp ? ['-'] : [];
-        out(row([r.round, clients, r.numExamples, accuracy, `${(r.durationMs / 1000).toFixed(1)}s`, ...epsilon, aggregation(r)], widths) + status);
+        out(
+          row(
+            [
+              r.round,
+              clients,
+              r.numExamples,
+              accuracy,
+              `${(r.durationMs / 1000).toFixed(1)}s`,
+              ...epsilon,
+              aggregation(r),
+            ],
+            widths,
+          ) + status,
+        );
         if (records.length === opts.rounds) resolve();
         // The privacy budget stopped training before all rounds ran: the coordinator said why.
         else setImmediate(() => server.coordinator.pendingRounds() === 0 && resolve());
@@ -119,26 +157,47 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     });
     const firstRound = server.coordinator.startRounds(opts.rounds);
     out(`running rounds ${firstRound}..${firstRound + opts.rounds - 1} once all ${opts.clients} clients have joined\n`);
-    out(row(['round', 'clients', 'examples', 'held-out accuracy', 'duration', ...(dp ? ['epsilon spent'] : []), 'aggregation'], widths));
+    out(
+      row(
+        [
+          'round',
+          'clients',
+          'examples',
+          'held-out accuracy',
+          'duration',
+          ...(dp ? ['epsilon spent'] : []),
+          'aggregation',
+        ],
+        widths,
+      ),
+    );
     await Promise.race([allRounds, clientFailure]);
     const exhausted = server.coordinator.privacyStatus()?.exhausted;
-    if (exhausted && records.length < opts.rounds) out(`training stopped after ${records.length} round(s): ${exhausted}`);
+    if (exhausted && records.length < opts.rounds)
+      out(`training stopped after ${records.length} round(s): ${exhausted}`);
 
     const { test } = loadMnist();
     const picks = [0, 1, 2, 3, 4];
-    const instances = picks.map((k) => Array.from({ length: 28 }, (_, r) => Array.from(test.x.subarray(k * 784 + r * 28, k * 784 + (r + 1) * 28))));
+    const instances = picks.map((k) =>
+      Array.from({ length: 28 }, (_, r) => Array.from(test.x.subarray(k * 784 + r * 28, k * 784 + (r + 1) * 28))),
+    );
     const res = await fetch(`${server.url}/v1/models/${config.task}:predict`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ instances }),
     });
     const body = (await res.json()) as { predictions?: number[][]; error?: string };
-    if (!res.ok || !body.predictions) throw new Error(`predict failed with ${res.status}: ${body.error ?? 'no predictions'}`);
-    out(`\nPOST /v1/models/${config.task}:predict with ${picks.length} held-out digits (model version ${server.coordinator.currentVersion}):`);
+    if (!res.ok || !body.predictions)
+      throw new Error(`predict failed with ${res.status}: ${body.error ?? 'no predictions'}`);
+    out(
+      `\nPOST /v1/models/${config.task}:predict with ${picks.length} held-out digits (model version ${server.coordinator.currentVersion}):`,
+    );
     body.predictions.forEach((p, i) => {
       const predicted = p.indexOf(Math.max(...p));
       const truth = test.y[picks[i]];
-      out(`  digit ${i + 1}: predicted ${predicted} (p=${p[predicted].toFixed(2)}), true ${truth}${predicted === truth ? '' : '  (wrong)'}`);
+      out(
+        `  digit ${i + 1}: predicted ${predicted} (p=${p[predicted].toFixed(2)}), true ${truth}${predicted === truth ? '' : '  (wrong)'}`,
+      );
     });
     const committed = records.filter((r) => r.status === 'committed').length;
     out(`\n${committed} of ${opts.rounds} rounds committed in ${((performance.now() - started) / 1000).toFixed(1)}s`);

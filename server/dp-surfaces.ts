@@ -16,7 +16,9 @@ export function dpDurableRecord(record: RoundRecord): RoundRecord {
     ...record.dropped,
     ...(record.refused ?? []).map((r) => r.clientId),
     ...record.contributions.map((c) => c.clientId),
-    ...(record.secureAggregation ? [...record.secureAggregation.survivors, ...record.secureAggregation.dropouts.map((d) => d.clientId)] : []),
+    ...(record.secureAggregation
+      ? [...record.secureAggregation.survivors, ...record.secureAggregation.dropouts.map((d) => d.clientId)]
+      : []),
   ];
   const sa = record.secureAggregation;
   return {
@@ -32,7 +34,20 @@ export function dpDurableRecord(record: RoundRecord): RoundRecord {
     numExamples: 0,
     ...(record.evaluation ? { evaluation: record.evaluation } : {}),
     ...(record.privacy ? { privacy: record.privacy } : {}),
-    ...(sa ? { secureAggregation: { k: sa.k, threshold: sa.threshold, clip: sa.clip, maxWeight: sa.maxWeight, stage: sa.stage, stageMs: {}, survivors: [], dropouts: [] } } : {}),
+    ...(sa
+      ? {
+          secureAggregation: {
+            k: sa.k,
+            threshold: sa.threshold,
+            clip: sa.clip,
+            maxWeight: sa.maxWeight,
+            stage: sa.stage,
+            stageMs: {},
+            survivors: [],
+            dropouts: [],
+          },
+        }
+      : {}),
     updateBytes: 0,
     ...(record.reason !== undefined ? { reason: redactClientIds(record.reason, ids) } : {}),
     startedAt: record.startedAt,

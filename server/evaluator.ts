@@ -6,7 +6,10 @@ import { assertDatasetFitsTask, buildModel, type Task } from '../shared/task.js'
 import { evaluate } from '../shared/training.js';
 
 /** Scores candidate global weights on the coordinator's held-out data. */
-export async function createEvaluator(task: Task, data: Dataset): Promise<(weights: Float32Array) => Promise<Evaluation>> {
+export async function createEvaluator(
+  task: Task,
+  data: Dataset,
+): Promise<(weights: Float32Array) => Promise<Evaluation>> {
   assertDatasetFitsTask(data, task.info, 'the evaluation data');
   const ds: Dataset = { ...data, inputShape: task.info.inputShape, numClasses: task.info.numClasses };
   const model = await buildModel(task.modelTopology);

@@ -15,14 +15,24 @@ export async function exportCommand(argv: string[], out: (line: string) => void)
     args: argv,
     strict: true,
     allowPositionals: false,
-    options: { 'data-dir': { type: 'string' }, out: { type: 'string' }, version: { type: 'string' }, dtype: { type: 'string', default: 'float32' }, prune: { type: 'string' } },
+    options: {
+      'data-dir': { type: 'string' },
+      out: { type: 'string' },
+      version: { type: 'string' },
+      dtype: { type: 'string', default: 'float32' },
+      prune: { type: 'string' },
+    },
   });
   const dataDir = values['data-dir'];
-  if (!dataDir || !values.out) throw new Error(`missing ${[!dataDir && '--data-dir', !values.out && '--out'].filter(Boolean).join(' and ')}\n\n${EXPORT_USAGE}`);
+  if (!dataDir || !values.out)
+    throw new Error(
+      `missing ${[!dataDir && '--data-dir', !values.out && '--out'].filter(Boolean).join(' and ')}\n\n${EXPORT_USAGE}`,
+    );
   const dtype = values.dtype;
   if (!isServedDtype(dtype)) throw new Error(`--dtype must be float32, uint16 or uint8, got '${dtype}'`);
   const version = values.version === undefined ? undefined : Number(values.version);
-  if (version !== undefined && !(Number.isSafeInteger(version) && version >= 0)) throw new Error(`--version must be a non-negative integer, got '${values.version}'`);
+  if (version !== undefined && !(Number.isSafeInteger(version) && version >= 0))
+    throw new Error(`--version must be a non-negative integer, got '${values.version}'`);
   const sparsity = values.prune === undefined ? 0 : Number(values.prune);
   if (!(sparsity >= 0 && sparsity < 1)) throw new Error(`--prune must be a fraction in [0, 1), got '${values.prune}'`);
   const store = new CheckpointStore(dataDir, { log: out });

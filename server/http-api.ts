@@ -22,7 +22,9 @@ const MAX_ADMIN_BODY = 16 * 1024;
 
 function requireMethod(req: IncomingMessage, allowed: readonly string[]): void {
   if (!allowed.includes(req.method ?? '')) {
-    throw new HttpError(405, `${req.method} is not allowed here; use ${allowed.join(' or ')}`, { allow: allowed.join(', ') });
+    throw new HttpError(405, `${req.method} is not allowed here; use ${allowed.join(' or ')}`, {
+      allow: allowed.join(', '),
+    });
   }
 }
 
@@ -30,7 +32,11 @@ async function rounds(req: IncomingMessage, res: ServerResponse, ctx: ApiContext
   requireMethod(req, ['GET', 'POST']);
   if (req.method === 'GET') {
     const list = ctx.coordinator.rounds();
-    return sendJson(res, 200, readAccess(req, ctx.adminToken) === 'admin' ? adminRoundList(list) : publicRoundList(list));
+    return sendJson(
+      res,
+      200,
+      readAccess(req, ctx.adminToken) === 'admin' ? adminRoundList(list) : publicRoundList(list),
+    );
   }
   requireAdmin(req, ctx.adminToken);
   const parsed = StartRoundsBody.safeParse(await readJsonBody(req, MAX_ADMIN_BODY));
@@ -63,8 +69,14 @@ function health(req: IncomingMessage, res: ServerResponse, ctx: ApiContext): voi
 
 function metrics(req: IncomingMessage, res: ServerResponse, ctx: ApiContext): void {
   requireMethod(req, ['GET']);
-  const body = Buffer.from(ctx.metrics.render(readAccess(req, ctx.adminToken)) + (ctx.serving.metrics?.render() ?? ''), 'utf8');
-  res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': String(body.byteLength) });
+  const body = Buffer.from(
+    ctx.metrics.render(readAccess(req, ctx.adminToken)) + (ctx.serving.metrics?.render() ?? ''),
+    'utf8',
+  );
+  res.writeHead(200, {
+    'content-type': 'text/plain; version=0.0.4; charset=utf-8',
+    'content-length': String(body.byteLength),
+  });
   res.end(body);
 }
 

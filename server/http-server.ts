@@ -17,7 +17,9 @@ export const HttpTimeoutsSchema = z
     requestTimeoutMs: z.int().min(1).max(3_600_000).default(60_000),
     idleTimeoutMs: z.int().min(1).max(3_600_000).default(60_000),
   })
-  .refine((t) => t.headersTimeoutMs <= t.requestTimeoutMs, { message: 'headersTimeoutMs cannot exceed requestTimeoutMs' });
+  .refine((t) => t.headersTimeoutMs <= t.requestTimeoutMs, {
+    message: 'headersTimeoutMs cannot exceed requestTimeoutMs',
+  });
 export type HttpTimeouts = z.output<typeof HttpTimeoutsSchema>;
 
 /** With `tls` the server speaks https (and socket.io wss) on the same port, with the same handlers and limits. */
@@ -28,7 +30,9 @@ export function createHttpServer(listener: RequestListener, timeouts: HttpTimeou
     // How often Node checks the two limits above; its default (30 s) would let them overrun that much.
     connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(timeouts.headersTimeoutMs / 4))),
   };
-  const server: Server = tls ? createHttpsServer({ ...options, cert: tls.cert, key: tls.key }, listener) : createServer(options, listener);
+  const server: Server = tls
+    ? createHttpsServer({ ...options, cert: tls.cert, key: tls.key }, listener)
+    : createServer(options, listener);
   server.setTimeout(timeouts.idleTimeoutMs);
   server.on('clientError', answerClientError);
   return server;

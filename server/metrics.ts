@@ -31,14 +31,24 @@ export class CoordinatorMetrics {
     const s = c.stats;
     const privacy = c.privacyStatus();
     const lines: string[] = [];
-    const metric = (name: string, type: 'counter' | 'gauge' | 'histogram', help: string, samples: [string, number][]) => {
+    const metric = (
+      name: string,
+      type: 'counter' | 'gauge' | 'histogram',
+      help: string,
+      samples: [string, number][],
+    ) => {
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
       for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
     };
     const operational = privacy === undefined || access === 'admin';
     const outside = privacy ? ' Outside the differential-privacy guarantee (admin token only).' : '';
     /** A series about what the drawn clients did: withheld from the public with differential privacy on. */
-    const clientMetric = (name: string, type: 'counter' | 'gauge' | 'histogram', help: string, samples: [string, number][]) => {
+    const clientMetric = (
+      name: string,
+      type: 'counter' | 'gauge' | 'histogram',
+      help: string,
+      samples: [string, number][],
+    ) => {
       if (operational) metric(name, type, `${help}${outside}`, samples);
     };
     metric('fedserve_rounds_total', 'counter', 'Rounds closed since the coordinator started, by outcome.', [
@@ -52,54 +62,95 @@ export class CoordinatorMetrics {
       ['{result="accepted"}', s.updatesAccepted],
       ['{result="refused"}', s.updatesRefused],
     ]);
-    clientMetric('fedserve_update_bytes_total', 'counter', 'Bytes of accepted client updates (binary weight deltas).', [['', s.updateBytes]]);
+    clientMetric('fedserve_update_bytes_total', 'counter', 'Bytes of accepted client updates (binary weight deltas).', [
+      ['', s.updateBytes],
+    ]);
     let cumulative = 0;
     const buckets: [string, number][] = DURATION_BUCKETS.map((le, i) => {
       cumulative += this.bucketCounts[i];
       return [`_bucket{le="${le}"}`, cumulative];
     });
-    clientMetric('fedserve_round_duration_seconds', 'histogram', 'Wall time of closed rounds, from start to commit or failure.', [
-      ...buckets,
-      ['_bucket{le="+Inf"}', this.durationCount],
-      ['_sum', this.durationSum],
-      ['_count', this.durationCount],
-    ]);
+    clientMetric(
+      'fedserve_round_duration_seconds',
+      'histogram',
+      'Wall time of closed rounds, from start to commit or failure.',
+      [
+        ...buckets,
+        ['_bucket{le="+Inf"}', this.durationCount],
+        ['_sum', this.durationSum],
+        ['_count', this.durationCount],
+      ],
+    );
     if (privacy) {
-      metric('fedserve_privacy_epsilon', 'gauge', `Epsilon spent by the released models (${privacy.mode} DP), at delta fedserve_privacy_delta.`, [
-        ['', privacy.epsilon],
-      ]);
+      metric(
+        'fedserve_privacy_epsilon',
+        'gauge',
+        `Epsilon spent by the released models (${privacy.mode} DP), at delta fedserve_privacy_delta.`,
+        [['', privacy.epsilon]],
+      );
       metric('fedserve_privacy_delta', 'gauge', 'Delta of the reported epsilon.', [['', privacy.delta]]);
-      metric('fedserve_privacy_target_epsilon', 'gauge', 'Training stops before a round would pass this epsilon.', [['', privacy.targetEpsilon]]);
-      metric('fedserve_privacy_rounds_remaining', 'gauge', 'Rounds that still fit the privacy budget.', [['', privacy.roundsRemaining]]);
-      metric('fedserve_privacy_budget_exhausted', 'gauge', '1 once no further round fits the privacy budget.', [['', privacy.exhausted ? 1 : 0]]);
-      const { participationKnown } = privacy.audiences;
-      metric('fedserve_privacy_epsilon_participation_known', 'gauge', 'Epsilon against an observer of who was drawn (no sampling discount), for a client drawn in its expected share of rounds or in every round.', [
-        ['{client="typical"}', participationKnown.typicalClient],
-        ['{client="every-round"}', participationKnown.everyRound],
+      metric('fedserve_privacy_target_epsilon', 'gauge', 'Training stops before a round would pass this epsilon.', [
+        ['', privacy.targetEpsilon],
       ]);
+      metric('fedserve_privacy_rounds_remaining', 'gauge', 'Rounds that still fit the privacy budget.', [
+        ['', privacy.roundsRemaining],
+      ]);
+      metric('fedserve_privacy_budget_exhausted', 'gauge', '1 once no further round fits the privacy budget.', [
+        ['', privacy.exhausted ? 1 : 0],
+      ]);
+      const { participationKnown } = privacy.audiences;
+      metric(
+        'fedserve_privacy_epsilon_participation_known',
+        'gauge',
+        'Epsilon against an observer of who was drawn (no sampling discount), for a client drawn in its expected share of rounds or in every round.',
+        [
+          ['{client="typical"}', participationKnown.typicalClient],
+          ['{client="every-round"}', participationKnown.everyRound],
+        ],
+      );
       if (privacy.coordinatorEpsilon !== null) {
-        metric('fedserve_privacy_coordinator_epsilon', 'gauge', 'Distributed DP: epsilon against the coordinator itself.', [['', privacy.coordinatorEpsilon]]);
+        metric(
+          'fedserve_privacy_coordinator_epsilon',
+          'gauge',
+          'Distributed DP: epsilon against the coordinator itself.',
+          [['', privacy.coordinatorEpsilon]],
+        );
       }
     }
     if (this.federatedAccuracy !== undefined) {
-      clientMetric('fedserve_federated_evaluation_accuracy', 'gauge', "Latest round's example-weighted accuracy on the clients' held-out data.", [
-        ['', this.federatedAccuracy],
-      ]);
+      clientMetric(
+        'fedserve_federated_evaluation_accuracy',
+        'gauge',
+        "Latest round's example-weighted accuracy on the clients' held-out data.",
+        [['', this.federatedAccuracy]],
+      );
     }
     const byClass = (values: number[]): [string, number][] => values.map((v, c) => [`{class="${c}"}`, v]);
     if (this.heldOutClassAccuracy) {
-      metric('fedserve_heldout_class_accuracy', 'gauge', "Latest committed model's accuracy on each class of the coordinator's held-out data (recall).", byClass(this.heldOutClassAccuracy));
+      metric(
+        'fedserve_heldout_class_accuracy',
+        'gauge',
+        "Latest committed model's accuracy on each class of the coordinator's held-out data (recall).",
+        byClass(this.heldOutClassAccuracy),
+      );
     }
     if (this.federatedClassAccuracy) {
-      clientMetric('fedserve_federated_evaluation_class_accuracy', 'gauge', "Latest round's accuracy on each class of the clients' held-out data, counts summed over clients (recall).", byClass(this.federatedClassAccuracy));
+      clientMetric(
+        'fedserve_federated_evaluation_class_accuracy',
+        'gauge',
+        "Latest round's accuracy on each class of the clients' held-out data, counts summed over clients (recall).",
+        byClass(this.federatedClassAccuracy),
+      );
     }
     return `${lines.join('\n')}\n`;
   }
 
   private observe(record: RoundRecord): void {
-    if (record.federatedEvaluation?.accuracy !== undefined) this.federatedAccuracy = record.federatedEvaluation.accuracy;
+    if (record.federatedEvaluation?.accuracy !== undefined)
+      this.federatedAccuracy = record.federatedEvaluation.accuracy;
     if (record.evaluation?.perClass) this.heldOutClassAccuracy = record.evaluation.perClass.map((c) => c.recall);
-    if (record.federatedEvaluation?.perClass) this.federatedClassAccuracy = record.federatedEvaluation.perClass.map((c) => c.recall);
+    if (record.federatedEvaluation?.perClass)
+      this.federatedClassAccuracy = record.federatedEvaluation.perClass.map((c) => c.recall);
     const seconds = record.durationMs / 1000;
     const i = DURATION_BUCKETS.findIndex((le) => seconds <= le);
     if (i >= 0) this.bucketCounts[i]++;

@@ -13,7 +13,12 @@ export async function loadModelFile(path: string): Promise<tf.LayersModel> {
   } catch (e) {
     throw new Error(`cannot load model ${path}: ${(e as Error).message}`);
   }
-  if (typeof json !== 'object' || json === null || typeof json.modelTopology !== 'object' || !Array.isArray(json.weightsManifest)) {
+  if (
+    typeof json !== 'object' ||
+    json === null ||
+    typeof json.modelTopology !== 'object' ||
+    !Array.isArray(json.weightsManifest)
+  ) {
     throw new Error(`${path} is not a tfjs Layers model.json (it needs modelTopology and weightsManifest)`);
   }
   const dir = dirname(resolve(path));

@@ -76,7 +76,10 @@ const RuntimeCheckpointSchema = z.strictObject({
   /** RDP against a coordinator that sees each noisy update (distributed mode without secure aggregation). */
   individualRdp: z.array(z.number().nonnegative()),
 });
-export type PrivacyRuntimeCheckpoint = { controller: ReturnType<PrivacyController['checkpoint']>; individualRdp: number[] };
+export type PrivacyRuntimeCheckpoint = {
+  controller: ReturnType<PrivacyController['checkpoint']>;
+  individualRdp: number[];
+};
 
 /** Where charges are made durable (PrivacyJournal); record() returns once the charge is on disk. */
 export interface PrivacyChargeSink {
@@ -134,7 +137,8 @@ export class PrivacyRuntime {
    * does not allow the round or the charge cannot be persisted (the charge is then undone: nothing left).
    */
   draw(round: number, population: number): RoundPrivacyRecord {
-    if (!(Number.isSafeInteger(population) && population >= 1)) throw new Error(`population must be a positive integer, got ${population}`);
+    if (!(Number.isSafeInteger(population) && population >= 1))
+      throw new Error(`population must be a positive integer, got ${population}`);
     const expectedContributors = this.poisson.expectedCount(population);
     const setup = { round, samplingRate: this.samplingRate, expectedContributors };
     const plan = this.controller.beginRound(setup);
@@ -162,7 +166,12 @@ export class PrivacyRuntime {
   plan(round: number, population: number): PrivateRoundPlan {
     if (!this.controller.rounds().some((r) => r.round === round)) this.draw(round, population);
     const expectedContributors = this.poisson.expectedCount(population);
-    return { round, samplingRate: this.samplingRate, expectedContributors, instructions: this.controller.instructions(expectedContributors) };
+    return {
+      round,
+      samplingRate: this.samplingRate,
+      expectedContributors,
+      instructions: this.controller.instructions(expectedContributors),
+    };
   }
 
   /**
@@ -178,7 +187,11 @@ export class PrivacyRuntime {
     this.durably(plan.round, true, () => {
       this.chargeIndividual(plan.expectedContributors);
       // The journal replays a round by its largest contributor count: at least this one is in it.
-      return { ...current.record, contributors: Math.max(1, current.record.contributors), coordinatorEpsilon: this.individualEpsilon() };
+      return {
+        ...current.record,
+        contributors: Math.max(1, current.record.contributors),
+        coordinatorEpsilon: this.individualEpsilon(),
+      };
     });
   }
 
@@ -200,7 +213,14 @@ export class PrivacyRuntime {
     let meanUpdate: Float32Array | undefined;
     const record = this.durably(round, this.individual && (charged || sums.contributors > 0), () => {
       const finished = this.controller.finishRound(
-        { round, samplingRate, expectedContributors, contributors: sums.contributors, updateSum: sums.updateSum, indicatorSum: sums.indicatorSum },
+        {
+          round,
+          samplingRate,
+          expectedContributors,
+          contributors: sums.contributors,
+          updateSum: sums.updateSum,
+          indicatorSum: sums.indicatorSum,
+        },
         this.noise,
       );
       if (this.individual && sums.contributors > 0 && !charged) this.chargeIndividual(expectedContributors);
@@ -235,7 +255,11 @@ export class PrivacyRuntime {
    * would not find.
    */
   private durably(round: number, individualCharged: boolean, apply: () => RoundPrivacyRecord): RoundPrivacyRecord {
-    const saved = { controller: this.controller.checkpoint(), individualRdp: [...this.individualRdp], current: this.current };
+    const saved = {
+      controller: this.controller.checkpoint(),
+      individualRdp: [...this.individualRdp],
+      current: this.current,
+    };
     try {
       const record = apply();
       this.journal?.record({ round, privacy: record });
@@ -256,18 +280,27 @@ export class PrivacyRuntime {
   }
 
   private individualEpsilon(): number {
-    return this.individualRdp.every((r) => r === 0) ? 0 : rdpToEpsilon(this.individualRdp, this.config.orders, this.config.delta).epsilon;
+    return this.individualRdp.every((r) => r === 0)
+      ? 0
+      : rdpToEpsilon(this.individualRdp, this.config.orders, this.config.delta).epsilon;
   }
 
   private coordinatorEpsilon(): number | null {
     if (this.config.mode === 'central') return null;
-    return this.options.individualUpdatesVisible ? this.individualEpsilon() : this.controller.spent().coordinatorEpsilon;
+    return this.options.individualUpdatesVisible
+      ? this.individualEpsilon()
+      : this.controller.spent().coordinatorEpsilon;
   }
 
   /** Epsilon spent so far, as clients are told after every round. */
   summary(): PrivacySpentSummary {
     const spent = this.controller.spent();
-    return { epsilon: spent.epsilon, delta: spent.delta, targetEpsilon: this.config.targetEpsilon, coordinatorEpsilon: this.coordinatorEpsilon() };
+    return {
+      epsilon: spent.epsilon,
+      delta: spent.delta,
+      targetEpsilon: this.config.targetEpsilon,
+      coordinatorEpsilon: this.coordinatorEpsilon(),
+    };
   }
 
   status(): PrivacyStatus {
@@ -310,7 +343,10 @@ export class PrivacyRuntime {
       ledger.record(turnout);
       if (individual && turnout.contributors > 0) this.chargeIndividual(turnout.expectedContributors);
     }
-    this.controller = new PrivacyController(this.config, { ledger: ledger.state(), clipNorm: clipNorm > 0 ? clipNorm : saved.clipNorm });
+    this.controller = new PrivacyController(this.config, {
+      ledger: ledger.state(),
+      clipNorm: clipNorm > 0 ? clipNorm : saved.clipNorm,
+    });
   }
 
   /** Resumes the account from a checkpoint; throws, naming the problem, when it does not fit the config. */
@@ -318,10 +354,15 @@ export class PrivacyRuntime {
     const parsed = RuntimeCheckpointSchema.safeParse(state);
     if (!parsed.success) throw new Error(`checkpoint privacy state is malformed: ${z.prettifyError(parsed.error)}`);
     if (parsed.data.individualRdp.length !== this.config.orders.length) {
-      throw new Error(`checkpoint privacy state has ${parsed.data.individualRdp.length} RDP values, the config has ${this.config.orders.length} orders`);
+      throw new Error(
+        `checkpoint privacy state has ${parsed.data.individualRdp.length} RDP values, the config has ${this.config.orders.length} orders`,
+      );
     }
     try {
-      this.controller = new PrivacyController(this.config, parsed.data.controller as PrivacyRuntimeCheckpoint['controller']);
+      this.controller = new PrivacyController(
+        this.config,
+        parsed.data.controller as PrivacyRuntimeCheckpoint['controller'],
+      );
     } catch (e) {
       const why = e instanceof z.ZodError ? z.prettifyError(e) : (e as Error).message;
       throw new Error(`the checkpoint's privacy ledger cannot be resumed: ${why}`);

@@ -20,7 +20,11 @@ export interface ResumedDataDir {
   history: RoundRecord[];
 }
 
-export async function resumeDataDir(store: CheckpointStore, roundLog: RoundLog, log: (line: string) => void): Promise<ResumedDataDir> {
+export async function resumeDataDir(
+  store: CheckpointStore,
+  roundLog: RoundLog,
+  log: (line: string) => void,
+): Promise<ResumedDataDir> {
   const history = await roundLog.read();
   const { latest, quarantined, highestVersion } = await store.recover();
   if (latest === null && highestVersion !== null) {
@@ -31,7 +35,10 @@ export async function resumeDataDir(store: CheckpointStore, roundLog: RoundLog, 
   }
   // A crash between saving a version and logging its round, or a damaged log line, leaves the
   // committed record only in the version's round.json (a quarantined one's too, when it parses).
-  const files = [...(await store.roundFiles()), ...quarantined.flatMap((q) => (q.roundFile ? [{ version: q.version, ...q.roundFile }] : []))];
+  const files = [
+    ...(await store.roundFiles()),
+    ...quarantined.flatMap((q) => (q.roundFile ? [{ version: q.version, ...q.roundFile }] : [])),
+  ];
   const known = new Set(history.map((r) => r.round));
   const recovered: RoundRecord[] = [];
   for (const file of files) {
@@ -43,7 +50,9 @@ export async function resumeDataDir(store: CheckpointStore, roundLog: RoundLog, 
   recovered.sort((a, b) => a.round - b.round);
   for (const record of recovered) {
     await roundLog.append(record);
-    log(`round ${record.round}: its record was missing from the round log; recovered from checkpoint version ${record.version}`);
+    log(
+      `round ${record.round}: its record was missing from the round log; recovered from checkpoint version ${record.version}`,
+    );
   }
   history.push(...recovered);
   history.sort((a, b) => a.round - b.round);
@@ -94,7 +103,12 @@ export function restoreLedgerFromLog(
   const last = replayed.at(-1);
   if (last) {
     privacy.replay(
-      replayed.map(({ round, privacy: p }) => ({ round, samplingRate: p.samplingRate, expectedContributors: p.expectedContributors, contributors: p.contributors })),
+      replayed.map(({ round, privacy: p }) => ({
+        round,
+        samplingRate: p.samplingRate,
+        expectedContributors: p.expectedContributors,
+        contributors: p.contributors,
+      })),
       last.privacy.clipNorm,
     );
   }
@@ -112,6 +126,8 @@ export function restoreLedgerFromLog(
     );
   }
   if (replayed.length > 0) {
-    log(`privacy: charged ${replayed.length} round(s) the checkpoint's ledger lacks (from the round log and the privacy journal); epsilon spent ${spent}`);
+    log(
+      `privacy: charged ${replayed.length} round(s) the checkpoint's ledger lacks (from the round log and the privacy journal); epsilon spent ${spent}`,
+    );
   }
 }

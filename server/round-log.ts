@@ -52,7 +52,10 @@ export class RoundLog {
       }
       const result = RoundRecordSchema.safeParse(parsed);
       if (result.success) records.push(result.data);
-      else this.warn(`round log ${this.path}: line ${i + 1} is not a round record (${result.error.issues[0].path.join('.')}: ${result.error.issues[0].message}); skipped`);
+      else
+        this.warn(
+          `round log ${this.path}: line ${i + 1} is not a round record (${result.error.issues[0].path.join('.')}: ${result.error.issues[0].message}); skipped`,
+        );
     });
     return records;
   }

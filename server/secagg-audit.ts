@@ -25,7 +25,10 @@ export function fileAudit(dir: string): (round: number) => SecAggRoundAudit {
       },
       received(sender, message) {
         const entry: Record<string, unknown> = { seq: seq++, at: new Date().toISOString(), from: sender };
-        const fields: Record<string, unknown> = typeof message === 'object' && message !== null ? { ...(message as Record<string, unknown>) } : { value: message };
+        const fields: Record<string, unknown> =
+          typeof message === 'object' && message !== null
+            ? { ...(message as Record<string, unknown>) }
+            : { value: message };
         const masked = fields.masked;
         if (fields.type === 'secagg/masked-input' && masked instanceof Uint8Array) {
           const file = `masked-input-${sender}.bin`;
@@ -38,7 +41,10 @@ export function fileAudit(dir: string): (round: number) => SecAggRoundAudit {
         if (outcome.kind === 'done') {
           const { mean, ...rest } = outcome.result;
           writeFileSync(join(roundDir, 'aggregate.bin'), new Uint8Array(mean.buffer, mean.byteOffset, mean.byteLength));
-          writeFileSync(join(roundDir, 'outcome.json'), `${JSON.stringify({ kind: 'done', ...rest, aggregate: 'aggregate.bin' }, null, 2)}\n`);
+          writeFileSync(
+            join(roundDir, 'outcome.json'),
+            `${JSON.stringify({ kind: 'done', ...rest, aggregate: 'aggregate.bin' }, null, 2)}\n`,
+          );
         } else {
           writeFileSync(join(roundDir, 'outcome.json'), `${JSON.stringify(outcome, null, 2)}\n`);
         }
@@ -48,9 +54,15 @@ export function fileAudit(dir: string): (round: number) => SecAggRoundAudit {
 }
 
 function bytesAsBase64(_key: string, value: unknown): unknown {
-  if (value instanceof Uint8Array) return { base64: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') };
+  if (value instanceof Uint8Array)
+    return { base64: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') };
   // Buffer.toJSON runs before the replacer sees a Buffer: catch its { type, data } form too.
-  if (typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'Buffer' && Array.isArray((value as { data?: unknown }).data)) {
+  if (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as { type?: unknown }).type === 'Buffer' &&
+    Array.isArray((value as { data?: unknown }).data)
+  ) {
     return { base64: Buffer.from((value as { data: number[] }).data).toString('base64') };
   }
   return value;

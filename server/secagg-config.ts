@@ -16,7 +16,11 @@ export const SecureAggregationConfigSchema = z
     /** Every coordinate of a model delta is clipped to [-clip, clip] before encoding. */
     clip: z.number().positive().finite().default(1),
     /** Example counts are capped at this in the FedAvg weight; the error bound grows with it (cap / mean weight). */
-    maxWeight: z.int().min(1).max(2 ** 24).default(10_000),
+    maxWeight: z
+      .int()
+      .min(1)
+      .max(2 ** 24)
+      .default(10_000),
     /** Deadline of each key stage (advertise keys, share keys) and of the unmask stage. */
     phaseTimeoutMs: z.int().min(100).default(10_000),
     /** Audit mode: every payload received in a secure round is written under this directory. */

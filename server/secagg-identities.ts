@@ -38,7 +38,8 @@ export class IdentityRegistry {
       throw new Error(`identity registry ${file} is not valid JSON (${(e as Error).message}); ${remedy}`);
     }
     const parsed = RegistryFile.safeParse(raw);
-    if (!parsed.success) throw new Error(`identity registry ${file} is malformed: ${z.prettifyError(parsed.error)}; ${remedy}`);
+    if (!parsed.success)
+      throw new Error(`identity registry ${file} is malformed: ${z.prettifyError(parsed.error)}; ${remedy}`);
     for (const [name, key] of Object.entries(parsed.data)) {
       this.keys.set(name, key);
       this.named.add(name);
@@ -52,8 +53,10 @@ export class IdentityRegistry {
   admit(join: JoinAuth, { requireKey }: { requireKey: boolean }): string | undefined {
     const known = join.name === undefined ? undefined : this.keys.get(join.name);
     if (!join.identityKey) {
-      if (requireKey) return 'secure aggregation is on: the client must present an Ed25519 identity key (upgrade the client)';
-      if (known !== undefined) return `client name '${join.name}' is bound to an identity key; a join under it must present that key`;
+      if (requireKey)
+        return 'secure aggregation is on: the client must present an Ed25519 identity key (upgrade the client)';
+      if (known !== undefined)
+        return `client name '${join.name}' is bound to an identity key; a join under it must present that key`;
       return undefined;
     }
     if (known !== undefined && known !== join.identityKey) {

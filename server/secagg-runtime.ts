@@ -2,7 +2,13 @@ import type { SecureSlot } from '../shared/protocol/secagg-messages.js';
 import type { CoordinatorConfig } from './config.js';
 import type { PrivacyRuntime } from './privacy-runtime.js';
 import type { ProtocolFactory } from './round/aggregation-protocol.js';
-import { SecAggProtocol, STAGES_AFTER_TRAINING, type SecAggProtocolOptions, type SecAggRoundAudit, type SecAggTamper } from './round/secagg-protocol.js';
+import {
+  SecAggProtocol,
+  STAGES_AFTER_TRAINING,
+  type SecAggProtocolOptions,
+  type SecAggRoundAudit,
+  type SecAggTamper,
+} from './round/secagg-protocol.js';
 import type { SecureAggregationConfig } from './secagg-config.js';
 import type { IdentityRegistry } from './secagg-identities.js';
 
@@ -60,7 +66,10 @@ export function secureProtocolFactory(o: SecureFactoryOptions): ProtocolFactory 
   const { config, identities, privacy } = o;
   return (ctx) => {
     const base: SecAggProtocolOptions = {
-      graph: { ...(config.k !== undefined ? { k: config.k } : {}), ...(config.threshold !== undefined ? { threshold: config.threshold } : {}) },
+      graph: {
+        ...(config.k !== undefined ? { k: config.k } : {}),
+        ...(config.threshold !== undefined ? { threshold: config.threshold } : {}),
+      },
       clip: config.clip,
       maxWeight: config.maxWeight,
       phaseTimeoutMs: config.phaseTimeoutMs,
@@ -80,7 +89,8 @@ export function secureProtocolFactory(o: SecureFactoryOptions): ProtocolFactory 
     const { clipNorm, updateNoiseStd, indicatorNoiseStd } = plan.instructions;
     // Only what the accountant covers is summed: the noised update and noised clip indicators.
     // Exact sums of example counts, losses and accuracies would reach the coordinator un-noised.
-    const slots: SecureSlot[] = indicatorNoiseStd === null ? [] : [{ kind: 'clip-indicator', range: 0.5 + NOISE_SIGMAS * indicatorNoiseStd }];
+    const slots: SecureSlot[] =
+      indicatorNoiseStd === null ? [] : [{ kind: 'clip-indicator', range: 0.5 + NOISE_SIGMAS * indicatorNoiseStd }];
     return new SecAggProtocol(ctx, {
       ...base,
       // A clipped, noised coordinate stays within C + 8 sigma (each coordinate of a vector of L2 norm C is at most C).

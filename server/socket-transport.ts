@@ -67,10 +67,16 @@ function joinError(code: ErrorCode, message: string): Error {
  * variable number of byte fields (`train`, `secagg`) travel as one binary envelope (envelope.ts),
  * since socket.io refuses packets with more than 10 binary attachments.
  */
-export function attachSocketTransport(http: HttpServer, coordinator: Coordinator, opts: SocketTransportOptions): Server {
+export function attachSocketTransport(
+  http: HttpServer,
+  coordinator: Coordinator,
+  opts: SocketTransportOptions,
+): Server {
   const parameterCount = coordinator.task.info.parameterCount;
   const sizes = tensorSizes(coordinator.task.weightSpecs);
-  const heartbeat = opts.heartbeat ? { pingInterval: opts.heartbeat.pingIntervalMs, pingTimeout: opts.heartbeat.pingTimeoutMs } : {};
+  const heartbeat = opts.heartbeat
+    ? { pingInterval: opts.heartbeat.pingIntervalMs, pingTimeout: opts.heartbeat.pingTimeoutMs }
+    : {};
   const io = new Server(http, { maxHttpBufferSize: maxMessageBytes(parameterCount), serveClient: false, ...heartbeat });
   // Encoded once per global-weights array, not once per participant.
   const encoded = new WeakMap<Float32Array, ArrayBuffer>();
@@ -101,10 +107,14 @@ export function attachSocketTransport(http: HttpServer, coordinator: Coordinator
     if (opts.clientCredentials) {
       const refusal = opts.clientCredentials.refusal(parsed.data.name, parsed.data.token);
       if (refusal) return next(joinError('unauthorized', refusal));
-    } else if (!tokenMatches(parsed.data.token, opts.joinToken)) return next(joinError('unauthorized', 'wrong join token'));
+    } else if (!tokenMatches(parsed.data.token, opts.joinToken))
+      return next(joinError('unauthorized', 'wrong join token'));
     if (parsed.data.protocolVersion !== PROTOCOL_VERSION) {
       return next(
-        joinError('unsupported-protocol', `client speaks protocol ${parsed.data.protocolVersion}, this coordinator speaks ${PROTOCOL_VERSION}`),
+        joinError(
+          'unsupported-protocol',
+          `client speaks protocol ${parsed.data.protocolVersion}, this coordinator speaks ${PROTOCOL_VERSION}`,
+        ),
       );
     }
     const refusal = opts.admit?.(parsed.data);
@@ -149,10 +159,12 @@ export function attachSocketTransport(http: HttpServer, coordinator: Coordinator
     socket.on('disconnect', () => coordinator.leave(link));
 
     socket.on(EVENTS.update, (...args: unknown[]) => {
-      const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as (reply: UpdateReply) => void) : undefined;
+      const ack =
+        typeof args[args.length - 1] === 'function' ? (args.pop() as (reply: UpdateReply) => void) : undefined;
       const reply = (r: UpdateReply) => {
         if (ack) ack(r);
-        else if (!r.ok) refuse(socket, { code: r.code, message: r.message, ...(r.round !== undefined ? { round: r.round } : {}) });
+        else if (!r.ok)
+          refuse(socket, { code: r.code, message: r.message, ...(r.round !== undefined ? { round: r.round } : {}) });
       };
       const refused = (code: ErrorCode, message: string, round?: number) => {
         if (round === undefined) coordinator.countRefusal();
@@ -160,7 +172,8 @@ export function attachSocketTransport(http: HttpServer, coordinator: Coordinator
         opts.log(`refused update from ${link.id}: ${message}`);
         reply({ ok: false, code, message, ...(round !== undefined ? { round } : {}) });
       };
-      if (args.length !== 2) return refused('invalid-message', `update takes 2 arguments (metadata, weights), got ${args.length}`);
+      if (args.length !== 2)
+        return refused('invalid-message', `update takes 2 arguments (metadata, weights), got ${args.length}`);
       const meta = UpdateMeta.safeParse(args[0]);
       if (!meta.success) return refused('invalid-message', `invalid update: ${describeZodError(meta.error)}`);
       let delta: Float32Array;
@@ -177,27 +190,36 @@ export function attachSocketTransport(http: HttpServer, coordinator: Coordinator
     });
 
     socket.on(EVENTS.evaluation, (...args: unknown[]) => {
-      const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as (reply: UpdateReply) => void) : undefined;
+      const ack =
+        typeof args[args.length - 1] === 'function' ? (args.pop() as (reply: UpdateReply) => void) : undefined;
       const reply = (r: UpdateReply) => {
         if (!r.ok) opts.log(`refused evaluation from ${link.id}: ${r.message}`);
         if (ack) ack(r);
-        else if (!r.ok) refuse(socket, { code: r.code, message: r.message, ...(r.round !== undefined ? { round: r.round } : {}) });
+        else if (!r.ok)
+          refuse(socket, { code: r.code, message: r.message, ...(r.round !== undefined ? { round: r.round } : {}) });
       };
       const report = EvaluationReport.safeParse(args[0]);
       if (args.length !== 1 || !report.success) {
-        return reply({ ok: false, code: 'invalid-message', message: `invalid evaluation: ${report.success ? `takes 1 argument, got ${args.length}` : describeZodError(report.error)}` });
+        return reply({
+          ok: false,
+          code: 'invalid-message',
+          message: `invalid evaluation: ${report.success ? `takes 1 argument, got ${args.length}` : describeZodError(report.error)}`,
+        });
       }
       const verdict = coordinator.submitEvaluation(link.id, report.data);
       reply(verdict.ok ? { ok: true, round: report.data.round } : { ...verdict, round: report.data.round });
     });
 
     socket.on(EVENTS.secagg, (...args: unknown[]) => {
-      const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as (reply: UpdateReply) => void) : undefined;
+      const ack =
+        typeof args[args.length - 1] === 'function' ? (args.pop() as (reply: UpdateReply) => void) : undefined;
       const reply = (r: UpdateReply, type?: string) => {
         // Unmasking closes once every secret has enough shares: a late reveal is expected, not worth a log line.
-        if (!r.ok && !(r.code === 'stale-round' && type === 'secagg/unmask')) opts.log(`refused ${EVENTS.secagg} message from ${link.id}: ${r.message}`);
+        if (!r.ok && !(r.code === 'stale-round' && type === 'secagg/unmask'))
+          opts.log(`refused ${EVENTS.secagg} message from ${link.id}: ${r.message}`);
         if (ack) ack(r);
-        else if (!r.ok) refuse(socket, { code: r.code, message: r.message, ...(r.round !== undefined ? { round: r.round } : {}) });
+        else if (!r.ok)
+          refuse(socket, { code: r.code, message: r.message, ...(r.round !== undefined ? { round: r.round } : {}) });
       };
       const invalid = (problem: string) => {
         coordinator.countRefusal();

@@ -33,7 +33,9 @@ export interface PlanOptions {
 export function planCoordinator(config: CoordinatorConfig, options: PlanOptions): CoordinatorPlan {
   const strategy = createStrategy(config.strategy, { secureAggregation: options.secureAggregation });
   if (strategy.centralizedEvaluation && !options.hasEvalData) {
-    throw new Error('strategy.evaluation.centralized is on but the coordinator has no held-out data: set eval (--eval SPEC), e.g. mnist:test');
+    throw new Error(
+      'strategy.evaluation.centralized is on but the coordinator has no held-out data: set eval (--eval SPEC), e.g. mnist:test',
+    );
   }
   const notes: string[] = [];
   let privacy: PrivacyRuntime | undefined;

@@ -5,7 +5,12 @@ import { z } from 'zod';
 /** `tls` in the coordinator config: PEM files of the certificate (chain) and its private key, given together. */
 const pemPath = (field: string, other: string) =>
   z
-    .string({ error: (iss) => (iss.input === undefined ? `tls.${field} is missing: give tls.cert and tls.key (--tls-cert, --tls-key) together, or neither` : undefined) })
+    .string({
+      error: (iss) =>
+        iss.input === undefined
+          ? `tls.${field} is missing: give tls.cert and tls.key (--tls-cert, --tls-key) together, or neither`
+          : undefined,
+    })
     .min(1, `tls.${field} needs a file path (${other} is set)`);
 export const TlsConfigSchema = z.strictObject({ cert: pemPath('cert', 'tls.key'), key: pemPath('key', 'tls.cert') });
 export type TlsConfig = z.output<typeof TlsConfigSchema>;
@@ -19,7 +24,9 @@ function readPem(what: string, file: string): Buffer {
   try {
     return readFileSync(file);
   } catch (e) {
-    throw new Error(`TLS ${what} file ${file} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new Error(
+      `TLS ${what} file ${file} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
 }
 
@@ -39,6 +46,7 @@ export function loadTlsCredentials(config: TlsConfig): TlsCredentials {
   } catch (e) {
     throw new Error(`TLS key file ${config.key} is not an unencrypted PEM private key (${(e as Error).message})`);
   }
-  if (!x509.checkPrivateKey(privateKey)) throw new Error(`TLS key file ${config.key} does not match the certificate in ${config.cert}`);
+  if (!x509.checkPrivateKey(privateKey))
+    throw new Error(`TLS key file ${config.key} does not match the certificate in ${config.cert}`);
   return { cert, key };
 }

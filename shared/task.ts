@@ -17,7 +17,9 @@ export interface Task {
 /** Describes `model` as task `name`; it must map one input tensor to class probabilities. */
 export function taskFromModel(name: string, model: tf.LayersModel): Task {
   if (model.inputs.length !== 1 || model.outputs.length !== 1) {
-    throw new Error(`task ${name}: the model must have one input and one output, it has ${model.inputs.length} and ${model.outputs.length}`);
+    throw new Error(
+      `task ${name}: the model must have one input and one output, it has ${model.inputs.length} and ${model.outputs.length}`,
+    );
   }
   const inputShape = model.inputs[0].shape.slice(1);
   const outputShape = model.outputs[0].shape.slice(1);
@@ -55,7 +57,9 @@ export function assertDatasetFitsTask(ds: Dataset, info: TaskInfo, what: string)
   }
   for (let i = 0; i < ds.n; i++) {
     if (ds.y[i] < 0 || ds.y[i] >= info.numClasses) {
-      throw new Error(`${what}: example ${i + 1} has label ${ds.y[i]}, task ${info.name} has classes 0..${info.numClasses - 1}`);
+      throw new Error(
+        `${what}: example ${i + 1} has label ${ds.y[i]}, task ${info.name} has classes 0..${info.numClasses - 1}`,
+      );
     }
   }
 }

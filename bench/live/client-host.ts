@@ -60,7 +60,13 @@ function start(s: Connect, name: string, index: number, identity: IdentityKeyPai
     token: s.token,
     name,
     identity,
-    data: { x: new Float32Array(s.inputShape.reduce((a, b) => a * b, 1)), y: new Int32Array(1), n: 1, inputShape: s.inputShape, numClasses: s.numClasses },
+    data: {
+      x: new Float32Array(s.inputShape.reduce((a, b) => a * b, 1)),
+      y: new Int32Array(1),
+      n: 1,
+      inputShape: s.inputShape,
+      numClasses: s.numClasses,
+    },
     progress: quietProgress(tail),
     reconnectDelayMs: 200,
     reconnectDelayMaxMs: 2_000,
@@ -77,7 +83,9 @@ function start(s: Connect, name: string, index: number, identity: IdentityKeyPai
     },
   });
   h.done = h.client.run();
-  h.done.catch((e: Error) => send({ kind: 'failed', message: `client ${name}: ${e.message}; last lines: ${tail.join(' | ')}` }));
+  h.done.catch((e: Error) =>
+    send({ kind: 'failed', message: `client ${name}: ${e.message}; last lines: ${tail.join(' | ')}` }),
+  );
   return h;
 }
 
@@ -109,7 +117,9 @@ async function handle(command: ToHost): Promise<void> {
       break;
     }
     case 'stages': {
-      const longest = [...hosted.values()].map((h) => h.sent.get(command.round) ?? []).reduce((a, b) => (b.length > a.length ? b : a), []);
+      const longest = [...hosted.values()]
+        .map((h) => h.sent.get(command.round) ?? [])
+        .reduce((a, b) => (b.length > a.length ? b : a), []);
       return send({ kind: 'replied', command: command.kind, stages: longest });
     }
     case 'cpu': {
@@ -138,6 +148,8 @@ await setupBackend('cpu', { log: () => undefined });
 tf.env().set('PROD', true);
 let queue = Promise.resolve();
 process.on('message', (command: ToHost) => {
-  queue = queue.then(() => handle(command)).catch((e: Error) => send({ kind: 'refused', command: command.kind, message: e.message }));
+  queue = queue
+    .then(() => handle(command))
+    .catch((e: Error) => send({ kind: 'refused', command: command.kind, message: e.message }));
 });
 send({ kind: 'ready' });

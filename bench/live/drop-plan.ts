@@ -7,7 +7,13 @@ import type { DropPlan } from './host-messages.js';
  * the round, so every stage gets dropouts even when only one client leaves); in plaintext rounds
  * (`stages` = 0) they leave before uploading.
  */
-export function dropPlan(names: readonly string[], rate: number, round: number, stages: number, seed: number): DropPlan {
+export function dropPlan(
+  names: readonly string[],
+  rate: number,
+  round: number,
+  stages: number,
+  seed: number,
+): DropPlan {
   if (!(rate >= 0 && rate < 1)) throw new Error(`dropout rate must be in [0, 1), got ${rate}`);
   const order = permutation(names.length, seededRng((seed * 1_000_003 + round) >>> 0));
   const count = Math.round(rate * names.length);

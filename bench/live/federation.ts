@@ -123,7 +123,8 @@ export class Federation {
     const { coordinator } = this.running;
     const round = coordinator.nextRoundNumber();
     const learn = this.o.secure && this.stageNames.length === 0;
-    if (rate > 0 && learn) throw new Error('secure dropouts need the stages: run a round without dropouts first, or pass them');
+    if (rate > 0 && learn)
+      throw new Error('secure dropouts need the stages: run a round without dropouts first, or pass them');
     const plan = dropPlan(this.names, rate, round, this.stageNames.length, this.o.seed);
     await Promise.all(this.hosts.map((h) => h.request({ kind: 'plan', plan })));
     await this.allConnected();
@@ -174,9 +175,12 @@ export class Federation {
     const deadline = Date.now() + this.o.connectTimeoutMs;
     while (coordinator.connectedClients().length < this.o.clients) {
       const failures = this.hosts.flatMap((h) => h.takeFailures());
-      if (failures.length > 0) throw new Error(`${failures.length} client(s) failed: ${failures.slice(0, 3).join('; ')}`);
+      if (failures.length > 0)
+        throw new Error(`${failures.length} client(s) failed: ${failures.slice(0, 3).join('; ')}`);
       if (Date.now() > deadline) {
-        throw new Error(`only ${coordinator.connectedClients().length} of ${this.o.clients} clients connected within ${this.o.connectTimeoutMs} ms`);
+        throw new Error(
+          `only ${coordinator.connectedClients().length} of ${this.o.clients} clients connected within ${this.o.connectTimeoutMs} ms`,
+        );
       }
       await sleep(20);
     }

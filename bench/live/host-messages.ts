@@ -15,7 +15,16 @@ export interface DropPlan {
 
 export type ToHost =
   /** Start these clients against a coordinator (the previous ones must be disconnected). */
-  | { kind: 'connect'; url: string; token: string; clients: { name: string; index: number }[]; secure: boolean; inputShape: number[]; numClasses: number; seed: number }
+  | {
+      kind: 'connect';
+      url: string;
+      token: string;
+      clients: { name: string; index: number }[];
+      secure: boolean;
+      inputShape: number[];
+      numClasses: number;
+      seed: number;
+    }
   | { kind: 'plan'; plan: DropPlan }
   /** Restart the clients that dropped, under their own names and identities. */
   | { kind: 'restore' }

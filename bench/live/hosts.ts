@@ -52,7 +52,11 @@ export class ClientHost {
     return new Promise((resolve, reject) => {
       child.once('error', reject);
       child.once('exit', (code) => reject(new Error(`client host exited (${code}) before it was ready`)));
-      child.once('message', (m) => ((m as FromHost).kind === 'ready' ? resolve(new ClientHost(child)) : reject(new Error(`client host said ${JSON.stringify(m)} first`))));
+      child.once('message', (m) =>
+        (m as FromHost).kind === 'ready'
+          ? resolve(new ClientHost(child))
+          : reject(new Error(`client host said ${JSON.stringify(m)} first`)),
+      );
     });
   }
 

@@ -80,13 +80,22 @@ function identityFor(name: string): IdentityKeyPair | undefined {
   try {
     storage = localStorage;
   } catch (e) {
-    view.log(`no localStorage (${(e as Error).message}): a fresh identity for this visit, so the coordinator will refuse '${name}' after a reload`);
+    view.log(
+      `no localStorage (${(e as Error).message}): a fresh identity for this visit, so the coordinator will refuse '${name}' after a reload`,
+    );
     return undefined;
   }
   return loadOrCreatePageIdentity(storage, location.origin, name);
 }
 
-async function join(choice: DataChoice, token: string, name: string, backend: BrowserBackend, evalSplit: number, policy: ClientPolicy): Promise<void> {
+async function join(
+  choice: DataChoice,
+  token: string,
+  name: string,
+  backend: BrowserBackend,
+  evalSplit: number,
+  policy: ClientPolicy,
+): Promise<void> {
   view.setState('loading', 'loading data');
   const task = await taskKnown;
   view.backend(await startBrowserBackend(backend));
@@ -95,7 +104,9 @@ async function join(choice: DataChoice, token: string, name: string, backend: Br
   const data: Dataset = { ...loaded, inputShape: task.inputShape, numClasses: task.numClasses };
   const { train, heldOut } = evalSplit > 0 ? splitHeldOut(data, evalSplit) : { train: data, heldOut: undefined };
   view.data(data, describeChoice(choice), heldOut?.n ?? 0);
-  view.log(`loaded ${data.n} examples${heldOut ? ` (${heldOut.n} held out to evaluate new models)` : ''}; they stay in this page`);
+  view.log(
+    `loaded ${data.n} examples${heldOut ? ` (${heldOut.n} held out to evaluate new models)` : ''}; they stay in this page`,
+  );
   joined = { data, model: new GlobalModel(task.name) };
   if (globalVersion !== undefined) view.globalVersion(globalVersion);
 

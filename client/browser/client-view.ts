@@ -39,7 +39,8 @@ export class ClientView {
   task(task: TaskInfo): void {
     el('data-summary').dataset.task = task.name;
     if (!el('data-summary').dataset.examples) {
-      el('data-summary').textContent = `task ${task.name}: inputs [${task.inputShape.join('x')}], ${task.numClasses} classes`;
+      el('data-summary').textContent =
+        `task ${task.name}: inputs [${task.inputShape.join('x')}], ${task.numClasses} classes`;
     }
   }
 
@@ -68,7 +69,14 @@ export class ClientView {
     const row = document.createElement('tr');
     row.dataset.round = String(o.round);
     row.dataset.accepted = String(o.accepted);
-    const cells = [String(o.round), String(o.numExamples), o.loss.toFixed(4), pct(o.accuracy), `${(o.trainMs / 1000).toFixed(1)} s`, o.accepted ? 'accepted' : `refused: ${o.refusal}`];
+    const cells = [
+      String(o.round),
+      String(o.numExamples),
+      o.loss.toFixed(4),
+      pct(o.accuracy),
+      `${(o.trainMs / 1000).toFixed(1)} s`,
+      o.accepted ? 'accepted' : `refused: ${o.refusal}`,
+    ];
     for (const text of cells) {
       const td = document.createElement('td');
       td.textContent = text;

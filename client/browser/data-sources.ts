@@ -16,9 +16,11 @@ export type DataChoice =
 /** The `data=` page parameter: only the demo shard can be named in a URL. */
 export function parseDataParam(value: string): Extract<DataChoice, { kind: 'mnist' }> {
   const m = /^mnist:(\d+)\/(\d+)$/.exec(value);
-  if (!m) throw new Error(`data=${value}: expected mnist:<i>/<n> (shard i of n, 0-based); pick files with the form instead`);
+  if (!m)
+    throw new Error(`data=${value}: expected mnist:<i>/<n> (shard i of n, 0-based); pick files with the form instead`);
   const choice = { kind: 'mnist' as const, shard: Number(m[1]), shards: Number(m[2]) };
-  if (choice.shards < 1 || choice.shard >= choice.shards) throw new Error(`data=${value}: shard index must be in 0..${choice.shards - 1}`);
+  if (choice.shards < 1 || choice.shard >= choice.shards)
+    throw new Error(`data=${value}: shard index must be in 0..${choice.shards - 1}`);
   return choice;
 }
 
@@ -68,7 +70,9 @@ async function decodeImage(file: File, width: number, height: number): Promise<U
 async function imagesDataset(files: File[], task: TaskInfo): Promise<Dataset> {
   const [height, width, channels = 1] = task.inputShape;
   if (task.inputShape.length < 2 || task.inputShape.length > 3 || (channels !== 1 && channels !== 3)) {
-    throw new Error(`task ${task.name} takes inputs of shape [${task.inputShape}], not images (height x width x 1 or 3)`);
+    throw new Error(
+      `task ${task.name} takes inputs of shape [${task.inputShape}], not images (height x width x 1 or 3)`,
+    );
   }
   if (files.length === 0) throw new Error('pick at least one image file');
   const f = height * width * channels;
@@ -78,8 +82,12 @@ async function imagesDataset(files: File[], task: TaskInfo): Promise<Dataset> {
     const file = files[i];
     const path = file.webkitRelativePath || file.name;
     const label = labelFromPath(path);
-    if (label === undefined) throw new Error(`${path}: no label; put it in a folder named by its class (7/${file.name}) or start its name with it (7_${file.name})`);
-    if (label >= task.numClasses) throw new Error(`${path}: label ${label}, task ${task.name} has classes 0..${task.numClasses - 1}`);
+    if (label === undefined)
+      throw new Error(
+        `${path}: no label; put it in a folder named by its class (7/${file.name}) or start its name with it (7_${file.name})`,
+      );
+    if (label >= task.numClasses)
+      throw new Error(`${path}: label ${label}, task ${task.name} has classes 0..${task.numClasses - 1}`);
     x.set(imageFeatures(await decodeImage(file, width, height), width, height, channels as 1 | 3), i * f);
     y[i] = label;
   }

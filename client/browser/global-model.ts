@@ -21,7 +21,10 @@ export class GlobalModel {
     const model = await this.model(version);
     const f = featureSize(ds);
     const probabilities = tf.tidy(() => {
-      const input = tf.tensor(ds.x.subarray(index * f, (index + 1) * f), [1, ...(model.inputs[0].shape.slice(1) as number[])]);
+      const input = tf.tensor(ds.x.subarray(index * f, (index + 1) * f), [
+        1,
+        ...(model.inputs[0].shape.slice(1) as number[]),
+      ]);
       return (model.predict(input) as tf.Tensor).dataSync();
     });
     const values = Array.from(probabilities);
@@ -30,7 +33,9 @@ export class GlobalModel {
 
   private async model(version: number): Promise<tf.LayersModel> {
     if (this.loaded?.version === version) return this.loaded.model;
-    const model = await tf.loadLayersModel(`/v1/models/${encodeURIComponent(this.taskName)}/versions/${version}/model.json`);
+    const model = await tf.loadLayersModel(
+      `/v1/models/${encodeURIComponent(this.taskName)}/versions/${version}/model.json`,
+    );
     this.loaded?.model.dispose();
     this.loaded = { version, model };
     return model;

@@ -21,7 +21,8 @@ export function labelFromPath(path: string): number | undefined {
  * dark, as MNIST is; transparent pixels count as background.
  */
 export function imageFeatures(rgba: Uint8ClampedArray, width: number, height: number, channels: 1 | 3): Float32Array {
-  if (rgba.length !== width * height * 4) throw new Error(`expected ${width * height * 4} RGBA bytes, got ${rgba.length}`);
+  if (rgba.length !== width * height * 4)
+    throw new Error(`expected ${width * height * 4} RGBA bytes, got ${rgba.length}`);
   const px = width * height;
   const values = new Float32Array(px * 3);
   for (let i = 0; i < px; i++) {

@@ -25,12 +25,16 @@ function fromHex(hex: string): Uint8Array {
 }
 
 export function loadOrCreatePageIdentity(storage: SeedStorage, coordinator: string, name: string): IdentityKeyPair {
-  if (!name) throw new Error('only a named client keeps its identity: the coordinator gives unnamed ones a fresh id per connection');
+  if (!name)
+    throw new Error(
+      'only a named client keeps its identity: the coordinator gives unnamed ones a fresh id per connection',
+    );
   const key = identityStorageKey(coordinator, name);
   const stored = storage.getItem(key);
   if (stored !== null) {
     // Replacing a damaged seed would only get the name refused: the coordinator holds the old key.
-    if (!/^[0-9a-f]{64}$/.test(stored)) throw new Error(`localStorage '${key}' must hold a 32-byte Ed25519 seed as 64 hex digits`);
+    if (!/^[0-9a-f]{64}$/.test(stored))
+      throw new Error(`localStorage '${key}' must hold a 32-byte Ed25519 seed as 64 hex digits`);
     return nacl.sign.keyPair.fromSeed(fromHex(stored));
   }
   const seed = nacl.randomBytes(32);

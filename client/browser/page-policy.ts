@@ -9,11 +9,13 @@ export function parsePolicyParams(params: URLSearchParams): ClientPolicy {
     const text = params.get(name);
     if (text === null) return undefined;
     const value = Number(text);
-    if (text.trim() === '' || !Number.isFinite(value) || value <= 0) throw new Error(`${name} needs a positive number, got '${text}'`);
+    if (text.trim() === '' || !Number.isFinite(value) || value <= 0)
+      throw new Error(`${name} needs a positive number, got '${text}'`);
     return value;
   };
   const secure = params.get('require-secure-aggregation');
-  if (secure !== null && secure !== '1' && secure !== '0') throw new Error(`require-secure-aggregation takes 1 or 0, got '${secure}'`);
+  if (secure !== null && secure !== '1' && secure !== '0')
+    throw new Error(`require-secure-aggregation takes 1 or 0, got '${secure}'`);
   const minNoiseMultiplier = positive('min-noise-multiplier');
   const maxClipNorm = positive('max-clip-norm');
   return {

@@ -32,7 +32,8 @@ export function encodeShard(ds: Dataset): Uint8Array {
     const v = ds.x[i];
     let k = paletteIndex.get(v);
     if (k === undefined) {
-      if (palette.length === MAX_PALETTE) throw new ShardFormatError(`more than ${MAX_PALETTE} distinct feature values`);
+      if (palette.length === MAX_PALETTE)
+        throw new ShardFormatError(`more than ${MAX_PALETTE} distinct feature values`);
       k = palette.length;
       paletteIndex.set(v, k);
       palette.push(v);
@@ -68,7 +69,8 @@ export function decodeShard(bytes: Uint8Array): Dataset {
   if (rank < 1 || rank > 8) throw new ShardFormatError(`example rank ${rank} is out of range 1..8`);
   const inputShape = Array.from({ length: rank }, (_, i) => word(5 + i));
   const paletteSize = word(5 + rank);
-  if (paletteSize < 1 || paletteSize > MAX_PALETTE) throw new ShardFormatError(`palette of ${paletteSize} values is out of range 1..${MAX_PALETTE}`);
+  if (paletteSize < 1 || paletteSize > MAX_PALETTE)
+    throw new ShardFormatError(`palette of ${paletteSize} values is out of range 1..${MAX_PALETTE}`);
   const f = inputShape.reduce((a, b) => a * b, 1);
   const paletteOffset = (6 + rank) * 4;
   const indexOffset = paletteOffset + paletteSize * 4;
@@ -86,7 +88,8 @@ export function decodeShard(bytes: Uint8Array): Dataset {
   const y = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     y[i] = bytes[labelOffset + i];
-    if (y[i] >= numClasses) throw new ShardFormatError(`example ${i} has label ${y[i]}, the shard has ${numClasses} classes`);
+    if (y[i] >= numClasses)
+      throw new ShardFormatError(`example ${i} has label ${y[i]}, the shard has ${numClasses} classes`);
   }
   return { x, y, n, inputShape, numClasses };
 }

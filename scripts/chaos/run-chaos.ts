@@ -108,7 +108,9 @@ function checkpointWriteBegins(versionsDir: string, nth: number, timeoutMs: numb
 }
 
 /** What the data dir holds right after a kill: complete versions (verified) and their round records. */
-async function diskState(dataDir: string): Promise<{ newest: number; committed: Map<number, number>; epsilon: number; corrupt: number; tempDirs: number }> {
+async function diskState(
+  dataDir: string,
+): Promise<{ newest: number; committed: Map<number, number>; epsilon: number; corrupt: number; tempDirs: number }> {
   const store = new CheckpointStore(dataDir, { log: () => undefined });
   const names = await readdir(join(dataDir, 'versions'));
   const committed = new Map<number, number>();
@@ -146,22 +148,45 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
     }),
   );
   const args = [
-    'server', '--config', configFile, '--port', String(port), '--host', '127.0.0.1', '--data-dir', join(dataDir, 'data'),
-    '--join-token', JOIN_TOKEN, '--admin-token', ADMIN_TOKEN,
+    'server',
+    '--config',
+    configFile,
+    '--port',
+    String(port),
+    '--host',
+    '127.0.0.1',
+    '--data-dir',
+    join(dataDir, 'data'),
+    '--join-token',
+    JOIN_TOKEN,
+    '--admin-token',
+    ADMIN_TOKEN,
   ];
   const versionsDir = join(dataDir, 'data', 'versions');
   const summary: ChaosSummary = {
-    kills: 0, killsAtWrite: 0, cutWrites: 0, roundsCommitted: 0, lostRounds: 0, lostRecords: 0, corruptLoads: 0,
-    wrongServed: 0, roundRegressions: 0, ledgerMonotone: true, finalEpsilon: 0, restartMs: [],
+    kills: 0,
+    killsAtWrite: 0,
+    cutWrites: 0,
+    roundsCommitted: 0,
+    lostRounds: 0,
+    lostRecords: 0,
+    corruptLoads: 0,
+    wrongServed: 0,
+    roundRegressions: 0,
+    ledgerMonotone: true,
+    finalEpsilon: 0,
+    restartMs: [],
   };
   /** Every round ever seen committed, with its version; the highest round number and epsilon seen. */
   const committed = new Map<number, number>();
   let maxRound = 0;
   let maxEpsilon = 0;
 
-  const api = async <T>(path: string, init?: RequestInit): Promise<T> => (await (await fetch(`${url}${path}`, init)).json()) as T;
+  const api = async <T>(path: string, init?: RequestInit): Promise<T> =>
+    (await (await fetch(`${url}${path}`, init)).json()) as T;
   // The admin view: the public one leaves out per-client fields (and, with DP on, most of the record).
-  const rounds = async (): Promise<RoundList> => RoundListSchema.parse(await api('/v1/rounds', { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }));
+  const rounds = async (): Promise<RoundList> =>
+    RoundListSchema.parse(await api('/v1/rounds', { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }));
   const queueRounds = () =>
     fetch(`${url}/v1/rounds`, {
       method: 'POST',
@@ -238,7 +263,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       }
       const list = await rounds();
       const after = new Map(list.rounds.filter((r) => r.status === 'committed').map((r) => [r.round, r.version]));
-      const logged = new Set((await new RoundLog(join(dataDir, 'data', 'rounds.jsonl'), () => undefined).read()).filter((r) => r.status === 'committed').map((r) => r.round));
+      const logged = new Set(
+        (await new RoundLog(join(dataDir, 'data', 'rounds.jsonl'), () => undefined).read())
+          .filter((r) => r.status === 'committed')
+          .map((r) => r.round),
+      );
       for (const [round, version] of committed) {
         if (after.get(round) !== version) {
           summary.lostRounds++;
@@ -266,7 +295,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
         summary.corruptLoads++;
         log(`kill ${k}: the served model (version ${health.version}) does not load or predicts non-finite values`);
       }
-      log(`kill ${k}/${options.kills} (${atWrite ? 'at a checkpoint write' : 'random moment'}): version ${health.version}, ${committed.size} rounds committed, epsilon ${epsilon.toFixed(3)}`);
+      log(
+        `kill ${k}/${options.kills} (${atWrite ? 'at a checkpoint write' : 'random moment'}): version ${health.version}, ${committed.size} rounds committed, epsilon ${epsilon.toFixed(3)}`,
+      );
       await queueRounds();
     }
     summary.roundsCommitted = committed.size;

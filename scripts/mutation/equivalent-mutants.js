@@ -5,7 +5,8 @@ import { equivalentMutants } from '../../stryker.config.mjs';
 
 const byFile = new Map();
 for (const entry of equivalentMutants) {
-  if (!entry.file || !entry.code || !entry.reason) throw new Error(`equivalentMutants entry needs file, code and reason: ${JSON.stringify(entry)}`);
+  if (!entry.file || !entry.code || !entry.reason)
+    throw new Error(`equivalentMutants entry needs file, code and reason: ${JSON.stringify(entry)}`);
   byFile.set(entry.file, [...(byFile.get(entry.file) ?? []), entry]);
 }
 

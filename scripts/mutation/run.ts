@@ -21,7 +21,10 @@ interface Target {
 
 const TARGETS: Record<string, Target> = {
   'server/auth.ts': { mutate: ['server/auth.ts'], testFiles: ['test/server/auth.test.ts'] },
-  'shared/privacy': { mutate: ['shared/privacy/**/*.ts', '!shared/privacy/index.ts'], testFiles: ['test/shared/privacy/**/*.test.ts'] },
+  'shared/privacy': {
+    mutate: ['shared/privacy/**/*.ts', '!shared/privacy/index.ts'],
+    testFiles: ['test/shared/privacy/**/*.test.ts'],
+  },
   'shared/aggregation': { mutate: ['shared/aggregation/**/*.ts'], testFiles: ['test/shared/aggregation/**/*.test.ts'] },
   'shared/secagg': { mutate: ['shared/secagg/**/*.ts'], testFiles: ['test/shared/secagg/**/*.test.ts'] },
   'server/store': { mutate: ['server/store/**/*.ts'], testFiles: ['test/server/store/**/*.test.ts'] },
@@ -52,7 +55,9 @@ function targetNamed(name: string): Target {
   if (name in FILE_TESTS) return { mutate: [name], testFiles: FILE_TESTS[name] };
   const folder = Object.keys(TARGETS).find((t) => name.startsWith(`${t}/`) && name.endsWith('.ts'));
   if (folder) return { mutate: [name], testFiles: TARGETS[folder].testFiles };
-  throw new Error(`unknown mutation target '${name}'; the targets are ${Object.keys(TARGETS).join(', ')}, or one .ts file in one of those folders`);
+  throw new Error(
+    `unknown mutation target '${name}'; the targets are ${Object.keys(TARGETS).join(', ')}, or one .ts file in one of those folders`,
+  );
 }
 
 const MIN_SCORE = 90;
@@ -85,7 +90,15 @@ interface Counts {
   compileError: number;
 }
 
-const zero = (): Counts => ({ killed: 0, survived: 0, timeout: 0, noCoverage: 0, equivalent: 0, static: 0, compileError: 0 });
+const zero = (): Counts => ({
+  killed: 0,
+  survived: 0,
+  timeout: 0,
+  noCoverage: 0,
+  equivalent: 0,
+  static: 0,
+  compileError: 0,
+});
 
 /** Stryker's score: detected / (detected + undetected); equivalent and non-compiling mutants count for neither. */
 function score(c: Counts): number {
@@ -97,7 +110,11 @@ function slug(target: string): string {
   return target.replace(/[^A-Za-z0-9]+/g, '-');
 }
 
-async function runTarget(name: string, target: Target, typecheck: boolean): Promise<{ counts: Counts; survivors: string[] }> {
+async function runTarget(
+  name: string,
+  target: Target,
+  typecheck: boolean,
+): Promise<{ counts: Counts; survivors: string[] }> {
   const dir = `reports/mutation/${slug(name)}`;
   const jsonFile = `${dir}/mutation.json`;
   // Survivors as they happen (scripts/mutation/survivor-log.js).
@@ -129,7 +146,9 @@ async function runTarget(name: string, target: Target, typecheck: boolean): Prom
         case 'Survived':
         case 'NoCoverage':
           counts[m.status === 'Survived' ? 'survived' : 'noCoverage']++;
-          survivors.push(`${file}:${m.location.start.line} ${m.mutatorName} -> ${JSON.stringify(m.replacement ?? '')}${m.status === 'NoCoverage' ? ' (no test covers it)' : ''}`);
+          survivors.push(
+            `${file}:${m.location.start.line} ${m.mutatorName} -> ${JSON.stringify(m.replacement ?? '')}${m.status === 'NoCoverage' ? ' (no test covers it)' : ''}`,
+          );
           break;
         case 'Ignored':
           // Our ignorer's reasons start with "equivalent:" (scripts/mutation/equivalent-mutants.js).
@@ -168,7 +187,9 @@ async function main(): Promise<void> {
     );
     if (survivors.length > 0) console.log(`\nsurvivors in ${name}:\n${survivors.map((s) => `  ${s}`).join('\n')}`);
   }
-  console.log('\n| target | score % | killed | survived | no coverage | timeout | equivalent | static (not run) | compile error | minutes |');
+  console.log(
+    '\n| target | score % | killed | survived | no coverage | timeout | equivalent | static (not run) | compile error | minutes |',
+  );
   console.log('|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(r);
   if (below.length > 0) {

@@ -9,7 +9,10 @@ class SurvivorLog {
     const file = process.env.MUTATION_SURVIVOR_LOG;
     if (!file || (result.status !== 'Survived' && result.status !== 'NoCoverage')) return;
     const { line, column } = result.location.start;
-    appendFileSync(file, `${relative(process.cwd(), result.fileName)}:${line}:${column + 1} ${result.status} ${result.mutatorName} -> ${JSON.stringify(result.replacement)}\n`);
+    appendFileSync(
+      file,
+      `${relative(process.cwd(), result.fileName)}:${line}:${column + 1} ${result.status} ${result.mutatorName} -> ${JSON.stringify(result.replacement)}\n`,
+    );
   }
 }
 

@@ -30,13 +30,25 @@ export class FederatedEvaluationRound {
 
   receive(clientId: string, report: EvaluationReport): Verdict {
     if (report.round !== this.round) {
-      return { ok: false, code: 'stale-round', message: `evaluation is for round ${report.round}, round ${this.round} is being evaluated` };
+      return {
+        ok: false,
+        code: 'stale-round',
+        message: `evaluation is for round ${report.round}, round ${this.round} is being evaluated`,
+      };
     }
     if (!this.selected.includes(clientId)) {
-      return { ok: false, code: 'not-selected', message: `${clientId} was not selected to evaluate round ${this.round}` };
+      return {
+        ok: false,
+        code: 'not-selected',
+        message: `${clientId} was not selected to evaluate round ${this.round}`,
+      };
     }
     if (!this.pending.has(clientId)) {
-      return { ok: false, code: 'duplicate-update', message: `${clientId} already answered the evaluation of round ${this.round}` };
+      return {
+        ok: false,
+        code: 'duplicate-update',
+        message: `${clientId} already answered the evaluation of round ${this.round}`,
+      };
     }
     this.pending.delete(clientId);
     if (report.metrics === null) this.declinedIds.push(clientId);
@@ -59,7 +71,8 @@ export class FederatedEvaluationRound {
    */
   private summedConfusion(reported: readonly string[]): ConfusionMatrix | undefined {
     const matrices = reported.map((id) => this.reports.get(id)!.confusion);
-    if (matrices.length === 0 || matrices.some((m) => m === undefined || m.length !== matrices[0]!.length)) return undefined;
+    if (matrices.length === 0 || matrices.some((m) => m === undefined || m.length !== matrices[0]!.length))
+      return undefined;
     return sumConfusions(matrices as ConfusionMatrix[]);
   }
 

@@ -53,17 +53,29 @@ export class PlaintextProtocol implements AggregationProtocol {
   receive(message: Inbound): Verdict {
     const { clientId, meta, delta } = message;
     if (this.updates.has(clientId)) {
-      return { ok: false, code: 'duplicate-update', message: `an update from ${clientId} for round ${meta.round} was already accepted` };
+      return {
+        ok: false,
+        code: 'duplicate-update',
+        message: `an update from ${clientId} for round ${meta.round} was already accepted`,
+      };
     }
     if (!this.pending.has(clientId)) {
       return { ok: false, code: 'not-selected', message: `${clientId} is not a participant of round ${meta.round}` };
     }
     const used = meta.codec ?? FLOAT32_CODEC;
     if (!sameCodec(used, this.codec)) {
-      return { ok: false, code: 'wrong-codec', message: `update is encoded as ${describeCodec(used)}, round ${meta.round} announced ${describeCodec(this.codec)}` };
+      return {
+        ok: false,
+        code: 'wrong-codec',
+        message: `update is encoded as ${describeCodec(used)}, round ${meta.round} announced ${describeCodec(this.codec)}`,
+      };
     }
     if (delta.length !== this.ctx.globalWeights.length) {
-      return { ok: false, code: 'wrong-length', message: `update has ${delta.length} values, the model has ${this.ctx.globalWeights.length}` };
+      return {
+        ok: false,
+        code: 'wrong-length',
+        message: `update has ${delta.length} values, the model has ${this.ctx.globalWeights.length}`,
+      };
     }
     const norm = updateNorm(delta);
     const tooLarge = this.norms.problem(norm);
@@ -97,7 +109,9 @@ export class PlaintextProtocol implements AggregationProtocol {
 
   aggregate(): RoundAggregate {
     // In client-id order, not arrival order, so the float sums (and a rerun) come out the same.
-    const entries = [...this.updates.values()].sort((a, b) => (a.contribution.clientId < b.contribution.clientId ? -1 : 1));
+    const entries = [...this.updates.values()].sort((a, b) =>
+      a.contribution.clientId < b.contribution.clientId ? -1 : 1,
+    );
     const updates: ClientUpdate[] = entries.map((e) => ({
       clientId: e.contribution.clientId,
       delta: e.delta,

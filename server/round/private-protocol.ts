@@ -3,7 +3,15 @@ import { assertValidUpdates } from '../../shared/aggregation/validate.js';
 import { clipIndicator } from '../../shared/privacy/adaptive-clipping.js';
 import { clipToL2Norm } from '../../shared/privacy/clipping.js';
 import type { PrivacyRuntime, PrivateRoundPlan } from '../privacy-runtime.js';
-import type { AggregationProtocol, Inbound, Outbound, ProtocolFactory, ProtocolMessage, RoundAggregate, Verdict } from './aggregation-protocol.js';
+import type {
+  AggregationProtocol,
+  Inbound,
+  Outbound,
+  ProtocolFactory,
+  ProtocolMessage,
+  RoundAggregate,
+  Verdict,
+} from './aggregation-protocol.js';
 
 /**
  * Differential privacy around any aggregation protocol: clients get the round's DP instructions
@@ -80,17 +88,29 @@ export class PrivateProtocol implements AggregationProtocol {
       delta = clip.clipped;
       wasClipped = !clip.withinClipNorm;
       // An update over the norm was not clipped by its client: it counts as clipped whatever it claims.
-      if (adaptive) indicator = clip.withinClipNorm && reported !== undefined ? Math.sign(reported) * clipIndicator(true) : clipIndicator(clip.withinClipNorm);
+      if (adaptive)
+        indicator =
+          clip.withinClipNorm && reported !== undefined
+            ? Math.sign(reported) * clipIndicator(true)
+            : clipIndicator(clip.withinClipNorm);
     } else if (adaptive) {
       if (reported === undefined) {
-        return { ok: false, code: 'invalid-message', message: 'adaptive clipping is on: the update must carry its clipIndicator' };
+        return {
+          ok: false,
+          code: 'invalid-message',
+          message: 'adaptive clipping is on: the update must carry its clipIndicator',
+        };
       }
       indicator = reported;
     }
     try {
       this.runtime.received(this.plan);
     } catch (e) {
-      return { ok: false, code: 'invalid-message', message: `the coordinator could not record this update's privacy charge, so it cannot take it: ${(e as Error).message}` };
+      return {
+        ok: false,
+        code: 'invalid-message',
+        message: `the coordinator could not record this update's privacy charge, so it cannot take it: ${(e as Error).message}`,
+      };
     }
     const verdict = this.inner.receive({ ...message, delta });
     if (verdict.ok) {
@@ -128,7 +148,9 @@ export class PrivateProtocol implements AggregationProtocol {
       contributors: sum.contributions.length,
       updateSum: sum.delta,
       indicatorSum,
-      ...(this.options.clipOnArrival && this.plan.instructions.mode === 'central' ? { clippedUpdates: this.clipped } : {}),
+      ...(this.options.clipOnArrival && this.plan.instructions.mode === 'central'
+        ? { clippedUpdates: this.clipped }
+        : {}),
     });
     return { ...sum, delta: meanUpdate, privacy: record };
   }
@@ -138,7 +160,11 @@ export class PrivateProtocol implements AggregationProtocol {
  * Wraps a protocol factory with differential privacy (or returns it unchanged without a runtime).
  * The inner protocol gets a summing aggregator; its plan is fixed when the round selects.
  */
-export function withPrivacy(factory: ProtocolFactory, runtime: PrivacyRuntime | undefined, options: PrivateProtocolOptions): ProtocolFactory {
+export function withPrivacy(
+  factory: ProtocolFactory,
+  runtime: PrivacyRuntime | undefined,
+  options: PrivateProtocolOptions,
+): ProtocolFactory {
   if (!runtime) return factory;
   return (ctx) => {
     const plan = runtime.plan(ctx.round, ctx.population ?? 0);

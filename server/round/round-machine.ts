@@ -112,7 +112,10 @@ export class RoundMachine {
   receive(message: Inbound, now: number): { verdict: Verdict; effects: RoundEffect[] } {
     const round = message.meta.round;
     if (round !== this.round) {
-      return refuse('stale-round', `update is for round ${round}, but round ${this.round} is the current round (${this.phase})`);
+      return refuse(
+        'stale-round',
+        `update is for round ${round}, but round ${this.round} is the current round (${this.phase})`,
+      );
     }
     if (this.phase !== 'training' || !this.protocol) {
       return refuse('stale-round', `round ${this.round} is ${this.phase}, not collecting updates`);
@@ -132,7 +135,10 @@ export class RoundMachine {
   /** A message of the protocol's own exchanges (secure aggregation), under the same rules as an update. */
   receiveMessage(message: ProtocolMessage, now: number): { verdict: Verdict; effects: RoundEffect[] } {
     if (message.round !== this.round) {
-      return refuse('stale-round', `message is for round ${message.round}, but round ${this.round} is the current round (${this.phase})`);
+      return refuse(
+        'stale-round',
+        `message is for round ${message.round}, but round ${this.round} is the current round (${this.phase})`,
+      );
     }
     if (this.phase !== 'training' || !this.protocol) {
       return refuse('stale-round', `round ${this.round} is ${this.phase}, not exchanging protocol messages`);
@@ -141,7 +147,10 @@ export class RoundMachine {
       return refuse('not-selected', `${message.clientId} was not selected for round ${this.round}`);
     }
     if (!this.protocol.receiveMessage) {
-      return refuse('invalid-message', `round ${this.round} runs the ${this.protocol.name} protocol, which takes no '${message.body.type}' messages`);
+      return refuse(
+        'invalid-message',
+        `round ${this.round} runs the ${this.protocol.name} protocol, which takes no '${message.body.type}' messages`,
+      );
     }
     const verdict = this.protocol.receiveMessage(message);
     const effects = this.protocol.settled() ? this.finishTraining(now) : [];
@@ -159,7 +168,12 @@ export class RoundMachine {
       this.available.filter((c) => c !== clientId),
       now,
     );
-    if (this.phase === 'training' && this.protocol && this.participants.includes(clientId) && this.protocol.drop(clientId)) {
+    if (
+      this.phase === 'training' &&
+      this.protocol &&
+      this.participants.includes(clientId) &&
+      this.protocol.drop(clientId)
+    ) {
       this.dropped.add(clientId);
       if (this.protocol.settled()) return [...effects, ...this.finishTraining(now)];
     }
@@ -171,7 +185,8 @@ export class RoundMachine {
    * round, and the round stops waiting for it.
    */
   refuse(clientId: string, round: number, reason: string, now: number): RoundEffect[] {
-    if (this.phase !== 'training' || round !== this.round || !this.protocol || !this.participants.includes(clientId)) return [];
+    if (this.phase !== 'training' || round !== this.round || !this.protocol || !this.participants.includes(clientId))
+      return [];
     if (!this.protocol.drop(clientId)) return [];
     this.refused.set(clientId, reason);
     return this.protocol.settled() ? this.finishTraining(now) : [];
@@ -209,7 +224,8 @@ export class RoundMachine {
       return this.fail(`could not draw the participants: ${(e as Error).message}`, now);
     }
     // A Poisson sampler (differential privacy) may pick nobody: fail now rather than at the deadline.
-    if (chosen.length === 0) return this.fail(`the sampler selected none of the ${this.available.length} connected clients`, now);
+    if (chosen.length === 0)
+      return this.fail(`the sampler selected none of the ${this.available.length} connected clients`, now);
     this.participants = chosen;
     try {
       this.protocol = this.openProtocol();

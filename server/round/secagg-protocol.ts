@@ -2,7 +2,12 @@ import { assertCompatibleWithSecureAggregation } from '../../shared/aggregation/
 import type { ClientDpInstructions } from '../../shared/privacy/client-privatize.js';
 import type { TrainTask } from '../../shared/protocol/messages.js';
 import type { RoundPrivacyRecord } from '../../shared/protocol/rounds.js';
-import type { SecureAggregationRecord, SecureSlot, SecureStage, SecureTrainSection } from '../../shared/protocol/secagg-messages.js';
+import type {
+  SecureAggregationRecord,
+  SecureSlot,
+  SecureStage,
+  SecureTrainSection,
+} from '../../shared/protocol/secagg-messages.js';
 import { secureVectorLength, unpackSecureVector, type SlotValues } from '../../shared/protocol/secagg-vector.js';
 import {
   createSetup,
@@ -87,7 +92,9 @@ export interface SecAggTamper {
 /** Audit mode: everything received in one round, the setup it ran under, and how it ended. */
 export interface SecAggRoundAudit extends ServerAudit {
   setup(section: SecureTrainSection): void;
-  finished(outcome: { kind: 'done'; result: SecAggResult } | { kind: 'aborted'; reason: string; dropouts: Dropout[] }): void;
+  finished(
+    outcome: { kind: 'done'; result: SecAggResult } | { kind: 'aborted'; reason: string; dropouts: Dropout[] },
+  ): void;
 }
 
 export interface SecAggProtocolOptions {
@@ -123,7 +130,9 @@ export interface SecureTrainTask {
   weights: Float32Array;
 }
 
-type Outcome = { kind: 'done'; sum: SecureSum; dropouts: Dropout[] } | { kind: 'aborted'; reason: string; dropouts: Dropout[]; culprit?: string };
+type Outcome =
+  | { kind: 'done'; sum: SecureSum; dropouts: Dropout[] }
+  | { kind: 'aborted'; reason: string; dropouts: Dropout[]; culprit?: string };
 
 export class SecAggProtocol implements AggregationProtocol {
   readonly name = 'secagg+';
@@ -149,7 +158,8 @@ export class SecAggProtocol implements AggregationProtocol {
     private readonly ctx: RoundContext,
     private readonly options: SecAggProtocolOptions,
   ) {
-    if (!ctx.link) throw new Error('secure aggregation needs a protocol link to send stage messages (the coordinator provides one)');
+    if (!ctx.link)
+      throw new Error('secure aggregation needs a protocol link to send stage messages (the coordinator provides one)');
     assertCompatibleWithSecureAggregation(ctx.aggregator);
     this.link = ctx.link;
     this.startedAt = this.link.now();
@@ -165,7 +175,10 @@ export class SecAggProtocol implements AggregationProtocol {
     const { round } = this.ctx;
     const { slots, clip, maxWeight, privacy } = this.options;
     const unregistered = participants.filter((id) => !this.options.identityOf(id));
-    if (unregistered.length > 0) return this.abortAtStart(`secure aggregation needs every participant's identity key; none is registered for ${unregistered.join(', ')}`);
+    if (unregistered.length > 0)
+      return this.abortAtStart(
+        `secure aggregation needs every participant's identity key; none is registered for ${unregistered.join(', ')}`,
+      );
     let setup: SecAggSetup;
     try {
       setup = createSetup({
@@ -178,7 +191,9 @@ export class SecAggProtocol implements AggregationProtocol {
         graph: this.graphFor(participants.length),
       });
     } catch (e) {
-      return this.abortAtStart(`secure aggregation cannot run round ${round} with ${participants.length} participants: ${(e as Error).message}`);
+      return this.abortAtStart(
+        `secure aggregation cannot run round ${round} with ${participants.length} participants: ${(e as Error).message}`,
+      );
     }
     this.setup = setup;
     this.server = new SecAggServer({ setup, ...(this.options.audit ? { audit: this.options.audit } : {}) });
@@ -191,7 +206,14 @@ export class SecAggProtocol implements AggregationProtocol {
     const timeoutMs = Math.max(1, this.advertiseDeadline() - this.startedAt);
     const tamper = this.options.tamper;
     const taskFor = (section: SecureTrainSection): SecureTrainTask => ({
-      body: { round, version: this.ctx.version, config: this.ctx.trainConfig, timeoutMs, ...(privacy ? { privacy } : {}), secureAggregation: section },
+      body: {
+        round,
+        version: this.ctx.version,
+        config: this.ctx.trainConfig,
+        timeoutMs,
+        ...(privacy ? { privacy } : {}),
+        secureAggregation: section,
+      },
       weights: this.ctx.globalWeights,
     });
     // One task object for everyone (the transport encodes it once), unless a test tampers per client.
@@ -215,21 +237,31 @@ export class SecAggProtocol implements AggregationProtocol {
     const { clientId, body } = message;
     if (this.outcome || !this.server) {
       const state = this.outcome?.kind === 'done' ? 'already unmasked the sum' : 'aborted';
-      return { ok: false, code: 'stale-round', message: `secure aggregation of round ${this.ctx.round} ${state}; '${body.type}' is not needed` };
+      return {
+        ok: false,
+        code: 'stale-round',
+        message: `secure aggregation of round ${this.ctx.round} ${state}; '${body.type}' is not needed`,
+      };
     }
     if (this.closing) {
       // The unmask stage closes as soon as every secret has t shares: later reveals are not needed.
-      return { ok: false, code: 'stale-round', message: `stage ${this.current} of round ${this.ctx.round} has closed; '${body.type}' is not needed` };
+      return {
+        ok: false,
+        code: 'stale-round',
+        message: `stage ${this.current} of round ${this.ctx.round} has closed; '${body.type}' is not needed`,
+      };
     }
     try {
       this.server.receive(clientId, body);
     } catch (e) {
       // A message the state machine could not take changes nothing; never let it take the coordinator down.
-      if (!(e instanceof SecAggMessageError)) this.log(`unexpected error on '${body.type}' from ${clientId}: ${(e as Error).stack ?? e}`);
+      if (!(e instanceof SecAggMessageError))
+        this.log(`unexpected error on '${body.type}' from ${clientId}: ${(e as Error).stack ?? e}`);
       return { ok: false, code: 'invalid-message', message: (e as Error).message };
     }
     if (body.type === 'secagg/masked-input') this.masked.add(clientId);
-    if (body.type === 'secagg/refusal') this.log(`${clientId} refused to go on with secure aggregation: ${body.reason}`);
+    if (body.type === 'secagg/refusal')
+      this.log(`${clientId} refused to go on with secure aggregation: ${body.reason}`);
     this.closeIfComplete();
     return { ok: true };
   }
@@ -261,7 +293,8 @@ export class SecAggProtocol implements AggregationProtocol {
   }
 
   aggregate(): RoundAggregate {
-    if (this.outcome?.kind !== 'done') throw new Error(`secure aggregation of round ${this.ctx.round} has no result: ${this.failure()}`);
+    if (this.outcome?.kind !== 'done')
+      throw new Error(`secure aggregation of round ${this.ctx.round} has no result: ${this.failure()}`);
     const { sum } = this.outcome;
     const finished = this.options.finish ? this.options.finish(sum) : { delta: sum.mean };
     // With equal weights the example counts are a slot of their own; otherwise they are the weights.
@@ -269,7 +302,9 @@ export class SecAggProtocol implements AggregationProtocol {
     return {
       delta: finished.delta,
       contributions: sum.survivors.map((clientId) => ({ clientId })),
-      numExamples: finished.numExamples ?? (examples === undefined ? sum.totalWeight : Math.max(0, Math.round(examples * sum.totalWeight))),
+      numExamples:
+        finished.numExamples ??
+        (examples === undefined ? sum.totalWeight : Math.max(0, Math.round(examples * sum.totalWeight))),
       ...(sum.values.loss !== undefined ? { trainLoss: sum.values.loss } : {}),
       ...(sum.values.accuracy !== undefined ? { trainAccuracy: Math.min(1, Math.max(0, sum.values.accuracy)) } : {}),
       ...(finished.privacy ? { privacy: finished.privacy } : {}),
@@ -280,12 +315,15 @@ export class SecAggProtocol implements AggregationProtocol {
     const setup = this.setup;
     if (!setup) return {};
     const stageMs: Record<string, number> = { ...this.stageMs };
-    if (!this.outcome) stageMs[this.current] = (stageMs[this.current] ?? 0) + Math.max(0, this.link.now() - this.stageStart);
+    if (!this.outcome)
+      stageMs[this.current] = (stageMs[this.current] ?? 0) + Math.max(0, this.link.now() - this.stageStart);
     const dropouts = (this.outcome?.dropouts ?? [])
       // The unmask stage closes once every secret has t shares: a live client whose shares were not needed did not drop.
       .filter((d) => !(d.phase === 'unmask' && d.reason === undefined && !this.gone.has(d.id)))
       .map((d) => ({ clientId: d.id, stage: STAGE_OF[d.phase], ...(d.reason ? { reason: d.reason } : {}) }))
-      .sort((a, b) => STAGE_ORDER.indexOf(a.stage) - STAGE_ORDER.indexOf(b.stage) || (a.clientId < b.clientId ? -1 : 1));
+      .sort(
+        (a, b) => STAGE_ORDER.indexOf(a.stage) - STAGE_ORDER.indexOf(b.stage) || (a.clientId < b.clientId ? -1 : 1),
+      );
     return {
       secureAggregation: {
         k: setup.k,
@@ -298,7 +336,9 @@ export class SecAggProtocol implements AggregationProtocol {
         survivors: this.outcome?.kind === 'done' ? this.outcome.sum.survivors : this.survivors,
         dropouts,
         ...(this.outcome?.kind === 'done' ? { errorBound: this.outcome.sum.errorBound } : {}),
-        ...(this.outcome?.kind === 'aborted' && this.outcome.culprit !== undefined ? { culprit: this.outcome.culprit } : {}),
+        ...(this.outcome?.kind === 'aborted' && this.outcome.culprit !== undefined
+          ? { culprit: this.outcome.culprit }
+          : {}),
       },
     };
   }
@@ -321,7 +361,11 @@ export class SecAggProtocol implements AggregationProtocol {
     try {
       step = await this.server!.close();
     } catch (e) {
-      step = { kind: 'aborted', reason: `the coordinator could not close stage ${this.current}: ${(e as Error).message}`, dropouts: [] };
+      step = {
+        kind: 'aborted',
+        reason: `the coordinator could not close stage ${this.current}: ${(e as Error).message}`,
+        dropouts: [],
+      };
     }
     this.closing = false;
     if (this.disposed) return;
@@ -334,7 +378,12 @@ export class SecAggProtocol implements AggregationProtocol {
         this.finish(step.result);
         break;
       case 'aborted':
-        this.outcome = { kind: 'aborted', reason: `secure aggregation aborted ${step.reason}`, dropouts: step.dropouts, ...(step.culprit !== undefined ? { culprit: step.culprit } : {}) };
+        this.outcome = {
+          kind: 'aborted',
+          reason: `secure aggregation aborted ${step.reason}`,
+          dropouts: step.dropouts,
+          ...(step.culprit !== undefined ? { culprit: step.culprit } : {}),
+        };
         this.options.audit?.finished(step);
         this.log(this.outcome.reason);
         break;
@@ -369,18 +418,35 @@ export class SecAggProtocol implements AggregationProtocol {
     try {
       this.options.unmasked?.(result.survivors.length);
     } catch (e) {
-      this.outcome = { kind: 'aborted', reason: `secure aggregation aborted after unmasking: ${(e as Error).message}`, dropouts: result.dropouts };
+      this.outcome = {
+        kind: 'aborted',
+        reason: `secure aggregation aborted after unmasking: ${(e as Error).message}`,
+        dropouts: result.dropouts,
+      };
       this.log(this.outcome.reason);
       return;
     }
-    const { delta: mean, values } = unpackSecureVector(result.mean, this.ctx.globalWeights.length, this.options.slots, this.options.clip);
+    const { delta: mean, values } = unpackSecureVector(
+      result.mean,
+      this.ctx.globalWeights.length,
+      this.options.slots,
+      this.options.clip,
+    );
     this.outcome = {
       kind: 'done',
-      sum: { survivors: result.survivors, mean, values, totalWeight: result.totalWeight, errorBound: result.errorBound },
+      sum: {
+        survivors: result.survivors,
+        mean,
+        values,
+        totalWeight: result.totalWeight,
+        errorBound: result.errorBound,
+      },
       dropouts: result.dropouts,
     };
     this.options.audit?.finished({ kind: 'done', result });
-    this.log(`secure aggregation: unmasked the sum of ${result.survivors.length} client(s) (error bound ${result.errorBound.toExponential(2)} per coordinate)`);
+    this.log(
+      `secure aggregation: unmasked the sum of ${result.survivors.length} client(s) (error bound ${result.errorBound.toExponential(2)} per coordinate)`,
+    );
   }
 
   /** The round cannot start securely: nothing is sent, and the round fails with `reason` right away. */
@@ -426,5 +492,8 @@ export class SecAggProtocol implements AggregationProtocol {
 }
 
 function definedOnly(graph: { k?: number; threshold?: number }): { k?: number; threshold?: number } {
-  return { ...(graph.k !== undefined ? { k: graph.k } : {}), ...(graph.threshold !== undefined ? { threshold: graph.threshold } : {}) };
+  return {
+    ...(graph.k !== undefined ? { k: graph.k } : {}),
+    ...(graph.threshold !== undefined ? { threshold: graph.threshold } : {}),
+  };
 }

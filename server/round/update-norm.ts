@@ -50,7 +50,8 @@ export class RoundNorms {
   /** Why an update of this norm is refused, or undefined when it may be accepted. */
   problem(norm: number): string | undefined {
     const { max, maxToMedian } = this.limits;
-    if (!(norm <= max)) return `update has L2 norm ${norm.toPrecision(4)}, above the limit ${max} (rounds.maxUpdateNorm)`;
+    if (!(norm <= max))
+      return `update has L2 norm ${norm.toPrecision(4)}, above the limit ${max} (rounds.maxUpdateNorm)`;
     if (this.accepted.length >= MEDIAN_AFTER) {
       const m = median(this.accepted);
       if (norm > maxToMedian * m) {
@@ -74,7 +75,8 @@ export function aggregateProblem(delta: Float32Array, max: number): string | und
   const bad = delta.findIndex((v) => !Number.isFinite(v));
   if (bad >= 0) return `the aggregated update has a non-finite value at index ${bad}`;
   const norm = updateNorm(delta);
-  if (norm > max) return `the aggregated update has L2 norm ${norm.toPrecision(4)}, above the limit ${max} (rounds.maxUpdateNorm)`;
+  if (norm > max)
+    return `the aggregated update has L2 norm ${norm.toPrecision(4)}, above the limit ${max} (rounds.maxUpdateNorm)`;
   return undefined;
 }
 
@@ -85,6 +87,7 @@ export function stepProblem(before: Float32Array, after: Float32Array, max: numb
   let sum = 0;
   for (let i = 0; i < after.length; i++) sum += (after[i] - before[i]) ** 2;
   const norm = Math.sqrt(sum);
-  if (norm > max) return `the server optimizer's step has L2 norm ${norm.toPrecision(4)}, above the limit ${max} (rounds.maxUpdateNorm)`;
+  if (norm > max)
+    return `the server optimizer's step has L2 norm ${norm.toPrecision(4)}, above the limit ${max} (rounds.maxUpdateNorm)`;
   return undefined;
 }

@@ -57,7 +57,8 @@ export function checkBatchingOptions(o: BatchingOptions): void {
     ['batchTimeoutMicros', o.batchTimeoutMicros, 0],
     ['maxEnqueuedBatches', o.maxEnqueuedBatches, 1],
   ] as const) {
-    if (!Number.isSafeInteger(value) || value < min) throw new Error(`batching ${name} must be an integer >= ${min}, got ${value}`);
+    if (!Number.isSafeInteger(value) || value < min)
+      throw new Error(`batching ${name} must be an integer >= ${min}, got ${value}`);
   }
 }
 
@@ -78,7 +79,8 @@ export class BatchScheduler<K, T extends Sized> {
 
   /** Queues a task; false when the key's queue is full (the task was not taken). */
   submit(key: K, task: T): boolean {
-    if (!Number.isSafeInteger(task.size) || task.size < 1) throw new Error(`a task needs a positive integer size, got ${task.size}`);
+    if (!Number.isSafeInteger(task.size) || task.size < 1)
+      throw new Error(`a task needs a positive integer size, got ${task.size}`);
     const { maxBatchSize, maxEnqueuedBatches } = this.options;
     let batches = this.queues.get(key);
     const open = batches?.at(-1);
@@ -93,7 +95,12 @@ export class BatchScheduler<K, T extends Sized> {
         batches = [];
         this.queues.set(key, batches);
       }
-      batches.push({ tasks: [task], size: task.size, openedAt: this.clock.nowMicros(), closed: task.size >= maxBatchSize });
+      batches.push({
+        tasks: [task],
+        size: task.size,
+        openedAt: this.clock.nowMicros(),
+        closed: task.size >= maxBatchSize,
+      });
     }
     this.wake();
     return true;

@@ -33,7 +33,11 @@ const MAX_BODY_DEPTH = 64;
 
 const ExplainOptions = z.strictObject({
   method: z.enum(['integrated_gradients', 'gradient_x_input']).default('integrated_gradients'),
-  steps: z.int().min(2).max(MAX_STEPS, { message: `at most ${MAX_STEPS} steps per instance` }).default(DEFAULT_STEPS),
+  steps: z
+    .int()
+    .min(2)
+    .max(MAX_STEPS, { message: `at most ${MAX_STEPS} steps per instance` })
+    .default(DEFAULT_STEPS),
   targets: z.array(z.int().min(0)).optional(),
 });
 export type ExplainMethod = z.infer<typeof ExplainOptions>['method'];
@@ -85,12 +89,21 @@ function trapezoid(steps: number): { alphas: number[]; weights: number[] } {
 }
 
 /** Gradients of output `target` at each of `points` (count x featureSize values), in batches. */
-async function gradients(model: tf.LayersModel, inputShape: number[], points: Float32Array, count: number, target: number, featureSize: number): Promise<Float32Array> {
+async function gradients(
+  model: tf.LayersModel,
+  inputShape: number[],
+  points: Float32Array,
+  count: number,
+  target: number,
+  featureSize: number,
+): Promise<Float32Array> {
   const out = new Float32Array(count * featureSize);
   const grad = tf.grad((x: tf.Tensor) => (model.predict(x) as tf.Tensor2D).slice([0, target], [-1, 1]).sum());
   for (let start = 0; start < count; start += EXPLAIN_BATCH) {
     const n = Math.min(EXPLAIN_BATCH, count - start);
-    const g = tf.tidy(() => grad(tf.tensor(points.subarray(start * featureSize, (start + n) * featureSize), [n, ...inputShape], 'float32')));
+    const g = tf.tidy(() =>
+      grad(tf.tensor(points.subarray(start * featureSize, (start + n) * featureSize), [n, ...inputShape], 'float32')),
+    );
     try {
       out.set(await g.data<'float32'>(), start * featureSize);
     } finally {
@@ -101,7 +114,14 @@ async function gradients(model: tf.LayersModel, inputShape: number[], points: Fl
 }
 
 /** Attributions for n instances (n * featureSize values) with the served model's weights. */
-export async function explain(m: ServedModel, x: Float32Array, n: number, method: ExplainMethod, steps: number, targets: number[] | undefined): Promise<Explanation[]> {
+export async function explain(
+  m: ServedModel,
+  x: Float32Array,
+  n: number,
+  method: ExplainMethod,
+  steps: number,
+  targets: number[] | undefined,
+): Promise<Explanation[]> {
   const f = m.featureSize;
   const outputs = await m.predict(x, n);
   const classes = m.outputSize;
@@ -129,7 +149,14 @@ export async function explain(m: ServedModel, x: Float32Array, n: number, method
     for (let j = 0; j < f; j++) attributions[j] *= xi[j];
     const baselineOutput = baseline![target];
     const total = attributions.reduce((a, b) => a + b, 0);
-    result.push({ target, prediction, attributions, output: prediction[target], baselineOutput, convergenceDelta: total - (prediction[target] - baselineOutput) });
+    result.push({
+      target,
+      prediction,
+      attributions,
+      output: prediction[target],
+      baselineOutput,
+      convergenceDelta: total - (prediction[target] - baselineOutput),
+    });
   }
   return result;
 }
@@ -147,7 +174,11 @@ export async function handleExplain(
 ): Promise<void> {
   // Counted from arrival (before the body is read), so slow uploads count too.
   if (explainsInProgress >= MAX_CONCURRENT_EXPLAINS) {
-    throw new HttpError(503, `the server is busy: ${MAX_CONCURRENT_EXPLAINS} explain requests are in progress; retry in a second`, { 'retry-after': '1' });
+    throw new HttpError(
+      503,
+      `the server is busy: ${MAX_CONCURRENT_EXPLAINS} explain requests are in progress; retry in a second`,
+      { 'retry-after': '1' },
+    );
   }
   explainsInProgress++;
   try {
@@ -171,19 +202,33 @@ async function explainRequest(
     if (e instanceof JsonBodyError) throw new HttpError(400, e.message);
     throw e;
   }
-  if (!isObject(body)) throw new HttpError(400, 'request body: expected an object like {"instances": [...], "method": "integrated_gradients", "steps": 32}');
+  if (!isObject(body))
+    throw new HttpError(
+      400,
+      'request body: expected an object like {"instances": [...], "method": "integrated_gradients", "steps": 32}',
+    );
   const { method, steps, targets, ...inputs } = body;
   // Numeric arrays arrive as float32 tensors from the fast parser: targets back to plain numbers.
-  const targetList = targets instanceof DenseTensor ? (targets.shape.length === 1 ? Array.from(targets.values) : 'not a list of class indices') : targets;
+  const targetList =
+    targets instanceof DenseTensor
+      ? targets.shape.length === 1
+        ? Array.from(targets.values)
+        : 'not a list of class indices'
+      : targets;
   const options = ExplainOptions.safeParse({ method, steps, targets: targetList });
-  if (!options.success) throw new HttpError(400, options.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+  if (!options.success)
+    throw new HttpError(400, options.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
   const m = await resolve();
   let x: Float32Array;
   let n: number;
   try {
     const request = parseTfServingBody(inputs, m.inputName);
     n = batchSize(request.items);
-    if (n > limits.maxInstances) throw new HttpError(413, `the request has ${n} instances; the limit is ${limits.maxInstances} per request, so split it`);
+    if (n > limits.maxInstances)
+      throw new HttpError(
+        413,
+        `the request has ${n} instances; the limit is ${limits.maxInstances} per request, so split it`,
+      );
     x = flattenBatch(request.items, m.inputShape, itemLabel(request));
   } catch (e) {
     if (e instanceof InputError) throw new HttpError(400, e.message);
@@ -192,11 +237,16 @@ async function explainRequest(
   const o = options.data;
   const evaluations = n * (o.method === 'integrated_gradients' ? o.steps : 1);
   if (evaluations > MAX_EXPLAIN_EVALUATIONS) {
-    throw new HttpError(400, `${n} instances x ${o.method === 'integrated_gradients' ? `${o.steps} steps` : '1 gradient'} = ${evaluations} gradient evaluations; the limit is ${MAX_EXPLAIN_EVALUATIONS} per request, so send fewer instances or steps`);
+    throw new HttpError(
+      400,
+      `${n} instances x ${o.method === 'integrated_gradients' ? `${o.steps} steps` : '1 gradient'} = ${evaluations} gradient evaluations; the limit is ${MAX_EXPLAIN_EVALUATIONS} per request, so send fewer instances or steps`,
+    );
   }
-  if (o.targets && o.targets.length !== n) throw new HttpError(400, `targets has ${o.targets.length} entries for ${n} instances`);
+  if (o.targets && o.targets.length !== n)
+    throw new HttpError(400, `targets has ${o.targets.length} entries for ${n} instances`);
   const bad = o.targets?.findIndex((t) => t >= m.outputSize) ?? -1;
-  if (bad >= 0) throw new HttpError(400, `targets[${bad}] is ${o.targets![bad]}; the model has classes 0..${m.outputSize - 1}`);
+  if (bad >= 0)
+    throw new HttpError(400, `targets[${bad}] is ${o.targets![bad]}; the model has classes 0..${m.outputSize - 1}`);
   const explanations = await explain(m, x, n, o.method, o.steps, o.targets);
   sendJson(res, 200, {
     model_version: m.version,
@@ -207,7 +257,9 @@ async function explainRequest(
       output: e.output,
       prediction: Array.from(e.prediction),
       attributions: nested(e.attributions, m.inputShape),
-      ...(e.baselineOutput !== undefined ? { baseline_output: e.baselineOutput, convergence_delta: e.convergenceDelta } : {}),
+      ...(e.baselineOutput !== undefined
+        ? { baseline_output: e.baselineOutput, convergence_delta: e.convergenceDelta }
+        : {}),
     })),
   });
 }

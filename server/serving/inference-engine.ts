@@ -13,7 +13,10 @@ import type { ModelRunner, ModelSignature } from './model-runner.js';
 export class InferenceEngine {
   private nextId = 1;
   private nextKey = 1;
-  private readonly pending = new Map<number, { resolve: (m: FromInferenceWorker) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<
+    number,
+    { resolve: (m: FromInferenceWorker) => void; reject: (e: Error) => void }
+  >();
   private failure: Error | null = null;
 
   private constructor(private readonly worker: Worker) {
@@ -59,7 +62,10 @@ export class InferenceEngine {
   async load(artifact: ModelArtifact): Promise<ModelRunner> {
     const key = this.nextKey++;
     const weights = artifact.weights.slice();
-    const answer = await this.call({ kind: 'load', key, modelTopology: artifact.modelTopology, weightSpecs: artifact.weightSpecs, weights }, [weights.buffer as ArrayBuffer]);
+    const answer = await this.call(
+      { kind: 'load', key, modelTopology: artifact.modelTopology, weightSpecs: artifact.weightSpecs, weights },
+      [weights.buffer as ArrayBuffer],
+    );
     if (answer.kind !== 'loaded') throw new Error(`unexpected answer to load: ${answer.kind}`);
     return new WorkerRunner(this, key, answer.signature);
   }
@@ -83,7 +89,10 @@ export class InferenceEngine {
   }
 
   /** Sends a load or predict (numbered here) and waits for its answer; a 'failed' answer rejects. */
-  private call(message: WithoutId<Exclude<ToInferenceWorker, { kind: 'unload' }>>, transfer: ArrayBuffer[]): Promise<FromInferenceWorker> {
+  private call(
+    message: WithoutId<Exclude<ToInferenceWorker, { kind: 'unload' }>>,
+    transfer: ArrayBuffer[],
+  ): Promise<FromInferenceWorker> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     return new Promise<FromInferenceWorker>((resolve, reject) => {

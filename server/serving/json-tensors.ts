@@ -105,7 +105,16 @@ const OPEN_ARRAY = 0x5b;
 const CLOSE_ARRAY = 0x5d;
 const OPEN_OBJECT = 0x7b;
 const CLOSE_OBJECT = 0x7d;
-const ESCAPES: Record<number, string> = { 0x22: '"', 0x5c: '\\', 0x2f: '/', 0x62: '\b', 0x66: '\f', 0x6e: '\n', 0x72: '\r', 0x74: '\t' };
+const ESCAPES: Record<number, string> = {
+  0x22: '"',
+  0x5c: '\\',
+  0x2f: '/',
+  0x62: '\b',
+  0x66: '\f',
+  0x6e: '\n',
+  0x72: '\r',
+  0x74: '\t',
+};
 
 const isDigit = (b: number) => b >= ZERO && b <= NINE;
 /** 10^0 .. 10^22, every one exactly representable as a double. */
@@ -183,10 +192,19 @@ class Parser {
             break;
           }
           if (b === OPEN_ARRAY || b === OPEN_OBJECT) {
-            if (this.stack.length >= this.maxDepth) throw new JsonBodyError(`request body nests deeper than ${this.maxDepth} levels (at byte ${this.pos})`);
+            if (this.stack.length >= this.maxDepth)
+              throw new JsonBodyError(`request body nests deeper than ${this.maxDepth} levels (at byte ${this.pos})`);
             this.pos++;
             if (b === OPEN_ARRAY) {
-              this.stack.push({ kind: 'array', mode: 'empty', start: this.pool.length, count: 0, childShape: [], childSize: 0, items: [] });
+              this.stack.push({
+                kind: 'array',
+                mode: 'empty',
+                start: this.pool.length,
+                count: 0,
+                childShape: [],
+                childSize: 0,
+                items: [],
+              });
               expect = 'value-or-end';
             } else {
               this.stack.push({ kind: 'object', object: {}, key: '' });
@@ -213,7 +231,8 @@ class Parser {
   private add(frame: Frame, value: unknown): void {
     if (frame.kind === 'object') {
       // Assignment would set the prototype for "__proto__"; JSON.parse makes it a plain key too.
-      if (frame.key === '__proto__') Object.defineProperty(frame.object, frame.key, { value, enumerable: true, writable: true, configurable: true });
+      if (frame.key === '__proto__')
+        Object.defineProperty(frame.object, frame.key, { value, enumerable: true, writable: true, configurable: true });
       else frame.object[frame.key] = value;
       return;
     }
@@ -224,7 +243,11 @@ class Parser {
       frame.mode = 'tensors';
       frame.childShape = value.shape;
       frame.childSize = value.size;
-    } else if (!(value instanceof DenseTensor && frame.mode === 'tensors' && sameShape(value.shape, frame.childShape))) {
+    } else if (!(
+      value instanceof DenseTensor &&
+      frame.mode === 'tensors' &&
+      sameShape(value.shape, frame.childShape)
+    )) {
       if (frame.mode !== 'generic') this.toGeneric(frame);
       frame.items.push(value);
     }
@@ -253,7 +276,12 @@ class Parser {
       case 'numbers':
         return new DenseTensor([frame.count], this.pool, frame.start, frame.count);
       case 'tensors':
-        return new DenseTensor([frame.count, ...frame.childShape], this.pool, frame.start, frame.count * frame.childSize);
+        return new DenseTensor(
+          [frame.count, ...frame.childShape],
+          this.pool,
+          frame.start,
+          frame.count * frame.childSize,
+        );
       case 'generic':
         return frame.items;
       default: {
@@ -266,7 +294,11 @@ class Parser {
   private scalar(b: number): unknown {
     if (b === QUOTE) return this.string();
     if (b === MINUS || isDigit(b)) return this.number();
-    for (const [word, value] of [['true', true], ['false', false], ['null', null]] as const) {
+    for (const [word, value] of [
+      ['true', true],
+      ['false', false],
+      ['null', null],
+    ] as const) {
       if (this.text.toString('latin1', this.pos, this.pos + word.length) === word) {
         this.pos += word.length;
         return value;
@@ -334,7 +366,9 @@ class Parser {
     const literal = text.toString('latin1', start, p);
     const value = Number(literal);
     if (!Number.isFinite(Math.fround(value))) {
-      throw new JsonBodyError(`${this.path()} is ${literal}, which is not finite as float32 (the largest float32 is 3.4028235e38); inputs must be finite`);
+      throw new JsonBodyError(
+        `${this.path()} is ${literal}, which is not finite as float32 (the largest float32 is 3.4028235e38); inputs must be finite`,
+      );
     }
     return value;
   }

@@ -113,7 +113,13 @@ function arraysEndingBefore(j: number, shape: readonly number[]): number {
  * `{"<key>": [...]}` for n outputs of `shape` (row-major in y): one JSON value per instance,
  * nested as the shape says; with `single` (n = 1), the one instance without the outer list.
  */
-export function writeOutputsJson(key: string, y: Float32Array, n: number, shape: readonly number[], single: boolean): Buffer {
+export function writeOutputsJson(
+  key: string,
+  y: Float32Array,
+  n: number,
+  shape: readonly number[],
+  single: boolean,
+): Buffer {
   const per = shape.reduce((a, b) => a * b, 1);
   if (per === 0 || y.length !== n * per) throw new Error(`output has ${y.length} values, expected ${n} x ${per} (> 0)`);
   if (single && n !== 1) throw new Error(`a single-instance answer needs 1 output, got ${n}`);

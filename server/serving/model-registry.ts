@@ -16,7 +16,8 @@ export type PublishSource = tf.LayersModel | Float32Array | (ModelArtifact & { r
  * versions, kept loaded; specific: exactly these versions, kept loaded. Labeled versions are
  * served and kept loaded under every policy.
  */
-export type VersionPolicy = { kind: 'all' } | { kind: 'latest'; count: number } | { kind: 'specific'; versions: number[] };
+export type VersionPolicy =
+  { kind: 'all' } | { kind: 'latest'; count: number } | { kind: 'specific'; versions: number[] };
 
 export interface ModelRegistryOptions {
   /** Models held in memory under the `all` policy, the current one included (at least 1). Default 3. */
@@ -81,12 +82,20 @@ export class ModelRegistry {
     if (this.policy.kind === 'latest' && !(Number.isInteger(this.policy.count) && this.policy.count >= 1)) {
       throw new Error(`the latest version policy needs a positive count, got ${this.policy.count}`);
     }
-    if (this.policy.kind === 'specific' && (this.policy.versions.length === 0 || !this.policy.versions.every((v) => Number.isSafeInteger(v) && v >= 0))) {
-      throw new Error(`the specific version policy needs a non-empty list of version numbers, got [${this.policy.versions.join(', ')}]`);
+    if (
+      this.policy.kind === 'specific' &&
+      (this.policy.versions.length === 0 || !this.policy.versions.every((v) => Number.isSafeInteger(v) && v >= 0))
+    ) {
+      throw new Error(
+        `the specific version policy needs a non-empty list of version numbers, got [${this.policy.versions.join(', ')}]`,
+      );
     }
-    if (!this.warmupBatchSizes.every((b) => Number.isInteger(b) && b >= 1)) throw new Error(`warm-up batch sizes must be positive integers, got [${this.warmupBatchSizes.join(', ')}]`);
-    if (!Number.isInteger(this.capacity) || this.capacity < 1) throw new Error(`capacity must be a positive integer, got ${this.capacity}`);
-    if (!Number.isInteger(this.maxBatch) || this.maxBatch < 1) throw new Error(`maxBatch must be a positive integer, got ${this.maxBatch}`);
+    if (!this.warmupBatchSizes.every((b) => Number.isInteger(b) && b >= 1))
+      throw new Error(`warm-up batch sizes must be positive integers, got [${this.warmupBatchSizes.join(', ')}]`);
+    if (!Number.isInteger(this.capacity) || this.capacity < 1)
+      throw new Error(`capacity must be a positive integer, got ${this.capacity}`);
+    if (!Number.isInteger(this.maxBatch) || this.maxBatch < 1)
+      throw new Error(`maxBatch must be a positive integer, got ${this.maxBatch}`);
   }
 
   /** The newest published version, or null before the first publish. */
@@ -101,21 +110,28 @@ export class ModelRegistry {
    * version it does not list is not loaded, and null is returned.
    */
   async publish(version: number, source: PublishSource, options: { round?: number } = {}): Promise<ServedModel | null> {
-    if (!Number.isSafeInteger(version) || version < 0) throw new Error(`version must be a non-negative integer, got ${version}`);
+    if (!Number.isSafeInteger(version) || version < 0)
+      throw new Error(`version must be a non-negative integer, got ${version}`);
     let artifact: ModelArtifact;
     let round = options.round ?? null;
     if (source instanceof Float32Array) {
-      if (!this.currentModel) throw new Error('cannot publish bare weights before any model: publish a model or checkpoint first');
+      if (!this.currentModel)
+        throw new Error('cannot publish bare weights before any model: publish a model or checkpoint first');
       const { modelTopology, weightSpecs } = this.currentModel.artifact;
       artifact = { modelTopology, weightSpecs, weights: source.slice() };
     } else if (source instanceof tf.LayersModel) {
       artifact = artifactFromModel(source);
     } else {
       // Copy the weights: the caller may reuse its array for the next round.
-      artifact = { modelTopology: source.modelTopology, weightSpecs: source.weightSpecs, weights: source.weights.slice() };
+      artifact = {
+        modelTopology: source.modelTopology,
+        weightSpecs: source.weightSpecs,
+        weights: source.weights.slice(),
+      };
       round ??= source.round ?? null;
     }
-    if (this.policy.kind === 'specific' && !this.policy.versions.includes(version) && !this.isLabeled(version)) return null;
+    if (this.policy.kind === 'specific' && !this.policy.versions.includes(version) && !this.isLabeled(version))
+      return null;
     const served = await this.createWarm(version, round, artifact);
     this.loaded.get(version)?.retire();
     this.remember(served);
@@ -199,7 +215,8 @@ export class ModelRegistry {
     }
     for (const version of served) if (!this.loaded.has(version)) await this.get(version).catch(() => null);
     // The newest served version answers unversioned requests.
-    for (const model of this.loaded.values()) if (!this.currentModel || model.version > this.currentModel.version) this.currentModel = model;
+    for (const model of this.loaded.values())
+      if (!this.currentModel || model.version > this.currentModel.version) this.currentModel = model;
   }
 
   private isLabeled(version: number): boolean {

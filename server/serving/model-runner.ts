@@ -19,12 +19,15 @@ export interface ModelRunner {
 
 function knownDims(what: string, shape: (number | null)[]): number[] {
   const dims = shape.slice(1);
-  if (dims.some((d) => d === null)) throw new Error(`cannot serve a model whose ${what} shape [${shape.join(', ')}] has unknown dimensions`);
+  if (dims.some((d) => d === null))
+    throw new Error(`cannot serve a model whose ${what} shape [${shape.join(', ')}] has unknown dimensions`);
   return dims as number[];
 }
 
 /** Builds a Layers model from an artifact and reads its signature; the caller disposes the model. */
-export async function loadLayersModel(artifact: Pick<ModelArtifact, 'modelTopology' | 'weightSpecs' | 'weights'>): Promise<{ model: tf.LayersModel; signature: ModelSignature }> {
+export async function loadLayersModel(
+  artifact: Pick<ModelArtifact, 'modelTopology' | 'weightSpecs' | 'weights'>,
+): Promise<{ model: tf.LayersModel; signature: ModelSignature }> {
   const w = artifact.weights;
   const model = await tf.loadLayersModel(
     tf.io.fromMemory({
@@ -35,7 +38,9 @@ export async function loadLayersModel(artifact: Pick<ModelArtifact, 'modelTopolo
   );
   try {
     if (model.inputs.length !== 1 || model.outputs.length !== 1) {
-      throw new Error(`serving needs a single-input single-output model; this one has ${model.inputs.length} inputs and ${model.outputs.length} outputs`);
+      throw new Error(
+        `serving needs a single-input single-output model; this one has ${model.inputs.length} inputs and ${model.outputs.length} outputs`,
+      );
     }
     const signature: ModelSignature = {
       inputShape: knownDims('input', model.inputs[0].shape),
@@ -57,7 +62,14 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
  * Forward passes in batches of at most maxBatch, each inside tf.tidy; with `yieldBetween`, yields to
  * the event loop between batches so sockets stay responsive.
  */
-export async function runBatches(model: tf.LayersModel, signature: ModelSignature, x: Float32Array, n: number, maxBatch: number, yieldBetween: boolean): Promise<Float32Array> {
+export async function runBatches(
+  model: tf.LayersModel,
+  signature: ModelSignature,
+  x: Float32Array,
+  n: number,
+  maxBatch: number,
+  yieldBetween: boolean,
+): Promise<Float32Array> {
   const featureSize = signature.inputShape.reduce((a, b) => a * b, 1);
   const outputSize = signature.outputShape.reduce((a, b) => a * b, 1);
   const out = new Float32Array(n * outputSize);

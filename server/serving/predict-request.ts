@@ -16,7 +16,9 @@ export type PredictRequest =
 
 const TfServingBody = z
   .strictObject({
-    signature_name: z.literal('serving_default', { message: 'signature_name must be "serving_default" (the only signature)' }).optional(),
+    signature_name: z
+      .literal('serving_default', { message: 'signature_name must be "serving_default" (the only signature)' })
+      .optional(),
     instances: z.unknown().optional(),
     inputs: z.unknown().optional(),
   })
@@ -42,7 +44,10 @@ function isBatch(v: unknown): v is Batch {
 
 /** The body must be a JSON object before its fields are looked at. */
 function requireObject(body: unknown): void {
-  if (!isPlainObject(body)) throw new InputError(`request body: expected object, got ${isBatch(body) ? 'an array' : body === null ? 'null' : typeof body}`);
+  if (!isPlainObject(body))
+    throw new InputError(
+      `request body: expected object, got ${isBatch(body) ? 'an array' : body === null ? 'null' : typeof body}`,
+    );
 }
 
 /** TF Serving lets a single-input model's tensor be given bare or as {"<input name>": tensor}. */
@@ -62,8 +67,12 @@ export function parseTfServingBody(body: unknown, inputName: string): PredictReq
   if (!parsed.success) throw new InputError(zodMessage(parsed.error));
   const { instances, inputs } = parsed.data;
   if (instances !== undefined) {
-    if (!isBatch(instances) || batchSize(instances) === 0) throw new InputError('instances must hold at least one instance');
-    const items = instances instanceof DenseTensor ? instances : instances.map((item, i) => unwrapNamed(item, inputName, `instances[${i}]`));
+    if (!isBatch(instances) || batchSize(instances) === 0)
+      throw new InputError('instances must hold at least one instance');
+    const items =
+      instances instanceof DenseTensor
+        ? instances
+        : instances.map((item, i) => unwrapNamed(item, inputName, `instances[${i}]`));
     return { format: 'row', items };
   }
   const batch = unwrapNamed(inputs, inputName, 'inputs');
@@ -88,7 +97,9 @@ export function parseSeedBody(body: unknown, featureSize: number): PredictReques
   }
   const shape = leadingShape(x);
   const single = shape.reduce((a, b) => a * b, 1) === featureSize || shape.length < 2;
-  return single || !isBatch(x) ? { format: 'seed', items: [x], single: true } : { format: 'seed', items: x, single: false };
+  return single || !isBatch(x)
+    ? { format: 'seed', items: [x], single: true }
+    : { format: 'seed', items: x, single: false };
 }
 
 /** The response's key and whether it holds one instance bare (the seed's single x_input) or a list. */

@@ -60,13 +60,18 @@ export class BatchingPredictor implements Predictor {
   }
 
   predict(model: ServedModel, x: Float32Array, n: number): Promise<Float32Array> {
-    if (x.length !== n * model.featureSize) return Promise.reject(new Error(`predict got ${x.length} values for ${n} instances of ${model.featureSize}`));
+    if (x.length !== n * model.featureSize)
+      return Promise.reject(new Error(`predict got ${x.length} values for ${n} instances of ${model.featureSize}`));
     return new Promise((resolve, reject) => {
       const release = model.reserve();
       if (!this.scheduler.submit(model, { size: n, x, release, resolve, reject })) {
         release();
         const { batches, instances } = this.scheduler.queued(model);
-        reject(new QueueFullError(`the batch queue of version ${model.version} is full (${batches} batches, ${instances} instances waiting)`));
+        reject(
+          new QueueFullError(
+            `the batch queue of version ${model.version} is full (${batches} batches, ${instances} instances waiting)`,
+          ),
+        );
       }
     });
   }

@@ -83,7 +83,8 @@ function parseVersion(text: string): number {
 }
 
 function parseLabel(text: string): { label: string } {
-  if (!LABEL_PATTERN.test(text)) throw new HttpError(400, `a version label is a-z, then up to 63 of a-z, 0-9, _ and -; got '${text}'`);
+  if (!LABEL_PATTERN.test(text))
+    throw new HttpError(400, `a version label is a-z, then up to 63 of a-z, 0-9, _ and -; got '${text}'`);
   return { label: text };
 }
 
@@ -102,7 +103,8 @@ function matchRoute(pathname: string): Route | null {
   const m = MODEL_PATH.exec(pathname);
   if (!m) return { kind: 'unknown', path: pathname };
   const model = decodeSegment(m[1]);
-  const ref: VersionRef = m[2] === undefined ? null : m[2] === 'versions' ? parseVersion(m[3]) : parseLabel(decodeSegment(m[3]));
+  const ref: VersionRef =
+    m[2] === undefined ? null : m[2] === 'versions' ? parseVersion(m[3]) : parseLabel(decodeSegment(m[3]));
   switch (m[4]) {
     case undefined:
       return { kind: 'status', model, ref };
@@ -115,7 +117,9 @@ function matchRoute(pathname: string): Route | null {
     case '/labels':
       return ref === null ? { kind: 'labels', model } : { kind: 'unknown', path: pathname };
     case '/model.json':
-      return typeof ref === 'object' && ref !== null ? { kind: 'unknown', path: pathname } : { kind: 'modelJson', model, version: ref };
+      return typeof ref === 'object' && ref !== null
+        ? { kind: 'unknown', path: pathname }
+        : { kind: 'modelJson', model, version: ref };
     case '/weights.bin':
       return typeof ref === 'number' ? { kind: 'weights', model, version: ref } : { kind: 'unknown', path: pathname };
     default:
@@ -125,7 +129,9 @@ function matchRoute(pathname: string): Route | null {
 
 function requireMethod(req: IncomingMessage, ...methods: ('GET' | 'POST' | 'PUT' | 'DELETE')[]): void {
   if (!methods.includes(req.method as 'GET')) {
-    throw new HttpError(405, `${req.method} is not allowed here; use ${methods.join(' or ')}`, { allow: methods.join(', ') });
+    throw new HttpError(405, `${req.method} is not allowed here; use ${methods.join(' or ')}`, {
+      allow: methods.join(', '),
+    });
   }
 }
 
@@ -165,23 +171,39 @@ async function resolveModel(ctx: ServingContext, name: string, ref: VersionRef):
 
 /** TF Serving's GetModelStatus entry. */
 function versionStatus(s: VersionStatus) {
-  return { version: String(s.version), state: s.state, status: { error_code: s.error === undefined ? 'OK' : 'UNKNOWN', error_message: s.error ?? '' } };
+  return {
+    version: String(s.version),
+    state: s.state,
+    status: { error_code: s.error === undefined ? 'OK' : 'UNKNOWN', error_message: s.error ?? '' },
+  };
 }
 
 const LabelBody = z.strictObject({ version: z.int().min(0) });
 
 /** GET: the labeled version's status; PUT {"version": N} (admin): point the label at N; DELETE (admin): remove it. */
-async function label(req: IncomingMessage, res: ServerResponse, ctx: ServingContext, name: string, label: string): Promise<void> {
+async function label(
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: ServingContext,
+  name: string,
+  label: string,
+): Promise<void> {
   requireMethod(req, 'GET', 'PUT', 'DELETE');
   if (req.method === 'GET') return status(res, ctx, name, { label });
-  if (ctx.adminToken === undefined) throw new HttpError(403, 'version labels are set with the admin token, and this server has none');
+  if (ctx.adminToken === undefined)
+    throw new HttpError(403, 'version labels are set with the admin token, and this server has none');
   requireAdmin(req, ctx.adminToken);
   if (req.method === 'DELETE') {
-    if (!(await ctx.registry.removeLabel(label))) throw new HttpError(404, `model '${name}' has no version labeled '${label}'`);
+    if (!(await ctx.registry.removeLabel(label)))
+      throw new HttpError(404, `model '${name}' has no version labeled '${label}'`);
     return sendJson(res, 200, { labels: ctx.registry.allLabels() });
   }
   const parsed = LabelBody.safeParse(await readJsonBody(req, 1024));
-  if (!parsed.success) throw new HttpError(400, `invalid body: expected {"version": <non-negative integer>} (${parsed.error.issues.map((i) => i.message).join('; ')})`);
+  if (!parsed.success)
+    throw new HttpError(
+      400,
+      `invalid body: expected {"version": <non-negative integer>} (${parsed.error.issues.map((i) => i.message).join('; ')})`,
+    );
   try {
     await ctx.registry.setLabel(label, parsed.data.version);
   } catch (e) {
@@ -224,7 +246,13 @@ function metadataBody(name: string, m: ServedModel) {
         },
       },
     },
-    fedserve: { version: m.version, round: m.round, input_shape: m.inputShape, output_shape: m.outputShape, parameters: m.parameterCount },
+    fedserve: {
+      version: m.version,
+      round: m.round,
+      input_shape: m.inputShape,
+      output_shape: m.outputShape,
+      parameters: m.parameterCount,
+    },
   };
 }
 
@@ -274,11 +302,19 @@ function wantsFloat32(req: IncomingMessage): boolean {
 }
 
 /** Reads and parses a predict request, holding a concurrency slot only while doing so; errors are HttpErrors. */
-async function readPredictRequest(req: IncomingMessage, ctx: ServingContext, name: string, ref: VersionRef, seed: boolean): Promise<ParsedPredict> {
+async function readPredictRequest(
+  req: IncomingMessage,
+  ctx: ServingContext,
+  name: string,
+  ref: VersionRef,
+  seed: boolean,
+): Promise<ParsedPredict> {
   const limit = ctx.maxConcurrentPredictions ?? DEFAULT_MAX_CONCURRENT_PREDICTIONS;
   const inProgress = predictionsInProgress.get(ctx) ?? 0;
   if (inProgress >= limit) {
-    throw new HttpError(503, `the server is busy: ${limit} predict requests are in progress; retry in a second`, { 'retry-after': '1' });
+    throw new HttpError(503, `the server is busy: ${limit} predict requests are in progress; retry in a second`, {
+      'retry-after': '1',
+    });
   }
   predictionsInProgress.set(ctx, inProgress + 1);
   try {
@@ -311,10 +347,18 @@ async function readPredictRequest(req: IncomingMessage, ctx: ServingContext, nam
 
 function checkInstances(ctx: ServingContext, n: number): void {
   const maxInstances = ctx.maxInstances ?? DEFAULT_MAX_INSTANCES;
-  if (n > maxInstances) throw new HttpError(413, `the request has ${n} instances; the limit is ${maxInstances} per request, so split it`);
+  if (n > maxInstances)
+    throw new HttpError(413, `the request has ${n} instances; the limit is ${maxInstances} per request, so split it`);
 }
 
-async function predict(req: IncomingMessage, res: ServerResponse, ctx: ServingContext, name: string, ref: VersionRef, seed: boolean): Promise<void> {
+async function predict(
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: ServingContext,
+  name: string,
+  ref: VersionRef,
+  seed: boolean,
+): Promise<void> {
   requireMethod(req, 'POST');
   const arrived = performance.now();
   // Nothing is awaited between resolving the model and handing it to the predictor (see ServedModel).
@@ -323,7 +367,8 @@ async function predict(req: IncomingMessage, res: ServerResponse, ctx: ServingCo
   try {
     y = await predictorOf(ctx).predict(model, x, n);
   } catch (e) {
-    if (e instanceof QueueFullError) throw new HttpError(503, `${e.message}; retry in a second`, { 'retry-after': '1' });
+    if (e instanceof QueueFullError)
+      throw new HttpError(503, `${e.message}; retry in a second`, { 'retry-after': '1' });
     throw e;
   }
   switch (answer.kind) {
@@ -331,7 +376,9 @@ async function predict(req: IncomingMessage, res: ServerResponse, ctx: ServingCo
       sendJsonBytes(res, 200, writeOutputsJson(answer.key, y, n, model.outputShape, answer.single));
       break;
     case 'float32':
-      sendBytes(res, new Uint8Array(y.buffer, y.byteOffset, y.byteLength), { 'x-tensor-shape': [n, ...model.outputShape].join(',') });
+      sendBytes(res, new Uint8Array(y.buffer, y.byteOffset, y.byteLength), {
+        'x-tensor-shape': [n, ...model.outputShape].join(','),
+      });
       break;
     default: {
       const never: never = answer;
@@ -341,7 +388,13 @@ async function predict(req: IncomingMessage, res: ServerResponse, ctx: ServingCo
   ctx.metrics?.observeRequest(model.version, (performance.now() - arrived) / 1000);
 }
 
-async function dispatch(route: Route, req: IncomingMessage, res: ServerResponse, ctx: ServingContext, name: string): Promise<void> {
+async function dispatch(
+  route: Route,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: ServingContext,
+  name: string,
+): Promise<void> {
   switch (route.kind) {
     case 'seedPredict':
       return predict(req, res, ctx, name, null, true);
@@ -353,7 +406,10 @@ async function dispatch(route: Route, req: IncomingMessage, res: ServerResponse,
     case 'explain':
       requireMethod(req, 'POST');
       checkName(route, name);
-      return handleExplain(req, res, () => resolveModel(ctx, name, route.ref), { maxInstances: ctx.maxInstances ?? DEFAULT_MAX_INSTANCES, ...(ctx.maxBodyBytes ? { maxBodyBytes: ctx.maxBodyBytes } : {}) });
+      return handleExplain(req, res, () => resolveModel(ctx, name, route.ref), {
+        maxInstances: ctx.maxInstances ?? DEFAULT_MAX_INSTANCES,
+        ...(ctx.maxBodyBytes ? { maxBodyBytes: ctx.maxBodyBytes } : {}),
+      });
     case 'status':
       checkName(route, name);
       if (typeof route.ref === 'object' && route.ref !== null) return label(req, res, ctx, name, route.ref.label);

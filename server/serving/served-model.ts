@@ -37,16 +37,29 @@ export class ServedModel {
     private readonly runner: ModelRunner,
     private readonly maxBatch: number,
   ) {
-    ({ inputShape: this.inputShape, outputShape: this.outputShape, inputName: this.inputName, outputName: this.outputName } = runner.signature);
+    ({
+      inputShape: this.inputShape,
+      outputShape: this.outputShape,
+      inputName: this.inputName,
+      outputName: this.outputName,
+    } = runner.signature);
     this.featureSize = this.inputShape.reduce((a, b) => a * b, 1);
     this.outputSize = this.outputShape.reduce((a, b) => a * b, 1);
   }
 
   /** Loads the version on this thread, or in `engine`'s inference thread when given. */
-  static async create(version: number, round: number | null, artifact: ModelArtifact, maxBatch: number, engine?: InferenceEngine): Promise<ServedModel> {
+  static async create(
+    version: number,
+    round: number | null,
+    artifact: ModelArtifact,
+    maxBatch: number,
+    engine?: InferenceEngine,
+  ): Promise<ServedModel> {
     const expected = parameterCount(artifact.weightSpecs);
     if (artifact.weights.length !== expected) {
-      throw new Error(`version ${version}: weights have ${artifact.weights.length} values, the weight specs need ${expected}`);
+      throw new Error(
+        `version ${version}: weights have ${artifact.weights.length} values, the weight specs need ${expected}`,
+      );
     }
     const runner = engine ? await engine.load(artifact) : await LocalRunner.load(artifact);
     return new ServedModel(version, round, artifact, runner, maxBatch);
@@ -58,7 +71,8 @@ export class ServedModel {
 
   /** Outputs for n instances given as n * featureSize values, in forward passes of at most maxBatch. */
   async predict(x: Float32Array, n: number): Promise<Float32Array> {
-    if (x.length !== n * this.featureSize) throw new Error(`predict got ${x.length} values for ${n} instances of ${this.featureSize}`);
+    if (x.length !== n * this.featureSize)
+      throw new Error(`predict got ${x.length} values for ${n} instances of ${this.featureSize}`);
     const release = this.reserve();
     try {
       return await this.runner.predict(x, n, this.maxBatch);

@@ -32,7 +32,11 @@ class Histogram {
       cumulative += this.counts[i];
       return `${name}_bucket{${labels},le="${le}"} ${cumulative}`;
     });
-    out.push(`${name}_bucket{${labels},le="+Inf"} ${this.count}`, `${name}_sum{${labels}} ${this.sum}`, `${name}_count{${labels}} ${this.count}`);
+    out.push(
+      `${name}_bucket{${labels},le="+Inf"} ${this.count}`,
+      `${name}_sum{${labels}} ${this.sum}`,
+      `${name}_count{${labels}} ${this.count}`,
+    );
     return out;
   }
 }
@@ -67,8 +71,16 @@ export class ServingMetrics {
         lines.push(...h.lines(name, `model="${labelValue(this.modelName)}",version="${version}"`));
       }
     };
-    family('fedserve_predict_latency_seconds', 'Wall time of answered predict requests, from arrival to answer.', this.latency);
-    family('fedserve_predict_batch_size', 'Instances per forward pass (one per request when batching is off).', this.batches);
+    family(
+      'fedserve_predict_latency_seconds',
+      'Wall time of answered predict requests, from arrival to answer.',
+      this.latency,
+    );
+    family(
+      'fedserve_predict_batch_size',
+      'Instances per forward pass (one per request when batching is off).',
+      this.batches,
+    );
     return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
   }
 

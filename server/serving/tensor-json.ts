@@ -50,7 +50,10 @@ function writeNumber(value: unknown, label: string, out: Float32Array, offset: n
   if (typeof value !== 'number') throw new InputError(`${label} must be a number, got ${kindOf(value)}`);
   if (!Number.isFinite(value)) throw new InputError(`${label} is ${value}; inputs must be finite`);
   const f = Math.fround(value);
-  if (!Number.isFinite(f)) throw new InputError(`${label} is ${value}, which is not finite as float32 (the largest float32 is 3.4028235e38); inputs must be finite`);
+  if (!Number.isFinite(f))
+    throw new InputError(
+      `${label} is ${value}, which is not finite as float32 (the largest float32 is 3.4028235e38); inputs must be finite`,
+    );
   out[offset] = f;
 }
 
@@ -60,7 +63,11 @@ function writeNumber(value: unknown, label: string, out: Float32Array, offset: n
  */
 function writeNested(value: unknown, shape: readonly number[], label: string, out: Float32Array, offset: number): void {
   let off = offset;
-  const place = (v: unknown, depth: number, at: string): { array: unknown[]; depth: number; label: string; i: number } | undefined => {
+  const place = (
+    v: unknown,
+    depth: number,
+    at: string,
+  ): { array: unknown[]; depth: number; label: string; i: number } | undefined => {
     if (depth === shape.length) {
       writeNumber(v, at, out, off++);
       return undefined;
@@ -75,10 +82,14 @@ function writeNested(value: unknown, shape: readonly number[], label: string, ou
       return undefined;
     }
     if (!Array.isArray(v)) {
-      throw new InputError(`${at} must be an array of ${shape[depth]} like its siblings, got ${v === null ? 'null' : typeof v}`);
+      throw new InputError(
+        `${at} must be an array of ${shape[depth]} like its siblings, got ${v === null ? 'null' : typeof v}`,
+      );
     }
     if (v.length !== shape[depth]) {
-      throw new InputError(`${at} has ${v.length} elements, expected ${shape[depth]} like its siblings (ragged nesting)`);
+      throw new InputError(
+        `${at} has ${v.length} elements, expected ${shape[depth]} like its siblings (ragged nesting)`,
+      );
     }
     return { array: v, depth, label: at, i: 0 };
   };
@@ -97,14 +108,27 @@ function writeNested(value: unknown, shape: readonly number[], label: string, ou
 }
 
 /** Writes one instance into `out` at instance slot `index`; throws InputError naming `label`. */
-export function writeInstance(value: unknown, inputShape: readonly number[], label: string, out: Float32Array, index: number): void {
+export function writeInstance(
+  value: unknown,
+  inputShape: readonly number[],
+  label: string,
+  out: Float32Array,
+  index: number,
+): void {
   const featureSize = size(inputShape);
   if (isB64(value)) return writeB64Instance(value, featureSize, label, out, index);
   const shape = leadingShape(value);
   if (size(shape) !== featureSize) {
-    const kind = value === null ? 'null' : typeof value === 'object' && !(value instanceof DenseTensor) ? 'an object' : `a ${typeof value}`;
+    const kind =
+      value === null
+        ? 'null'
+        : typeof value === 'object' && !(value instanceof DenseTensor)
+          ? 'an object'
+          : `a ${typeof value}`;
     const got = shape.length === 0 ? `is ${kind}` : `has shape ${shapeText(shape)} (${size(shape)} values)`;
-    throw new InputError(`${label} ${got}; the model takes ${featureSize} numbers, e.g. shaped ${shapeText(inputShape)}${inputShape.length > 1 ? ` or flat [${featureSize}]` : ''}`);
+    throw new InputError(
+      `${label} ${got}; the model takes ${featureSize} numbers, e.g. shaped ${shapeText(inputShape)}${inputShape.length > 1 ? ` or flat [${featureSize}]` : ''}`,
+    );
   }
   writeNested(value, shape, label, out, index * featureSize);
 }
@@ -118,7 +142,11 @@ export function batchSize(batch: readonly unknown[] | DenseTensor): number {
  * A batch of instances as one flat Float32Array of n * featureSize values. A tensor batch whose
  * instances have the model's size is its own values (no copy).
  */
-export function flattenBatch(batch: readonly unknown[] | DenseTensor, inputShape: readonly number[], label: string): Float32Array {
+export function flattenBatch(
+  batch: readonly unknown[] | DenseTensor,
+  inputShape: readonly number[],
+  label: string,
+): Float32Array {
   if (batch instanceof DenseTensor) {
     if (batch.shape[0] > 0 && size(batch.shape.slice(1)) !== size(inputShape)) {
       // Every instance has the first one's shape: report it as a list's first instance would be.

@@ -82,7 +82,11 @@ const RoundFileSchema = z.object({
   round: z.number().int().nonnegative(),
   savedAt: z.string(),
   metadata: z.record(z.string(), z.unknown()),
-  files: z.object({ [MODEL_FILE]: FileEntrySchema, [WEIGHTS_FILE]: FileEntrySchema, [STATE_FILE]: FileEntrySchema.optional() }),
+  files: z.object({
+    [MODEL_FILE]: FileEntrySchema,
+    [WEIGHTS_FILE]: FileEntrySchema,
+    [STATE_FILE]: FileEntrySchema.optional(),
+  }),
   state: z
     .object({
       json: z.record(z.string(), z.unknown()),
@@ -141,7 +145,8 @@ export class CheckpointStore {
       throw new Error(`weights have ${cp.weights.length} values, the weight specs need ${expected}`);
     }
     for (let i = 0; i < cp.weights.length; i++) {
-      if (!Number.isFinite(cp.weights[i])) throw new Error(`weights[${i}] is ${cp.weights[i]}; refusing to checkpoint non-finite weights`);
+      if (!Number.isFinite(cp.weights[i]))
+        throw new Error(`weights[${i}] is ${cp.weights[i]}; refusing to checkpoint non-finite weights`);
     }
     const metadata = metadataToJson(cp.metadata);
     const state = cp.state === undefined ? null : encodeState(cp.state);
@@ -156,7 +161,9 @@ export class CheckpointStore {
       round: cp.round,
       savedAt: new Date().toISOString(),
       metadata,
-      files: Object.fromEntries(Object.entries(files).map(([name, data]) => [name, fileEntry(data)])) as RoundFile['files'],
+      files: Object.fromEntries(
+        Object.entries(files).map(([name, data]) => [name, fileEntry(data)]),
+      ) as RoundFile['files'],
       state: state && { json: state.json, arrays: state.arrays },
     };
     files[ROUND_FILE] = JSON.stringify(round, null, 2);
@@ -177,7 +184,8 @@ export class CheckpointStore {
         await fs.rename(temp, final);
       } catch (e) {
         // rename() replaces an empty directory but fails on a populated one: another save won.
-        if (errorCode(e) === 'ENOTEMPTY' || errorCode(e) === 'EEXIST') throw new Error(`checkpoint version ${cp.version} already exists`);
+        if (errorCode(e) === 'ENOTEMPTY' || errorCode(e) === 'EEXIST')
+          throw new Error(`checkpoint version ${cp.version} already exists`);
         throw e;
       }
       // The rename is an entry of the parent: only its fsync makes the new version durable.
@@ -199,7 +207,10 @@ export class CheckpointStore {
       await this.fs.rm(join(this.versionsDir, name), { recursive: true, force: true });
       this.log(`removed ${join(this.versionsDir, name)}: an interrupted save left it`);
     }
-    const versions = names.filter((n) => VERSION_NAME.test(n)).map(Number).sort((a, b) => b - a);
+    const versions = names
+      .filter((n) => VERSION_NAME.test(n))
+      .map(Number)
+      .sort((a, b) => b - a);
     const quarantined: QuarantinedVersion[] = [];
     let latest: Checkpoint | null = null;
     for (const version of versions) {
@@ -213,13 +224,20 @@ export class CheckpointStore {
     }
     if (names.length > 0) await fsyncDir(this.versionsDir, this.fs);
     // Damaged versions set aside by earlier starts still count: above `latest` they are rounds it lacks.
-    const earlier = (await this.quarantinedNames()).sort((a, b) => Number(QUARANTINED_NAME.exec(b)![1]) - Number(QUARANTINED_NAME.exec(a)![1]));
+    const earlier = (await this.quarantinedNames()).sort(
+      (a, b) => Number(QUARANTINED_NAME.exec(b)![1]) - Number(QUARANTINED_NAME.exec(a)![1]),
+    );
     for (const name of earlier) {
       const version = Number(QUARANTINED_NAME.exec(name)![1]);
       const movedTo = join(this.quarantineDir, name);
       if (quarantined.some((q) => q.movedTo === movedTo) || (latest !== null && version <= latest.version)) continue;
       const roundFile = await this.readRoundFile(movedTo, version);
-      quarantined.push({ version, reason: 'quarantined by an earlier start', movedTo, ...(roundFile ? { roundFile } : {}) });
+      quarantined.push({
+        version,
+        reason: 'quarantined by an earlier start',
+        movedTo,
+        ...(roundFile ? { roundFile } : {}),
+      });
     }
     const all = [...versions, ...quarantined.map((q) => q.version)];
     return { latest, quarantined, highestVersion: all.length > 0 ? Math.max(...all) : null };
@@ -227,16 +245,23 @@ export class CheckpointStore {
 
   /** Committed version numbers, ascending (directory listing only; load() verifies contents). */
   async versions(): Promise<number[]> {
-    return (await this.entries()).filter((n) => VERSION_NAME.test(n)).map(Number).sort((a, b) => a - b);
+    return (await this.entries())
+      .filter((n) => VERSION_NAME.test(n))
+      .map(Number)
+      .sort((a, b) => a - b);
   }
 
   /** The newest version that verifies; damaged ones and leftover temp dirs are skipped with a log line. */
   async latest(): Promise<Checkpoint | null> {
     const names = await this.entries();
     for (const name of names) {
-      if (name.startsWith(TEMP_PREFIX)) this.log(`ignoring ${join(this.versionsDir, name)}: an interrupted save left it; it is never loaded`);
+      if (name.startsWith(TEMP_PREFIX))
+        this.log(`ignoring ${join(this.versionsDir, name)}: an interrupted save left it; it is never loaded`);
     }
-    const versions = names.filter((n) => VERSION_NAME.test(n)).map(Number).sort((a, b) => b - a);
+    const versions = names
+      .filter((n) => VERSION_NAME.test(n))
+      .map(Number)
+      .sort((a, b) => b - a);
     for (const version of versions) {
       try {
         return await this.load(version);
@@ -289,7 +314,8 @@ export class CheckpointStore {
     for (const [name, entry] of Object.entries(round.files)) {
       if (entry === undefined) continue;
       const data = await read(name);
-      if (data.byteLength !== entry.bytes) throw corrupt(`${name} has ${data.byteLength} bytes, ${ROUND_FILE} records ${entry.bytes}`);
+      if (data.byteLength !== entry.bytes)
+        throw corrupt(`${name} has ${data.byteLength} bytes, ${ROUND_FILE} records ${entry.bytes}`);
       if (fileEntry(data).sha256 !== entry.sha256) throw corrupt(`${name} does not match its recorded SHA-256`);
       contents.set(name, data);
     }
@@ -297,11 +323,14 @@ export class CheckpointStore {
     const modelParsed = TfjsModelJsonSchema.safeParse(parseJson(MODEL_FILE, contents.get(MODEL_FILE)!));
     if (!modelParsed.success) throw corrupt(`${MODEL_FILE} is not a float32 layers-model with one weights file`);
     const group = modelParsed.data.weightsManifest[0];
-    if (group.paths[0] !== WEIGHTS_FILE) throw corrupt(`${MODEL_FILE} points at ${group.paths[0]}, not ${WEIGHTS_FILE}`);
+    if (group.paths[0] !== WEIGHTS_FILE)
+      throw corrupt(`${MODEL_FILE} points at ${group.paths[0]}, not ${WEIGHTS_FILE}`);
     const weightSpecs = group.weights.map((w) => ({ name: w.name, shape: w.shape }));
     const weightBytes = contents.get(WEIGHTS_FILE)!;
     if (weightBytes.byteLength !== parameterCount(weightSpecs) * 4) {
-      throw corrupt(`${WEIGHTS_FILE} has ${weightBytes.byteLength} bytes, the weight specs need ${parameterCount(weightSpecs) * 4}`);
+      throw corrupt(
+        `${WEIGHTS_FILE} has ${weightBytes.byteLength} bytes, the weight specs need ${parameterCount(weightSpecs) * 4}`,
+      );
     }
 
     let state: CheckpointState | undefined;
@@ -320,7 +349,9 @@ export class CheckpointStore {
       modelTopology: modelParsed.data.modelTopology,
       weightSpecs,
       // Copy so the array is 4-byte aligned whatever the read buffer's offset.
-      weights: new Float32Array(weightBytes.buffer.slice(weightBytes.byteOffset, weightBytes.byteOffset + weightBytes.byteLength)),
+      weights: new Float32Array(
+        weightBytes.buffer.slice(weightBytes.byteOffset, weightBytes.byteOffset + weightBytes.byteLength),
+      ),
       ...(state ? { state } : {}),
     };
   }
@@ -354,7 +385,9 @@ export class CheckpointStore {
     try {
       const text = await this.fs.readFile(join(versionDir, ROUND_FILE));
       const parsed = RoundFileSchema.safeParse(JSON.parse(text.toString('utf8')));
-      return parsed.success && parsed.data.version === version ? { round: parsed.data.round, metadata: parsed.data.metadata } : undefined;
+      return parsed.success && parsed.data.version === version
+        ? { round: parsed.data.round, metadata: parsed.data.metadata }
+        : undefined;
     } catch {
       // Missing or torn: that version's record is known only from the round log.
       return undefined;

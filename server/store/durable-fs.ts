@@ -34,7 +34,11 @@ export const nodeFileSystem: FileSystem = {
 };
 
 /** Creates `path` (failing if it exists) with `data`, flushed to disk before returning. */
-export async function writeFileDurable(path: string, data: Uint8Array | string, fs: FileSystem = nodeFileSystem): Promise<void> {
+export async function writeFileDurable(
+  path: string,
+  data: Uint8Array | string,
+  fs: FileSystem = nodeFileSystem,
+): Promise<void> {
   const fh = await fs.open(path, 'wx');
   try {
     await fh.writeFile(data);

@@ -35,10 +35,16 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  * Copies `value` as a JSON tree, calling `onArray` for each Float32Array (whose return value takes
  * its place). Throws, naming the path, on anything JSON cannot hold exactly (NaN, undefined, ...).
  */
-function toJsonTree(value: unknown, path: JsonPath, root: string, onArray: (a: Float32Array, path: JsonPath) => unknown): unknown {
+function toJsonTree(
+  value: unknown,
+  path: JsonPath,
+  root: string,
+  onArray: (a: Float32Array, path: JsonPath) => unknown,
+): unknown {
   if (value === null || typeof value === 'boolean' || typeof value === 'string') return value;
   if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new Error(`${root}${describe(path)} is ${value}; checkpoint values must be finite`);
+    if (!Number.isFinite(value))
+      throw new Error(`${root}${describe(path)} is ${value}; checkpoint values must be finite`);
     return value;
   }
   if (value instanceof Float32Array) return onArray(value, path);
@@ -48,8 +54,10 @@ function toJsonTree(value: unknown, path: JsonPath, root: string, onArray: (a: F
     for (const [k, v] of Object.entries(value)) out[k] = toJsonTree(v, [...path, k], root, onArray);
     return out;
   }
-  const kind = value === undefined ? 'undefined' : (value as object).constructor?.name ?? typeof value;
-  throw new Error(`${root}${describe(path)} is ${kind}; only JSON values${root === 'state' ? ' and Float32Array' : ''} can be checkpointed`);
+  const kind = value === undefined ? 'undefined' : ((value as object).constructor?.name ?? typeof value);
+  throw new Error(
+    `${root}${describe(path)} is ${kind}; only JSON values${root === 'state' ? ' and Float32Array' : ''} can be checkpointed`,
+  );
 }
 
 /** Validates that metadata is plain JSON (no binary, no NaN) and returns a copy. */
@@ -81,7 +89,11 @@ export function encodeState(state: CheckpointState): EncodedState {
 }
 
 /** Inverse of encodeState; throws, naming the entry, when the manifest does not fit the data. */
-export function decodeState(json: Record<string, unknown>, arrays: readonly StateArrayEntry[], data: Uint8Array): CheckpointState {
+export function decodeState(
+  json: Record<string, unknown>,
+  arrays: readonly StateArrayEntry[],
+  data: Uint8Array,
+): CheckpointState {
   const tree = structuredClone(json) as Record<string, unknown>;
   for (const entry of arrays) {
     const where = `state${describe(entry.path)}`;

@@ -46,7 +46,11 @@ function affine(values: Float32Array, dtype: 'uint8' | 'uint16'): Quantization {
 }
 
 /** model.json + weights file of `artifact` with its weights stored as `dtype`; weights must be finite. */
-export function servedModelFiles(artifact: ModelArtifact, dtype: ServedDtype, weightsPath = 'weights.bin'): ServedFiles {
+export function servedModelFiles(
+  artifact: ModelArtifact,
+  dtype: ServedDtype,
+  weightsPath = 'weights.bin',
+): ServedFiles {
   const bad = artifact.weights.findIndex((v) => !Number.isFinite(v));
   if (bad >= 0) throw new Error(`weights[${bad}] is ${artifact.weights[bad]}; only finite weights can be served`);
   const modelJson = tfjsModelJson(artifact, weightsPath);
@@ -81,7 +85,11 @@ export function servedModelFiles(artifact: ModelArtifact, dtype: ServedDtype, we
  * `sparsity` of its weights smallest in magnitude. Returns a copy and the fraction of all
  * parameters that are zero afterwards.
  */
-export function pruneByMagnitude(weights: Float32Array, specs: readonly WeightSpec[], sparsity: number): { weights: Float32Array; zeroFraction: number } {
+export function pruneByMagnitude(
+  weights: Float32Array,
+  specs: readonly WeightSpec[],
+  sparsity: number,
+): { weights: Float32Array; zeroFraction: number } {
   if (!(sparsity >= 0 && sparsity < 1)) throw new Error(`sparsity must be in [0, 1), got ${sparsity}`);
   const out = weights.slice();
   let at = 0;

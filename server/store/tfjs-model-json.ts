@@ -20,7 +20,9 @@ const WeightEntrySchema = z.object({
 export const TfjsModelJsonSchema = z.object({
   format: z.literal('layers-model'),
   modelTopology: z.record(z.string(), z.unknown()),
-  weightsManifest: z.array(z.object({ paths: z.array(z.string()).length(1), weights: z.array(WeightEntrySchema) })).length(1),
+  weightsManifest: z
+    .array(z.object({ paths: z.array(z.string()).length(1), weights: z.array(WeightEntrySchema) }))
+    .length(1),
 });
 export type TfjsModelJson = z.infer<typeof TfjsModelJsonSchema> & { generatedBy: string; convertedBy: null };
 
@@ -28,7 +30,10 @@ export type TfjsModelJson = z.infer<typeof TfjsModelJsonSchema> & { generatedBy:
  * model.json exactly as `tf.loadLayersModel(url)` expects it: one weights group whose single file
  * is `weightsPath`, resolved by tfjs relative to the model.json URL.
  */
-export function tfjsModelJson(artifact: Pick<ModelArtifact, 'modelTopology' | 'weightSpecs'>, weightsPath: string): TfjsModelJson {
+export function tfjsModelJson(
+  artifact: Pick<ModelArtifact, 'modelTopology' | 'weightSpecs'>,
+  weightsPath: string,
+): TfjsModelJson {
   return {
     format: 'layers-model',
     generatedBy: 'fedserve',

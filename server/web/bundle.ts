@@ -81,11 +81,20 @@ function nodeBuiltinsOfFileLoaders(root: string): Plugin {
       build.onResolve({ filter: /^node:/ }, (args) => {
         const importer = relative(root, args.importer).split(sep).join('/');
         if (!NODE_FILE_LOADERS.has(importer)) {
-          return { errors: [{ text: `${importer} imports ${args.path}, which browsers do not have; keep browser-bundled modules isomorphic` }] };
+          return {
+            errors: [
+              {
+                text: `${importer} imports ${args.path}, which browsers do not have; keep browser-bundled modules isomorphic`,
+              },
+            ],
+          };
         }
         return { path: args.path, namespace: 'node-builtin-unused' };
       });
-      build.onLoad({ filter: /.*/, namespace: 'node-builtin-unused' }, () => ({ contents: 'module.exports = {};', loader: 'js' }));
+      build.onLoad({ filter: /.*/, namespace: 'node-builtin-unused' }, () => ({
+        contents: 'module.exports = {};',
+        loader: 'js',
+      }));
     },
   };
 }
@@ -120,8 +129,12 @@ export async function buildWebBundle(outDir = defaultWebDir()): Promise<WebManif
     files.push(name);
   }
   const gzipped = files.filter((f) => COMPRESSIBLE.test(f));
-  for (const name of gzipped) await writeAtomic(join(outDir, `${name}.gz`), gzipSync(await readFile(join(outDir, name)), { level: 9 }));
-  const inputs = [...Object.keys(result.metafile.inputs).filter((p) => !p.includes(':')), ...STATIC_FILES.map((n) => `${STATIC_DIR}/${n}`)];
+  for (const name of gzipped)
+    await writeAtomic(join(outDir, `${name}.gz`), gzipSync(await readFile(join(outDir, name)), { level: 9 }));
+  const inputs = [
+    ...Object.keys(result.metafile.inputs).filter((p) => !p.includes(':')),
+    ...STATIC_FILES.map((n) => `${STATIC_DIR}/${n}`),
+  ];
   const manifest: WebManifest = { builtAt: Date.now(), inputs, files, gzipped };
   await writeAtomic(join(outDir, MANIFEST), JSON.stringify(manifest));
   return manifest;
@@ -146,7 +159,14 @@ async function readManifest(dir: string): Promise<WebManifest | undefined> {
 
 /** True when a source the bundle was built from changed after the build (a missing source cannot). */
 async function isStale(manifest: WebManifest, root: string): Promise<boolean> {
-  const times = await Promise.all(manifest.inputs.map((p) => stat(join(root, p)).then((s) => s.mtimeMs, () => 0)));
+  const times = await Promise.all(
+    manifest.inputs.map((p) =>
+      stat(join(root, p)).then(
+        (s) => s.mtimeMs,
+        () => 0,
+      ),
+    ),
+  );
   return times.some((t) => t > manifest.builtAt);
 }
 
@@ -154,7 +174,10 @@ async function isStale(manifest: WebManifest, root: string): Promise<boolean> {
  * The bundle's manifest, building first when it is missing or stale. Where esbuild is not
  * installed (a production install) an existing bundle is used as it is.
  */
-export async function ensureWebBundle(dir = defaultWebDir(), log: (line: string) => void = () => {}): Promise<WebManifest> {
+export async function ensureWebBundle(
+  dir = defaultWebDir(),
+  log: (line: string) => void = () => {},
+): Promise<WebManifest> {
   const manifest = await readManifest(dir);
   if (manifest && !(await isStale(manifest, packageRoot()))) return manifest;
   const started = performance.now();
@@ -167,7 +190,9 @@ export async function ensureWebBundle(dir = defaultWebDir(), log: (line: string)
       log(`could not rebuild the web bundle (${(e as Error).message.split('\n')[0]}); serving the existing one`);
       return manifest;
     }
-    throw new Error(`the web bundle is missing from ${dir} and could not be built (run npm run build:web): ${(e as Error).message}`);
+    throw new Error(
+      `the web bundle is missing from ${dir} and could not be built (run npm run build:web): ${(e as Error).message}`,
+    );
   }
 }
 
@@ -186,7 +211,9 @@ export async function loadWebBundle(dir = defaultWebDir(), opts: LoadWebBundleOp
   if (opts.build ?? RUNS_FROM_SOURCE) return ensureWebBundle(dir, opts.log);
   const manifest = await readManifest(dir);
   if (!manifest) {
-    throw new Error(`the web bundle is missing from ${dir} (no valid ${MANIFEST}): this fedserve install is incomplete; reinstall the package, which ships it prebuilt`);
+    throw new Error(
+      `the web bundle is missing from ${dir} (no valid ${MANIFEST}): this fedserve install is incomplete; reinstall the package, which ships it prebuilt`,
+    );
   }
   return manifest;
 }

@@ -26,7 +26,9 @@ export function connectedCount(s: FeedStatus): number | undefined {
 export function describeCoordinator(s: FeedStatus): string {
   const r = s.running;
   const count = r ? participantCount(r) : undefined;
-  const round = r ? `round ${r.round} ${r.status}${r.stage ? ` (${r.stage})` : ''}${count === undefined ? '' : `, ${count} participant(s)`}` : 'no round running';
+  const round = r
+    ? `round ${r.round} ${r.status}${r.stage ? ` (${r.stage})` : ''}${count === undefined ? '' : `, ${count} participant(s)`}`
+    : 'no round running';
   const connected = connectedCount(s);
   return connected === undefined ? round : `${round}; ${connected} client(s) connected`;
 }

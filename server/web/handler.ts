@@ -20,7 +20,11 @@ export type WebHandler = (req: IncomingMessage, res: ServerResponse) => Promise<
 
 const PAGES: Record<string, string> = { '/': 'dashboard.html', '/client': 'client.html' };
 const WASM_PREFIX = '/web/tfjs-wasm/';
-const WASM_BINARIES = new Set(['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm']);
+const WASM_BINARIES = new Set([
+  'tfjs-backend-wasm.wasm',
+  'tfjs-backend-wasm-simd.wasm',
+  'tfjs-backend-wasm-threaded-simd.wasm',
+]);
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -50,7 +54,13 @@ function wasmDir(): string {
  * Sends a file, or 304 when the browser's copy is current (`no-cache` makes it ask each time, so
  * a rebuilt bundle is never stale). `gzipped` says a `.gz` copy exists, for browsers that accept gzip.
  */
-async function sendFile(req: IncomingMessage, res: ServerResponse, path: string, headers: Record<string, string>, gzipped = false): Promise<void> {
+async function sendFile(
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  headers: Record<string, string>,
+  gzipped = false,
+): Promise<void> {
   const gzip = gzipped && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
   const file = gzip ? `${path}.gz` : path;
   const info = await stat(file);
@@ -99,11 +109,13 @@ export function createWebHandler(opts: WebOptions = {}): WebHandler {
   // Loaded (or built) once per process; a failure is retried on the next request.
   const ready = () => {
     if (!bundle) {
-      bundle = loadWebBundle(dir, { ...(opts.build !== undefined ? { build: opts.build } : {}), log }).catch((e: Error) => {
-        bundle = undefined;
-        log(`web UI unavailable: ${e.message}`);
-        throw new HttpError(503, `web UI unavailable: ${e.message}`);
-      });
+      bundle = loadWebBundle(dir, { ...(opts.build !== undefined ? { build: opts.build } : {}), log }).catch(
+        (e: Error) => {
+          bundle = undefined;
+          log(`web UI unavailable: ${e.message}`);
+          throw new HttpError(503, `web UI unavailable: ${e.message}`);
+        },
+      );
     }
     return bundle;
   };

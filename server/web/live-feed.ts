@@ -3,7 +3,15 @@ import { describeZodError, type TaskInfo } from '../../shared/protocol/messages.
 import { OUTSIDE_DP_GUARANTEE, publicRoundView } from '../../shared/protocol/public-rounds.js';
 import type { PrivacyStatus, RoundList, RoundRecord } from '../../shared/protocol/rounds.js';
 import { tokenMatches, type Access } from '../auth.js';
-import { FEED_EVENTS, FEED_NAMESPACE, FeedAuth, SNAPSHOT_ROUNDS, type FeedRound, type FeedSnapshot, type FeedStatus } from './feed-messages.js';
+import {
+  FEED_EVENTS,
+  FEED_NAMESPACE,
+  FeedAuth,
+  SNAPSHOT_ROUNDS,
+  type FeedRound,
+  type FeedSnapshot,
+  type FeedStatus,
+} from './feed-messages.js';
 
 /** What the feed reads from the coordinator, and the two events it follows. */
 export interface RoundSource {
@@ -38,7 +46,11 @@ function status(source: RoundSource, list: RoundList, access: Access): FeedStatu
   const last = list.rounds[list.rounds.length - 1];
   const running = last && !CLOSED.has(last.status) ? last : null;
   const privacy = list.privacy !== undefined;
-  const counters = { currentVersion: list.currentVersion, pendingRounds: list.pendingRounds, ...(list.privacy ? { privacy: list.privacy } : {}) };
+  const counters = {
+    currentVersion: list.currentVersion,
+    pendingRounds: list.pendingRounds,
+    ...(list.privacy ? { privacy: list.privacy } : {}),
+  };
   switch (access) {
     case 'public':
       return {
@@ -48,7 +60,13 @@ function status(source: RoundSource, list: RoundList, access: Access): FeedStatu
         running: running && publicRoundView(running, { privacy }),
       };
     case 'admin':
-      return { access, ...counters, connectedClients: source.connectedClients(), running, ...(privacy ? { outsideDpGuarantee: [...OUTSIDE_DP_GUARANTEE] } : {}) };
+      return {
+        access,
+        ...counters,
+        connectedClients: source.connectedClients(),
+        running,
+        ...(privacy ? { outsideDpGuarantee: [...OUTSIDE_DP_GUARANTEE] } : {}),
+      };
     default: {
       const never: never = access;
       throw new Error(`unknown feed audience ${JSON.stringify(never)}`);
@@ -104,7 +122,8 @@ export function attachLiveFeed(io: Server, source: RoundSource, opts: LiveFeedOp
   const send = () => {
     dirty = false;
     const list = source.rounds();
-    for (const access of AUDIENCES) if (listening(access)) nsp.to(access).emit(FEED_EVENTS.status, status(source, list, access));
+    for (const access of AUDIENCES)
+      if (listening(access)) nsp.to(access).emit(FEED_EVENTS.status, status(source, list, access));
     cooldown = setTimeout(() => {
       cooldown = undefined;
       if (dirty) send();

@@ -39,7 +39,8 @@ export class Bulyan implements Aggregator {
     const m = assertValidUpdates(updates);
     const n = updates.length;
     const f = this.byzantine;
-    if (n < 4 * f + 3) throw new Error(`Bulyan with ${f} Byzantine clients needs at least ${4 * f + 3} updates (4f + 3), got ${n}`);
+    if (n < 4 * f + 3)
+      throw new Error(`Bulyan with ${f} Byzantine clients needs at least ${4 * f + 3} updates (4f + 3), got ${n}`);
     const theta = n - 2 * f;
     const dist = pairwiseSquaredDistances(deltasOf(updates));
     const remaining = Array.from(updates.keys());

@@ -69,6 +69,11 @@ export function flattenConfusion(m: ConfusionMatrix): Float64Array {
 
 /** Inverse of flattenConfusion for a summed vector, rounding to the nearest count. */
 export function unflattenConfusion(flat: ArrayLike<number>, numClasses: number): ConfusionMatrix {
-  if (flat.length !== numClasses * numClasses) throw new Error(`a ${numClasses}-class confusion matrix has ${numClasses * numClasses} entries, got ${flat.length}`);
-  return Array.from({ length: numClasses }, (_, t) => Array.from({ length: numClasses }, (_, p) => Math.max(0, Math.round(flat[t * numClasses + p]))));
+  if (flat.length !== numClasses * numClasses)
+    throw new Error(
+      `a ${numClasses}-class confusion matrix has ${numClasses * numClasses} entries, got ${flat.length}`,
+    );
+  return Array.from({ length: numClasses }, (_, t) =>
+    Array.from({ length: numClasses }, (_, p) => Math.max(0, Math.round(flat[t * numClasses + p]))),
+  );
 }

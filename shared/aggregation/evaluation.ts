@@ -25,7 +25,8 @@ export function aggregateMetrics(results: readonly ClientMetrics[]): AggregatedM
       throw new Error(`metrics of client #${i} have an invalid number of examples (${r.numExamples})`);
     }
     if (!Number.isFinite(r.loss)) throw new Error(`metrics of client #${i} have a non-finite loss (${r.loss})`);
-    if (!(r.accuracy >= 0 && r.accuracy <= 1)) throw new Error(`metrics of client #${i} have an accuracy outside [0, 1] (${r.accuracy})`);
+    if (!(r.accuracy >= 0 && r.accuracy <= 1))
+      throw new Error(`metrics of client #${i} have an accuracy outside [0, 1] (${r.accuracy})`);
     loss += r.numExamples * r.loss;
     accuracy += r.numExamples * r.accuracy;
     numExamples += r.numExamples;

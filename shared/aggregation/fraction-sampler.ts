@@ -36,14 +36,21 @@ export class FractionSampler implements Sampler {
     this.maxClients = options.maxClients ?? Number.POSITIVE_INFINITY;
     this.minAvailable = Math.max(options.minAvailable ?? this.minClients, this.minClients);
     this.seed = options.seed ?? 0;
-    if (!(this.fraction > 0 && this.fraction <= 1)) throw new Error(`sampler fraction must be in (0, 1], got ${this.fraction}`);
+    if (!(this.fraction > 0 && this.fraction <= 1))
+      throw new Error(`sampler fraction must be in (0, 1], got ${this.fraction}`);
     if (!Number.isInteger(this.minClients) || this.minClients < 1) {
       throw new Error(`sampler minClients must be a positive integer, got ${this.minClients}`);
     }
-    if (this.maxClients !== Number.POSITIVE_INFINITY && (!Number.isInteger(this.maxClients) || this.maxClients < this.minClients)) {
-      throw new Error(`sampler maxClients must be an integer >= minClients (${this.minClients}), got ${this.maxClients}`);
+    if (
+      this.maxClients !== Number.POSITIVE_INFINITY &&
+      (!Number.isInteger(this.maxClients) || this.maxClients < this.minClients)
+    ) {
+      throw new Error(
+        `sampler maxClients must be an integer >= minClients (${this.minClients}), got ${this.maxClients}`,
+      );
     }
-    if (!Number.isInteger(this.minAvailable)) throw new Error(`sampler minAvailable must be an integer, got ${this.minAvailable}`);
+    if (!Number.isInteger(this.minAvailable))
+      throw new Error(`sampler minAvailable must be an integer, got ${this.minAvailable}`);
     if (!Number.isInteger(this.seed)) throw new Error(`sampler seed must be an integer, got ${this.seed}`);
   }
 

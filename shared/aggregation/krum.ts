@@ -26,7 +26,12 @@ export function pairwiseSquaredDistances(vectors: readonly Float32Array[]): Floa
  * Krum scores of `members` (indices into an n x n distance matrix) among themselves: the sum of
  * squared distances to each member's `neighbours` nearest other members. Lower is more central.
  */
-export function krumScores(dist: Float64Array, n: number, members: readonly number[], neighbours: number): Float64Array {
+export function krumScores(
+  dist: Float64Array,
+  n: number,
+  members: readonly number[],
+  neighbours: number,
+): Float64Array {
   const scores = new Float64Array(members.length);
   const row = new Float64Array(members.length - 1);
   members.forEach((a, i) => {
@@ -61,7 +66,9 @@ export function krumSelect(updates: readonly ClientUpdate[], byzantine: number, 
   assertValidUpdates(updates);
   const n = updates.length;
   if (n < 2 * byzantine + 3) {
-    throw new Error(`Krum with ${byzantine} Byzantine clients needs at least ${2 * byzantine + 3} updates (2f + 3), got ${n}`);
+    throw new Error(
+      `Krum with ${byzantine} Byzantine clients needs at least ${2 * byzantine + 3} updates (2f + 3), got ${n}`,
+    );
   }
   if (keep > n - byzantine) {
     throw new Error(`MultiKrum cannot keep ${keep} of ${n} updates when ${byzantine} may be Byzantine (keep <= n - f)`);

@@ -4,7 +4,9 @@ export type OptimizerState = Record<string, Float32Array | number>;
 
 export function assertSameLength(what: string, buffer: Float32Array, weights: Float32Array): void {
   if (buffer.length !== weights.length) {
-    throw new Error(`${what} has ${buffer.length} values but the weights have ${weights.length}: state from another model?`);
+    throw new Error(
+      `${what} has ${buffer.length} values but the weights have ${weights.length}: state from another model?`,
+    );
   }
 }
 

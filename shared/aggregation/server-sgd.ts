@@ -1,4 +1,10 @@
-import { assertFinitePositive, assertSameLength, assertUnitInterval, stateVector, type OptimizerState } from './optimizer-state.js';
+import {
+  assertFinitePositive,
+  assertSameLength,
+  assertUnitInterval,
+  stateVector,
+  type OptimizerState,
+} from './optimizer-state.js';
 import type { ServerOptimizer } from './types.js';
 
 /**

@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import { deriveSeed } from '../random-distributions.js';
-import { FEDADAGRAD_DEFAULTS, FEDADAM_DEFAULTS, FEDYOGI_DEFAULTS, FedAdagrad, FedAdam, FedYogi } from './adaptive-optimizers.js';
+import {
+  FEDADAGRAD_DEFAULTS,
+  FEDADAM_DEFAULTS,
+  FEDYOGI_DEFAULTS,
+  FedAdagrad,
+  FedAdam,
+  FedYogi,
+} from './adaptive-optimizers.js';
 import { Bulyan } from './bulyan.js';
 import { FractionSampler, SAMPLER_DEFAULTS } from './fraction-sampler.js';
 import { Krum } from './krum.js';
@@ -30,7 +37,10 @@ export const samplerConfigSchema = z
 export const aggregatorConfigSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('weighted-mean') }),
   z.strictObject({ kind: z.literal('median') }),
-  z.strictObject({ kind: z.literal('trimmed-mean'), beta: z.number().min(0).lt(0.5).default(TRIMMED_MEAN_DEFAULT_BETA) }),
+  z.strictObject({
+    kind: z.literal('trimmed-mean'),
+    beta: z.number().min(0).lt(0.5).default(TRIMMED_MEAN_DEFAULT_BETA),
+  }),
   z.strictObject({ kind: z.literal('krum'), byzantine: z.int().min(0).default(0), keep: z.int().min(1).default(1) }),
   z.strictObject({ kind: z.literal('bulyan'), byzantine: z.int().min(0).default(0) }),
 ]);

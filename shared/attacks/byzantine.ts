@@ -58,7 +58,8 @@ export function createAttack(config: ByzantineAttackConfig, seed: number): Byzan
 
 /** Which of numClients clients (0-based indices, ascending) are Byzantine: round(fraction * n), chosen by seed. */
 export function chooseByzantineClients(numClients: number, fraction: number, seed: number): number[] {
-  if (!Number.isInteger(numClients) || numClients < 0) throw new Error(`number of clients must be a non-negative integer, got ${numClients}`);
+  if (!Number.isInteger(numClients) || numClients < 0)
+    throw new Error(`number of clients must be a non-negative integer, got ${numClients}`);
   if (!(fraction >= 0 && fraction <= 1)) throw new Error(`Byzantine fraction must be in [0, 1], got ${fraction}`);
   const count = Math.round(fraction * numClients);
   return Array.from(permutation(numClients, seededRng(seed)).subarray(0, count)).sort((a, b) => a - b);

@@ -80,7 +80,10 @@ export function decodeQuantized(bytes: Uint8Array, sizes: readonly number[], bit
     const scale = view.getFloat32(4 * t, true);
     // The largest decodable value must be a finite float32 too.
     if (!(scale >= 0) || !Number.isFinite(Math.fround(scale * L))) {
-      throw new WeightPayloadError('bad-encoding', `tensor ${t} has scale ${scale}; scales must be finite, non-negative, and at most ${L} times below float32's largest value`);
+      throw new WeightPayloadError(
+        'bad-encoding',
+        `tensor ${t} has scale ${scale}; scales must be finite, non-negative, and at most ${L} times below float32's largest value`,
+      );
     }
     const end = at + sizes[t];
     for (let i = at; i < end; i++) {
@@ -90,7 +93,8 @@ export function decodeQuantized(bytes: Uint8Array, sizes: readonly number[], bit
       } else {
         level = ((bytes[header + (i >> 1)] >> ((i & 1) * 4)) << 28) >> 28;
       }
-      if (level < -L) throw new WeightPayloadError('bad-encoding', `parameter ${i} has level ${level}, outside [-${L}, ${L}]`);
+      if (level < -L)
+        throw new WeightPayloadError('bad-encoding', `parameter ${i} has level ${level}, outside [-${L}, ${L}]`);
       out[i] = level * scale;
     }
     at = end;

@@ -54,9 +54,12 @@ export function decodeTopk(bytes: Uint8Array, n: number, k: number): Float32Arra
   const mapBytes = bitmapBytes(n);
   const expected = mapBytes + 4 * k;
   if (bytes.byteLength !== expected) {
-    throw new WeightPayloadError('wrong-length', `a top-k update of ${k} of ${n} parameters has ${expected} bytes, got ${bytes.byteLength}`);
+    throw new WeightPayloadError(
+      'wrong-length',
+      `a top-k update of ${k} of ${n} parameters has ${expected} bytes, got ${bytes.byteLength}`,
+    );
   }
-  if (n % 8 !== 0 && bytes[mapBytes - 1] >> n % 8 !== 0) {
+  if (n % 8 !== 0 && bytes[mapBytes - 1] >> (n % 8) !== 0) {
     throw new WeightPayloadError('bad-encoding', `the bitmap marks parameters past the last one (${n - 1})`);
   }
   const values = new DataView(bytes.buffer, bytes.byteOffset + mapBytes, 4 * k);
@@ -64,9 +67,11 @@ export function decodeTopk(bytes: Uint8Array, n: number, k: number): Float32Arra
   let j = 0;
   for (let i = 0; i < n; i++) {
     if ((bytes[i >> 3] & (1 << (i & 7))) === 0) continue;
-    if (j === k) throw new WeightPayloadError('bad-encoding', `the bitmap marks more than the ${k} parameters the round sends`);
+    if (j === k)
+      throw new WeightPayloadError('bad-encoding', `the bitmap marks more than the ${k} parameters the round sends`);
     const v = values.getFloat32(4 * j++, true);
-    if (!Number.isFinite(v)) throw new WeightPayloadError('not-finite', `parameter ${i} is ${v}; only finite values are accepted`);
+    if (!Number.isFinite(v))
+      throw new WeightPayloadError('not-finite', `parameter ${i} is ${v}; only finite values are accepted`);
     out[i] = v;
   }
   if (j !== k) throw new WeightPayloadError('bad-encoding', `the bitmap marks ${j} parameters, the round sends ${k}`);

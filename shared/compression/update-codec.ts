@@ -51,9 +51,11 @@ export class UpdateEncoder {
     const n = this.sizes.reduce((a, b) => a + b, 0);
     if (delta.length !== n) throw new Error(`the update has ${delta.length} values, the model's tensors hold ${n}`);
     const withResidual = this.residual ? delta.map((v, i) => v + this.residual![i]) : delta;
-    const sent = (residual: Float32Array | undefined): EncodedUpdate['commit'] => () => {
-      this.residual = residual;
-    };
+    const sent =
+      (residual: Float32Array | undefined): EncodedUpdate['commit'] =>
+      () => {
+        this.residual = residual;
+      };
     switch (spec.codec) {
       case 'float32':
         return { payload: encodeWeights(withResidual), commit: sent(undefined) };

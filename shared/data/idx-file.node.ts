@@ -40,11 +40,15 @@ export async function readIdxFile(path: string): Promise<IdxArray> {
 export async function loadIdxDataset(imagesPath: string, labelsPath: string): Promise<Dataset> {
   const [images, labels] = await Promise.all([readIdxFile(imagesPath), readIdxFile(labelsPath)]);
   if (labels.dims.length !== 1) {
-    throw new Error(`${labelsPath}: a label file has one dimension, this one has ${labels.dims.length} (${labels.dims.join(' x ')}); are images and labels swapped?`);
+    throw new Error(
+      `${labelsPath}: a label file has one dimension, this one has ${labels.dims.length} (${labels.dims.join(' x ')}); are images and labels swapped?`,
+    );
   }
-  if (images.dims.length < 2) throw new Error(`${imagesPath}: an image file has at least two dimensions (examples x features), this one has 1`);
+  if (images.dims.length < 2)
+    throw new Error(`${imagesPath}: an image file has at least two dimensions (examples x features), this one has 1`);
   const n = images.dims[0];
-  if (labels.dims[0] !== n) throw new Error(`${imagesPath} holds ${n} examples but ${labelsPath} holds ${labels.dims[0]} labels`);
+  if (labels.dims[0] !== n)
+    throw new Error(`${imagesPath} holds ${n} examples but ${labelsPath} holds ${labels.dims[0]} labels`);
   const rest = images.dims.slice(1);
   const inputShape = rest.length === 2 ? [...rest, 1] : rest;
   const x = new Float32Array(images.data.length);
@@ -60,13 +64,18 @@ export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 
 export type FashionMnistSplit = 'train' | 'test';
 
-export function fashionMnistFiles(split: FashionMnistSplit, dir = process.env.FEDSERVE_FASHION_MNIST_DIR ?? FASHION_MNIST_DIR): { images: string; labels: string } {
+export function fashionMnistFiles(
+  split: FashionMnistSplit,
+  dir = process.env.FEDSERVE_FASHION_MNIST_DIR ?? FASHION_MNIST_DIR,
+): { images: string; labels: string } {
   const prefix = split === 'train' ? 'train' : 't10k';
   const images = join(dir, `${prefix}-images-idx3-ubyte.gz`);
   const labels = join(dir, `${prefix}-labels-idx1-ubyte.gz`);
   for (const f of [images, labels]) {
     if (!existsSync(f)) {
-      throw new Error(`Fashion-MNIST is not installed: ${f} is missing. Install it with 'apt-get install dataset-fashion-mnist' (Debian), or point FEDSERVE_FASHION_MNIST_DIR at a folder holding the four IDX files`);
+      throw new Error(
+        `Fashion-MNIST is not installed: ${f} is missing. Install it with 'apt-get install dataset-fashion-mnist' (Debian), or point FEDSERVE_FASHION_MNIST_DIR at a folder holding the four IDX files`,
+      );
     }
   }
   return { images, labels };

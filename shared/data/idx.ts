@@ -9,7 +9,13 @@ export interface IdxArray {
 }
 
 const UBYTE = 0x08;
-const TYPE_NAMES: Record<number, string> = { 0x09: 'signed byte', 0x0b: 'int16', 0x0c: 'int32', 0x0d: 'float32', 0x0e: 'float64' };
+const TYPE_NAMES: Record<number, string> = {
+  0x09: 'signed byte',
+  0x0b: 'int16',
+  0x0c: 'int32',
+  0x0d: 'float32',
+  0x0e: 'float64',
+};
 /** Larger arrays are refused before allocating: a corrupt header must not ask for gigabytes. */
 export const IDX_MAX_VALUES = 1 << 30;
 
@@ -49,10 +55,14 @@ export class IdxDecoder {
 
   finish(): IdxArray {
     if (!this.data) {
-      throw new Error(`${this.source}: not an IDX file or truncated header (${this.header.length} bytes; an IDX header has at least 8)`);
+      throw new Error(
+        `${this.source}: not an IDX file or truncated header (${this.header.length} bytes; an IDX header has at least 8)`,
+      );
     }
     if (this.filled !== this.data.length) {
-      throw new Error(`${this.source}: truncated: its header declares ${this.describe()} = ${this.data.length} values, the file holds ${this.filled}`);
+      throw new Error(
+        `${this.source}: truncated: its header declares ${this.describe()} = ${this.data.length} values, the file holds ${this.filled}`,
+      );
     }
     return { dims: this.dims!, data: this.data };
   }
@@ -84,9 +94,12 @@ export class IdxDecoder {
     const view = new DataView(bytes.buffer, bytes.byteOffset, headerBytes);
     const dims = Array.from({ length: rank }, (_, k) => view.getUint32(4 + 4 * k, false));
     const total = dims.reduce((a, b) => a * b, 1);
-    if (dims.some((d) => d === 0)) throw new Error(`${this.source}: IDX header declares an empty dimension (${dims.join(' x ')})`);
+    if (dims.some((d) => d === 0))
+      throw new Error(`${this.source}: IDX header declares an empty dimension (${dims.join(' x ')})`);
     if (total > IDX_MAX_VALUES) {
-      throw new Error(`${this.source}: IDX header declares ${dims.join(' x ')} = ${total} values, more than the limit of ${IDX_MAX_VALUES}`);
+      throw new Error(
+        `${this.source}: IDX header declares ${dims.join(' x ')} = ${total} values, more than the limit of ${IDX_MAX_VALUES}`,
+      );
     }
     this.dims = dims;
     this.data = new Uint8Array(total);
@@ -97,7 +110,8 @@ export class IdxDecoder {
 /** Encodes unsigned bytes as an IDX file (tests and tools write small datasets with it). */
 export function encodeIdx(dims: number[], data: ArrayLike<number>): Uint8Array {
   const total = dims.reduce((a, b) => a * b, 1);
-  if (total !== data.length) throw new Error(`encodeIdx: dimensions ${dims.join(' x ')} need ${total} values, got ${data.length}`);
+  if (total !== data.length)
+    throw new Error(`encodeIdx: dimensions ${dims.join(' x ')} need ${total} values, got ${data.length}`);
   const out = new Uint8Array(4 + 4 * dims.length + total);
   const view = new DataView(out.buffer);
   out[2] = UBYTE;

@@ -164,7 +164,9 @@ function pathological(
     const holders = classesOf.flatMap((classes, p) => (classes.includes(c) ? [p] : []));
     if (holders.length === 0) continue; // no partition drew this class: its examples go unused, as in Flower
     if (holders.length > byClass[c].length) {
-      throw new Error(`class ${c} has ${byClass[c].length} examples but ${holders.length} partitions need a share of it`);
+      throw new Error(
+        `class ${c} has ${byClass[c].length} examples but ${holders.length} partitions need a share of it`,
+      );
     }
     const idx = [...byClass[c]];
     shuffleInPlace(idx, rng);
@@ -177,7 +179,10 @@ function shards(labels: Int32Array, cfg: Extract<PartitionConfig, { kind: 'shard
   const P = cfg.numPartitions;
   const total = P * cfg.shardsPerPartition;
   const shardSize = Math.floor(labels.length / total);
-  if (shardSize === 0) throw new Error(`${labels.length} examples cannot fill ${total} shards (${P} partitions x ${cfg.shardsPerPartition})`);
+  if (shardSize === 0)
+    throw new Error(
+      `${labels.length} examples cannot fill ${total} shards (${P} partitions x ${cfg.shardsPerPartition})`,
+    );
   // Shuffle, then stable-sort by label: shards are label-pure runs with random members.
   const order = Array.from(permutation(labels.length, rng)).sort((a, b) => labels[a] - labels[b]);
   const shardOrder = Array.from(permutation(total, rng));

@@ -5,7 +5,8 @@ export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
 /** Which binary tfjs-backend-wasm loads, for `wasmPath` given as a file map. */
-export type WasmBinaryName = 'tfjs-backend-wasm.wasm' | 'tfjs-backend-wasm-simd.wasm' | 'tfjs-backend-wasm-threaded-simd.wasm';
+export type WasmBinaryName =
+  'tfjs-backend-wasm.wasm' | 'tfjs-backend-wasm-simd.wasm' | 'tfjs-backend-wasm-threaded-simd.wasm';
 
 export interface BackendOptions {
   /**
@@ -26,7 +27,11 @@ interface Request {
 }
 
 function nodeProcess(): { argv: string[]; env: Record<string, string | undefined> } | undefined {
-  const p = (globalThis as { process?: { versions?: { node?: string }; argv: string[]; env: Record<string, string | undefined> } }).process;
+  const p = (
+    globalThis as {
+      process?: { versions?: { node?: string }; argv: string[]; env: Record<string, string | undefined> };
+    }
+  ).process;
   return p?.versions?.node ? p : undefined;
 }
 
@@ -47,7 +52,8 @@ export function backendFlag(argv: readonly string[]): string | undefined {
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--backend') {
       const value = argv[i + 1];
-      if (value === undefined || value.startsWith('--')) throw new Error('--backend needs a value: tensorflow, wasm or cpu');
+      if (value === undefined || value.startsWith('--'))
+        throw new Error('--backend needs a value: tensorflow, wasm or cpu');
       return value;
     }
     if (argv[i].startsWith('--backend=')) return argv[i].slice('--backend='.length);
@@ -106,7 +112,8 @@ async function activate(name: BackendName, opts: BackendOptions): Promise<string
       const wasm = await import('@tensorflow/tfjs-backend-wasm');
       if (opts.wasmPath !== undefined) wasm.setWasmPaths(opts.wasmPath);
       await registerWasmKernels();
-      if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend failed to start (are the .wasm binaries reachable?)');
+      if (!(await tf.setBackend('wasm')))
+        throw new Error('the wasm backend failed to start (are the .wasm binaries reachable?)');
       const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT') ? 'SIMD' : 'no SIMD';
       return `WebAssembly (XNNPACK, ${simd}) with fedserve's training kernels`;
     }

@@ -59,11 +59,13 @@ export function checkAdaptiveClippingOptions(options: AdaptiveClippingOptions): 
   if (!(initialClipNorm > 0 && Number.isFinite(initialClipNorm))) {
     throw new Error(`initial clip norm must be finite and > 0, got ${initialClipNorm}`);
   }
-  if (!(targetQuantile > 0 && targetQuantile < 1)) throw new Error(`target quantile must be in (0, 1), got ${targetQuantile}`);
+  if (!(targetQuantile > 0 && targetQuantile < 1))
+    throw new Error(`target quantile must be in (0, 1), got ${targetQuantile}`);
   if (!(learningRate > 0 && Number.isFinite(learningRate))) {
     throw new Error(`clip learning rate must be finite and > 0, got ${learningRate}`);
   }
-  if (!(bitNoiseStd > 0 && Number.isFinite(bitNoiseStd))) throw new Error(`bit noise std must be finite and > 0, got ${bitNoiseStd}`);
+  if (!(bitNoiseStd > 0 && Number.isFinite(bitNoiseStd)))
+    throw new Error(`bit noise std must be finite and > 0, got ${bitNoiseStd}`);
 }
 
 /** The clip-norm state C and its quantile-tracking update. */
@@ -75,7 +77,8 @@ export class AdaptiveClipNorm {
     clipNorm: number = options.initialClipNorm,
   ) {
     checkAdaptiveClippingOptions(options);
-    if (!(clipNorm > 0 && Number.isFinite(clipNorm))) throw new Error(`clip norm must be finite and > 0, got ${clipNorm}`);
+    if (!(clipNorm > 0 && Number.isFinite(clipNorm)))
+      throw new Error(`clip norm must be finite and > 0, got ${clipNorm}`);
     this.current = clipNorm;
   }
 

@@ -18,7 +18,8 @@ function checkPositive(name: string, value: number): void {
 }
 
 function checkCount(name: string, value: number, min: number): void {
-  if (!(Number.isSafeInteger(value) && value >= min)) throw new Error(`${name} must be an integer >= ${min}, got ${value}`);
+  if (!(Number.isSafeInteger(value) && value >= min))
+    throw new Error(`${name} must be an integer >= ${min}, got ${value}`);
 }
 
 /** Central mode: std of the noise the coordinator adds to the sum of clipped updates. */

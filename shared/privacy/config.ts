@@ -14,9 +14,7 @@ const AdaptiveClippingSchema = z.strictObject({
   bitNoiseStd: z.number().positive(),
 });
 
-export type ClippingConfig =
-  | { kind: 'fixed'; clipNorm: number }
-  | ({ kind: 'adaptive' } & AdaptiveClippingOptions);
+export type ClippingConfig = { kind: 'fixed'; clipNorm: number } | ({ kind: 'adaptive' } & AdaptiveClippingOptions);
 
 export interface PrivacyConfig {
   mode: PrivacyMode;
@@ -55,17 +53,17 @@ export const PrivacyConfigSchema = z
       });
     }
   })
-  .transform(
-    (c): PrivacyConfig => ({
-      mode: c.mode,
-      noiseMultiplier: c.noiseMultiplier,
-      clipping:
-        c.adaptive !== undefined ? { kind: 'adaptive', ...c.adaptive } : { kind: 'fixed', clipNorm: c.clipNorm as number },
-      delta: c.delta,
-      targetEpsilon: c.targetEpsilon,
-      orders: c.orders ?? DEFAULT_RDP_ORDERS,
-    }),
-  );
+  .transform((c): PrivacyConfig => ({
+    mode: c.mode,
+    noiseMultiplier: c.noiseMultiplier,
+    clipping:
+      c.adaptive !== undefined
+        ? { kind: 'adaptive', ...c.adaptive }
+        : { kind: 'fixed', clipNorm: c.clipNorm as number },
+    delta: c.delta,
+    targetEpsilon: c.targetEpsilon,
+    orders: c.orders ?? DEFAULT_RDP_ORDERS,
+  }));
 
 /** Parses the `privacy` config section; throws an Error listing every invalid field. */
 export function parsePrivacyConfig(input: unknown): PrivacyConfig {

@@ -9,7 +9,13 @@ import { achievedNoise, distributedNoiseStd } from './calibration.js';
 import type { ClientDpInstructions } from './client-privatize.js';
 import type { PrivacyConfig } from './config.js';
 import { addGaussianNoise, type GaussianSampler } from './gaussian.js';
-import { LedgerStateSchema, PrivacyLedger, type BudgetDecision, type PrivacySpent, type RoundPrivacy } from './ledger.js';
+import {
+  LedgerStateSchema,
+  PrivacyLedger,
+  type BudgetDecision,
+  type PrivacySpent,
+  type RoundPrivacy,
+} from './ledger.js';
 
 export const PrivacyCheckpointSchema = z.strictObject({
   ledger: LedgerStateSchema,
@@ -117,11 +123,17 @@ export class PrivacyController {
     const { round, samplingRate, expectedContributors: n, contributors: m, indicatorSum } = result;
     const bitStd = this.bitNoiseStd;
     if ((bitStd === null) !== (indicatorSum === null)) {
-      throw new Error(bitStd === null ? 'fixed clipping takes no indicator sum' : 'adaptive clipping needs the indicator sum');
+      throw new Error(
+        bitStd === null ? 'fixed clipping takes no indicator sum' : 'adaptive clipping needs the indicator sum',
+      );
     }
     const turnout = { mode: this.config.mode, expectedContributors: n, contributors: m };
     const updateNoise = achievedNoise({ ...turnout, noiseMultiplier: this.updateMultiplier });
-    const noisySum = addGaussianNoise(result.updateSum, updateNoise.coordinatorNoiseMultiplier * this.clipNorm, sampler);
+    const noisySum = addGaussianNoise(
+      result.updateSum,
+      updateNoise.coordinatorNoiseMultiplier * this.clipNorm,
+      sampler,
+    );
     const meanUpdate = noisySum.map((v) => v / n);
     // A round charged at its draw keeps that charge; the turnout only adds the coordinator's account.
     const privacy = this.ledger.charged(round)

@@ -89,7 +89,9 @@ export class PrivacyLedger {
     }
     const s = LedgerStateSchema.parse(state);
     if (s.mode !== settings.mode) {
-      throw new Error(`privacy mode changed since the checkpoint (${s.mode} -> ${settings.mode}); the account cannot carry over`);
+      throw new Error(
+        `privacy mode changed since the checkpoint (${s.mode} -> ${settings.mode}); the account cannot carry over`,
+      );
     }
     if (s.orders.length !== settings.orders.length || s.orders.some((a, k) => a !== settings.orders[k])) {
       throw new Error('the checkpoint was accounted over different RDP orders than the config');
@@ -155,7 +157,11 @@ export class PrivacyLedger {
     if (!(Number.isSafeInteger(turnout.round) && turnout.round >= 0)) {
       throw new Error(`round must be a non-negative integer, got ${turnout.round}`);
     }
-    const noise = achievedNoise({ mode: this.settings.mode, noiseMultiplier: this.settings.noiseMultiplier, ...turnout });
+    const noise = achievedNoise({
+      mode: this.settings.mode,
+      noiseMultiplier: this.settings.noiseMultiplier,
+      ...turnout,
+    });
     const step = this.perStep(turnout.samplingRate, noise.releasedNoiseMultiplier);
     for (let k = 0; k < step.length; k++) this.rdp[k] += step[k];
     // A round nobody contributed to tells the coordinator nothing about anyone.
@@ -193,10 +199,17 @@ export class PrivacyLedger {
    */
   recordContributors(round: number, contributors: number): RoundPrivacy {
     const entry = this.history.find((r) => r.round === round);
-    if (!entry) throw new Error(`round ${round} was not charged: its draw must be charged before its contributors are recorded`);
+    if (!entry)
+      throw new Error(`round ${round} was not charged: its draw must be charged before its contributors are recorded`);
     if (entry.contributors === contributors) return { ...entry };
-    if (entry.contributors !== 0) throw new Error(`round ${round} already recorded ${entry.contributors} contributor(s), not ${contributors}`);
-    const noise = achievedNoise({ mode: this.settings.mode, noiseMultiplier: this.settings.noiseMultiplier, expectedContributors: entry.expectedContributors, contributors });
+    if (entry.contributors !== 0)
+      throw new Error(`round ${round} already recorded ${entry.contributors} contributor(s), not ${contributors}`);
+    const noise = achievedNoise({
+      mode: this.settings.mode,
+      noiseMultiplier: this.settings.noiseMultiplier,
+      expectedContributors: entry.expectedContributors,
+      contributors,
+    });
     if (noise.clientNoiseMultiplier !== null && contributors > 0) {
       const coordinatorStep = this.perStep(1, noise.clientNoiseMultiplier);
       for (let k = 0; k < coordinatorStep.length; k++) this.coordinatorRdp[k] += coordinatorStep[k];
@@ -215,7 +228,8 @@ export class PrivacyLedger {
   /** Epsilon spent so far at the configured delta (0 before any round: nothing was released). */
   spent(): PrivacySpent {
     const rounds = this.history.length;
-    const released: EpsilonResult = rounds === 0 ? { epsilon: 0, order: null, orderAtEdge: null } : this.epsilon(this.rdp);
+    const released: EpsilonResult =
+      rounds === 0 ? { epsilon: 0, order: null, orderAtEdge: null } : this.epsilon(this.rdp);
     return {
       ...released,
       delta: this.settings.delta,

@@ -25,7 +25,8 @@ export class PoissonSampler implements Sampler {
   private readonly seed: number | undefined;
 
   constructor(options: PoissonSamplerOptions) {
-    if (!(options.rate > 0 && options.rate <= 1)) throw new Error(`Poisson sampling rate must be in (0, 1], got ${options.rate}`);
+    if (!(options.rate > 0 && options.rate <= 1))
+      throw new Error(`Poisson sampling rate must be in (0, 1], got ${options.rate}`);
     this.rate = options.rate;
     this.seed = options.seed;
   }
@@ -36,7 +37,8 @@ export class PoissonSampler implements Sampler {
   }
 
   select(available: readonly string[], round: number): string[] {
-    const words: RandomWords = this.seed === undefined ? cryptoRandomWords : seededRandomWords(deriveSeed(this.seed, round));
+    const words: RandomWords =
+      this.seed === undefined ? cryptoRandomWords : seededRandomWords(deriveSeed(this.seed, round));
     // Sorted so that a seeded sample does not depend on the order the ids arrive in.
     const ids = [...available].sort();
     const draws = new Uint32Array(ids.length);

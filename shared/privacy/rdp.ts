@@ -85,10 +85,8 @@ function logAFractionalOrder(q: number, sigma: number, alpha: number): number {
       if (ratio < 0) sign = -sign;
     }
     const j = alpha - i;
-    const s0 =
-      logAbsBinom + i * logQ + j * log1mQ + (i * i - i) / twoVar - Math.LN2 + logErfc((i - z0) / sqrt2Sigma);
-    const s1 =
-      logAbsBinom + j * logQ + i * log1mQ + (j * j - j) / twoVar - Math.LN2 + logErfc((z0 - j) / sqrt2Sigma);
+    const s0 = logAbsBinom + i * logQ + j * log1mQ + (i * i - i) / twoVar - Math.LN2 + logErfc((i - z0) / sqrt2Sigma);
+    const s1 = logAbsBinom + j * logQ + i * log1mQ + (j * j - j) / twoVar - Math.LN2 + logErfc((z0 - j) / sqrt2Sigma);
     if (sign > 0) {
       pos0 = logAddExp(pos0, s0);
       pos1 = logAddExp(pos1, s1);
@@ -148,11 +146,7 @@ export interface EpsilonResult {
  * (epsilon, delta)-DP from total RDP at each order, improved conversion:
  * eps = min_a [ rdp(a) + log((a - 1) / a) - (log(delta) + log(a)) / (a - 1) ], floored at 0.
  */
-export function rdpToEpsilon(
-  rdp: readonly number[],
-  orders: readonly number[],
-  delta: number,
-): EpsilonResult {
+export function rdpToEpsilon(rdp: readonly number[], orders: readonly number[], delta: number): EpsilonResult {
   checkOrders(orders);
   checkDelta(delta);
   if (rdp.length !== orders.length) {
@@ -217,7 +211,11 @@ export function stepsUntilBudget(query: BudgetQuery): number {
   }
   const perStep = orders.map((a) => sampledGaussianRdp(query.q, query.noiseMultiplier, a));
   const epsilonAfter = (t: number) =>
-    rdpToEpsilon(perStep.map((r, k) => spent[k] + (t === 0 ? 0 : r * t)), orders, query.delta).epsilon;
+    rdpToEpsilon(
+      perStep.map((r, k) => spent[k] + (t === 0 ? 0 : r * t)),
+      orders,
+      query.delta,
+    ).epsilon;
   if (epsilonAfter(0) > query.targetEpsilon) return 0;
   // epsilon(T) <= target iff some order a has spent_a + T r_a + c_a <= target: solve per order.
   const logDelta = Math.log(query.delta);

@@ -35,7 +35,12 @@ const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 function pathText(path: readonly (string | number)[]): string {
-  return path.length === 0 ? 'the top level' : path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`)).join('').replace(/^\./, '');
+  return path.length === 0
+    ? 'the top level'
+    : path
+        .map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`))
+        .join('')
+        .replace(/^\./, '');
 }
 
 function isPlainObject(value: object): boolean {
@@ -59,7 +64,8 @@ export function encodeEnvelope(value: unknown, limits: EnvelopeLimits = DEFAULT_
     }
     if (v instanceof Uint8Array || v instanceof ArrayBuffer) {
       // The placeholder nests two levels: an object holding an array.
-      if (path.length + 2 > limits.maxDepth) throw new EnvelopeError(`${pathText(path)} nests deeper than ${limits.maxDepth} levels`);
+      if (path.length + 2 > limits.maxDepth)
+        throw new EnvelopeError(`${pathText(path)} nests deeper than ${limits.maxDepth} levels`);
       const bytes = v instanceof ArrayBuffer ? new Uint8Array(v) : v;
       blobs.push(bytes);
       const placeholder = { [PLACEHOLDER]: [offset, bytes.byteLength] };
@@ -68,7 +74,8 @@ export function encodeEnvelope(value: unknown, limits: EnvelopeLimits = DEFAULT_
     }
     if (typeof v !== 'object') throw new EnvelopeError(`${pathText(path)} is a ${typeof v}, which JSON cannot carry`);
     // Also stops a cycle.
-    if (path.length + 1 > limits.maxDepth) throw new EnvelopeError(`${pathText(path)} nests deeper than ${limits.maxDepth} levels`);
+    if (path.length + 1 > limits.maxDepth)
+      throw new EnvelopeError(`${pathText(path)} nests deeper than ${limits.maxDepth} levels`);
     if (Array.isArray(v)) {
       // Array.from visits holes too, which JSON would turn into null.
       return Array.from(v as unknown[], (item, i) => {
@@ -76,16 +83,21 @@ export function encodeEnvelope(value: unknown, limits: EnvelopeLimits = DEFAULT_
         return walk(item, [...path, i]);
       });
     }
-    if (!isPlainObject(v)) throw new EnvelopeError(`${pathText(path)} is a ${v.constructor?.name ?? 'non-plain object'}; only plain objects, arrays and Uint8Array/ArrayBuffer travel`);
+    if (!isPlainObject(v))
+      throw new EnvelopeError(
+        `${pathText(path)} is a ${v.constructor?.name ?? 'non-plain object'}; only plain objects, arrays and Uint8Array/ArrayBuffer travel`,
+      );
     const out: { [key: string]: Json } = {};
     for (const [key, item] of Object.entries(v)) {
-      if (FORBIDDEN_KEYS.has(key) || key === PLACEHOLDER) throw new EnvelopeError(`${pathText(path)} has the reserved key '${key}'`);
+      if (FORBIDDEN_KEYS.has(key) || key === PLACEHOLDER)
+        throw new EnvelopeError(`${pathText(path)} has the reserved key '${key}'`);
       if (item !== undefined) out[key] = walk(item, [...path, key]);
     }
     return out;
   };
   const json = new TextEncoder().encode(JSON.stringify(walk(value, [])));
-  if (json.byteLength > limits.maxJsonBytes) throw new EnvelopeError(`the JSON part has ${json.byteLength} bytes, more than ${limits.maxJsonBytes}`);
+  if (json.byteLength > limits.maxJsonBytes)
+    throw new EnvelopeError(`the JSON part has ${json.byteLength} bytes, more than ${limits.maxJsonBytes}`);
   const out = new Uint8Array(HEADER_BYTES + json.byteLength + offset);
   new DataView(out.buffer).setUint32(0, json.byteLength, true);
   out.set(json, HEADER_BYTES);
@@ -102,7 +114,9 @@ function payloadBytes(payload: unknown): Uint8Array {
   if (payload instanceof ArrayBuffer) return new Uint8Array(payload);
   // A Node Buffer is a Uint8Array, possibly a window on a larger pooled buffer.
   if (payload instanceof Uint8Array) return new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
-  throw new EnvelopeError(`the message must be one binary envelope (ArrayBuffer or Uint8Array), got ${payload === null ? 'null' : Array.isArray(payload) ? 'an array' : typeof payload}`);
+  throw new EnvelopeError(
+    `the message must be one binary envelope (ArrayBuffer or Uint8Array), got ${payload === null ? 'null' : Array.isArray(payload) ? 'an array' : typeof payload}`,
+  );
 }
 
 /**
@@ -115,7 +129,8 @@ function checkNesting(text: string, maxDepth: number): void {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) {
       inString = true;
@@ -133,11 +148,17 @@ function checkNesting(text: string, maxDepth: number): void {
  */
 export function decodeEnvelope(payload: unknown, limits: EnvelopeLimits = DEFAULT_ENVELOPE_LIMITS): unknown {
   const bytes = payloadBytes(payload);
-  if (bytes.byteLength < HEADER_BYTES) throw new EnvelopeError(`${bytes.byteLength} bytes is shorter than the ${HEADER_BYTES}-byte header`);
+  if (bytes.byteLength < HEADER_BYTES)
+    throw new EnvelopeError(`${bytes.byteLength} bytes is shorter than the ${HEADER_BYTES}-byte header`);
   const jsonLength = new DataView(bytes.buffer, bytes.byteOffset, HEADER_BYTES).getUint32(0, true);
-  if (jsonLength > limits.maxJsonBytes) throw new EnvelopeError(`the header announces ${jsonLength} bytes of JSON, more than the limit of ${limits.maxJsonBytes}`);
+  if (jsonLength > limits.maxJsonBytes)
+    throw new EnvelopeError(
+      `the header announces ${jsonLength} bytes of JSON, more than the limit of ${limits.maxJsonBytes}`,
+    );
   if (HEADER_BYTES + jsonLength > bytes.byteLength) {
-    throw new EnvelopeError(`the header announces ${jsonLength} bytes of JSON but only ${bytes.byteLength - HEADER_BYTES} follow (truncated)`);
+    throw new EnvelopeError(
+      `the header announces ${jsonLength} bytes of JSON but only ${bytes.byteLength - HEADER_BYTES} follow (truncated)`,
+    );
   }
   let text: string;
   try {
@@ -158,12 +179,25 @@ export function decodeEnvelope(payload: unknown, limits: EnvelopeLimits = DEFAUL
     const where = pathText(path);
     const keys = Object.keys(placeholder);
     const span = placeholder[PLACEHOLDER];
-    if (keys.length !== 1 || !Array.isArray(span) || span.length !== 2 || !span.every((n) => Number.isSafeInteger(n) && (n as number) >= 0)) {
-      throw new EnvelopeError(`${where} is a malformed byte placeholder: expected exactly {"${PLACEHOLDER}":[offset, length]} with non-negative integers`);
+    if (
+      keys.length !== 1 ||
+      !Array.isArray(span) ||
+      span.length !== 2 ||
+      !span.every((n) => Number.isSafeInteger(n) && (n as number) >= 0)
+    ) {
+      throw new EnvelopeError(
+        `${where} is a malformed byte placeholder: expected exactly {"${PLACEHOLDER}":[offset, length]} with non-negative integers`,
+      );
     }
     const [start, length] = span as [number, number];
-    if (start !== cursor) throw new EnvelopeError(`${where} starts at byte ${start} of the byte region, expected ${cursor} (fields must follow each other in order)`);
-    if (start + length > region.byteLength) throw new EnvelopeError(`${where} spans bytes ${start}..${start + length}, beyond the ${region.byteLength}-byte region`);
+    if (start !== cursor)
+      throw new EnvelopeError(
+        `${where} starts at byte ${start} of the byte region, expected ${cursor} (fields must follow each other in order)`,
+      );
+    if (start + length > region.byteLength)
+      throw new EnvelopeError(
+        `${where} spans bytes ${start}..${start + length}, beyond the ${region.byteLength}-byte region`,
+      );
     cursor += length;
     return region.slice(start, start + length);
   };
@@ -179,6 +213,7 @@ export function decodeEnvelope(payload: unknown, limits: EnvelopeLimits = DEFAUL
     return object;
   };
   const value = walk(parsed, []);
-  if (cursor !== region.byteLength) throw new EnvelopeError(`${region.byteLength - cursor} byte(s) after the last field (trailing bytes)`);
+  if (cursor !== region.byteLength)
+    throw new EnvelopeError(`${region.byteLength - cursor} byte(s) after the last field (trailing bytes)`);
   return value;
 }

@@ -99,7 +99,12 @@ export const WeightSpecSchema = z.strictObject({
 export const JoinAuth = z.strictObject({
   token: z.string().min(1, 'a join token is required'),
   protocolVersion: z.number().int(),
-  name: z.string().min(1).max(64).regex(/^[\w.@:-]+$/, 'name may use letters, digits and . _ @ : -').optional(),
+  name: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[\w.@:-]+$/, 'name may use letters, digits and . _ @ : -')
+    .optional(),
   /** The client holds a held-out split and answers `evaluate` requests (federated evaluation). */
   canEvaluate: z.boolean().optional(),
   /** Ed25519 public key that signs this client's secure-aggregation keys; required when secure aggregation is on. */
@@ -129,7 +134,11 @@ export const EvaluationReport = z.strictObject({
       accuracy,
       numExamples: exampleCount,
       /** confusion[true][predicted] over the held-out examples; its counts add up to numExamples. */
-      confusion: z.array(z.array(z.number().int().nonnegative().max(CLIENT_LIMITS.maxExamples)).max(MAX_CLASSES)).min(1).max(MAX_CLASSES).optional(),
+      confusion: z
+        .array(z.array(z.number().int().nonnegative().max(CLIENT_LIMITS.maxExamples)).max(MAX_CLASSES))
+        .min(1)
+        .max(MAX_CLASSES)
+        .optional(),
     })
     .refine((m) => m.confusion === undefined || m.confusion.every((row) => row.length === m.confusion!.length), {
       message: 'the confusion matrix must be square',

@@ -1,6 +1,15 @@
 import { z } from 'zod';
 import { SecureAggregationRecordSchema } from './secagg-messages.js';
-import { EvaluationSchema, FederatedEvaluationSchema, PrivacyStatusSchema, RoundPrivacyRecordSchema, RoundRecordSchema, RoundStatus, type RoundList, type RoundRecord } from './rounds.js';
+import {
+  EvaluationSchema,
+  FederatedEvaluationSchema,
+  PrivacyStatusSchema,
+  RoundPrivacyRecordSchema,
+  RoundRecordSchema,
+  RoundStatus,
+  type RoundList,
+  type RoundRecord,
+} from './rounds.js';
 
 /**
  * What anyone may read of a round (`GET /v1/rounds` and the `/live` feed without the admin token).
@@ -45,7 +54,15 @@ export const AggregateRoundSchema = z.object({
       durationMs: z.number().nonnegative(),
     })
     .optional(),
-  secureAggregation: SecureAggregationRecordSchema.pick({ k: true, threshold: true, clip: true, maxWeight: true, stage: true, stageMs: true, errorBound: true })
+  secureAggregation: SecureAggregationRecordSchema.pick({
+    k: true,
+    threshold: true,
+    clip: true,
+    maxWeight: true,
+    stage: true,
+    stageMs: true,
+    errorBound: true,
+  })
     .extend({ survivors: nonNegInt, dropouts: nonNegInt })
     .optional(),
   updateBytes: nonNegInt,
@@ -133,8 +150,12 @@ function clientIds(r: RoundRecord): string[] {
     ...r.dropped,
     ...(r.refused ?? []).map((x) => x.clientId),
     ...r.contributions.map((c) => c.clientId),
-    ...(r.secureAggregation ? [...r.secureAggregation.survivors, ...r.secureAggregation.dropouts.map((d) => d.clientId)] : []),
-    ...(r.federatedEvaluation ? [...r.federatedEvaluation.selected, ...r.federatedEvaluation.declined, ...r.federatedEvaluation.missing] : []),
+    ...(r.secureAggregation
+      ? [...r.secureAggregation.survivors, ...r.secureAggregation.dropouts.map((d) => d.clientId)]
+      : []),
+    ...(r.federatedEvaluation
+      ? [...r.federatedEvaluation.selected, ...r.federatedEvaluation.declined, ...r.federatedEvaluation.missing]
+      : []),
   ];
 }
 

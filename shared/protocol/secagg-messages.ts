@@ -27,20 +27,25 @@ export type SecureSlot = z.infer<typeof SecureSlot>;
 export const SecureTrainSection = z.strictObject({
   setup: SecAggSetup,
   /** The extra values after the model delta, in this order: the vector is delta ++ slots. */
-  slots: z
-    .array(SecureSlot)
-    .refine((slots) => new Set(slots.map((s) => s.kind)).size === slots.length, { message: 'slot kinds must be unique' }),
+  slots: z.array(SecureSlot).refine((slots) => new Set(slots.map((s) => s.kind)).size === slots.length, {
+    message: 'slot kinds must be unique',
+  }),
 });
 export type SecureTrainSection = z.infer<typeof SecureTrainSection>;
 
 // ---------- identity keys in the join handshake (JSON, so base64url) ----------
 
 /** A 32-byte Ed25519 public key as unpadded base64url: 43 characters. */
-export const IdentityKeyText = z.string().regex(/^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/, 'must be a 32-byte Ed25519 public key in unpadded base64url');
+export const IdentityKeyText = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/, 'must be a 32-byte Ed25519 public key in unpadded base64url');
 
 export function identityKeyToText(key: Uint8Array): string {
   if (key.length !== 32) throw new Error(`an identity key has 32 bytes, got ${key.length}`);
-  return btoa(String.fromCharCode(...key)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  return btoa(String.fromCharCode(...key))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_')
+    .replace(/=+$/, '');
 }
 
 export function identityKeyFromText(text: string): Uint8Array {

@@ -13,12 +13,18 @@ export function secureVectorLength(modelLength: number, slots: readonly SecureSl
   return modelLength + slots.length;
 }
 
-export function packSecureVector(delta: Float32Array, slots: readonly SecureSlot[], values: SlotValues, clip: number): Float32Array {
+export function packSecureVector(
+  delta: Float32Array,
+  slots: readonly SecureSlot[],
+  values: SlotValues,
+  clip: number,
+): Float32Array {
   const out = new Float32Array(secureVectorLength(delta.length, slots));
   out.set(delta);
   slots.forEach((slot, i) => {
     const value = values[slot.kind];
-    if (value === undefined || !Number.isFinite(value)) throw new Error(`secure slot '${slot.kind}' needs a finite value, got ${value}`);
+    if (value === undefined || !Number.isFinite(value))
+      throw new Error(`secure slot '${slot.kind}' needs a finite value, got ${value}`);
     out[delta.length + i] = (value * clip) / slot.range;
   });
   return out;
@@ -31,7 +37,9 @@ export function unpackSecureVector(
   clip: number,
 ): { delta: Float32Array; values: SlotValues } {
   if (vector.length !== secureVectorLength(modelLength, slots)) {
-    throw new Error(`a secure vector with ${slots.length} slots for ${modelLength} parameters has ${modelLength + slots.length} values, got ${vector.length}`);
+    throw new Error(
+      `a secure vector with ${slots.length} slots for ${modelLength} parameters has ${modelLength + slots.length} values, got ${vector.length}`,
+    );
   }
   const values: SlotValues = {};
   slots.forEach((slot, i) => {

@@ -71,7 +71,8 @@ export class TaskGuard {
     if (config.epochs > maxEpochs) return `its ${config.epochs} local epochs exceed the sane maximum ${maxEpochs}`;
     if (secureAggregation) {
       const { setup } = secureAggregation;
-      if (setup.clip > maxSecureClip) return `its secure-aggregation clip ${setup.clip} exceeds the sane maximum ${maxSecureClip}`;
+      if (setup.clip > maxSecureClip)
+        return `its secure-aggregation clip ${setup.clip} exceeds the sane maximum ${maxSecureClip}`;
       if (setup.threshold < minimumThreshold(setup.k)) {
         return `its secure-aggregation threshold ${setup.threshold} is below the floor ${minimumThreshold(setup.k)} for k = ${setup.k}`;
       }

@@ -62,7 +62,10 @@ export function decodeWeights(payload: unknown, expectedLength: number): Float32
   }
   for (let i = 0; i < out.length; i++) {
     if (!Number.isFinite(out[i])) {
-      throw new WeightPayloadError('not-finite', `weights contain ${out[i]} at index ${i}; only finite values are accepted`);
+      throw new WeightPayloadError(
+        'not-finite',
+        `weights contain ${out[i]} at index ${i}; only finite values are accepted`,
+      );
     }
   }
   return out;

@@ -33,7 +33,10 @@ export const tweetnaclX25519: X25519 = {
 };
 
 function base64url(bytes: Uint8Array): string {
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  return btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_')
+    .replace(/=+$/, '');
 }
 
 function fromBase64url(text: string): Uint8Array {
@@ -49,10 +52,17 @@ export function nodeX25519(crypto: NodeCryptoModule): X25519 {
       return { publicKey: fromBase64url(jwk.x!), secretKey: fromBase64url(jwk.d!) };
     },
     agreement: (own) => {
-      const privateKey = crypto.createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: base64url(own.secretKey), x: base64url(own.publicKey) }, format: 'jwk' });
+      const privateKey = crypto.createPrivateKey({
+        key: { kty: 'OKP', crv: 'X25519', d: base64url(own.secretKey), x: base64url(own.publicKey) },
+        format: 'jwk',
+      });
       return (peerPublicKey) => {
-        if (peerPublicKey.length !== 32) throw new Error(`X25519 public key must be 32 bytes, got ${peerPublicKey.length}`);
-        const publicKey = crypto.createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: base64url(peerPublicKey) }, format: 'jwk' });
+        if (peerPublicKey.length !== 32)
+          throw new Error(`X25519 public key must be 32 bytes, got ${peerPublicKey.length}`);
+        const publicKey = crypto.createPublicKey({
+          key: { kty: 'OKP', crv: 'X25519', x: base64url(peerPublicKey) },
+          format: 'jwk',
+        });
         let shared: Uint8Array;
         try {
           shared = new Uint8Array(crypto.diffieHellman({ privateKey, publicKey }));

@@ -1,6 +1,13 @@
 import { split } from 'shamir-secret-sharing';
 import { defaultX25519, open, seal, type X25519, type X25519KeyPair } from './agreement.js';
-import { assertLittleEndianHost, bytesEqual, concatBytes, lengthPrefixed, randomBytes, splitLengthPrefixed } from './bytes.js';
+import {
+  assertLittleEndianHost,
+  bytesEqual,
+  concatBytes,
+  lengthPrefixed,
+  randomBytes,
+  splitLengthPrefixed,
+} from './bytes.js';
 import { encodeUpdate } from './encoding.js';
 import { SecAggRefusal } from './errors.js';
 import {
@@ -123,10 +130,13 @@ export class SecAggClient {
     const { id, identity, setup, pins } = options;
     const registered = this.ctx.identityKeys.get(id);
     if (!registered) throw new SecAggRefusal(`client '${id}' is not among the round's participants`);
-    if (!bytesEqual(registered, identity.publicKey)) throw new SecAggRefusal(`the roster lists another identity key for '${id}' than ours`);
+    if (!bytesEqual(registered, identity.publicKey))
+      throw new SecAggRefusal(`the roster lists another identity key for '${id}' than ours`);
     const changed = pins?.checkAndPin(setup.participants);
-    if (changed !== undefined) throw new SecAggRefusal(`the identity key of '${changed}' differs from the one seen in earlier rounds`);
-    if (options.digest.length !== TASK_DIGEST_BYTES) throw new SecAggRefusal(`the task digest must be ${TASK_DIGEST_BYTES} bytes, got ${options.digest.length}`);
+    if (changed !== undefined)
+      throw new SecAggRefusal(`the identity key of '${changed}' differs from the one seen in earlier rounds`);
+    if (options.digest.length !== TASK_DIGEST_BYTES)
+      throw new SecAggRefusal(`the task digest must be ${TASK_DIGEST_BYTES} bytes, got ${options.digest.length}`);
     this.neighbours = new Set(this.ctx.graph.get(id));
     this.masks = options.keystream ? keystreamAccumulator(options.keystream) : defaultMaskAccumulator();
     this.verify = options.verify ?? defaultVerify();
@@ -165,7 +175,9 @@ export class SecAggClient {
     const to = [...this.neighbours].sort();
     const { selfMaskSeed, maskingKey } = await this.splitSecrets(to.length);
     const { root, paths } = commitShares({ to, selfMaskSeed, maskingKey });
-    to.forEach((v, i) => this.dealt.set(v, { selfMaskSeed: selfMaskSeed[i], maskingKey: maskingKey[i], path: paths[i] }));
+    to.forEach((v, i) =>
+      this.dealt.set(v, { selfMaskSeed: selfMaskSeed[i], maskingKey: maskingKey[i], path: paths[i] }),
+    );
     const keys = {
       round: this.round,
       nonce: this.nonce,
@@ -178,7 +190,16 @@ export class SecAggClient {
     };
     const signature = signAdvertisement(keys, this.options.identity, this.sign);
     const { encryptionKey, digest } = keys;
-    return { type: 'secagg/advertise', round: this.round, encryptionKey, maskingKey: keys.maskingKey, digest, seedCommitment: keys.seedCommitment, shareRoot: root, signature };
+    return {
+      type: 'secagg/advertise',
+      round: this.round,
+      encryptionKey,
+      maskingKey: keys.maskingKey,
+      digest,
+      seedCommitment: keys.seedCommitment,
+      shareRoot: root,
+      signature,
+    };
   }
 
   /**
@@ -193,18 +214,39 @@ export class SecAggClient {
       for (const p of message.peers) {
         if (!this.neighbours.has(p.id)) throw new SecAggRefusal(`'${p.id}' is not our neighbour in this round's graph`);
         if (this.peers.has(p.id)) throw new SecAggRefusal(`keys of '${p.id}' were sent twice`);
-        const signed = { round: this.round, nonce: this.nonce, clientId: p.id, encryptionKey: p.encryptionKey, maskingKey: p.maskingKey, digest: p.digest, seedCommitment: p.seedCommitment, shareRoot: p.shareRoot };
+        const signed = {
+          round: this.round,
+          nonce: this.nonce,
+          clientId: p.id,
+          encryptionKey: p.encryptionKey,
+          maskingKey: p.maskingKey,
+          digest: p.digest,
+          seedCommitment: p.seedCommitment,
+          shareRoot: p.shareRoot,
+        };
         if (!verifyAdvertisement(signed, p.signature, this.ctx.identityKeys.get(p.id)!, this.verify)) {
-          throw new SecAggRefusal(`the keys advertised for '${p.id}' fail its identity signature: tampered or not theirs`);
+          throw new SecAggRefusal(
+            `the keys advertised for '${p.id}' fail its identity signature: tampered or not theirs`,
+          );
         }
         if (!bytesEqual(p.digest, this.options.digest)) {
-          throw new SecAggRefusal(`neighbour '${p.id}' was given another model or round configuration than we were (task digests differ): the coordinator is not sending one model to all`);
+          throw new SecAggRefusal(
+            `neighbour '${p.id}' was given another model or round configuration than we were (task digests differ): the coordinator is not sending one model to all`,
+          );
         }
         const secret = agreed(p.id, () => agree(p.encryptionKey));
-        this.peers.set(p.id, { maskingKey: p.maskingKey, shareRoot: p.shareRoot, sendKey: shareBoxKey(this.round, id, p.id, secret), receiveKey: shareBoxKey(this.round, p.id, id, secret) });
+        this.peers.set(p.id, {
+          maskingKey: p.maskingKey,
+          shareRoot: p.shareRoot,
+          sendKey: shareBoxKey(this.round, id, p.id, secret),
+          receiveKey: shareBoxKey(this.round, p.id, id, secret),
+        });
       }
       this.requireEnough(this.peers.size, 'neighbours advertised keys');
-      const shares = [...this.peers].map(([to, peer]) => ({ to, sealed: seal(this.shareBoxContent(to), peer.sendKey) }));
+      const shares = [...this.peers].map(([to, peer]) => ({
+        to,
+        sealed: seal(this.shareBoxContent(to), peer.sendKey),
+      }));
       return { type: 'secagg/share-keys', round: this.round, shares };
     });
   }
@@ -228,7 +270,8 @@ export class SecAggClient {
     this.begin('shared', message.round);
     return this.finish('masked', async () => {
       const m = this.options.setup.vectorLength;
-      if (update.delta.length !== m) throw new Error(`update has ${update.delta.length} values, the round expects ${m}`);
+      if (update.delta.length !== m)
+        throw new Error(`update has ${update.delta.length} values, the round expects ${m}`);
       for (const { from, sealed } of message.shares) {
         const peer = this.peers.get(from);
         if (!peer) throw new SecAggRefusal(`shares from '${from}', who is not an advertised neighbour`);
@@ -237,7 +280,12 @@ export class SecAggClient {
       }
       this.requireEnough(this.held.size, 'neighbours shared keys');
       const encoded = encodeUpdate(update.delta, update.numExamples, this.ctx.encoding);
-      this.options.audit?.plaintext({ round: this.round, delta: update.delta, numExamples: update.numExamples, encoded: encoded.slice() });
+      this.options.audit?.plaintext({
+        round: this.round,
+        delta: update.delta,
+        numExamples: update.numExamples,
+        encoded: encoded.slice(),
+      });
       const id = this.options.id;
       const agree = this.x25519.agreement(this.masking);
       const terms: MaskTerm[] = [{ key: selfMaskKey(this.round, id, this.selfMaskSeed), sign: 1 }];
@@ -260,8 +308,10 @@ export class SecAggClient {
     try {
       const survivors = new Set(message.survivors);
       if (survivors.size !== message.survivors.length) throw new SecAggRefusal('the survivor list repeats a client');
-      for (const s of survivors) if (!this.ctx.identityKeys.has(s)) throw new SecAggRefusal(`survivor '${s}' is not a participant`);
-      if (!survivors.has(this.options.id)) throw new SecAggRefusal('our masked input is missing from the survivor list');
+      for (const s of survivors)
+        if (!this.ctx.identityKeys.has(s)) throw new SecAggRefusal(`survivor '${s}' is not a participant`);
+      if (!survivors.has(this.options.id))
+        throw new SecAggRefusal('our masked input is missing from the survivor list');
       // Cannot happen in an honest round (the coordinator aborts first); refusing keeps a
       // coordinator that declares mass dropouts from collecting masking-key shares.
       this.requireEnough([...this.held.keys()].filter((v) => survivors.has(v)).length, 'neighbours survived');
@@ -285,12 +335,15 @@ export class SecAggClient {
     try {
       const signed = this.signedSurvivors!;
       if (message.survivors.length !== signed.size || !message.survivors.every((s) => signed.has(s))) {
-        throw new SecAggRefusal('the unmask request lists other survivors than the list we signed: the coordinator is showing clients different views');
+        throw new SecAggRefusal(
+          'the unmask request lists other survivors than the list we signed: the coordinator is showing clients different views',
+        );
       }
       const statement = this.survivorStatement(signed);
       const named = new Set<string>();
       for (const { id } of message.signatures) {
-        if (!this.neighbours.has(id)) throw new SecAggRefusal(`a consistency signature is attributed to '${id}', who is not our neighbour`);
+        if (!this.neighbours.has(id))
+          throw new SecAggRefusal(`a consistency signature is attributed to '${id}', who is not our neighbour`);
         if (named.has(id)) throw new SecAggRefusal(`two consistency signatures are attributed to '${id}'`);
         named.add(id);
       }
@@ -298,13 +351,30 @@ export class SecAggClient {
       // t valid signatures are what we need; checking the rest would cost time and prove nothing more.
       for (const { id, signature } of message.signatures.slice(0, this.threshold)) {
         if (!verifySurvivors(statement, signature, this.ctx.identityKeys.get(id)!, this.verify)) {
-          throw new SecAggRefusal(`the consistency signature of '${id}' is not on the survivor list we signed: forged, or '${id}' was shown another list`);
+          throw new SecAggRefusal(
+            `the consistency signature of '${id}' is not on the survivor list we signed: forged, or '${id}' was shown another list`,
+          );
         }
       }
-      const reply: UnmaskMessage = { type: 'secagg/unmask', round: this.round, selfMaskShares: [], maskingKeyShares: [] };
+      const reply: UnmaskMessage = {
+        type: 'secagg/unmask',
+        round: this.round,
+        selfMaskShares: [],
+        maskingKeyShares: [],
+      };
       for (const [of, shares] of this.held) {
-        if (signed.has(of)) reply.selfMaskShares.push({ of, share: shares.selfMaskSeed, proof: revealProof(this.options.id, 'self-mask-seed', shares.maskingKey, shares.path) });
-        else reply.maskingKeyShares.push({ of, share: shares.maskingKey, proof: revealProof(this.options.id, 'masking-key', shares.selfMaskSeed, shares.path) });
+        if (signed.has(of))
+          reply.selfMaskShares.push({
+            of,
+            share: shares.selfMaskSeed,
+            proof: revealProof(this.options.id, 'self-mask-seed', shares.maskingKey, shares.path),
+          });
+        else
+          reply.maskingKeyShares.push({
+            of,
+            share: shares.maskingKey,
+            proof: revealProof(this.options.id, 'masking-key', shares.selfMaskSeed, shares.path),
+          });
       }
       this.state = 'finished';
       return reply;
@@ -323,7 +393,11 @@ export class SecAggClient {
     const was = this.state;
     if (was !== expected) {
       this.state = 'refused';
-      throw new SecAggRefusal(was === 'refused' ? 'this client already refused the round' : `out of order: this phase needs the client '${expected}', it is '${was}'`);
+      throw new SecAggRefusal(
+        was === 'refused'
+          ? 'this client already refused the round'
+          : `out of order: this phase needs the client '${expected}', it is '${was}'`,
+      );
     }
     if (round !== this.round) {
       this.state = 'refused';
@@ -344,7 +418,8 @@ export class SecAggClient {
   }
 
   private requireEnough(count: number, what: string): void {
-    if (count < this.threshold) throw new SecAggRefusal(`only ${count} ${what}, fewer than the threshold ${this.threshold}`);
+    if (count < this.threshold)
+      throw new SecAggRefusal(`only ${count} ${what}, fewer than the threshold ${this.threshold}`);
   }
 
   /**
@@ -353,7 +428,8 @@ export class SecAggClient {
    */
   private openShares(sealed: Uint8Array, from: string, peer: Peer): HeldShares {
     const plaintext = open(sealed, peer.receiveKey);
-    if (!plaintext) throw new SecAggRefusal(`shares from '${from}' fail authentication: altered, reflected, or not sealed by them`);
+    if (!plaintext)
+      throw new SecAggRefusal(`shares from '${from}' fail authentication: altered, reflected, or not sealed by them`);
     let fields: Uint8Array[];
     try {
       fields = splitLengthPrefixed(plaintext, 3).map((f) => f.slice());
@@ -363,8 +439,20 @@ export class SecAggClient {
     const [selfMaskSeed, maskingKey, path] = fields;
     const dealerNeighbours = this.ctx.graph.get(from)!;
     const id = this.options.id;
-    if (!pairMatches(peer.shareRoot, dealerNeighbours.length, neighbourIndex(dealerNeighbours, id), id, selfMaskSeed, maskingKey, path)) {
-      throw new SecAggRefusal(`the shares from '${from}' do not match the share root in its signed advertisement: '${from}' dealt shares it cannot be held to`);
+    if (
+      !pairMatches(
+        peer.shareRoot,
+        dealerNeighbours.length,
+        neighbourIndex(dealerNeighbours, id),
+        id,
+        selfMaskSeed,
+        maskingKey,
+        path,
+      )
+    ) {
+      throw new SecAggRefusal(
+        `the shares from '${from}' do not match the share root in its signed advertisement: '${from}' dealt shares it cannot be held to`,
+      );
     }
     return { selfMaskSeed, maskingKey, path };
   }

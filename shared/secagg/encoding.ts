@@ -48,12 +48,17 @@ const UINT32_MAX = 2 ** 32 - 1;
 
 export function checkEncodingParams(p: EncodingParams): void {
   if (!(Number.isFinite(p.clip) && p.clip > 0)) throw new Error(`clip must be a positive finite number, got ${p.clip}`);
-  if (!Number.isSafeInteger(p.maxWeight) || p.maxWeight < 1) throw new Error(`maxWeight must be a positive integer, got ${p.maxWeight}`);
-  if (!Number.isSafeInteger(p.maxClients) || p.maxClients < 1) throw new Error(`maxClients must be a positive integer, got ${p.maxClients}`);
+  if (!Number.isSafeInteger(p.maxWeight) || p.maxWeight < 1)
+    throw new Error(`maxWeight must be a positive integer, got ${p.maxWeight}`);
+  if (!Number.isSafeInteger(p.maxClients) || p.maxClients < 1)
+    throw new Error(`maxClients must be a positive integer, got ${p.maxClients}`);
   if (p.maxClients * p.maxWeight > UINT32_MAX) {
-    throw new Error(`maxClients * maxWeight = ${p.maxClients * p.maxWeight} does not fit the 32-bit weight slot; lower maxWeight`);
+    throw new Error(
+      `maxClients * maxWeight = ${p.maxClients * p.maxWeight} does not fit the 32-bit weight slot; lower maxWeight`,
+    );
   }
-  if (p.wordBits !== undefined && p.wordBits !== 16 && p.wordBits !== 32) throw new Error(`wordBits must be 16 or 32, got ${String(p.wordBits)}`);
+  if (p.wordBits !== undefined && p.wordBits !== 16 && p.wordBits !== 32)
+    throw new Error(`wordBits must be 16 or 32, got ${String(p.wordBits)}`);
   if (headroom(p) < 2) throw new Error(`${p.maxClients} clients leave no headroom in ${wordBits(p)}-bit words`);
 }
 
@@ -65,7 +70,8 @@ export function fixedPointScale(p: EncodingParams): number {
 
 /** The integer weight carried in the last slot. */
 export function clientWeight(numExamples: number, p: EncodingParams): number {
-  if (!Number.isSafeInteger(numExamples) || numExamples < 0) throw new Error(`numExamples must be a non-negative integer, got ${numExamples}`);
+  if (!Number.isSafeInteger(numExamples) || numExamples < 0)
+    throw new Error(`numExamples must be a non-negative integer, got ${numExamples}`);
   return Math.min(numExamples, p.maxWeight);
 }
 
@@ -149,7 +155,10 @@ export function packMaskedWords(words: Uint32Array, p: EncodingParams): Uint8Arr
  */
 export function widenMaskedWords(bytes: Uint8Array, values: number, p: EncodingParams): Uint32Array {
   const expected = maskedInputBytes(values, p);
-  if (bytes.byteLength !== expected) throw new Error(`has ${bytes.byteLength} bytes, expected ${expected} (${values} ${wordBits(p)}-bit words and a 32-bit weight)`);
+  if (bytes.byteLength !== expected)
+    throw new Error(
+      `has ${bytes.byteLength} bytes, expected ${expected} (${values} ${wordBits(p)}-bit words and a 32-bit weight)`,
+    );
   const out = new Uint32Array(values + 1);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const width = wordBits(p) / 8;

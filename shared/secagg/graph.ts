@@ -36,8 +36,10 @@ class SeededStream {
 }
 
 export function checkGraphDegree(n: number, k: number): void {
-  if (!Number.isSafeInteger(k) || k < 2 || k > n - 1) throw new Error(`graph degree k must be an integer in [2, ${n - 1}] for ${n} clients, got ${k}`);
-  if (k < n - 1 && k % 2 !== 0) throw new Error(`graph degree k must be even unless it is n - 1 (all-to-all), got ${k} for ${n} clients`);
+  if (!Number.isSafeInteger(k) || k < 2 || k > n - 1)
+    throw new Error(`graph degree k must be an integer in [2, ${n - 1}] for ${n} clients, got ${k}`);
+  if (k < n - 1 && k % 2 !== 0)
+    throw new Error(`graph degree k must be even unless it is n - 1 (all-to-all), got ${k} for ${n} clients`);
 }
 
 /** Neighbours of every client, each list in ring order; symmetric and k-regular. */
@@ -53,7 +55,11 @@ export function neighbourGraph(ids: readonly string[], k: number, seed: Uint8Arr
   }
   const graph = new Map<string, string[]>();
   if (k === n - 1) {
-    for (const id of ring) graph.set(id, ring.filter((other) => other !== id));
+    for (const id of ring)
+      graph.set(
+        id,
+        ring.filter((other) => other !== id),
+      );
     return graph;
   }
   const half = k / 2;

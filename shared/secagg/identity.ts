@@ -65,7 +65,13 @@ function survivorBytes(s: SurvivorStatement): Uint8Array {
 
 /** Commitment to a self-mask seed, bound to its owner and round. */
 export function seedCommitment(round: number, nonce: Uint8Array, clientId: string, seed: Uint8Array): Uint8Array {
-  return sha512Half([lengthPrefixedText(LABELS.seedCommitment), uint64(round), lengthPrefixed(nonce), lengthPrefixedText(clientId), lengthPrefixed(seed)]).slice();
+  return sha512Half([
+    lengthPrefixedText(LABELS.seedCommitment),
+    uint64(round),
+    lengthPrefixed(nonce),
+    lengthPrefixedText(clientId),
+    lengthPrefixed(seed),
+  ]).slice();
 }
 
 export type Ed25519Sign = (message: Uint8Array, identity: IdentityKeyPair) => Uint8Array;
@@ -79,7 +85,10 @@ export const tweetnaclVerify: Ed25519Verify = (message, signature, publicKey) =>
   nacl.sign.detached.verify(message, signature, publicKey);
 
 function base64url(bytes: Uint8Array): string {
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  return btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_')
+    .replace(/=+$/, '');
 }
 
 /** OpenSSL's Ed25519: about 100x faster than pure JS. */
@@ -89,7 +98,15 @@ export function nodeSign(crypto: NodeCryptoModule): Ed25519Sign {
     let key = keys.get(identity.secretKey);
     if (!key) {
       // tweetnacl's 64-byte secret key is the 32-byte seed followed by the public key.
-      key = crypto.createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d: base64url(identity.secretKey.subarray(0, 32)), x: base64url(identity.publicKey) }, format: 'jwk' });
+      key = crypto.createPrivateKey({
+        key: {
+          kty: 'OKP',
+          crv: 'Ed25519',
+          d: base64url(identity.secretKey.subarray(0, 32)),
+          x: base64url(identity.publicKey),
+        },
+        format: 'jwk',
+      });
       keys.set(identity.secretKey, key);
     }
     return new Uint8Array(crypto.sign(null, message, key));
@@ -134,11 +151,20 @@ export function defaultSign(): Ed25519Sign {
   return selectedSign;
 }
 
-export function signAdvertisement(a: AdvertisedKeys, identity: IdentityKeyPair, sign: Ed25519Sign = defaultSign()): Uint8Array {
+export function signAdvertisement(
+  a: AdvertisedKeys,
+  identity: IdentityKeyPair,
+  sign: Ed25519Sign = defaultSign(),
+): Uint8Array {
   return sign(advertisementBytes(a), identity);
 }
 
-export function verifyAdvertisement(a: AdvertisedKeys, signature: Uint8Array, identityKey: Uint8Array, verify: Ed25519Verify = defaultVerify()): boolean {
+export function verifyAdvertisement(
+  a: AdvertisedKeys,
+  signature: Uint8Array,
+  identityKey: Uint8Array,
+  verify: Ed25519Verify = defaultVerify(),
+): boolean {
   return verify(advertisementBytes(a), signature, identityKey);
 }
 
@@ -151,11 +177,20 @@ function survivorBytesOnce(s: SurvivorStatement): Uint8Array {
   return bytes;
 }
 
-export function signSurvivors(s: SurvivorStatement, identity: IdentityKeyPair, sign: Ed25519Sign = defaultSign()): Uint8Array {
+export function signSurvivors(
+  s: SurvivorStatement,
+  identity: IdentityKeyPair,
+  sign: Ed25519Sign = defaultSign(),
+): Uint8Array {
   return sign(survivorBytesOnce(s), identity);
 }
 
-export function verifySurvivors(s: SurvivorStatement, signature: Uint8Array, identityKey: Uint8Array, verify: Ed25519Verify = defaultVerify()): boolean {
+export function verifySurvivors(
+  s: SurvivorStatement,
+  signature: Uint8Array,
+  identityKey: Uint8Array,
+  verify: Ed25519Verify = defaultVerify(),
+): boolean {
   return verify(survivorBytesOnce(s), signature, identityKey);
 }
 
@@ -176,4 +211,3 @@ export class IdentityPins {
     return undefined;
   }
 }
-

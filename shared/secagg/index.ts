@@ -1,8 +1,31 @@
 // Secure aggregation (SecAgg+): transport-independent state machines and the crypto under them.
-export { SecAggClient, type ClientAudit, type ClientPhase, type LocalUpdate, type SecAggClientOptions } from './client.js';
-export { SecAggServer, type ActivePhase, type Dropout, type SecAggResult, type SecAggServerOptions, type ServerAudit, type ServerPhase, type ServerStep } from './server.js';
+export {
+  SecAggClient,
+  type ClientAudit,
+  type ClientPhase,
+  type LocalUpdate,
+  type SecAggClientOptions,
+} from './client.js';
+export {
+  SecAggServer,
+  type ActivePhase,
+  type Dropout,
+  type SecAggResult,
+  type SecAggServerOptions,
+  type ServerAudit,
+  type ServerPhase,
+  type ServerStep,
+} from './server.js';
 export { createSetup, roundContext, type RoundContext, type SetupOptions } from './round.js';
-export { activeCollusionBound, DEFAULT_ASSUMPTIONS, defaultGraphParams, minimumThreshold, resolveGraphParams, type GraphParams, type SecAggAssumptions } from './params.js';
+export {
+  activeCollusionBound,
+  DEFAULT_ASSUMPTIONS,
+  defaultGraphParams,
+  minimumThreshold,
+  resolveGraphParams,
+  type GraphParams,
+  type SecAggAssumptions,
+} from './params.js';
 export {
   aggregateErrorBound,
   clientWeight,

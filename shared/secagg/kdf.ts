@@ -22,7 +22,13 @@ export const LABELS = {
 export function pairwiseMaskKey(round: number, a: string, b: string, sharedSecret: Uint8Array): Uint8Array {
   if (a === b) throw new Error(`a pairwise mask needs two different clients, got '${a}' twice`);
   const [lo, hi] = a < b ? [a, b] : [b, a];
-  return sha512Half([lengthPrefixedText(LABELS.pairwiseMask), uint64(round), lengthPrefixedText(lo), lengthPrefixedText(hi), lengthPrefixed(sharedSecret)]);
+  return sha512Half([
+    lengthPrefixedText(LABELS.pairwiseMask),
+    uint64(round),
+    lengthPrefixedText(lo),
+    lengthPrefixedText(hi),
+    lengthPrefixed(sharedSecret),
+  ]);
 }
 
 /**
@@ -30,15 +36,32 @@ export function pairwiseMaskKey(round: number, a: string, b: string, sharedSecre
  * other way has another key, so the coordinator cannot reflect a box to its author.
  */
 export function shareBoxKey(round: number, sender: string, recipient: string, sharedSecret: Uint8Array): Uint8Array {
-  return sha512Half([lengthPrefixedText(LABELS.shareBox), uint64(round), lengthPrefixedText(sender), lengthPrefixedText(recipient), lengthPrefixed(sharedSecret)]);
+  return sha512Half([
+    lengthPrefixedText(LABELS.shareBox),
+    uint64(round),
+    lengthPrefixedText(sender),
+    lengthPrefixedText(recipient),
+    lengthPrefixed(sharedSecret),
+  ]);
 }
 
 /** Key of client `id`'s self mask, from its secret seed b_u. */
 export function selfMaskKey(round: number, id: string, seed: Uint8Array): Uint8Array {
-  return sha512Half([lengthPrefixedText(LABELS.selfMask), uint64(round), lengthPrefixedText(id), lengthPrefixedText(id), lengthPrefixed(seed)]);
+  return sha512Half([
+    lengthPrefixedText(LABELS.selfMask),
+    uint64(round),
+    lengthPrefixedText(id),
+    lengthPrefixedText(id),
+    lengthPrefixed(seed),
+  ]);
 }
 
 /** Seed of the round's neighbour graph: binds the round, the coordinator's nonce and the roster. */
 export function graphSeed(round: number, nonce: Uint8Array, sortedIds: readonly string[]): Uint8Array {
-  return sha512Half([lengthPrefixedText(LABELS.graph), uint64(round), lengthPrefixed(nonce), ...sortedIds.map(lengthPrefixedText)]);
+  return sha512Half([
+    lengthPrefixedText(LABELS.graph),
+    uint64(round),
+    lengthPrefixed(nonce),
+    ...sortedIds.map(lengthPrefixedText),
+  ]);
 }

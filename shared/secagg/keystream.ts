@@ -12,7 +12,8 @@ const NODE_CHUNK = 1 << 16;
 
 function checkArguments(key: Uint8Array, bytes: number): void {
   if (!(key instanceof Uint8Array) || key.length !== 32) throw new Error('keystream key must be 32 bytes');
-  if (!Number.isSafeInteger(bytes) || bytes < 0) throw new Error(`keystream length must be a non-negative integer, got ${bytes}`);
+  if (!Number.isSafeInteger(bytes) || bytes < 0)
+    throw new Error(`keystream length must be a non-negative integer, got ${bytes}`);
 }
 
 /** Node's OpenSSL AES-256-CTR over a reused zero chunk. */
@@ -37,7 +38,11 @@ export function webCryptoKeystream(subtle: SubtleCrypto = globalThis.crypto.subt
     checkArguments(key, bytes);
     const aesKey = await subtle.importKey('raw', new Uint8Array(key), 'AES-CTR', false, ['encrypt']);
     // The whole 16-byte block is the counter, as in OpenSSL's CTR mode.
-    const encrypted = await subtle.encrypt({ name: 'AES-CTR', counter: new Uint8Array(16), length: 128 }, aesKey, new Uint8Array(bytes));
+    const encrypted = await subtle.encrypt(
+      { name: 'AES-CTR', counter: new Uint8Array(16), length: 128 },
+      aesKey,
+      new Uint8Array(bytes),
+    );
     return new Uint8Array(encrypted);
   };
 }

@@ -27,7 +27,8 @@ export function signedView(words: Uint32Array): Int32Array {
 export function keystreamAccumulator(keystream: Keystream): MaskAccumulator {
   return async (target, terms) => {
     const acc = signedView(target);
-    for (const { key, sign } of terms) addWords(acc, int32View(await keystream(key, target.length * 4), target.length), sign);
+    for (const { key, sign } of terms)
+      addWords(acc, int32View(await keystream(key, target.length * 4), target.length), sign);
   };
 }
 

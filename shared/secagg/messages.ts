@@ -11,7 +11,9 @@ import { encodeEnvelope } from '../protocol/envelope.js';
 
 function bytes(length?: number) {
   return z
-    .custom<Uint8Array | ArrayBuffer>((b) => b instanceof Uint8Array || b instanceof ArrayBuffer, { message: 'must be binary (Uint8Array or ArrayBuffer)' })
+    .custom<Uint8Array | ArrayBuffer>((b) => b instanceof Uint8Array || b instanceof ArrayBuffer, {
+      message: 'must be binary (Uint8Array or ArrayBuffer)',
+    })
     .transform((b): Uint8Array => (b instanceof ArrayBuffer ? new Uint8Array(b) : b))
     .refine((b) => length === undefined || b.length === length, { message: `must be ${length} bytes` });
 }
@@ -51,7 +53,11 @@ const Signature = bytes(64);
 
 // ---------- client -> coordinator ----------
 
-export const AdvertiseKeysMessage = z.strictObject({ type: z.literal('secagg/advertise'), round: Round, ...AdvertisedKeysFields });
+export const AdvertiseKeysMessage = z.strictObject({
+  type: z.literal('secagg/advertise'),
+  round: Round,
+  ...AdvertisedKeysFields,
+});
 
 export const ShareKeysMessage = z.strictObject({
   type: z.literal('secagg/share-keys'),
@@ -67,7 +73,11 @@ export const MaskedInputMessage = z.strictObject({
 });
 
 /** A consistency-round signature over (round, nonce, digest, survivors) by the client it names. */
-export const ConsistencyMessage = z.strictObject({ type: z.literal('secagg/consistency'), round: Round, signature: Signature });
+export const ConsistencyMessage = z.strictObject({
+  type: z.literal('secagg/consistency'),
+  round: Round,
+  signature: Signature,
+});
 
 /** A revealed share, with the hashes leading to its dealer's signed share root, so that a forged one is pinned on whoever revealed it. */
 const RevealedShare = z.strictObject({ of: ClientId, share: bytes(), proof: bytes() });
@@ -82,9 +92,20 @@ export const UnmaskMessage = z.strictObject({
 });
 
 /** A client that refuses to go on (tampered key, coordinator misbehaving) says why. */
-export const RefusalMessage = z.strictObject({ type: z.literal('secagg/refusal'), round: Round, reason: z.string().max(1000) });
+export const RefusalMessage = z.strictObject({
+  type: z.literal('secagg/refusal'),
+  round: Round,
+  reason: z.string().max(1000),
+});
 
-export const SecAggClientMessage = z.discriminatedUnion('type', [AdvertiseKeysMessage, ShareKeysMessage, MaskedInputMessage, ConsistencyMessage, UnmaskMessage, RefusalMessage]);
+export const SecAggClientMessage = z.discriminatedUnion('type', [
+  AdvertiseKeysMessage,
+  ShareKeysMessage,
+  MaskedInputMessage,
+  ConsistencyMessage,
+  UnmaskMessage,
+  RefusalMessage,
+]);
 export type SecAggClientMessage = z.infer<typeof SecAggClientMessage>;
 export type AdvertiseKeysMessage = z.infer<typeof AdvertiseKeysMessage>;
 export type ShareKeysMessage = z.infer<typeof ShareKeysMessage>;
@@ -124,7 +145,12 @@ export const UnmaskRequestMessage = z.strictObject({
   signatures: z.array(z.strictObject({ id: ClientId, signature: Signature })),
 });
 
-export const SecAggServerMessage = z.discriminatedUnion('type', [PeerKeysMessage, RoutedSharesMessage, ConsistencyRequestMessage, UnmaskRequestMessage]);
+export const SecAggServerMessage = z.discriminatedUnion('type', [
+  PeerKeysMessage,
+  RoutedSharesMessage,
+  ConsistencyRequestMessage,
+  UnmaskRequestMessage,
+]);
 export type SecAggServerMessage = z.infer<typeof SecAggServerMessage>;
 export type PeerKeysMessage = z.infer<typeof PeerKeysMessage>;
 export type RoutedSharesMessage = z.infer<typeof RoutedSharesMessage>;

@@ -100,18 +100,29 @@ export function defaultGraphParams(n: number, assumptions: SecAggAssumptions = D
     const correct = n * binomialBelow(k, 1 - assumptions.dropout, t) <= assumptions.failure;
     if (correct && t >= minimumThreshold(k) && isPrivate(n, k, t, assumptions)) return { k, threshold: t };
   }
-  if (n - 1 > MAX_DEGREE) throw new Error(`no degree up to ${MAX_DEGREE} meets the assumptions for ${n} clients; relax them or set k and threshold`);
+  if (n - 1 > MAX_DEGREE)
+    throw new Error(
+      `no degree up to ${MAX_DEGREE} meets the assumptions for ${n} clients; relax them or set k and threshold`,
+    );
   const k = n - 1;
   return { k, threshold: Math.max(minimumThreshold(k), largestCorrectThreshold(n, k, assumptions)) };
 }
 
 /** Configured k and/or threshold, the rest defaulted, all validated against n. */
-export function resolveGraphParams(n: number, configured: Partial<GraphParams> = {}, assumptions: SecAggAssumptions = DEFAULT_ASSUMPTIONS): GraphParams {
+export function resolveGraphParams(
+  n: number,
+  configured: Partial<GraphParams> = {},
+  assumptions: SecAggAssumptions = DEFAULT_ASSUMPTIONS,
+): GraphParams {
   checkClientCount(n);
   const defaults = defaultGraphParams(n, assumptions);
   const k = configured.k === undefined ? defaults.k : Math.min(configured.k, n - 1);
   checkGraphDegree(n, k);
-  const threshold = configured.threshold ?? (configured.k === undefined ? defaults.threshold : Math.max(minimumThreshold(k), largestCorrectThreshold(n, k, assumptions)));
+  const threshold =
+    configured.threshold ??
+    (configured.k === undefined
+      ? defaults.threshold
+      : Math.max(minimumThreshold(k), largestCorrectThreshold(n, k, assumptions)));
   checkThreshold(k, threshold);
   return { k, threshold };
 }

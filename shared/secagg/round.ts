@@ -20,7 +20,12 @@ export function roundContext(setup: SecAggSetup): RoundContext {
   const sorted = [...ids].sort();
   const graph = neighbourGraph(sorted, setup.k, graphSeed(setup.round, setup.nonce, sorted));
   checkThreshold(setup.k, setup.threshold);
-  const encoding: EncodingParams = { clip: setup.clip, maxWeight: setup.maxWeight, maxClients: ids.length, ...(setup.wordBits ? { wordBits: setup.wordBits } : {}) };
+  const encoding: EncodingParams = {
+    clip: setup.clip,
+    maxWeight: setup.maxWeight,
+    maxClients: ids.length,
+    ...(setup.wordBits ? { wordBits: setup.wordBits } : {}),
+  };
   checkEncodingParams(encoding);
   return { setup, graph, encoding, identityKeys: new Map(setup.participants.map((p) => [p.id, p.identityKey])) };
 }

@@ -3,14 +3,40 @@ import { defaultX25519, x25519PublicKey, type X25519 } from './agreement.js';
 import { assertLittleEndianHost, bytesEqual } from './bytes.js';
 import { aggregateErrorBound, decodeSum, widenMaskedWords } from './encoding.js';
 import { SecAggMessageError } from './errors.js';
-import { defaultVerify, seedCommitment, verifyAdvertisement, verifySurvivors, type Ed25519Verify, type SurvivorStatement } from './identity.js';
+import {
+  defaultVerify,
+  seedCommitment,
+  verifyAdvertisement,
+  verifySurvivors,
+  type Ed25519Verify,
+  type SurvivorStatement,
+} from './identity.js';
 import { pairwiseMaskKey, selfMaskKey } from './kdf.js';
 import type { Keystream } from './keystream.js';
-import { defaultMaskAccumulator, int32View, keystreamAccumulator, signedView, type MaskAccumulator, type MaskTerm } from './masks.js';
+import {
+  defaultMaskAccumulator,
+  int32View,
+  keystreamAccumulator,
+  signedView,
+  type MaskAccumulator,
+  type MaskTerm,
+} from './masks.js';
 import { addWords } from './word-adder.js';
-import type { SecAggClientMessage, SecAggServerMessage, SecAggSetup, ShareKeysMessage, UnmaskMessage } from './messages.js';
+import type {
+  SecAggClientMessage,
+  SecAggServerMessage,
+  SecAggSetup,
+  ShareKeysMessage,
+  UnmaskMessage,
+} from './messages.js';
 import { roundContext, type RoundContext } from './round.js';
-import { commitmentDepth, neighbourIndex, revealedMatches, revealProofBytes, type ShareKind } from './share-commitment.js';
+import {
+  commitmentDepth,
+  neighbourIndex,
+  revealedMatches,
+  revealProofBytes,
+  type ShareKind,
+} from './share-commitment.js';
 
 /** Audit mode: every message handed to receive(), with its sender, before the state machine checks it. */
 export interface ServerAudit {
@@ -143,15 +169,23 @@ export class SecAggServer {
   /** True when waiting longer cannot change this phase's outcome. */
   complete(): boolean {
     if (this.awaiting.size === 0) return true;
-    return this.state === 'unmask' && this.missingShares(this.answered, (u, kind) => this.sharesOf(u, this.answered, kind).length) === undefined;
+    return (
+      this.state === 'unmask' &&
+      this.missingShares(this.answered, (u, kind) => this.sharesOf(u, this.answered, kind).length) === undefined
+    );
   }
 
   /** Takes one message from `sender` (authenticated by the transport); throws SecAggMessageError, changing nothing, if it is not acceptable. */
   receive(sender: string, message: SecAggClientMessage): void {
     this.options.audit?.received(sender, message);
-    if (this.state === 'done' || this.state === 'aborted') throw new SecAggMessageError(`round ${this.options.setup.round} is ${this.state}`);
-    if (!this.awaiting.has(sender)) throw new SecAggMessageError(`'${sender}' is not expected in phase '${this.state}' (not selected, dropped, or already answered)`);
-    if (message.round !== this.options.setup.round) throw new SecAggMessageError(`message for round ${message.round}, this is round ${this.options.setup.round}`);
+    if (this.state === 'done' || this.state === 'aborted')
+      throw new SecAggMessageError(`round ${this.options.setup.round} is ${this.state}`);
+    if (!this.awaiting.has(sender))
+      throw new SecAggMessageError(
+        `'${sender}' is not expected in phase '${this.state}' (not selected, dropped, or already answered)`,
+      );
+    if (message.round !== this.options.setup.round)
+      throw new SecAggMessageError(`message for round ${message.round}, this is round ${this.options.setup.round}`);
     const phase = this.state;
     switch (message.type) {
       case 'secagg/refusal':
@@ -161,11 +195,27 @@ export class SecAggServer {
       case 'secagg/advertise': {
         this.expectPhase('advertise', message.type);
         const { encryptionKey, maskingKey, digest, seedCommitment: commitment, shareRoot, signature } = message;
-        const keys = { round: message.round, nonce: this.options.setup.nonce, clientId: sender, encryptionKey, maskingKey, digest, seedCommitment: commitment, shareRoot };
+        const keys = {
+          round: message.round,
+          nonce: this.options.setup.nonce,
+          clientId: sender,
+          encryptionKey,
+          maskingKey,
+          digest,
+          seedCommitment: commitment,
+          shareRoot,
+        };
         if (!verifyAdvertisement(keys, signature, this.identityOf(sender), this.verify)) {
           throw new SecAggMessageError(`keys from '${sender}' fail its identity signature`);
         }
-        this.advertised.set(sender, { encryptionKey, maskingKey, digest, seedCommitment: commitment, shareRoot, signature });
+        this.advertised.set(sender, {
+          encryptionKey,
+          maskingKey,
+          digest,
+          seedCommitment: commitment,
+          shareRoot,
+          signature,
+        });
         break;
       }
       case 'secagg/share-keys':
@@ -183,7 +233,10 @@ export class SecAggServer {
             throw new SecAggMessageError(`masked input from '${sender}' ${(e as Error).message}`);
           }
         } else {
-          if (message.masked.length !== words * 4) throw new SecAggMessageError(`masked input from '${sender}' has ${message.masked.length} bytes, expected ${words * 4}`);
+          if (message.masked.length !== words * 4)
+            throw new SecAggMessageError(
+              `masked input from '${sender}' has ${message.masked.length} bytes, expected ${words * 4}`,
+            );
           masked = int32View(message.masked, words);
         }
         addWords(signedView(this.sum), masked, 1);
@@ -192,7 +245,9 @@ export class SecAggServer {
       case 'secagg/consistency':
         this.expectPhase('consistency', message.type);
         if (!verifySurvivors(this.survivorStatement(sender), message.signature, this.identityOf(sender), this.verify)) {
-          throw new SecAggMessageError(`the consistency signature of '${sender}' is not on the survivor list it was sent`);
+          throw new SecAggMessageError(
+            `the consistency signature of '${sender}' is not on the survivor list it was sent`,
+          );
         }
         this.consistencySignatures.set(sender, message.signature);
         break;
@@ -212,7 +267,8 @@ export class SecAggServer {
   /** Ends the current phase with whoever answered; the rest count as dropped. */
   async close(): Promise<ServerStep> {
     const phase = this.state;
-    if (phase === 'done' || phase === 'aborted') throw new Error(`round ${this.options.setup.round} is already ${phase}`);
+    if (phase === 'done' || phase === 'aborted')
+      throw new Error(`round ${this.options.setup.round} is already ${phase}`);
     for (const id of this.awaiting) this.dropouts.push({ id, phase });
     const live = new Set(this.answered);
     this.answered.clear();
@@ -268,7 +324,8 @@ export class SecAggServer {
     if (short) return this.abort(`after masked input: ${short}`);
     const survivors = [...live].sort();
     const messages = new Map<string, SecAggServerMessage>();
-    for (const u of live) messages.set(u, { type: 'secagg/consistency-request', round: this.options.setup.round, survivors });
+    for (const u of live)
+      messages.set(u, { type: 'secagg/consistency-request', round: this.options.setup.round, survivors });
     return this.advance('consistency', live, messages);
   }
 
@@ -276,11 +333,15 @@ export class SecAggServer {
   private closeConsistency(live: Set<string>): ServerStep {
     this.u4 = live;
     const missing = this.missingShares(live, (u) => this.neighboursIn(u, live).length);
-    if (missing) return this.abort(`after consistency: ${missing} can be revealed by clients that signed the survivor list`);
+    if (missing)
+      return this.abort(`after consistency: ${missing} can be revealed by clients that signed the survivor list`);
     const survivors = [...this.u3].sort();
     const messages = new Map<string, SecAggServerMessage>();
     for (const w of live) {
-      const signatures = this.neighboursIn(w, live).map((id) => ({ id, signature: this.consistencySignatures.get(id)! }));
+      const signatures = this.neighboursIn(w, live).map((id) => ({
+        id,
+        signature: this.consistencySignatures.get(id)!,
+      }));
       messages.set(w, { type: 'secagg/unmask-request', round: this.options.setup.round, survivors, signatures });
     }
     return this.advance('unmask', live, messages);
@@ -293,15 +354,25 @@ export class SecAggServer {
     const terms: MaskTerm[] = [];
     try {
       for (const u of [...this.u3].sort()) {
-        const seed = await this.rebuild(u, responders, 'selfMaskShares', (s) => bytesEqual(seedCommitment(round, this.options.setup.nonce, u, s), this.advertised.get(u)!.seedCommitment));
+        const seed = await this.rebuild(u, responders, 'selfMaskShares', (s) =>
+          bytesEqual(seedCommitment(round, this.options.setup.nonce, u, s), this.advertised.get(u)!.seedCommitment),
+        );
         terms.push({ key: selfMaskKey(round, u, seed), sign: -1 });
       }
       for (const v of [...this.droppedWithLiveNeighbours()].sort()) {
         const publicKey = this.advertised.get(v)!.maskingKey;
-        const secretKey = await this.rebuild(v, responders, 'maskingKeyShares', (key) => key.length === 32 && bytesEqual(x25519PublicKey(key), publicKey));
+        const secretKey = await this.rebuild(
+          v,
+          responders,
+          'maskingKeyShares',
+          (key) => key.length === 32 && bytesEqual(x25519PublicKey(key), publicKey),
+        );
         const agree = this.x25519.agreement({ secretKey, publicKey });
         for (const w of this.neighboursIn(v, this.u3)) {
-          terms.push({ key: pairwiseMaskKey(round, w, v, agree(this.advertised.get(w)!.maskingKey)), sign: w < v ? -1 : 1 });
+          terms.push({
+            key: pairwiseMaskKey(round, w, v, agree(this.advertised.get(w)!.maskingKey)),
+            sign: w < v ? -1 : 1,
+          });
         }
       }
       await this.masks(this.sum, terms);
@@ -320,7 +391,12 @@ export class SecAggServer {
    * against the owner's signed share root: a share it never committed to convicts whoever
    * revealed it; if all hold, the owner dealt inconsistent shares.
    */
-  private async rebuild(owner: string, responders: ReadonlySet<string>, kind: keyof Revealed, matches: (secret: Uint8Array) => boolean): Promise<Uint8Array> {
+  private async rebuild(
+    owner: string,
+    responders: ReadonlySet<string>,
+    kind: keyof Revealed,
+    matches: (secret: Uint8Array) => boolean,
+  ): Promise<Uint8Array> {
     const holders = this.neighboursIn(owner, responders).filter((h) => this.revealed.get(h)![kind].has(owner));
     const shares = holders.map((h) => this.revealed.get(h)![kind].get(owner)!);
     // A forged share may also make the combination itself fail (e.g. a repeated x coordinate).
@@ -331,11 +407,27 @@ export class SecAggServer {
     const root = this.advertised.get(owner)!.shareRoot;
     const ownerNeighbours = this.ctx.graph.get(owner)!;
     for (const [i, holder] of holders.entries()) {
-      if (!revealedMatches(root, ownerNeighbours.length, neighbourIndex(ownerNeighbours, holder), holder, shareKind, shares[i].share, shares[i].proof)) {
-        throw new RoundCheckFailure(`'${holder}' revealed a share of the ${what} of '${owner}' that '${owner}' never committed to`, holder);
+      if (
+        !revealedMatches(
+          root,
+          ownerNeighbours.length,
+          neighbourIndex(ownerNeighbours, holder),
+          holder,
+          shareKind,
+          shares[i].share,
+          shares[i].proof,
+        )
+      ) {
+        throw new RoundCheckFailure(
+          `'${holder}' revealed a share of the ${what} of '${owner}' that '${owner}' never committed to`,
+          holder,
+        );
       }
     }
-    throw new RoundCheckFailure(`the ${what} rebuilt for '${owner}' does not match what it committed to, from shares it committed to itself: '${owner}' dealt bad shares`, owner);
+    throw new RoundCheckFailure(
+      `the ${what} rebuilt for '${owner}' does not match what it committed to, from shares it committed to itself: '${owner}' dealt bad shares`,
+      owner,
+    );
   }
 
   /**
@@ -348,7 +440,9 @@ export class SecAggServer {
     const { clip, maxWeight } = this.ctx.encoding;
     const totalWeight = this.sum[this.sum.length - 1];
     if (totalWeight < survivors || totalWeight > survivors * maxWeight) {
-      throw new RoundCheckFailure(`the total weight ${totalWeight} is outside [${survivors}, ${survivors * maxWeight}] for ${survivors} survivors: some client sent a malformed weight word`);
+      throw new RoundCheckFailure(
+        `the total weight ${totalWeight} is outside [${survivors}, ${survivors * maxWeight}] for ${survivors} survivors: some client sent a malformed weight word`,
+      );
     }
     const { mean } = decodeSum(this.sum, this.ctx.encoding);
     const errorBound = aggregateErrorBound(this.ctx.encoding, survivors, totalWeight);
@@ -356,7 +450,9 @@ export class SecAggServer {
     const limit = (clip + errorBound) * (1 + 2 ** -22);
     for (let i = 0; i < mean.length; i++) {
       if (!(Math.abs(mean[i]) <= limit)) {
-        throw new RoundCheckFailure(`coordinate ${i} of the mean is ${mean[i]}, outside the clip range +-${clip} (+${errorBound.toExponential(2)}): some client sent words outside the encoding`);
+        throw new RoundCheckFailure(
+          `coordinate ${i} of the mean is ${mean[i]}, outside the clip range +-${clip} (+${errorBound.toExponential(2)}): some client sent words outside the encoding`,
+        );
       }
     }
     return { mean, totalWeight, survivors: [...this.u3].sort(), dropouts: [...this.dropouts], errorBound };
@@ -402,7 +498,8 @@ export class SecAggServer {
   private lacksNeighbours(members: Iterable<string>, live: ReadonlySet<string>): string | undefined {
     for (const u of members) {
       const count = this.neighboursIn(u, live).length;
-      if (count < this.threshold) return `client '${u}' has ${count} live neighbours, fewer than the threshold ${this.threshold}`;
+      if (count < this.threshold)
+        return `client '${u}' has ${count} live neighbours, fewer than the threshold ${this.threshold}`;
     }
     return undefined;
   }
@@ -419,7 +516,10 @@ export class SecAggServer {
   }
 
   /** The first secret with fewer than t shares (as `count` sees them), described; undefined when none. */
-  private missingShares(responders: ReadonlySet<string>, count: (owner: string, kind: keyof Revealed) => number): string | undefined {
+  private missingShares(
+    responders: ReadonlySet<string>,
+    count: (owner: string, kind: keyof Revealed) => number,
+  ): string | undefined {
     const t = this.threshold;
     for (const u of this.u3) {
       const n = count(u, 'selfMaskShares');
@@ -437,11 +537,16 @@ export class SecAggServer {
     const out = new Map<string, Uint8Array>();
     const size = sealedBytes(this.ctx.graph.get(sender)!.length);
     for (const { to, sealed } of message.shares) {
-      if (!expected.has(to) || out.has(to)) throw new SecAggMessageError(`'${sender}' sent shares for '${to}', who is not one of its advertised neighbours or appears twice`);
-      if (sealed.length !== size) throw new SecAggMessageError(`'${sender}' sent a ${sealed.length}-byte share box, expected ${size}`);
+      if (!expected.has(to) || out.has(to))
+        throw new SecAggMessageError(
+          `'${sender}' sent shares for '${to}', who is not one of its advertised neighbours or appears twice`,
+        );
+      if (sealed.length !== size)
+        throw new SecAggMessageError(`'${sender}' sent a ${sealed.length}-byte share box, expected ${size}`);
       out.set(to, sealed);
     }
-    if (out.size !== expected.size) throw new SecAggMessageError(`'${sender}' sent shares for ${out.size} of its ${expected.size} neighbours`);
+    if (out.size !== expected.size)
+      throw new SecAggMessageError(`'${sender}' sent shares for ${out.size} of its ${expected.size} neighbours`);
     return out;
   }
 
@@ -449,14 +554,24 @@ export class SecAggServer {
     const held = this.neighboursIn(sender, this.u2);
     const expectSelf = held.filter((v) => this.u3.has(v));
     const expectKey = held.filter((v) => !this.u3.has(v));
-    const read = (entries: UnmaskMessage['selfMaskShares'], expected: string[], what: string): Map<string, RevealedShare> => {
+    const read = (
+      entries: UnmaskMessage['selfMaskShares'],
+      expected: string[],
+      what: string,
+    ): Map<string, RevealedShare> => {
       const out = new Map<string, RevealedShare>();
       for (const { of, share, proof } of entries) {
-        if (share.length !== SHARE_BYTES) throw new SecAggMessageError(`'${sender}' sent a ${share.length}-byte share of '${of}', expected ${SHARE_BYTES}`);
+        if (share.length !== SHARE_BYTES)
+          throw new SecAggMessageError(
+            `'${sender}' sent a ${share.length}-byte share of '${of}', expected ${SHARE_BYTES}`,
+          );
         const graphOf = this.ctx.graph.get(of);
         if (!graphOf) throw new SecAggMessageError(`'${sender}' revealed a share of '${of}', who is not a participant`);
         const proofBytes = revealProofBytes(graphOf.length);
-        if (proof.length !== proofBytes) throw new SecAggMessageError(`'${sender}' sent a ${proof.length}-byte proof with the share of '${of}', expected ${proofBytes}`);
+        if (proof.length !== proofBytes)
+          throw new SecAggMessageError(
+            `'${sender}' sent a ${proof.length}-byte proof with the share of '${of}', expected ${proofBytes}`,
+          );
         // A fresh plain Uint8Array: the Shamir library refuses subclasses such as Node's Buffer.
         out.set(of, { share: new Uint8Array(share), proof: new Uint8Array(proof) });
       }
@@ -465,6 +580,9 @@ export class SecAggServer {
       }
       return out;
     };
-    return { selfMaskShares: read(message.selfMaskShares, expectSelf, 'self-mask'), maskingKeyShares: read(message.maskingKeyShares, expectKey, 'masking-key') };
+    return {
+      selfMaskShares: read(message.selfMaskShares, expectSelf, 'self-mask'),
+      maskingKeyShares: read(message.maskingKeyShares, expectKey, 'masking-key'),
+    };
   }
 }

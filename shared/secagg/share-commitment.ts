@@ -21,7 +21,10 @@ const PAIR = Uint8Array.of(1);
 const INNER = Uint8Array.of(2);
 
 const LEAF_LABEL = lengthPrefixedText(LABELS.shareLeaf);
-const KIND_FIELD: Record<ShareKind, Uint8Array> = { 'self-mask-seed': lengthPrefixedText('self-mask-seed'), 'masking-key': lengthPrefixedText('masking-key') };
+const KIND_FIELD: Record<ShareKind, Uint8Array> = {
+  'self-mask-seed': lengthPrefixedText('self-mask-seed'),
+  'masking-key': lengthPrefixedText('masking-key'),
+};
 
 function leaf(to: string, kind: ShareKind, share: Uint8Array): Uint8Array {
   return sha512Half([LEAF_LABEL, lengthPrefixedText(to), KIND_FIELD[kind], lengthPrefixed(share)]);
@@ -37,7 +40,8 @@ function inner(left: Uint8Array, right: Uint8Array): Uint8Array {
 
 /** Levels of the tree above the neighbours' nodes: the path length, the same for every neighbour. */
 export function commitmentDepth(neighbours: number): number {
-  if (!Number.isSafeInteger(neighbours) || neighbours < 1) throw new Error(`a share commitment needs at least one neighbour, got ${neighbours}`);
+  if (!Number.isSafeInteger(neighbours) || neighbours < 1)
+    throw new Error(`a share commitment needs at least one neighbour, got ${neighbours}`);
   return Math.ceil(Math.log2(neighbours));
 }
 
@@ -62,7 +66,9 @@ export interface ShareCommitment {
 export function commitShares(dealt: DealtShares): ShareCommitment {
   const n = dealt.to.length;
   const depth = commitmentDepth(n);
-  let level = dealt.to.map((to, i) => pairNode(leaf(to, 'self-mask-seed', dealt.selfMaskSeed[i]), leaf(to, 'masking-key', dealt.maskingKey[i])));
+  let level = dealt.to.map((to, i) =>
+    pairNode(leaf(to, 'self-mask-seed', dealt.selfMaskSeed[i]), leaf(to, 'masking-key', dealt.maskingKey[i])),
+  );
   while (level.length < 2 ** depth) level.push(EMPTY);
   const paths: Uint8Array[][] = dealt.to.map(() => []);
   for (let d = 0; d < depth; d++) {
@@ -88,9 +94,20 @@ export function neighbourIndex(dealerNeighbours: readonly string[], to: string):
 }
 
 /** Both shares dealt to neighbour `index` (`to`), checked against the dealer's root. */
-export function pairMatches(root: Uint8Array, neighbours: number, index: number, to: string, seedShare: Uint8Array, keyShare: Uint8Array, path: Uint8Array): boolean {
+export function pairMatches(
+  root: Uint8Array,
+  neighbours: number,
+  index: number,
+  to: string,
+  seedShare: Uint8Array,
+  keyShare: Uint8Array,
+  path: Uint8Array,
+): boolean {
   if (index < 0 || index >= neighbours || path.length !== HASH_BYTES * commitmentDepth(neighbours)) return false;
-  return bytesEqual(rootFrom(pairNode(leaf(to, 'self-mask-seed', seedShare), leaf(to, 'masking-key', keyShare)), index, path), root);
+  return bytesEqual(
+    rootFrom(pairNode(leaf(to, 'self-mask-seed', seedShare), leaf(to, 'masking-key', keyShare)), index, path),
+    root,
+  );
 }
 
 /** What a revealer sends with one share: the other share's leaf (the other share stays secret) and the path. */
@@ -99,7 +116,15 @@ export function revealProof(to: string, kind: ShareKind, otherShare: Uint8Array,
 }
 
 /** One revealed share checked against the dealer's root. */
-export function revealedMatches(root: Uint8Array, neighbours: number, index: number, to: string, kind: ShareKind, share: Uint8Array, proof: Uint8Array): boolean {
+export function revealedMatches(
+  root: Uint8Array,
+  neighbours: number,
+  index: number,
+  to: string,
+  kind: ShareKind,
+  share: Uint8Array,
+  proof: Uint8Array,
+): boolean {
   if (index < 0 || index >= neighbours || proof.length !== revealProofBytes(neighbours)) return false;
   const own = leaf(to, kind, share);
   const other = proof.subarray(0, HASH_BYTES);

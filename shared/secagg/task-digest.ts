@@ -12,7 +12,8 @@ export const TASK_DIGEST_BYTES = 32;
 
 /** JSON with sorted keys and binary leaves as tagged hex, so equal values always give equal text. */
 function canonicalJson(value: unknown): string {
-  if (value instanceof Uint8Array) return JSON.stringify({ $bytes: Array.from(value, (b) => b.toString(16).padStart(2, '0')).join('') });
+  if (value instanceof Uint8Array)
+    return JSON.stringify({ $bytes: Array.from(value, (b) => b.toString(16).padStart(2, '0')).join('') });
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   if (value !== null && typeof value === 'object') {
     const entries = Object.entries(value as Record<string, unknown>)
@@ -20,7 +21,8 @@ function canonicalJson(value: unknown): string {
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
   }
-  if (typeof value === 'number' && !Number.isFinite(value)) throw new Error(`a task digest cannot cover the number ${value}`);
+  if (typeof value === 'number' && !Number.isFinite(value))
+    throw new Error(`a task digest cannot cover the number ${value}`);
   return JSON.stringify(value);
 }
 

@@ -65,13 +65,29 @@ function laneLoop(op: number[]): number[] {
   const step = (i: number, opcode: number) => [...get(i), 0x41, 0x10, opcode, 0x21, i]; // local.set i (local.get i +/- 16)
   const code = [
     0x00, // no locals
-    0x02, 0x40, // block
-    0x03, 0x40, // loop
-    ...get(2), 0x45, 0x0d, 0x01, // br_if 1 (bytes == 0): exit
-    ...get(0), ...get(0), ...V128_LOAD, ...get(1), ...V128_LOAD, ...op, ...V128_STORE,
-    ...step(0, 0x6a), ...step(1, 0x6a), ...step(2, 0x6b), // dst += 16, src += 16, bytes -= 16
-    0x0c, 0x00, // br 0: next iteration
-    0x0b, 0x0b, 0x0b, // end loop, end block, end func
+    0x02,
+    0x40, // block
+    0x03,
+    0x40, // loop
+    ...get(2),
+    0x45,
+    0x0d,
+    0x01, // br_if 1 (bytes == 0): exit
+    ...get(0),
+    ...get(0),
+    ...V128_LOAD,
+    ...get(1),
+    ...V128_LOAD,
+    ...op,
+    ...V128_STORE,
+    ...step(0, 0x6a),
+    ...step(1, 0x6a),
+    ...step(2, 0x6b), // dst += 16, src += 16, bytes -= 16
+    0x0c,
+    0x00, // br 0: next iteration
+    0x0b,
+    0x0b,
+    0x0b, // end loop, end block, end func
   ];
   return [...uleb128(code.length), ...code];
 }
@@ -83,7 +99,14 @@ const PAGES = 2; // 128 KB: accumulator, then scratch
 function kernelModule(): Uint8Array<ArrayBuffer> {
   const name = (s: string) => [s.length, ...Array.from(s, (c) => c.charCodeAt(0))];
   return Uint8Array.from([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // "\0asm", version 1
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00, // "\0asm", version 1
     ...section(1, [0x01, 0x60, 0x03, I32, I32, I32, 0x00]), // one type: (i32, i32, i32) -> ()
     ...section(3, [0x02, 0x00, 0x00]), // two functions of that type
     ...section(5, [0x01, 0x00, PAGES]), // one memory, PAGES pages
@@ -135,7 +158,12 @@ export function defaultWordAdder(): WordAdder {
 }
 
 /** target += sign * words over whole vectors, block by block. */
-export function addWords(target: Int32Array, words: Int32Array, sign: 1 | -1, adder: WordAdder = defaultWordAdder()): void {
+export function addWords(
+  target: Int32Array,
+  words: Int32Array,
+  sign: 1 | -1,
+  adder: WordAdder = defaultWordAdder(),
+): void {
   if (words.length !== target.length) throw new Error(`adding ${words.length} words to ${target.length}`);
   for (let start = 0; start < target.length; start += BLOCK_WORDS) {
     const end = Math.min(target.length, start + BLOCK_WORDS);

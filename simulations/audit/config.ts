@@ -46,12 +46,32 @@ export const AuditConfigSchema = z
     runs: z.array(RunSchema).min(1),
   })
   .superRefine((c, ctx) => {
-    if (c.canaries > c.dimension) ctx.addIssue({ code: 'custom', path: ['canaries'], message: `must be <= dimension (${c.dimension}): the canaries are orthogonal` });
+    if (c.canaries > c.dimension)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['canaries'],
+        message: `must be <= dimension (${c.dimension}): the canaries are orthogonal`,
+      });
     const r = c.guesses.in + c.guesses.out;
-    if (r < 1 || r > c.canaries) ctx.addIssue({ code: 'custom', path: ['guesses'], message: `in + out must be in [1, canaries = ${c.canaries}], got ${r}` });
-    if (!(2 * c.canaries * c.delta < 1)) ctx.addIssue({ code: 'custom', path: ['delta'], message: `2 x canaries x delta must be < 1, got ${2 * c.canaries * c.delta}` });
+    if (r < 1 || r > c.canaries)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['guesses'],
+        message: `in + out must be in [1, canaries = ${c.canaries}], got ${r}`,
+      });
+    if (!(2 * c.canaries * c.delta < 1))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['delta'],
+        message: `2 x canaries x delta must be < 1, got ${2 * c.canaries * c.delta}`,
+      });
     for (const key of ['noiseMultiplier', 'delta'] as const) {
-      if (key in c.privacy) ctx.addIssue({ code: 'custom', path: ['privacy', key], message: key === 'delta' ? 'set the top-level delta' : 'is set per run' });
+      if (key in c.privacy)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['privacy', key],
+          message: key === 'delta' ? 'set the top-level delta' : 'is set per run',
+        });
     }
   });
 
@@ -72,7 +92,13 @@ export function parseAuditConfig(raw: unknown, source: string): AuditConfig {
   const parsedRuns = runs.map((run): AuditRun => {
     if (run.noiseMultiplier === null) return { label: run.label, mechanism: { kind: 'off' } };
     try {
-      return { label: run.label, mechanism: { kind: 'dp', privacy: parsePrivacyConfig({ ...config.privacy, delta: config.delta, noiseMultiplier: run.noiseMultiplier }) } };
+      return {
+        label: run.label,
+        mechanism: {
+          kind: 'dp',
+          privacy: parsePrivacyConfig({ ...config.privacy, delta: config.delta, noiseMultiplier: run.noiseMultiplier }),
+        },
+      };
     } catch (e) {
       throw new Error(`invalid audit config (${source}), run '${run.label}': ${(e as Error).message}`);
     }

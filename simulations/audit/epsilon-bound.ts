@@ -26,11 +26,14 @@ export interface GuessOutcome {
 
 function checkOutcome({ canaries: m, guesses: r, correct: v, delta }: GuessOutcome): void {
   if (!(Number.isSafeInteger(m) && m >= 1)) throw new Error(`canaries must be an integer >= 1, got ${m}`);
-  if (!(Number.isSafeInteger(r) && r >= 0 && r <= m)) throw new Error(`guesses must be an integer in [0, canaries = ${m}], got ${r}`);
-  if (!(Number.isSafeInteger(v) && v >= 0 && v <= r)) throw new Error(`correct guesses must be an integer in [0, guesses = ${r}], got ${v}`);
+  if (!(Number.isSafeInteger(r) && r >= 0 && r <= m))
+    throw new Error(`guesses must be an integer in [0, canaries = ${m}], got ${r}`);
+  if (!(Number.isSafeInteger(v) && v >= 0 && v <= r))
+    throw new Error(`correct guesses must be an integer in [0, guesses = ${r}], got ${v}`);
   if (!(delta >= 0 && delta < 1)) throw new Error(`delta must be in [0, 1), got ${delta}`);
   // Below 1 the p-value grows strictly with eps (see epsilonLowerBound), which the search relies on.
-  if (!(2 * m * delta < 1)) throw new Error(`2 x canaries x delta must be < 1 for a meaningful audit, got ${2 * m * delta}`);
+  if (!(2 * m * delta < 1))
+    throw new Error(`2 x canaries x delta must be < 1 for a meaningful audit, got ${2 * m * delta}`);
 }
 
 /** log k! for k = 0..n, summed exactly enough for the few thousand guesses an audit makes. */
@@ -46,7 +49,8 @@ function binomialPmf(r: number, epsilon: number, logFact: Float64Array): Float64
   const logP = -Math.log1p(Math.exp(-epsilon));
   const log1mP = -epsilon + logP;
   const pmf = new Float64Array(r + 1);
-  for (let k = 0; k <= r; k++) pmf[k] = Math.exp(logFact[r] - logFact[k] - logFact[r - k] + k * logP + (r - k) * log1mP);
+  for (let k = 0; k <= r; k++)
+    pmf[k] = Math.exp(logFact[r] - logFact[k] - logFact[r - k] + k * logP + (r - k) * log1mP);
   return pmf;
 }
 

@@ -39,10 +39,20 @@ export function auditTable(config: AuditConfig, outcomes: readonly AuditOutcome[
   ].join('\n');
 }
 
-export function auditSummary(config: AuditConfig, outcomes: readonly AuditOutcome[], command: string, wallMs: number): string {
+export function auditSummary(
+  config: AuditConfig,
+  outcomes: readonly AuditOutcome[],
+  command: string,
+  wallMs: number,
+): string {
   const dp = config.runs.find((r) => r.mechanism.kind === 'dp');
   const privacy = dp?.mechanism.kind === 'dp' ? dp.mechanism.privacy : undefined;
-  const clip = privacy === undefined ? '' : privacy.clipping.kind === 'fixed' ? `, clip norm ${privacy.clipping.clipNorm}` : ', adaptive clip norm';
+  const clip =
+    privacy === undefined
+      ? ''
+      : privacy.clipping.kind === 'fixed'
+        ? `, clip norm ${privacy.clipping.clipNorm}`
+        : ', adaptive clip norm';
   const broken = violations(outcomes);
   return [
     `# Privacy audit: ${config.name}`,

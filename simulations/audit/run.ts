@@ -61,14 +61,25 @@ interface Population {
   update(id: string): Float32Array;
 }
 
-function population(config: AuditConfig, directions: readonly Float32Array[], included: readonly boolean[]): Population {
+function population(
+  config: AuditConfig,
+  directions: readonly Float32Array[],
+  included: readonly boolean[],
+): Population {
   const honest = seededGaussian(config.seed, STREAM.honest);
   const coordinateStd = config.honestUpdateNorm / Math.sqrt(config.dimension);
   const canaryUpdates = new Map<string, Float32Array>();
   directions.forEach((u, j) => {
-    if (included[j]) canaryUpdates.set(canaryId(j), u.map((v) => v * config.canaryUpdateNorm));
+    if (included[j])
+      canaryUpdates.set(
+        canaryId(j),
+        u.map((v) => v * config.canaryUpdateNorm),
+      );
   });
-  const ids = [...Array.from({ length: config.honestClients }, (_, i) => `honest-${String(i).padStart(5, '0')}`), ...canaryUpdates.keys()];
+  const ids = [
+    ...Array.from({ length: config.honestClients }, (_, i) => `honest-${String(i).padStart(5, '0')}`),
+    ...canaryUpdates.keys(),
+  ];
   return {
     ids,
     update(id) {
@@ -88,7 +99,13 @@ function canaryId(j: number): string {
 /** A released model change: what one round's aggregate made of the global model. */
 type RoundRelease = (round: number) => { release: Float32Array; reportedEpsilon: number | null };
 
-function privateRounds(config: AuditConfig, label: string, privacy: PrivacyConfig, people: Population, options: AuditRunOptions): RoundRelease {
+function privateRounds(
+  config: AuditConfig,
+  label: string,
+  privacy: PrivacyConfig,
+  people: Population,
+  options: AuditRunOptions,
+): RoundRelease {
   const controller = new PrivacyController(privacy);
   const sampler = new PoissonSampler({ rate: config.samplingRate, seed: deriveSeed(config.seed, STREAM.sampling) });
   const noise = options.noise ?? seededGaussian(config.seed, STREAM.noise);
@@ -97,7 +114,10 @@ function privateRounds(config: AuditConfig, label: string, privacy: PrivacyConfi
   return (round) => {
     const expectedContributors = sampler.expectedCount(people.ids.length);
     const plan = controller.beginRound({ round, samplingRate: config.samplingRate, expectedContributors });
-    if (!plan.allowed) throw new Error(`run '${label}' stopped at round ${round + 1} of ${config.rounds}: ${plan.reason}; raise privacy.targetEpsilon`);
+    if (!plan.allowed)
+      throw new Error(
+        `run '${label}' stopped at round ${round + 1} of ${config.rounds}: ${plan.reason}; raise privacy.targetEpsilon`,
+      );
     const updates: ClientUpdate[] = [];
     let indicatorSum: number | null = plan.instructions.indicatorNoiseStd === null ? null : 0;
     // The coordinator's clip on arrival (central mode, plaintext uploads) is a no-op here: every client clips itself.
@@ -109,7 +129,14 @@ function privateRounds(config: AuditConfig, label: string, privacy: PrivacyConfi
     // An empty Poisson draw releases noise only (and is charged), so the release never depends on the sample size.
     const updateSum = updates.length > 0 ? sum.aggregate(updates) : new Float32Array(config.dimension);
     const finished = controller.finishRound(
-      { round, samplingRate: config.samplingRate, expectedContributors, contributors: updates.length, updateSum, indicatorSum },
+      {
+        round,
+        samplingRate: config.samplingRate,
+        expectedContributors,
+        contributors: updates.length,
+        updateSum,
+        indicatorSum,
+      },
       noise,
     );
     return { release: finished.meanUpdate, reportedEpsilon: finished.privacy.epsilon };
@@ -117,16 +144,23 @@ function privateRounds(config: AuditConfig, label: string, privacy: PrivacyConfi
 }
 
 function plainRounds(config: AuditConfig, people: Population): RoundRelease {
-  const strategy = createStrategy(parseStrategyConfig({ sampler: { fraction: config.samplingRate, minClients: 1, seed: deriveSeed(config.seed, STREAM.sampling) } }));
+  const strategy = createStrategy(
+    parseStrategyConfig({
+      sampler: { fraction: config.samplingRate, minClients: 1, seed: deriveSeed(config.seed, STREAM.sampling) },
+    }),
+  );
   return (round) => {
-    const updates = strategy.sampler.select(people.ids, round).map((id) => ({ clientId: id, delta: people.update(id), numExamples: EXAMPLES_PER_CLIENT }));
+    const updates = strategy.sampler
+      .select(people.ids, round)
+      .map((id) => ({ clientId: id, delta: people.update(id), numExamples: EXAMPLES_PER_CLIENT }));
     return { release: strategy.aggregator.aggregate(updates), reportedEpsilon: null };
   };
 }
 
 /** Canary indices guessed in (the `in` highest scores) and out (the `out` lowest). */
 export function guess(scores: readonly number[], guessIn: number, guessOut: number): { in: number[]; out: number[] } {
-  if (guessIn + guessOut > scores.length) throw new Error(`cannot make ${guessIn} + ${guessOut} guesses about ${scores.length} canaries`);
+  if (guessIn + guessOut > scores.length)
+    throw new Error(`cannot make ${guessIn} + ${guessOut} guesses about ${scores.length} canaries`);
   const order = scores.map((_, j) => j).sort((a, b) => scores[b] - scores[a]);
   return { in: order.slice(0, guessIn), out: order.slice(order.length - guessOut) };
 }
@@ -178,7 +212,10 @@ export function runAudit(config: AuditConfig, run: AuditRun, options: AuditRunOp
     included: included.filter(Boolean).length,
     guesses: r,
     correct,
-    epsilonLowerBound: epsilonLowerBound({ canaries: config.canaries, guesses: r, correct, delta: config.delta }, config.confidence),
+    epsilonLowerBound: epsilonLowerBound(
+      { canaries: config.canaries, guesses: r, correct, delta: config.delta },
+      config.confidence,
+    ),
     wallMs: performance.now() - started,
   };
 }

@@ -88,7 +88,9 @@ export function parseLabConfig(raw: unknown, source: string): LabConfig {
   const twice = labels.find((l, i) => labels.indexOf(l) !== i);
   if (twice) throw new Error(`invalid simulation config (${source}): run label '${twice}' is used twice`);
   if ('numPartitions' in config.partition) {
-    throw new Error(`invalid simulation config (${source}): partition.numPartitions is always the number of clients; set clients instead`);
+    throw new Error(
+      `invalid simulation config (${source}): partition.numPartitions is always the number of clients; set clients instead`,
+    );
   }
   let partitionConfig: PartitionConfig;
   try {

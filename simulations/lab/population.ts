@@ -29,7 +29,10 @@ export interface Population {
 function prefix(ds: Dataset, n: number | undefined, what: string, spec: string): Dataset {
   if (n === undefined) return ds;
   if (n > ds.n) throw new Error(`data.${what}Examples is ${n} but ${spec} holds ${ds.n} examples`);
-  return subset(ds, Int32Array.from({ length: n }, (_, i) => i));
+  return subset(
+    ds,
+    Int32Array.from({ length: n }, (_, i) => i),
+  );
 }
 
 // Separate seed streams, so changing one choice does not reshuffle the others.
@@ -42,17 +45,23 @@ export async function buildPopulation(config: LabConfig): Promise<Population> {
   const test = prefix(await loadDataSpec(config.data.test), config.data.testExamples, 'test', config.data.test);
   const parts = partitionIndices(train.y, train.numClasses, config.partitionConfig);
   const attackers = config.byzantine
-    ? new Set(chooseByzantineClients(config.clients, config.byzantine.fraction, deriveSeed(config.seed, ATTACKER_STREAM)))
+    ? new Set(
+        chooseByzantineClients(config.clients, config.byzantine.fraction, deriveSeed(config.seed, ATTACKER_STREAM)),
+      )
     : new Set<number>();
   const width = String(config.clients - 1).length;
   const clients = parts.map((idx, i): SimClient => {
-    if (idx.length === 0) throw new Error(`client ${i} got an empty partition; use fewer clients or another partitioner`);
+    if (idx.length === 0)
+      throw new Error(`client ${i} got an empty partition; use fewer clients or another partitioner`);
     const data = subset(train, idx);
     const { train: own, heldOut } =
       config.data.clientHeldOut > 0
         ? splitHeldOut(data, config.data.clientHeldOut, deriveSeed(deriveSeed(config.seed, HELD_OUT_STREAM), i))
         : { train: data, heldOut: undefined };
-    const attack = config.byzantine && attackers.has(i) ? createAttack(config.byzantine.attack, deriveSeed(config.seed, i)) : undefined;
+    const attack =
+      config.byzantine && attackers.has(i)
+        ? createAttack(config.byzantine.attack, deriveSeed(config.seed, i))
+        : undefined;
     return {
       id: `sim-${String(i).padStart(width, '0')}`,
       index: i,

@@ -28,14 +28,17 @@ export class LabProgress {
   round(record: RoundRecord, roundsPerRun: number): void {
     this.done++;
     const elapsed = performance.now() - this.started;
-    const eta = this.done < this.totalRounds ? ` ETA ${duration((elapsed / this.done) * (this.totalRounds - this.done))}` : '';
+    const eta =
+      this.done < this.totalRounds ? ` ETA ${duration((elapsed / this.done) * (this.totalRounds - this.done))}` : '';
     const accuracy = record.evaluation ? `accuracy ${(record.evaluation.accuracy * 100).toFixed(1)}%` : record.status;
     const epsilon = record.privacy ? ` epsilon ${record.privacy.epsilon.toFixed(2)}` : '';
     const status = `${this.run} round ${record.round}/${roundsPerRun} ${accuracy}${epsilon}, ${duration(record.durationMs)}`;
     if (!this.out.isTTY) return this.line(`[${this.done}/${this.totalRounds}] ${status}`);
     const width = 24;
     const filled = Math.round((width * this.done) / this.totalRounds);
-    this.out.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${this.done}/${this.totalRounds} ${status}, elapsed ${duration(elapsed)}${eta}\x1b[K`);
+    this.out.write(
+      `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${this.done}/${this.totalRounds} ${status}, elapsed ${duration(elapsed)}${eta}\x1b[K`,
+    );
   }
 
   /** Rounds a run did not get to (the privacy budget stopped it) count as done. */

@@ -74,7 +74,16 @@ export function roundsCsv(outcomes: readonly RunOutcome[]): string {
   return `${lines.join('\n')}\n`;
 }
 
-export const CLASS_CSV_COLUMNS = ['run', 'round', 'evaluation', 'class', 'precision', 'recall', 'f1', 'support'] as const;
+export const CLASS_CSV_COLUMNS = [
+  'run',
+  'round',
+  'evaluation',
+  'class',
+  'precision',
+  'recall',
+  'f1',
+  'support',
+] as const;
 
 /** Per-class metrics of every round: the coordinator's held-out evaluation and the federated one. */
 export function classesCsv(outcomes: readonly RunOutcome[]): string {
@@ -86,7 +95,9 @@ export function classesCsv(outcomes: readonly RunOutcome[]): string {
         ['federated', r.federatedEvaluation?.perClass],
       ] as const;
       for (const [evaluation, classes] of sources) {
-        classes?.forEach((m, c) => lines.push([o.label, r.round, evaluation, c, m.precision, m.recall, m.f1, m.support].map(csvCell).join(',')));
+        classes?.forEach((m, c) =>
+          lines.push([o.label, r.round, evaluation, c, m.precision, m.recall, m.f1, m.support].map(csvCell).join(',')),
+        );
       }
     }
   }
@@ -95,7 +106,13 @@ export function classesCsv(outcomes: readonly RunOutcome[]): string {
 
 export function partitionsCsv(population: Population): string {
   const classes = population.clients[0]?.classCounts.length ?? 0;
-  const header = ['client', 'train_examples', 'held_out_examples', 'byzantine', ...Array.from({ length: classes }, (_, c) => `class_${c}`)];
+  const header = [
+    'client',
+    'train_examples',
+    'held_out_examples',
+    'byzantine',
+    ...Array.from({ length: classes }, (_, c) => `class_${c}`),
+  ];
   const lines = [header.join(',')];
   for (const c of population.clients) {
     lines.push([c.id, c.train.n, c.heldOut?.n ?? 0, c.attack?.name ?? '', ...c.classCounts].join(','));
@@ -139,8 +156,15 @@ export function describeSetup(config: LabConfig, population: Population): string
   ];
   if (config.byzantine && attackers.length > 0) {
     const a = config.byzantine.attack;
-    const how = a.kind === 'sign-flip' ? `sign flip (x${a.scale})` : a.kind === 'gaussian-noise' ? `Gaussian noise (std ${a.std})` : `scaling (x${a.factor})`;
-    lines.push(`- Byzantine: ${attackers.length} of ${config.clients} clients (${attackers.map((c) => c.id).join(', ')}) send ${how} updates.`);
+    const how =
+      a.kind === 'sign-flip'
+        ? `sign flip (x${a.scale})`
+        : a.kind === 'gaussian-noise'
+          ? `Gaussian noise (std ${a.std})`
+          : `scaling (x${a.factor})`;
+    lines.push(
+      `- Byzantine: ${attackers.length} of ${config.clients} clients (${attackers.map((c) => c.id).join(', ')}) send ${how} updates.`,
+    );
   }
   return lines.join('\n');
 }
@@ -183,7 +207,13 @@ export function summaryMarkdown(config: LabConfig, population: Population, outco
       o.label,
       `\`${o.strategy}\``,
       ...(anyCompression
-        ? [o.codec, upload === undefined ? '-' : `${(upload / 1024).toFixed(1)} KiB`, upload === undefined || o.float32UpdateBytes === undefined ? '-' : `${(upload / o.float32UpdateBytes).toFixed(3)}x`]
+        ? [
+            o.codec,
+            upload === undefined ? '-' : `${(upload / 1024).toFixed(1)} KiB`,
+            upload === undefined || o.float32UpdateBytes === undefined
+              ? '-'
+              : `${(upload / o.float32UpdateBytes).toFixed(3)}x`,
+          ]
         : []),
       `${committed.length}/${config.rounds}`,
       pct(last?.evaluation?.accuracy),
@@ -196,7 +226,11 @@ export function summaryMarkdown(config: LabConfig, population: Population, outco
     ];
   });
   const table = (head: string[], body: string[][]) =>
-    [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...body.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+    [
+      `| ${head.join(' | ')} |`,
+      `|${head.map(() => '---').join('|')}|`,
+      ...body.map((r) => `| ${r.join(' | ')} |`),
+    ].join('\n');
   const rounds = Math.max(...outcomes.map((o) => o.records.length), 0);
   const byRound = Array.from({ length: rounds }, (_, i) => [
     String(i + 1),
@@ -215,12 +249,21 @@ export function summaryMarkdown(config: LabConfig, population: Population, outco
       '',
       table(
         ['class', 'precision', 'recall', 'F1', 'support', ...classes.map((_, c) => `→${c}`)],
-        classes.map((m, c) => [String(c), pct(m.precision), pct(m.recall), pct(m.f1), String(m.support), ...last.evaluation!.confusion!.map((_, p) => String(last.evaluation!.confusion![c][p]))]),
+        classes.map((m, c) => [
+          String(c),
+          pct(m.precision),
+          pct(m.recall),
+          pct(m.f1),
+          String(m.support),
+          ...last.evaluation!.confusion!.map((_, p) => String(last.evaluation!.confusion![c][p])),
+        ]),
       ),
       '',
     ];
   });
-  const stopped = outcomes.filter((o) => o.stoppedEarly).map((o) => `- ${o.label}: stopped after ${o.records.length} round(s): ${o.stoppedEarly}`);
+  const stopped = outcomes
+    .filter((o) => o.stoppedEarly)
+    .map((o) => `- ${o.label}: stopped after ${o.records.length} round(s): ${o.stoppedEarly}`);
   return [
     `## ${config.name}`,
     '',

@@ -64,7 +64,12 @@ export function coordinatorConfigFor(config: LabConfig, run: LabRun, dataDir: st
       dataDir,
       joinToken: TOKEN,
       adminToken: TOKEN,
-      rounds: { selectionWindowMs: 0, trainingTimeoutMs: config.roundTimeoutMs, evaluationTimeoutMs: 120_000, minResults: 1 },
+      rounds: {
+        selectionWindowMs: 0,
+        trainingTimeoutMs: config.roundTimeoutMs,
+        evaluationTimeoutMs: 120_000,
+        minResults: 1,
+      },
       training: { ...config.training, ...run.training, seed: config.seed },
       strategy: merge(defaults, run.strategy),
       ...(run.privacy ? { privacy: run.privacy } : {}),
@@ -128,7 +133,11 @@ export async function runOnce(
         // The coordinator starts the next queued round (or stops for the budget) right after this event.
         setImmediate(() => {
           if (records.length >= config.rounds) return resolve();
-          if (config.stopAtGoal && config.goalAccuracy !== undefined && (record.evaluation?.accuracy ?? 0) >= config.goalAccuracy) {
+          if (
+            config.stopAtGoal &&
+            config.goalAccuracy !== undefined &&
+            (record.evaluation?.accuracy ?? 0) >= config.goalAccuracy
+          ) {
             stoppedEarly = `reached the goal accuracy ${config.goalAccuracy} in round ${record.round}`;
             return resolve();
           }
@@ -153,9 +162,17 @@ export async function runOnce(
           data: c.train,
           progress: silent,
           ...(c.heldOut ? { evalData: c.heldOut } : {}),
-          trainer: (job) => pool.train({ model: { topology: job.modelTopology }, weights: job.weights, data: job.data, config: job.config }),
+          trainer: (job) =>
+            pool.train({
+              model: { topology: job.modelTopology },
+              weights: job.weights,
+              data: job.data,
+              config: job.config,
+            }),
           codecRng: seededRng(deriveSeed(deriveSeed(config.seed, CODEC_STREAM), c.index)),
-          ...(c.attack ? { transformUpdate: (delta: Float32Array, round: number) => c.attack!.apply(delta, round) } : {}),
+          ...(c.attack
+            ? { transformUpdate: (delta: Float32Array, round: number) => c.attack!.apply(delta, round) }
+            : {}),
         });
         clients.push(client);
         client.run().catch((e: Error) => reject(new Error(`client ${c.id} stopped: ${e.message}`)));

@@ -41,7 +41,8 @@ export function niceTicks(min: number, max: number, count = 5): number[] {
   // The round step nearest above 0.7 x the raw one, so a range gets about `count` ticks, never far fewer.
   const step = [1, 2, 2.5, 5, 10].map((m) => m * magnitude).find((s) => s >= 0.7 * raw) ?? 10 * magnitude;
   const ticks: number[] = [];
-  for (let t = Math.ceil(min / step - 1e-9) * step; t <= max + step * 1e-9; t += step) ticks.push(Number(t.toPrecision(12)));
+  for (let t = Math.ceil(min / step - 1e-9) * step; t <= max + step * 1e-9; t += step)
+    ticks.push(Number(t.toPrecision(12)));
   return ticks;
 }
 
@@ -87,19 +88,25 @@ export function lineChartSvg(options: ChartOptions): string {
     const sx = (x: number) => left + ((x - x0) / (x1 - x0)) * pw;
     const sy = (y: number) => top + ph - ((y - y0) / (y1 - y0)) * ph;
     const fmt = panel.formatY ?? formatNumber;
-    out.push(`<text x="${left + pw / 2}" y="${top - 12}" text-anchor="middle" font-size="13" font-weight="bold">${escapeXml(panel.title)}</text>`);
+    out.push(
+      `<text x="${left + pw / 2}" y="${top - 12}" text-anchor="middle" font-size="13" font-weight="bold">${escapeXml(panel.title)}</text>`,
+    );
     out.push(`<rect x="${left}" y="${top}" width="${pw}" height="${ph}" fill="none" stroke="#444"/>`);
     for (const t of niceTicks(y0, y1)) {
       const y = sy(t).toFixed(1);
       out.push(`<line x1="${left}" y1="${y}" x2="${left + pw}" y2="${y}" stroke="#e3e3e3"/>`);
-      out.push(`<text x="${left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${escapeXml(fmt(t))}</text>`);
+      out.push(
+        `<text x="${left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${escapeXml(fmt(t))}</text>`,
+      );
     }
     for (const t of niceTicks(x0, x1, Math.min(10, Math.max(1, Math.round(x1 - x0))))) {
       const x = sx(t).toFixed(1);
       out.push(`<line x1="${x}" y1="${top + ph}" x2="${x}" y2="${top + ph + 5}" stroke="#444"/>`);
       out.push(`<text x="${x}" y="${top + ph + 18}" text-anchor="middle">${escapeXml(formatNumber(t))}</text>`);
     }
-    out.push(`<text x="${left + pw / 2}" y="${top + ph + 38}" text-anchor="middle">${escapeXml(options.xLabel)}</text>`);
+    out.push(
+      `<text x="${left + pw / 2}" y="${top + ph + 38}" text-anchor="middle">${escapeXml(options.xLabel)}</text>`,
+    );
     out.push(
       `<text transform="translate(${left - 48} ${top + ph / 2}) rotate(-90)" text-anchor="middle">${escapeXml(panel.yLabel)}</text>`,
     );
@@ -108,7 +115,8 @@ export function lineChartSvg(options: ChartOptions): string {
       if (pts.length === 0) continue;
       const path = pts.map(([x, y], i) => `${i === 0 ? 'M' : 'L'}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ');
       out.push(`<path d="${path}" fill="none" stroke="${colour(s.name)}" stroke-width="2"/>`);
-      for (const [x, y] of pts) out.push(`<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="2.5" fill="${colour(s.name)}"/>`);
+      for (const [x, y] of pts)
+        out.push(`<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="2.5" fill="${colour(s.name)}"/>`);
     }
   });
   const legendTop = margin.top + ph + margin.bottom + 4;

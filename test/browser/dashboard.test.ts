@@ -36,11 +36,26 @@ function committed(round: number): RoundRecord {
     version: round,
     participants: ['alice', 'bob', 'carol'],
     dropped: [],
-    contributions: ['alice', 'bob', 'carol'].map((clientId) => ({ clientId, numExamples: 100, loss: 2 / round, accuracy: 0.2 * round, trainMs: 900 })),
+    contributions: ['alice', 'bob', 'carol'].map((clientId) => ({
+      clientId,
+      numExamples: 100,
+      loss: 2 / round,
+      accuracy: 0.2 * round,
+      trainMs: 900,
+    })),
     numExamples: 300,
     trainLoss: 2 / round,
     trainAccuracy: 0.18 * round,
-    federatedEvaluation: { selected: ['alice', 'bob'], reported: ['alice', 'bob'], declined: [], missing: [], loss: 1.9 / round, accuracy: 0.2 * round, numExamples: 40, durationMs: 300 },
+    federatedEvaluation: {
+      selected: ['alice', 'bob'],
+      reported: ['alice', 'bob'],
+      declined: [],
+      missing: [],
+      loss: 1.9 / round,
+      accuracy: 0.2 * round,
+      numExamples: 40,
+      durationMs: 300,
+    },
     privacy: {
       mode: 'distributed',
       epsilon: 0.5 * round,
@@ -97,12 +112,36 @@ const failed: RoundRecord = {
 };
 
 function privacyAfter(rounds: number): PrivacyStatus {
-  return { mode: 'distributed', epsilon: 0.5 * rounds, delta: 1e-5, targetEpsilon: 4, coordinatorEpsilon: 0.9 * rounds, rounds, roundsRemaining: 8 - rounds, clipNorm: 1, audiences: { public: 0.5 * rounds, participationKnown: { typicalClient: 1.1 * rounds, everyRound: 2 * rounds }, coordinator: 0.9 * rounds } };
+  return {
+    mode: 'distributed',
+    epsilon: 0.5 * rounds,
+    delta: 1e-5,
+    targetEpsilon: 4,
+    coordinatorEpsilon: 0.9 * rounds,
+    rounds,
+    roundsRemaining: 8 - rounds,
+    clipNorm: 1,
+    audiences: {
+      public: 0.5 * rounds,
+      participationKnown: { typicalClient: 1.1 * rounds, everyRound: 2 * rounds },
+      coordinator: 0.9 * rounds,
+    },
+  };
 }
 
 class ScriptedCoordinator extends EventEmitter<{ round: [RoundRecord]; changed: [] }> implements RoundSource {
   readonly task = { info: { name: 'mnist', inputShape: [28, 28, 1], numClasses: 10, parameterCount: 121_930 } };
-  list: RoundList = { currentVersion: 2, pendingRounds: 2, rounds: [committed(1), committed(2), failed, { ...committed(4), status: 'training', stage: 'upload', version: undefined }], privacy: privacyAfter(2) };
+  list: RoundList = {
+    currentVersion: 2,
+    pendingRounds: 2,
+    rounds: [
+      committed(1),
+      committed(2),
+      failed,
+      { ...committed(4), status: 'training', stage: 'upload', version: undefined },
+    ],
+    privacy: privacyAfter(2),
+  };
   rounds(): RoundList {
     return this.list;
   }
@@ -114,8 +153,12 @@ class ScriptedCoordinator extends EventEmitter<{ round: [RoundRecord]; changed: 
   }
 }
 
-const rowsOf = (p: Page) => p.locator('#rounds tr').evaluateAll((trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
-const chartPoints = (p: Page) => p.evaluate(() => (window as unknown as { fedserveChart: { pointCounts(): Record<string, number> } }).fedserveChart.pointCounts());
+const rowsOf = (p: Page) =>
+  p.locator('#rounds tr').evaluateAll((trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+const chartPoints = (p: Page) =>
+  p.evaluate(() =>
+    (window as unknown as { fedserveChart: { pointCounts(): Record<string, number> } }).fedserveChart.pointCounts(),
+  );
 
 let http: HttpServer;
 let io: Server;
@@ -147,12 +190,14 @@ beforeAll(async () => {
     if (req.url === '/v1/rounds' && req.method === 'POST') {
       // Stands in for the REST API: refuses every token but 'right-token'.
       let body = '';
-      req.on('data', (c: Buffer) => (body += c)).on('end', () => {
-        startRequests.push({ authorization: req.headers.authorization, body });
-        const ok = req.headers.authorization === 'Bearer right-token';
-        res.writeHead(ok ? 202 : 403, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(ok ? { queued: 1, firstRound: 5, pendingRounds: 3 } : { error: 'wrong admin token' }));
-      });
+      req
+        .on('data', (c: Buffer) => (body += c))
+        .on('end', () => {
+          startRequests.push({ authorization: req.headers.authorization, body });
+          const ok = req.headers.authorization === 'Bearer right-token';
+          res.writeHead(ok ? 202 : 403, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(ok ? { queued: 1, firstRound: 5, pendingRounds: 3 } : { error: 'wrong admin token' }));
+        });
       return;
     }
     void handleServing(req, res, { registry, log: () => {} })
@@ -223,12 +268,43 @@ describe('dashboard', () => {
         '',
         '',
       ],
-      ['2', 'committed', '3/3', '300', '40.0%', '0.9500', '1.000', 'k=2, t=2; 3 survived, 0 dropped; error ≤ 4.8e-7', '2.1 s', 'v2 · weights', detail(2)],
-      ['1', 'committed', '3/3', '300', '20.0%', '1.9000', '0.500', 'k=2, t=2; 3 survived, 0 dropped; error ≤ 2.4e-7', '2.1 s', 'v1 · weights', detail(1)],
+      [
+        '2',
+        'committed',
+        '3/3',
+        '300',
+        '40.0%',
+        '0.9500',
+        '1.000',
+        'k=2, t=2; 3 survived, 0 dropped; error ≤ 4.8e-7',
+        '2.1 s',
+        'v2 · weights',
+        detail(2),
+      ],
+      [
+        '1',
+        'committed',
+        '3/3',
+        '300',
+        '20.0%',
+        '1.9000',
+        '0.500',
+        'k=2, t=2; 3 survived, 0 dropped; error ≤ 2.4e-7',
+        '2.1 s',
+        'v1 · weights',
+        detail(1),
+      ],
     ]);
     // A dropout's reason, when it gave one, is on the cell's tooltip.
-    await expect(page.locator('#rounds tr[data-round="3"] td').nth(7).getAttribute('title')).resolves.toBe('carol: the roster changed the identity key of alice');
-    expect(await chartPoints(page)).toEqual({ 'federated accuracy': 2, 'client accuracy': 2, 'federated loss': 2, 'client loss': 2 });
+    await expect(page.locator('#rounds tr[data-round="3"] td').nth(7).getAttribute('title')).resolves.toBe(
+      'carol: the roster changed the identity key of alice',
+    );
+    expect(await chartPoints(page)).toEqual({
+      'federated accuracy': 2,
+      'client accuracy': 2,
+      'federated loss': 2,
+      'client loss': 2,
+    });
     await expect(page.locator('#phase').textContent()).resolves.toBe('training (upload)');
     await expect(page.locator('#participants').textContent()).resolves.toBe('alice, bob, carol');
     await expect(page.locator('#clients').textContent()).resolves.toBe('3: alice, bob, carol');
@@ -250,7 +326,9 @@ describe('dashboard', () => {
   it('refuses a wrong admin token, forgets it and stays public', async () => {
     await page.fill('#view-token', 'wrong-token');
     await page.click('#show-admin');
-    await page.locator('#access', { hasText: 'public view: aggregates only (admin token refused: wrong admin token)' }).waitFor();
+    await page
+      .locator('#access', { hasText: 'public view: aggregates only (admin token refused: wrong admin token)' })
+      .waitFor();
     await page.locator('#feed-state', { hasText: 'live' }).waitFor();
     await expect(page.evaluate(() => sessionStorage.length)).resolves.toBe(0);
     await expect(page.locator('#detail-head').isVisible()).resolves.toBe(false);
@@ -260,7 +338,12 @@ describe('dashboard', () => {
 
   it('follows rounds as they close, without a reload', async () => {
     const round4 = committed(4);
-    source.list = { currentVersion: 4, pendingRounds: 1, rounds: [committed(1), committed(2), failed, round4], privacy: privacyAfter(3) };
+    source.list = {
+      currentVersion: 4,
+      pendingRounds: 1,
+      rounds: [committed(1), committed(2), failed, round4],
+      privacy: privacyAfter(3),
+    };
     source.emit('round', round4);
     await page.locator('#rounds tr[data-round="4"][data-status=committed]').waitFor();
     await expect(page.locator('#version').textContent()).resolves.toBe('4');
@@ -275,11 +358,46 @@ describe('dashboard', () => {
     await page.locator('#feed-state', { hasText: 'live' }).waitFor();
     await expect(page.locator('#access').textContent()).resolves.toBe('public view: aggregates only');
     expect(await rowsOf(page)).toEqual([
-      ['3', 'failed: only 1 update(s), 2 needed: 2 of 3 participants disconnected', '0/3', '0', '-', '-', 'k=2, t=2; stopped at masked-input, 2 dropped', '2.1 s', ''],
-      ['2', 'committed', '3/3', '300', '40.0%', '0.9500', 'k=2, t=2; 3 survived, 0 dropped; error ≤ 4.8e-7', '2.1 s', 'v2 · weights'],
-      ['1', 'committed', '3/3', '300', '20.0%', '1.9000', 'k=2, t=2; 3 survived, 0 dropped; error ≤ 2.4e-7', '2.1 s', 'v1 · weights'],
+      [
+        '3',
+        'failed: only 1 update(s), 2 needed: 2 of 3 participants disconnected',
+        '0/3',
+        '0',
+        '-',
+        '-',
+        'k=2, t=2; stopped at masked-input, 2 dropped',
+        '2.1 s',
+        '',
+      ],
+      [
+        '2',
+        'committed',
+        '3/3',
+        '300',
+        '40.0%',
+        '0.9500',
+        'k=2, t=2; 3 survived, 0 dropped; error ≤ 4.8e-7',
+        '2.1 s',
+        'v2 · weights',
+      ],
+      [
+        '1',
+        'committed',
+        '3/3',
+        '300',
+        '20.0%',
+        '1.9000',
+        'k=2, t=2; 3 survived, 0 dropped; error ≤ 2.4e-7',
+        '2.1 s',
+        'v1 · weights',
+      ],
     ]);
-    expect(await chartPoints(page)).toEqual({ 'federated accuracy': 2, 'client accuracy': 2, 'federated loss': 2, 'client loss': 2 });
+    expect(await chartPoints(page)).toEqual({
+      'federated accuracy': 2,
+      'client accuracy': 2,
+      'federated loss': 2,
+      'client loss': 2,
+    });
     await expect(page.locator('#clients').textContent()).resolves.toBe('3');
     await expect(page.locator('#participants').textContent()).resolves.toBe('3');
     const text = await page.locator('body').innerText();
@@ -301,12 +419,17 @@ describe('dashboard', () => {
     await page.click('#start');
     await page.locator('#start-result', { hasText: 'queued 1 round(s)' }).waitFor();
     await expect(page.locator('#token-dialog').isVisible()).resolves.toBe(false);
-    expect(startRequests.map((r) => r.authorization)).toEqual(['Bearer wrong-token', 'Bearer right-token', 'Bearer right-token']);
+    expect(startRequests.map((r) => r.authorization)).toEqual([
+      'Bearer wrong-token',
+      'Bearer right-token',
+      'Bearer right-token',
+    ]);
     expect(startRequests.every((r) => JSON.parse(r.body).rounds === 1)).toBe(true);
   });
-  it('shows the newest confusion matrix as a heatmap and each class\'s accuracy over rounds', async () => {
+  it("shows the newest confusion matrix as a heatmap and each class's accuracy over rounds", async () => {
     // Round r's model gets true class t right r * 10 + t times of 50, the rest called class (t + 1) % 3.
-    const confusion = (r: number) => [0, 1, 2].map((t) => [0, 1, 2].map((p) => (p === t ? r * 10 + t : p === (t + 1) % 3 ? 50 - r * 10 - t : 0)));
+    const confusion = (r: number) =>
+      [0, 1, 2].map((t) => [0, 1, 2].map((p) => (p === t ? r * 10 + t : p === (t + 1) % 3 ? 50 - r * 10 - t : 0)));
     const evaluated = (r: number): RoundRecord => {
       const m = confusion(r);
       const perClass = m.map((row, c) => {
@@ -315,14 +438,22 @@ describe('dashboard', () => {
         const precision = row[c] / predicted;
         return { precision, recall, f1: (2 * precision * recall) / (precision + recall), support: 50 };
       });
-      return { ...committed(r), privacy: undefined, evaluation: { loss: 1 / r, accuracy: (r * 30 + 3) / 150, numExamples: 150, confusion: m, perClass } };
+      return {
+        ...committed(r),
+        privacy: undefined,
+        evaluation: { loss: 1 / r, accuracy: (r * 30 + 3) / 150, numExamples: 150, confusion: m, perClass },
+      };
     };
     source.list = { currentVersion: 2, pendingRounds: 0, rounds: [evaluated(1), evaluated(2), failed] };
     await page.reload();
     await page.locator('#feed-state', { hasText: 'live' }).waitFor();
     await page.locator('#confusion[data-classes="3"]').waitFor();
-    await expect(page.locator('#confusion-caption').textContent()).resolves.toBe('version 2 (round 2): rows = true class, columns = predicted');
-    const cells = await page.locator('#confusion tr').evaluateAll((trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+    await expect(page.locator('#confusion-caption').textContent()).resolves.toBe(
+      'version 2 (round 2): rows = true class, columns = predicted',
+    );
+    const cells = await page
+      .locator('#confusion tr')
+      .evaluateAll((trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
     expect(cells).toEqual([
       ['true \\ predicted', '0', '1', '2', 'recall'],
       ['0', '20', '30', '0', '40.0%'],
@@ -330,10 +461,15 @@ describe('dashboard', () => {
       ['2', '28', '0', '22', '44.0%'],
     ]);
     // Darker cells for larger shares of the true class.
-    const shade = (r: number, c: number) => page.locator(`#confusion tr:nth-child(${r + 2}) td:nth-of-type(${c + 1})`).evaluate((td) => getComputedStyle(td).backgroundColor);
+    const shade = (r: number, c: number) =>
+      page
+        .locator(`#confusion tr:nth-child(${r + 2}) td:nth-of-type(${c + 1})`)
+        .evaluate((td) => getComputedStyle(td).backgroundColor);
     await expect(shade(0, 1)).resolves.toBe('rgba(37, 99, 235, 0.6)');
     await expect(shade(0, 2)).resolves.toBe('rgba(37, 99, 235, 0)');
-    const perClass = await page.locator('#class-accuracy tr').evaluateAll((trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+    const perClass = await page
+      .locator('#class-accuracy tr')
+      .evaluateAll((trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
     expect(perClass).toEqual([
       ['round', 'class 0', 'class 1', 'class 2'],
       ['2', '40.0%', '42.0%', '44.0%'],
@@ -361,14 +497,19 @@ describe('dashboard', () => {
     expect(Math.max(...body.instances[0])).toBeGreaterThan(0.5);
     await page.locator('#pg-probs[data-version="1"]').waitFor();
     // The page shows what version 1 predicts for the pixels it sent.
-    const answer = await fetch(`${base}/v1/models/mnist/versions/1:predict`, { method: 'POST', body: JSON.stringify({ instances: body.instances }) });
+    const answer = await fetch(`${base}/v1/models/mnist/versions/1:predict`, {
+      method: 'POST',
+      body: JSON.stringify({ instances: body.instances }),
+    });
     const predicted = (await answer.json()) as { predictions: number[][] };
     expect(answer.status, JSON.stringify(predicted)).toBe(200);
     const p = predicted.predictions[0];
     const top = p.indexOf(Math.max(...p));
     await expect(page.locator('#pg-probs').getAttribute('data-top')).resolves.toBe(String(top));
     await expect(page.locator('#pg-probs .prob').count()).resolves.toBe(10);
-    await expect(page.locator('#pg-probs .prob.top').textContent()).resolves.toBe(`${top}${(p[top] * 100).toFixed(1)}%`);
+    await expect(page.locator('#pg-probs .prob.top').textContent()).resolves.toBe(
+      `${top}${(p[top] * 100).toFixed(1)}%`,
+    );
     expect(Number(await page.locator('#pg-overlay').getAttribute('data-max-attribution'))).toBeGreaterThan(0);
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-playground.png'), fullPage: true });
   });

@@ -102,95 +102,131 @@ function rawExampleProbes(ds: Dataset): { bytes: Buffer[]; text: string[] } {
 }
 
 function leaked(payloads: Buffer[], probes: { bytes: Buffer[]; text: string[] }): number {
-  return payloads.filter((p) => probes.bytes.some((b) => p.includes(b)) || probes.text.some((t) => p.includes(t))).length;
+  return payloads.filter((p) => probes.bytes.some((b) => p.includes(b)) || probes.text.some((t) => p.includes(t)))
+    .length;
 }
 
 describe('browser clients and the dashboard', () => {
-  it('two browser clients and a Node client complete two rounds; no raw example leaves a page', { timeout: 170_000 }, async () => {
-    const { page: dashboard } = await openPage('/');
-    await dashboard.locator('#feed-state', { hasText: 'live' }).waitFor();
+  it(
+    'two browser clients and a Node client complete two rounds; no raw example leaves a page',
+    { timeout: 170_000 },
+    async () => {
+      const { page: dashboard } = await openPage('/');
+      await dashboard.locator('#feed-state', { hasText: 'live' }).waitFor();
 
-    const pages = (clientPages = await Promise.all(
-      [0, 1].map((i) => openPage(`/client?token=${encodeURIComponent(coordinator.joinToken)}&data=mnist:${i}/${SHARDS}&autostart=1&name=browser-${i}&backend=wasm&eval-split=0.2`)),
-    ));
-    nodeClient = new NodeClient({ server: coordinator.url, token: coordinator.joinToken, data: shard(train, 2, SHARDS), name: 'node-0', progress: silent });
-    nodeRun = nodeClient.run();
-    await waitFor('three connected clients', () => coordinator.coordinator.connectedClients().length === 3);
-    for (const { page } of pages) {
-      await page.locator('body[data-state=joined]').waitFor();
-      await expect(page.locator('#backend').textContent()).resolves.toMatch(/backend 'wasm'.*WebAssembly/);
-    }
+      const pages = (clientPages = await Promise.all(
+        [0, 1].map((i) =>
+          openPage(
+            `/client?token=${encodeURIComponent(coordinator.joinToken)}&data=mnist:${i}/${SHARDS}&autostart=1&name=browser-${i}&backend=wasm&eval-split=0.2`,
+          ),
+        ),
+      ));
+      nodeClient = new NodeClient({
+        server: coordinator.url,
+        token: coordinator.joinToken,
+        data: shard(train, 2, SHARDS),
+        name: 'node-0',
+        progress: silent,
+      });
+      nodeRun = nodeClient.run();
+      await waitFor('three connected clients', () => coordinator.coordinator.connectedClients().length === 3);
+      for (const { page } of pages) {
+        await page.locator('body[data-state=joined]').waitFor();
+        await expect(page.locator('#backend').textContent()).resolves.toMatch(/backend 'wasm'.*WebAssembly/);
+      }
 
-    // Every phase the dashboard shows, as it shows it: the page is live, not reloaded.
-    await dashboard.evaluate(() => {
-      const phase = document.getElementById('phase')!;
-      const seen: string[] = [];
-      (window as unknown as { phasesSeen: string[] }).phasesSeen = seen;
-      new MutationObserver(() => seen.push(phase.textContent ?? '')).observe(phase, { childList: true, characterData: true, subtree: true });
-    });
-    // The admin control asks for the token, then queues a round.
-    await dashboard.fill('#start-count', '1');
-    await dashboard.click('#start');
-    await dashboard.fill('#admin-token', coordinator.adminToken);
-    await dashboard.click('#token-ok');
-    await dashboard.locator('#start-result', { hasText: 'queued 1 round(s), starting with round 1' }).waitFor();
-    await dashboard.locator('body[data-committed-rounds="1"]').waitFor({ timeout: 90_000 });
+      // Every phase the dashboard shows, as it shows it: the page is live, not reloaded.
+      await dashboard.evaluate(() => {
+        const phase = document.getElementById('phase')!;
+        const seen: string[] = [];
+        (window as unknown as { phasesSeen: string[] }).phasesSeen = seen;
+        new MutationObserver(() => seen.push(phase.textContent ?? '')).observe(phase, {
+          childList: true,
+          characterData: true,
+          subtree: true,
+        });
+      });
+      // The admin control asks for the token, then queues a round.
+      await dashboard.fill('#start-count', '1');
+      await dashboard.click('#start');
+      await dashboard.fill('#admin-token', coordinator.adminToken);
+      await dashboard.click('#token-ok');
+      await dashboard.locator('#start-result', { hasText: 'queued 1 round(s), starting with round 1' }).waitFor();
+      await dashboard.locator('body[data-committed-rounds="1"]').waitFor({ timeout: 90_000 });
 
-    // Reloaded, a named page comes back with the identity its name is bound to (kept in
-    // localStorage) and takes part in the next secure round; its peers pinned that key in round 1.
-    const reloaded = pages[0].page;
-    await reloaded.reload();
-    await reloaded.locator('body[data-state=failed], #log li:has-text("joined as browser-0")').first().waitFor();
-    await expect(reloaded.locator('#connection').textContent()).resolves.toBe('joined');
-    await waitFor('three connected clients again', () => coordinator.coordinator.connectedClients().length === 3);
-    // The admin token is kept for the tab: no second prompt.
-    await dashboard.click('#start');
-    await dashboard.locator('#start-result', { hasText: 'queued 1 round(s), starting with round 2' }).waitFor();
-    await dashboard.locator(`body[data-committed-rounds="${ROUNDS}"]`).waitFor({ timeout: 90_000 });
+      // Reloaded, a named page comes back with the identity its name is bound to (kept in
+      // localStorage) and takes part in the next secure round; its peers pinned that key in round 1.
+      const reloaded = pages[0].page;
+      await reloaded.reload();
+      await reloaded.locator('body[data-state=failed], #log li:has-text("joined as browser-0")').first().waitFor();
+      await expect(reloaded.locator('#connection').textContent()).resolves.toBe('joined');
+      await waitFor('three connected clients again', () => coordinator.coordinator.connectedClients().length === 3);
+      // The admin token is kept for the tab: no second prompt.
+      await dashboard.click('#start');
+      await dashboard.locator('#start-result', { hasText: 'queued 1 round(s), starting with round 2' }).waitFor();
+      await dashboard.locator(`body[data-committed-rounds="${ROUNDS}"]`).waitFor({ timeout: 90_000 });
 
-    const phases = await dashboard.evaluate(() => (window as unknown as { phasesSeen: string[] }).phasesSeen);
-    expect(phases.some((p) => p.startsWith('training'))).toBe(true);
-    await dashboard.locator('#phase', { hasText: 'committed; no round running' }).waitFor();
+      const phases = await dashboard.evaluate(() => (window as unknown as { phasesSeen: string[] }).phasesSeen);
+      expect(phases.some((p) => p.startsWith('training'))).toBe(true);
+      await dashboard.locator('#phase', { hasText: 'committed; no round running' }).waitFor();
 
-    const rounds = coordinator.coordinator.rounds().rounds;
-    expect(rounds.map((r) => r.status)).toEqual(['committed', 'committed']);
-    for (const r of rounds) {
-      expect(r.contributions.map((c) => c.clientId).sort()).toEqual(['browser-0', 'browser-1', 'node-0']);
-      // Securely aggregated: the coordinator unmasked only the sum of the three.
-      expect(r.secureAggregation).toMatchObject({ k: 2, threshold: 2, survivors: ['browser-0', 'browser-1', 'node-0'], dropouts: [] });
-      // The pages held out 20% of their digits and scored each new model on them.
-      expect(r.federatedEvaluation?.reported.sort()).toEqual(['browser-0', 'browser-1']);
-      expect(r.federatedEvaluation?.numExamples).toBe(80);
-    }
-    // The reloaded page shows only the round it trained since.
-    for (const [i, { page }] of pages.entries()) {
-      await expect(page.locator('#local-rounds tr[data-accepted=true]').count()).resolves.toBe(i === 0 ? 1 : ROUNDS);
-      await page.locator('#global-version[data-version="2"]').waitFor();
-    }
+      const rounds = coordinator.coordinator.rounds().rounds;
+      expect(rounds.map((r) => r.status)).toEqual(['committed', 'committed']);
+      for (const r of rounds) {
+        expect(r.contributions.map((c) => c.clientId).sort()).toEqual(['browser-0', 'browser-1', 'node-0']);
+        // Securely aggregated: the coordinator unmasked only the sum of the three.
+        expect(r.secureAggregation).toMatchObject({
+          k: 2,
+          threshold: 2,
+          survivors: ['browser-0', 'browser-1', 'node-0'],
+          dropouts: [],
+        });
+        // The pages held out 20% of their digits and scored each new model on them.
+        expect(r.federatedEvaluation?.reported.sort()).toEqual(['browser-0', 'browser-1']);
+        expect(r.federatedEvaluation?.numExamples).toBe(80);
+      }
+      // The reloaded page shows only the round it trained since.
+      for (const [i, { page }] of pages.entries()) {
+        await expect(page.locator('#local-rounds tr[data-accepted=true]').count()).resolves.toBe(i === 0 ? 1 : ROUNDS);
+        await page.locator('#global-version[data-version="2"]').waitFor();
+      }
 
-    // The chart plots both rounds; keep a screenshot to look at.
-    const points = await dashboard.evaluate(() => (window as unknown as { fedserveChart: { pointCounts(): Record<string, number> } }).fedserveChart.pointCounts());
-    expect(points).toEqual({ 'held-out accuracy': 2, 'federated accuracy': 2, 'client accuracy': 2, 'held-out loss': 2, 'federated loss': 2, 'client loss': 2 });
-    await expect(dashboard.locator('#rounds tr').count()).resolves.toBe(ROUNDS);
-    const secureCells = await dashboard.locator('#rounds td.text').allTextContents();
-    expect(secureCells).toHaveLength(ROUNDS);
-    for (const text of secureCells) expect(text).toMatch(/^k=2, t=2; 3 survived, 0 dropped; error ≤ \d\.\de-\d+$/);
-    await expect(dashboard.locator('#rounds a[href$="/versions/2/model.json"]').count()).resolves.toBe(1);
-    await mkdir(ARTIFACTS, { recursive: true });
-    await dashboard.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
+      // The chart plots both rounds; keep a screenshot to look at.
+      const points = await dashboard.evaluate(() =>
+        (window as unknown as { fedserveChart: { pointCounts(): Record<string, number> } }).fedserveChart.pointCounts(),
+      );
+      expect(points).toEqual({
+        'held-out accuracy': 2,
+        'federated accuracy': 2,
+        'client accuracy': 2,
+        'held-out loss': 2,
+        'federated loss': 2,
+        'client loss': 2,
+      });
+      await expect(dashboard.locator('#rounds tr').count()).resolves.toBe(ROUNDS);
+      const secureCells = await dashboard.locator('#rounds td.text').allTextContents();
+      expect(secureCells).toHaveLength(ROUNDS);
+      for (const text of secureCells) expect(text).toMatch(/^k=2, t=2; 3 survived, 0 dropped; error ≤ \d\.\de-\d+$/);
+      await expect(dashboard.locator('#rounds a[href$="/versions/2/model.json"]').count()).resolves.toBe(1);
+      await mkdir(ARTIFACTS, { recursive: true });
+      await dashboard.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
 
-    // Every request body and socket frame each page sent, searched for its own raw examples.
-    const parameterBytes = coordinator.coordinator.task.info.parameterCount * 4;
-    for (const [i, { outbox }] of pages.entries()) {
-      const probes = rawExampleProbes(shard(train, i, SHARDS));
-      const local = shard(train, i, SHARDS);
-      expect(leaked([Buffer.from(local.x.buffer)], probes), 'the probes find raw data when it is there').toBe(1);
-      const sent = [...outbox.requests.map((r) => r.body), ...outbox.frames.map((f) => f.payload)];
-      expect(outbox.frames.filter((f) => f.binary && f.payload.byteLength >= parameterBytes).length, 'updates were watched').toBe(ROUNDS);
-      expect(leaked(sent, probes)).toBe(0);
-      expect(outbox.requests.every((r) => new URL(r.url).origin === coordinator.url)).toBe(true);
-    }
-  });
+      // Every request body and socket frame each page sent, searched for its own raw examples.
+      const parameterBytes = coordinator.coordinator.task.info.parameterCount * 4;
+      for (const [i, { outbox }] of pages.entries()) {
+        const probes = rawExampleProbes(shard(train, i, SHARDS));
+        const local = shard(train, i, SHARDS);
+        expect(leaked([Buffer.from(local.x.buffer)], probes), 'the probes find raw data when it is there').toBe(1);
+        const sent = [...outbox.requests.map((r) => r.body), ...outbox.frames.map((f) => f.payload)];
+        expect(
+          outbox.frames.filter((f) => f.binary && f.payload.byteLength >= parameterBytes).length,
+          'updates were watched',
+        ).toBe(ROUNDS);
+        expect(leaked(sent, probes)).toBe(0);
+        expect(outbox.requests.every((r) => new URL(r.url).origin === coordinator.url)).toBe(true);
+      }
+    },
+  );
 
   it('predicts a digit in the page as the REST API does', async () => {
     const { page } = clientPages[0];
@@ -214,7 +250,8 @@ describe('browser clients and the dashboard', () => {
 
   it('loads picked image files, labelled by their names', async () => {
     const { page } = await openPage('/client');
-    const digit = (label: number) => bmp(40, 40, (x, y) => (Math.abs(x - 20) < 3 && y > 8 && y < 32 ? 20 : 235 - label));
+    const digit = (label: number) =>
+      bmp(40, 40, (x, y) => (Math.abs(x - 20) < 3 && y > 8 && y < 32 ? 20 : 235 - label));
     await page.fill('#token', coordinator.joinToken);
     await page.check('input[name=source][value=images]');
     await page.setInputFiles('#image-files', [
@@ -224,7 +261,9 @@ describe('browser clients and the dashboard', () => {
     ]);
     await page.click('#join');
     await page.locator('body[data-state=joined]').waitFor();
-    await expect(page.locator('#data-summary').textContent()).resolves.toMatch(/^3 examples from 3 image file\(s\); per class: 0 \/ 1 \/ 0 \/ 0 \/ 0 \/ 0 \/ 0 \/ 2 \/ 0 \/ 0$/);
+    await expect(page.locator('#data-summary').textContent()).resolves.toMatch(
+      /^3 examples from 3 image file\(s\); per class: 0 \/ 1 \/ 0 \/ 0 \/ 0 \/ 0 \/ 0 \/ 2 \/ 0 \/ 0$/,
+    );
     await page.fill('#predict-index', '0');
     await page.click('#predict');
     await page.locator('#prediction[data-version="2"]').waitFor();
@@ -246,22 +285,34 @@ describe('browser clients and the dashboard', () => {
     await page.fill('#token', coordinator.joinToken);
     await page.check('input[name=source][value=csv]');
     await page.fill('#label-column', 'digit');
-    await page.setInputFiles('#csv-file', { name: 'digits.csv', mimeType: 'text/csv', buffer: Buffer.from([header, ...rows].join('\n')) });
+    await page.setInputFiles('#csv-file', {
+      name: 'digits.csv',
+      mimeType: 'text/csv',
+      buffer: Buffer.from([header, ...rows].join('\n')),
+    });
     await page.click('#join');
     await page.locator('body[data-state=joined]').waitFor();
-    await expect(page.locator('#data-summary').textContent()).resolves.toBe('2 examples from CSV file digits.csv; per class: 0 / 0 / 0 / 0 / 1 / 0 / 0 / 0 / 0 / 1');
+    await expect(page.locator('#data-summary').textContent()).resolves.toBe(
+      '2 examples from CSV file digits.csv; per class: 0 / 0 / 0 / 0 / 1 / 0 / 0 / 0 / 0 / 1',
+    );
   });
 
   it('stops with the reason when the join token is wrong', async () => {
     const { page } = await openPage('/client?token=not-the-token&data=mnist:0/40&autostart=1');
     await page.locator('body[data-state=failed]').waitFor();
-    await expect(page.locator('#connection').textContent()).resolves.toMatch(/coordinator refused to join: wrong join token/);
+    await expect(page.locator('#connection').textContent()).resolves.toMatch(
+      /coordinator refused to join: wrong join token/,
+    );
   });
 
   it('refuses a name from another browser, which holds another identity', async () => {
     // A fresh context has empty localStorage: what the reloaded page would be without it.
-    const { page } = await openPage(`/client?token=${encodeURIComponent(coordinator.joinToken)}&data=mnist:0/40&autostart=1&name=browser-0`);
+    const { page } = await openPage(
+      `/client?token=${encodeURIComponent(coordinator.joinToken)}&data=mnist:0/40&autostart=1&name=browser-0`,
+    );
     await page.locator('body[data-state=failed]').waitFor();
-    await expect(page.locator('#connection').textContent()).resolves.toMatch(/client name 'browser-0' is registered with another identity key/);
+    await expect(page.locator('#connection').textContent()).resolves.toMatch(
+      /client name 'browser-0' is registered with another identity key/,
+    );
   });
 });

@@ -27,7 +27,11 @@ export function watchOutgoing(page: Page): Outbox {
   page.on('request', (req) => box.requests.push({ url: req.url(), body: req.postDataBuffer() ?? Buffer.alloc(0) }));
   page.on('websocket', (ws: WebSocket) => {
     ws.on('framesent', ({ payload }) =>
-      box.frames.push({ url: ws.url(), payload: typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload, binary: typeof payload !== 'string' }),
+      box.frames.push({
+        url: ws.url(),
+        payload: typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload,
+        binary: typeof payload !== 'string',
+      }),
     );
   });
   return box;

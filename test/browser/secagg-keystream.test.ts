@@ -32,7 +32,9 @@ beforeAll(async () => {
   const script = bundle.outputFiles[0].contents;
   server = createServer((req, res) => {
     if (req.url === '/keystream.js') return void res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
-    res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><script type="module" src="/keystream.js"></script>');
+    res
+      .writeHead(200, { 'content-type': 'text/html' })
+      .end('<!doctype html><script type="module" src="/keystream.js"></script>');
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   browser = await launchChromium();
@@ -48,7 +50,13 @@ afterAll(async () => {
 });
 
 const inBrowser: Keystream = async (key, bytes) => {
-  const b64 = await page.evaluate(([k, n]) => (globalThis as unknown as { fedserveKeystream: (key: number[], bytes: number) => Promise<string> }).fedserveKeystream(k, n), [Array.from(key), bytes] as const);
+  const b64 = await page.evaluate(
+    ([k, n]) =>
+      (
+        globalThis as unknown as { fedserveKeystream: (key: number[], bytes: number) => Promise<string> }
+      ).fedserveKeystream(k, n),
+    [Array.from(key), bytes] as const,
+  );
   return new Uint8Array(Buffer.from(b64, 'base64'));
 };
 
@@ -67,7 +75,12 @@ describe('SecAgg+ masks from a real browser', () => {
     const m = 50;
     const ids = clientIds(n);
     const browserClients = new Set(ids.filter((_, i) => i % 2 === 0));
-    const updates = new Map(ids.map((id, i) => [id, { delta: Float32Array.from({ length: m }, (_, j) => Math.sin(i * 7 + j) * 0.5), numExamples: 50 + 10 * i }]));
+    const updates = new Map(
+      ids.map((id, i) => [
+        id,
+        { delta: Float32Array.from({ length: m }, (_, j) => Math.sin(i * 7 + j) * 0.5), numExamples: 50 + 10 * i },
+      ]),
+    );
     const dropped = ids[2];
     const run = await runSecAgg({
       clients: n,
@@ -83,6 +96,10 @@ describe('SecAgg+ masks from a real browser', () => {
     const plain = new WeightedMean().aggregate(survivors.map((id) => ({ clientId: id, ...updates.get(id)! })));
     const { mean, errorBound } = run.outcome.result;
     // The stated bound, plus float32 rounding of both results.
-    plain.forEach((p, i) => expect(Math.abs(mean[i] - p), `coordinate ${i}`).toBeLessThanOrEqual(errorBound + 2 ** -24 * (Math.abs(p) + Math.abs(mean[i]))));
+    plain.forEach((p, i) =>
+      expect(Math.abs(mean[i] - p), `coordinate ${i}`).toBeLessThanOrEqual(
+        errorBound + 2 ** -24 * (Math.abs(p) + Math.abs(mean[i])),
+      ),
+    );
   });
 });

@@ -61,7 +61,10 @@ beforeAll(async () => {
   // The same host over plain http, to show the mapping makes an origin that is not secure by itself.
   plainHttp = createServer((_, res) => res.end('<!doctype html><title>plain</title>'));
   await new Promise<void>((resolve) => plainHttp.listen(0, '127.0.0.1', resolve));
-  browser = await launchChromium([`--host-resolver-rules=MAP ${HOST} 127.0.0.1`, `--ignore-certificate-errors-spki-list=${spkiHash(tls.pem)}`]);
+  browser = await launchChromium([
+    `--host-resolver-rules=MAP ${HOST} 127.0.0.1`,
+    `--ignore-certificate-errors-spki-list=${spkiHash(tls.pem)}`,
+  ]);
 });
 
 afterAll(async () => {
@@ -80,27 +83,42 @@ async function open(url: string): Promise<Page> {
 }
 
 describe('browser client over TLS', () => {
-  it('the page over https is a secure context with WebCrypto and trains in a secure round with two Node clients', { timeout: 90_000 }, async () => {
-    const plain = await open(`http://${HOST}:${(plainHttp.address() as AddressInfo).port}/`);
-    await expect(plain.evaluate(() => window.isSecureContext)).resolves.toBe(false);
+  it(
+    'the page over https is a secure context with WebCrypto and trains in a secure round with two Node clients',
+    { timeout: 90_000 },
+    async () => {
+      const plain = await open(`http://${HOST}:${(plainHttp.address() as AddressInfo).port}/`);
+      await expect(plain.evaluate(() => window.isSecureContext)).resolves.toBe(false);
 
-    const origin = `https://${HOST}:${coordinator.port}`;
-    const page = await open(`${origin}/client?token=${encodeURIComponent(coordinator.joinToken)}&data=mnist:0/${SHARDS}&autostart=1&name=browser-0&backend=wasm`);
-    await expect(page.evaluate(() => ({ secure: window.isSecureContext, subtle: typeof crypto.subtle?.importKey }))).resolves.toEqual({ secure: true, subtle: 'function' });
+      const origin = `https://${HOST}:${coordinator.port}`;
+      const page = await open(
+        `${origin}/client?token=${encodeURIComponent(coordinator.joinToken)}&data=mnist:0/${SHARDS}&autostart=1&name=browser-0&backend=wasm`,
+      );
+      await expect(
+        page.evaluate(() => ({ secure: window.isSecureContext, subtle: typeof crypto.subtle?.importKey })),
+      ).resolves.toEqual({ secure: true, subtle: 'function' });
 
-    const train = loadMnist().train;
-    for (const i of [1, 2]) {
-      const client = new NodeClient({ server: coordinator.url, ca: tls.pem, token: coordinator.joinToken, data: shard(train, i, SHARDS), name: `node-${i}`, progress: silent });
-      nodeClients.push({ client, run: client.run() });
-    }
-    await page.locator('body[data-state=joined]').waitFor({ timeout: 30_000 });
-    const committed = new Promise<void>((resolve) => coordinator.coordinator.once('committed', () => resolve()));
-    coordinator.coordinator.startRounds(1);
-    await committed;
+      const train = loadMnist().train;
+      for (const i of [1, 2]) {
+        const client = new NodeClient({
+          server: coordinator.url,
+          ca: tls.pem,
+          token: coordinator.joinToken,
+          data: shard(train, i, SHARDS),
+          name: `node-${i}`,
+          progress: silent,
+        });
+        nodeClients.push({ client, run: client.run() });
+      }
+      await page.locator('body[data-state=joined]').waitFor({ timeout: 30_000 });
+      const committed = new Promise<void>((resolve) => coordinator.coordinator.once('committed', () => resolve()));
+      coordinator.coordinator.startRounds(1);
+      await committed;
 
-    const [round] = coordinator.coordinator.rounds().rounds;
-    expect(round.status, round.reason).toBe('committed');
-    expect(round.secureAggregation).toMatchObject({ survivors: ['browser-0', 'node-1', 'node-2'], dropouts: [] });
-    await page.locator('#local-rounds tr[data-accepted=true]').first().waitFor();
-  });
+      const [round] = coordinator.coordinator.rounds().rounds;
+      expect(round.status, round.reason).toBe('committed');
+      expect(round.secureAggregation).toMatchObject({ survivors: ['browser-0', 'node-1', 'node-2'], dropouts: [] });
+      await page.locator('#local-rounds tr[data-accepted=true]').first().waitFor();
+    },
+  );
 });

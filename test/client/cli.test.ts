@@ -13,13 +13,24 @@ beforeAll(async () => {
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
 function fedserve(...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, FEDSERVE_JOIN_TOKEN: '' } });
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, FEDSERVE_JOIN_TOKEN: '' },
+  });
   return { code: r.status, stderr: r.stderr, stdout: r.stdout };
 }
 
 describe('fedserve client (process exit codes)', () => {
   it('exits 1 naming a missing data file, a malformed one, and missing flags', async () => {
-    const missing = fedserve('client', '--server', 'http://127.0.0.1:1', '--token', 'tok-12345', '--data', join(dir, 'nope.csv'));
+    const missing = fedserve(
+      'client',
+      '--server',
+      'http://127.0.0.1:1',
+      '--token',
+      'tok-12345',
+      '--data',
+      join(dir, 'nope.csv'),
+    );
     expect(missing.code).toBe(1);
     expect(missing.stderr).toBe(`fedserve: data file ${join(dir, 'nope.csv')} does not exist\n`);
 
@@ -33,21 +44,69 @@ describe('fedserve client (process exit codes)', () => {
     expect(flags.code).toBe(1);
     expect(flags.stderr).toContain('missing --server, --token (or FEDSERVE_JOIN_TOKEN)');
 
-    const split = fedserve('client', '--server', 'http://127.0.0.1:1', '--token', 'tok-12345', '--data', 'mnist:0/4', '--eval-split', '1.5');
+    const split = fedserve(
+      'client',
+      '--server',
+      'http://127.0.0.1:1',
+      '--token',
+      'tok-12345',
+      '--data',
+      'mnist:0/4',
+      '--eval-split',
+      '1.5',
+    );
     expect(split.code).toBe(1);
     expect(split.stderr).toBe("fedserve: --eval-split needs a fraction in [0, 1), got '1.5'\n");
 
-    const both = fedserve('client', '--server', 'http://127.0.0.1:1', '--token', 'tok-12345', '--token-file', bad, '--data', 'mnist:0/4');
+    const both = fedserve(
+      'client',
+      '--server',
+      'http://127.0.0.1:1',
+      '--token',
+      'tok-12345',
+      '--token-file',
+      bad,
+      '--data',
+      'mnist:0/4',
+    );
     expect(both.code).toBe(1);
     expect(both.stderr).toBe('fedserve: give --token or --token-file, not both\n');
-    const unreadable = fedserve('client', '--server', 'http://127.0.0.1:1', '--token-file', join(dir, 'no.token'), '--data', 'mnist:0/4');
+    const unreadable = fedserve(
+      'client',
+      '--server',
+      'http://127.0.0.1:1',
+      '--token-file',
+      join(dir, 'no.token'),
+      '--data',
+      'mnist:0/4',
+    );
     expect(unreadable.code).toBe(1);
     expect(unreadable.stderr).toBe(`fedserve: --token-file ${join(dir, 'no.token')} cannot be read: ENOENT\n`);
 
-    const noise = fedserve('client', '--server', 'http://127.0.0.1:1', '--token', 'tok-12345', '--data', 'mnist:0/4', '--min-noise-multiplier', 'lots');
+    const noise = fedserve(
+      'client',
+      '--server',
+      'http://127.0.0.1:1',
+      '--token',
+      'tok-12345',
+      '--data',
+      'mnist:0/4',
+      '--min-noise-multiplier',
+      'lots',
+    );
     expect(noise.code).toBe(1);
     expect(noise.stderr).toBe("fedserve: --min-noise-multiplier needs a positive number, got 'lots'\n");
-    const clip = fedserve('client', '--server', 'http://127.0.0.1:1', '--token', 'tok-12345', '--data', 'mnist:0/4', '--max-clip-norm', '0');
+    const clip = fedserve(
+      'client',
+      '--server',
+      'http://127.0.0.1:1',
+      '--token',
+      'tok-12345',
+      '--data',
+      'mnist:0/4',
+      '--max-clip-norm',
+      '0',
+    );
     expect(clip.code).toBe(1);
     expect(clip.stderr).toBe("fedserve: --max-clip-norm needs a positive number, got '0'\n");
   });
@@ -57,16 +116,30 @@ describe('fedserve client (process exit codes)', () => {
     const labels = join(dir, 'labels.idx');
     await writeFile(images, encodeIdx([4, 28, 28], new Uint8Array(4 * 784)).subarray(0, 100));
     await writeFile(labels, encodeIdx([4], [0, 1, 2, 3]));
-    const truncated = fedserve('client', '--server', 'http://127.0.0.1:1', '--token', 'tok-12345', '--data', `idx:${images},${labels}:0/2`);
+    const truncated = fedserve(
+      'client',
+      '--server',
+      'http://127.0.0.1:1',
+      '--token',
+      'tok-12345',
+      '--data',
+      `idx:${images},${labels}:0/2`,
+    );
     expect(truncated.code).toBe(1);
-    expect(truncated.stderr).toBe(`fedserve: ${images}: truncated: its header declares dimensions 4 x 28 x 28 = 3136 values, the file holds 84\n`);
-    const r = spawnSync(process.execPath, [BIN, 'client', '--server', 'http://127.0.0.1:1', '--token', 'tok-12345', '--data', 'fashion-mnist:0/10'], {
-      encoding: 'utf8',
-      env: { ...process.env, FEDSERVE_JOIN_TOKEN: '', FEDSERVE_FASHION_MNIST_DIR: join(dir, 'not-installed') },
-    });
+    expect(truncated.stderr).toBe(
+      `fedserve: ${images}: truncated: its header declares dimensions 4 x 28 x 28 = 3136 values, the file holds 84\n`,
+    );
+    const r = spawnSync(
+      process.execPath,
+      [BIN, 'client', '--server', 'http://127.0.0.1:1', '--token', 'tok-12345', '--data', 'fashion-mnist:0/10'],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, FEDSERVE_JOIN_TOKEN: '', FEDSERVE_FASHION_MNIST_DIR: join(dir, 'not-installed') },
+      },
+    );
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain("Fashion-MNIST is not installed");
-    expect(r.stderr).toContain("apt-get install dataset-fashion-mnist");
+    expect(r.stderr).toContain('Fashion-MNIST is not installed');
+    expect(r.stderr).toContain('apt-get install dataset-fashion-mnist');
   });
 
   it('fedserve simulate exits 1 naming a missing flag or an invalid config', async () => {
@@ -74,9 +147,14 @@ describe('fedserve client (process exit codes)', () => {
     expect(flags.code).toBe(1);
     expect(flags.stderr).toMatch(/^fedserve: missing --out/);
     const config = join(dir, 'sim.json');
-    await writeFile(config, JSON.stringify({ name: 'x', clients: 2, partition: { kind: 'iid' }, rounds: 0, runs: [{ label: 'a' }] }));
+    await writeFile(
+      config,
+      JSON.stringify({ name: 'x', clients: 2, partition: { kind: 'iid' }, rounds: 0, runs: [{ label: 'a' }] }),
+    );
     const invalid = fedserve('simulate', '--config', config, '--out', join(dir, 'out'));
     expect(invalid.code).toBe(1);
-    expect(invalid.stderr).toMatch(/^fedserve: invalid simulation config \(.*sim\.json\):\n✖ Too small: expected number to be >=1\n  → at rounds/);
+    expect(invalid.stderr).toMatch(
+      /^fedserve: invalid simulation config \(.*sim\.json\):\n✖ Too small: expected number to be >=1\n  → at rounds/,
+    );
   });
 });

@@ -16,14 +16,27 @@ describe('data specs', () => {
     expect(parseDataSpec('mnist:test')).toEqual({ kind: 'mnist-test' });
     expect(parseDataSpec('a/b.CSV')).toEqual({ kind: 'csv', path: 'a/b.CSV' });
     expect(parseDataSpec('x.ndjson')).toEqual({ kind: 'jsonl', path: 'x.ndjson' });
-    expect(() => parseDataSpec('mnist:4/4')).toThrow("data spec 'mnist:4/4': shard index must be in 0..3 for 4 shard(s)");
+    expect(() => parseDataSpec('mnist:4/4')).toThrow(
+      "data spec 'mnist:4/4': shard index must be in 0..3 for 4 shard(s)",
+    );
     expect(() => parseDataSpec('mnist:1-4')).toThrow(/expected mnist:<i>\/<n>/);
     expect(() => parseDataSpec('data.parquet')).toThrow(/expected a \.csv or \.jsonl file/);
     expect(parseDataSpec('idx:a/i.gz,b:c/l.gz')).toEqual({ kind: 'idx', images: 'a/i.gz', labels: 'b:c/l.gz' });
-    expect(parseDataSpec('idx:i,l:1/3')).toEqual({ kind: 'idx', images: 'i', labels: 'l', shard: { shard: 1, shards: 3 } });
+    expect(parseDataSpec('idx:i,l:1/3')).toEqual({
+      kind: 'idx',
+      images: 'i',
+      labels: 'l',
+      shard: { shard: 1, shards: 3 },
+    });
     expect(parseDataSpec('fashion-mnist:test')).toEqual({ kind: 'fashion-mnist', split: 'test' });
-    expect(parseDataSpec('fashion-mnist:2/10')).toEqual({ kind: 'fashion-mnist', split: 'train', shard: { shard: 2, shards: 10 } });
-    expect(() => parseDataSpec('fashion-mnist:val')).toThrow(/expected fashion-mnist:train, fashion-mnist:test or fashion-mnist:<i>\/<n>/);
+    expect(parseDataSpec('fashion-mnist:2/10')).toEqual({
+      kind: 'fashion-mnist',
+      split: 'train',
+      shard: { shard: 2, shards: 10 },
+    });
+    expect(() => parseDataSpec('fashion-mnist:val')).toThrow(
+      /expected fashion-mnist:train, fashion-mnist:test or fashion-mnist:<i>\/<n>/,
+    );
     expect(() => parseDataSpec('idx:only-images.gz')).toThrow(/expected idx:IMAGES,LABELS/);
     expect(() => parseDataSpec('idx:i,l:3/3')).toThrow('shard index must be in 0..2 for 3 shard(s)');
     expect(() => loadDataSpecSync('idx:i,l')).toThrow(/load it with loadDataSpec/);
@@ -72,7 +85,9 @@ describe('data specs', () => {
   });
 
   it('names a missing file', async () => {
-    await expect(loadDataSpec(join(dir, 'nope.csv'))).rejects.toThrow(`data file ${join(dir, 'nope.csv')} does not exist`);
+    await expect(loadDataSpec(join(dir, 'nope.csv'))).rejects.toThrow(
+      `data file ${join(dir, 'nope.csv')} does not exist`,
+    );
     const path = join(dir, 'ok.jsonl');
     await writeFile(path, '{"x":[1,2],"y":3}\n');
     expect((await loadDataSpec(path)).numClasses).toBe(4);

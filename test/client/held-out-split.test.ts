@@ -24,6 +24,8 @@ describe('splitHeldOut', () => {
 
   it('refuses a fraction outside [0, 1) or one that leaves nothing to train on', () => {
     expect(() => splitHeldOut(ds, 1)).toThrow('held-out fraction must be in [0, 1), got 1');
-    expect(() => splitHeldOut({ ...ds, n: 1, x: ds.x.slice(0, 2), y: ds.y.slice(0, 1) }, 0.9)).toThrow(/leaves none to train on/);
+    expect(() => splitHeldOut({ ...ds, n: 1, x: ds.x.slice(0, 2), y: ds.y.slice(0, 1) }, 0.9)).toThrow(
+      /leaves none to train on/,
+    );
   });
 });

@@ -20,12 +20,16 @@ describe('identity file', () => {
     const again = loadOrCreateIdentity(path);
     expect(again.publicKey).toEqual(first.publicKey);
     const message = new TextEncoder().encode('round 1 keys');
-    expect(nacl.sign.detached.verify(message, nacl.sign.detached(message, again.secretKey), first.publicKey)).toBe(true);
+    expect(nacl.sign.detached.verify(message, nacl.sign.detached(message, again.secretKey), first.publicKey)).toBe(
+      true,
+    );
   });
 
   it('refuses a file that holds no seed', async () => {
     const path = join(dir, 'bad.key');
     await writeFile(path, 'not a seed\n');
-    expect(() => loadOrCreateIdentity(path)).toThrow(`identity file ${path} must hold a 32-byte Ed25519 seed as 64 hex digits`);
+    expect(() => loadOrCreateIdentity(path)).toThrow(
+      `identity file ${path} must hold a 32-byte Ed25519 seed as 64 hex digits`,
+    );
   });
 });

@@ -18,7 +18,12 @@ beforeAll(async () => {
   await setupBackend('wasm', { log: () => {}, argv: [], env: {} });
   pool = new TrainerPool({ size: 2, backend: 'wasm' });
   const { train } = loadMnist();
-  digits = [0, 1].map((k) => subset(train, Int32Array.from({ length: 48 }, (_, i) => k * 48 + i)));
+  digits = [0, 1].map((k) =>
+    subset(
+      train,
+      Int32Array.from({ length: 48 }, (_, i) => k * 48 + i),
+    ),
+  );
   const model = createSeedCnn(11);
   start = getFlatWeights(model);
   model.dispose();
@@ -40,7 +45,9 @@ describe('TrainerPool', () => {
   });
 
   it('trains jobs in parallel with the same result as training in this thread', async () => {
-    const outcomes = await Promise.all(digits.map((data) => pool.train({ model: 'seed-cnn', weights: start, data, config })));
+    const outcomes = await Promise.all(
+      digits.map((data) => pool.train({ model: 'seed-cnn', weights: start, data, config })),
+    );
     for (const [k, data] of digits.entries()) {
       const local = createSeedCnn();
       setFlatWeights(local, start);
@@ -60,7 +67,12 @@ describe('TrainerPool', () => {
     const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [4], units: 2, activation: 'softmax' })] });
     const topology = model.toJSON(undefined, false) as object;
     const weights = getFlatWeights(model);
-    const outcome = await pool.train({ model: { topology }, weights, data: { x, y, n, inputShape: [4], numClasses: 2 }, config: { ...config, optimizer: 'sgd', learningRate: 0.5, epochs: 3 } });
+    const outcome = await pool.train({
+      model: { topology },
+      weights,
+      data: { x, y, n, inputShape: [4], numClasses: 2 },
+      config: { ...config, optimizer: 'sgd', learningRate: 0.5, epochs: 3 },
+    });
     expect(outcome.weights).toHaveLength(weights.length);
     expect(outcome.result.numExamples).toBe(n);
     model.dispose();
@@ -68,7 +80,10 @@ describe('TrainerPool', () => {
 
   it('moves buffers instead of copying them when asked to', async () => {
     const weights = start.slice();
-    const data = subset(digits[0], Int32Array.from({ length: 16 }, (_, i) => i));
+    const data = subset(
+      digits[0],
+      Int32Array.from({ length: 16 }, (_, i) => i),
+    );
     const done = pool.train({ model: 'seed-cnn', weights, data, config }, { transfer: true });
     expect(weights.length).toBe(0);
     expect(data.x.length).toBe(0);
@@ -76,18 +91,24 @@ describe('TrainerPool', () => {
   });
 
   it('rejects bad jobs with the reason, and keeps working', async () => {
-    await expect(pool.train({ model: 'seed-cnn', weights: start.subarray(1), data: digits[0], config })).rejects.toThrow(
-      /weight vector has 121929 values, the model needs 121930/,
-    );
-    await expect(pool.train({ model: 'seed-cnn', weights: start, data: { ...digits[0], n: 47 }, config })).rejects.toThrow(/for n=47 examples/);
-    await expect(pool.train({ model: 'seed-cnn', weights: start, data: digits[0], config: { ...config, batchSize: 0 } })).rejects.toThrow(/batchSize/);
+    await expect(
+      pool.train({ model: 'seed-cnn', weights: start.subarray(1), data: digits[0], config }),
+    ).rejects.toThrow(/weight vector has 121929 values, the model needs 121930/);
+    await expect(
+      pool.train({ model: 'seed-cnn', weights: start, data: { ...digits[0], n: 47 }, config }),
+    ).rejects.toThrow(/for n=47 examples/);
+    await expect(
+      pool.train({ model: 'seed-cnn', weights: start, data: digits[0], config: { ...config, batchSize: 0 } }),
+    ).rejects.toThrow(/batchSize/);
     const ok = await pool.train({ model: 'seed-cnn', weights: start, data: digits[1], config });
     expect(ok.result.numExamples).toBe(48);
   });
 
   it('rejects queued and new jobs once closed', async () => {
     const small = new TrainerPool({ size: 1, backend: 'cpu' });
-    const queued = expect(small.train({ model: 'seed-cnn', weights: start, data: digits[0], config })).rejects.toThrow(/closed/);
+    const queued = expect(small.train({ model: 'seed-cnn', weights: start, data: digits[0], config })).rejects.toThrow(
+      /closed/,
+    );
     await small.close();
     await queued;
     await expect(small.train({ model: 'seed-cnn', weights: start, data: digits[0], config })).rejects.toThrow(/closed/);

@@ -6,7 +6,15 @@ import { decodeEnvelope } from '../../shared/protocol/envelope.js';
 import { EVENTS, PROTOCOL_VERSION, type UpdateReply } from '../../shared/protocol/messages.js';
 import { encodeWeights } from '../../shared/protocol/weights-codec.js';
 import type { RunningCoordinator } from '../../server/app.js';
-import { JOIN_TOKEN, nextRounds, startClient, startTestCoordinator, tempDir, type TestClient, coordinatorSuite } from './helpers.js';
+import {
+  JOIN_TOKEN,
+  nextRounds,
+  startClient,
+  startTestCoordinator,
+  tempDir,
+  type TestClient,
+  coordinatorSuite,
+} from './helpers.js';
 
 /**
  * Compressed updates end to end: a coordinator announcing a codec, real NodeClients training on
@@ -16,7 +24,11 @@ import { JOIN_TOKEN, nextRounds, startClient, startTestCoordinator, tempDir, typ
 
 const cleanup = coordinatorSuite();
 
-async function coordinator(codec: UpdateCodecSpec, rounds: number, clients: number): Promise<RunningCoordinator & { logs: string[] }> {
+async function coordinator(
+  codec: UpdateCodecSpec,
+  rounds: number,
+  clients: number,
+): Promise<RunningCoordinator & { logs: string[] }> {
   const dir = await tempDir();
   const running = await startTestCoordinator(dir.path, {
     eval: 'mnist:test',
@@ -69,26 +81,56 @@ describe('compressed updates over socket.io', () => {
     const sizes = tensorSizes(server.coordinator.task.weightSpecs);
     const n = server.coordinator.task.info.parameterCount;
     const round = nextRounds(server, 1);
-    const raw: Socket = io(server.url, { auth: { token: JOIN_TOKEN, protocolVersion: PROTOCOL_VERSION, name: 'raw' }, transports: ['websocket'], reconnection: false, forceNew: true });
+    const raw: Socket = io(server.url, {
+      auth: { token: JOIN_TOKEN, protocolVersion: PROTOCOL_VERSION, name: 'raw' },
+      transports: ['websocket'],
+      reconnection: false,
+      forceNew: true,
+    });
     cleanup.push(async () => void raw.disconnect());
-    const task = new Promise<unknown>((resolve) => raw.once(EVENTS.train, (envelope: unknown) => resolve(decodeEnvelope(envelope))));
+    const task = new Promise<unknown>((resolve) =>
+      raw.once(EVENTS.train, (envelope: unknown) => resolve(decodeEnvelope(envelope))),
+    );
     client(server.url, 'mnist:3/24', 'honest');
     expect(await task).toMatchObject({ round: 1, compression: { codec: 'int8' } });
 
-    const send = (meta: unknown, payload: unknown) => raw.timeout(10_000).emitWithAck(EVENTS.update, meta, payload) as Promise<UpdateReply>;
+    const send = (meta: unknown, payload: unknown) =>
+      raw.timeout(10_000).emitWithAck(EVENTS.update, meta, payload) as Promise<UpdateReply>;
     const meta = { round: 1, numExamples: 10, metrics: { loss: 1, accuracy: 0.5 }, trainMs: 1 };
     const int8 = new UpdateEncoder(sizes).encode(new Float32Array(n).fill(0.01), { codec: 'int8' }).payload;
     // Another codec than announced: refused, and the sender may still send the right one.
-    expect(await send(meta, encodeWeights(new Float32Array(n)))).toMatchObject({ ok: false, code: 'wrong-codec', message: expect.stringMatching(/float32, round 1 announced int8/) });
-    const topk = new UpdateEncoder(sizes).encode(new Float32Array(n).fill(0.01), { codec: 'topk', fraction: 0.5 }).payload;
-    expect(await send({ ...meta, codec: { codec: 'topk', fraction: 0.5 } }, topk)).toMatchObject({ ok: false, code: 'wrong-codec' });
+    expect(await send(meta, encodeWeights(new Float32Array(n)))).toMatchObject({
+      ok: false,
+      code: 'wrong-codec',
+      message: expect.stringMatching(/float32, round 1 announced int8/),
+    });
+    const topk = new UpdateEncoder(sizes).encode(new Float32Array(n).fill(0.01), {
+      codec: 'topk',
+      fraction: 0.5,
+    }).payload;
+    expect(await send({ ...meta, codec: { codec: 'topk', fraction: 0.5 } }, topk)).toMatchObject({
+      ok: false,
+      code: 'wrong-codec',
+    });
     // JSON numbers instead of bytes, and a truncated payload.
-    expect(await send({ ...meta, codec: { codec: 'int8' } }, Array.from({ length: 8 }, () => 1))).toMatchObject({ ok: false, code: 'not-binary' });
-    expect(await send({ ...meta, codec: { codec: 'int8' } }, int8.slice(0, int8.byteLength - 1))).toMatchObject({ ok: false, code: 'wrong-length' });
+    expect(
+      await send(
+        { ...meta, codec: { codec: 'int8' } },
+        Array.from({ length: 8 }, () => 1),
+      ),
+    ).toMatchObject({ ok: false, code: 'not-binary' });
+    expect(await send({ ...meta, codec: { codec: 'int8' } }, int8.slice(0, int8.byteLength - 1))).toMatchObject({
+      ok: false,
+      code: 'wrong-length',
+    });
     // A NaN scale: the sender is out of the round.
     const badScale = int8.slice(0);
     new DataView(badScale).setFloat32(0, Number.NaN, true);
-    expect(await send({ ...meta, codec: { codec: 'int8' } }, badScale)).toMatchObject({ ok: false, code: 'bad-encoding', message: expect.stringMatching(/tensor 0 has scale NaN/) });
+    expect(await send({ ...meta, codec: { codec: 'int8' } }, badScale)).toMatchObject({
+      ok: false,
+      code: 'bad-encoding',
+      message: expect.stringMatching(/tensor 0 has scale NaN/),
+    });
 
     const [record] = await round;
     expect(record.status).toBe('committed');

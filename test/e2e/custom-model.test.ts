@@ -45,7 +45,12 @@ beforeAll(async () => {
   model.dispose();
   const csv = ['f0,f1,f2,f3,kind', ...rows(40, 0).map((r) => [...r.x, r.y].join(','))].join('\n');
   await writeFile(join(dir.path, 'a.csv'), csv);
-  await writeFile(join(dir.path, 'b.jsonl'), rows(40, 1).map((r) => JSON.stringify(r)).join('\n'));
+  await writeFile(
+    join(dir.path, 'b.jsonl'),
+    rows(40, 1)
+      .map((r) => JSON.stringify(r))
+      .join('\n'),
+  );
   server = await startTestCoordinator(join(dir.path, 'data'), {
     task: 'blobs',
     model: join(dir.path, 'model.json'),

@@ -27,7 +27,9 @@ import {
 
 const cleanup = coordinatorSuite();
 
-async function coordinator(overrides: Parameters<typeof startTestCoordinator>[1]): Promise<RunningCoordinator & { logs: string[] }> {
+async function coordinator(
+  overrides: Parameters<typeof startTestCoordinator>[1],
+): Promise<RunningCoordinator & { logs: string[] }> {
   const dir = await tempDir();
   const running = await startTestCoordinator(dir.path, overrides);
   cleanup.push(dir.remove, () => running.close());
@@ -121,24 +123,52 @@ describe('federation over socket.io', () => {
     const n = server.coordinator.task.info.parameterCount;
     const round = nextRounds(server, 1);
     const silent = rawSocket(server.url, { token: JOIN_TOKEN, protocolVersion: PROTOCOL_VERSION, name: 'silent' });
-    const trained = new Promise<unknown>((resolve) => silent.once(EVENTS.train, (envelope: unknown) => resolve(decodeEnvelope(envelope))));
+    const trained = new Promise<unknown>((resolve) =>
+      silent.once(EVENTS.train, (envelope: unknown) => resolve(decodeEnvelope(envelope))),
+    );
     await connected(silent);
     client(server.url, 'mnist:3/24', 'honest');
     expect(await trained).toMatchObject({ round: 1, version: 0 });
-    const send = (s: Socket, ...args: unknown[]) => s.timeout(5_000).emitWithAck(EVENTS.update, ...args) as Promise<UpdateReply>;
+    const send = (s: Socket, ...args: unknown[]) =>
+      s.timeout(5_000).emitWithAck(EVENTS.update, ...args) as Promise<UpdateReply>;
     const meta = { round: 1, numExamples: 10, metrics: { loss: 1, accuracy: 0.5 }, trainMs: 1 };
 
     // Malformed while the round is open: each refused with its reason, the round unaffected.
-    expect(await send(silent, { ...meta, numExamples: -1 }, encodeWeights(new Float32Array(n)))).toMatchObject({ ok: false, code: 'invalid-message' });
-    expect(await send(silent, { ...meta, extra: 1 }, encodeWeights(new Float32Array(n)))).toMatchObject({ ok: false, code: 'invalid-message' });
-    expect(await send(silent, meta, Array.from({ length: 4 }, () => 0))).toMatchObject({ ok: false, code: 'not-binary' });
-    expect(await send(silent, meta, encodeWeights(new Float32Array(n - 1)))).toMatchObject({ ok: false, code: 'wrong-length' });
-    expect(await send(silent, meta, encodeWeights(new Float32Array(n).fill(Number.NaN)))).toMatchObject({ ok: false, code: 'not-finite' });
+    expect(await send(silent, { ...meta, numExamples: -1 }, encodeWeights(new Float32Array(n)))).toMatchObject({
+      ok: false,
+      code: 'invalid-message',
+    });
+    expect(await send(silent, { ...meta, extra: 1 }, encodeWeights(new Float32Array(n)))).toMatchObject({
+      ok: false,
+      code: 'invalid-message',
+    });
+    expect(
+      await send(
+        silent,
+        meta,
+        Array.from({ length: 4 }, () => 0),
+      ),
+    ).toMatchObject({ ok: false, code: 'not-binary' });
+    expect(await send(silent, meta, encodeWeights(new Float32Array(n - 1)))).toMatchObject({
+      ok: false,
+      code: 'wrong-length',
+    });
+    expect(await send(silent, meta, encodeWeights(new Float32Array(n).fill(Number.NaN)))).toMatchObject({
+      ok: false,
+      code: 'not-finite',
+    });
     const inf = new Float32Array(n);
     inf[7] = Number.POSITIVE_INFINITY;
-    expect(await send(silent, meta, encodeWeights(inf))).toMatchObject({ ok: false, code: 'not-finite', message: expect.stringContaining('index 7') });
+    expect(await send(silent, meta, encodeWeights(inf))).toMatchObject({
+      ok: false,
+      code: 'not-finite',
+      message: expect.stringContaining('index 7'),
+    });
     expect(await send(silent, meta)).toMatchObject({ ok: false, code: 'invalid-message' });
-    expect(await silent.timeout(5_000).emitWithAck('hack', { x: 1 })).toMatchObject({ ok: false, code: 'invalid-message' });
+    expect(await silent.timeout(5_000).emitWithAck('hack', { x: 1 })).toMatchObject({
+      ok: false,
+      code: 'invalid-message',
+    });
 
     // The silent participant's unusable updates put it out of the round; the honest update alone commits it.
     const [record] = await round;
@@ -155,7 +185,10 @@ describe('federation over socket.io', () => {
     expect(server.coordinator.rounds().rounds.at(-1)).toMatchObject({ round: 2, status: 'training' });
     const late = rawSocket(server.url, { token: JOIN_TOKEN, protocolVersion: PROTOCOL_VERSION, name: 'late' });
     await connected(late);
-    expect(await send(late, { ...meta, round: 2 }, encodeWeights(new Float32Array(n)))).toMatchObject({ ok: false, code: 'not-selected' });
+    expect(await send(late, { ...meta, round: 2 }, encodeWeights(new Float32Array(n)))).toMatchObject({
+      ok: false,
+      code: 'not-selected',
+    });
 
     // A payload above the size limit is refused by closing that connection, nobody else's.
     const big = rawSocket(server.url, { token: JOIN_TOKEN, protocolVersion: PROTOCOL_VERSION, name: 'big' });
@@ -173,9 +206,14 @@ describe('federation over socket.io', () => {
   it('refuses wrong or missing tokens, and data that does not fit the task, with a clear error', async () => {
     const server = await coordinator({});
     const wrong = rawSocket(server.url, { token: 'not-the-token', protocolVersion: PROTOCOL_VERSION });
-    await expect(connected(wrong)).rejects.toMatchObject({ message: 'wrong join token', data: { code: 'unauthorized' } });
+    await expect(connected(wrong)).rejects.toMatchObject({
+      message: 'wrong join token',
+      data: { code: 'unauthorized' },
+    });
     const missing = rawSocket(server.url, { protocolVersion: PROTOCOL_VERSION });
-    await expect(connected(missing)).rejects.toMatchObject({ message: expect.stringContaining('join token is required') });
+    await expect(connected(missing)).rejects.toMatchObject({
+      message: expect.stringContaining('join token is required'),
+    });
     const oldProtocol = rawSocket(server.url, { token: JOIN_TOKEN, protocolVersion: PROTOCOL_VERSION + 1 });
     await expect(connected(oldProtocol)).rejects.toMatchObject({ data: { code: 'unsupported-protocol' } });
 
@@ -189,18 +227,27 @@ describe('federation over socket.io', () => {
     const csv = join(dir.path, 'three-features.csv');
     await writeFile(csv, 'a,b,c,label\n1,2,3,0\n');
     const misfit = client(server.url, csv, 'misfit');
-    await expect(misfit.done).rejects.toThrow('the local data has 3 features per example, task mnist needs 784 (shape [28,28,1])');
+    await expect(misfit.done).rejects.toThrow(
+      'the local data has 3 features per example, task mnist needs 784 (shape [28,28,1])',
+    );
 
     // A second client under the same name with another identity key is refused; the first stays.
     const first = client(server.url, 'mnist:0/24', 'twin');
-    while (!server.coordinator.connectedClients().includes('twin')) await new Promise((resolve) => setTimeout(resolve, 20));
+    while (!server.coordinator.connectedClients().includes('twin'))
+      await new Promise((resolve) => setTimeout(resolve, 20));
     const impostor = client(server.url, 'mnist:1/24', 'twin');
-    await expect(impostor.done).rejects.toThrow(/refused to join: client name 'twin' is registered with another identity key/);
+    await expect(impostor.done).rejects.toThrow(
+      /refused to join: client name 'twin' is registered with another identity key/,
+    );
     expect(server.coordinator.connectedClients()).toEqual(['twin']);
     expect(first.lines.join('\n')).not.toMatch(/another client joined under this name/);
 
     const post = (headers: Record<string, string>, body = '{"rounds":1}') =>
-      fetch(`${server.url}/v1/rounds`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+      fetch(`${server.url}/v1/rounds`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body,
+      });
     const none = await post({});
     expect(none.status).toBe(401);
     expect(await none.json()).toEqual({ error: expect.stringContaining('needs the admin token') });

@@ -48,7 +48,13 @@ export interface TestClient {
 }
 
 /** An in-process client on a data SPEC (CSV label column `labelColumn`, default 'label'). */
-export function startClient(url: string, spec: string, name: string, token = JOIN_TOKEN, labelColumn?: string): TestClient {
+export function startClient(
+  url: string,
+  spec: string,
+  name: string,
+  token = JOIN_TOKEN,
+  labelColumn?: string,
+): TestClient {
   const lines: string[] = [];
   const outcomes: RoundOutcome[] = [];
   const client = new NodeClient({
@@ -82,8 +88,14 @@ export function nextRounds(running: RunningCoordinator, n: number): Promise<Roun
 }
 
 /** A `fedserve` child process; `output` accumulates stdout + stderr. */
-export function spawnFedserve(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; output: () => string; waitFor: (re: RegExp) => Promise<RegExpMatchArray> } {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnFedserve(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): { child: ChildProcess; output: () => string; waitFor: (re: RegExp) => Promise<RegExpMatchArray> } {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let text = '';
   const waiters: { re: RegExp; resolve: (m: RegExpMatchArray) => void }[] = [];
   const onData = (chunk: Buffer) => {
@@ -106,7 +118,9 @@ export function spawnFedserve(args: string[], env: NodeJS.ProcessEnv = {}): { ch
         const m = text.match(re);
         if (m) return resolve(m);
         waiters.push({ re, resolve });
-        child.once('exit', (code) => reject(new Error(`fedserve ${args[0]} exited (${code}) before printing ${re}:\n${text}`)));
+        child.once('exit', (code) =>
+          reject(new Error(`fedserve ${args[0]} exited (${code}) before printing ${re}:\n${text}`)),
+        );
       }),
   };
 }

@@ -2,13 +2,25 @@ import { io, type Socket } from 'socket.io-client';
 import { describe, expect, it } from 'vitest';
 import { loadDataSpecSync } from '../../client/data-spec.js';
 import { NodeClient } from '../../client/node-client.js';
-import { AdminRoundListSchema, OUTSIDE_DP_GUARANTEE, PublicRoundListSchema } from '../../shared/protocol/public-rounds.js';
+import {
+  AdminRoundListSchema,
+  OUTSIDE_DP_GUARANTEE,
+  PublicRoundListSchema,
+} from '../../shared/protocol/public-rounds.js';
 import type { RoundRecord } from '../../shared/protocol/rounds.js';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunningCoordinator } from '../../server/app.js';
 import { FEED_EVENTS, FEED_NAMESPACE } from '../../server/web/feed-messages.js';
-import { ADMIN_TOKEN, collectingProgress, JOIN_TOKEN, nextRounds, startTestCoordinator, tempDir, coordinatorSuite } from './helpers.js';
+import {
+  ADMIN_TOKEN,
+  collectingProgress,
+  JOIN_TOKEN,
+  nextRounds,
+  startTestCoordinator,
+  tempDir,
+  coordinatorSuite,
+} from './helpers.js';
 
 /**
  * What a coordinator with real clients over socket.io publishes without the admin token, on both
@@ -26,7 +38,10 @@ const CLIENTS = [
   { name: 'pubsurf-carol', data: 'mnist:3/32' },
 ];
 
-async function federation(overrides: Parameters<typeof startTestCoordinator>[1], clients = CLIENTS): Promise<RunningCoordinator & { logs: string[]; dataDir: string }> {
+async function federation(
+  overrides: Parameters<typeof startTestCoordinator>[1],
+  clients = CLIENTS,
+): Promise<RunningCoordinator & { logs: string[]; dataDir: string }> {
   const dir = await tempDir();
   const server = Object.assign(await startTestCoordinator(dir.path, overrides), { dataDir: dir.path });
   cleanup.push(dir.remove, () => server.close());
@@ -50,8 +65,16 @@ async function federation(overrides: Parameters<typeof startTestCoordinator>[1],
 }
 
 /** A /live page: every message it received, in order. */
-function feed(url: string, auth: Record<string, unknown> = {}): { socket: Socket; messages: { event: string; body: unknown }[] } {
-  const socket = io(`${url}${FEED_NAMESPACE}`, { auth, transports: ['websocket'], reconnection: false, forceNew: true });
+function feed(
+  url: string,
+  auth: Record<string, unknown> = {},
+): { socket: Socket; messages: { event: string; body: unknown }[] } {
+  const socket = io(`${url}${FEED_NAMESPACE}`, {
+    auth,
+    transports: ['websocket'],
+    reconnection: false,
+    forceNew: true,
+  });
   cleanup.push(async () => {
     socket.disconnect();
   });
@@ -90,7 +113,9 @@ function numbersIn(value: unknown, key = ''): number[] {
 
 /** Each client's id and exact numbers, from the coordinator's own record. */
 function perClient(record: RoundRecord): { ids: string[]; numbers: number[] } {
-  const numbers = record.contributions.flatMap((c) => [c.numExamples, c.loss, c.accuracy].filter((n): n is number => n !== undefined));
+  const numbers = record.contributions.flatMap((c) =>
+    [c.numExamples, c.loss, c.accuracy].filter((n): n is number => n !== undefined),
+  );
   return { ids: record.participants, numbers };
 }
 
@@ -101,10 +126,15 @@ function perClient(record: RoundRecord): { ids: string[]; numbers: number[] } {
 function expectNothingPerClientInText(what: string, text: string, secrets: { ids: string[]; numbers: number[] }): void {
   for (const id of secrets.ids) expect(text.includes(id), `${what} names ${id}`).toBe(false);
   // Dotted addresses (127.0.0.1) are not numbers.
-  const tokens = new Set((text.replace(/\d+(?:\.\d+){2,}/g, ' ').match(/-?\d+(?:\.\d+)?(?:e[-+]?\d+)?/g) ?? []).map(Number));
+  const tokens = new Set(
+    (text.replace(/\d+(?:\.\d+){2,}/g, ' ').match(/-?\d+(?:\.\d+)?(?:e[-+]?\d+)?/g) ?? []).map(Number),
+  );
   for (const n of secrets.numbers) {
     expect(tokens.has(n), `${what} holds a client's value ${n}`).toBe(false);
-    if (n > 0 && n < 1) expect(text.includes(`${(n * 100).toFixed(1)}%`), `${what} prints a client's value ${n} as a percentage`).toBe(false);
+    if (n > 0 && n < 1)
+      expect(text.includes(`${(n * 100).toFixed(1)}%`), `${what} prints a client's value ${n} as a percentage`).toBe(
+        false,
+      );
   }
 }
 
@@ -164,7 +194,14 @@ describe('public surfaces of a live federation', () => {
     for (const id of secrets.ids) expect(adminJson).toContain(id);
 
     // A credential that is offered but wrong is refused, on both surfaces, and reveals nothing.
-    for (const wrong of [`Bearer ${ADMIN_TOKEN.slice(0, -1)}`, 'Bearer wrong', `Bearer ${ADMIN_TOKEN}x`, 'Bearer', '', `Basic ${ADMIN_TOKEN}`]) {
+    for (const wrong of [
+      `Bearer ${ADMIN_TOKEN.slice(0, -1)}`,
+      'Bearer wrong',
+      `Bearer ${ADMIN_TOKEN}x`,
+      'Bearer',
+      '',
+      `Basic ${ADMIN_TOKEN}`,
+    ]) {
       const refused = await getRounds(server.url, wrong);
       expect([401, 403], wrong).toContain(refused.status);
       expect(refused.body).toEqual({ error: expect.any(String) });
@@ -198,7 +235,15 @@ describe('public surfaces of a live federation', () => {
     const fe = record.federatedEvaluation!;
     const secrets = perClient(record);
     // The exact aggregates the accountant does not cover are secret here too.
-    secrets.numbers.push(record.numExamples, record.trainLoss!, record.trainAccuracy!, fe.numExamples, fe.loss!, fe.accuracy!, record.updateBytes);
+    secrets.numbers.push(
+      record.numExamples,
+      record.trainLoss!,
+      record.trainAccuracy!,
+      fe.numExamples,
+      fe.loss!,
+      fe.accuracy!,
+      record.updateBytes,
+    );
 
     const listed = await getRounds(server.url);
     const publicList = PublicRoundListSchema.parse(listed.body);
@@ -209,7 +254,11 @@ describe('public surfaces of a live federation', () => {
       status: 'committed',
       baseVersion: 0,
       version: 1,
-      privacy: expect.objectContaining({ mode: 'central', epsilon: record.privacy!.epsilon, releasedNoiseMultiplier: 1 }),
+      privacy: expect.objectContaining({
+        mode: 'central',
+        epsilon: record.privacy!.epsilon,
+        releasedNoiseMultiplier: 1,
+      }),
       secureAggregation: false,
     });
     expect(publicList.privacy?.epsilon).toBe(record.privacy!.epsilon);
@@ -226,15 +275,23 @@ describe('public surfaces of a live federation', () => {
     expect(adminSnapshot).toMatchObject({ access: 'admin', outsideDpGuarantee: [...OUTSIDE_DP_GUARANTEE] });
 
     // GET /v1/health publishes the population only without differential privacy, or to the admin token.
-    const health = async (headers: Record<string, string> = {}) => (await fetch(`${server.url}/v1/health`, { headers })).json();
+    const health = async (headers: Record<string, string> = {}) =>
+      (await fetch(`${server.url}/v1/health`, { headers })).json();
     expect(await health()).not.toHaveProperty('connectedClients');
     expect(await health({ authorization: `Bearer ${ADMIN_TOKEN}` })).toMatchObject({ connectedClients: 2 });
 
     // /metrics without the admin token: rounds, versions and the privacy account only.
-    const metrics = async (headers: Record<string, string> = {}) => (await fetch(`${server.url}/metrics`, { headers })).text();
+    const metrics = async (headers: Record<string, string> = {}) =>
+      (await fetch(`${server.url}/metrics`, { headers })).text();
     const publicMetrics = await metrics();
     expectNothingPerClientInText('public /metrics', publicMetrics, secrets);
-    for (const series of ['fedserve_connected_clients', 'fedserve_updates_total', 'fedserve_update_bytes_total', 'fedserve_federated_evaluation_accuracy', 'fedserve_federated_evaluation_class_accuracy']) {
+    for (const series of [
+      'fedserve_connected_clients',
+      'fedserve_updates_total',
+      'fedserve_update_bytes_total',
+      'fedserve_federated_evaluation_accuracy',
+      'fedserve_federated_evaluation_class_accuracy',
+    ]) {
       expect(publicMetrics, `public /metrics has ${series}`).not.toContain(series);
     }
     expect(publicMetrics).toContain(`fedserve_privacy_epsilon ${record.privacy!.epsilon}`);
@@ -249,8 +306,15 @@ describe('public surfaces of a live federation', () => {
     // Who connects is the population, not who was drawn: the connection lines name clients, nothing else may.
     const connections = /^client [\w.@:-]+ (joined|left) \(\d+ connected\)$/;
     expect(server.logs.filter((l) => connections.test(l)).length).toBeGreaterThan(0);
-    expectNothingPerClientInText('the coordinator log', server.logs.filter((l) => !connections.test(l)).join('\n'), secrets);
-    const roundLog = (await readFile(join(server.dataDir, 'rounds.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as unknown);
+    expectNothingPerClientInText(
+      'the coordinator log',
+      server.logs.filter((l) => !connections.test(l)).join('\n'),
+      secrets,
+    );
+    const roundLog = (await readFile(join(server.dataDir, 'rounds.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as unknown);
     expect(roundLog).toHaveLength(1);
     expectNothingPerClient('rounds.jsonl', roundLog, secrets);
     const versions = await readdir(join(server.dataDir, 'versions'));
@@ -260,6 +324,13 @@ describe('public surfaces of a live federation', () => {
       expectNothingPerClient(`checkpoint ${v} round.json`, metadata, secrets);
     }
     // What they keep: the round, its version and its privacy charge.
-    expect(roundLog[0]).toMatchObject({ round: 1, status: 'committed', version: 1, participants: [], contributions: [], privacy: { epsilon: record.privacy!.epsilon } });
+    expect(roundLog[0]).toMatchObject({
+      round: 1,
+      status: 'committed',
+      version: 1,
+      participants: [],
+      contributions: [],
+      privacy: { epsilon: record.privacy!.epsilon },
+    });
   });
 });

@@ -81,9 +81,25 @@ beforeAll(async () => {
   const port = await freePort();
   url = `http://127.0.0.1:${port}`;
   args = [
-    'server', '--port', String(port), '--host', '127.0.0.1', '--data-dir', dir.path,
-    '--join-token', JOIN_TOKEN, '--admin-token', ADMIN_TOKEN,
-    '--min-clients', '2', '--max-clients', '2', '--selection-window', '0', '--round-timeout', '60000',
+    'server',
+    '--port',
+    String(port),
+    '--host',
+    '127.0.0.1',
+    '--data-dir',
+    dir.path,
+    '--join-token',
+    JOIN_TOKEN,
+    '--admin-token',
+    ADMIN_TOKEN,
+    '--min-clients',
+    '2',
+    '--max-clients',
+    '2',
+    '--selection-window',
+    '0',
+    '--round-timeout',
+    '60000',
   ];
   await startServer();
   clients.push(startClient(url, 'mnist:4/24', 'r0'), startClient(url, 'mnist:5/24', 'r1'));
@@ -109,7 +125,9 @@ describe('a coordinator process killed between rounds', () => {
     expect(await weightsBin(1)).toEqual(committed);
     expect((await rounds()).rounds.map((r) => [r.round, r.status])).toEqual([[1, 'committed']]);
 
-    await until('both clients to reconnect', async () => ((await json<{ connectedClients: number }>('/v1/health')).body.connectedClients === 2 ? true : undefined));
+    await until('both clients to reconnect', async () =>
+      (await json<{ connectedClients: number }>('/v1/health')).body.connectedClients === 2 ? true : undefined,
+    );
     const second = await runRound();
     expect(second).toMatchObject({ round: 2, status: 'committed', baseVersion: 1, version: 2 });
     expect(clients.every((c) => c.outcomes.some((o) => o.round === 2 && o.accepted))).toBe(true);
@@ -119,10 +137,18 @@ describe('a coordinator process killed between rounds', () => {
 describe('the served global model', () => {
   it('answers TF Serving row and columnar predicts and the seed /predict with the same probabilities', async () => {
     const status = await json<{ model_version_status: { version: string; state: string }[] }>('/v1/models/mnist');
-    expect(status.body.model_version_status[0]).toEqual({ version: '2', state: 'AVAILABLE', status: { error_code: 'OK', error_message: '' } });
+    expect(status.body.model_version_status[0]).toEqual({
+      version: '2',
+      state: 'AVAILABLE',
+      status: { error_code: 'OK', error_message: '' },
+    });
 
     const post = (path: string, body: unknown) =>
-      json<Record<string, number[][] | number[] | string>>(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      json<Record<string, number[][] | number[] | string>>(path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
     const rows = await post('/v1/models/mnist:predict', { instances: [digit(0), nested(1)] });
     expect(rows.status).toBe(200);
     const predictions = rows.body.predictions as number[][];
@@ -150,7 +176,9 @@ describe('the served global model', () => {
 
   it('serves a model.json that stock tf.loadLayersModel loads and that predicts like the REST API', async () => {
     const model = await tf.loadLayersModel(`${url}/v1/models/mnist/model.json`);
-    const local = tf.tidy(() => (model.predict(tf.tensor(digit(2), [1, 28, 28, 1])) as tf.Tensor).arraySync() as number[][]);
+    const local = tf.tidy(
+      () => (model.predict(tf.tensor(digit(2), [1, 28, 28, 1])) as tf.Tensor).arraySync() as number[][],
+    );
     model.dispose();
     const remote = await json<{ predictions: number[][] }>('/v1/models/mnist:predict', {
       method: 'POST',
@@ -173,8 +201,12 @@ describe('the served global model', () => {
     // The predict tests above: latency and batch-size histograms per version.
     expect(text).toContain('# TYPE fedserve_predict_latency_seconds histogram');
     for (const version of [1, 2]) {
-      expect(text).toMatch(new RegExp(`^fedserve_predict_latency_seconds_count\\{model="mnist",version="${version}"\\} [1-9]\\d*$`, 'm'));
-      expect(text).toMatch(new RegExp(`^fedserve_predict_batch_size_sum\\{model="mnist",version="${version}"\\} [1-9]\\d*$`, 'm'));
+      expect(text).toMatch(
+        new RegExp(`^fedserve_predict_latency_seconds_count\\{model="mnist",version="${version}"\\} [1-9]\\d*$`, 'm'),
+      );
+      expect(text).toMatch(
+        new RegExp(`^fedserve_predict_batch_size_sum\\{model="mnist",version="${version}"\\} [1-9]\\d*$`, 'm'),
+      );
     }
   });
 

@@ -4,7 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileClientAudit } from '../../client/secagg-audit.js';
 import { setupBackend } from '../../shared/engine/backend.js';
 import { nextRounds, tempDir } from './helpers.js';
-import { saveSmallMnistModel, startSecureClient, startSecureCoordinator, type SecureCoordinator, type SecureTestClient } from './secagg-helpers.js';
+import {
+  saveSmallMnistModel,
+  startSecureClient,
+  startSecureCoordinator,
+  type SecureCoordinator,
+  type SecureTestClient,
+} from './secagg-helpers.js';
 
 /**
  * Audit mode: the coordinator records every payload of a secure round, each client its own
@@ -27,9 +33,14 @@ beforeAll(async () => {
   await setupBackend('wasm', { log: () => undefined });
   dir = await tempDir();
   const model = await saveSmallMnistModel(dir.path);
-  server = await startSecureCoordinator(join(dir.path, 'data'), model, 4, { rounds: { start: 1, selectionWindowMs: 0, trainingTimeoutMs: 20_000 }, secureAggregation: { auditDir: join(dir.path, 'audit') } });
+  server = await startSecureCoordinator(join(dir.path, 'data'), model, 4, {
+    rounds: { start: 1, selectionWindowMs: 0, trainingTimeoutMs: 20_000 },
+    secureAggregation: { auditDir: join(dir.path, 'audit') },
+  });
   const done = nextRounds(server, 1);
-  cs = NAMES.map((name, i) => startSecureClient(server.url, i, name, { secAggAudit: fileClientAudit(join(dir.path, name), name) }));
+  cs = NAMES.map((name, i) =>
+    startSecureClient(server.url, i, name, { secAggAudit: fileClientAudit(join(dir.path, name), name) }),
+  );
   const [record] = await done;
   expect(record.status, record.reason).toBe('committed');
 }, 60_000);
@@ -86,45 +97,69 @@ function uniformityZ(words: Uint32Array): { mean: number; worstBit: number; byte
 
 describe('audit mode', () => {
   it('records every payload: the roster, each stage message of each client, the masked inputs and the outcome', async () => {
-    const setup = JSON.parse(await readFile(join(dir.path, 'audit', 'round-1', 'setup.json'), 'utf8')) as { setup: { participants: { id: string }[]; vectorLength: number } };
+    const setup = JSON.parse(await readFile(join(dir.path, 'audit', 'round-1', 'setup.json'), 'utf8')) as {
+      setup: { participants: { id: string }[]; vectorLength: number };
+    };
     expect(setup.setup.participants.map((p) => p.id)).toEqual(NAMES);
     expect(setup.setup.vectorLength).toBe(M + SLOTS);
-    const lines = (await readFile(join(dir.path, 'audit', 'round-1', 'received.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { from: string; type: string; masked?: { file: string } });
+    const lines = (await readFile(join(dir.path, 'audit', 'round-1', 'received.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { from: string; type: string; masked?: { file: string } });
     for (const type of ['secagg/advertise', 'secagg/share-keys', 'secagg/masked-input']) {
-      expect(lines.filter((l) => l.type === type).map((l) => l.from).sort(), type).toEqual(NAMES);
+      expect(
+        lines
+          .filter((l) => l.type === type)
+          .map((l) => l.from)
+          .sort(),
+        type,
+      ).toEqual(NAMES);
     }
     expect(lines.filter((l) => l.type === 'secagg/unmask').length).toBeGreaterThanOrEqual(3);
     expect(lines.find((l) => l.from === 'a2' && l.masked)?.masked?.file).toBe('masked-input-a2.bin');
-    const outcome = JSON.parse(await readFile(join(dir.path, 'audit', 'round-1', 'outcome.json'), 'utf8')) as { kind: string; survivors: string[] };
+    const outcome = JSON.parse(await readFile(join(dir.path, 'audit', 'round-1', 'outcome.json'), 'utf8')) as {
+      kind: string;
+      survivors: string[];
+    };
     expect(outcome).toMatchObject({ kind: 'done', survivors: NAMES });
   });
 
-  it.each(NAMES)('what the coordinator received from %s is independent of its update: correlation ~0, uniform-looking words', async (name) => {
-    const update = float32s(await read(name, 'round-1-update.bin'));
-    const encoded = uint32s(await read(name, 'round-1-encoded.bin'));
-    const received = uint32s(await read('audit', 'round-1', `masked-input-${name}.bin`));
-    expect(update).toHaveLength(M + SLOTS);
-    expect(received).toHaveLength(WORDS);
-    // 6 standard deviations: a false alarm about once in 10^9 runs per check.
-    const bound = 6 / Math.sqrt(M);
-    expect(Math.abs(correlation(update, received, M))).toBeLessThan(bound);
-    expect(Math.abs(correlation(new Int32Array(encoded.buffer), new Int32Array(received.buffer), WORDS))).toBeLessThan(bound);
-    const z = uniformityZ(received);
-    expect(z.mean).toBeLessThan(6);
-    expect(z.worstBit).toBeLessThan(6);
-    expect(z.bytes).toBeLessThan(6);
-    // The same checks see through the encoding alone: without the masks they would fail.
-    const plain = uniformityZ(encoded);
-    expect(Math.max(plain.worstBit, plain.bytes)).toBeGreaterThan(100);
-  });
+  it.each(NAMES)(
+    'what the coordinator received from %s is independent of its update: correlation ~0, uniform-looking words',
+    async (name) => {
+      const update = float32s(await read(name, 'round-1-update.bin'));
+      const encoded = uint32s(await read(name, 'round-1-encoded.bin'));
+      const received = uint32s(await read('audit', 'round-1', `masked-input-${name}.bin`));
+      expect(update).toHaveLength(M + SLOTS);
+      expect(received).toHaveLength(WORDS);
+      // 6 standard deviations: a false alarm about once in 10^9 runs per check.
+      const bound = 6 / Math.sqrt(M);
+      expect(Math.abs(correlation(update, received, M))).toBeLessThan(bound);
+      expect(
+        Math.abs(correlation(new Int32Array(encoded.buffer), new Int32Array(received.buffer), WORDS)),
+      ).toBeLessThan(bound);
+      const z = uniformityZ(received);
+      expect(z.mean).toBeLessThan(6);
+      expect(z.worstBit).toBeLessThan(6);
+      expect(z.bytes).toBeLessThan(6);
+      // The same checks see through the encoding alone: without the masks they would fail.
+      const plain = uniformityZ(encoded);
+      expect(Math.max(plain.worstBit, plain.bytes)).toBeGreaterThan(100);
+    },
+  );
 
   it('while the unmasked aggregate is the weighted FedAvg of the audited updates within the recorded bound', async () => {
-    const outcome = JSON.parse(await readFile(join(dir.path, 'audit', 'round-1', 'outcome.json'), 'utf8')) as { errorBound: number; totalWeight: number };
+    const outcome = JSON.parse(await readFile(join(dir.path, 'audit', 'round-1', 'outcome.json'), 'utf8')) as {
+      errorBound: number;
+      totalWeight: number;
+    };
     const aggregate = float32s(await read('audit', 'round-1', 'aggregate.bin'));
     const expected = new Float64Array(M);
     let total = 0;
     for (const name of NAMES) {
-      const { numExamples } = JSON.parse(await readFile(join(dir.path, name, 'round-1.json'), 'utf8')) as { numExamples: number };
+      const { numExamples } = JSON.parse(await readFile(join(dir.path, name, 'round-1.json'), 'utf8')) as {
+        numExamples: number;
+      };
       const update = float32s(await read(name, 'round-1-update.bin'));
       total += numExamples;
       for (let i = 0; i < M; i++) expected[i] += numExamples * Math.max(-CLIP, Math.min(CLIP, update[i]));
@@ -133,7 +168,9 @@ describe('audit mode', () => {
     expect(outcome.errorBound).toBeLessThan(1e-6);
     for (let i = 0; i < M; i++) {
       const exact = expected[i] / total;
-      expect(Math.abs(aggregate[i] - exact), `coordinate ${i}`).toBeLessThanOrEqual(outcome.errorBound + 2 ** -24 * Math.abs(exact));
+      expect(Math.abs(aggregate[i] - exact), `coordinate ${i}`).toBeLessThanOrEqual(
+        outcome.errorBound + 2 ** -24 * Math.abs(exact),
+      );
     }
   });
 });

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { RoundRecord } from '../../shared/protocol/rounds.js';
 import { nextRounds } from './helpers.js';
-import { plaintextFedAvg, secureSuite, startSecureClient, startSecureCoordinator, weightsOf, type SecureTestClient } from './secagg-helpers.js';
+import {
+  plaintextFedAvg,
+  secureSuite,
+  startSecureClient,
+  startSecureCoordinator,
+  weightsOf,
+  type SecureTestClient,
+} from './secagg-helpers.js';
 
 /**
  * int8 compression under secure aggregation: real NodeClients mask 16-bit value words, the
@@ -14,7 +21,9 @@ const CLIP = 1;
 const MAX_WEIGHT = 10_000;
 const suite = secureSuite();
 
-async function secureRound(codec: 'float32' | 'int8'): Promise<{ record: RoundRecord; clients: SecureTestClient[]; url: string }> {
+async function secureRound(
+  codec: 'float32' | 'int8',
+): Promise<{ record: RoundRecord; clients: SecureTestClient[]; url: string }> {
   const server = await startSecureCoordinator(suite.dataDir(), suite.model(), 4, {
     rounds: { start: 1, selectionWindowMs: 0, trainingTimeoutMs: 20_000 },
     compression: { codec },

@@ -24,11 +24,17 @@ const SHARDS = 80;
 
 /** Writes a tfjs Layers softmax regression for 28x28x1 digits as model.json + weights.bin in `dir`. */
 export async function saveSmallMnistModel(dir: string): Promise<string> {
-  const model = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [28, 28, 1] }), tf.layers.dense({ units: 10, activation: 'softmax' })] });
+  const model = tf.sequential({
+    layers: [tf.layers.flatten({ inputShape: [28, 28, 1] }), tf.layers.dense({ units: 10, activation: 'softmax' })],
+  });
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {
       await writeFile(join(dir, 'weights.bin'), Buffer.from(artifacts.weightData as ArrayBuffer));
-      const json = { format: 'layers-model', modelTopology: artifacts.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }] };
+      const json = {
+        format: 'layers-model',
+        modelTopology: artifacts.modelTopology,
+        weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
+      };
       await writeFile(join(dir, 'model.json'), JSON.stringify(json));
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
     }),
@@ -88,11 +94,18 @@ export interface SecureTestClient {
 }
 
 /** A client on MNIST shard `i`, capturing its plaintext updates; `extra` adds hooks. */
-export function startSecureClient(url: string, i: number, name: string, extra: Partial<ClientOptions> = {}): SecureTestClient {
+export function startSecureClient(
+  url: string,
+  i: number,
+  name: string,
+  extra: Partial<ClientOptions> = {},
+): SecureTestClient {
   const lines: string[] = [];
   const outcomes: RoundOutcome[] = [];
   const plaintext = new Map<number, Plaintext>();
-  const audit: ClientAudit = { plaintext: ({ round, delta, numExamples }) => void plaintext.set(round, { vector: delta.slice(), numExamples }) };
+  const audit: ClientAudit = {
+    plaintext: ({ round, delta, numExamples }) => void plaintext.set(round, { vector: delta.slice(), numExamples }),
+  };
   const client = new NodeClient({
     server: url,
     token: JOIN_TOKEN,
@@ -122,7 +135,13 @@ export function startSecureClient(url: string, i: number, name: string, extra: P
 }
 
 /** The example-weighted mean of the clipped deltas of `contributors` in `round`: plaintext FedAvg. */
-export function plaintextFedAvg(contributors: readonly SecureTestClient[], round: number, m: number, clip: number, maxWeight: number): Float64Array {
+export function plaintextFedAvg(
+  contributors: readonly SecureTestClient[],
+  round: number,
+  m: number,
+  clip: number,
+  maxWeight: number,
+): Float64Array {
   const acc = new Float64Array(m);
   let total = 0;
   for (const c of contributors) {

@@ -1,7 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend } from '../../shared/engine/backend.js';
 import { nextRounds, tempDir } from './helpers.js';
-import { expectCommittedDelta, saveSmallMnistModel, startSecureClient, startSecureCoordinator, type SecureCoordinator, type SecureTestClient } from './secagg-helpers.js';
+import {
+  expectCommittedDelta,
+  saveSmallMnistModel,
+  startSecureClient,
+  startSecureCoordinator,
+  type SecureCoordinator,
+  type SecureTestClient,
+} from './secagg-helpers.js';
 
 /**
  * Distributed differential privacy under secure aggregation: each client clips its update and
@@ -42,7 +49,12 @@ describe('secure aggregation with distributed differential privacy', () => {
     cs = [0, 1, 2, 3].map((i) => startSecureClient(server.url, i, `p${i}`));
     const [record] = await done;
     expect(record.status, record.reason).toBe('committed');
-    expect(record.privacy).toMatchObject({ mode: 'distributed', contributors: 4, expectedContributors: 4, clipNorm: CLIP_NORM });
+    expect(record.privacy).toMatchObject({
+      mode: 'distributed',
+      contributors: 4,
+      expectedContributors: 4,
+      clipNorm: CLIP_NORM,
+    });
     // Nobody dropped: the clients' noise is all the noise, and the coordinator saw only the sum.
     expect(record.privacy!.clientNoiseMultiplier).toBeCloseTo(NOISE, 12);
     expect(record.privacy!.coordinatorEpsilon).toBe(record.privacy!.epsilon);

@@ -3,7 +3,14 @@ import type { ClientOptions } from '../../client/node-client.js';
 import type { RoundRecord } from '../../shared/protocol/rounds.js';
 import { SECURE_STAGES, type SecureStage } from '../../shared/protocol/secagg-messages.js';
 import { nextRounds } from './helpers.js';
-import { expectCommittedDelta, plaintextFedAvg, secureSuite, startSecureClient, startSecureCoordinator, type SecureTestClient } from './secagg-helpers.js';
+import {
+  expectCommittedDelta,
+  plaintextFedAvg,
+  secureSuite,
+  startSecureClient,
+  startSecureCoordinator,
+  type SecureTestClient,
+} from './secagg-helpers.js';
 
 /**
  * Secure aggregation beyond a handful of clients, over socket.io on 127.0.0.1 with real
@@ -21,7 +28,10 @@ const EXAMPLES_PER_CLIENT = 100;
 const suite = secureSuite();
 
 /** Runs one secure round with `n` clients; `extra(i, all)` adds hooks to client i. */
-async function secureRound(n: number, extra: (i: number, all: () => SecureTestClient[]) => Partial<ClientOptions> = () => ({})): Promise<{ url: string; record: RoundRecord; cs: SecureTestClient[] }> {
+async function secureRound(
+  n: number,
+  extra: (i: number, all: () => SecureTestClient[]) => Partial<ClientOptions> = () => ({}),
+): Promise<{ url: string; record: RoundRecord; cs: SecureTestClient[] }> {
   const server = await startSecureCoordinator(suite.dataDir(), suite.model(), n, {
     rounds: { start: 1, selectionWindowMs: 0, trainingTimeoutMs: 120_000 },
     // The weight cap at the clients' example count: the error bound grows with n * cap, and stays under 1e-6 at n = 50.
@@ -32,7 +42,12 @@ async function secureRound(n: number, extra: (i: number, all: () => SecureTestCl
   const done = nextRounds(server, 1);
   const cs: SecureTestClient[] = [];
   for (let i = 0; i < n; i++) {
-    const c = startSecureClient(server.url, i, `c${i}`, extra(i, () => cs));
+    const c = startSecureClient(
+      server.url,
+      i,
+      `c${i}`,
+      extra(i, () => cs),
+    );
     suite.defer(() => c.stop());
     cs.push(c);
   }
@@ -59,7 +74,12 @@ const afterMaskedInput = (stage: SecureStage) => SECURE_STAGES.indexOf(stage) > 
  * one that left later still counts (the last stages close once enough shares are in, so its
  * departure may go unrecorded). The model moved by the plaintext FedAvg of the sum's members.
  */
-async function expectRound(url: string, record: RoundRecord, cs: SecureTestClient[], dropped: ReadonlyMap<string, SecureStage>): Promise<void> {
+async function expectRound(
+  url: string,
+  record: RoundRecord,
+  cs: SecureTestClient[],
+  dropped: ReadonlyMap<string, SecureStage>,
+): Promise<void> {
   expect(record.status, record.reason).toBe('committed');
   const secure = record.secureAggregation!;
   expect(secure.k).toBeLessThanOrEqual(cs.length - 1);
@@ -72,7 +92,9 @@ async function expectRound(url: string, record: RoundRecord, cs: SecureTestClien
   expect([...record.dropped].sort()).toEqual(names(cs.filter(left)));
   expect(record.numExamples).toBe(inSum.length * EXAMPLES_PER_CLIENT);
   const recorded = secure.dropouts.map((d) => `${d.clientId}@${d.stage}`);
-  const mustRecord = [...dropped].filter(([, stage]) => !afterMaskedInput(stage)).map(([id, stage]) => `${id}@${stage}`);
+  const mustRecord = [...dropped]
+    .filter(([, stage]) => !afterMaskedInput(stage))
+    .map(([id, stage]) => `${id}@${stage}`);
   const mayRecord = [...dropped].map(([id, stage]) => `${id}@${stage}`);
   expect(recorded).toEqual(expect.arrayContaining(mustRecord));
   for (const r of recorded) expect(mayRecord).toContain(r);
@@ -80,21 +102,32 @@ async function expectRound(url: string, record: RoundRecord, cs: SecureTestClien
 }
 
 describe('secure aggregation at scale over socket.io', () => {
-  it.each([5, 10, 50])('%i clients: a secure round commits and moves the model by the plaintext weighted FedAvg within the stated bound', async (n) => {
-    const { url, record, cs } = await secureRound(n);
-    expect(record.secureAggregation!.dropouts, JSON.stringify(record.secureAggregation!.dropouts.slice(0, 3))).toEqual([]);
-    await expectRound(url, record, cs, new Map());
-  });
+  it.each([5, 10, 50])(
+    '%i clients: a secure round commits and moves the model by the plaintext weighted FedAvg within the stated bound',
+    async (n) => {
+      const { url, record, cs } = await secureRound(n);
+      expect(
+        record.secureAggregation!.dropouts,
+        JSON.stringify(record.secureAggregation!.dropouts.slice(0, 3)),
+      ).toEqual([]);
+      await expectRound(url, record, cs, new Map());
+    },
+  );
 
-  it.each(SECURE_STAGES.map((stage) => [stage]))('10 clients: one client disconnects right before its %s message', async (stage) => {
-    const { url, record, cs } = await secureRound(10, (i, all) => (i === 3 ? dropBefore(stage, () => all()[i]) : {}));
-    await expectRound(url, record, cs, new Map([['c3', stage]]));
-  });
+  it.each(SECURE_STAGES.map((stage) => [stage]))(
+    '10 clients: one client disconnects right before its %s message',
+    async (stage) => {
+      const { url, record, cs } = await secureRound(10, (i, all) => (i === 3 ? dropBefore(stage, () => all()[i]) : {}));
+      await expectRound(url, record, cs, new Map([['c3', stage]]));
+    },
+  );
 
   it('50 clients: 10% disconnect, spread over every stage', async () => {
     const droppers = [3, 14, 25, 36, 47];
     const stageOf = (i: number) => SECURE_STAGES[droppers.indexOf(i) % SECURE_STAGES.length];
-    const { url, record, cs } = await secureRound(50, (i, all) => (droppers.includes(i) ? dropBefore(stageOf(i), () => all()[i]) : {}));
+    const { url, record, cs } = await secureRound(50, (i, all) =>
+      droppers.includes(i) ? dropBefore(stageOf(i), () => all()[i]) : {},
+    );
     await expectRound(url, record, cs, new Map(droppers.map((i) => [`c${i}`, stageOf(i)])));
   });
 });

@@ -8,7 +8,15 @@ import { identityKeyToText, SECURE_STAGES } from '../../shared/protocol/secagg-m
 import { encodeWeights } from '../../shared/protocol/weights-codec.js';
 import { generateIdentity } from '../../shared/secagg/index.js';
 import { ADMIN_TOKEN, JOIN_TOKEN, nextRounds } from './helpers.js';
-import { expectCommittedDelta, plaintextFedAvg, secureSuite, startSecureClient, startSecureCoordinator, type SecureCoordinator, type SecureTestClient } from './secagg-helpers.js';
+import {
+  expectCommittedDelta,
+  plaintextFedAvg,
+  secureSuite,
+  startSecureClient,
+  startSecureCoordinator,
+  type SecureCoordinator,
+  type SecureTestClient,
+} from './secagg-helpers.js';
 
 /**
  * Secure aggregation in live rounds: real coordinator, real NodeClients, socket.io on 127.0.0.1.
@@ -19,13 +27,20 @@ const CLIP = 1;
 const MAX_WEIGHT = 10_000;
 
 const suite = secureSuite();
-async function coordinator(clients: number, ...rest: Parameters<typeof startSecureCoordinator> extends [unknown, unknown, unknown, ...infer R] ? R : never): Promise<SecureCoordinator> {
+async function coordinator(
+  clients: number,
+  ...rest: Parameters<typeof startSecureCoordinator> extends [unknown, unknown, unknown, ...infer R] ? R : never
+): Promise<SecureCoordinator> {
   const running = await startSecureCoordinator(suite.dataDir(), suite.model(), clients, ...rest);
   suite.defer(() => running.close());
   return running;
 }
 
-function clients(url: string, n: number, extra: (i: number) => Parameters<typeof startSecureClient>[3] = () => ({})): SecureTestClient[] {
+function clients(
+  url: string,
+  n: number,
+  extra: (i: number) => Parameters<typeof startSecureClient>[3] = () => ({}),
+): SecureTestClient[] {
   return Array.from({ length: n }, (_, i) => {
     const c = startSecureClient(url, i, `c${i}`, extra(i));
     suite.defer(() => c.stop());
@@ -49,7 +64,14 @@ describe('secure aggregation over socket.io', () => {
     expect(shown).toEqual([1, 2].flatMap((r) => SECURE_STAGES.map((stage) => `${r}:${stage}`)));
     for (const record of records) {
       expect(record.status, record.reason).toBe('committed');
-      expect(record.secureAggregation).toMatchObject({ k: 3, threshold: 3, clip: CLIP, maxWeight: MAX_WEIGHT, stage: 'unmask', dropouts: [] });
+      expect(record.secureAggregation).toMatchObject({
+        k: 3,
+        threshold: 3,
+        clip: CLIP,
+        maxWeight: MAX_WEIGHT,
+        stage: 'unmask',
+        dropouts: [],
+      });
       expect(record.secureAggregation!.survivors).toEqual(['c0', 'c1', 'c2', 'c3']);
       expect(record.contributions).toEqual(cs.map((c) => ({ clientId: c.name })));
       expect(record.numExamples).toBe(400);
@@ -68,7 +90,9 @@ describe('secure aggregation survives dropouts while every survivor keeps >= t l
   ] as const)('a client lost %s', async (_, stage, counts) => {
     const server = await coordinator(6, { rounds: { start: 1, selectionWindowMs: 0, trainingTimeoutMs: 20_000 } });
     const done = nextRounds(server, 1);
-    const cs: SecureTestClient[] = clients(server.url, 6, (i) => (i === 1 ? { secAggBeforeSend: (s) => void (s === stage && cs[1].client.stop()) } : {}));
+    const cs: SecureTestClient[] = clients(server.url, 6, (i) =>
+      i === 1 ? { secAggBeforeSend: (s) => void (s === stage && cs[1].client.stop()) } : {},
+    );
     const [record] = await done;
     expect(record.status, record.reason).toBe('committed');
     const survivors = counts ? cs : cs.filter((_, i) => i !== 1);
@@ -95,17 +119,23 @@ describe('secure aggregation survives dropouts while every survivor keeps >= t l
   it('aborts cleanly when a survivor keeps fewer than t live neighbours: model unchanged, reason recorded and logged', async () => {
     const server = await coordinator(6, { rounds: { start: 1, selectionWindowMs: 0, trainingTimeoutMs: 20_000 } });
     const done = nextRounds(server, 1);
-    const cs: SecureTestClient[] = clients(server.url, 6, (i) => (i >= 4 ? { secAggBeforeSend: (s) => void (s === 'share-keys' && cs[i].client.stop()) } : {}));
+    const cs: SecureTestClient[] = clients(server.url, 6, (i) =>
+      i >= 4 ? { secAggBeforeSend: (s) => void (s === 'share-keys' && cs[i].client.stop()) } : {},
+    );
     const [record] = await done;
     expect(record.status).toBe('failed');
     // Both advertised keys, then neither shared: c0 to c3 are left with three live neighbours each.
-    expect(record.reason).toMatch(/^secure aggregation aborted after share keys: client 'c[0-3]' has 3 live neighbours, fewer than the threshold 4$/);
+    expect(record.reason).toMatch(
+      /^secure aggregation aborted after share keys: client 'c[0-3]' has 3 live neighbours, fewer than the threshold 4$/,
+    );
     expect(record.secureAggregation!.dropouts.map((d) => [d.clientId, d.stage])).toEqual([
       ['c4', 'share-keys'],
       ['c5', 'share-keys'],
     ]);
     expect(server.coordinator.currentVersion).toBe(0);
-    const list = (await (await fetch(`${server.url}/v1/rounds`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { currentVersion: number; rounds: { status: string; reason?: string }[] };
+    const list = (await (
+      await fetch(`${server.url}/v1/rounds`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+    ).json()) as { currentVersion: number; rounds: { status: string; reason?: string }[] };
     expect(list.currentVersion).toBe(0);
     expect(list.rounds.at(-1)).toMatchObject({ status: 'failed', reason: record.reason });
     expect(server.logs.some((l) => l.includes(record.reason!))).toBe(true);
@@ -118,25 +148,46 @@ describe('identities: a coordinator that swaps keys is caught by honest clients'
     const fakeKey = nacl.box.keyPair().publicKey;
     const tamper: SecAggTamper = {
       // Round 1: everyone but c0 gets a masking key for c0 that the coordinator made.
-      message: (_to, m) => (m.type === 'secagg/peer-keys' && m.round === 1 ? { ...m, peers: m.peers.map((p) => (p.id === 'c0' ? { ...p, maskingKey: fakeKey } : p)) } : m),
+      message: (_to, m) =>
+        m.type === 'secagg/peer-keys' && m.round === 1
+          ? { ...m, peers: m.peers.map((p) => (p.id === 'c0' ? { ...p, maskingKey: fakeKey } : p)) }
+          : m,
       // Round 2: everyone but c0 is told c0's identity key is one the coordinator holds.
       setup: (to, setup) =>
-        setup.round === 2 && to !== 'c0' ? { ...setup, participants: setup.participants.map((p) => (p.id === 'c0' ? { ...p, identityKey: forged.publicKey } : p)) } : setup,
+        setup.round === 2 && to !== 'c0'
+          ? {
+              ...setup,
+              participants: setup.participants.map((p) =>
+                p.id === 'c0' ? { ...p, identityKey: forged.publicKey } : p,
+              ),
+            }
+          : setup,
     };
-    const server = await coordinator(4, { rounds: { start: 2, selectionWindowMs: 0, trainingTimeoutMs: 20_000 } }, { secAggTamper: tamper });
+    const server = await coordinator(
+      4,
+      { rounds: { start: 2, selectionWindowMs: 0, trainingTimeoutMs: 20_000 } },
+      { secAggTamper: tamper },
+    );
     const done = nextRounds(server, 2);
     const cs = clients(server.url, 4);
     const [swappedKey, swappedIdentity] = await done;
 
     expect(swappedKey.status).toBe('failed');
-    expect(swappedKey.reason).toBe("secure aggregation aborted after share keys: client 'c0' has 0 live neighbours, fewer than the threshold 3");
+    expect(swappedKey.reason).toBe(
+      "secure aggregation aborted after share keys: client 'c0' has 0 live neighbours, fewer than the threshold 3",
+    );
     const signature = "the keys advertised for 'c0' fail its identity signature: tampered or not theirs";
-    expect(swappedKey.secureAggregation!.dropouts).toEqual(['c1', 'c2', 'c3'].map((clientId) => ({ clientId, stage: 'share-keys', reason: signature })));
-    for (const c of cs.slice(1)) expect(c.lines).toContain(`round 1: refusing to go on with secure aggregation: ${signature}`);
+    expect(swappedKey.secureAggregation!.dropouts).toEqual(
+      ['c1', 'c2', 'c3'].map((clientId) => ({ clientId, stage: 'share-keys', reason: signature })),
+    );
+    for (const c of cs.slice(1))
+      expect(c.lines).toContain(`round 1: refusing to go on with secure aggregation: ${signature}`);
 
     expect(swappedIdentity.status).toBe('failed');
     const pinned = "the identity key of 'c0' differs from the one seen in earlier rounds";
-    expect(swappedIdentity.secureAggregation!.dropouts).toEqual(['c1', 'c2', 'c3'].map((clientId) => ({ clientId, stage: 'advertise-keys', reason: pinned })));
+    expect(swappedIdentity.secureAggregation!.dropouts).toEqual(
+      ['c1', 'c2', 'c3'].map((clientId) => ({ clientId, stage: 'advertise-keys', reason: pinned })),
+    );
     expect(swappedIdentity.reason).toMatch(/^secure aggregation aborted after advertise: /);
     expect(server.coordinator.currentVersion).toBe(0);
   });
@@ -144,11 +195,17 @@ describe('identities: a coordinator that swaps keys is caught by honest clients'
 
 describe('the secure coordinator refuses what would bypass secure aggregation', () => {
   function rawSocket(url: string, auth: Record<string, unknown>): Socket {
-    const socket = io(url, { auth: { token: JOIN_TOKEN, protocolVersion: PROTOCOL_VERSION, ...auth }, transports: ['websocket'], reconnection: false, forceNew: true });
+    const socket = io(url, {
+      auth: { token: JOIN_TOKEN, protocolVersion: PROTOCOL_VERSION, ...auth },
+      transports: ['websocket'],
+      reconnection: false,
+      forceNew: true,
+    });
     suite.defer(async () => void socket.disconnect());
     return socket;
   }
-  const joinError = (socket: Socket) => new Promise<Error & { data?: { code?: string } }>((resolve) => socket.once('connect_error', resolve));
+  const joinError = (socket: Socket) =>
+    new Promise<Error & { data?: { code?: string } }>((resolve) => socket.once('connect_error', resolve));
 
   it('a join without an identity key, or with another key than the name registered, is refused', async () => {
     const server = await coordinator(3);
@@ -156,10 +213,15 @@ describe('the secure coordinator refuses what would bypass secure aggregation', 
     expect(missing.data?.code).toBe('unauthorized');
     expect(missing.message).toMatch(/identity key/);
 
-    const first = rawSocket(server.url, { name: 'bound', identityKey: identityKeyToText(generateIdentity().publicKey) });
+    const first = rawSocket(server.url, {
+      name: 'bound',
+      identityKey: identityKeyToText(generateIdentity().publicKey),
+    });
     await new Promise<void>((resolve) => first.once('connect', () => resolve()));
     first.disconnect();
-    const other = await joinError(rawSocket(server.url, { name: 'bound', identityKey: identityKeyToText(generateIdentity().publicKey) }));
+    const other = await joinError(
+      rawSocket(server.url, { name: 'bound', identityKey: identityKeyToText(generateIdentity().publicKey) }),
+    );
     expect(other.data?.code).toBe('unauthorized');
     expect(other.message).toMatch(/^client name 'bound' is registered with another identity key/);
   });
@@ -169,18 +231,24 @@ describe('the secure coordinator refuses what would bypass secure aggregation', 
     const done = nextRounds(server, 1);
     const raw = rawSocket(server.url, { name: 'plain', identityKey: identityKeyToText(generateIdentity().publicKey) });
     const task = new Promise<{ round: number; secureAggregation?: unknown }>((resolve) =>
-      raw.once(EVENTS.train, (envelope: unknown) => resolve(decodeEnvelope(envelope) as { round: number; secureAggregation?: unknown })),
+      raw.once(EVENTS.train, (envelope: unknown) =>
+        resolve(decodeEnvelope(envelope) as { round: number; secureAggregation?: unknown }),
+      ),
     );
     clients(server.url, 2);
     const { round, secureAggregation } = await task;
     expect(secureAggregation).toBeDefined();
     const meta = { round, numExamples: 10, metrics: { loss: 1, accuracy: 0.5 }, trainMs: 1 };
-    const reply = (await raw.timeout(5000).emitWithAck(EVENTS.update, meta, encodeWeights(new Float32Array(M)))) as UpdateReply;
+    const reply = (await raw
+      .timeout(5000)
+      .emitWithAck(EVENTS.update, meta, encodeWeights(new Float32Array(M)))) as UpdateReply;
     expect(reply).toMatchObject({ ok: false, code: 'invalid-message' });
     expect(!reply.ok && reply.message).toMatch(/uses secure aggregation/);
     const [record] = await done;
     expect(record.status).toBe('failed');
-    expect(record.reason).toMatch(/^secure aggregation aborted after advertise: client 'c[01]' has 1 live neighbours, fewer than the threshold 2$/);
+    expect(record.reason).toMatch(
+      /^secure aggregation aborted after advertise: client 'c[01]' has 1 live neighbours, fewer than the threshold 2$/,
+    );
     expect(record.secureAggregation!.dropouts).toEqual([{ clientId: 'plain', stage: 'advertise-keys' }]);
   });
 });

@@ -25,7 +25,10 @@ function certificate(): TestCertificate {
 describe('coordinator over TLS', () => {
   it('3 NodeClients trusting the certificate complete a secure round over wss, and REST answers over https', async () => {
     const tls = certificate();
-    const server = await startSecureCoordinator(suite.dataDir(), suite.model(), 3, { tls: { cert: tls.cert, key: tls.key }, rounds: { start: 1, selectionWindowMs: 0, trainingTimeoutMs: 20_000, minResults: 2 } });
+    const server = await startSecureCoordinator(suite.dataDir(), suite.model(), 3, {
+      tls: { cert: tls.cert, key: tls.key },
+      rounds: { start: 1, selectionWindowMs: 0, trainingTimeoutMs: 20_000, minResults: 2 },
+    });
     suite.defer(() => server.close());
     expect(server.url).toBe(`https://127.0.0.1:${server.port}`);
     expect(server.logs.join('\n')).toContain(`listening on https://127.0.0.1:${server.port}`);
@@ -48,12 +51,17 @@ describe('coordinator over TLS', () => {
 
   it('a NodeClient without the CA stops at once with a clear error, and `fedserve client` exits 1 with it', async () => {
     const tls = certificate();
-    const server = await startSecureCoordinator(suite.dataDir(), suite.model(), 3, { tls: { cert: tls.cert, key: tls.key } });
+    const server = await startSecureCoordinator(suite.dataDir(), suite.model(), 3, {
+      tls: { cert: tls.cert, key: tls.key },
+    });
     suite.defer(() => server.close());
 
     const untrusted = startSecureClient(server.url, 0, 'c0');
     suite.defer(() => untrusted.stop());
-    const error = await untrusted.done.then(() => undefined, (e: unknown) => e);
+    const error = await untrusted.done.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(FatalClientError);
     expect((error as Error).message).toBe(
       "the coordinator's TLS certificate is not trusted (self-signed certificate); pass --ca FILE with the CA that signed it",
@@ -62,15 +70,30 @@ describe('coordinator over TLS', () => {
     const other = makeCertificate(join(tls.cert, '..'), 'other');
     const wrongCa = startSecureClient(server.url, 1, 'c1', { ca: other.pem });
     suite.defer(() => wrongCa.stop());
-    const wrongError = await wrongCa.done.then(() => undefined, (e: unknown) => e);
-    expect((wrongError as Error).message).toMatch(/^the coordinator's TLS certificate is not trusted \(self-signed certificate\)/);
+    const wrongError = await wrongCa.done.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((wrongError as Error).message).toMatch(
+      /^the coordinator's TLS certificate is not trusted \(self-signed certificate\)/,
+    );
 
     const cli = await runCli(['client', '--server', server.url, '--token', JOIN_TOKEN, '--data', 'mnist:0/40']);
     expect(cli.code).toBe(1);
     expect(cli.stderr).toBe(
       "fedserve: the coordinator's TLS certificate is not trusted (self-signed certificate); pass --ca FILE with the CA that signed it\n",
     );
-    const badCa = await runCli(['client', '--server', server.url, '--token', JOIN_TOKEN, '--data', 'mnist:0/40', '--ca', tls.key]);
+    const badCa = await runCli([
+      'client',
+      '--server',
+      server.url,
+      '--token',
+      JOIN_TOKEN,
+      '--data',
+      'mnist:0/40',
+      '--ca',
+      tls.key,
+    ]);
     expect(badCa.code).toBe(1);
     expect(badCa.stderr).toBe(`fedserve: --ca ${tls.key} holds no PEM certificate (-----BEGIN CERTIFICATE-----)\n`);
   });
@@ -78,18 +101,28 @@ describe('coordinator over TLS', () => {
   it('refuses a config with only one of cert and key, and names an unreadable or non-PEM file', async () => {
     const tls = certificate();
     const config = (t: unknown) => () => parseCoordinatorConfig({ port: 0, dataDir: suite.dataDir(), tls: t }, 'test');
-    expect(config({ cert: tls.cert })).toThrow('tls.key is missing: give tls.cert and tls.key (--tls-cert, --tls-key) together, or neither');
+    expect(config({ cert: tls.cert })).toThrow(
+      'tls.key is missing: give tls.cert and tls.key (--tls-cert, --tls-key) together, or neither',
+    );
     expect(config({ key: tls.key })).toThrow('tls.cert is missing');
 
     const start = (t: { cert: string; key: string }) => startCoordinator(config(t)(), { log: () => undefined });
     const missing = join(tls.cert, '..', 'missing.crt');
-    await expect(start({ cert: missing, key: tls.key })).rejects.toThrow(`TLS certificate file ${missing} cannot be read: ENOENT`);
+    await expect(start({ cert: missing, key: tls.key })).rejects.toThrow(
+      `TLS certificate file ${missing} cannot be read: ENOENT`,
+    );
     const junk = join(tls.cert, '..', 'junk.pem');
     await writeFile(junk, 'not a certificate\n');
-    await expect(start({ cert: junk, key: tls.key })).rejects.toThrow(`TLS certificate file ${junk} is not a PEM certificate`);
-    await expect(start({ cert: tls.cert, key: junk })).rejects.toThrow(`TLS key file ${junk} is not an unencrypted PEM private key`);
+    await expect(start({ cert: junk, key: tls.key })).rejects.toThrow(
+      `TLS certificate file ${junk} is not a PEM certificate`,
+    );
+    await expect(start({ cert: tls.cert, key: junk })).rejects.toThrow(
+      `TLS key file ${junk} is not an unencrypted PEM private key`,
+    );
     const other = makeCertificate(join(tls.cert, '..'), 'other');
-    await expect(start({ cert: tls.cert, key: other.key })).rejects.toThrow(`TLS key file ${other.key} does not match the certificate in ${tls.cert}`);
+    await expect(start({ cert: tls.cert, key: other.key })).rejects.toThrow(
+      `TLS key file ${other.key} does not match the certificate in ${tls.cert}`,
+    );
 
     const cli = await runCli(['server', '--port', '0', '--data-dir', suite.dataDir(), '--tls-cert', tls.cert]);
     expect(cli.code).toBe(1);
@@ -100,7 +133,10 @@ describe('coordinator over TLS', () => {
 /** Not spawnSync: the coordinator runs in this process and must keep answering. */
 function runCli(args: string[]): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, FEDSERVE_JOIN_TOKEN: '' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, FEDSERVE_JOIN_TOKEN: '' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
     child.on('exit', (code) => resolve({ code, stderr }));

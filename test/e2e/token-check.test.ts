@@ -29,7 +29,12 @@ afterAll(async () => {
 
 /** Resolves when the join is admitted, rejects with the coordinator's refusal. */
 async function join(token: string): Promise<void> {
-  const socket: Socket = io(server.url, { auth: { token, protocolVersion: PROTOCOL_VERSION }, transports: ['websocket'], reconnection: false, forceNew: true });
+  const socket: Socket = io(server.url, {
+    auth: { token, protocolVersion: PROTOCOL_VERSION },
+    transports: ['websocket'],
+    reconnection: false,
+    forceNew: true,
+  });
   try {
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', () => resolve());
@@ -56,7 +61,10 @@ describe('token checks on a running coordinator', () => {
     ];
     for (const [what, token] of [...nearMisses(UNICODE_JOIN_TOKEN), ...unicodeLookalikes]) {
       expect(token, what).not.toBe(UNICODE_JOIN_TOKEN);
-      const expected = token === '' ? { message: expect.stringContaining('a join token is required') } : { message: 'wrong join token' };
+      const expected =
+        token === ''
+          ? { message: expect.stringContaining('a join token is required') }
+          : { message: 'wrong join token' };
       await expect(join(token), what).rejects.toMatchObject({ ...expected, data: { code: 'unauthorized' } });
     }
     expect(server.coordinator.connectedClients()).toEqual([]);

@@ -69,7 +69,19 @@ async function snapshot(dir: string): Promise<Map<string, string>> {
 
 /** `npx fedserve server` in the project until the test ends it; resolves with its URL. */
 async function startServer(dataDir: string): Promise<{ url: string; output: () => string; stop: () => Promise<void> }> {
-  const args = ['--no', 'fedserve', 'server', '--port', '0', '--data-dir', dataDir, '--join-token', 'join-token', '--admin-token', 'admin-token'];
+  const args = [
+    '--no',
+    'fedserve',
+    'server',
+    '--port',
+    '0',
+    '--data-dir',
+    dataDir,
+    '--join-token',
+    'join-token',
+    '--admin-token',
+    'admin-token',
+  ];
   const child = spawn('npx', args, { cwd: project, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let text = '';
@@ -112,7 +124,10 @@ beforeAll(async () => {
 
   project = join(work, 'project');
   await mkdir(project);
-  await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'uses-fedserve', private: true, type: 'module' }));
+  await writeFile(
+    join(project, 'package.json'),
+    JSON.stringify({ name: 'uses-fedserve', private: true, type: 'module' }),
+  );
   await mustRun('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], project, 300_000);
   installed = join(project, 'node_modules', 'fedserve');
   before = await snapshot(installed);
@@ -132,12 +147,28 @@ describe('the packed package, installed into an empty project', () => {
       expect(files).toContain(`dist/${entry}/index.js`);
       expect(files).toContain(`dist/${entry}/index.d.ts`);
     }
-    expect(files).toEqual(expect.arrayContaining(['bin/fedserve.js', 'dist/server/cli.js', 'dist/client/trainer-worker.js', 'README.md', 'LICENSE']));
-    expect(files).toEqual(expect.arrayContaining(['dist/web/manifest.json', 'dist/web/dashboard.html', 'dist/web/dashboard.js', 'dist/web/client.js']));
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'bin/fedserve.js',
+        'dist/server/cli.js',
+        'dist/client/trainer-worker.js',
+        'README.md',
+        'LICENSE',
+      ]),
+    );
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'dist/web/manifest.json',
+        'dist/web/dashboard.html',
+        'dist/web/dashboard.js',
+        'dist/web/client.js',
+      ]),
+    );
     expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
     expect(files.filter((f) => /^(test|simulations|bench|scripts)\b|results/.test(f))).toEqual([]);
     // Nothing it runs needs the build tools: they were not installed.
-    for (const tool of ['tsx', 'esbuild', 'typescript', 'chart.js']) expect(existsSync(join(project, 'node_modules', tool)), tool).toBe(false);
+    for (const tool of ['tsx', 'esbuild', 'typescript', 'chart.js'])
+      expect(existsSync(join(project, 'node_modules', tool)), tool).toBe(false);
   });
 
   it('imports each entry point, with type declarations a TypeScript user compiles against', async () => {
@@ -165,11 +196,24 @@ describe('the packed package, installed into an empty project', () => {
     await writeFile(
       join(project, 'tsconfig.json'),
       JSON.stringify({
-        compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', strict: true, noEmit: true, skipLibCheck: true, types: [], lib: ['ES2022', 'DOM'] },
+        compilerOptions: {
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          strict: true,
+          noEmit: true,
+          skipLibCheck: true,
+          types: [],
+          lib: ['ES2022', 'DOM'],
+        },
         files: ['uses-types.ts'],
       }),
     );
-    await mustRun(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project], project, 120_000);
+    await mustRun(
+      process.execPath,
+      [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project],
+      project,
+      120_000,
+    );
   });
 
   it("runs the README's library example: a coordinator and a client, one round", async () => {
@@ -205,7 +249,12 @@ describe('the packed package, installed into an empty project', () => {
   });
 
   it('runs npx fedserve demo, whose client processes start from the installed bin', async () => {
-    const demo = await mustRun('npx', ['--no', 'fedserve', 'demo', '--clients', '1', '--rounds', '1'], project, 180_000);
+    const demo = await mustRun(
+      'npx',
+      ['--no', 'fedserve', 'demo', '--clients', '1', '--rounds', '1'],
+      project,
+      180_000,
+    );
     expect(demo.stdout).toMatch(/1 of 1 rounds committed/);
   });
 

@@ -57,7 +57,13 @@ describe('generateToken', () => {
 
 describe('requireAdmin', () => {
   it('accepts the bearer token, in any case of "Bearer", with extra spaces around the token', () => {
-    for (const header of [`Bearer ${TOKEN}`, `bearer ${TOKEN}`, `BEARER   ${TOKEN}`, `Bearer\t${TOKEN}`, `Bearer ${TOKEN}  `]) {
+    for (const header of [
+      `Bearer ${TOKEN}`,
+      `bearer ${TOKEN}`,
+      `BEARER   ${TOKEN}`,
+      `Bearer\t${TOKEN}`,
+      `Bearer ${TOKEN}  `,
+    ]) {
       expect(() => requireAdmin(request(header), TOKEN), header).not.toThrow();
     }
   });
@@ -72,7 +78,17 @@ describe('requireAdmin', () => {
   });
 
   it('401 for a header that is not exactly "Bearer <token>"', () => {
-    for (const header of [TOKEN, `Basic ${TOKEN}`, 'Bearer', 'Bearer ', `Bearer${TOKEN}`, `xBearer ${TOKEN}`, ` Bearer ${TOKEN}`, `Bearer ${TOKEN} extra`, `Bearer ${TOKEN},${TOKEN} x`]) {
+    for (const header of [
+      TOKEN,
+      `Basic ${TOKEN}`,
+      'Bearer',
+      'Bearer ',
+      `Bearer${TOKEN}`,
+      `xBearer ${TOKEN}`,
+      ` Bearer ${TOKEN}`,
+      `Bearer ${TOKEN} extra`,
+      `Bearer ${TOKEN},${TOKEN} x`,
+    ]) {
       const e = refusal(header);
       expect(e.status, header).toBe(401);
       expect(e.message).toBe('malformed Authorization header: expected "Bearer <token>"');
@@ -80,13 +96,10 @@ describe('requireAdmin', () => {
     }
   });
 
-  it.each(nearMisses(TOKEN).filter(([, t]) => /^\S+$/.test(t)))(
-    '403 for a near-miss token: %s',
-    (_what, given) => {
-      const e = refusal(`Bearer ${given}`);
-      expect(e.status).toBe(403);
-      expect(e.message).toBe('wrong admin token');
-      expect(e.headers).toEqual({});
-    },
-  );
+  it.each(nearMisses(TOKEN).filter(([, t]) => /^\S+$/.test(t)))('403 for a near-miss token: %s', (_what, given) => {
+    const e = refusal(`Bearer ${given}`);
+    expect(e.status).toBe(403);
+    expect(e.message).toBe('wrong admin token');
+    expect(e.headers).toEqual({});
+  });
 });

@@ -6,7 +6,8 @@ import { HttpError } from '../../server/serving/http-io.js';
 /** The admin token check behind the admin endpoints and the admin view of `GET /v1/rounds`. */
 
 const TOKEN = 'the-admin-token';
-const request = (authorization?: string) => ({ headers: authorization === undefined ? {} : { authorization } }) as IncomingMessage;
+const request = (authorization?: string) =>
+  ({ headers: authorization === undefined ? {} : { authorization } }) as IncomingMessage;
 
 function refusal(authorization: string | undefined): { status: number; message: string } | 'allowed' {
   try {
@@ -26,7 +27,12 @@ describe('readAccess', () => {
   });
 
   it('refuses an offered token that is wrong, a prefix, longer, empty or not a bearer token', () => {
-    for (const wrong of [`Bearer wrong`, `Bearer ${TOKEN.slice(0, -1)}`, `Bearer ${TOKEN.slice(0, 1)}`, `Bearer ${TOKEN}x`]) {
+    for (const wrong of [
+      `Bearer wrong`,
+      `Bearer ${TOKEN.slice(0, -1)}`,
+      `Bearer ${TOKEN.slice(0, 1)}`,
+      `Bearer ${TOKEN}x`,
+    ]) {
       expect(refusal(wrong)).toEqual({ status: 403, message: 'wrong admin token' });
     }
     for (const malformed of ['', 'Bearer', 'Bearer ', `Basic ${TOKEN}`, `Bearer ${TOKEN} extra`, TOKEN]) {

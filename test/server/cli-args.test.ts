@@ -17,14 +17,24 @@ describe('server flags and config file', () => {
     expect(c).toMatchObject({ port: 8080, host: '127.0.0.1', dataDir: '.fedserve', task: 'mnist' });
     expect(c.training).toEqual({ epochs: 1, batchSize: 32, learningRate: 0.1, optimizer: 'sgd' });
     expect(c.strategy.aggregator).toEqual({ kind: 'weighted-mean' });
-    expect(roundPolicy(c)).toEqual({ minClients: 2, maxClients: Infinity, minResults: 1, selectionWindowMs: 1000, trainingTimeoutMs: 120000 });
+    expect(roundPolicy(c)).toEqual({
+      minClients: 2,
+      maxClients: Infinity,
+      minResults: 1,
+      selectionWindowMs: 1000,
+      trainingTimeoutMs: 120000,
+    });
   });
 
   it('lets flags override the file and the environment supply tokens', async () => {
     const file = join(dir, 'c.json');
     await writeFile(
       file,
-      JSON.stringify({ port: 9000, rounds: { trainingTimeoutMs: 5000 }, strategy: { sampler: { minClients: 3 }, aggregator: { kind: 'median' } } }),
+      JSON.stringify({
+        port: 9000,
+        rounds: { trainingTimeoutMs: 5000 },
+        strategy: { sampler: { minClients: 3 }, aggregator: { kind: 'median' } },
+      }),
     );
     const c = serverConfigFromArgs(['--config', file, '--port', '0', '--min-clients', '4', '--learning-rate', '0.05'], {
       FEDSERVE_JOIN_TOKEN: 'join-from-env',
@@ -36,7 +46,9 @@ describe('server flags and config file', () => {
     expect(c.strategy.aggregator).toEqual({ kind: 'median' });
     expect(c.training.learningRate).toBe(0.05);
     expect(c).toMatchObject({ joinToken: 'join-from-env', adminToken: 'admin-from-env' });
-    expect(serverConfigFromArgs(['--join-token', 'from-the-flag'], { FEDSERVE_JOIN_TOKEN: 'join-from-env' }).joinToken).toBe('from-the-flag');
+    expect(
+      serverConfigFromArgs(['--join-token', 'from-the-flag'], { FEDSERVE_JOIN_TOKEN: 'join-from-env' }).joinToken,
+    ).toBe('from-the-flag');
   });
 
   it('reads tokens from files, kept out of the process list, and names a bad one', async () => {
@@ -44,14 +56,22 @@ describe('server flags and config file', () => {
     const adminFile = join(dir, 'admin.token');
     await writeFile(joinFile, '  join-from-file-123  \nsecond line ignored\n');
     await writeFile(adminFile, 'admin-from-file-456\r\n');
-    const config = serverConfigFromArgs(['--join-token-file', joinFile, '--admin-token-file', adminFile], { FEDSERVE_JOIN_TOKEN: 'from-the-env-789' });
+    const config = serverConfigFromArgs(['--join-token-file', joinFile, '--admin-token-file', adminFile], {
+      FEDSERVE_JOIN_TOKEN: 'from-the-env-789',
+    });
     expect(config.joinToken).toBe('join-from-file-123');
     expect(config.adminToken).toBe('admin-from-file-456');
-    expect(() => serverConfigFromArgs(['--join-token-file', joinFile, '--join-token', 'both-given-123'], {})).toThrow('give --join-token or --join-token-file, not both');
-    expect(() => serverConfigFromArgs(['--admin-token-file', join(dir, 'missing.token')], {})).toThrow(`--admin-token-file ${join(dir, 'missing.token')} cannot be read: ENOENT`);
+    expect(() => serverConfigFromArgs(['--join-token-file', joinFile, '--join-token', 'both-given-123'], {})).toThrow(
+      'give --join-token or --join-token-file, not both',
+    );
+    expect(() => serverConfigFromArgs(['--admin-token-file', join(dir, 'missing.token')], {})).toThrow(
+      `--admin-token-file ${join(dir, 'missing.token')} cannot be read: ENOENT`,
+    );
     const empty = join(dir, 'empty.token');
     await writeFile(empty, '\n\n');
-    expect(() => serverConfigFromArgs(['--join-token-file', empty], {})).toThrow(`--join-token-file ${empty} holds no token on its first line`);
+    expect(() => serverConfigFromArgs(['--join-token-file', empty], {})).toThrow(
+      `--join-token-file ${empty} holds no token on its first line`,
+    );
     const short = join(dir, 'short.token');
     await writeFile(short, 'abc\n');
     expect(() => serverConfigFromArgs(['--join-token-file', short], {})).toThrow(/at least 8 characters/);

@@ -11,7 +11,10 @@ describe('compression config', () => {
     expect(serverConfigFromArgs(['--codec', 'int8'], {}).compression).toEqual({ codec: 'int8' });
     expect(serverConfigFromArgs(['--codec', 'int4'], {}).compression).toEqual({ codec: 'int4' });
     expect(serverConfigFromArgs(['--codec', 'topk'], {}).compression).toEqual({ codec: 'topk', fraction: 0.1 });
-    expect(serverConfigFromArgs(['--codec', 'topk', '--topk-fraction', '0.05'], {}).compression).toEqual({ codec: 'topk', fraction: 0.05 });
+    expect(serverConfigFromArgs(['--codec', 'topk', '--topk-fraction', '0.05'], {}).compression).toEqual({
+      codec: 'topk',
+      fraction: 0.05,
+    });
   });
 
   it.each([
@@ -24,14 +27,37 @@ describe('compression config', () => {
 
   it('allows only int8 under secure aggregation, and without DP; refuses compression under distributed DP, not under central DP', () => {
     const secure = (codec: string, extra: object = {}) =>
-      parseCoordinatorConfig({ compression: { codec }, secureAggregation: { enabled: true }, strategy: { sampler: { minClients: 3 } }, ...extra }, 'test');
+      parseCoordinatorConfig(
+        {
+          compression: { codec },
+          secureAggregation: { enabled: true },
+          strategy: { sampler: { minClients: 3 } },
+          ...extra,
+        },
+        'test',
+      );
     expect(() => checkCompressionConfig(secure('int8'))).not.toThrow();
-    expect(() => checkCompressionConfig(secure('int4'))).toThrow(/int4 works in plaintext rounds only; under secure aggregation use int8/);
+    expect(() => checkCompressionConfig(secure('int4'))).toThrow(
+      /int4 works in plaintext rounds only; under secure aggregation use int8/,
+    );
     expect(() => checkCompressionConfig(secure('topk'))).toThrow(/topk works in plaintext rounds only/);
-    expect(() => checkCompressionConfig(secure('int8', { privacy: { mode: 'distributed', ...DP } }))).toThrow(/cannot be combined with differential privacy/);
-    const distributed = parseCoordinatorConfig({ compression: { codec: 'topk' }, privacy: { mode: 'distributed', ...DP } }, 'test');
-    expect(() => checkCompressionConfig(distributed)).toThrow(/topk cannot be used with distributed differential privacy/);
-    expect(() => checkCompressionConfig(parseCoordinatorConfig({ compression: { codec: 'int4' }, privacy: { mode: 'central', ...DP } }, 'test'))).not.toThrow();
-    expect(() => checkCompressionConfig(parseCoordinatorConfig({ secureAggregation: { enabled: true } }, 'test'))).not.toThrow();
+    expect(() => checkCompressionConfig(secure('int8', { privacy: { mode: 'distributed', ...DP } }))).toThrow(
+      /cannot be combined with differential privacy/,
+    );
+    const distributed = parseCoordinatorConfig(
+      { compression: { codec: 'topk' }, privacy: { mode: 'distributed', ...DP } },
+      'test',
+    );
+    expect(() => checkCompressionConfig(distributed)).toThrow(
+      /topk cannot be used with distributed differential privacy/,
+    );
+    expect(() =>
+      checkCompressionConfig(
+        parseCoordinatorConfig({ compression: { codec: 'int4' }, privacy: { mode: 'central', ...DP } }, 'test'),
+      ),
+    ).not.toThrow();
+    expect(() =>
+      checkCompressionConfig(parseCoordinatorConfig({ secureAggregation: { enabled: true } }, 'test')),
+    ).not.toThrow();
   });
 });

@@ -59,13 +59,16 @@ const DIM = 6;
 const task: Task = {
   info: { name: 'toy', inputShape: [3], numClasses: 2, parameterCount: DIM },
   modelTopology: { class_name: 'Sequential', config: { name: 'toy' } },
-  weightSpecs: [
-    { name: 'dense/kernel', shape: [3, 2] },
-  ],
+  weightSpecs: [{ name: 'dense/kernel', shape: [3, 2] }],
   initialWeights: Float32Array.from([1, 2, 3, 4, 5, 6]),
 };
 
-const meta = (round: number, numExamples: number): UpdateMeta => ({ round, numExamples, metrics: { loss: 0.5, accuracy: 0.75 }, trainMs: 3 });
+const meta = (round: number, numExamples: number): UpdateMeta => ({
+  round,
+  numExamples,
+  metrics: { loss: 0.5, accuracy: 0.75 },
+  trainMs: 3,
+});
 
 let dir: string;
 let clock: ManualClock;
@@ -78,7 +81,11 @@ async function open(): Promise<Coordinator> {
     roundLog: new RoundLog(join(dir, 'rounds.jsonl'), () => undefined),
     policy: { minClients: 2, maxClients: 3, minResults: 2, selectionWindowMs: 100, trainingTimeoutMs: 1000 },
     trainConfig: { epochs: 1, batchSize: 4, learningRate: 0.1, optimizer: 'sgd' },
-    strategy: { sampler: new FractionSampler({ minClients: 2, maxClients: 3 }), aggregator: new WeightedMean(), serverOptimizer: new ServerSgd() },
+    strategy: {
+      sampler: new FractionSampler({ minClients: 2, maxClients: 3 }),
+      aggregator: new WeightedMean(),
+      serverOptimizer: new ServerSgd(),
+    },
     protocol: (ctx) => new PlaintextProtocol(ctx),
     clock,
     log: () => undefined,
@@ -129,12 +136,22 @@ describe('Coordinator', () => {
     expect(c.submitUpdate('a', meta(1, 10), new Float32Array(DIM).fill(1))).toEqual({ ok: true });
     expect(c.submitUpdate('b', meta(1, 30), new Float32Array(DIM).fill(-1))).toEqual({ ok: true });
     const record = await closed;
-    expect(record).toMatchObject({ round: 1, status: 'committed', version: 1, baseVersion: 0, numExamples: 40, participants: ['a', 'b'] });
+    expect(record).toMatchObject({
+      round: 1,
+      status: 'committed',
+      version: 1,
+      baseVersion: 0,
+      numExamples: 40,
+      participants: ['a', 'b'],
+    });
     expect(Array.from(c.currentWeights())).toEqual([0.5, 1.5, 2.5, 3.5, 4.5, 5.5]);
     const saved = await new CheckpointStore(dir).load(1);
     expect(Array.from(saved.weights)).toEqual([0.5, 1.5, 2.5, 3.5, 4.5, 5.5]);
     expect(saved.metadata).toMatchObject({ round: 1, numExamples: 40, trainAccuracy: 0.75 });
-    expect(a.inbox.at(-1)).toMatchObject({ event: 'round-closed', body: { round: 1, outcome: 'committed', version: 1 } });
+    expect(a.inbox.at(-1)).toMatchObject({
+      event: 'round-closed',
+      body: { round: 1, outcome: 'committed', version: 1 },
+    });
   });
 
   it('refuses updates for a closed round or when no round runs, leaving the model unchanged', async () => {
@@ -240,7 +257,13 @@ describe('Coordinator', () => {
   it('refuses to resume a data dir that holds another model', async () => {
     await open();
     await opened.pop()!.stop();
-    const other: Task = { ...task, weightSpecs: [{ name: 'dense/kernel', shape: [2, 3] }, { name: 'x', shape: [1] }] };
+    const other: Task = {
+      ...task,
+      weightSpecs: [
+        { name: 'dense/kernel', shape: [2, 3] },
+        { name: 'x', shape: [1] },
+      ],
+    };
     await expect(
       Coordinator.open({
         task: other,
@@ -248,7 +271,11 @@ describe('Coordinator', () => {
         roundLog: new RoundLog(join(dir, 'rounds.jsonl')),
         policy: { minClients: 1, maxClients: 1, minResults: 1, selectionWindowMs: 0, trainingTimeoutMs: 1 },
         trainConfig: { epochs: 1, batchSize: 1, learningRate: 0.1, optimizer: 'sgd' },
-        strategy: { sampler: new FractionSampler({ minClients: 1 }), aggregator: new WeightedMean(), serverOptimizer: new ServerSgd() },
+        strategy: {
+          sampler: new FractionSampler({ minClients: 1 }),
+          aggregator: new WeightedMean(),
+          serverOptimizer: new ServerSgd(),
+        },
         protocol: (ctx) => new PlaintextProtocol(ctx),
       }),
     ).rejects.toThrow(/holds checkpoints of a different model/);

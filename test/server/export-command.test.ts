@@ -5,7 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportCommand } from '../../server/export-command.js';
 import { CheckpointStore } from '../../server/store/checkpoint-store.js';
 
-const specs = [{ name: 'dense/kernel', shape: [4, 8] }, { name: 'dense/bias', shape: [8] }];
+const specs = [
+  { name: 'dense/kernel', shape: [4, 8] },
+  { name: 'dense/bias', shape: [8] },
+];
 const weights = Float32Array.from({ length: 40 }, (_, i) => Math.sin(i) * (i < 32 ? 1 : 0.01));
 const topology = { class_name: 'Sequential', config: { name: 'tiny', layers: [] } };
 
@@ -14,7 +17,14 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'fedserve-export-'));
   const store = new CheckpointStore(join(dir, 'data'), { log: () => undefined });
   for (const version of [0, 1]) {
-    await store.save({ version, round: version, weights: weights.map((w) => w * (version + 1)), modelTopology: topology, weightSpecs: specs, metadata: {} });
+    await store.save({
+      version,
+      round: version,
+      weights: weights.map((w) => w * (version + 1)),
+      modelTopology: topology,
+      weightSpecs: specs,
+      metadata: {},
+    });
   }
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
@@ -23,22 +33,32 @@ describe('fedserve export', () => {
   it('writes the latest version as uint8 with quantization fields, a quarter of the float32 bytes', async () => {
     const lines: string[] = [];
     const out = join(dir, 'uint8');
-    expect(await exportCommand(['--data-dir', join(dir, 'data'), '--out', out, '--dtype', 'uint8'], (l) => lines.push(l))).toBe(0);
+    expect(
+      await exportCommand(['--data-dir', join(dir, 'data'), '--out', out, '--dtype', 'uint8'], (l) => lines.push(l)),
+    ).toBe(0);
     expect((await stat(join(out, 'weights.bin'))).size).toBe(40);
     const json = JSON.parse(await readFile(join(out, 'model.json'), 'utf8'));
     expect(json.weightsManifest[0].paths).toEqual(['weights.bin']);
-    expect(json.weightsManifest[0].weights[0]).toMatchObject({ name: 'dense/kernel', dtype: 'float32', quantization: { dtype: 'uint8' } });
+    expect(json.weightsManifest[0].weights[0]).toMatchObject({
+      name: 'dense/kernel',
+      dtype: 'float32',
+      quantization: { dtype: 'uint8' },
+    });
     expect(lines[0]).toMatch(/^version 1 written to .*: uint8 weights, 40 bytes \(0\.250x float32\)$/);
   });
 
   it('exports a chosen version, pruned, as float32', async () => {
     const lines: string[] = [];
     const out = join(dir, 'pruned');
-    await exportCommand(['--data-dir', join(dir, 'data'), '--out', out, '--version', '0', '--prune', '0.5'], (l) => lines.push(l));
+    await exportCommand(['--data-dir', join(dir, 'data'), '--out', out, '--version', '0', '--prune', '0.5'], (l) =>
+      lines.push(l),
+    );
     const written = new Float32Array((await readFile(join(out, 'weights.bin'))).buffer.slice(0));
     expect(written.subarray(0, 32).filter((w) => w === 0)).toHaveLength(16);
     expect(written.subarray(32)).toEqual(weights.subarray(32));
-    expect(lines[0]).toMatch(/^version 0 written .*float32 weights, 160 bytes \(1\.000x float32\), 40\.0% of the parameters zero after pruning$/);
+    expect(lines[0]).toMatch(
+      /^version 0 written .*float32 weights, 160 bytes \(1\.000x float32\), 40\.0% of the parameters zero after pruning$/,
+    );
   });
 
   it.each([
@@ -51,6 +71,8 @@ describe('fedserve export', () => {
   });
 
   it('says so when the data dir holds no version', async () => {
-    await expect(exportCommand(['--data-dir', join(dir, 'empty'), '--out', join(dir, 'none')], () => undefined)).rejects.toThrow(/holds no committed version/);
+    await expect(
+      exportCommand(['--data-dir', join(dir, 'empty'), '--out', join(dir, 'none')], () => undefined),
+    ).rejects.toThrow(/holds no committed version/);
   });
 });

@@ -14,7 +14,10 @@ afterEach(async () => {
 });
 
 /** A raw connection: what it receives, and when it is closed. */
-async function rawClient(timeouts: { headersTimeoutMs: number; requestTimeoutMs: number; idleTimeoutMs: number }, handler?: () => void) {
+async function rawClient(
+  timeouts: { headersTimeoutMs: number; requestTimeoutMs: number; idleTimeoutMs: number },
+  handler?: () => void,
+) {
   server = createHttpServer((req, res) => {
     if (handler) return handler();
     req.resume();
@@ -41,14 +44,18 @@ describe('HTTP server time limits', () => {
     const ms = await c.closed;
     clearInterval(timer);
     expect(ms).toBeLessThan(5_000);
-    expect(c.received()).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n[\s\S]*\r\n\r\n\{"error":"the request did not arrive in time"\}$/);
+    expect(c.received()).toMatch(
+      /^HTTP\/1\.1 408 Request Timeout\r\n[\s\S]*\r\n\r\n\{"error":"the request did not arrive in time"\}$/,
+    );
   });
 
   it('answers a malformed request with a JSON 400', async () => {
     const c = await rawClient({ headersTimeoutMs: 1_000, requestTimeoutMs: 2_000, idleTimeoutMs: 2_000 });
     c.socket.write('{"a":1}GET / HTTP/1.1\r\n\r\n');
     await c.closed;
-    expect(c.received()).toMatch(/^HTTP\/1\.1 400 Bad Request\r\nContent-Type: application\/json[\s\S]*\{"error":"malformed HTTP request \(HPE_INVALID_METHOD\)"\}$/);
+    expect(c.received()).toMatch(
+      /^HTTP\/1\.1 400 Bad Request\r\nContent-Type: application\/json[\s\S]*\{"error":"malformed HTTP request \(HPE_INVALID_METHOD\)"\}$/,
+    );
   });
 
   it('answers 408 to a request whose body does not arrive in time', async () => {
@@ -76,7 +83,11 @@ describe('HTTP server time limits', () => {
   });
 
   it('has limits by default and refuses inconsistent ones', () => {
-    expect(HttpTimeoutsSchema.parse({})).toEqual({ headersTimeoutMs: 10_000, requestTimeoutMs: 60_000, idleTimeoutMs: 60_000 });
+    expect(HttpTimeoutsSchema.parse({})).toEqual({
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 60_000,
+      idleTimeoutMs: 60_000,
+    });
     expect(HttpTimeoutsSchema.safeParse({ headersTimeoutMs: 5_000, requestTimeoutMs: 1_000 }).success).toBe(false);
   });
 });

@@ -14,11 +14,14 @@ import { PrivacyRuntime } from '../../server/privacy-runtime.js';
 const DELTA = 1e-5;
 
 function runtime(mode: 'central' | 'distributed', individualUpdatesVisible: boolean): PrivacyRuntime {
-  return new PrivacyRuntime(parsePrivacyConfig({ mode, noiseMultiplier: 1, clipNorm: 1, delta: DELTA, targetEpsilon: 1e6 }), {
-    samplingRate: 0.1,
-    individualUpdatesVisible,
-    noise: new GaussianSampler(seededRandomWords(5)),
-  });
+  return new PrivacyRuntime(
+    parsePrivacyConfig({ mode, noiseMultiplier: 1, clipNorm: 1, delta: DELTA, targetEpsilon: 1e6 }),
+    {
+      samplingRate: 0.1,
+      individualUpdatesVisible,
+      noise: new GaussianSampler(seededRandomWords(5)),
+    },
+  );
 }
 
 function run(rt: PrivacyRuntime, rounds: number, population: number): void {
@@ -46,7 +49,7 @@ describe('privacy status per audience', () => {
     expect(audiences.coordinator).toBeNull();
   });
 
-  it('distributed DP without secure aggregation: against the coordinator only each update\'s noise share, unsampled', () => {
+  it("distributed DP without secure aggregation: against the coordinator only each update's noise share, unsampled", () => {
     const rt = runtime('distributed', true);
     run(rt, 20, 40);
     const orders = rt.config.orders;
@@ -59,6 +62,10 @@ describe('privacy status per audience', () => {
   });
 
   it('before any round every audience is at 0', () => {
-    expect(runtime('distributed', false).status().audiences).toEqual({ public: 0, participationKnown: { typicalClient: 0, everyRound: 0 }, coordinator: 0 });
+    expect(runtime('distributed', false).status().audiences).toEqual({
+      public: 0,
+      participationKnown: { typicalClient: 0, everyRound: 0 },
+      coordinator: 0,
+    });
   });
 });

@@ -10,7 +10,13 @@ import { parsePrivacyConfig } from '../../shared/privacy/config.js';
 import { PoissonSampler } from '../../shared/privacy/poisson-sampler.js';
 import { computeEpsilon, computeRdp, rdpToEpsilon } from '../../shared/privacy/rdp.js';
 import { decodeEnvelope } from '../../shared/protocol/envelope.js';
-import { EVENTS, PROTOCOL_VERSION, type EvaluateTask, type TrainTask, type UpdateReply } from '../../shared/protocol/messages.js';
+import {
+  EVENTS,
+  PROTOCOL_VERSION,
+  type EvaluateTask,
+  type TrainTask,
+  type UpdateReply,
+} from '../../shared/protocol/messages.js';
 import { PublicRoundListSchema } from '../../shared/protocol/public-rounds.js';
 import type { RoundRecord } from '../../shared/protocol/rounds.js';
 import { encodeWeights } from '../../shared/protocol/weights-codec.js';
@@ -27,10 +33,20 @@ import { ADMIN_TOKEN, JOIN_TOKEN, nextRounds, tempDir, coordinatorSuite } from '
 const DELTA = 1e-5;
 const cleanup = coordinatorSuite();
 
-async function start(dataDir: string, overrides: Partial<CoordinatorConfigInput>, seed?: number): Promise<RunningCoordinator & { logs: string[] }> {
+async function start(
+  dataDir: string,
+  overrides: Partial<CoordinatorConfigInput>,
+  seed?: number,
+): Promise<RunningCoordinator & { logs: string[] }> {
   const logs: string[] = [];
-  const config = parseCoordinatorConfig({ port: 0, host: '127.0.0.1', dataDir, joinToken: JOIN_TOKEN, adminToken: ADMIN_TOKEN, ...overrides }, 'test');
-  const running = await startCoordinator(config, { log: (line) => logs.push(line), ...(seed !== undefined ? { privacySamplingSeed: seed } : {}) });
+  const config = parseCoordinatorConfig(
+    { port: 0, host: '127.0.0.1', dataDir, joinToken: JOIN_TOKEN, adminToken: ADMIN_TOKEN, ...overrides },
+    'test',
+  );
+  const running = await startCoordinator(config, {
+    log: (line) => logs.push(line),
+    ...(seed !== undefined ? { privacySamplingSeed: seed } : {}),
+  });
   let closed = false;
   const close = async () => {
     if (closed) return;
@@ -50,9 +66,23 @@ interface RawClient {
  * A client on a raw socket: answers every training task with a zero update (unless `answer` is
  * false), and every evaluation request with fixed metrics after `onEvaluate` looked at it.
  */
-function rawClient(server: RunningCoordinator, name: string, opts: { answer?: boolean; canEvaluate?: boolean; onTrain?: (task: TrainTask) => Promise<void>; onEvaluate?: (task: EvaluateTask) => void } = {}): RawClient {
+function rawClient(
+  server: RunningCoordinator,
+  name: string,
+  opts: {
+    answer?: boolean;
+    canEvaluate?: boolean;
+    onTrain?: (task: TrainTask) => Promise<void>;
+    onEvaluate?: (task: EvaluateTask) => void;
+  } = {},
+): RawClient {
   const socket: Socket = io(server.url, {
-    auth: { token: JOIN_TOKEN, protocolVersion: PROTOCOL_VERSION, name, ...(opts.canEvaluate ? { canEvaluate: true } : {}) },
+    auth: {
+      token: JOIN_TOKEN,
+      protocolVersion: PROTOCOL_VERSION,
+      name,
+      ...(opts.canEvaluate ? { canEvaluate: true } : {}),
+    },
     transports: ['websocket'],
     reconnection: false,
     forceNew: true,
@@ -69,13 +99,19 @@ function rawClient(server: RunningCoordinator, name: string, opts: { answer?: bo
     void (async () => {
       await opts.onTrain?.(task);
       const meta = { round: task.round, numExamples: 10, metrics: { loss: 1, accuracy: 0.5 }, trainMs: 1 };
-      (await socket.timeout(10_000).emitWithAck(EVENTS.update, meta, encodeWeights(new Float32Array(n)))) as UpdateReply;
+      (await socket
+        .timeout(10_000)
+        .emitWithAck(EVENTS.update, meta, encodeWeights(new Float32Array(n)))) as UpdateReply;
     })();
   });
   socket.on(EVENTS.evaluate, (task: EvaluateTask) => {
     state.evaluated.push(task.round);
     opts.onEvaluate?.(task);
-    socket.emit(EVENTS.evaluation, { round: task.round, metrics: { loss: 1, accuracy: 0.5, numExamples: 10 }, evalMs: 1 });
+    socket.emit(EVENTS.evaluation, {
+      round: task.round,
+      metrics: { loss: 1, accuracy: 0.5, numExamples: 10 },
+      evalMs: 1,
+    });
   });
   return state;
 }
@@ -87,7 +123,8 @@ describe('every Poisson draw is charged as it is taken', () => {
     const q = 0.5;
     const ids = ['a', 'b', 'c'];
     // The seed whose rounds 1-3 draw two or more clients, none, and one: commit, empty, too small.
-    const sizes = (seed: number) => [1, 2, 3].map((round) => new PoissonSampler({ rate: q, seed }).select(ids, round).length);
+    const sizes = (seed: number) =>
+      [1, 2, 3].map((round) => new PoissonSampler({ rate: q, seed }).select(ids, round).length);
     let seed = 0;
     while (!(sizes(seed)[0] >= 2 && sizes(seed)[1] === 0 && sizes(seed)[2] === 1)) seed++;
 
@@ -115,9 +152,14 @@ describe('every Poisson draw is charged as it is taken', () => {
     expect(status.epsilon).toBeCloseTo(expected[2], 10);
     // Failed rounds report their charge publicly too; the per-audience account is public.
     const listed = PublicRoundListSchema.parse(await (await fetch(`${server.url}/v1/rounds`)).json());
-    expect(listed.rounds.map((r) => (r.view === 'dp' ? r.privacy?.epsilon : undefined))).toEqual(records.map((r) => r.privacy!.epsilon));
+    expect(listed.rounds.map((r) => (r.view === 'dp' ? r.privacy?.epsilon : undefined))).toEqual(
+      records.map((r) => r.privacy!.epsilon),
+    );
     expect(listed.privacy!.audiences.public).toBe(status.epsilon);
-    expect(listed.privacy!.audiences.participationKnown.everyRound).toBeCloseTo(computeEpsilon({ q: 1, noiseMultiplier: 1, steps: 3, delta: DELTA }).epsilon, 9);
+    expect(listed.privacy!.audiences.participationKnown.everyRound).toBeCloseTo(
+      computeEpsilon({ q: 1, noiseMultiplier: 1, steps: 3, delta: DELTA }).epsilon,
+      9,
+    );
 
     // Rounds 2 and 3 left no checkpoint: their charges are in the journal, on disk before the round went on.
     const journal = new PrivacyJournal(join(dir.path, 'privacy-charges.jsonl')).read();
@@ -151,7 +193,10 @@ describe('every Poisson draw is charged as it is taken', () => {
     const evaluator = rawClient(server, 'c', {
       canEvaluate: true,
       onEvaluate: (task) => {
-        const charge = new PrivacyJournal(journalPath).read().filter((c) => c.round === task.round).at(-1);
+        const charge = new PrivacyJournal(journalPath)
+          .read()
+          .filter((c) => c.round === task.round)
+          .at(-1);
         onDiskAtEvaluation.set(task.round, charge?.privacy.contributors ?? -1);
       },
     });
@@ -174,7 +219,10 @@ describe('every Poisson draw is charged as it is taken', () => {
     // What was reported is what is on disk: the draw's charge of round 2.
     const reported = server.coordinator.privacyStatus()!;
     expect(reported.rounds).toBe(2);
-    expect(reported.epsilon).toBeCloseTo(computeEpsilon({ q: 1, noiseMultiplier: 1, steps: 2, delta: DELTA }).epsilon, 10);
+    expect(reported.epsilon).toBeCloseTo(
+      computeEpsilon({ q: 1, noiseMultiplier: 1, steps: 2, delta: DELTA }).epsilon,
+      10,
+    );
 
     // A draw the journal cannot take: nothing is sent to anyone, nothing is charged.
     const third = nextRounds(server, 1);
@@ -220,7 +268,10 @@ describe('every Poisson draw is charged as it is taken', () => {
     expect(record.status).toBe('failed');
     expect(record.reason).toMatch(/aggregation failed: .*(ENOTDIR|EEXIST)/);
     const reported = server.coordinator.privacyStatus()!;
-    expect(reported.epsilon).toBeCloseTo(computeEpsilon({ q: 1, noiseMultiplier: 1, steps: 1, delta: DELTA }).epsilon, 10);
+    expect(reported.epsilon).toBeCloseTo(
+      computeEpsilon({ q: 1, noiseMultiplier: 1, steps: 1, delta: DELTA }).epsilon,
+      10,
+    );
     expect(record.privacy!.epsilon).toBe(reported.epsilon);
 
     await server.close();

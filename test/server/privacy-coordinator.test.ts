@@ -5,7 +5,15 @@ import { decodeEnvelope } from '../../shared/protocol/envelope.js';
 import { EVENTS, PROTOCOL_VERSION, type TrainTask, type UpdateReply } from '../../shared/protocol/messages.js';
 import { PublicRoundListSchema } from '../../shared/protocol/public-rounds.js';
 import { encodeWeights } from '../../shared/protocol/weights-codec.js';
-import { ADMIN_TOKEN, JOIN_TOKEN, nextRounds, startClient, startTestCoordinator, tempDir, coordinatorSuite } from '../e2e/helpers.js';
+import {
+  ADMIN_TOKEN,
+  JOIN_TOKEN,
+  nextRounds,
+  startClient,
+  startTestCoordinator,
+  tempDir,
+  coordinatorSuite,
+} from '../e2e/helpers.js';
 
 /**
  * Differential privacy on a live coordinator over socket.io on 127.0.0.1: the coordinator enforces
@@ -16,7 +24,12 @@ import { ADMIN_TOKEN, JOIN_TOKEN, nextRounds, startClient, startTestCoordinator,
 const cleanup = coordinatorSuite();
 
 function rawClient(url: string, name: string): Socket {
-  const socket = io(url, { auth: { token: JOIN_TOKEN, protocolVersion: PROTOCOL_VERSION, name }, transports: ['websocket'], reconnection: false, forceNew: true });
+  const socket = io(url, {
+    auth: { token: JOIN_TOKEN, protocolVersion: PROTOCOL_VERSION, name },
+    transports: ['websocket'],
+    reconnection: false,
+    forceNew: true,
+  });
   cleanup.push(async () => {
     socket.disconnect();
   });
@@ -46,19 +59,40 @@ describe('differential privacy on the coordinator', () => {
     const round = nextRounds(server, 1);
     server.coordinator.startRounds(1);
     const sockets = ['attacker', 'honest'].map((name) => rawClient(server.url, name));
-    const tasks = await Promise.all(sockets.map((s) => new Promise<TrainTask>((resolve) => s.once(EVENTS.train, (envelope: unknown) => resolve(decodeEnvelope(envelope) as TrainTask)))));
-    for (const task of tasks) expect(task.privacy).toEqual({ mode: 'central', clipNorm, noiseMultiplier: 1e-9, updateNoiseStd: 0, indicatorNoiseStd: null });
+    const tasks = await Promise.all(
+      sockets.map(
+        (s) =>
+          new Promise<TrainTask>((resolve) =>
+            s.once(EVENTS.train, (envelope: unknown) => resolve(decodeEnvelope(envelope) as TrainTask)),
+          ),
+      ),
+    );
+    for (const task of tasks)
+      expect(task.privacy).toEqual({
+        mode: 'central',
+        clipNorm,
+        noiseMultiplier: 1e-9,
+        updateNoiseStd: 0,
+        indicatorNoiseStd: null,
+      });
 
     const meta = { round: 1, numExamples: 1_000, metrics: { loss: 1, accuracy: 0.5 }, trainMs: 1 };
     // The attacker ignores the instructions: every coordinate +100 (norm ~35,000).
     const huge = new Float32Array(n).fill(100);
-    const send = (s: Socket, delta: Float32Array) => s.timeout(10_000).emitWithAck(EVENTS.update, meta, encodeWeights(delta)) as Promise<UpdateReply>;
+    const send = (s: Socket, delta: Float32Array) =>
+      s.timeout(10_000).emitWithAck(EVENTS.update, meta, encodeWeights(delta)) as Promise<UpdateReply>;
     expect(await send(sockets[0], huge)).toMatchObject({ ok: true });
     expect(await send(sockets[1], new Float32Array(n))).toMatchObject({ ok: true });
 
     const [record] = await round;
     expect(record.status).toBe('committed');
-    expect(record.privacy).toMatchObject({ mode: 'central', contributors: 2, expectedContributors: 2, clipNorm, clippedUpdates: 1 });
+    expect(record.privacy).toMatchObject({
+      mode: 'central',
+      contributors: 2,
+      expectedContributors: 2,
+      clipNorm,
+      clippedUpdates: 1,
+    });
     const moved = l2(server.coordinator.currentWeights(), before);
     // FedAvg with server learning rate 1: the mean of clip(huge) and 0 over n = 2 expected contributors.
     expect(moved).toBeLessThanOrEqual((clipNorm / 2) * (1 + 1e-5));
@@ -95,12 +129,22 @@ describe('differential privacy on the coordinator', () => {
     records.forEach((r, i) => expect(r.privacy!.epsilon).toBeCloseTo(expected[i], 10));
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(server.coordinator.pendingRounds()).toBe(0);
-    expect(server.logs.join('\n')).toMatch(/training stopped, 2 queued round\(s\) dropped: privacy budget exhausted: one more round would bring epsilon from 9\.\d+ to 1\d\.\d+ > targetEpsilon 10/);
+    expect(server.logs.join('\n')).toMatch(
+      /training stopped, 2 queued round\(s\) dropped: privacy budget exhausted: one more round would bring epsilon from 9\.\d+ to 1\d\.\d+ > targetEpsilon 10/,
+    );
 
     const listed = PublicRoundListSchema.parse(await (await fetch(`${server.url}/v1/rounds`)).json());
     // The public view under differential privacy: what the accountant covers, epsilon included.
-    expect(listed.rounds.map((r) => (r.view === 'dp' ? r.privacy?.epsilon : r.view))).toEqual(records.map((r) => r.privacy!.epsilon));
-    expect(listed.privacy).toMatchObject({ mode: 'central', rounds: 3, roundsRemaining: 0, targetEpsilon: 10, delta: 1e-5 });
+    expect(listed.rounds.map((r) => (r.view === 'dp' ? r.privacy?.epsilon : r.view))).toEqual(
+      records.map((r) => r.privacy!.epsilon),
+    );
+    expect(listed.privacy).toMatchObject({
+      mode: 'central',
+      rounds: 3,
+      roundsRemaining: 0,
+      targetEpsilon: 10,
+      delta: 1e-5,
+    });
     expect(listed.privacy!.epsilon).toBeCloseTo(expected[2], 10);
     expect(listed.privacy!.exhausted).toMatch(/^privacy budget exhausted/);
 
@@ -110,16 +154,26 @@ describe('differential privacy on the coordinator', () => {
     expect(metrics).toContain('fedserve_privacy_budget_exhausted 1');
 
     const post = () =>
-      fetch(`${server.url}/v1/rounds`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, body: JSON.stringify({ rounds: 1 }) });
+      fetch(`${server.url}/v1/rounds`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+        body: JSON.stringify({ rounds: 1 }),
+      });
     const refused = await post();
     expect(refused.status).toBe(409);
-    expect(((await refused.json()) as { error: string }).error).toMatch(/no more rounds can run: privacy budget exhausted/);
+    expect(((await refused.json()) as { error: string }).error).toMatch(
+      /no more rounds can run: privacy budget exhausted/,
+    );
 
     // Each client logs the epsilon spent after every round it took part in.
     for (const c of clients) {
-      const spent = c.lines.filter((l) => /committed as version \d+; privacy spent: epsilon \d+\.\d{3} of 10 \(delta 0\.00001\)/.test(l));
+      const spent = c.lines.filter((l) =>
+        /committed as version \d+; privacy spent: epsilon \d+\.\d{3} of 10 \(delta 0\.00001\)/.test(l),
+      );
       expect(spent).toHaveLength(3);
-      expect(c.lines.some((l) => /update clipped to L2 norm <= 1\.000 \(central differential privacy\)/.test(l))).toBe(true);
+      expect(c.lines.some((l) => /update clipped to L2 norm <= 1\.000 \(central differential privacy\)/.test(l))).toBe(
+        true,
+      );
     }
 
     // A restarted coordinator resumes the ledger from its checkpoint: still exhausted, same epsilon.

@@ -4,11 +4,14 @@ import { GaussianSampler, seededRandomWords } from '../../shared/privacy/gaussia
 import { PrivacyRuntime } from '../../server/privacy-runtime.js';
 
 const runtime = () =>
-  new PrivacyRuntime(parsePrivacyConfig({ mode: 'distributed', noiseMultiplier: 1, clipNorm: 1, delta: 1e-5, targetEpsilon: 100 }), {
-    samplingRate: 0.5,
-    individualUpdatesVisible: true,
-    noise: new GaussianSampler(seededRandomWords(3)),
-  });
+  new PrivacyRuntime(
+    parsePrivacyConfig({ mode: 'distributed', noiseMultiplier: 1, clipNorm: 1, delta: 1e-5, targetEpsilon: 100 }),
+    {
+      samplingRate: 0.5,
+      individualUpdatesVisible: true,
+      noise: new GaussianSampler(seededRandomWords(3)),
+    },
+  );
 
 function runRound(rt: PrivacyRuntime, round: number, contributors: number) {
   const plan = rt.plan(round, 8);

@@ -17,11 +17,14 @@ const Q = 0.25;
 const POPULATION = 16;
 
 function runtime(individualUpdatesVisible: boolean, samplingRate = Q): PrivacyRuntime {
-  return new PrivacyRuntime(parsePrivacyConfig({ mode: 'distributed', noiseMultiplier: Z, clipNorm: 1, delta: DELTA, targetEpsilon: 1000 }), {
-    samplingRate,
-    individualUpdatesVisible,
-    noise: new GaussianSampler(seededRandomWords(3)),
-  });
+  return new PrivacyRuntime(
+    parsePrivacyConfig({ mode: 'distributed', noiseMultiplier: Z, clipNorm: 1, delta: DELTA, targetEpsilon: 1000 }),
+    {
+      samplingRate,
+      individualUpdatesVisible,
+      noise: new GaussianSampler(seededRandomWords(3)),
+    },
+  );
 }
 
 /** Runs `rounds` rounds, numbered from `first`, in which every expected contributor reports; the last round's record. */
@@ -29,7 +32,11 @@ function runRounds(rt: PrivacyRuntime, rounds: number, first = 1) {
   let last;
   for (let round = first; round < first + rounds; round++) {
     const plan = rt.plan(round, POPULATION);
-    last = rt.finish(plan, { contributors: plan.expectedContributors, updateSum: new Float32Array(DIM), indicatorSum: null }).record;
+    last = rt.finish(plan, {
+      contributors: plan.expectedContributors,
+      updateSum: new Float32Array(DIM),
+      indicatorSum: null,
+    }).record;
   }
   return last!;
 }
@@ -51,7 +58,10 @@ describe('PrivacyRuntime coordinator account', () => {
       expect(rt.summary().coordinatorEpsilon).toBeCloseTo(unsampled, 9);
       expect(rt.status().coordinatorEpsilon).toBeCloseTo(unsampled, 9);
       // The released noisy mean is still accounted with sampling at rate q and the full multiplier z.
-      expect(record.epsilon).toBeCloseTo(computeEpsilon({ q: Q, noiseMultiplier: Z, steps: rounds, delta: DELTA, orders }).epsilon, 9);
+      expect(record.epsilon).toBeCloseTo(
+        computeEpsilon({ q: Q, noiseMultiplier: Z, steps: rounds, delta: DELTA, orders }).epsilon,
+        9,
+      );
     }
   });
 
@@ -63,10 +73,13 @@ describe('PrivacyRuntime coordinator account', () => {
     const record = runRounds(resumed, 1, 3);
     const orders = rt.config.orders;
     const n = Math.round(Q * POPULATION);
-    expect(record.coordinatorEpsilon).toBeCloseTo(rdpToEpsilon(computeRdp(1, Z / Math.sqrt(n), 3, orders), orders, DELTA).epsilon, 9);
+    expect(record.coordinatorEpsilon).toBeCloseTo(
+      rdpToEpsilon(computeRdp(1, Z / Math.sqrt(n), 3, orders), orders, DELTA).epsilon,
+      9,
+    );
   });
 
-  it('with secure aggregation the coordinator sees only the sum: its account is sampled, with the clients\' noise', () => {
+  it("with secure aggregation the coordinator sees only the sum: its account is sampled, with the clients' noise", () => {
     const rt = runtime(false);
     const record = runRounds(rt, 2);
     const perUpdate = rdpToEpsilon(computeRdp(1, Z / 2, 2, rt.config.orders), rt.config.orders, DELTA).epsilon;

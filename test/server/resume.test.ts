@@ -58,17 +58,25 @@ let logs: string[];
 const opened: Coordinator[] = [];
 
 async function open(options: { privacy?: boolean; journal?: boolean } = {}): Promise<Coordinator> {
-  const privacy = options.privacy ? new PrivacyRuntime(parsePrivacyConfig(DP), { samplingRate: 1, individualUpdatesVisible: true }) : undefined;
+  const privacy = options.privacy
+    ? new PrivacyRuntime(parsePrivacyConfig(DP), { samplingRate: 1, individualUpdatesVisible: true })
+    : undefined;
   const c = await Coordinator.open({
     task,
     store: new CheckpointStore(dir, { log: (l) => logs.push(l) }),
     roundLog: new RoundLog(join(dir, 'rounds.jsonl'), (l) => logs.push(l)),
     policy: { minClients: 2, maxClients: 2, minResults: 2, selectionWindowMs: 100, trainingTimeoutMs: 1000 },
     trainConfig: { epochs: 1, batchSize: 4, learningRate: 0.1, optimizer: 'sgd' },
-    strategy: { sampler: new FractionSampler({ minClients: 2 }), aggregator: new WeightedMean(), serverOptimizer: new ServerSgd() },
+    strategy: {
+      sampler: new FractionSampler({ minClients: 2 }),
+      aggregator: new WeightedMean(),
+      serverOptimizer: new ServerSgd(),
+    },
     protocol: withPrivacy((ctx) => new PlaintextProtocol(ctx), privacy, { clipOnArrival: true }),
     ...(privacy ? { privacy } : {}),
-    ...(options.journal ? { privacyJournal: new PrivacyJournal(join(dir, 'privacy-charges.jsonl'), (l) => logs.push(l)) } : {}),
+    ...(options.journal
+      ? { privacyJournal: new PrivacyJournal(join(dir, 'privacy-charges.jsonl'), (l) => logs.push(l)) }
+      : {}),
     clock,
     log: (l) => logs.push(l),
   });
@@ -78,7 +86,12 @@ async function open(options: { privacy?: boolean; journal?: boolean } = {}): Pro
   return c;
 }
 
-const meta = (round: number, numExamples: number, loss = 0.5): UpdateMeta => ({ round, numExamples, metrics: { loss, accuracy: 0.75 }, trainMs: 3 });
+const meta = (round: number, numExamples: number, loss = 0.5): UpdateMeta => ({
+  round,
+  numExamples,
+  metrics: { loss, accuracy: 0.75 },
+  trainMs: 3,
+});
 
 /** Runs one round in which a and b send `examples[i]` examples (and `losses[i]`). */
 async function round(c: Coordinator, examples = [10, 10], losses = [0.5, 0.5]): Promise<RoundRecord> {
@@ -101,7 +114,10 @@ async function flipByte(file: string): Promise<void> {
 const versionFile = (v: number, name: string) => join(dir, 'versions', String(v), name);
 
 async function logLines(): Promise<RoundRecord[]> {
-  return (await readFile(join(dir, 'rounds.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as RoundRecord);
+  return (await readFile(join(dir, 'rounds.jsonl'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as RoundRecord);
 }
 
 beforeEach(async () => {
@@ -123,11 +139,17 @@ describe('resuming a data dir with a damaged newest version', () => {
     const c = await open();
     expect(c.currentVersion).toBe(1);
     expect(c.nextRoundNumber()).toBe(3);
-    expect(logs.join('\n')).toMatch(/checkpoint version 2 is unusable \(weights\.bin does not match its recorded SHA-256\); moved to .*quarantine/);
+    expect(logs.join('\n')).toMatch(
+      /checkpoint version 2 is unusable \(weights\.bin does not match its recorded SHA-256\); moved to .*quarantine/,
+    );
     const next = await round(c);
     expect(next).toMatchObject({ round: 3, status: 'committed', version: 3, baseVersion: 1 });
     expect(await new CheckpointStore(dir).versions()).toEqual([0, 1, 3]);
-    expect((await logLines()).map((r) => [r.round, r.version])).toEqual([[1, 1], [2, 2], [3, 3]]);
+    expect((await logLines()).map((r) => [r.round, r.version])).toEqual([
+      [1, 1],
+      [2, 2],
+      [3, 3],
+    ]);
   });
 
   it('refuses to start when every version is damaged, on this start and the next', async () => {
@@ -147,9 +169,16 @@ describe('resuming a data dir with a damaged newest version', () => {
     await writeFile(join(dir, 'rounds.jsonl'), lines.join('\n'));
 
     const c = await open();
-    expect(c.rounds().rounds.map((r) => [r.round, r.status, r.version])).toEqual([[1, 'committed', 1], [2, 'committed', 2]]);
-    expect(logs.join('\n')).toMatch(/round 1: its record was missing from the round log; recovered from checkpoint version 1/);
-    expect((await new RoundLog(join(dir, 'rounds.jsonl'), () => undefined).read()).map((r) => r.round).sort()).toEqual([1, 2]);
+    expect(c.rounds().rounds.map((r) => [r.round, r.status, r.version])).toEqual([
+      [1, 'committed', 1],
+      [2, 'committed', 2],
+    ]);
+    expect(logs.join('\n')).toMatch(
+      /round 1: its record was missing from the round log; recovered from checkpoint version 1/,
+    );
+    expect((await new RoundLog(join(dir, 'rounds.jsonl'), () => undefined).read()).map((r) => r.round).sort()).toEqual([
+      1, 2,
+    ]);
   });
 });
 
@@ -184,7 +213,9 @@ describe('the privacy ledger across a damaged newest version', () => {
       /cannot establish the privacy spent: checkpoint version 2 was damaged \(moved to .*quarantine.*\) and no round record for it survives/,
     );
     // Still refused on the next attempt: the quarantine remembers version 2.
-    await expect(open({ privacy: true })).rejects.toThrow(/cannot establish the privacy spent: checkpoint version 2 was damaged/);
+    await expect(open({ privacy: true })).rejects.toThrow(
+      /cannot establish the privacy spent: checkpoint version 2 was damaged/,
+    );
   });
 
   it('charges again, from the privacy journal, a round killed before its checkpoint was complete', async () => {
@@ -192,8 +223,14 @@ describe('the privacy ledger across a damaged newest version', () => {
     const second = await round(await open({ privacy: true, journal: true }));
     // As if killed during version 2's write: no version 2, no round 2 record; only the journal knows.
     await rm(join(dir, 'versions', '2'), { recursive: true });
-    await writeFile(join(dir, 'rounds.jsonl'), `${(await readFile(join(dir, 'rounds.jsonl'), 'utf8')).split('\n')[0]}\n`);
-    await writeFile(join(dir, 'privacy-charges.jsonl'), `${await readFile(join(dir, 'privacy-charges.jsonl'), 'utf8')}{"round":3,"priv`);
+    await writeFile(
+      join(dir, 'rounds.jsonl'),
+      `${(await readFile(join(dir, 'rounds.jsonl'), 'utf8')).split('\n')[0]}\n`,
+    );
+    await writeFile(
+      join(dir, 'privacy-charges.jsonl'),
+      `${await readFile(join(dir, 'privacy-charges.jsonl'), 'utf8')}{"round":3,"priv`,
+    );
 
     const c = await open({ privacy: true, journal: true });
     expect(c.currentVersion).toBe(1);
@@ -210,7 +247,10 @@ describe('the privacy ledger across a damaged newest version', () => {
     await round(await open({ privacy: true }));
     const second = await round(await open({ privacy: true }));
     await rm(join(dir, 'versions', '2'), { recursive: true });
-    await writeFile(join(dir, 'rounds.jsonl'), `${(await readFile(join(dir, 'rounds.jsonl'), 'utf8')).split('\n')[0]}\n`);
+    await writeFile(
+      join(dir, 'rounds.jsonl'),
+      `${(await readFile(join(dir, 'rounds.jsonl'), 'utf8')).split('\n')[0]}\n`,
+    );
     const c = await open({ privacy: true });
     expect(c.privacyStatus()!.epsilon).toBeLessThan(second.privacy!.epsilon);
   });
@@ -223,7 +263,9 @@ describe('the privacy ledger across a damaged newest version', () => {
     const records = await logLines();
     const withEpsilon = { ...records[0], round: 5, status: 'failed', privacy: records[1].privacy };
     await writeFile(join(dir, 'rounds.jsonl'), `${JSON.stringify(records[0])}\n${JSON.stringify(withEpsilon)}\n`);
-    await expect(open({ privacy: true })).rejects.toThrow(/the round log reports epsilon .* spent, but the ledger restored from checkpoint version 1 .* holds only/);
+    await expect(open({ privacy: true })).rejects.toThrow(
+      /the round log reports epsilon .* spent, but the ledger restored from checkpoint version 1 .* holds only/,
+    );
   });
 });
 

@@ -17,19 +17,51 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 
 describe('secureAggregation config', () => {
   it('is off by default, and the flags set every field', () => {
-    expect(serverConfigFromArgs([], {}).secureAggregation).toEqual({ enabled: false, clip: 1, maxWeight: 10_000, phaseTimeoutMs: 10_000 });
+    expect(serverConfigFromArgs([], {}).secureAggregation).toEqual({
+      enabled: false,
+      clip: 1,
+      maxWeight: 10_000,
+      phaseTimeoutMs: 10_000,
+    });
     const c = serverConfigFromArgs(
-      ['--secure-aggregation', 'on', '--secagg-k', '6', '--secagg-threshold', '4', '--secagg-clip', '0.5', '--audit-dir', '/tmp/audit', '--min-clients', '3'],
+      [
+        '--secure-aggregation',
+        'on',
+        '--secagg-k',
+        '6',
+        '--secagg-threshold',
+        '4',
+        '--secagg-clip',
+        '0.5',
+        '--audit-dir',
+        '/tmp/audit',
+        '--min-clients',
+        '3',
+      ],
       {},
     );
-    expect(c.secureAggregation).toEqual({ enabled: true, k: 6, threshold: 4, clip: 0.5, maxWeight: 10_000, phaseTimeoutMs: 10_000, auditDir: '/tmp/audit' });
+    expect(c.secureAggregation).toEqual({
+      enabled: true,
+      k: 6,
+      threshold: 4,
+      clip: 0.5,
+      maxWeight: 10_000,
+      phaseTimeoutMs: 10_000,
+      auditDir: '/tmp/audit',
+    });
     expect(serverConfigFromArgs(['--secure-aggregation', 'off'], {}).secureAggregation.enabled).toBe(false);
   });
 
   it('refuses bad values, naming them', () => {
-    expect(() => serverConfigFromArgs(['--secure-aggregation', 'yes'], {})).toThrow("--secure-aggregation takes on or off, got 'yes'");
-    expect(() => parseCoordinatorConfig({ secureAggregation: { k: 4, threshold: 5 } }, 'test')).toThrow(/threshold cannot exceed k/);
-    expect(() => parseCoordinatorConfig({ secureAggregation: { k: 10, threshold: 5 } }, 'test')).toThrow(/threshold must be at least 6 for k = 10/);
+    expect(() => serverConfigFromArgs(['--secure-aggregation', 'yes'], {})).toThrow(
+      "--secure-aggregation takes on or off, got 'yes'",
+    );
+    expect(() => parseCoordinatorConfig({ secureAggregation: { k: 4, threshold: 5 } }, 'test')).toThrow(
+      /threshold cannot exceed k/,
+    );
+    expect(() => parseCoordinatorConfig({ secureAggregation: { k: 10, threshold: 5 } }, 'test')).toThrow(
+      /threshold must be at least 6 for k = 10/,
+    );
     expect(() => parseCoordinatorConfig({ secureAggregation: { threshold: 2 } }, 'test')).not.toThrow();
     expect(() => parseCoordinatorConfig({ secureAggregation: { clip: 0 } }, 'test')).toThrow(/secureAggregation\.clip/);
     expect(() => parseCoordinatorConfig({ secureAggregation: { enable: true } }, 'test')).toThrow(/enable/);
@@ -37,17 +69,26 @@ describe('secureAggregation config', () => {
 
   it('needs 3 clients per round and room for its stages inside the training deadline', () => {
     const on = (extra: object) => parseCoordinatorConfig({ secureAggregation: { enabled: true }, ...extra }, 'test');
-    expect(() => checkSecureAggregationConfig(on({}))).toThrow(/at least 3 clients per round .* strategy\.sampler\.minClients is 2/);
-    expect(() => checkSecureAggregationConfig(on({ strategy: { sampler: { minClients: 3 } }, rounds: { trainingTimeoutMs: 30_000 } }))).toThrow(
-      /rounds\.trainingTimeoutMs \(30000\) must exceed 4 x secureAggregation\.phaseTimeoutMs \(40000\)/,
+    expect(() => checkSecureAggregationConfig(on({}))).toThrow(
+      /at least 3 clients per round .* strategy\.sampler\.minClients is 2/,
     );
+    expect(() =>
+      checkSecureAggregationConfig(
+        on({ strategy: { sampler: { minClients: 3 } }, rounds: { trainingTimeoutMs: 30_000 } }),
+      ),
+    ).toThrow(/rounds\.trainingTimeoutMs \(30000\) must exceed 4 x secureAggregation\.phaseTimeoutMs \(40000\)/);
     expect(() => checkSecureAggregationConfig(on({ strategy: { sampler: { minClients: 3 } } }))).not.toThrow();
     expect(() => checkSecureAggregationConfig(parseCoordinatorConfig({}, 'test'))).not.toThrow();
   });
 });
 
 describe('IdentityRegistry', () => {
-  const joinAuth = (name: string | undefined, key?: Uint8Array) => ({ token: 't', protocolVersion: 1, ...(name ? { name } : {}), ...(key ? { identityKey: identityKeyToText(key) } : {}) });
+  const joinAuth = (name: string | undefined, key?: Uint8Array) => ({
+    token: 't',
+    protocolVersion: 1,
+    ...(name ? { name } : {}),
+    ...(key ? { identityKey: identityKeyToText(key) } : {}),
+  });
 
   it('binds a name to the key it first joined with, across restarts', async () => {
     const file = join(dir, 'identities.json');
@@ -70,11 +111,15 @@ describe('IdentityRegistry', () => {
     expect(restarted.keyOf('alice')).toEqual(alice);
     for (const mode of [secure, plaintext]) {
       expect(restarted.admit(joinAuth('alice', alice), mode)).toBeUndefined();
-      expect(restarted.admit(joinAuth('alice', generateIdentity().publicKey), mode)).toMatch(/^client name 'alice' is registered with another identity key/);
+      expect(restarted.admit(joinAuth('alice', generateIdentity().publicKey), mode)).toMatch(
+        /^client name 'alice' is registered with another identity key/,
+      );
       expect(restarted.admit(joinAuth('bob', generateIdentity().publicKey), mode)).toBeUndefined();
     }
     // A bound name cannot be taken over by leaving the key out, in either mode.
-    expect(restarted.admit(joinAuth('alice'), plaintext)).toBe("client name 'alice' is bound to an identity key; a join under it must present that key");
+    expect(restarted.admit(joinAuth('alice'), plaintext)).toBe(
+      "client name 'alice' is bound to an identity key; a join under it must present that key",
+    );
     expect(restarted.admit(joinAuth('alice'), secure)).toMatch(/must present an Ed25519 identity key/);
   });
 

@@ -20,13 +20,24 @@ afterEach(async () => {
 async function handshakeHeartbeat(heartbeat?: Heartbeat): Promise<{ pingInterval: number; pingTimeout: number }> {
   const dir = await tempDir();
   cleanup.push(() => dir.remove());
-  const config = parseCoordinatorConfig({ port: 0, host: '127.0.0.1', dataDir: dir.path, joinToken: JOIN_TOKEN }, 'test');
+  const config = parseCoordinatorConfig(
+    { port: 0, host: '127.0.0.1', dataDir: dir.path, joinToken: JOIN_TOKEN },
+    'test',
+  );
   const running = await startCoordinator(config, { log: () => undefined, ...(heartbeat ? { heartbeat } : {}) });
   cleanup.push(() => running.close());
-  const socket = io(running.url, { auth: { token: JOIN_TOKEN, protocolVersion: PROTOCOL_VERSION }, transports: ['websocket'], reconnection: false, forceNew: true, autoConnect: false });
+  const socket = io(running.url, {
+    auth: { token: JOIN_TOKEN, protocolVersion: PROTOCOL_VERSION },
+    transports: ['websocket'],
+    reconnection: false,
+    forceNew: true,
+    autoConnect: false,
+  });
   cleanup.push(async () => void socket.disconnect());
   socket.connect();
-  return new Promise((resolve) => socket.io.engine.once('handshake', (data: { pingInterval: number; pingTimeout: number }) => resolve(data)));
+  return new Promise((resolve) =>
+    socket.io.engine.once('handshake', (data: { pingInterval: number; pingTimeout: number }) => resolve(data)),
+  );
 }
 
 describe('socket.io heartbeat', () => {
@@ -35,6 +46,9 @@ describe('socket.io heartbeat', () => {
   });
 
   it('is the one asked for at start', async () => {
-    expect(await handshakeHeartbeat({ pingIntervalMs: 30_000, pingTimeoutMs: 180_000 })).toMatchObject({ pingInterval: 30_000, pingTimeout: 180_000 });
+    expect(await handshakeHeartbeat({ pingIntervalMs: 30_000, pingTimeoutMs: 180_000 })).toMatchObject({
+      pingInterval: 30_000,
+      pingTimeout: 180_000,
+    });
   });
 });

@@ -18,9 +18,17 @@ let socket: Socket;
 
 beforeAll(async () => {
   dir = await tempDir();
-  server = await startTestCoordinator(dir.path, { secureAggregation: { enabled: true }, strategy: { sampler: { minClients: 3 } } });
+  server = await startTestCoordinator(dir.path, {
+    secureAggregation: { enabled: true },
+    strategy: { sampler: { minClients: 3 } },
+  });
   socket = io(server.url, {
-    auth: { token: JOIN_TOKEN, protocolVersion: PROTOCOL_VERSION, name: 'raw', identityKey: identityKeyToText(generateIdentity().publicKey) },
+    auth: {
+      token: JOIN_TOKEN,
+      protocolVersion: PROTOCOL_VERSION,
+      name: 'raw',
+      identityKey: identityKeyToText(generateIdentity().publicKey),
+    },
     transports: ['websocket'],
     reconnection: false,
     forceNew: true,
@@ -37,7 +45,16 @@ afterAll(async () => {
   await dir?.remove();
 });
 
-const advertise = { type: 'secagg/advertise', round: 1, encryptionKey: new Uint8Array(32), maskingKey: new Uint8Array(32), digest: new Uint8Array(32), seedCommitment: new Uint8Array(32), shareRoot: new Uint8Array(32), signature: new Uint8Array(64) };
+const advertise = {
+  type: 'secagg/advertise',
+  round: 1,
+  encryptionKey: new Uint8Array(32),
+  maskingKey: new Uint8Array(32),
+  digest: new Uint8Array(32),
+  seedCommitment: new Uint8Array(32),
+  shareRoot: new Uint8Array(32),
+  signature: new Uint8Array(64),
+};
 
 /** An envelope with its header, JSON and byte region given by hand. */
 function craft(json: string, region: number[] = []): Uint8Array {
@@ -53,13 +70,41 @@ const send = (...args: unknown[]) => socket.timeout(5_000).emitWithAck(EVENTS.se
 
 describe(`'${EVENTS.secagg}' messages on the socket`, () => {
   it.each([
-    ['a plain JSON message (no envelope)', [advertise], 'invalid secagg message: envelope: the message must be one binary envelope (ArrayBuffer or Uint8Array), got object'],
-    ['two arguments', [encodeEnvelope(advertise), new Uint8Array(1)], 'invalid secagg message: takes 1 argument (an envelope), got 2'],
-    ['trailing bytes', [craft('{"type":"secagg/refusal","round":1,"reason":"x"}', [0])], 'invalid secagg message: envelope: 1 byte(s) after the last field (trailing bytes)'],
-    ['a placeholder out of range', [craft('{"k":{"$b":[0,64]}}', [1, 2])], 'invalid secagg message: envelope: k spans bytes 0..64, beyond the 2-byte region'],
-    ['a __proto__ key', [craft('{"type":"secagg/refusal","round":1,"reason":"x","__proto__":{"admin":true}}')], "invalid secagg message: envelope: the top level has the forbidden key '__proto__'"],
-    ['a well-formed envelope holding an invalid message', [encodeEnvelope({ ...advertise, encryptionKey: new Uint8Array(31) })], 'invalid secagg message: encryptionKey: must be 32 bytes'],
-    ['a well-formed envelope holding an unknown field', [encodeEnvelope({ ...advertise, extra: new Uint8Array(1) })], 'invalid secagg message: Unrecognized key: "extra"'],
+    [
+      'a plain JSON message (no envelope)',
+      [advertise],
+      'invalid secagg message: envelope: the message must be one binary envelope (ArrayBuffer or Uint8Array), got object',
+    ],
+    [
+      'two arguments',
+      [encodeEnvelope(advertise), new Uint8Array(1)],
+      'invalid secagg message: takes 1 argument (an envelope), got 2',
+    ],
+    [
+      'trailing bytes',
+      [craft('{"type":"secagg/refusal","round":1,"reason":"x"}', [0])],
+      'invalid secagg message: envelope: 1 byte(s) after the last field (trailing bytes)',
+    ],
+    [
+      'a placeholder out of range',
+      [craft('{"k":{"$b":[0,64]}}', [1, 2])],
+      'invalid secagg message: envelope: k spans bytes 0..64, beyond the 2-byte region',
+    ],
+    [
+      'a __proto__ key',
+      [craft('{"type":"secagg/refusal","round":1,"reason":"x","__proto__":{"admin":true}}')],
+      "invalid secagg message: envelope: the top level has the forbidden key '__proto__'",
+    ],
+    [
+      'a well-formed envelope holding an invalid message',
+      [encodeEnvelope({ ...advertise, encryptionKey: new Uint8Array(31) })],
+      'invalid secagg message: encryptionKey: must be 32 bytes',
+    ],
+    [
+      'a well-formed envelope holding an unknown field',
+      [encodeEnvelope({ ...advertise, extra: new Uint8Array(1) })],
+      'invalid secagg message: Unrecognized key: "extra"',
+    ],
   ])('refuses %s with the problem named', async (_, args, message) => {
     expect(await send(...args)).toEqual({ ok: false, code: 'invalid-message', message });
   });

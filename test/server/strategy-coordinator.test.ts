@@ -10,7 +10,14 @@ import { decodeEnvelope } from '../../shared/protocol/envelope.js';
 import { EVENTS, PROTOCOL_VERSION, type TrainTask, type UpdateReply } from '../../shared/protocol/messages.js';
 import { encodeWeights } from '../../shared/protocol/weights-codec.js';
 import { evaluate } from '../../shared/training.js';
-import { collectingProgress, JOIN_TOKEN, nextRounds, startTestCoordinator, tempDir, coordinatorSuite } from '../e2e/helpers.js';
+import {
+  collectingProgress,
+  JOIN_TOKEN,
+  nextRounds,
+  startTestCoordinator,
+  tempDir,
+  coordinatorSuite,
+} from '../e2e/helpers.js';
 
 /**
  * The strategy section on a live coordinator over socket.io: FedProx mu travels with the round,
@@ -37,10 +44,20 @@ describe('strategy and federated evaluation on the coordinator', () => {
     cleanup.push(() => server.close());
 
     // Two clients with held-out splits of different sizes, and a bare socket with none.
-    const heldOut: Record<string, Dataset> = { 'eval-a': loadDataSpecSync('mnist:40/80'), 'eval-b': loadDataSpecSync('mnist:0/160') };
+    const heldOut: Record<string, Dataset> = {
+      'eval-a': loadDataSpecSync('mnist:40/80'),
+      'eval-b': loadDataSpecSync('mnist:0/160'),
+    };
     const lines: string[] = [];
     for (const [name, evalData] of Object.entries(heldOut)) {
-      const client = new NodeClient({ server: server.url, token: JOIN_TOKEN, name, data: loadDataSpecSync(`mnist:${name === 'eval-a' ? 1 : 2}/80`), evalData, progress: collectingProgress(lines) });
+      const client = new NodeClient({
+        server: server.url,
+        token: JOIN_TOKEN,
+        name,
+        data: loadDataSpecSync(`mnist:${name === 'eval-a' ? 1 : 2}/80`),
+        evalData,
+        progress: collectingProgress(lines),
+      });
       const done = client.run();
       done.catch(() => undefined);
       cleanup.push(async () => {
@@ -48,22 +65,37 @@ describe('strategy and federated evaluation on the coordinator', () => {
         await done.catch(() => undefined);
       });
     }
-    const bare: Socket = io(server.url, { auth: { token: JOIN_TOKEN, protocolVersion: PROTOCOL_VERSION, name: 'bare' }, transports: ['websocket'], reconnection: false, forceNew: true });
+    const bare: Socket = io(server.url, {
+      auth: { token: JOIN_TOKEN, protocolVersion: PROTOCOL_VERSION, name: 'bare' },
+      transports: ['websocket'],
+      reconnection: false,
+      forceNew: true,
+    });
     cleanup.push(async () => {
       bare.disconnect();
     });
     const evaluateRequests: unknown[] = [];
     bare.on(EVENTS.evaluate, (body: unknown) => evaluateRequests.push(body));
-    const task = new Promise<TrainTask>((resolve) => bare.once(EVENTS.train, (envelope: unknown) => resolve(decodeEnvelope(envelope) as TrainTask)));
+    const task = new Promise<TrainTask>((resolve) =>
+      bare.once(EVENTS.train, (envelope: unknown) => resolve(decodeEnvelope(envelope) as TrainTask)),
+    );
 
     const round = nextRounds(server, 1);
     const before = server.coordinator.currentWeights();
     server.coordinator.startRounds(1);
     const train = await task;
-    expect(train.config).toMatchObject({ proximalMu: 0.01, epochs: 1, batchSize: 32, learningRate: 0.1, optimizer: 'sgd' });
+    expect(train.config).toMatchObject({
+      proximalMu: 0.01,
+      epochs: 1,
+      batchSize: 32,
+      learningRate: 0.1,
+      optimizer: 'sgd',
+    });
     const n = server.coordinator.task.info.parameterCount;
     const meta = { round: 1, numExamples: 10, metrics: { loss: 1, accuracy: 0.5 }, trainMs: 1 };
-    expect(await bare.timeout(10_000).emitWithAck(EVENTS.update, meta, encodeWeights(new Float32Array(n)))).toMatchObject({ ok: true } satisfies Partial<UpdateReply>);
+    expect(
+      await bare.timeout(10_000).emitWithAck(EVENTS.update, meta, encodeWeights(new Float32Array(n))),
+    ).toMatchObject({ ok: true } satisfies Partial<UpdateReply>);
 
     const [record] = await round;
     expect(record.status).toBe('committed');
@@ -93,7 +125,10 @@ describe('strategy and federated evaluation on the coordinator', () => {
     // Centralized evaluation on the coordinator's held-out digits too, per class as well.
     expect(record.evaluation!.numExamples).toBe(2000);
     expect(record.evaluation!.confusion!.flat().reduce((a, b) => a + b, 0)).toBe(2000);
-    expect(record.evaluation!.perClass!.reduce((a, c) => a + c.recall * c.support, 0) / 2000).toBeCloseTo(record.evaluation!.accuracy, 9);
+    expect(record.evaluation!.perClass!.reduce((a, c) => a + c.recall * c.support, 0) / 2000).toBeCloseTo(
+      record.evaluation!.accuracy,
+      9,
+    );
 
     // FedAdam with eta 0.01 moves each weight by at most about eta in its first step.
     let largest = 0;
@@ -101,7 +136,9 @@ describe('strategy and federated evaluation on the coordinator', () => {
     expect(largest).toBeLessThanOrEqual(0.01 * 1.0001);
     expect(largest).toBeGreaterThan(0.001);
 
-    expect(lines.some((l) => /round 1: version 1 scores \d+\.\d% \(loss \d+\.\d{4}\) on 50 local held-out examples/.test(l))).toBe(true);
+    expect(
+      lines.some((l) => /round 1: version 1 scores \d+\.\d% \(loss \d+\.\d{4}\) on 50 local held-out examples/.test(l)),
+    ).toBe(true);
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     expect(metrics).toContain(`fedserve_federated_evaluation_accuracy ${fe.accuracy}`);
     expect(metrics).toContain(`fedserve_heldout_class_accuracy{class="3"} ${record.evaluation!.perClass![3].recall}`);

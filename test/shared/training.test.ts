@@ -12,8 +12,14 @@ let test: Dataset;
 beforeAll(async () => {
   await setupBackend('wasm', { log: () => {}, argv: [], env: {} });
   const mnist = loadMnist();
-  train = subset(mnist.train, Int32Array.from({ length: 512 }, (_, i) => i));
-  test = subset(mnist.test, Int32Array.from({ length: 300 }, (_, i) => i));
+  train = subset(
+    mnist.train,
+    Int32Array.from({ length: 512 }, (_, i) => i),
+  );
+  test = subset(
+    mnist.test,
+    Int32Array.from({ length: 300 }, (_, i) => i),
+  );
 });
 
 const adam: TrainConfig = { epochs: 2, batchSize: 32, learningRate: 2e-3, optimizer: 'adam', seed: 4 };
@@ -59,7 +65,14 @@ describe('trainLocal / evaluate', () => {
     for (let r = 0; r < 2; r++) {
       const model = createSeedCnn();
       setFlatWeights(model, start);
-      const result = await trainLocal(model, subset(train, Int32Array.from({ length: 96 }, (_, i) => i)), { ...adam, epochs: 1 });
+      const result = await trainLocal(
+        model,
+        subset(
+          train,
+          Int32Array.from({ length: 96 }, (_, i) => i),
+        ),
+        { ...adam, epochs: 1 },
+      );
       runs.push({ result, weights: getFlatWeights(model) });
       model.dispose();
     }
@@ -73,7 +86,14 @@ describe('trainLocal / evaluate', () => {
     const drift = async (proximalMu: number) => {
       const model = createSeedCnn();
       setFlatWeights(model, start);
-      await trainLocal(model, subset(train, Int32Array.from({ length: 192 }, (_, i) => i)), { ...sgd, proximalMu });
+      await trainLocal(
+        model,
+        subset(
+          train,
+          Int32Array.from({ length: 192 }, (_, i) => i),
+        ),
+        { ...sgd, proximalMu },
+      );
       const d = distance(getFlatWeights(model), start);
       model.dispose();
       return d;

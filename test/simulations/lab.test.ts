@@ -75,7 +75,9 @@ describe('simulation lab', () => {
     const total = a.clients.reduce((s, c) => s + c.train.n + c.heldOut!.n, 0);
     expect(total).toBe(240);
     const other = await buildPopulation(parseLabConfig({ ...raw, seed: 12 }, 'test'));
-    expect(other.clients.map((c) => Array.from(c.classCounts))).not.toEqual(a.clients.map((c) => Array.from(c.classCounts)));
+    expect(other.clients.map((c) => Array.from(c.classCounts))).not.toEqual(
+      a.clients.map((c) => Array.from(c.classCounts)),
+    );
   });
 
   it('writes the CSV, SVG plot and markdown summary, and a rerun repeats the first round exactly', async () => {
@@ -86,7 +88,12 @@ describe('simulation lab', () => {
 
     const rows = parseCsv(await readFile(join(first, 'rounds.csv'), 'utf8'));
     expect(Object.keys(rows[0])).toEqual([...CSV_COLUMNS]);
-    expect(rows.map((r) => `${r.run}/${r.round}/${r.status}`)).toEqual(['FedAvg/1/committed', 'FedAvg/2/committed', 'Median/1/committed', 'Median/2/committed']);
+    expect(rows.map((r) => `${r.run}/${r.round}/${r.status}`)).toEqual([
+      'FedAvg/1/committed',
+      'FedAvg/2/committed',
+      'Median/1/committed',
+      'Median/2/committed',
+    ]);
     expect(rows.map((r) => r.strategy)).toEqual(['fedavg', 'fedavg', 'fedavg+median', 'fedavg+median']);
     for (const r of rows) {
       expect(numberIn(r, 'accuracy')).toBeGreaterThanOrEqual(0);
@@ -103,8 +110,11 @@ describe('simulation lab', () => {
     const again = parseCsv(await readFile(join(second, 'rounds.csv'), 'utf8'));
     const [a, b] = [rows[0], again[0]];
     expect([a.run, a.round, b.run, b.round]).toEqual(['FedAvg', '1', 'FedAvg', '1']);
-    for (const column of ['accuracy', 'loss', 'federated_accuracy', 'federated_loss', 'train_loss', 'examples']) expect(b[column]).toBe(a[column]);
-    expect(await readFile(join(second, 'partitions.csv'), 'utf8')).toBe(await readFile(join(first, 'partitions.csv'), 'utf8'));
+    for (const column of ['accuracy', 'loss', 'federated_accuracy', 'federated_loss', 'train_loss', 'examples'])
+      expect(b[column]).toBe(a[column]);
+    expect(await readFile(join(second, 'partitions.csv'), 'utf8')).toBe(
+      await readFile(join(first, 'partitions.csv'), 'utf8'),
+    );
 
     // Per-class metrics of each round, held-out (150 digits) and federated (the clients' summed matrices).
     const classes = parseCsv(await readFile(join(first, 'classes.csv'), 'utf8'));
@@ -114,12 +124,22 @@ describe('simulation lab', () => {
     expect(heldOutRound1.reduce((s, c) => s + numberIn(c, 'support'), 0)).toBe(150);
     const recallWeighted = heldOutRound1.reduce((s, c) => s + numberIn(c, 'recall') * numberIn(c, 'support'), 0) / 150;
     expect(recallWeighted).toBeCloseTo(Number(rows[0].accuracy), 4);
-    const federatedRound1 = classes.filter((c) => c.run === 'FedAvg' && c.round === '1' && c.evaluation === 'federated');
-    const runs = JSON.parse(await readFile(join(first, 'runs.json'), 'utf8')) as { label: string; records: { round: number; federatedEvaluation: { numExamples: number } }[] }[];
-    expect(federatedRound1.reduce((s, c) => s + numberIn(c, 'support'), 0)).toBe(runs[0].records[0].federatedEvaluation.numExamples);
+    const federatedRound1 = classes.filter(
+      (c) => c.run === 'FedAvg' && c.round === '1' && c.evaluation === 'federated',
+    );
+    const runs = JSON.parse(await readFile(join(first, 'runs.json'), 'utf8')) as {
+      label: string;
+      records: { round: number; federatedEvaluation: { numExamples: number } }[];
+    }[];
+    expect(federatedRound1.reduce((s, c) => s + numberIn(c, 'support'), 0)).toBe(
+      runs[0].records[0].federatedEvaluation.numExamples,
+    );
     expect(runs[0].records[0].federatedEvaluation.numExamples).toBeGreaterThan(50);
 
-    expect(runs.map((r) => [r.label, r.records.map((x) => x.round)])).toEqual([['FedAvg', [1, 2]], ['Median', [1, 2]]]);
+    expect(runs.map((r) => [r.label, r.records.map((x) => x.round)])).toEqual([
+      ['FedAvg', [1, 2]],
+      ['Median', [1, 2]],
+    ]);
 
     const svg = await readFile(join(first, 'plot.svg'), 'utf8');
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
@@ -144,27 +164,45 @@ describe('simulation lab', () => {
     expect(await readFile(join(first, 'summary.md'), 'utf8')).toBe(summary);
     expect(await readFile(join(first, 'plot.svg'), 'utf8')).toBe(plot);
     const partitions = (await readFile(join(first, 'partitions.csv'), 'utf8')).trim().split('\n');
-    expect(partitions[0]).toBe('client,train_examples,held_out_examples,byzantine,class_0,class_1,class_2,class_3,class_4,class_5,class_6,class_7,class_8,class_9');
+    expect(partitions[0]).toBe(
+      'client,train_examples,held_out_examples,byzantine,class_0,class_1,class_2,class_3,class_4,class_5,class_6,class_7,class_8,class_9',
+    );
     expect(partitions).toHaveLength(4);
   });
 
   it('stopAtGoal ends a run at the first round reaching the goal, and only then', async () => {
-    const base = { ...raw, byzantine: undefined, data: { trainExamples: 90, testExamples: 40 }, rounds: 3, runs: [raw.runs[0]] };
+    const base = {
+      ...raw,
+      byzantine: undefined,
+      data: { trainExamples: 90, testExamples: 40 },
+      rounds: 3,
+      runs: [raw.runs[0]],
+    };
     const stopped = await runLab(parseLabConfig({ ...base, goalAccuracy: 0.001, stopAtGoal: true }, 'test'));
     const rows = parseCsv(await readFile(join(stopped, 'rounds.csv'), 'utf8'));
     expect(rows).toHaveLength(1);
     expect(Number(rows[0].accuracy)).toBeGreaterThanOrEqual(0.001);
-    expect(await readFile(join(stopped, 'summary.md'), 'utf8')).toContain('stopped after 1 round(s): reached the goal accuracy 0.001 in round 1');
+    expect(await readFile(join(stopped, 'summary.md'), 'utf8')).toContain(
+      'stopped after 1 round(s): reached the goal accuracy 0.001 in round 1',
+    );
     const unreachable = await runLab(parseLabConfig({ ...base, rounds: 2, goalAccuracy: 1, stopAtGoal: true }, 'test'));
     expect(parseCsv(await readFile(join(unreachable, 'rounds.csv'), 'utf8'))).toHaveLength(2);
   });
 
   it('refuses configs that name no clients, reuse a label or set numPartitions', () => {
-    expect(() => parseLabConfig({ ...raw, clients: 0 }, 'x.json')).toThrow(/invalid simulation config \(x\.json\)[\s\S]*clients/);
-    expect(() => parseLabConfig({ ...raw, runs: [raw.runs[0], raw.runs[0]] }, 'x.json')).toThrow(/run label 'FedAvg' is used twice/);
-    expect(() => parseLabConfig({ ...raw, partition: { kind: 'iid', numPartitions: 4 } }, 'x.json')).toThrow(/numPartitions is always the number of clients/);
+    expect(() => parseLabConfig({ ...raw, clients: 0 }, 'x.json')).toThrow(
+      /invalid simulation config \(x\.json\)[\s\S]*clients/,
+    );
+    expect(() => parseLabConfig({ ...raw, runs: [raw.runs[0], raw.runs[0]] }, 'x.json')).toThrow(
+      /run label 'FedAvg' is used twice/,
+    );
+    expect(() => parseLabConfig({ ...raw, partition: { kind: 'iid', numPartitions: 4 } }, 'x.json')).toThrow(
+      /numPartitions is always the number of clients/,
+    );
     expect(() => parseLabConfig({ ...raw, partition: { kind: 'dirichlet' } }, 'x.json')).toThrow(/partition/);
-    expect(() => parseLabConfig({ ...raw, data: { train: 'fashion-mnist:dev' } }, 'x.json')).toThrow(/expected fashion-mnist:train[\s\S]*at data\.train/);
+    expect(() => parseLabConfig({ ...raw, data: { train: 'fashion-mnist:dev' } }, 'x.json')).toThrow(
+      /expected fashion-mnist:train[\s\S]*at data\.train/,
+    );
   });
 
   it('refuses more examples than the data source holds, naming it', async () => {
@@ -175,7 +213,17 @@ describe('simulation lab', () => {
 
   it('refuses a run whose strategy cannot combine with its privacy section before anything runs', async () => {
     const bad = parseLabConfig(
-      { ...raw, runs: [raw.runs[0], { label: 'DP median', strategy: { aggregator: { kind: 'median' } }, privacy: { mode: 'central', noiseMultiplier: 1, clipNorm: 1, delta: 1e-5, targetEpsilon: 10 } }] },
+      {
+        ...raw,
+        runs: [
+          raw.runs[0],
+          {
+            label: 'DP median',
+            strategy: { aggregator: { kind: 'median' } },
+            privacy: { mode: 'central', noiseMultiplier: 1, clipNorm: 1, delta: 1e-5, targetEpsilon: 10 },
+          },
+        ],
+      },
       'x.json',
     );
     await expect(simulate(bad, join(tmpdir(), 'fedserve-lab-never-written'), { progress: silent })).rejects.toThrow(

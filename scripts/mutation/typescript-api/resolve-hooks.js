@@ -2,6 +2,7 @@
 const STRYKER = '/@stryker-mutator/';
 
 export async function resolve(specifier, context, nextResolve) {
-  if (specifier === 'typescript' && context.parentURL?.includes(STRYKER)) return nextResolve('fedserve-typescript-api', context);
+  if (specifier === 'typescript' && context.parentURL?.includes(STRYKER))
+    return nextResolve('fedserve-typescript-api', context);
   return nextResolve(specifier, context);
 }

@@ -29,7 +29,11 @@ function th(text: string): HTMLTableCellElement {
   return c;
 }
 
-export function renderConfusion(table: HTMLTableElement, caption: HTMLElement, rounds: readonly EvaluatedRound[]): void {
+export function renderConfusion(
+  table: HTMLTableElement,
+  caption: HTMLElement,
+  rounds: readonly EvaluatedRound[],
+): void {
   const newest = [...rounds].reverse().find((r) => r.evaluation?.confusion);
   const m = newest?.evaluation?.confusion;
   table.dataset.classes = String(m?.length ?? 0);
@@ -69,7 +73,15 @@ export function renderClassAccuracy(table: HTMLTableElement, rounds: readonly Ev
     tr.append(th(String(r.round)));
     for (let c = 0; c < classes; c++) {
       const m = r.evaluation!.perClass![c];
-      tr.append(m ? td(`${(m.recall * 100).toFixed(1)}%`, `precision ${(m.precision * 100).toFixed(1)}%, F1 ${(m.f1 * 100).toFixed(1)}%, ${m.support} examples`, m.recall) : td('-'));
+      tr.append(
+        m
+          ? td(
+              `${(m.recall * 100).toFixed(1)}%`,
+              `precision ${(m.precision * 100).toFixed(1)}%, F1 ${(m.f1 * 100).toFixed(1)}%, ${m.support} examples`,
+              m.recall,
+            )
+          : td('-'),
+      );
     }
     return tr;
   });

@@ -100,7 +100,10 @@ function secureAggregationOn(): boolean {
  * E.g. "k=2, t=2; 2 survived, 1 dropped (carol at masked-input); error ≤ 3.1e-7". Who dropped is
  * named in the admin view only (`named`); the public view has the count.
  */
-function describeSecureAggregation(s: NonNullable<AggregateRound['secureAggregation']>, named?: SecureAggregationRecord['dropouts']): string {
+function describeSecureAggregation(
+  s: NonNullable<AggregateRound['secureAggregation']>,
+  named?: SecureAggregationRecord['dropouts'],
+): string {
   const who = named?.length ? ` (${named.map((d) => `${d.clientId} at ${d.stage}`).join(', ')})` : '';
   // Survivors are known once the masked inputs are in; a round that failed before has none to report.
   const outcome = s.errorBound === undefined && s.survivors === 0 ? `stopped at ${s.stage}` : `${s.survivors} survived`;
@@ -161,20 +164,30 @@ function roundRow(shown: Shown, admin: boolean): HTMLTableRowElement {
   const epsilon = epsilonOf(shown);
   row.append(
     cell(String(r.round)),
-    cell(r.status === 'failed' && reason !== undefined ? `failed: ${reason}` : r.status, { className: `status-${r.status}` }),
+    cell(r.status === 'failed' && reason !== undefined ? `failed: ${reason}` : r.status, {
+      className: `status-${r.status}`,
+    }),
     cell(agg ? `${agg.contributors}/${agg.participants}` : '-'),
     cell(agg ? String(agg.numExamples) : '-'),
     cell(fmt.pct(accuracy)),
     cell(fmt.num(loss)),
     ...(privacyOn() ? [cell(epsilon === undefined ? '-' : fmt.eps(epsilon))] : []),
     // Why each dropout left, when it said so, on hover (admin view).
-    ...(secureAggregationOn() ? [cell(secure ? secure.text : '-', { className: 'text', title: secure?.title ?? '' })] : []),
+    ...(secureAggregationOn()
+      ? [cell(secure ? secure.text : '-', { className: 'text', title: secure?.title ?? '' })]
+      : []),
     cell(agg ? fmt.secs(agg.durationMs) : '-'),
   );
   const version = document.createElement('td');
-  if (r.version !== undefined) version.append(modelLink(r.version, 'model.json', `v${r.version}`), ' · ', modelLink(r.version, 'weights.bin', 'weights'));
+  if (r.version !== undefined)
+    version.append(
+      modelLink(r.version, 'model.json', `v${r.version}`),
+      ' · ',
+      modelLink(r.version, 'weights.bin', 'weights'),
+    );
   row.append(version);
-  if (admin) row.append(cell(shown.access === 'admin' ? perClientDetail(shown.record) : '-', { className: 'text detail' }));
+  if (admin)
+    row.append(cell(shown.access === 'admin' ? perClientDetail(shown.record) : '-', { className: 'text detail' }));
   return row;
 }
 
@@ -223,11 +236,19 @@ function renderStatus(): void {
   const shown = runningShown(status) ?? lastClosed();
   const r = shown?.record;
   el('round').textContent = r ? String(r.round) : '-';
-  el('phase').textContent = r ? `${r.status}${r.stage ? ` (${r.stage})` : ''}${status.running ? '' : '; no round running'}` : 'idle';
+  el('phase').textContent = r
+    ? `${r.status}${r.stage ? ` (${r.stage})` : ''}${status.running ? '' : '; no round running'}`
+    : 'idle';
   el('phase').className = r ? `status-${r.status}` : '';
   const count = r ? participantCount(r) : undefined;
   el('participants').textContent =
-    shown?.access === 'admin' ? (shown.record.participants.length ? shown.record.participants.join(', ') : '-') : count ? String(count) : '-';
+    shown?.access === 'admin'
+      ? shown.record.participants.length
+        ? shown.record.participants.join(', ')
+        : '-'
+      : count
+        ? String(count)
+        : '-';
   renderElapsed();
 }
 
@@ -266,7 +287,8 @@ function follow(): void {
     {
       snapshot: (s) => {
         task = s.task;
-        el('task').textContent = `${s.task.name}: [${s.task.inputShape.join('x')}] -> ${s.task.numClasses} classes, ${s.task.parameterCount.toLocaleString()} parameters`;
+        el('task').textContent =
+          `${s.task.name}: [${s.task.inputShape.join('x')}] -> ${s.task.numClasses} classes, ${s.task.parameterCount.toLocaleString()} parameters`;
         closed.clear();
         if (s.access === 'admin') for (const record of s.rounds) closed.set(record.round, { access: 'admin', record });
         else for (const record of s.rounds) closed.set(record.round, { access: 'public', record });
@@ -323,7 +345,11 @@ el('start-form').addEventListener('submit', (event) => {
   const result = el('start-result');
   const button = el<HTMLButtonElement>('start');
   button.disabled = true;
-  startRounds(Number(el<HTMLInputElement>('start-count').value), el<HTMLDialogElement>('token-dialog'), el<HTMLInputElement>('admin-token'))
+  startRounds(
+    Number(el<HTMLInputElement>('start-count').value),
+    el<HTMLDialogElement>('token-dialog'),
+    el<HTMLInputElement>('admin-token'),
+  )
     .then((r) => {
       result.textContent = r.message;
       result.className = r.ok ? 'hint ok' : 'hint bad';

@@ -1,4 +1,13 @@
-import { CategoryScale, Chart, Legend, LinearScale, LineController, LineElement, PointElement, Tooltip } from 'chart.js';
+import {
+  CategoryScale,
+  Chart,
+  Legend,
+  LinearScale,
+  LineController,
+  LineElement,
+  PointElement,
+  Tooltip,
+} from 'chart.js';
 
 Chart.register(LineController, LineElement, PointElement, LinearScale, CategoryScale, Legend, Tooltip);
 
@@ -51,7 +60,13 @@ export class MetricsChart {
         scales: {
           x: { title: { display: true, text: 'round' } },
           accuracy: { type: 'linear', position: 'left', min: 0, max: 1, title: { display: true, text: 'accuracy' } },
-          loss: { type: 'linear', position: 'right', min: 0, grid: { drawOnChartArea: false }, title: { display: true, text: 'loss' } },
+          loss: {
+            type: 'linear',
+            position: 'right',
+            min: 0,
+            grid: { drawOnChartArea: false },
+            title: { display: true, text: 'loss' },
+          },
         },
       },
     });
@@ -74,6 +89,8 @@ export class MetricsChart {
 
   /** Points drawn per series, for tests and kiosks to check what the chart shows. */
   pointCounts(): Record<string, number> {
-    return Object.fromEntries(this.chart.data.datasets.map((d) => [d.label ?? '', d.data.filter((v) => v !== null).length]));
+    return Object.fromEntries(
+      this.chart.data.datasets.map((d) => [d.label ?? '', d.data.filter((v) => v !== null).length]),
+    );
   }
 }

@@ -30,7 +30,10 @@ export class Playground {
     this.clear();
     const at = (e: PointerEvent) => {
       const r = ui.pad.getBoundingClientRect();
-      return [((e.clientX - r.left) * ui.pad.width) / r.width, ((e.clientY - r.top) * ui.pad.height) / r.height] as const;
+      return [
+        ((e.clientX - r.left) * ui.pad.width) / r.width,
+        ((e.clientY - r.top) * ui.pad.height) / r.height,
+      ] as const;
     };
     const ctx = ui.pad.getContext('2d')!;
     ui.pad.addEventListener('pointerdown', (e) => {
@@ -61,7 +64,10 @@ export class Playground {
   /** The versions to offer, newest first; the current version is always the first choice. */
   setVersions(versions: readonly number[]): void {
     const chosen = this.ui.version.value;
-    const options = [new Option('current', ''), ...[...versions].sort((a, b) => b - a).map((v) => new Option(`v${v}`, String(v)))];
+    const options = [
+      new Option('current', ''),
+      ...[...versions].sort((a, b) => b - a).map((v) => new Option(`v${v}`, String(v))),
+    ];
     this.ui.version.replaceChildren(...options);
     if (options.some((o) => o.value === chosen)) this.ui.version.value = chosen;
   }
@@ -100,7 +106,10 @@ export class Playground {
     this.ui.explain.disabled = true;
     this.ui.status.textContent = 'explaining...';
     try {
-      const res = await fetch(path, { method: 'POST', body: JSON.stringify({ instances: [this.pixels()], steps: 32 }) });
+      const res = await fetch(path, {
+        method: 'POST',
+        body: JSON.stringify({ instances: [this.pixels()], steps: 32 }),
+      });
       const body = (await res.json()) as ExplainResponse & { error?: string };
       if (!res.ok) throw new Error(body.error ?? `HTTP ${res.status}`);
       this.show(body);

@@ -9,7 +9,11 @@ function askForToken(dialog: HTMLDialogElement, field: HTMLInputElement): Promis
   field.value = '';
   dialog.showModal();
   return new Promise((resolve) => {
-    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok' && field.value ? field.value : undefined), { once: true });
+    dialog.addEventListener(
+      'close',
+      () => resolve(dialog.returnValue === 'ok' && field.value ? field.value : undefined),
+      { once: true },
+    );
   });
 }
 
@@ -18,7 +22,11 @@ export interface StartResult {
   message: string;
 }
 
-export async function startRounds(rounds: number, dialog: HTMLDialogElement, field: HTMLInputElement): Promise<StartResult> {
+export async function startRounds(
+  rounds: number,
+  dialog: HTMLDialogElement,
+  field: HTMLInputElement,
+): Promise<StartResult> {
   const token = adminToken.get() ?? (await askForToken(dialog, field));
   if (!token) return { ok: false, message: 'cancelled: no admin token given' };
   const res = await fetch('/v1/rounds', {

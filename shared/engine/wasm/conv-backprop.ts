@@ -42,10 +42,12 @@ function im2col(ops: WasmOps, x: TensorInfo, g: backend_util.Conv2DInfo): Tensor
   const xs = ops.backend.typedArrayFromHeap(x) as Float32Array;
   const ps = ops.backend.typedArrayFromHeap(patches) as Float32Array;
   const srcStep = g.strideWidth * ci;
-  const inside = Array.from({ length: filterWidth }, (_, kx) => insideColumns(kx * g.dilationWidth - g.padInfo.left, g.strideWidth, inWidth, outWidth));
+  const inside = Array.from({ length: filterWidth }, (_, kx) =>
+    insideColumns(kx * g.dilationWidth - g.padInfo.left, g.strideWidth, inWidth, outWidth),
+  );
   for (let b = 0; b < batchSize; b++) {
     for (let oy = 0; oy < outHeight; oy++) {
-      const rowStart = ((b * outHeight + oy) * outWidth) * k;
+      const rowStart = (b * outHeight + oy) * outWidth * k;
       for (let ky = 0; ky < filterHeight; ky++) {
         const y = oy * g.strideHeight + ky * g.dilationHeight - g.padInfo.top;
         for (let kx = 0; kx < filterWidth; kx++) {
@@ -81,7 +83,8 @@ function conv2dBackpropFilter({ inputs, backend, attrs }: KernelArgs): TensorInf
   const taps = g.filterHeight * g.filterWidth * g.inChannels;
   const rows = g.batchSize * g.outHeight * g.outWidth;
   const filterShape = [g.filterHeight, g.filterWidth, g.inChannels, g.outChannels];
-  const matMul = (a: TensorInfo, b: TensorInfo): TensorInfo => ops.run('BatchMatMul', { a, b }, { transposeA: false, transposeB: false });
+  const matMul = (a: TensorInfo, b: TensorInfo): TensorInfo =>
+    ops.run('BatchMatMul', { a, b }, { transposeA: false, transposeB: false });
   if (taps >= g.outChannels) {
     const planes = ops.transpose2d(x, g.batchSize * g.inHeight * g.inWidth, g.inChannels);
     const patchesT = ops.backend.makeOutput([taps, rows], 'float32');

@@ -38,7 +38,15 @@ export function insideColumns(offset: number, stride: number, inWidth: number, o
 }
 
 /** The exact rule for one 2x2 window-channel holding a non-finite value (+0 where nothing goes). */
-function firstMaximum(xs: Float32Array, dxs: Float32Array, i0: number, i1: number, i2: number, i3: number, g: number): void {
+function firstMaximum(
+  xs: Float32Array,
+  dxs: Float32Array,
+  i0: number,
+  i1: number,
+  i2: number,
+  i3: number,
+  g: number,
+): void {
   let best = Number.NEGATIVE_INFINITY;
   let where = -1;
   for (const i of [i0, i1, i2, i3]) {
@@ -183,7 +191,8 @@ class JsHeapKernels implements HeapKernels {
               const accRow = (ky * filterWidth + kx) * ch * multiplier;
               for (let c = 0; c < ch; c++) {
                 const xv = xs[xRow + c];
-                for (let m = 0; m < multiplier; m++) acc[accRow + c * multiplier + m] += xv * dys[dyRow + c * multiplier + m];
+                for (let m = 0; m < multiplier; m++)
+                  acc[accRow + c * multiplier + m] += xv * dys[dyRow + c * multiplier + m];
               }
             }
           }
@@ -195,16 +204,54 @@ class JsHeapKernels implements HeapKernels {
 }
 
 interface SimdExports {
-  maxPoolGrad2x2(x: number, dy: number, dx: number, batch: number, inH: number, inW: number, ch: number, outH: number, outW: number): number;
+  maxPoolGrad2x2(
+    x: number,
+    dy: number,
+    dx: number,
+    batch: number,
+    inH: number,
+    inW: number,
+    ch: number,
+    outH: number,
+    outW: number,
+  ): number;
   sumRows(x: number, out: number, acc: number, rows: number, width: number): void;
   im2colTap(
-    planes: number, dst: number, ch: number, batch: number, inH: number, inW: number, outH: number, outW: number,
-    p: number, yOff: number, sh: number, xOff: number, sw: number, lo: number, hi: number,
+    planes: number,
+    dst: number,
+    ch: number,
+    batch: number,
+    inH: number,
+    inW: number,
+    outH: number,
+    outW: number,
+    p: number,
+    yOff: number,
+    sh: number,
+    xOff: number,
+    sw: number,
+    lo: number,
+    hi: number,
   ): void;
   transpose2d(x: number, out: number, rows: number, cols: number): void;
   depthwiseFilterGrad(
-    x: number, dy: number, acc: number, batch: number, inH: number, inW: number, ch: number, outH: number, outW: number,
-    kh: number, kw: number, sh: number, sw: number, dh: number, dw: number, pt: number, pl: number,
+    x: number,
+    dy: number,
+    acc: number,
+    batch: number,
+    inH: number,
+    inW: number,
+    ch: number,
+    outH: number,
+    outW: number,
+    kh: number,
+    kw: number,
+    sh: number,
+    sw: number,
+    dh: number,
+    dw: number,
+    pt: number,
+    pl: number,
   ): void;
 }
 
@@ -233,7 +280,17 @@ class SimdHeapKernels implements HeapKernels {
     const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth } = info;
     // Four channels per SIMD lane group; windows with NaN or infinities need the exact scalar rule.
     if (inChannels % 4 !== 0) return this.js.maxPoolGrad2x2(x, dy, dx, info);
-    const unusual = this.fns.maxPoolGrad2x2(this.at(x), this.at(dy), this.at(dx), batchSize, inHeight, inWidth, inChannels, outHeight, outWidth);
+    const unusual = this.fns.maxPoolGrad2x2(
+      this.at(x),
+      this.at(dy),
+      this.at(dx),
+      batchSize,
+      inHeight,
+      inWidth,
+      inChannels,
+      outHeight,
+      outWidth,
+    );
     if (unusual) this.js.maxPoolGrad2x2(x, dy, dx, info);
   }
 
@@ -257,7 +314,23 @@ class SimdHeapKernels implements HeapKernels {
         const [lo, hi] = insideColumns(xOff, g.strideWidth, inWidth, outWidth);
         const rows = dst + (ky * filterWidth + kx) * ci * p * 4;
         const yOff = ky * g.dilationHeight - g.padInfo.top;
-        this.fns.im2colTap(src, rows, ci, batchSize, inHeight, inWidth, outHeight, outWidth, p, yOff, g.strideHeight, xOff, g.strideWidth, lo, hi);
+        this.fns.im2colTap(
+          src,
+          rows,
+          ci,
+          batchSize,
+          inHeight,
+          inWidth,
+          outHeight,
+          outWidth,
+          p,
+          yOff,
+          g.strideHeight,
+          xOff,
+          g.strideWidth,
+          lo,
+          hi,
+        );
       }
     }
   }
@@ -277,8 +350,23 @@ class SimdHeapKernels implements HeapKernels {
       const sums = new Float64Array(this.memory.buffer, acc, size);
       sums.fill(0);
       this.fns.depthwiseFilterGrad(
-        this.at(x), this.at(dy), acc, g.batchSize, g.inHeight, g.inWidth, ch, g.outHeight, g.outWidth,
-        g.filterHeight, g.filterWidth, g.strideHeight, g.strideWidth, g.dilationHeight, g.dilationWidth, g.padInfo.top, g.padInfo.left,
+        this.at(x),
+        this.at(dy),
+        acc,
+        g.batchSize,
+        g.inHeight,
+        g.inWidth,
+        ch,
+        g.outHeight,
+        g.outWidth,
+        g.filterHeight,
+        g.filterWidth,
+        g.strideHeight,
+        g.strideWidth,
+        g.dilationHeight,
+        g.dilationWidth,
+        g.padInfo.top,
+        g.padInfo.left,
       );
       (this.backend.typedArrayFromHeap(out) as Float32Array).set(new Float64Array(this.memory.buffer, acc, size));
     } finally {

@@ -74,15 +74,26 @@ function maxPoolGrad({ inputs, backend, attrs }: MaxPoolGradArgs): TensorInfo {
   );
   const dx = backend.makeOutput(input.shape, 'float32');
   const twoByTwo =
-    info.filterHeight === 2 && info.filterWidth === 2 && info.strideHeight === 2 && info.strideWidth === 2 &&
-    info.padInfo.top === 0 && info.padInfo.left === 0 &&
-    2 * info.outHeight <= info.inHeight && 2 * info.outWidth <= info.inWidth;
+    info.filterHeight === 2 &&
+    info.filterWidth === 2 &&
+    info.strideHeight === 2 &&
+    info.strideWidth === 2 &&
+    info.padInfo.top === 0 &&
+    info.padInfo.left === 0 &&
+    2 * info.outHeight <= info.inHeight &&
+    2 * info.outWidth <= info.inWidth;
   // Views are taken after the allocation above: growing the heap would detach older ones.
   const dxs = backend.typedArrayFromHeap(dx) as Float32Array;
   // The 2x2 path writes every pixel of every window; only pixels outside all windows need zeros.
   if (!twoByTwo || 2 * info.outHeight !== info.inHeight || 2 * info.outWidth !== info.inWidth) dxs.fill(0);
   if (twoByTwo) heapKernels(backend).maxPoolGrad2x2(input, dy, dx, info);
-  else anyWindows(backend.typedArrayFromHeap(input) as Float32Array, backend.typedArrayFromHeap(dy) as Float32Array, dxs, info);
+  else
+    anyWindows(
+      backend.typedArrayFromHeap(input) as Float32Array,
+      backend.typedArrayFromHeap(dy) as Float32Array,
+      dxs,
+      info,
+    );
   return dx;
 }
 

@@ -1,4 +1,11 @@
-import { getKernel, type KernelConfig, type KernelFunc, type NamedAttrMap, type NamedTensorInfoMap, type TensorInfo } from '@tensorflow/tfjs';
+import {
+  getKernel,
+  type KernelConfig,
+  type KernelFunc,
+  type NamedAttrMap,
+  type NamedTensorInfoMap,
+  type TensorInfo,
+} from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { heapKernels } from './heap-kernels.js';
 
@@ -47,7 +54,10 @@ export class WasmOps {
     const moved = perm.filter((axis) => x.shape[axis] !== 1);
     if (moved.every((axis, i) => i === 0 || moved[i - 1] < axis)) {
       this.backend.incRef(x.dataId);
-      return this.view(x, perm.map((axis) => x.shape[axis]));
+      return this.view(
+        x,
+        perm.map((axis) => x.shape[axis]),
+      );
     }
     return this.run('Transpose', { x }, { perm });
   }
@@ -100,7 +110,12 @@ export class WasmOps {
     const attrs = {
       strides,
       dilations,
-      pad: [[0, 0], [Math.max(0, t), Math.max(0, b)], [Math.max(0, l), Math.max(0, r)], [0, 0]],
+      pad: [
+        [0, 0],
+        [Math.max(0, t), Math.max(0, b)],
+        [Math.max(0, l), Math.max(0, r)],
+        [0, 0],
+      ],
       dataFormat: 'NHWC',
       dimRoundingMode: undefined,
     } as unknown as NamedAttrMap;

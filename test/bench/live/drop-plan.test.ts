@@ -19,7 +19,9 @@ describe('dropPlan', () => {
     for (const stage of Object.values(dropPlan(names, 0.1, 3, 4, 1).drops)) counts[stage]++;
     expect(counts).toEqual([5, 5, 5, 5]);
     const ten = names.slice(0, 10);
-    expect([1, 2, 3, 4].map((round) => Object.values(dropPlan(ten, 0.1, round, 4, 1).drops)[0]).sort()).toEqual([0, 1, 2, 3]);
+    expect([1, 2, 3, 4].map((round) => Object.values(dropPlan(ten, 0.1, round, 4, 1).drops)[0]).sort()).toEqual([
+      0, 1, 2, 3,
+    ]);
   });
 
   it('plaintext rounds (no stages) and a zero rate', () => {

@@ -2,7 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { imageFeatures, labelFromPath } from '../../../client/browser/image-pixels.js';
 
 /** A w x h RGBA image: `ink` inside the centre pixel(s), `paper` elsewhere. */
-function image(w: number, h: number, paper: number[], ink: number[], inkAt: (x: number, y: number) => boolean): Uint8ClampedArray {
+function image(
+  w: number,
+  h: number,
+  paper: number[],
+  ink: number[],
+  inkAt: (x: number, y: number) => boolean,
+): Uint8ClampedArray {
   const out = new Uint8ClampedArray(w * h * 4);
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) out.set(inkAt(x, y) ? ink : paper, (y * w + x) * 4);
   return out;

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { identityStorageKey, loadOrCreatePageIdentity, type SeedStorage } from '../../../client/browser/page-identity.js';
+import {
+  identityStorageKey,
+  loadOrCreatePageIdentity,
+  type SeedStorage,
+} from '../../../client/browser/page-identity.js';
 import { signAdvertisement, verifyAdvertisement } from '../../../shared/secagg/identity.js';
 
 /** localStorage as a map, with its contents open to the test. */
@@ -36,14 +40,25 @@ describe('page identity', () => {
     const storage = memoryStorage();
     loadOrCreatePageIdentity(storage, COORDINATOR, 'ward-3');
     const identity = loadOrCreatePageIdentity(storage, COORDINATOR, 'ward-3');
-    const keys = { round: 1, nonce: new Uint8Array(16), clientId: 'ward-3', encryptionKey: new Uint8Array(32).fill(1), maskingKey: new Uint8Array(32).fill(2), digest: new Uint8Array(32).fill(3), seedCommitment: new Uint8Array(32).fill(4), shareRoot: new Uint8Array(32).fill(5) };
+    const keys = {
+      round: 1,
+      nonce: new Uint8Array(16),
+      clientId: 'ward-3',
+      encryptionKey: new Uint8Array(32).fill(1),
+      maskingKey: new Uint8Array(32).fill(2),
+      digest: new Uint8Array(32).fill(3),
+      seedCommitment: new Uint8Array(32).fill(4),
+      shareRoot: new Uint8Array(32).fill(5),
+    };
     expect(verifyAdvertisement(keys, signAdvertisement(keys, identity), identity.publicKey)).toBe(true);
   });
 
   it('refuses a damaged seed rather than replacing the key the coordinator bound', () => {
     const storage = memoryStorage();
     storage.items.set(identityStorageKey(COORDINATOR, 'ward-3'), 'not hex');
-    expect(() => loadOrCreatePageIdentity(storage, COORDINATOR, 'ward-3')).toThrow(/localStorage 'fedserve.identity http:\/\/127.0.0.1:8080 ward-3' must hold a 32-byte Ed25519 seed/);
+    expect(() => loadOrCreatePageIdentity(storage, COORDINATOR, 'ward-3')).toThrow(
+      /localStorage 'fedserve.identity http:\/\/127.0.0.1:8080 ward-3' must hold a 32-byte Ed25519 seed/,
+    );
     expect(storage.items.get(identityStorageKey(COORDINATOR, 'ward-3'))).toBe('not hex');
   });
 

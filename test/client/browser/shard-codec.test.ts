@@ -17,7 +17,13 @@ describe('demo shard codec', () => {
   });
 
   it('decodes from a view at an odd offset of a larger buffer', () => {
-    const ds: Dataset = { x: Float32Array.from([0, 0.5, 1, 0.5]), y: Int32Array.from([1, 0]), n: 2, inputShape: [2], numClasses: 2 };
+    const ds: Dataset = {
+      x: Float32Array.from([0, 0.5, 1, 0.5]),
+      y: Int32Array.from([1, 0]),
+      n: 2,
+      inputShape: [2],
+      numClasses: 2,
+    };
     const bytes = encodeShard(ds);
     const padded = new Uint8Array(bytes.length + 3);
     padded.set(bytes, 3);
@@ -25,7 +31,13 @@ describe('demo shard codec', () => {
   });
 
   it('refuses what one byte per value cannot carry', () => {
-    const many: Dataset = { x: Float32Array.from({ length: 300 }, (_, i) => i), y: Int32Array.from([0]), n: 1, inputShape: [300], numClasses: 2 };
+    const many: Dataset = {
+      x: Float32Array.from({ length: 300 }, (_, i) => i),
+      y: Int32Array.from([0]),
+      n: 1,
+      inputShape: [300],
+      numClasses: 2,
+    };
     expect(() => encodeShard(many)).toThrow(/more than 256 distinct/);
   });
 

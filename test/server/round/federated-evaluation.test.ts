@@ -28,26 +28,68 @@ describe('FederatedEvaluationRound', () => {
 
   it('refuses stale, unselected and repeated reports without changing anything', () => {
     const ev = new FederatedEvaluationRound(2, ['a', 'b'], 0);
-    expect(ev.receive('a', { round: 1, metrics: metrics(1, 0.5, 3), evalMs: 1 })).toMatchObject({ ok: false, code: 'stale-round' });
-    expect(ev.receive('z', { round: 2, metrics: metrics(1, 0.5, 3), evalMs: 1 })).toMatchObject({ ok: false, code: 'not-selected' });
+    expect(ev.receive('a', { round: 1, metrics: metrics(1, 0.5, 3), evalMs: 1 })).toMatchObject({
+      ok: false,
+      code: 'stale-round',
+    });
+    expect(ev.receive('z', { round: 2, metrics: metrics(1, 0.5, 3), evalMs: 1 })).toMatchObject({
+      ok: false,
+      code: 'not-selected',
+    });
     expect(ev.receive('a', { round: 2, metrics: metrics(1, 0.5, 3), evalMs: 1 })).toEqual({ ok: true });
-    expect(ev.receive('a', { round: 2, metrics: metrics(9, 0.1, 3), evalMs: 1 })).toMatchObject({ ok: false, code: 'duplicate-update' });
+    expect(ev.receive('a', { round: 2, metrics: metrics(9, 0.1, 3), evalMs: 1 })).toMatchObject({
+      ok: false,
+      code: 'duplicate-update',
+    });
     const result = ev.result(10);
     expect(result.reported).toEqual(['a']);
     expect(result.accuracy).toBe(0.5);
     expect(result.missing).toEqual(['b']);
   });
 
-  it('sums the reporting clients\' confusion matrices into per-class metrics, only when every one sent one', () => {
+  it("sums the reporting clients' confusion matrices into per-class metrics, only when every one sent one", () => {
     const ev = new FederatedEvaluationRound(3, ['a', 'b'], 0);
-    ev.receive('a', { round: 3, metrics: { ...metrics(0.3, 0.8, 10), confusion: [[5, 1], [1, 3]] }, evalMs: 1 });
-    ev.receive('b', { round: 3, metrics: { ...metrics(0.3, 0.5, 4), confusion: [[0, 2], [0, 2]] }, evalMs: 1 });
+    ev.receive('a', {
+      round: 3,
+      metrics: {
+        ...metrics(0.3, 0.8, 10),
+        confusion: [
+          [5, 1],
+          [1, 3],
+        ],
+      },
+      evalMs: 1,
+    });
+    ev.receive('b', {
+      round: 3,
+      metrics: {
+        ...metrics(0.3, 0.5, 4),
+        confusion: [
+          [0, 2],
+          [0, 2],
+        ],
+      },
+      evalMs: 1,
+    });
     const result = ev.result(1);
-    expect(result.confusion).toEqual([[5, 3], [1, 5]]);
+    expect(result.confusion).toEqual([
+      [5, 3],
+      [1, 5],
+    ]);
     expect(result.perClass!.map((c) => c.recall)).toEqual([5 / 8, 5 / 6]);
     expect(result.perClass!.map((c) => c.precision)).toEqual([5 / 6, 5 / 8]);
     const partial = new FederatedEvaluationRound(3, ['a', 'b'], 0);
-    partial.receive('a', { round: 3, metrics: { ...metrics(0.3, 0.8, 10), confusion: [[5, 1], [1, 3]] }, evalMs: 1 });
+    partial.receive('a', {
+      round: 3,
+      metrics: {
+        ...metrics(0.3, 0.8, 10),
+        confusion: [
+          [5, 1],
+          [1, 3],
+        ],
+      },
+      evalMs: 1,
+    });
     partial.receive('b', { round: 3, metrics: metrics(0.3, 0.5, 4), evalMs: 1 });
     expect(partial.result(1).confusion).toBeUndefined();
     expect(partial.result(1).perClass).toBeUndefined();

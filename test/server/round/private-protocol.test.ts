@@ -24,7 +24,13 @@ function ctx(round: number, population: number): RoundContext {
 }
 
 function meta(round: number, numExamples: number, clipIndicator?: number): UpdateMeta {
-  return { round, numExamples, metrics: { loss: 1, accuracy: 0.5 }, trainMs: 1, ...(clipIndicator !== undefined ? { clipIndicator } : {}) };
+  return {
+    round,
+    numExamples,
+    metrics: { loss: 1, accuracy: 0.5 },
+    trainMs: 1,
+    ...(clipIndicator !== undefined ? { clipIndicator } : {}),
+  };
 }
 
 function runtime(privacy: Record<string, unknown>): PrivacyRuntime {
@@ -46,13 +52,29 @@ describe('PrivateProtocol', () => {
       { mode: 'central', clipNorm: 1, noiseMultiplier: 1e-9, updateNoiseStd: 0, indicatorNoiseStd: null },
     ]);
     // 'a' ignores its instructions and sends a huge update; 'b' many examples but a small one.
-    expect(protocol.receive({ kind: 'update', clientId: 'a', meta: meta(1, 1), delta: Float32Array.from([300, 400, 0, 0]) })).toEqual({ ok: true });
-    expect(protocol.receive({ kind: 'update', clientId: 'b', meta: meta(1, 1000), delta: Float32Array.from([0, 0, 0.5, 0]) })).toEqual({ ok: true });
+    expect(
+      protocol.receive({ kind: 'update', clientId: 'a', meta: meta(1, 1), delta: Float32Array.from([300, 400, 0, 0]) }),
+    ).toEqual({ ok: true });
+    expect(
+      protocol.receive({
+        kind: 'update',
+        clientId: 'b',
+        meta: meta(1, 1000),
+        delta: Float32Array.from([0, 0, 0.5, 0]),
+      }),
+    ).toEqual({ ok: true });
     const result = protocol.aggregate();
     // (clip(a) + b) / n with n = 2 expected contributors, example counts ignored.
     const expected = [0.6 / 2, 0.8 / 2, 0.5 / 2, 0];
     result.delta.forEach((v, i) => expect(v).toBeCloseTo(expected[i], 6));
-    expect(result.privacy).toMatchObject({ mode: 'central', contributors: 2, expectedContributors: 2, clipNorm: 1, clippedUpdates: 1, coordinatorEpsilon: null });
+    expect(result.privacy).toMatchObject({
+      mode: 'central',
+      contributors: 2,
+      expectedContributors: 2,
+      clipNorm: 1,
+      clippedUpdates: 1,
+      coordinatorEpsilon: null,
+    });
     expect(rt.status().rounds).toBe(1);
   });
 
@@ -72,9 +94,15 @@ describe('PrivateProtocol', () => {
     // z' = (z^-2 - (2 sigma_b)^-2)^-1/2, shared among n = 4 clients.
     expect(instructions.updateNoiseStd).toBeCloseTo((0.5 * (1 - 1 / 100) ** -0.5) / 2, 12);
     const refused = protocol.receive({ kind: 'update', clientId: 'a', meta: meta(1, 5), delta: new Float32Array(DIM) });
-    expect(refused).toMatchObject({ ok: false, code: 'invalid-message', message: expect.stringMatching(/clipIndicator/) });
+    expect(refused).toMatchObject({
+      ok: false,
+      code: 'invalid-message',
+      message: expect.stringMatching(/clipIndicator/),
+    });
     for (const id of ['a', 'b', 'c']) {
-      expect(protocol.receive({ kind: 'update', clientId: id, meta: meta(1, 5, 0.5), delta: new Float32Array(DIM) })).toEqual({ ok: true });
+      expect(
+        protocol.receive({ kind: 'update', clientId: id, meta: meta(1, 5, 0.5), delta: new Float32Array(DIM) }),
+      ).toEqual({ ok: true });
     }
     const { privacy } = protocol.aggregate();
     // One of four expected contributors missing: the clients' own noise is short, and the record says so.
@@ -99,9 +127,13 @@ describe('PrivateProtocol', () => {
     const resumed = runtime({ mode: 'central', noiseMultiplier: 1, clipNorm: 1, targetEpsilon: 10 });
     resumed.restore(JSON.parse(JSON.stringify(rt.checkpoint())));
     expect(resumed.status()).toEqual(rt.status());
-    expect(() => resumed.restore({ controller: {}, individualRdp: [1] })).toThrow(/1 RDP values, the config has \d+ orders/);
+    expect(() => resumed.restore({ controller: {}, individualRdp: [1] })).toThrow(
+      /1 RDP values, the config has \d+ orders/,
+    );
     expect(() => resumed.restore({ nonsense: true })).toThrow(/checkpoint privacy state is malformed/);
     const distributed = runtime({ mode: 'distributed', noiseMultiplier: 1, clipNorm: 1, targetEpsilon: 10 });
-    expect(() => distributed.restore(rt.checkpoint())).toThrow(/privacy ledger cannot be resumed: privacy mode changed since the checkpoint \(central -> distributed\)/);
+    expect(() => distributed.restore(rt.checkpoint())).toThrow(
+      /privacy ledger cannot be resumed: privacy mode changed since the checkpoint \(central -> distributed\)/,
+    );
   });
 });

@@ -6,7 +6,13 @@ import { PlaintextProtocol } from '../../../server/round/plaintext-protocol.js';
 import { RoundMachine, type RoundPolicy } from '../../../server/round/round-machine.js';
 
 const DIM = 4;
-const policy: RoundPolicy = { minClients: 2, maxClients: 3, minResults: 2, selectionWindowMs: 1000, trainingTimeoutMs: 5000 };
+const policy: RoundPolicy = {
+  minClients: 2,
+  maxClients: 3,
+  minResults: 2,
+  selectionWindowMs: 1000,
+  trainingTimeoutMs: 5000,
+};
 
 function machine(p: RoundPolicy = policy, round = 1) {
   const ctx = {
@@ -17,7 +23,13 @@ function machine(p: RoundPolicy = policy, round = 1) {
     timeoutMs: p.trainingTimeoutMs,
     aggregator: new WeightedMean(),
   };
-  return new RoundMachine(round, p, new FractionSampler({ minClients: p.minClients, maxClients: p.maxClients }), () => new PlaintextProtocol(ctx), 0);
+  return new RoundMachine(
+    round,
+    p,
+    new FractionSampler({ minClients: p.minClients, maxClients: p.maxClients }),
+    () => new PlaintextProtocol(ctx),
+    0,
+  );
 }
 
 function update(clientId: string, round = 1, numExamples = 10, value = 1): Inbound {
@@ -98,7 +110,10 @@ describe('RoundMachine', () => {
     expect(m.tick(policy.trainingTimeoutMs - 1)).toEqual([]);
     expect(m.tick(policy.trainingTimeoutMs)).toEqual([{ type: 'closed', outcome: 'failed' }]);
     expect(m.reason).toBe('only 1 of 3 participants contributed, 2 needed (2 missed the 5000 ms deadline)');
-    expect(m.receive(update('b'), policy.trainingTimeoutMs + 1).verdict).toMatchObject({ ok: false, code: 'stale-round' });
+    expect(m.receive(update('b'), policy.trainingTimeoutMs + 1).verdict).toMatchObject({
+      ok: false,
+      code: 'stale-round',
+    });
   });
 
   it('commits at the deadline with enough updates', () => {

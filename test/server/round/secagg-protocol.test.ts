@@ -7,7 +7,14 @@ import { SecAggProtocol, type SecAggProtocolOptions } from '../../../server/roun
 import { SecureTrainSection } from '../../../shared/protocol/secagg-messages.js';
 import { packSecureVector } from '../../../shared/protocol/secagg-vector.js';
 import { trainTaskDigest } from '../../../shared/protocol/task-policy.js';
-import { generateIdentity, SecAggClient, SecAggClientMessage, SecAggServerMessage, wireBytes, type IdentityKeyPair } from '../../../shared/secagg/index.js';
+import {
+  generateIdentity,
+  SecAggClient,
+  SecAggClientMessage,
+  SecAggServerMessage,
+  wireBytes,
+  type IdentityKeyPair,
+} from '../../../shared/secagg/index.js';
 
 /**
  * The SecAgg+ round protocol on its own: in-memory SecAggClients, a manual clock. Checks the
@@ -70,7 +77,11 @@ interface Harness {
   deltas: Map<string, Float32Array>;
 }
 
-function harness(ids: string[], options: Partial<SecAggProtocolOptions> = {}, aggregator: Aggregator = new WeightedMean()): Harness {
+function harness(
+  ids: string[],
+  options: Partial<SecAggProtocolOptions> = {},
+  aggregator: Aggregator = new WeightedMean(),
+): Harness {
   const link = new ManualLink();
   const identities = new Map(ids.map((id) => [id, generateIdentity()]));
   const ctx: RoundContext = {
@@ -91,7 +102,9 @@ function harness(ids: string[], options: Partial<SecAggProtocolOptions> = {}, ag
     identityOf: (id) => identities.get(id)?.publicKey,
     ...options,
   });
-  const deltas = new Map(ids.map((id, i) => [id, Float32Array.from({ length: M }, (_, j) => ((i + 1) * (j - 2)) / 20)]));
+  const deltas = new Map(
+    ids.map((id, i) => [id, Float32Array.from({ length: M }, (_, j) => ((i + 1) * (j - 2)) / 20)]),
+  );
   return { link, protocol, identities, clients: new Map(), deltas };
 }
 
@@ -104,21 +117,36 @@ async function exchange(h: Harness, answering: Set<string>): Promise<number> {
     let reply: unknown;
     if (message.event === 'train') {
       const section = SecureTrainSection.parse(message.body.secureAggregation);
-      const client = new SecAggClient({ id: message.to, identity: h.identities.get(message.to)!, setup: section.setup, digest: trainTaskDigest(message.body, message.weights) });
+      const client = new SecAggClient({
+        id: message.to,
+        identity: h.identities.get(message.to)!,
+        setup: section.setup,
+        digest: trainTaskDigest(message.body, message.weights),
+      });
       h.clients.set(message.to, client);
       reply = await client.advertise();
     } else {
       const body = SecAggServerMessage.parse(message.body);
       const client = h.clients.get(message.to)!;
       if (body.type === 'secagg/peer-keys') reply = await client.shareKeys(body);
-      else if (body.type === 'secagg/routed-shares') reply = await client.maskInput(body, { delta: packSecureVector(h.deltas.get(message.to)!, [{ kind: 'loss', range: 100 }], { loss: 2 }, 1), numExamples: 10 });
+      else if (body.type === 'secagg/routed-shares')
+        reply = await client.maskInput(body, {
+          delta: packSecureVector(h.deltas.get(message.to)!, [{ kind: 'loss', range: 100 }], { loss: 2 }, 1),
+          numExamples: 10,
+        });
       else if (body.type === 'secagg/consistency-request') reply = client.consistency(body);
       else reply = client.unmask(body);
     }
     const parsed = SecAggClientMessage.parse(reply);
-    const verdict = h.protocol.receiveMessage({ clientId: message.to, round: parsed.round, body: parsed, bytes: wireBytes(parsed) });
+    const verdict = h.protocol.receiveMessage({
+      clientId: message.to,
+      round: parsed.round,
+      body: parsed,
+      bytes: wireBytes(parsed),
+    });
     // The unmask stage closes once every secret has t shares; a later reveal is not needed.
-    if (parsed.type === 'secagg/unmask' && !verdict.ok) expect(verdict).toMatchObject({ code: 'stale-round', message: expect.stringMatching(/is not needed$/) });
+    if (parsed.type === 'secagg/unmask' && !verdict.ok)
+      expect(verdict).toMatchObject({ code: 'stale-round', message: expect.stringMatching(/is not needed$/) });
     else expect(verdict).toEqual({ ok: true });
   }
   await settle();
@@ -150,8 +178,22 @@ describe('SecAggProtocol', () => {
     // The slot's error bound is the delta's (1.9e-7 here) times range / clip = 100.
     expect(aggregate.trainLoss).toBeCloseTo(2, 4);
     const record = h.protocol.details().secureAggregation!;
-    expect(record).toMatchObject({ k: 3, threshold: 3, clip: 1, maxWeight: 1000, stage: 'unmask', survivors: ids, dropouts: [] });
-    expect(Object.keys(record.stageMs).sort()).toEqual(['advertise-keys', 'consistency', 'masked-input', 'share-keys', 'unmask']);
+    expect(record).toMatchObject({
+      k: 3,
+      threshold: 3,
+      clip: 1,
+      maxWeight: 1000,
+      stage: 'unmask',
+      survivors: ids,
+      dropouts: [],
+    });
+    expect(Object.keys(record.stageMs).sort()).toEqual([
+      'advertise-keys',
+      'consistency',
+      'masked-input',
+      'share-keys',
+      'unmask',
+    ]);
     expect(h.link.pendingTimers()).toBe(0);
   });
 
@@ -172,7 +214,10 @@ describe('SecAggProtocol', () => {
     expect(h.link.sent.map((m) => m.to).sort()).toEqual(['a', 'b', 'c', 'e', 'f']);
     while (!h.protocol.settled()) await exchange(h, three);
     expect(h.protocol.failure()).toBeUndefined();
-    expect(h.protocol.details().secureAggregation).toMatchObject({ survivors: ['a', 'b', 'c', 'e', 'f'], dropouts: [{ clientId: 'd', stage: 'advertise-keys' }] });
+    expect(h.protocol.details().secureAggregation).toMatchObject({
+      survivors: ['a', 'b', 'c', 'e', 'f'],
+      dropouts: [{ clientId: 'd', stage: 'advertise-keys' }],
+    });
   });
 
   it('a disconnect ends the wait for that client at once', async () => {
@@ -216,7 +261,9 @@ describe('SecAggProtocol', () => {
     await settle();
     expect(h.protocol.settled()).toBe(true);
     expect(h.protocol.contributors()).toBe(0);
-    expect(h.protocol.failure()).toBe("secure aggregation aborted after advertise: client 'a' has 1 live neighbours, fewer than the threshold 3");
+    expect(h.protocol.failure()).toBe(
+      "secure aggregation aborted after advertise: client 'a' has 1 live neighbours, fewer than the threshold 3",
+    );
     expect(() => h.protocol.aggregate()).toThrow(/has no result/);
     expect(h.link.changes).toBeGreaterThan(0);
     expect(h.link.pendingTimers()).toBe(0);
@@ -226,20 +273,31 @@ describe('SecAggProtocol', () => {
     const h = harness(['a', 'b', 'c']);
     expect(h.protocol.begin(['a', 'b', 'c', 'ghost'])).toEqual([]);
     expect(h.protocol.settled()).toBe(true);
-    expect(h.protocol.failure()).toBe("secure aggregation needs every participant's identity key; none is registered for ghost");
+    expect(h.protocol.failure()).toBe(
+      "secure aggregation needs every participant's identity key; none is registered for ghost",
+    );
     h.link.advance(0);
     expect(h.link.changes).toBe(1);
 
     const small = harness(['a', 'b'], { graph: { k: 2, threshold: 2 } });
     expect(small.protocol.begin(['a', 'b'])).toEqual([]);
-    expect(small.protocol.failure()).toMatch(/^secure aggregation cannot run round 7 with 2 participants: secure aggregation needs at least 3 clients/);
+    expect(small.protocol.failure()).toMatch(
+      /^secure aggregation cannot run round 7 with 2 participants: secure aggregation needs at least 3 clients/,
+    );
   });
 
   it('reports the training deadline when the round has not finished by then, and refuses plaintext updates', () => {
     const h = harness(['a', 'b', 'c']);
     h.link.sent = h.protocol.begin(['a', 'b', 'c']);
-    expect(h.protocol.failure()).toBe(`secure aggregation did not finish by the ${TRAIN_MS} ms training deadline (stage advertise-keys, waiting for a, b, c)`);
-    const verdict = h.protocol.receive({ kind: 'update', clientId: 'a', meta: { round: 7, numExamples: 1, metrics: { loss: 0, accuracy: 0 }, trainMs: 0 }, delta: new Float32Array(M) });
+    expect(h.protocol.failure()).toBe(
+      `secure aggregation did not finish by the ${TRAIN_MS} ms training deadline (stage advertise-keys, waiting for a, b, c)`,
+    );
+    const verdict = h.protocol.receive({
+      kind: 'update',
+      clientId: 'a',
+      meta: { round: 7, numExamples: 1, metrics: { loss: 0, accuracy: 0 }, trainMs: 0 },
+      delta: new Float32Array(M),
+    });
     expect(verdict).toMatchObject({ ok: false, code: 'invalid-message' });
     h.protocol.dispose();
     expect(h.link.pendingTimers()).toBe(0);

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { aggregateProblem, MEDIAN_AFTER, RoundNorms, stepProblem, updateNorm } from '../../../server/round/update-norm.js';
+import {
+  aggregateProblem,
+  MEDIAN_AFTER,
+  RoundNorms,
+  stepProblem,
+  updateNorm,
+} from '../../../server/round/update-norm.js';
 
 const limits = { max: 100, maxToMedian: 10 };
 
@@ -35,14 +41,22 @@ describe('update norm limits', () => {
 
   it('refuses an aggregate that is not finite or above the cap', () => {
     expect(aggregateProblem(Float32Array.from([1, 2]), 100)).toBeUndefined();
-    expect(aggregateProblem(Float32Array.from([1, Number.POSITIVE_INFINITY]), 100)).toMatch(/non-finite value at index 1/);
-    expect(aggregateProblem(Float32Array.from([60, 80.5]), 100)).toMatch(/aggregated update has L2 norm 100\.\d, above the limit 100/);
+    expect(aggregateProblem(Float32Array.from([1, Number.POSITIVE_INFINITY]), 100)).toMatch(
+      /non-finite value at index 1/,
+    );
+    expect(aggregateProblem(Float32Array.from([60, 80.5]), 100)).toMatch(
+      /aggregated update has L2 norm 100\.\d, above the limit 100/,
+    );
   });
 
   it("refuses a server optimizer's step that is not finite or above the cap", () => {
     const before = Float32Array.from([1, 1]);
     expect(stepProblem(before, Float32Array.from([61, 81]), 100)).toBeUndefined();
-    expect(stepProblem(before, Float32Array.from([61, 82]), 100)).toMatch(/step has L2 norm 100\.\d, above the limit 100/);
-    expect(stepProblem(before, Float32Array.from([1, Number.NaN]), 100)).toMatch(/new weights have a non-finite value at index 1/);
+    expect(stepProblem(before, Float32Array.from([61, 82]), 100)).toMatch(
+      /step has L2 norm 100\.\d, above the limit 100/,
+    );
+    expect(stepProblem(before, Float32Array.from([1, Number.NaN]), 100)).toMatch(
+      /new weights have a non-finite value at index 1/,
+    );
   });
 });

@@ -44,9 +44,13 @@ interface Task {
 function harness(options: Partial<BatchingOptions> = {}) {
   const clock = new FakeClock();
   const runs: { key: string; ids: string[]; size: number; finish: () => void }[] = [];
-  const scheduler = new BatchScheduler<string, Task>({ maxBatchSize: 4, batchTimeoutMicros: 0, maxEnqueuedBatches: 2, ...options }, clock, (key, tasks, size) => {
-    return new Promise<void>((resolve) => runs.push({ key, ids: tasks.map((t) => t.id), size, finish: resolve }));
-  });
+  const scheduler = new BatchScheduler<string, Task>(
+    { maxBatchSize: 4, batchTimeoutMicros: 0, maxEnqueuedBatches: 2, ...options },
+    clock,
+    (key, tasks, size) => {
+      return new Promise<void>((resolve) => runs.push({ key, ids: tasks.map((t) => t.id), size, finish: resolve }));
+    },
+  );
   const submit = (key: string, id: string, size = 1) => scheduler.submit(key, { id, size });
   /** Finishes the running batch and lets the scheduler pick the next one. */
   const finish = async () => {
@@ -96,7 +100,11 @@ describe('BatchScheduler', () => {
     h.clock.flush();
     await h.finish();
     await h.finish();
-    expect(h.runs.map((r) => [r.ids, r.size])).toEqual([[['a'], 3], [['b'], 2], [['big'], 9]]);
+    expect(h.runs.map((r) => [r.ids, r.size])).toEqual([
+      [['a'], 3],
+      [['b'], 2],
+      [['big'], 9],
+    ]);
   });
 
   it('keeps versions apart and serves their queues in turn', async () => {
@@ -157,10 +165,20 @@ describe('BatchScheduler', () => {
   it('refuses bad options and task sizes', () => {
     const clock = new FakeClock();
     const run = async () => {};
-    expect(() => new BatchScheduler({ maxBatchSize: 0, batchTimeoutMicros: 0, maxEnqueuedBatches: 1 }, clock, run)).toThrow(/maxBatchSize must be an integer >= 1, got 0/);
-    expect(() => new BatchScheduler({ maxBatchSize: 1, batchTimeoutMicros: -1, maxEnqueuedBatches: 1 }, clock, run)).toThrow(/batchTimeoutMicros must be an integer >= 0/);
-    expect(() => new BatchScheduler({ maxBatchSize: 1, batchTimeoutMicros: 0, maxEnqueuedBatches: 0.5 }, clock, run)).toThrow(/maxEnqueuedBatches/);
-    const s = new BatchScheduler<string, Task>({ maxBatchSize: 1, batchTimeoutMicros: 0, maxEnqueuedBatches: 1 }, clock, run);
+    expect(
+      () => new BatchScheduler({ maxBatchSize: 0, batchTimeoutMicros: 0, maxEnqueuedBatches: 1 }, clock, run),
+    ).toThrow(/maxBatchSize must be an integer >= 1, got 0/);
+    expect(
+      () => new BatchScheduler({ maxBatchSize: 1, batchTimeoutMicros: -1, maxEnqueuedBatches: 1 }, clock, run),
+    ).toThrow(/batchTimeoutMicros must be an integer >= 0/);
+    expect(
+      () => new BatchScheduler({ maxBatchSize: 1, batchTimeoutMicros: 0, maxEnqueuedBatches: 0.5 }, clock, run),
+    ).toThrow(/maxEnqueuedBatches/);
+    const s = new BatchScheduler<string, Task>(
+      { maxBatchSize: 1, batchTimeoutMicros: 0, maxEnqueuedBatches: 1 },
+      clock,
+      run,
+    );
     expect(() => s.submit('v1', { id: 'x', size: 0 })).toThrow(/positive integer size, got 0/);
   });
 });

@@ -56,18 +56,28 @@ describe('dynamic batching through REST', () => {
   it('answers concurrent requests of mixed sizes and versions as unbatched serving does, in fewer forward passes', async () => {
     const passes: [number, number][] = [];
     // A long timeout so that every request below lands in a batch before any runs.
-    const batched = await serve(new BatchingPredictor({ maxBatchSize: 16, batchTimeoutMicros: 200_000, maxEnqueuedBatches: 8 }, (v, n) => passes.push([v, n])));
+    const batched = await serve(
+      new BatchingPredictor({ maxBatchSize: 16, batchTimeoutMicros: 200_000, maxEnqueuedBatches: 8 }, (v, n) =>
+        passes.push([v, n]),
+      ),
+    );
     const direct = await serve(new DirectPredictor());
     const requests = [1, 3, 1, 7, 2, 5, 1, 4].map((size, i) => ({
       path: i % 3 === 2 ? '/v1/models/mnist/versions/1:predict' : '/v1/models/mnist:predict',
-      body: i % 2 === 0 ? { instances: Array.from({ length: size }, (_, j) => image(i * 10 + j + 1)) } : { inputs: Array.from({ length: size }, (_, j) => image(i * 10 + j + 1)) },
+      body:
+        i % 2 === 0
+          ? { instances: Array.from({ length: size }, (_, j) => image(i * 10 + j + 1)) }
+          : { inputs: Array.from({ length: size }, (_, j) => image(i * 10 + j + 1)) },
     }));
     const together = await Promise.all(requests.map((r) => post(batched + r.path, r.body)));
     for (const [i, r] of requests.entries()) {
       const alone = await post(direct + r.path, r.body);
       const got = together[i];
       expect([got.status, alone.status]).toEqual([200, 200]);
-      const [a, b] = [got.json.predictions ?? got.json.outputs, alone.json.predictions ?? alone.json.outputs] as number[][][];
+      const [a, b] = [
+        got.json.predictions ?? got.json.outputs,
+        alone.json.predictions ?? alone.json.outputs,
+      ] as number[][][];
       expect(a).toHaveLength(r.body.instances?.length ?? r.body.inputs!.length);
       a.forEach((row, k) => row.forEach((p, j) => expect(p).toBeCloseTo(b[k][j], 6)));
     }
@@ -102,17 +112,25 @@ describe('dynamic batching through REST', () => {
   });
 
   it('answers 503 with Retry-After when the version queue is full, and serves what it took', async () => {
-    const url = await serve(new BatchingPredictor({ maxBatchSize: 4, batchTimeoutMicros: 300_000, maxEnqueuedBatches: 1 }));
+    const url = await serve(
+      new BatchingPredictor({ maxBatchSize: 4, batchTimeoutMicros: 300_000, maxEnqueuedBatches: 1 }),
+    );
     const first = post(`${url}/v1/models/mnist:predict`, { instances: [image(1)] });
     await new Promise((resolve) => setTimeout(resolve, 50));
     // Four more instances do not fit the open batch, and the queue holds one batch only.
-    const refused = await post(`${url}/v1/models/mnist:predict`, { instances: [image(2), image(3), image(4), image(5)] });
+    const refused = await post(`${url}/v1/models/mnist:predict`, {
+      instances: [image(2), image(3), image(4), image(5)],
+    });
     expect(refused.status).toBe(503);
     expect(refused.retryAfter).toBe('1');
-    expect(refused.json.error).toBe('the batch queue of version 2 is full (1 batches, 1 instances waiting); retry in a second');
+    expect(refused.json.error).toBe(
+      'the batch queue of version 2 is full (1 batches, 1 instances waiting); retry in a second',
+    );
     // Other versions have their own queue.
     expect((await post(`${url}/v1/models/mnist/versions/1:predict`, { instances: [image(2)] })).status).toBe(200);
     expect((await first).status).toBe(200);
-    expect((await post(`${url}/v1/models/mnist:predict`, { instances: [image(2), image(3), image(4), image(5)] })).status).toBe(200);
+    expect(
+      (await post(`${url}/v1/models/mnist:predict`, { instances: [image(2), image(3), image(4), image(5)] })).status,
+    ).toBe(200);
   });
 });

@@ -37,7 +37,8 @@ async function post(path: string, body: unknown): Promise<{ status: number; json
   return { status: res.status, json: await res.json() };
 }
 
-const sum = (nested: unknown): number => (Array.isArray(nested) ? nested.reduce((a: number, v) => a + sum(v), 0) : (nested as number));
+const sum = (nested: unknown): number =>
+  Array.isArray(nested) ? nested.reduce((a: number, v) => a + sum(v), 0) : (nested as number);
 
 beforeAll(async () => {
   await setupBackend(undefined, { log: () => {}, argv: [], env: {} });
@@ -46,7 +47,10 @@ beforeAll(async () => {
   const registry = new ModelRegistry(store, { capacity: 2 });
   v1 = createSeedCnn(1);
   v2 = createSeedCnn(2);
-  for (const [version, model] of [[1, v1], [2, v2]] as const) {
+  for (const [version, model] of [
+    [1, v1],
+    [2, v2],
+  ] as const) {
     const cp = { ...artifactFromModel(model), version, round: version, metadata: {} };
     await store.save(cp);
     await registry.publish(version, cp);
@@ -76,7 +80,11 @@ describe(':explain', () => {
       const moves = out.map((o, c) => Math.abs(o - zeros[c]));
       return moves.indexOf(Math.max(...moves));
     });
-    const { status, json } = await post('/v1/models/mnist/versions/1:explain', { instances: images.map(rows), steps: 128, targets });
+    const { status, json } = await post('/v1/models/mnist/versions/1:explain', {
+      instances: images.map(rows),
+      steps: 128,
+      targets,
+    });
     expect(status).toBe(200);
     expect(json).toMatchObject({ model_version: 1, method: 'integrated_gradients', steps: 128, baseline: 'zeros' });
     expect(json.explanations).toHaveLength(2);
@@ -98,7 +106,10 @@ describe(':explain', () => {
   });
 
   it('gradient x input on the columnar format, explaining the top class of the current version', async () => {
-    const { status, json } = await post('/v1/models/mnist:explain', { inputs: [rows(images[0])], method: 'gradient_x_input' });
+    const { status, json } = await post('/v1/models/mnist:explain', {
+      inputs: [rows(images[0])],
+      method: 'gradient_x_input',
+    });
     expect(status).toBe(200);
     expect(json.model_version).toBe(2);
     expect(json.steps).toBeUndefined();
@@ -107,7 +118,11 @@ describe(':explain', () => {
     // gradient x input at x: compare with tf's gradient directly.
     const grad = tf.tidy(() =>
       Array.from(
-        tf.grad((x: tf.Tensor) => (v2.predict(x) as tf.Tensor2D).slice([0, json.explanations[0].target], [1, 1]).sum())(tf.tensor(images[0], [1, 28, 28, 1])).dataSync(),
+        tf
+          .grad((x: tf.Tensor) => (v2.predict(x) as tf.Tensor2D).slice([0, json.explanations[0].target], [1, 1]).sum())(
+            tf.tensor(images[0], [1, 28, 28, 1]),
+          )
+          .dataSync(),
       ),
     );
     const expected = grad.map((g, j) => g * images[0][j]);
@@ -134,8 +149,13 @@ describe(':explain', () => {
     expect(steps).toBeLessThanOrEqual(MAX_STEPS);
     const tooMuch = await post('/v1/models/mnist:explain', { instances, steps });
     expect(tooMuch.status).toBe(400);
-    expect(tooMuch.json.error).toContain(`8 instances x ${steps} steps = ${8 * steps} gradient evaluations; the limit is ${MAX_EXPLAIN_EVALUATIONS}`);
-    const tooMany = await post('/v1/models/mnist:explain', { instances: [...instances, rows(images[1])], method: 'gradient_x_input' });
+    expect(tooMuch.json.error).toContain(
+      `8 instances x ${steps} steps = ${8 * steps} gradient evaluations; the limit is ${MAX_EXPLAIN_EVALUATIONS}`,
+    );
+    const tooMany = await post('/v1/models/mnist:explain', {
+      instances: [...instances, rows(images[1])],
+      method: 'gradient_x_input',
+    });
     expect(tooMany.status).toBe(413);
     expect((await fetch(`${base}/v1/models/mnist:explain`)).status).toBe(405);
     expect((await post('/v1/models/mnist/versions/9:explain', { instances: [rows(images[0])] })).status).toBe(404);
@@ -145,22 +165,33 @@ describe(':explain', () => {
     for (let i = 0; i < MAX_CONCURRENT_EXPLAINS; i++) {
       const arrived = new Promise<void>((resolve) => (onExplainArrived = resolve));
       // A body that never finishes keeps the request in progress.
-      const r = httpRequest(`${base}/v1/models/mnist:explain`, { method: 'POST', headers: { 'content-length': '1000' } });
+      const r = httpRequest(`${base}/v1/models/mnist:explain`, {
+        method: 'POST',
+        headers: { 'content-length': '1000' },
+      });
       r.on('error', () => undefined);
       r.write('{"instances": [');
       held.push(r);
       await arrived;
     }
     onExplainArrived = undefined;
-    const busy = await fetch(`${base}/v1/models/mnist:explain`, { method: 'POST', body: JSON.stringify({ instances: [rows(images[0])], method: 'gradient_x_input' }) });
+    const busy = await fetch(`${base}/v1/models/mnist:explain`, {
+      method: 'POST',
+      body: JSON.stringify({ instances: [rows(images[0])], method: 'gradient_x_input' }),
+    });
     expect(busy.status).toBe(503);
     expect(busy.headers.get('retry-after')).toBe('1');
-    expect(((await busy.json()) as { error: string }).error).toContain(`${MAX_CONCURRENT_EXPLAINS} explain requests are in progress`);
+    expect(((await busy.json()) as { error: string }).error).toContain(
+      `${MAX_CONCURRENT_EXPLAINS} explain requests are in progress`,
+    );
     for (const r of held) r.destroy();
     // The aborted uploads release their slots.
     let status = 503;
     while (status === 503) {
-      const again = await fetch(`${base}/v1/models/mnist:explain`, { method: 'POST', body: JSON.stringify({ instances: [rows(images[0])], method: 'gradient_x_input' }) });
+      const again = await fetch(`${base}/v1/models/mnist:explain`, {
+        method: 'POST',
+        body: JSON.stringify({ instances: [rows(images[0])], method: 'gradient_x_input' }),
+      });
       status = again.status;
       await again.arrayBuffer();
     }

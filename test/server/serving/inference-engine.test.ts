@@ -18,7 +18,7 @@ const artifact = artifactFromModel(model);
 
 function inputs(n: number, seed: number): Float32Array {
   let s = seed;
-  return Float32Array.from({ length: n * 784 }, () => ((s = (s * 16807) % 2147483647) / 2147483647));
+  return Float32Array.from({ length: n * 784 }, () => (s = (s * 16807) % 2147483647) / 2147483647);
 }
 
 beforeAll(async () => {

@@ -13,7 +13,8 @@ function plain(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(plain);
   if (typeof value === 'object' && value !== null) {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) Object.defineProperty(out, k, { value: plain(v), enumerable: true, writable: true, configurable: true });
+    for (const [k, v] of Object.entries(value))
+      Object.defineProperty(out, k, { value: plain(v), enumerable: true, writable: true, configurable: true });
     return out;
   }
   return value;
@@ -29,8 +30,12 @@ const float32Json = fc.letrec<{ value: unknown }>((tie) => ({
     fc.boolean(),
     fc.constant(null),
     fc.array(tie('value'), { maxLength: 5 }),
-    fc.array(fc.array(fc.float({ noNaN: true, noDefaultInfinity: true }), { minLength: 2, maxLength: 2 }), { maxLength: 4 }),
-    fc.dictionary(fc.oneof(fc.string(), fc.constantFrom('__proto__', 'constructor', 'prototype')), tie('value'), { maxKeys: 4 }),
+    fc.array(fc.array(fc.float({ noNaN: true, noDefaultInfinity: true }), { minLength: 2, maxLength: 2 }), {
+      maxLength: 4,
+    }),
+    fc.dictionary(fc.oneof(fc.string(), fc.constantFrom('__proto__', 'constructor', 'prototype')), tie('value'), {
+      maxKeys: 4,
+    }),
   ),
 })).value;
 
@@ -51,9 +56,14 @@ describe('parseJsonTensors', () => {
       fc.boolean(),
       fc.oneof(fc.constant('0'), fc.stringMatching(/^[1-9][0-9]{0,24}$/)),
       fc.option(fc.stringMatching(/^[0-9]{1,25}$/), { nil: undefined }),
-      fc.option(fc.tuple(fc.constantFrom('e', 'E'), fc.constantFrom('', '+', '-'), fc.integer({ min: 0, max: 400 })), { nil: undefined }),
+      fc.option(fc.tuple(fc.constantFrom('e', 'E'), fc.constantFrom('', '+', '-'), fc.integer({ min: 0, max: 400 })), {
+        nil: undefined,
+      }),
     )
-    .map(([negative, int, frac, exp]) => `${negative ? '-' : ''}${int}${frac === undefined ? '' : `.${frac}`}${exp === undefined ? '' : `${exp[0]}${exp[1]}${exp[2]}`}`);
+    .map(
+      ([negative, int, frac, exp]) =>
+        `${negative ? '-' : ''}${int}${frac === undefined ? '' : `.${frac}`}${exp === undefined ? '' : `${exp[0]}${exp[1]}${exp[2]}`}`,
+    );
 
   it('reads any number literal as JSON.parse does, to the bit (or refuses it when not finite as float32)', () => {
     fc.assert(
@@ -72,9 +82,29 @@ describe('parseJsonTensors', () => {
   });
 
   it.each([
-    '-0', '0.0', '-0.0e5', '0e400', '1e-400', '123456789012345', '1234567890123456', '9007199254740993', '0.1', '0.30000000000000004',
-    '1e22', '1e23', '1e-22', '1e-23', '4.9406564584124654e-324', '2.2250738585072014e-308', '1.4e-45', '7e-46',
-    '3.4028235e38', '0.000000000000000000001234567', '123456789012345.6789', '1E+2', '1e-0',
+    '-0',
+    '0.0',
+    '-0.0e5',
+    '0e400',
+    '1e-400',
+    '123456789012345',
+    '1234567890123456',
+    '9007199254740993',
+    '0.1',
+    '0.30000000000000004',
+    '1e22',
+    '1e23',
+    '1e-22',
+    '1e-23',
+    '4.9406564584124654e-324',
+    '2.2250738585072014e-308',
+    '1.4e-45',
+    '7e-46',
+    '3.4028235e38',
+    '0.000000000000000000001234567',
+    '123456789012345.6789',
+    '1E+2',
+    '1e-0',
   ])('reads %s as JSON.parse does', (literal) => {
     expect(Object.is(parse(literal), JSON.parse(literal))).toBe(true);
   });
@@ -125,7 +155,9 @@ describe('parseJsonTensors', () => {
   });
 
   it('accepts the largest float32 and values that round down to it', () => {
-    expect(Array.from((parse('[3.4028234663852886e38, -3.4028235e38]') as DenseTensor).values)).toEqual([3.4028234663852886e38, -3.4028234663852886e38]);
+    expect(Array.from((parse('[3.4028234663852886e38, -3.4028235e38]') as DenseTensor).values)).toEqual([
+      3.4028234663852886e38, -3.4028234663852886e38,
+    ]);
   });
 
   it.each([

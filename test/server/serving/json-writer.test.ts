@@ -68,7 +68,11 @@ describe('writeOutputsJson', () => {
   });
 
   it('refuses outputs that do not match the shape', () => {
-    expect(() => writeOutputsJson('outputs', new Float32Array(9), 1, [10], false)).toThrow(/output has 9 values, expected 1 x 10/);
-    expect(() => writeOutputsJson('prediction', new Float32Array(20), 2, [10], true)).toThrow(/single-instance answer needs 1 output, got 2/);
+    expect(() => writeOutputsJson('outputs', new Float32Array(9), 1, [10], false)).toThrow(
+      /output has 9 values, expected 1 x 10/,
+    );
+    expect(() => writeOutputsJson('prediction', new Float32Array(20), 2, [10], true)).toThrow(
+      /single-instance answer needs 1 output, got 2/,
+    );
   });
 });

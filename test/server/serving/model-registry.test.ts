@@ -18,7 +18,7 @@ const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 /** n pseudo-random MNIST-shaped inputs in [0, 1). */
 function inputs(n: number, seed: number): Float32Array {
   let s = seed;
-  return Float32Array.from({ length: n * 784 }, () => ((s = (s * 16807) % 2147483647) / 2147483647));
+  return Float32Array.from({ length: n * 784 }, () => (s = (s * 16807) % 2147483647) / 2147483647);
 }
 
 function expectedOutputs(model: tf.LayersModel, x: Float32Array, n: number): Float32Array {
@@ -73,12 +73,14 @@ describe('ModelRegistry', () => {
     const w5 = otherWeights(55);
     await registry.publish(5, w5, { round: 50 });
     expect(registry.current()!.version).toBe(5);
-    await registry.publish(3, (await store.load(3)));
+    await registry.publish(3, await store.load(3));
     expect(registry.current()!.version).toBe(5);
     expect(registry.current()!.artifact.weights).toEqual(w5);
     expect((await registry.get(3))!.round).toBe(30);
     expect(await registry.versions()).toEqual([1, 2, 3, 4, 5]);
-    await expect(registry.publish(6, new Float32Array(3))).rejects.toThrow(/weights have 3 values, the weight specs need \d+/);
+    await expect(registry.publish(6, new Float32Array(3))).rejects.toThrow(
+      /weights have 3 values, the weight specs need \d+/,
+    );
     registry.dispose();
   });
 

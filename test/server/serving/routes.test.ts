@@ -31,7 +31,9 @@ const rows = (flat: number[]) => Array.from({ length: 28 }, (_, r) => flat.slice
 const rowsWithChannel = (flat: number[]) => rows(flat).map((row) => row.map((v) => [v]));
 
 function localPredict(model: tf.LayersModel, flats: number[][]): number[][] {
-  return tf.tidy(() => (model.predict(tf.tensor(flats.flat(), [flats.length, 28, 28, 1])) as tf.Tensor).arraySync() as number[][]);
+  return tf.tidy(
+    () => (model.predict(tf.tensor(flats.flat(), [flats.length, 28, 28, 1])) as tf.Tensor).arraySync() as number[][],
+  );
 }
 
 /** Served values are float32 printed shortest; reading them back as float32 must be exact. */
@@ -40,7 +42,10 @@ function expectSameFloat32(served: number[][], expected: number[][]): void {
 }
 
 async function post(path: string, body: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(base + path, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const res = await fetch(base + path, {
+    method: 'POST',
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
   return { status: res.status, json: await res.json() };
 }
 async function get(path: string): Promise<{ status: number; json: any }> {
@@ -55,7 +60,10 @@ beforeAll(async () => {
   registry = new ModelRegistry(store, { capacity: 2 });
   v1 = createSeedCnn(1);
   v2 = createSeedCnn(2);
-  for (const [version, model] of [[1, v1], [2, v2]] as const) {
+  for (const [version, model] of [
+    [1, v1],
+    [2, v2],
+  ] as const) {
     const cp = { ...artifactFromModel(model), version, round: version + 10, metadata: {} };
     await store.save(cp);
     await registry.publish(version, cp);
@@ -81,7 +89,11 @@ describe('TF Serving-compatible REST', () => {
     expect(await get('/v1/models/mnist')).toEqual({
       status: 200,
       json: {
-        model_version_status: ['2', '1'].map((version) => ({ version, state: 'AVAILABLE', status: { error_code: 'OK', error_message: '' } })),
+        model_version_status: ['2', '1'].map((version) => ({
+          version,
+          state: 'AVAILABLE',
+          status: { error_code: 'OK', error_message: '' },
+        })),
       },
     });
     expect((await get('/v1/models/mnist/versions/1')).json.model_version_status).toHaveLength(1);
@@ -97,7 +109,9 @@ describe('TF Serving-compatible REST', () => {
   });
 
   it('predicts in row format from flat, 28x28 and 28x28x1 instances', async () => {
-    const res = await post('/v1/models/mnist:predict', { instances: [images[0], rows(images[1]), rowsWithChannel(images[2])] });
+    const res = await post('/v1/models/mnist:predict', {
+      instances: [images[0], rows(images[1]), rowsWithChannel(images[2])],
+    });
     expect(res.status).toBe(200);
     expectSameFloat32(res.json.predictions, localPredict(v2, images));
   });
@@ -106,7 +120,10 @@ describe('TF Serving-compatible REST', () => {
     const meta = await get('/v1/models/mnist/metadata');
     const inputName = Object.keys(meta.json.metadata.signature_def.signature_def.serving_default.inputs)[0];
     const bare = await post('/v1/models/mnist:predict', { inputs: images.map(rows) });
-    const named = await post('/v1/models/mnist:predict', { signature_name: 'serving_default', inputs: { [inputName]: images } });
+    const named = await post('/v1/models/mnist:predict', {
+      signature_name: 'serving_default',
+      inputs: { [inputName]: images },
+    });
     expect(bare.status).toBe(200);
     expectSameFloat32(bare.json.outputs, localPredict(v2, images));
     expect(named.json).toEqual(bare.json);
@@ -115,7 +132,9 @@ describe('TF Serving-compatible REST', () => {
   it('predicts with a specific version', async () => {
     const res = await post('/v1/models/mnist/versions/1:predict', { instances: images });
     expectSameFloat32(res.json.predictions, localPredict(v1, images));
-    expect(res.json.predictions).not.toEqual((await post('/v1/models/mnist/versions/2:predict', { instances: images })).json.predictions);
+    expect(res.json.predictions).not.toEqual(
+      (await post('/v1/models/mnist/versions/2:predict', { instances: images })).json.predictions,
+    );
   });
 
   it("serves the seed's POST /predict for one instance or a list", async () => {
@@ -129,20 +148,60 @@ describe('TF Serving-compatible REST', () => {
   it.each([
     ['malformed JSON', '/v1/models/mnist:predict', '{"instances": [1, 2', /request body is not valid JSON/],
     ['an empty body', '/v1/models/mnist:predict', '', /request body is empty/],
-    ['a wrong-sized instance', '/v1/models/mnist:predict', { instances: [image(1), image(2).slice(1)] }, /instances\[1\] has shape \[783\] \(783 values\); the model takes 784 numbers/],
-    ['a ragged instance', '/v1/models/mnist:predict', { instances: [[...rows(image(1)).slice(0, 27), [1]]] }, /instances\[0\]\[27\] has 1 elements, expected 28/],
-    ['a non-number', '/v1/models/mnist:predict', { instances: [[...image(1).slice(1), 'x']] }, /instances\[0\]\[783\] must be a number, got string/],
-    ['both formats', '/v1/models/mnist:predict', { instances: [image(1)], inputs: [image(1)] }, /exactly one of "instances" \(row format\) or "inputs"/],
+    [
+      'a wrong-sized instance',
+      '/v1/models/mnist:predict',
+      { instances: [image(1), image(2).slice(1)] },
+      /instances\[1\] has shape \[783\] \(783 values\); the model takes 784 numbers/,
+    ],
+    [
+      'a ragged instance',
+      '/v1/models/mnist:predict',
+      { instances: [[...rows(image(1)).slice(0, 27), [1]]] },
+      /instances\[0\]\[27\] has 1 elements, expected 28/,
+    ],
+    [
+      'a non-number',
+      '/v1/models/mnist:predict',
+      { instances: [[...image(1).slice(1), 'x']] },
+      /instances\[0\]\[783\] must be a number, got string/,
+    ],
+    [
+      'both formats',
+      '/v1/models/mnist:predict',
+      { instances: [image(1)], inputs: [image(1)] },
+      /exactly one of "instances" \(row format\) or "inputs"/,
+    ],
     ['no instances', '/v1/models/mnist:predict', { instances: [] }, /instances must hold at least one instance/],
     ['an unknown key', '/v1/models/mnist:predict', { instance: [image(1)] }, /Unrecognized key.*instance/],
-    ['a wrong input name', '/v1/models/mnist:predict', { inputs: { pixels: [image(1)] } }, /inputs names inputs \[pixels\]; this model has one input/],
-    ['another signature', '/v1/models/mnist:predict', { signature_name: 'classify', instances: [image(1)] }, /signature_name must be "serving_default"/],
+    [
+      'a wrong input name',
+      '/v1/models/mnist:predict',
+      { inputs: { pixels: [image(1)] } },
+      /inputs names inputs \[pixels\]; this model has one input/,
+    ],
+    [
+      'another signature',
+      '/v1/models/mnist:predict',
+      { signature_name: 'classify', instances: [image(1)] },
+      /signature_name must be "serving_default"/,
+    ],
     ['a body that is not an object', '/v1/models/mnist:predict', [image(1)], /request body: .*expected object/],
     ['a bad x_input', '/predict', { x_input: 'seven' }, /x_input must be one instance of 784 numbers/],
     ['a missing x_input', '/predict', {}, /x_input: required: one instance or an array of instances/],
-    ['a short x_input', '/predict', { x_input: [0.5, 0.25] }, /^x_input has shape \[2\] \(2 values\); the model takes 784 numbers/],
+    [
+      'a short x_input',
+      '/predict',
+      { x_input: [0.5, 0.25] },
+      /^x_input has shape \[2\] \(2 values\); the model takes 784 numbers/,
+    ],
     ['a bad instance in an x_input list', '/predict', { x_input: [image(1), [0.5]] }, /^x_input\[1\] has shape \[1\]/],
-    ['a non-numeric version', '/v1/models/mnist/versions/latest:predict', { instances: [image(1)] }, /version must be a non-negative integer, got 'latest'/],
+    [
+      'a non-numeric version',
+      '/v1/models/mnist/versions/latest:predict',
+      { instances: [image(1)] },
+      /version must be a non-negative integer, got 'latest'/,
+    ],
   ])('answers 400 for %s', async (_what, path, body, message) => {
     const res = await post(path, body);
     expect(res.status).toBe(400);
@@ -231,26 +290,50 @@ describe('model files for tf.loadLayersModel', () => {
 
 describe('hostile predict input', () => {
   /** A server on the same registry with its own limits. */
-  async function serve(limits: { maxInstances?: number; maxConcurrentPredictions?: number }): Promise<{ url: string; close: () => Promise<void> }> {
+  async function serve(limits: {
+    maxInstances?: number;
+    maxConcurrentPredictions?: number;
+  }): Promise<{ url: string; close: () => Promise<void> }> {
     const ctx = { registry, log: (l: string) => errors.push(l), ...limits };
     const s = createServer((req, res) => void handleServing(req, res, ctx));
     await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-    return { url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`, close: () => new Promise((resolve) => s.close(() => resolve())) };
+    return {
+      url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`,
+      close: () => new Promise((resolve) => s.close(() => resolve())),
+    };
   }
 
   it('answers 400, not 500, for an instance nested 10,000 levels deep', async () => {
     const body = `{"instances": [${'['.repeat(10_000)}${image(1).join(',')}${']'.repeat(10_000)}]}`;
     const res = await post('/v1/models/mnist:predict', body);
-    expect(res).toEqual({ status: 400, json: { error: expect.stringMatching(/^request body nests deeper than 64 levels/) } });
+    expect(res).toEqual({
+      status: 400,
+      json: { error: expect.stringMatching(/^request body nests deeper than 64 levels/) },
+    });
     const seed = await post('/predict', `{"x_input": ${'['.repeat(10_000)}0.5${']'.repeat(10_000)}}`);
     expect(seed.status).toBe(400);
     expect(errors).toEqual([]);
   });
 
   it.each([
-    ['3.5e38', '/v1/models/mnist:predict', (v: string) => `{"instances": [[${image(1).slice(1).join(',')}, ${v}]]}`, /^instances\[0\]\[783\] is 3\.5e38, which is not finite as float32/],
-    ['-1e39', '/predict', (v: string) => `{"x_input": [${v}, ${image(1).slice(1).join(',')}]}`, /^x_input\[0\] is -1e39, which is not finite as float32/],
-    ['1e400', '/v1/models/mnist:predict', (v: string) => `{"inputs": {"x": [[${v}]]}}`, /^inputs\.x\[0\]\[0\] is 1e400/],
+    [
+      '3.5e38',
+      '/v1/models/mnist:predict',
+      (v: string) => `{"instances": [[${image(1).slice(1).join(',')}, ${v}]]}`,
+      /^instances\[0\]\[783\] is 3\.5e38, which is not finite as float32/,
+    ],
+    [
+      '-1e39',
+      '/predict',
+      (v: string) => `{"x_input": [${v}, ${image(1).slice(1).join(',')}]}`,
+      /^x_input\[0\] is -1e39, which is not finite as float32/,
+    ],
+    [
+      '1e400',
+      '/v1/models/mnist:predict',
+      (v: string) => `{"inputs": {"x": [[${v}]]}}`,
+      /^inputs\.x\[0\]\[0\] is 1e400/,
+    ],
   ])('answers 400 for %s, finite in JSON but not as float32', async (value, path, body, message) => {
     const res = await post(path, body(value));
     expect(res).toEqual({ status: 400, json: { error: expect.stringMatching(message) } });
@@ -259,11 +342,23 @@ describe('hostile predict input', () => {
   it('answers 413 for more instances than the per-request limit', async () => {
     const s = await serve({ maxInstances: 2 });
     try {
-      const three = await fetch(`${s.url}/v1/models/mnist:predict`, { method: 'POST', body: JSON.stringify({ instances: [images[0], images[1], images[2]] }) });
-      expect([three.status, await three.json()]).toEqual([413, { error: 'the request has 3 instances; the limit is 2 per request, so split it' }]);
-      const ragged = await fetch(`${s.url}/predict`, { method: 'POST', body: JSON.stringify({ x_input: [images[0], rows(images[1]), images[2]] }) });
+      const three = await fetch(`${s.url}/v1/models/mnist:predict`, {
+        method: 'POST',
+        body: JSON.stringify({ instances: [images[0], images[1], images[2]] }),
+      });
+      expect([three.status, await three.json()]).toEqual([
+        413,
+        { error: 'the request has 3 instances; the limit is 2 per request, so split it' },
+      ]);
+      const ragged = await fetch(`${s.url}/predict`, {
+        method: 'POST',
+        body: JSON.stringify({ x_input: [images[0], rows(images[1]), images[2]] }),
+      });
       expect(ragged.status).toBe(413);
-      const two = await fetch(`${s.url}/v1/models/mnist:predict`, { method: 'POST', body: JSON.stringify({ inputs: [images[0], images[1]] }) });
+      const two = await fetch(`${s.url}/v1/models/mnist:predict`, {
+        method: 'POST',
+        body: JSON.stringify({ inputs: [images[0], images[1]] }),
+      });
       expect(two.status).toBe(200);
     } finally {
       await s.close();
@@ -277,21 +372,29 @@ describe('hostile predict input', () => {
       let answer!: (status: number) => void;
       const slow = new Promise<number>((resolve) => (answer = resolve));
       const body = JSON.stringify({ instances: [images[0]] });
-      const req = request(`${s.url}/v1/models/mnist:predict`, { method: 'POST', headers: { 'content-length': String(body.length) } }, (res) => {
-        res.resume();
-        answer(res.statusCode!);
-      });
+      const req = request(
+        `${s.url}/v1/models/mnist:predict`,
+        { method: 'POST', headers: { 'content-length': String(body.length) } },
+        (res) => {
+          res.resume();
+          answer(res.statusCode!);
+        },
+      );
       req.write(body.slice(0, 10));
       await new Promise((resolve) => setTimeout(resolve, 100));
       const busy = await fetch(`${s.url}/v1/models/mnist:predict`, { method: 'POST', body });
       expect(busy.status).toBe(503);
       expect(busy.headers.get('retry-after')).toBe('1');
-      expect(await busy.json()).toEqual({ error: 'the server is busy: 1 predict requests are in progress; retry in a second' });
+      expect(await busy.json()).toEqual({
+        error: 'the server is busy: 1 predict requests are in progress; retry in a second',
+      });
       req.end(body.slice(10));
       expect(await slow).toBe(200);
       // Failed requests free their slot too.
       expect((await fetch(`${s.url}/predict`, { method: 'POST', body: '{"x_input": "seven"}' })).status).toBe(400);
-      expect((await fetch(`${s.url}/predict`, { method: 'POST', body: JSON.stringify({ x_input: images[0] }) })).status).toBe(200);
+      expect(
+        (await fetch(`${s.url}/predict`, { method: 'POST', body: JSON.stringify({ x_input: images[0] }) })).status,
+      ).toBe(200);
     } finally {
       await s.close();
     }

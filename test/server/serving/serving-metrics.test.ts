@@ -19,12 +19,19 @@ describe('ServingMetrics', () => {
     expect(line('fedserve_predict_latency_seconds_bucket{model="mnist",version="2",le="0.005"}')).toMatch(/ 1$/);
     expect(line('fedserve_predict_latency_seconds_bucket{model="mnist",version="2",le="0.25"}')).toMatch(/ 1$/);
     expect(line('fedserve_predict_latency_seconds_bucket{model="mnist",version="2",le="0.5"}')).toMatch(/ 2$/);
-    expect(line('fedserve_predict_latency_seconds_count{model="mnist",version="1"}')).toBe('fedserve_predict_latency_seconds_count{model="mnist",version="1"} 1');
+    expect(line('fedserve_predict_latency_seconds_count{model="mnist",version="1"}')).toBe(
+      'fedserve_predict_latency_seconds_count{model="mnist",version="1"} 1',
+    );
     expect(line('fedserve_predict_batch_size_bucket{model="mnist",version="2",le="4"}')).toMatch(/ 1$/);
     expect(line('fedserve_predict_batch_size_bucket{model="mnist",version="2",le="1024"}')).toMatch(/ 2$/);
     expect(line('fedserve_predict_batch_size_bucket{model="mnist",version="2",le="+Inf"}')).toMatch(/ 3$/);
-    expect(line('fedserve_predict_batch_size_sum{model="mnist",version="2"}')).toBe('fedserve_predict_batch_size_sum{model="mnist",version="2"} 5067');
-    expect(text.match(/^# TYPE \S+ histogram$/gm)).toEqual(['# TYPE fedserve_predict_latency_seconds histogram', '# TYPE fedserve_predict_batch_size histogram']);
+    expect(line('fedserve_predict_batch_size_sum{model="mnist",version="2"}')).toBe(
+      'fedserve_predict_batch_size_sum{model="mnist",version="2"} 5067',
+    );
+    expect(text.match(/^# TYPE \S+ histogram$/gm)).toEqual([
+      '# TYPE fedserve_predict_latency_seconds histogram',
+      '# TYPE fedserve_predict_batch_size histogram',
+    ]);
     // Version 1 comes first, whatever the order of observation.
     expect(text.indexOf('version="1"')).toBeLessThan(text.indexOf('version="2"'));
   });

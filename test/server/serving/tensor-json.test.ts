@@ -6,19 +6,54 @@ const flat = [1, 2, 3, 4, 5, 6];
 
 describe('flattenBatch', () => {
   it('accepts flat, 2x3 and 2x3x1 nestings of the same instance', () => {
-    const nested2 = [[1, 2, 3], [4, 5, 6]];
-    const nested3 = [[[1], [2], [3]], [[4], [5], [6]]];
+    const nested2 = [
+      [1, 2, 3],
+      [4, 5, 6],
+    ];
+    const nested3 = [
+      [[1], [2], [3]],
+      [[4], [5], [6]],
+    ];
     expect(Array.from(flattenBatch([flat, nested2, nested3], shape, 'instances'))).toEqual([...flat, ...flat, ...flat]);
   });
 
   it('accepts any rectangular nesting with the right size, e.g. 3x2', () => {
-    expect(Array.from(flattenBatch([[[1, 2], [3, 4], [5, 6]]], shape, 'instances'))).toEqual(flat);
+    expect(
+      Array.from(
+        flattenBatch(
+          [
+            [
+              [1, 2],
+              [3, 4],
+              [5, 6],
+            ],
+          ],
+          shape,
+          'instances',
+        ),
+      ),
+    ).toEqual(flat);
   });
 
   it.each([
-    [[1, 2, 3], /instances\[0\] has shape \[3\] \(3 values\); the model takes 6 numbers, e.g. shaped \[2, 3, 1\] or flat \[6\]/],
-    [[[1, 2, 3], [4, 5]], /instances\[0\]\[1\] has 2 elements, expected 3 like its siblings \(ragged nesting\)/],
-    [[[1, 2, 3], [4, 'x', 6]], /instances\[0\]\[1\]\[1\] must be a number, got string/],
+    [
+      [1, 2, 3],
+      /instances\[0\] has shape \[3\] \(3 values\); the model takes 6 numbers, e.g. shaped \[2, 3, 1\] or flat \[6\]/,
+    ],
+    [
+      [
+        [1, 2, 3],
+        [4, 5],
+      ],
+      /instances\[0\]\[1\] has 2 elements, expected 3 like its siblings \(ragged nesting\)/,
+    ],
+    [
+      [
+        [1, 2, 3],
+        [4, 'x', 6],
+      ],
+      /instances\[0\]\[1\]\[1\] must be a number, got string/,
+    ],
     [[1, 2, 3, 4, 5, [6]], /instances\[0\]\[5\] must be a number, got an array/],
     [[1, 2, 3, 4, 5, null], /instances\[0\]\[5\] must be a number, got null/],
     [[1, 2, 3, 4, 5, 1e400], /instances\[0\]\[5\] is Infinity; inputs must be finite/],

@@ -9,7 +9,11 @@ import { setupBackend } from '../../../shared/engine/backend.js';
 import { createSeedCnn } from '../../../shared/model/seed-cnn.js';
 import { startCoordinator } from '../../../server/app.js';
 import { parseCoordinatorConfig } from '../../../server/config.js';
-import { ModelRegistry, type ModelRegistryOptions, type VersionStatus } from '../../../server/serving/model-registry.js';
+import {
+  ModelRegistry,
+  type ModelRegistryOptions,
+  type VersionStatus,
+} from '../../../server/serving/model-registry.js';
 import { DirectPredictor } from '../../../server/serving/predictor.js';
 import { handleServing } from '../../../server/serving/routes.js';
 import { artifactFromModel, ServedModel } from '../../../server/serving/served-model.js';
@@ -26,23 +30,37 @@ function image(seed: number): number[] {
   return Array.from({ length: 784 }, () => (s = (s * 16807) % 2147483647) / 2147483647);
 }
 const x = [image(1), image(2)];
-const local = (version: number) => tf.tidy(() => (models.get(version)!.predict(tf.tensor(x.flat(), [2, 28, 28, 1])) as tf.Tensor).arraySync() as number[][]);
+const local = (version: number) =>
+  tf.tidy(
+    () => (models.get(version)!.predict(tf.tensor(x.flat(), [2, 28, 28, 1])) as tf.Tensor).arraySync() as number[][],
+  );
 
 /** A registry over versions 1..4 of the store, with `newest` published, behind a REST server. */
 async function serve(options: ModelRegistryOptions, newest = 4) {
   const registry = new ModelRegistry(store, options);
   await registry.publish(newest, await store.load(newest));
-  const server = createServer((req, res) => void handleServing(req, res, { registry, adminToken: ADMIN, predictor: new DirectPredictor() }));
+  const server = createServer(
+    (req, res) => void handleServing(req, res, { registry, adminToken: ADMIN, predictor: new DirectPredictor() }),
+  );
   open.push({ server, registry });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/models/mnist`;
   const call = async (method: string, path: string, body?: unknown, token: string | null = ADMIN) => {
     const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
-    const res = await fetch(base + path, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    const res = await fetch(base + path, {
+      method,
+      headers,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
     return { status: res.status, json: (await res.json()) as any };
   };
   const states = async () =>
-    Object.fromEntries(((await call('GET', '')).json.model_version_status as { version: string; state: string }[]).map((s) => [s.version, s.state]));
+    Object.fromEntries(
+      ((await call('GET', '')).json.model_version_status as { version: string; state: string }[]).map((s) => [
+        s.version,
+        s.state,
+      ]),
+    );
   const predict = (path: string) => call('POST', `${path}:predict`, { instances: x }, null);
   return { registry, call, states, predict };
 }
@@ -78,23 +96,41 @@ describe('version policy, labels and status through REST', () => {
     const s = await serve({ policy: { kind: 'latest', count: 2 } });
     expect(s.registry.loadedVersions().sort()).toEqual([3, 4]);
     expect(await s.states()).toEqual({ '4': 'AVAILABLE', '3': 'AVAILABLE', '2': 'END', '1': 'END' });
-    expect((await s.call('GET', '')).json.model_version_status[0]).toEqual({ version: '4', state: 'AVAILABLE', status: { error_code: 'OK', error_message: '' } });
+    expect((await s.call('GET', '')).json.model_version_status[0]).toEqual({
+      version: '4',
+      state: 'AVAILABLE',
+      status: { error_code: 'OK', error_message: '' },
+    });
     expectClose((await s.predict('/versions/3')).json.predictions, local(3));
     expect(await s.predict('/versions/2')).toEqual({
       status: 404,
-      json: { error: "model 'mnist' version 2 is not served: the version policy serves the latest 2 versions and labeled ones" },
+      json: {
+        error:
+          "model 'mnist' version 2 is not served: the version policy serves the latest 2 versions and labeled ones",
+      },
     });
     expect((await s.predict('/versions/9')).json.error).toBe("model 'mnist' has no version 9");
-    expect((await s.call('GET', '/versions/2')).json.model_version_status).toEqual([{ version: '2', state: 'END', status: { error_code: 'OK', error_message: '' } }]);
+    expect((await s.call('GET', '/versions/2')).json.model_version_status).toEqual([
+      { version: '2', state: 'END', status: { error_code: 'OK', error_message: '' } },
+    ]);
   });
 
   it('serves a label set with the admin token, pins its version past the policy, and forgets it when removed', async () => {
     const s = await serve({ policy: { kind: 'latest', count: 1 } });
     expect(await s.call('PUT', '/labels/stable', { version: 2 }, null)).toMatchObject({ status: 401 });
     expect(await s.call('PUT', '/labels/stable', { version: 2 }, 'wrong-token-123')).toMatchObject({ status: 403 });
-    expect(await s.call('PUT', '/labels/stable', { version: 2 })).toEqual({ status: 200, json: { labels: { stable: 2 } } });
-    expect(await s.call('PUT', '/labels/canary', { version: 4 })).toEqual({ status: 200, json: { labels: { canary: 4, stable: 2 } } });
-    expect(await s.call('GET', '/labels', undefined, null)).toEqual({ status: 200, json: { labels: { canary: 4, stable: 2 } } });
+    expect(await s.call('PUT', '/labels/stable', { version: 2 })).toEqual({
+      status: 200,
+      json: { labels: { stable: 2 } },
+    });
+    expect(await s.call('PUT', '/labels/canary', { version: 4 })).toEqual({
+      status: 200,
+      json: { labels: { canary: 4, stable: 2 } },
+    });
+    expect(await s.call('GET', '/labels', undefined, null)).toEqual({
+      status: 200,
+      json: { labels: { canary: 4, stable: 2 } },
+    });
     expectClose((await s.predict('/labels/stable')).json.predictions, local(2));
     expectClose((await s.predict('/labels/canary')).json.predictions, local(4));
     expect((await s.call('GET', '/labels/stable/metadata', undefined, null)).json.fedserve.version).toBe(2);
@@ -107,17 +143,48 @@ describe('version policy, labels and status through REST', () => {
     expectClose((await s.predict('/labels/stable')).json.predictions, local(1));
     expect(await s.states()).toEqual({ '4': 'AVAILABLE', '3': 'END', '2': 'END', '1': 'AVAILABLE' });
     expect(await s.call('DELETE', '/labels/stable')).toEqual({ status: 200, json: { labels: { canary: 4 } } });
-    expect(await s.predict('/labels/stable')).toEqual({ status: 404, json: { error: "model 'mnist' has no version labeled 'stable'" } });
+    expect(await s.predict('/labels/stable')).toEqual({
+      status: 404,
+      json: { error: "model 'mnist' has no version labeled 'stable'" },
+    });
     expect(s.registry.loadedVersions()).toEqual([4]);
   });
 
   it.each([
-    ['a label on a version that does not exist', 'PUT', '/labels/stable', { version: 9 }, 404, /^version 9 does not exist, so label 'stable' cannot point at it$/],
-    ['a body without a version', 'PUT', '/labels/stable', { v: 1 }, 400, /^invalid body: expected \{"version": <non-negative integer>\}/],
+    [
+      'a label on a version that does not exist',
+      'PUT',
+      '/labels/stable',
+      { version: 9 },
+      404,
+      /^version 9 does not exist, so label 'stable' cannot point at it$/,
+    ],
+    [
+      'a body without a version',
+      'PUT',
+      '/labels/stable',
+      { v: 1 },
+      400,
+      /^invalid body: expected \{"version": <non-negative integer>\}/,
+    ],
     ['a negative version', 'PUT', '/labels/stable', { version: -1 }, 400, /^invalid body/],
     ['a malformed label', 'PUT', '/labels/Stable!', { version: 1 }, 400, /^a version label is a-z, then up to 63/],
-    ['removing a label that is not set', 'DELETE', '/labels/nothing', undefined, 404, /^model 'mnist' has no version labeled 'nothing'$/],
-    ['posting to a label', 'POST', '/labels/stable', { version: 1 }, 405, /POST is not allowed here; use GET or PUT or DELETE/],
+    [
+      'removing a label that is not set',
+      'DELETE',
+      '/labels/nothing',
+      undefined,
+      404,
+      /^model 'mnist' has no version labeled 'nothing'$/,
+    ],
+    [
+      'posting to a label',
+      'POST',
+      '/labels/stable',
+      { version: 1 },
+      405,
+      /POST is not allowed here; use GET or PUT or DELETE/,
+    ],
   ])('refuses %s', async (_what, method, path, body, status, message) => {
     const s = await serve({});
     const res = await s.call(method, path, body);
@@ -138,13 +205,27 @@ describe('version policy, labels and status through REST', () => {
 
   it('sets the labels of the config at start, and refuses to start with a label on a missing version', async () => {
     const config = (labels: Record<string, number>, sub: string) =>
-      parseCoordinatorConfig({ port: 0, dataDir: join(dir, sub), adminToken: ADMIN, serving: { versionLabels: labels } }, 'test');
-    await expect(startCoordinator(config({ stable: 5 }, 'a'), { log: () => {} })).rejects.toThrow(/^version 5 does not exist, so label 'stable' cannot point at it$/);
-    expect(() => config({ 'Not A Label': 0 }, 'c')).toThrow(/Invalid key in record[\s\S]*serving\.versionLabels\["Not A Label"\]/);
+      parseCoordinatorConfig(
+        { port: 0, dataDir: join(dir, sub), adminToken: ADMIN, serving: { versionLabels: labels } },
+        'test',
+      );
+    await expect(startCoordinator(config({ stable: 5 }, 'a'), { log: () => {} })).rejects.toThrow(
+      /^version 5 does not exist, so label 'stable' cannot point at it$/,
+    );
+    expect(() => config({ 'Not A Label': 0 }, 'c')).toThrow(
+      /Invalid key in record[\s\S]*serving\.versionLabels\["Not A Label"\]/,
+    );
     const running = await startCoordinator(config({ stable: 0 }, 'b'), { log: () => {} });
     try {
       expect(await (await fetch(`${running.url}/v1/models/mnist/labels`)).json()).toEqual({ labels: { stable: 0 } });
-      expect((await fetch(`${running.url}/v1/models/mnist/labels/stable:predict`, { method: 'POST', body: JSON.stringify({ instances: [x[0]] }) })).status).toBe(200);
+      expect(
+        (
+          await fetch(`${running.url}/v1/models/mnist/labels/stable:predict`, {
+            method: 'POST',
+            body: JSON.stringify({ instances: [x[0]] }),
+          })
+        ).status,
+      ).toBe(200);
     } finally {
       await running.close();
     }
@@ -154,7 +235,11 @@ describe('version policy, labels and status through REST', () => {
     const s = await serve({ warmupBatchSizes: [1, 8] }, 3);
     const seen: { version: number; n: number; current: number; state: VersionStatus['state'] | undefined }[] = [];
     const original = ServedModel.prototype.predict;
-    vi.spyOn(ServedModel.prototype, 'predict').mockImplementation(async function (this: ServedModel, input: Float32Array, n: number) {
+    vi.spyOn(ServedModel.prototype, 'predict').mockImplementation(async function (
+      this: ServedModel,
+      input: Float32Array,
+      n: number,
+    ) {
       const state = (await s.registry.status()).find((v) => v.version === this.version)?.state;
       seen.push({ version: this.version, n, current: s.registry.current()!.version, state });
       return original.call(this, input, n);

@@ -2,7 +2,12 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { nodeSyncFileSystem, removeTempFilesSync, replaceFileSync, type SyncFileSystem } from '../../../server/store/atomic-file.js';
+import {
+  nodeSyncFileSystem,
+  removeTempFilesSync,
+  replaceFileSync,
+  type SyncFileSystem,
+} from '../../../server/store/atomic-file.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -64,7 +69,10 @@ describe('replaceFileSync', () => {
   it('uses a fresh unpredictable temp name each time, never one planted in advance', async () => {
     const file = join(dir, 'identities.json');
     const names: string[] = [];
-    const fsys: SyncFileSystem = { ...nodeSyncFileSystem, renameSync: (from, to) => (names.push(basename(from)), nodeSyncFileSystem.renameSync(from, to)) };
+    const fsys: SyncFileSystem = {
+      ...nodeSyncFileSystem,
+      renameSync: (from, to) => (names.push(basename(from)), nodeSyncFileSystem.renameSync(from, to)),
+    };
     replaceFileSync(file, 'one', fsys);
     replaceFileSync(file, 'two', fsys);
     expect(names[0]).not.toBe(names[1]);
@@ -104,7 +112,10 @@ describe('replaceFileSync', () => {
 
   it('skips a temp file another process removed first, and reports an unreadable directory', () => {
     const file = join(dir, 'identities.json');
-    const listsGone: SyncFileSystem = { ...nodeSyncFileSystem, readdirSync: () => ['.identities.json.tmp-0123456789abcdef'] };
+    const listsGone: SyncFileSystem = {
+      ...nodeSyncFileSystem,
+      readdirSync: () => ['.identities.json.tmp-0123456789abcdef'],
+    };
     expect(removeTempFilesSync(file, listsGone)).toEqual(['.identities.json.tmp-0123456789abcdef']);
     const unreadable: SyncFileSystem = {
       ...nodeSyncFileSystem,

@@ -86,15 +86,27 @@ describe('CheckpointStore', () => {
   });
 
   it.each([
-    ['truncated weights', (d: string) => truncate(join(d, 'weights.bin'), 12), /weights\.bin has 12 bytes, round\.json records 32/],
+    [
+      'truncated weights',
+      (d: string) => truncate(join(d, 'weights.bin'), 12),
+      /weights\.bin has 12 bytes, round\.json records 32/,
+    ],
     ['missing model.json', (d: string) => rm(join(d, 'model.json')), /model\.json is missing/],
     ['missing round.json', (d: string) => rm(join(d, 'round.json')), /round\.json is missing/],
-    ['garbage round.json', (d: string) => writeFile(join(d, 'round.json'), '{"format": "fedserve-chec'), /round\.json is not valid JSON/],
-    ['flipped weight bits', async (d: string) => {
-      const bytes = await readFile(join(d, 'weights.bin'));
-      bytes[5] ^= 0xff;
-      await writeFile(join(d, 'weights.bin'), bytes);
-    }, /weights\.bin does not match its recorded SHA-256/],
+    [
+      'garbage round.json',
+      (d: string) => writeFile(join(d, 'round.json'), '{"format": "fedserve-chec'),
+      /round\.json is not valid JSON/,
+    ],
+    [
+      'flipped weight bits',
+      async (d: string) => {
+        const bytes = await readFile(join(d, 'weights.bin'));
+        bytes[5] ^= 0xff;
+        await writeFile(join(d, 'weights.bin'), bytes);
+      },
+      /weights\.bin does not match its recorded SHA-256/,
+    ],
     ['truncated state', (d: string) => truncate(join(d, 'state.bin'), 4), /state\.bin has 4 bytes/],
   ])('skips a version with %s and falls back to the previous one', async (_what, damage, reason) => {
     await store.save(checkpoint(1));
@@ -118,10 +130,17 @@ describe('CheckpointStore', () => {
   });
 
   it('lets exactly one of two concurrent saves of a version win, and all saves of distinct versions', async () => {
-    const results = await Promise.allSettled([store.save(checkpoint(4, 1)), store.save(checkpoint(4, 2)), store.save(checkpoint(5)), store.save(checkpoint(6))]);
+    const results = await Promise.allSettled([
+      store.save(checkpoint(4, 1)),
+      store.save(checkpoint(4, 2)),
+      store.save(checkpoint(5)),
+      store.save(checkpoint(6)),
+    ]);
     const sameVersion = results.slice(0, 2);
     expect(sameVersion.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
-    expect(sameVersion.find((r) => r.status === 'rejected')).toMatchObject({ reason: expect.objectContaining({ message: expect.stringMatching(/version 4 already exists/) }) });
+    expect(sameVersion.find((r) => r.status === 'rejected')).toMatchObject({
+      reason: expect.objectContaining({ message: expect.stringMatching(/version 4 already exists/) }),
+    });
     expect(results.slice(2).every((r) => r.status === 'fulfilled')).toBe(true);
     const winner = sameVersion.findIndex((r) => r.status === 'fulfilled') + 1;
     expect((await store.load(4)).weights).toEqual(checkpoint(4, winner).weights);
@@ -132,7 +151,11 @@ describe('CheckpointStore', () => {
     ['NaN weights', { weights: Float32Array.from([1, 2, 3, NaN, 5, 6, 7, 8]) }, /weights\[3\] is NaN/],
     ['a wrong weight count', { weights: new Float32Array(7) }, /weights have 7 values, the weight specs need 8/],
     ['non-JSON metadata', { metadata: { started: new Date(0) } }, /metadata\.started is Date/],
-    ['an infinite state value', { state: { accountant: { eps: [1, Infinity] } } }, /state\.accountant\.eps\[1\] is Infinity/],
+    [
+      'an infinite state value',
+      { state: { accountant: { eps: [1, Infinity] } } },
+      /state\.accountant\.eps\[1\] is Infinity/,
+    ],
     ['a negative version', { version: -1 }, /version must be a non-negative integer, got -1/],
   ])('rejects %s and writes nothing', async (_what, patch, message) => {
     await expect(store.save({ ...checkpoint(1), ...patch } as CheckpointInput)).rejects.toThrow(message);
@@ -184,7 +207,10 @@ describe('CheckpointStore durable writes', () => {
       'mkdir versions',
       'fsync ',
       'mkdir versions/.tmp-7',
-      ...['weights.bin', 'model.json', 'state.bin', 'round.json'].flatMap((f) => [`write ${temp}/${f}`, `fsync ${temp}/${f}`]),
+      ...['weights.bin', 'model.json', 'state.bin', 'round.json'].flatMap((f) => [
+        `write ${temp}/${f}`,
+        `fsync ${temp}/${f}`,
+      ]),
       `fsync ${temp}`,
       `rename ${temp} -> versions/7`,
       'fsync versions',
@@ -197,7 +223,16 @@ describe('CheckpointStore durable writes', () => {
       ...nodeFileSystem,
       open: async (path, flags) => {
         const fh = await nodeFileSystem.open(path, flags);
-        return path.endsWith('state.bin') ? { ...fh, writeFile: (d) => fh.writeFile(d), close: () => fh.close(), sync: async () => { throw new Error('EIO: i/o error, fsync'); } } : fh;
+        return path.endsWith('state.bin')
+          ? {
+              ...fh,
+              writeFile: (d) => fh.writeFile(d),
+              close: () => fh.close(),
+              sync: async () => {
+                throw new Error('EIO: i/o error, fsync');
+              },
+            }
+          : fh;
       },
     };
     const broken = new CheckpointStore(dir, { log: () => undefined, fs: failing });
@@ -246,7 +281,9 @@ describe('CheckpointStore.recover', () => {
     expect(moved).toHaveLength(2);
     expect(moved[0]).toMatch(/^2-/);
     expect(moved[1]).toMatch(/^3-/);
-    expect(logs.join('\n')).toMatch(/checkpoint version 3 is unusable \(round\.json is not valid JSON\); moved to .*quarantine\/3-/);
+    expect(logs.join('\n')).toMatch(
+      /checkpoint version 3 is unusable \(round\.json is not valid JSON\); moved to .*quarantine\/3-/,
+    );
 
     // A later start still knows versions 2 and 3 were taken and lack from latest; the next number is free.
     const again = await new CheckpointStore(dir, { log: () => undefined }).recover();
@@ -275,7 +312,8 @@ describe('CheckpointStore.recover', () => {
   });
 });
 
-const ioError = (code: string, call: string) => Object.assign(new Error(`${code}: simulated failure, ${call}`), { code });
+const ioError = (code: string, call: string) =>
+  Object.assign(new Error(`${code}: simulated failure, ${call}`), { code });
 
 /** Rewrites one file of a saved version and records its new size and checksum in round.json, as a consistent (not torn) edit. */
 async function rewrite(version: number, name: string, edit: (text: string) => string): Promise<void> {
@@ -295,12 +333,21 @@ const editJson = (edit: (o: Record<string, any>) => void) => (text: string) => {
 describe('CheckpointStore input and errors', () => {
   it('says which version is missing or unusable, and why', async () => {
     const missing = await store.load(4).catch((e: unknown) => e);
-    expect(missing).toMatchObject({ name: 'CheckpointError', kind: 'missing', version: 4, reason: 'no such version', message: 'checkpoint version 4 does not exist' });
+    expect(missing).toMatchObject({
+      name: 'CheckpointError',
+      kind: 'missing',
+      version: 4,
+      reason: 'no such version',
+      message: 'checkpoint version 4 does not exist',
+    });
     await store.save(checkpoint(1));
     await store.save(checkpoint(2));
     await writeFile(join(versionDir(2), 'round.json'), await readFile(join(versionDir(1), 'round.json')));
     const corrupt = await store.load(2).catch((e: unknown) => e);
-    expect(corrupt).toMatchObject({ kind: 'corrupt', message: 'checkpoint version 2 is unusable: round.json says version 1' });
+    expect(corrupt).toMatchObject({
+      kind: 'corrupt',
+      message: 'checkpoint version 2 is unusable: round.json says version 1',
+    });
     await expect(store.load(-1)).rejects.toThrow('version must be a non-negative integer, got -1');
     await expect(store.load(1.5)).rejects.toThrow('version must be a non-negative integer, got 1.5');
   });
@@ -308,27 +355,77 @@ describe('CheckpointStore input and errors', () => {
   it('takes version 0 at round 0, refuses a negative round', async () => {
     await store.save({ ...checkpoint(0), round: 0 });
     expect(await store.load(0)).toMatchObject({ version: 0, round: 0 });
-    await expect(store.save({ ...checkpoint(1), round: -1 })).rejects.toThrow('round must be a non-negative integer, got -1');
+    await expect(store.save({ ...checkpoint(1), round: -1 })).rejects.toThrow(
+      'round must be a non-negative integer, got -1',
+    );
   });
 
   it('writes state.bin only when the state holds arrays, and the model.json tfjs expects', async () => {
     await store.save(checkpoint(1));
     await store.save({ ...checkpoint(2), state: { step: 7, orders: [2, 4] } });
-    for (const v of [1, 2]) expect((await readdir(versionDir(v))).sort()).toEqual(['model.json', 'round.json', 'weights.bin']);
+    for (const v of [1, 2])
+      expect((await readdir(versionDir(v))).sort()).toEqual(['model.json', 'round.json', 'weights.bin']);
     expect((await store.load(2)).state).toEqual({ step: 7, orders: [2, 4] });
     expect((await store.load(1)).state).toBeUndefined();
-    expect(JSON.parse(await readFile(join(versionDir(1), 'model.json'), 'utf8'))).toMatchObject({ format: 'layers-model', generatedBy: 'fedserve', convertedBy: null });
+    expect(JSON.parse(await readFile(join(versionDir(1), 'model.json'), 'utf8'))).toMatchObject({
+      format: 'layers-model',
+      generatedBy: 'fedserve',
+      convertedBy: null,
+    });
     expect(logs).toEqual([]);
   });
 
   it.each([
-    ['a round.json of another format', (v: number) => rewriteRound(v, (o) => void (o.format = 'other/1')), /^round\.json field format: /],
-    ['a malformed checksum', (v: number) => rewriteRound(v, (o) => void (o.files['weights.bin'].sha256 = 'abc')), /^round\.json field files\.weights\.bin\.sha256: /],
-    ['a round.json that is not an object', (v: number) => writeFile(join(versionDir(v), 'round.json'), '[]'), /^round\.json field \(root\): /],
-    ['a graph model', (v: number) => rewrite(v, 'model.json', editJson((o) => void (o.format = 'graph-model'))), /^model\.json is not a float32 layers-model with one weights file$/],
-    ['a model.json pointing at another file', (v: number) => rewrite(v, 'model.json', editJson((o) => void (o.weightsManifest[0].paths = ['other.bin']))), /^model\.json points at other\.bin, not weights\.bin$/],
-    ['weight specs that need more bytes', (v: number) => rewrite(v, 'model.json', editJson((o) => void (o.weightsManifest[0].weights[0].shape = [3, 3]))), /^weights\.bin has 32 bytes, the weight specs need 44$/],
-    ['a state manifest that does not fit state.bin', (v: number) => rewriteRound(v, (o) => void (o.state.arrays[0].byteOffset = 2)), /^state\.velocity: bytes 2\.\.18 do not fit state\.bin \(16 bytes\)$/],
+    [
+      'a round.json of another format',
+      (v: number) => rewriteRound(v, (o) => void (o.format = 'other/1')),
+      /^round\.json field format: /,
+    ],
+    [
+      'a malformed checksum',
+      (v: number) => rewriteRound(v, (o) => void (o.files['weights.bin'].sha256 = 'abc')),
+      /^round\.json field files\.weights\.bin\.sha256: /,
+    ],
+    [
+      'a round.json that is not an object',
+      (v: number) => writeFile(join(versionDir(v), 'round.json'), '[]'),
+      /^round\.json field \(root\): /,
+    ],
+    [
+      'a graph model',
+      (v: number) =>
+        rewrite(
+          v,
+          'model.json',
+          editJson((o) => void (o.format = 'graph-model')),
+        ),
+      /^model\.json is not a float32 layers-model with one weights file$/,
+    ],
+    [
+      'a model.json pointing at another file',
+      (v: number) =>
+        rewrite(
+          v,
+          'model.json',
+          editJson((o) => void (o.weightsManifest[0].paths = ['other.bin'])),
+        ),
+      /^model\.json points at other\.bin, not weights\.bin$/,
+    ],
+    [
+      'weight specs that need more bytes',
+      (v: number) =>
+        rewrite(
+          v,
+          'model.json',
+          editJson((o) => void (o.weightsManifest[0].weights[0].shape = [3, 3])),
+        ),
+      /^weights\.bin has 32 bytes, the weight specs need 44$/,
+    ],
+    [
+      'a state manifest that does not fit state.bin',
+      (v: number) => rewriteRound(v, (o) => void (o.state.arrays[0].byteOffset = 2)),
+      /^state\.velocity: bytes 2\.\.18 do not fit state\.bin \(16 bytes\)$/,
+    ],
   ])('refuses %s, naming what is wrong', async (_what, damage, reason) => {
     await store.save({ ...checkpoint(2), state: { velocity: new Float32Array(4) } });
     await damage(2);
@@ -359,7 +456,9 @@ describe('CheckpointStore input and errors', () => {
     const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
     try {
       await new CheckpointStore(dir).latest();
-      expect(warn.mock.calls).toEqual([[expect.stringMatching(/^\[checkpoint-store\] ignoring .*\.tmp-2-1-abcdef: an interrupted save left it/)]]);
+      expect(warn.mock.calls).toEqual([
+        [expect.stringMatching(/^\[checkpoint-store\] ignoring .*\.tmp-2-1-abcdef: an interrupted save left it/)],
+      ]);
     } finally {
       warn.mockRestore();
     }
@@ -378,7 +477,8 @@ describe('CheckpointStore file-system failures', () => {
     for (const name of ['round.json', 'weights.bin']) {
       const eio: FileSystem = {
         ...nodeFileSystem,
-        readFile: (path) => (path.endsWith(join('2', name)) ? Promise.reject(ioError('EIO', 'read')) : nodeFileSystem.readFile(path)),
+        readFile: (path) =>
+          path.endsWith(join('2', name)) ? Promise.reject(ioError('EIO', 'read')) : nodeFileSystem.readFile(path),
       };
       const flaky = new CheckpointStore(dir, { log: (l) => logs.push(l), fs: eio });
       await expect(flaky.load(2)).rejects.toThrow(/^EIO/);
@@ -392,7 +492,8 @@ describe('CheckpointStore file-system failures', () => {
   it('passes on a failure to list the versions or the quarantine, whatever was thrown', async () => {
     const denied = (which: string): FileSystem => ({
       ...nodeFileSystem,
-      readdir: (path) => (path.endsWith(which) ? Promise.reject(ioError('EACCES', 'scandir')) : nodeFileSystem.readdir(path)),
+      readdir: (path) =>
+        path.endsWith(which) ? Promise.reject(ioError('EACCES', 'scandir')) : nodeFileSystem.readdir(path),
     });
     await expect(new CheckpointStore(dir, { fs: denied('versions') }).versions()).rejects.toThrow(/^EACCES/);
     await expect(new CheckpointStore(dir, { fs: denied('quarantine') }).recover()).rejects.toThrow(/^EACCES/);
@@ -401,9 +502,14 @@ describe('CheckpointStore file-system failures', () => {
   });
 
   it('reports a failed rename as itself, an existing target as "already exists", and leaves no temp dir', async () => {
-    const renameFails = (code: string): FileSystem => ({ ...nodeFileSystem, rename: () => Promise.reject(ioError(code, 'rename')) });
+    const renameFails = (code: string): FileSystem => ({
+      ...nodeFileSystem,
+      rename: () => Promise.reject(ioError(code, 'rename')),
+    });
     await expect(new CheckpointStore(dir, { fs: renameFails('EIO') }).save(checkpoint(1))).rejects.toThrow(/^EIO/);
-    await expect(new CheckpointStore(dir, { fs: renameFails('EEXIST') }).save(checkpoint(1))).rejects.toThrow('checkpoint version 1 already exists');
+    await expect(new CheckpointStore(dir, { fs: renameFails('EEXIST') }).save(checkpoint(1))).rejects.toThrow(
+      'checkpoint version 1 already exists',
+    );
     expect(await readdir(join(dir, 'versions'))).toEqual([]);
   });
 
@@ -413,16 +519,27 @@ describe('CheckpointStore file-system failures', () => {
       open: async (path, flags) => {
         const fh = await nodeFileSystem.open(path, flags);
         const renamed = path === join(dir, 'versions') && (await readdir(path)).includes('1');
-        return renamed ? { writeFile: (d) => fh.writeFile(d), close: () => fh.close(), sync: () => Promise.reject(ioError('EIO', 'fsync')) } : fh;
+        return renamed
+          ? {
+              writeFile: (d) => fh.writeFile(d),
+              close: () => fh.close(),
+              sync: () => Promise.reject(ioError('EIO', 'fsync')),
+            }
+          : fh;
       },
     };
-    await expect(new CheckpointStore(dir, { fs: versionsSyncFails }).save(checkpoint(1))).rejects.toThrow(/^EIO: simulated failure, fsync/);
+    await expect(new CheckpointStore(dir, { fs: versionsSyncFails }).save(checkpoint(1))).rejects.toThrow(
+      /^EIO: simulated failure, fsync/,
+    );
   });
 
   it('checks for an existing version before writing anything, and replaces an empty directory in its place', async () => {
     await store.save(checkpoint(1));
     const calls: string[] = [];
-    const observed = new CheckpointStore(dir, { log: () => undefined, fs: recordingFs(calls, (p) => relative(dir, p)) });
+    const observed = new CheckpointStore(dir, {
+      log: () => undefined,
+      fs: recordingFs(calls, (p) => relative(dir, p)),
+    });
     await expect(observed.save(checkpoint(1, 9))).rejects.toThrow('checkpoint version 1 already exists');
     expect(calls).toEqual(['mkdir versions', 'fsync ']);
     await mkdir(versionDir(2));
@@ -430,7 +547,8 @@ describe('CheckpointStore file-system failures', () => {
     expect((await store.load(2)).weights).toEqual(checkpoint(2).weights);
     const denied: FileSystem = {
       ...nodeFileSystem,
-      readdir: (path) => (path === versionDir(3) ? Promise.reject(ioError('EACCES', 'scandir')) : nodeFileSystem.readdir(path)),
+      readdir: (path) =>
+        path === versionDir(3) ? Promise.reject(ioError('EACCES', 'scandir')) : nodeFileSystem.readdir(path),
     };
     await expect(new CheckpointStore(dir, { fs: denied }).save(checkpoint(3))).rejects.toThrow(/^EACCES/);
     expect(await store.versions()).toEqual([1, 2]);
@@ -438,7 +556,7 @@ describe('CheckpointStore file-system failures', () => {
 });
 
 describe('CheckpointStore.roundFiles', () => {
-  it('reads each version\'s round and metadata, leaving out torn or mismatched round files', async () => {
+  it("reads each version's round and metadata, leaving out torn or mismatched round files", async () => {
     for (const v of [1, 2, 3, 4]) await store.save({ ...checkpoint(v), metadata: { v } });
     await writeFile(join(versionDir(2), 'round.json'), '{"torn');
     await writeFile(join(versionDir(3), 'round.json'), await readFile(join(versionDir(1), 'round.json')));
@@ -456,7 +574,10 @@ describe('CheckpointStore.recover, more cases', () => {
     const recording = recordingFs(calls, (p) => relative(dir, p));
     const alsoListsGone: FileSystem = {
       ...recording,
-      readdir: async (path) => [...(await recording.readdir(path)), ...(path === join(dir, 'versions') ? ['.tmp-3-999-abcdef'] : [])],
+      readdir: async (path) => [
+        ...(await recording.readdir(path)),
+        ...(path === join(dir, 'versions') ? ['.tmp-3-999-abcdef'] : []),
+      ],
     };
     const recovered = await new CheckpointStore(dir, { log: () => undefined, fs: alsoListsGone }).recover();
     expect(recovered).toEqual({ latest: null, quarantined: [], highestVersion: null });
@@ -472,7 +593,11 @@ describe('CheckpointStore.recover, more cases', () => {
     expect(moved).toEqual([expect.stringMatching(/^1-\d{4}-\d{2}-\d{2}T\d{9}Z-[0-9a-f]{6}$/)]);
     // Every version damaged: nothing to load, and a later start still counts the quarantined one.
     const again = await store.recover();
-    expect(again).toMatchObject({ latest: null, highestVersion: 1, quarantined: [{ version: 1, reason: 'quarantined by an earlier start' }] });
+    expect(again).toMatchObject({
+      latest: null,
+      highestVersion: 1,
+      quarantined: [{ version: 1, reason: 'quarantined by an earlier start' }],
+    });
   });
 
   it('leaves out earlier-quarantined versions at or below the newest good one', async () => {

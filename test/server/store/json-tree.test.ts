@@ -21,7 +21,11 @@ describe('metadataToJson', () => {
   it.each([
     ['undefined', { a: { b: undefined } }, 'metadata.a.b is undefined; only JSON values can be checkpointed'],
     ['a Map', { list: [1, new Map()] }, 'metadata.list[1] is Map; only JSON values can be checkpointed'],
-    ['an object with no constructor', { a: Object.create(Object.create(null)) }, 'metadata.a is object; only JSON values can be checkpointed'],
+    [
+      'an object with no constructor',
+      { a: Object.create(Object.create(null)) },
+      'metadata.a is object; only JSON values can be checkpointed',
+    ],
     ['NaN', { loss: NaN }, 'metadata.loss is NaN; checkpoint values must be finite'],
     ['a Float32Array', { w: [new Float32Array(1)] }, 'metadata.w[0] is a Float32Array; binary data belongs in state'],
   ])('refuses %s inside, naming its path', (_what, metadata, message) => {
@@ -31,7 +35,13 @@ describe('metadataToJson', () => {
 
 describe('encodeState / decodeState', () => {
   it('stores Float32Array leaves as aligned binary and puts them back', () => {
-    const state: CheckpointState = { step: 3, m: [Float32Array.from([1, 2, 3]), { v: Float32Array.from([-4]) }], tag: 'adam', on: true, none: null };
+    const state: CheckpointState = {
+      step: 3,
+      m: [Float32Array.from([1, 2, 3]), { v: Float32Array.from([-4]) }],
+      tag: 'adam',
+      on: true,
+      none: null,
+    };
     const encoded = encodeState(state);
     expect(encoded.json).toEqual({ step: 3, m: [null, { v: null }], tag: 'adam', on: true, none: null });
     expect(encoded.arrays).toEqual([
@@ -52,20 +62,59 @@ describe('encodeState / decodeState', () => {
 
   const data = new Uint8Array(8);
   it.each([
-    ['an unaligned offset', { v: null }, [{ path: ['v'], byteOffset: 2, length: 1 }], 'state.v: bytes 2..6 do not fit state.bin (8 bytes)'],
-    ['bytes past the end', { v: null }, [{ path: ['v'], byteOffset: 4, length: 2 }], 'state.v: bytes 4..12 do not fit state.bin (8 bytes)'],
+    [
+      'an unaligned offset',
+      { v: null },
+      [{ path: ['v'], byteOffset: 2, length: 1 }],
+      'state.v: bytes 2..6 do not fit state.bin (8 bytes)',
+    ],
+    [
+      'bytes past the end',
+      { v: null },
+      [{ path: ['v'], byteOffset: 4, length: 2 }],
+      'state.v: bytes 4..12 do not fit state.bin (8 bytes)',
+    ],
     ['an empty path', {}, [{ path: [], byteOffset: 0, length: 1 }], 'state manifest has an entry with an empty path'],
-    ['a path through a missing object', { a: null }, [{ path: ['b', 'c', 'd'], byteOffset: 0, length: 1 }], 'state.b.c.d: the state tree has no placeholder there'],
-    ['a path through a null', { a: null }, [{ path: ['a', 'c'], byteOffset: 0, length: 1 }], 'state.a.c: the state tree has no placeholder there'],
-    ['a path into a number', { a: 5 }, [{ path: ['a', 'c'], byteOffset: 0, length: 1 }], 'state.a.c: the state tree has no placeholder there'],
-    ['a non-null value at the place', { a: [1] }, [{ path: ['a', 0], byteOffset: 0, length: 1 }], 'state.a[0]: the state tree has no placeholder there'],
-    ['a missing key at the place', { a: {} }, [{ path: ['a', 'x'], byteOffset: 0, length: 1 }], 'state.a.x: the state tree has no placeholder there'],
+    [
+      'a path through a missing object',
+      { a: null },
+      [{ path: ['b', 'c', 'd'], byteOffset: 0, length: 1 }],
+      'state.b.c.d: the state tree has no placeholder there',
+    ],
+    [
+      'a path through a null',
+      { a: null },
+      [{ path: ['a', 'c'], byteOffset: 0, length: 1 }],
+      'state.a.c: the state tree has no placeholder there',
+    ],
+    [
+      'a path into a number',
+      { a: 5 },
+      [{ path: ['a', 'c'], byteOffset: 0, length: 1 }],
+      'state.a.c: the state tree has no placeholder there',
+    ],
+    [
+      'a non-null value at the place',
+      { a: [1] },
+      [{ path: ['a', 0], byteOffset: 0, length: 1 }],
+      'state.a[0]: the state tree has no placeholder there',
+    ],
+    [
+      'a missing key at the place',
+      { a: {} },
+      [{ path: ['a', 'x'], byteOffset: 0, length: 1 }],
+      'state.a.x: the state tree has no placeholder there',
+    ],
   ])('refuses a manifest with %s, naming the entry', (_what, json, arrays, message) => {
     expect(() => decodeState(json, arrays, data)).toThrow(message);
   });
 
   it('accepts an entry ending exactly at the end of the data', () => {
-    const out = decodeState({ v: null }, [{ path: ['v'], byteOffset: 4, length: 1 }], Uint8Array.from([0, 0, 0, 0, 0, 0, 0x80, 0x3f]));
+    const out = decodeState(
+      { v: null },
+      [{ path: ['v'], byteOffset: 4, length: 1 }],
+      Uint8Array.from([0, 0, 0, 0, 0, 0, 0x80, 0x3f]),
+    );
     expect(out.v).toEqual(Float32Array.from([1]));
   });
 });

@@ -12,8 +12,17 @@ import type { ModelArtifact } from '../../../server/store/tfjs-model-json.js';
 function artifact(): ModelArtifact {
   const model = tf.sequential({
     layers: [
-      tf.layers.dense({ inputShape: [6], units: 8, activation: 'relu', kernelInitializer: tf.initializers.randomNormal({ seed: 1 }) }),
-      tf.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: tf.initializers.randomUniform({ minval: 0.5, maxval: 3, seed: 2 }) }),
+      tf.layers.dense({
+        inputShape: [6],
+        units: 8,
+        activation: 'relu',
+        kernelInitializer: tf.initializers.randomNormal({ seed: 1 }),
+      }),
+      tf.layers.dense({
+        units: 3,
+        activation: 'softmax',
+        kernelInitializer: tf.initializers.randomUniform({ minval: 0.5, maxval: 3, seed: 2 }),
+      }),
     ],
   });
   const task = taskFromModel('tiny', model);
@@ -30,8 +39,10 @@ beforeAll(async () => {
   await setupBackend('cpu', { log: () => undefined });
   server = createServer((req, res) => {
     if (!files) return res.writeHead(503).end();
-    if (req.url === '/model.json') res.writeHead(200, { 'content-type': 'application/json', connection: 'close' }).end(files.modelJson);
-    else if (req.url === '/weights.bin') res.writeHead(200, { 'content-type': 'application/octet-stream', connection: 'close' }).end(files.weights);
+    if (req.url === '/model.json')
+      res.writeHead(200, { 'content-type': 'application/json', connection: 'close' }).end(files.modelJson);
+    else if (req.url === '/weights.bin')
+      res.writeHead(200, { 'content-type': 'application/octet-stream', connection: 'close' }).end(files.weights);
     else res.writeHead(404).end();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -50,26 +61,31 @@ describe('served model compression', () => {
   it.each([
     ['uint16', 65_535, 0.51],
     ['uint8', 255, 0.26],
-  ] as const)('%s: stock tf.loadLayersModel dequantizes it within half a step per tensor, at the expected size', async (dtype, top, ratio) => {
-    const a = artifact();
-    const { model, bytes } = await loadStock(dtype, a);
-    expect(bytes / a.weights.byteLength).toBeLessThanOrEqual(ratio);
-    const loaded = getFlatWeights(model);
-    let at = 0;
-    for (const spec of a.weightSpecs) {
-      const size = spec.shape.reduce((x, y) => x * y, 1);
-      const values = a.weights.subarray(at, at + size);
-      const range = Math.max(0, ...values) - Math.min(0, ...values);
-      for (let i = at; i < at + size; i++) {
-        // Half a step, plus float32 rounding of the dequantized value.
-        expect(Math.abs(loaded[i] - a.weights[i])).toBeLessThanOrEqual(range / top / 2 + 1e-6 * Math.abs(a.weights[i]) + 1e-7);
-        // Zero biases stay exactly zero: 0 is a level.
-        if (a.weights[i] === 0) expect(loaded[i]).toBe(0);
+  ] as const)(
+    '%s: stock tf.loadLayersModel dequantizes it within half a step per tensor, at the expected size',
+    async (dtype, top, ratio) => {
+      const a = artifact();
+      const { model, bytes } = await loadStock(dtype, a);
+      expect(bytes / a.weights.byteLength).toBeLessThanOrEqual(ratio);
+      const loaded = getFlatWeights(model);
+      let at = 0;
+      for (const spec of a.weightSpecs) {
+        const size = spec.shape.reduce((x, y) => x * y, 1);
+        const values = a.weights.subarray(at, at + size);
+        const range = Math.max(0, ...values) - Math.min(0, ...values);
+        for (let i = at; i < at + size; i++) {
+          // Half a step, plus float32 rounding of the dequantized value.
+          expect(Math.abs(loaded[i] - a.weights[i])).toBeLessThanOrEqual(
+            range / top / 2 + 1e-6 * Math.abs(a.weights[i]) + 1e-7,
+          );
+          // Zero biases stay exactly zero: 0 is a level.
+          if (a.weights[i] === 0) expect(loaded[i]).toBe(0);
+        }
+        at += size;
       }
-      at += size;
-    }
-    model.dispose();
-  });
+      model.dispose();
+    },
+  );
 
   it('float32 loads bit-exactly', async () => {
     const a = artifact();
@@ -88,7 +104,9 @@ describe('served model compression', () => {
     const { model } = await loadStock('uint8', pruned);
     const loaded = getFlatWeights(model);
     for (let i = 0; i < weights.length; i++) if (weights[i] === 0) expect(loaded[i]).toBe(0);
-    const reference = await tf.models.modelFromJSON({ modelTopology: a.modelTopology as tf.io.ModelJSON['modelTopology'] });
+    const reference = await tf.models.modelFromJSON({
+      modelTopology: a.modelTopology as tf.io.ModelJSON['modelTopology'],
+    });
     setFlatWeights(reference, weights);
     const x = tf.randomNormal([16, 6], 0, 1, 'float32', 3);
     const want = (reference.predict(x) as tf.Tensor).arraySync() as number[][];
@@ -98,7 +116,10 @@ describe('served model compression', () => {
   });
 
   it('prunes exactly the requested fraction of each kernel, smallest magnitudes first', () => {
-    const specs = [{ name: 'k', shape: [2, 4] }, { name: 'b', shape: [4] }];
+    const specs = [
+      { name: 'k', shape: [2, 4] },
+      { name: 'b', shape: [4] },
+    ];
     const w = Float32Array.from([0.5, -0.1, 0.3, -0.7, 0.2, 0.9, -0.2, 0.05, 0.01, 0.02, 0.03, 0.04]);
     const { weights } = pruneByMagnitude(w, specs, 0.5);
     expect([...weights]).toEqual([0.5, 0, 0.3, -0.7, 0, 0.9, 0, 0, 0.01, 0.02, 0.03, 0.04].map(Math.fround));

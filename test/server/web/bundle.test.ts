@@ -14,8 +14,12 @@ describe('web bundle', () => {
     const dir = await mkdtemp(join(tmpdir(), 'fedserve-web-'));
     dirs.push(dir);
     const built = await buildWebBundle(dir);
-    expect(built.files).toEqual(expect.arrayContaining(['client.js', 'dashboard.js', 'client.html', 'dashboard.html', 'style.css']));
-    expect(built.inputs).toEqual(expect.arrayContaining(['client/browser/client-page.ts', 'server/web/static/dashboard.html']));
+    expect(built.files).toEqual(
+      expect.arrayContaining(['client.js', 'dashboard.js', 'client.html', 'dashboard.html', 'style.css']),
+    );
+    expect(built.inputs).toEqual(
+      expect.arrayContaining(['client/browser/client-page.ts', 'server/web/static/dashboard.html']),
+    );
     const js = await readFile(join(dir, 'client.js'), 'utf8');
     expect(js).not.toMatch(/from\s*["']node:/);
 

@@ -23,16 +23,25 @@ const counters = { currentVersion: 2, pendingRounds: 1 };
 
 describe('describeCoordinator', () => {
   it('counts participants and connected clients in the admin and the aggregate views', () => {
-    expect(describeCoordinator({ access: 'admin', ...counters, connectedClients: ['a', 'b', 'c'], running: training })).toBe(
-      'round 3 training (upload), 2 participant(s); 3 client(s) connected',
+    expect(
+      describeCoordinator({ access: 'admin', ...counters, connectedClients: ['a', 'b', 'c'], running: training }),
+    ).toBe('round 3 training (upload), 2 participant(s); 3 client(s) connected');
+    expect(
+      describeCoordinator({
+        access: 'public',
+        ...counters,
+        connectedClients: 3,
+        running: publicRoundView(training, { privacy: false }),
+      }),
+    ).toBe('round 3 training (upload), 2 participant(s); 3 client(s) connected');
+    expect(describeCoordinator({ access: 'public', ...counters, connectedClients: 0, running: null })).toBe(
+      'no round running; 0 client(s) connected',
     );
-    expect(describeCoordinator({ access: 'public', ...counters, connectedClients: 3, running: publicRoundView(training, { privacy: false }) })).toBe(
-      'round 3 training (upload), 2 participant(s); 3 client(s) connected',
-    );
-    expect(describeCoordinator({ access: 'public', ...counters, connectedClients: 0, running: null })).toBe('no round running; 0 client(s) connected');
   });
 
   it('leaves the counts out under differential privacy, where the public view has none', () => {
-    expect(describeCoordinator({ access: 'public', ...counters, running: publicRoundView(training, { privacy: true }) })).toBe('round 3 training (upload)');
+    expect(
+      describeCoordinator({ access: 'public', ...counters, running: publicRoundView(training, { privacy: true }) }),
+    ).toBe('round 3 training (upload)');
   });
 });

@@ -29,18 +29,26 @@ afterAll(async () => {
 });
 
 /** A request exactly as given: fetch() would normalise the path and decompress the body. */
-function rawGet(path: string, headers: Record<string, string>): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
+function rawGet(
+  path: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> {
   return new Promise((resolve, reject) => {
     get({ host: '127.0.0.1', port: new URL(base).port, path, headers }, (res) => {
       const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+      res
+        .on('data', (c: Buffer) => chunks.push(c))
+        .on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
     }).on('error', reject);
   });
 }
 
 describe('web handler', () => {
   it('serves the dashboard and the client page with a same-origin-only policy', async () => {
-    for (const [path, title] of [['/', 'dashboard'], ['/client?token=x', 'browser client']]) {
+    for (const [path, title] of [
+      ['/', 'dashboard'],
+      ['/client?token=x', 'browser client'],
+    ]) {
       const res = await fetch(base + path);
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toMatch(/^text\/html/);
@@ -62,7 +70,9 @@ describe('web handler', () => {
     expect(plain.headers['content-encoding']).toBeUndefined();
     expect(gz.body.byteLength).toBeLessThan(plain.body.byteLength / 2);
     expect(gunzipSync(gz.body).equals(plain.body)).toBe(true);
-    const revalidated = await rawGet('/web/dashboard.js', { 'if-modified-since': String(plain.headers['last-modified']) });
+    const revalidated = await rawGet('/web/dashboard.js', {
+      'if-modified-since': String(plain.headers['last-modified']),
+    });
     expect(revalidated.status).toBe(304);
     expect(revalidated.body.byteLength).toBe(0);
     const head = await fetch(`${base}/web/dashboard.js`, { method: 'HEAD' });
@@ -108,7 +118,9 @@ describe('web handler of an installed package (no build)', () => {
     try {
       const res = await fetch(`http://127.0.0.1:${(missing.address() as AddressInfo).port}/`);
       expect(res.status).toBe(503);
-      expect(((await res.json()) as { error: string }).error).toBe(`web UI unavailable: the web bundle is missing from ${dir} (no valid manifest.json): this fedserve install is incomplete; reinstall the package, which ships it prebuilt`);
+      expect(((await res.json()) as { error: string }).error).toBe(
+        `web UI unavailable: the web bundle is missing from ${dir} (no valid manifest.json): this fedserve install is incomplete; reinstall the package, which ships it prebuilt`,
+      );
       expect(logs.join('\n')).toMatch(/web UI unavailable: the web bundle is missing/);
       expect(await readdir(dir)).toEqual([]);
     } finally {

@@ -30,7 +30,17 @@ function record(round: number, status: RoundRecord['status']): RoundRecord {
   };
 }
 
-const PRIVACY: PrivacyStatus = { mode: 'central', epsilon: 1, delta: 1e-5, targetEpsilon: 8, coordinatorEpsilon: null, rounds: 1, roundsRemaining: 5, clipNorm: 1, audiences: { public: 1, participationKnown: { typicalClient: 2, everyRound: 3 }, coordinator: null } };
+const PRIVACY: PrivacyStatus = {
+  mode: 'central',
+  epsilon: 1,
+  delta: 1e-5,
+  targetEpsilon: 8,
+  coordinatorEpsilon: null,
+  rounds: 1,
+  roundsRemaining: 5,
+  clipNorm: 1,
+  audiences: { public: 1, participationKnown: { typicalClient: 2, everyRound: 3 }, coordinator: null },
+};
 
 /** A coordinator stand-in: the rounds listing and the two events the feed follows. */
 class FakeSource extends EventEmitter<{ round: [RoundRecord]; changed: [] }> implements RoundSource {
@@ -98,7 +108,11 @@ describe('live feed', () => {
     const statuses: FeedStatus[] = [];
     socket.on(FEED_EVENTS.status, (s: unknown) => statuses.push(FeedStatus.parse(s)));
     // The first change goes out at once; the burst after it is coalesced into one more message.
-    source.list = { currentVersion: 1, pendingRounds: 1, rounds: [record(1, 'committed'), { ...record(2, 'aggregating') }] };
+    source.list = {
+      currentVersion: 1,
+      pendingRounds: 1,
+      rounds: [record(1, 'committed'), { ...record(2, 'aggregating') }],
+    };
     source.emit('changed');
     source.clients = ['a', 'b', 'c'];
     for (let i = 0; i < 5; i++) source.emit('changed');
@@ -120,7 +134,10 @@ describe('live feed', () => {
     const { url } = await start(source);
     const pub = open(url);
     const admin = open(url, { adminToken: ADMIN_TOKEN });
-    const [pubSnap, adminSnap] = await Promise.all([next(pub, FEED_EVENTS.snapshot), next(admin, FEED_EVENTS.snapshot)]);
+    const [pubSnap, adminSnap] = await Promise.all([
+      next(pub, FEED_EVENTS.snapshot),
+      next(admin, FEED_EVENTS.snapshot),
+    ]);
     const pubRound = next(pub, FEED_EVENTS.round);
     const adminRound = next(admin, FEED_EVENTS.round);
     const pubStatus = next(pub, FEED_EVENTS.status);
@@ -131,10 +148,25 @@ describe('live feed', () => {
       // Client ids ('a', 'b') and each client's example count and loss.
       expect(json).not.toMatch(/"(a|b|c)"|\b17\b|\b23\b|0\.25|0\.75/);
     }
-    expect(FeedSnapshot.parse(pubSnap)).toMatchObject({ access: 'public', rounds: [{ view: 'aggregates', participants: 2, contributors: 2, numExamples: 40 }] });
+    expect(FeedSnapshot.parse(pubSnap)).toMatchObject({
+      access: 'public',
+      rounds: [{ view: 'aggregates', participants: 2, contributors: 2, numExamples: 40 }],
+    });
 
-    expect(FeedSnapshot.parse(adminSnap)).toMatchObject({ access: 'admin', connectedClients: ['a', 'b'], rounds: [{ participants: ['a', 'b'] }] });
-    expect(FeedRound.parse(await adminRound)).toMatchObject({ access: 'admin', record: { contributions: [{ clientId: 'a', numExamples: 17 }, { clientId: 'b', loss: 0.75 }] } });
+    expect(FeedSnapshot.parse(adminSnap)).toMatchObject({
+      access: 'admin',
+      connectedClients: ['a', 'b'],
+      rounds: [{ participants: ['a', 'b'] }],
+    });
+    expect(FeedRound.parse(await adminRound)).toMatchObject({
+      access: 'admin',
+      record: {
+        contributions: [
+          { clientId: 'a', numExamples: 17 },
+          { clientId: 'b', loss: 0.75 },
+        ],
+      },
+    });
     expect(FeedSnapshot.parse(adminSnap)).not.toHaveProperty('outsideDpGuarantee');
   });
 
@@ -148,10 +180,19 @@ describe('live feed', () => {
     const adminSnap = FeedSnapshot.parse(await next(admin, FEED_EVENTS.snapshot));
     const pubRound = next(pub, FEED_EVENTS.round);
     source.emit('round', record(3, 'committed'));
-    for (const message of [pubSnap, await pubRound]) expect(JSON.stringify(message)).not.toMatch(/"(a|b)"|\b17\b|\b23\b|\b40\b|0\.25|0\.75|participants|numExamples/);
+    for (const message of [pubSnap, await pubRound])
+      expect(JSON.stringify(message)).not.toMatch(/"(a|b)"|\b17\b|\b23\b|\b40\b|0\.25|0\.75|participants|numExamples/);
     expect(pubSnap).not.toHaveProperty('connectedClients');
-    expect(pubSnap).toMatchObject({ access: 'public', privacy: PRIVACY, running: { view: 'dp', round: 2, status: 'training' }, rounds: [{ view: 'dp', version: 1 }] });
-    expect(adminSnap).toMatchObject({ access: 'admin', outsideDpGuarantee: expect.arrayContaining(['contributions', 'participants', 'numExamples']) });
+    expect(pubSnap).toMatchObject({
+      access: 'public',
+      privacy: PRIVACY,
+      running: { view: 'dp', round: 2, status: 'training' },
+      rounds: [{ view: 'dp', version: 1 }],
+    });
+    expect(adminSnap).toMatchObject({
+      access: 'admin',
+      outsideDpGuarantee: expect.arrayContaining(['contributions', 'participants', 'numExamples']),
+    });
   });
 
   it('refuses a wrong, prefix, empty or malformed admin token instead of downgrading it', async () => {

@@ -105,15 +105,21 @@ describe('adaptive optimizer state', () => {
     expect(a.step(w0, d1)).toEqual(first);
     expect(() => a.restore({ m: f32(1), v: f32(1, 2), steps: 1 })).toThrow(/'m' has 1 values, 'v' 2/);
     expect(() => a.restore({ m: f32(1), v: f32(1), steps: -1 })).toThrow(/'steps' must be a non-negative integer/);
-    expect(() => a.restore({ m: f32(1), v: f32(1), steps: 1.5 })).toThrow("fedadam state: 'steps' must be a non-negative integer");
-    expect(() => a.restore({ m: f32(1), v: f32(1), steps: f32(1) })).toThrow("fedadam state: 'steps' must be a non-negative integer");
+    expect(() => a.restore({ m: f32(1), v: f32(1), steps: 1.5 })).toThrow(
+      "fedadam state: 'steps' must be a non-negative integer",
+    );
+    expect(() => a.restore({ m: f32(1), v: f32(1), steps: f32(1) })).toThrow(
+      "fedadam state: 'steps' must be a non-negative integer",
+    );
     expect(() => a.restore({ m: 1, v: f32(1), steps: 1 })).toThrow("fedadam state: 'm' must be a Float32Array");
     const given = { m: f32(0, 0), v: f32(0, 0), steps: 0 };
     a.restore(given);
     expect(a.step(w0, d1)).toEqual(first);
     expect(given).toEqual({ m: f32(0, 0), v: f32(0, 0), steps: 0 });
     a.restore({ m: f32(1), v: f32(1), steps: 1 });
-    expect(() => a.step(w0, d1)).toThrow('fedadam first moment has 1 values but the weights have 2: state from another model?');
+    expect(() => a.step(w0, d1)).toThrow(
+      'fedadam first moment has 1 values but the weights have 2: state from another model?',
+    );
     expect(() => new FedYogi().step(w0, f32(1))).toThrow('delta has 1 values, weights 2');
   });
 

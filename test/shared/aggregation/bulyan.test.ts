@@ -4,7 +4,20 @@ import { expectWithin, honestPlusOutliers, updates } from './helpers.js';
 
 describe('Bulyan', () => {
   it('with f = 0 is the unweighted mean', () => {
-    expect(Array.from(new Bulyan(0).aggregate(updates([[1, 0], [2, 3], [6, 9]], [5, 1, 1])))).toEqual([3, 4]);
+    expect(
+      Array.from(
+        new Bulyan(0).aggregate(
+          updates(
+            [
+              [1, 0],
+              [2, 3],
+              [6, 9],
+            ],
+            [5, 1, 1],
+          ),
+        ),
+      ),
+    ).toEqual([3, 4]);
   });
 
   it('picks n - 2f updates by repeated Krum, then averages the theta - 2f values nearest the median', () => {
@@ -12,7 +25,15 @@ describe('Bulyan', () => {
     // points and never [50,-40] or [-60,0] (checked against a NumPy port of Flower's Bulyan).
     // coordinate 0 picked: 0 1 2 3.5 7, median 2 -> nearest 2, 1, 3.5 -> 6.5/3
     // coordinate 1 picked: 8 9 10 11 14, median 10 -> nearest 10, 9, 11 -> 10
-    const round = updates([[0, 10], [1, 11], [2, 9], [3.5, 14], [7, 8], [50, -40], [-60, 0]]);
+    const round = updates([
+      [0, 10],
+      [1, 11],
+      [2, 9],
+      [3.5, 14],
+      [7, 8],
+      [50, -40],
+      [-60, 0],
+    ]);
     const out = new Bulyan(1).aggregate(round);
     expect(out[0]).toBeCloseTo(6.5 / 3, 6);
     expect(out[1]).toBe(10);
@@ -35,8 +56,12 @@ describe('Bulyan', () => {
   });
 
   it('needs n >= 4f + 3', () => {
-    expect(() => new Bulyan(2).aggregate(updates(Array.from({ length: 10 }, (_, i) => [i])))).toThrow(/at least 11 updates \(4f \+ 3\), got 10/);
-    expect(() => new Bulyan(1).aggregate(updates([[1], [2], [3], [4], [5], [6]]))).toThrow(/at least 7 updates \(4f \+ 3\), got 6/);
+    expect(() => new Bulyan(2).aggregate(updates(Array.from({ length: 10 }, (_, i) => [i])))).toThrow(
+      /at least 11 updates \(4f \+ 3\), got 10/,
+    );
+    expect(() => new Bulyan(1).aggregate(updates([[1], [2], [3], [4], [5], [6]]))).toThrow(
+      /at least 7 updates \(4f \+ 3\), got 6/,
+    );
     expect(() => new Bulyan(1.5)).toThrow(/non-negative integer/);
     expect(() => new Bulyan(-1)).toThrow("Bulyan's number of Byzantine clients must be a non-negative integer, got -1");
   });

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { checkConfusion, classMetrics, emptyConfusion, sumConfusions, unflattenConfusion, flattenConfusion } from '../../../shared/aggregation/class-metrics.js';
+import {
+  checkConfusion,
+  classMetrics,
+  emptyConfusion,
+  sumConfusions,
+  unflattenConfusion,
+  flattenConfusion,
+} from '../../../shared/aggregation/class-metrics.js';
 
 describe('per-class metrics', () => {
   it('derives precision, recall, F1 and support from a confusion matrix', () => {

@@ -15,15 +15,23 @@ describe('aggregateMetrics', () => {
   it('names the client with unusable metrics', () => {
     expect(() => aggregateMetrics([])).toThrow(/zero clients/);
     expect(() => aggregateMetrics([{ loss: 1, accuracy: 0.5, numExamples: 0 }])).toThrow(/zero examples/);
-    expect(() => aggregateMetrics([{ loss: 1, accuracy: 0.5, numExamples: 1 }, { loss: NaN, accuracy: 0.5, numExamples: 1 }])).toThrow(
-      /client #1 have a non-finite loss/,
-    );
+    expect(() =>
+      aggregateMetrics([
+        { loss: 1, accuracy: 0.5, numExamples: 1 },
+        { loss: NaN, accuracy: 0.5, numExamples: 1 },
+      ]),
+    ).toThrow(/client #1 have a non-finite loss/);
     expect(() => aggregateMetrics([{ loss: 1, accuracy: 1.5, numExamples: 1 }])).toThrow(/accuracy outside \[0, 1\]/);
-    expect(() => aggregateMetrics([{ loss: 1, accuracy: -0.1, numExamples: 1 }])).toThrow('metrics of client #0 have an accuracy outside [0, 1] (-0.1)');
+    expect(() => aggregateMetrics([{ loss: 1, accuracy: -0.1, numExamples: 1 }])).toThrow(
+      'metrics of client #0 have an accuracy outside [0, 1] (-0.1)',
+    );
     for (const bad of [-1, NaN, Infinity]) {
-      expect(() => aggregateMetrics([{ loss: 1, accuracy: 0.5, numExamples: 3 }, { loss: 1, accuracy: 0.5, numExamples: bad }])).toThrow(
-        `metrics of client #1 have an invalid number of examples (${bad})`,
-      );
+      expect(() =>
+        aggregateMetrics([
+          { loss: 1, accuracy: 0.5, numExamples: 3 },
+          { loss: 1, accuracy: 0.5, numExamples: bad },
+        ]),
+      ).toThrow(`metrics of client #1 have an invalid number of examples (${bad})`);
     }
   });
 

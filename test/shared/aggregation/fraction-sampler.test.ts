@@ -32,7 +32,9 @@ describe('FractionSampler', () => {
     expect(new FractionSampler({ fraction: 0.3, seed: 5 }).select([...ids(10)].reverse(), 4)).toEqual(first);
     const rounds = new Set(Array.from({ length: 10 }, (_, r) => s.select(ids(10), r).join()));
     expect(rounds.size).toBeGreaterThan(1);
-    const seeds = new Set(Array.from({ length: 10 }, (_, seed) => new FractionSampler({ fraction: 0.3, seed }).select(ids(10), 4).join()));
+    const seeds = new Set(
+      Array.from({ length: 10 }, (_, seed) => new FractionSampler({ fraction: 0.3, seed }).select(ids(10), 4).join()),
+    );
     expect(seeds.size).toBeGreaterThan(1);
   });
 
@@ -48,11 +50,17 @@ describe('FractionSampler', () => {
     expect(() => new FractionSampler({ fraction: 0 })).toThrow(/fraction must be in \(0, 1\]/);
     expect(() => new FractionSampler({ fraction: 1.5 })).toThrow('sampler fraction must be in (0, 1], got 1.5');
     for (const minClients of [0, 1.5]) {
-      expect(() => new FractionSampler({ minClients })).toThrow(`sampler minClients must be a positive integer, got ${minClients}`);
+      expect(() => new FractionSampler({ minClients })).toThrow(
+        `sampler minClients must be a positive integer, got ${minClients}`,
+      );
     }
-    expect(() => new FractionSampler({ minAvailable: 2.5 })).toThrow('sampler minAvailable must be an integer, got 2.5');
+    expect(() => new FractionSampler({ minAvailable: 2.5 })).toThrow(
+      'sampler minAvailable must be an integer, got 2.5',
+    );
     expect(() => new FractionSampler({ seed: 0.5 })).toThrow('sampler seed must be an integer, got 0.5');
-    expect(() => new FractionSampler({ minClients: 3, maxClients: 2 })).toThrow(/maxClients must be an integer >= minClients/);
+    expect(() => new FractionSampler({ minClients: 3, maxClients: 2 })).toThrow(
+      /maxClients must be an integer >= minClients/,
+    );
     expect(() => new FractionSampler().select(['a', 'b', 'a'], 0)).toThrow(/a is listed twice/);
     expect(() => new FractionSampler().select(['a', 'b'], -1)).toThrow(/round must be/);
   });

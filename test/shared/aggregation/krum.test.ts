@@ -5,7 +5,13 @@ import { expectWithin, honestPlusOutliers, updates } from './helpers.js';
 // a=[0,0] b=[1,0] c=[0,2] d=[3,3] e=[10,10]. Squared distances:
 // ab 1, ac 4, ad 18, ae 200, bc 5, bd 13, be 181, cd 10, ce 164, de 98.
 // With f = 1 each score sums the n - f - 2 = 2 nearest: a 1+4=5, b 1+5=6, c 4+5=9, d 10+13=23, e 98+164=262.
-const points = [[0, 0], [1, 0], [0, 2], [3, 3], [10, 10]];
+const points = [
+  [0, 0],
+  [1, 0],
+  [0, 2],
+  [3, 3],
+  [10, 10],
+];
 
 describe('Krum', () => {
   it('selects by the summed squared distance to the n - f - 2 nearest others', () => {
@@ -22,7 +28,19 @@ describe('Krum', () => {
   });
 
   it('breaks ties by position', () => {
-    expect(krumSelect(updates([[1, 1], [1, 1], [1, 1], [1, 1], [1, 1]]), 0, 5)).toEqual([0, 1, 2, 3, 4]);
+    expect(
+      krumSelect(
+        updates([
+          [1, 1],
+          [1, 1],
+          [1, 1],
+          [1, 1],
+          [1, 1],
+        ]),
+        0,
+        5,
+      ),
+    ).toEqual([0, 1, 2, 3, 4]);
     // b and d are mirror images around a, c, e: equal scores, so the earlier position wins.
     expect(krumSelect(updates([[0], [-1], [0], [1], [0]]), 0, 5)).toEqual([0, 2, 4, 1, 3]);
   });
@@ -46,9 +64,15 @@ describe('Krum', () => {
   });
 
   it('refuses rounds too small for its guarantee', () => {
-    expect(() => new Krum({ byzantine: 1 }).aggregate(updates(points.slice(0, 4)))).toThrow(/at least 5 updates \(2f \+ 3\), got 4/);
-    expect(() => new Krum({ byzantine: 2 }).aggregate(updates([...points, [5, 5]]))).toThrow('Krum with 2 Byzantine clients needs at least 7 updates (2f + 3), got 6');
-    expect(() => new Krum({ byzantine: 1, keep: 5 }).aggregate(updates(points))).toThrow('MultiKrum cannot keep 5 of 5 updates when 1 may be Byzantine (keep <= n - f)');
+    expect(() => new Krum({ byzantine: 1 }).aggregate(updates(points.slice(0, 4)))).toThrow(
+      /at least 5 updates \(2f \+ 3\), got 4/,
+    );
+    expect(() => new Krum({ byzantine: 2 }).aggregate(updates([...points, [5, 5]]))).toThrow(
+      'Krum with 2 Byzantine clients needs at least 7 updates (2f + 3), got 6',
+    );
+    expect(() => new Krum({ byzantine: 1, keep: 5 }).aggregate(updates(points))).toThrow(
+      'MultiKrum cannot keep 5 of 5 updates when 1 may be Byzantine (keep <= n - f)',
+    );
     expect(() => new Krum({ byzantine: -1 })).toThrow(/non-negative integer/);
     expect(() => new Krum({ keep: 0 })).toThrow(/positive integer/);
   });

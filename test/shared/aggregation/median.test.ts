@@ -6,12 +6,33 @@ import { expectWithin, honestPlusOutliers, updates } from './helpers.js';
 describe('CoordinateMedian', () => {
   it('takes the middle value of each coordinate (odd count)', () => {
     // coordinate 0: 1, 2, 100 -> 2; coordinate 1: -5, 0, 10 -> 0
-    expect(Array.from(new CoordinateMedian().aggregate(updates([[1, 10], [2, -5], [100, 0]])))).toEqual([2, 0]);
+    expect(
+      Array.from(
+        new CoordinateMedian().aggregate(
+          updates([
+            [1, 10],
+            [2, -5],
+            [100, 0],
+          ]),
+        ),
+      ),
+    ).toEqual([2, 0]);
   });
 
   it('averages the two middle values (even count), like np.median', () => {
     // coordinate 0 sorted 1, 2, 3, 10 -> 2.5; coordinate 1 sorted 0, 2, 4, 8 -> 3
-    expect(Array.from(new CoordinateMedian().aggregate(updates([[1, 4], [3, 8], [10, 0], [2, 2]])))).toEqual([2.5, 3]);
+    expect(
+      Array.from(
+        new CoordinateMedian().aggregate(
+          updates([
+            [1, 4],
+            [3, 8],
+            [10, 0],
+            [2, 2],
+          ]),
+        ),
+      ),
+    ).toEqual([2.5, 3]);
   });
 
   it('takes the median of a large round (41 clients) too', () => {

@@ -9,7 +9,9 @@ const MAX_WEIGHT = 5000;
 
 /** A client's held-out confusion matrix: mostly right, errors spread by a fixed pattern. */
 function clientMatrix(i: number): ConfusionMatrix {
-  return Array.from({ length: CLASSES }, (_, t) => Array.from({ length: CLASSES }, (_, p) => (t === p ? 20 + ((i * 7 + t * 13) % 90) : (i + t * 3 + p * 5) % 4)));
+  return Array.from({ length: CLASSES }, (_, t) =>
+    Array.from({ length: CLASSES }, (_, p) => (t === p ? 20 + ((i * 7 + t * 13) % 90) : (i + t * 3 + p * 5) % 4)),
+  );
 }
 
 const total = (m: ConfusionMatrix) => m.flat().reduce((a, b) => a + b, 0);
@@ -41,7 +43,11 @@ describe('confusion matrices under secure aggregation', () => {
 
   it('refuses a matrix that does not count the reported examples, or more examples than the weight cap', () => {
     const m = clientMatrix(1);
-    expect(() => confusionAsSecureUpdate(m, total(m) + 1, MAX_WEIGHT)).toThrow(`the confusion matrix counts ${total(m)} examples, the report says ${total(m) + 1}`);
-    expect(() => confusionAsSecureUpdate(m, total(m), 100)).toThrow(`${total(m)} held-out examples exceed the secure weight cap 100`);
+    expect(() => confusionAsSecureUpdate(m, total(m) + 1, MAX_WEIGHT)).toThrow(
+      `the confusion matrix counts ${total(m)} examples, the report says ${total(m) + 1}`,
+    );
+    expect(() => confusionAsSecureUpdate(m, total(m), 100)).toThrow(
+      `${total(m)} held-out examples exceed the secure weight cap 100`,
+    );
   });
 });

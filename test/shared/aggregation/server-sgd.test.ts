@@ -53,7 +53,9 @@ describe('ServerSgd', () => {
     const opt = new ServerSgd(1, 0.9);
     expect(() => opt.restore({ velocity: 3 })).toThrow(/'velocity' must be a Float32Array/);
     opt.restore({ velocity: f32(1, 2, 3) });
-    expect(() => opt.step(f32(0, 0), f32(1, 1))).toThrow('momentum velocity has 3 values but the weights have 2: state from another model?');
+    expect(() => opt.step(f32(0, 0), f32(1, 1))).toThrow(
+      'momentum velocity has 3 values but the weights have 2: state from another model?',
+    );
     expect(() => opt.step(f32(0, 0), f32(1))).toThrow(/delta has 1 values/);
   });
 });

@@ -5,7 +5,13 @@ import { expectWithin, honestPlusOutliers, updates } from './helpers.js';
 describe('TrimmedMean', () => {
   it('drops floor(beta * n) values at each end (beta 0.2, n 5 -> one each)', () => {
     // coordinate 0: 1 2 3 4 100 -> mean(2, 3, 4) = 3; coordinate 1: -50 0 1 2 7 -> mean(0, 1, 2) = 1
-    const round = updates([[1, -50], [2, 0], [3, 1], [4, 2], [100, 7]]);
+    const round = updates([
+      [1, -50],
+      [2, 0],
+      [3, 1],
+      [4, 2],
+      [100, 7],
+    ]);
     expect(Array.from(new TrimmedMean().aggregate(round))).toEqual([3, 1]);
   });
 

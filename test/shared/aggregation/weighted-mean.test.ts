@@ -5,7 +5,19 @@ import { updates } from './helpers.js';
 describe('WeightedMean', () => {
   it('weights each delta by its number of examples', () => {
     // ([1,2]*1 + [3,6]*3) / 4 = [10/4, 20/4]
-    expect(Array.from(new WeightedMean().aggregate(updates([[1, 2], [3, 6]], [1, 3])))).toEqual([2.5, 5]);
+    expect(
+      Array.from(
+        new WeightedMean().aggregate(
+          updates(
+            [
+              [1, 2],
+              [3, 6],
+            ],
+            [1, 3],
+          ),
+        ),
+      ),
+    ).toEqual([2.5, 5]);
   });
 
   it('is linear, so it may run under secure aggregation', () => {
@@ -13,7 +25,10 @@ describe('WeightedMean', () => {
   });
 
   it('leaves its inputs untouched', () => {
-    const u = updates([[1, 2], [3, 6]]);
+    const u = updates([
+      [1, 2],
+      [3, 6],
+    ]);
     new WeightedMean().aggregate(u);
     expect(Array.from(u[0].delta)).toEqual([1, 2]);
   });
@@ -22,7 +37,14 @@ describe('WeightedMean', () => {
     const agg = new WeightedMean();
     expect(() => agg.aggregate([])).toThrow(/zero updates/);
     expect(() => agg.aggregate(updates([[1, 2], [3]]))).toThrow(/c1 has 1 values, expected 2/);
-    expect(() => agg.aggregate(updates([[1, 2], [NaN, 0]]))).toThrow(/c1 has a non-finite value at index 0/);
+    expect(() =>
+      agg.aggregate(
+        updates([
+          [1, 2],
+          [NaN, 0],
+        ]),
+      ),
+    ).toThrow(/c1 has a non-finite value at index 0/);
     expect(() => agg.aggregate(updates([[1], [2]], [1, -1]))).toThrow(/c1 has an invalid number of examples/);
     expect(() => agg.aggregate(updates([[1], [2]], [0, 0]))).toThrow(/must be positive/);
   });

@@ -56,7 +56,11 @@ describe.each([8, 4] as QuantBits[])('int%i quantization', (bits) => {
     const sums = new Float64Array(values.length);
     const rng = seededRng(4);
     for (let r = 0; r < m; r++) {
-      const out = decodeQuantized(new Uint8Array(encodeQuantized(values, [values.length], bits, rng)), [values.length], bits);
+      const out = decodeQuantized(
+        new Uint8Array(encodeQuantized(values, [values.length], bits, rng)),
+        [values.length],
+        bits,
+      );
       for (let i = 0; i < values.length; i++) sums[i] += out[i];
     }
     const scale = Math.fround(1 / L);
@@ -70,7 +74,11 @@ describe.each([8, 4] as QuantBits[])('int%i quantization', (bits) => {
   it('refuses a payload of the wrong length', () => {
     const encoded = new Uint8Array(encodeQuantized(delta, sizes, bits, seededRng(5)));
     expectProblem(() => decodeQuantized(encoded.subarray(1), sizes, bits), 'wrong-length', /has \d+ bytes, got/);
-    expectProblem(() => decodeQuantized(new Uint8Array(encoded.byteLength + 1), sizes, bits), 'wrong-length', /has \d+ bytes, got/);
+    expectProblem(
+      () => decodeQuantized(new Uint8Array(encoded.byteLength + 1), sizes, bits),
+      'wrong-length',
+      /has \d+ bytes, got/,
+    );
   });
 
   it.each([
@@ -89,11 +97,17 @@ describe.each([8, 4] as QuantBits[])('int%i quantization', (bits) => {
     const header = 4 * sizes.length;
     if (bits === 8) encoded[header + 2] = 0x80;
     else encoded[header + 1] = (encoded[header + 1] & 0xf0) | 0x08;
-    expectProblem(() => decodeQuantized(encoded, sizes, bits), 'bad-encoding', new RegExp(`parameter 2 has level -${L + 1}`));
+    expectProblem(
+      () => decodeQuantized(encoded, sizes, bits),
+      'bad-encoding',
+      new RegExp(`parameter 2 has level -${L + 1}`),
+    );
   });
 
   it('refuses to encode a non-finite value', () => {
-    expect(() => encodeQuantized(Float32Array.from([1, Number.NaN]), [2], bits, seededRng(8))).toThrow(/non-finite value \(NaN\) at index 1/);
+    expect(() => encodeQuantized(Float32Array.from([1, Number.NaN]), [2], bits, seededRng(8))).toThrow(
+      /non-finite value \(NaN\) at index 1/,
+    );
   });
 });
 

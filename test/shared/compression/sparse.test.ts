@@ -34,7 +34,9 @@ describe('top-k sparsification', () => {
     const { payload } = encodeTopk(values, 3);
     const padded = Buffer.alloc(payload.byteLength + 1);
     padded.set(new Uint8Array(payload), 1);
-    expect(decodeTopk(padded.subarray(1), values.length, 3)).toEqual(decodeTopk(new Uint8Array(payload), values.length, 3));
+    expect(decodeTopk(padded.subarray(1), values.length, 3)).toEqual(
+      decodeTopk(new Uint8Array(payload), values.length, 3),
+    );
   });
 
   it('refuses a payload of the wrong length for k', () => {
@@ -68,7 +70,9 @@ describe('top-k sparsification', () => {
   });
 
   it('refuses to encode a non-finite value or an impossible k', () => {
-    expect(() => encodeTopk(Float32Array.from([1, Number.POSITIVE_INFINITY]), 1)).toThrow(/non-finite value \(Infinity\) at index 1/);
+    expect(() => encodeTopk(Float32Array.from([1, Number.POSITIVE_INFINITY]), 1)).toThrow(
+      /non-finite value \(Infinity\) at index 1/,
+    );
     expect(() => encodeTopk(values, 0)).toThrow(/1 <= k <= 11/);
     expect(() => encodeTopk(values, 12)).toThrow(/1 <= k <= 11/);
   });

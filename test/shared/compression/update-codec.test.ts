@@ -12,7 +12,12 @@ function randomDelta(seed: number): Float32Array {
   return Float32Array.from({ length: n }, () => (rng() - 0.5) * 0.2);
 }
 
-const CODECS: UpdateCodecSpec[] = [{ codec: 'float32' }, { codec: 'int8' }, { codec: 'int4' }, { codec: 'topk', fraction: 0.1 }];
+const CODECS: UpdateCodecSpec[] = [
+  { codec: 'float32' },
+  { codec: 'int8' },
+  { codec: 'int4' },
+  { codec: 'topk', fraction: 0.1 },
+];
 
 describe('update codecs', () => {
   it.each(CODECS)('$codec: the payload has the announced size and decodes to the model length', (spec) => {
@@ -23,8 +28,14 @@ describe('update codecs', () => {
 
   it('float32 is exact and int8 is within one level of each tensor', () => {
     const delta = randomDelta(2);
-    expect(decodeUpdate(new UpdateEncoder(sizes).encode(delta, { codec: 'float32' }).payload, { codec: 'float32' }, sizes)).toEqual(delta);
-    const int8 = decodeUpdate(new UpdateEncoder(sizes, seededRng(2)).encode(delta, { codec: 'int8' }).payload, { codec: 'int8' }, sizes);
+    expect(
+      decodeUpdate(new UpdateEncoder(sizes).encode(delta, { codec: 'float32' }).payload, { codec: 'float32' }, sizes),
+    ).toEqual(delta);
+    const int8 = decodeUpdate(
+      new UpdateEncoder(sizes, seededRng(2)).encode(delta, { codec: 'int8' }).payload,
+      { codec: 'int8' },
+      sizes,
+    );
     let at = 0;
     for (const size of sizes) {
       const slice = delta.subarray(at, at + size);
@@ -89,7 +100,9 @@ describe('update codecs', () => {
   });
 
   it('refuses to encode an update of another length than the model', () => {
-    expect(() => new UpdateEncoder(sizes).encode(new Float32Array(n - 1), { codec: 'int8' })).toThrow(/has 282 values, the model's tensors hold 283/);
+    expect(() => new UpdateEncoder(sizes).encode(new Float32Array(n - 1), { codec: 'int8' })).toThrow(
+      /has 282 values, the model's tensors hold 283/,
+    );
   });
 
   it.each(CODECS)('$codec: refuses JSON numbers instead of bytes', (spec) => {
@@ -99,7 +112,11 @@ describe('update codecs', () => {
 
   it('refuses a payload encoded with another codec than the one it is decoded as', () => {
     const int8 = new UpdateEncoder(sizes).encode(randomDelta(6), { codec: 'int8' }).payload;
-    for (const spec of [{ codec: 'float32' }, { codec: 'int4' }, { codec: 'topk', fraction: 0.1 }] as UpdateCodecSpec[]) {
+    for (const spec of [
+      { codec: 'float32' },
+      { codec: 'int4' },
+      { codec: 'topk', fraction: 0.1 },
+    ] as UpdateCodecSpec[]) {
       expect(() => decodeUpdate(int8, spec, sizes)).toThrow(expect.objectContaining({ code: 'wrong-length' }));
     }
   });

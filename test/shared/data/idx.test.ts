@@ -37,12 +37,20 @@ describe('IDX decoder', () => {
 
   it.each([
     ['a bad magic', Uint8Array.of(1, 2, 8, 1, 0, 0, 0, 1, 0), 't: not an IDX file (magic 01 02 08 01'],
-    ['an unsupported type', Uint8Array.of(0, 0, 0x0d, 1, 0, 0, 0, 1, 0, 0, 0, 0), 'IDX value type float32 (0xd) is not supported'],
+    [
+      'an unsupported type',
+      Uint8Array.of(0, 0, 0x0d, 1, 0, 0, 0, 1, 0, 0, 0, 0),
+      'IDX value type float32 (0xd) is not supported',
+    ],
     ['an unknown type', Uint8Array.of(0, 0, 0x42, 1), 'unknown IDX value type 0x42'],
     ['zero dimensions', Uint8Array.of(0, 0, 8, 0), 'declares 0 dimensions'],
     ['an empty dimension', Uint8Array.of(0, 0, 8, 2, 0, 0, 0, 3, 0, 0, 0, 0), 'declares an empty dimension (3 x 0)'],
     ['too many values', Uint8Array.of(0, 0, 8, 2, 0, 1, 0, 0, 0, 1, 0, 0), 'more than the limit'],
-    ['extra bytes', Uint8Array.of(0, 0, 8, 1, 0, 0, 0, 2, 5, 6, 7), 'more data than its header declares (dimensions 2, 2 values)'],
+    [
+      'extra bytes',
+      Uint8Array.of(0, 0, 8, 1, 0, 0, 0, 2, 5, 6, 7),
+      'more data than its header declares (dimensions 2, 2 values)',
+    ],
   ])('refuses %s', (_, bytes, message) => {
     const d = new IdxDecoder('t');
     expect(() => {
@@ -54,7 +62,9 @@ describe('IDX decoder', () => {
   it('refuses a truncated body and a truncated header on finish', () => {
     const body = new IdxDecoder('t');
     body.push(encodeIdx([5, 2, 3], pixels).subarray(0, 30));
-    expect(() => body.finish()).toThrow('t: truncated: its header declares dimensions 5 x 2 x 3 = 30 values, the file holds 14');
+    expect(() => body.finish()).toThrow(
+      't: truncated: its header declares dimensions 5 x 2 x 3 = 30 values, the file holds 14',
+    );
     const header = new IdxDecoder('t');
     header.push(Uint8Array.of(0, 0, 8, 3, 0, 0));
     expect(() => header.finish()).toThrow('not an IDX file or truncated header (6 bytes');
@@ -90,7 +100,9 @@ describe('IDX files', () => {
     const i = await write('m-i', encodeIdx([5, 2, 3], pixels));
     const l4 = await write('m-l4', encodeIdx([4], labels.slice(0, 4)));
     await expect(loadIdxDataset(i, l4)).rejects.toThrow(`${i} holds 5 examples but ${l4} holds 4 labels`);
-    await expect(loadIdxDataset(l4, i)).rejects.toThrow(`${i}: a label file has one dimension, this one has 3 (5 x 2 x 3); are images and labels swapped?`);
+    await expect(loadIdxDataset(l4, i)).rejects.toThrow(
+      `${i}: a label file has one dimension, this one has 3 (5 x 2 x 3); are images and labels swapped?`,
+    );
     await expect(readIdxFile(join(dir, 'none.gz'))).rejects.toThrow(`IDX file ${join(dir, 'none.gz')} does not exist`);
     const corrupt = gzipSync(encodeIdx([5, 2, 3], pixels));
     const bad = await write('bad.gz', corrupt.subarray(0, corrupt.length - 12));
@@ -108,7 +120,13 @@ describe('IDX files', () => {
     const { mkdir } = await import('node:fs/promises');
     await mkdir(fm);
     const img = (n: number) => gzipSync(encodeIdx([n, 28, 28], new Uint8Array(n * 784).fill(255)));
-    const lab = (n: number) => gzipSync(encodeIdx([n], Array.from({ length: n }, (_, k) => k % 10)));
+    const lab = (n: number) =>
+      gzipSync(
+        encodeIdx(
+          [n],
+          Array.from({ length: n }, (_, k) => k % 10),
+        ),
+      );
     await writeFile(join(fm, 'train-images-idx3-ubyte.gz'), img(20));
     await writeFile(join(fm, 'train-labels-idx1-ubyte.gz'), lab(20));
     await writeFile(join(fm, 't10k-images-idx3-ubyte.gz'), img(10));

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { Dataset } from '../../../shared/data/dataset.js';
-import { classCounts, parsePartitionConfig, partitionDataset, partitionIndices, type PartitionConfigInput } from '../../../shared/data/partition.js';
+import {
+  classCounts,
+  parsePartitionConfig,
+  partitionDataset,
+  partitionIndices,
+  type PartitionConfigInput,
+} from '../../../shared/data/partition.js';
 
 const NUM_CLASSES = 10;
 // 1,000 examples, 100 per class, classes interleaved.
@@ -13,14 +19,16 @@ function split(config: PartitionConfigInput, y = labels): Int32Array[] {
 /** Every index appears at most once; returns how many were used. */
 function assertDisjoint(parts: Int32Array[]): number {
   const seen = new Set<number>();
-  for (const p of parts) for (const i of p) {
-    if (seen.has(i)) throw new Error(`index ${i} is in two partitions`);
-    seen.add(i);
-  }
+  for (const p of parts)
+    for (const i of p) {
+      if (seen.has(i)) throw new Error(`index ${i} is in two partitions`);
+      seen.add(i);
+    }
   return seen.size;
 }
 
-const classesIn = (p: Int32Array) => Array.from(classCounts(labels, p, NUM_CLASSES)).flatMap((c, k) => (c > 0 ? [k] : []));
+const classesIn = (p: Int32Array) =>
+  Array.from(classCounts(labels, p, NUM_CLASSES)).flatMap((c, k) => (c > 0 ? [k] : []));
 const maxShare = (p: Int32Array) => Math.max(...classCounts(labels, p, NUM_CLASSES)) / p.length;
 const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
 
@@ -33,8 +41,12 @@ describe('IID partitions', () => {
   });
 
   it('are the same for the same seed and differ for another', () => {
-    expect(split({ kind: 'iid', numPartitions: 4, seed: 1 })).toEqual(split({ kind: 'iid', numPartitions: 4, seed: 1 }));
-    expect(split({ kind: 'iid', numPartitions: 4, seed: 1 })).not.toEqual(split({ kind: 'iid', numPartitions: 4, seed: 2 }));
+    expect(split({ kind: 'iid', numPartitions: 4, seed: 1 })).toEqual(
+      split({ kind: 'iid', numPartitions: 4, seed: 1 }),
+    );
+    expect(split({ kind: 'iid', numPartitions: 4, seed: 1 })).not.toEqual(
+      split({ kind: 'iid', numPartitions: 4, seed: 2 }),
+    );
   });
 });
 
@@ -59,15 +71,17 @@ describe('Dirichlet partitions', () => {
   });
 
   it('keep the self-balanced partitions close to the average size', () => {
-    const sizes = split({ kind: 'dirichlet', numPartitions: 10, alpha: 0.5, selfBalancing: true, seed: 4 }).map((p) => p.length);
+    const sizes = split({ kind: 'dirichlet', numPartitions: 10, alpha: 0.5, selfBalancing: true, seed: 4 }).map(
+      (p) => p.length,
+    );
     // a partition stops receiving classes once above 100, so it can exceed that by at most one class (100)
     expect(Math.max(...sizes)).toBeLessThanOrEqual(200);
   });
 
   it('give up with a clear error when the minimum size is unreachable', () => {
-    expect(() => split({ kind: 'dirichlet', numPartitions: 10, alpha: 0.1, minPartitionSize: 101, maxAttempts: 5 })).toThrow(
-      /could not give all 10 partitions at least 101 examples in 5 attempts/,
-    );
+    expect(() =>
+      split({ kind: 'dirichlet', numPartitions: 10, alpha: 0.1, minPartitionSize: 101, maxAttempts: 5 }),
+    ).toThrow(/could not give all 10 partitions at least 101 examples in 5 attempts/);
   });
 });
 
@@ -86,11 +100,21 @@ describe('pathological partitions', () => {
   });
 
   it('assign classes i..i+k-1 in deterministic mode and class i first in first-deterministic mode', () => {
-    const det = split({ kind: 'pathological', numPartitions: 12, classesPerPartition: 3, classAssignment: 'deterministic' });
+    const det = split({
+      kind: 'pathological',
+      numPartitions: 12,
+      classesPerPartition: 3,
+      classAssignment: 'deterministic',
+    });
     expect(classesIn(det[0])).toEqual([0, 1, 2]);
     expect(classesIn(det[9])).toEqual([0, 1, 9]);
     expect(classesIn(det[11])).toEqual([1, 2, 3]);
-    const first = split({ kind: 'pathological', numPartitions: 12, classesPerPartition: 2, classAssignment: 'first-deterministic' });
+    const first = split({
+      kind: 'pathological',
+      numPartitions: 12,
+      classesPerPartition: 2,
+      classAssignment: 'first-deterministic',
+    });
     first.forEach((p, i) => expect(classesIn(p)).toContain(i % NUM_CLASSES));
     // every class is someone's first class, so nothing is left out
     expect(assertDisjoint(first)).toBe(1000);
@@ -99,9 +123,9 @@ describe('pathological partitions', () => {
   it('refuse impossible assignments', () => {
     expect(() => split({ kind: 'pathological', numPartitions: 3, classesPerPartition: 11 })).toThrow(/only 10 classes/);
     const tiny = Int32Array.from([0, 1, 1, 1, 1, 1]);
-    expect(() => split({ kind: 'pathological', numPartitions: 3, classesPerPartition: 2, classAssignment: 'deterministic' }, tiny)).toThrow(
-      /class 0 has 1 examples but 3 partitions need a share/,
-    );
+    expect(() =>
+      split({ kind: 'pathological', numPartitions: 3, classesPerPartition: 2, classAssignment: 'deterministic' }, tiny),
+    ).toThrow(/class 0 has 1 examples but 3 partitions need a share/);
   });
 });
 
@@ -117,14 +141,22 @@ describe('shard partitions', () => {
   it('leave out the remainder that does not fill a shard', () => {
     const y = Int32Array.from({ length: 1003 }, (_, i) => i % NUM_CLASSES);
     expect(assertDisjoint(split({ kind: 'shards', numPartitions: 10 }, y))).toBe(1000);
-    expect(() => split({ kind: 'shards', numPartitions: 10, shardsPerPartition: 101 })).toThrow(/cannot fill 1010 shards/);
+    expect(() => split({ kind: 'shards', numPartitions: 10, shardsPerPartition: 101 })).toThrow(
+      /cannot fill 1010 shards/,
+    );
   });
 });
 
 describe('partitionDataset', () => {
   it('returns datasets whose rows follow their indices', () => {
     // feature = example index, so each row can be traced back
-    const ds: Dataset = { x: Float32Array.from({ length: 50 }, (_, i) => i), y: labels.slice(0, 50), n: 50, inputShape: [1], numClasses: NUM_CLASSES };
+    const ds: Dataset = {
+      x: Float32Array.from({ length: 50 }, (_, i) => i),
+      y: labels.slice(0, 50),
+      n: 50,
+      inputShape: [1],
+      numClasses: NUM_CLASSES,
+    };
     const config = parsePartitionConfig({ kind: 'iid', numPartitions: 3 });
     const parts = partitionDataset(ds, config);
     const idx = partitionIndices(ds.y, NUM_CLASSES, config);
@@ -136,7 +168,11 @@ describe('partitionDataset', () => {
 
   it('rejects bad configs and labels', () => {
     expect(() => parsePartitionConfig({ kind: 'dirichlet', numPartitions: 3 })).toThrow(/alpha/);
-    expect(() => split({ kind: 'iid', numPartitions: 1001 })).toThrow(/cannot split 1000 examples into 1001 partitions/);
-    expect(() => split({ kind: 'dirichlet', numPartitions: 2, alpha: 1 }, Int32Array.from([0, 12]))).toThrow(/label 12 at index 1/);
+    expect(() => split({ kind: 'iid', numPartitions: 1001 })).toThrow(
+      /cannot split 1000 examples into 1001 partitions/,
+    );
+    expect(() => split({ kind: 'dirichlet', numPartitions: 2, alpha: 1 }, Int32Array.from([0, 12]))).toThrow(
+      /label 12 at index 1/,
+    );
   });
 });

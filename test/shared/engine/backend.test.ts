@@ -29,15 +29,19 @@ describe('setupBackend', () => {
     expect(await setupBackend('wasm', { log, argv: [], env: { FEDSERVE_BACKEND: 'cpu' } })).toBe('cpu');
     expect(tf.getBackend()).toBe('cpu');
     expect(lines[0]).toContain('FEDSERVE_BACKEND: cpu');
-    expect(await setupBackend('cpu', { log, argv: ['node', 'x', '--backend', 'wasm'], env: { FEDSERVE_BACKEND: 'cpu' } })).toBe('wasm');
+    expect(
+      await setupBackend('cpu', { log, argv: ['node', 'x', '--backend', 'wasm'], env: { FEDSERVE_BACKEND: 'cpu' } }),
+    ).toBe('wasm');
     expect(lines[1]).toContain('--backend flag: wasm');
   });
 
   it('rejects unknown names, naming where they came from', async () => {
-    await expect(setupBackend(undefined, { log: () => {}, argv: [], env: { FEDSERVE_BACKEND: 'webgpu' } })).rejects.toThrow(
-      /unknown backend 'webgpu' from FEDSERVE_BACKEND/,
+    await expect(
+      setupBackend(undefined, { log: () => {}, argv: [], env: { FEDSERVE_BACKEND: 'webgpu' } }),
+    ).rejects.toThrow(/unknown backend 'webgpu' from FEDSERVE_BACKEND/);
+    await expect(setupBackend(undefined, { log: () => {}, argv: ['--backend=gpu'], env: {} })).rejects.toThrow(
+      /from the --backend flag/,
     );
-    await expect(setupBackend(undefined, { log: () => {}, argv: ['--backend=gpu'], env: {} })).rejects.toThrow(/from the --backend flag/);
   });
 
   it('parses both flag spellings and rejects a missing value', () => {

@@ -36,20 +36,26 @@ describe('heap kernels', () => {
     expect(binaryModuleSource(await assembleHeapKernels())).toContain(`'${HEAP_KERNELS_WASM}'`);
   });
 
-  it.each(Array.from({ length: 12 }, (_, i) => 500 + i))('SIMD and JavaScript 2x2 max-pool gradients agree, seed %i', (seed) => {
-    const rng = seededRng(seed);
-    const [b, oh, ow, c] = [int(rng, 1, 3), int(rng, 1, 6), int(rng, 1, 6), 4 * int(rng, 1, 4)];
-    const shape = [b, 2 * oh, 2 * ow, c];
-    // Integers make ties common; some seeds sprinkle NaN and infinities over x and dy.
-    const special = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
-    const noisy = (v: number) => (seed % 3 === 0 && rng() < 0.05 ? special[int(rng, 0, 2)] : v);
-    const x = tf.tensor(randomData(b * 4 * oh * ow * c, rng).map((v) => noisy(Math.round(v * 2))), shape);
-    const dy = tf.tensor(randomData(b * oh * ow * c, rng).map(noisy), [b, oh, ow, c]);
-    const info = tf.backend_util.computePool2DInfo(shape as [number, number, number, number], 2, 2, 1, 'valid');
-    const [simd, js] = both(shape, (k, out) => k.maxPoolGrad2x2(x, dy, out, info));
-    expect(Array.from(simd)).toEqual(Array.from(js));
-    tf.dispose([x, dy]);
-  });
+  it.each(Array.from({ length: 12 }, (_, i) => 500 + i))(
+    'SIMD and JavaScript 2x2 max-pool gradients agree, seed %i',
+    (seed) => {
+      const rng = seededRng(seed);
+      const [b, oh, ow, c] = [int(rng, 1, 3), int(rng, 1, 6), int(rng, 1, 6), 4 * int(rng, 1, 4)];
+      const shape = [b, 2 * oh, 2 * ow, c];
+      // Integers make ties common; some seeds sprinkle NaN and infinities over x and dy.
+      const special = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
+      const noisy = (v: number) => (seed % 3 === 0 && rng() < 0.05 ? special[int(rng, 0, 2)] : v);
+      const x = tf.tensor(
+        randomData(b * 4 * oh * ow * c, rng).map((v) => noisy(Math.round(v * 2))),
+        shape,
+      );
+      const dy = tf.tensor(randomData(b * oh * ow * c, rng).map(noisy), [b, oh, ow, c]);
+      const info = tf.backend_util.computePool2DInfo(shape as [number, number, number, number], 2, 2, 1, 'valid');
+      const [simd, js] = both(shape, (k, out) => k.maxPoolGrad2x2(x, dy, out, info));
+      expect(Array.from(simd)).toEqual(Array.from(js));
+      tf.dispose([x, dy]);
+    },
+  );
 
   it.each(Array.from({ length: 12 }, (_, i) => 600 + i))('SIMD and JavaScript row sums agree, seed %i', (seed) => {
     const rng = seededRng(seed);
@@ -64,8 +70,19 @@ describe('heap kernels', () => {
   it.each(Array.from({ length: 12 }, (_, i) => 700 + i))('SIMD and JavaScript im2col agree, seed %i', (seed) => {
     const rng = seededRng(seed);
     const [b, h, w, c] = [int(rng, 1, 3), int(rng, 3, 9), int(rng, 3, 9), int(rng, 1, 4)];
-    const pad = [[0, 0], [int(rng, 0, 2), int(rng, 0, 2)], [int(rng, 0, 2), int(rng, 0, 2)], [0, 0]] as tf.backend_util.ExplicitPadding;
-    const g = tf.backend_util.computeConv2DInfo([b, h, w, c], [int(rng, 1, 3), int(rng, 1, 3), c, 2], [int(rng, 1, 2), int(rng, 1, 3)], [int(rng, 1, 2), int(rng, 1, 2)], pad);
+    const pad = [
+      [0, 0],
+      [int(rng, 0, 2), int(rng, 0, 2)],
+      [int(rng, 0, 2), int(rng, 0, 2)],
+      [0, 0],
+    ] as tf.backend_util.ExplicitPadding;
+    const g = tf.backend_util.computeConv2DInfo(
+      [b, h, w, c],
+      [int(rng, 1, 3), int(rng, 1, 3), c, 2],
+      [int(rng, 1, 2), int(rng, 1, 3)],
+      [int(rng, 1, 2), int(rng, 1, 2)],
+      pad,
+    );
     const planes = tf.tensor(randomData(b * h * w * c, rng), [c, b, h, w]);
     const shape = [g.filterHeight * g.filterWidth * c, b * g.outHeight * g.outWidth];
     const [simd, js] = both(shape, (k, out) => k.im2colTransposed(planes, out, g));
@@ -85,16 +102,27 @@ describe('heap kernels', () => {
     tf.dispose([x, reference]);
   });
 
-  it.each(Array.from({ length: 8 }, (_, i) => 900 + i))('SIMD and JavaScript depthwise filter gradients agree, seed %i', (seed) => {
-    const rng = seededRng(seed);
-    const [b, h, w, c] = [int(rng, 1, 3), int(rng, 3, 9), int(rng, 3, 9), 4 * int(rng, 1, 3)];
-    const filterShape: [number, number, number, number] = [int(rng, 1, 3), int(rng, 1, 3), c, 1];
-    const pad = seed % 2 === 0 ? 'same' : 'valid';
-    const g = tf.backend_util.computeConv2DInfo([b, h, w, c], filterShape, [int(rng, 1, 2), int(rng, 1, 2)], [int(rng, 1, 2), int(rng, 1, 2)], pad, undefined, true);
-    const x = tf.tensor(randomData(b * h * w * c, rng), [b, h, w, c]);
-    const dy = tf.tensor(randomData(b * g.outHeight * g.outWidth * c, rng), [b, g.outHeight, g.outWidth, c]);
-    const [simd, js] = both(filterShape, (k, out) => k.depthwiseFilterGrad(x, dy, out, g));
-    expect(Array.from(simd)).toEqual(Array.from(js));
-    tf.dispose([x, dy]);
-  });
+  it.each(Array.from({ length: 8 }, (_, i) => 900 + i))(
+    'SIMD and JavaScript depthwise filter gradients agree, seed %i',
+    (seed) => {
+      const rng = seededRng(seed);
+      const [b, h, w, c] = [int(rng, 1, 3), int(rng, 3, 9), int(rng, 3, 9), 4 * int(rng, 1, 3)];
+      const filterShape: [number, number, number, number] = [int(rng, 1, 3), int(rng, 1, 3), c, 1];
+      const pad = seed % 2 === 0 ? 'same' : 'valid';
+      const g = tf.backend_util.computeConv2DInfo(
+        [b, h, w, c],
+        filterShape,
+        [int(rng, 1, 2), int(rng, 1, 2)],
+        [int(rng, 1, 2), int(rng, 1, 2)],
+        pad,
+        undefined,
+        true,
+      );
+      const x = tf.tensor(randomData(b * h * w * c, rng), [b, h, w, c]);
+      const dy = tf.tensor(randomData(b * g.outHeight * g.outWidth * c, rng), [b, g.outHeight, g.outWidth, c]);
+      const [simd, js] = both(filterShape, (k, out) => k.depthwiseFilterGrad(x, dy, out, g));
+      expect(Array.from(simd)).toEqual(Array.from(js));
+      tf.dispose([x, dy]);
+    },
+  );
 });

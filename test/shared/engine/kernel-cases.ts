@@ -60,7 +60,16 @@ export function randomConvCase(seed: number, opts: { depthwise: boolean; maxDila
     const dilations: [number, number] = [int(rng, 1, opts.maxDilation), int(rng, 1, opts.maxDilation)];
     const kind = int(rng, 0, 2);
     const pad: PadSpec =
-      kind === 0 ? 'valid' : kind === 1 ? 'same' : [[0, 0], [int(rng, 0, 2), int(rng, 0, 2)], [int(rng, 0, 2), int(rng, 0, 2)], [0, 0]];
+      kind === 0
+        ? 'valid'
+        : kind === 1
+          ? 'same'
+          : [
+              [0, 0],
+              [int(rng, 0, 2), int(rng, 0, 2)],
+              [int(rng, 0, 2), int(rng, 0, 2)],
+              [0, 0],
+            ];
     const oh = outSize(h, kh, strides[0], dilations[0], pad, 1);
     const ow = outSize(w, kw, strides[1], dilations[1], pad, 2);
     if (oh < 1 || ow < 1) continue;

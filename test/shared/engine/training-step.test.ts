@@ -18,13 +18,17 @@ beforeAll(async () => {
 async function seedCnnGradients(backend: 'wasm' | 'cpu', flat: Float32Array, n: number): Promise<Float32Array[]> {
   await setupBackend(backend, quiet);
   const { train } = loadMnist();
-  const batch = subset(train, Int32Array.from({ length: n }, (_, i) => i));
+  const batch = subset(
+    train,
+    Int32Array.from({ length: n }, (_, i) => i),
+  );
   const model = createSeedCnn();
   setFlatWeights(model, flat);
   const xs = tf.tensor(batch.x, [n, 28, 28, 1]);
   const ys = tf.oneHot(tf.tensor1d(batch.y, 'int32'), 10).toFloat();
   const { grads, value } = tf.variableGrads(
-    () => tf.mean(tf.metrics.categoricalCrossentropy(ys, model.apply(xs, { training: true }) as tf.Tensor)) as tf.Scalar,
+    () =>
+      tf.mean(tf.metrics.categoricalCrossentropy(ys, model.apply(xs, { training: true }) as tf.Tensor)) as tf.Scalar,
     model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val),
   );
   const out = await Promise.all(Object.values(grads).map(async (g) => (await g.data()) as Float32Array));
@@ -43,7 +47,10 @@ describe('seed CNN training on wasm', () => {
     const wasm = await seedCnnGradients('wasm', flat, 6);
     expect(wasm).toHaveLength(8);
     for (let i = 0; i < cpu.length; i++) {
-      expect(cpu[i].some((v) => v !== 0), `gradient ${i} is not all zero`).toBe(true);
+      expect(
+        cpu[i].some((v) => v !== 0),
+        `gradient ${i} is not all zero`,
+      ).toBe(true);
       expect(relativeL2(wasm[i], cpu[i]), `gradient of weight ${i}`).toBeLessThanOrEqual(1e-5);
     }
   });
@@ -51,7 +58,10 @@ describe('seed CNN training on wasm', () => {
   it('leaks no tensors and no wasm buffers over 100 training steps', async () => {
     await setupBackend('wasm', quiet);
     const { train } = loadMnist();
-    const ds = subset(train, Int32Array.from({ length: 200 }, (_, i) => i));
+    const ds = subset(
+      train,
+      Int32Array.from({ length: 200 }, (_, i) => i),
+    );
     const model = createSeedCnn();
     const cfg = { epochs: 1, batchSize: 8, learningRate: 1e-3, optimizer: 'adam' as const, seed: 3 };
     await trainLocal(model, ds, cfg);

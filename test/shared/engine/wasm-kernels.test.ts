@@ -2,7 +2,15 @@ import * as tf from '@tensorflow/tfjs';
 import type { NamedAttrMap } from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { registerWasmKernels } from '../../../shared/engine/wasm/register.js';
-import { describeCase, randomConvCase, randomData, relativeL2, runKernelOn, seededRng, type ConvCase } from './kernel-cases.js';
+import {
+  describeCase,
+  randomConvCase,
+  randomData,
+  relativeL2,
+  runKernelOn,
+  seededRng,
+  type ConvCase,
+} from './kernel-cases.js';
 
 const TOLERANCE = 1e-5;
 const CASES = 40;
@@ -17,18 +25,30 @@ function size(shape: number[]): number {
 }
 
 function convAttrs(c: ConvCase, extra: Record<string, unknown>): NamedAttrMap {
-  return { strides: c.strides, dilations: c.dilations, pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: undefined, ...extra } as unknown as NamedAttrMap;
+  return {
+    strides: c.strides,
+    dilations: c.dilations,
+    pad: c.pad,
+    dataFormat: 'NHWC',
+    dimRoundingMode: undefined,
+    ...extra,
+  } as unknown as NamedAttrMap;
 }
 
 /** The filter with (d-1) zeros between taps: a dilated convolution is a plain one with this filter. */
-function dilateFilter(values: Float32Array, shape: number[], [dh, dw]: [number, number]): { values: Float32Array; shape: number[] } {
+function dilateFilter(
+  values: Float32Array,
+  shape: number[],
+  [dh, dw]: [number, number],
+): { values: Float32Array; shape: number[] } {
   const [kh, kw, ci, co] = shape;
   const ekh = (kh - 1) * dh + 1;
   const ekw = (kw - 1) * dw + 1;
   const out = new Float32Array(ekh * ekw * ci * co);
   const tap = ci * co;
   for (let y = 0; y < kh; y++) {
-    for (let x = 0; x < kw; x++) out.set(values.subarray((y * kw + x) * tap, (y * kw + x + 1) * tap), (y * dh * ekw + x * dw) * tap);
+    for (let x = 0; x < kw; x++)
+      out.set(values.subarray((y * kw + x) * tap, (y * kw + x + 1) * tap), (y * dh * ekw + x * dw) * tap);
   }
   return { values: out, shape: [ekh, ekw, ci, co] };
 }
@@ -39,7 +59,8 @@ function undilateFilter(values: Float32Array, shape: number[], [dh, dw]: [number
   const tap = ci * co;
   const out = new Float32Array(kh * kw * tap);
   for (let y = 0; y < kh; y++) {
-    for (let x = 0; x < kw; x++) out.set(values.subarray((y * dh * ekw + x * dw) * tap, (y * dh * ekw + x * dw + 1) * tap), (y * kw + x) * tap);
+    for (let x = 0; x < kw; x++)
+      out.set(values.subarray((y * dh * ekw + x * dw) * tap, (y * dh * ekw + x * dw + 1) * tap), (y * kw + x) * tap);
   }
   return out;
 }
@@ -66,7 +87,10 @@ function expectClose(actual: Float32Array, expected: Float32Array, what: string)
 describe('wasm Conv2DBackpropFilter / Conv2DBackpropInput match cpu', () => {
   it.each(Array.from({ length: CASES }, (_, i) => 1000 + i))('random case, seed %i', async (seed) => {
     // Odd seeds: one input channel and many output channels, the filter gradient's im2col path.
-    const c = seed % 2 === 0 ? randomConvCase(seed, { depthwise: false, maxDilation: 2 }) : withChannels(randomConvCase(seed, { depthwise: false, maxDilation: 2 }), 1, 8 + (seed % 8));
+    const c =
+      seed % 2 === 0
+        ? randomConvCase(seed, { depthwise: false, maxDilation: 2 })
+        : withChannels(randomConvCase(seed, { depthwise: false, maxDilation: 2 }), 1, 8 + (seed % 8));
     const rng = seededRng(seed * 7919);
     const x = { values: randomData(size(c.xShape), rng), shape: c.xShape };
     const filter = { values: randomData(size(c.filterShape), rng), shape: c.filterShape };
@@ -75,12 +99,32 @@ describe('wasm Conv2DBackpropFilter / Conv2DBackpropInput match cpu', () => {
     const dilated = dilateFilter(filter.values, c.filterShape, c.dilations);
     const cpuAttrs = { ...c, dilations: [1, 1] as [number, number] };
 
-    const dwWasm = await runKernelOn('wasm', 'Conv2DBackpropFilter', { x, dy }, convAttrs(c, { filterShape: c.filterShape }));
-    const dwCpu = await runKernelOn('cpu', 'Conv2DBackpropFilter', { x, dy }, convAttrs(cpuAttrs, { filterShape: dilated.shape }));
+    const dwWasm = await runKernelOn(
+      'wasm',
+      'Conv2DBackpropFilter',
+      { x, dy },
+      convAttrs(c, { filterShape: c.filterShape }),
+    );
+    const dwCpu = await runKernelOn(
+      'cpu',
+      'Conv2DBackpropFilter',
+      { x, dy },
+      convAttrs(cpuAttrs, { filterShape: dilated.shape }),
+    );
     expectClose(dwWasm, undilateFilter(dwCpu, c.filterShape, c.dilations), `filter gradient, ${describeCase(c)}`);
 
-    const dxWasm = await runKernelOn('wasm', 'Conv2DBackpropInput', { dy, filter }, convAttrs(c, { inputShape: c.xShape }));
-    const dxCpu = await runKernelOn('cpu', 'Conv2DBackpropInput', { dy, filter: dilated }, convAttrs(cpuAttrs, { inputShape: c.xShape }));
+    const dxWasm = await runKernelOn(
+      'wasm',
+      'Conv2DBackpropInput',
+      { dy, filter },
+      convAttrs(c, { inputShape: c.xShape }),
+    );
+    const dxCpu = await runKernelOn(
+      'cpu',
+      'Conv2DBackpropInput',
+      { dy, filter: dilated },
+      convAttrs(cpuAttrs, { inputShape: c.xShape }),
+    );
     expectClose(dxWasm, dxCpu, `input gradient, ${describeCase(c)}`);
   });
 });
@@ -98,12 +142,32 @@ describe('wasm depthwise backward kernels match cpu', () => {
     const dilated = dilateFilter(filter.values, c.filterShape, c.dilations);
     const cpuAttrs = { ...c, dilations: [1, 1] as [number, number] };
 
-    const dwWasm = await runKernelOn('wasm', 'DepthwiseConv2dNativeBackpropFilter', { x, dy }, convAttrs(c, { filterShape: c.filterShape }));
-    const dwCpu = await runKernelOn('cpu', 'DepthwiseConv2dNativeBackpropFilter', { x, dy }, convAttrs(cpuAttrs, { filterShape: dilated.shape }));
+    const dwWasm = await runKernelOn(
+      'wasm',
+      'DepthwiseConv2dNativeBackpropFilter',
+      { x, dy },
+      convAttrs(c, { filterShape: c.filterShape }),
+    );
+    const dwCpu = await runKernelOn(
+      'cpu',
+      'DepthwiseConv2dNativeBackpropFilter',
+      { x, dy },
+      convAttrs(cpuAttrs, { filterShape: dilated.shape }),
+    );
     expectClose(dwWasm, undilateFilter(dwCpu, c.filterShape, c.dilations), `filter gradient, ${describeCase(c)}`);
 
-    const dxWasm = await runKernelOn('wasm', 'DepthwiseConv2dNativeBackpropInput', { dy, filter }, convAttrs(c, { inputShape: c.xShape }));
-    const dxCpu = await runKernelOn('cpu', 'DepthwiseConv2dNativeBackpropInput', { dy, filter: dilated }, convAttrs(cpuAttrs, { inputShape: c.xShape }));
+    const dxWasm = await runKernelOn(
+      'wasm',
+      'DepthwiseConv2dNativeBackpropInput',
+      { dy, filter },
+      convAttrs(c, { inputShape: c.xShape }),
+    );
+    const dxCpu = await runKernelOn(
+      'cpu',
+      'DepthwiseConv2dNativeBackpropInput',
+      { dy, filter: dilated },
+      convAttrs(cpuAttrs, { inputShape: c.xShape }),
+    );
     expectClose(dxWasm, dxCpu, `input gradient, ${describeCase(c)}`);
   });
 });
@@ -114,14 +178,27 @@ describe('wasm MaxPoolGrad matches cpu', () => {
     const random = randomConvCase(seed, { depthwise: true, maxDilation: 1 });
     // Channel counts that are multiples of 4 take the SIMD kernel.
     const [b, h, w] = random.xShape;
-    const twoByTwo: ConvCase = { ...random, xShape: [b, h, w, 4 * (1 + (seed % 3))], filterShape: [2, 2, 1, 1], strides: [2, 2], pad: seed % 4 === 1 ? 'valid' : 'same' };
+    const twoByTwo: ConvCase = {
+      ...random,
+      xShape: [b, h, w, 4 * (1 + (seed % 3))],
+      filterShape: [2, 2, 1, 1],
+      strides: [2, 2],
+      pad: seed % 4 === 1 ? 'valid' : 'same',
+    };
     const c = seed % 2 === 0 ? random : twoByTwo;
     if (c.xShape[1] < 2 || c.xShape[2] < 2) c.xShape = [c.xShape[0], c.xShape[1] + 2, c.xShape[2] + 2, c.xShape[3]];
     const rng = seededRng(seed * 7919);
     // Rounded values make ties common, so the first-maximum rule is exercised; so are NaN and infinities.
     const special = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
-    const xValues = randomData(size(c.xShape), rng).map((v) => (rng() < 0.02 ? special[Math.floor(rng() * 3)] : Math.round(v * 3)));
-    const attrs = { filterSize: [c.filterShape[0], c.filterShape[1]], strides: c.strides, pad: c.pad, dimRoundingMode: undefined } as unknown as NamedAttrMap;
+    const xValues = randomData(size(c.xShape), rng).map((v) =>
+      rng() < 0.02 ? special[Math.floor(rng() * 3)] : Math.round(v * 3),
+    );
+    const attrs = {
+      filterSize: [c.filterShape[0], c.filterShape[1]],
+      strides: c.strides,
+      pad: c.pad,
+      dimRoundingMode: undefined,
+    } as unknown as NamedAttrMap;
     await tf.setBackend('cpu');
     const pooled = tf.engine().runKernel('MaxPool', { x: tf.tensor(xValues, c.xShape) }, attrs) as tf.Tensor;
     const output = { values: (await pooled.data()) as Float32Array, shape: pooled.shape };
@@ -146,11 +223,18 @@ describe('wasm BatchMatMul (explicit transposes) matches cpu', () => {
     const batchB = batchA.length > 0 && seed % 3 === 0 ? [1] : batchA;
     const aShape = [...batchA, ...(transposeA ? [k, m] : [m, k])];
     const bShape = [...batchB, ...(transposeB ? [n, k] : [k, n])];
-    const inputs = { a: { values: randomData(size(aShape), rng), shape: aShape }, b: { values: randomData(size(bShape), rng), shape: bShape } };
+    const inputs = {
+      a: { values: randomData(size(aShape), rng), shape: aShape },
+      b: { values: randomData(size(bShape), rng), shape: bShape },
+    };
     const attrs = { transposeA, transposeB } as unknown as NamedAttrMap;
     const wasm = await runKernelOn('wasm', 'BatchMatMul', inputs, attrs);
     const cpu = await runKernelOn('cpu', 'BatchMatMul', inputs, attrs);
-    expectClose(wasm, cpu, `seed ${seed}: a [${aShape}] b [${bShape}] transposeA ${transposeA} transposeB ${transposeB}`);
+    expectClose(
+      wasm,
+      cpu,
+      `seed ${seed}: a [${aShape}] b [${bShape}] transposeA ${transposeA} transposeB ${transposeB}`,
+    );
   });
 });
 
@@ -159,7 +243,10 @@ describe('wasm Sum over leading axes matches cpu', () => {
     const rng = seededRng(seed);
     const shape = Array.from({ length: 2 + (seed % 3) }, () => 1 + Math.floor(rng() * 9));
     const lead = 1 + (seed % (shape.length - 1));
-    const attrs = { axis: Array.from({ length: lead }, (_, i) => i), keepDims: seed % 2 === 0 } as unknown as NamedAttrMap;
+    const attrs = {
+      axis: Array.from({ length: lead }, (_, i) => i),
+      keepDims: seed % 2 === 0,
+    } as unknown as NamedAttrMap;
     const inputs = { x: { values: randomData(size(shape), rng), shape } };
     const wasm = await runKernelOn('wasm', 'Sum', inputs, attrs);
     const cpu = await runKernelOn('cpu', 'Sum', inputs, attrs);

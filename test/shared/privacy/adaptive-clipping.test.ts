@@ -57,7 +57,7 @@ describe('adaptive clipping (Andrew et al. 2019)', () => {
     });
   }
 
-  it('splits the noise budget: z\'^-2 + (2 sigma_b)^-2 = z^-2', () => {
+  it("splits the noise budget: z'^-2 + (2 sigma_b)^-2 = z^-2", () => {
     const zPrime = updateNoiseMultiplier(1, 5);
     expect(zPrime ** -2 + 10 ** -2).toBeCloseTo(1, 14);
     expect(zPrime).toBeCloseTo(1 / Math.sqrt(0.99), 14);

@@ -28,18 +28,23 @@ describe('noise calibration', () => {
   it('distributed mode with full or extra turnout needs no top-up and counts the extra noise', () => {
     const full = achievedNoise({ mode: 'distributed', noiseMultiplier: 2, expectedContributors: 10, contributors: 10 });
     expect(full).toEqual({ releasedNoiseMultiplier: 2, clientNoiseMultiplier: 2, coordinatorNoiseMultiplier: 0 });
-    const extra = achievedNoise({ mode: 'distributed', noiseMultiplier: 2, expectedContributors: 10, contributors: 40 });
+    const extra = achievedNoise({
+      mode: 'distributed',
+      noiseMultiplier: 2,
+      expectedContributors: 10,
+      contributors: 40,
+    });
     expect(extra.releasedNoiseMultiplier).toBeCloseTo(4, 14);
     expect(extra.clientNoiseMultiplier).toBeCloseTo(4, 14);
   });
 
   it('rejects nonsense turnouts', () => {
-    expect(() => achievedNoise({ mode: 'distributed', noiseMultiplier: 1, expectedContributors: 0, contributors: 0 })).toThrow(
-      /expected contributors/,
-    );
-    expect(() => achievedNoise({ mode: 'central', noiseMultiplier: 1, expectedContributors: 3, contributors: 1.5 })).toThrow(
-      /contributors must be an integer/,
-    );
+    expect(() =>
+      achievedNoise({ mode: 'distributed', noiseMultiplier: 1, expectedContributors: 0, contributors: 0 }),
+    ).toThrow(/expected contributors/);
+    expect(() =>
+      achievedNoise({ mode: 'central', noiseMultiplier: 1, expectedContributors: 3, contributors: 1.5 }),
+    ).toThrow(/contributors must be an integer/);
     expect(() => distributedNoiseStd(0, 1, 3)).toThrow(/noise multiplier/);
   });
 });

@@ -18,15 +18,21 @@ describe('privacy config', () => {
 
   it('parses adaptive clipping with the paper defaults for gamma and eta', () => {
     const c = parsePrivacyConfig({ ...base, mode: 'distributed', adaptive: { initialClipNorm: 0.1, bitNoiseStd: 5 } });
-    expect(c.clipping).toEqual({ kind: 'adaptive', initialClipNorm: 0.1, targetQuantile: 0.5, learningRate: 0.2, bitNoiseStd: 5 });
+    expect(c.clipping).toEqual({
+      kind: 'adaptive',
+      initialClipNorm: 0.1,
+      targetQuantile: 0.5,
+      learningRate: 0.2,
+      bitNoiseStd: 5,
+    });
     expect(c.mode).toBe('distributed');
   });
 
   it('names what is wrong', () => {
     expect(() => parsePrivacyConfig({ ...base })).toThrow(/exactly one of clipNorm .* or adaptive/);
-    expect(() => parsePrivacyConfig({ ...base, clipNorm: 1, adaptive: { initialClipNorm: 1, bitNoiseStd: 5 } })).toThrow(
-      /exactly one of clipNorm/,
-    );
+    expect(() =>
+      parsePrivacyConfig({ ...base, clipNorm: 1, adaptive: { initialClipNorm: 1, bitNoiseStd: 5 } }),
+    ).toThrow(/exactly one of clipNorm/);
     expect(() => parsePrivacyConfig({ ...base, adaptive: { initialClipNorm: 1, bitNoiseStd: 0.5 } })).toThrow(
       /must exceed noiseMultiplier \/ 2 = 0.55[\s\S]*at adaptive.bitNoiseStd/,
     );

@@ -28,7 +28,10 @@ function noiseOnlyRound(controller: PrivacyController, n: number, survivors: num
     const { update } = privatizeUpdate(new Float32Array(DIM), instructions, gauss);
     for (let i = 0; i < DIM; i++) sum[i] += update[i];
   }
-  const finished = controller.finishRound({ ...setup, contributors: survivors, updateSum: sum, indicatorSum: null }, gauss);
+  const finished = controller.finishRound(
+    { ...setup, contributors: survivors, updateSum: sum, indicatorSum: null },
+    gauss,
+  );
   return { instructions, finished, noisySum: finished.meanUpdate.map((v) => v * n) };
 }
 
@@ -41,9 +44,19 @@ describe('PrivacyController', () => {
       parsePrivacyConfig({ mode: 'central', noiseMultiplier: 1.3, clipNorm: 0.5, delta: 1e-5, targetEpsilon: 10 }),
     );
     const { instructions, finished, noisySum } = noiseOnlyRound(controller, 10, 7, 11);
-    expect(instructions).toEqual({ mode: 'central', clipNorm: 0.5, noiseMultiplier: 1.3, updateNoiseStd: 0, indicatorNoiseStd: null });
+    expect(instructions).toEqual({
+      mode: 'central',
+      clipNorm: 0.5,
+      noiseMultiplier: 1.3,
+      updateNoiseStd: 0,
+      indicatorNoiseStd: null,
+    });
     within4se(sampleStd(noisySum), 1.3 * 0.5);
-    expect(finished.privacy).toMatchObject({ releasedNoiseMultiplier: 1.3, clientNoiseMultiplier: null, contributors: 7 });
+    expect(finished.privacy).toMatchObject({
+      releasedNoiseMultiplier: 1.3,
+      clientNoiseMultiplier: null,
+      contributors: 7,
+    });
   });
 
   it('distributed: client shares plus the dropout top-up give the full noise; the shortfall is reported', () => {
@@ -68,7 +81,10 @@ describe('PrivacyController', () => {
     const a = privatizeUpdate(Float32Array.from([30, 40]), instructions, gauss).update;
     const b = privatizeUpdate(Float32Array.from([0.3, 0.4]), instructions, gauss).update;
     const sum = Float32Array.from([a[0] + b[0], a[1] + b[1]]);
-    const { meanUpdate } = controller.finishRound({ ...setup, contributors: 2, updateSum: sum, indicatorSum: null }, gauss);
+    const { meanUpdate } = controller.finishRound(
+      { ...setup, contributors: 2, updateSum: sum, indicatorSum: null },
+      gauss,
+    );
     expect(meanUpdate[0]).toBeCloseTo((0.6 + 0.3) / 4, 4);
     expect(meanUpdate[1]).toBeCloseTo((0.8 + 0.4) / 4, 4);
   });
@@ -130,7 +146,10 @@ describe('PrivacyController', () => {
     const spent = controller.spent();
     expect(spent.rounds).toBe(round);
     expect(spent.epsilon).toBeLessThanOrEqual(2);
-    expect(spent.epsilon).toBeCloseTo(computeEpsilon({ q: 0.1, noiseMultiplier: 1.5, steps: round, delta: 1e-5 }).epsilon, 12);
+    expect(spent.epsilon).toBeCloseTo(
+      computeEpsilon({ q: 0.1, noiseMultiplier: 1.5, steps: round, delta: 1e-5 }).epsilon,
+      12,
+    );
     expect(computeEpsilon({ q: 0.1, noiseMultiplier: 1.5, steps: round + 1, delta: 1e-5 }).epsilon).toBeGreaterThan(2);
     // Every indicator said "fits" (bBar = 1 plus noise of std 5/20), so log C fell by about
     // 0.2 * 0.5 a round, and the checkpoint carried C across the restart.
@@ -138,14 +157,32 @@ describe('PrivacyController', () => {
   });
 
   it('lists every round it charged and counts the rounds left at a given sampling rate', () => {
-    const config = parsePrivacyConfig({ mode: 'central', clipNorm: 1, noiseMultiplier: 1.2, delta: 1e-5, targetEpsilon: 3 });
+    const config = parsePrivacyConfig({
+      mode: 'central',
+      clipNorm: 1,
+      noiseMultiplier: 1.2,
+      delta: 1e-5,
+      targetEpsilon: 3,
+    });
     const controller = new PrivacyController(config);
     const gauss = new GaussianSampler(seededRandomWords(4));
     const before = controller.roundsRemaining(0.2);
-    expect(before).toBe(stepsUntilBudget({ q: 0.2, noiseMultiplier: 1.2, delta: 1e-5, targetEpsilon: 3, orders: config.orders }));
+    expect(before).toBe(
+      stepsUntilBudget({ q: 0.2, noiseMultiplier: 1.2, delta: 1e-5, targetEpsilon: 3, orders: config.orders }),
+    );
     expect(before).toBeGreaterThan(2);
     for (const round of [1, 2]) {
-      controller.finishRound({ round, samplingRate: 0.2, expectedContributors: 5, contributors: 5, updateSum: new Float32Array(2), indicatorSum: null }, gauss);
+      controller.finishRound(
+        {
+          round,
+          samplingRate: 0.2,
+          expectedContributors: 5,
+          contributors: 5,
+          updateSum: new Float32Array(2),
+          indicatorSum: null,
+        },
+        gauss,
+      );
     }
     expect(controller.rounds().map((r) => [r.round, r.samplingRate, r.contributors])).toEqual([
       [1, 0.2, 5],
@@ -158,7 +195,13 @@ describe('PrivacyController', () => {
 
   it('clients refuse inconsistent instructions', () => {
     const gauss = new GaussianSampler(seededRandomWords(1));
-    const bad = { mode: 'central' as const, clipNorm: 1, noiseMultiplier: 1, updateNoiseStd: 0.3, indicatorNoiseStd: null };
+    const bad = {
+      mode: 'central' as const,
+      clipNorm: 1,
+      noiseMultiplier: 1,
+      updateNoiseStd: 0.3,
+      indicatorNoiseStd: null,
+    };
     expect(() => privatizeUpdate(new Float32Array(2), bad, gauss)).toThrow(/central mode: clients add no noise/);
     expect(() => privatizeUpdate(new Float32Array(2), { ...bad, clipNorm: -1 } as never, gauss)).toThrow(/clipNorm/);
   });

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { GaussianSampler, addGaussianNoise, cryptoRandomWords, seededRandomWords } from '../../../shared/privacy/gaussian.js';
+import {
+  GaussianSampler,
+  addGaussianNoise,
+  cryptoRandomWords,
+  seededRandomWords,
+} from '../../../shared/privacy/gaussian.js';
 
 /** Sample mean, std and the fraction within one std of the mean. */
 function moments(values: ArrayLike<number>, center: number, std: number) {
@@ -34,7 +39,8 @@ describe('Gaussian noise', () => {
   });
 
   it('is reproducible with a seed and differs across seeds', () => {
-    const draw = (seed: number) => addGaussianNoise(new Float32Array(8), 1, new GaussianSampler(seededRandomWords(seed)));
+    const draw = (seed: number) =>
+      addGaussianNoise(new Float32Array(8), 1, new GaussianSampler(seededRandomWords(seed)));
     expect(draw(7)).toEqual(draw(7));
     expect(draw(7)).not.toEqual(draw(8));
   });

@@ -19,7 +19,8 @@ const relClose = (a: number, b: number, rel = 1e-12) => expect(Math.abs(a - b)).
 
 function runUntilStopped(ledger: PrivacyLedger, q: number, n: number): number {
   let round = 0;
-  while (ledger.check(q).allowed) ledger.record({ round: round++, samplingRate: q, expectedContributors: n, contributors: n });
+  while (ledger.check(q).allowed)
+    ledger.record({ round: round++, samplingRate: q, expectedContributors: n, contributors: n });
   return round;
 }
 
@@ -35,7 +36,10 @@ describe('PrivacyLedger', () => {
     expect(rounds).toBeGreaterThan(10);
     const refusal = ledger.check(q);
     expect(refusal.allowed).toBe(false);
-    if (!refusal.allowed) expect(refusal.reason).toMatch(/privacy budget exhausted: one more round would bring epsilon from 5\.\d+ to 6\.\d+ > targetEpsilon 6/);
+    if (!refusal.allowed)
+      expect(refusal.reason).toMatch(
+        /privacy budget exhausted: one more round would bring epsilon from 5\.\d+ to 6\.\d+ > targetEpsilon 6/,
+      );
     expect(ledger.spent().epsilon).toBeLessThanOrEqual(6);
     expect(ledger.roundsRemaining(q)).toBe(0);
     // Epsilon is reported after every round and only grows.
@@ -50,11 +54,21 @@ describe('PrivacyLedger', () => {
     ledger.record({ round: 2, samplingRate: 0.05, expectedContributors: 5, contributors: 4 });
     const a = computeRdp(0.05, 1, 2);
     const b = computeRdp(0.2, 1, 1);
-    const expected = rdpToEpsilon(a.map((r, k) => r + b[k]), DEFAULT_RDP_ORDERS, 1e-5);
+    const expected = rdpToEpsilon(
+      a.map((r, k) => r + b[k]),
+      DEFAULT_RDP_ORDERS,
+      1e-5,
+    );
     relClose(ledger.spent().epsilon, expected.epsilon);
     expect(ledger.spent()).toMatchObject({ order: expected.order, rounds: 3, delta: 1e-5, coordinatorEpsilon: null });
     expect(ledger.roundsRemaining(0.05)).toBe(
-      stepsUntilBudget({ q: 0.05, noiseMultiplier: 1, delta: 1e-5, targetEpsilon: 3, spentRdp: a.map((r, k) => r + b[k]) }),
+      stepsUntilBudget({
+        q: 0.05,
+        noiseMultiplier: 1,
+        delta: 1e-5,
+        targetEpsilon: 3,
+        spentRdp: a.map((r, k) => r + b[k]),
+      }),
     );
   });
 
@@ -114,12 +128,14 @@ describe('PrivacyLedger', () => {
 
   it('refuses a checkpoint from another mode, other orders or a corrupt file', () => {
     const state = new PrivacyLedger(settings).state();
-    expect(() => new PrivacyLedger({ ...settings, mode: 'distributed' }, state)).toThrow(/mode changed since the checkpoint/);
+    expect(() => new PrivacyLedger({ ...settings, mode: 'distributed' }, state)).toThrow(
+      /mode changed since the checkpoint/,
+    );
     expect(() => new PrivacyLedger({ ...settings, orders: [2, 3] }, state)).toThrow(/different RDP orders/);
     expect(() => new PrivacyLedger(settings, { ...state, rdp: [1] })).toThrow(/one value per order/);
     expect(() => new PrivacyLedger(settings, { ...state, version: 2 } as never)).toThrow();
-    expect(() => new PrivacyLedger(settings).record({ round: -1, samplingRate: 0.1, expectedContributors: 1, contributors: 1 })).toThrow(
-      /round must be a non-negative integer/,
-    );
+    expect(() =>
+      new PrivacyLedger(settings).record({ round: -1, samplingRate: 0.1, expectedContributors: 1, contributors: 1 }),
+    ).toThrow(/round must be a non-negative integer/);
   });
 });

@@ -52,7 +52,9 @@ describe('PoissonSampler', () => {
     const expected = few.filter((_, i) => draws[i] < draws[2]);
     expect(new PoissonSampler({ rate: q, seed: 21 }).select(few, 7)).toEqual(expected);
     const justAbove = (draws[2] + 1) / 2 ** 32;
-    expect(new PoissonSampler({ rate: justAbove, seed: 21 }).select(few, 7)).toEqual(few.filter((_, i) => draws[i] <= draws[2]));
+    expect(new PoissonSampler({ rate: justAbove, seed: 21 }).select(few, 7)).toEqual(
+      few.filter((_, i) => draws[i] <= draws[2]),
+    );
   });
 
   it('rejects a rate outside (0, 1]', () => {

@@ -69,7 +69,11 @@ describe('RDP of the sampled Gaussian mechanism', () => {
     [2.18075656e-3, 2.38460375e-2, 1.67416308e2].forEach((v, k) => expect(Math.abs(tf[k] - v)).toBeLessThan(1e-8 * v));
     // Their pure-DP conversion check: constant RDP 1.1 over orders 2..32 at delta 1e-5.
     const orders = Array.from({ length: 31 }, (_, k) => k + 2);
-    const pure = rdpToEpsilon(orders.map(() => 1.1), orders, 1e-5);
+    const pure = rdpToEpsilon(
+      orders.map(() => 1.1),
+      orders,
+      1e-5,
+    );
     expect(pure.epsilon).toBeCloseTo(1.32783806176, 10);
     expect(pure).toMatchObject({ order: 32, orderAtEdge: 'largest' });
   });
@@ -143,6 +147,8 @@ describe('stepsUntilBudget', () => {
     expect(stepsUntilBudget({ q: 0.1, noiseMultiplier: 1, delta: 1e-5, targetEpsilon: 0.01 })).toBe(0);
     expect(stepsUntilBudget({ q: 0.1, noiseMultiplier: 0, delta: 1e-5, targetEpsilon: 100 })).toBe(0);
     // Practically free rounds: more than 2^53 fit.
-    expect(stepsUntilBudget({ q: 1e-9, noiseMultiplier: 100, delta: 1e-5, targetEpsilon: 5 })).toBe(Number.MAX_SAFE_INTEGER);
+    expect(stepsUntilBudget({ q: 1e-9, noiseMultiplier: 100, delta: 1e-5, targetEpsilon: 5 })).toBe(
+      Number.MAX_SAFE_INTEGER,
+    );
   });
 });

@@ -4,7 +4,12 @@ import type { z } from 'zod';
 import { decodeEnvelope, encodeEnvelope } from '../../../shared/protocol/envelope.js';
 import { EVENTS, TrainTask } from '../../../shared/protocol/messages.js';
 import { encodeWeights } from '../../../shared/protocol/weights-codec.js';
-import { createSetup, generateIdentity, SecAggClientMessage, SecAggServerMessage } from '../../../shared/secagg/index.js';
+import {
+  createSetup,
+  generateIdentity,
+  SecAggClientMessage,
+  SecAggServerMessage,
+} from '../../../shared/secagg/index.js';
 
 /**
  * socket.io-parser refuses a packet with more than 10 binary attachments (`maxAttachments`).
@@ -17,7 +22,14 @@ const N = 200;
 const PEERS = N - 1;
 const ids = Array.from({ length: N }, (_, i) => `client-${i}`);
 const filled = (length: number, byte: number) => new Uint8Array(length).fill(byte);
-const keys = (i: number) => ({ encryptionKey: filled(32, i), maskingKey: filled(32, i + 1), digest: filled(32, i + 3), seedCommitment: filled(32, i + 4), shareRoot: filled(32, i + 5), signature: filled(64, i + 2) });
+const keys = (i: number) => ({
+  encryptionKey: filled(32, i),
+  maskingKey: filled(32, i + 1),
+  digest: filled(32, i + 3),
+  seedCommitment: filled(32, i + 4),
+  shareRoot: filled(32, i + 5),
+  signature: filled(64, i + 2),
+});
 const shamirShare = (i: number) => filled(33, i);
 const sealed = (i: number) => filled(250, i);
 
@@ -42,13 +54,22 @@ const clientSamples: SecAggClientMessage[] = [
     selfMaskShares: ids.slice(1, 100).map((of, i) => ({ of, share: shamirShare(i), proof: filled(32 * 8, i) })),
     maskingKeyShares: ids.slice(100).map((of, i) => ({ of, share: shamirShare(i), proof: filled(32 * 8, i) })),
   },
-  { type: 'secagg/refusal', round: 7, reason: 'the identity key of client-3 differs from the one seen in earlier rounds' },
+  {
+    type: 'secagg/refusal',
+    round: 7,
+    reason: 'the identity key of client-3 differs from the one seen in earlier rounds',
+  },
 ];
 const serverSamples: SecAggServerMessage[] = [
   { type: 'secagg/peer-keys', round: 7, peers: ids.slice(1).map((id, i) => ({ id, ...keys(i) })) },
   { type: 'secagg/routed-shares', round: 7, shares: ids.slice(1).map((from, i) => ({ from, sealed: sealed(i) })) },
   { type: 'secagg/consistency-request', round: 7, survivors: ids },
-  { type: 'secagg/unmask-request', round: 7, survivors: ids, signatures: ids.slice(1).map((id, i) => ({ id, signature: filled(64, i) })) },
+  {
+    type: 'secagg/unmask-request',
+    round: 7,
+    survivors: ids,
+    signatures: ids.slice(1).map((id, i) => ({ id, signature: filled(64, i) })),
+  },
 ];
 const trainTask: TrainTask = {
   round: 7,
@@ -89,15 +110,15 @@ describe(`socket.io attachments per message at n = ${N}`, () => {
     expect(TrainTask.safeParse(trainTask).success).toBe(true);
   });
 
-  it.each([...clientSamples.map((m) => [m.type, SecAggClientMessage, m] as const), ...serverSamples.map((m) => [m.type, SecAggServerMessage, m] as const)])(
-    "'%s' is one attachment and survives socket.io's decoder",
-    (_, schema, message) => {
-      const encoded = encodePacket(EVENTS.secagg, encodeEnvelope(message));
-      expect(encoded.attachments).toHaveLength(1);
-      const [envelope] = decodePacket(encoded);
-      expect((schema as z.ZodType).parse(decodeEnvelope(envelope))).toEqual(message);
-    },
-  );
+  it.each([
+    ...clientSamples.map((m) => [m.type, SecAggClientMessage, m] as const),
+    ...serverSamples.map((m) => [m.type, SecAggServerMessage, m] as const),
+  ])("'%s' is one attachment and survives socket.io's decoder", (_, schema, message) => {
+    const encoded = encodePacket(EVENTS.secagg, encodeEnvelope(message));
+    expect(encoded.attachments).toHaveLength(1);
+    const [envelope] = decodePacket(encoded);
+    expect((schema as z.ZodType).parse(decodeEnvelope(envelope))).toEqual(message);
+  });
 
   it(`'${EVENTS.train}' is two attachments (the task's envelope and the global weights) and survives socket.io's decoder`, () => {
     const weights = Float32Array.from({ length: 7850 }, (_, i) => i / 7850);
@@ -116,6 +137,13 @@ describe(`socket.io attachments per message at n = ${N}`, () => {
       expect(() => decodePacket(encoded)).toThrow('too many attachments');
       refused.push('type' in message ? message.type : EVENTS.train);
     }
-    expect(refused).toEqual([EVENTS.train, 'secagg/share-keys', 'secagg/unmask', 'secagg/peer-keys', 'secagg/routed-shares', 'secagg/unmask-request']);
+    expect(refused).toEqual([
+      EVENTS.train,
+      'secagg/share-keys',
+      'secagg/unmask',
+      'secagg/peer-keys',
+      'secagg/routed-shares',
+      'secagg/unmask-request',
+    ]);
   });
 });

@@ -17,7 +17,18 @@ describe('client-reported numbers are bounded where they are parsed', () => {
     expect(UpdateMeta.safeParse(edge).success).toBe(true);
     expect(EvaluationReport.safeParse(report).success).toBe(true);
     expect(EvaluationReport.safeParse({ ...report, metrics: null }).success).toBe(true);
-    expect(EvaluationReport.safeParse({ ...report, metrics: { ...report.metrics, confusion: [[60, 10], [5, 25]] } }).success).toBe(true);
+    expect(
+      EvaluationReport.safeParse({
+        ...report,
+        metrics: {
+          ...report.metrics,
+          confusion: [
+            [60, 10],
+            [5, 25],
+          ],
+        },
+      }).success,
+    ).toBe(true);
   });
 
   it.each([
@@ -39,17 +50,56 @@ describe('client-reported numbers are bounded where they are parsed', () => {
   });
 
   it.each([
-    ['numExamples at 2^53 - 1', { metrics: { ...report.metrics, numExamples: Number.MAX_SAFE_INTEGER } }, 'metrics.numExamples'],
+    [
+      'numExamples at 2^53 - 1',
+      { metrics: { ...report.metrics, numExamples: Number.MAX_SAFE_INTEGER } },
+      'metrics.numExamples',
+    ],
     ['a loss of 1e308', { metrics: { ...report.metrics, loss: 1e308 } }, 'metrics.loss'],
     ['an evalMs of 1e300', { evalMs: 1e300 }, 'evalMs'],
     ['a round beyond the cap', { round: CLIENT_LIMITS.maxRound + 1 }, 'round'],
-    ['a confusion matrix not counting numExamples', { metrics: { ...report.metrics, confusion: [[60, 10], [5, 26]] } }, 'metrics.confusion'],
-    ['a non-square confusion matrix', { metrics: { ...report.metrics, confusion: [[60, 10, 0], [5, 25, 0]] } }, 'metrics.confusion'],
-    ['a negative count', { metrics: { ...report.metrics, confusion: [[60, 20], [-5, 25]] } }, 'metrics.confusion.1.0'],
+    [
+      'a confusion matrix not counting numExamples',
+      {
+        metrics: {
+          ...report.metrics,
+          confusion: [
+            [60, 10],
+            [5, 26],
+          ],
+        },
+      },
+      'metrics.confusion',
+    ],
+    [
+      'a non-square confusion matrix',
+      {
+        metrics: {
+          ...report.metrics,
+          confusion: [
+            [60, 10, 0],
+            [5, 25, 0],
+          ],
+        },
+      },
+      'metrics.confusion',
+    ],
+    [
+      'a negative count',
+      {
+        metrics: {
+          ...report.metrics,
+          confusion: [
+            [60, 20],
+            [-5, 25],
+          ],
+        },
+      },
+      'metrics.confusion.1.0',
+    ],
   ])('EvaluationReport refuses %s', (_name, patch, path) => {
     const parsed = EvaluationReport.safeParse({ ...report, ...patch });
     expect(parsed.success).toBe(false);
     expect(parsed.error!.issues.map((i) => i.path.join('.'))).toContain(path);
   });
-
 });

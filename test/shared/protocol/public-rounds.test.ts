@@ -110,7 +110,9 @@ function numbersIn(value: unknown): number[] {
 /** Dotted paths of a record's fields, one level into the privacy and secure-aggregation sections. */
 function fieldPaths(value: Record<string, unknown>): string[] {
   return Object.entries(value).flatMap(([key, v]) =>
-    (key === 'privacy' || key === 'secureAggregation') && v && typeof v === 'object' ? Object.keys(v).map((k) => `${key}.${k}`) : [key],
+    (key === 'privacy' || key === 'secureAggregation') && v && typeof v === 'object'
+      ? Object.keys(v).map((k) => `${key}.${k}`)
+      : [key],
   );
 }
 
@@ -129,7 +131,18 @@ describe('publicRoundView without differential privacy', () => {
       refused: 1,
       numExamples: 3696,
       trainLoss: 0.547397,
-      federatedEvaluation: { selected: 3, reported: 1, declined: 1, missing: 1, numExamples: 313, skipped: '<client> missed the deadline', confusion: [[150, 13], [20, 130]] },
+      federatedEvaluation: {
+        selected: 3,
+        reported: 1,
+        declined: 1,
+        missing: 1,
+        numExamples: 313,
+        skipped: '<client> missed the deadline',
+        confusion: [
+          [150, 13],
+          [20, 130],
+        ],
+      },
       secureAggregation: { k: 2, threshold: 2, survivors: 2, dropouts: 1, errorBound: 3e-7 },
       reason: 'bad share from <client> (<client> agrees)',
       durationMs: 1700,
@@ -169,7 +182,8 @@ describe('publicRoundView with differential privacy', () => {
     const json = JSON.stringify(view);
     for (const id of IDS) expect(json).not.toContain(id);
     // The exact sums and counts too: 3696 examples, the mean training metrics, 2 of 4 contributed.
-    for (const n of [...PER_CLIENT_NUMBERS, 3696, 0.547397, 0.851559, 313, 0.7001, 99_001, 1700]) expect(numbersIn(view)).not.toContain(n);
+    for (const n of [...PER_CLIENT_NUMBERS, 3696, 0.547397, 0.851559, 313, 0.7001, 99_001, 1700])
+      expect(numbersIn(view)).not.toContain(n);
   });
 
   it('applies to a round trained with differential privacy even when it is off now', () => {
@@ -179,7 +193,9 @@ describe('publicRoundView with differential privacy', () => {
 
   it('sorts every field of a record into the DP view or OUTSIDE_DP_GUARANTEE, never both', () => {
     const record = fullRecord();
-    const inView = new Set(fieldPaths(publicRoundView(record, { privacy: true }) as unknown as Record<string, unknown>));
+    const inView = new Set(
+      fieldPaths(publicRoundView(record, { privacy: true }) as unknown as Record<string, unknown>),
+    );
     const outside = new Set<string>(OUTSIDE_DP_GUARANTEE);
     for (const path of fieldPaths(record as unknown as Record<string, unknown>)) {
       // (The secure-aggregation section is reduced to a flag in the view: its fields are outside.)
@@ -189,7 +205,17 @@ describe('publicRoundView with differential privacy', () => {
 });
 
 describe('round lists', () => {
-  const privacy: PrivacyStatus = { mode: 'central', epsilon: 2.5, delta: 1e-5, targetEpsilon: 8, coordinatorEpsilon: null, rounds: 4, roundsRemaining: 3, clipNorm: 1, audiences: { public: 2.5, participationKnown: { typicalClient: 5, everyRound: 9 }, coordinator: null } };
+  const privacy: PrivacyStatus = {
+    mode: 'central',
+    epsilon: 2.5,
+    delta: 1e-5,
+    targetEpsilon: 8,
+    coordinatorEpsilon: null,
+    rounds: 4,
+    roundsRemaining: 3,
+    clipNorm: 1,
+    audiences: { public: 2.5, participationKnown: { typicalClient: 5, everyRound: 9 }, coordinator: null },
+  };
 
   it('public: every round through publicRoundView, the privacy account kept', () => {
     const list = publicRoundList({ currentVersion: 4, pendingRounds: 0, rounds: [plainRecord()], privacy });
@@ -197,7 +223,9 @@ describe('round lists', () => {
     expect(list.access).toBe('public');
     expect(list.rounds[0].view).toBe('dp');
     expect(list.privacy).toEqual(privacy);
-    expect(publicRoundList({ currentVersion: 4, pendingRounds: 0, rounds: [plainRecord()] }).rounds[0].view).toBe('aggregates');
+    expect(publicRoundList({ currentVersion: 4, pendingRounds: 0, rounds: [plainRecord()] }).rounds[0].view).toBe(
+      'aggregates',
+    );
   });
 
   it('admin: the full records, marked outside the DP guarantee only when DP is on', () => {
@@ -213,7 +241,9 @@ describe('round lists', () => {
 
 describe('redactClientIds', () => {
   it('replaces whole ids only, longest first, whatever characters they hold', () => {
-    expect(redactClientIds("a aborted; a.b left; client 'a'", ['a', 'a.b'])).toBe("<client> aborted; <client> left; client '<client>'");
+    expect(redactClientIds("a aborted; a.b left; client 'a'", ['a', 'a.b'])).toBe(
+      "<client> aborted; <client> left; client '<client>'",
+    );
     expect(redactClientIds('x(1) sent [2]', ['x(1)', '[2]'])).toBe('<client> sent <client>');
     expect(redactClientIds('no ids here', [])).toBe('no ids here');
     expect(redactClientIds('bob-3cx and bob-3c', ['bob-3c'])).toBe('bob-3cx and <client>');

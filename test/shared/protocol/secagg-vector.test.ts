@@ -19,9 +19,15 @@ describe('secure vector layout', () => {
   });
 
   it('refuses a missing or non-finite slot value and a vector of the wrong length', () => {
-    expect(() => packSecureVector(new Float32Array(2), slots, { loss: 1 }, 1)).toThrow("secure slot 'accuracy' needs a finite value, got undefined");
-    expect(() => packSecureVector(new Float32Array(2), slots, { loss: Number.NaN, accuracy: 1 }, 1)).toThrow(/'loss' needs a finite value/);
-    expect(() => unpackSecureVector(new Float32Array(4), 3, slots, 1)).toThrow('a secure vector with 2 slots for 3 parameters has 5 values, got 4');
+    expect(() => packSecureVector(new Float32Array(2), slots, { loss: 1 }, 1)).toThrow(
+      "secure slot 'accuracy' needs a finite value, got undefined",
+    );
+    expect(() => packSecureVector(new Float32Array(2), slots, { loss: Number.NaN, accuracy: 1 }, 1)).toThrow(
+      /'loss' needs a finite value/,
+    );
+    expect(() => unpackSecureVector(new Float32Array(4), 3, slots, 1)).toThrow(
+      'a secure vector with 2 slots for 3 parameters has 5 values, got 4',
+    );
   });
 
   it('a training task refuses repeated slot kinds', () => {

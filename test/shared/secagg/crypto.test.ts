@@ -1,18 +1,40 @@
 import nacl from 'tweetnacl';
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { defaultX25519, nodeX25519, open, seal, tweetnaclX25519, x25519PublicKey } from '../../../shared/secagg/agreement.js';
-import { generateIdentity, IdentityPins, nodeVerify, signAdvertisement, tweetnaclVerify, verifyAdvertisement, type AdvertisedKeys } from '../../../shared/secagg/identity.js';
+import {
+  defaultX25519,
+  nodeX25519,
+  open,
+  seal,
+  tweetnaclX25519,
+  x25519PublicKey,
+} from '../../../shared/secagg/agreement.js';
+import {
+  generateIdentity,
+  IdentityPins,
+  nodeVerify,
+  signAdvertisement,
+  tweetnaclVerify,
+  verifyAdvertisement,
+  type AdvertisedKeys,
+} from '../../../shared/secagg/identity.js';
 import { graphSeed, LABELS, pairwiseMaskKey, selfMaskKey, shareBoxKey } from '../../../shared/secagg/kdf.js';
 import { nodeCryptoModule } from '../../../shared/secagg/node-crypto.js';
 
 /** Low-order points of Curve25519: X25519 with any of them yields all zeros. */
-const LOW_ORDER = ['00'.repeat(32), '01' + '00'.repeat(31), 'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800'].map((h) => new Uint8Array(Buffer.from(h, 'hex')));
+const LOW_ORDER = [
+  '00'.repeat(32),
+  '01' + '00'.repeat(31),
+  'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
+].map((h) => new Uint8Array(Buffer.from(h, 'hex')));
 const backends = { tweetnacl: tweetnaclX25519, node: nodeX25519(nodeCryptoModule()!) };
 
 describe('key agreement', () => {
   it('Node and tweetnacl X25519 agree with each other, whoever made the keys', () => {
-    for (const [maker, other] of [[backends.node, backends.tweetnacl], [backends.tweetnacl, backends.node]]) {
+    for (const [maker, other] of [
+      [backends.node, backends.tweetnacl],
+      [backends.tweetnacl, backends.node],
+    ]) {
       const a = maker.keyPair();
       const b = other.keyPair();
       expect(x25519PublicKey(a.secretKey)).toEqual(a.publicKey);
@@ -64,11 +86,16 @@ describe('key agreement', () => {
       out.writeBigUInt64BE(BigInt(n));
       return out;
     };
-    const sha = (...parts: Buffer[]) => new Uint8Array(createHash('sha512').update(Buffer.concat(parts)).digest().subarray(0, 32));
+    const sha = (...parts: Buffer[]) =>
+      new Uint8Array(createHash('sha512').update(Buffer.concat(parts)).digest().subarray(0, 32));
     const s = new Uint8Array(32).fill(9);
-    expect(pairwiseMaskKey(3, 'bob', 'alice', s)).toEqual(sha(lp(LABELS.pairwiseMask), u64(3), lp('alice'), lp('bob'), lp(s)));
+    expect(pairwiseMaskKey(3, 'bob', 'alice', s)).toEqual(
+      sha(lp(LABELS.pairwiseMask), u64(3), lp('alice'), lp('bob'), lp(s)),
+    );
     const nonce = new Uint8Array(32).fill(6);
-    expect(graphSeed(5, nonce, ['a', 'b', 'c'])).toEqual(sha(lp(LABELS.graph), u64(5), lp(nonce), lp('a'), lp('b'), lp('c')));
+    expect(graphSeed(5, nonce, ['a', 'b', 'c'])).toEqual(
+      sha(lp(LABELS.graph), u64(5), lp(nonce), lp('a'), lp('b'), lp('c')),
+    );
   });
 
   it('derives mask keys that depend on every input but not on the order of the pair', () => {
@@ -86,7 +113,16 @@ describe('key agreement', () => {
 
 describe('identity signatures', () => {
   const identity = generateIdentity();
-  const keys: AdvertisedKeys = { round: 7, nonce: new Uint8Array(32).fill(1), clientId: 'alice', encryptionKey: backends.node.keyPair().publicKey, maskingKey: backends.node.keyPair().publicKey, digest: new Uint8Array(32).fill(3), seedCommitment: new Uint8Array(32).fill(4), shareRoot: new Uint8Array(32).fill(6) };
+  const keys: AdvertisedKeys = {
+    round: 7,
+    nonce: new Uint8Array(32).fill(1),
+    clientId: 'alice',
+    encryptionKey: backends.node.keyPair().publicKey,
+    maskingKey: backends.node.keyPair().publicKey,
+    digest: new Uint8Array(32).fill(3),
+    seedCommitment: new Uint8Array(32).fill(4),
+    shareRoot: new Uint8Array(32).fill(6),
+  };
   const signature = signAdvertisement(keys, identity);
   const verifiers = { tweetnacl: tweetnaclVerify, node: nodeVerify(nodeCryptoModule()!) };
 
@@ -97,9 +133,20 @@ describe('identity signatures', () => {
       expect(verifyAdvertisement(swapped, signature, identity.publicKey, verify)).toBe(false);
       expect(verifyAdvertisement({ ...keys, round: 8 }, signature, identity.publicKey, verify)).toBe(false);
       expect(verifyAdvertisement({ ...keys, clientId: 'mallory' }, signature, identity.publicKey, verify)).toBe(false);
-      expect(verifyAdvertisement({ ...keys, digest: new Uint8Array(32).fill(5) }, signature, identity.publicKey, verify)).toBe(false);
-      expect(verifyAdvertisement({ ...keys, seedCommitment: new Uint8Array(32).fill(5) }, signature, identity.publicKey, verify)).toBe(false);
-      expect(verifyAdvertisement({ ...keys, shareRoot: new Uint8Array(32).fill(7) }, signature, identity.publicKey, verify)).toBe(false);
+      expect(
+        verifyAdvertisement({ ...keys, digest: new Uint8Array(32).fill(5) }, signature, identity.publicKey, verify),
+      ).toBe(false);
+      expect(
+        verifyAdvertisement(
+          { ...keys, seedCommitment: new Uint8Array(32).fill(5) },
+          signature,
+          identity.publicKey,
+          verify,
+        ),
+      ).toBe(false);
+      expect(
+        verifyAdvertisement({ ...keys, shareRoot: new Uint8Array(32).fill(7) }, signature, identity.publicKey, verify),
+      ).toBe(false);
       expect(verifyAdvertisement(keys, signature, generateIdentity().publicKey, verify)).toBe(false);
       expect(verifyAdvertisement(keys, signature.subarray(0, 63), identity.publicKey, verify)).toBe(false);
       const forged = nacl.sign.detached(new Uint8Array(10), generateIdentity().secretKey);
@@ -109,7 +156,10 @@ describe('identity signatures', () => {
 
   it('pins identity keys on first use and reports a changed one', () => {
     const pins = new IdentityPins();
-    const roster = [{ id: 'a', identityKey: generateIdentity().publicKey }, { id: 'b', identityKey: generateIdentity().publicKey }];
+    const roster = [
+      { id: 'a', identityKey: generateIdentity().publicKey },
+      { id: 'b', identityKey: generateIdentity().publicKey },
+    ];
     expect(pins.checkAndPin(roster)).toBeUndefined();
     expect(pins.checkAndPin([roster[0], { id: 'c', identityKey: generateIdentity().publicKey }])).toBeUndefined();
     expect(pins.checkAndPin([{ id: 'b', identityKey: generateIdentity().publicKey }])).toBe('b');

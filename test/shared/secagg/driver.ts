@@ -115,7 +115,10 @@ export async function runSecAgg(o: DriverOptions): Promise<DriverRun> {
     const parsed = SecAggClientMessage.parse(reply);
     const packed =
       parsed.type === 'secagg/masked-input' && setup.wordBits
-        ? { ...parsed, masked: packMaskedWords(new Uint32Array(parsed.masked.slice().buffer), roundContext(setup).encoding) }
+        ? {
+            ...parsed,
+            masked: packMaskedWords(new Uint32Array(parsed.masked.slice().buffer), roundContext(setup).encoding),
+          }
         : parsed;
     const message = o.interceptReply ? o.interceptReply(from, packed) : packed;
     clientBytes.set(from, clientBytes.get(from)! + wireBytes(message));

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { aggregateErrorBound, clientWeight, decodeSum, encodeUpdate, fixedPointScale, type EncodingParams } from '../../../shared/secagg/encoding.js';
+import {
+  aggregateErrorBound,
+  clientWeight,
+  decodeSum,
+  encodeUpdate,
+  fixedPointScale,
+  type EncodingParams,
+} from '../../../shared/secagg/encoding.js';
 
 function sumWords(vectors: Uint32Array[]): Uint32Array {
   const out = new Uint32Array(vectors[0].length);
@@ -16,12 +23,16 @@ describe('fixed-point encoding in Z_2^32', () => {
     expect(totalWeight).toBe(500);
     const bound = aggregateErrorBound(params, 1, 500);
     expect(bound).toBeCloseTo(1 / fixedPointScale(params), 20);
-    delta.forEach((x, i) => expect(Math.abs(mean[i] - Math.max(-2, Math.min(2, x)))).toBeLessThanOrEqual(bound + 2 ** -24 * 2));
+    delta.forEach((x, i) =>
+      expect(Math.abs(mean[i] - Math.max(-2, Math.min(2, x)))).toBeLessThanOrEqual(bound + 2 ** -24 * 2),
+    );
   });
 
   it('never wraps: maxClients clients at +c or -c with full weight decode to exactly +-c', () => {
     for (const c of [2, -2]) {
-      const words = Array.from({ length: params.maxClients }, () => encodeUpdate(Float32Array.of(c, c * 1e6), params.maxWeight, params));
+      const words = Array.from({ length: params.maxClients }, () =>
+        encodeUpdate(Float32Array.of(c, c * 1e6), params.maxWeight, params),
+      );
       const { mean, totalWeight } = decodeSum(sumWords(words), params);
       expect(totalWeight).toBe(params.maxClients * params.maxWeight);
       expect(mean[0]).toBeCloseTo(c, 6);
@@ -51,10 +62,14 @@ describe('fixed-point encoding in Z_2^32', () => {
   it('weights by capped example counts: the decoded sum is the weighted mean', () => {
     const a = Float32Array.of(1, -1, 0.25);
     const b = Float32Array.of(-0.5, 0.5, 1.5);
-    const { mean, totalWeight } = decodeSum(sumWords([encodeUpdate(a, 100, params), encodeUpdate(b, 5000, params)]), params);
+    const { mean, totalWeight } = decodeSum(
+      sumWords([encodeUpdate(a, 100, params), encodeUpdate(b, 5000, params)]),
+      params,
+    );
     expect(totalWeight).toBe(600);
     const bound = aggregateErrorBound(params, 2, 600);
-    for (let i = 0; i < 3; i++) expect(Math.abs(mean[i] - (100 * a[i] + 500 * b[i]) / 600)).toBeLessThanOrEqual(bound + 2 ** -23);
+    for (let i = 0; i < 3; i++)
+      expect(Math.abs(mean[i] - (100 * a[i] + 500 * b[i]) / 600)).toBeLessThanOrEqual(bound + 2 ** -23);
     expect(clientWeight(5000, params)).toBe(500);
   });
 
@@ -69,10 +84,18 @@ describe('fixed-point encoding in Z_2^32', () => {
 
   it('names the parameter that is out of range, at the exact limits', () => {
     const fits = (p: EncodingParams) => () => fixedPointScale(p);
-    expect(fits({ clip: Infinity, maxWeight: 1, maxClients: 1 })).toThrow('clip must be a positive finite number, got Infinity');
+    expect(fits({ clip: Infinity, maxWeight: 1, maxClients: 1 })).toThrow(
+      'clip must be a positive finite number, got Infinity',
+    );
     expect(fits({ clip: -1, maxWeight: 1, maxClients: 1 })).toThrow('clip must be a positive finite number, got -1');
-    for (const maxWeight of [0, 1.5]) expect(fits({ clip: 1, maxWeight, maxClients: 1 })).toThrow(`maxWeight must be a positive integer, got ${maxWeight}`);
-    for (const maxClients of [0, 2.5]) expect(fits({ clip: 1, maxWeight: 1, maxClients })).toThrow(`maxClients must be a positive integer, got ${maxClients}`);
+    for (const maxWeight of [0, 1.5])
+      expect(fits({ clip: 1, maxWeight, maxClients: 1 })).toThrow(
+        `maxWeight must be a positive integer, got ${maxWeight}`,
+      );
+    for (const maxClients of [0, 2.5])
+      expect(fits({ clip: 1, maxWeight: 1, maxClients })).toThrow(
+        `maxClients must be a positive integer, got ${maxClients}`,
+      );
     // The weight slot holds up to 2^32 - 1 = 3 * 1431655765 exactly.
     expect(fits({ clip: 1, maxWeight: 1431655765, maxClients: 3 })).not.toThrow();
     expect(fits({ clip: 1, maxWeight: 1431655766, maxClients: 3 })).toThrow(
@@ -80,7 +103,9 @@ describe('fixed-point encoding in Z_2^32', () => {
     );
     // floor((2^31 - 1) / N) must leave at least 2 units per client.
     expect(fixedPointScale({ clip: 1, maxWeight: 1, maxClients: 2 ** 30 - 1 })).toBe(1);
-    expect(fits({ clip: 1, maxWeight: 1, maxClients: 2 ** 30 })).toThrow(`${2 ** 30} clients leave no headroom in 32-bit words`);
+    expect(fits({ clip: 1, maxWeight: 1, maxClients: 2 ** 30 })).toThrow(
+      `${2 ** 30} clients leave no headroom in 32-bit words`,
+    );
     expect(fixedPointScale({ clip: 0.5, maxWeight: 1, maxClients: 1 })).toBe((2 ** 31 - 2) / 0.5);
   });
 

@@ -1,13 +1,25 @@
 import { describe, expect, it } from 'vitest';
 import { neighbourGraph } from '../../../shared/secagg/graph.js';
-import { activeCollusionBound, binomialBelow, defaultGraphParams, DEFAULT_ASSUMPTIONS, minimumThreshold, resolveGraphParams } from '../../../shared/secagg/params.js';
+import {
+  activeCollusionBound,
+  binomialBelow,
+  defaultGraphParams,
+  DEFAULT_ASSUMPTIONS,
+  minimumThreshold,
+  resolveGraphParams,
+} from '../../../shared/secagg/params.js';
 
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `c${i}`);
 const seed = (b: number) => new Uint8Array(32).fill(b);
 
 describe('random Harary graph', () => {
   it('is k-regular and symmetric, without self-loops', () => {
-    for (const [n, k] of [[7, 2], [20, 6], [51, 12], [9, 8]]) {
+    for (const [n, k] of [
+      [7, 2],
+      [20, 6],
+      [51, 12],
+      [9, 8],
+    ]) {
       const g = neighbourGraph(ids(n), k, seed(1));
       expect(g.size).toBe(n);
       for (const [u, nb] of g) {
@@ -37,8 +49,12 @@ describe('random Harary graph', () => {
     for (const [u, nb] of g) expect([...nb].sort()).toEqual(ids(6).filter((v) => v !== u));
     expect(() => neighbourGraph(ids(10), 5, seed(1))).toThrow(/even/);
     expect(() => neighbourGraph(ids(10), 10, seed(1))).toThrow(/\[2, 9\]/);
-    expect(() => neighbourGraph(ids(10), 0, seed(1))).toThrow('graph degree k must be an integer in [2, 9] for 10 clients, got 0');
-    expect(() => neighbourGraph(ids(10), 2.5, seed(1))).toThrow('graph degree k must be an integer in [2, 9] for 10 clients, got 2.5');
+    expect(() => neighbourGraph(ids(10), 0, seed(1))).toThrow(
+      'graph degree k must be an integer in [2, 9] for 10 clients, got 0',
+    );
+    expect(() => neighbourGraph(ids(10), 2.5, seed(1))).toThrow(
+      'graph degree k must be an integer in [2, 9] for 10 clients, got 2.5',
+    );
     expect(() => neighbourGraph(['a', 'a', 'b'], 2, seed(1))).toThrow(/unique/);
   });
 });
@@ -55,7 +71,12 @@ describe('default k and threshold', () => {
   }
 
   it('computes binomial tails', () => {
-    for (const [k, p, t] of [[12, 0.7, 6], [20, 0.05, 3], [9, 0.9, 5], [30, 0.5, 15]]) {
+    for (const [k, p, t] of [
+      [12, 0.7, 6],
+      [20, 0.05, 3],
+      [9, 0.9, 5],
+      [30, 0.5, 15],
+    ]) {
       expect(binomialBelow(k, p, t)).toBeCloseTo(exactBelow(k, p, t), 12);
     }
   });
@@ -80,8 +101,15 @@ describe('default k and threshold', () => {
   });
 
   it('refuses assumptions outside (0, 1) and fewer than 3 clients, by name', () => {
-    for (const [key, value] of [['dropout', 0], ['corrupt', 1], ['failure', -1], ['exposure', NaN]] as const) {
-      expect(() => defaultGraphParams(10, { ...DEFAULT_ASSUMPTIONS, [key]: value })).toThrow(`assumption ${key} must be in (0, 1), got ${value}`);
+    for (const [key, value] of [
+      ['dropout', 0],
+      ['corrupt', 1],
+      ['failure', -1],
+      ['exposure', NaN],
+    ] as const) {
+      expect(() => defaultGraphParams(10, { ...DEFAULT_ASSUMPTIONS, [key]: value })).toThrow(
+        `assumption ${key} must be in (0, 1), got ${value}`,
+      );
     }
     expect(defaultGraphParams(3)).toEqual({ k: 2, threshold: 2 });
     expect(() => defaultGraphParams(3.5)).toThrow('secure aggregation needs at least 3 clients, got 3.5');
@@ -93,7 +121,9 @@ describe('default k and threshold', () => {
   it('meets the stated targets with the smallest even degree, all-to-all for small n', () => {
     const a = DEFAULT_ASSUMPTIONS;
     const meets = (n: number, k: number, t: number) =>
-      n * binomialBelow(k, 1 - a.dropout, t) <= a.failure && t >= minimumThreshold(k) && n * (1 - binomialBelow(k, a.corrupt, activeCollusionBound(k, t))) <= a.exposure;
+      n * binomialBelow(k, 1 - a.dropout, t) <= a.failure &&
+      t >= minimumThreshold(k) &&
+      n * (1 - binomialBelow(k, a.corrupt, activeCollusionBound(k, t))) <= a.exposure;
     for (const n of [3, 4, 10, 25, 50, 100, 200, 1000, 10000]) {
       const { k, threshold } = defaultGraphParams(n);
       expect(k).toBeLessThanOrEqual(n - 1);

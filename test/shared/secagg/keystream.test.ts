@@ -29,7 +29,9 @@ describe('mask keystream', () => {
     const key = new Uint8Array(randomBytes(32));
     const stream = await nodeStream(key, 16 * 5000);
     for (const block of [0, 1, 255, 256, 4096, 4999]) {
-      expect(Buffer.from(stream.subarray(16 * block, 16 * block + 16)).equals(Buffer.from(aesBlock(key, BigInt(block))))).toBe(true);
+      expect(
+        Buffer.from(stream.subarray(16 * block, 16 * block + 16)).equals(Buffer.from(aesBlock(key, BigInt(block)))),
+      ).toBe(true);
     }
   });
 
@@ -67,15 +69,19 @@ describe('mask keystream', () => {
   it('names what is wrong with a key or a length, and chooses its default once', async () => {
     const stream = nodeKeystream(nodeCryptoModule()!);
     await expect(stream(new Uint8Array(31), 10)).rejects.toThrow('keystream key must be 32 bytes');
-    await expect(stream(Array.from({ length: 32 }, () => 0) as unknown as Uint8Array, 10)).rejects.toThrow('keystream key must be 32 bytes');
-    await expect(stream(new Uint8Array(32), 1.5)).rejects.toThrow('keystream length must be a non-negative integer, got 1.5');
+    await expect(stream(Array.from({ length: 32 }, () => 0) as unknown as Uint8Array, 10)).rejects.toThrow(
+      'keystream key must be 32 bytes',
+    );
+    await expect(stream(new Uint8Array(32), 1.5)).rejects.toThrow(
+      'keystream length must be a non-negative integer, got 1.5',
+    );
     expect(defaultKeystream()).toBe(defaultKeystream());
     // WebCrypto by default uses the global subtle crypto.
     const key = new Uint8Array(32).fill(3);
     expect(Buffer.from(await webCryptoKeystream()(key, 48)).equals(Buffer.from(await stream(key, 48)))).toBe(true);
   });
 
-  it('adds masks identically through Node\'s block-streaming accumulator and WebCrypto whole masks', async () => {
+  it("adds masks identically through Node's block-streaming accumulator and WebCrypto whole masks", async () => {
     for (const words of [1, 5, 16384, 2 * 16384 + 3]) {
       const terms = [1, -1, -1, 1, 1].map((sign) => ({ key: new Uint8Array(randomBytes(32)), sign: sign as 1 | -1 }));
       const start = Uint32Array.from({ length: words }, (_, i) => i * 2654435761);
@@ -88,12 +94,15 @@ describe('mask keystream', () => {
       await keystreamAccumulator(webStream)(viaWeb, terms);
       expect(viaNode).toEqual(viaWeb);
       // Adding a mask and subtracting it again restores the words exactly (mod 2^32).
-      await nodeMaskAccumulator(nodeCryptoModule()!)(viaNode, terms.map((t) => ({ ...t, sign: -t.sign as 1 | -1 })));
+      await nodeMaskAccumulator(nodeCryptoModule()!)(
+        viaNode,
+        terms.map((t) => ({ ...t, sign: -t.sign as 1 | -1 })),
+      );
       expect(viaNode).toEqual(start);
     }
     expect(defaultMaskAccumulator()).toBe(defaultMaskAccumulator());
-    await expect(nodeMaskAccumulator(nodeCryptoModule()!)(new Uint32Array(4), [{ key: new Uint8Array(16), sign: 1 }])).rejects.toThrow(
-      'keystream key must be 32 bytes',
-    );
+    await expect(
+      nodeMaskAccumulator(nodeCryptoModule()!)(new Uint32Array(4), [{ key: new Uint8Array(16), sign: 1 }]),
+    ).rejects.toThrow('keystream key must be 32 bytes');
   });
 });

@@ -69,7 +69,8 @@ function subsets<T>(items: T[], k: number): T[][] {
   return [...subsets(rest, k - 1).map((s) => [first, ...s]), ...subsets(rest, k)];
 }
 
-const unusedX = (shares: Uint8Array[]) => [...Array(255).keys()].map((i) => i + 1).find((x) => !shares.some((s) => xOf(s) === x))!;
+const unusedX = (shares: Uint8Array[]) =>
+  [...Array(255).keys()].map((i) => i + 1).find((x) => !shares.some((s) => xOf(s) === x))!;
 
 describe.each([
   { n: 5, t: 3 },
@@ -99,7 +100,10 @@ describe.each([
     // share's x gives back exactly that share.
     expect(completingShare(known, secret, xOf(shares[t - 1]))).toEqual(shares[t - 1]);
     const x = unusedX(shares);
-    const claims = [new Uint8Array(randomBytes(SECRET_BYTES)), ...Array.from({ length: 256 }, (_, v) => new Uint8Array(SECRET_BYTES).fill(v))];
+    const claims = [
+      new Uint8Array(randomBytes(SECRET_BYTES)),
+      ...Array.from({ length: 256 }, (_, v) => new Uint8Array(SECRET_BYTES).fill(v)),
+    ];
     for (const claimed of claims) {
       const forged = completingShare(known, claimed, x);
       expect(await combine([...known, forged])).toEqual(claimed);

@@ -12,7 +12,8 @@ import {
 
 function dealt(count: number, salt = 0): DealtShares {
   const to = Array.from({ length: count }, (_, i) => `peer-${String(i).padStart(3, '0')}`);
-  const share = (i: number, kind: number) => Uint8Array.from({ length: 33 }, (_, b) => (i * 31 + b * 7 + kind * 101 + salt) & 0xff);
+  const share = (i: number, kind: number) =>
+    Uint8Array.from({ length: 33 }, (_, b) => (i * 31 + b * 7 + kind * 101 + salt) & 0xff);
   return { to, selfMaskSeed: to.map((_, i) => share(i, 0)), maskingKey: to.map((_, i) => share(i, 1)) };
 }
 
@@ -38,11 +39,17 @@ describe('share commitment', () => {
         const seed = d.selfMaskSeed[i];
         const key = d.maskingKey[i];
         expect(pairMatches(root, count, i, to, seed, key, paths[i])).toBe(true);
-        expect(revealedMatches(root, count, i, to, 'self-mask-seed', seed, revealProof(to, 'self-mask-seed', key, paths[i]))).toBe(true);
-        expect(revealedMatches(root, count, i, to, 'masking-key', key, revealProof(to, 'masking-key', seed, paths[i]))).toBe(true);
+        expect(
+          revealedMatches(root, count, i, to, 'self-mask-seed', seed, revealProof(to, 'self-mask-seed', key, paths[i])),
+        ).toBe(true);
+        expect(
+          revealedMatches(root, count, i, to, 'masking-key', key, revealProof(to, 'masking-key', seed, paths[i])),
+        ).toBe(true);
         // Swapped kinds, another recipient's name, or another place in the tree.
         expect(pairMatches(root, count, i, to, key, seed, paths[i])).toBe(false);
-        expect(revealedMatches(root, count, i, to, 'masking-key', seed, revealProof(to, 'masking-key', key, paths[i]))).toBe(false);
+        expect(
+          revealedMatches(root, count, i, to, 'masking-key', seed, revealProof(to, 'masking-key', key, paths[i])),
+        ).toBe(false);
         if (count > 1) {
           const other = (i + 1) % count;
           expect(pairMatches(root, count, other, to, seed, key, paths[i])).toBe(false);
@@ -62,10 +69,21 @@ describe('share commitment', () => {
     for (let b = 0; b < seed.length; b++) {
       expect(pairMatches(root, 42, i, to, flipped(seed, b), key, path)).toBe(false);
       expect(pairMatches(root, 42, i, to, seed, flipped(key, b), path)).toBe(false);
-      expect(revealedMatches(root, 42, i, to, 'self-mask-seed', flipped(seed, b), revealProof(to, 'self-mask-seed', key, path))).toBe(false);
+      expect(
+        revealedMatches(
+          root,
+          42,
+          i,
+          to,
+          'self-mask-seed',
+          flipped(seed, b),
+          revealProof(to, 'self-mask-seed', key, path),
+        ),
+      ).toBe(false);
     }
     const proof = revealProof(to, 'masking-key', seed, path);
-    for (let b = 0; b < proof.length; b++) expect(revealedMatches(root, 42, i, to, 'masking-key', key, flipped(proof, b))).toBe(false);
+    for (let b = 0; b < proof.length; b++)
+      expect(revealedMatches(root, 42, i, to, 'masking-key', key, flipped(proof, b))).toBe(false);
     for (let b = 0; b < path.length; b++) expect(pairMatches(root, 42, i, to, seed, key, flipped(path, b))).toBe(false);
     for (let b = 0; b < root.length; b++) expect(pairMatches(flipped(root, b), 42, i, to, seed, key, path)).toBe(false);
     // A path of the wrong length, even one that is a prefix of the right one.
@@ -77,13 +95,23 @@ describe('share commitment', () => {
     // With 8 neighbours the path has 3 levels: place 8 reads as place 0 and place -1 as place 7.
     const d = dealt(8);
     const { root, paths } = commitShares(d);
-    for (const [place, real] of [[8, 0], [-1, 7], [16, 0]] as const) {
+    for (const [place, real] of [
+      [8, 0],
+      [-1, 7],
+      [16, 0],
+    ] as const) {
       const [to, seed, key, path] = [d.to[real], d.selfMaskSeed[real], d.maskingKey[real], paths[real]];
       expect(pairMatches(root, 8, real, to, seed, key, path)).toBe(true);
       expect(pairMatches(root, 8, place, to, seed, key, path)).toBe(false);
-      expect(revealedMatches(root, 8, real, to, 'self-mask-seed', seed, revealProof(to, 'self-mask-seed', key, path))).toBe(true);
-      expect(revealedMatches(root, 8, place, to, 'self-mask-seed', seed, revealProof(to, 'self-mask-seed', key, path))).toBe(false);
-      expect(revealedMatches(root, 8, place, to, 'masking-key', key, revealProof(to, 'masking-key', seed, path))).toBe(false);
+      expect(
+        revealedMatches(root, 8, real, to, 'self-mask-seed', seed, revealProof(to, 'self-mask-seed', key, path)),
+      ).toBe(true);
+      expect(
+        revealedMatches(root, 8, place, to, 'self-mask-seed', seed, revealProof(to, 'self-mask-seed', key, path)),
+      ).toBe(false);
+      expect(revealedMatches(root, 8, place, to, 'masking-key', key, revealProof(to, 'masking-key', seed, path))).toBe(
+        false,
+      );
     }
   });
 

@@ -25,7 +25,12 @@ function sumAndUnmask(wire: Uint8Array[], masks: Uint32Array[], values: number, 
 }
 
 /** Clients that mask with independent uniform uint32 words (a self mask each); only the low 16 bits of value words go out. */
-function maskedRound(updates: Float32Array[], weights: number[], p: EncodingParams, seed: number): { mean: Float32Array; totalWeight: number } {
+function maskedRound(
+  updates: Float32Array[],
+  weights: number[],
+  p: EncodingParams,
+  seed: number,
+): { mean: Float32Array; totalWeight: number } {
   const rng = seededRng(seed);
   const values = updates[0].length;
   const masks: Uint32Array[] = [];
@@ -74,7 +79,12 @@ describe('16-bit secure-aggregation words', () => {
     const p: EncodingParams = { clip: 2, maxWeight: 1, maxClients: 1000, wordBits: 16 };
     for (const c of [2, -2]) {
       const updates = Array.from({ length: 1000 }, () => Float32Array.of(c, c * 10));
-      const { mean } = maskedRound(updates, updates.map(() => 1), p, 9);
+      const { mean } = maskedRound(
+        updates,
+        updates.map(() => 1),
+        p,
+        9,
+      );
       expect(mean[0]).toBeCloseTo(c, 6);
       expect(mean[1]).toBeCloseTo(c, 6);
     }
@@ -84,12 +94,18 @@ describe('16-bit secure-aggregation words', () => {
     const p: EncodingParams = { clip: 1, maxWeight: 1, maxClients: 10, wordBits: 16 };
     const packed = packMaskedWords(new Uint32Array(11), p);
     expect(packed.byteLength).toBe(24);
-    expect(() => widenMaskedWords(packed.subarray(1), 10, p)).toThrow(/has 23 bytes, expected 24 \(10 16-bit words and a 32-bit weight\)/);
+    expect(() => widenMaskedWords(packed.subarray(1), 10, p)).toThrow(
+      /has 23 bytes, expected 24 \(10 16-bit words and a 32-bit weight\)/,
+    );
     expect(() => widenMaskedWords(new Uint8Array(44), 10, p)).toThrow(/has 44 bytes, expected 24/);
   });
 
   it('refuses a ring other than 16 or 32 bits, and a client count leaving no headroom', () => {
-    expect(() => fixedPointScale({ clip: 1, maxWeight: 1, maxClients: 10, wordBits: 8 as never })).toThrow(/wordBits must be 16 or 32/);
-    expect(() => fixedPointScale({ clip: 1, maxWeight: 1, maxClients: 20_000, wordBits: 16 })).toThrow(/no headroom in 16-bit words/);
+    expect(() => fixedPointScale({ clip: 1, maxWeight: 1, maxClients: 10, wordBits: 8 as never })).toThrow(
+      /wordBits must be 16 or 32/,
+    );
+    expect(() => fixedPointScale({ clip: 1, maxWeight: 1, maxClients: 20_000, wordBits: 16 })).toThrow(
+      /no headroom in 16-bit words/,
+    );
   });
 });

@@ -1,5 +1,12 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { addWords, BLOCK_WORDS, defaultWordAdder, jsWordAdder, simdWordAdder, type WordAdder } from '../../../shared/secagg/word-adder.js';
+import {
+  addWords,
+  BLOCK_WORDS,
+  defaultWordAdder,
+  jsWordAdder,
+  simdWordAdder,
+  type WordAdder,
+} from '../../../shared/secagg/word-adder.js';
 
 // Each test builds its adders itself, so that a mutant in the kernel's construction is live while it runs.
 const simd = (): WordAdder => {
@@ -63,7 +70,9 @@ describe('word adder', () => {
   it('refuses mismatched lengths', () => {
     expect(() => addWords(new Int32Array(4), new Int32Array(3), 1)).toThrow('adding 3 words to 4');
     const adder = simd();
-    expect(() => adder.begin(new Int32Array(BLOCK_WORDS + 1))).toThrow(`block of ${BLOCK_WORDS + 1} words exceeds ${BLOCK_WORDS}`);
+    expect(() => adder.begin(new Int32Array(BLOCK_WORDS + 1))).toThrow(
+      `block of ${BLOCK_WORDS + 1} words exceeds ${BLOCK_WORDS}`,
+    );
     adder.begin(new Int32Array(BLOCK_WORDS));
     expect(() => adder.add(new Int32Array(5), 1)).toThrow(`adding 5 words to a block of ${BLOCK_WORDS}`);
   });

@@ -51,7 +51,9 @@ describe('fedserve audit', () => {
     }
     expect(code).toBe(0);
     const summary = await readFile(join(out, 'summary.md'), 'utf8');
-    const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as { runs: { label: string; reportedEpsilon: number | null; epsilonLowerBound: number }[] };
+    const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as {
+      runs: { label: string; reportedEpsilon: number | null; epsilonLowerBound: number }[];
+    };
     expect(results.runs.map((r) => r.label)).toEqual(['z = 1', 'DP off']);
     const [dp, off] = results.runs;
     expect(summary).toContain(`| z = 1 | 1 | ${dp.reportedEpsilon!.toFixed(2)} | 8 x q = 0.5 | 100 (`);
@@ -62,10 +64,16 @@ describe('fedserve audit', () => {
   });
 
   it('refuses a missing flag, an unreadable file and malformed JSON, naming them', async () => {
-    await expect(auditCommand(['--config', join(dir, 'x.json')])).rejects.toThrow(/^missing --out\n\nfedserve audit --config FILE --out DIR/);
-    await expect(auditCommand(['--config', join(dir, 'nope.json'), '--out', dir])).rejects.toThrow(`cannot read audit config ${join(dir, 'nope.json')}: ENOENT`);
+    await expect(auditCommand(['--config', join(dir, 'x.json')])).rejects.toThrow(
+      /^missing --out\n\nfedserve audit --config FILE --out DIR/,
+    );
+    await expect(auditCommand(['--config', join(dir, 'nope.json'), '--out', dir])).rejects.toThrow(
+      `cannot read audit config ${join(dir, 'nope.json')}: ENOENT`,
+    );
     await writeFile(join(dir, 'broken.json'), '{"name": ');
-    await expect(auditCommand(['--config', join(dir, 'broken.json'), '--out', dir])).rejects.toThrow(`audit config ${join(dir, 'broken.json')} is not valid JSON: `);
+    await expect(auditCommand(['--config', join(dir, 'broken.json'), '--out', dir])).rejects.toThrow(
+      `audit config ${join(dir, 'broken.json')} is not valid JSON: `,
+    );
   });
 
   it('the process exits 1 with one message naming what is wrong with the config', async () => {

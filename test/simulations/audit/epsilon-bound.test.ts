@@ -63,7 +63,10 @@ describe('one-run audit: guesses to an epsilon lower bound', () => {
         const p = (1 - confidence) ** (1 / r);
         // Below 0 (one guess cannot reject 0 at 95%) the bound stays at 0.
         const closed = Math.max(0, Math.log(p / (1 - p)));
-        expect(epsilonLowerBound({ canaries: 2 * r, guesses: r, correct: r, delta: 0 }, confidence)).toBeCloseTo(closed, 7);
+        expect(epsilonLowerBound({ canaries: 2 * r, guesses: r, correct: r, delta: 0 }, confidence)).toBeCloseTo(
+          closed,
+          7,
+        );
       }
     }
   });
@@ -75,7 +78,10 @@ describe('one-run audit: guesses to an epsilon lower bound', () => {
           for (const epsilon of [0, 0.3, 1, 2.5, 6]) {
             const outcome = { canaries: 300, guesses: r, correct: v, delta };
             const expected = bruteForcePValue(outcome, epsilon);
-            expect(Math.abs(auditPValue(outcome, epsilon) - expected), JSON.stringify({ ...outcome, epsilon })).toBeLessThan(1e-12 * Math.max(1, expected));
+            expect(
+              Math.abs(auditPValue(outcome, epsilon) - expected),
+              JSON.stringify({ ...outcome, epsilon }),
+            ).toBeLessThan(1e-12 * Math.max(1, expected));
           }
         }
       }
@@ -103,10 +109,20 @@ describe('one-run audit: guesses to an epsilon lower bound', () => {
   });
 
   it('refuses impossible outcomes and a delta too large for the theorem, naming the problem', () => {
-    expect(() => epsilonLowerBound({ canaries: 10, guesses: 11, correct: 5, delta: 1e-5 }, 0.95)).toThrow('guesses must be an integer in [0, canaries = 10], got 11');
-    expect(() => epsilonLowerBound({ canaries: 10, guesses: 5, correct: 6, delta: 1e-5 }, 0.95)).toThrow('correct guesses must be an integer in [0, guesses = 5], got 6');
-    expect(() => epsilonLowerBound({ canaries: 1000, guesses: 5, correct: 5, delta: 1e-3 }, 0.95)).toThrow('2 x canaries x delta must be < 1');
-    expect(() => epsilonLowerBound({ canaries: 10, guesses: 5, correct: 5, delta: 1e-5 }, 1)).toThrow('confidence must be in (0, 1), got 1');
-    expect(() => auditPValue({ canaries: 10, guesses: 5, correct: 5, delta: 1e-5 }, -1)).toThrow('epsilon must be finite and >= 0, got -1');
+    expect(() => epsilonLowerBound({ canaries: 10, guesses: 11, correct: 5, delta: 1e-5 }, 0.95)).toThrow(
+      'guesses must be an integer in [0, canaries = 10], got 11',
+    );
+    expect(() => epsilonLowerBound({ canaries: 10, guesses: 5, correct: 6, delta: 1e-5 }, 0.95)).toThrow(
+      'correct guesses must be an integer in [0, guesses = 5], got 6',
+    );
+    expect(() => epsilonLowerBound({ canaries: 1000, guesses: 5, correct: 5, delta: 1e-3 }, 0.95)).toThrow(
+      '2 x canaries x delta must be < 1',
+    );
+    expect(() => epsilonLowerBound({ canaries: 10, guesses: 5, correct: 5, delta: 1e-5 }, 1)).toThrow(
+      'confidence must be in (0, 1), got 1',
+    );
+    expect(() => auditPValue({ canaries: 10, guesses: 5, correct: 5, delta: 1e-5 }, -1)).toThrow(
+      'epsilon must be finite and >= 0, got -1',
+    );
   });
 });

@@ -22,7 +22,20 @@ const config = parseAuditConfig(
 );
 
 function outcome(label: string, reportedEpsilon: number | null, epsilonLowerBound: number): AuditOutcome {
-  return { label, noiseMultiplier: reportedEpsilon === null ? null : 1, reportedEpsilon, delta: 1e-5, rounds: 3, samplingRate: 0.5, canaries: 64, included: 30, guesses: 20, correct: 18, epsilonLowerBound, wallMs: 1200 };
+  return {
+    label,
+    noiseMultiplier: reportedEpsilon === null ? null : 1,
+    reportedEpsilon,
+    delta: 1e-5,
+    rounds: 3,
+    samplingRate: 0.5,
+    canaries: 64,
+    included: 30,
+    guesses: 20,
+    correct: 18,
+    epsilonLowerBound,
+    wallMs: 1200,
+  };
 }
 
 describe('audit report', () => {
@@ -33,8 +46,12 @@ describe('audit report', () => {
     expect(violations([ok, leaky, off])).toEqual([leaky]);
     const table = auditTable(config, [ok, leaky, off]);
     expect(table).toContain('| fine | 1 | 3.00 | 3 x q = 0.5 | 64 (30 in) | 1.20 | 20 | 18 | yes | 1.2 s |');
-    expect(table).toContain('| leaky | 1 | 0.50 | 3 x q = 0.5 | 64 (30 in) | 1.20 | 20 | 18 | **NO: leaks more than reported** | 1.2 s |');
-    expect(table).toContain('| off | off | none (no DP) | 3 x q = 0.5 | 64 (30 in) | 4.00 | 20 | 18 | power check | 1.2 s |');
+    expect(table).toContain(
+      '| leaky | 1 | 0.50 | 3 x q = 0.5 | 64 (30 in) | 1.20 | 20 | 18 | **NO: leaks more than reported** | 1.2 s |',
+    );
+    expect(table).toContain(
+      '| off | off | none (no DP) | 3 x q = 0.5 | 64 (30 in) | 4.00 | 20 | 18 | power check | 1.2 s |',
+    );
     expect(table.split('\n')[0]).toContain('reported epsilon (delta 1e-5)');
   });
 });

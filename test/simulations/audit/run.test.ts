@@ -54,7 +54,13 @@ describe('canary audit runs', () => {
       { mode: 'central', adaptive: { initialClipNorm: 1, bitNoiseStd: 5 }, targetEpsilon: 1000 },
     ];
     for (const privacy of privacies) {
-      const c = config({ privacy, runs: [{ label: 'z = 1', noiseMultiplier: 1 }, { label: 'z = 2', noiseMultiplier: 2 }] });
+      const c = config({
+        privacy,
+        runs: [
+          { label: 'z = 1', noiseMultiplier: 1 },
+          { label: 'z = 2', noiseMultiplier: 2 },
+        ],
+      });
       for (const run of c.runs) {
         const outcome = runAudit(c, run);
         expect(outcome.reportedEpsilon, `${privacy.mode} ${run.label}`).toBeGreaterThan(0);
@@ -84,7 +90,9 @@ describe('canary audit runs', () => {
 
   it('stops with the reason when the target epsilon does not cover the rounds', () => {
     const c = config({ privacy: { mode: 'central', clipNorm: 1, targetEpsilon: 1 } });
-    expect(() => runAudit(c, c.runs[0])).toThrow(/^run 'z = 1' stopped at round \d+ of 10: privacy budget exhausted: .*; raise privacy.targetEpsilon$/);
+    expect(() => runAudit(c, c.runs[0])).toThrow(
+      /^run 'z = 1' stopped at round \d+ of 10: privacy budget exhausted: .*; raise privacy.targetEpsilon$/,
+    );
   });
 });
 
@@ -111,12 +119,29 @@ describe('canaries and guesses', () => {
 
 describe('audit config', () => {
   it('refuses a bad config, naming the field', () => {
-    expect(() => config({ dimension: 300 })).toThrow(/invalid audit config \(test\):\n✖ must be a power of two\n  → at dimension/);
-    expect(() => config({ canaries: 300 })).toThrow(/must be <= dimension \(256\): the canaries are orthogonal\n  → at canaries/);
-    expect(() => config({ guesses: { in: 150, out: 100 } })).toThrow(/in \+ out must be in \[1, canaries = 200\], got 250\n  → at guesses/);
+    expect(() => config({ dimension: 300 })).toThrow(
+      /invalid audit config \(test\):\n✖ must be a power of two\n  → at dimension/,
+    );
+    expect(() => config({ canaries: 300 })).toThrow(
+      /must be <= dimension \(256\): the canaries are orthogonal\n  → at canaries/,
+    );
+    expect(() => config({ guesses: { in: 150, out: 100 } })).toThrow(
+      /in \+ out must be in \[1, canaries = 200\], got 250\n  → at guesses/,
+    );
     expect(() => config({ delta: 0.01 })).toThrow(/2 x canaries x delta must be < 1, got 4\n  → at delta/);
-    expect(() => config({ privacy: { ...small.privacy, noiseMultiplier: 1 } })).toThrow(/is set per run\n  → at privacy.noiseMultiplier/);
-    expect(() => config({ runs: [{ label: 'a', noiseMultiplier: 1 }, { label: 'a', noiseMultiplier: 2 }] })).toThrow("run label 'a' is used twice");
-    expect(() => config({ privacy: { mode: 'central', targetEpsilon: 10 } })).toThrow(/^invalid audit config \(test\), run 'z = 1': invalid privacy config:\n✖ set exactly one of clipNorm/);
+    expect(() => config({ privacy: { ...small.privacy, noiseMultiplier: 1 } })).toThrow(
+      /is set per run\n  → at privacy.noiseMultiplier/,
+    );
+    expect(() =>
+      config({
+        runs: [
+          { label: 'a', noiseMultiplier: 1 },
+          { label: 'a', noiseMultiplier: 2 },
+        ],
+      }),
+    ).toThrow("run label 'a' is used twice");
+    expect(() => config({ privacy: { mode: 'central', targetEpsilon: 10 } })).toThrow(
+      /^invalid audit config \(test\), run 'z = 1': invalid privacy config:\n✖ set exactly one of clipNorm/,
+    );
   });
 });
