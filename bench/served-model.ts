@@ -9,7 +9,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs';
-import { loadMnist } from '../shared/data/mnist.js';
+import { loadMnist } from '../shared/data/mnist.node.js';
 import { setupBackend } from '../shared/engine/backend.js';
 import { createSeedCnn } from '../shared/model/seed-cnn.js';
 import { taskFromModel } from '../shared/task.js';

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { TrainerPool } from '../client/trainer-pool.js';
 import { subset, type Dataset } from '../shared/data/dataset.js';
-import { loadMnist } from '../shared/data/mnist.js';
+import { loadMnist } from '../shared/data/mnist.node.js';
 import { setupBackend } from '../shared/engine/backend.js';
 import { createSeedCnn } from '../shared/model/seed-cnn.js';
 import { getFlatWeights } from '../shared/model/weights.js';

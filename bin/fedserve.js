@@ -4,7 +4,7 @@
 // development needs no build step and never runs a stale build.
 import { existsSync } from 'node:fs';
 
-const source = new URL('../server/cli.ts', import.meta.url);
+const source = new URL('../cli/main.ts', import.meta.url);
 if (existsSync(source)) {
   const tsx = await import('tsx/esm/api').catch(() => {
     console.error(
@@ -15,5 +15,5 @@ if (existsSync(source)) {
   tsx.register();
   await import(source.href);
 } else {
-  await import('../dist/server/cli.js');
+  await import('../dist/cli/main.js');
 }

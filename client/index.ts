@@ -1,5 +1,6 @@
 // Public API of the Node client (`import { ... } from 'fedserve/client'`).
-export * from './data-spec.js';
+export * from '../shared/data/data-spec.node.js';
+export * from '../shared/data/text-formats.js';
 export * from './node-client.js';
 export * from './progress.js';
 export * from './trainer-pool.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Dataset } from '../shared/data/dataset.js';
 import { createSeedCnn } from '../shared/model/seed-cnn.js';
 import { taskFromModel, type Task } from '../shared/task.js';
-import { loadDataSpec } from '../client/data-spec.js';
+import { loadDataSpec } from '../shared/data/data-spec.node.js';
 import { generateToken } from './auth.js';
 import { ClientCredentials } from './client-credentials.js';
 import type { CoordinatorConfig } from './config.js';

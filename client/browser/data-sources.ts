@@ -1,8 +1,8 @@
 import type { Dataset } from '../../shared/data/dataset.js';
 import type { TaskInfo } from '../../shared/protocol/messages.js';
-import { parseCsv } from '../data-spec.js';
+import { parseCsv } from '../../shared/data/text-formats.js';
 import { imageFeatures, labelFromPath } from './image-pixels.js';
-import { decodeShard } from './shard-codec.js';
+import { decodeShard } from '../../shared/data/shard-codec.js';
 
 /**
  * Where the page's local data comes from. Files are read in the page; only the demo shard is

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { loadDataSpecSync } from '../../client/data-spec.js';
+import { loadDataSpecSync } from '../../shared/data/data-spec.node.js';
 import { NodeClient } from '../../client/node-client.js';
 import { RoundListSchema, type RoundList } from '../../shared/protocol/rounds.js';
 import { seededRng, type Rng } from '../../shared/random.js';

@@ -67,34 +67,23 @@ async function writeAtomic(path: string, data: Uint8Array | string): Promise<voi
 }
 
 /**
- * The page shares pure parsers with the Node client (parseCsv in client/data-spec.ts), whose
- * module also loads files through node builtins, as do the MNIST and IDX loaders it imports. The page
- * never calls those loaders, so their builtins resolve to an empty module; a node builtin
- * imported from anywhere else fails the build rather than failing in a browser at run time.
+ * Browser-bundled modules are isomorphic (the layer rules and tsconfig.browser.json keep them so): a
+ * node builtin imported from any of them fails the build rather than failing in a browser at run time.
  */
-const NODE_FILE_LOADERS = new Set(['client/data-spec.ts', 'shared/data/mnist.ts', 'shared/data/idx-file.node.ts']);
-
-function nodeBuiltinsOfFileLoaders(root: string): Plugin {
+function refuseNodeBuiltins(root: string): Plugin {
   return {
-    name: 'node-builtins-of-file-loaders',
+    name: 'refuse-node-builtins',
     setup(build) {
       build.onResolve({ filter: /^node:/ }, (args) => {
         const importer = relative(root, args.importer).split(sep).join('/');
-        if (!NODE_FILE_LOADERS.has(importer)) {
-          return {
-            errors: [
-              {
-                text: `${importer} imports ${args.path}, which browsers do not have; keep browser-bundled modules isomorphic`,
-              },
-            ],
-          };
-        }
-        return { path: args.path, namespace: 'node-builtin-unused' };
+        return {
+          errors: [
+            {
+              text: `${importer} imports ${args.path}, which browsers do not have; keep browser-bundled modules isomorphic`,
+            },
+          ],
+        };
       });
-      build.onLoad({ filter: /.*/, namespace: 'node-builtin-unused' }, () => ({
-        contents: 'module.exports = {};',
-        loader: 'js',
-      }));
     },
   };
 }
@@ -113,7 +102,7 @@ export async function buildWebBundle(outDir = defaultWebDir()): Promise<WebManif
     minify: true,
     sourcemap: 'linked',
     define: { 'process.env.NODE_ENV': '"production"' },
-    plugins: [nodeBuiltinsOfFileLoaders(root)],
+    plugins: [refuseNodeBuiltins(root)],
     outdir: outDir,
     write: false,
     metafile: true,

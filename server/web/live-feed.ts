@@ -11,7 +11,7 @@ import {
   type FeedRound,
   type FeedSnapshot,
   type FeedStatus,
-} from './feed-messages.js';
+} from '../../shared/feed/feed-messages.js';
 
 /** What the feed reads from the coordinator, and the two events it follows. */
 export interface RoundSource {

@@ -1,6 +1,6 @@
-import { encodeShard } from '../../client/browser/shard-codec.js';
+import { encodeShard } from '../../shared/data/shard-codec.js';
 import { shard, type Dataset } from '../../shared/data/dataset.js';
-import { loadMnist, MNIST_TRAIN } from '../../shared/data/mnist.js';
+import { loadMnist, MNIST_TRAIN } from '../../shared/data/mnist.node.js';
 
 /** `/web/data/mnist/<i>/<n>`: shard i (0-based) of n of the built-in training digits, as in `--data mnist:<i>/<n>`. */
 export const MNIST_SHARD_PATH = /^\/web\/data\/mnist\/(\d{1,5})\/(\d{1,5})$/;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { byzantineAttackSchema } from '../../shared/attacks/byzantine.js';
-import { parseDataSpec } from '../../client/data-spec.js';
+import { parseDataSpec } from '../../shared/data/data-spec.node.js';
 import { parsePartitionConfig, type PartitionConfig } from '../../shared/data/partition.js';
 import { TrainConfigSchema } from '../../shared/protocol/messages.js';
 

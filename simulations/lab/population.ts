@@ -1,4 +1,4 @@
-import { loadDataSpec } from '../../client/data-spec.js';
+import { loadDataSpec } from '../../shared/data/data-spec.node.js';
 import { splitHeldOut } from '../../client/held-out-split.js';
 import { chooseByzantineClients, createAttack, type ByzantineAttack } from '../../shared/attacks/byzantine.js';
 import { subset, type Dataset } from '../../shared/data/dataset.js';

@@ -10,7 +10,7 @@ import { startCoordinator, type RunningCoordinator } from '../../server/app.js';
 import { parseCoordinatorConfig } from '../../server/config.js';
 import { ensureWebBundle } from '../../server/web/bundle.js';
 import { featureSize, shard, type Dataset } from '../../shared/data/dataset.js';
-import { loadMnist } from '../../shared/data/mnist.js';
+import { loadMnist } from '../../shared/data/mnist.node.js';
 import { setupBackend } from '../../shared/engine/backend.js';
 import { bmp, launchChromium, watchOutgoing, type Outbox } from './helpers.js';
 

@@ -12,7 +12,7 @@ import { startCoordinator, type RunningCoordinator } from '../../server/app.js';
 import { parseCoordinatorConfig } from '../../server/config.js';
 import { ensureWebBundle } from '../../server/web/bundle.js';
 import { shard } from '../../shared/data/dataset.js';
-import { loadMnist } from '../../shared/data/mnist.js';
+import { loadMnist } from '../../shared/data/mnist.node.js';
 import { setupBackend } from '../../shared/engine/backend.js';
 import { makeCertificate, type TestCertificate } from '../e2e/tls-helpers.js';
 import { launchChromium } from './helpers.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadDataSpec } from '../../client/data-spec.js';
+import { loadDataSpec } from '../../shared/data/data-spec.node.js';
 import { NodeClient } from '../../client/node-client.js';
 import { createProgress } from '../../client/progress.js';
 

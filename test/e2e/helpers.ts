@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadDataSpecSync } from '../../client/data-spec.js';
+import { loadDataSpecSync } from '../../shared/data/data-spec.node.js';
 import { NodeClient, type RoundOutcome } from '../../client/node-client.js';
 import type { Progress } from '../../client/progress.js';
 import { setupBackend } from '../../shared/engine/backend.js';

@@ -1,6 +1,6 @@
 import { io, type Socket } from 'socket.io-client';
 import { describe, expect, it } from 'vitest';
-import { loadDataSpecSync } from '../../client/data-spec.js';
+import { loadDataSpecSync } from '../../shared/data/data-spec.node.js';
 import { NodeClient } from '../../client/node-client.js';
 import {
   AdminRoundListSchema,
@@ -11,7 +11,7 @@ import type { RoundRecord } from '../../shared/protocol/rounds.js';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RunningCoordinator } from '../../server/app.js';
-import { FEED_EVENTS, FEED_NAMESPACE } from '../../server/web/feed-messages.js';
+import { FEED_EVENTS, FEED_NAMESPACE } from '../../shared/feed/feed-messages.js';
 import {
   ADMIN_TOKEN,
   collectingProgress,

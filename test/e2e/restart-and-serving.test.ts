@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadMnist } from '../../shared/data/mnist.js';
+import { loadMnist } from '../../shared/data/mnist.node.js';
 import { setupBackend } from '../../shared/engine/backend.js';
 import { PublicRoundListSchema, type PublicRoundList } from '../../shared/protocol/public-rounds.js';
 import { ADMIN_TOKEN, JOIN_TOKEN, killChild, spawnFedserve, startClient, tempDir, type TestClient } from './helpers.js';

@@ -6,7 +6,7 @@ import { NodeClient, type ClientOptions, type RoundOutcome } from '../../client/
 import { startCoordinator, type RunningCoordinator, type StartOptions } from '../../server/app.js';
 import { parseCoordinatorConfig, type CoordinatorConfigInput } from '../../server/config.js';
 import { shard } from '../../shared/data/dataset.js';
-import { loadMnist } from '../../shared/data/mnist.js';
+import { loadMnist } from '../../shared/data/mnist.node.js';
 import type { RoundRecord } from '../../shared/protocol/rounds.js';
 import type { ClientAudit } from '../../shared/secagg/index.js';
 import { setupBackend } from '../../shared/engine/backend.js';

@@ -150,7 +150,7 @@ describe('the packed package, installed into an empty project', () => {
     expect(files).toEqual(
       expect.arrayContaining([
         'bin/fedserve.js',
-        'dist/server/cli.js',
+        'dist/cli/main.js',
         'dist/client/trainer-worker.js',
         'README.md',
         'LICENSE',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { serverConfigFromArgs } from '../../server/cli-args.js';
+import { serverConfigFromArgs } from '../../cli/server-args.js';
 import { checkCompressionConfig } from '../../server/compression-config.js';
 import { parseCoordinatorConfig } from '../../server/config.js';
 

@@ -2,7 +2,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serverConfigFromArgs } from '../../server/cli-args.js';
+import { serverConfigFromArgs } from '../../cli/server-args.js';
 import { parseCoordinatorConfig } from '../../server/config.js';
 import { IdentityRegistry } from '../../server/secagg-identities.js';
 import { checkSecureAggregationConfig } from '../../server/secagg-runtime.js';

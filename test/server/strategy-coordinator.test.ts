@@ -1,7 +1,7 @@
 import { io, type Socket } from 'socket.io-client';
 import { describe, expect, it } from 'vitest';
 import { classMetrics, sumConfusions } from '../../shared/aggregation/class-metrics.js';
-import { loadDataSpecSync } from '../../client/data-spec.js';
+import { loadDataSpecSync } from '../../shared/data/data-spec.node.js';
 import { NodeClient } from '../../client/node-client.js';
 import type { Dataset } from '../../shared/data/dataset.js';
 import { createSeedCnn } from '../../shared/model/seed-cnn.js';

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { subset, type Dataset } from '../../shared/data/dataset.js';
-import { loadMnist } from '../../shared/data/mnist.js';
+import { loadMnist } from '../../shared/data/mnist.node.js';
 import { setupBackend } from '../../shared/engine/backend.js';
 import { createSeedCnn } from '../../shared/model/seed-cnn.js';
 import { getFlatWeights, setFlatWeights } from '../../shared/model/weights.js';

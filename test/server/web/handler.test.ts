@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeShard } from '../../../client/browser/shard-codec.js';
+import { decodeShard } from '../../../shared/data/shard-codec.js';
 import { shard } from '../../../shared/data/dataset.js';
-import { loadMnist } from '../../../shared/data/mnist.js';
+import { loadMnist } from '../../../shared/data/mnist.node.js';
 import { createWebHandler } from '../../../server/web/handler.js';
 
 let server: Server;

@@ -5,7 +5,13 @@ import { Server } from 'socket.io';
 import { io as connect, type Socket } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PrivacyStatus, RoundList, RoundRecord } from '../../../shared/protocol/rounds.js';
-import { FEED_EVENTS, FEED_NAMESPACE, FeedRound, FeedSnapshot, FeedStatus } from '../../../server/web/feed-messages.js';
+import {
+  FEED_EVENTS,
+  FEED_NAMESPACE,
+  FeedRound,
+  FeedSnapshot,
+  FeedStatus,
+} from '../../../shared/feed/feed-messages.js';
 import { attachLiveFeed, type RoundSource } from '../../../server/web/live-feed.js';
 
 const ADMIN_TOKEN = 'feed-admin-token';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeShard } from '../../../client/browser/shard-codec.js';
+import { decodeShard } from '../../../shared/data/shard-codec.js';
 import { BytesCache, mnistShardBytes } from '../../../server/web/mnist-shards.js';
 
 describe('demo MNIST shards', () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadDataSpec } from '../../../client/data-spec.js';
+import { loadDataSpec } from '../../../shared/data/data-spec.node.js';
 import { fashionMnistFiles, loadIdxDataset, readIdxFile } from '../../../shared/data/idx-file.node.js';
 import { encodeIdx, IdxDecoder } from '../../../shared/data/idx.js';
 

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend } from '../../../shared/engine/backend.js';
-import { loadMnist } from '../../../shared/data/mnist.js';
+import { loadMnist } from '../../../shared/data/mnist.node.js';
 import { subset } from '../../../shared/data/dataset.js';
 import { createSeedCnn } from '../../../shared/model/seed-cnn.js';
 import { getFlatWeights, setFlatWeights } from '../../../shared/model/weights.js';

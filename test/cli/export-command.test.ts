@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exportCommand } from '../../server/export-command.js';
+import { exportCommand } from '../../cli/export-command.js';
 import { CheckpointStore } from '../../server/store/checkpoint-store.js';
 
 const specs = [

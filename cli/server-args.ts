@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { readTokenFile } from '../shared/token-file.node.js';
-import { parseCoordinatorConfig, readConfigFile, setPath, type CoordinatorConfig } from './config.js';
+import { parseCoordinatorConfig, readConfigFile, setPath, type CoordinatorConfig } from '../server/config.js';
 
 /**
  * `fedserve server` flags, each mapped onto a path of the coordinator config, so a flag is just

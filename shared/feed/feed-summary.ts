@@ -1,5 +1,5 @@
-import type { PublicRound } from '../../shared/protocol/public-rounds.js';
-import type { RoundRecord } from '../../shared/protocol/rounds.js';
+import type { PublicRound } from '../protocol/public-rounds.js';
+import type { RoundRecord } from '../protocol/rounds.js';
 import type { FeedStatus } from './feed-messages.js';
 
 /** How many clients a round selected, when the view says (the DP view does not). */

@@ -1,4 +1,4 @@
-import { featureSize, type Dataset } from '../../shared/data/dataset.js';
+import { featureSize, type Dataset } from './dataset.js';
 
 /**
  * The binary format of the demo data shards the coordinator serves to browser clients (the page

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { publicRoundView } from '../../../shared/protocol/public-rounds.js';
 import type { RoundRecord } from '../../../shared/protocol/rounds.js';
-import { describeCoordinator } from '../../../server/web/feed-summary.js';
+import { describeCoordinator } from '../../../shared/feed/feed-summary.js';
 
 /** The browser client page's one-line summary of the coordinator, from each view of the feed. */
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { decodeShard, encodeShard, ShardFormatError } from '../../../client/browser/shard-codec.js';
+import { decodeShard, encodeShard, ShardFormatError } from '../../../shared/data/shard-codec.js';
 import { shard, type Dataset } from '../../../shared/data/dataset.js';
-import { loadMnist } from '../../../shared/data/mnist.js';
+import { loadMnist } from '../../../shared/data/mnist.node.js';
 
 describe('demo shard codec', () => {
   it('round-trips a real MNIST shard exactly, at one byte per pixel', () => {

@@ -2,7 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadDataSpec, loadDataSpecSync, parseCsv, parseDataSpec, parseJsonLines } from '../../client/data-spec.js';
+import { loadDataSpec, loadDataSpecSync, parseDataSpec } from '../../../shared/data/data-spec.node.js';
+import { parseCsv, parseJsonLines } from '../../../shared/data/text-formats.js';
 
 let dir: string;
 beforeAll(async () => {

@@ -3,13 +3,13 @@ import { parseArgs } from 'node:util';
 import { readTokenFile } from '../shared/token-file.node.js';
 import { setupBackend } from '../shared/engine/backend.js';
 import type { ClientPolicy } from '../shared/protocol/task-policy.js';
-import { loadDataSpec } from './data-spec.js';
-import { splitHeldOut } from './held-out-split.js';
-import { loadOrCreateIdentity } from './identity-file.js';
-import { FatalClientError, NodeClient } from './node-client.js';
-import { createProgress } from './progress.js';
-import { fileClientAudit } from './secagg-audit.js';
-import { CLIENT_USAGE } from './cli-usage.js';
+import { loadDataSpec } from '../shared/data/data-spec.node.js';
+import { splitHeldOut } from '../client/held-out-split.js';
+import { loadOrCreateIdentity } from '../client/identity-file.js';
+import { FatalClientError, NodeClient } from '../client/node-client.js';
+import { createProgress } from '../client/progress.js';
+import { fileClientAudit } from '../client/secagg-audit.js';
+import { CLIENT_USAGE } from './client-usage.js';
 
 function readClientTokenFile(file: string): string {
   try {

@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
-import { CLIENT_USAGE } from '../client/cli-usage.js';
+import { CLIENT_USAGE } from './client-usage.js';
 import { SIMULATE_USAGE } from '../simulations/lab/simulate-usage.js';
 import { AUDIT_USAGE } from '../simulations/audit/audit-usage.js';
-import { SERVER_FLAGS, serverConfigFromArgs } from './cli-args.js';
+import { SERVER_FLAGS, serverConfigFromArgs } from './server-args.js';
 import { EXPORT_USAGE } from './export-usage.js';
 
 // Each command imports what it runs when it runs, so `fedserve help` (and a bad command) answers
@@ -53,7 +53,7 @@ async function serverCommand(argv: string[]): Promise<number> {
   const config = serverConfigFromArgs(argv, process.env);
   const [{ setupBackend }, { startCoordinator }] = await Promise.all([
     import('../shared/engine/backend.js'),
-    import('./app.js'),
+    import('../server/app.js'),
   ]);
   await setupBackend();
   const running = await startCoordinator(config);
@@ -128,7 +128,7 @@ async function main(argv: string[]): Promise<number> {
     case 'server':
       return serverCommand(rest);
     case 'client':
-      return (await import('../client/cli.js')).clientCommand(rest, process.env);
+      return (await import('./client-command.js')).clientCommand(rest, process.env);
     case 'demo':
       return demoCommand(rest);
     case 'simulate':

@@ -1,9 +1,14 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CheckpointStore } from './store/checkpoint-store.js';
+import { CheckpointStore } from '../server/store/checkpoint-store.js';
 import { EXPORT_USAGE } from './export-usage.js';
-import { pruneByMagnitude, SERVED_DTYPES, servedModelFiles, type ServedDtype } from './store/served-compression.js';
+import {
+  pruneByMagnitude,
+  SERVED_DTYPES,
+  servedModelFiles,
+  type ServedDtype,
+} from '../server/store/served-compression.js';
 
 function isServedDtype(value: string): value is ServedDtype {
   return (SERVED_DTYPES as readonly string[]).includes(value);

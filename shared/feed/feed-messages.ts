@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { TaskInfo } from '../../shared/protocol/messages.js';
-import { PublicRoundSchema } from '../../shared/protocol/public-rounds.js';
-import { PrivacyStatusSchema, RoundRecordSchema } from '../../shared/protocol/rounds.js';
+import { TaskInfo } from '../protocol/messages.js';
+import { PublicRoundSchema } from '../protocol/public-rounds.js';
+import { PrivacyStatusSchema, RoundRecordSchema } from '../protocol/rounds.js';
 
 /**
  * The live feed of round status, a read-only socket.io namespace for the dashboard and the

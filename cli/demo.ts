@@ -3,11 +3,11 @@ import { createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadMnist } from '../shared/data/mnist.js';
+import { loadMnist } from '../shared/data/mnist.node.js';
 import type { RoundRecord } from '../shared/protocol/rounds.js';
-import { startCoordinator } from './app.js';
-import { parseCoordinatorConfig } from './config.js';
-import { packageRoot } from './web/bundle.js';
+import { startCoordinator } from '../server/app.js';
+import { parseCoordinatorConfig } from '../server/config.js';
+import { packageRoot } from '../server/web/bundle.js';
 
 /** Found from the package root: this module runs from server/ in a checkout, from dist/server/ when installed. */
 const BIN = join(packageRoot(), 'bin', 'fedserve.js');

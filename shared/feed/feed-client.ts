@@ -1,6 +1,6 @@
 import { io } from 'socket.io-client';
 import type { z } from 'zod';
-import { describeZodError } from '../../shared/protocol/messages.js';
+import { describeZodError } from '../protocol/messages.js';
 import { FEED_EVENTS, FEED_NAMESPACE, FeedRound, FeedSnapshot, FeedStatus, type FeedAuth } from './feed-messages.js';
 
 /** What a page does with the live feed (browser side). */

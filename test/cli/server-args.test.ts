@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { roundPolicy } from '../../server/app.js';
-import { serverConfigFromArgs } from '../../server/cli-args.js';
+import { serverConfigFromArgs } from '../../cli/server-args.js';
 
 let dir: string;
 beforeAll(async () => {
