@@ -129,7 +129,7 @@ const UNTRUSTED_CERTIFICATE_CODES = new Set([
  * as `description`, whose `error` is node's own Error with its code.
  */
 function untrustedCertificate(err: Error & { description?: unknown }): string | undefined {
-  const cause = (err.description as { error?: unknown } | undefined)?.error as NodeJS.ErrnoException | undefined;
+  const cause = (err.description as { error?: unknown } | undefined)?.error as (Error & { code?: string }) | undefined;
   if (!cause?.code || !UNTRUSTED_CERTIFICATE_CODES.has(cause.code)) return undefined;
   return `the coordinator's TLS certificate is not trusted (${cause.message}); pass --ca FILE with the CA that signed it`;
 }
