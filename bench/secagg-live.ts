@@ -52,10 +52,10 @@ function positiveInt(text: string, what: string, min = 1): number {
 }
 
 const THOUSAND = 1_000;
-const SIZES = flags.thousand ? [THOUSAND] : flags.clients!.split(',').map((s) => positiveInt(s.trim(), 'clients', 3));
+const SIZES = flags.thousand ? [THOUSAND] : flags.clients.split(',').map((s) => positiveInt(s.trim(), 'clients', 3));
 const ROUNDS = positiveInt(flags.rounds ?? (flags.thousand ? '1' : '3'), 'rounds');
-const HOSTS = positiveInt(flags.hosts!, 'hosts');
-const SEED = positiveInt(flags.seed!, 'seed', 0);
+const HOSTS = positiveInt(flags.hosts, 'hosts');
+const SEED = positiveInt(flags.seed, 'seed', 0);
 const DROPS = flags.thousand ? [0] : [0, 0.1];
 
 /** Coordinator log: echoed with --log, else its tail is shown when something fails. */

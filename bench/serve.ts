@@ -291,8 +291,8 @@ if (process.argv.includes('--load')) {
   process.on('message', (job: LoadJob) => {
     runLoad(job).then(
       (r) => process.send!(r),
-      (e: Error) => {
-        console.error(`load generator failed: ${e.stack}`);
+      (e: unknown) => {
+        console.error(`load generator failed: ${e instanceof Error ? e.stack : String(e)}`);
         process.exit(1);
       },
     );

@@ -71,7 +71,7 @@ for (const v of variants) {
     `${(gzip / 1024).toFixed(1)} KiB (${(gzip / baseline.gzip).toFixed(3)}x)`,
     pruned ? `${(pruned.zeroFraction * 100).toFixed(1)}%` : '-',
     `${(accuracy * 100).toFixed(2)}%`,
-    `${((accuracy - baseline.accuracy) * 100).toFixed(2)}`,
+    ((accuracy - baseline.accuracy) * 100).toFixed(2),
   ]);
   progress(`${v.name}: ${bytes} bytes, accuracy ${(accuracy * 100).toFixed(2)}%`);
 }

@@ -88,10 +88,7 @@ async function benchWasm(train: Dataset): Promise<{ rate: number; gflops: number
   const ds = first(train, WASM_SAMPLES);
   const models = batches.map(() => createSeedCnn());
   const best = batches.map(() => Infinity);
-  const squares = [1024, 2048].map((n) => [
-    tf.randomUniform([n, n]) as tf.Tensor2D,
-    tf.randomUniform([n, n]) as tf.Tensor2D,
-  ]);
+  const squares = [1024, 2048].map((n) => [tf.randomUniform<tf.Rank.R2>([n, n]), tf.randomUniform<tf.Rank.R2>([n, n])]);
   for (const [k, batch] of batches.entries()) await trainLocal(models[k], first(train, 2 * batch), config(batch));
   for (const [a, b] of squares) matMulGflops(a, b);
   let gflops = 0;

@@ -117,8 +117,8 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       const log = createWriteStream(join(dir, `client-${i}.log`));
-      child.stdout!.pipe(log);
-      child.stderr!.pipe(log);
+      child.stdout.pipe(log);
+      child.stderr.pipe(log);
       child.on('exit', (code, signal) => {
         exited.add(child);
         if (code !== 0 && signal !== 'SIGTERM') clientFailed(new Error(`client-${i} exited with ${code ?? signal}`));
@@ -216,7 +216,10 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       children.map(
         (c) =>
           new Promise<void>((resolve) => {
-            if (exited.has(c)) return resolve();
+            if (exited.has(c)) {
+              resolve();
+              return;
+            }
             c.once('exit', () => resolve());
             c.kill('SIGTERM');
           }),

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { errorMessage } from '../shared/error-message.js';
 import { CLIENT_USAGE } from './client-usage.js';
 import { SIMULATE_USAGE } from '../simulations/lab/simulate-usage.js';
 import { AUDIT_USAGE } from '../simulations/audit/audit-usage.js';
@@ -153,9 +154,10 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
-  (e: Error) => {
+  (e: unknown) => {
     // Errors name what is wrong; the stack trace is for debugging only.
-    console.error(`fedserve: ${process.env.FEDSERVE_DEBUG ? (e.stack ?? e.message) : e.message}`);
+    const debug = process.env.FEDSERVE_DEBUG && e instanceof Error ? e.stack : undefined;
+    console.error(`fedserve: ${debug ?? errorMessage(e)}`);
     process.exit(1);
   },
 );

@@ -56,7 +56,7 @@ function checkJob(job: TrainJob): void {
   }
   if (data.y.length !== data.n || data.x.length !== data.n * featureSize(data)) {
     throw new Error(
-      `train job data holds ${data.x.length} features and ${data.y.length} labels for n=${data.n} examples of shape [${data.inputShape}]`,
+      `train job data holds ${data.x.length} features and ${data.y.length} labels for n=${data.n} examples of shape [${data.inputShape.join(',')}]`,
     );
   }
   const { epochs, batchSize } = job.config;
@@ -97,7 +97,7 @@ export class TrainerPool {
     try {
       checkJob(job);
     } catch (err) {
-      return Promise.reject(err);
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     const id = this.nextId++;
     const transfer = opts.transfer ? [...new Set([job.weights.buffer, job.data.x.buffer, job.data.y.buffer])] : [];

@@ -36,7 +36,7 @@ function send(message: FromWorker, transfer: ArrayBuffer[] = []): void {
 const backend = await setupBackend(setup.backend, { log: () => {}, argv: [] });
 send({ kind: 'ready', backend });
 
-port.on('message', async (message: ToWorker) => {
+async function train(message: ToWorker): Promise<void> {
   const { id, job } = message;
   try {
     const model = await modelFor(job.model);
@@ -47,4 +47,7 @@ port.on('message', async (message: ToWorker) => {
   } catch (err) {
     send({ kind: 'failed', id, message: err instanceof Error ? err.message : String(err) });
   }
-});
+}
+
+// train() reports its own failures, so its promise never rejects.
+port.on('message', (message: ToWorker) => void train(message));

@@ -431,8 +431,8 @@ async function startCoordinator(dataDir: string): Promise<Coordinator> {
       const m = /listening on (http:\/\/[^\s]+)/.exec(text);
       if (m) resolve(m[1]);
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
     void exited.then((code) => reject(new Error(`the coordinator exited (${code}) before listening:\n${text}`)));
   });
   return { child, url, output: () => text, exited };
@@ -501,7 +501,7 @@ function httpRequest(agent: Agent, url: string, a: Extract<Action, { kind: 'rest
       res.on('end', () =>
         resolve({
           status: res.statusCode ?? 0,
-          contentType: String(res.headers['content-type'] ?? ''),
+          contentType: res.headers['content-type'] ?? '',
           body: Buffer.concat(chunks),
         }),
       );

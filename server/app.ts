@@ -35,6 +35,7 @@ import { CheckpointStore } from './store/checkpoint-store.js';
 import { planCoordinator } from './strategy-runtime.js';
 import { createWebHandler } from './web/handler.js';
 import { attachLiveFeed } from './web/live-feed.js';
+import { errorMessage } from '../shared/error-message.js';
 
 export interface RunningCoordinator {
   /** http://host:port (https:// with TLS) of the API and socket.io endpoint. */
@@ -186,7 +187,7 @@ export async function startCoordinator(
   coordinator.on('committed', (m) => {
     registry
       .publish(m.version, { ...artifact, weights: m.weights, round: m.round })
-      .catch((e: Error) => log(`could not serve version ${m.version}: ${e.message}`));
+      .catch((e: unknown) => log(`could not serve version ${m.version}: ${errorMessage(e)}`));
   });
 
   const metrics = new CoordinatorMetrics(coordinator);
@@ -248,7 +249,9 @@ export async function startCoordinator(
     close: async () => {
       await coordinator.stop();
       stopFeed();
-      await new Promise<void>((resolve) => io.close(() => resolve()));
+      await new Promise<void>((resolve) => {
+        void io.close(() => resolve());
+      });
       registry.dispose();
       await engine?.close();
     },

@@ -32,11 +32,8 @@ async function rounds(req: IncomingMessage, res: ServerResponse, ctx: ApiContext
   requireMethod(req, ['GET', 'POST']);
   if (req.method === 'GET') {
     const list = ctx.coordinator.rounds();
-    return sendJson(
-      res,
-      200,
-      readAccess(req, ctx.adminToken) === 'admin' ? adminRoundList(list) : publicRoundList(list),
-    );
+    sendJson(res, 200, readAccess(req, ctx.adminToken) === 'admin' ? adminRoundList(list) : publicRoundList(list));
+    return;
   }
   requireAdmin(req, ctx.adminToken);
   const parsed = StartRoundsBody.safeParse(await readJsonBody(req, MAX_ADMIN_BODY));
@@ -88,12 +85,18 @@ export async function handleApi(req: IncomingMessage, res: ServerResponse, ctx: 
   const pathname = (req.url ?? '/').split('?')[0];
   try {
     switch (pathname) {
-      case '/v1/rounds':
-        return await rounds(req, res, ctx);
-      case '/v1/health':
-        return health(req, res, ctx);
-      case '/metrics':
-        return metrics(req, res, ctx);
+      case '/v1/rounds': {
+        await rounds(req, res, ctx);
+        return;
+      }
+      case '/v1/health': {
+        health(req, res, ctx);
+        return;
+      }
+      case '/metrics': {
+        metrics(req, res, ctx);
+        return;
+      }
       default:
         if (await handleServing(req, res, ctx.serving)) return;
         if (await ctx.web(req, res)) return;

@@ -18,7 +18,7 @@ export const HttpTimeoutsSchema = z
     idleTimeoutMs: z.int().min(1).max(3_600_000).default(60_000),
   })
   .refine((t) => t.headersTimeoutMs <= t.requestTimeoutMs, {
-    message: 'headersTimeoutMs cannot exceed requestTimeoutMs',
+    error: 'headersTimeoutMs cannot exceed requestTimeoutMs',
   });
 export type HttpTimeouts = z.output<typeof HttpTimeoutsSchema>;
 

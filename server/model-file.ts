@@ -36,7 +36,7 @@ export async function loadModelFile(path: string): Promise<tf.LayersModel> {
       buffers.push(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer);
     }
   }
-  const weightData = tf.io.concatenateArrayBuffers(buffers);
+  const weightData = tf.io.CompositeArrayBuffer.join(buffers);
   try {
     return await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs, weightData }));
   } catch (e) {

@@ -14,7 +14,7 @@ export const SecureAggregationConfigSchema = z
     /** Shamir threshold t: shares needed to rebuild a secret, so live neighbours each survivor needs. */
     threshold: z.int().min(2).max(254).optional(),
     /** Every coordinate of a model delta is clipped to [-clip, clip] before encoding. */
-    clip: z.number().positive().finite().default(1),
+    clip: z.number().positive().default(1),
     /** Example counts are capped at this in the FedAvg weight; the error bound grows with it (cap / mean weight). */
     maxWeight: z
       .int()
@@ -27,7 +27,7 @@ export const SecureAggregationConfigSchema = z
     auditDir: z.string().min(1).optional(),
   })
   .refine((s) => s.k === undefined || s.threshold === undefined || s.threshold <= s.k, {
-    message: 'threshold cannot exceed k',
+    error: 'threshold cannot exceed k',
     path: ['threshold'],
   })
   .refine((s) => s.k === undefined || s.threshold === undefined || s.threshold >= minimumThreshold(s.k), {

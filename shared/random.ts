@@ -17,12 +17,12 @@ export function seededRng(seed: number): Rng {
 }
 
 /** Fisher-Yates shuffle in place. */
-export function shuffleInPlace<T>(items: T[] | Int32Array | Uint32Array, rng: Rng): void {
+export function shuffleInPlace(items: unknown[] | Int32Array | Uint32Array, rng: Rng): void {
   for (let i = items.length - 1; i > 0; i--) {
     const j = Math.floor(rng() * (i + 1));
     const tmp = items[i];
     items[i] = items[j];
-    items[j] = tmp as never;
+    items[j] = tmp;
   }
 }
 

@@ -25,7 +25,7 @@ export function taskFromModel(name: string, model: tf.LayersModel): Task {
   const outputShape = model.outputs[0].shape.slice(1);
   if (inputShape.some((d) => d === null) || outputShape.length !== 1 || outputShape[0] === null) {
     throw new Error(
-      `task ${name}: the model needs a fixed input shape and a [classes] output, got [${inputShape}] -> [${outputShape}]`,
+      `task ${name}: the model needs a fixed input shape and a [classes] output, got [${inputShape.join(',')}] -> [${outputShape.join(',')}]`,
     );
   }
   const specs = weightSpecs(model);
@@ -52,7 +52,7 @@ export function assertDatasetFitsTask(ds: Dataset, info: TaskInfo, what: string)
   const want = info.inputShape.reduce((a, b) => a * b, 1);
   if (featureSize(ds) !== want) {
     throw new Error(
-      `${what} has ${featureSize(ds)} features per example, task ${info.name} needs ${want} (shape [${info.inputShape}])`,
+      `${what} has ${featureSize(ds)} features per example, task ${info.name} needs ${want} (shape [${info.inputShape.join(',')}])`,
     );
   }
   for (let i = 0; i < ds.n; i++) {

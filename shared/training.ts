@@ -112,10 +112,10 @@ export async function trainLocal(
           () => {
             const p = model.apply(xs, { training: true }) as tf.Tensor;
             if (lastEpoch) preds = tf.keep(p.argMax(-1));
-            let loss = tf.mean(tf.metrics.categoricalCrossentropy(ys, p)) as tf.Scalar;
+            let loss = tf.mean<tf.Scalar>(tf.metrics.categoricalCrossentropy(ys, p));
             if (mu > 0) {
               const prox = tf.addN(vars.map((v, i) => tf.sum(tf.square(tf.sub(v, anchors[i])))));
-              loss = tf.add(loss, tf.mul(mu / 2, prox)) as tf.Scalar;
+              loss = tf.add<tf.Scalar>(loss, tf.mul(mu / 2, prox));
             }
             return loss;
           },
@@ -156,7 +156,7 @@ export async function evaluate(model: tf.LayersModel, ds: Dataset, batchSize = 5
   for (let from = 0; from < ds.n; from += batchSize) {
     const to = Math.min(ds.n, from + batchSize);
     const { xs, ys } = batchTensors(ds, idx, from, to);
-    const [lossT, predT] = tf.tidy(() => {
+    const [lossT, predT] = tf.tidy((): [tf.Tensor, tf.Tensor] => {
       const p = model.predict(xs) as tf.Tensor;
       return [tf.mean(tf.metrics.categoricalCrossentropy(ys, p)), p.argMax(-1)];
     });

@@ -10,6 +10,7 @@ import { setupBackend } from '../../shared/engine/backend.js';
 import { generateIdentity, type IdentityKeyPair } from '../../shared/secagg/index.js';
 import type { DropPlan, FromHost, ToHost } from './host-messages.js';
 import { syntheticTrainer } from './synthetic-trainer.js';
+import { errorMessage } from '../../shared/error-message.js';
 
 type Connect = Extract<ToHost, { kind: 'connect' }>;
 
@@ -83,8 +84,8 @@ function start(s: Connect, name: string, index: number, identity: IdentityKeyPai
     },
   });
   h.done = h.client.run();
-  h.done.catch((e: Error) =>
-    send({ kind: 'failed', message: `client ${name}: ${e.message}; last lines: ${tail.join(' | ')}` }),
+  h.done.catch((e: unknown) =>
+    send({ kind: 'failed', message: `client ${name}: ${errorMessage(e)}; last lines: ${tail.join(' | ')}` }),
   );
   return h;
 }
@@ -120,11 +121,13 @@ async function handle(command: ToHost): Promise<void> {
       const longest = [...hosted.values()]
         .map((h) => h.sent.get(command.round) ?? [])
         .reduce((a, b) => (b.length > a.length ? b : a), []);
-      return send({ kind: 'replied', command: command.kind, stages: longest });
+      send({ kind: 'replied', command: command.kind, stages: longest });
+      return;
     }
     case 'cpu': {
       const { user, system } = process.cpuUsage();
-      return send({ kind: 'replied', command: command.kind, cpuS: (user + system) / 1e6 });
+      send({ kind: 'replied', command: command.kind, cpuS: (user + system) / 1e6 });
+      return;
     }
     case 'disconnect':
       await stopAll();
@@ -150,6 +153,6 @@ let queue = Promise.resolve();
 process.on('message', (command: ToHost) => {
   queue = queue
     .then(() => handle(command))
-    .catch((e: Error) => send({ kind: 'refused', command: command.kind, message: e.message }));
+    .catch((e: unknown) => send({ kind: 'refused', command: command.kind, message: errorMessage(e) }));
 });
 send({ kind: 'ready' });

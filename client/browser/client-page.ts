@@ -13,6 +13,7 @@ import { describeChoice, loadChoice, parseDataParam, type DataChoice } from './d
 import { GlobalModel } from './global-model.js';
 import { loadOrCreatePageIdentity } from './page-identity.js';
 import { describePolicy, parsePolicyParams } from './page-policy.js';
+import { errorMessage } from '../../shared/error-message.js';
 
 /**
  * The browser client page (`/client`): the same federated client as `fedserve client`, trained
@@ -139,11 +140,12 @@ function start(choice: () => DataChoice): void {
     evalSplit = parseEvalSplit(input('eval-split').value);
     policy = parsePolicyParams(params);
   } catch (e) {
-    return view.log((e as Error).message);
+    view.log((e as Error).message);
+    return;
   }
-  join(picked, input('token').value, input('name').value, backend, evalSplit, policy).catch((e: Error) => {
-    view.setState('failed', `failed: ${e.message}`);
-    view.log(e.message);
+  join(picked, input('token').value, input('name').value, backend, evalSplit, policy).catch((e: unknown) => {
+    view.setState('failed', `failed: ${errorMessage(e)}`);
+    view.log(errorMessage(e));
   });
 }
 
@@ -160,7 +162,7 @@ document.getElementById('predict-form')!.addEventListener('submit', (event) => {
   model
     .predict(globalVersion, data, index)
     .then((p) => view.prediction(p, data, index))
-    .catch((e: Error) => view.log(`prediction failed: ${e.message}`));
+    .catch((e: unknown) => view.log(`prediction failed: ${errorMessage(e)}`));
 });
 
 input('token').value = params.get('token') ?? '';

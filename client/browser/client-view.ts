@@ -7,6 +7,7 @@ import type { Prediction } from './global-model.js';
 /** The page's lifecycle, mirrored on <body data-state> for kiosks and tests to wait on. */
 export type PageState = 'idle' | 'loading' | 'joined' | 'stopped' | 'failed';
 
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the page's HTML fixes each id's element type
 function el<T extends HTMLElement = HTMLElement>(id: string): T {
   const found = document.getElementById(id);
   if (!found) throw new Error(`the page has no #${id}`);

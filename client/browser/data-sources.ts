@@ -71,7 +71,7 @@ async function imagesDataset(files: File[], task: TaskInfo): Promise<Dataset> {
   const [height, width, channels = 1] = task.inputShape;
   if (task.inputShape.length < 2 || task.inputShape.length > 3 || (channels !== 1 && channels !== 3)) {
     throw new Error(
-      `task ${task.name} takes inputs of shape [${task.inputShape}], not images (height x width x 1 or 3)`,
+      `task ${task.name} takes inputs of shape [${task.inputShape.join(',')}], not images (height x width x 1 or 3)`,
     );
   }
   if (files.length === 0) throw new Error('pick at least one image file');
@@ -88,7 +88,7 @@ async function imagesDataset(files: File[], task: TaskInfo): Promise<Dataset> {
       );
     if (label >= task.numClasses)
       throw new Error(`${path}: label ${label}, task ${task.name} has classes 0..${task.numClasses - 1}`);
-    x.set(imageFeatures(await decodeImage(file, width, height), width, height, channels as 1 | 3), i * f);
+    x.set(imageFeatures(await decodeImage(file, width, height), width, height, channels), i * f);
     y[i] = label;
   }
   return { x, y, n: files.length, inputShape: [height, width, channels], numClasses: task.numClasses };

@@ -74,8 +74,8 @@ function startServer(args: string[]): Promise<Server> {
       text += chunk.toString('utf8');
       if (/listening on http:\/\/127\.0\.0\.1:\d+/.test(text)) resolve({ child, output: () => text });
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
     child.once('exit', (code) => reject(new Error(`coordinator exited (${code}) before listening:\n${text}`)));
   });
 }

@@ -36,7 +36,7 @@ const ExplainOptions = z.strictObject({
   steps: z
     .int()
     .min(2)
-    .max(MAX_STEPS, { message: `at most ${MAX_STEPS} steps per instance` })
+    .max(MAX_STEPS, { error: `at most ${MAX_STEPS} steps per instance` })
     .default(DEFAULT_STEPS),
   targets: z.array(z.int().min(0)).optional(),
 });

@@ -64,7 +64,7 @@ export class InferenceEngine {
     const weights = artifact.weights.slice();
     const answer = await this.call(
       { kind: 'load', key, modelTopology: artifact.modelTopology, weightSpecs: artifact.weightSpecs, weights },
-      [weights.buffer as ArrayBuffer],
+      [weights.buffer],
     );
     if (answer.kind !== 'loaded') throw new Error(`unexpected answer to load: ${answer.kind}`);
     return new WorkerRunner(this, key, answer.signature);
@@ -73,7 +73,7 @@ export class InferenceEngine {
   async predict(key: number, x: Float32Array, n: number, maxBatch: number): Promise<Float32Array> {
     // A copy of exactly the input: x may be a view into a larger buffer that others still use.
     const input = x.slice();
-    const answer = await this.call({ kind: 'predict', key, x: input, n, maxBatch }, [input.buffer as ArrayBuffer]);
+    const answer = await this.call({ kind: 'predict', key, x: input, n, maxBatch }, [input.buffer]);
     if (answer.kind !== 'result') throw new Error(`unexpected answer to predict: ${answer.kind}`);
     return answer.y;
   }

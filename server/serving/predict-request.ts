@@ -17,17 +17,17 @@ export type PredictRequest =
 const TfServingBody = z
   .strictObject({
     signature_name: z
-      .literal('serving_default', { message: 'signature_name must be "serving_default" (the only signature)' })
+      .literal('serving_default', { error: 'signature_name must be "serving_default" (the only signature)' })
       .optional(),
     instances: z.unknown().optional(),
     inputs: z.unknown().optional(),
   })
   .refine((b) => (b.instances === undefined) !== (b.inputs === undefined), {
-    message: 'give exactly one of "instances" (row format) or "inputs" (columnar format)',
+    error: 'give exactly one of "instances" (row format) or "inputs" (columnar format)',
   });
 
 const SeedBody = z.strictObject({
-  x_input: z.unknown().refine((v) => v !== undefined, { message: 'required: one instance or an array of instances' }),
+  x_input: z.unknown().refine((v) => v !== undefined, { error: 'required: one instance or an array of instances' }),
 });
 
 function zodMessage(error: z.ZodError): string {

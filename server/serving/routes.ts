@@ -196,7 +196,8 @@ async function label(
   if (req.method === 'DELETE') {
     if (!(await ctx.registry.removeLabel(label)))
       throw new HttpError(404, `model '${name}' has no version labeled '${label}'`);
-    return sendJson(res, 200, { labels: ctx.registry.allLabels() });
+    sendJson(res, 200, { labels: ctx.registry.allLabels() });
+    return;
   }
   const parsed = LabelBody.safeParse(await readJsonBody(req, 1024));
   if (!parsed.success)
@@ -216,7 +217,10 @@ async function label(
 async function status(res: ServerResponse, ctx: ServingContext, name: string, ref: VersionRef): Promise<void> {
   if (!ctx.registry.current()) throw noVersionYet(name);
   const all = await ctx.registry.status();
-  if (ref === null) return sendJson(res, 200, { model_version_status: all.map(versionStatus) });
+  if (ref === null) {
+    sendJson(res, 200, { model_version_status: all.map(versionStatus) });
+    return;
+  }
   const version = versionOf(ctx, name, ref);
   const one = all.find((s) => s.version === version);
   if (!one) throw new HttpError(404, `model '${name}' has no version ${version}`);
@@ -418,11 +422,15 @@ async function dispatch(
     case 'labels':
       requireMethod(req, 'GET');
       checkName(route, name);
-      return sendJson(res, 200, { labels: ctx.registry.allLabels() });
+      {
+        sendJson(res, 200, { labels: ctx.registry.allLabels() });
+        return;
+      }
     case 'metadata': {
       requireMethod(req, 'GET');
       checkName(route, name);
-      return sendJson(res, 200, metadataBody(name, await resolveModel(ctx, name, route.ref)));
+      sendJson(res, 200, metadataBody(name, await resolveModel(ctx, name, route.ref)));
+      return;
     }
     case 'modelJson': {
       requireMethod(req, 'GET');
@@ -430,14 +438,16 @@ async function dispatch(
       const m = await resolveModel(ctx, name, route.version);
       // The unversioned model.json pins its weights to this version, so a commit landing between
       // the two fetches cannot mix versions.
-      return route.version === null
-        ? sendJson(res, 200, m.modelJson(`versions/${m.version}/weights.bin`), { 'cache-control': 'no-cache' })
-        : sendJson(res, 200, m.modelJson('weights.bin'), IMMUTABLE);
+      if (route.version === null)
+        sendJson(res, 200, m.modelJson(`versions/${m.version}/weights.bin`), { 'cache-control': 'no-cache' });
+      else sendJson(res, 200, m.modelJson('weights.bin'), IMMUTABLE);
+      return;
     }
     case 'weights': {
       requireMethod(req, 'GET');
       checkName(route, name);
-      return sendBytes(res, (await resolveModel(ctx, name, route.version)).weightBytes(), IMMUTABLE);
+      sendBytes(res, (await resolveModel(ctx, name, route.version)).weightBytes(), IMMUTABLE);
+      return;
     }
     default: {
       const never: never = route;

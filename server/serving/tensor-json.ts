@@ -116,7 +116,10 @@ export function writeInstance(
   index: number,
 ): void {
   const featureSize = size(inputShape);
-  if (isB64(value)) return writeB64Instance(value, featureSize, label, out, index);
+  if (isB64(value)) {
+    writeB64Instance(value, featureSize, label, out, index);
+    return;
+  }
   const shape = leadingShape(value);
   if (size(shape) !== featureSize) {
     const kind =

@@ -27,7 +27,7 @@ function describe(path: JsonPath): string {
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   if (typeof v !== 'object' || v === null) return false;
-  const proto = Object.getPrototypeOf(v);
+  const proto: unknown = Object.getPrototypeOf(v);
   return proto === Object.prototype || proto === null;
 }
 
@@ -54,7 +54,7 @@ function toJsonTree(
     for (const [k, v] of Object.entries(value)) out[k] = toJsonTree(v, [...path, k], root, onArray);
     return out;
   }
-  const kind = value === undefined ? 'undefined' : ((value as object).constructor?.name ?? typeof value);
+  const kind = value === undefined ? 'undefined' : (value.constructor?.name ?? typeof value);
   throw new Error(
     `${root}${describe(path)} is ${kind}; only JSON values${root === 'state' ? ' and Float32Array' : ''} can be checkpointed`,
   );
@@ -94,7 +94,7 @@ export function decodeState(
   arrays: readonly StateArrayEntry[],
   data: Uint8Array,
 ): CheckpointState {
-  const tree = structuredClone(json) as Record<string, unknown>;
+  const tree = structuredClone(json);
   for (const entry of arrays) {
     const where = `state${describe(entry.path)}`;
     const end = entry.byteOffset + entry.length * 4;

@@ -6,6 +6,7 @@ import { dirname, extname, join } from 'node:path';
 import { HttpError, sendFailure } from '../serving/http-io.js';
 import { defaultWebDir, loadWebBundle, type WebManifest } from './bundle.js';
 import { MNIST_SHARD_PATH, mnistShardBytes } from './mnist-shards.js';
+import { errorMessage } from '../../shared/error-message.js';
 
 export interface WebOptions {
   /** Where the built bundle lives; default dist/web under the package root. */
@@ -61,7 +62,7 @@ async function sendFile(
   headers: Record<string, string>,
   gzipped = false,
 ): Promise<void> {
-  const gzip = gzipped && /\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''));
+  const gzip = gzipped && /\bgzip\b/.test(req.headers['accept-encoding'] ?? '');
   const file = gzip ? `${path}.gz` : path;
   const info = await stat(file);
   const modified = new Date(Math.floor(info.mtimeMs / 1000) * 1000);
@@ -72,7 +73,7 @@ async function sendFile(
     ...(gzipped ? { vary: 'accept-encoding' } : {}),
     ...headers,
   };
-  const since = Date.parse(String(req.headers['if-modified-since'] ?? ''));
+  const since = Date.parse(req.headers['if-modified-since'] ?? '');
   if (Number.isFinite(since) && modified.getTime() <= since) return void res.writeHead(304, common).end();
   res.writeHead(200, {
     ...common,
@@ -110,10 +111,10 @@ export function createWebHandler(opts: WebOptions = {}): WebHandler {
   const ready = () => {
     if (!bundle) {
       bundle = loadWebBundle(dir, { ...(opts.build !== undefined ? { build: opts.build } : {}), log }).catch(
-        (e: Error) => {
+        (e: unknown) => {
           bundle = undefined;
-          log(`web UI unavailable: ${e.message}`);
-          throw new HttpError(503, `web UI unavailable: ${e.message}`);
+          log(`web UI unavailable: ${errorMessage(e)}`);
+          throw new HttpError(503, `web UI unavailable: ${errorMessage(e)}`);
         },
       );
     }

@@ -13,6 +13,11 @@ import {
   type FeedStatus,
 } from '../../shared/feed/feed-messages.js';
 
+/** What the namespace middleware stores on each socket. */
+interface SocketData {
+  access: Access;
+}
+
 /** What the feed reads from the coordinator, and the two events it follows. */
 export interface RoundSource {
   readonly task: { info: TaskInfo };
@@ -106,14 +111,14 @@ export function attachLiveFeed(io: Server, source: RoundSource, opts: LiveFeedOp
 
   nsp.use((socket, next) => {
     try {
-      socket.data.access = handshakeAccess(socket.handshake.auth, opts.adminToken);
+      (socket.data as SocketData).access = handshakeAccess(socket.handshake.auth, opts.adminToken);
       next();
     } catch (e) {
       next(e as Error);
     }
   });
   nsp.on('connection', (socket) => {
-    const access = socket.data.access as Access;
+    const access = (socket.data as SocketData).access;
     void socket.join(access);
     socket.emit(FEED_EVENTS.snapshot, snapshot(source, access));
   });

@@ -19,7 +19,7 @@ import type { Aggregator, ServerOptimizer } from './types.js';
 import { WeightedMean } from './weighted-mean.js';
 
 const unit = () => z.number().min(0).lt(1);
-const positive = () => z.number().positive().finite();
+const positive = () => z.number().positive();
 
 export const samplerConfigSchema = z
   .strictObject({
@@ -30,7 +30,7 @@ export const samplerConfigSchema = z
     seed: z.int().default(0),
   })
   .refine((s) => s.maxClients === undefined || s.maxClients >= s.minClients, {
-    message: 'maxClients must be >= minClients',
+    error: 'maxClients must be >= minClients',
     path: ['maxClients'],
   });
 
@@ -82,7 +82,7 @@ export const strategyConfigSchema = z.strictObject({
   aggregator: aggregatorConfigSchema.prefault({ kind: 'weighted-mean' }),
   serverOptimizer: serverOptimizerConfigSchema.prefault({ kind: 'sgd' }),
   /** FedProx proximal term weight sent to clients with each round (0 = off). */
-  proximalMu: z.number().min(0).finite().default(0),
+  proximalMu: z.number().min(0).default(0),
   evaluation: evaluationConfigSchema.prefault({}),
 });
 

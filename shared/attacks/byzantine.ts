@@ -10,11 +10,11 @@ import { deriveSeed, standardNormal } from '../random-distributions.js';
 
 export const byzantineAttackSchema = z.discriminatedUnion('kind', [
   /** Send -scale * delta: pushes the model up the loss surface. */
-  z.strictObject({ kind: z.literal('sign-flip'), scale: z.number().positive().finite().default(1) }),
+  z.strictObject({ kind: z.literal('sign-flip'), scale: z.number().positive().default(1) }),
   /** Send delta + N(0, std^2) per coordinate; a large std amounts to sending pure noise. */
-  z.strictObject({ kind: z.literal('gaussian-noise'), std: z.number().positive().finite() }),
+  z.strictObject({ kind: z.literal('gaussian-noise'), std: z.number().positive() }),
   /** Send factor * delta: a boosted update that dominates a plain mean (model replacement). */
-  z.strictObject({ kind: z.literal('scaling'), factor: z.number().finite() }),
+  z.strictObject({ kind: z.literal('scaling'), factor: z.number() }),
 ]);
 
 export type ByzantineAttackConfig = z.output<typeof byzantineAttackSchema>;

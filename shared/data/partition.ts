@@ -21,7 +21,7 @@ export const partitionConfigSchema = z.discriminatedUnion('kind', [
     kind: z.literal('dirichlet'),
     ...common,
     /** Concentration: small (0.1) = each client sees few classes, large (100) = near IID. */
-    alpha: z.number().positive().finite(),
+    alpha: z.number().positive(),
     /** Resample the whole split until every partition has at least this many examples. */
     minPartitionSize: z.int().min(0).default(10),
     /** Stop giving a class to partitions already above the average size (Flower's self_balancing). */

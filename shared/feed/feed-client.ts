@@ -32,9 +32,9 @@ export function subscribeToFeed(handlers: FeedHandlers, opts: FeedOptions = {}):
       if (parsed.success) handle(parsed.data);
       else handlers.invalid(event, describeZodError(parsed.error));
     });
-  on(FEED_EVENTS.snapshot, FeedSnapshot, handlers.snapshot);
-  on(FEED_EVENTS.status, FeedStatus, handlers.status);
-  on(FEED_EVENTS.round, FeedRound, handlers.round);
+  on(FEED_EVENTS.snapshot, FeedSnapshot, (s) => handlers.snapshot(s));
+  on(FEED_EVENTS.status, FeedStatus, (s) => handlers.status(s));
+  on(FEED_EVENTS.round, FeedRound, (r) => handlers.round(r));
   socket.on('connect', () => handlers.connection(true));
   socket.on('disconnect', () => handlers.connection(false));
   // A refusal by the namespace's middleware leaves the socket inactive; transport errors keep it retrying.

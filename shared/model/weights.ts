@@ -21,7 +21,7 @@ export function getFlatWeights(model: tf.LayersModel): Float32Array {
   const flat = new Float32Array(total);
   let off = 0;
   for (const t of tensors) {
-    flat.set(t.dataSync() as Float32Array, off);
+    flat.set(t.dataSync(), off);
     off += t.size;
   }
   return flat;

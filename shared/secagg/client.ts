@@ -40,7 +40,7 @@ import type {
   UnmaskRequestMessage,
 } from './messages.js';
 import { roundContext, type RoundContext } from './round.js';
-import { commitShares, neighbourIndex, pairMatches, revealProof, type ShareKind } from './share-commitment.js';
+import { commitShares, neighbourIndex, pairMatches, revealProof } from './share-commitment.js';
 import { TASK_DIGEST_BYTES } from './task-digest.js';
 
 /** Audit mode: the client's own plaintext, so anyone can compare it with what the coordinator saw. */

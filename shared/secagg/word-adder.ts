@@ -140,7 +140,8 @@ export function simdWordAdder(): WordAdder | undefined {
       if (words.length !== n) throw new Error(`adding ${words.length} words to a block of ${n}`);
       const lanes = n & ~3;
       scratch.set(words);
-      (sign === 1 ? kernel.add : kernel.sub)(ACC_OFFSET, SCRATCH_OFFSET, lanes * 4);
+      if (sign === 1) kernel.add(ACC_OFFSET, SCRATCH_OFFSET, lanes * 4);
+      else kernel.sub(ACC_OFFSET, SCRATCH_OFFSET, lanes * 4);
       for (let i = lanes; i < n; i++) acc[i] = (acc[i] + sign * scratch[i]) | 0;
     },
     end: () => {

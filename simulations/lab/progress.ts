@@ -33,7 +33,10 @@ export class LabProgress {
     const accuracy = record.evaluation ? `accuracy ${(record.evaluation.accuracy * 100).toFixed(1)}%` : record.status;
     const epsilon = record.privacy ? ` epsilon ${record.privacy.epsilon.toFixed(2)}` : '';
     const status = `${this.run} round ${record.round}/${roundsPerRun} ${accuracy}${epsilon}, ${duration(record.durationMs)}`;
-    if (!this.out.isTTY) return this.line(`[${this.done}/${this.totalRounds}] ${status}`);
+    if (!this.out.isTTY) {
+      this.line(`[${this.done}/${this.totalRounds}] ${status}`);
+      return;
+    }
     const width = 24;
     const filled = Math.round((width * this.done) / this.totalRounds);
     this.out.write(

@@ -15,6 +15,7 @@ import { RoundsRefusedError } from '../../server/coordinator.js';
 import { planCoordinator } from '../../server/strategy-runtime.js';
 import type { LabConfig, LabRun } from './config.js';
 import type { Population } from './population.js';
+import { errorMessage } from '../../shared/error-message.js';
 
 export interface RunOutcome {
   label: string;
@@ -46,7 +47,7 @@ function isObject(v: unknown): v is Json {
 /** `over` on top of `base`, objects merged key by key (the run's strategy over the lab's defaults). */
 function merge(base: Json, over: Json): Json {
   const out: Json = { ...base };
-  for (const [k, v] of Object.entries(over)) out[k] = isObject(v) && isObject(base[k]) ? merge(base[k] as Json, v) : v;
+  for (const [k, v] of Object.entries(over)) out[k] = isObject(v) && isObject(base[k]) ? merge(base[k], v) : v;
   return out;
 }
 
@@ -118,9 +119,9 @@ export async function runOnce(
   const server = await startCoordinator(coordinatorConfig, {
     log: (line) => log.push(`${new Date().toISOString()} ${line}`),
     evalData: population.test,
-  }).catch(async (e: Error) => {
+  }).catch(async (e: unknown) => {
     await rm(dataDir, { recursive: true, force: true });
-    throw new Error(`run '${run.label}': the coordinator did not start: ${e.message}`);
+    throw new Error(`run '${run.label}': the coordinator did not start: ${errorMessage(e)}`);
   });
   const clients: NodeClient[] = [];
   try {
@@ -132,14 +133,18 @@ export async function runOnce(
         onRound(record);
         // The coordinator starts the next queued round (or stops for the budget) right after this event.
         setImmediate(() => {
-          if (records.length >= config.rounds) return resolve();
+          if (records.length >= config.rounds) {
+            resolve();
+            return;
+          }
           if (
             config.stopAtGoal &&
             config.goalAccuracy !== undefined &&
             (record.evaluation?.accuracy ?? 0) >= config.goalAccuracy
           ) {
             stoppedEarly = `reached the goal accuracy ${config.goalAccuracy} in round ${record.round}`;
-            return resolve();
+            resolve();
+            return;
           }
           if (server.coordinator.pendingRounds() === 0) {
             stoppedEarly = server.coordinator.privacyStatus()?.exhausted ?? 'the coordinator stopped queueing rounds';
@@ -150,9 +155,13 @@ export async function runOnce(
       try {
         server.coordinator.startRounds(config.rounds);
       } catch (e) {
-        if (!(e instanceof RoundsRefusedError)) return reject(e);
+        if (!(e instanceof RoundsRefusedError)) {
+          reject(e instanceof Error ? e : new Error(String(e)));
+          return;
+        }
         stoppedEarly = e.message;
-        return resolve();
+        resolve();
+        return;
       }
       for (const c of population.clients) {
         const client = new NodeClient({
@@ -175,7 +184,7 @@ export async function runOnce(
             : {}),
         });
         clients.push(client);
-        client.run().catch((e: Error) => reject(new Error(`client ${c.id} stopped: ${e.message}`)));
+        client.run().catch((e: unknown) => reject(new Error(`client ${c.id} stopped: ${errorMessage(e)}`)));
       }
     });
     await finished;

@@ -14,6 +14,7 @@ import { LabProgress } from './progress.js';
 import { classesCsv, partitionsCsv, plotSvg, roundsCsv, summaryMarkdown } from './report.js';
 import { coordinatorConfigFor, runOnce, strategyName, validateRuns, type RunOutcome } from './run.js';
 import { SIMULATE_USAGE } from './simulate-usage.js';
+import { errorMessage } from '../../shared/error-message.js';
 
 export interface SimulateOptions {
   backend?: BackendName;
@@ -79,7 +80,7 @@ export async function simulate(config: LabConfig, outDir: string, options: Simul
         };
         writing = writing
           .then(() => writeReports(config, population, [...outcomes, partial], outDir))
-          .catch((e: Error) => progress.line(`cannot write partial results: ${e.message}`));
+          .catch((e: unknown) => progress.line(`cannot write partial results: ${errorMessage(e)}`));
       });
       await writing;
       progress.skip(config.rounds - outcome.records.length);

@@ -108,15 +108,18 @@ export function spawnFedserve(
       }
     }
   };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
   return {
     child,
     output: () => text,
     waitFor: (re) =>
       new Promise((resolve, reject) => {
         const m = text.match(re);
-        if (m) return resolve(m);
+        if (m) {
+          resolve(m);
+          return;
+        }
         waiters.push({ re, resolve });
         child.once('exit', (code) =>
           reject(new Error(`fedserve ${args[0]} exited (${code}) before printing ${re}:\n${text}`)),

@@ -36,8 +36,8 @@ function run(cmd: string, args: string[], cwd: string, timeoutMs: number): Promi
     const child = spawn(cmd, args, { cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout!.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
     const timer = setTimeout(() => {
       process.kill(-child.pid!, 'SIGKILL');
       reject(new Error(`${cmd} ${args.join(' ')} took over ${timeoutMs} ms:\n${stdout}\n${stderr}`));
@@ -92,8 +92,8 @@ async function startServer(dataDir: string): Promise<{ url: string; output: () =
       const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(text);
       if (m) resolve(m[1]);
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
     child.once('close', (code) => reject(new Error(`npx fedserve server exited with ${code}:\n${text}`)));
   });
   const stop = async () => {

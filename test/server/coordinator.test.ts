@@ -170,7 +170,7 @@ describe('Coordinator', () => {
     const weights = c.currentWeights();
     const stale = c.submitUpdate('a', meta(1, 10), new Float32Array(DIM).fill(100));
     expect(stale).toMatchObject({ ok: false, code: 'stale-round' });
-    expect(stale.ok === false && stale.message).toContain('round 2');
+    expect(!stale.ok && stale.message).toContain('round 2');
     expect(c.currentWeights()).toEqual(weights);
     expect(c.stats.updatesRefused).toBe(2);
   });

@@ -19,7 +19,10 @@ async function rawClient(
   handler?: () => void,
 ) {
   server = createHttpServer((req, res) => {
-    if (handler) return handler();
+    if (handler) {
+      handler();
+      return;
+    }
     req.resume();
     req.on('end', () => res.end('ok'));
   }, timeouts);

@@ -80,7 +80,7 @@ describe('RoundLog', () => {
     const path = join(dir, 'rounds.jsonl');
     const log = new RoundLog(path);
     await log.append(record(1));
-    const bad = { ...record(2), ...patch } as RoundRecord;
+    const bad = { ...record(2), ...patch };
     expect(() => assertLoggable(bad)).toThrow(message);
     await expect(log.append(bad)).rejects.toThrow(/record cannot be logged/);
     expect((await readFile(path, 'utf8')).trim().split('\n')).toHaveLength(1);

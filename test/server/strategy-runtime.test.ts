@@ -111,7 +111,7 @@ describe('planCoordinator', () => {
   });
 
   it('refuses an invalid privacy section with the field that is wrong', () => {
-    expect(() => config({ privacy: { ...privacy, clipNorm: undefined } as never })).toThrow(
+    expect(() => config({ privacy: { ...privacy, clipNorm: undefined } })).toThrow(
       /set exactly one of clipNorm[\s\S]*at privacy.clipNorm/,
     );
   });

@@ -29,7 +29,7 @@ const raw = {
   ],
 };
 
-let dirs: string[] = [];
+const dirs: string[] = [];
 const silent = { write: () => true, isTTY: false };
 
 beforeAll(async () => {

@@ -65,7 +65,10 @@ export function renderClassAccuracy(table: HTMLTableElement, rounds: readonly Ev
   const evaluated = rounds.filter((r) => r.evaluation?.perClass);
   const classes = Math.max(0, ...evaluated.map((r) => r.evaluation!.perClass!.length));
   table.dataset.rounds = String(evaluated.length);
-  if (evaluated.length === 0) return void table.replaceChildren();
+  if (evaluated.length === 0) {
+    table.replaceChildren();
+    return;
+  }
   const head = document.createElement('tr');
   head.append(th('round'), ...Array.from({ length: classes }, (_, c) => th(`class ${c}`)));
   const body = [...evaluated].reverse().map((r) => {

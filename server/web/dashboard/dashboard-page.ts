@@ -10,6 +10,7 @@ import { renderClassAccuracy, renderConfusion } from './class-view.js';
 import { MetricsChart } from './metrics-chart.js';
 import { Playground } from './playground.js';
 import { startRounds } from './start-rounds.js';
+import { errorMessage } from '../../../shared/error-message.js';
 
 /**
  * The dashboard (`/`): live round status and phase, participants, accuracy and loss over rounds,
@@ -18,6 +19,7 @@ import { startRounds } from './start-rounds.js';
  * By default it is the public view (aggregates only; under differential privacy only what the
  * accountant covers); with the admin token it adds who took part and each client's numbers.
  */
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the page's HTML fixes each id's element type
 function el<T extends HTMLElement = HTMLElement>(id: string): T {
   const found = document.getElementById(id);
   if (!found) throw new Error(`the page has no #${id}`);
@@ -354,8 +356,8 @@ el('start-form').addEventListener('submit', (event) => {
       result.textContent = r.message;
       result.className = r.ok ? 'hint ok' : 'hint bad';
     })
-    .catch((e: Error) => {
-      result.textContent = `could not reach the coordinator: ${e.message}`;
+    .catch((e: unknown) => {
+      result.textContent = `could not reach the coordinator: ${errorMessage(e)}`;
       result.className = 'hint bad';
     })
     .finally(() => (button.disabled = false));

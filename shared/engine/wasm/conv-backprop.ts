@@ -1,5 +1,12 @@
 import type { backend_util, KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import {
+  BatchMatMul,
+  Conv2DBackpropFilter,
+  Conv2DBackpropInput,
+  DepthwiseConv2dNativeBackpropFilter,
+  DepthwiseConv2dNativeBackpropInput,
+} from '@tensorflow/tfjs-core';
 import { convGeometry, inputGradPads } from './conv-geometry.js';
 import { heapKernels, insideColumns } from './heap-kernels.js';
 import { WasmOps } from './wasm-ops.js';
@@ -79,12 +86,12 @@ function im2col(ops: WasmOps, x: TensorInfo, g: backend_util.Conv2DInfo): Tensor
 function conv2dBackpropFilter({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const { x, dy } = inputs;
   const ops = new WasmOps(backend as BackendWasm);
-  const g = convGeometry('Conv2DBackpropFilter', x.shape, shapeAttr(attrs, 'filterShape'), attrs ?? {}, false);
+  const g = convGeometry(Conv2DBackpropFilter, x.shape, shapeAttr(attrs, 'filterShape'), attrs ?? {}, false);
   const taps = g.filterHeight * g.filterWidth * g.inChannels;
   const rows = g.batchSize * g.outHeight * g.outWidth;
   const filterShape = [g.filterHeight, g.filterWidth, g.inChannels, g.outChannels];
   const matMul = (a: TensorInfo, b: TensorInfo): TensorInfo =>
-    ops.run('BatchMatMul', { a, b }, { transposeA: false, transposeB: false });
+    ops.run(BatchMatMul, { a, b }, { transposeA: false, transposeB: false });
   if (taps >= g.outChannels) {
     const planes = ops.transpose2d(x, g.batchSize * g.inHeight * g.inWidth, g.inChannels);
     const patchesT = ops.backend.makeOutput([taps, rows], 'float32');
@@ -106,7 +113,7 @@ function conv2dBackpropFilter({ inputs, backend, attrs }: KernelArgs): TensorInf
 function conv2dBackpropInput({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const { dy, filter } = inputs;
   const ops = new WasmOps(backend as BackendWasm);
-  const g = convGeometry('Conv2DBackpropInput', shapeAttr(attrs, 'inputShape'), filter.shape, attrs ?? {}, false);
+  const g = convGeometry(Conv2DBackpropInput, shapeAttr(attrs, 'inputShape'), filter.shape, attrs ?? {}, false);
   const flipped = ops.reverse(filter, [0, 1]);
   const swapped = ops.transpose(flipped, [0, 1, 3, 2]);
   ops.free(flipped);
@@ -121,7 +128,7 @@ function depthwiseBackpropFilter({ inputs, backend, attrs }: KernelArgs): Tensor
   const { x, dy } = inputs;
   const ops = new WasmOps(backend as BackendWasm);
   const filterShape = shapeAttr(attrs, 'filterShape');
-  const g = convGeometry('DepthwiseConv2dNativeBackpropFilter', x.shape, filterShape, attrs ?? {}, true);
+  const g = convGeometry(DepthwiseConv2dNativeBackpropFilter, x.shape, filterShape, attrs ?? {}, true);
   const out = ops.backend.makeOutput(filterShape, 'float32');
   heapKernels(ops.backend).depthwiseFilterGrad(x, dy, out, g);
   return out;
@@ -131,7 +138,7 @@ function depthwiseBackpropInput({ inputs, backend, attrs }: KernelArgs): TensorI
   const { dy, filter } = inputs;
   const ops = new WasmOps(backend as BackendWasm);
   const inputShape = shapeAttr(attrs, 'inputShape');
-  const g = convGeometry('DepthwiseConv2dNativeBackpropInput', inputShape, filter.shape, attrs ?? {}, true);
+  const g = convGeometry(DepthwiseConv2dNativeBackpropInput, inputShape, filter.shape, attrs ?? {}, true);
   const [kh, kw, channels, multiplier] = filter.shape;
   const flipped = ops.reverse(filter, [0, 1]);
   const spread = ops.spread(dy, g.strideHeight, g.strideWidth);
@@ -157,8 +164,8 @@ function wasmKernel(kernelName: string, fn: (args: KernelArgs) => TensorInfo): K
 }
 
 export const convBackpropKernels: KernelConfig[] = [
-  wasmKernel('Conv2DBackpropFilter', conv2dBackpropFilter),
-  wasmKernel('Conv2DBackpropInput', conv2dBackpropInput),
-  wasmKernel('DepthwiseConv2dNativeBackpropFilter', depthwiseBackpropFilter),
-  wasmKernel('DepthwiseConv2dNativeBackpropInput', depthwiseBackpropInput),
+  wasmKernel(Conv2DBackpropFilter, conv2dBackpropFilter),
+  wasmKernel(Conv2DBackpropInput, conv2dBackpropInput),
+  wasmKernel(DepthwiseConv2dNativeBackpropFilter, depthwiseBackpropFilter),
+  wasmKernel(DepthwiseConv2dNativeBackpropInput, depthwiseBackpropInput),
 ];

@@ -1,13 +1,17 @@
 import { backend_util, type NamedAttrMap } from '@tensorflow/tfjs';
+import type {
+  Conv2DBackpropFilterAttrs,
+  Conv2DBackpropInputAttrs,
+  DepthwiseConv2dNativeBackpropFilterAttrs,
+  DepthwiseConv2dNativeBackpropInputAttrs,
+} from '@tensorflow/tfjs-core';
 
-/** The attributes every 2-D convolution backward kernel receives (dilations only some of them). */
-interface ConvBackpropAttrs {
-  strides: number | [number, number];
-  pad: 'valid' | 'same' | number | backend_util.ExplicitPadding;
-  dilations?: number | [number, number];
-  dataFormat?: 'NHWC' | 'NCHW';
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
-}
+/** The attributes of the 2-D convolution backward kernels (only the depthwise ones have dilations). */
+type ConvBackpropAttrs =
+  | Conv2DBackpropFilterAttrs
+  | Conv2DBackpropInputAttrs
+  | DepthwiseConv2dNativeBackpropFilterAttrs
+  | DepthwiseConv2dNativeBackpropInputAttrs;
 
 /**
  * Shapes, strides, dilations and padding of the forward convolution whose gradient a kernel
@@ -21,18 +25,21 @@ export function convGeometry(
   depthwise: boolean,
 ): backend_util.Conv2DInfo {
   const a = attrs as unknown as ConvBackpropAttrs;
-  const dataFormat = a.dataFormat ?? 'NHWC';
+  // Absent in attrs recorded before tfjs named it, so NHWC, the default.
+  const dataFormat = ('dataFormat' in a ? (a.dataFormat as string | undefined) : undefined) ?? 'NHWC';
   if (dataFormat !== 'NHWC') {
     throw new Error(`${kernelName} on wasm supports dataFormat 'NHWC' only, got '${dataFormat}'`);
   }
   if (xShape.length !== 4 || filterShape.length !== 4) {
-    throw new Error(`${kernelName} needs 4-D input and filter shapes, got [${xShape}] and [${filterShape}]`);
+    throw new Error(
+      `${kernelName} needs 4-D input and filter shapes, got [${xShape.join(',')}] and [${filterShape.join(',')}]`,
+    );
   }
   return backend_util.computeConv2DInfo(
     xShape as [number, number, number, number],
     filterShape as [number, number, number, number],
     a.strides,
-    a.dilations ?? 1,
+    'dilations' in a ? a.dilations : 1,
     a.pad,
     a.dimRoundingMode,
     depthwise,

@@ -273,13 +273,16 @@ class SimdHeapKernels implements HeapKernels {
   ) {}
 
   private at(t: TensorInfo): number {
-    return this.backend.dataIdMap.get(t.dataId)!.memoryOffset;
+    return this.backend.dataIdMap.get(t.dataId).memoryOffset;
   }
 
   maxPoolGrad2x2(x: TensorInfo, dy: TensorInfo, dx: TensorInfo, info: backend_util.Conv2DInfo): void {
     const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth } = info;
     // Four channels per SIMD lane group; windows with NaN or infinities need the exact scalar rule.
-    if (inChannels % 4 !== 0) return this.js.maxPoolGrad2x2(x, dy, dx, info);
+    if (inChannels % 4 !== 0) {
+      this.js.maxPoolGrad2x2(x, dy, dx, info);
+      return;
+    }
     const unusual = this.fns.maxPoolGrad2x2(
       this.at(x),
       this.at(dy),
@@ -342,7 +345,10 @@ class SimdHeapKernels implements HeapKernels {
   depthwiseFilterGrad(x: TensorInfo, dy: TensorInfo, out: TensorInfo, g: backend_util.Conv2DInfo): void {
     const { inChannels: ch } = g;
     // Four channels per SIMD lane group, one dy channel per input channel.
-    if (g.outChannels !== ch || ch % 4 !== 0) return this.js.depthwiseFilterGrad(x, dy, out, g);
+    if (g.outChannels !== ch || ch % 4 !== 0) {
+      this.js.depthwiseFilterGrad(x, dy, out, g);
+      return;
+    }
     const size = g.filterHeight * g.filterWidth * ch;
     const acc = this.module._malloc(size * 8);
     try {

@@ -1,5 +1,6 @@
 import type { KernelConfig, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import type { BatchMatMulAttrs } from '@tensorflow/tfjs-core';
 import { replaceKernelFunc, WasmOps } from './wasm-ops.js';
 
 interface MatMulArgs {
@@ -26,7 +27,7 @@ function swapLastTwo(ops: WasmOps, x: TensorInfo): TensorInfo {
  */
 export function withExplicitTransposes(stock: KernelConfig): KernelConfig {
   const kernelFunc = ({ inputs, backend, attrs }: MatMulArgs): TensorInfo => {
-    const { transposeA, transposeB } = attrs as { transposeA?: boolean; transposeB?: boolean };
+    const { transposeA, transposeB } = attrs as unknown as BatchMatMulAttrs;
     if (!transposeA && !transposeB) return stock.kernelFunc({ inputs, backend, attrs }) as TensorInfo;
     const ops = new WasmOps(backend);
     const a = transposeA ? swapLastTwo(ops, inputs.a) : inputs.a;

@@ -1,4 +1,5 @@
 import { backend_util, type KernelConfig, type KernelFunc, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs';
+import { MaxPoolGrad, type MaxPoolGradAttrs } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { heapKernels } from './heap-kernels.js';
 
@@ -6,13 +7,6 @@ interface MaxPoolGradArgs {
   inputs: { dy: TensorInfo; input: TensorInfo; output: TensorInfo };
   backend: BackendWasm;
   attrs: NamedAttrMap;
-}
-
-interface PoolAttrs {
-  filterSize: number | [number, number];
-  strides: number | [number, number];
-  pad: 'valid' | 'same' | number | backend_util.ExplicitPadding;
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
 }
 
 /*
@@ -61,8 +55,8 @@ function anyWindows(xs: Float32Array, dys: Float32Array, dxs: Float32Array, info
 
 function maxPoolGrad({ inputs, backend, attrs }: MaxPoolGradArgs): TensorInfo {
   const { dy, input } = inputs;
-  const a = attrs as unknown as PoolAttrs;
-  if (input.shape.length !== 4) throw new Error(`MaxPoolGrad needs a 4-D input, got [${input.shape}]`);
+  const a = attrs as unknown as MaxPoolGradAttrs;
+  if (input.shape.length !== 4) throw new Error(`MaxPoolGrad needs a 4-D input, got [${input.shape.join(',')}]`);
   if (input.dtype !== 'float32' || dy.dtype !== 'float32') throw new Error('MaxPoolGrad on wasm needs float32 tensors');
   const info = backend_util.computePool2DInfo(
     input.shape as [number, number, number, number],
@@ -98,7 +92,7 @@ function maxPoolGrad({ inputs, backend, attrs }: MaxPoolGradArgs): TensorInfo {
 }
 
 export const maxPoolGradKernel: KernelConfig = {
-  kernelName: 'MaxPoolGrad',
+  kernelName: MaxPoolGrad,
   backendName: 'wasm',
   kernelFunc: maxPoolGrad as unknown as KernelFunc,
 };

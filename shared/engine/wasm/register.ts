@@ -1,4 +1,5 @@
 import { getKernel, registerKernel, unregisterKernel, type KernelConfig } from '@tensorflow/tfjs';
+import { _FusedMatMul, BatchMatMul, Cast, Sum } from '@tensorflow/tfjs-core';
 import { convBackpropKernels } from './conv-backprop.js';
 import { identityKernel, withSameTypeCastShared } from './shared-buffers.js';
 import { withExplicitTransposes } from './mat-mul.js';
@@ -9,10 +10,10 @@ import { withLeadingAxesSum } from './sum.js';
 const OWN_KERNELS: readonly KernelConfig[] = [...convBackpropKernels, maxPoolGradKernel, identityKernel];
 /** Stock kernels we wrap: name -> wrapper factory, given the stock kernel. */
 const WRAPPED: ReadonlyArray<[string, (stock: KernelConfig) => KernelConfig]> = [
-  ['BatchMatMul', withExplicitTransposes],
-  ['_FusedMatMul', withExplicitTransposes],
-  ['Sum', withLeadingAxesSum],
-  ['Cast', withSameTypeCastShared],
+  [BatchMatMul, withExplicitTransposes],
+  [_FusedMatMul, withExplicitTransposes],
+  [Sum, withLeadingAxesSum],
+  [Cast, withSameTypeCastShared],
 ];
 
 const installed = new Set<KernelConfig>();

@@ -1,5 +1,6 @@
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { Identity } from '@tensorflow/tfjs-core';
 import { replaceKernelFunc } from './wasm-ops.js';
 
 /*
@@ -19,7 +20,7 @@ function identity({ inputs, backend }: { inputs: { x: TensorInfo }; backend: Bac
 }
 
 export const identityKernel: KernelConfig = {
-  kernelName: 'Identity',
+  kernelName: Identity,
   backendName: 'wasm',
   kernelFunc: identity as unknown as KernelFunc,
 };

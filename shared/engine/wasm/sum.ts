@@ -1,5 +1,6 @@
 import { util, type KernelConfig, type NamedAttrMap, type TensorInfo } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import type { SumAttrs } from '@tensorflow/tfjs-core';
 import { heapKernels } from './heap-kernels.js';
 import { replaceKernelFunc } from './wasm-ops.js';
 
@@ -24,7 +25,7 @@ function leadingAxes(axis: number | number[], rank: number): number {
 export function withLeadingAxesSum(stock: KernelConfig): KernelConfig {
   const kernelFunc = ({ inputs, backend, attrs }: SumArgs): TensorInfo => {
     const { x } = inputs;
-    const { axis, keepDims } = attrs as { axis: number | number[]; keepDims: boolean };
+    const { axis, keepDims } = attrs as unknown as SumAttrs;
     const k = x.dtype === 'float32' ? leadingAxes(axis, x.shape.length) : 0;
     if (k === 0 || util.sizeFromShape(x.shape) === 0) return stock.kernelFunc({ inputs, backend, attrs }) as TensorInfo;
     const kept = x.shape.slice(k);

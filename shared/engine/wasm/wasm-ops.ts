@@ -7,13 +7,14 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { Conv2D, DepthwiseConv2dNative, PadV2, Reverse, Slice, Sum, Transpose } from '@tensorflow/tfjs-core';
 import { heapKernels } from './heap-kernels.js';
 
 /**
  * A wasm kernel config that keeps the stock kernel's setup and disposal (which own its XNNPACK
  * state) and swaps in our kernelFunc.
  */
-export function replaceKernelFunc<A>(stock: KernelConfig, kernelFunc: (args: A) => TensorInfo): KernelConfig {
+export function replaceKernelFunc(stock: KernelConfig, kernelFunc: (args: never) => TensorInfo): KernelConfig {
   return {
     kernelName: stock.kernelName,
     backendName: 'wasm',
@@ -59,7 +60,7 @@ export class WasmOps {
         perm.map((axis) => x.shape[axis]),
       );
     }
-    return this.run('Transpose', { x }, { perm });
+    return this.run(Transpose, { x }, { perm });
   }
 
   /** x viewed as [rows, cols], transposed by our heap kernel (faster than the stock Transpose). */
@@ -70,19 +71,19 @@ export class WasmOps {
   }
 
   reverse(x: TensorInfo, dims: number[]): TensorInfo {
-    return this.run('Reverse', { x }, { dims });
+    return this.run(Reverse, { x }, { dims });
   }
 
   sum(x: TensorInfo, axis: number[]): TensorInfo {
-    return this.run('Sum', { x }, { axis, keepDims: false });
+    return this.run(Sum, { x }, { axis, keepDims: false });
   }
 
   pad(x: TensorInfo, paddings: Array<[number, number]>): TensorInfo {
-    return this.run('PadV2', { x }, { paddings, constantValue: 0 });
+    return this.run(PadV2, { x }, { paddings, constantValue: 0 });
   }
 
   slice(x: TensorInfo, begin: number[], size: number[]): TensorInfo {
-    return this.run('Slice', { x }, { begin, size });
+    return this.run(Slice, { x }, { begin, size });
   }
 
   /**
@@ -119,7 +120,7 @@ export class WasmOps {
       dataFormat: 'NHWC',
       dimRoundingMode: undefined,
     } as unknown as NamedAttrMap;
-    const out = this.run(depthwise ? 'DepthwiseConv2dNative' : 'Conv2D', { x: input, filter }, attrs);
+    const out = this.run(depthwise ? DepthwiseConv2dNative : Conv2D, { x: input, filter }, attrs);
     if (input !== x) this.free(input);
     return out;
   }

@@ -23,7 +23,7 @@ function inputs(n: number, seed: number): Float32Array {
 
 beforeAll(async () => {
   const backend = await setupBackend(undefined, { log: () => {}, argv: [], env: {} });
-  engine = await InferenceEngine.start(backend as BackendName);
+  engine = await InferenceEngine.start(backend);
   dir = await mkdtemp(join(tmpdir(), 'fedserve-engine-'));
 });
 afterAll(async () => {

@@ -52,7 +52,7 @@ async function serve(options: ModelRegistryOptions, newest = 4) {
       headers,
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
-    return { status: res.status, json: (await res.json()) as any };
+    return { status: res.status, json: await res.json() };
   };
   const states = async () =>
     Object.fromEntries(

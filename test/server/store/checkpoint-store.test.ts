@@ -158,7 +158,7 @@ describe('CheckpointStore', () => {
     ],
     ['a negative version', { version: -1 }, /version must be a non-negative integer, got -1/],
   ])('rejects %s and writes nothing', async (_what, patch, message) => {
-    await expect(store.save({ ...checkpoint(1), ...patch } as CheckpointInput)).rejects.toThrow(message);
+    await expect(store.save({ ...checkpoint(1), ...patch })).rejects.toThrow(message);
     expect(await store.versions()).toEqual([]);
     expect(await readdir(join(dir, 'versions')).catch(() => [])).toEqual([]);
   });

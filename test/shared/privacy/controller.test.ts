@@ -203,6 +203,6 @@ describe('PrivacyController', () => {
       indicatorNoiseStd: null,
     };
     expect(() => privatizeUpdate(new Float32Array(2), bad, gauss)).toThrow(/central mode: clients add no noise/);
-    expect(() => privatizeUpdate(new Float32Array(2), { ...bad, clipNorm: -1 } as never, gauss)).toThrow(/clipNorm/);
+    expect(() => privatizeUpdate(new Float32Array(2), { ...bad, clipNorm: -1 }, gauss)).toThrow(/clipNorm/);
   });
 });
