@@ -191,7 +191,7 @@ beforeAll(async () => {
       // Stands in for the REST API: refuses every token but 'right-token'.
       let body = '';
       req
-        .on('data', (c: Buffer) => (body += c))
+        .on('data', (c: Buffer) => (body += c.toString()))
         .on('end', () => {
           startRequests.push({ authorization: req.headers.authorization, body });
           const ok = req.headers.authorization === 'Bearer right-token';
@@ -220,7 +220,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(servingDir, { recursive: true, force: true });
   await browser?.close();
-  await new Promise<void>((resolve) => (io ? io.close(() => resolve()) : resolve()));
+  await new Promise<void>((resolve) => {
+    if (io) void io.close(() => resolve());
+    else resolve();
+  });
 });
 
 describe('dashboard', () => {

@@ -31,6 +31,7 @@ async function startServer(): Promise<void> {
   await server.waitFor(/listening on http:\/\/127\.0\.0\.1:\d+/);
 }
 
+// eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- each caller names the body it expects
 async function json<T>(path: string, init?: RequestInit): Promise<{ status: number; body: T }> {
   const res = await fetch(`${url}${path}`, init);
   return { status: res.status, body: (await res.json()) as T };

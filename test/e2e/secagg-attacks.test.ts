@@ -197,7 +197,11 @@ describe('a malicious client', () => {
       i === 3
         ? { secAggOutbound: rewriteUnmask }
         : i === 5
-          ? { secAggBeforeSend: (stage) => void (stage === 'unmask' && cs[5].client.stop()) }
+          ? {
+              secAggBeforeSend: (stage) => {
+                if (stage === 'unmask') cs[5].client.stop();
+              },
+            }
           : {},
     );
     const [record] = await done;

@@ -62,7 +62,11 @@ async function secureRound(
 function dropBefore(stage: SecureStage, self: () => SecureTestClient): Partial<ClientOptions> {
   const index = SECURE_STAGES.indexOf(stage);
   let sent = 0;
-  return { secAggBeforeSend: () => void (sent++ === index && self().client.stop()) };
+  return {
+    secAggBeforeSend: () => {
+      if (sent++ === index) self().client.stop();
+    },
+  };
 }
 
 /** Whether a client that left at `stage` had its masked input in the sum already. */

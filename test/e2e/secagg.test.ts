@@ -91,7 +91,13 @@ describe('secure aggregation survives dropouts while every survivor keeps >= t l
     const server = await coordinator(6, { rounds: { start: 1, selectionWindowMs: 0, trainingTimeoutMs: 20_000 } });
     const done = nextRounds(server, 1);
     const cs: SecureTestClient[] = clients(server.url, 6, (i) =>
-      i === 1 ? { secAggBeforeSend: (s) => void (s === stage && cs[1].client.stop()) } : {},
+      i === 1
+        ? {
+            secAggBeforeSend: (s) => {
+              if (s === stage) cs[1].client.stop();
+            },
+          }
+        : {},
     );
     const [record] = await done;
     expect(record.status, record.reason).toBe('committed');
@@ -109,7 +115,9 @@ describe('secure aggregation survives dropouts while every survivor keeps >= t l
     const server = await coordinator(6, { rounds: { start: 1, selectionWindowMs: 0, trainingTimeoutMs: 20_000 } });
     const done = nextRounds(server, 1);
     const cs: SecureTestClient[] = clients(server.url, 6);
-    cs[2].client.onRound((o) => void (o.accepted && cs[2].client.stop()));
+    cs[2].client.onRound((o) => {
+      if (o.accepted) cs[2].client.stop();
+    });
     const [record] = await done;
     expect(record.status, record.reason).toBe('committed');
     expect(record.secureAggregation!.survivors).toEqual(['c0', 'c1', 'c2', 'c3', 'c4', 'c5']);
@@ -120,7 +128,13 @@ describe('secure aggregation survives dropouts while every survivor keeps >= t l
     const server = await coordinator(6, { rounds: { start: 1, selectionWindowMs: 0, trainingTimeoutMs: 20_000 } });
     const done = nextRounds(server, 1);
     const cs: SecureTestClient[] = clients(server.url, 6, (i) =>
-      i >= 4 ? { secAggBeforeSend: (s) => void (s === 'share-keys' && cs[i].client.stop()) } : {},
+      i >= 4
+        ? {
+            secAggBeforeSend: (s) => {
+              if (s === 'share-keys') cs[i].client.stop();
+            },
+          }
+        : {},
     );
     const [record] = await done;
     expect(record.status).toBe('failed');

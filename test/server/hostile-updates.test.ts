@@ -9,8 +9,6 @@ import {
 } from '../../shared/protocol/messages.js';
 import { RoundLog } from '../../server/round-log.js';
 import { encodeWeights } from '../../shared/protocol/weights-codec.js';
-import type { RunningCoordinator } from '../../server/app.js';
-import type { Aggregator } from '../../shared/aggregation/types.js';
 import { JOIN_TOKEN, nextRounds, startTestCoordinator, tempDir, coordinatorSuite } from '../e2e/helpers.js';
 import { join } from 'node:path';
 

@@ -10,7 +10,6 @@ import { createSeedCnn } from '../../../shared/model/seed-cnn.js';
 import { ModelRegistry } from '../../../server/serving/model-registry.js';
 import { BatchingPredictor, DirectPredictor, type Predictor } from '../../../server/serving/predictor.js';
 import { handleServing, type ServingContext } from '../../../server/serving/routes.js';
-import { artifactFromModel } from '../../../server/serving/served-model.js';
 import { CheckpointStore } from '../../../server/store/checkpoint-store.js';
 
 let dir: string;

@@ -234,6 +234,7 @@ describe('version policy, labels and status through REST', () => {
   it('warms a new version up before it takes traffic, reporting it LOADING meanwhile', async () => {
     const s = await serve({ warmupBatchSizes: [1, 8] }, 3);
     const seen: { version: number; n: number; current: number; state: VersionStatus['state'] | undefined }[] = [];
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- called below with the spied instance as this
     const original = ServedModel.prototype.predict;
     vi.spyOn(ServedModel.prototype, 'predict').mockImplementation(async function (
       this: ServedModel,

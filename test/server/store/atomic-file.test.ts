@@ -71,7 +71,10 @@ describe('replaceFileSync', () => {
     const names: string[] = [];
     const fsys: SyncFileSystem = {
       ...nodeSyncFileSystem,
-      renameSync: (from, to) => (names.push(basename(from)), nodeSyncFileSystem.renameSync(from, to)),
+      renameSync: (from, to) => {
+        names.push(basename(from));
+        nodeSyncFileSystem.renameSync(from, to);
+      },
     };
     replaceFileSync(file, 'one', fsys);
     replaceFileSync(file, 'two', fsys);

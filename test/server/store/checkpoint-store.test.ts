@@ -497,6 +497,7 @@ describe('CheckpointStore file-system failures', () => {
     });
     await expect(new CheckpointStore(dir, { fs: denied('versions') }).versions()).rejects.toThrow(/^EACCES/);
     await expect(new CheckpointStore(dir, { fs: denied('quarantine') }).recover()).rejects.toThrow(/^EACCES/);
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the store must cope with a rejection that is no Error
     const rejectsNull: FileSystem = { ...nodeFileSystem, readdir: () => Promise.reject(null) };
     await expect(new CheckpointStore(dir, { fs: rejectsNull }).versions()).rejects.toBeNull();
   });

@@ -70,7 +70,10 @@ let sockets: Socket[] = [];
 
 afterEach(async () => {
   for (const s of sockets) s.disconnect();
-  await new Promise<void>((resolve) => (io ? io.close(() => resolve()) : resolve()));
+  await new Promise<void>((resolve) => {
+    if (io) void io.close(() => resolve());
+    else resolve();
+  });
   http = io = undefined;
   sockets = [];
 });

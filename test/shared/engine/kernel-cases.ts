@@ -87,7 +87,7 @@ export function randomConvCase(seed: number, opts: { depthwise: boolean; maxDila
 
 export function describeCase(c: ConvCase): string {
   const pad = typeof c.pad === 'string' ? c.pad : JSON.stringify(c.pad.slice(1, 3));
-  return `seed ${c.seed}: x [${c.xShape}] filter [${c.filterShape}] strides [${c.strides}] dilations [${c.dilations}] pad ${pad}`;
+  return `seed ${c.seed}: x [${c.xShape.join(',')}] filter [${c.filterShape.join(',')}] strides [${c.strides.join(',')}] dilations [${c.dilations.join(',')}] pad ${pad}`;
 }
 
 /** Runs a kernel on the given backend with fresh tensors built from plain arrays; returns its values. */
@@ -100,7 +100,7 @@ export async function runKernelOn(
   await tf.setBackend(backend);
   const tensors: Record<string, tf.Tensor> = {};
   for (const [name, { values, shape }] of Object.entries(inputs)) tensors[name] = tf.tensor(values, shape);
-  const out = tf.engine().runKernel(kernelName, tensors, attrs) as tf.Tensor;
+  const out = tf.engine().runKernel<tf.Tensor>(kernelName, tensors, attrs);
   const values = (await out.data()) as Float32Array;
   tf.dispose([out, ...Object.values(tensors)]);
   return values;

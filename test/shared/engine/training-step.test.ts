@@ -27,8 +27,7 @@ async function seedCnnGradients(backend: 'wasm' | 'cpu', flat: Float32Array, n: 
   const xs = tf.tensor(batch.x, [n, 28, 28, 1]);
   const ys = tf.oneHot(tf.tensor1d(batch.y, 'int32'), 10).toFloat();
   const { grads, value } = tf.variableGrads(
-    () =>
-      tf.mean(tf.metrics.categoricalCrossentropy(ys, model.apply(xs, { training: true }) as tf.Tensor)) as tf.Scalar,
+    () => tf.mean<tf.Scalar>(tf.metrics.categoricalCrossentropy(ys, model.apply(xs, { training: true }) as tf.Tensor)),
     model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val),
   );
   const out = await Promise.all(Object.values(grads).map(async (g) => (await g.data()) as Float32Array));

@@ -200,7 +200,7 @@ describe('wasm MaxPoolGrad matches cpu', () => {
       dimRoundingMode: undefined,
     } as unknown as NamedAttrMap;
     await tf.setBackend('cpu');
-    const pooled = tf.engine().runKernel('MaxPool', { x: tf.tensor(xValues, c.xShape) }, attrs) as tf.Tensor;
+    const pooled = tf.engine().runKernel<tf.Tensor>('MaxPool', { x: tf.tensor(xValues, c.xShape) }, attrs);
     const output = { values: (await pooled.data()) as Float32Array, shape: pooled.shape };
     tf.dispose(pooled);
     const dy = { values: randomData(size(output.shape), rng), shape: output.shape };
@@ -233,7 +233,7 @@ describe('wasm BatchMatMul (explicit transposes) matches cpu', () => {
     expectClose(
       wasm,
       cpu,
-      `seed ${seed}: a [${aShape}] b [${bShape}] transposeA ${transposeA} transposeB ${transposeB}`,
+      `seed ${seed}: a [${aShape.join(',')}] b [${bShape.join(',')}] transposeA ${transposeA} transposeB ${transposeB}`,
     );
   });
 });
@@ -250,7 +250,7 @@ describe('wasm Sum over leading axes matches cpu', () => {
     const inputs = { x: { values: randomData(size(shape), rng), shape } };
     const wasm = await runKernelOn('wasm', 'Sum', inputs, attrs);
     const cpu = await runKernelOn('cpu', 'Sum', inputs, attrs);
-    expectClose(wasm, cpu, `seed ${seed}: shape [${shape}] leading axes ${lead}`);
+    expectClose(wasm, cpu, `seed ${seed}: shape [${shape.join(',')}] leading axes ${lead}`);
   });
 });
 

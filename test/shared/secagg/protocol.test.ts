@@ -15,8 +15,7 @@ import {
   type SecAggServerMessage,
 } from '../../../shared/secagg/index.js';
 import type { SecretShares } from '../../../shared/secagg/client.js';
-import { defaultSign, seedCommitment, verifySurvivors, type Ed25519Sign } from '../../../shared/secagg/identity.js';
-import { LABELS } from '../../../shared/secagg/kdf.js';
+import { seedCommitment, verifySurvivors } from '../../../shared/secagg/identity.js';
 import { roundContext } from '../../../shared/secagg/round.js';
 import { clientIds, DIGEST, runSecAgg, type DriverOptions, type DriverRun } from './driver.js';
 
