@@ -14,6 +14,7 @@ import { handleApi } from './http-api.js';
 import { createHttpServer } from './http-server.js';
 import { loadTlsCredentials } from './tls.js';
 import { CoordinatorMetrics } from './metrics.js';
+import { MetricsExposition } from './metrics-exposition.js';
 import { loadModelFile } from './model-file.js';
 import { PlaintextProtocol } from './round/plaintext-protocol.js';
 import { withPrivacy } from './round/private-protocol.js';
@@ -189,8 +190,9 @@ export async function startCoordinator(
       .catch((e: Error) => log(`could not serve version ${m.version}: ${e.message}`));
   });
 
-  const metrics = new CoordinatorMetrics(coordinator);
-  const servingMetrics = new ServingMetrics(task.info.name);
+  const metrics = new MetricsExposition(plan.privacy !== undefined);
+  new CoordinatorMetrics(coordinator, metrics);
+  const servingMetrics = new ServingMetrics(task.info.name, metrics.public);
   const observeBatch = (version: number, instances: number) => servingMetrics.observeBatch(version, instances);
   const predictor = batching.enabled
     ? new BatchingPredictor(batching, observeBatch)

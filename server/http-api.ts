@@ -3,14 +3,14 @@ import { describeZodError, StartRoundsBody } from '../shared/protocol/messages.j
 import { adminRoundList, publicRoundList } from '../shared/protocol/public-rounds.js';
 import { readAccess, requireAdmin } from './auth.js';
 import { RoundsRefusedError, type Coordinator } from './coordinator.js';
-import type { CoordinatorMetrics } from './metrics.js';
+import type { MetricsExposition } from './metrics-exposition.js';
 import { HttpError, readJsonBody, sendFailure, sendJson } from './serving/http-io.js';
 import { handleServing, type ServingContext } from './serving/routes.js';
 import type { WebHandler } from './web/handler.js';
 
 export interface ApiContext {
   coordinator: Coordinator;
-  metrics: CoordinatorMetrics;
+  metrics: MetricsExposition;
   serving: ServingContext;
   /** The dashboard and browser client pages. */
   web: WebHandler;
@@ -67,14 +67,11 @@ function health(req: IncomingMessage, res: ServerResponse, ctx: ApiContext): voi
   });
 }
 
-function metrics(req: IncomingMessage, res: ServerResponse, ctx: ApiContext): void {
+async function metrics(req: IncomingMessage, res: ServerResponse, ctx: ApiContext): Promise<void> {
   requireMethod(req, ['GET']);
-  const body = Buffer.from(
-    ctx.metrics.render(readAccess(req, ctx.adminToken)) + (ctx.serving.metrics?.render() ?? ''),
-    'utf8',
-  );
+  const body = Buffer.from(await ctx.metrics.render(readAccess(req, ctx.adminToken)), 'utf8');
   res.writeHead(200, {
-    'content-type': 'text/plain; version=0.0.4; charset=utf-8',
+    'content-type': ctx.metrics.contentType,
     'content-length': String(body.byteLength),
   });
   res.end(body);
@@ -93,7 +90,7 @@ export async function handleApi(req: IncomingMessage, res: ServerResponse, ctx: 
       case '/v1/health':
         return health(req, res, ctx);
       case '/metrics':
-        return metrics(req, res, ctx);
+        return await metrics(req, res, ctx);
       default:
         if (await handleServing(req, res, ctx.serving)) return;
         if (await ctx.web(req, res)) return;
