@@ -3,6 +3,7 @@ import { describeZodError, StartRoundsBody } from '../shared/protocol/messages.j
 import { adminRoundList, publicRoundList } from '../shared/protocol/public-rounds.js';
 import { readAccess, requireAdmin } from './auth.js';
 import { RoundsRefusedError, type Coordinator } from './coordinator.js';
+import type { Logger } from './logger.js';
 import type { MetricsExposition } from './metrics-exposition.js';
 import { HttpError, readJsonBody, sendFailure, sendJson } from './serving/http-io.js';
 import { handleServing, type ServingContext } from './serving/routes.js';
@@ -15,7 +16,7 @@ export interface ApiContext {
   /** The dashboard and browser client pages. */
   web: WebHandler;
   adminToken: string;
-  log: (line: string) => void;
+  logger: Logger;
 }
 
 const MAX_ADMIN_BODY = 16 * 1024;
@@ -48,7 +49,7 @@ async function rounds(req: IncomingMessage, res: ServerResponse, ctx: ApiContext
     if (e instanceof RoundsRefusedError) throw new HttpError(409, e.message);
     throw e;
   }
-  ctx.log(`admin queued ${parsed.data.rounds} round(s)`);
+  ctx.logger.info({ rounds: parsed.data.rounds, firstRound }, `admin queued ${parsed.data.rounds} round(s)`);
   sendJson(res, 202, { queued: parsed.data.rounds, firstRound, pendingRounds: ctx.coordinator.pendingRounds() });
 }
 
@@ -97,6 +98,6 @@ export async function handleApi(req: IncomingMessage, res: ServerResponse, ctx: 
         throw new HttpError(404, `no such endpoint: ${req.method} ${pathname}`);
     }
   } catch (e) {
-    sendFailure(res, e, `${req.method} ${pathname}`, ctx.log);
+    sendFailure(res, e, `${req.method} ${pathname}`, ctx.logger);
   }
 }

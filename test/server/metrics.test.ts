@@ -4,6 +4,7 @@ import { parseCoordinatorConfig } from '../../server/config.js';
 import { startCoordinator } from '../../server/index.js';
 import { MetricsExposition } from '../../server/metrics-exposition.js';
 import { JOIN_TOKEN, tempDir } from '../e2e/helpers.js';
+import { silentLogger } from '../../server/logger.js';
 
 let cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -18,7 +19,7 @@ async function start(): Promise<string> {
     { port: 0, host: '127.0.0.1', dataDir: dir.path, joinToken: JOIN_TOKEN },
     'test',
   );
-  const running = await startCoordinator(config, { log: () => undefined });
+  const running = await startCoordinator(config, { logger: silentLogger() });
   cleanup.push(() => running.close());
   return running.url;
 }
