@@ -44,8 +44,6 @@ export interface RunningCoordinator {
   port: number;
   coordinator: Coordinator;
   registry: ModelRegistry;
-  /** The operational log this coordinator writes to. */
-  logger: Logger;
   joinToken: string;
   adminToken: string;
   /** Stops accepting connections, waits for an aggregation in flight, and releases the port. */
@@ -254,7 +252,6 @@ export async function startCoordinator(
     port,
     coordinator,
     registry,
-    logger,
     joinToken,
     adminToken,
     close: async () => {
