@@ -197,6 +197,7 @@ export async function startCoordinator(
   });
 
   const metrics = new MetricsExposition(plan.privacy !== undefined);
+  // Registers the coordinator's series in `metrics`; they read the coordinator at scrape time.
   new CoordinatorMetrics(coordinator, metrics);
   const servingMetrics = new ServingMetrics(task.info.name, metrics.public);
   const observeBatch = (version: number, instances: number) => servingMetrics.observeBatch(version, instances);
