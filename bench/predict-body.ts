@@ -69,9 +69,10 @@ async function child(layout: Layout): Promise<void> {
   const { ModelRegistry } = await import('../server/serving/model-registry.js');
   const { handleServing } = await import('../server/serving/routes.js');
   const { CheckpointStore } = await import('../server/store/checkpoint-store.js');
+  const { silentLogger } = await import('../server/logger.js');
   await setupBackend('wasm', { log: () => undefined, argv: [], env: {} });
   const dir = await mkdtemp(join(tmpdir(), 'fedserve-bench-predict-'));
-  const registry = new ModelRegistry(new CheckpointStore(dir, { log: () => undefined }));
+  const registry = new ModelRegistry(new CheckpointStore(dir, { logger: silentLogger() }));
   const model = createSeedCnn(1);
   await registry.publish(1, model);
   model.dispose();
@@ -105,7 +106,7 @@ async function child(layout: Layout): Promise<void> {
     destroy: () => undefined,
   };
   const start = performance.now();
-  await handleServing(req, res as unknown as ServerResponse, { registry, log: () => undefined });
+  await handleServing(req, res as unknown as ServerResponse, { registry, logger: silentLogger() });
   const ms = performance.now() - start;
   const peak = peakRss();
   registry.dispose();

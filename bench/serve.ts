@@ -186,6 +186,7 @@ async function main(): Promise<void> {
   const { createSeedCnn } = await import('../shared/model/seed-cnn.js');
   const { startCoordinator } = await import('../server/app.js');
   const { parseCoordinatorConfig } = await import('../server/config.js');
+  const { silentLogger } = await import('../server/logger.js');
   const loadStart = loadavg()[0];
   await setupBackend('wasm', { log: () => {}, argv: [], env: {} });
   const seedCnn = createSeedCnn();
@@ -212,7 +213,7 @@ async function main(): Promise<void> {
       );
       servers.push({
         mode: batching ? 'batched' : 'unbatched',
-        server: await startCoordinator(config, { log: () => {} }),
+        server: await startCoordinator(config, { logger: silentLogger() }),
         dir,
       });
     }

@@ -7,6 +7,7 @@ import { loadMnist } from '../shared/data/mnist.node.js';
 import type { RoundRecord } from '../shared/protocol/rounds.js';
 import { startCoordinator } from '../server/app.js';
 import { parseCoordinatorConfig } from '../server/config.js';
+import { createLogger } from '../server/logger.js';
 import { packageRoot } from '../server/web/bundle.js';
 
 /** Found from the package root: this module runs from server/ in a checkout, from dist/server/ when installed. */
@@ -90,7 +91,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     'demo',
   );
   const server = await startCoordinator(config, {
-    log: (line) => coordinatorLog.write(`${new Date().toISOString()} ${line}\n`),
+    logger: createLogger({ format: 'pretty', isTTY: false, destination: coordinatorLog }),
   });
   const children: ChildProcess[] = [];
   const exited = new Set<ChildProcess>();

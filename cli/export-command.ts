@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { lineLogger } from '../server/logger.js';
 import { CheckpointStore } from '../server/store/checkpoint-store.js';
 import { EXPORT_USAGE } from './export-usage.js';
 import {
@@ -40,7 +41,8 @@ export async function exportCommand(argv: string[], out: (line: string) => void)
     throw new Error(`--version must be a non-negative integer, got '${values.version}'`);
   const sparsity = values.prune === undefined ? 0 : Number(values.prune);
   if (!(sparsity >= 0 && sparsity < 1)) throw new Error(`--prune must be a fraction in [0, 1), got '${values.prune}'`);
-  const store = new CheckpointStore(dataDir, { log: out });
+  // What the store skips (damaged versions) is part of the command's own output.
+  const store = new CheckpointStore(dataDir, { logger: lineLogger(out) });
   const checkpoint = version === undefined ? await store.latest() : await store.load(version);
   if (!checkpoint) throw new Error(`${dataDir} holds no committed version`);
   const pruned = sparsity > 0 ? pruneByMagnitude(checkpoint.weights, checkpoint.weightSpecs, sparsity) : undefined;

@@ -5,6 +5,7 @@ import { SIMULATE_USAGE } from '../simulations/lab/simulate-usage.js';
 import { AUDIT_USAGE } from '../simulations/audit/audit-usage.js';
 import { SERVER_FLAGS, serverConfigFromArgs } from './server-args.js';
 import { EXPORT_USAGE } from './export-usage.js';
+import { createLogger } from '../server/logger.js';
 
 // Each command imports what it runs when it runs, so `fedserve help` (and a bad command) answers
 // without loading TensorFlow.js, which alone takes most of a second.
@@ -52,25 +53,28 @@ Errors print one line naming the problem and exit 1; FEDSERVE_DEBUG=1 adds the s
 
 async function serverCommand(argv: string[]): Promise<number> {
   const config = serverConfigFromArgs(argv, process.env);
+  // One logger for the whole server, the backend report included: stdout stays one log format.
+  const logger = createLogger(config.log);
   const [{ setupBackend }, { startCoordinator }] = await Promise.all([
     import('../shared/engine/backend.js'),
     import('../server/app.js'),
   ]);
-  await setupBackend();
-  const running = await startCoordinator(config);
+  await setupBackend(undefined, { log: (message) => logger.info(message) });
+  const running = await startCoordinator(config, { logger });
+  // A generated token is a warning (the config lacks one), so it shows at --log-level warn too.
   if (!config.joinToken && !config.clientTokensFile)
-    console.log(
-      `[coordinator] join token (generated; set --join-token-file, --join-token or FEDSERVE_JOIN_TOKEN to fix it): ${running.joinToken}`,
+    logger.warn(
+      `join token (generated; set --join-token-file, --join-token or FEDSERVE_JOIN_TOKEN to fix it): ${running.joinToken}`,
     );
   if (!config.adminToken)
-    console.log(
-      `[coordinator] admin token (generated; set --admin-token-file, --admin-token or FEDSERVE_ADMIN_TOKEN to fix it): ${running.adminToken}`,
+    logger.warn(
+      `admin token (generated; set --admin-token-file, --admin-token or FEDSERVE_ADMIN_TOKEN to fix it): ${running.adminToken}`,
     );
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
-  console.log('[coordinator] shutting down');
+  logger.info('shutting down');
   await running.close();
   return 0;
 }

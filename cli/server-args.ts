@@ -188,6 +188,18 @@ export const SERVER_FLAGS: Record<string, { arg: string; path: string[]; type: F
     type: 'string',
     help: 'audit mode: record every payload of secure rounds here',
   },
+  'log-level': {
+    arg: 'LEVEL',
+    path: ['log', 'level'],
+    type: 'string',
+    help: 'log lines at this level and above: fatal, error, warn, info, debug, trace or silent (default info)',
+  },
+  'log-format': {
+    arg: 'json|pretty',
+    path: ['log', 'format'],
+    type: 'string',
+    help: 'log as JSON lines or pretty text (default pretty on a terminal, json otherwise)',
+  },
 };
 
 function convert(flag: string, type: FlagType, value: string): string | number | boolean {

@@ -428,7 +428,7 @@ async function startCoordinator(dataDir: string): Promise<Coordinator> {
       text += c.toString();
       // Keep only the tail: the log grows with every refused message.
       if (text.length > 200_000) text = text.slice(-100_000);
-      const m = /listening on (http:\/\/[^\s]+)/.exec(text);
+      const m = /listening on (http:\/\/[^\s"]+)/.exec(text);
       if (m) resolve(m[1]);
     };
     child.stdout.on('data', onData);

@@ -12,8 +12,10 @@ import { Coordinator, type Clock } from './coordinator.js';
 import { createEvaluator } from './evaluator.js';
 import { handleApi } from './http-api.js';
 import { createHttpServer } from './http-server.js';
+import { createLogger, type Logger } from './logger.js';
 import { loadTlsCredentials } from './tls.js';
 import { CoordinatorMetrics } from './metrics.js';
+import { MetricsExposition } from './metrics-exposition.js';
 import { loadModelFile } from './model-file.js';
 import { PlaintextProtocol } from './round/plaintext-protocol.js';
 import { withPrivacy } from './round/private-protocol.js';
@@ -50,7 +52,8 @@ export interface RunningCoordinator {
 }
 
 export interface StartOptions {
-  log?: (line: string) => void;
+  /** The operational log; default a logger on stdout as config `log` says (level, format). */
+  logger?: Logger;
   clock?: Clock;
   /** Held-out data for centralized evaluation given directly (simulations), instead of config `eval`. */
   evalData?: Dataset;
@@ -97,7 +100,9 @@ export async function startCoordinator(
   config: CoordinatorConfig,
   options: StartOptions = {},
 ): Promise<RunningCoordinator> {
-  const log = options.log ?? ((line: string) => console.log(`[coordinator] ${line}`));
+  const logger = options.logger ?? createLogger(config.log);
+  // coordinator.ts and the secure-aggregation runtime still take a line callback.
+  const log = (line: string) => logger.info(line);
   const joinToken = config.joinToken ?? generateToken();
   const adminToken = config.adminToken ?? generateToken();
   // Read before anything is opened, so a wrong file stops the start naming it.
@@ -114,28 +119,28 @@ export async function startCoordinator(
   checkSecureAggregationConfig(config);
   checkCompressionConfig(config);
   if (config.compression.codec !== 'float32')
-    log(`updates are compressed: clients send them as ${describeCodec(config.compression)}`);
+    logger.info(`updates are compressed: clients send them as ${describeCodec(config.compression)}`);
   const plan = planCoordinator(config, {
     secureAggregation: secure.enabled,
     hasEvalData: evalData !== undefined,
     ...(options.privacySamplingSeed !== undefined ? { privacySamplingSeed: options.privacySamplingSeed } : {}),
   });
-  for (const note of plan.notes) log(note);
+  for (const note of plan.notes) logger.info(note);
   // Names are bound to identity keys in every mode: a join-token holder cannot take over a keyed client's name.
   const identities = new IdentityRegistry(join(config.dataDir, 'identities.json'));
   if (secure.enabled) {
-    log(
+    logger.info(
       `secure aggregation (SecAgg+) on: the coordinator sees masked updates and their sum only; clip ${secure.clip} per coordinate, ` +
         `k ${secure.k ?? 'from n'}, threshold ${secure.threshold ?? 'from n'}${secure.auditDir ? `; audit mode: payloads recorded under ${secure.auditDir}` : ''}`,
     );
   }
   const policy = roundPolicy(config);
   const evaluate = evalData ? await createEvaluator(task, evalData) : undefined;
-  const store = new CheckpointStore(config.dataDir, { log });
+  const store = new CheckpointStore(config.dataDir, { logger: logger.child({ component: 'checkpoint-store' }) });
   const coordinator = await Coordinator.open({
     task,
     store,
-    roundLog: new RoundLog(join(config.dataDir, 'rounds.jsonl'), log),
+    roundLog: new RoundLog(join(config.dataDir, 'rounds.jsonl'), logger),
     policy,
     trainConfig: plan.trainConfig,
     strategy: plan.coordinatorStrategy,
@@ -165,7 +170,7 @@ export async function startCoordinator(
     ...(plan.privacy
       ? {
           privacy: plan.privacy,
-          privacyJournal: new PrivacyJournal(join(config.dataDir, 'privacy-charges.jsonl'), log),
+          privacyJournal: new PrivacyJournal(join(config.dataDir, 'privacy-charges.jsonl'), logger),
         }
       : {}),
     ...(options.clock ? { clock: options.clock } : {}),
@@ -187,11 +192,15 @@ export async function startCoordinator(
   coordinator.on('committed', (m) => {
     registry
       .publish(m.version, { ...artifact, weights: m.weights, round: m.round })
-      .catch((e: unknown) => log(`could not serve version ${m.version}: ${errorMessage(e)}`));
+      .catch((e: unknown) =>
+        logger.error({ version: m.version, err: e }, `could not serve version ${m.version}: ${errorMessage(e)}`),
+      );
   });
 
-  const metrics = new CoordinatorMetrics(coordinator);
-  const servingMetrics = new ServingMetrics(task.info.name);
+  const metrics = new MetricsExposition(plan.privacy !== undefined);
+  // Registers the coordinator's series in `metrics`; they read the coordinator at scrape time.
+  new CoordinatorMetrics(coordinator, metrics);
+  const servingMetrics = new ServingMetrics(task.info.name, metrics.public);
   const observeBatch = (version: number, instances: number) => servingMetrics.observeBatch(version, instances);
   const predictor = batching.enabled
     ? new BatchingPredictor(batching, observeBatch)
@@ -199,22 +208,22 @@ export async function startCoordinator(
   const serving = {
     registry,
     modelName: task.info.name,
-    log,
+    logger,
     predictor,
     metrics: servingMetrics,
     adminToken,
     ...servingLimits,
   };
-  const web = createWebHandler({ log });
+  const web = createWebHandler({ logger });
   const http = createHttpServer(
-    (req, res) => void handleApi(req, res, { coordinator, metrics, serving, web, adminToken, log }),
+    (req, res) => void handleApi(req, res, { coordinator, metrics, serving, web, adminToken, logger }),
     config.http,
     tls,
   );
   const io = attachSocketTransport(http, coordinator, {
     joinToken,
     ...(clientCredentials ? { clientCredentials } : {}),
-    log,
+    logger,
     ...(options.heartbeat ? { heartbeat: options.heartbeat } : {}),
     admit: (join) => identities.admit(join, { requireKey: secure.enabled }),
     onJoin: (id, join) => identities.register(id, join),
@@ -229,12 +238,13 @@ export async function startCoordinator(
   });
   const port = (http.address() as AddressInfo).port;
   const url = `${tls ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
-  log(
+  logger.info(
+    { task: task.info.name, version: coordinator.currentVersion, url },
     `task ${task.info.name} (${task.info.parameterCount} parameters), version ${coordinator.currentVersion}, ` +
       `next round ${coordinator.nextRoundNumber()}, listening on ${url}`,
   );
   if (clientCredentials)
-    log(
+    logger.info(
       `clients join with per-client tokens (${clientCredentials.size} in ${config.clientTokensFile}); the shared join token is refused`,
     );
   if (config.rounds.start > 0) coordinator.startRounds(config.rounds.start);

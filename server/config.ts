@@ -5,6 +5,7 @@ import { PrivacyConfigSchema } from '../shared/privacy/config.js';
 import { TrainConfigSchema } from '../shared/protocol/messages.js';
 import { CompressionConfigSchema } from './compression-config.js';
 import { HttpTimeoutsSchema } from './http-server.js';
+import { LogConfigSchema } from './logger.js';
 import { DEFAULT_UPDATE_NORM_LIMITS } from './round/update-norm.js';
 import { DEFAULT_BATCHING } from './serving/batch-scheduler.js';
 import { LABEL_PATTERN } from './serving/model-registry.js';
@@ -114,6 +115,8 @@ export const CoordinatorConfigSchema = z.strictObject({
   secureAggregation: SecureAggregationConfigSchema.prefault({}),
   /** How clients encode their updates: float32 (default), int8, int4 or topk (plaintext rounds). */
   compression: CompressionConfigSchema.prefault({}),
+  /** The operational log (server/logger.ts): level and format. */
+  log: LogConfigSchema.prefault({}),
 });
 export type CoordinatorConfig = z.output<typeof CoordinatorConfigSchema>;
 export type CoordinatorConfigInput = z.input<typeof CoordinatorConfigSchema>;

@@ -3,19 +3,20 @@ import { describeZodError, StartRoundsBody } from '../shared/protocol/messages.j
 import { adminRoundList, publicRoundList } from '../shared/protocol/public-rounds.js';
 import { readAccess, requireAdmin } from './auth.js';
 import { RoundsRefusedError, type Coordinator } from './coordinator.js';
-import type { CoordinatorMetrics } from './metrics.js';
+import type { Logger } from './logger.js';
+import type { MetricsExposition } from './metrics-exposition.js';
 import { HttpError, readJsonBody, sendFailure, sendJson } from './serving/http-io.js';
 import { handleServing, type ServingContext } from './serving/routes.js';
 import type { WebHandler } from './web/handler.js';
 
 export interface ApiContext {
   coordinator: Coordinator;
-  metrics: CoordinatorMetrics;
+  metrics: MetricsExposition;
   serving: ServingContext;
   /** The dashboard and browser client pages. */
   web: WebHandler;
   adminToken: string;
-  log: (line: string) => void;
+  logger: Logger;
 }
 
 const MAX_ADMIN_BODY = 16 * 1024;
@@ -45,7 +46,7 @@ async function rounds(req: IncomingMessage, res: ServerResponse, ctx: ApiContext
     if (e instanceof RoundsRefusedError) throw new HttpError(409, e.message);
     throw e;
   }
-  ctx.log(`admin queued ${parsed.data.rounds} round(s)`);
+  ctx.logger.info({ rounds: parsed.data.rounds, firstRound }, `admin queued ${parsed.data.rounds} round(s)`);
   sendJson(res, 202, { queued: parsed.data.rounds, firstRound, pendingRounds: ctx.coordinator.pendingRounds() });
 }
 
@@ -64,14 +65,11 @@ function health(req: IncomingMessage, res: ServerResponse, ctx: ApiContext): voi
   });
 }
 
-function metrics(req: IncomingMessage, res: ServerResponse, ctx: ApiContext): void {
+async function metrics(req: IncomingMessage, res: ServerResponse, ctx: ApiContext): Promise<void> {
   requireMethod(req, ['GET']);
-  const body = Buffer.from(
-    ctx.metrics.render(readAccess(req, ctx.adminToken)) + (ctx.serving.metrics?.render() ?? ''),
-    'utf8',
-  );
+  const body = Buffer.from(await ctx.metrics.render(readAccess(req, ctx.adminToken)), 'utf8');
   res.writeHead(200, {
-    'content-type': 'text/plain; version=0.0.4; charset=utf-8',
+    'content-type': ctx.metrics.contentType,
     'content-length': String(body.byteLength),
   });
   res.end(body);
@@ -94,7 +92,7 @@ export async function handleApi(req: IncomingMessage, res: ServerResponse, ctx: 
         return;
       }
       case '/metrics': {
-        metrics(req, res, ctx);
+        await metrics(req, res, ctx);
         return;
       }
       default:
@@ -103,6 +101,6 @@ export async function handleApi(req: IncomingMessage, res: ServerResponse, ctx: 
         throw new HttpError(404, `no such endpoint: ${req.method} ${pathname}`);
     }
   } catch (e) {
-    sendFailure(res, e, `${req.method} ${pathname}`, ctx.log);
+    sendFailure(res, e, `${req.method} ${pathname}`, ctx.logger);
   }
 }

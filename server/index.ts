@@ -1,6 +1,7 @@
 // Public API of the coordinator (`import { ... } from 'fedserve/server'`), Node only.
 export * from './app.js';
 export * from './config.js';
+export * from './logger.js';
 export * from './coordinator.js';
 export * from './round/aggregation-protocol.js';
 export * from './round/plaintext-protocol.js';

@@ -1,6 +1,7 @@
 import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { z } from 'zod';
 import { RoundPrivacyRecordSchema } from '../shared/protocol/rounds.js';
+import type { Logger } from './logger.js';
 
 const ChargeSchema = z.object({ round: z.number().int().positive(), privacy: RoundPrivacyRecordSchema });
 export type PrivacyCharge = z.infer<typeof ChargeSchema>;
@@ -14,7 +15,7 @@ export type PrivacyCharge = z.infer<typeof ChargeSchema>;
 export class PrivacyJournal {
   constructor(
     readonly path: string,
-    private readonly warn: (line: string) => void = (line) => console.warn(line),
+    private readonly logger: Logger,
   ) {}
 
   /** Synchronous on purpose: no event can run between the in-memory charge and this write. */
@@ -48,7 +49,8 @@ export class PrivacyJournal {
         // Torn by a crash mid-append: the process died before anything could see that charge.
       }
       if (parsed?.success) charges.push(parsed.data);
-      else this.warn(`privacy journal ${this.path}: line ${i + 1} is not a charge (interrupted write?); skipped`);
+      else
+        this.logger.warn(`privacy journal ${this.path}: line ${i + 1} is not a charge (interrupted write?); skipped`);
     });
     return charges;
   }

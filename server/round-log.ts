@@ -1,6 +1,7 @@
 import { mkdir, open, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { RoundRecordSchema, type RoundRecord } from '../shared/protocol/rounds.js';
+import type { Logger } from './logger.js';
 
 /**
  * The record's JSON line once the round log's reader would accept it (RoundRecordSchema), else a
@@ -27,7 +28,7 @@ export class RoundLog {
 
   constructor(
     readonly path: string,
-    private readonly warn: (line: string) => void = (line) => console.warn(line),
+    private readonly logger: Logger,
   ) {}
 
   async read(): Promise<RoundRecord[]> {
@@ -47,13 +48,13 @@ export class RoundLog {
       try {
         parsed = JSON.parse(line);
       } catch {
-        this.warn(`round log ${this.path}: line ${i + 1} is not JSON (interrupted write?); skipped`);
+        this.logger.warn(`round log ${this.path}: line ${i + 1} is not JSON (interrupted write?); skipped`);
         return;
       }
       const result = RoundRecordSchema.safeParse(parsed);
       if (result.success) records.push(result.data);
       else
-        this.warn(
+        this.logger.warn(
           `round log ${this.path}: line ${i + 1} is not a round record (${result.error.issues[0].path.join('.')}: ${result.error.issues[0].message}); skipped`,
         );
     });

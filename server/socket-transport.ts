@@ -19,13 +19,15 @@ import { SecAggClientMessage } from '../shared/secagg/messages.js';
 import { tokenMatches } from './auth.js';
 import type { ClientCredentials } from './client-credentials.js';
 import type { ClientLink, Coordinator } from './coordinator.js';
+import type { Logger } from './logger.js';
 
 export interface SocketTransportOptions {
   /** The shared join token: any holder joins under any free name (not sybil-resistant). */
   joinToken: string;
   /** Per-client tokens instead: each admits only its own name, and the shared token is refused. */
   clientCredentials?: ClientCredentials;
-  log: (line: string) => void;
+  /** Refused messages are logged here, at warn. */
+  logger: Logger;
   /** A further check of an authenticated join (secure aggregation: the identity key); a reason refuses it. */
   admit?: (join: JoinAuth) => string | undefined;
   /** A join was admitted under client id `id`. */
@@ -169,7 +171,7 @@ export function attachSocketTransport(
       const refused = (code: ErrorCode, message: string, round?: number) => {
         if (round === undefined) coordinator.countRefusal();
         else coordinator.refuseUpdate(link.id, round, `${code}: ${message}`);
-        opts.log(`refused update from ${link.id}: ${message}`);
+        opts.logger.warn({ clientId: link.id }, `refused update from ${link.id}: ${message}`);
         reply({ ok: false, code, message, ...(round !== undefined ? { round } : {}) });
       };
       if (args.length !== 2)
@@ -185,7 +187,7 @@ export function attachSocketTransport(
         throw e;
       }
       const verdict = coordinator.submitUpdate(link.id, meta.data, delta, payloadBytes(args[1])!.byteLength);
-      if (!verdict.ok) opts.log(`refused update from ${link.id}: ${verdict.message}`);
+      if (!verdict.ok) opts.logger.warn({ clientId: link.id }, `refused update from ${link.id}: ${verdict.message}`);
       reply(verdict.ok ? { ok: true, round: meta.data.round } : { ...verdict, round: meta.data.round });
     });
 
@@ -193,7 +195,7 @@ export function attachSocketTransport(
       const ack =
         typeof args[args.length - 1] === 'function' ? (args.pop() as (reply: UpdateReply) => void) : undefined;
       const reply = (r: UpdateReply) => {
-        if (!r.ok) opts.log(`refused evaluation from ${link.id}: ${r.message}`);
+        if (!r.ok) opts.logger.warn({ clientId: link.id }, `refused evaluation from ${link.id}: ${r.message}`);
         if (ack) ack(r);
         else if (!r.ok)
           refuse(socket, { code: r.code, message: r.message, ...(r.round !== undefined ? { round: r.round } : {}) });
@@ -216,7 +218,7 @@ export function attachSocketTransport(
       const reply = (r: UpdateReply, type?: string) => {
         // Unmasking closes once every secret has enough shares: a late reveal is expected, not worth a log line.
         if (!r.ok && !(r.code === 'stale-round' && type === 'secagg/unmask'))
-          opts.log(`refused ${EVENTS.secagg} message from ${link.id}: ${r.message}`);
+          opts.logger.warn({ clientId: link.id }, `refused ${EVENTS.secagg} message from ${link.id}: ${r.message}`);
         if (ack) ack(r);
         else if (!r.ok)
           refuse(socket, { code: r.code, message: r.message, ...(r.round !== undefined ? { round: r.round } : {}) });

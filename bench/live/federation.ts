@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startCoordinator, type RunningCoordinator } from '../../server/app.js';
 import type { Heartbeat } from '../../server/socket-transport.js';
 import { parseCoordinatorConfig } from '../../server/config.js';
+import { lineLogger } from '../../server/logger.js';
 import type { RoundRecord } from '../../shared/protocol/rounds.js';
 import { dropPlan } from './drop-plan.js';
 import type { FromHost } from './host-messages.js';
@@ -90,7 +91,7 @@ export class Federation {
     const meter = new ServerSocketBytes();
     let running: RunningCoordinator | undefined;
     try {
-      running = await startCoordinator(config, { log: o.log, heartbeat: HEARTBEAT });
+      running = await startCoordinator(config, { logger: lineLogger(o.log), heartbeat: HEARTBEAT });
       const { inputShape, numClasses } = running.coordinator.task.info;
       const names = Array.from({ length: o.clients }, (_, i) => `c${String(i).padStart(4, '0')}`);
       const federation = new Federation(o, running, hosts, names, meter, dataDir);

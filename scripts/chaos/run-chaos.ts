@@ -20,6 +20,7 @@ import { loadDataSpecSync } from '../../shared/data/data-spec.node.js';
 import { NodeClient } from '../../client/node-client.js';
 import { RoundListSchema, type RoundList } from '../../shared/protocol/rounds.js';
 import { seededRng, type Rng } from '../../shared/random.js';
+import { silentLogger } from '../../server/logger.js';
 import { RoundLog } from '../../server/round-log.js';
 import { CheckpointError, CheckpointStore } from '../../server/store/checkpoint-store.js';
 
@@ -111,7 +112,7 @@ function checkpointWriteBegins(versionsDir: string, nth: number, timeoutMs: numb
 async function diskState(
   dataDir: string,
 ): Promise<{ newest: number; committed: Map<number, number>; epsilon: number; corrupt: number; tempDirs: number }> {
-  const store = new CheckpointStore(dataDir, { log: () => undefined });
+  const store = new CheckpointStore(dataDir, { logger: silentLogger() });
   const names = await readdir(join(dataDir, 'versions'));
   const committed = new Map<number, number>();
   let newest = -1;
@@ -264,7 +265,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       const list = await rounds();
       const after = new Map(list.rounds.filter((r) => r.status === 'committed').map((r) => [r.round, r.version]));
       const logged = new Set(
-        (await new RoundLog(join(dataDir, 'data', 'rounds.jsonl'), () => undefined).read())
+        (await new RoundLog(join(dataDir, 'data', 'rounds.jsonl'), silentLogger()).read())
           .filter((r) => r.status === 'committed')
           .map((r) => r.round),
       );

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
+import type { Logger } from '../logger.js';
 
 /** An error that becomes an HTTP response `{"error": message}` with this status. */
 export class HttpError extends Error {
@@ -133,13 +134,14 @@ export function sendJsonBytes(
  * Answers a request whose handler threw: an HttpError becomes its status and message, anything else a
  * logged 500; a response already under way can only be cut off.
  */
-export function sendFailure(res: ServerResponse, e: unknown, context: string, log: (line: string) => void): void {
+export function sendFailure(res: ServerResponse, e: unknown, context: string, logger: Logger): void {
   if (res.headersSent) {
     res.destroy();
   } else if (e instanceof HttpError) {
     sendJson(res, e.status, { error: e.message }, e.headers);
   } else {
-    log(`${context} failed: ${(e as Error).stack ?? String(e)}`);
+    // The stack goes in the line's `err` field (pino's error serializer).
+    logger.error({ err: e }, `${context} failed: ${e instanceof Error ? e.message : String(e)}`);
     sendJson(res, 500, { error: `internal error: ${(e as Error).message}` });
   }
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { requireAdmin } from '../auth.js';
+import type { Logger } from '../logger.js';
 import { handleExplain } from './explain.js';
 import { HttpError, readBodyBytes, readJsonBody, sendBytes, sendFailure, sendJson, sendJsonBytes } from './http-io.js';
 import { JsonBodyError, parseJsonTensors } from './json-tensors.js';
@@ -33,8 +34,8 @@ export interface ServingContext {
   metrics?: ServingMetrics;
   /** Bearer token that may set version labels; without one, labels cannot be set over REST. */
   adminToken?: string;
-  /** Receives unexpected (500) errors; default console.error. */
-  log?: (line: string) => void;
+  /** Where unexpected (500) errors are logged. */
+  logger: Logger;
 }
 
 const DEFAULT_MAX_BODY = 8 * 1024 * 1024;
@@ -469,7 +470,7 @@ export async function handleServing(req: IncomingMessage, res: ServerResponse, c
     if (!route) return false;
     await dispatch(route, req, res, ctx, name);
   } catch (e) {
-    sendFailure(res, e, `serving ${req.method} ${pathname}`, ctx.log ?? console.error);
+    sendFailure(res, e, `serving ${req.method} ${pathname}`, ctx.logger);
   }
   return true;
 }

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { parameterCount } from '../../shared/model/weights.js';
+import type { Logger } from '../logger.js';
 import { fsyncDir, nodeFileSystem, writeFileDurable, type FileSystem } from './durable-fs.js';
 import { decodeState, encodeState, metadataToJson, type CheckpointState } from './json-tree.js';
 import { tfjsModelJson, TfjsModelJsonSchema, type ModelArtifact } from './tfjs-model-json.js';
@@ -36,8 +37,8 @@ export class CheckpointError extends Error {
 }
 
 export interface CheckpointStoreOptions {
-  /** Receives one line per skipped, quarantined or removed directory. Default: console.warn. */
-  log?: (line: string) => void;
+  /** Warned once per skipped, quarantined or removed directory. */
+  logger: Logger;
   /** The file system; the real one by default (tests observe or fail calls through it). */
   fs?: FileSystem;
 }
@@ -125,14 +126,14 @@ export class CheckpointStore {
   readonly dir: string;
   private readonly versionsDir: string;
   private readonly quarantineDir: string;
-  private readonly log: (line: string) => void;
+  private readonly logger: Logger;
   private readonly fs: FileSystem;
 
-  constructor(dir: string, options: CheckpointStoreOptions = {}) {
+  constructor(dir: string, options: CheckpointStoreOptions) {
     this.dir = dir;
     this.versionsDir = join(dir, 'versions');
     this.quarantineDir = join(dir, QUARANTINE_DIR);
-    this.log = options.log ?? ((line) => console.warn(`[checkpoint-store] ${line}`));
+    this.logger = options.logger;
     this.fs = options.fs ?? nodeFileSystem;
   }
 
@@ -205,7 +206,7 @@ export class CheckpointStore {
     const names = await this.entries();
     for (const name of names.filter((n) => n.startsWith(TEMP_PREFIX))) {
       await this.fs.rm(join(this.versionsDir, name), { recursive: true, force: true });
-      this.log(`removed ${join(this.versionsDir, name)}: an interrupted save left it`);
+      this.logger.warn(`removed ${join(this.versionsDir, name)}: an interrupted save left it`);
     }
     const versions = names
       .filter((n) => VERSION_NAME.test(n))
@@ -256,7 +257,7 @@ export class CheckpointStore {
     const names = await this.entries();
     for (const name of names) {
       if (name.startsWith(TEMP_PREFIX))
-        this.log(`ignoring ${join(this.versionsDir, name)}: an interrupted save left it; it is never loaded`);
+        this.logger.warn(`ignoring ${join(this.versionsDir, name)}: an interrupted save left it; it is never loaded`);
     }
     const versions = names
       .filter((n) => VERSION_NAME.test(n))
@@ -267,7 +268,7 @@ export class CheckpointStore {
         return await this.load(version);
       } catch (e) {
         if (!(e instanceof CheckpointError)) throw e;
-        this.log(`skipping checkpoint version ${version}: ${e.reason}`);
+        this.logger.warn({ version }, `skipping checkpoint version ${version}: ${e.reason}`);
       }
     }
     return null;
@@ -364,7 +365,7 @@ export class CheckpointStore {
     const movedTo = join(this.quarantineDir, `${version}-${stamp}-${randomBytes(3).toString('hex')}`);
     await this.fs.rename(from, movedTo);
     await fsyncDir(this.quarantineDir, this.fs);
-    this.log(`checkpoint version ${version} is unusable (${reason}); moved to ${movedTo}`);
+    this.logger.warn({ version }, `checkpoint version ${version} is unusable (${reason}); moved to ${movedTo}`);
     return { version, reason, movedTo, ...(roundFile ? { roundFile } : {}) };
   }
 

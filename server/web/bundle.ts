@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import type { Plugin } from 'esbuild';
 import { z } from 'zod';
+import type { Logger } from '../logger.js';
 
 /**
  * The browser bundle: the client page and the dashboard, built with esbuild into dist/web along
@@ -163,20 +164,19 @@ async function isStale(manifest: WebManifest, root: string): Promise<boolean> {
  * The bundle's manifest, building first when it is missing or stale. Where esbuild is not
  * installed (a production install) an existing bundle is used as it is.
  */
-export async function ensureWebBundle(
-  dir = defaultWebDir(),
-  log: (line: string) => void = () => {},
-): Promise<WebManifest> {
+export async function ensureWebBundle(dir = defaultWebDir(), logger?: Logger): Promise<WebManifest> {
   const manifest = await readManifest(dir);
   if (manifest && !(await isStale(manifest, packageRoot()))) return manifest;
   const started = performance.now();
   try {
     const built = await buildWebBundle(dir);
-    log(`built the web bundle into ${dir} in ${Math.round(performance.now() - started)} ms`);
+    logger?.info(`built the web bundle into ${dir} in ${Math.round(performance.now() - started)} ms`);
     return built;
   } catch (e) {
     if (manifest) {
-      log(`could not rebuild the web bundle (${(e as Error).message.split('\n')[0]}); serving the existing one`);
+      logger?.warn(
+        `could not rebuild the web bundle (${(e as Error).message.split('\n')[0]}); serving the existing one`,
+      );
       return manifest;
     }
     throw new Error(
@@ -188,7 +188,7 @@ export async function ensureWebBundle(
 export interface LoadWebBundleOptions {
   /** Build the bundle when it is missing or stale; default: only when running from the sources. */
   build?: boolean;
-  log?: (line: string) => void;
+  logger?: Logger;
 }
 
 /**
@@ -197,7 +197,7 @@ export interface LoadWebBundleOptions {
  * own install directory, which may be read-only or shared, so a missing bundle is an error.
  */
 export async function loadWebBundle(dir = defaultWebDir(), opts: LoadWebBundleOptions = {}): Promise<WebManifest> {
-  if (opts.build ?? RUNS_FROM_SOURCE) return ensureWebBundle(dir, opts.log);
+  if (opts.build ?? RUNS_FROM_SOURCE) return ensureWebBundle(dir, opts.logger);
   const manifest = await readManifest(dir);
   if (!manifest) {
     throw new Error(

@@ -3,6 +3,7 @@ import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, extname, join } from 'node:path';
+import { silentLogger, type Logger } from '../logger.js';
 import { HttpError, sendFailure } from '../serving/http-io.js';
 import { defaultWebDir, loadWebBundle, type WebManifest } from './bundle.js';
 import { MNIST_SHARD_PATH, mnistShardBytes } from './mnist-shards.js';
@@ -13,7 +14,8 @@ export interface WebOptions {
   dir?: string;
   /** Build the bundle into `dir` when missing or stale; default: only when running from the sources (a checkout). */
   build?: boolean;
-  log?: (line: string) => void;
+  /** Where a bundle failure and unexpected (500) errors are logged; default nowhere. */
+  logger?: Logger;
 }
 
 /** Serves one request if it is for the web UI; resolves false for any other path. */
@@ -104,16 +106,16 @@ function sendBinary(req: IncomingMessage, res: ServerResponse, body: Uint8Array)
  */
 export function createWebHandler(opts: WebOptions = {}): WebHandler {
   const dir = opts.dir ?? defaultWebDir();
-  const log = opts.log ?? (() => {});
+  const logger = opts.logger ?? silentLogger();
   const wasm = wasmDir();
   let bundle: Promise<WebManifest> | undefined;
   // Loaded (or built) once per process; a failure is retried on the next request.
   const ready = () => {
     if (!bundle) {
-      bundle = loadWebBundle(dir, { ...(opts.build !== undefined ? { build: opts.build } : {}), log }).catch(
+      bundle = loadWebBundle(dir, { ...(opts.build !== undefined ? { build: opts.build } : {}), logger }).catch(
         (e: unknown) => {
           bundle = undefined;
-          log(`web UI unavailable: ${errorMessage(e)}`);
+          logger.error(`web UI unavailable: ${errorMessage(e)}`);
           throw new HttpError(503, `web UI unavailable: ${errorMessage(e)}`);
         },
       );
@@ -156,7 +158,7 @@ export function createWebHandler(opts: WebOptions = {}): WebHandler {
     try {
       return await route(req, res, pathname);
     } catch (e) {
-      sendFailure(res, e, `${req.method} ${pathname}`, log);
+      sendFailure(res, e, `${req.method} ${pathname}`, logger);
       return true;
     }
   };

@@ -12,6 +12,7 @@ import type { PrivacyStatus, RoundRecord } from '../../shared/protocol/rounds.js
 import { startCoordinator } from '../../server/app.js';
 import { parseCoordinatorConfig, type CoordinatorConfig } from '../../server/config.js';
 import { RoundsRefusedError } from '../../server/coordinator.js';
+import { lineLogger } from '../../server/logger.js';
 import { planCoordinator } from '../../server/strategy-runtime.js';
 import type { LabConfig, LabRun } from './config.js';
 import type { Population } from './population.js';
@@ -117,7 +118,7 @@ export async function runOnce(
   const coordinatorConfig = { ...parsed, dataDir };
   const strategy = strategyName(config, run);
   const server = await startCoordinator(coordinatorConfig, {
-    log: (line) => log.push(`${new Date().toISOString()} ${line}`),
+    logger: lineLogger((line) => log.push(`${new Date().toISOString()} ${line}`)),
     evalData: population.test,
   }).catch(async (e: unknown) => {
     await rm(dataDir, { recursive: true, force: true });

@@ -18,6 +18,7 @@ import { createSeedCnn } from '../../shared/model/seed-cnn.js';
 import { attachLiveFeed, type RoundSource } from '../../server/web/live-feed.js';
 import type { PrivacyStatus, RoundList, RoundRecord } from '../../shared/protocol/rounds.js';
 import { launchChromium, watchOutgoing, type Outbox } from './helpers.js';
+import { silentLogger } from '../../server/logger.js';
 
 /**
  * The dashboard against a scripted coordinator: the public view (under differential privacy only
@@ -176,7 +177,7 @@ beforeAll(async () => {
   // The playground explains with real served versions (the seed CNN with two seeds).
   await setupBackend(undefined, { log: () => {}, argv: [], env: {} });
   servingDir = await mkdtemp(join(tmpdir(), 'fedserve-dashboard-serving-'));
-  const store = new CheckpointStore(servingDir, { log: () => {} });
+  const store = new CheckpointStore(servingDir, { logger: silentLogger() });
   registry = new ModelRegistry(store, { capacity: 2 });
   for (const version of [1, 2]) {
     const model = createSeedCnn(version);
@@ -200,7 +201,7 @@ beforeAll(async () => {
         });
       return;
     }
-    void handleServing(req, res, { registry, log: () => {} })
+    void handleServing(req, res, { registry, logger: silentLogger() })
       .then((served) => served || web(req, res))
       .then((handled) => {
         if (!handled) res.writeHead(404).end();

@@ -13,6 +13,7 @@ import { featureSize, shard, type Dataset } from '../../shared/data/dataset.js';
 import { loadMnist } from '../../shared/data/mnist.node.js';
 import { setupBackend } from '../../shared/engine/backend.js';
 import { bmp, launchChromium, watchOutgoing, type Outbox } from './helpers.js';
+import { silentLogger } from '../../server/logger.js';
 
 /**
  * The browser client and the dashboard in a real browser (Debian's chromium): two in-page
@@ -53,7 +54,7 @@ beforeAll(async () => {
     },
     'browser test',
   );
-  coordinator = await startCoordinator(config, { log: () => {} });
+  coordinator = await startCoordinator(config, { logger: silentLogger() });
   browser = await launchChromium();
 });
 

@@ -16,6 +16,7 @@ import { loadMnist } from '../../shared/data/mnist.node.js';
 import { setupBackend } from '../../shared/engine/backend.js';
 import { makeCertificate, type TestCertificate } from '../e2e/tls-helpers.js';
 import { launchChromium } from './helpers.js';
+import { silentLogger } from '../../server/logger.js';
 
 /**
  * The browser client page served over https by the coordinator itself. Chromium resolves
@@ -57,7 +58,7 @@ beforeAll(async () => {
     },
     'browser tls test',
   );
-  coordinator = await startCoordinator(config, { log: () => {} });
+  coordinator = await startCoordinator(config, { logger: silentLogger() });
   // The same host over plain http, to show the mapping makes an origin that is not secure by itself.
   plainHttp = createServer((_, res) => res.end('<!doctype html><title>plain</title>'));
   await new Promise<void>((resolve) => plainHttp.listen(0, '127.0.0.1', resolve));

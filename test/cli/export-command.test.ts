@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportCommand } from '../../cli/export-command.js';
 import { CheckpointStore } from '../../server/store/checkpoint-store.js';
+import { silentLogger } from '../../server/logger.js';
 
 const specs = [
   { name: 'dense/kernel', shape: [4, 8] },
@@ -15,7 +16,7 @@ const topology = { class_name: 'Sequential', config: { name: 'tiny', layers: [] 
 let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'fedserve-export-'));
-  const store = new CheckpointStore(join(dir, 'data'), { log: () => undefined });
+  const store = new CheckpointStore(join(dir, 'data'), { logger: silentLogger() });
   for (const version of [0, 1]) {
     await store.save({
       version,

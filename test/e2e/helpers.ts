@@ -11,6 +11,7 @@ import { setupBackend } from '../../shared/engine/backend.js';
 import type { RoundRecord } from '../../shared/protocol/rounds.js';
 import { startCoordinator, type RunningCoordinator } from '../../server/app.js';
 import { parseCoordinatorConfig, type CoordinatorConfigInput } from '../../server/config.js';
+import { lineLogger } from '../../server/logger.js';
 
 export const JOIN_TOKEN = 'e2e-join-token';
 export const ADMIN_TOKEN = 'e2e-admin-token';
@@ -31,7 +32,7 @@ export async function startTestCoordinator(
     { port: 0, host: '127.0.0.1', dataDir, joinToken: JOIN_TOKEN, adminToken: ADMIN_TOKEN, ...overrides },
     'test',
   );
-  const running = await startCoordinator(config, { log: (line) => logs.push(line) });
+  const running = await startCoordinator(config, { logger: lineLogger((line) => logs.push(line)) });
   return Object.assign(running, { logs });
 }
 

@@ -11,6 +11,7 @@ import type { RoundRecord } from '../../shared/protocol/rounds.js';
 import type { ClientAudit } from '../../shared/secagg/index.js';
 import { setupBackend } from '../../shared/engine/backend.js';
 import { collectingProgress, JOIN_TOKEN, ADMIN_TOKEN, tempDir } from './helpers.js';
+import { lineLogger } from '../../server/logger.js';
 
 /**
  * Secure federations for the e2e tests: a small MNIST model (softmax regression, 7,850
@@ -72,7 +73,7 @@ export async function startSecureCoordinator(
     },
     'secure test',
   );
-  const running = await startCoordinator(config, { log: (line) => logs.push(line), ...options });
+  const running = await startCoordinator(config, { logger: lineLogger((line) => logs.push(line)), ...options });
   return Object.assign(running, { logs });
 }
 

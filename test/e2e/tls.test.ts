@@ -9,6 +9,7 @@ import { startCoordinator } from '../../server/app.js';
 import { BIN, JOIN_TOKEN, nextRounds } from './helpers.js';
 import { secureSuite, startSecureClient, startSecureCoordinator, type SecureTestClient } from './secagg-helpers.js';
 import { httpsGet, makeCertificate, type TestCertificate } from './tls-helpers.js';
+import { silentLogger } from '../../server/logger.js';
 
 /**
  * TLS on the coordinator's own port: https REST and wss socket.io with a certificate made at test
@@ -106,7 +107,7 @@ describe('coordinator over TLS', () => {
     );
     expect(config({ key: tls.key })).toThrow('tls.cert is missing');
 
-    const start = (t: { cert: string; key: string }) => startCoordinator(config(t)(), { log: () => undefined });
+    const start = (t: { cert: string; key: string }) => startCoordinator(config(t)(), { logger: silentLogger() });
     const missing = join(tls.cert, '..', 'missing.crt');
     await expect(start({ cert: missing, key: tls.key })).rejects.toThrow(
       `TLS certificate file ${missing} cannot be read: ENOENT`,

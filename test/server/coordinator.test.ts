@@ -11,6 +11,7 @@ import { Coordinator, type Clock, type ClientLink, type LinkMessage } from '../.
 import { PlaintextProtocol } from '../../server/round/plaintext-protocol.js';
 import { RoundLog } from '../../server/round-log.js';
 import { CheckpointStore } from '../../server/store/checkpoint-store.js';
+import { silentLogger } from '../../server/logger.js';
 
 /** Timers that fire only when the test advances time. */
 class ManualClock implements Clock {
@@ -77,8 +78,8 @@ const opened: Coordinator[] = [];
 async function open(): Promise<Coordinator> {
   const c = await Coordinator.open({
     task,
-    store: new CheckpointStore(dir, { log: () => undefined }),
-    roundLog: new RoundLog(join(dir, 'rounds.jsonl'), () => undefined),
+    store: new CheckpointStore(dir, { logger: silentLogger() }),
+    roundLog: new RoundLog(join(dir, 'rounds.jsonl'), silentLogger()),
     policy: { minClients: 2, maxClients: 3, minResults: 2, selectionWindowMs: 100, trainingTimeoutMs: 1000 },
     trainConfig: { epochs: 1, batchSize: 4, learningRate: 0.1, optimizer: 'sgd' },
     strategy: {
@@ -113,7 +114,7 @@ describe('Coordinator', () => {
   it('commits version 0 on an empty data dir and welcomes clients before training them', async () => {
     const c = await open();
     expect(c.currentVersion).toBe(0);
-    expect(await new CheckpointStore(dir).versions()).toEqual([0]);
+    expect(await new CheckpointStore(dir, { logger: silentLogger() }).versions()).toEqual([0]);
     c.startRounds(1);
     const a = new FakeLink('a');
     const b = new FakeLink('b');
@@ -145,7 +146,7 @@ describe('Coordinator', () => {
       participants: ['a', 'b'],
     });
     expect(Array.from(c.currentWeights())).toEqual([0.5, 1.5, 2.5, 3.5, 4.5, 5.5]);
-    const saved = await new CheckpointStore(dir).load(1);
+    const saved = await new CheckpointStore(dir, { logger: silentLogger() }).load(1);
     expect(Array.from(saved.weights)).toEqual([0.5, 1.5, 2.5, 3.5, 4.5, 5.5]);
     expect(saved.metadata).toMatchObject({ round: 1, numExamples: 40, trainAccuracy: 0.75 });
     expect(a.inbox.at(-1)).toMatchObject({
@@ -240,7 +241,7 @@ describe('Coordinator', () => {
     const second = await open();
     expect(second.rounds().rounds.map((r) => [r.round, r.status, r.version])).toEqual([[1, 'committed', 1]]);
     expect(second.nextRoundNumber()).toBe(2);
-    expect(await new RoundLog(join(dir, 'rounds.jsonl')).read()).toHaveLength(1);
+    expect(await new RoundLog(join(dir, 'rounds.jsonl'), silentLogger()).read()).toHaveLength(1);
   });
 
   it('lets a reconnecting client replace its old connection', async () => {
@@ -267,8 +268,8 @@ describe('Coordinator', () => {
     await expect(
       Coordinator.open({
         task: other,
-        store: new CheckpointStore(dir, { log: () => undefined }),
-        roundLog: new RoundLog(join(dir, 'rounds.jsonl')),
+        store: new CheckpointStore(dir, { logger: silentLogger() }),
+        roundLog: new RoundLog(join(dir, 'rounds.jsonl'), silentLogger()),
         policy: { minClients: 1, maxClients: 1, minResults: 1, selectionWindowMs: 0, trainingTimeoutMs: 1 },
         trainConfig: { epochs: 1, batchSize: 1, learningRate: 0.1, optimizer: 'sgd' },
         strategy: {

@@ -11,6 +11,7 @@ import { RoundLog } from '../../server/round-log.js';
 import { encodeWeights } from '../../shared/protocol/weights-codec.js';
 import { JOIN_TOKEN, nextRounds, startTestCoordinator, tempDir, coordinatorSuite } from '../e2e/helpers.js';
 import { join } from 'node:path';
+import { silentLogger } from '../../server/logger.js';
 
 /**
  * The attacks of issue 11 on a live coordinator over socket.io: a selected client sends an
@@ -87,7 +88,7 @@ describe('hostile updates on a live coordinator', () => {
     expect(maxAbs(server.coordinator.currentWeights())).toBeLessThan(10);
     // The round log reads back what was written.
     await server.close();
-    expect((await new RoundLog(join(dir, 'rounds.jsonl'), () => undefined).read()).map((r) => r.round)).toEqual([1]);
+    expect((await new RoundLog(join(dir, 'rounds.jsonl'), silentLogger()).read()).map((r) => r.round)).toEqual([1]);
   });
 
   it('takes the sender of a too-large update out of the round, so the round does not wait for it', async () => {

@@ -21,6 +21,7 @@ import { PublicRoundListSchema } from '../../shared/protocol/public-rounds.js';
 import type { RoundRecord } from '../../shared/protocol/rounds.js';
 import { encodeWeights } from '../../shared/protocol/weights-codec.js';
 import { ADMIN_TOKEN, JOIN_TOKEN, nextRounds, tempDir, coordinatorSuite } from '../e2e/helpers.js';
+import { lineLogger, silentLogger } from '../../server/logger.js';
 
 /**
  * Every Poisson draw is charged when it is taken and made durable before anything derived from the
@@ -44,7 +45,7 @@ async function start(
     'test',
   );
   const running = await startCoordinator(config, {
-    log: (line) => logs.push(line),
+    logger: lineLogger((line) => logs.push(line)),
     ...(seed !== undefined ? { privacySamplingSeed: seed } : {}),
   });
   let closed = false;
@@ -162,7 +163,7 @@ describe('every Poisson draw is charged as it is taken', () => {
     );
 
     // Rounds 2 and 3 left no checkpoint: their charges are in the journal, on disk before the round went on.
-    const journal = new PrivacyJournal(join(dir.path, 'privacy-charges.jsonl')).read();
+    const journal = new PrivacyJournal(join(dir.path, 'privacy-charges.jsonl'), silentLogger()).read();
     expect([...new Set(journal.map((c) => c.round))]).toEqual([1, 2, 3]);
     await server.close();
     const resumed = await start(dir.path, overrides, seed);
@@ -193,7 +194,7 @@ describe('every Poisson draw is charged as it is taken', () => {
     const evaluator = rawClient(server, 'c', {
       canEvaluate: true,
       onEvaluate: (task) => {
-        const charge = new PrivacyJournal(journalPath)
+        const charge = new PrivacyJournal(journalPath, silentLogger())
           .read()
           .filter((c) => c.round === task.round)
           .at(-1);

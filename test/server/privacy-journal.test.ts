@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RoundPrivacyRecord } from '../../shared/protocol/rounds.js';
 import { PrivacyJournal } from '../../server/privacy-journal.js';
+import { lineLogger, silentLogger } from '../../server/logger.js';
 
 const privacy = (epsilon: number): RoundPrivacyRecord => ({
   mode: 'central',
@@ -30,7 +31,10 @@ describe('PrivacyJournal', () => {
   it('reads back every charge, skipping a torn line with a warning and keeping later charges apart from it', async () => {
     const path = join(dir, 'privacy-charges.jsonl');
     const warnings: string[] = [];
-    const journal = new PrivacyJournal(path, (w) => warnings.push(w));
+    const journal = new PrivacyJournal(
+      path,
+      lineLogger((w) => warnings.push(w)),
+    );
     expect(journal.read()).toEqual([]);
     journal.record({ round: 1, privacy: privacy(4.5) });
     await appendFile(path, '{"round":2,"privacy":{"mo');
@@ -44,7 +48,7 @@ describe('PrivacyJournal', () => {
 
   it('refuses to record a charge its reader would skip, writing nothing', async () => {
     const path = join(dir, 'privacy-charges.jsonl');
-    const journal = new PrivacyJournal(path);
+    const journal = new PrivacyJournal(path, silentLogger());
     expect(() => journal.record({ round: 1, privacy: privacy(Number.NaN) })).toThrow();
     expect(() => journal.record({ round: 0, privacy: privacy(1) })).toThrow();
     await expect(readFile(path)).rejects.toMatchObject({ code: 'ENOENT' });

@@ -17,6 +17,7 @@ import { PlaintextProtocol } from '../../server/round/plaintext-protocol.js';
 import { withPrivacy } from '../../server/round/private-protocol.js';
 import { RoundLog } from '../../server/round-log.js';
 import { CheckpointStore } from '../../server/store/checkpoint-store.js';
+import { lineLogger, silentLogger } from '../../server/logger.js';
 
 /**
  * A coordinator restarted on a data dir whose newest checkpoints are damaged: numbering goes on,
@@ -63,8 +64,11 @@ async function open(options: { privacy?: boolean; journal?: boolean } = {}): Pro
     : undefined;
   const c = await Coordinator.open({
     task,
-    store: new CheckpointStore(dir, { log: (l) => logs.push(l) }),
-    roundLog: new RoundLog(join(dir, 'rounds.jsonl'), (l) => logs.push(l)),
+    store: new CheckpointStore(dir, { logger: lineLogger((l) => logs.push(l)) }),
+    roundLog: new RoundLog(
+      join(dir, 'rounds.jsonl'),
+      lineLogger((l) => logs.push(l)),
+    ),
     policy: { minClients: 2, maxClients: 2, minResults: 2, selectionWindowMs: 100, trainingTimeoutMs: 1000 },
     trainConfig: { epochs: 1, batchSize: 4, learningRate: 0.1, optimizer: 'sgd' },
     strategy: {
@@ -75,7 +79,12 @@ async function open(options: { privacy?: boolean; journal?: boolean } = {}): Pro
     protocol: withPrivacy((ctx) => new PlaintextProtocol(ctx), privacy, { clipOnArrival: true }),
     ...(privacy ? { privacy } : {}),
     ...(options.journal
-      ? { privacyJournal: new PrivacyJournal(join(dir, 'privacy-charges.jsonl'), (l) => logs.push(l)) }
+      ? {
+          privacyJournal: new PrivacyJournal(
+            join(dir, 'privacy-charges.jsonl'),
+            lineLogger((l) => logs.push(l)),
+          ),
+        }
       : {}),
     clock,
     log: (l) => logs.push(l),
@@ -144,7 +153,7 @@ describe('resuming a data dir with a damaged newest version', () => {
     );
     const next = await round(c);
     expect(next).toMatchObject({ round: 3, status: 'committed', version: 3, baseVersion: 1 });
-    expect(await new CheckpointStore(dir).versions()).toEqual([0, 1, 3]);
+    expect(await new CheckpointStore(dir, { logger: silentLogger() }).versions()).toEqual([0, 1, 3]);
     expect((await logLines()).map((r) => [r.round, r.version])).toEqual([
       [1, 1],
       [2, 2],
@@ -176,7 +185,7 @@ describe('resuming a data dir with a damaged newest version', () => {
     expect(logs.join('\n')).toMatch(
       /round 1: its record was missing from the round log; recovered from checkpoint version 1/,
     );
-    expect((await new RoundLog(join(dir, 'rounds.jsonl'), () => undefined).read()).map((r) => r.round).sort()).toEqual([
+    expect((await new RoundLog(join(dir, 'rounds.jsonl'), silentLogger()).read()).map((r) => r.round).sort()).toEqual([
       1, 2,
     ]);
   });
@@ -287,6 +296,6 @@ describe('round records with extreme client numbers', () => {
     expect(c.currentVersion).toBe(0);
     expect(Array.from(c.currentWeights())).toEqual(Array.from(task.initialWeights));
     expect(c.rounds().rounds.map((r) => r.status)).toEqual(['failed']);
-    expect(await new CheckpointStore(dir).versions()).toEqual([0]);
+    expect(await new CheckpointStore(dir, { logger: silentLogger() }).versions()).toEqual([0]);
   });
 });

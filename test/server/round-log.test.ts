@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RoundRecord } from '../../shared/protocol/rounds.js';
 import { assertLoggable, RoundLog } from '../../server/round-log.js';
+import { lineLogger, silentLogger } from '../../server/logger.js';
 
 const record = (round: number): RoundRecord => ({
   round,
@@ -28,7 +29,7 @@ afterEach(() => rm(dir, { recursive: true, force: true }));
 
 describe('RoundLog', () => {
   it('reads nothing from a missing file and reads back what it appended', async () => {
-    const log = new RoundLog(join(dir, 'sub', 'rounds.jsonl'));
+    const log = new RoundLog(join(dir, 'sub', 'rounds.jsonl'), silentLogger());
     expect(await log.read()).toEqual([]);
     await log.append(record(1));
     await log.append(record(2));
@@ -38,13 +39,16 @@ describe('RoundLog', () => {
   it('skips a torn last line with a warning and keeps later appends on their own line', async () => {
     const path = join(dir, 'rounds.jsonl');
     const warnings: string[] = [];
-    const log = new RoundLog(path, (w) => warnings.push(w));
+    const log = new RoundLog(
+      path,
+      lineLogger((w) => warnings.push(w)),
+    );
     await log.append(record(1));
     await appendFile(path, '{"round":2,"sta');
     expect((await log.read()).map((r) => r.round)).toEqual([1]);
     expect(warnings).toEqual([`round log ${path}: line 2 is not JSON (interrupted write?); skipped`]);
     await log.append(record(3));
-    expect((await new RoundLog(path, () => undefined).read()).map((r) => r.round)).toEqual([1, 3]);
+    expect((await new RoundLog(path, silentLogger()).read()).map((r) => r.round)).toEqual([1, 3]);
   });
 
   it('reads back exactly what it wrote at the extremes the schema allows', async () => {
@@ -65,8 +69,13 @@ describe('RoundLog', () => {
       phaseMs: { training: Number.MAX_VALUE, 'we\u2028ird"name': 0 },
       durationMs: 1e308,
     };
-    await new RoundLog(path).append(extreme);
-    expect(await new RoundLog(path, (w) => warnings.push(w)).read()).toEqual([{ ...extreme, trainAccuracy: 0 }]);
+    await new RoundLog(path, silentLogger()).append(extreme);
+    expect(
+      await new RoundLog(
+        path,
+        lineLogger((w) => warnings.push(w)),
+      ).read(),
+    ).toEqual([{ ...extreme, trainAccuracy: 0 }]);
     expect(warnings).toEqual([]);
   });
 
@@ -78,7 +87,7 @@ describe('RoundLog', () => {
     ['a round 0', { round: 0 }, /round is 0/],
   ])('refuses to write a record with %s, writing nothing', async (_what, patch, message) => {
     const path = join(dir, 'rounds.jsonl');
-    const log = new RoundLog(path);
+    const log = new RoundLog(path, silentLogger());
     await log.append(record(1));
     const bad = { ...record(2), ...patch };
     expect(() => assertLoggable(bad)).toThrow(message);

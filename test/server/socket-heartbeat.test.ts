@@ -4,6 +4,7 @@ import { startCoordinator, type Heartbeat } from '../../server/index.js';
 import { parseCoordinatorConfig } from '../../server/config.js';
 import { PROTOCOL_VERSION } from '../../shared/protocol/messages.js';
 import { JOIN_TOKEN, tempDir } from '../e2e/helpers.js';
+import { silentLogger } from '../../server/logger.js';
 
 /**
  * The coordinator's socket.io heartbeat: socket.io's own unless a harness that hosts many clients
@@ -24,7 +25,7 @@ async function handshakeHeartbeat(heartbeat?: Heartbeat): Promise<{ pingInterval
     { port: 0, host: '127.0.0.1', dataDir: dir.path, joinToken: JOIN_TOKEN },
     'test',
   );
-  const running = await startCoordinator(config, { log: () => undefined, ...(heartbeat ? { heartbeat } : {}) });
+  const running = await startCoordinator(config, { logger: silentLogger(), ...(heartbeat ? { heartbeat } : {}) });
   cleanup.push(() => running.close());
   const socket = io(running.url, {
     auth: { token: JOIN_TOKEN, protocolVersion: PROTOCOL_VERSION },

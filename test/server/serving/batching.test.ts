@@ -11,6 +11,7 @@ import { ModelRegistry } from '../../../server/serving/model-registry.js';
 import { BatchingPredictor, DirectPredictor, type Predictor } from '../../../server/serving/predictor.js';
 import { handleServing, type ServingContext } from '../../../server/serving/routes.js';
 import { CheckpointStore } from '../../../server/store/checkpoint-store.js';
+import { lineLogger, silentLogger } from '../../../server/logger.js';
 
 let dir: string;
 let registry: ModelRegistry;
@@ -23,7 +24,7 @@ function image(seed: number): number[] {
 }
 
 async function serve(predictor: Predictor, extra: Partial<ServingContext> = {}): Promise<string> {
-  const ctx: ServingContext = { registry, predictor, log: (l) => errors.push(l), ...extra };
+  const ctx: ServingContext = { registry, predictor, logger: lineLogger((l) => errors.push(l)), ...extra };
   const server = createServer((req, res) => void handleServing(req, res, ctx));
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -38,7 +39,7 @@ async function post(url: string, body: unknown): Promise<{ status: number; retry
 beforeAll(async () => {
   await setupBackend(undefined, { log: () => {}, argv: [], env: {} });
   dir = await mkdtemp(join(tmpdir(), 'fedserve-batching-'));
-  registry = new ModelRegistry(new CheckpointStore(dir, { log: () => {} }));
+  registry = new ModelRegistry(new CheckpointStore(dir, { logger: silentLogger() }));
   for (const version of [1, 2]) {
     const model: tf.LayersModel = createSeedCnn(version);
     await registry.publish(version, model);
@@ -89,7 +90,9 @@ describe('dynamic batching through REST', () => {
   });
 
   it('keeps a version loaded while requests for it wait in its queue, even once it is evicted', async () => {
-    const small = new ModelRegistry(new CheckpointStore(join(dir, 'small'), { log: () => {} }), { capacity: 1 });
+    const small = new ModelRegistry(new CheckpointStore(join(dir, 'small'), { logger: silentLogger() }), {
+      capacity: 1,
+    });
     const first = createSeedCnn(11);
     await small.publish(1, first);
     const old = small.current()!;

@@ -9,6 +9,7 @@ import { createSeedCnn } from '../../../shared/model/seed-cnn.js';
 import { ModelRegistry } from '../../../server/serving/model-registry.js';
 import { handleServing } from '../../../server/serving/routes.js';
 import { CheckpointStore } from '../../../server/store/checkpoint-store.js';
+import { lineLogger, silentLogger } from '../../../server/logger.js';
 
 let dir: string;
 let server: Server;
@@ -44,13 +45,14 @@ const predict = '/v1/models/mnist:predict';
 beforeAll(async () => {
   await setupBackend(undefined, { log: () => {}, argv: [], env: {} });
   dir = await mkdtemp(join(tmpdir(), 'fedserve-binary-'));
-  registry = new ModelRegistry(new CheckpointStore(dir, { log: () => {} }));
+  registry = new ModelRegistry(new CheckpointStore(dir, { logger: silentLogger() }));
   const model = createSeedCnn(3);
   await registry.publish(1, model);
   model.dispose();
   inputName = registry.current()!.inputName;
   server = createServer(
-    (req, res) => void handleServing(req, res, { registry, maxInstances: 4, log: (l) => errors.push(l) }),
+    (req, res) =>
+      void handleServing(req, res, { registry, maxInstances: 4, logger: lineLogger((l) => errors.push(l)) }),
   );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -12,6 +12,7 @@ import { ModelRegistry } from '../../../server/serving/model-registry.js';
 import { handleServing } from '../../../server/serving/routes.js';
 import { artifactFromModel } from '../../../server/serving/served-model.js';
 import { CheckpointStore } from '../../../server/store/checkpoint-store.js';
+import { silentLogger } from '../../../server/logger.js';
 
 let dir: string;
 let server: Server;
@@ -43,7 +44,7 @@ const sum = (nested: unknown): number =>
 beforeAll(async () => {
   await setupBackend(undefined, { log: () => {}, argv: [], env: {} });
   dir = await mkdtemp(join(tmpdir(), 'fedserve-explain-'));
-  const store = new CheckpointStore(dir, { log: () => {} });
+  const store = new CheckpointStore(dir, { logger: silentLogger() });
   const registry = new ModelRegistry(store, { capacity: 2 });
   v1 = createSeedCnn(1);
   v2 = createSeedCnn(2);
@@ -56,7 +57,7 @@ beforeAll(async () => {
     await registry.publish(version, cp);
   }
   server = createServer((req, res) => {
-    void handleServing(req, res, { registry, maxInstances: 8, log: () => {} });
+    void handleServing(req, res, { registry, maxInstances: 8, logger: silentLogger() });
     // handleServing counts an explain request before its first await: it is in progress from here on.
     onExplainArrived?.();
   });

@@ -10,6 +10,7 @@ import { ModelRegistry } from '../../../server/serving/model-registry.js';
 import { LocalRunner } from '../../../server/serving/model-runner.js';
 import { artifactFromModel } from '../../../server/serving/served-model.js';
 import { CheckpointStore } from '../../../server/store/checkpoint-store.js';
+import { silentLogger } from '../../../server/logger.js';
 
 let engine: InferenceEngine;
 let dir: string;
@@ -54,7 +55,7 @@ describe('InferenceEngine', () => {
   });
 
   it('serves a registry whose versions live on the thread, identical to one on this thread', async () => {
-    const store = new CheckpointStore(dir, { log: () => {} });
+    const store = new CheckpointStore(dir, { logger: silentLogger() });
     const threaded = new ModelRegistry(store, { engine });
     const plain = new ModelRegistry(store);
     await threaded.publish(1, model);

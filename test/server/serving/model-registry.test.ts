@@ -9,6 +9,7 @@ import { getFlatWeights, weightSpecs } from '../../../shared/model/weights.js';
 import { ModelRegistry } from '../../../server/serving/model-registry.js';
 import { artifactFromModel } from '../../../server/serving/served-model.js';
 import { CheckpointStore } from '../../../server/store/checkpoint-store.js';
+import { silentLogger } from '../../../server/logger.js';
 
 let dir: string;
 let store: CheckpointStore;
@@ -36,7 +37,7 @@ function otherWeights(seed: number): Float32Array {
 beforeAll(async () => {
   await setupBackend(undefined, { log: () => {}, argv: [], env: {} });
   dir = await mkdtemp(join(tmpdir(), 'fedserve-registry-'));
-  store = new CheckpointStore(dir, { log: () => {} });
+  store = new CheckpointStore(dir, { logger: silentLogger() });
   reference = createSeedCnn(7);
   const artifact = artifactFromModel(reference);
   for (const version of [1, 2, 3, 4]) {

@@ -12,6 +12,7 @@ import { ModelRegistry } from '../../../server/serving/model-registry.js';
 import { handleServing } from '../../../server/serving/routes.js';
 import { artifactFromModel } from '../../../server/serving/served-model.js';
 import { CheckpointStore } from '../../../server/store/checkpoint-store.js';
+import { lineLogger, silentLogger } from '../../../server/logger.js';
 
 let dir: string;
 let server: Server;
@@ -56,7 +57,7 @@ async function get(path: string): Promise<{ status: number; json: any }> {
 beforeAll(async () => {
   await setupBackend(undefined, { log: () => {}, argv: [], env: {} });
   dir = await mkdtemp(join(tmpdir(), 'fedserve-routes-'));
-  const store = new CheckpointStore(dir, { log: () => {} });
+  const store = new CheckpointStore(dir, { logger: silentLogger() });
   registry = new ModelRegistry(store, { capacity: 2 });
   v1 = createSeedCnn(1);
   v2 = createSeedCnn(2);
@@ -69,9 +70,11 @@ beforeAll(async () => {
     await registry.publish(version, cp);
   }
   server = createServer((req, res) => {
-    void handleServing(req, res, { registry, maxBodyBytes: 64 * 1024, log: (l) => errors.push(l) }).then((handled) => {
-      if (!handled) res.writeHead(404).end('not serving');
-    });
+    void handleServing(req, res, { registry, maxBodyBytes: 64 * 1024, logger: lineLogger((l) => errors.push(l)) }).then(
+      (handled) => {
+        if (!handled) res.writeHead(404).end('not serving');
+      },
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -219,8 +222,8 @@ describe('TF Serving-compatible REST', () => {
   });
 
   it('answers 503 while no version is published', async () => {
-    const empty = new ModelRegistry(new CheckpointStore(join(dir, 'empty'), { log: () => {} }));
-    const ctx = { registry: empty };
+    const empty = new ModelRegistry(new CheckpointStore(join(dir, 'empty'), { logger: silentLogger() }));
+    const ctx = { registry: empty, logger: silentLogger() };
     const server2 = createServer((req, res) => void handleServing(req, res, ctx));
     await new Promise<void>((resolve) => server2.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(server2.address() as AddressInfo).port}`;
@@ -294,7 +297,7 @@ describe('hostile predict input', () => {
     maxInstances?: number;
     maxConcurrentPredictions?: number;
   }): Promise<{ url: string; close: () => Promise<void> }> {
-    const ctx = { registry, log: (l: string) => errors.push(l), ...limits };
+    const ctx = { registry, logger: lineLogger((l: string) => errors.push(l)), ...limits };
     const s = createServer((req, res) => void handleServing(req, res, ctx));
     await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
     return {

@@ -18,6 +18,7 @@ import { DirectPredictor } from '../../../server/serving/predictor.js';
 import { handleServing } from '../../../server/serving/routes.js';
 import { artifactFromModel, ServedModel } from '../../../server/serving/served-model.js';
 import { CheckpointStore } from '../../../server/store/checkpoint-store.js';
+import { silentLogger } from '../../../server/logger.js';
 
 const ADMIN = 'admin-token-for-tests';
 let dir: string;
@@ -40,7 +41,13 @@ async function serve(options: ModelRegistryOptions, newest = 4) {
   const registry = new ModelRegistry(store, options);
   await registry.publish(newest, await store.load(newest));
   const server = createServer(
-    (req, res) => void handleServing(req, res, { registry, adminToken: ADMIN, predictor: new DirectPredictor() }),
+    (req, res) =>
+      void handleServing(req, res, {
+        registry,
+        adminToken: ADMIN,
+        predictor: new DirectPredictor(),
+        logger: silentLogger(),
+      }),
   );
   open.push({ server, registry });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -72,7 +79,7 @@ function expectClose(got: number[][], want: number[][]): void {
 beforeAll(async () => {
   await setupBackend(undefined, { log: () => {}, argv: [], env: {} });
   dir = await mkdtemp(join(tmpdir(), 'fedserve-versions-'));
-  store = new CheckpointStore(dir, { log: () => {} });
+  store = new CheckpointStore(dir, { logger: silentLogger() });
   for (const version of [1, 2, 3, 4]) {
     const model = createSeedCnn(version * 7);
     models.set(version, model);
@@ -209,13 +216,13 @@ describe('version policy, labels and status through REST', () => {
         { port: 0, dataDir: join(dir, sub), adminToken: ADMIN, serving: { versionLabels: labels } },
         'test',
       );
-    await expect(startCoordinator(config({ stable: 5 }, 'a'), { log: () => {} })).rejects.toThrow(
+    await expect(startCoordinator(config({ stable: 5 }, 'a'), { logger: silentLogger() })).rejects.toThrow(
       /^version 5 does not exist, so label 'stable' cannot point at it$/,
     );
     expect(() => config({ 'Not A Label': 0 }, 'c')).toThrow(
       /Invalid key in record[\s\S]*serving\.versionLabels\["Not A Label"\]/,
     );
-    const running = await startCoordinator(config({ stable: 0 }, 'b'), { log: () => {} });
+    const running = await startCoordinator(config({ stable: 0 }, 'b'), { logger: silentLogger() });
     try {
       expect(await (await fetch(`${running.url}/v1/models/mnist/labels`)).json()).toEqual({ labels: { stable: 0 } });
       expect(

@@ -2,9 +2,11 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, mkdir, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Writable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CheckpointError, CheckpointStore, type CheckpointInput } from '../../../server/store/checkpoint-store.js';
 import { nodeFileSystem, type FileHandleLike, type FileSystem } from '../../../server/store/durable-fs.js';
+import { createLogger, lineLogger, silentLogger } from '../../../server/logger.js';
 
 const specs = [
   { name: 'dense/kernel', shape: [3, 2] },
@@ -31,7 +33,7 @@ const versionDir = (v: number) => join(dir, 'versions', String(v));
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'fedserve-store-'));
   logs = [];
-  store = new CheckpointStore(dir, { log: (l) => logs.push(l) });
+  store = new CheckpointStore(dir, { logger: lineLogger((l) => logs.push(l)) });
 });
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -200,7 +202,7 @@ describe('CheckpointStore durable writes', () => {
   it('writes and fsyncs every file, fsyncs the temp dir, renames it, then fsyncs the versions dir, in that order', async () => {
     const calls: string[] = [];
     const rel = (p: string) => relative(dir, p).replace(/\.tmp-7-\d+-[0-9a-f]{12}/, '.tmp-7');
-    const observed = new CheckpointStore(dir, { log: () => undefined, fs: recordingFs(calls, rel) });
+    const observed = new CheckpointStore(dir, { logger: silentLogger(), fs: recordingFs(calls, rel) });
     await observed.save({ ...checkpoint(7), state: { velocity: Float32Array.from([1, 2]) } });
     const temp = 'versions/.tmp-7';
     expect(calls).toEqual([
@@ -235,7 +237,7 @@ describe('CheckpointStore durable writes', () => {
           : fh;
       },
     };
-    const broken = new CheckpointStore(dir, { log: () => undefined, fs: failing });
+    const broken = new CheckpointStore(dir, { logger: silentLogger(), fs: failing });
     await expect(broken.save({ ...checkpoint(2), state: { velocity: new Float32Array(2) } })).rejects.toThrow(/EIO/);
     expect(await readdir(join(dir, 'versions'))).toEqual([]);
   });
@@ -286,7 +288,7 @@ describe('CheckpointStore.recover', () => {
     );
 
     // A later start still knows versions 2 and 3 were taken and lack from latest; the next number is free.
-    const again = await new CheckpointStore(dir, { log: () => undefined }).recover();
+    const again = await new CheckpointStore(dir, { logger: silentLogger() }).recover();
     expect(again.highestVersion).toBe(3);
     expect(again.latest!.version).toBe(1);
     expect(again.quarantined.map((q) => [q.version, q.reason, q.roundFile?.round])).toEqual([
@@ -446,22 +448,37 @@ describe('CheckpointStore input and errors', () => {
         return big.subarray(4, 4 + data.byteLength);
       },
     };
-    const loaded = await new CheckpointStore(dir, { fs: offsetReads }).load(1);
+    const loaded = await new CheckpointStore(dir, { logger: silentLogger(), fs: offsetReads }).load(1);
     expect(loaded.weights).toEqual(checkpoint(1).weights);
   });
 
-  it('writes skipped-version lines to console.warn by default', async () => {
+  it('logs what it skips at warn level, naming the version', async () => {
     await store.save(checkpoint(1));
-    await mkdir(join(dir, 'versions', '.tmp-2-1-abcdef'));
-    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
-    try {
-      await new CheckpointStore(dir).latest();
-      expect(warn.mock.calls).toEqual([
-        [expect.stringMatching(/^\[checkpoint-store\] ignoring .*\.tmp-2-1-abcdef: an interrupted save left it/)],
-      ]);
-    } finally {
-      warn.mockRestore();
-    }
+    await store.save(checkpoint(2));
+    await mkdir(join(dir, 'versions', '.tmp-3-1-abcdef'));
+    await writeFile(join(dir, 'versions', '2', 'weights.bin'), 'torn');
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger({
+      format: 'json',
+      destination: new Writable({
+        write(chunk: Buffer, _enc, done) {
+          lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+          done();
+        },
+      }),
+    });
+    expect((await new CheckpointStore(dir, { logger }).latest())?.version).toBe(1);
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 40,
+        msg: expect.stringMatching(/^ignoring .*\.tmp-3-1-abcdef: an interrupted save/),
+      }),
+      expect.objectContaining({
+        level: 40,
+        version: 2,
+        msg: expect.stringMatching(/^skipping checkpoint version 2: /),
+      }),
+    ]);
   });
 });
 
@@ -480,7 +497,7 @@ describe('CheckpointStore file-system failures', () => {
         readFile: (path) =>
           path.endsWith(join('2', name)) ? Promise.reject(ioError('EIO', 'read')) : nodeFileSystem.readFile(path),
       };
-      const flaky = new CheckpointStore(dir, { log: (l) => logs.push(l), fs: eio });
+      const flaky = new CheckpointStore(dir, { logger: lineLogger((l) => logs.push(l)), fs: eio });
       await expect(flaky.load(2)).rejects.toThrow(/^EIO/);
       await expect(flaky.latest()).rejects.toThrow(/^EIO/);
       await expect(flaky.recover()).rejects.toThrow(/^EIO/);
@@ -495,11 +512,15 @@ describe('CheckpointStore file-system failures', () => {
       readdir: (path) =>
         path.endsWith(which) ? Promise.reject(ioError('EACCES', 'scandir')) : nodeFileSystem.readdir(path),
     });
-    await expect(new CheckpointStore(dir, { fs: denied('versions') }).versions()).rejects.toThrow(/^EACCES/);
-    await expect(new CheckpointStore(dir, { fs: denied('quarantine') }).recover()).rejects.toThrow(/^EACCES/);
+    await expect(
+      new CheckpointStore(dir, { logger: silentLogger(), fs: denied('versions') }).versions(),
+    ).rejects.toThrow(/^EACCES/);
+    await expect(
+      new CheckpointStore(dir, { logger: silentLogger(), fs: denied('quarantine') }).recover(),
+    ).rejects.toThrow(/^EACCES/);
     // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the store must cope with a rejection that is no Error
     const rejectsNull: FileSystem = { ...nodeFileSystem, readdir: () => Promise.reject(null) };
-    await expect(new CheckpointStore(dir, { fs: rejectsNull }).versions()).rejects.toBeNull();
+    await expect(new CheckpointStore(dir, { logger: silentLogger(), fs: rejectsNull }).versions()).rejects.toBeNull();
   });
 
   it('reports a failed rename as itself, an existing target as "already exists", and leaves no temp dir', async () => {
@@ -507,10 +528,12 @@ describe('CheckpointStore file-system failures', () => {
       ...nodeFileSystem,
       rename: () => Promise.reject(ioError(code, 'rename')),
     });
-    await expect(new CheckpointStore(dir, { fs: renameFails('EIO') }).save(checkpoint(1))).rejects.toThrow(/^EIO/);
-    await expect(new CheckpointStore(dir, { fs: renameFails('EEXIST') }).save(checkpoint(1))).rejects.toThrow(
-      'checkpoint version 1 already exists',
-    );
+    await expect(
+      new CheckpointStore(dir, { logger: silentLogger(), fs: renameFails('EIO') }).save(checkpoint(1)),
+    ).rejects.toThrow(/^EIO/);
+    await expect(
+      new CheckpointStore(dir, { logger: silentLogger(), fs: renameFails('EEXIST') }).save(checkpoint(1)),
+    ).rejects.toThrow('checkpoint version 1 already exists');
     expect(await readdir(join(dir, 'versions'))).toEqual([]);
   });
 
@@ -529,16 +552,16 @@ describe('CheckpointStore file-system failures', () => {
           : fh;
       },
     };
-    await expect(new CheckpointStore(dir, { fs: versionsSyncFails }).save(checkpoint(1))).rejects.toThrow(
-      /^EIO: simulated failure, fsync/,
-    );
+    await expect(
+      new CheckpointStore(dir, { logger: silentLogger(), fs: versionsSyncFails }).save(checkpoint(1)),
+    ).rejects.toThrow(/^EIO: simulated failure, fsync/);
   });
 
   it('checks for an existing version before writing anything, and replaces an empty directory in its place', async () => {
     await store.save(checkpoint(1));
     const calls: string[] = [];
     const observed = new CheckpointStore(dir, {
-      log: () => undefined,
+      logger: silentLogger(),
       fs: recordingFs(calls, (p) => relative(dir, p)),
     });
     await expect(observed.save(checkpoint(1, 9))).rejects.toThrow('checkpoint version 1 already exists');
@@ -551,7 +574,9 @@ describe('CheckpointStore file-system failures', () => {
       readdir: (path) =>
         path === versionDir(3) ? Promise.reject(ioError('EACCES', 'scandir')) : nodeFileSystem.readdir(path),
     };
-    await expect(new CheckpointStore(dir, { fs: denied }).save(checkpoint(3))).rejects.toThrow(/^EACCES/);
+    await expect(new CheckpointStore(dir, { logger: silentLogger(), fs: denied }).save(checkpoint(3))).rejects.toThrow(
+      /^EACCES/,
+    );
     expect(await store.versions()).toEqual([1, 2]);
   });
 });
@@ -580,7 +605,7 @@ describe('CheckpointStore.recover, more cases', () => {
         ...(path === join(dir, 'versions') ? ['.tmp-3-999-abcdef'] : []),
       ],
     };
-    const recovered = await new CheckpointStore(dir, { log: () => undefined, fs: alsoListsGone }).recover();
+    const recovered = await new CheckpointStore(dir, { logger: silentLogger(), fs: alsoListsGone }).recover();
     expect(recovered).toEqual({ latest: null, quarantined: [], highestVersion: null });
     expect(calls).toEqual(['rm versions/.tmp-2-999-abcdef', 'rm versions/.tmp-3-999-abcdef', 'fsync versions']);
   });

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildWebBundle, ensureWebBundle, loadWebBundle, RUNS_FROM_SOURCE } from '../../../server/web/bundle.js';
+import { lineLogger } from '../../../server/logger.js';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -26,11 +27,17 @@ describe('web bundle', () => {
     // Pretend the build predates every source: it must be redone.
     await writeFile(join(dir, 'manifest.json'), JSON.stringify({ ...built, builtAt: 0 }));
     const lines: string[] = [];
-    const rebuilt = await ensureWebBundle(dir, (l) => lines.push(l));
+    const rebuilt = await ensureWebBundle(
+      dir,
+      lineLogger((l) => lines.push(l)),
+    );
     expect(rebuilt.builtAt).toBeGreaterThan(0);
     expect(lines.join('\n')).toMatch(/built the web bundle/);
 
-    const again = await ensureWebBundle(dir, (l) => lines.push(l));
+    const again = await ensureWebBundle(
+      dir,
+      lineLogger((l) => lines.push(l)),
+    );
     expect(again.builtAt).toBe(rebuilt.builtAt);
     expect(lines).toHaveLength(1);
   });

@@ -9,6 +9,7 @@ import { decodeShard } from '../../../shared/data/shard-codec.js';
 import { shard } from '../../../shared/data/dataset.js';
 import { loadMnist } from '../../../shared/data/mnist.node.js';
 import { createWebHandler } from '../../../server/web/handler.js';
+import { lineLogger } from '../../../server/logger.js';
 
 let server: Server;
 let base: string;
@@ -112,7 +113,7 @@ describe('web handler of an installed package (no build)', () => {
   it('answers 503 naming the missing bundle, logs it, and writes nothing', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'fedserve-web-'));
     const logs: string[] = [];
-    const handle = createWebHandler({ dir, build: false, log: (l) => logs.push(l) });
+    const handle = createWebHandler({ dir, build: false, logger: lineLogger((l) => logs.push(l)) });
     const missing = createServer((req, res) => void handle(req, res));
     await new Promise<void>((resolve) => missing.listen(0, '127.0.0.1', resolve));
     try {
