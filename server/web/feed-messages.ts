@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TaskInfo } from '../../shared/protocol/messages.js';
+import { TaskInfoSchema } from '../../shared/protocol/messages.js';
 import { PublicRoundSchema } from '../../shared/protocol/public-rounds.js';
 import { PrivacyStatusSchema, RoundRecordSchema } from '../../shared/protocol/rounds.js';
 
@@ -61,8 +61,8 @@ export type FeedStatus = z.infer<typeof FeedStatus>;
 
 export const FeedSnapshot = z.discriminatedUnion('access', [
   /** Closed rounds, oldest first. */
-  PublicFeedStatus.extend({ task: TaskInfo, rounds: z.array(PublicRoundSchema) }),
-  AdminFeedStatus.extend({ task: TaskInfo, rounds: z.array(RoundRecordSchema) }),
+  PublicFeedStatus.extend({ task: TaskInfoSchema, rounds: z.array(PublicRoundSchema) }),
+  AdminFeedStatus.extend({ task: TaskInfoSchema, rounds: z.array(RoundRecordSchema) }),
 ]);
 export type FeedSnapshot = z.infer<typeof FeedSnapshot>;
 
