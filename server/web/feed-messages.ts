@@ -71,3 +71,10 @@ export const FeedRound = z.discriminatedUnion('access', [
   z.object({ access: z.literal('admin'), record: RoundRecordSchema }),
 ]);
 export type FeedRound = z.infer<typeof FeedRound>;
+
+/** What the feed sends a page; pages send nothing (and validate what they get with the schemas above). */
+export type FeedEvents = {
+  [FEED_EVENTS.snapshot]: (snapshot: z.input<typeof FeedSnapshot>) => void;
+  [FEED_EVENTS.status]: (status: z.input<typeof FeedStatus>) => void;
+  [FEED_EVENTS.round]: (round: z.input<typeof FeedRound>) => void;
+};

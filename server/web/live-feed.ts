@@ -1,4 +1,4 @@
-import type { Server } from 'socket.io';
+import type { Namespace, Server } from 'socket.io';
 import { describeZodError, type TaskInfo } from '../../shared/protocol/messages.js';
 import { OUTSIDE_DP_GUARANTEE, publicRoundView } from '../../shared/protocol/public-rounds.js';
 import type { PrivacyStatus, RoundList, RoundRecord } from '../../shared/protocol/rounds.js';
@@ -10,8 +10,12 @@ import {
   SNAPSHOT_ROUNDS,
   type FeedRound,
   type FeedSnapshot,
+  type FeedEvents,
   type FeedStatus,
 } from './feed-messages.js';
+
+/** The feed's namespace: pages listen, never send; each connection keeps its audience. */
+type FeedNamespace = Namespace<Record<string, never>, FeedEvents, Record<string, never>, { access: Access }>;
 
 /** What the feed reads from the coordinator, and the two events it follows. */
 export interface RoundSource {
@@ -100,7 +104,7 @@ function handshakeAccess(auth: unknown, adminToken: string): Access {
  */
 export function attachLiveFeed(io: Server, source: RoundSource, opts: LiveFeedOptions): () => void {
   const intervalMs = opts.intervalMs ?? 200;
-  const nsp = io.of(FEED_NAMESPACE);
+  const nsp: FeedNamespace = io.of(FEED_NAMESPACE);
   let cooldown: NodeJS.Timeout | undefined;
   let dirty = false;
 
@@ -113,7 +117,7 @@ export function attachLiveFeed(io: Server, source: RoundSource, opts: LiveFeedOp
     }
   });
   nsp.on('connection', (socket) => {
-    const access = socket.data.access as Access;
+    const { access } = socket.data;
     void socket.join(access);
     socket.emit(FEED_EVENTS.snapshot, snapshot(source, access));
   });
