@@ -18,15 +18,15 @@ function bytes(length?: number) {
     .refine((b) => length === undefined || b.length === length, { message: `must be ${length} bytes` });
 }
 
-const ClientIdSchema = z.string().min(1).max(128);
-const RoundSchema = z.number().int().nonnegative();
+const clientId = z.string().min(1).max(128);
+const roundNumber = z.number().int().nonnegative();
 
 /** Everything both sides must agree on before the round's first message. */
 export const SecAggSetupSchema = z.strictObject({
-  round: RoundSchema,
+  round: roundNumber,
   /** Fresh coordinator randomness per attempt: seeds the graph, and binds signatures to this attempt. */
   nonce: bytes(32),
-  participants: z.array(z.strictObject({ id: ClientIdSchema, identityKey: bytes(32) })).min(3),
+  participants: z.array(z.strictObject({ id: clientId, identityKey: bytes(32) })).min(3),
   k: z.number().int(),
   threshold: z.number().int(),
   vectorLength: z.number().int().positive(),
@@ -49,25 +49,25 @@ const AdvertisedKeysFields = {
   signature: bytes(64),
 };
 
-const SignatureSchema = bytes(64);
+const signature = bytes(64);
 
 // ---------- client -> coordinator ----------
 
 export const AdvertiseKeysMessageSchema = z.strictObject({
   type: z.literal('secagg/advertise-keys'),
-  round: RoundSchema,
+  round: roundNumber,
   ...AdvertisedKeysFields,
 });
 
 export const ShareKeysMessageSchema = z.strictObject({
   type: z.literal('secagg/share-keys'),
-  round: RoundSchema,
-  shares: z.array(z.strictObject({ to: ClientIdSchema, sealed: bytes() })),
+  round: roundNumber,
+  shares: z.array(z.strictObject({ to: clientId, sealed: bytes() })),
 });
 
 export const MaskedInputMessageSchema = z.strictObject({
   type: z.literal('secagg/masked-input'),
-  round: RoundSchema,
+  round: roundNumber,
   /** m + 1 little-endian uint32 words. */
   masked: bytes(),
 });
@@ -75,16 +75,16 @@ export const MaskedInputMessageSchema = z.strictObject({
 /** A consistency-round signature over (round, nonce, digest, survivors) by the client it names. */
 export const ConsistencyMessageSchema = z.strictObject({
   type: z.literal('secagg/consistency'),
-  round: RoundSchema,
-  signature: SignatureSchema,
+  round: roundNumber,
+  signature,
 });
 
 /** A revealed share, with the hashes leading to its dealer's signed share root, so that a forged one is pinned on whoever revealed it. */
-const RevealedShareSchema = z.strictObject({ of: ClientIdSchema, share: bytes(), proof: bytes() });
+const RevealedShareSchema = z.strictObject({ of: clientId, share: bytes(), proof: bytes() });
 
 export const UnmaskMessageSchema = z.strictObject({
   type: z.literal('secagg/unmask'),
-  round: RoundSchema,
+  round: roundNumber,
   /** Shares of the self-mask seeds of neighbours that survived. */
   selfMaskShares: z.array(RevealedShareSchema),
   /** Shares of the masking secret keys of neighbours that dropped. */
@@ -94,7 +94,7 @@ export const UnmaskMessageSchema = z.strictObject({
 /** A client that refuses to go on (tampered key, coordinator misbehaving) says why. */
 export const RefusalMessageSchema = z.strictObject({
   type: z.literal('secagg/refusal'),
-  round: RoundSchema,
+  round: roundNumber,
   reason: z.string().max(1000),
 });
 
@@ -118,31 +118,31 @@ export type RefusalMessage = z.infer<typeof RefusalMessageSchema>;
 
 export const PeerKeysMessageSchema = z.strictObject({
   type: z.literal('secagg/peer-keys'),
-  round: RoundSchema,
-  peers: z.array(z.strictObject({ id: ClientIdSchema, ...AdvertisedKeysFields })),
+  round: roundNumber,
+  peers: z.array(z.strictObject({ id: clientId, ...AdvertisedKeysFields })),
 });
 
 export const RoutedSharesMessageSchema = z.strictObject({
   type: z.literal('secagg/routed-shares'),
-  round: RoundSchema,
-  shares: z.array(z.strictObject({ from: ClientIdSchema, sealed: bytes() })),
+  round: roundNumber,
+  shares: z.array(z.strictObject({ from: clientId, sealed: bytes() })),
 });
 
 /** Every client whose masked input is in the sum; each signs this list once, in the consistency round. */
-const SurvivorsSchema = z.array(ClientIdSchema);
+const survivors = z.array(clientId);
 
 export const ConsistencyRequestMessageSchema = z.strictObject({
   type: z.literal('secagg/consistency-request'),
-  round: RoundSchema,
-  survivors: SurvivorsSchema,
+  round: roundNumber,
+  survivors,
 });
 
 export const UnmaskRequestMessageSchema = z.strictObject({
   type: z.literal('secagg/unmask-request'),
-  round: RoundSchema,
-  survivors: SurvivorsSchema,
+  round: roundNumber,
+  survivors,
   /** The recipient's neighbours' consistency signatures on the same list. */
-  signatures: z.array(z.strictObject({ id: ClientIdSchema, signature: SignatureSchema })),
+  signatures: z.array(z.strictObject({ id: clientId, signature })),
 });
 
 export const SecAggServerMessageSchema = z.discriminatedUnion('type', [
