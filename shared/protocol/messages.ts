@@ -8,7 +8,8 @@ import { IdentityKeyTextSchema, SecureTrainSectionSchema } from './secagg-messag
  * clients send, clients validate what the coordinator sends. Weight vectors never appear here:
  * they travel as a separate binary attachment next to the JSON part (see weights-codec.ts).
  * Messages with a variable number of byte fields (`train`, `secagg`) travel as one binary
- * envelope (envelope.ts) instead of JSON, decoded before their schema runs.
+ * envelope (envelope.ts) instead of JSON, decoded before their schema runs. Which event carries
+ * which message: events.ts. Each schema is `FooSchema`, its parsed type `Foo`.
  */
 
 /**
