@@ -1,24 +1,24 @@
 import type * as tf from '@tensorflow/tfjs';
-import { io, type Socket } from 'socket.io-client';
+import { io } from 'socket.io-client';
 import type { Dataset } from '../shared/data/dataset.js';
 import { getFlatWeights, setFlatWeights } from '../shared/model/weights.js';
 import { privatizeUpdate } from '../shared/privacy/client-privatize.js';
 import { GaussianSampler } from '../shared/privacy/gaussian.js';
 import {
   describeZodError,
-  EvaluateTask,
-  EVENTS,
+  EvaluateTaskSchema,
   PROTOCOL_VERSION,
-  Refusal,
-  RoundClosed,
-  TrainTask,
-  UpdateReply,
-  Welcome,
+  RefusalSchema,
+  RoundClosedSchema,
+  TrainTaskSchema,
+  WelcomeSchema,
   type EvaluationReport,
   type JoinAuth,
   type UpdateMeta,
+  type Welcome,
 } from '../shared/protocol/messages.js';
-import { decodeEnvelope, encodeEnvelope, EnvelopeError } from '../shared/protocol/envelope.js';
+import { encodeEnvelope } from '../shared/protocol/envelope.js';
+import { envelopeSchema, EVENTS } from '../shared/protocol/events.js';
 import { identityKeyToText, type SecureTrainSection } from '../shared/protocol/secagg-messages.js';
 import { TaskGuard, trainTaskDigest, type ClientPolicy } from '../shared/protocol/task-policy.js';
 import { decodeWeights } from '../shared/protocol/weights-codec.js';
@@ -28,6 +28,7 @@ import type { Rng } from '../shared/random.js';
 import {
   generateIdentity,
   IdentityPins,
+  SecAggServerMessageSchema,
   type ActivePhase,
   type ClientAudit,
   type IdentityKeyPair,
@@ -35,6 +36,7 @@ import {
 } from '../shared/secagg/index.js';
 import { assertDatasetFitsTask, buildModel } from '../shared/task.js';
 import { evaluate, trainLocal, type TrainConfig, type TrainResult } from '../shared/training.js';
+import { ask, DEFAULT_ACK_TIMEOUT_MS, type CoordinatorSocket } from './coordinator-socket.js';
 import type { Progress } from './progress.js';
 import { SecureRound } from './secagg-session.js';
 
@@ -136,13 +138,18 @@ function untrustedCertificate(err: Error & { description?: unknown }): string | 
 
 class Aborted extends Error {}
 
+// What the coordinator sends in envelopes, validated like everything else it sends.
+const TRAIN_TASK = envelopeSchema(TrainTaskSchema);
+const SECAGG_MESSAGE = envelopeSchema(SecAggServerMessageSchema);
+
 /**
  * A federated client: joins the coordinator, trains the global model on its local data whenever
  * it is selected, and sends back the weight delta with its metrics. Reconnects with backoff when
  * the coordinator goes away. run() settles only on stop() or a fatal error.
  */
 export class NodeClient {
-  private readonly socket: Socket;
+  private readonly socket: CoordinatorSocket;
+  private readonly ackTimeoutMs: number;
   private welcome: Welcome | undefined;
   private model: tf.LayersModel | undefined;
   private ds: Dataset | undefined;
@@ -180,6 +187,7 @@ export class NodeClient {
       identityKey: identityKeyToText(this.identity.publicKey),
     };
     this.noise = opts.noise ?? new GaussianSampler();
+    this.ackTimeoutMs = opts.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS;
     this.guard = new TaskGuard(opts.policy ?? { requireSecureAggregation: false });
     this.socket = io(opts.server, {
       auth,
@@ -252,15 +260,12 @@ export class NodeClient {
     s.on(EVENTS.secagg, (payload: unknown) => {
       const secure = this.secure;
       if (!secure) return;
-      let raw: unknown;
-      try {
-        raw = decodeEnvelope(payload);
-      } catch (e) {
-        if (e instanceof EnvelopeError)
-          return progress.line(`round ${secure.round}: ignoring a malformed secure-aggregation message: ${e.message}`);
-        throw e;
-      }
-      secure.receive(raw);
+      const parsed = SECAGG_MESSAGE.safeParse(payload);
+      if (!parsed.success)
+        return progress.line(
+          `round ${secure.round}: ignoring a malformed secure-aggregation message: ${describeZodError(parsed.error)}`,
+        );
+      secure.receive(parsed.data.message);
     });
     s.on(EVENTS.train, (envelope: unknown, weights: unknown) => {
       // A new task supersedes one still training.
@@ -274,7 +279,7 @@ export class NodeClient {
       this.enqueue(() => this.onEvaluate(raw, weights));
     });
     s.on(EVENTS.roundClosed, (raw: unknown) => {
-      const parsed = RoundClosed.safeParse(raw);
+      const parsed = RoundClosedSchema.safeParse(raw);
       if (!parsed.success)
         return progress.line(`ignoring a malformed round-closed message: ${describeZodError(parsed.error)}`);
       const { round, outcome, version, reason, privacy } = parsed.data;
@@ -294,7 +299,7 @@ export class NodeClient {
       );
     });
     s.on(EVENTS.refused, (raw: unknown) => {
-      const parsed = Refusal.safeParse(raw);
+      const parsed = RefusalSchema.safeParse(raw);
       if (!parsed.success) return progress.line('coordinator refused a message');
       // Reconnecting would only close the other connection in turn.
       if (parsed.data.code === 'replaced')
@@ -312,7 +317,7 @@ export class NodeClient {
   }
 
   private async onWelcome(raw: unknown): Promise<void> {
-    const parsed = Welcome.safeParse(raw);
+    const parsed = WelcomeSchema.safeParse(raw);
     if (!parsed.success)
       throw new FatalClientError(`malformed welcome from the coordinator: ${describeZodError(parsed.error)}`);
     const w = parsed.data;
@@ -338,16 +343,9 @@ export class NodeClient {
 
   private async onTrain(envelope: unknown, payload: unknown): Promise<void> {
     const { progress } = this.opts;
-    let raw: unknown;
-    try {
-      raw = decodeEnvelope(envelope);
-    } catch (e) {
-      if (e instanceof EnvelopeError) return progress.line(`ignoring a malformed training task: ${e.message}`);
-      throw e;
-    }
-    const parsed = TrainTask.safeParse(raw);
+    const parsed = TRAIN_TASK.safeParse(envelope);
     if (!parsed.success) return progress.line(`ignoring a malformed training task: ${describeZodError(parsed.error)}`);
-    const task = parsed.data;
+    const task = parsed.data.message;
     if (!this.model || !this.ds || !this.welcome)
       return progress.line(`ignoring round ${task.round}: no welcome received yet`);
     let global: Float32Array;
@@ -451,19 +449,11 @@ export class NodeClient {
           `round ${task.round}: update encoded as ${describeCodec(codec)}: ${encoded.payload.byteLength} bytes (float32: ${delta.byteLength})`,
         );
       }
-      try {
-        const ack: unknown = await this.socket
-          .timeout(this.opts.ackTimeoutMs ?? 60_000)
-          .emitWithAck(EVENTS.update, meta, encoded.payload);
-        const reply = UpdateReply.safeParse(ack);
-        if (!reply.success) outcome.refusal = `malformed acknowledgement: ${describeZodError(reply.error)}`;
-        else if (reply.data.ok) {
-          outcome.accepted = true;
-          encoded.commit();
-        } else outcome.refusal = `${reply.data.code}: ${reply.data.message}`;
-      } catch (e) {
-        outcome.refusal = `no acknowledgement: ${(e as Error).message}`;
-      }
+      const refusal = await ask(this.socket, this.ackTimeoutMs, EVENTS.update, meta, encoded.payload);
+      if (refusal === undefined) {
+        outcome.accepted = true;
+        encoded.commit();
+      } else outcome.refusal = refusal;
     }
     const what = secure ? 'masked update' : 'update';
     progress.line(
@@ -497,23 +487,13 @@ export class NodeClient {
   /** Sends a secure-aggregation message; resolves with the coordinator's refusal, or undefined when accepted. */
   private async sendSecAgg(message: SecAggClientMessage): Promise<string | undefined> {
     if (!this.socket.connected) return 'not connected';
-    const envelope = encodeEnvelope(message);
-    try {
-      const ack: unknown = await this.socket
-        .timeout(this.opts.ackTimeoutMs ?? 60_000)
-        .emitWithAck(EVENTS.secagg, envelope);
-      const reply = UpdateReply.safeParse(ack);
-      if (!reply.success) return `malformed acknowledgement: ${describeZodError(reply.error)}`;
-      return reply.data.ok ? undefined : `${reply.data.code}: ${reply.data.message}`;
-    } catch (e) {
-      return `no acknowledgement: ${(e as Error).message}`;
-    }
+    return ask(this.socket, this.ackTimeoutMs, EVENTS.secagg, encodeEnvelope(message));
   }
 
   /** Federated evaluation: scores the weights on the local held-out data (or declines without any). */
   private async onEvaluate(raw: unknown, payload: unknown): Promise<void> {
     const { progress } = this.opts;
-    const parsed = EvaluateTask.safeParse(raw);
+    const parsed = EvaluateTaskSchema.safeParse(raw);
     if (!parsed.success)
       return progress.line(`ignoring a malformed evaluation request: ${describeZodError(parsed.error)}`);
     const task = parsed.data;
@@ -537,15 +517,7 @@ export class NodeClient {
       );
     }
     if (!this.socket.connected) return;
-    try {
-      const ack: unknown = await this.socket
-        .timeout(this.opts.ackTimeoutMs ?? 60_000)
-        .emitWithAck(EVENTS.evaluation, report);
-      const reply = UpdateReply.safeParse(ack);
-      if (reply.success && !reply.data.ok)
-        progress.line(`round ${task.round}: evaluation refused (${reply.data.code}: ${reply.data.message})`);
-    } catch (e) {
-      progress.line(`round ${task.round}: evaluation not acknowledged: ${(e as Error).message}`);
-    }
+    const refusal = await ask(this.socket, this.ackTimeoutMs, EVENTS.evaluation, report);
+    if (refusal !== undefined) progress.line(`round ${task.round}: evaluation refused (${refusal})`);
   }
 }

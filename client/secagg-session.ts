@@ -5,15 +5,14 @@ import {
   roundContext,
   SecAggClient,
   SecAggRefusal,
-  SecAggServerMessage,
   type ActivePhase,
   type ClientAudit,
   type IdentityKeyPair,
   type IdentityPins,
   type RoutedSharesMessage,
+  type SecAggServerMessage,
   type SecAggClientMessage,
 } from '../shared/secagg/index.js';
-import { describeZodError } from '../shared/protocol/messages.js';
 
 /**
  * A client's side of one secure round, around the SecAggClient state machine: once its update is
@@ -62,14 +61,8 @@ export class SecureRound {
     });
   }
 
-  /** A `secagg` message from the coordinator. */
-  receive(raw: unknown): void {
-    const parsed = SecAggServerMessage.safeParse(raw);
-    if (!parsed.success)
-      return this.o.log(
-        `round ${this.round}: ignoring a malformed secure-aggregation message: ${describeZodError(parsed.error)}`,
-      );
-    const message = parsed.data;
+  /** A `secagg` message from the coordinator, validated (it may be hostile all the same). */
+  receive(message: SecAggServerMessage): void {
     if (message.round !== this.round) return;
     this.enqueue(async () => {
       const client = this.client;
@@ -123,7 +116,7 @@ export class SecureRound {
       this.o.log(
         `round ${this.round}: secure aggregation with ${setup.participants.length} clients (k = ${setup.k}, threshold ${setup.threshold}): keys advertised`,
       );
-      await this.emit('advertise', await this.client.advertise());
+      await this.emit('advertise-keys', await this.client.advertise());
     });
     return this.masked;
   }

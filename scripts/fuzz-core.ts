@@ -15,9 +15,10 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { io, type Socket } from 'socket.io-client';
 import { decodeEnvelope, encodeEnvelope } from '../shared/protocol/envelope.js';
-import { EVENTS, PROTOCOL_VERSION, type TrainTask } from '../shared/protocol/messages.js';
+import { PROTOCOL_VERSION, type TrainTask } from '../shared/protocol/messages.js';
+import { EVENTS } from '../shared/protocol/events.js';
 import { encodeWeights } from '../shared/protocol/weights-codec.js';
-import { SecAggClientMessage } from '../shared/secagg/messages.js';
+import { SecAggClientMessageSchema } from '../shared/secagg/messages.js';
 
 const BIN = fileURLToPath(new URL('../bin/fedserve.js', import.meta.url));
 const JOIN_TOKEN = 'fuzz-join-token';
@@ -149,7 +150,8 @@ function binaryArb(parameterCount: number): fc.Arbitrary<unknown> {
 /** Objects with the keys of each secure-aggregation client message, read from its public schema, holding hostile values. */
 function secAggArb(): fc.Arbitrary<unknown> {
   const options =
-    (SecAggClientMessage as unknown as { options?: { shape?: Record<string, { value?: unknown }> }[] }).options ?? [];
+    (SecAggClientMessageSchema as unknown as { options?: { shape?: Record<string, { value?: unknown }> }[] }).options ??
+    [];
   const shaped = options
     .filter((o) => o.shape)
     .map((o) => {

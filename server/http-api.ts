@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { describeZodError, StartRoundsBody } from '../shared/protocol/messages.js';
+import { describeZodError, StartRoundsBodySchema } from '../shared/protocol/messages.js';
 import { adminRoundList, publicRoundList } from '../shared/protocol/public-rounds.js';
 import { readAccess, requireAdmin } from './auth.js';
 import { RoundsRefusedError, type Coordinator } from './coordinator.js';
@@ -37,7 +37,7 @@ async function rounds(req: IncomingMessage, res: ServerResponse, ctx: ApiContext
     return;
   }
   requireAdmin(req, ctx.adminToken);
-  const parsed = StartRoundsBody.safeParse(await readJsonBody(req, MAX_ADMIN_BODY));
+  const parsed = StartRoundsBodySchema.safeParse(await readJsonBody(req, MAX_ADMIN_BODY));
   if (!parsed.success) throw new HttpError(400, `invalid body: ${describeZodError(parsed.error)}`);
   let firstRound: number;
   try {

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { JoinAuth } from '../shared/protocol/messages.js';
-import { identityKeyFromText, IdentityKeyText } from '../shared/protocol/secagg-messages.js';
+import { identityKeyFromText, IdentityKeyTextSchema } from '../shared/protocol/secagg-messages.js';
 import { removeTempFilesSync, replaceFileSync, type SyncFileSystem } from './store/atomic-file.js';
 
 /**
@@ -11,7 +11,7 @@ import { removeTempFilesSync, replaceFileSync, type SyncFileSystem } from './sto
  * that changes one, so letting a name come back with a new key would only make every round with
  * it abort. Clients without a name get a fresh id per connection, so any key is new.
  */
-const RegistryFile = z.record(z.string(), IdentityKeyText);
+const RegistryFile = z.record(z.string(), IdentityKeyTextSchema);
 
 export class IdentityRegistry {
   private readonly keys = new Map<string, string>();

@@ -1,22 +1,36 @@
 import type { Server as HttpServer } from 'node:http';
-import { Server, type Socket } from 'socket.io';
+import { Server } from 'socket.io';
+import { z } from 'zod';
 import {
   describeZodError,
-  EvaluationReport,
-  EVENTS,
-  JoinAuth,
+  EvaluationReportSchema,
+  JoinAuthSchema,
   PROTOCOL_VERSION,
-  UpdateMeta,
+  UpdateMetaSchema,
   type ErrorCode,
-  type Refusal,
-  type UpdateReply,
+  type JoinAuth,
+  type TrainTask,
 } from '../shared/protocol/messages.js';
-import { decodeEnvelope, encodeEnvelope, EnvelopeError } from '../shared/protocol/envelope.js';
+import { encodeEnvelope, type Envelope } from '../shared/protocol/envelope.js';
+import {
+  envelopeSchema,
+  EVENTS,
+  type ClientToServerEvents,
+  type ServerToClientEvents,
+  type SocketData,
+} from '../shared/protocol/events.js';
 import { FLOAT32_CODEC, tensorSizes } from '../shared/compression/codec-spec.js';
 import { decodeUpdate } from '../shared/compression/update-codec.js';
 import { encodeWeights, payloadBytes, WeightPayloadError } from '../shared/protocol/weights-codec.js';
-import { SecAggClientMessage } from '../shared/secagg/messages.js';
+import { SecAggClientMessageSchema } from '../shared/secagg/messages.js';
 import { tokenMatches } from './auth.js';
+import {
+  onValidated,
+  refuse,
+  refuseUnknownEvents,
+  type CoordinatorServer,
+  type NoServerSideEvents,
+} from './client-events.js';
 import type { ClientCredentials } from './client-credentials.js';
 import type { ClientLink, Coordinator } from './coordinator.js';
 import type { Logger } from './logger.js';
@@ -57,6 +71,19 @@ export function maxMessageBytes(parameterCount: number): number {
   return Math.ceil((parameterCount * 4 * 4) / 3) + MESSAGE_OVERHEAD_BYTES;
 }
 
+/** The weights of an update are checked by its codec, which knows the round's sizes (decodeUpdate). */
+const UPDATE_ARGS = {
+  what: EVENTS.update,
+  argNames: 'metadata, weights',
+  args: z.tuple([UpdateMetaSchema, z.unknown()]),
+};
+const EVALUATION_ARGS = { what: EVENTS.evaluation, argNames: 'report', args: z.tuple([EvaluationReportSchema]) };
+const SECAGG_ARGS = {
+  what: `${EVENTS.secagg} message`,
+  argNames: 'an envelope',
+  args: z.tuple([envelopeSchema(SecAggClientMessageSchema)]),
+};
+
 function joinError(code: ErrorCode, message: string): Error {
   // socket.io hands `data` to the client's connect_error handler along with the message.
   return Object.assign(new Error(message), { data: { code } });
@@ -65,7 +92,7 @@ function joinError(code: ErrorCode, message: string): Error {
 /**
  * socket.io on the coordinator's HTTP server: authenticates joins, validates every inbound
  * message (zod for the JSON part, weights-codec for the binary part) and forwards it to the
- * coordinator; replies to every update, with the reason when it is refused. Messages with a
+ * coordinator; acknowledges every client message, with the reason when it is refused. Messages with a
  * variable number of byte fields (`train`, `secagg`) travel as one binary envelope (envelope.ts),
  * since socket.io refuses packets with more than 10 binary attachments.
  */
@@ -73,13 +100,17 @@ export function attachSocketTransport(
   http: HttpServer,
   coordinator: Coordinator,
   opts: SocketTransportOptions,
-): Server {
+): CoordinatorServer {
   const parameterCount = coordinator.task.info.parameterCount;
   const sizes = tensorSizes(coordinator.task.weightSpecs);
   const heartbeat = opts.heartbeat
     ? { pingInterval: opts.heartbeat.pingIntervalMs, pingTimeout: opts.heartbeat.pingTimeoutMs }
     : {};
-  const io = new Server(http, { maxHttpBufferSize: maxMessageBytes(parameterCount), serveClient: false, ...heartbeat });
+  const io = new Server<ClientToServerEvents, ServerToClientEvents, NoServerSideEvents, SocketData>(http, {
+    maxHttpBufferSize: maxMessageBytes(parameterCount),
+    serveClient: false,
+    ...heartbeat,
+  });
   // Encoded once per global-weights array, not once per participant.
   const encoded = new WeakMap<Float32Array, ArrayBuffer>();
   const encode = (w: Float32Array) => {
@@ -89,15 +120,15 @@ export function attachSocketTransport(
   };
   // A round's training task is one object for all participants: with a roster of n identity keys,
   // encoding it per participant would cost O(n^2).
-  const envelopes = new WeakMap<object, ArrayBuffer>();
-  const envelopeOf = (body: object) => {
+  const envelopes = new WeakMap<TrainTask, Envelope<TrainTask>>();
+  const envelopeOf = (body: TrainTask) => {
     let buf = envelopes.get(body);
     if (!buf) envelopes.set(body, (buf = encodeEnvelope(body)));
     return buf;
   };
 
   io.use((socket, next) => {
-    const parsed = JoinAuth.safeParse(socket.handshake.auth);
+    const parsed = JoinAuthSchema.safeParse(socket.handshake.auth);
     if (!parsed.success) {
       const missingToken = !(socket.handshake.auth as { token?: unknown } | undefined)?.token;
       return next(
@@ -125,26 +156,26 @@ export function attachSocketTransport(
     next();
   });
 
-  io.on('connection', (socket: Socket) => {
-    const join = socket.data.join as JoinAuth;
+  io.on('connection', (socket) => {
+    const { join } = socket.data;
     const link: ClientLink = {
       id: join.name ?? `client-${socket.id.slice(0, 8)}`,
       canEvaluate: join.canEvaluate === true,
       send: (message) => {
         switch (message.event) {
-          case 'train':
+          case EVENTS.train:
             socket.emit(EVENTS.train, envelopeOf(message.body), encode(message.weights));
             break;
-          case 'welcome':
+          case EVENTS.welcome:
             socket.emit(EVENTS.welcome, message.body);
             break;
-          case 'round-closed':
+          case EVENTS.roundClosed:
             socket.emit(EVENTS.roundClosed, message.body);
             break;
-          case 'evaluate':
+          case EVENTS.evaluate:
             socket.emit(EVENTS.evaluate, message.body, encode(message.weights));
             break;
-          case 'secagg':
+          case EVENTS.secagg:
             socket.emit(EVENTS.secagg, encodeEnvelope(message.body));
             break;
           default: {
@@ -160,104 +191,67 @@ export function attachSocketTransport(
     };
     socket.on('disconnect', () => coordinator.leave(link));
 
-    socket.on(EVENTS.update, (...args: unknown[]) => {
-      const ack =
-        typeof args[args.length - 1] === 'function' ? (args.pop() as (reply: UpdateReply) => void) : undefined;
-      const reply = (r: UpdateReply) => {
-        if (ack) ack(r);
-        else if (!r.ok)
-          refuse(socket, { code: r.code, message: r.message, ...(r.round !== undefined ? { round: r.round } : {}) });
-      };
-      const refused = (code: ErrorCode, message: string, round?: number) => {
-        if (round === undefined) coordinator.countRefusal();
-        else coordinator.refuseUpdate(link.id, round, `${code}: ${message}`);
-        opts.logger.warn({ clientId: link.id }, `refused update from ${link.id}: ${message}`);
-        reply({ ok: false, code, message, ...(round !== undefined ? { round } : {}) });
-      };
-      if (args.length !== 2)
-        return refused('invalid-message', `update takes 2 arguments (metadata, weights), got ${args.length}`);
-      const meta = UpdateMeta.safeParse(args[0]);
-      if (!meta.success) return refused('invalid-message', `invalid update: ${describeZodError(meta.error)}`);
-      let delta: Float32Array;
-      try {
-        // The codec the update says it uses; the round refuses it if that is not the one it announced.
-        delta = decodeUpdate(args[1], meta.data.codec ?? FLOAT32_CODEC, sizes);
-      } catch (e) {
-        if (e instanceof WeightPayloadError) return refused(e.code, e.message, meta.data.round);
-        throw e;
-      }
-      const verdict = coordinator.submitUpdate(link.id, meta.data, delta, payloadBytes(args[1])!.byteLength);
-      if (!verdict.ok) opts.logger.warn({ clientId: link.id }, `refused update from ${link.id}: ${verdict.message}`);
-      reply(verdict.ok ? { ok: true, round: meta.data.round } : { ...verdict, round: meta.data.round });
-    });
-
-    socket.on(EVENTS.evaluation, (...args: unknown[]) => {
-      const ack =
-        typeof args[args.length - 1] === 'function' ? (args.pop() as (reply: UpdateReply) => void) : undefined;
-      const reply = (r: UpdateReply) => {
-        if (!r.ok) opts.logger.warn({ clientId: link.id }, `refused evaluation from ${link.id}: ${r.message}`);
-        if (ack) ack(r);
-        else if (!r.ok)
-          refuse(socket, { code: r.code, message: r.message, ...(r.round !== undefined ? { round: r.round } : {}) });
-      };
-      const report = EvaluationReport.safeParse(args[0]);
-      if (args.length !== 1 || !report.success) {
-        return reply({
-          ok: false,
-          code: 'invalid-message',
-          message: `invalid evaluation: ${report.success ? `takes 1 argument, got ${args.length}` : describeZodError(report.error)}`,
-        });
-      }
-      const verdict = coordinator.submitEvaluation(link.id, report.data);
-      reply(verdict.ok ? { ok: true, round: report.data.round } : { ...verdict, round: report.data.round });
-    });
-
-    socket.on(EVENTS.secagg, (...args: unknown[]) => {
-      const ack =
-        typeof args[args.length - 1] === 'function' ? (args.pop() as (reply: UpdateReply) => void) : undefined;
-      const reply = (r: UpdateReply, type?: string) => {
-        // Unmasking closes once every secret has enough shares: a late reveal is expected, not worth a log line.
-        if (!r.ok && !(r.code === 'stale-round' && type === 'secagg/unmask'))
-          opts.logger.warn({ clientId: link.id }, `refused ${EVENTS.secagg} message from ${link.id}: ${r.message}`);
-        if (ack) ack(r);
-        else if (!r.ok)
-          refuse(socket, { code: r.code, message: r.message, ...(r.round !== undefined ? { round: r.round } : {}) });
-      };
-      const invalid = (problem: string) => {
+    const logRefusal = (what: string, message: string) =>
+      opts.logger.warn({ clientId: link.id }, `refused ${what} from ${link.id}: ${message}`);
+    onValidated(
+      socket,
+      EVENTS.update,
+      UPDATE_ARGS,
+      ([meta, payload]) => {
+        let delta: Float32Array;
+        try {
+          // The codec the update says it uses; the round refuses it if that is not the one it announced.
+          delta = decodeUpdate(payload, meta.codec ?? FLOAT32_CODEC, sizes);
+        } catch (e) {
+          if (!(e instanceof WeightPayloadError)) throw e;
+          coordinator.refuseUpdate(link.id, meta.round, `${e.code}: ${e.message}`);
+          logRefusal('update', e.message);
+          return { ok: false, code: e.code, message: e.message, round: meta.round };
+        }
+        const verdict = coordinator.submitUpdate(link.id, meta, delta, payloadBytes(payload)!.byteLength);
+        if (!verdict.ok) logRefusal('update', verdict.message);
+        return verdict.ok ? { ok: true, round: meta.round } : { ...verdict, round: meta.round };
+      },
+      (message) => {
         coordinator.countRefusal();
-        reply({ ok: false, code: 'invalid-message', message: `invalid ${EVENTS.secagg} message: ${problem}` });
-      };
-      if (args.length !== 1) return invalid(`takes 1 argument (an envelope), got ${args.length}`);
-      let body: unknown;
-      try {
-        body = decodeEnvelope(args[0]);
-      } catch (e) {
-        if (e instanceof EnvelopeError) return invalid(e.message);
-        throw e;
-      }
-      const message = SecAggClientMessage.safeParse(body);
-      if (!message.success) return invalid(describeZodError(message.error));
-      const { round } = message.data;
-      // decodeEnvelope accepted it, so it is binary: its length is what crossed the wire.
-      const bytes = (args[0] as ArrayBuffer | Uint8Array).byteLength;
-      const verdict = coordinator.submitProtocolMessage({ clientId: link.id, round, body: message.data, bytes });
-      reply(verdict.ok ? { ok: true, round } : { ...verdict, round }, message.data.type);
-    });
+        logRefusal('update', message);
+      },
+    );
 
-    socket.onAny((event: string, ...args: unknown[]) => {
-      if (event === EVENTS.update || event === EVENTS.evaluation || event === EVENTS.secagg) return;
-      const message = `unknown event '${event}'; clients send only '${EVENTS.update}', '${EVENTS.evaluation}' and '${EVENTS.secagg}'`;
-      const ack = args[args.length - 1];
-      if (typeof ack === 'function') ack({ ok: false, code: 'invalid-message', message } satisfies UpdateReply);
-      else refuse(socket, { code: 'invalid-message', message });
-    });
+    onValidated(
+      socket,
+      EVENTS.evaluation,
+      EVALUATION_ARGS,
+      ([report]) => {
+        const verdict = coordinator.submitEvaluation(link.id, report);
+        if (!verdict.ok) logRefusal('evaluation', verdict.message);
+        return verdict.ok ? { ok: true, round: report.round } : { ...verdict, round: report.round };
+      },
+      (message) => logRefusal('evaluation', message),
+    );
+
+    onValidated(
+      socket,
+      EVENTS.secagg,
+      SECAGG_ARGS,
+      ([{ message, bytes }]) => {
+        const { round } = message;
+        const verdict = coordinator.submitProtocolMessage({ clientId: link.id, round, body: message, bytes });
+        // Unmasking closes once every secret has enough shares: a late reveal is expected, not worth a log line.
+        if (!verdict.ok && !(verdict.code === 'stale-round' && message.type === 'secagg/unmask'))
+          logRefusal(`${EVENTS.secagg} message`, verdict.message);
+        return verdict.ok ? { ok: true, round } : { ...verdict, round };
+      },
+      (message) => {
+        coordinator.countRefusal();
+        logRefusal(`${EVENTS.secagg} message`, message);
+      },
+    );
+
+    refuseUnknownEvents(socket);
     opts.onJoin?.(link.id, join);
     coordinator.join(link);
   });
 
   return io;
-}
-
-function refuse(socket: Socket, refusal: Refusal): void {
-  socket.emit(EVENTS.refused, refusal);
 }

@@ -23,6 +23,7 @@ export * from './data/partition.js';
 export * from './attacks/byzantine.js';
 export * from './privacy/index.js';
 export * from './protocol/messages.js';
+export * from './protocol/events.js';
 export * from './protocol/rounds.js';
 export * from './protocol/public-rounds.js';
 export * from './protocol/weights-codec.js';

@@ -55,7 +55,7 @@ import type {
 export const STAGES_AFTER_TRAINING = 4;
 
 const STAGE_OF: Record<ActivePhase, SecureStage> = {
-  advertise: 'advertise-keys',
+  'advertise-keys': 'advertise-keys',
   'share-keys': 'share-keys',
   'masked-input': 'masked-input',
   consistency: 'consistency',

@@ -1,4 +1,4 @@
-import type { Server } from 'socket.io';
+import type { Namespace, Server } from 'socket.io';
 import { describeZodError, type TaskInfo } from '../../shared/protocol/messages.js';
 import { OUTSIDE_DP_GUARANTEE, publicRoundView } from '../../shared/protocol/public-rounds.js';
 import type { PrivacyStatus, RoundList, RoundRecord } from '../../shared/protocol/rounds.js';
@@ -10,13 +10,12 @@ import {
   SNAPSHOT_ROUNDS,
   type FeedRound,
   type FeedSnapshot,
+  type FeedEvents,
   type FeedStatus,
 } from '../../shared/feed/feed-messages.js';
 
-/** What the namespace middleware stores on each socket. */
-interface SocketData {
-  access: Access;
-}
+/** The feed's namespace: pages listen, never send; each connection keeps its audience. */
+type FeedNamespace = Namespace<Record<string, never>, FeedEvents, Record<string, never>, { access: Access }>;
 
 /** What the feed reads from the coordinator, and the two events it follows. */
 export interface RoundSource {
@@ -105,20 +104,21 @@ function handshakeAccess(auth: unknown, adminToken: string): Access {
  */
 export function attachLiveFeed(io: Server, source: RoundSource, opts: LiveFeedOptions): () => void {
   const intervalMs = opts.intervalMs ?? 200;
-  const nsp = io.of(FEED_NAMESPACE);
+  // One server hosts the client protocol and the feed; socket.io types io.of() with the server's own event maps.
+  const nsp = io.of(FEED_NAMESPACE) as FeedNamespace;
   let cooldown: NodeJS.Timeout | undefined;
   let dirty = false;
 
   nsp.use((socket, next) => {
     try {
-      (socket.data as SocketData).access = handshakeAccess(socket.handshake.auth, opts.adminToken);
+      socket.data.access = handshakeAccess(socket.handshake.auth, opts.adminToken);
       next();
     } catch (e) {
       next(e as Error);
     }
   });
   nsp.on('connection', (socket) => {
-    const access = (socket.data as SocketData).access;
+    const { access } = socket.data;
     void socket.join(access);
     socket.emit(FEED_EVENTS.snapshot, snapshot(source, access));
   });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TaskInfo } from '../protocol/messages.js';
+import { TaskInfoSchema } from '../protocol/messages.js';
 import { PublicRoundSchema } from '../protocol/public-rounds.js';
 import { PrivacyStatusSchema, RoundRecordSchema } from '../protocol/rounds.js';
 
@@ -61,8 +61,8 @@ export type FeedStatus = z.infer<typeof FeedStatus>;
 
 export const FeedSnapshot = z.discriminatedUnion('access', [
   /** Closed rounds, oldest first. */
-  PublicFeedStatus.extend({ task: TaskInfo, rounds: z.array(PublicRoundSchema) }),
-  AdminFeedStatus.extend({ task: TaskInfo, rounds: z.array(RoundRecordSchema) }),
+  PublicFeedStatus.extend({ task: TaskInfoSchema, rounds: z.array(PublicRoundSchema) }),
+  AdminFeedStatus.extend({ task: TaskInfoSchema, rounds: z.array(RoundRecordSchema) }),
 ]);
 export type FeedSnapshot = z.infer<typeof FeedSnapshot>;
 
@@ -71,3 +71,10 @@ export const FeedRound = z.discriminatedUnion('access', [
   z.object({ access: z.literal('admin'), record: RoundRecordSchema }),
 ]);
 export type FeedRound = z.infer<typeof FeedRound>;
+
+/** What the feed sends a page; pages send nothing (and validate what they get with the schemas above). */
+export type FeedEvents = {
+  [FEED_EVENTS.snapshot]: (snapshot: z.input<typeof FeedSnapshot>) => void;
+  [FEED_EVENTS.status]: (status: z.input<typeof FeedStatus>) => void;
+  [FEED_EVENTS.round]: (round: z.input<typeof FeedRound>) => void;
+};

@@ -25,6 +25,10 @@ export interface EnvelopeLimits {
   maxDepth: number;
 }
 
+declare const holds: unique symbol;
+/** An encoded envelope, typed by the message it holds so that an event map can say what travels in it. */
+export type Envelope<T> = ArrayBuffer & { readonly [holds]: T };
+
 export const DEFAULT_ENVELOPE_LIMITS: EnvelopeLimits = { maxJsonBytes: 1 << 20, maxDepth: 32 };
 
 const HEADER_BYTES = 4;
@@ -53,7 +57,7 @@ function isPlainObject(value: object): boolean {
  * EnvelopeError for anything JSON would silently change: non-finite numbers, undefined array
  * items, class instances other than the two binary types, forbidden or reserved keys.
  */
-export function encodeEnvelope(value: unknown, limits: EnvelopeLimits = DEFAULT_ENVELOPE_LIMITS): ArrayBuffer {
+export function encodeEnvelope<T>(value: T, limits: EnvelopeLimits = DEFAULT_ENVELOPE_LIMITS): Envelope<T> {
   const blobs: Uint8Array[] = [];
   let offset = 0;
   const walk = (v: unknown, path: (string | number)[]): Json => {
@@ -106,7 +110,8 @@ export function encodeEnvelope(value: unknown, limits: EnvelopeLimits = DEFAULT_
     out.set(blob, at);
     at += blob.byteLength;
   }
-  return out.buffer;
+  // The type records what was encoded; the bytes are those of `out`.
+  return out.buffer as Envelope<T>;
 }
 
 /** The payload as bytes: socket.io delivers a Buffer in Node and an ArrayBuffer in browsers. */

@@ -1,35 +1,24 @@
 import { z } from 'zod';
 import { UpdateCodecSpecSchema } from '../compression/codec-spec.js';
 import { ClientDpInstructionsSchema } from '../privacy/client-privatize.js';
-import { IdentityKeyText, SecureTrainSection } from './secagg-messages.js';
+import { IdentityKeyTextSchema, SecureTrainSectionSchema } from './secagg-messages.js';
 
 /**
  * Every message between coordinator and clients, as zod schemas: the coordinator validates what
  * clients send, clients validate what the coordinator sends. Weight vectors never appear here:
  * they travel as a separate binary attachment next to the JSON part (see weights-codec.ts).
  * Messages with a variable number of byte fields (`train`, `secagg`) travel as one binary
- * envelope (envelope.ts) instead of JSON, decoded before their schema runs.
+ * envelope (envelope.ts) instead of JSON, decoded before their schema runs. Which event carries
+ * which message: events.ts. Each schema is `FooSchema`, its parsed type `Foo`.
  */
 
-/** Bumped on any incompatible change; a client speaking another version is refused at join. 2: `train` and `secagg` in envelopes. */
-export const PROTOCOL_VERSION = 2;
+/**
+ * Bumped on any incompatible change; a client speaking another version is refused at join.
+ * 2: `train` and `secagg` in envelopes. 3: the key advertisement is `secagg/advertise-keys`, as its stage.
+ */
+export const PROTOCOL_VERSION = 3;
 
-/** socket.io event names, one per message type. */
-export const EVENTS = {
-  welcome: 'welcome',
-  train: 'train',
-  roundClosed: 'round-closed',
-  refused: 'refused',
-  update: 'update',
-  /** Coordinator -> client: score these (candidate global) weights on your held-out split. */
-  evaluate: 'evaluate',
-  /** Client -> coordinator: the result of an `evaluate` request. */
-  evaluation: 'evaluation',
-  /** Both ways: a secure-aggregation stage message (shared/secagg/messages.ts); the coordinator acknowledges. */
-  secagg: 'secagg',
-} as const;
-
-export const ErrorCode = z.enum([
+export const ErrorCodeSchema = z.enum([
   'unauthorized',
   'unsupported-protocol',
   'invalid-message',
@@ -48,7 +37,7 @@ export const ErrorCode = z.enum([
   /** Another connection joined with this client's name; this one is closed. */
   'replaced',
 ]);
-export type ErrorCode = z.infer<typeof ErrorCode>;
+export type ErrorCode = z.infer<typeof ErrorCodeSchema>;
 
 const count = z.number().int().nonnegative();
 
@@ -96,7 +85,7 @@ export const WeightSpecSchema = z.strictObject({
 // ---------- client -> coordinator ----------
 
 /** socket.io handshake `auth` payload. */
-export const JoinAuth = z.strictObject({
+export const JoinAuthSchema = z.strictObject({
   token: z.string().min(1, 'a join token is required'),
   protocolVersion: z.number().int(),
   name: z
@@ -108,12 +97,12 @@ export const JoinAuth = z.strictObject({
   /** The client holds a held-out split and answers `evaluate` requests (federated evaluation). */
   canEvaluate: z.boolean().optional(),
   /** Ed25519 public key that signs this client's secure-aggregation keys; required when secure aggregation is on. */
-  identityKey: IdentityKeyText.optional(),
+  identityKey: IdentityKeyTextSchema.optional(),
 });
-export type JoinAuth = z.infer<typeof JoinAuth>;
+export type JoinAuth = z.infer<typeof JoinAuthSchema>;
 
 /** JSON part of an update; the weight delta (local - global) is the binary attachment. */
-export const UpdateMeta = z.strictObject({
+export const UpdateMetaSchema = z.strictObject({
   round: roundNumber,
   numExamples: exampleCount,
   metrics: z.strictObject({ loss, accuracy }),
@@ -123,10 +112,10 @@ export const UpdateMeta = z.strictObject({
   /** How the attachment is encoded (shared/compression); float32 when absent. Must be the codec the task announced. */
   codec: UpdateCodecSpecSchema.optional(),
 });
-export type UpdateMeta = z.infer<typeof UpdateMeta>;
+export type UpdateMeta = z.infer<typeof UpdateMetaSchema>;
 
 /** A client's answer to `evaluate`: its metrics, or null when it holds no held-out data. */
-export const EvaluationReport = z.strictObject({
+export const EvaluationReportSchema = z.strictObject({
   round: roundNumber,
   metrics: z
     .strictObject({
@@ -151,31 +140,31 @@ export const EvaluationReport = z.strictObject({
     .nullable(),
   evalMs: durationMs,
 });
-export type EvaluationReport = z.infer<typeof EvaluationReport>;
+export type EvaluationReport = z.infer<typeof EvaluationReportSchema>;
 
 // ---------- coordinator -> client ----------
 
-export const TaskInfo = z.strictObject({
+export const TaskInfoSchema = z.strictObject({
   name: z.string().min(1),
   inputShape: z.array(z.number().int().positive()).min(1),
   numClasses: z.number().int().min(2),
   parameterCount: z.number().int().positive(),
 });
-export type TaskInfo = z.infer<typeof TaskInfo>;
+export type TaskInfo = z.infer<typeof TaskInfoSchema>;
 
-export const Welcome = z.strictObject({
+export const WelcomeSchema = z.strictObject({
   clientId: z.string().min(1),
-  task: TaskInfo,
+  task: TaskInfoSchema,
   /** tfjs Layers model topology (model.toJSON()) so any model can be trained, not just the seed CNN. */
   modelTopology: z.record(z.string(), z.unknown()),
   weightSpecs: z.array(WeightSpecSchema),
   version: count,
   round: count,
 });
-export type Welcome = z.infer<typeof Welcome>;
+export type Welcome = z.infer<typeof WelcomeSchema>;
 
 /** A training task, sent in an envelope (its secure section holds byte fields); the global weights are the other attachment. */
-export const TrainTask = z.strictObject({
+export const TrainTaskSchema = z.strictObject({
   round: z.number().int().positive(),
   version: count,
   config: TrainConfigSchema,
@@ -184,60 +173,65 @@ export const TrainTask = z.strictObject({
   /** Differential privacy: how to clip (and, in distributed mode, noise) the update before sending it. */
   privacy: ClientDpInstructionsSchema.optional(),
   /** Secure aggregation: the round's SecAgg+ setup; the update then goes out masked, on the `secagg` event. */
-  secureAggregation: SecureTrainSection.optional(),
+  secureAggregation: SecureTrainSectionSchema.optional(),
   /** How to encode the update (shared/compression); float32 when absent. */
   compression: UpdateCodecSpecSchema.optional(),
 });
-export type TrainTask = z.infer<typeof TrainTask>;
+export type TrainTask = z.infer<typeof TrainTaskSchema>;
 
 /** JSON part of an evaluation request; the weights to score are the binary attachment. */
-export const EvaluateTask = z.strictObject({
+export const EvaluateTaskSchema = z.strictObject({
   round: z.number().int().positive(),
   /** The version these weights are committed as. */
   version: count,
   timeoutMs: z.number().int().positive(),
 });
-export type EvaluateTask = z.infer<typeof EvaluateTask>;
+export type EvaluateTask = z.infer<typeof EvaluateTaskSchema>;
 
 /** Privacy spent so far, sent with every closed round when differential privacy is on. */
-export const PrivacySpentSummary = z.strictObject({
+export const PrivacySpentSummarySchema = z.strictObject({
   epsilon: z.number().nonnegative(),
   delta: z.number().gt(0).lt(1),
   targetEpsilon: z.number().positive(),
   /** Distributed mode: epsilon against the coordinator itself; null in central mode. */
   coordinatorEpsilon: z.number().nonnegative().nullable(),
 });
-export type PrivacySpentSummary = z.infer<typeof PrivacySpentSummary>;
+export type PrivacySpentSummary = z.infer<typeof PrivacySpentSummarySchema>;
 
-export const RoundClosed = z.strictObject({
+export const RoundClosedSchema = z.strictObject({
   round: z.number().int().positive(),
   outcome: z.enum(['committed', 'failed']),
   version: count,
   reason: z.string().optional(),
-  privacy: PrivacySpentSummary.optional(),
+  privacy: PrivacySpentSummarySchema.optional(),
 });
-export type RoundClosed = z.infer<typeof RoundClosed>;
+export type RoundClosed = z.infer<typeof RoundClosedSchema>;
 
-export const Refusal = z.strictObject({
-  code: ErrorCode,
+export const RefusalSchema = z.strictObject({
+  code: ErrorCodeSchema,
   message: z.string(),
   round: z.number().int().optional(),
 });
-export type Refusal = z.infer<typeof Refusal>;
+export type Refusal = z.infer<typeof RefusalSchema>;
 
-/** The acknowledgement of an update: accepted, or refused with the reason. */
-export const UpdateReply = z.discriminatedUnion('ok', [
+/** The coordinator's acknowledgement of every client message (update, evaluation, secagg): accepted, or refused with the reason. */
+export const AckSchema = z.discriminatedUnion('ok', [
   z.strictObject({ ok: z.literal(true), round: z.number().int().positive() }),
-  z.strictObject({ ok: z.literal(false), code: ErrorCode, message: z.string(), round: z.number().int().optional() }),
+  z.strictObject({
+    ok: z.literal(false),
+    code: ErrorCodeSchema,
+    message: z.string(),
+    round: z.number().int().optional(),
+  }),
 ]);
-export type UpdateReply = z.infer<typeof UpdateReply>;
+export type Ack = z.infer<typeof AckSchema>;
 
 // ---------- REST bodies ----------
 
-export const StartRoundsBody = z.strictObject({
+export const StartRoundsBodySchema = z.strictObject({
   rounds: z.number().int().min(1).max(10_000),
 });
-export type StartRoundsBody = z.infer<typeof StartRoundsBody>;
+export type StartRoundsBody = z.infer<typeof StartRoundsBodySchema>;
 
 /** One line per problem, with the path of the offending field: what error replies carry. */
 export function describeZodError(error: z.ZodError): string {

@@ -6,7 +6,7 @@ import {
   PrivacyStatusSchema,
   RoundPrivacyRecordSchema,
   RoundRecordSchema,
-  RoundStatus,
+  RoundStatusSchema,
   type RoundList,
   type RoundRecord,
 } from './rounds.js';
@@ -25,7 +25,7 @@ const nonNegInt = z.number().int().nonnegative();
 export const AggregateRoundSchema = z.object({
   view: z.literal('aggregates'),
   round: z.number().int().positive(),
-  status: RoundStatus,
+  status: RoundStatusSchema,
   stage: z.string().optional(),
   baseVersion: nonNegInt,
   version: nonNegInt.optional(),
@@ -92,7 +92,7 @@ export const PublicRoundPrivacySchema = RoundPrivacyRecordSchema.pick({
 export const DpRoundSchema = z.object({
   view: z.literal('dp'),
   round: z.number().int().positive(),
-  status: RoundStatus,
+  status: RoundStatusSchema,
   stage: z.string().optional(),
   baseVersion: nonNegInt,
   version: nonNegInt.optional(),

@@ -8,8 +8,8 @@ import { SecureAggregationRecordSchema } from './secagg-messages.js';
 
 const nonNegInt = z.number().int().nonnegative();
 
-export const RoundStatus = z.enum(['waiting', 'selecting', 'training', 'aggregating', 'committed', 'failed']);
-export type RoundStatus = z.infer<typeof RoundStatus>;
+export const RoundStatusSchema = z.enum(['waiting', 'selecting', 'training', 'aggregating', 'committed', 'failed']);
+export type RoundStatus = z.infer<typeof RoundStatusSchema>;
 
 /** Under secure aggregation a contribution names the client only: its numbers are summed unseen. */
 export const ContributionSchema = z.object({
@@ -122,7 +122,7 @@ export type PrivacyStatus = z.infer<typeof PrivacyStatusSchema>;
 
 export const RoundRecordSchema = z.object({
   round: z.number().int().positive(),
-  status: RoundStatus,
+  status: RoundStatusSchema,
   /** Stage of the aggregation protocol while training (e.g. 'upload'). */
   stage: z.string().optional(),
   /** The version this round trained from, and the one it committed. */

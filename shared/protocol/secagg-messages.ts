@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { SecAggSetup } from '../secagg/messages.js';
+import { SecAggSetupSchema } from '../secagg/messages.js';
+import type { ActivePhase } from '../secagg/server.js';
 
 /**
  * What secure aggregation adds to the coordinator-client protocol: the section of a training task
@@ -17,26 +18,26 @@ export const SECURE_SLOT_KINDS = ['loss', 'accuracy', 'examples', 'clip-indicato
 export type SecureSlotKind = (typeof SECURE_SLOT_KINDS)[number];
 
 /** One extra value: |value| <= range is encoded into [-clip, clip], beyond is clipped. */
-export const SecureSlot = z.strictObject({
+export const SecureSlotSchema = z.strictObject({
   kind: z.enum(SECURE_SLOT_KINDS),
   range: z.number().positive().finite(),
 });
-export type SecureSlot = z.infer<typeof SecureSlot>;
+export type SecureSlot = z.infer<typeof SecureSlotSchema>;
 
 /** The `secureAggregation` section of a training task. */
-export const SecureTrainSection = z.strictObject({
-  setup: SecAggSetup,
+export const SecureTrainSectionSchema = z.strictObject({
+  setup: SecAggSetupSchema,
   /** The extra values after the model delta, in this order: the vector is delta ++ slots. */
-  slots: z.array(SecureSlot).refine((slots) => new Set(slots.map((s) => s.kind)).size === slots.length, {
+  slots: z.array(SecureSlotSchema).refine((slots) => new Set(slots.map((s) => s.kind)).size === slots.length, {
     message: 'slot kinds must be unique',
   }),
 });
-export type SecureTrainSection = z.infer<typeof SecureTrainSection>;
+export type SecureTrainSection = z.infer<typeof SecureTrainSectionSchema>;
 
 // ---------- identity keys in the join handshake (JSON, so base64url) ----------
 
 /** A 32-byte Ed25519 public key as unpadded base64url: 43 characters. */
-export const IdentityKeyText = z
+export const IdentityKeyTextSchema = z
   .string()
   .regex(/^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/, 'must be a 32-byte Ed25519 public key in unpadded base64url');
 
@@ -49,7 +50,7 @@ export function identityKeyToText(key: Uint8Array): string {
 }
 
 export function identityKeyFromText(text: string): Uint8Array {
-  const parsed = IdentityKeyText.safeParse(text);
+  const parsed = IdentityKeyTextSchema.safeParse(text);
   if (!parsed.success) throw new Error(`identity key: ${parsed.error.issues[0].message}`);
   const binary = atob(text.replace(/-/g, '+').replace(/_/g, '/'));
   return Uint8Array.from(binary, (c) => c.charCodeAt(0));
@@ -57,7 +58,14 @@ export function identityKeyFromText(text: string): Uint8Array {
 
 // ---------- the round record ----------
 
-export const SECURE_STAGES = ['advertise-keys', 'share-keys', 'masked-input', 'consistency', 'unmask'] as const;
+/** The secure round's stages in order: the SecAgg+ state machine's phases, under the same names. */
+export const SECURE_STAGES = [
+  'advertise-keys',
+  'share-keys',
+  'masked-input',
+  'consistency',
+  'unmask',
+] as const satisfies readonly ActivePhase[];
 export type SecureStage = (typeof SECURE_STAGES)[number];
 
 /** A participant that left a secure round: at which stage, and why when it refused rather than vanished. */

@@ -191,7 +191,7 @@ export class SecAggClient {
     const signature = signAdvertisement(keys, this.options.identity, this.sign);
     const { encryptionKey, digest } = keys;
     return {
-      type: 'secagg/advertise',
+      type: 'secagg/advertise-keys',
       round: this.round,
       encryptionKey,
       maskingKey: keys.maskingKey,

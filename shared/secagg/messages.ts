@@ -18,15 +18,15 @@ function bytes(length?: number) {
     .refine((b) => length === undefined || b.length === length, { message: `must be ${length} bytes` });
 }
 
-const ClientId = z.string().min(1).max(128);
-const Round = z.number().int().nonnegative();
+const clientId = z.string().min(1).max(128);
+const roundNumber = z.number().int().nonnegative();
 
 /** Everything both sides must agree on before the round's first message. */
-export const SecAggSetup = z.strictObject({
-  round: Round,
+export const SecAggSetupSchema = z.strictObject({
+  round: roundNumber,
   /** Fresh coordinator randomness per attempt: seeds the graph, and binds signatures to this attempt. */
   nonce: bytes(32),
-  participants: z.array(z.strictObject({ id: ClientId, identityKey: bytes(32) })).min(3),
+  participants: z.array(z.strictObject({ id: clientId, identityKey: bytes(32) })).min(3),
   k: z.number().int(),
   threshold: z.number().int(),
   vectorLength: z.number().int().positive(),
@@ -35,7 +35,7 @@ export const SecAggSetup = z.strictObject({
   /** Value words in Z_2^16 (2 bytes each on the wire) instead of Z_2^32; see encoding.ts. */
   wordBits: z.literal(16).optional(),
 });
-export type SecAggSetup = z.infer<typeof SecAggSetup>;
+export type SecAggSetup = z.infer<typeof SecAggSetupSchema>;
 
 const AdvertisedKeysFields = {
   encryptionKey: bytes(32),
@@ -49,113 +49,113 @@ const AdvertisedKeysFields = {
   signature: bytes(64),
 };
 
-const Signature = bytes(64);
+const signature = bytes(64);
 
 // ---------- client -> coordinator ----------
 
-export const AdvertiseKeysMessage = z.strictObject({
-  type: z.literal('secagg/advertise'),
-  round: Round,
+export const AdvertiseKeysMessageSchema = z.strictObject({
+  type: z.literal('secagg/advertise-keys'),
+  round: roundNumber,
   ...AdvertisedKeysFields,
 });
 
-export const ShareKeysMessage = z.strictObject({
+export const ShareKeysMessageSchema = z.strictObject({
   type: z.literal('secagg/share-keys'),
-  round: Round,
-  shares: z.array(z.strictObject({ to: ClientId, sealed: bytes() })),
+  round: roundNumber,
+  shares: z.array(z.strictObject({ to: clientId, sealed: bytes() })),
 });
 
-export const MaskedInputMessage = z.strictObject({
+export const MaskedInputMessageSchema = z.strictObject({
   type: z.literal('secagg/masked-input'),
-  round: Round,
+  round: roundNumber,
   /** m + 1 little-endian uint32 words. */
   masked: bytes(),
 });
 
 /** A consistency-round signature over (round, nonce, digest, survivors) by the client it names. */
-export const ConsistencyMessage = z.strictObject({
+export const ConsistencyMessageSchema = z.strictObject({
   type: z.literal('secagg/consistency'),
-  round: Round,
-  signature: Signature,
+  round: roundNumber,
+  signature,
 });
 
 /** A revealed share, with the hashes leading to its dealer's signed share root, so that a forged one is pinned on whoever revealed it. */
-const RevealedShare = z.strictObject({ of: ClientId, share: bytes(), proof: bytes() });
+const RevealedShareSchema = z.strictObject({ of: clientId, share: bytes(), proof: bytes() });
 
-export const UnmaskMessage = z.strictObject({
+export const UnmaskMessageSchema = z.strictObject({
   type: z.literal('secagg/unmask'),
-  round: Round,
+  round: roundNumber,
   /** Shares of the self-mask seeds of neighbours that survived. */
-  selfMaskShares: z.array(RevealedShare),
+  selfMaskShares: z.array(RevealedShareSchema),
   /** Shares of the masking secret keys of neighbours that dropped. */
-  maskingKeyShares: z.array(RevealedShare),
+  maskingKeyShares: z.array(RevealedShareSchema),
 });
 
 /** A client that refuses to go on (tampered key, coordinator misbehaving) says why. */
-export const RefusalMessage = z.strictObject({
+export const RefusalMessageSchema = z.strictObject({
   type: z.literal('secagg/refusal'),
-  round: Round,
+  round: roundNumber,
   reason: z.string().max(1000),
 });
 
-export const SecAggClientMessage = z.discriminatedUnion('type', [
-  AdvertiseKeysMessage,
-  ShareKeysMessage,
-  MaskedInputMessage,
-  ConsistencyMessage,
-  UnmaskMessage,
-  RefusalMessage,
+export const SecAggClientMessageSchema = z.discriminatedUnion('type', [
+  AdvertiseKeysMessageSchema,
+  ShareKeysMessageSchema,
+  MaskedInputMessageSchema,
+  ConsistencyMessageSchema,
+  UnmaskMessageSchema,
+  RefusalMessageSchema,
 ]);
-export type SecAggClientMessage = z.infer<typeof SecAggClientMessage>;
-export type AdvertiseKeysMessage = z.infer<typeof AdvertiseKeysMessage>;
-export type ShareKeysMessage = z.infer<typeof ShareKeysMessage>;
-export type MaskedInputMessage = z.infer<typeof MaskedInputMessage>;
-export type ConsistencyMessage = z.infer<typeof ConsistencyMessage>;
-export type UnmaskMessage = z.infer<typeof UnmaskMessage>;
-export type RefusalMessage = z.infer<typeof RefusalMessage>;
+export type SecAggClientMessage = z.infer<typeof SecAggClientMessageSchema>;
+export type AdvertiseKeysMessage = z.infer<typeof AdvertiseKeysMessageSchema>;
+export type ShareKeysMessage = z.infer<typeof ShareKeysMessageSchema>;
+export type MaskedInputMessage = z.infer<typeof MaskedInputMessageSchema>;
+export type ConsistencyMessage = z.infer<typeof ConsistencyMessageSchema>;
+export type UnmaskMessage = z.infer<typeof UnmaskMessageSchema>;
+export type RefusalMessage = z.infer<typeof RefusalMessageSchema>;
 
 // ---------- coordinator -> client ----------
 
-export const PeerKeysMessage = z.strictObject({
+export const PeerKeysMessageSchema = z.strictObject({
   type: z.literal('secagg/peer-keys'),
-  round: Round,
-  peers: z.array(z.strictObject({ id: ClientId, ...AdvertisedKeysFields })),
+  round: roundNumber,
+  peers: z.array(z.strictObject({ id: clientId, ...AdvertisedKeysFields })),
 });
 
-export const RoutedSharesMessage = z.strictObject({
+export const RoutedSharesMessageSchema = z.strictObject({
   type: z.literal('secagg/routed-shares'),
-  round: Round,
-  shares: z.array(z.strictObject({ from: ClientId, sealed: bytes() })),
+  round: roundNumber,
+  shares: z.array(z.strictObject({ from: clientId, sealed: bytes() })),
 });
 
 /** Every client whose masked input is in the sum; each signs this list once, in the consistency round. */
-const Survivors = z.array(ClientId);
+const survivors = z.array(clientId);
 
-export const ConsistencyRequestMessage = z.strictObject({
+export const ConsistencyRequestMessageSchema = z.strictObject({
   type: z.literal('secagg/consistency-request'),
-  round: Round,
-  survivors: Survivors,
+  round: roundNumber,
+  survivors,
 });
 
-export const UnmaskRequestMessage = z.strictObject({
+export const UnmaskRequestMessageSchema = z.strictObject({
   type: z.literal('secagg/unmask-request'),
-  round: Round,
-  survivors: Survivors,
+  round: roundNumber,
+  survivors,
   /** The recipient's neighbours' consistency signatures on the same list. */
-  signatures: z.array(z.strictObject({ id: ClientId, signature: Signature })),
+  signatures: z.array(z.strictObject({ id: clientId, signature })),
 });
 
-export const SecAggServerMessage = z.discriminatedUnion('type', [
-  PeerKeysMessage,
-  RoutedSharesMessage,
-  ConsistencyRequestMessage,
-  UnmaskRequestMessage,
+export const SecAggServerMessageSchema = z.discriminatedUnion('type', [
+  PeerKeysMessageSchema,
+  RoutedSharesMessageSchema,
+  ConsistencyRequestMessageSchema,
+  UnmaskRequestMessageSchema,
 ]);
-export type SecAggServerMessage = z.infer<typeof SecAggServerMessage>;
-export type PeerKeysMessage = z.infer<typeof PeerKeysMessage>;
-export type RoutedSharesMessage = z.infer<typeof RoutedSharesMessage>;
-export type ConsistencyRequestMessage = z.infer<typeof ConsistencyRequestMessage>;
-export type UnmaskRequestMessage = z.infer<typeof UnmaskRequestMessage>;
+export type SecAggServerMessage = z.infer<typeof SecAggServerMessageSchema>;
+export type PeerKeysMessage = z.infer<typeof PeerKeysMessageSchema>;
+export type RoutedSharesMessage = z.infer<typeof RoutedSharesMessageSchema>;
+export type ConsistencyRequestMessage = z.infer<typeof ConsistencyRequestMessageSchema>;
+export type UnmaskRequestMessage = z.infer<typeof UnmaskRequestMessageSchema>;
 
 /**
  * Bytes a message costs on a socket.io connection: its binary envelope (shared/protocol/envelope.ts),

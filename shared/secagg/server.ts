@@ -52,7 +52,7 @@ export interface SecAggServerOptions {
   audit?: ServerAudit;
 }
 
-export type ActivePhase = 'advertise' | 'share-keys' | 'masked-input' | 'consistency' | 'unmask';
+export type ActivePhase = 'advertise-keys' | 'share-keys' | 'masked-input' | 'consistency' | 'unmask';
 export type ServerPhase = ActivePhase | 'done' | 'aborted';
 
 /** A client that stopped answering in `phase`; `reason` when it refused rather than vanished. */
@@ -124,7 +124,7 @@ class RoundCheckFailure extends Error {
  * It sees masked inputs and shares only: never one client's update.
  */
 export class SecAggServer {
-  private state: ServerPhase = 'advertise';
+  private state: ServerPhase = 'advertise-keys';
   private readonly ctx: RoundContext;
   private readonly threshold: number;
   private readonly masks: MaskAccumulator;
@@ -192,8 +192,8 @@ export class SecAggServer {
         this.dropouts.push({ id: sender, phase, reason: message.reason });
         this.awaiting.delete(sender);
         return;
-      case 'secagg/advertise': {
-        this.expectPhase('advertise', message.type);
+      case 'secagg/advertise-keys': {
+        this.expectPhase('advertise-keys', message.type);
         const { encryptionKey, maskingKey, digest, seedCommitment: commitment, shareRoot, signature } = message;
         const keys = {
           round: message.round,
@@ -274,7 +274,7 @@ export class SecAggServer {
     this.answered.clear();
     this.awaiting.clear();
     switch (phase) {
-      case 'advertise':
+      case 'advertise-keys':
         return this.closeAdvertise(live);
       case 'share-keys':
         return this.closeShareKeys(live);

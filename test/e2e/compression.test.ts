@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { encodedBytes, tensorSizes, type UpdateCodecSpec } from '../../shared/compression/codec-spec.js';
 import { UpdateEncoder } from '../../shared/compression/update-codec.js';
 import { decodeEnvelope } from '../../shared/protocol/envelope.js';
-import { EVENTS, PROTOCOL_VERSION, type UpdateReply } from '../../shared/protocol/messages.js';
+import { PROTOCOL_VERSION, type Ack } from '../../shared/protocol/messages.js';
+import { EVENTS } from '../../shared/protocol/events.js';
 import { encodeWeights } from '../../shared/protocol/weights-codec.js';
 import type { RunningCoordinator } from '../../server/app.js';
 import {
@@ -95,7 +96,7 @@ describe('compressed updates over socket.io', () => {
     expect(await task).toMatchObject({ round: 1, compression: { codec: 'int8' } });
 
     const send = (meta: unknown, payload: unknown) =>
-      raw.timeout(10_000).emitWithAck(EVENTS.update, meta, payload) as Promise<UpdateReply>;
+      raw.timeout(10_000).emitWithAck(EVENTS.update, meta, payload) as Promise<Ack>;
     const meta = { round: 1, numExamples: 10, metrics: { loss: 1, accuracy: 0.5 }, trainMs: 1 };
     const int8 = new UpdateEncoder(sizes).encode(new Float32Array(n).fill(0.01), { codec: 'int8' }).payload;
     // Another codec than announced: refused, and the sender may still send the right one.

@@ -4,7 +4,8 @@ import { io, type Socket } from 'socket.io-client';
 import { describe, expect, it } from 'vitest';
 import { FatalClientError } from '../../client/node-client.js';
 import { decodeEnvelope } from '../../shared/protocol/envelope.js';
-import { EVENTS, PROTOCOL_VERSION, type UpdateReply } from '../../shared/protocol/messages.js';
+import { PROTOCOL_VERSION, type Ack } from '../../shared/protocol/messages.js';
+import { EVENTS } from '../../shared/protocol/events.js';
 import { encodeWeights } from '../../shared/protocol/weights-codec.js';
 import type { RunningCoordinator } from '../../server/app.js';
 import {
@@ -130,7 +131,7 @@ describe('federation over socket.io', () => {
     client(server.url, 'mnist:3/24', 'honest');
     expect(await trained).toMatchObject({ round: 1, version: 0 });
     const send = (s: Socket, ...args: unknown[]) =>
-      s.timeout(5_000).emitWithAck(EVENTS.update, ...args) as Promise<UpdateReply>;
+      s.timeout(5_000).emitWithAck(EVENTS.update, ...args) as Promise<Ack>;
     const meta = { round: 1, numExamples: 10, metrics: { loss: 1, accuracy: 0.5 }, trainMs: 1 };
 
     // Malformed while the round is open: each refused with its reason, the round unaffected.

@@ -106,7 +106,7 @@ describe('audit mode', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as { from: string; type: string; masked?: { file: string } });
-    for (const type of ['secagg/advertise', 'secagg/share-keys', 'secagg/masked-input']) {
+    for (const type of ['secagg/advertise-keys', 'secagg/share-keys', 'secagg/masked-input']) {
       expect(
         lines
           .filter((l) => l.type === type)

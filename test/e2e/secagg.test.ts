@@ -3,7 +3,8 @@ import nacl from 'tweetnacl';
 import { describe, expect, it } from 'vitest';
 import type { SecAggTamper } from '../../server/round/secagg-protocol.js';
 import { decodeEnvelope } from '../../shared/protocol/envelope.js';
-import { EVENTS, PROTOCOL_VERSION, type UpdateReply } from '../../shared/protocol/messages.js';
+import { PROTOCOL_VERSION, type Ack } from '../../shared/protocol/messages.js';
+import { EVENTS } from '../../shared/protocol/events.js';
 import { identityKeyToText, SECURE_STAGES } from '../../shared/protocol/secagg-messages.js';
 import { encodeWeights } from '../../shared/protocol/weights-codec.js';
 import { generateIdentity } from '../../shared/secagg/index.js';
@@ -253,9 +254,7 @@ describe('the secure coordinator refuses what would bypass secure aggregation', 
     const { round, secureAggregation } = await task;
     expect(secureAggregation).toBeDefined();
     const meta = { round, numExamples: 10, metrics: { loss: 1, accuracy: 0.5 }, trainMs: 1 };
-    const reply = (await raw
-      .timeout(5000)
-      .emitWithAck(EVENTS.update, meta, encodeWeights(new Float32Array(M)))) as UpdateReply;
+    const reply = (await raw.timeout(5000).emitWithAck(EVENTS.update, meta, encodeWeights(new Float32Array(M)))) as Ack;
     expect(reply).toMatchObject({ ok: false, code: 'invalid-message' });
     expect(!reply.ok && reply.message).toMatch(/uses secure aggregation/);
     const [record] = await done;

@@ -1,12 +1,7 @@
 import { io, type Socket } from 'socket.io-client';
 import { describe, expect, it } from 'vitest';
-import {
-  EVENTS,
-  PROTOCOL_VERSION,
-  type TrainTask,
-  type UpdateMeta,
-  type UpdateReply,
-} from '../../shared/protocol/messages.js';
+import { PROTOCOL_VERSION, type TrainTask, type UpdateMeta, type Ack } from '../../shared/protocol/messages.js';
+import { EVENTS } from '../../shared/protocol/events.js';
 import { RoundLog } from '../../server/round-log.js';
 import { encodeWeights } from '../../shared/protocol/weights-codec.js';
 import { JOIN_TOKEN, nextRounds, startTestCoordinator, tempDir, coordinatorSuite } from '../e2e/helpers.js';
@@ -49,7 +44,7 @@ async function coordinatorWith(names: string[], config: Parameters<typeof startT
 }
 
 const honestMeta: UpdateMeta = { round: 1, numExamples: 100, metrics: { loss: 0.7, accuracy: 0.8 }, trainMs: 5 };
-const send = (socket: Socket, meta: unknown, delta: Float32Array): Promise<UpdateReply> =>
+const send = (socket: Socket, meta: unknown, delta: Float32Array): Promise<Ack> =>
   socket.timeout(10_000).emitWithAck(EVENTS.update, meta, encodeWeights(delta));
 
 function maxAbs(w: Float32Array): number {

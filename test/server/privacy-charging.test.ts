@@ -10,13 +10,8 @@ import { parsePrivacyConfig } from '../../shared/privacy/config.js';
 import { PoissonSampler } from '../../shared/privacy/poisson-sampler.js';
 import { computeEpsilon, computeRdp, rdpToEpsilon } from '../../shared/privacy/rdp.js';
 import { decodeEnvelope } from '../../shared/protocol/envelope.js';
-import {
-  EVENTS,
-  PROTOCOL_VERSION,
-  type EvaluateTask,
-  type TrainTask,
-  type UpdateReply,
-} from '../../shared/protocol/messages.js';
+import { PROTOCOL_VERSION, type EvaluateTask, type TrainTask, type Ack } from '../../shared/protocol/messages.js';
+import { EVENTS } from '../../shared/protocol/events.js';
 import { PublicRoundListSchema } from '../../shared/protocol/public-rounds.js';
 import type { RoundRecord } from '../../shared/protocol/rounds.js';
 import { encodeWeights } from '../../shared/protocol/weights-codec.js';
@@ -100,9 +95,7 @@ function rawClient(
     void (async () => {
       await opts.onTrain?.(task);
       const meta = { round: task.round, numExamples: 10, metrics: { loss: 1, accuracy: 0.5 }, trainMs: 1 };
-      (await socket
-        .timeout(10_000)
-        .emitWithAck(EVENTS.update, meta, encodeWeights(new Float32Array(n)))) as UpdateReply;
+      (await socket.timeout(10_000).emitWithAck(EVENTS.update, meta, encodeWeights(new Float32Array(n)))) as Ack;
     })();
   });
   socket.on(EVENTS.evaluate, (task: EvaluateTask) => {

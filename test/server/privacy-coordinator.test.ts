@@ -2,7 +2,8 @@ import { io, type Socket } from 'socket.io-client';
 import { describe, expect, it } from 'vitest';
 import { computeEpsilon } from '../../shared/privacy/rdp.js';
 import { decodeEnvelope } from '../../shared/protocol/envelope.js';
-import { EVENTS, PROTOCOL_VERSION, type TrainTask, type UpdateReply } from '../../shared/protocol/messages.js';
+import { PROTOCOL_VERSION, type TrainTask, type Ack } from '../../shared/protocol/messages.js';
+import { EVENTS } from '../../shared/protocol/events.js';
 import { PublicRoundListSchema } from '../../shared/protocol/public-rounds.js';
 import { encodeWeights } from '../../shared/protocol/weights-codec.js';
 import {
@@ -80,7 +81,7 @@ describe('differential privacy on the coordinator', () => {
     // The attacker ignores the instructions: every coordinate +100 (norm ~35,000).
     const huge = new Float32Array(n).fill(100);
     const send = (s: Socket, delta: Float32Array) =>
-      s.timeout(10_000).emitWithAck(EVENTS.update, meta, encodeWeights(delta)) as Promise<UpdateReply>;
+      s.timeout(10_000).emitWithAck(EVENTS.update, meta, encodeWeights(delta)) as Promise<Ack>;
     expect(await send(sockets[0], huge)).toMatchObject({ ok: true });
     expect(await send(sockets[1], new Float32Array(n))).toMatchObject({ ok: true });
 

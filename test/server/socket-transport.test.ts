@@ -1,7 +1,8 @@
 import { io, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeEnvelope } from '../../shared/protocol/envelope.js';
-import { EVENTS, PROTOCOL_VERSION, type UpdateReply } from '../../shared/protocol/messages.js';
+import { PROTOCOL_VERSION, type Ack } from '../../shared/protocol/messages.js';
+import { EVENTS } from '../../shared/protocol/events.js';
 import { identityKeyToText } from '../../shared/protocol/secagg-messages.js';
 import { generateIdentity } from '../../shared/secagg/index.js';
 import { JOIN_TOKEN, startTestCoordinator, tempDir } from '../e2e/helpers.js';
@@ -46,7 +47,7 @@ afterAll(async () => {
 });
 
 const advertise = {
-  type: 'secagg/advertise',
+  type: 'secagg/advertise-keys',
   round: 1,
   encryptionKey: new Uint8Array(32),
   maskingKey: new Uint8Array(32),
@@ -66,7 +67,7 @@ function craft(json: string, region: number[] = []): Uint8Array {
   return out;
 }
 
-const send = (...args: unknown[]) => socket.timeout(5_000).emitWithAck(EVENTS.secagg, ...args) as Promise<UpdateReply>;
+const send = (...args: unknown[]) => socket.timeout(5_000).emitWithAck(EVENTS.secagg, ...args) as Promise<Ack>;
 
 describe(`'${EVENTS.secagg}' messages on the socket`, () => {
   it.each([

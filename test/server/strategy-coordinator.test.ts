@@ -7,7 +7,8 @@ import type { Dataset } from '../../shared/data/dataset.js';
 import { createSeedCnn } from '../../shared/model/seed-cnn.js';
 import { setFlatWeights } from '../../shared/model/weights.js';
 import { decodeEnvelope } from '../../shared/protocol/envelope.js';
-import { EVENTS, PROTOCOL_VERSION, type TrainTask, type UpdateReply } from '../../shared/protocol/messages.js';
+import { PROTOCOL_VERSION, type TrainTask, type Ack } from '../../shared/protocol/messages.js';
+import { EVENTS } from '../../shared/protocol/events.js';
 import { encodeWeights } from '../../shared/protocol/weights-codec.js';
 import { evaluate } from '../../shared/training.js';
 import {
@@ -95,7 +96,7 @@ describe('strategy and federated evaluation on the coordinator', () => {
     const meta = { round: 1, numExamples: 10, metrics: { loss: 1, accuracy: 0.5 }, trainMs: 1 };
     expect(
       await bare.timeout(10_000).emitWithAck(EVENTS.update, meta, encodeWeights(new Float32Array(n))),
-    ).toMatchObject({ ok: true } satisfies Partial<UpdateReply>);
+    ).toMatchObject({ ok: true } satisfies Partial<Ack>);
 
     const [record] = await round;
     expect(record.status).toBe('committed');

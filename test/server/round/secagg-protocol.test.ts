@@ -4,14 +4,14 @@ import type { Aggregator } from '../../../shared/aggregation/types.js';
 import { WeightedMean } from '../../../shared/aggregation/weighted-mean.js';
 import type { Outbound, ProtocolLink, RoundContext } from '../../../server/round/aggregation-protocol.js';
 import { SecAggProtocol, type SecAggProtocolOptions } from '../../../server/round/secagg-protocol.js';
-import { SecureTrainSection } from '../../../shared/protocol/secagg-messages.js';
+import { SecureTrainSectionSchema } from '../../../shared/protocol/secagg-messages.js';
 import { packSecureVector } from '../../../shared/protocol/secagg-vector.js';
 import { trainTaskDigest } from '../../../shared/protocol/task-policy.js';
 import {
   generateIdentity,
   SecAggClient,
-  SecAggClientMessage,
-  SecAggServerMessage,
+  SecAggClientMessageSchema,
+  SecAggServerMessageSchema,
   wireBytes,
   type IdentityKeyPair,
 } from '../../../shared/secagg/index.js';
@@ -116,7 +116,7 @@ async function exchange(h: Harness, answering: Set<string>): Promise<number> {
     if (!answering.has(message.to)) continue;
     let reply: unknown;
     if (message.event === 'train') {
-      const section = SecureTrainSection.parse(message.body.secureAggregation);
+      const section = SecureTrainSectionSchema.parse(message.body.secureAggregation);
       const client = new SecAggClient({
         id: message.to,
         identity: h.identities.get(message.to)!,
@@ -126,7 +126,7 @@ async function exchange(h: Harness, answering: Set<string>): Promise<number> {
       h.clients.set(message.to, client);
       reply = await client.advertise();
     } else {
-      const body = SecAggServerMessage.parse(message.body);
+      const body = SecAggServerMessageSchema.parse(message.body);
       const client = h.clients.get(message.to)!;
       if (body.type === 'secagg/peer-keys') reply = await client.shareKeys(body);
       else if (body.type === 'secagg/routed-shares')
@@ -137,7 +137,7 @@ async function exchange(h: Harness, answering: Set<string>): Promise<number> {
       else if (body.type === 'secagg/consistency-request') reply = client.consistency(body);
       else reply = client.unmask(body);
     }
-    const parsed = SecAggClientMessage.parse(reply);
+    const parsed = SecAggClientMessageSchema.parse(reply);
     const verdict = h.protocol.receiveMessage({
       clientId: message.to,
       round: parsed.round,
@@ -309,7 +309,7 @@ describe('SecAggProtocol', () => {
       const train = h.protocol.begin(ids)[0];
       if (train.event !== 'train') throw new Error('expected a training task');
       h.protocol.dispose();
-      return SecureTrainSection.parse(train.body.secureAggregation).setup;
+      return SecureTrainSectionSchema.parse(train.body.secureAggregation).setup;
     };
     // For 6 clients the dropout-driven threshold is 2: a split view of the survivors with one sybil could then unmask a client.
     expect(setupOf(harness(ids))).toMatchObject({ k: 5, threshold: 4 });

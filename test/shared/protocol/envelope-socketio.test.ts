@@ -2,13 +2,16 @@ import { Decoder, Encoder, PacketType, type Packet } from 'socket.io-parser';
 import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { decodeEnvelope, encodeEnvelope } from '../../../shared/protocol/envelope.js';
-import { EVENTS, TrainTask } from '../../../shared/protocol/messages.js';
+import { TrainTaskSchema, type TrainTask } from '../../../shared/protocol/messages.js';
+import { EVENTS } from '../../../shared/protocol/events.js';
 import { encodeWeights } from '../../../shared/protocol/weights-codec.js';
 import {
   createSetup,
   generateIdentity,
-  SecAggClientMessage,
-  SecAggServerMessage,
+  SecAggClientMessageSchema,
+  type SecAggClientMessage,
+  SecAggServerMessageSchema,
+  type SecAggServerMessage,
 } from '../../../shared/secagg/index.js';
 
 /**
@@ -44,7 +47,7 @@ const setup = createSetup({
 
 /** One sample per message type: when a type is added to a union, the coverage check below asks for its sample. */
 const clientSamples: SecAggClientMessage[] = [
-  { type: 'secagg/advertise', round: 7, ...keys(1) },
+  { type: 'secagg/advertise-keys', round: 7, ...keys(1) },
   { type: 'secagg/share-keys', round: 7, shares: ids.slice(1).map((to, i) => ({ to, sealed: sealed(i) })) },
   { type: 'secagg/masked-input', round: 7, masked: filled(4 * 7853, 9) },
   { type: 'secagg/consistency', round: 7, signature: filled(64, 5) },
@@ -103,16 +106,16 @@ function decodePacket(encoded: { header: string; attachments: unknown[] }): unkn
 
 describe(`socket.io attachments per message at n = ${N}`, () => {
   it('the samples cover every secure-aggregation message type and are valid messages', () => {
-    expect(clientSamples.map((m) => m.type).sort()).toEqual(typesOf(SecAggClientMessage).sort());
-    expect(serverSamples.map((m) => m.type).sort()).toEqual(typesOf(SecAggServerMessage).sort());
-    for (const m of clientSamples) expect(SecAggClientMessage.safeParse(m).success, m.type).toBe(true);
-    for (const m of serverSamples) expect(SecAggServerMessage.safeParse(m).success, m.type).toBe(true);
-    expect(TrainTask.safeParse(trainTask).success).toBe(true);
+    expect(clientSamples.map((m) => m.type).sort()).toEqual(typesOf(SecAggClientMessageSchema).sort());
+    expect(serverSamples.map((m) => m.type).sort()).toEqual(typesOf(SecAggServerMessageSchema).sort());
+    for (const m of clientSamples) expect(SecAggClientMessageSchema.safeParse(m).success, m.type).toBe(true);
+    for (const m of serverSamples) expect(SecAggServerMessageSchema.safeParse(m).success, m.type).toBe(true);
+    expect(TrainTaskSchema.safeParse(trainTask).success).toBe(true);
   });
 
   it.each([
-    ...clientSamples.map((m) => [m.type, SecAggClientMessage, m] as const),
-    ...serverSamples.map((m) => [m.type, SecAggServerMessage, m] as const),
+    ...clientSamples.map((m) => [m.type, SecAggClientMessageSchema, m] as const),
+    ...serverSamples.map((m) => [m.type, SecAggServerMessageSchema, m] as const),
   ])("'%s' is one attachment and survives socket.io's decoder", (_, schema, message) => {
     const encoded = encodePacket(EVENTS.secagg, encodeEnvelope(message));
     expect(encoded.attachments).toHaveLength(1);
@@ -125,7 +128,7 @@ describe(`socket.io attachments per message at n = ${N}`, () => {
     const encoded = encodePacket(EVENTS.train, encodeEnvelope(trainTask), encodeWeights(weights));
     expect(encoded.attachments).toHaveLength(2);
     const [envelope, payload] = decodePacket(encoded);
-    expect(TrainTask.parse(decodeEnvelope(envelope))).toEqual(trainTask);
+    expect(TrainTaskSchema.parse(decodeEnvelope(envelope))).toEqual(trainTask);
     expect(new Float32Array(payload as ArrayBuffer)).toEqual(weights);
   });
 

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { CLIENT_LIMITS, EvaluationReport, UpdateMeta } from '../../../shared/protocol/messages.js';
+import { CLIENT_LIMITS, EvaluationReportSchema, UpdateMetaSchema } from '../../../shared/protocol/messages.js';
 
 const update = { round: 3, numExamples: 600, metrics: { loss: 0.4, accuracy: 0.9 }, trainMs: 1200 };
 const report = { round: 3, metrics: { loss: 0.4, accuracy: 0.9, numExamples: 100 }, evalMs: 50 };
 
 describe('client-reported numbers are bounded where they are parsed', () => {
   it('accepts ordinary and boundary values', () => {
-    expect(UpdateMeta.safeParse(update).success).toBe(true);
+    expect(UpdateMetaSchema.safeParse(update).success).toBe(true);
     const edge = {
       round: CLIENT_LIMITS.maxRound,
       numExamples: CLIENT_LIMITS.maxExamples,
@@ -14,11 +14,11 @@ describe('client-reported numbers are bounded where they are parsed', () => {
       trainMs: CLIENT_LIMITS.maxDurationMs,
       clipIndicator: -CLIENT_LIMITS.maxAbsClipIndicator,
     };
-    expect(UpdateMeta.safeParse(edge).success).toBe(true);
-    expect(EvaluationReport.safeParse(report).success).toBe(true);
-    expect(EvaluationReport.safeParse({ ...report, metrics: null }).success).toBe(true);
+    expect(UpdateMetaSchema.safeParse(edge).success).toBe(true);
+    expect(EvaluationReportSchema.safeParse(report).success).toBe(true);
+    expect(EvaluationReportSchema.safeParse({ ...report, metrics: null }).success).toBe(true);
     expect(
-      EvaluationReport.safeParse({
+      EvaluationReportSchema.safeParse({
         ...report,
         metrics: {
           ...report.metrics,
@@ -44,7 +44,7 @@ describe('client-reported numbers are bounded where they are parsed', () => {
     ['a negative trainMs', { trainMs: -1 }, 'trainMs'],
     ['a huge clip indicator', { clipIndicator: 1e300 }, 'clipIndicator'],
   ])('UpdateMeta refuses %s', (_name, patch, path) => {
-    const parsed = UpdateMeta.safeParse({ ...update, ...patch });
+    const parsed = UpdateMetaSchema.safeParse({ ...update, ...patch });
     expect(parsed.success).toBe(false);
     expect(parsed.error!.issues.map((i) => i.path.join('.'))).toContain(path);
   });
@@ -98,7 +98,7 @@ describe('client-reported numbers are bounded where they are parsed', () => {
       'metrics.confusion.1.0',
     ],
   ])('EvaluationReport refuses %s', (_name, patch, path) => {
-    const parsed = EvaluationReport.safeParse({ ...report, ...patch });
+    const parsed = EvaluationReportSchema.safeParse({ ...report, ...patch });
     expect(parsed.success).toBe(false);
     expect(parsed.error!.issues.map((i) => i.path.join('.'))).toContain(path);
   });

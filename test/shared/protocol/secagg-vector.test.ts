@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SecureTrainSection, type SecureSlot } from '../../../shared/protocol/secagg-messages.js';
+import { SecureTrainSectionSchema, type SecureSlot } from '../../../shared/protocol/secagg-messages.js';
 import { packSecureVector, secureVectorLength, unpackSecureVector } from '../../../shared/protocol/secagg-vector.js';
 
 const slots: SecureSlot[] = [
@@ -31,7 +31,7 @@ describe('secure vector layout', () => {
   });
 
   it('a training task refuses repeated slot kinds', () => {
-    const parsed = SecureTrainSection.shape.slots.safeParse([slots[0], slots[0]]);
+    const parsed = SecureTrainSectionSchema.shape.slots.safeParse([slots[0], slots[0]]);
     expect(parsed.success).toBe(false);
   });
 });

@@ -10,10 +10,12 @@ import {
   packMaskedWords,
   roundContext,
   SecAggClient,
-  SecAggClientMessage,
+  SecAggClientMessageSchema,
+  type SecAggClientMessage,
   SecAggRefusal,
   SecAggServer,
-  SecAggServerMessage,
+  SecAggServerMessageSchema,
+  type SecAggServerMessage,
   wireBytes,
   type ActivePhase,
   type ClientAudit,
@@ -24,7 +26,8 @@ import {
   type LocalUpdate,
   type SecAggClientOptions,
   type SecAggAssumptions,
-  SecAggSetup,
+  SecAggSetupSchema,
+  type SecAggSetup,
   type ServerAudit,
   type ServerStep,
 } from '../../../shared/secagg/index.js';
@@ -112,7 +115,7 @@ export async function runSecAgg(o: DriverOptions): Promise<DriverRun> {
   };
 
   const deliver = (from: string, reply: unknown): void => {
-    const parsed = SecAggClientMessage.parse(reply);
+    const parsed = SecAggClientMessageSchema.parse(reply);
     const packed =
       parsed.type === 'secagg/masked-input' && setup.wordBits
         ? {
@@ -146,18 +149,18 @@ export async function runSecAgg(o: DriverOptions): Promise<DriverRun> {
   };
   const answers = (id: string, phase: ActivePhase): boolean => {
     const from = o.dropAt?.get(id);
-    const order: ActivePhase[] = ['advertise', 'share-keys', 'masked-input', 'consistency', 'unmask'];
+    const order: ActivePhase[] = ['advertise-keys', 'share-keys', 'masked-input', 'consistency', 'unmask'];
     return from === undefined || order.indexOf(phase) < order.indexOf(from);
   };
 
   const clients = new Map<string, SecAggClient>();
   for (const id of ids) {
-    if (!answers(id, 'advertise')) continue;
+    if (!answers(id, 'advertise-keys')) continue;
     await act(id, () => {
       const options: SecAggClientOptions = {
         id,
         identity: identities.get(id)!,
-        setup: SecAggSetup.parse(o.interceptSetup ? o.interceptSetup(id, setup) : setup),
+        setup: SecAggSetupSchema.parse(o.interceptSetup ? o.interceptSetup(id, setup) : setup),
         digest: o.digestFor?.(id) ?? DIGEST,
         keystream: o.keystreamFor?.(id),
         pins: o.pinsFor?.(id),
@@ -174,7 +177,7 @@ export async function runSecAgg(o: DriverOptions): Promise<DriverRun> {
     for (const [id, sent] of step.messages) {
       const client = clients.get(id);
       if (!client || !answers(id, phase) || refusals.has(id)) continue;
-      const message = SecAggServerMessage.parse(o.intercept ? o.intercept(id, sent) : sent);
+      const message = SecAggServerMessageSchema.parse(o.intercept ? o.intercept(id, sent) : sent);
       await act(id, () => {
         switch (message.type) {
           case 'secagg/peer-keys':

@@ -5,7 +5,8 @@ import {
   generateIdentity,
   IdentityPins,
   SecAggClient,
-  SecAggClientMessage,
+  SecAggClientMessageSchema,
+  type SecAggClientMessage,
   SecAggRefusal,
   SecAggServer,
   webCryptoKeystream,
@@ -99,7 +100,7 @@ describe('SecAgg+ round without dropouts', () => {
 
 describe('dropouts', () => {
   it.each<[string, [number, ActivePhase][], number[]]>([
-    ['before advertising', [[2, 'advertise']], [2]],
+    ['before advertising', [[2, 'advertise-keys']], [2]],
     ['after advertise (no shares sent)', [[3, 'share-keys']], [3]],
     [
       'after share keys (no masked input): its pairwise masks are rebuilt',
@@ -114,7 +115,7 @@ describe('dropouts', () => {
     [
       'at every stage at once',
       [
-        [0, 'advertise'],
+        [0, 'advertise-keys'],
         [3, 'share-keys'],
         [5, 'masked-input'],
         [7, 'consistency'],
@@ -321,7 +322,7 @@ describe('the coordinator', () => {
     expect(() => server.receive('stranger', adverts[0])).toThrow(/not expected/);
     expect(() => server.receive(ids[1], adverts[0])).toThrow(/fail its identity signature/);
     expect(() => server.receive(ids[0], { type: 'secagg/masked-input', round: 5, masked: new Uint8Array(12) })).toThrow(
-      /arrived in phase 'advertise'/,
+      /arrived in phase 'advertise-keys'/,
     );
     expect(() => server.receive(ids[0], { ...adverts[0], round: 4 })).toThrow(/round 4/);
     ids.forEach((id, i) => server.receive(id, adverts[i]));
@@ -343,7 +344,7 @@ describe('the coordinator', () => {
 describe('messages', () => {
   it('accept binary as browsers deliver it (ArrayBuffer) and count bytes as their envelope', () => {
     const masked = new Uint32Array([1, 2, 3]).buffer;
-    const parsed = SecAggClientMessage.parse({ type: 'secagg/masked-input', round: 1, masked });
+    const parsed = SecAggClientMessageSchema.parse({ type: 'secagg/masked-input', round: 1, masked });
     if (parsed.type !== 'secagg/masked-input') throw new Error('wrong type');
     expect(parsed.masked).toBeInstanceOf(Uint8Array);
     expect(parsed.masked).toHaveLength(12);
@@ -352,8 +353,8 @@ describe('messages', () => {
       4 + JSON.stringify({ type: 'secagg/masked-input', round: 1, masked: { $b: [0, 12] } }).length + 12,
     );
     expect(() =>
-      SecAggClientMessage.parse({
-        type: 'secagg/advertise',
+      SecAggClientMessageSchema.parse({
+        type: 'secagg/advertise-keys',
         round: 1,
         encryptionKey: new Uint8Array(31),
         maskingKey: new Uint8Array(32),
@@ -362,7 +363,7 @@ describe('messages', () => {
         signature: new Uint8Array(64),
       }),
     ).toThrow(/32 bytes/);
-    expect(() => SecAggClientMessage.parse({ type: 'secagg/masked-input', round: 1, masked: [1, 2, 3] })).toThrow(
+    expect(() => SecAggClientMessageSchema.parse({ type: 'secagg/masked-input', round: 1, masked: [1, 2, 3] })).toThrow(
       /binary/,
     );
   });
@@ -543,7 +544,7 @@ describe('active security: what a lying coordinator or a cheating client gets', 
     const shares = new Map<string, Uint8Array[]>();
     const { result } = await run(6, 4, {
       interceptReply: (from, m) => {
-        if (m.type === 'secagg/advertise') commitments.set(from, m.seedCommitment);
+        if (m.type === 'secagg/advertise-keys') commitments.set(from, m.seedCommitment);
         if (m.type === 'secagg/unmask')
           for (const s of m.selfMaskShares) shares.set(s.of, [...(shares.get(s.of) ?? []), new Uint8Array(s.share)]);
         return m;
