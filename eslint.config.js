@@ -98,12 +98,6 @@ export default defineConfig(
       'server/secagg-runtime.ts',
       'server/privacy-runtime.ts',
       'server/strategy-runtime.ts',
-      'server/socket-transport.ts',
-      'server/metrics.ts',
-      'client/node-client.ts',
-      'client/secagg-session.ts',
-      'shared/protocol/**',
-      'shared/secagg/messages.ts',
     ],
   },
 );

@@ -240,10 +240,15 @@ export class NodeClient {
     s.on('connect', () => progress.line(`connected to ${this.opts.server}`));
     s.on('connect_error', (err: Error & { data?: { code?: string }; description?: unknown }) => {
       const code = err.data?.code;
-      if (code && FATAL_JOIN_CODES.has(code))
-        return this.fail(new FatalClientError(`coordinator refused to join: ${err.message}`));
+      if (code && FATAL_JOIN_CODES.has(code)) {
+        this.fail(new FatalClientError(`coordinator refused to join: ${err.message}`));
+        return;
+      }
       const untrusted = untrustedCertificate(err);
-      if (untrusted) return this.fail(new FatalClientError(untrusted));
+      if (untrusted) {
+        this.fail(new FatalClientError(untrusted));
+        return;
+      }
       progress.line(`coordinator unreachable (${err.message}); retrying with backoff`);
     });
     s.on('disconnect', (reason) => {
@@ -261,10 +266,12 @@ export class NodeClient {
       const secure = this.secure;
       if (!secure) return;
       const parsed = SECAGG_MESSAGE.safeParse(payload);
-      if (!parsed.success)
-        return progress.line(
+      if (!parsed.success) {
+        progress.line(
           `round ${secure.round}: ignoring a malformed secure-aggregation message: ${describeZodError(parsed.error)}`,
         );
+        return;
+      }
       secure.receive(parsed.data.message);
     });
     s.on(EVENTS.train, (envelope: unknown, weights: unknown) => {
@@ -280,8 +287,10 @@ export class NodeClient {
     });
     s.on(EVENTS.roundClosed, (raw: unknown) => {
       const parsed = RoundClosedSchema.safeParse(raw);
-      if (!parsed.success)
-        return progress.line(`ignoring a malformed round-closed message: ${describeZodError(parsed.error)}`);
+      if (!parsed.success) {
+        progress.line(`ignoring a malformed round-closed message: ${describeZodError(parsed.error)}`);
+        return;
+      }
       const { round, outcome, version, reason, privacy } = parsed.data;
       if (this.active?.round === round) this.active.aborted = true;
       if (this.secure?.round === round) {
@@ -300,10 +309,15 @@ export class NodeClient {
     });
     s.on(EVENTS.refused, (raw: unknown) => {
       const parsed = RefusalSchema.safeParse(raw);
-      if (!parsed.success) return progress.line('coordinator refused a message');
+      if (!parsed.success) {
+        progress.line('coordinator refused a message');
+        return;
+      }
       // Reconnecting would only close the other connection in turn.
-      if (parsed.data.code === 'replaced')
-        return this.fail(new FatalClientError(`another client joined under this name: ${parsed.data.message}`));
+      if (parsed.data.code === 'replaced') {
+        this.fail(new FatalClientError(`another client joined under this name: ${parsed.data.message}`));
+        return;
+      }
       progress.line(`coordinator refused a message (${parsed.data.code}): ${parsed.data.message}`);
     });
   }
@@ -313,7 +327,9 @@ export class NodeClient {
    * before the welcome's model is built); their errors end the client.
    */
   private enqueue(handler: () => Promise<void> | void): void {
-    this.queue = this.queue.then(handler).catch((e: Error) => this.fail(e));
+    this.queue = this.queue.then(handler).catch((e: unknown) => {
+      this.fail(e instanceof Error ? e : new Error(String(e)));
+    });
   }
 
   private async onWelcome(raw: unknown): Promise<void> {
@@ -344,19 +360,27 @@ export class NodeClient {
   private async onTrain(envelope: unknown, payload: unknown): Promise<void> {
     const { progress } = this.opts;
     const parsed = TRAIN_TASK.safeParse(envelope);
-    if (!parsed.success) return progress.line(`ignoring a malformed training task: ${describeZodError(parsed.error)}`);
+    if (!parsed.success) {
+      progress.line(`ignoring a malformed training task: ${describeZodError(parsed.error)}`);
+      return;
+    }
     const task = parsed.data.message;
-    if (!this.model || !this.ds || !this.welcome)
-      return progress.line(`ignoring round ${task.round}: no welcome received yet`);
+    if (!this.model || !this.ds || !this.welcome) {
+      progress.line(`ignoring round ${task.round}: no welcome received yet`);
+      return;
+    }
     let global: Float32Array;
     try {
       global = decodeWeights(payload, this.welcome.task.parameterCount);
     } catch (e) {
-      return progress.line(`ignoring round ${task.round}: bad global weights: ${(e as Error).message}`);
+      progress.line(`ignoring round ${task.round}: bad global weights: ${(e as Error).message}`);
+      return;
     }
     const refusal = this.guard.check(task);
-    if (refusal !== undefined)
-      return progress.line(`round ${task.round}: refusing the task and sending nothing: ${refusal}`);
+    if (refusal !== undefined) {
+      progress.line(`round ${task.round}: refusing the task and sending nothing: ${refusal}`);
+      return;
+    }
     const active = { round: task.round, aborted: false };
     this.active = active;
     const secure = task.secureAggregation
@@ -386,8 +410,10 @@ export class NodeClient {
         local = getFlatWeights(model);
       }
     } catch (e) {
-      if (e instanceof Aborted)
-        return progress.end(`round ${task.round}: training stopped (round closed or connection lost)`);
+      if (e instanceof Aborted) {
+        progress.end(`round ${task.round}: training stopped (round closed or connection lost)`);
+        return;
+      }
       throw e;
     } finally {
       if (this.active === active) this.active = undefined;
@@ -412,7 +438,8 @@ export class NodeClient {
       );
     }
     if (active.aborted || !this.socket.connected) {
-      return progress.line(`round ${task.round}: update not sent (round closed or connection lost)`);
+      progress.line(`round ${task.round}: update not sent (round closed or connection lost)`);
+      return;
     }
     const codec = task.compression ?? FLOAT32_CODEC;
     const meta: UpdateMeta = {
@@ -494,18 +521,23 @@ export class NodeClient {
   private async onEvaluate(raw: unknown, payload: unknown): Promise<void> {
     const { progress } = this.opts;
     const parsed = EvaluateTaskSchema.safeParse(raw);
-    if (!parsed.success)
-      return progress.line(`ignoring a malformed evaluation request: ${describeZodError(parsed.error)}`);
+    if (!parsed.success) {
+      progress.line(`ignoring a malformed evaluation request: ${describeZodError(parsed.error)}`);
+      return;
+    }
     const task = parsed.data;
-    if (!this.model || !this.welcome)
-      return progress.line(`ignoring the evaluation of round ${task.round}: no welcome received yet`);
+    if (!this.model || !this.welcome) {
+      progress.line(`ignoring the evaluation of round ${task.round}: no welcome received yet`);
+      return;
+    }
     let report: EvaluationReport = { round: task.round, metrics: null, evalMs: 0 };
     if (this.evalDs) {
       let weights: Float32Array;
       try {
         weights = decodeWeights(payload, this.welcome.task.parameterCount);
       } catch (e) {
-        return progress.line(`ignoring the evaluation of round ${task.round}: bad weights: ${(e as Error).message}`);
+        progress.line(`ignoring the evaluation of round ${task.round}: bad weights: ${(e as Error).message}`);
+        return;
       }
       const started = performance.now();
       setFlatWeights(this.model, weights);

@@ -131,27 +131,27 @@ export function attachSocketTransport(
     const parsed = JoinAuthSchema.safeParse(socket.handshake.auth);
     if (!parsed.success) {
       const missingToken = !(socket.handshake.auth as { token?: unknown } | undefined)?.token;
-      return next(
+      next(
         missingToken
           ? joinError('unauthorized', 'a join token is required (client --token or FEDSERVE_JOIN_TOKEN)')
           : joinError('invalid-message', `invalid join request: ${describeZodError(parsed.error)}`),
-      );
+      ); return;
     }
     if (opts.clientCredentials) {
       const refusal = opts.clientCredentials.refusal(parsed.data.name, parsed.data.token);
-      if (refusal) return next(joinError('unauthorized', refusal));
+      if (refusal) { next(joinError('unauthorized', refusal)); return; }
     } else if (!tokenMatches(parsed.data.token, opts.joinToken))
-      return next(joinError('unauthorized', 'wrong join token'));
+      { next(joinError('unauthorized', 'wrong join token')); return; }
     if (parsed.data.protocolVersion !== PROTOCOL_VERSION) {
-      return next(
+      next(
         joinError(
           'unsupported-protocol',
           `client speaks protocol ${parsed.data.protocolVersion}, this coordinator speaks ${PROTOCOL_VERSION}`,
         ),
-      );
+      ); return;
     }
     const refusal = opts.admit?.(parsed.data);
-    if (refusal) return next(joinError('unauthorized', refusal));
+    if (refusal) { next(joinError('unauthorized', refusal)); return; }
     socket.data.join = parsed.data;
     next();
   });

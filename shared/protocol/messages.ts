@@ -130,11 +130,11 @@ export const EvaluationReportSchema = z.strictObject({
         .optional(),
     })
     .refine((m) => m.confusion === undefined || m.confusion.every((row) => row.length === m.confusion!.length), {
-      message: 'the confusion matrix must be square',
+      error: 'the confusion matrix must be square',
       path: ['confusion'],
     })
     .refine((m) => m.confusion === undefined || m.confusion.flat().reduce((a, b) => a + b, 0) === m.numExamples, {
-      message: 'the confusion matrix counts must add up to numExamples',
+      error: 'the confusion matrix counts must add up to numExamples',
       path: ['confusion'],
     })
     .nullable(),

@@ -20,7 +20,7 @@ export type SecureSlotKind = (typeof SECURE_SLOT_KINDS)[number];
 /** One extra value: |value| <= range is encoded into [-clip, clip], beyond is clipped. */
 export const SecureSlotSchema = z.strictObject({
   kind: z.enum(SECURE_SLOT_KINDS),
-  range: z.number().positive().finite(),
+  range: z.number().positive(),
 });
 export type SecureSlot = z.infer<typeof SecureSlotSchema>;
 
@@ -29,7 +29,7 @@ export const SecureTrainSectionSchema = z.strictObject({
   setup: SecAggSetupSchema,
   /** The extra values after the model delta, in this order: the vector is delta ++ slots. */
   slots: z.array(SecureSlotSchema).refine((slots) => new Set(slots.map((s) => s.kind)).size === slots.length, {
-    message: 'slot kinds must be unique',
+    error: 'slot kinds must be unique',
   }),
 });
 export type SecureTrainSection = z.infer<typeof SecureTrainSectionSchema>;

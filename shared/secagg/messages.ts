@@ -12,10 +12,10 @@ import { encodeEnvelope } from '../protocol/envelope.js';
 function bytes(length?: number) {
   return z
     .custom<Uint8Array | ArrayBuffer>((b) => b instanceof Uint8Array || b instanceof ArrayBuffer, {
-      message: 'must be binary (Uint8Array or ArrayBuffer)',
+      error: 'must be binary (Uint8Array or ArrayBuffer)',
     })
     .transform((b): Uint8Array => (b instanceof ArrayBuffer ? new Uint8Array(b) : b))
-    .refine((b) => length === undefined || b.length === length, { message: `must be ${length} bytes` });
+    .refine((b) => length === undefined || b.length === length, { error: `must be ${length} bytes` });
 }
 
 const clientId = z.string().min(1).max(128);
@@ -30,7 +30,7 @@ export const SecAggSetupSchema = z.strictObject({
   k: z.number().int(),
   threshold: z.number().int(),
   vectorLength: z.number().int().positive(),
-  clip: z.number().positive().finite(),
+  clip: z.number().positive(),
   maxWeight: z.number().int().positive(),
   /** Value words in Z_2^16 (2 bytes each on the wire) instead of Z_2^32; see encoding.ts. */
   wordBits: z.literal(16).optional(),
