@@ -6,13 +6,20 @@ import type { TrainConfig } from '../shared/training.js';
 
 export interface ReplicaSetup {
   backend: BackendName;
-  /** The client's data, its x and y on SharedArrayBuffers: every replica reads it, none copies it. */
-  data: Dataset;
+  /** The client's features and labels on SharedArrayBuffers: every replica reads them, none copies them. */
+  x: Float32Array;
+  y: Int32Array;
 }
 
 export type ToReplica =
-  /** Start a training job: load these weights and a fresh optimizer. */
-  | { kind: 'start'; topology: object; weights: Float32Array; config: TrainConfig }
+  /** Start a training job: load these weights and a fresh optimizer; read the shared data with this shape. */
+  | {
+      kind: 'start';
+      topology: object;
+      weights: Float32Array;
+      config: TrainConfig;
+      shape: Pick<Dataset, 'n' | 'inputShape' | 'numClasses'>;
+    }
   /** Gradient of this shard's loss (example indices into the data), scaled by `scale` = shard / batch. */
   | { kind: 'gradient'; step: number; indices: Int32Array; scale: number }
   /** The whole batch's gradient: every replica applies it with its own, identical, optimizer state. */

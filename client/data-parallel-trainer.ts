@@ -20,8 +20,6 @@ export function defaultTrainingThreads(): number {
 export interface DataParallelOptions {
   /** Worker threads sharing each batch; 1 trains in this thread. */
   threads: number;
-  /** The client's data: copied once onto shared memory that every replica reads. */
-  data: Dataset;
   /** Receives one line when the trainer falls back to this thread. */
   log?: (line: string) => void;
   /** Starts one replica thread; default: a node:worker_threads Worker running data-parallel-worker. */
@@ -92,29 +90,35 @@ function shardSizes(count: number, parts: number): number[] {
  * when threads is 1, the backend is native TensorFlow (already multi-threaded), or no worker starts.
  */
 export class DataParallelTrainer {
-  private readonly data: Dataset;
-  private shared: Dataset | undefined;
+  /** The data the replicas share, as given (to notice other data) and as their shared copy. */
+  private data: { given: Dataset; shared: ReplicaSetup } | undefined;
   private replicas: Promise<Replica[] | undefined> | undefined;
   private fallback: string | undefined;
-  private closed = false;
 
   constructor(private readonly opts: DataParallelOptions) {
     if (!Number.isInteger(opts.threads) || opts.threads < 1)
       throw new Error(`training threads must be a positive integer, got ${opts.threads}`);
-    this.data = opts.data;
   }
 
-  /** How many threads training uses (starting the workers if needed): 1 after a fallback. */
-  async threads(): Promise<number> {
-    return (await this.start())?.length ?? 1;
+  /** How many threads training on `data` uses (starting the workers if needed): 1 after a fallback. */
+  async threads(data: Dataset): Promise<number> {
+    return (await this.start(data))?.length ?? 1;
   }
 
-  /** Trains `model` in place, as trainLocal(model, data, config, onProgress) does. */
-  async train(model: tf.LayersModel, config: TrainConfig, onProgress?: ProgressFn): Promise<TrainResult> {
-    const replicas = await this.start();
-    if (!replicas) return trainLocal(model, this.data, config, onProgress);
+  /**
+   * Trains `model` in place, as trainLocal does. The replicas keep a shared copy of `data` between
+   * jobs: the same x and y arrays are not copied again (they must not change in between).
+   */
+  async train(
+    model: tf.LayersModel,
+    data: Dataset,
+    config: TrainConfig,
+    onProgress?: ProgressFn,
+  ): Promise<TrainResult> {
+    const replicas = await this.start(data);
+    if (!replicas) return trainLocal(model, data, config, onProgress);
     try {
-      return await this.trainOn(replicas, model, config, onProgress);
+      return await this.trainOn(replicas, model, data, config, onProgress);
     } catch (err) {
       // A failed or abandoned step leaves replies in flight: the next job starts on fresh replicas.
       await this.stopReplicas();
@@ -122,14 +126,15 @@ export class DataParallelTrainer {
     }
   }
 
+  /** Stops the worker threads; a later train() starts them again. */
   async close(): Promise<void> {
-    this.closed = true;
     await this.stopReplicas();
+    this.data = undefined;
   }
 
   private async stopReplicas(): Promise<void> {
-    const replicas = await this.replicas?.catch(() => undefined);
-    if (this.fallback === undefined) this.replicas = undefined;
+    const replicas = await this.replicas;
+    this.replicas = undefined;
     await Promise.all((replicas ?? []).map((r) => r.worker.terminate()));
   }
 
@@ -138,21 +143,30 @@ export class DataParallelTrainer {
     return isBackendName(name) && name !== 'tensorflow' ? name : undefined;
   }
 
-  private start(): Promise<Replica[] | undefined> {
-    if (this.closed) return Promise.reject(new Error('DataParallelTrainer is closed'));
+  private async start(data: Dataset): Promise<Replica[] | undefined> {
     const backend = this.backend();
-    if (this.opts.threads === 1 || backend === undefined || this.data.n === 0) return Promise.resolve(undefined);
-    this.replicas ??= this.spawnAll(backend);
+    if (this.opts.threads === 1 || backend === undefined || this.fallback !== undefined || data.n === 0)
+      return undefined;
+    if (
+      this.data &&
+      (this.data.given.x !== data.x || this.data.given.y !== data.y || this.data.shared.backend !== backend)
+    ) {
+      await this.stopReplicas();
+      this.data = undefined;
+    }
+    this.data ??= {
+      given: data,
+      shared: {
+        backend,
+        x: sharedCopy(data.x, (b) => new Float32Array(b)),
+        y: sharedCopy(data.y, (b) => new Int32Array(b)),
+      },
+    };
+    this.replicas ??= this.spawnAll(this.data.shared);
     return this.replicas;
   }
 
-  private async spawnAll(backend: BackendName): Promise<Replica[] | undefined> {
-    this.shared ??= {
-      ...this.data,
-      x: sharedCopy(this.data.x, (b) => new Float32Array(b)),
-      y: sharedCopy(this.data.y, (b) => new Int32Array(b)),
-    };
-    const setup: ReplicaSetup = { backend, data: this.shared };
+  private async spawnAll(setup: ReplicaSetup): Promise<Replica[] | undefined> {
     const spawn = this.opts.spawn ?? ((s: ReplicaSetup) => startWorker(import.meta.url, 'data-parallel-worker', s));
     const replicas: Replica[] = [];
     try {
@@ -170,14 +184,14 @@ export class DataParallelTrainer {
   private async trainOn(
     replicas: Replica[],
     model: tf.LayersModel,
+    ds: Dataset,
     cfg: TrainConfig,
     onProgress?: ProgressFn,
   ): Promise<TrainResult> {
-    const ds = this.data;
-    if (ds.n === 0) throw new Error('cannot train on an empty dataset');
     const topology = model.toJSON(undefined, false) as object;
     const start = getFlatWeights(model);
-    for (const r of replicas) r.post({ kind: 'start', topology, weights: start, config: cfg });
+    const shape = { n: ds.n, inputShape: ds.inputShape, numClasses: ds.numClasses };
+    for (const r of replicas) r.post({ kind: 'start', topology, weights: start, config: cfg, shape });
     // Same batch order as trainLocal with the same seed.
     const rng = seededRng(cfg.seed ?? 1);
     const batches = Math.ceil(ds.n / cfg.batchSize);

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { parentPort, workerData } from 'node:worker_threads';
+import type { Dataset } from '../shared/data/dataset.js';
 import { setupBackend } from '../shared/engine/backend.js';
 import { getFlatWeights, setFlatWeights } from '../shared/model/weights.js';
 import { buildModel } from '../shared/task.js';
@@ -19,6 +20,7 @@ const models = new Map<string, tf.LayersModel>();
 
 interface Job {
   model: tf.LayersModel;
+  data: Dataset;
   optimizer: tf.Optimizer;
   prox: Proximal;
 }
@@ -49,14 +51,15 @@ async function handle(message: ToReplica): Promise<void> {
       const vars = trainableVariables(model);
       const mu = message.config.proximalMu ?? 0;
       const anchors = mu > 0 ? vars.map((v) => tf.keep(v.clone())) : [];
-      job = { model, optimizer: makeOptimizer(message.config), prox: { mu, vars, anchors } };
+      const data = { x: setup.x, y: setup.y, ...message.shape };
+      job = { model, data, optimizer: makeOptimizer(message.config), prox: { mu, vars, anchors } };
       return;
     }
     case 'gradient': {
       if (!job) throw new Error('gradient asked before a training job started');
       const { model, prox } = job;
       const { indices, scale } = message;
-      const { xs, ys } = batchTensors(setup.data, indices, 0, indices.length);
+      const { xs, ys } = batchTensors(job.data, indices, 0, indices.length);
       let predicted: tf.Tensor | undefined;
       const { value, grads } = tf.variableGrads(() => {
         const out = batchLoss(model, xs, ys, prox);
@@ -74,7 +77,7 @@ async function handle(message: ToReplica): Promise<void> {
       const loss = value.dataSync()[0];
       const labels = predicted!.dataSync();
       let correct = 0;
-      for (let i = 0; i < indices.length; i++) if (labels[i] === setup.data.y[indices[i]]) correct++;
+      for (let i = 0; i < indices.length; i++) if (labels[i] === setup.y[indices[i]]) correct++;
       tf.dispose([value, predicted!, xs, ys, ...Object.values(grads)]);
       send({ kind: 'gradient', step: message.step, gradient, loss, correct }, [gradient.buffer as ArrayBuffer]);
       return;

@@ -34,8 +34,9 @@ import {
   type SecAggClientMessage,
 } from '../shared/secagg/index.js';
 import { assertDatasetFitsTask, buildModel } from '../shared/task.js';
-import { evaluate, trainLocal, type TrainConfig, type TrainResult } from '../shared/training.js';
+import { evaluate, type TrainConfig, type TrainResult } from '../shared/training.js';
 import type { Progress } from './progress.js';
+import { DataParallelTrainer } from './data-parallel-trainer.js';
 import { SecureRound } from './secagg-session.js';
 
 /** Trains somewhere else than this thread (e.g. a TrainerPool worker); resolves with the trained weights. */
@@ -66,6 +67,8 @@ export interface ClientOptions {
   evalData?: Dataset;
   /** Train off this thread; default: here, with a progress bar and early stop when the round closes. */
   trainer?: OffThreadTrainer;
+  /** Worker threads sharing each local batch (DataParallelTrainer); default 1: this thread only. */
+  threads?: number;
   /**
    * Replaces the computed delta before it is privatized and sent: simulations use it for
    * Byzantine clients (sign flip, noise, scaling). Never set in a real deployment.
@@ -161,6 +164,7 @@ export class NodeClient {
   private finish: ((error?: Error) => void) | undefined;
   private queue: Promise<void> = Promise.resolve();
   private readonly outcomes: ((o: RoundOutcome) => void)[] = [];
+  private readonly local: DataParallelTrainer;
 
   constructor(private readonly opts: ClientOptions) {
     for (const [what, data] of [
@@ -172,6 +176,10 @@ export class NodeClient {
         throw new TypeError(`NodeClient: ${what} is a Promise; await loadDataSpec(...) first`);
     }
     this.identity = opts.identity ?? generateIdentity();
+    this.local = new DataParallelTrainer({
+      threads: opts.threads ?? 1,
+      log: (line) => opts.progress.line(line),
+    });
     const auth: JoinAuth = {
       token: opts.token,
       protocolVersion: PROTOCOL_VERSION,
@@ -209,6 +217,7 @@ export class NodeClient {
         this.socket.disconnect();
         this.model?.dispose();
         this.model = undefined;
+        void this.local.close();
         if (error) reject(error);
         else resolve();
       };
@@ -381,7 +390,7 @@ export class NodeClient {
         }));
       } else {
         setFlatWeights(model, global);
-        result = await trainLocal(model, this.ds, task.config, (done, total, loss) => {
+        result = await this.local.train(model, this.ds, task.config, (done, total, loss) => {
           if (active.aborted) throw new Aborted();
           progress.step(task.round, done, total, loss);
         });

@@ -23,7 +23,7 @@ beforeAll(async () => {
   const model = createSeedCnn(3);
   start = getFlatWeights(model);
   model.dispose();
-  trainer = new DataParallelTrainer({ threads: 2, data: digits });
+  trainer = new DataParallelTrainer({ threads: 2 });
 });
 
 afterAll(async () => {
@@ -48,7 +48,7 @@ async function singleThread(config: TrainConfig): Promise<{ weights: Float32Arra
 async function onTrainer(t: DataParallelTrainer, config: TrainConfig) {
   const model = createSeedCnn();
   setFlatWeights(model, start);
-  const result = await t.train(model, config);
+  const result = await t.train(model, digits, config);
   const weights = getFlatWeights(model);
   model.dispose();
   return { weights, ...result };
@@ -58,7 +58,7 @@ const adam: TrainConfig = { epochs: 2, batchSize: 32, learningRate: 1e-3, optimi
 
 describe('DataParallelTrainer', () => {
   it('trains on 2 worker threads to the weights, loss and accuracy of one thread', async () => {
-    expect(await trainer.threads()).toBe(2);
+    expect(await trainer.threads(digits)).toBe(2);
     for (const config of [adam, { ...adam, optimizer: 'sgd', learningRate: 0.05, proximalMu: 0.1 } as const]) {
       const one = await singleThread(config);
       const two = await onTrainer(trainer, config);
@@ -73,7 +73,7 @@ describe('DataParallelTrainer', () => {
     const steps: number[] = [];
     const model = createSeedCnn();
     await expect(
-      trainer.train(model, adam, (done, total) => {
+      trainer.train(model, digits, adam, (done, total) => {
         steps.push(done / total);
         if (done === 2) throw new Error('round closed');
       }),
@@ -88,12 +88,11 @@ describe('DataParallelTrainer', () => {
     const lines: string[] = [];
     const broken = new DataParallelTrainer({
       threads: 2,
-      data: digits,
       log: (line) => lines.push(line),
       spawn: () => new Worker('throw new Error("workers are disabled here")', { eval: true }),
     });
     try {
-      expect(await broken.threads()).toBe(1);
+      expect(await broken.threads(digits)).toBe(1);
       expect(lines.join('\n')).toMatch(/this thread only: .*workers are disabled here/);
       const fallback = await onTrainer(broken, adam);
       expect(maxAbsDiff(fallback.weights, (await singleThread(adam)).weights)).toBe(0);
@@ -104,6 +103,6 @@ describe('DataParallelTrainer', () => {
 
   it('refuses a thread count that is not a positive integer', () => {
     for (const threads of [0, -1, 1.5, NaN])
-      expect(() => new DataParallelTrainer({ threads, data: digits })).toThrow(/positive integer, got/);
+      expect(() => new DataParallelTrainer({ threads })).toThrow(/positive integer, got/);
   });
 });
