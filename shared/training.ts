@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { emptyConfusion, type ConfusionMatrix } from './aggregation/class-metrics.js';
 import { featureSize, type Dataset } from './data/dataset.js';
+import { HeapAdam } from './engine/wasm/heap-adam.js';
 import { permutation, seededRng } from './random.js';
 
 /** Hyperparameters the coordinator sends with each round. */
@@ -36,7 +37,7 @@ export function makeOptimizer(cfg: TrainConfig): tf.Optimizer {
     case 'sgd':
       return tf.train.sgd(cfg.learningRate);
     case 'adam':
-      return tf.train.adam(cfg.learningRate);
+      return tf.getBackend() === 'wasm' ? new HeapAdam(cfg.learningRate) : tf.train.adam(cfg.learningRate);
     default: {
       const never: never = cfg.optimizer;
       throw new Error(`unknown optimizer ${String(never)}`);
