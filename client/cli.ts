@@ -10,7 +10,7 @@ import { FatalClientError, NodeClient } from './node-client.js';
 import { createProgress } from './progress.js';
 import { fileClientAudit } from './secagg-audit.js';
 import { CLIENT_USAGE } from './cli-usage.js';
-import { defaultTrainingThreads } from './data-parallel-trainer.js';
+import { DataParallelTrainer, defaultTrainingThreads } from './data-parallel-trainer.js';
 
 function readClientTokenFile(file: string): string {
   try {
@@ -139,7 +139,7 @@ export async function clientCommand(argv: string[], env: NodeJS.ProcessEnv): Pro
     ...(values.identity ? { identity: loadOrCreateIdentity(values.identity) } : {}),
     ...(values['audit-dir'] ? { secAggAudit: fileClientAudit(values['audit-dir'], values.name) } : {}),
     policy,
-    threads,
+    localTrainer: new DataParallelTrainer({ threads, log: (line) => progress.line(line) }),
   });
   const stop = () => client.stop();
   process.once('SIGINT', stop);

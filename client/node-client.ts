@@ -34,9 +34,8 @@ import {
   type SecAggClientMessage,
 } from '../shared/secagg/index.js';
 import { assertDatasetFitsTask, buildModel } from '../shared/task.js';
-import { evaluate, type TrainConfig, type TrainResult } from '../shared/training.js';
+import { evaluate, trainLocal, type ProgressFn, type TrainConfig, type TrainResult } from '../shared/training.js';
 import type { Progress } from './progress.js';
-import { DataParallelTrainer } from './data-parallel-trainer.js';
 import { SecureRound } from './secagg-session.js';
 
 /** Trains somewhere else than this thread (e.g. a TrainerPool worker); resolves with the trained weights. */
@@ -46,6 +45,16 @@ export type OffThreadTrainer = (job: {
   data: Dataset;
   config: TrainConfig;
 }) => Promise<{ weights: Float32Array; result: TrainResult }>;
+
+/**
+ * Trains a model in place on local data, as trainLocal does (DataParallelTrainer spreads each batch over
+ * worker threads). An interface, not an import: this module also runs in browsers.
+ */
+export interface LocalTrainer {
+  train(model: tf.LayersModel, data: Dataset, config: TrainConfig, onProgress?: ProgressFn): Promise<TrainResult>;
+  /** The client calls this when it stops. */
+  close(): Promise<void>;
+}
 
 export interface ClientOptions {
   /** Coordinator URL, e.g. http://127.0.0.1:8080 or https://coordinator.example:8443. */
@@ -67,8 +76,8 @@ export interface ClientOptions {
   evalData?: Dataset;
   /** Train off this thread; default: here, with a progress bar and early stop when the round closes. */
   trainer?: OffThreadTrainer;
-  /** Worker threads sharing each local batch (DataParallelTrainer); default 1: this thread only. */
-  threads?: number;
+  /** Trains each round here; default: trainLocal on this thread. `fedserve client --threads N` passes a DataParallelTrainer. */
+  localTrainer?: LocalTrainer;
   /**
    * Replaces the computed delta before it is privatized and sent: simulations use it for
    * Byzantine clients (sign flip, noise, scaling). Never set in a real deployment.
@@ -164,7 +173,7 @@ export class NodeClient {
   private finish: ((error?: Error) => void) | undefined;
   private queue: Promise<void> = Promise.resolve();
   private readonly outcomes: ((o: RoundOutcome) => void)[] = [];
-  private readonly local: DataParallelTrainer;
+  private readonly local: LocalTrainer;
 
   constructor(private readonly opts: ClientOptions) {
     for (const [what, data] of [
@@ -176,10 +185,7 @@ export class NodeClient {
         throw new TypeError(`NodeClient: ${what} is a Promise; await loadDataSpec(...) first`);
     }
     this.identity = opts.identity ?? generateIdentity();
-    this.local = new DataParallelTrainer({
-      threads: opts.threads ?? 1,
-      log: (line) => opts.progress.line(line),
-    });
+    this.local = opts.localTrainer ?? { train: trainLocal, close: async () => undefined };
     const auth: JoinAuth = {
       token: opts.token,
       protocolVersion: PROTOCOL_VERSION,

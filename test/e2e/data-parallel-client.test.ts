@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { DataParallelTrainer } from '../../client/data-parallel-trainer.js';
 import { loadDataSpecSync } from '../../client/data-spec.js';
 import { NodeClient } from '../../client/node-client.js';
 import {
@@ -29,7 +30,7 @@ async function oneRound(threads: number): Promise<{ weights: Float32Array; lines
     data: loadDataSpecSync('mnist:0/200'),
     name: `threads-${threads}`,
     progress: collectingProgress(lines),
-    threads,
+    localTrainer: new DataParallelTrainer({ threads }),
   });
   const done = client.run();
   cleanup.push(async () => {
