@@ -10,6 +10,7 @@ import { FatalClientError, NodeClient } from '../client/node-client.js';
 import { createProgress } from '../client/progress.js';
 import { fileClientAudit } from '../client/secagg-audit.js';
 import { CLIENT_USAGE } from './client-usage.js';
+import { DataParallelTrainer, defaultTrainingThreads } from '../client/data-parallel-trainer.js';
 
 function readClientTokenFile(file: string): string {
   try {
@@ -39,6 +40,15 @@ function positiveNumber(flag: string, text: string | undefined): number | undefi
   const value = Number(text);
   if (text.trim() === '' || !Number.isFinite(value) || value <= 0)
     throw new FatalClientError(`${flag} needs a positive number, got '${text}'`);
+  return value;
+}
+
+/** --threads: a positive whole number, or the default (every core, capped) when absent. */
+function trainingThreads(text: string | undefined): number {
+  if (text === undefined) return defaultTrainingThreads();
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isInteger(value) || value < 1)
+    throw new FatalClientError(`--threads needs a positive whole number, got '${text}'`);
   return value;
 }
 
@@ -72,6 +82,7 @@ export async function clientCommand(argv: string[], env: NodeJS.ProcessEnv): Pro
       name: { type: 'string' },
       'eval-split': { type: 'string' },
       backend: { type: 'string' },
+      threads: { type: 'string' },
       identity: { type: 'string' },
       'audit-dir': { type: 'string' },
       'require-secure-aggregation': { type: 'boolean' },
@@ -102,6 +113,7 @@ export async function clientCommand(argv: string[], env: NodeJS.ProcessEnv): Pro
     throw new FatalClientError(`--eval-split needs a fraction in [0, 1), got '${values['eval-split']}'`);
   }
   const policy = clientPolicy(values);
+  const threads = trainingThreads(values.threads);
   const ca = values.ca !== undefined ? readCaFile(values.ca) : undefined;
   const loaded = await loadDataSpec(
     values.data!,
@@ -110,7 +122,9 @@ export async function clientCommand(argv: string[], env: NodeJS.ProcessEnv): Pro
   const { train: data, heldOut } =
     evalSplit > 0 ? splitHeldOut(loaded, evalSplit) : { train: loaded, heldOut: undefined };
   const progress = createProgress(process.stdout, values.name ?? 'client');
-  await setupBackend(undefined, { log: (line) => progress.line(line) });
+  const backend = await setupBackend(undefined, { log: (line) => progress.line(line) });
+  // Native TensorFlow already spreads each operation over every core.
+  if (backend !== 'tensorflow' && threads > 1) progress.line(`training on ${threads} threads (data parallel)`);
   progress.line(
     `loaded ${loaded.n} examples from ${values.data} (they stay on this machine)${heldOut ? `, ${heldOut.n} of them held out for evaluation` : ''}`,
   );
@@ -125,6 +139,7 @@ export async function clientCommand(argv: string[], env: NodeJS.ProcessEnv): Pro
     ...(values.identity ? { identity: loadOrCreateIdentity(values.identity) } : {}),
     ...(values['audit-dir'] ? { secAggAudit: fileClientAudit(values['audit-dir'], values.name) } : {}),
     policy,
+    localTrainer: new DataParallelTrainer({ threads, log: (line) => progress.line(line) }),
   });
   const stop = () => client.stop();
   process.once('SIGINT', stop);

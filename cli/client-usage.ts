@@ -13,6 +13,8 @@ export const CLIENT_USAGE = `fedserve client --server URL --data SPEC --token TO
   --eval-split F        hold out this fraction of the local data to score each new model on it
                         (federated evaluation; default 0: no held-out split)
   --backend NAME        TensorFlow.js backend: tensorflow, wasm or cpu (default: best available)
+  --threads N           worker threads sharing each training batch (data parallel; default: the
+                        cores, at most 4; native TensorFlow uses every core by itself)
   --identity FILE       Ed25519 identity for secure aggregation, created on first use; reuse it to
                         come back under the same --name (default: a fresh identity per run)
   --audit-dir DIR       audit mode: record this client's plaintext update of every secure round

@@ -111,6 +111,9 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
         `mnist:${i}/${opts.clients}`,
         '--name',
         `client-${i}`,
+        // Several client processes share this machine's cores already: no worker threads per client.
+        '--threads',
+        '1',
       ];
       if (opts.backend) args.push('--backend', opts.backend);
       const child = spawn(process.execPath, args, {

@@ -35,7 +35,7 @@ import {
   type SecAggClientMessage,
 } from '../shared/secagg/index.js';
 import { assertDatasetFitsTask, buildModel } from '../shared/task.js';
-import { evaluate, trainLocal, type TrainConfig, type TrainResult } from '../shared/training.js';
+import { evaluate, trainLocal, type ProgressFn, type TrainConfig, type TrainResult } from '../shared/training.js';
 import { ask, DEFAULT_ACK_TIMEOUT_MS, type CoordinatorSocket } from './coordinator-socket.js';
 import type { Progress } from './progress.js';
 import { SecureRound } from './secagg-session.js';
@@ -47,6 +47,16 @@ export type OffThreadTrainer = (job: {
   data: Dataset;
   config: TrainConfig;
 }) => Promise<{ weights: Float32Array; result: TrainResult }>;
+
+/**
+ * Trains a model in place on local data, as trainLocal does (DataParallelTrainer spreads each batch over
+ * worker threads). An interface, not an import: this module also runs in browsers.
+ */
+export interface LocalTrainer {
+  train(model: tf.LayersModel, data: Dataset, config: TrainConfig, onProgress?: ProgressFn): Promise<TrainResult>;
+  /** The client calls this when it stops. */
+  close(): Promise<void>;
+}
 
 export interface ClientOptions {
   /** Coordinator URL, e.g. http://127.0.0.1:8080 or https://coordinator.example:8443. */
@@ -68,6 +78,8 @@ export interface ClientOptions {
   evalData?: Dataset;
   /** Train off this thread; default: here, with a progress bar and early stop when the round closes. */
   trainer?: OffThreadTrainer;
+  /** Trains each round here; default: trainLocal on this thread. `fedserve client --threads N` passes a DataParallelTrainer. */
+  localTrainer?: LocalTrainer;
   /**
    * Replaces the computed delta before it is privatized and sent: simulations use it for
    * Byzantine clients (sign flip, noise, scaling). Never set in a real deployment.
@@ -168,6 +180,7 @@ export class NodeClient {
   private finish: ((error?: Error) => void) | undefined;
   private queue: Promise<void> = Promise.resolve();
   private readonly outcomes: ((o: RoundOutcome) => void)[] = [];
+  private readonly local: LocalTrainer;
 
   constructor(private readonly opts: ClientOptions) {
     for (const [what, data] of [
@@ -179,6 +192,7 @@ export class NodeClient {
         throw new TypeError(`NodeClient: ${what} is a Promise; await loadDataSpec(...) first`);
     }
     this.identity = opts.identity ?? generateIdentity();
+    this.local = opts.localTrainer ?? { train: trainLocal, close: async () => undefined };
     const auth: JoinAuth = {
       token: opts.token,
       protocolVersion: PROTOCOL_VERSION,
@@ -217,6 +231,7 @@ export class NodeClient {
         this.socket.disconnect();
         this.model?.dispose();
         this.model = undefined;
+        void this.local.close();
         if (error) reject(error);
         else resolve();
       };
@@ -403,7 +418,7 @@ export class NodeClient {
         }));
       } else {
         setFlatWeights(model, global);
-        result = await trainLocal(model, this.ds, task.config, (done, total, loss) => {
+        result = await this.local.train(model, this.ds, task.config, (done, total, loss) => {
           if (active.aborted) throw new Aborted();
           progress.step(task.round, done, total, loss);
         });

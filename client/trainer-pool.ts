@@ -1,7 +1,8 @@
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { featureSize } from '../shared/data/dataset.js';
 import type { BackendName } from '../shared/engine/backend.js';
+import { startWorker } from './start-worker.js';
 import type { FromWorker, ToWorker, TrainJob, TrainOutcome, WorkerSetup } from './trainer-protocol.js';
 
 export type { ModelSpec, TrainJob, TrainOutcome } from './trainer-protocol.js';
@@ -32,20 +33,6 @@ interface Slot {
   ready: Promise<BackendName>;
   started: boolean;
   running?: Pending;
-}
-
-/**
- * This module runs from source under tsx (.ts) or compiled (.js); a .ts worker needs tsx's loader
- * registered inside the worker before its entry is imported (`--import tsx` in execArgv does not
- * reach a worker's entry module on Node 20).
- */
-function startWorker(setup: WorkerSetup): Worker {
-  const fromSource = import.meta.url.endsWith('.ts');
-  const entry = new URL(fromSource ? './trainer-worker.ts' : './trainer-worker.js', import.meta.url);
-  if (!fromSource) return new Worker(entry, { workerData: setup });
-  const tsxApi = import.meta.resolve('tsx/esm/api');
-  const bootstrap = `import(${JSON.stringify(tsxApi)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); })`;
-  return new Worker(bootstrap, { eval: true, workerData: setup });
 }
 
 function checkJob(job: TrainJob): void {
@@ -129,7 +116,7 @@ export class TrainerPool {
   }
 
   private spawn(): Slot {
-    const worker = startWorker({ backend: this.backend });
+    const worker = startWorker(import.meta.url, 'trainer-worker', { backend: this.backend } satisfies WorkerSetup);
     let markReady: (b: BackendName) => void = () => {};
     let failStart: (e: Error) => void = () => {};
     const ready = new Promise<BackendName>((resolve, reject) => {

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { emptyConfusion, type ConfusionMatrix } from './aggregation/class-metrics.js';
 import { featureSize, type Dataset } from './data/dataset.js';
+import { HeapAdam } from './engine/wasm/heap-adam.js';
 import { permutation, seededRng } from './random.js';
 
 /** Hyperparameters the coordinator sends with each round. */
@@ -31,12 +32,12 @@ export interface EvalResult {
 
 export type ProgressFn = (done: number, total: number, loss: number) => void;
 
-function makeOptimizer(cfg: TrainConfig): tf.Optimizer {
+export function makeOptimizer(cfg: TrainConfig): tf.Optimizer {
   switch (cfg.optimizer) {
     case 'sgd':
       return tf.train.sgd(cfg.learningRate);
     case 'adam':
-      return tf.train.adam(cfg.learningRate);
+      return tf.getBackend() === 'wasm' ? new HeapAdam(cfg.learningRate) : tf.train.adam(cfg.learningRate);
     default: {
       const never: never = cfg.optimizer;
       throw new Error(`unknown optimizer ${String(never)}`);
@@ -44,7 +45,8 @@ function makeOptimizer(cfg: TrainConfig): tf.Optimizer {
   }
 }
 
-function batchTensors(ds: Dataset, idx: Int32Array, from: number, to: number): { xs: tf.Tensor; ys: tf.Tensor } {
+/** The examples at idx[from..to) as an input tensor and one-hot labels. */
+export function batchTensors(ds: Dataset, idx: Int32Array, from: number, to: number): { xs: tf.Tensor; ys: tf.Tensor } {
   const f = featureSize(ds);
   const count = to - from;
   const x = new Float32Array(count * f);
@@ -76,6 +78,37 @@ class EventLoopBreather {
   }
 }
 
+export interface Proximal {
+  mu: number;
+  vars: tf.Variable[];
+  /** The weights at the start of local training; empty when mu is 0. */
+  anchors: tf.Tensor[];
+}
+
+/**
+ * The training loss of one batch (mean cross-entropy, plus FedProx's proximal term
+ * mu/2 * ||w - w_global||^2) and the predicted classes. Call inside a gradient scope.
+ */
+export function batchLoss(
+  model: tf.LayersModel,
+  xs: tf.Tensor,
+  ys: tf.Tensor,
+  prox: Proximal,
+): { loss: tf.Scalar; predicted: tf.Tensor } {
+  const p = model.apply(xs, { training: true }) as tf.Tensor;
+  let loss = tf.mean<tf.Scalar>(tf.metrics.categoricalCrossentropy(ys, p));
+  if (prox.mu > 0) {
+    const sq = tf.addN(prox.vars.map((v, i) => tf.sum(tf.square(tf.sub(v, prox.anchors[i])))));
+    loss = tf.add<tf.Scalar>(loss, tf.mul(prox.mu / 2, sq));
+  }
+  return { loss, predicted: p.argMax(-1) };
+}
+
+/** The model's trainable variables, in trainableWeights order. */
+export function trainableVariables(model: tf.LayersModel): tf.Variable[] {
+  return model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
+}
+
 /**
  * Local training with a custom loop (rather than model.fit) so that FedProx's proximal term
  * mu/2 * ||w - w_global||^2 can be added to the loss.
@@ -88,7 +121,7 @@ export async function trainLocal(
 ): Promise<TrainResult> {
   if (ds.n === 0) throw new Error('cannot train on an empty dataset');
   const optimizer = makeOptimizer(cfg);
-  const vars = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
+  const vars = trainableVariables(model);
   const mu = cfg.proximalMu ?? 0;
   const anchors = mu > 0 ? vars.map((v) => tf.keep(v.clone())) : [];
   const rng = seededRng(cfg.seed ?? 1);
@@ -110,13 +143,8 @@ export async function trainLocal(
         let preds: tf.Tensor | undefined;
         const cost = optimizer.minimize(
           () => {
-            const p = model.apply(xs, { training: true }) as tf.Tensor;
-            if (lastEpoch) preds = tf.keep(p.argMax(-1));
-            let loss = tf.mean<tf.Scalar>(tf.metrics.categoricalCrossentropy(ys, p));
-            if (mu > 0) {
-              const prox = tf.addN(vars.map((v, i) => tf.sum(tf.square(tf.sub(v, anchors[i])))));
-              loss = tf.add<tf.Scalar>(loss, tf.mul(mu / 2, prox));
-            }
+            const { loss, predicted } = batchLoss(model, xs, ys, { mu, vars, anchors });
+            if (lastEpoch) preds = tf.keep(predicted);
             return loss;
           },
           true,

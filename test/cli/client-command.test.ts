@@ -58,6 +58,22 @@ describe('fedserve client (process exit codes)', () => {
     expect(split.code).toBe(1);
     expect(split.stderr).toBe("fedserve: --eval-split needs a fraction in [0, 1), got '1.5'\n");
 
+    for (const threads of ['0', '1.5', 'all']) {
+      const bad = fedserve(
+        'client',
+        '--server',
+        'http://127.0.0.1:1',
+        '--token',
+        'tok-12345',
+        '--data',
+        'mnist:0/4',
+        '--threads',
+        threads,
+      );
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toBe(`fedserve: --threads needs a positive whole number, got '${threads}'\n`);
+    }
+
     const both = fedserve(
       'client',
       '--server',

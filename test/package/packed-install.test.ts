@@ -152,6 +152,7 @@ describe('the packed package, installed into an empty project', () => {
         'bin/fedserve.js',
         'dist/cli/main.js',
         'dist/client/trainer-worker.js',
+        'dist/client/data-parallel-worker.js',
         'README.md',
         'LICENSE',
       ]),

@@ -1,0 +1,85 @@
+import * as tf from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+
+const f = Math.fround;
+
+/**
+ * Adam on the wasm backend with each variable's update as ONE pass over the heap, instead of
+ * tf.train.adam's ~13 kernel dispatches and intermediate tensors per variable per step (8% of a
+ * seed-CNN step, plus their garbage). Every operation is rounded to float32 in tf.train.adam's
+ * order, so the weights are bit-identical to it. The moments live in plain Float32Arrays; the new
+ * weights go to a fresh buffer that the variable then points to, so tensors sharing the old
+ * buffer (our Identity kernel shares, e.g. FedProx's anchors) keep their values.
+ */
+export class HeapAdam extends tf.Optimizer {
+  static get className(): string {
+    return 'Adam';
+  }
+
+  private readonly moments: Array<{ m: Float32Array; v: Float32Array }> = [];
+  /** beta1^t and beta2^t, kept in float32 as tf.train.adam's scalar variables are. */
+  private accBeta1: number;
+  private accBeta2: number;
+
+  constructor(
+    private readonly learningRate: number,
+    private readonly beta1 = 0.9,
+    private readonly beta2 = 0.999,
+  ) {
+    super();
+    this.accBeta1 = f(beta1);
+    this.accBeta2 = f(beta2);
+  }
+
+  applyGradients(variableGradients: tf.NamedTensorMap | Array<{ name: string; tensor: tf.Tensor }>): void {
+    if (tf.getBackend() !== 'wasm') throw new Error('HeapAdam runs on the wasm backend only');
+    // The active backend is the wasm one (checked above); tfjs types tf.backend() as the base class.
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
+    const backend = tf.backend() as BackendWasm;
+    const entries = Array.isArray(variableGradients)
+      ? variableGradients.map(({ name, tensor }) => [name, tensor] as const)
+      : Object.entries(variableGradients);
+    const b1 = f(this.beta1);
+    const b2 = f(this.beta2);
+    const c1 = f(1 - this.beta1);
+    const c2 = f(1 - this.beta2);
+    const eps = f(backend.epsilon());
+    const negLr = f(-this.learningRate);
+    const oneMinusAcc1 = f(1 - this.accBeta1);
+    const oneMinusAcc2 = f(1 - this.accBeta2);
+    entries.forEach(([name, gradient], i) => {
+      const variable = tf.engine().registeredVariables[name];
+      if (!variable) throw new Error(`HeapAdam: no variable named '${name}'`);
+      if (gradient == null) return;
+      if (variable.dtype !== 'float32' || gradient.dtype !== 'float32' || gradient.size !== variable.size)
+        throw new Error(`HeapAdam: variable '${name}' and its gradient must be float32 of the same size`);
+      const n = variable.size;
+      const moments = (this.moments[i] ??= { m: new Float32Array(n), v: new Float32Array(n) });
+      const out = backend.makeOutput(variable.shape, 'float32');
+      // Views after the allocation: growing the heap detaches older ones.
+      const w = backend.typedArrayFromHeap(variable) as Float32Array;
+      const g = backend.typedArrayFromHeap(gradient) as Float32Array;
+      const o = backend.typedArrayFromHeap(out) as Float32Array;
+      const { m, v } = moments;
+      for (let k = 0; k < n; k++) {
+        const gk = g[k];
+        const mk = f(f(m[k] * b1) + f(gk * c1));
+        const vk = f(f(v[k] * b2) + f(f(gk * gk) * c2));
+        m[k] = mk;
+        v[k] = vk;
+        const step = f(f(f(mk / oneMinusAcc1) / f(f(Math.sqrt(f(vk / oneMinusAcc2))) + eps)) * negLr);
+        o[k] = f(step + w[k]);
+      }
+      const updated = tf.engine().makeTensorFromTensorInfo(out);
+      variable.assign(updated);
+      updated.dispose();
+    });
+    this.accBeta1 = f(this.accBeta1 * b1);
+    this.accBeta2 = f(this.accBeta2 * b2);
+    this.incrementIterations();
+  }
+
+  getConfig(): tf.serialization.ConfigDict {
+    return { learningRate: this.learningRate, beta1: this.beta1, beta2: this.beta2 };
+  }
+}
