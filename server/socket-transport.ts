@@ -184,7 +184,12 @@ export function attachSocketTransport(
         if (e instanceof WeightPayloadError) return refused(e.code, e.message, meta.data.round);
         throw e;
       }
-      const verdict = coordinator.submitUpdate(link.id, meta.data, delta, payloadBytes(args[1])!.byteLength);
+      const verdict = coordinator.receive(link.id, {
+        kind: 'update',
+        meta: meta.data,
+        delta,
+        bytes: payloadBytes(args[1])!.byteLength,
+      });
       if (!verdict.ok) opts.log(`refused update from ${link.id}: ${verdict.message}`);
       reply(verdict.ok ? { ok: true, round: meta.data.round } : { ...verdict, round: meta.data.round });
     });
@@ -206,7 +211,7 @@ export function attachSocketTransport(
           message: `invalid evaluation: ${report.success ? `takes 1 argument, got ${args.length}` : describeZodError(report.error)}`,
         });
       }
-      const verdict = coordinator.submitEvaluation(link.id, report.data);
+      const verdict = coordinator.receive(link.id, { kind: 'evaluation', report: report.data });
       reply(verdict.ok ? { ok: true, round: report.data.round } : { ...verdict, round: report.data.round });
     });
 
@@ -238,7 +243,7 @@ export function attachSocketTransport(
       const { round } = message.data;
       // decodeEnvelope accepted it, so it is binary: its length is what crossed the wire.
       const bytes = (args[0] as ArrayBuffer | Uint8Array).byteLength;
-      const verdict = coordinator.submitProtocolMessage({ clientId: link.id, round, body: message.data, bytes });
+      const verdict = coordinator.receive(link.id, { kind: 'secagg', round, body: message.data, bytes });
       reply(verdict.ok ? { ok: true, round } : { ...verdict, round }, message.data.type);
     });
 

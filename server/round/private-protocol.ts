@@ -7,8 +7,8 @@ import type {
   AggregationProtocol,
   Inbound,
   Outbound,
+  ProtocolEffect,
   ProtocolFactory,
-  ProtocolMessage,
   RoundAggregate,
   Verdict,
 } from './aggregation-protocol.js';
@@ -44,23 +44,13 @@ export interface PrivateProtocolOptions {
 export class PrivateProtocol implements AggregationProtocol {
   private readonly indicators = new Map<string, number>();
   private clipped = 0;
-  // An interactive inner protocol (secure aggregation) keeps its own exchanges: passed through as they are.
-  readonly receiveMessage?: (message: ProtocolMessage) => Verdict;
-  readonly failure?: () => string | undefined;
-  readonly details?: AggregationProtocol['details'];
-  readonly dispose?: () => void;
 
   constructor(
     private readonly inner: AggregationProtocol,
     private readonly plan: PrivateRoundPlan,
     private readonly runtime: PrivacyRuntime,
     private readonly options: PrivateProtocolOptions,
-  ) {
-    if (inner.receiveMessage) this.receiveMessage = (message) => inner.receiveMessage!(message);
-    if (inner.failure) this.failure = () => inner.failure!();
-    if (inner.details) this.details = () => inner.details!();
-    if (inner.dispose) this.dispose = () => inner.dispose!();
-  }
+  ) {}
 
   get name(): string {
     return `${this.inner.name}+dp-${this.plan.instructions.mode}`;
@@ -70,13 +60,19 @@ export class PrivateProtocol implements AggregationProtocol {
     return this.inner.stage;
   }
 
-  begin(participants: readonly string[]): Outbound[] {
+  get deadline(): number | undefined {
+    return this.inner.deadline;
+  }
+
+  begin(participants: readonly string[], now: number): Outbound[] {
     return this.inner
-      .begin(participants)
+      .begin(participants, now)
       .map((m) => (m.event === 'train' ? { ...m, body: { ...m.body, privacy: this.plan.instructions } } : m));
   }
 
   receive(message: Inbound): Verdict {
+    // An interactive inner protocol (secure aggregation) keeps its own exchanges: passed through as they are.
+    if (message.kind !== 'update') return this.inner.receive(message);
     const { mode, clipNorm, indicatorNoiseStd } = this.plan.instructions;
     const adaptive = indicatorNoiseStd !== null;
     const reported = message.meta.clipIndicator;
@@ -122,6 +118,18 @@ export class PrivateProtocol implements AggregationProtocol {
 
   drop(clientId: string): boolean {
     return this.inner.drop(clientId);
+  }
+
+  advance(now: number): ProtocolEffect[] {
+    return this.inner.advance(now);
+  }
+
+  failure(): string | undefined {
+    return this.inner.failure();
+  }
+
+  details(now: number): ReturnType<AggregationProtocol['details']> {
+    return this.inner.details(now);
   }
 
   contributors(): number {

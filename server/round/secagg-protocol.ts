@@ -27,8 +27,7 @@ import type {
   AggregationProtocol,
   Inbound,
   Outbound,
-  ProtocolLink,
-  ProtocolMessage,
+  ProtocolEffect,
   RoundAggregate,
   RoundContext,
   Verdict,
@@ -48,7 +47,9 @@ import type {
  *
  * Deadlines: share-keys, masked-input, consistency and unmask get `phaseTimeoutMs` each;
  * advertise-keys (and with it training) ends 4 x `phaseTimeoutMs` before the training deadline,
- * which leaves them their time.
+ * which leaves them their time. The protocol holds no timer: it publishes its stage deadline and
+ * the round runtime calls advance() by then; closing a stage is async work it hands back as an
+ * effect, whose continuation the runtime drops once the round is over.
  */
 
 /** Stages after advertise-keys, each with its own phase timeout inside the training deadline. */
@@ -136,13 +137,14 @@ type Outcome =
 
 export class SecAggProtocol implements AggregationProtocol {
   readonly name = 'secagg+';
-  private readonly link: ProtocolLink;
-  private readonly startedAt: number;
+  /** When the current stage closes at the latest; when the round must fail at once after an abort at the start. */
+  deadline: number | undefined;
+  private startedAt = 0;
   private server: SecAggServer | undefined;
   private setup: SecAggSetup | undefined;
   private participants: readonly string[] = [];
   private current: SecureStage = 'advertise-keys';
-  private stageStart: number;
+  private stageStart = 0;
   private readonly stageMs: Partial<Record<SecureStage, number>> = {};
   /** Participants that disconnected or were refused. */
   private readonly gone = new Set<string>();
@@ -150,33 +152,29 @@ export class SecAggProtocol implements AggregationProtocol {
   private readonly masked = new Set<string>();
   private survivors: string[] = [];
   private outcome: Outcome | undefined;
-  private timer: unknown;
   private closing = false;
-  private disposed = false;
 
   constructor(
     private readonly ctx: RoundContext,
     private readonly options: SecAggProtocolOptions,
   ) {
-    if (!ctx.link)
-      throw new Error('secure aggregation needs a protocol link to send stage messages (the coordinator provides one)');
     assertCompatibleWithSecureAggregation(ctx.aggregator);
-    this.link = ctx.link;
-    this.startedAt = this.link.now();
-    this.stageStart = this.startedAt;
   }
 
   get stage(): string {
     return this.current;
   }
 
-  begin(participants: readonly string[]): Outbound[] {
+  begin(participants: readonly string[], now: number): Outbound[] {
     this.participants = [...participants];
+    this.startedAt = now;
+    this.stageStart = now;
     const { round } = this.ctx;
     const { slots, clip, maxWeight, privacy } = this.options;
     const unregistered = participants.filter((id) => !this.options.identityOf(id));
     if (unregistered.length > 0)
       return this.abortAtStart(
+        now,
         `secure aggregation needs every participant's identity key; none is registered for ${unregistered.join(', ')}`,
       );
     let setup: SecAggSetup;
@@ -192,6 +190,7 @@ export class SecAggProtocol implements AggregationProtocol {
       });
     } catch (e) {
       return this.abortAtStart(
+        now,
         `secure aggregation cannot run round ${round} with ${participants.length} participants: ${(e as Error).message}`,
       );
     }
@@ -202,7 +201,7 @@ export class SecAggProtocol implements AggregationProtocol {
       `secure aggregation with ${participants.length} clients: k = ${setup.k}, threshold ${setup.threshold}, clip ${clip}, weight cap ${maxWeight}, ` +
         `${setup.wordBits ?? 32}-bit words`,
     );
-    this.armTimer(this.advertiseDeadline());
+    this.deadline = this.advertiseDeadline();
     const timeoutMs = Math.max(1, this.advertiseDeadline() - this.startedAt);
     const tamper = this.options.tamper;
     const taskFor = (section: SecureTrainSection): SecureTrainTask => ({
@@ -226,14 +225,13 @@ export class SecAggProtocol implements AggregationProtocol {
   }
 
   receive(message: Inbound): Verdict {
-    return {
-      ok: false,
-      code: 'invalid-message',
-      message: `round ${message.meta.round} uses secure aggregation: updates go out masked, as 'secagg' messages; a plaintext update is refused`,
-    };
-  }
-
-  receiveMessage(message: ProtocolMessage): Verdict {
+    if (message.kind === 'update') {
+      return {
+        ok: false,
+        code: 'invalid-message',
+        message: `round ${message.meta.round} uses secure aggregation: updates go out masked, as 'secagg' messages; a plaintext update is refused`,
+      };
+    }
     const { clientId, body } = message;
     if (this.outcome || !this.server) {
       const state = this.outcome?.kind === 'done' ? 'already unmasked the sum' : 'aborted';
@@ -262,14 +260,12 @@ export class SecAggProtocol implements AggregationProtocol {
     if (body.type === 'secagg/masked-input') this.masked.add(clientId);
     if (body.type === 'secagg/refusal')
       this.log(`${clientId} refused to go on with secure aggregation: ${body.reason}`);
-    this.closeIfComplete();
     return { ok: true };
   }
 
   drop(clientId: string): boolean {
     if (!this.participants.includes(clientId) || this.gone.has(clientId)) return false;
     this.gone.add(clientId);
-    this.closeIfComplete();
     // A client that left after its masked input is still in the sum.
     return !this.masked.has(clientId) && this.outcome?.kind !== 'done';
   }
@@ -311,12 +307,22 @@ export class SecAggProtocol implements AggregationProtocol {
     };
   }
 
-  details(): { secureAggregation?: SecureAggregationRecord } {
+  /** Closes the stage once everyone it waits for answered or left, or at its deadline. */
+  advance(now: number): ProtocolEffect[] {
+    const server = this.server;
+    if (!server || this.outcome || this.closing) return [];
+    const due = this.deadline !== undefined && now >= this.deadline;
+    if (!due && !server.complete() && !server.pending().every((id) => this.gone.has(id))) return [];
+    this.closing = true;
+    this.deadline = undefined;
+    return [{ type: 'await', work: this.closeStage() }];
+  }
+
+  details(now: number): { secureAggregation?: SecureAggregationRecord } {
     const setup = this.setup;
     if (!setup) return {};
     const stageMs: Record<string, number> = { ...this.stageMs };
-    if (!this.outcome)
-      stageMs[this.current] = (stageMs[this.current] ?? 0) + Math.max(0, this.link.now() - this.stageStart);
+    if (!this.outcome) stageMs[this.current] = (stageMs[this.current] ?? 0) + Math.max(0, now - this.stageStart);
     const dropouts = (this.outcome?.dropouts ?? [])
       // The unmask stage closes once every secret has t shares: a live client whose shares were not needed did not drop.
       .filter((d) => !(d.phase === 'unmask' && d.reason === undefined && !this.gone.has(d.id)))
@@ -343,20 +349,8 @@ export class SecAggProtocol implements AggregationProtocol {
     };
   }
 
-  dispose(): void {
-    this.disposed = true;
-    this.clearTimer();
-  }
-
-  private closeIfComplete(): void {
-    const server = this.server;
-    if (!server || this.outcome || this.closing || this.disposed) return;
-    if (server.complete() || server.pending().every((id) => this.gone.has(id))) void this.closeStage();
-  }
-
-  private async closeStage(): Promise<void> {
-    this.closing = true;
-    this.clearTimer();
+  /** Closes the current stage off the event loop; what follows is applied when the runtime resumes it. */
+  private async closeStage(): Promise<(now: number) => ProtocolEffect[]> {
     let step: ServerStep;
     try {
       step = await this.server!.close();
@@ -367,16 +361,19 @@ export class SecAggProtocol implements AggregationProtocol {
         dropouts: [],
       };
     }
+    return (now) => this.stageClosed(step, now);
+  }
+
+  private stageClosed(step: ServerStep, now: number): ProtocolEffect[] {
     this.closing = false;
-    if (this.disposed) return;
-    this.stageMs[this.current] = (this.stageMs[this.current] ?? 0) + Math.max(0, this.link.now() - this.stageStart);
+    this.stageMs[this.current] = (this.stageMs[this.current] ?? 0) + Math.max(0, now - this.stageStart);
     switch (step.kind) {
       case 'send':
-        this.enterStage(step.phase, step.messages);
-        break;
+        // Everyone the new stage waits for may have left already.
+        return [...this.enterStage(step.phase, step.messages, now), ...this.advance(now)];
       case 'done':
         this.finish(step.result);
-        break;
+        return [];
       case 'aborted':
         this.outcome = {
           kind: 'aborted',
@@ -386,32 +383,29 @@ export class SecAggProtocol implements AggregationProtocol {
         };
         this.options.audit?.finished(step);
         this.log(this.outcome.reason);
-        break;
+        return [];
       default: {
         const never: never = step;
         throw new Error(`unknown secure aggregation step ${JSON.stringify(never)}`);
       }
     }
-    this.link.changed();
-    // Everyone the new stage waits for may have left already.
-    if (step.kind === 'send') this.closeIfComplete();
   }
 
-  private enterStage(phase: ActivePhase, messages: Map<string, SecAggServerMessage>): void {
-    const now = this.link.now();
+  private enterStage(phase: ActivePhase, messages: Map<string, SecAggServerMessage>, now: number): ProtocolEffect[] {
     this.current = STAGE_OF[phase];
     this.stageStart = now;
     const tamper = this.options.tamper?.message;
-    const outbound: Outbound[] = [];
+    const effects: ProtocolEffect[] = [];
     for (const [to, message] of messages) {
       if (message.type === 'secagg/unmask-request') this.survivors = message.survivors;
-      if (!this.gone.has(to)) outbound.push({ event: 'secagg', to, body: tamper ? tamper(to, message) : message });
+      if (!this.gone.has(to))
+        effects.push({ type: 'send', message: { event: 'secagg', to, body: tamper ? tamper(to, message) : message } });
     }
     this.log(`secure aggregation: stage ${this.current} with ${messages.size} client(s)`);
-    this.link.send(outbound);
     const roundEnd = this.startedAt + this.ctx.timeoutMs;
     const deadline = now + this.options.phaseTimeoutMs;
-    this.armTimer(phase === 'unmask' ? Math.min(deadline, roundEnd - UNMASK_COMPUTE_MS) : deadline);
+    this.deadline = phase === 'unmask' ? Math.min(deadline, roundEnd - UNMASK_COMPUTE_MS) : deadline;
+    return effects;
   }
 
   private finish(result: SecAggResult): void {
@@ -449,14 +443,11 @@ export class SecAggProtocol implements AggregationProtocol {
     );
   }
 
-  /** The round cannot start securely: nothing is sent, and the round fails with `reason` right away. */
-  private abortAtStart(reason: string): Outbound[] {
+  /** The round cannot start securely: nothing is sent, and the round fails with `reason` at once (its deadline is now). */
+  private abortAtStart(now: number, reason: string): Outbound[] {
     this.outcome = { kind: 'aborted', reason, dropouts: [] };
+    this.deadline = now;
     this.log(reason);
-    this.timer = this.link.setTimeout(() => {
-      this.timer = undefined;
-      if (!this.disposed) this.link.changed();
-    }, 0);
     return [];
   }
 
@@ -468,22 +459,6 @@ export class SecAggProtocol implements AggregationProtocol {
   /** When training must be done and keys advertised: the later stages get a phase timeout each. */
   private advertiseDeadline(): number {
     return this.startedAt + this.ctx.timeoutMs - STAGES_AFTER_TRAINING * this.options.phaseTimeoutMs;
-  }
-
-  private armTimer(at: number): void {
-    this.clearTimer();
-    this.timer = this.link.setTimeout(
-      () => {
-        this.timer = undefined;
-        if (!this.outcome && !this.closing && !this.disposed) void this.closeStage();
-      },
-      Math.max(0, at - this.link.now()),
-    );
-  }
-
-  private clearTimer(): void {
-    if (this.timer !== undefined) this.link.clearTimeout(this.timer);
-    this.timer = undefined;
   }
 
   private log(line: string): void {

@@ -46,7 +46,7 @@ describe('PrivateProtocol', () => {
     // Noise negligible (z = 1e-9), so the clipping arithmetic shows; the budget is set to allow it.
     const rt = runtime({ mode: 'central', noiseMultiplier: 1e-9, clipNorm: 1, targetEpsilon: 1e30 });
     const protocol = withPrivacy((c) => new PlaintextProtocol(c), rt, { clipOnArrival: true })(ctx(1, 2));
-    const sent = protocol.begin(['a', 'b']);
+    const sent = protocol.begin(['a', 'b'], 0);
     expect(sent.map((m) => (m.event === 'train' ? m.body.privacy : undefined))).toEqual([
       { mode: 'central', clipNorm: 1, noiseMultiplier: 1e-9, updateNoiseStd: 0, indicatorNoiseStd: null },
       { mode: 'central', clipNorm: 1, noiseMultiplier: 1e-9, updateNoiseStd: 0, indicatorNoiseStd: null },
@@ -86,7 +86,7 @@ describe('PrivateProtocol', () => {
       targetEpsilon: 100,
     });
     const protocol = withPrivacy((c) => new PlaintextProtocol(c), rt, { clipOnArrival: true })(ctx(1, 4));
-    const [first] = protocol.begin(['a', 'b', 'c', 'd']);
+    const [first] = protocol.begin(['a', 'b', 'c', 'd'], 0);
     if (first.event !== 'train') throw new Error(`expected a train message, got ${first.event}`);
     const instructions = first.body.privacy!;
     expect(instructions.mode).toBe('distributed');
@@ -121,7 +121,7 @@ describe('PrivateProtocol', () => {
   it('resumes the account from a checkpoint and refuses one that does not fit', () => {
     const rt = runtime({ mode: 'central', noiseMultiplier: 1, clipNorm: 1, targetEpsilon: 10 });
     const protocol = withPrivacy((c) => new PlaintextProtocol(c), rt, { clipOnArrival: true })(ctx(1, 2));
-    protocol.begin(['a']);
+    protocol.begin(['a'], 0);
     protocol.receive({ kind: 'update', clientId: 'a', meta: meta(1, 1), delta: new Float32Array(DIM) });
     protocol.aggregate();
     const resumed = runtime({ mode: 'central', noiseMultiplier: 1, clipNorm: 1, targetEpsilon: 10 });
