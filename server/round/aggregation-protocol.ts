@@ -4,6 +4,7 @@ import type { RoundPrivacyRecord } from '../../shared/protocol/rounds.js';
 import type { SecureAggregationRecord } from '../../shared/protocol/secagg-messages.js';
 import type { SecAggClientMessage, SecAggServerMessage } from '../../shared/secagg/messages.js';
 import type { TrainConfig } from '../../shared/training.js';
+import type { PrivateRoundPlan } from '../privacy-runtime.js';
 
 /**
  * How a round turns its participants' work into one aggregated delta, between selection and
@@ -25,6 +26,16 @@ export interface RoundContext {
   aggregator: Aggregator;
   /** Clients connected when the participants were selected (differential privacy sizes noise shares by it). */
   population?: number;
+  /** Differential privacy on this round, set by its decorator (private-protocol.ts). */
+  privacy?: RoundPrivacyContext;
+}
+
+/** What a protocol under differential privacy is told: the round's plan, and whom to tell what it reveals. */
+export interface RoundPrivacyContext {
+  /** Fixed when the round selected; its instructions go out with every training task. */
+  plan: PrivateRoundPlan;
+  /** The coordinator just learned the sum of this many clients' updates (an unmasked secure sum); a throw aborts the round. */
+  unmasked(contributors: number): void;
 }
 
 /**
@@ -71,6 +82,8 @@ export interface RoundAggregate {
   trainAccuracy?: number;
   /** With differential privacy: what the round cost and the epsilon spent after it. */
   privacy?: RoundPrivacyRecord;
+  /** With differential privacy under secure aggregation: the clip indicators' sum, summed unseen with the updates. */
+  indicatorSum?: number;
 }
 
 export interface AggregationProtocol {

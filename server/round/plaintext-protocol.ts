@@ -46,6 +46,7 @@ export class PlaintextProtocol extends ProtocolBase {
         timeoutMs: this.ctx.timeoutMs,
         // Absent means float32, so tasks of uncompressed rounds stay as they were.
         ...(this.codec.codec !== 'float32' ? { compression: this.codec } : {}),
+        ...(this.ctx.privacy ? { privacy: this.ctx.privacy.plan.instructions } : {}),
       },
       weights: this.ctx.globalWeights,
     }));

@@ -1,7 +1,5 @@
 import { assertCompatibleWithSecureAggregation } from '../../shared/aggregation/secure-aggregation.js';
-import type { ClientDpInstructions } from '../../shared/privacy/client-privatize.js';
 import type { TrainTask } from '../../shared/protocol/messages.js';
-import type { RoundPrivacyRecord } from '../../shared/protocol/rounds.js';
 import type {
   SecureAggregationRecord,
   SecureSlot,
@@ -111,15 +109,6 @@ export interface SecAggProtocolOptions {
   smallWords?: boolean;
   /** The Ed25519 identity key the client registered at join. */
   identityOf(clientId: string): Uint8Array | undefined;
-  /** Differential privacy: the instructions sent with every training task. */
-  privacy?: ClientDpInstructions;
-  /**
-   * The sum of these survivors was just unmasked: the coordinator knows it from now on
-   * (differential privacy charges the coordinator's account here). A throw aborts the round.
-   */
-  unmasked?(survivors: number): void;
-  /** Turns the secure sum into the round's delta (differential privacy adds noise here); default: the mean. */
-  finish?(sum: SecureSum): { delta: Float32Array; privacy?: RoundPrivacyRecord; numExamples?: number };
   audit?: SecAggRoundAudit;
   tamper?: SecAggTamper;
   log?(line: string): void;
@@ -170,7 +159,8 @@ export class SecAggProtocol implements AggregationProtocol {
     this.startedAt = now;
     this.stageStart = now;
     const { round } = this.ctx;
-    const { slots, clip, maxWeight, privacy } = this.options;
+    const { slots, clip, maxWeight } = this.options;
+    const privacy = this.ctx.privacy?.plan.instructions;
     const unregistered = participants.filter((id) => !this.options.identityOf(id));
     if (unregistered.length > 0)
       return this.abortAtStart(
@@ -292,18 +282,27 @@ export class SecAggProtocol implements AggregationProtocol {
     if (this.outcome?.kind !== 'done')
       throw new Error(`secure aggregation of round ${this.ctx.round} has no result: ${this.failure()}`);
     const { sum } = this.outcome;
-    const finished = this.options.finish ? this.options.finish(sum) : { delta: sum.mean };
+    const contributions = sum.survivors.map((clientId) => ({ clientId }));
+    if (this.ctx.privacy) {
+      // Every weight is 1 under differential privacy: the mean times the number of survivors is the
+      // plain sum its decorator adds noise to. No example count is summed (the accountant does not cover it).
+      const n = sum.totalWeight;
+      const indicator = sum.values['clip-indicator'];
+      return {
+        delta: sum.mean.map((v) => v * n),
+        contributions,
+        numExamples: 0,
+        ...(indicator !== undefined ? { indicatorSum: indicator * n } : {}),
+      };
+    }
     // With equal weights the example counts are a slot of their own; otherwise they are the weights.
     const examples = this.options.maxWeight === 1 ? sum.values.examples : undefined;
     return {
-      delta: finished.delta,
-      contributions: sum.survivors.map((clientId) => ({ clientId })),
-      numExamples:
-        finished.numExamples ??
-        (examples === undefined ? sum.totalWeight : Math.max(0, Math.round(examples * sum.totalWeight))),
+      delta: sum.mean,
+      contributions,
+      numExamples: examples === undefined ? sum.totalWeight : Math.max(0, Math.round(examples * sum.totalWeight)),
       ...(sum.values.loss !== undefined ? { trainLoss: sum.values.loss } : {}),
       ...(sum.values.accuracy !== undefined ? { trainAccuracy: Math.min(1, Math.max(0, sum.values.accuracy)) } : {}),
-      ...(finished.privacy ? { privacy: finished.privacy } : {}),
     };
   }
 
@@ -410,7 +409,7 @@ export class SecAggProtocol implements AggregationProtocol {
 
   private finish(result: SecAggResult): void {
     try {
-      this.options.unmasked?.(result.survivors.length);
+      this.ctx.privacy?.unmasked(result.survivors.length);
     } catch (e) {
       this.outcome = {
         kind: 'aborted',

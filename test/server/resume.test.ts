@@ -72,7 +72,7 @@ async function open(options: { privacy?: boolean; journal?: boolean } = {}): Pro
       aggregator: new WeightedMean(),
       serverOptimizer: new ServerSgd(),
     },
-    protocol: withPrivacy((ctx) => new PlaintextProtocol(ctx), privacy, { clipOnArrival: true }),
+    protocol: withPrivacy((ctx) => new PlaintextProtocol(ctx), privacy, { updatesInTheClear: true }),
     ...(privacy ? { privacy } : {}),
     ...(options.journal
       ? { privacyJournal: new PrivacyJournal(join(dir, 'privacy-charges.jsonl'), (l) => logs.push(l)) }
