@@ -217,7 +217,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     return {
       currentVersion: this.version,
       pendingRounds: this.pending,
-      rounds: [...this.history, ...(run ? [this.record(run, run.machine.phase)] : [])],
+      rounds: [...this.history, ...(run ? [this.record(run, run.machine.status)] : [])],
       ...(privacy ? { privacy } : {}),
     };
   }

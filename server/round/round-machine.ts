@@ -18,6 +18,8 @@ import {
  *   waiting --(minClients connected)--> selecting --(window over, or maxClients connected)--> training
  *   training --(all settled, or deadline, with >= minResults)--> aggregating --> committed
  *   training --(too few results)--> failed;  aggregating --(aggregation or persistence error)--> failed
+ *
+ * The states are RoundStatus (shared/protocol/rounds.ts), the status every round record shows.
  */
 export interface RoundPolicy {
   /** Connected clients needed before selection starts. */
@@ -41,14 +43,14 @@ export type RoundEffect =
   | { type: 'closed'; outcome: 'committed' | 'failed' };
 
 export class RoundMachine {
-  phase: RoundStatus = 'waiting';
+  status: RoundStatus = 'waiting';
   participants: readonly string[] = [];
   /** Why the round failed. */
   reason: string | undefined;
   protocol: AggregationProtocol | undefined;
-  /** When each phase was entered (ms since epoch). */
+  /** When each status was entered (ms since epoch). */
   readonly enteredAt: Partial<Record<RoundStatus, number>>;
-  private phaseDeadline: number | undefined;
+  private statusDeadline: number | undefined;
   private available: readonly string[] = [];
   private readonly dropped = new Set<string>();
   private readonly refused = new Map<string, string>();
@@ -71,19 +73,19 @@ export class RoundMachine {
 
   /** When the caller must call tick(), if anything is timed. */
   get deadline(): number | undefined {
-    const own = this.protocol && this.phase === 'training' ? this.protocol.deadline : undefined;
-    if (own === undefined) return this.phaseDeadline;
-    return this.phaseDeadline === undefined ? own : Math.min(own, this.phaseDeadline);
+    const own = this.protocol && this.status === 'training' ? this.protocol.deadline : undefined;
+    if (own === undefined) return this.statusDeadline;
+    return this.statusDeadline === undefined ? own : Math.min(own, this.statusDeadline);
   }
 
   get closed(): boolean {
-    return this.phase === 'committed' || this.phase === 'failed';
+    return this.status === 'committed' || this.status === 'failed';
   }
 
   /** The set of connected clients changed (or is reported for the first time). */
   setAvailable(clients: readonly string[], now: number): RoundEffect[] {
     this.available = [...clients];
-    switch (this.phase) {
+    switch (this.status) {
       case 'waiting':
         if (clients.length < this.policy.minClients) return [];
         this.enter('selecting', now, now + this.policy.selectionWindowMs);
@@ -100,7 +102,7 @@ export class RoundMachine {
       case 'failed':
         return [];
       default:
-        return unreachable(this.phase);
+        return unreachable(this.status);
     }
   }
 
@@ -108,11 +110,11 @@ export class RoundMachine {
   tick(now: number): RoundEffect[] {
     const deadline = this.deadline;
     if (deadline === undefined || now < deadline) return [];
-    switch (this.phase) {
+    switch (this.status) {
       case 'selecting':
         return this.select(now);
       case 'training': {
-        if (this.phaseDeadline !== undefined && now >= this.phaseDeadline) return this.finishTraining(now);
+        if (this.statusDeadline !== undefined && now >= this.statusDeadline) return this.finishTraining(now);
         return this.advanced(now);
       }
       case 'waiting':
@@ -121,7 +123,7 @@ export class RoundMachine {
       case 'failed':
         return [];
       default:
-        return unreachable(this.phase);
+        return unreachable(this.status);
     }
   }
 
@@ -132,12 +134,12 @@ export class RoundMachine {
     if (round !== this.round) {
       return refuse(
         'stale-round',
-        `${what} is for round ${round}, but round ${this.round} is the current round (${this.phase})`,
+        `${what} is for round ${round}, but round ${this.round} is the current round (${this.status})`,
       );
     }
-    if (this.phase !== 'training' || !this.protocol) {
+    if (this.status !== 'training' || !this.protocol) {
       const doing = message.kind === 'update' ? 'collecting updates' : 'exchanging protocol messages';
-      return refuse('stale-round', `round ${this.round} is ${this.phase}, not ${doing}`);
+      return refuse('stale-round', `round ${this.round} is ${this.status}, not ${doing}`);
     }
     if (!this.participants.includes(message.clientId)) {
       return refuse('not-selected', `${message.clientId} was not selected for round ${this.round}`);
@@ -157,7 +159,7 @@ export class RoundMachine {
       now,
     );
     if (
-      this.phase === 'training' &&
+      this.status === 'training' &&
       this.protocol &&
       this.participants.includes(clientId) &&
       this.protocol.drop(clientId)
@@ -173,7 +175,7 @@ export class RoundMachine {
    * round, and the round stops waiting for it.
    */
   refuse(clientId: string, round: number, reason: string, now: number): RoundEffect[] {
-    if (this.phase !== 'training' || round !== this.round || !this.protocol || !this.participants.includes(clientId))
+    if (this.status !== 'training' || round !== this.round || !this.protocol || !this.participants.includes(clientId))
       return [];
     if (!this.protocol.drop(clientId)) return [];
     this.refused.set(clientId, reason);
@@ -240,7 +242,7 @@ export class RoundMachine {
           type: 'await',
           work: effect.work.then((next) => (now: number) => {
             // Training ended meanwhile (its deadline): what the protocol would do next no longer matters.
-            if (this.phase !== 'training') return [];
+            if (this.status !== 'training') return [];
             const effects = next(now).map((e) => this.lift(e));
             return this.protocol!.settled() ? [...effects, ...this.finishTraining(now)] : effects;
           }),
@@ -279,14 +281,14 @@ export class RoundMachine {
     return [{ type: 'closed', outcome: 'failed' }];
   }
 
-  private enter(phase: RoundStatus, now: number, deadline: number | undefined): void {
-    this.phase = phase;
-    this.phaseDeadline = deadline;
-    this.enteredAt[phase] = now;
+  private enter(status: RoundStatus, now: number, deadline: number | undefined): void {
+    this.status = status;
+    this.statusDeadline = deadline;
+    this.enteredAt[status] = now;
   }
 
-  private expect(phase: RoundStatus, action: string): void {
-    if (this.phase !== phase) throw new Error(`cannot ${action} round ${this.round} in phase ${this.phase}`);
+  private expect(status: RoundStatus, action: string): void {
+    if (this.status !== status) throw new Error(`cannot ${action} round ${this.round} in status ${this.status}`);
   }
 }
 
@@ -294,6 +296,6 @@ function refuse(code: ErrorCode, message: string): { verdict: Verdict; effects: 
   return { verdict: { ok: false, code, message }, effects: [] };
 }
 
-function unreachable(phase: never): never {
-  throw new Error(`unknown round phase ${String(phase)}`);
+function unreachable(status: never): never {
+  throw new Error(`unknown round status ${String(status)}`);
 }
