@@ -11,16 +11,15 @@ import type { Task } from '../shared/task.js';
 import type { ClientLink, ClientMessage, LinkMessage } from './client-link.js';
 import { startingPoint, type CoordinatorStart } from './coordinator-start.js';
 import { RoundsRefusedError, type CommittedModel, type CoordinatorOptions } from './coordinator-options.js';
-import type { CheckpointState } from './store/json-tree.js';
 import type { Inbound, Verdict } from './round/aggregation-protocol.js';
 import { evaluateOnClients } from './round/evaluate-on-clients.js';
 import { RoundMachine, type RoundEffect } from './round/round-machine.js';
 import { closedRoundLine, roundRecord } from './round/round-record.js';
 import { RoundRun, type CommittedRound } from './round/round-run.js';
-import { RoundScheduler, systemClock, type Clock } from './round/scheduler.js';
-import { assertLoggable } from './round-log.js';
+import { RoundScheduler, systemClock } from './round/scheduler.js';
 import { dpDurableRecord } from './dp-surfaces.js';
-import { aggregateProblem, DEFAULT_UPDATE_NORM_LIMITS, stepProblem } from './round/update-norm.js';
+import { checkedStep, saveVersion } from './round/commit.js';
+import { DEFAULT_UPDATE_NORM_LIMITS } from './round/update-norm.js';
 
 export type { ClientLink, ClientMessage, LinkMessage } from './client-link.js';
 export { systemClock, type Clock } from './round/scheduler.js';
@@ -31,7 +30,7 @@ interface CoordinatorEvents {
   round: [RoundRecord];
   /** A version was committed and persisted. */
   committed: [CommittedModel];
-  /** The running round's phase, the queue or the set of connected clients changed. */
+  /** The running round's status, the queue or the set of connected clients changed. */
   changed: [];
 }
 
@@ -351,30 +350,13 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       // With differential privacy the round was charged at its draw and its turnout here, each made durable before returning.
       const aggregate = machine.protocol!.aggregate();
       const maxNorm = this.opts.maxUpdateNorm ?? DEFAULT_UPDATE_NORM_LIMITS.max;
-      const unusable = aggregateProblem(aggregate.delta, maxNorm);
-      if (unusable) throw new Error(unusable);
-      const weights = optimizer.step(this.weights, aggregate.delta);
-      const exploding = stepProblem(this.weights, weights, maxNorm);
-      if (exploding) throw new Error(exploding);
+      const weights = checkedStep(optimizer, this.weights, aggregate.delta, maxNorm);
       const evaluation = this.opts.evaluate ? await this.opts.evaluate(weights) : undefined;
       const version = this.highestVersion + 1;
       const federatedEvaluation = await this.evaluateOnClients(run, version, weights);
       const committed: CommittedRound = { aggregate, evaluation, federatedEvaluation, version };
       const record = this.durable(this.record(run, 'committed', committed));
-      // A round whose record the round log could not read back is not committed: its record would be lost.
-      assertLoggable(record);
-      await this.opts.store.save({
-        version,
-        round: run.round,
-        weights,
-        modelTopology: this.opts.task.modelTopology,
-        weightSpecs: this.opts.task.weightSpecs,
-        metadata: record,
-        state: {
-          optimizer: optimizer.state(),
-          ...(this.opts.privacy ? { privacy: this.opts.privacy.checkpoint() } : {}),
-        } satisfies CheckpointState,
-      });
+      await saveVersion(this.opts.store, this.opts.task, { version, weights, record }, optimizer, this.opts.privacy);
       this.weights = weights;
       this.version = version;
       this.highestVersion = version;
