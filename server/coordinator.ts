@@ -299,12 +299,15 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         case 'await':
           run.scope.after(effect.work, (next, now) => this.apply(run, next(now)));
           break;
-        case 'aggregate':
+        case 'aggregate': {
           this.log(
             `round ${run.round}: aggregating${this.opts.privacy ? '' : ` ${machine.protocol?.contributors()} update(s)`}`,
           );
-          run.scope.after((run.aggregation = this.aggregate(run)), (next) => this.apply(run, next));
+          const aggregation = this.aggregate(run);
+          run.aggregation = aggregation;
+          run.scope.after(aggregation, (next) => this.apply(run, next));
           break;
+        }
         case 'closed':
           this.close(run, effect.outcome);
           break;
@@ -314,7 +317,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
         }
       }
     }
-    if (effects.some((e) => e.type === 'send')) {
+    if (effects.some((e) => e.type === 'send' && e.message.event === 'train')) {
       // With differential privacy on, who was drawn is for the admin token only (GET /v1/rounds).
       this.log(
         this.opts.privacy
@@ -326,7 +329,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     run.scope.at('round', machine.deadline, (now) => this.apply(run, machine.tick(now)));
   }
 
-  /** Applies the aggregate, evaluates and persists the new version; the round's next effects. */
+  /** The federated evaluation of a candidate model, on the connected clients that hold held-out data. */
   private async evaluateOnClients(
     run: RoundRun,
     version: number,
@@ -342,6 +345,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     return evaluated?.result;
   }
 
+  /** Applies the aggregate, evaluates and persists the new version; the round's next effects. */
   private async aggregate(run: RoundRun): Promise<RoundEffect[]> {
     const { machine } = run;
     const optimizer = this.opts.strategy.serverOptimizer;
