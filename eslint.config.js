@@ -88,16 +88,4 @@ export default defineConfig(
     },
   },
   ...layerRules(),
-  {
-    // pendingOtherBranches: files other helpers are editing in parallel (issue 16). Their lint
-    // findings are fixed after those branches merge; then this block goes.
-    name: 'pendingOtherBranches',
-    ignores: [
-      'server/coordinator.ts',
-      'server/round/**',
-      'server/secagg-runtime.ts',
-      'server/privacy-runtime.ts',
-      'server/strategy-runtime.ts',
-    ],
-  },
 );

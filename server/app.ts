@@ -144,26 +144,26 @@ export async function startCoordinator(
     policy,
     trainConfig: plan.trainConfig,
     strategy: plan.coordinatorStrategy,
-    protocol: secure.enabled
-      ? secureProtocolFactory({
-          config: secure,
-          identities,
-          ...(plan.privacy ? { privacy: plan.privacy } : {}),
-          ...(secure.auditDir ? { audit: fileAudit(secure.auditDir) } : {}),
-          ...(options.secAggTamper ? { tamper: options.secAggTamper } : {}),
-          ...(config.compression.codec === 'int8' ? { smallWords: true } : {}),
-          log,
-        })
-      : withPrivacy(
-          (ctx) =>
+    // Differential privacy, when on, is one decorator around whichever protocol runs (private-protocol.ts).
+    protocol: withPrivacy(
+      secure.enabled
+        ? secureProtocolFactory({
+            config: secure,
+            identities,
+            ...(secure.auditDir ? { audit: fileAudit(secure.auditDir) } : {}),
+            ...(options.secAggTamper ? { tamper: options.secAggTamper } : {}),
+            ...(config.compression.codec === 'int8' ? { smallWords: true } : {}),
+            log,
+          })
+        : (ctx) =>
             new PlaintextProtocol(
               ctx,
               { max: config.rounds.maxUpdateNorm, maxToMedian: config.rounds.maxUpdateNormToMedian },
               config.compression,
             ),
-          plan.privacy,
-          { clipOnArrival: true },
-        ),
+      plan.privacy,
+      { updatesInTheClear: !secure.enabled },
+    ),
     maxUpdateNorm: config.rounds.maxUpdateNorm,
     ...(evaluate ? { evaluate } : {}),
     ...(plan.federatedEvaluation ? { federatedEvaluation: plan.federatedEvaluation } : {}),

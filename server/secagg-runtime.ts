@@ -1,6 +1,5 @@
 import type { SecureSlot } from '../shared/protocol/secagg-messages.js';
 import type { CoordinatorConfig } from './config.js';
-import type { PrivacyRuntime } from './privacy-runtime.js';
 import type { ProtocolFactory } from './round/aggregation-protocol.js';
 import {
   SecAggProtocol,
@@ -14,13 +13,14 @@ import type { IdentityRegistry } from './secagg-identities.js';
 
 /**
  * Secure aggregation on the live coordinator: the config checks, and the protocol factory that
- * opens a SecAgg+ round for every training round, with or without differential privacy.
+ * opens a SecAgg+ round for every training round, with or without differential privacy (planned
+ * and charged by the decorator around it, private-protocol.ts; this only shapes the secure sum).
  *
  * Without privacy the sum is example-weighted (FedAvg) and also carries each client's training
  * loss and accuracy, so the coordinator learns only their weighted means. With privacy every
  * client weighs the same (DP-FedAvg sums clipped updates: the sensitivity is the clip norm), no
  * example count, loss or accuracy is summed (their exact sums are not covered by the accountant),
- * and the privacy runtime turns the plain sum into the noisy mean; with adaptive clipping the clip
+ * and the privacy decorator turns the plain sum into the noisy mean; with adaptive clipping the clip
  * indicators are summed securely too.
  */
 
@@ -52,7 +52,6 @@ export function checkSecureAggregationConfig(config: CoordinatorConfig): void {
 export interface SecureFactoryOptions {
   config: SecureAggregationConfig;
   identities: IdentityRegistry;
-  privacy?: PrivacyRuntime;
   /** Audit mode: a recorder per round. */
   audit?: (round: number) => SecAggRoundAudit;
   /** Tests only: a coordinator that tampers with what it sends. */
@@ -63,7 +62,7 @@ export interface SecureFactoryOptions {
 }
 
 export function secureProtocolFactory(o: SecureFactoryOptions): ProtocolFactory {
-  const { config, identities, privacy } = o;
+  const { config, identities } = o;
   return (ctx) => {
     const base: SecAggProtocolOptions = {
       graph: {
@@ -83,10 +82,9 @@ export function secureProtocolFactory(o: SecureFactoryOptions): ProtocolFactory 
       ...(o.tamper ? { tamper: o.tamper } : {}),
       log: o.log,
     };
-    if (!privacy) return new SecAggProtocol(ctx, base);
+    if (!ctx.privacy) return new SecAggProtocol(ctx, base);
 
-    const plan = privacy.plan(ctx.round, ctx.population ?? 0);
-    const { clipNorm, updateNoiseStd, indicatorNoiseStd } = plan.instructions;
+    const { clipNorm, updateNoiseStd, indicatorNoiseStd } = ctx.privacy.plan.instructions;
     // Only what the accountant covers is summed: the noised update and noised clip indicators.
     // Exact sums of example counts, losses and accuracies would reach the coordinator un-noised.
     const slots: SecureSlot[] =
@@ -97,20 +95,6 @@ export function secureProtocolFactory(o: SecureFactoryOptions): ProtocolFactory 
       clip: Math.max(config.clip, clipNorm + NOISE_SIGMAS * updateNoiseStd),
       maxWeight: 1,
       slots,
-      privacy: plan.instructions,
-      unmasked: (survivors) => void privacy.unmasked(plan, survivors),
-      finish: (sum) => {
-        // Every weight is 1: the mean times the number of survivors is the plain sum DP needs.
-        const n = sum.totalWeight;
-        const updateSum = sum.mean.map((v) => v * n);
-        const indicator = sum.values['clip-indicator'];
-        const { meanUpdate, record } = privacy.finish(plan, {
-          contributors: sum.survivors.length,
-          updateSum,
-          indicatorSum: indicatorNoiseStd === null || indicator === undefined ? null : indicator * n,
-        });
-        return { delta: meanUpdate, privacy: record, numExamples: 0 };
-      },
     });
   };
 }

@@ -135,23 +135,33 @@ export function attachSocketTransport(
         missingToken
           ? joinError('unauthorized', 'a join token is required (client --token or FEDSERVE_JOIN_TOKEN)')
           : joinError('invalid-message', `invalid join request: ${describeZodError(parsed.error)}`),
-      ); return;
+      );
+      return;
     }
     if (opts.clientCredentials) {
       const refusal = opts.clientCredentials.refusal(parsed.data.name, parsed.data.token);
-      if (refusal) { next(joinError('unauthorized', refusal)); return; }
-    } else if (!tokenMatches(parsed.data.token, opts.joinToken))
-      { next(joinError('unauthorized', 'wrong join token')); return; }
+      if (refusal) {
+        next(joinError('unauthorized', refusal));
+        return;
+      }
+    } else if (!tokenMatches(parsed.data.token, opts.joinToken)) {
+      next(joinError('unauthorized', 'wrong join token'));
+      return;
+    }
     if (parsed.data.protocolVersion !== PROTOCOL_VERSION) {
       next(
         joinError(
           'unsupported-protocol',
           `client speaks protocol ${parsed.data.protocolVersion}, this coordinator speaks ${PROTOCOL_VERSION}`,
         ),
-      ); return;
+      );
+      return;
     }
     const refusal = opts.admit?.(parsed.data);
-    if (refusal) { next(joinError('unauthorized', refusal)); return; }
+    if (refusal) {
+      next(joinError('unauthorized', refusal));
+      return;
+    }
     socket.data.join = parsed.data;
     next();
   });
@@ -208,7 +218,12 @@ export function attachSocketTransport(
           logRefusal('update', e.message);
           return { ok: false, code: e.code, message: e.message, round: meta.round };
         }
-        const verdict = coordinator.submitUpdate(link.id, meta, delta, payloadBytes(payload)!.byteLength);
+        const verdict = coordinator.receive(link.id, {
+          kind: 'update',
+          meta,
+          delta,
+          bytes: payloadBytes(payload)!.byteLength,
+        });
         if (!verdict.ok) logRefusal('update', verdict.message);
         return verdict.ok ? { ok: true, round: meta.round } : { ...verdict, round: meta.round };
       },
@@ -223,7 +238,7 @@ export function attachSocketTransport(
       EVENTS.evaluation,
       EVALUATION_ARGS,
       ([report]) => {
-        const verdict = coordinator.submitEvaluation(link.id, report);
+        const verdict = coordinator.receive(link.id, { kind: 'evaluation', report });
         if (!verdict.ok) logRefusal('evaluation', verdict.message);
         return verdict.ok ? { ok: true, round: report.round } : { ...verdict, round: report.round };
       },
@@ -236,7 +251,7 @@ export function attachSocketTransport(
       SECAGG_ARGS,
       ([{ message, bytes }]) => {
         const { round } = message;
-        const verdict = coordinator.submitProtocolMessage({ clientId: link.id, round, body: message, bytes });
+        const verdict = coordinator.receive(link.id, { kind: 'secagg', round, body: message, bytes });
         // Unmasking closes once every secret has enough shares: a late reveal is expected, not worth a log line.
         if (!verdict.ok && !(verdict.code === 'stale-round' && message.type === 'secagg/unmask'))
           logRefusal(`${EVENTS.secagg} message`, verdict.message);

@@ -4,6 +4,7 @@ import type { RoundPrivacyRecord } from '../../shared/protocol/rounds.js';
 import type { SecureAggregationRecord } from '../../shared/protocol/secagg-messages.js';
 import type { SecAggClientMessage, SecAggServerMessage } from '../../shared/secagg/messages.js';
 import type { TrainConfig } from '../../shared/training.js';
+import type { PrivateRoundPlan } from '../privacy-runtime.js';
 
 /**
  * How a round turns its participants' work into one aggregated delta, between selection and
@@ -25,23 +26,25 @@ export interface RoundContext {
   aggregator: Aggregator;
   /** Clients connected when the participants were selected (differential privacy sizes noise shares by it). */
   population?: number;
-  /** For protocols with several exchanges per round (secure aggregation): acting between events. */
-  link?: ProtocolLink;
+  /** Differential privacy on this round, set by its decorator (private-protocol.ts). */
+  privacy?: RoundPrivacyContext;
+}
+
+/** What a protocol under differential privacy is told: the round's plan, and whom to tell what it reveals. */
+export interface RoundPrivacyContext {
+  /** Fixed when the round selected; its instructions go out with every training task. */
+  plan: PrivateRoundPlan;
+  /** The coordinator just learned the sum of this many clients' updates (an unmasked secure sum); a throw aborts the round. */
+  unmasked(contributors: number): void;
 }
 
 /**
- * What an interactive protocol may do on its own, outside receive/drop: send the next stage's
- * messages, keep its own stage deadlines, and report that its state changed (a stage closed, it
- * finished or aborted) so the round re-checks settled(). Always called from a timer or an async
- * continuation, never from inside one of the protocol's methods.
+ * What a protocol asks of the round runtime, which carries it out: a message to send, or work off
+ * the event loop (closing a secure-aggregation stage) whose continuation runs when it settles,
+ * only while the round still runs. A protocol never holds a timer or a socket.
  */
-export interface ProtocolLink {
-  send(messages: Outbound[]): void;
-  changed(): void;
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+export type ProtocolEffect =
+  { type: 'send'; message: Outbound } | { type: 'await'; work: Promise<(now: number) => ProtocolEffect[]> };
 
 /** A message for one participant; `weights` travels as the binary attachment. */
 export type Outbound =
@@ -49,17 +52,15 @@ export type Outbound =
   /** A secure-aggregation stage message (its byte fields travel as binary attachments). */
   | { event: 'secagg'; to: string; body: SecAggServerMessage };
 
-/** A schema-valid message of a protocol's own exchanges (secure aggregation) from a participant. */
-export interface ProtocolMessage {
-  clientId: string;
-  round: number;
-  body: SecAggClientMessage;
-  /** Its size on the wire, for the round's upload volume. */
-  bytes: number;
-}
+/** A validated message from a participant of the round: a plaintext update, or a secure-aggregation message. */
+export type Inbound =
+  | { kind: 'update'; clientId: string; meta: UpdateMeta; delta: Float32Array }
+  | { kind: 'secagg'; clientId: string; round: number; body: SecAggClientMessage };
 
-/** A validated message from a participant of the current round. */
-export type Inbound = { kind: 'update'; clientId: string; meta: UpdateMeta; delta: Float32Array };
+/** The round an inbound message is for. */
+export function roundOf(message: Inbound): number {
+  return message.kind === 'update' ? message.meta.round : message.round;
+}
 
 export type Verdict = { ok: true } | { ok: false; code: ErrorCode; message: string };
 
@@ -81,14 +82,18 @@ export interface RoundAggregate {
   trainAccuracy?: number;
   /** With differential privacy: what the round cost and the epsilon spent after it. */
   privacy?: RoundPrivacyRecord;
+  /** With differential privacy under secure aggregation: the clip indicators' sum, summed unseen with the updates. */
+  indicatorSum?: number;
 }
 
 export interface AggregationProtocol {
   readonly name: string;
   /** The current stage of the training phase, shown in the round listing. */
   readonly stage: string;
-  /** Messages that start training for these participants. */
-  begin(participants: readonly string[]): Outbound[];
+  /** When advance() must be called at the latest (a stage deadline), if the protocol keeps one. */
+  readonly deadline: number | undefined;
+  /** Messages that start training for these participants, at `now`. */
+  begin(participants: readonly string[], now: number): Outbound[];
   /** Accepts or refuses one participant message; a refusal changes nothing. */
   receive(message: Inbound): Verdict;
   /**
@@ -96,20 +101,43 @@ export interface AggregationProtocol {
    * its contribution was still outstanding.
    */
   drop(clientId: string): boolean;
+  /** Moves on after any event or at `deadline`: what the protocol asks of the runtime now. */
+  advance(now: number): ProtocolEffect[];
   /** Participants whose contribution is complete. */
   contributors(): number;
   /** True when no live participant owes anything more, so waiting longer cannot help. */
   settled(): boolean;
   /** The round's aggregated delta from the complete contributions. */
   aggregate(): RoundAggregate;
-  /** Interactive protocols: one message of their own exchanges; a refusal changes nothing. */
-  receiveMessage?(message: ProtocolMessage): Verdict;
   /** Why the protocol cannot yield an aggregate (it aborted, or has not finished by the deadline). */
-  failure?(): string | undefined;
-  /** Protocol-specific facts for the round record. */
-  details?(): { secureAggregation?: SecureAggregationRecord };
-  /** The round closed or the coordinator stops: cancel timers, send nothing more. */
-  dispose?(): void;
+  failure(): string | undefined;
+  /** Protocol-specific facts for the round record, as of `now`. */
+  details(now: number): { secureAggregation?: SecureAggregationRecord };
+}
+
+/** The defaults of a protocol with one exchange and no clock of its own (plaintext upload). */
+export abstract class ProtocolBase implements AggregationProtocol {
+  abstract readonly name: string;
+  abstract readonly stage: string;
+  readonly deadline: number | undefined = undefined;
+  abstract begin(participants: readonly string[], now: number): Outbound[];
+  abstract receive(message: Inbound): Verdict;
+  abstract drop(clientId: string): boolean;
+  abstract contributors(): number;
+  abstract settled(): boolean;
+  abstract aggregate(): RoundAggregate;
+
+  advance(_now: number): ProtocolEffect[] {
+    return [];
+  }
+
+  failure(): string | undefined {
+    return undefined;
+  }
+
+  details(_now: number): { secureAggregation?: SecureAggregationRecord } {
+    return {};
+  }
 }
 
 export type ProtocolFactory = (ctx: RoundContext) => AggregationProtocol;

@@ -1,13 +1,13 @@
 import type { ClientUpdate } from '../../shared/aggregation/types.js';
 import { describeCodec, FLOAT32_CODEC, sameCodec, type UpdateCodecSpec } from '../../shared/compression/codec-spec.js';
-import type {
-  AggregationProtocol,
-  Contribution,
-  Inbound,
-  Outbound,
-  RoundAggregate,
-  RoundContext,
-  Verdict,
+import {
+  ProtocolBase,
+  type Contribution,
+  type Inbound,
+  type Outbound,
+  type RoundAggregate,
+  type RoundContext,
+  type Verdict,
 } from './aggregation-protocol.js';
 import { DEFAULT_UPDATE_NORM_LIMITS, RoundNorms, updateNorm, type UpdateNormLimits } from './update-norm.js';
 
@@ -18,7 +18,7 @@ import { DEFAULT_UPDATE_NORM_LIMITS, RoundNorms, updateNorm, type UpdateNormLimi
  * The training task announces the update codec (shared/compression); an update encoded otherwise
  * is refused with 'wrong-codec'.
  */
-export class PlaintextProtocol implements AggregationProtocol {
+export class PlaintextProtocol extends ProtocolBase {
   readonly name = 'plaintext';
   readonly stage = 'upload';
   private readonly pending = new Set<string>();
@@ -30,6 +30,7 @@ export class PlaintextProtocol implements AggregationProtocol {
     limits: UpdateNormLimits = DEFAULT_UPDATE_NORM_LIMITS,
     private readonly codec: UpdateCodecSpec = FLOAT32_CODEC,
   ) {
+    super();
     this.norms = new RoundNorms(limits);
   }
 
@@ -45,12 +46,20 @@ export class PlaintextProtocol implements AggregationProtocol {
         timeoutMs: this.ctx.timeoutMs,
         // Absent means float32, so tasks of uncompressed rounds stay as they were.
         ...(this.codec.codec !== 'float32' ? { compression: this.codec } : {}),
+        ...(this.ctx.privacy ? { privacy: this.ctx.privacy.plan.instructions } : {}),
       },
       weights: this.ctx.globalWeights,
     }));
   }
 
   receive(message: Inbound): Verdict {
+    if (message.kind !== 'update') {
+      return {
+        ok: false,
+        code: 'invalid-message',
+        message: `round ${message.round} runs the ${this.name} protocol, which takes no '${message.body.type}' messages`,
+      };
+    }
     const { clientId, meta, delta } = message;
     if (this.updates.has(clientId)) {
       return {

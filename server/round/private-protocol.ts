@@ -7,17 +7,19 @@ import type {
   AggregationProtocol,
   Inbound,
   Outbound,
+  ProtocolEffect,
   ProtocolFactory,
-  ProtocolMessage,
   RoundAggregate,
   Verdict,
 } from './aggregation-protocol.js';
 
 /**
- * Differential privacy around any aggregation protocol: clients get the round's DP instructions
- * with their training task, the inner protocol sums the updates unweighted (DP-FedAvg weighs every
- * client alike: the sensitivity of the sum is the clip norm), and the runtime turns the sum into
- * the noisy mean and charges the ledger.
+ * Differential privacy around any aggregation protocol, the one place a round's DP is planned and
+ * charged: the plan is fixed when the round selects and handed to the inner protocol, which sends
+ * its instructions with every training task and sums the updates unweighted (DP-FedAvg weighs every
+ * client alike: the sensitivity of the sum is the clip norm); the decorator charges what the
+ * coordinator learns (each update in the clear, or the unmasked secure sum) and turns the sum into
+ * the noisy mean.
  */
 
 /** The plain sum of the updates: what DP adds its noise to. */
@@ -35,32 +37,23 @@ export class SumAggregator implements Aggregator {
 
 export interface PrivateProtocolOptions {
   /**
-   * The inner protocol hands over each update in the clear (plaintext upload): in central mode the
-   * coordinator clips it again on arrival, so a client that skips clipping gains no extra influence.
+   * The inner protocol hands over each update in the clear (plaintext upload): each is charged as
+   * it arrives, and in central mode the coordinator clips it again, so a client that skips clipping
+   * gains no extra influence. False under secure aggregation: its messages pass through untouched.
    */
-  clipOnArrival: boolean;
+  updatesInTheClear: boolean;
 }
 
 export class PrivateProtocol implements AggregationProtocol {
   private readonly indicators = new Map<string, number>();
   private clipped = 0;
-  // An interactive inner protocol (secure aggregation) keeps its own exchanges: passed through as they are.
-  readonly receiveMessage?: (message: ProtocolMessage) => Verdict;
-  readonly failure?: () => string | undefined;
-  readonly details?: AggregationProtocol['details'];
-  readonly dispose?: () => void;
 
   constructor(
     private readonly inner: AggregationProtocol,
     private readonly plan: PrivateRoundPlan,
     private readonly runtime: PrivacyRuntime,
     private readonly options: PrivateProtocolOptions,
-  ) {
-    if (inner.receiveMessage) this.receiveMessage = (message) => inner.receiveMessage!(message);
-    if (inner.failure) this.failure = () => inner.failure!();
-    if (inner.details) this.details = () => inner.details!();
-    if (inner.dispose) this.dispose = () => inner.dispose!();
-  }
+  ) {}
 
   get name(): string {
     return `${this.inner.name}+dp-${this.plan.instructions.mode}`;
@@ -70,20 +63,24 @@ export class PrivateProtocol implements AggregationProtocol {
     return this.inner.stage;
   }
 
-  begin(participants: readonly string[]): Outbound[] {
-    return this.inner
-      .begin(participants)
-      .map((m) => (m.event === 'train' ? { ...m, body: { ...m.body, privacy: this.plan.instructions } } : m));
+  get deadline(): number | undefined {
+    return this.inner.deadline;
+  }
+
+  begin(participants: readonly string[], now: number): Outbound[] {
+    return this.inner.begin(participants, now);
   }
 
   receive(message: Inbound): Verdict {
+    // Secure aggregation keeps its own exchanges (and refuses plaintext updates): passed through as they are.
+    if (message.kind !== 'update' || !this.options.updatesInTheClear) return this.inner.receive(message);
     const { mode, clipNorm, indicatorNoiseStd } = this.plan.instructions;
     const adaptive = indicatorNoiseStd !== null;
     const reported = message.meta.clipIndicator;
     let delta = message.delta;
     let indicator: number | undefined;
     let wasClipped = false;
-    if (mode === 'central' && this.options.clipOnArrival) {
+    if (mode === 'central') {
       const clip = clipToL2Norm(delta, clipNorm);
       delta = clip.clipped;
       wasClipped = !clip.withinClipNorm;
@@ -124,6 +121,18 @@ export class PrivateProtocol implements AggregationProtocol {
     return this.inner.drop(clientId);
   }
 
+  advance(now: number): ProtocolEffect[] {
+    return this.inner.advance(now);
+  }
+
+  failure(): string | undefined {
+    return this.inner.failure();
+  }
+
+  details(now: number): ReturnType<AggregationProtocol['details']> {
+    return this.inner.details(now);
+  }
+
   contributors(): number {
     return this.inner.contributors();
   }
@@ -133,26 +142,28 @@ export class PrivateProtocol implements AggregationProtocol {
   }
 
   aggregate(): RoundAggregate {
-    const sum = this.inner.aggregate();
+    const { indicatorSum: summedUnseen, ...sum } = this.inner.aggregate();
     const adaptive = this.plan.instructions.indicatorNoiseStd !== null;
-    let indicatorSum: number | null = null;
-    if (adaptive) {
-      indicatorSum = 0;
-      for (const c of sum.contributions) {
-        const b = this.indicators.get(c.clientId);
-        if (b === undefined) throw new Error(`no clip indicator from contributor ${c.clientId}`);
-        indicatorSum += b;
-      }
-    }
     const { meanUpdate, record } = this.runtime.finish(this.plan, {
       contributors: sum.contributions.length,
       updateSum: sum.delta,
-      indicatorSum,
-      ...(this.options.clipOnArrival && this.plan.instructions.mode === 'central'
+      indicatorSum: adaptive ? (summedUnseen ?? this.indicatorSum(sum.contributions)) : null,
+      ...(this.options.updatesInTheClear && this.plan.instructions.mode === 'central'
         ? { clippedUpdates: this.clipped }
         : {}),
     });
     return { ...sum, delta: meanUpdate, privacy: record };
+  }
+
+  /** The clip indicators the contributors sent with their updates in the clear. */
+  private indicatorSum(contributions: readonly { clientId: string }[]): number {
+    let total = 0;
+    for (const c of contributions) {
+      const b = this.indicators.get(c.clientId);
+      if (b === undefined) throw new Error(`no clip indicator from contributor ${c.clientId}`);
+      total += b;
+    }
+    return total;
   }
 }
 
@@ -168,6 +179,7 @@ export function withPrivacy(
   if (!runtime) return factory;
   return (ctx) => {
     const plan = runtime.plan(ctx.round, ctx.population ?? 0);
-    return new PrivateProtocol(factory({ ...ctx, aggregator: new SumAggregator() }), plan, runtime, options);
+    const privacy = { plan, unmasked: (contributors: number) => void runtime.unmasked(plan, contributors) };
+    return new PrivateProtocol(factory({ ...ctx, aggregator: new SumAggregator(), privacy }), plan, runtime, options);
   };
 }

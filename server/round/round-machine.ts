@@ -1,18 +1,26 @@
 import type { Sampler } from '../../shared/aggregation/types.js';
 import type { ErrorCode } from '../../shared/protocol/messages.js';
-import type { AggregationProtocol, Inbound, Outbound, ProtocolMessage, Verdict } from './aggregation-protocol.js';
+import type { RoundStatus } from '../../shared/protocol/rounds.js';
+import {
+  roundOf,
+  type AggregationProtocol,
+  type Inbound,
+  type Outbound,
+  type ProtocolEffect,
+  type Verdict,
+} from './aggregation-protocol.js';
 
 /**
  * One round as an explicit state machine, pure: no sockets, no timers, no clock. The caller feeds
  * events with the current time, schedules a wake-up at `deadline`, and carries out the returned
- * effects.
+ * effects. During training the protocol's own deadline (a secure-aggregation stage) counts too.
  *
  *   waiting --(minClients connected)--> selecting --(window over, or maxClients connected)--> training
  *   training --(all settled, or deadline, with >= minResults)--> aggregating --> committed
  *   training --(too few results)--> failed;  aggregating --(aggregation or persistence error)--> failed
+ *
+ * The states are RoundStatus (shared/protocol/rounds.ts), the status every round record shows.
  */
-export type RoundPhase = 'waiting' | 'selecting' | 'training' | 'aggregating' | 'committed' | 'failed';
-
 export interface RoundPolicy {
   /** Connected clients needed before selection starts. */
   minClients: number;
@@ -28,20 +36,21 @@ export interface RoundPolicy {
 
 export type RoundEffect =
   | { type: 'send'; message: Outbound }
+  /** Work the protocol awaits; apply the continuation's effects when it settles, if the round still runs. */
+  | { type: 'await'; work: Promise<(now: number) => RoundEffect[]> }
   /** Entered 'aggregating': compute, persist, then call committed() or aggregationFailed(). */
   | { type: 'aggregate' }
   | { type: 'closed'; outcome: 'committed' | 'failed' };
 
 export class RoundMachine {
-  phase: RoundPhase = 'waiting';
-  /** When the caller must call tick(), if anything is timed. */
-  deadline: number | undefined;
+  status: RoundStatus = 'waiting';
   participants: readonly string[] = [];
   /** Why the round failed. */
   reason: string | undefined;
   protocol: AggregationProtocol | undefined;
-  /** When each phase was entered (ms since epoch). */
-  readonly enteredAt: Partial<Record<RoundPhase, number>>;
+  /** When each status was entered (ms since epoch). */
+  readonly enteredAt: Partial<Record<RoundStatus, number>>;
+  private statusDeadline: number | undefined;
   private available: readonly string[] = [];
   private readonly dropped = new Set<string>();
   private readonly refused = new Map<string, string>();
@@ -62,14 +71,21 @@ export class RoundMachine {
     this.enteredAt = { waiting: now };
   }
 
+  /** When the caller must call tick(), if anything is timed. */
+  get deadline(): number | undefined {
+    const own = this.protocol && this.status === 'training' ? this.protocol.deadline : undefined;
+    if (own === undefined) return this.statusDeadline;
+    return this.statusDeadline === undefined ? own : Math.min(own, this.statusDeadline);
+  }
+
   get closed(): boolean {
-    return this.phase === 'committed' || this.phase === 'failed';
+    return this.status === 'committed' || this.status === 'failed';
   }
 
   /** The set of connected clients changed (or is reported for the first time). */
   setAvailable(clients: readonly string[], now: number): RoundEffect[] {
     this.available = [...clients];
-    switch (this.phase) {
+    switch (this.status) {
       case 'waiting':
         if (clients.length < this.policy.minClients) return [];
         this.enter('selecting', now, now + this.policy.selectionWindowMs);
@@ -86,39 +102,44 @@ export class RoundMachine {
       case 'failed':
         return [];
       default:
-        return unreachable(this.phase);
+        return unreachable(this.status);
     }
   }
 
   /** Time passed; acts when `deadline` is reached. */
   tick(now: number): RoundEffect[] {
-    if (this.deadline === undefined || now < this.deadline) return [];
-    switch (this.phase) {
+    const deadline = this.deadline;
+    if (deadline === undefined || now < deadline) return [];
+    switch (this.status) {
       case 'selecting':
         return this.select(now);
-      case 'training':
-        return this.finishTraining(now);
+      case 'training': {
+        if (this.statusDeadline !== undefined && now >= this.statusDeadline) return this.finishTraining(now);
+        return this.advanced(now);
+      }
       case 'waiting':
       case 'aggregating':
       case 'committed':
       case 'failed':
         return [];
       default:
-        return unreachable(this.phase);
+        return unreachable(this.status);
     }
   }
 
   /** A participant's message; anything but a current participant during training is refused. */
   receive(message: Inbound, now: number): { verdict: Verdict; effects: RoundEffect[] } {
-    const round = message.meta.round;
+    const round = roundOf(message);
+    const what = message.kind === 'update' ? 'update' : 'message';
     if (round !== this.round) {
       return refuse(
         'stale-round',
-        `update is for round ${round}, but round ${this.round} is the current round (${this.phase})`,
+        `${what} is for round ${round}, but round ${this.round} is the current round (${this.status})`,
       );
     }
-    if (this.phase !== 'training' || !this.protocol) {
-      return refuse('stale-round', `round ${this.round} is ${this.phase}, not collecting updates`);
+    if (this.status !== 'training' || !this.protocol) {
+      const doing = message.kind === 'update' ? 'collecting updates' : 'exchanging protocol messages';
+      return refuse('stale-round', `round ${this.round} is ${this.status}, not ${doing}`);
     }
     if (!this.participants.includes(message.clientId)) {
       return refuse('not-selected', `${message.clientId} was not selected for round ${this.round}`);
@@ -128,38 +149,7 @@ export class RoundMachine {
     if (!verdict.ok && verdict.code === 'norm-too-large') {
       return { verdict, effects: this.refuse(message.clientId, round, `${verdict.code}: ${verdict.message}`, now) };
     }
-    const effects = verdict.ok && this.protocol.settled() ? this.finishTraining(now) : [];
-    return { verdict, effects };
-  }
-
-  /** A message of the protocol's own exchanges (secure aggregation), under the same rules as an update. */
-  receiveMessage(message: ProtocolMessage, now: number): { verdict: Verdict; effects: RoundEffect[] } {
-    if (message.round !== this.round) {
-      return refuse(
-        'stale-round',
-        `message is for round ${message.round}, but round ${this.round} is the current round (${this.phase})`,
-      );
-    }
-    if (this.phase !== 'training' || !this.protocol) {
-      return refuse('stale-round', `round ${this.round} is ${this.phase}, not exchanging protocol messages`);
-    }
-    if (!this.participants.includes(message.clientId)) {
-      return refuse('not-selected', `${message.clientId} was not selected for round ${this.round}`);
-    }
-    if (!this.protocol.receiveMessage) {
-      return refuse(
-        'invalid-message',
-        `round ${this.round} runs the ${this.protocol.name} protocol, which takes no '${message.body.type}' messages`,
-      );
-    }
-    const verdict = this.protocol.receiveMessage(message);
-    const effects = this.protocol.settled() ? this.finishTraining(now) : [];
-    return { verdict, effects };
-  }
-
-  /** The protocol moved on its own (a stage closed, it finished or aborted): finish training once it settled. */
-  protocolChanged(now: number): RoundEffect[] {
-    return this.phase === 'training' && this.protocol?.settled() ? this.finishTraining(now) : [];
+    return { verdict, effects: verdict.ok ? this.advanced(now) : [] };
   }
 
   /** A client disconnected: it no longer counts as available, and a participant is not waited for. */
@@ -169,13 +159,13 @@ export class RoundMachine {
       now,
     );
     if (
-      this.phase === 'training' &&
+      this.status === 'training' &&
       this.protocol &&
       this.participants.includes(clientId) &&
       this.protocol.drop(clientId)
     ) {
       this.dropped.add(clientId);
-      if (this.protocol.settled()) return [...effects, ...this.finishTraining(now)];
+      return [...effects, ...this.advanced(now)];
     }
     return effects;
   }
@@ -185,11 +175,11 @@ export class RoundMachine {
    * round, and the round stops waiting for it.
    */
   refuse(clientId: string, round: number, reason: string, now: number): RoundEffect[] {
-    if (this.phase !== 'training' || round !== this.round || !this.protocol || !this.participants.includes(clientId))
+    if (this.status !== 'training' || round !== this.round || !this.protocol || !this.participants.includes(clientId))
       return [];
     if (!this.protocol.drop(clientId)) return [];
     this.refused.set(clientId, reason);
-    return this.protocol.settled() ? this.finishTraining(now) : [];
+    return this.advanced(now);
   }
 
   /** The aggregate was applied and persisted as a new version. */
@@ -233,12 +223,40 @@ export class RoundMachine {
       return this.fail(`could not open the round: ${(e as Error).message}`, now);
     }
     this.enter('training', now, now + this.policy.trainingTimeoutMs);
-    return this.protocol.begin(chosen).map((message) => ({ type: 'send' as const, message }));
+    return this.protocol.begin(chosen, now).map((message) => ({ type: 'send' as const, message }));
+  }
+
+  /** The protocol moves on after an event (or at its deadline); training ends once it settled. */
+  private advanced(now: number): RoundEffect[] {
+    const protocol = this.protocol!;
+    const effects = protocol.advance(now).map((e) => this.lift(e));
+    return protocol.settled() ? [...effects, ...this.finishTraining(now)] : effects;
+  }
+
+  private lift(effect: ProtocolEffect): RoundEffect {
+    switch (effect.type) {
+      case 'send':
+        return effect;
+      case 'await':
+        return {
+          type: 'await',
+          work: effect.work.then((next) => (now: number) => {
+            // Training ended meanwhile (its deadline): what the protocol would do next no longer matters.
+            if (this.status !== 'training') return [];
+            const effects = next(now).map((e) => this.lift(e));
+            return this.protocol!.settled() ? [...effects, ...this.finishTraining(now)] : effects;
+          }),
+        };
+      default: {
+        const never: never = effect;
+        throw new Error(`unknown protocol effect ${JSON.stringify(never)}`);
+      }
+    }
   }
 
   private finishTraining(now: number): RoundEffect[] {
     const protocol = this.protocol!;
-    const failure = protocol.failure?.();
+    const failure = protocol.failure();
     if (failure) return this.fail(failure, now);
     const got = protocol.contributors();
     if (got >= this.policy.minResults) {
@@ -263,14 +281,14 @@ export class RoundMachine {
     return [{ type: 'closed', outcome: 'failed' }];
   }
 
-  private enter(phase: RoundPhase, now: number, deadline: number | undefined): void {
-    this.phase = phase;
-    this.deadline = deadline;
-    this.enteredAt[phase] = now;
+  private enter(status: RoundStatus, now: number, deadline: number | undefined): void {
+    this.status = status;
+    this.statusDeadline = deadline;
+    this.enteredAt[status] = now;
   }
 
-  private expect(phase: RoundPhase, action: string): void {
-    if (this.phase !== phase) throw new Error(`cannot ${action} round ${this.round} in phase ${this.phase}`);
+  private expect(status: RoundStatus, action: string): void {
+    if (this.status !== status) throw new Error(`cannot ${action} round ${this.round} in status ${this.status}`);
   }
 }
 
@@ -278,6 +296,6 @@ function refuse(code: ErrorCode, message: string): { verdict: Verdict; effects: 
   return { verdict: { ok: false, code, message }, effects: [] };
 }
 
-function unreachable(phase: never): never {
-  throw new Error(`unknown round phase ${String(phase)}`);
+function unreachable(status: never): never {
+  throw new Error(`unknown round status ${String(status)}`);
 }

@@ -1,7 +1,6 @@
+import { errorMessage } from '../../shared/error-message.js';
 import { assertCompatibleWithSecureAggregation } from '../../shared/aggregation/secure-aggregation.js';
-import type { ClientDpInstructions } from '../../shared/privacy/client-privatize.js';
 import type { TrainTask } from '../../shared/protocol/messages.js';
-import type { RoundPrivacyRecord } from '../../shared/protocol/rounds.js';
 import type {
   SecureAggregationRecord,
   SecureSlot,
@@ -27,8 +26,7 @@ import type {
   AggregationProtocol,
   Inbound,
   Outbound,
-  ProtocolLink,
-  ProtocolMessage,
+  ProtocolEffect,
   RoundAggregate,
   RoundContext,
   Verdict,
@@ -48,7 +46,9 @@ import type {
  *
  * Deadlines: share-keys, masked-input, consistency and unmask get `phaseTimeoutMs` each;
  * advertise-keys (and with it training) ends 4 x `phaseTimeoutMs` before the training deadline,
- * which leaves them their time.
+ * which leaves them their time. The protocol holds no timer: it publishes its stage deadline and
+ * the round runtime calls advance() by then; closing a stage is async work it hands back as an
+ * effect, whose continuation the runtime drops once the round is over.
  */
 
 /** Stages after advertise-keys, each with its own phase timeout inside the training deadline. */
@@ -84,9 +84,9 @@ export interface SecureSum {
 /** A coordinator that tampers with what it sends (tests only: peers must detect it). */
 export interface SecAggTamper {
   /** The whole training task one client is sent: drop secure aggregation, change its weights or config. */
-  task?(to: string, task: SecureTrainTask): SecureTrainTask;
-  setup?(to: string, setup: SecAggSetup): SecAggSetup;
-  message?(to: string, message: SecAggServerMessage): SecAggServerMessage;
+  task?: (to: string, task: SecureTrainTask) => SecureTrainTask;
+  setup?: (to: string, setup: SecAggSetup) => SecAggSetup;
+  message?: (to: string, message: SecAggServerMessage) => SecAggServerMessage;
 }
 
 /** Audit mode: everything received in one round, the setup it ran under, and how it ended. */
@@ -110,15 +110,6 @@ export interface SecAggProtocolOptions {
   smallWords?: boolean;
   /** The Ed25519 identity key the client registered at join. */
   identityOf(clientId: string): Uint8Array | undefined;
-  /** Differential privacy: the instructions sent with every training task. */
-  privacy?: ClientDpInstructions;
-  /**
-   * The sum of these survivors was just unmasked: the coordinator knows it from now on
-   * (differential privacy charges the coordinator's account here). A throw aborts the round.
-   */
-  unmasked?(survivors: number): void;
-  /** Turns the secure sum into the round's delta (differential privacy adds noise here); default: the mean. */
-  finish?(sum: SecureSum): { delta: Float32Array; privacy?: RoundPrivacyRecord; numExamples?: number };
   audit?: SecAggRoundAudit;
   tamper?: SecAggTamper;
   log?(line: string): void;
@@ -136,13 +127,14 @@ type Outcome =
 
 export class SecAggProtocol implements AggregationProtocol {
   readonly name = 'secagg+';
-  private readonly link: ProtocolLink;
-  private readonly startedAt: number;
+  /** When the current stage closes at the latest; when the round must fail at once after an abort at the start. */
+  deadline: number | undefined;
+  private startedAt = 0;
   private server: SecAggServer | undefined;
   private setup: SecAggSetup | undefined;
   private participants: readonly string[] = [];
   private current: SecureStage = 'advertise-keys';
-  private stageStart: number;
+  private stageStart = 0;
   private readonly stageMs: Partial<Record<SecureStage, number>> = {};
   /** Participants that disconnected or were refused. */
   private readonly gone = new Set<string>();
@@ -150,33 +142,30 @@ export class SecAggProtocol implements AggregationProtocol {
   private readonly masked = new Set<string>();
   private survivors: string[] = [];
   private outcome: Outcome | undefined;
-  private timer: unknown;
   private closing = false;
-  private disposed = false;
 
   constructor(
     private readonly ctx: RoundContext,
     private readonly options: SecAggProtocolOptions,
   ) {
-    if (!ctx.link)
-      throw new Error('secure aggregation needs a protocol link to send stage messages (the coordinator provides one)');
     assertCompatibleWithSecureAggregation(ctx.aggregator);
-    this.link = ctx.link;
-    this.startedAt = this.link.now();
-    this.stageStart = this.startedAt;
   }
 
   get stage(): string {
     return this.current;
   }
 
-  begin(participants: readonly string[]): Outbound[] {
+  begin(participants: readonly string[], now: number): Outbound[] {
     this.participants = [...participants];
+    this.startedAt = now;
+    this.stageStart = now;
     const { round } = this.ctx;
-    const { slots, clip, maxWeight, privacy } = this.options;
+    const { slots, clip, maxWeight } = this.options;
+    const privacy = this.ctx.privacy?.plan.instructions;
     const unregistered = participants.filter((id) => !this.options.identityOf(id));
     if (unregistered.length > 0)
       return this.abortAtStart(
+        now,
         `secure aggregation needs every participant's identity key; none is registered for ${unregistered.join(', ')}`,
       );
     let setup: SecAggSetup;
@@ -192,6 +181,7 @@ export class SecAggProtocol implements AggregationProtocol {
       });
     } catch (e) {
       return this.abortAtStart(
+        now,
         `secure aggregation cannot run round ${round} with ${participants.length} participants: ${(e as Error).message}`,
       );
     }
@@ -202,7 +192,7 @@ export class SecAggProtocol implements AggregationProtocol {
       `secure aggregation with ${participants.length} clients: k = ${setup.k}, threshold ${setup.threshold}, clip ${clip}, weight cap ${maxWeight}, ` +
         `${setup.wordBits ?? 32}-bit words`,
     );
-    this.armTimer(this.advertiseDeadline());
+    this.deadline = this.advertiseDeadline();
     const timeoutMs = Math.max(1, this.advertiseDeadline() - this.startedAt);
     const tamper = this.options.tamper;
     const taskFor = (section: SecureTrainSection): SecureTrainTask => ({
@@ -226,14 +216,13 @@ export class SecAggProtocol implements AggregationProtocol {
   }
 
   receive(message: Inbound): Verdict {
-    return {
-      ok: false,
-      code: 'invalid-message',
-      message: `round ${message.meta.round} uses secure aggregation: updates go out masked, as 'secagg' messages; a plaintext update is refused`,
-    };
-  }
-
-  receiveMessage(message: ProtocolMessage): Verdict {
+    if (message.kind === 'update') {
+      return {
+        ok: false,
+        code: 'invalid-message',
+        message: `round ${message.meta.round} uses secure aggregation: updates go out masked, as 'secagg' messages; a plaintext update is refused`,
+      };
+    }
     const { clientId, body } = message;
     if (this.outcome || !this.server) {
       const state = this.outcome?.kind === 'done' ? 'already unmasked the sum' : 'aborted';
@@ -256,20 +245,20 @@ export class SecAggProtocol implements AggregationProtocol {
     } catch (e) {
       // A message the state machine could not take changes nothing; never let it take the coordinator down.
       if (!(e instanceof SecAggMessageError))
-        this.log(`unexpected error on '${body.type}' from ${clientId}: ${(e as Error).stack ?? e}`);
-      return { ok: false, code: 'invalid-message', message: (e as Error).message };
+        this.log(
+          `unexpected error on '${body.type}' from ${clientId}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
+        );
+      return { ok: false, code: 'invalid-message', message: errorMessage(e) };
     }
     if (body.type === 'secagg/masked-input') this.masked.add(clientId);
     if (body.type === 'secagg/refusal')
       this.log(`${clientId} refused to go on with secure aggregation: ${body.reason}`);
-    this.closeIfComplete();
     return { ok: true };
   }
 
   drop(clientId: string): boolean {
     if (!this.participants.includes(clientId) || this.gone.has(clientId)) return false;
     this.gone.add(clientId);
-    this.closeIfComplete();
     // A client that left after its masked input is still in the sum.
     return !this.masked.has(clientId) && this.outcome?.kind !== 'done';
   }
@@ -296,27 +285,46 @@ export class SecAggProtocol implements AggregationProtocol {
     if (this.outcome?.kind !== 'done')
       throw new Error(`secure aggregation of round ${this.ctx.round} has no result: ${this.failure()}`);
     const { sum } = this.outcome;
-    const finished = this.options.finish ? this.options.finish(sum) : { delta: sum.mean };
+    const contributions = sum.survivors.map((clientId) => ({ clientId }));
+    if (this.ctx.privacy) {
+      // Every weight is 1 under differential privacy: the mean times the number of survivors is the
+      // plain sum its decorator adds noise to. No example count is summed (the accountant does not cover it).
+      const n = sum.totalWeight;
+      const indicator = sum.values['clip-indicator'];
+      return {
+        delta: sum.mean.map((v) => v * n),
+        contributions,
+        numExamples: 0,
+        ...(indicator !== undefined ? { indicatorSum: indicator * n } : {}),
+      };
+    }
     // With equal weights the example counts are a slot of their own; otherwise they are the weights.
     const examples = this.options.maxWeight === 1 ? sum.values.examples : undefined;
     return {
-      delta: finished.delta,
-      contributions: sum.survivors.map((clientId) => ({ clientId })),
-      numExamples:
-        finished.numExamples ??
-        (examples === undefined ? sum.totalWeight : Math.max(0, Math.round(examples * sum.totalWeight))),
+      delta: sum.mean,
+      contributions,
+      numExamples: examples === undefined ? sum.totalWeight : Math.max(0, Math.round(examples * sum.totalWeight)),
       ...(sum.values.loss !== undefined ? { trainLoss: sum.values.loss } : {}),
       ...(sum.values.accuracy !== undefined ? { trainAccuracy: Math.min(1, Math.max(0, sum.values.accuracy)) } : {}),
-      ...(finished.privacy ? { privacy: finished.privacy } : {}),
     };
   }
 
-  details(): { secureAggregation?: SecureAggregationRecord } {
+  /** Closes the stage once everyone it waits for answered or left, or at its deadline. */
+  advance(now: number): ProtocolEffect[] {
+    const server = this.server;
+    if (!server || this.outcome || this.closing) return [];
+    const due = this.deadline !== undefined && now >= this.deadline;
+    if (!due && !server.complete() && !server.pending().every((id) => this.gone.has(id))) return [];
+    this.closing = true;
+    this.deadline = undefined;
+    return [{ type: 'await', work: this.closeStage() }];
+  }
+
+  details(now: number): { secureAggregation?: SecureAggregationRecord } {
     const setup = this.setup;
     if (!setup) return {};
     const stageMs: Record<string, number> = { ...this.stageMs };
-    if (!this.outcome)
-      stageMs[this.current] = (stageMs[this.current] ?? 0) + Math.max(0, this.link.now() - this.stageStart);
+    if (!this.outcome) stageMs[this.current] = (stageMs[this.current] ?? 0) + Math.max(0, now - this.stageStart);
     const dropouts = (this.outcome?.dropouts ?? [])
       // The unmask stage closes once every secret has t shares: a live client whose shares were not needed did not drop.
       .filter((d) => !(d.phase === 'unmask' && d.reason === undefined && !this.gone.has(d.id)))
@@ -343,20 +351,8 @@ export class SecAggProtocol implements AggregationProtocol {
     };
   }
 
-  dispose(): void {
-    this.disposed = true;
-    this.clearTimer();
-  }
-
-  private closeIfComplete(): void {
-    const server = this.server;
-    if (!server || this.outcome || this.closing || this.disposed) return;
-    if (server.complete() || server.pending().every((id) => this.gone.has(id))) void this.closeStage();
-  }
-
-  private async closeStage(): Promise<void> {
-    this.closing = true;
-    this.clearTimer();
+  /** Closes the current stage off the event loop; what follows is applied when the runtime resumes it. */
+  private async closeStage(): Promise<(now: number) => ProtocolEffect[]> {
     let step: ServerStep;
     try {
       step = await this.server!.close();
@@ -367,16 +363,19 @@ export class SecAggProtocol implements AggregationProtocol {
         dropouts: [],
       };
     }
+    return (now) => this.stageClosed(step, now);
+  }
+
+  private stageClosed(step: ServerStep, now: number): ProtocolEffect[] {
     this.closing = false;
-    if (this.disposed) return;
-    this.stageMs[this.current] = (this.stageMs[this.current] ?? 0) + Math.max(0, this.link.now() - this.stageStart);
+    this.stageMs[this.current] = (this.stageMs[this.current] ?? 0) + Math.max(0, now - this.stageStart);
     switch (step.kind) {
       case 'send':
-        this.enterStage(step.phase, step.messages);
-        break;
+        // Everyone the new stage waits for may have left already.
+        return [...this.enterStage(step.phase, step.messages, now), ...this.advance(now)];
       case 'done':
         this.finish(step.result);
-        break;
+        return [];
       case 'aborted':
         this.outcome = {
           kind: 'aborted',
@@ -386,37 +385,34 @@ export class SecAggProtocol implements AggregationProtocol {
         };
         this.options.audit?.finished(step);
         this.log(this.outcome.reason);
-        break;
+        return [];
       default: {
         const never: never = step;
         throw new Error(`unknown secure aggregation step ${JSON.stringify(never)}`);
       }
     }
-    this.link.changed();
-    // Everyone the new stage waits for may have left already.
-    if (step.kind === 'send') this.closeIfComplete();
   }
 
-  private enterStage(phase: ActivePhase, messages: Map<string, SecAggServerMessage>): void {
-    const now = this.link.now();
+  private enterStage(phase: ActivePhase, messages: Map<string, SecAggServerMessage>, now: number): ProtocolEffect[] {
     this.current = STAGE_OF[phase];
     this.stageStart = now;
     const tamper = this.options.tamper?.message;
-    const outbound: Outbound[] = [];
+    const effects: ProtocolEffect[] = [];
     for (const [to, message] of messages) {
       if (message.type === 'secagg/unmask-request') this.survivors = message.survivors;
-      if (!this.gone.has(to)) outbound.push({ event: 'secagg', to, body: tamper ? tamper(to, message) : message });
+      if (!this.gone.has(to))
+        effects.push({ type: 'send', message: { event: 'secagg', to, body: tamper ? tamper(to, message) : message } });
     }
     this.log(`secure aggregation: stage ${this.current} with ${messages.size} client(s)`);
-    this.link.send(outbound);
     const roundEnd = this.startedAt + this.ctx.timeoutMs;
     const deadline = now + this.options.phaseTimeoutMs;
-    this.armTimer(phase === 'unmask' ? Math.min(deadline, roundEnd - UNMASK_COMPUTE_MS) : deadline);
+    this.deadline = phase === 'unmask' ? Math.min(deadline, roundEnd - UNMASK_COMPUTE_MS) : deadline;
+    return effects;
   }
 
   private finish(result: SecAggResult): void {
     try {
-      this.options.unmasked?.(result.survivors.length);
+      this.ctx.privacy?.unmasked(result.survivors.length);
     } catch (e) {
       this.outcome = {
         kind: 'aborted',
@@ -449,14 +445,11 @@ export class SecAggProtocol implements AggregationProtocol {
     );
   }
 
-  /** The round cannot start securely: nothing is sent, and the round fails with `reason` right away. */
-  private abortAtStart(reason: string): Outbound[] {
+  /** The round cannot start securely: nothing is sent, and the round fails with `reason` at once (its deadline is now). */
+  private abortAtStart(now: number, reason: string): Outbound[] {
     this.outcome = { kind: 'aborted', reason, dropouts: [] };
+    this.deadline = now;
     this.log(reason);
-    this.timer = this.link.setTimeout(() => {
-      this.timer = undefined;
-      if (!this.disposed) this.link.changed();
-    }, 0);
     return [];
   }
 
@@ -468,22 +461,6 @@ export class SecAggProtocol implements AggregationProtocol {
   /** When training must be done and keys advertised: the later stages get a phase timeout each. */
   private advertiseDeadline(): number {
     return this.startedAt + this.ctx.timeoutMs - STAGES_AFTER_TRAINING * this.options.phaseTimeoutMs;
-  }
-
-  private armTimer(at: number): void {
-    this.clearTimer();
-    this.timer = this.link.setTimeout(
-      () => {
-        this.timer = undefined;
-        if (!this.outcome && !this.closing && !this.disposed) void this.closeStage();
-      },
-      Math.max(0, at - this.link.now()),
-    );
-  }
-
-  private clearTimer(): void {
-    if (this.timer !== undefined) this.link.clearTimeout(this.timer);
-    this.timer = undefined;
   }
 
   private log(line: string): void {

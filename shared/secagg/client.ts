@@ -39,7 +39,7 @@ import type {
   UnmaskMessage,
   UnmaskRequestMessage,
 } from './messages.js';
-import { roundContext, type RoundContext } from './round.js';
+import { roundContext, type DerivedSetup } from './round.js';
 import { commitShares, neighbourIndex, pairMatches, revealProof } from './share-commitment.js';
 import { TASK_DIGEST_BYTES } from './task-digest.js';
 
@@ -104,7 +104,7 @@ export type ClientPhase = 'new' | 'advertised' | 'shared' | 'masked' | 'signed' 
  */
 export class SecAggClient {
   private state: ClientPhase = 'new';
-  private readonly ctx: RoundContext;
+  private readonly ctx: DerivedSetup;
   private readonly neighbours: ReadonlySet<string>;
   private readonly x25519: X25519;
   private readonly encryption: X25519KeyPair;

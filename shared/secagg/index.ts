@@ -16,7 +16,7 @@ export {
   type ServerPhase,
   type ServerStep,
 } from './server.js';
-export { createSetup, roundContext, type RoundContext, type SetupOptions } from './round.js';
+export { createSetup, roundContext, type DerivedSetup, type SetupOptions } from './round.js';
 export {
   activeCollusionBound,
   DEFAULT_ASSUMPTIONS,

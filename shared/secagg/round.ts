@@ -6,14 +6,14 @@ import type { SecAggSetup } from './messages.js';
 import { checkThreshold, resolveGraphParams, type GraphParams, type SecAggAssumptions } from './params.js';
 
 /** What both sides derive from a round's setup: the graph and the encoding. */
-export interface RoundContext {
+export interface DerivedSetup {
   setup: SecAggSetup;
   graph: NeighbourGraph;
   encoding: EncodingParams;
   identityKeys: ReadonlyMap<string, Uint8Array>;
 }
 
-export function roundContext(setup: SecAggSetup): RoundContext {
+export function roundContext(setup: SecAggSetup): DerivedSetup {
   const ids = setup.participants.map((p) => p.id);
   if (new Set(ids).size !== ids.length) throw new Error('participant ids must be unique');
   if (setup.nonce.length !== 32) throw new Error('setup nonce must be 32 bytes');

@@ -29,7 +29,7 @@ import type {
   ShareKeysMessage,
   UnmaskMessage,
 } from './messages.js';
-import { roundContext, type RoundContext } from './round.js';
+import { roundContext, type DerivedSetup } from './round.js';
 import {
   commitmentDepth,
   neighbourIndex,
@@ -125,7 +125,7 @@ class RoundCheckFailure extends Error {
  */
 export class SecAggServer {
   private state: ServerPhase = 'advertise-keys';
-  private readonly ctx: RoundContext;
+  private readonly ctx: DerivedSetup;
   private readonly threshold: number;
   private readonly masks: MaskAccumulator;
   private readonly x25519: X25519;

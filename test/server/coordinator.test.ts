@@ -134,8 +134,12 @@ describe('Coordinator', () => {
     expect(c.startRounds(1)).toBe(1);
     clock.advance(100);
     const closed = nextRound(c);
-    expect(c.submitUpdate('a', meta(1, 10), new Float32Array(DIM).fill(1))).toEqual({ ok: true });
-    expect(c.submitUpdate('b', meta(1, 30), new Float32Array(DIM).fill(-1))).toEqual({ ok: true });
+    expect(
+      c.receive('a', { kind: 'update', meta: meta(1, 10), delta: new Float32Array(DIM).fill(1), bytes: 0 }),
+    ).toEqual({ ok: true });
+    expect(
+      c.receive('b', { kind: 'update', meta: meta(1, 30), delta: new Float32Array(DIM).fill(-1), bytes: 0 }),
+    ).toEqual({ ok: true });
     const record = await closed;
     expect(record).toMatchObject({
       round: 1,
@@ -157,7 +161,9 @@ describe('Coordinator', () => {
 
   it('refuses updates for a closed round or when no round runs, leaving the model unchanged', async () => {
     const c = await open();
-    expect(c.submitUpdate('a', meta(1, 10), new Float32Array(DIM))).toMatchObject({ ok: false, code: 'stale-round' });
+    expect(c.receive('a', { kind: 'update', meta: meta(1, 10), delta: new Float32Array(DIM), bytes: 0 })).toMatchObject(
+      { ok: false, code: 'stale-round' },
+    );
     const a = new FakeLink('a');
     const b = new FakeLink('b');
     c.join(a);
@@ -165,11 +171,16 @@ describe('Coordinator', () => {
     c.startRounds(2);
     clock.advance(100);
     const closed = nextRound(c);
-    c.submitUpdate('a', meta(1, 10), new Float32Array(DIM).fill(1));
-    c.submitUpdate('b', meta(1, 10), new Float32Array(DIM).fill(1));
+    c.receive('a', { kind: 'update', meta: meta(1, 10), delta: new Float32Array(DIM).fill(1), bytes: 0 });
+    c.receive('b', { kind: 'update', meta: meta(1, 10), delta: new Float32Array(DIM).fill(1), bytes: 0 });
     await closed;
     const weights = c.currentWeights();
-    const stale = c.submitUpdate('a', meta(1, 10), new Float32Array(DIM).fill(100));
+    const stale = c.receive('a', {
+      kind: 'update',
+      meta: meta(1, 10),
+      delta: new Float32Array(DIM).fill(100),
+      bytes: 0,
+    });
     expect(stale).toMatchObject({ ok: false, code: 'stale-round' });
     expect(!stale.ok && stale.message).toContain('round 2');
     expect(c.currentWeights()).toEqual(weights);
@@ -184,7 +195,7 @@ describe('Coordinator', () => {
     c.join(b);
     c.startRounds(2);
     clock.advance(100);
-    c.submitUpdate('a', meta(1, 10), new Float32Array(DIM).fill(1));
+    c.receive('a', { kind: 'update', meta: meta(1, 10), delta: new Float32Array(DIM).fill(1), bytes: 0 });
     const failed = nextRound(c);
     clock.advance(1000);
     const record = await failed;
@@ -205,8 +216,8 @@ describe('Coordinator', () => {
     first.startRounds(2);
     clock.advance(100);
     const committed = nextRound(first);
-    first.submitUpdate('a', meta(1, 10), new Float32Array(DIM).fill(2));
-    first.submitUpdate('b', meta(1, 10), new Float32Array(DIM).fill(2));
+    first.receive('a', { kind: 'update', meta: meta(1, 10), delta: new Float32Array(DIM).fill(2), bytes: 0 });
+    first.receive('b', { kind: 'update', meta: meta(1, 10), delta: new Float32Array(DIM).fill(2), bytes: 0 });
     await committed;
     clock.advance(100);
     const failed = nextRound(first);
@@ -232,8 +243,8 @@ describe('Coordinator', () => {
     first.startRounds(1);
     clock.advance(100);
     const committed = nextRound(first);
-    first.submitUpdate('a', meta(1, 10), new Float32Array(DIM).fill(2));
-    first.submitUpdate('b', meta(1, 10), new Float32Array(DIM).fill(2));
+    first.receive('a', { kind: 'update', meta: meta(1, 10), delta: new Float32Array(DIM).fill(2), bytes: 0 });
+    first.receive('b', { kind: 'update', meta: meta(1, 10), delta: new Float32Array(DIM).fill(2), bytes: 0 });
     await committed;
     await first.stop();
     await rm(join(dir, 'rounds.jsonl'));

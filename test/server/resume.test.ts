@@ -76,7 +76,7 @@ async function open(options: { privacy?: boolean; journal?: boolean } = {}): Pro
       aggregator: new WeightedMean(),
       serverOptimizer: new ServerSgd(),
     },
-    protocol: withPrivacy((ctx) => new PlaintextProtocol(ctx), privacy, { clipOnArrival: true }),
+    protocol: withPrivacy((ctx) => new PlaintextProtocol(ctx), privacy, { updatesInTheClear: true }),
     ...(privacy ? { privacy } : {}),
     ...(options.journal
       ? {
@@ -107,7 +107,14 @@ async function round(c: Coordinator, examples = [10, 10], losses = [0.5, 0.5]): 
   const closed = new Promise<RoundRecord>((resolve) => c.once('round', resolve));
   const n = c.startRounds(1);
   clock.advance(100);
-  ['a', 'b'].forEach((id, i) => c.submitUpdate(id, meta(n, examples[i], losses[i]), new Float32Array(DIM).fill(0.1)));
+  ['a', 'b'].forEach((id, i) =>
+    c.receive(id, {
+      kind: 'update',
+      meta: meta(n, examples[i], losses[i]),
+      delta: new Float32Array(DIM).fill(0.1),
+      bytes: 0,
+    }),
+  );
   const record = await closed;
   await c.stop();
   opened.splice(opened.indexOf(c), 1);

@@ -5,7 +5,14 @@ import { GaussianSampler, seededRandomWords } from '../../../shared/privacy/gaus
 import { computeRdp, rdpToEpsilon } from '../../../shared/privacy/rdp.js';
 import type { UpdateMeta } from '../../../shared/protocol/messages.js';
 import { PrivacyRuntime } from '../../../server/privacy-runtime.js';
-import type { RoundContext } from '../../../server/round/aggregation-protocol.js';
+import {
+  ProtocolBase,
+  type Inbound,
+  type Outbound,
+  type RoundAggregate,
+  type RoundContext,
+  type Verdict,
+} from '../../../server/round/aggregation-protocol.js';
 import { PlaintextProtocol } from '../../../server/round/plaintext-protocol.js';
 import { withPrivacy } from '../../../server/round/private-protocol.js';
 
@@ -41,12 +48,82 @@ function runtime(privacy: Record<string, unknown>): PrivacyRuntime {
   });
 }
 
+/** A protocol that, like secure aggregation, takes no plaintext update and yields only a sum (of 2 clients' [1, 1, 1, 1]). */
+class UnseenSum extends ProtocolBase {
+  readonly name = 'unseen-sum';
+  readonly stage = 'sum';
+  constructor(readonly ctx: RoundContext) {
+    super();
+  }
+  begin(participants: readonly string[]): Outbound[] {
+    const body = { round: this.ctx.round, version: 0, config: this.ctx.trainConfig, timeoutMs: 1 };
+    return participants.map((to) => ({
+      event: 'train' as const,
+      to,
+      body: { ...body, privacy: this.ctx.privacy!.plan.instructions },
+      weights: this.ctx.globalWeights,
+    }));
+  }
+  receive(message: Inbound): Verdict {
+    return message.kind === 'update'
+      ? { ok: false, code: 'invalid-message', message: 'updates go out masked' }
+      : { ok: true };
+  }
+  drop(): boolean {
+    return false;
+  }
+  contributors(): number {
+    return 2;
+  }
+  settled(): boolean {
+    return true;
+  }
+  aggregate(): RoundAggregate {
+    this.ctx.privacy!.unmasked(2);
+    return {
+      delta: Float32Array.from([2, 2, 2, 2]),
+      contributions: [{ clientId: 'a' }, { clientId: 'b' }],
+      numExamples: 0,
+      indicatorSum: 1,
+    };
+  }
+}
+
 describe('PrivateProtocol', () => {
+  it('around a protocol that sums unseen: plans the round once for it, passes its messages through, charges the unmasked sum', () => {
+    const rt = runtime({ mode: 'central', noiseMultiplier: 1e-9, clipNorm: 1, targetEpsilon: 1e30 });
+    const opened: RoundContext[] = [];
+    const factory = withPrivacy(
+      (c) => {
+        opened.push(c);
+        return new UnseenSum(c);
+      },
+      rt,
+      { updatesInTheClear: false },
+    );
+    const protocol = factory(ctx(1, 2));
+    expect(opened).toHaveLength(1);
+    expect(opened[0].aggregator.name).toBe('sum');
+    expect(opened[0].privacy!.plan).toMatchObject({ round: 1, expectedContributors: 2 });
+    const [task] = protocol.begin(['a', 'b'], 0);
+    expect(task.event === 'train' && task.body.privacy).toEqual(opened[0].privacy!.plan.instructions);
+    // A plaintext update is the inner protocol's to refuse: neither clipped nor charged here.
+    const update = { kind: 'update' as const, clientId: 'a', meta: meta(1, 1), delta: new Float32Array(DIM) };
+    expect(protocol.receive(update)).toMatchObject({ ok: false, message: 'updates go out masked' });
+    const result = protocol.aggregate();
+    // The sum over the 2 expected contributors; no clipping count, since the coordinator never saw an update.
+    result.delta.forEach((v) => expect(v).toBeCloseTo(1, 6));
+    expect(result.privacy).toMatchObject({ contributors: 2 });
+    expect(result.privacy).not.toHaveProperty('clippedUpdates');
+    expect(result).not.toHaveProperty('indicatorSum');
+    expect(rt.charge(1)).toMatchObject({ contributors: 2 });
+  });
+
   it('central mode over plaintext: clips on arrival, sums unweighted, divides by the expected count', () => {
     // Noise negligible (z = 1e-9), so the clipping arithmetic shows; the budget is set to allow it.
     const rt = runtime({ mode: 'central', noiseMultiplier: 1e-9, clipNorm: 1, targetEpsilon: 1e30 });
-    const protocol = withPrivacy((c) => new PlaintextProtocol(c), rt, { clipOnArrival: true })(ctx(1, 2));
-    const sent = protocol.begin(['a', 'b']);
+    const protocol = withPrivacy((c) => new PlaintextProtocol(c), rt, { updatesInTheClear: true })(ctx(1, 2));
+    const sent = protocol.begin(['a', 'b'], 0);
     expect(sent.map((m) => (m.event === 'train' ? m.body.privacy : undefined))).toEqual([
       { mode: 'central', clipNorm: 1, noiseMultiplier: 1e-9, updateNoiseStd: 0, indicatorNoiseStd: null },
       { mode: 'central', clipNorm: 1, noiseMultiplier: 1e-9, updateNoiseStd: 0, indicatorNoiseStd: null },
@@ -85,8 +162,8 @@ describe('PrivateProtocol', () => {
       adaptive: { initialClipNorm: 0.5, bitNoiseStd: 5 },
       targetEpsilon: 100,
     });
-    const protocol = withPrivacy((c) => new PlaintextProtocol(c), rt, { clipOnArrival: true })(ctx(1, 4));
-    const [first] = protocol.begin(['a', 'b', 'c', 'd']);
+    const protocol = withPrivacy((c) => new PlaintextProtocol(c), rt, { updatesInTheClear: true })(ctx(1, 4));
+    const [first] = protocol.begin(['a', 'b', 'c', 'd'], 0);
     if (first.event !== 'train') throw new Error(`expected a train message, got ${first.event}`);
     const instructions = first.body.privacy!;
     expect(instructions.mode).toBe('distributed');
@@ -120,8 +197,8 @@ describe('PrivateProtocol', () => {
 
   it('resumes the account from a checkpoint and refuses one that does not fit', () => {
     const rt = runtime({ mode: 'central', noiseMultiplier: 1, clipNorm: 1, targetEpsilon: 10 });
-    const protocol = withPrivacy((c) => new PlaintextProtocol(c), rt, { clipOnArrival: true })(ctx(1, 2));
-    protocol.begin(['a']);
+    const protocol = withPrivacy((c) => new PlaintextProtocol(c), rt, { updatesInTheClear: true })(ctx(1, 2));
+    protocol.begin(['a'], 0);
     protocol.receive({ kind: 'update', clientId: 'a', meta: meta(1, 1), delta: new Float32Array(DIM) });
     protocol.aggregate();
     const resumed = runtime({ mode: 'central', noiseMultiplier: 1, clipNorm: 1, targetEpsilon: 10 });

@@ -45,13 +45,13 @@ describe('RoundMachine', () => {
   it('waits for minClients, waits out the selection window, then trains the selected clients', () => {
     const m = machine();
     expect(m.setAvailable(['a'], 0)).toEqual([]);
-    expect(m.phase).toBe('waiting');
+    expect(m.status).toBe('waiting');
     expect(m.setAvailable(['a', 'b'], 10)).toEqual([]);
-    expect(m.phase).toBe('selecting');
+    expect(m.status).toBe('selecting');
     expect(m.deadline).toBe(1010);
     expect(m.tick(500)).toEqual([]);
     const effects = m.tick(1010);
-    expect(m.phase).toBe('training');
+    expect(m.status).toBe('training');
     expect(m.participants).toEqual(['a', 'b']);
     expect(effects.map((e) => e.type === 'send' && e.message.to)).toEqual(['a', 'b']);
     expect(m.deadline).toBe(1010 + policy.trainingTimeoutMs);
@@ -61,9 +61,9 @@ describe('RoundMachine', () => {
     const m = machine();
     m.setAvailable(['a', 'b'], 0);
     m.setAvailable(['a'], 5);
-    expect(m.phase).toBe('waiting');
+    expect(m.status).toBe('waiting');
     m.setAvailable(['a', 'b', 'c', 'd'], 6);
-    expect(m.phase).toBe('training');
+    expect(m.status).toBe('training');
     expect(m.participants).toHaveLength(3);
   });
 
@@ -75,7 +75,7 @@ describe('RoundMachine', () => {
     const last = m.receive(update('c', 1, 30), 30);
     expect(last.verdict).toEqual({ ok: true });
     expect(last.effects).toEqual([{ type: 'aggregate' }]);
-    expect(m.phase).toBe('aggregating');
+    expect(m.status).toBe('aggregating');
     const agg = m.protocol!.aggregate();
     expect(agg.numExamples).toBe(50);
     expect(m.committed(40)).toEqual([{ type: 'closed', outcome: 'committed' }]);
@@ -91,7 +91,7 @@ describe('RoundMachine', () => {
     expect(m.receive(update('a', 3), 2).verdict).toEqual({ ok: true });
     expect(m.receive(update('a', 3), 3).verdict).toMatchObject({ ok: false, code: 'duplicate-update' });
     expect(m.protocol!.contributors()).toBe(1);
-    expect(m.phase).toBe('training');
+    expect(m.status).toBe('training');
   });
 
   it('does not wait for a participant that disconnects', () => {
@@ -158,7 +158,7 @@ describe('RoundMachine', () => {
 
   it('records an aggregation failure and rejects out-of-order transitions', () => {
     const m = machine();
-    expect(() => m.committed(0)).toThrow(/cannot commit round 1 in phase waiting/);
+    expect(() => m.committed(0)).toThrow(/cannot commit round 1 in status waiting/);
     m.setAvailable(['a', 'b', 'c'], 0);
     for (const id of ['a', 'b', 'c']) m.receive(update(id), 1);
     expect(m.aggregationFailed('disk full', 2)).toEqual([{ type: 'closed', outcome: 'failed' }]);

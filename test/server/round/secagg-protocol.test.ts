@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CoordinateMedian } from '../../../shared/aggregation/median.js';
 import type { Aggregator } from '../../../shared/aggregation/types.js';
 import { WeightedMean } from '../../../shared/aggregation/weighted-mean.js';
-import type { Outbound, ProtocolLink, RoundContext } from '../../../server/round/aggregation-protocol.js';
+import type { Outbound, ProtocolEffect, RoundContext } from '../../../server/round/aggregation-protocol.js';
 import { SecAggProtocol, type SecAggProtocolOptions } from '../../../server/round/secagg-protocol.js';
 import { SecureTrainSectionSchema } from '../../../shared/protocol/secagg-messages.js';
 import { packSecureVector } from '../../../shared/protocol/secagg-vector.js';
@@ -26,43 +26,26 @@ const M = 6;
 const PHASE_MS = 1_000;
 const TRAIN_MS = 10_000;
 
-class ManualLink implements ProtocolLink {
+/** Plays the round runtime for the protocol: a manual clock, the messages it sends, the stage closes it awaits. */
+class Driver {
   time = 0;
   sent: Outbound[] = [];
-  changes = 0;
-  private timers: { at: number; fn: () => void; id: number }[] = [];
-  private nextId = 0;
-  send(messages: Outbound[]): void {
-    this.sent.push(...messages);
-  }
-  changed(): void {
-    this.changes++;
-  }
-  now(): number {
-    return this.time;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.nextId++;
-    this.timers.push({ at: this.time + ms, fn, id });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.timers = this.timers.filter((t) => t.id !== handle);
-  }
-  pendingTimers(): number {
-    return this.timers.length;
-  }
-  /** Moves the clock, firing due timers in order. */
-  advance(ms: number): void {
-    const until = this.time + ms;
-    for (;;) {
-      const due = this.timers.filter((t) => t.at <= until).sort((a, b) => a.at - b.at)[0];
-      if (!due) break;
-      this.timers = this.timers.filter((t) => t !== due);
-      this.time = due.at;
-      due.fn();
+  constructor(private readonly protocol: SecAggProtocol) {}
+  run(effects: ProtocolEffect[]): void {
+    for (const effect of effects) {
+      if (effect.type === 'send') this.sent.push(effect.message);
+      else void effect.work.then((next) => this.run(next(this.time)));
     }
-    this.time = until;
+  }
+  /** What the runtime does after an event: let the protocol move on. */
+  advance(): void {
+    this.run(this.protocol.advance(this.time));
+  }
+  /** Moves the clock, calling advance() if the protocol's deadline passed. */
+  wait(ms: number): void {
+    this.time += ms;
+    const deadline = this.protocol.deadline;
+    if (deadline !== undefined && deadline <= this.time) this.advance();
   }
 }
 
@@ -70,7 +53,7 @@ class ManualLink implements ProtocolLink {
 const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
 
 interface Harness {
-  link: ManualLink;
+  driver: Driver;
   protocol: SecAggProtocol;
   identities: Map<string, IdentityKeyPair>;
   clients: Map<string, SecAggClient>;
@@ -82,7 +65,6 @@ function harness(
   options: Partial<SecAggProtocolOptions> = {},
   aggregator: Aggregator = new WeightedMean(),
 ): Harness {
-  const link = new ManualLink();
   const identities = new Map(ids.map((id) => [id, generateIdentity()]));
   const ctx: RoundContext = {
     round: 7,
@@ -91,7 +73,6 @@ function harness(
     trainConfig: { epochs: 1, batchSize: 8, learningRate: 0.1, optimizer: 'sgd' },
     timeoutMs: TRAIN_MS,
     aggregator,
-    link,
   };
   const protocol = new SecAggProtocol(ctx, {
     graph: {},
@@ -105,13 +86,13 @@ function harness(
   const deltas = new Map(
     ids.map((id, i) => [id, Float32Array.from({ length: M }, (_, j) => ((i + 1) * (j - 2)) / 20)]),
   );
-  return { link, protocol, identities, clients: new Map(), deltas };
+  return { driver: new Driver(protocol), protocol, identities, clients: new Map(), deltas };
 }
 
 /** Delivers what the protocol sent, to the clients in `answering`, and their replies back; returns the stage messages delivered. */
 async function exchange(h: Harness, answering: Set<string>): Promise<number> {
-  const outbound = h.link.sent;
-  h.link.sent = [];
+  const outbound = h.driver.sent;
+  h.driver.sent = [];
   for (const message of outbound) {
     if (!answering.has(message.to)) continue;
     let reply: unknown;
@@ -138,12 +119,13 @@ async function exchange(h: Harness, answering: Set<string>): Promise<number> {
       else reply = client.unmask(body);
     }
     const parsed = SecAggClientMessageSchema.parse(reply);
-    const verdict = h.protocol.receiveMessage({
+    const verdict = h.protocol.receive({
+      kind: 'secagg',
       clientId: message.to,
       round: parsed.round,
       body: parsed,
-      bytes: wireBytes(parsed),
     });
+    if (verdict.ok) h.driver.advance();
     // The unmask stage closes once every secret has t shares; a later reveal is not needed.
     if (parsed.type === 'secagg/unmask' && !verdict.ok)
       expect(verdict).toMatchObject({ code: 'stale-round', message: expect.stringMatching(/is not needed$/) });
@@ -157,9 +139,9 @@ describe('SecAggProtocol', () => {
   it('runs advertise -> share keys -> masked input -> unmask and yields the weighted mean, the slot means and the record', async () => {
     const ids = ['a', 'b', 'c', 'd'];
     const h = harness(ids);
-    h.link.sent = h.protocol.begin(ids);
-    expect(h.link.sent.map((m) => m.event)).toEqual(['train', 'train', 'train', 'train']);
-    const train = h.link.sent[0];
+    h.driver.sent = h.protocol.begin(ids, 0);
+    expect(h.driver.sent.map((m) => m.event)).toEqual(['train', 'train', 'train', 'train']);
+    const train = h.driver.sent[0];
     // Clients train, then advertise: the four later stages keep a phase timeout each.
     expect(train.event === 'train' && train.body.timeoutMs).toBe(TRAIN_MS - 4 * PHASE_MS);
     const stages: string[] = [h.protocol.stage];
@@ -177,7 +159,7 @@ describe('SecAggProtocol', () => {
     expect(aggregate).toMatchObject({ contributions: ids.map((clientId) => ({ clientId })), numExamples: 40 });
     // The slot's error bound is the delta's (1.9e-7 here) times range / clip = 100.
     expect(aggregate.trainLoss).toBeCloseTo(2, 4);
-    const record = h.protocol.details().secureAggregation!;
+    const record = h.protocol.details(h.driver.time).secureAggregation!;
     expect(record).toMatchObject({
       k: 3,
       threshold: 3,
@@ -194,27 +176,27 @@ describe('SecAggProtocol', () => {
       'share-keys',
       'unmask',
     ]);
-    expect(h.link.pendingTimers()).toBe(0);
+    expect(h.protocol.deadline).toBeUndefined();
   });
 
   it('closes a stage at its deadline without a silent client, and the round still succeeds without it', async () => {
     // 6 clients: k = 5, t = 4, so each survivor keeps 4 live neighbours without the silent one.
     const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
     const h = harness(ids);
-    h.link.sent = h.protocol.begin(ids);
+    h.driver.sent = h.protocol.begin(ids, 0);
     const three = new Set(['a', 'b', 'c', 'e', 'f']);
     await exchange(h, three);
     expect(h.protocol.stage).toBe('advertise-keys');
-    h.link.advance(TRAIN_MS - 4 * PHASE_MS - 1);
+    h.driver.wait(TRAIN_MS - 4 * PHASE_MS - 1);
     await settle();
     expect(h.protocol.stage).toBe('advertise-keys');
-    h.link.advance(1);
+    h.driver.wait(1);
     await settle();
     expect(h.protocol.stage).toBe('share-keys');
-    expect(h.link.sent.map((m) => m.to).sort()).toEqual(['a', 'b', 'c', 'e', 'f']);
+    expect(h.driver.sent.map((m) => m.to).sort()).toEqual(['a', 'b', 'c', 'e', 'f']);
     while (!h.protocol.settled()) await exchange(h, three);
     expect(h.protocol.failure()).toBeUndefined();
-    expect(h.protocol.details().secureAggregation).toMatchObject({
+    expect(h.protocol.details(h.driver.time).secureAggregation).toMatchObject({
       survivors: ['a', 'b', 'c', 'e', 'f'],
       dropouts: [{ clientId: 'd', stage: 'advertise-keys' }],
     });
@@ -223,7 +205,7 @@ describe('SecAggProtocol', () => {
   it('a disconnect ends the wait for that client at once', async () => {
     const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
     const h = harness(ids);
-    h.link.sent = h.protocol.begin(ids);
+    h.driver.sent = h.protocol.begin(ids, 0);
     const all = new Set(ids);
     const rest = new Set(['a', 'b', 'c', 'e', 'f']);
     await exchange(h, all);
@@ -231,33 +213,37 @@ describe('SecAggProtocol', () => {
     await exchange(h, rest);
     expect(h.protocol.stage).toBe('masked-input');
     expect(h.protocol.drop('d')).toBe(true);
+    h.driver.advance();
     await settle();
     expect(h.protocol.stage).toBe('consistency');
     while (!h.protocol.settled()) await exchange(h, rest);
     expect(h.protocol.contributors()).toBe(5);
-    expect(h.protocol.details().secureAggregation!.dropouts).toEqual([{ clientId: 'd', stage: 'masked-input' }]);
+    expect(h.protocol.details(h.driver.time).secureAggregation!.dropouts).toEqual([
+      { clientId: 'd', stage: 'masked-input' },
+    ]);
   });
 
   it('a client that leaves after its masked input still counts', async () => {
     const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
     const h = harness(ids);
-    h.link.sent = h.protocol.begin(ids);
+    h.driver.sent = h.protocol.begin(ids, 0);
     const all = new Set(ids);
     for (let i = 0; i < 3; i++) await exchange(h, all);
     expect(h.protocol.stage).toBe('consistency');
     expect(h.protocol.drop('a')).toBe(false);
     while (!h.protocol.settled()) await exchange(h, new Set(['b', 'c', 'd', 'e', 'f']));
     expect(h.protocol.contributors()).toBe(6);
-    expect(h.protocol.details().secureAggregation!.survivors).toEqual(ids);
+    expect(h.protocol.details(h.driver.time).secureAggregation!.survivors).toEqual(ids);
   });
 
   it('aborts when a survivor keeps fewer than t live neighbours, with the reason as the round failure', async () => {
     const ids = ['a', 'b', 'c', 'd'];
     const h = harness(ids);
-    h.link.sent = h.protocol.begin(ids);
+    h.driver.sent = h.protocol.begin(ids, 0);
     await exchange(h, new Set(['a', 'b']));
     h.protocol.drop('c');
     h.protocol.drop('d');
+    h.driver.advance();
     await settle();
     expect(h.protocol.settled()).toBe(true);
     expect(h.protocol.contributors()).toBe(0);
@@ -265,22 +251,21 @@ describe('SecAggProtocol', () => {
       "secure aggregation aborted after advertise: client 'a' has 1 live neighbours, fewer than the threshold 3",
     );
     expect(() => h.protocol.aggregate()).toThrow(/has no result/);
-    expect(h.link.changes).toBeGreaterThan(0);
-    expect(h.link.pendingTimers()).toBe(0);
+    expect(h.protocol.deadline).toBeUndefined();
   });
 
   it('fails the round at once when a participant has no registered identity key, or the graph cannot be built', async () => {
     const h = harness(['a', 'b', 'c']);
-    expect(h.protocol.begin(['a', 'b', 'c', 'ghost'])).toEqual([]);
+    expect(h.protocol.begin(['a', 'b', 'c', 'ghost'], 5)).toEqual([]);
     expect(h.protocol.settled()).toBe(true);
     expect(h.protocol.failure()).toBe(
       "secure aggregation needs every participant's identity key; none is registered for ghost",
     );
-    h.link.advance(0);
-    expect(h.link.changes).toBe(1);
+    // Its deadline is now: the runtime ends the round on its next turn.
+    expect(h.protocol.deadline).toBe(5);
 
     const small = harness(['a', 'b'], { graph: { k: 2, threshold: 2 } });
-    expect(small.protocol.begin(['a', 'b'])).toEqual([]);
+    expect(small.protocol.begin(['a', 'b'], 0)).toEqual([]);
     expect(small.protocol.failure()).toMatch(
       /^secure aggregation cannot run round 7 with 2 participants: secure aggregation needs at least 3 clients/,
     );
@@ -288,7 +273,7 @@ describe('SecAggProtocol', () => {
 
   it('reports the training deadline when the round has not finished by then, and refuses plaintext updates', () => {
     const h = harness(['a', 'b', 'c']);
-    h.link.sent = h.protocol.begin(['a', 'b', 'c']);
+    h.driver.sent = h.protocol.begin(['a', 'b', 'c'], 0);
     expect(h.protocol.failure()).toBe(
       `secure aggregation did not finish by the ${TRAIN_MS} ms training deadline (stage advertise-keys, waiting for a, b, c)`,
     );
@@ -299,25 +284,23 @@ describe('SecAggProtocol', () => {
       delta: new Float32Array(M),
     });
     expect(verdict).toMatchObject({ ok: false, code: 'invalid-message' });
-    h.protocol.dispose();
-    expect(h.link.pendingTimers()).toBe(0);
+    // Training and key advertising end where the four later stages keep a phase timeout each.
+    expect(h.protocol.deadline).toBe(TRAIN_MS - 4 * PHASE_MS);
   });
 
   it('keeps the threshold at or above the floor 2t - k >= 2; a configured threshold below it fails the round', () => {
     const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
     const setupOf = (h: Harness) => {
-      const train = h.protocol.begin(ids)[0];
+      const train = h.protocol.begin(ids, 0)[0];
       if (train.event !== 'train') throw new Error('expected a training task');
-      h.protocol.dispose();
       return SecureTrainSectionSchema.parse(train.body.secureAggregation).setup;
     };
     // For 6 clients the dropout-driven threshold is 2: a split view of the survivors with one sybil could then unmask a client.
     expect(setupOf(harness(ids))).toMatchObject({ k: 5, threshold: 4 });
     expect(setupOf(harness(ids, { graph: { k: 2 } }))).toMatchObject({ k: 2, threshold: 2 });
     const weak = harness(ids, { graph: { threshold: 3 } });
-    expect(weak.protocol.begin(ids)).toEqual([]);
+    expect(weak.protocol.begin(ids, 0)).toEqual([]);
     expect(weak.protocol.failure()).toMatch(/threshold must be an integer in \[4, k = 5\], got 3/);
-    weak.protocol.dispose();
   });
 
   it('refuses an aggregator that needs individual updates', () => {
