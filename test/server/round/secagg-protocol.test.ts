@@ -12,7 +12,6 @@ import {
   SecAggClient,
   SecAggClientMessageSchema,
   SecAggServerMessageSchema,
-  wireBytes,
   type IdentityKeyPair,
 } from '../../../shared/secagg/index.js';
 
