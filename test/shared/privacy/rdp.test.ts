@@ -109,6 +109,12 @@ describe('RDP of the sampled Gaussian mechanism', () => {
     expect(() => computeEpsilon({ q: 0.1, noiseMultiplier: 1, steps: 1, delta: 0 })).toThrow(/delta/);
     expect(() => rdpToEpsilon([1], [2, 3], 1e-5)).toThrow(/1 values but there are 2 orders/);
   });
+
+  it('refuses an RDP whose fractional-order series does not converge in a million terms', () => {
+    expect(() => sampledGaussianRdp(0.3, 0.001, 1_000_000.5)).toThrow(
+      new Error('RDP series did not converge for q=0.3, noise multiplier=0.001, order=1000000.5'),
+    );
+  });
 });
 
 describe('stepsUntilBudget', () => {
@@ -133,6 +139,10 @@ describe('stepsUntilBudget', () => {
       [1, 3.277928231180612, 176],
       [0.5, 3.3068729684720157, 8],
       [0.01, 2.1610003959671595, 96],
+      // Searched again on this accountant: here floor(slack / rdp) gives T - 1 at the last step.
+      [1, 0.8000313054770377, 40],
+      [0.01, 4.123861384449462, 11],
+      [1, 3.4845975363089696, 3],
     ]) {
       const target = computeEpsilon({ q, noiseMultiplier: z, steps, delta: 1e-5 }).epsilon;
       expect(stepsUntilBudget({ q, noiseMultiplier: z, delta: 1e-5, targetEpsilon: target })).toBe(steps);
