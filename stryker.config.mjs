@@ -268,6 +268,29 @@ export const equivalentMutants = [
     code: 'i < MAX_SERIES_TERMS',
     reason: 'one term more than a million only differs for a series that stops at exactly that term',
   },
+  {
+    file: 'shared/privacy/rdp.ts',
+    code: 'ratio < 0',
+    reason:
+      'ratio = (alpha - i + 1) / i is 0 only at i = alpha + 1, an integer, and this series runs for fractional alpha only',
+  },
+  {
+    file: 'shared/privacy/rdp.ts',
+    code: 'sign > 0',
+    reason: 'sign is always 1 or -1, never 0',
+  },
+  {
+    file: 'shared/privacy/rdp.ts',
+    code: 'Math.max(s0, s1) < SERIES_STOP_LOG',
+    reason:
+      '<= stops one term earlier only when the largest term is exactly e^-30; the terms after it are below what log(A) resolves',
+  },
+  {
+    file: 'shared/privacy/rdp.ts',
+    code: 'epsilonAfter(0) > query.targetEpsilon',
+    reason:
+      'a fast path: when the spent RDP alone is over budget every order has negative slack, so the loop and the settling return 0 as well',
+  },
 ];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */

@@ -124,6 +124,8 @@ describe('stepsUntilBudget', () => {
       [0.04, 1.5, 7.32911117143],
       [0.1, 0.8, 5],
       [1, 3, 2],
+      // Rounds so cheap that the answer (3.6e10) is only reachable by solving per order, not by counting.
+      [1e-6, 1, 1],
     ]) {
       const t = stepsUntilBudget({ q, noiseMultiplier: z, delta: 1e-5, targetEpsilon: target });
       expect(computeEpsilon({ q, noiseMultiplier: z, steps: t, delta: 1e-5 }).epsilon).toBeLessThanOrEqual(target);
@@ -149,6 +151,19 @@ describe('stepsUntilBudget', () => {
     }
   });
 
+  it('a target a hair below epsilon(T) allows T - 1 rounds, where the per-order solution rounds up to T', () => {
+    // Found by search: floor(slack / rdp) gives T through rounding, and the exact check takes it back.
+    for (const [q, z, steps, target] of [
+      [0.1, 2.1172492540056114, 226, 3.6366168210667813],
+      [1, 3.7170887968116855, 264, 29.20778666126306],
+      [1, 4.558290408066609, 120, 13.450440906613846],
+      [0.1, 1.4142864006637998, 24, 2.3300919485055895],
+    ]) {
+      expect(computeEpsilon({ q, noiseMultiplier: z, steps, delta: 1e-5 }).epsilon).toBeGreaterThan(target);
+      expect(stepsUntilBudget({ q, noiseMultiplier: z, delta: 1e-5, targetEpsilon: target })).toBe(steps - 1);
+    }
+  });
+
   it('counts what was already spent, and handles the degenerate cases', () => {
     const spentRdp = computeRdp(0.1, 1, 10);
     const fresh = stepsUntilBudget({ q: 0.1, noiseMultiplier: 1, delta: 1e-5, targetEpsilon: 6 });
@@ -156,6 +171,18 @@ describe('stepsUntilBudget', () => {
     expect(stepsUntilBudget({ q: 0, noiseMultiplier: 1, delta: 1e-5, targetEpsilon: 1 })).toBe(Infinity);
     expect(stepsUntilBudget({ q: 0.1, noiseMultiplier: 1, delta: 1e-5, targetEpsilon: 0.01 })).toBe(0);
     expect(stepsUntilBudget({ q: 0.1, noiseMultiplier: 0, delta: 1e-5, targetEpsilon: 100 })).toBe(0);
+    // Exactly at the target after what was spent: free rounds still fit without end.
+    const atTarget = rdpToEpsilon(spentRdp, DEFAULT_RDP_ORDERS, 1e-5).epsilon;
+    expect(stepsUntilBudget({ q: 0, noiseMultiplier: 1, delta: 1e-5, targetEpsilon: atTarget, spentRdp })).toBe(
+      Infinity,
+    );
+    // Orders already far over budget do not count: only the one with nothing spent decides.
+    const overAllButOne = DEFAULT_RDP_ORDERS.map((_, k) => (k === 20 ? 0 : 1e20));
+    expect(
+      stepsUntilBudget({ q: 0.1, noiseMultiplier: 1, delta: 1e-5, targetEpsilon: 8, spentRdp: overAllButOne }),
+    ).toBe(
+      stepsUntilBudget({ q: 0.1, noiseMultiplier: 1, delta: 1e-5, targetEpsilon: 8, orders: [DEFAULT_RDP_ORDERS[20]] }),
+    );
     // Practically free rounds: more than 2^53 fit.
     expect(stepsUntilBudget({ q: 1e-9, noiseMultiplier: 100, delta: 1e-5, targetEpsilon: 5 })).toBe(
       Number.MAX_SAFE_INTEGER,
