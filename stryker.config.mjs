@@ -291,6 +291,17 @@ export const equivalentMutants = [
     reason:
       'a fast path: when the spent RDP alone is over budget every order has negative slack, so the loop and the settling return 0 as well',
   },
+  {
+    file: 'shared/privacy/ledger.ts',
+    code: 'rdp === undefined',
+    reason: 'a cache: computing the per-step RDP again on a hit gives the same values',
+  },
+  {
+    file: 'shared/privacy/ledger.ts',
+    code: 'contributors > 0',
+    reason:
+      'in recordContributors the count is never 0 here: a round charged with 0 that is given 0 again returns before',
+  },
 ];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */

@@ -51,6 +51,16 @@ const FILE_TESTS: Record<string, string[]> = {
   'shared/secagg/identity.ts': ['test/shared/secagg/identity.test.ts', 'test/shared/secagg/crypto.test.ts'],
   'shared/secagg/bytes.ts': ['test/shared/secagg/bytes.test.ts'],
   'shared/secagg/round.ts': ['test/shared/secagg/round.test.ts'],
+  'shared/secagg/client.ts': [
+    'test/shared/secagg/client.test.ts',
+    'test/shared/secagg/server.test.ts',
+    'test/shared/secagg/protocol.test.ts',
+  ],
+  'shared/secagg/server.ts': [
+    'test/shared/secagg/server.test.ts',
+    'test/shared/secagg/client.test.ts',
+    'test/shared/secagg/protocol.test.ts',
+  ],
   'shared/privacy/rdp.ts': ['test/shared/privacy/rdp.test.ts', 'test/shared/privacy/input-validation.test.ts'],
   'shared/privacy/ledger.ts': ['test/shared/privacy/ledger.test.ts', 'test/shared/privacy/input-validation.test.ts'],
   'shared/privacy/controller.ts': [

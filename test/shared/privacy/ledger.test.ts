@@ -83,6 +83,17 @@ describe('PrivacyLedger', () => {
     });
   });
 
+  it('allows a round that brings epsilon exactly to the target', () => {
+    const target = computeEpsilon({ q: 0.1, noiseMultiplier: 1, steps: 1, delta: 1e-5 }).epsilon;
+    const ledger = new PrivacyLedger({ ...settings, targetEpsilon: target });
+    expect(ledger.check(0.1)).toEqual({
+      allowed: true,
+      spentEpsilon: 0,
+      epsilonAfterRound: target,
+      targetEpsilon: target,
+    });
+  });
+
   it('records an overshooting round truthfully and refuses the next one', () => {
     const ledger = new PrivacyLedger({ ...settings, targetEpsilon: 1 });
     expect(ledger.check(0.01).allowed).toBe(true);
@@ -124,6 +135,7 @@ describe('PrivacyLedger', () => {
     expect(resumed.record(t)).toEqual(uninterrupted.record(t));
     expect(resumed.spent()).toEqual(uninterrupted.spent());
     expect(resumed.rounds()).toHaveLength(6);
+    expect(resumed.rounds()).toEqual(uninterrupted.rounds());
   });
 
   it('refuses a checkpoint from another mode, other orders or a corrupt file', () => {
@@ -132,7 +144,16 @@ describe('PrivacyLedger', () => {
       /mode changed since the checkpoint/,
     );
     expect(() => new PrivacyLedger({ ...settings, orders: [2, 3] }, state)).toThrow(/different RDP orders/);
+    expect(() => new PrivacyLedger({ ...settings, orders: [2, 3] }, { ...state, orders: [2, 4] })).toThrow(
+      /different RDP orders/,
+    );
+    expect(() => new PrivacyLedger({ ...settings, orders: [2, 3] }, { ...state, orders: [5, 3] })).toThrow(
+      /different RDP orders/,
+    );
     expect(() => new PrivacyLedger(settings, { ...state, rdp: [1] })).toThrow(/one value per order/);
+    expect(() => new PrivacyLedger(settings, { ...state, coordinatorRdp: [1] })).toThrow(
+      new Error(`checkpoint RDP vectors must have one value per order (${DEFAULT_RDP_ORDERS.length})`),
+    );
     expect(() => new PrivacyLedger(settings, { ...state, version: 2 } as never)).toThrow();
     expect(() =>
       new PrivacyLedger(settings).record({ round: -1, samplingRate: 0.1, expectedContributors: 1, contributors: 1 }),
@@ -197,7 +218,7 @@ describe('PrivacyLedger: rounds charged at their draw', () => {
 
   it('central mode: the count is recorded, and there is no coordinator account', () => {
     const ledger = new PrivacyLedger(settings);
-    ledger.record({ round: 3, ...drawn });
+    expect(ledger.record({ round: 3, ...drawn }).coordinatorEpsilon).toBeNull();
     expect(ledger.recordContributors(3, 7)).toMatchObject({
       round: 3,
       contributors: 7,

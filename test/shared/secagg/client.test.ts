@@ -4,7 +4,6 @@ import { SecAggRefusal } from '../../../shared/secagg/errors.js';
 import { signAdvertisement } from '../../../shared/secagg/identity.js';
 import { clientIds, DIGEST } from './driver.js';
 import {
-  answer,
   runTo,
   stepRound,
   UPDATE as update,
