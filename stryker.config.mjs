@@ -302,6 +302,17 @@ export const equivalentMutants = [
     reason:
       'in recordContributors the count is never 0 here: a round charged with 0 that is given 0 again returns before',
   },
+  {
+    file: 'shared/privacy/controller.ts',
+    code: 'this.clip instanceof AdaptiveClipNorm && bitStd !== null',
+    reason:
+      'type narrowing: the clip is adaptive exactly when bitStd is set (both follow config.clipping.kind), so either test alone decides',
+  },
+  {
+    file: 'shared/privacy/controller.ts',
+    code: 'indicatorSum !== null',
+    reason: 'type narrowing: finishRound refused an indicator sum that does not match bitStd above',
+  },
 ];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */

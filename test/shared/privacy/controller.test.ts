@@ -271,3 +271,50 @@ describe('PrivacyController: rounds charged at their draw', () => {
     );
   });
 });
+
+describe('PrivacyController inputs and state', () => {
+  it('central mode refuses an expected contributor count that is not a positive integer', () => {
+    const controller = new PrivacyController(
+      parsePrivacyConfig({ mode: 'central', noiseMultiplier: 1, clipNorm: 1, delta: 1e-5, targetEpsilon: 10 }),
+    );
+    for (const v of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53]) {
+      expect(() => controller.beginRound({ round: 1, samplingRate: 0.5, expectedContributors: v })).toThrow(
+        new Error(`expected contributors must be an integer >= 1, got ${v}`),
+      );
+    }
+    expect(controller.beginRound({ round: 1, samplingRate: 0.5, expectedContributors: 1 }).allowed).toBe(true);
+  });
+
+  it('adaptive: C moves by the indicator sum plus the top-up noise for dropouts, and resumes from the checkpoint', () => {
+    const config = parsePrivacyConfig({
+      mode: 'distributed',
+      noiseMultiplier: 1,
+      adaptive: { initialClipNorm: 0.1, bitNoiseStd: 2.5 },
+      delta: 1e-5,
+      targetEpsilon: 50,
+    });
+    const controller = new PrivacyController(config);
+    expect(controller.clipNorm).toBe(0.1);
+    // Every standard normal draw is 1, so the noise is exactly its std.
+    const ones = { standardNormal: () => 1 } as unknown as GaussianSampler;
+    const n = 4;
+    const { nextClipNorm } = controller.finishRound(
+      {
+        round: 0,
+        samplingRate: 0.05,
+        expectedContributors: n,
+        contributors: 1,
+        updateSum: new Float32Array(2),
+        indicatorSum: -0.5,
+      },
+      ones,
+    );
+    // 3 of 4 missing: the coordinator adds sigma_b sqrt(3/4) to the indicator sum.
+    const unclipped = (-0.5 + 2.5 * Math.sqrt(3 / 4)) / n + 0.5;
+    expect(nextClipNorm).toBeCloseTo(0.1 * Math.exp(-0.2 * (unclipped - 0.5)), 15);
+    expect(controller.clipNorm).toBe(nextClipNorm);
+    const resumed = new PrivacyController(config, JSON.parse(JSON.stringify(controller.checkpoint())));
+    expect(resumed.clipNorm).toBe(nextClipNorm);
+    expect(resumed.rounds()).toEqual(controller.rounds());
+  });
+});
