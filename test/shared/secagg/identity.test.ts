@@ -88,6 +88,8 @@ describe('seedCommitment', () => {
       .subarray(0, 32);
     const got = seedCommitment(5, nonce, 'alice', seed);
     expect(got.length).toBe(32);
+    // Its own 32 bytes: a transport that sends the whole buffer must not carry the other half of the hash.
+    expect(got.buffer.byteLength).toBe(32);
     expect(Buffer.from(got).equals(expected)).toBe(true);
   });
 });
