@@ -324,6 +324,37 @@ export const equivalentMutants = [
     reason:
       "one object's keys are distinct, so a > b holds whenever a < b does not; V8's sort only asks whether a comparison is negative",
   },
+  {
+    file: 'shared/secagg/identity.ts',
+    code: '!key',
+    reason: 'a cache of OpenSSL key objects: building the key again on a hit gives an equal key',
+  },
+  {
+    file: 'shared/secagg/identity.ts',
+    code: 'keys.size >= PUBLIC_KEY_CACHE',
+    reason: 'the bound only limits memory: an evicted key is built again when next needed',
+  },
+  {
+    file: 'shared/secagg/identity.ts',
+    code: '!selectedSign',
+    reason: 'memoizes the choice of backend: choosing again picks the same one',
+  },
+  {
+    file: 'shared/secagg/identity.ts',
+    code: '!selectedVerify',
+    reason: 'memoizes the choice of backend: choosing again picks the same one',
+  },
+  {
+    file: 'shared/secagg/identity.ts',
+    code: '!bytes',
+    reason: 'a cache of the encoded statement: encoding it again gives the same bytes',
+  },
+  {
+    file: 'shared/secagg/identity.ts',
+    code: '/=+$/',
+    reason:
+      'only 32-byte keys and seeds are encoded, whose base64 ends in exactly one =, so /=+/ and /=$/ strip the same',
+  },
 ];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
