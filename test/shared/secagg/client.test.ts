@@ -203,9 +203,12 @@ describe('SecAggClient refuses', () => {
       () => b.unmask({ ...toB, survivors: swapped }),
       /lists other survivors than the list we signed/,
     );
-    // The honest request is answered, with one share per neighbour.
+    // The request is answered, with one share per neighbour: t valid signatures are enough, a bad one past them is not read.
     const c = r.clients.get(r.ids[2])!;
-    const reply = c.unmask(requests.get(r.ids[2])!);
+    const toC = requests.get(r.ids[2])!;
+    expect(toC.signatures).toHaveLength(4);
+    const lastForged = toC.signatures.map((s, i) => (i === 3 ? { ...s, signature: new Uint8Array(64).fill(1) } : s));
+    const reply = c.unmask({ ...toC, signatures: lastForged });
     expect(reply.selfMaskShares).toHaveLength(4);
     expect(reply.maskingKeyShares).toHaveLength(0);
     expect(c.phase).toBe('finished');
