@@ -1,9 +1,11 @@
+import { split } from 'shamir-secret-sharing';
 import { describe, expect, it } from 'vitest';
-import { SecAggClient, type SecAggClientOptions } from '../../../shared/secagg/client.js';
+import { SecAggClient, type SecAggClientOptions, type SecretShares } from '../../../shared/secagg/client.js';
 import { SecAggRefusal } from '../../../shared/secagg/errors.js';
 import { signAdvertisement } from '../../../shared/secagg/identity.js';
 import { clientIds, DIGEST } from './driver.js';
 import {
+  answer,
   runTo,
   stepRound,
   UPDATE as update,
@@ -212,5 +214,42 @@ describe('SecAggClient refuses', () => {
     expect(reply.selfMaskShares).toHaveLength(4);
     expect(reply.maskingKeyShares).toHaveLength(0);
     expect(c.phase).toBe('finished');
+  });
+});
+
+describe('SecAggClient reveals', () => {
+  it('signs the survivor set whatever order the list came in', async () => {
+    const r = await stepRound();
+    const requests = await runTo<ConsistencyRequest>(r, 'consistency');
+    const [a] = r.ids;
+    const reversed = { ...requests.get(a)!, survivors: [...requests.get(a)!.survivors].reverse() };
+    // The coordinator checks the signature against the sorted list: the client signed that list.
+    r.server.receive(a, r.clients.get(a)!.consistency(reversed));
+    await answer(r, requests, (c, m) => c.consistency(m), [a]);
+    await answer(r, await r.step<UnmaskRequest>(), (c, m) => c.unmask(m));
+    expect((await r.server.close()).kind).toBe('done');
+  });
+
+  it('masking-key shares with a proof that convicts their dealer, not their revealer, of a bad key', async () => {
+    const dealer = clientIds(6)[1];
+    class BadKeyDealer extends SecAggClient {
+      protected override async splitSecrets(count: number): Promise<SecretShares> {
+        const honest = await super.splitSecrets(count);
+        // Shares of another key than the advertised one, committed to in this client's share root.
+        return { ...honest, maskingKey: await split(new Uint8Array(32).fill(9), count, 3) };
+      }
+    }
+    const r = await stepRound({ makeClient: (o) => (o.id === dealer ? new BadKeyDealer(o) : new SecAggClient(o)) });
+    const routed = await runTo<RoutedShares>(r, 'masked-input');
+    // The dealer drops before masking: its neighbours reveal their shares of its masking key.
+    await answer(r, routed, (c, m) => c.maskInput(m, update), [dealer]);
+    await answer(r, await r.step<ConsistencyRequest>(), (c, m) => c.consistency(m));
+    await answer(r, await r.step<UnmaskRequest>(), (c, m) => c.unmask(m));
+    const out = await r.server.close();
+    expect(out).toMatchObject({ kind: 'aborted', culprit: dealer });
+    if (out.kind === 'aborted')
+      expect(out.reason).toBe(
+        `during unmask: the masking key rebuilt for '${dealer}' does not match what it committed to, from shares it committed to itself: '${dealer}' dealt bad shares`,
+      );
   });
 });
