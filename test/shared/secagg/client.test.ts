@@ -212,6 +212,8 @@ describe('SecAggClient refuses', () => {
     const lastForged = toC.signatures.map((s, i) => (i === 3 ? { ...s, signature: new Uint8Array(64).fill(1) } : s));
     const reply = c.unmask({ ...toC, signatures: lastForged });
     expect(reply.selfMaskShares).toHaveLength(4);
+    // Each revealed share owns its bytes: a transport sending whole buffers must not carry the other share with it.
+    for (const { share } of reply.selfMaskShares) expect(share.buffer.byteLength).toBe(share.length);
     expect(reply.maskingKeyShares).toHaveLength(0);
     expect(c.phase).toBe('finished');
   });
