@@ -295,8 +295,8 @@ describe('PrivacyController inputs and state', () => {
     });
     const controller = new PrivacyController(config);
     expect(controller.clipNorm).toBe(0.1);
-    // Every standard normal draw is 1, so the noise is exactly its std.
-    const ones = { standardNormal: () => 1 } as unknown as GaussianSampler;
+    // Every standard normal draw is 2, so the noise is exactly twice its std.
+    const twos = { standardNormal: () => 2 } as unknown as GaussianSampler;
     const n = 4;
     const { nextClipNorm } = controller.finishRound(
       {
@@ -307,10 +307,10 @@ describe('PrivacyController inputs and state', () => {
         updateSum: new Float32Array(2),
         indicatorSum: -0.5,
       },
-      ones,
+      twos,
     );
     // 3 of 4 missing: the coordinator adds sigma_b sqrt(3/4) to the indicator sum.
-    const unclipped = (-0.5 + 2.5 * Math.sqrt(3 / 4)) / n + 0.5;
+    const unclipped = (-0.5 + 2 * 2.5 * Math.sqrt(3 / 4)) / n + 0.5;
     expect(nextClipNorm).toBeCloseTo(0.1 * Math.exp(-0.2 * (unclipped - 0.5)), 15);
     expect(controller.clipNorm).toBe(nextClipNorm);
     const resumed = new PrivacyController(config, JSON.parse(JSON.stringify(controller.checkpoint())));
