@@ -378,6 +378,16 @@ export const equivalentMutants = [
     reason:
       "revealProof only asks whether the kind is 'self-mask-seed': any other string, '' too, proves a masking-key share",
   },
+  {
+    file: 'shared/secagg/bytes.ts',
+    code: 'i < bytes.length',
+    reason: 'i <= length only ORs in bytes[length], undefined, which | treats as 0',
+  },
+  {
+    file: 'shared/secagg/bytes.ts',
+    code: 'i < a.length',
+    reason: 'i <= length only ORs in undefined ^ undefined past both ends (equal lengths here), which is 0',
+  },
 ];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
