@@ -150,6 +150,11 @@ describe('PrivacyLedger', () => {
     expect(() => new PrivacyLedger({ ...settings, orders: [2, 3] }, { ...state, orders: [5, 3] })).toThrow(
       /different RDP orders/,
     );
+    // A checkpoint over a prefix of the configured orders.
+    expect(
+      () =>
+        new PrivacyLedger({ ...settings, orders: [2, 3] }, { ...state, orders: [2], rdp: [0], coordinatorRdp: [0] }),
+    ).toThrow(/different RDP orders/);
     expect(() => new PrivacyLedger(settings, { ...state, rdp: [1] })).toThrow(/one value per order/);
     expect(() => new PrivacyLedger(settings, { ...state, coordinatorRdp: [1] })).toThrow(
       new Error(`checkpoint RDP vectors must have one value per order (${DEFAULT_RDP_ORDERS.length})`),
