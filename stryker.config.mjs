@@ -263,6 +263,137 @@ export const equivalentMutants = [
     code: '/=+$/',
     reason: 'only 32-byte keys are encoded, whose base64 ends in exactly one =, so /=+/ and /=$/ strip the same',
   },
+  {
+    file: 'shared/privacy/rdp.ts',
+    code: 'i < MAX_SERIES_TERMS',
+    reason: 'one term more than a million only differs for a series that stops at exactly that term',
+  },
+  {
+    file: 'shared/privacy/rdp.ts',
+    code: 'ratio < 0',
+    reason:
+      'ratio = (alpha - i + 1) / i is 0 only at i = alpha + 1, an integer, and this series runs for fractional alpha only',
+  },
+  {
+    file: 'shared/privacy/rdp.ts',
+    code: 'sign > 0',
+    reason: 'sign is always 1 or -1, never 0',
+  },
+  {
+    file: 'shared/privacy/rdp.ts',
+    code: 'Math.max(s0, s1) < SERIES_STOP_LOG',
+    reason:
+      '<= stops one term earlier only when the largest term is exactly e^-30; the terms after it are below what log(A) resolves',
+  },
+  {
+    file: 'shared/privacy/rdp.ts',
+    code: 'epsilonAfter(0) > query.targetEpsilon',
+    reason:
+      'a fast path: when the spent RDP alone is over budget every order has negative slack, so the loop and the settling return 0 as well',
+  },
+  {
+    file: 'shared/privacy/ledger.ts',
+    code: 'rdp === undefined',
+    reason: 'a cache: computing the per-step RDP again on a hit gives the same values',
+  },
+  {
+    file: 'shared/privacy/ledger.ts',
+    code: 'contributors > 0',
+    reason:
+      'in recordContributors the count is never 0 here: a round charged with 0 that is given 0 again returns before',
+  },
+  {
+    file: 'shared/privacy/controller.ts',
+    code: 'this.clip instanceof AdaptiveClipNorm && bitStd !== null',
+    reason:
+      'type narrowing: the clip is adaptive exactly when bitStd is set (both follow config.clipping.kind), so either test alone decides',
+  },
+  {
+    file: 'shared/privacy/controller.ts',
+    code: 'indicatorSum !== null',
+    reason: 'type narrowing: finishRound refused an indicator sum that does not match bitStd above',
+  },
+  {
+    file: 'shared/privacy/config.ts',
+    code: "'custom'",
+    reason: "parsePrivacyConfig reports only the issues' messages and paths, never their zod code",
+  },
+  {
+    file: 'shared/secagg/task-digest.ts',
+    code: 'a > b ? 1 : 0',
+    reason:
+      "one object's keys are distinct, so a > b holds whenever a < b does not; V8's sort only asks whether a comparison is negative",
+  },
+  {
+    file: 'shared/secagg/identity.ts',
+    code: '!key',
+    reason: 'a cache of OpenSSL key objects: building the key again on a hit gives an equal key',
+  },
+  {
+    file: 'shared/secagg/identity.ts',
+    code: 'keys.size >= PUBLIC_KEY_CACHE',
+    reason: 'the bound only limits memory: an evicted key is built again when next needed',
+  },
+  {
+    file: 'shared/secagg/identity.ts',
+    code: '!selectedSign',
+    reason: 'memoizes the choice of backend: choosing again picks the same one',
+  },
+  {
+    file: 'shared/secagg/identity.ts',
+    code: '!selectedVerify',
+    reason: 'memoizes the choice of backend: choosing again picks the same one',
+  },
+  {
+    file: 'shared/secagg/identity.ts',
+    code: '!bytes',
+    reason: 'a cache of the encoded statement: encoding it again gives the same bytes',
+  },
+  {
+    file: 'shared/secagg/identity.ts',
+    code: '/=+$/',
+    reason:
+      'only 32-byte keys and seeds are encoded, whose base64 ends in exactly one =, so /=+/ and /=$/ strip the same',
+  },
+  {
+    file: 'shared/secagg/identity.ts',
+    code: '!this.pins.has(p.id)',
+    reason: 'pinning an id again stores a copy of the same key: a changed key returned above',
+  },
+  {
+    file: 'shared/secagg/bytes.ts',
+    code: "{\n  if (!LITTLE_ENDIAN_HOST) {\n    throw new Error('secure aggregation needs a little-endian host: masked words are sent as raw bytes');\n  }\n}",
+    reason:
+      'on a little-endian host (every host this runs on) the check never throws, and a big-endian one cannot be simulated: LITTLE_ENDIAN_HOST is read once at load',
+  },
+  {
+    file: 'shared/secagg/encoding.ts',
+    code: 'i < values',
+    reason:
+      'i <= values only reads the weight word (or its low half) into out[values], which the next line overwrites with the weight',
+  },
+  {
+    file: 'shared/secagg/client.ts',
+    code: "'masking-key'",
+    reason:
+      "revealProof only asks whether the kind is 'self-mask-seed': any other string, '' too, proves a masking-key share",
+  },
+  {
+    file: 'shared/secagg/bytes.ts',
+    code: 'i < bytes.length',
+    reason: 'i <= length only ORs in bytes[length], undefined, which | treats as 0',
+  },
+  {
+    file: 'shared/secagg/bytes.ts',
+    code: 'i < a.length',
+    reason: 'i <= length only ORs in undefined ^ undefined past both ends (equal lengths here), which is 0',
+  },
+  {
+    file: 'shared/privacy/ledger.ts',
+    code: 'this.coordinatorRdp.every((r) => r === 0)',
+    reason:
+      'the coordinator account is charged at every order at once with a / (2 z^2) > 0, so one order is 0 exactly when all are',
+  },
 ];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */

@@ -1,6 +1,6 @@
 /**
  * `npm run mutation [-- [--typecheck] TARGET...]`: Stryker over each target folder (or one file in
- * it) with only that folder's own tests, one after another (incremental, so a rerun re-tests only what changed).
+ * it, or lines of one file: `file.ts:FROM-TO`) with only that folder's own tests, one after another (incremental, so a rerun re-tests only what changed).
  * Prints each target's counts and survivors, then, as the last line, the totals over the targets run:
  *   mutation: score=S killed=K survived=V timeout=T equivalent=E
  * Exit code 1 when a target scores under 90%.
@@ -37,7 +37,11 @@ const TARGETS: Record<string, Target> = {
  * the score (fewer tests to kill a mutant), never raise it.
  */
 const FILE_TESTS: Record<string, string[]> = {
-  'shared/secagg/encoding.ts': ['test/shared/secagg/encoding.test.ts', 'test/shared/secagg/encoding-rounding.test.ts'],
+  'shared/secagg/encoding.ts': [
+    'test/shared/secagg/encoding.test.ts',
+    'test/shared/secagg/encoding-rounding.test.ts',
+    'test/shared/secagg/small-words.test.ts',
+  ],
   'shared/secagg/graph.ts': ['test/shared/secagg/graph.test.ts', 'test/shared/secagg/graph-stream.test.ts'],
   'shared/secagg/params.ts': ['test/shared/secagg/graph.test.ts'],
   'shared/secagg/word-adder.ts': ['test/shared/secagg/word-adder.test.ts'],
@@ -47,16 +51,43 @@ const FILE_TESTS: Record<string, string[]> = {
   'shared/secagg/agreement.ts': ['test/shared/secagg/crypto.test.ts'],
   'shared/secagg/share-commitment.ts': ['test/shared/secagg/share-commitment.test.ts'],
   'shared/secagg/hash.ts': ['test/shared/secagg/hash.test.ts'],
+  'shared/secagg/task-digest.ts': ['test/shared/secagg/task-digest.test.ts'],
+  'shared/secagg/identity.ts': ['test/shared/secagg/identity.test.ts', 'test/shared/secagg/crypto.test.ts'],
+  'shared/secagg/bytes.ts': ['test/shared/secagg/bytes.test.ts'],
+  'shared/secagg/round.ts': ['test/shared/secagg/round.test.ts'],
+  'shared/secagg/client.ts': [
+    'test/shared/secagg/client.test.ts',
+    'test/shared/secagg/server.test.ts',
+    'test/shared/secagg/protocol.test.ts',
+  ],
+  'shared/secagg/server.ts': [
+    'test/shared/secagg/server.test.ts',
+    'test/shared/secagg/client.test.ts',
+    'test/shared/secagg/protocol.test.ts',
+  ],
+  'shared/privacy/rdp.ts': ['test/shared/privacy/rdp.test.ts', 'test/shared/privacy/input-validation.test.ts'],
+  'shared/privacy/ledger.ts': ['test/shared/privacy/ledger.test.ts', 'test/shared/privacy/input-validation.test.ts'],
+  'shared/privacy/controller.ts': [
+    'test/shared/privacy/controller.test.ts',
+    'test/shared/privacy/input-validation.test.ts',
+  ],
+  'shared/privacy/config.ts': ['test/shared/privacy/config.test.ts', 'test/shared/privacy/input-validation.test.ts'],
 };
 
-/** A folder target, or one file of a folder target (mutated alone, against its own tests or the folder's). */
+/**
+ * A folder target, or one file of a folder target (mutated alone, against its own tests or the
+ * folder's), or lines of such a file, `file.ts:FROM-TO` (Stryker's mutation range), for files too
+ * big to run in one go.
+ */
 function targetNamed(name: string): Target {
   if (name in TARGETS) return TARGETS[name];
+  const range = /^(.+\.ts):(\d+)-(\d+)$/.exec(name);
+  if (range) return { mutate: [name], testFiles: targetNamed(range[1]).testFiles };
   if (name in FILE_TESTS) return { mutate: [name], testFiles: FILE_TESTS[name] };
   const folder = Object.keys(TARGETS).find((t) => name.startsWith(`${t}/`) && name.endsWith('.ts'));
   if (folder) return { mutate: [name], testFiles: TARGETS[folder].testFiles };
   throw new Error(
-    `unknown mutation target '${name}'; the targets are ${Object.keys(TARGETS).join(', ')}, or one .ts file in one of those folders`,
+    `unknown mutation target '${name}'; the targets are ${Object.keys(TARGETS).join(', ')}, or one .ts file in one of those folders (optionally with lines, file.ts:FROM-TO)`,
   );
 }
 

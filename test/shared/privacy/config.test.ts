@@ -29,12 +29,21 @@ describe('privacy config', () => {
   });
 
   it('names what is wrong', () => {
-    expect(() => parsePrivacyConfig({ ...base })).toThrow(/exactly one of clipNorm .* or adaptive/);
+    expect(() => parsePrivacyConfig({ ...base })).toThrow(
+      /exactly one of clipNorm .* or adaptive[^\n]*\n\s*→ at clipNorm/,
+    );
     expect(() =>
       parsePrivacyConfig({ ...base, clipNorm: 1, adaptive: { initialClipNorm: 1, bitNoiseStd: 5 } }),
     ).toThrow(/exactly one of clipNorm/);
     expect(() => parsePrivacyConfig({ ...base, adaptive: { initialClipNorm: 1, bitNoiseStd: 0.5 } })).toThrow(
       /must exceed noiseMultiplier \/ 2 = 0.55[\s\S]*at adaptive.bitNoiseStd/,
+    );
+    // sigma_b = z / 2 exactly leaves nothing for the updates either.
+    expect(() => parsePrivacyConfig({ ...base, adaptive: { initialClipNorm: 1, bitNoiseStd: 0.55 } })).toThrow(
+      /must exceed noiseMultiplier \/ 2 = 0.55/,
+    );
+    expect(parsePrivacyConfig({ ...base, adaptive: { initialClipNorm: 1, bitNoiseStd: 0.56 } }).clipping.kind).toBe(
+      'adaptive',
     );
     expect(() => parsePrivacyConfig({ ...base, clipNorm: 1, delta: 1 })).toThrow(/delta/);
     expect(() => parsePrivacyConfig({ ...base, clipNorm: 1, mode: 'local' })).toThrow(/mode/);

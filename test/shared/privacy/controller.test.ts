@@ -3,7 +3,7 @@ import { privatizeUpdate } from '../../../shared/privacy/client-privatize.js';
 import { parsePrivacyConfig } from '../../../shared/privacy/config.js';
 import { PrivacyController, type RoundPlan } from '../../../shared/privacy/controller.js';
 import { GaussianSampler, seededRandomWords } from '../../../shared/privacy/gaussian.js';
-import { computeEpsilon, stepsUntilBudget } from '../../../shared/privacy/rdp.js';
+import { DEFAULT_RDP_ORDERS, computeEpsilon, rdpToEpsilon, stepsUntilBudget } from '../../../shared/privacy/rdp.js';
 
 const DIM = 40_000;
 
@@ -204,5 +204,117 @@ describe('PrivacyController', () => {
     };
     expect(() => privatizeUpdate(new Float32Array(2), bad, gauss)).toThrow(/central mode: clients add no noise/);
     expect(() => privatizeUpdate(new Float32Array(2), { ...bad, clipNorm: -1 }, gauss)).toThrow(/clipNorm/);
+  });
+});
+
+describe('PrivacyController: rounds charged at their draw', () => {
+  const config = parsePrivacyConfig({
+    mode: 'distributed',
+    clipNorm: 1,
+    noiseMultiplier: 2,
+    delta: 1e-5,
+    targetEpsilon: 10,
+  });
+  const setup = { samplingRate: 0.1, expectedContributors: 100 };
+  const relClose = (a: number, b: number) => expect(Math.abs(a - b)).toBeLessThanOrEqual(1e-12 * Math.abs(b));
+  const epsilonOf = (rdp: (a: number) => number) =>
+    rdpToEpsilon(DEFAULT_RDP_ORDERS.map(rdp), DEFAULT_RDP_ORDERS, 1e-5).epsilon;
+
+  it('charges a draw once; its turnout, from finishRound or recordContributors, only adds the coordinator account', () => {
+    const controller = new PrivacyController(config);
+    const gauss = new GaussianSampler(seededRandomWords(5));
+    const drawCost = computeEpsilon({ q: 0.1, noiseMultiplier: 2, steps: 1, delta: 1e-5 }).epsilon;
+    const draw = controller.chargeDraw({ round: 0, ...setup });
+    expect(draw).toMatchObject({ round: 0, contributors: 0, coordinatorEpsilon: 0 });
+    relClose(draw.epsilon, drawCost);
+    expect(() => controller.chargeDraw({ round: 0, ...setup })).toThrow(new Error('round 0 was already charged'));
+
+    // 25 of 100 expected: client noise 2 sqrt(1/4) = 1, against the coordinator a / (2 * 1^2).
+    const finished = controller.finishRound(
+      { round: 0, ...setup, contributors: 25, updateSum: new Float32Array(2), indicatorSum: null },
+      gauss,
+    );
+    expect(finished.privacy.contributors).toBe(25);
+    relClose(finished.privacy.epsilon, drawCost);
+    relClose(
+      finished.privacy.coordinatorEpsilon as number,
+      epsilonOf((a) => a / 2),
+    );
+    expect(controller.rounds()).toEqual([finished.privacy]);
+
+    controller.chargeDraw({ round: 1, ...setup });
+    const recorded = controller.recordContributors(1, 100);
+    expect(recorded).toMatchObject({ round: 1, contributors: 100, clientNoiseMultiplier: 2 });
+    relClose(
+      recorded.coordinatorEpsilon as number,
+      epsilonOf((a) => a / 2 + a / 8),
+    );
+    expect(() => controller.recordContributors(1, 50)).toThrow(/round 1 already recorded 100 contributor\(s\), not 50/);
+    expect(() => controller.recordContributors(2, 5)).toThrow(/round 2 was not charged/);
+
+    const spent = controller.spent();
+    expect(spent.rounds).toBe(2);
+    relClose(spent.epsilon, computeEpsilon({ q: 0.1, noiseMultiplier: 2, steps: 2, delta: 1e-5 }).epsilon);
+    relClose(
+      spent.coordinatorEpsilon as number,
+      epsilonOf((a) => a / 2 + a / 8),
+    );
+    // Knowing who was drawn: both rounds at q = 1 with the released multiplier 2.
+    const knowing = controller.epsilonKnowingParticipation();
+    relClose(
+      knowing.everyRound,
+      epsilonOf((a) => (2 * a) / 8),
+    );
+    relClose(
+      knowing.typicalClient,
+      epsilonOf((a) => (0.2 * a) / 8),
+    );
+  });
+});
+
+describe('PrivacyController inputs and state', () => {
+  it('central mode refuses an expected contributor count that is not a positive integer', () => {
+    const controller = new PrivacyController(
+      parsePrivacyConfig({ mode: 'central', noiseMultiplier: 1, clipNorm: 1, delta: 1e-5, targetEpsilon: 10 }),
+    );
+    for (const v of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53]) {
+      expect(() => controller.beginRound({ round: 1, samplingRate: 0.5, expectedContributors: v })).toThrow(
+        new Error(`expected contributors must be an integer >= 1, got ${v}`),
+      );
+    }
+    expect(controller.beginRound({ round: 1, samplingRate: 0.5, expectedContributors: 1 }).allowed).toBe(true);
+  });
+
+  it('adaptive: C moves by the indicator sum plus the top-up noise for dropouts, and resumes from the checkpoint', () => {
+    const config = parsePrivacyConfig({
+      mode: 'distributed',
+      noiseMultiplier: 1,
+      adaptive: { initialClipNorm: 0.1, bitNoiseStd: 2.5 },
+      delta: 1e-5,
+      targetEpsilon: 50,
+    });
+    const controller = new PrivacyController(config);
+    expect(controller.clipNorm).toBe(0.1);
+    // Every standard normal draw is 2, so the noise is exactly twice its std.
+    const twos = { standardNormal: () => 2 } as unknown as GaussianSampler;
+    const n = 4;
+    const { nextClipNorm } = controller.finishRound(
+      {
+        round: 0,
+        samplingRate: 0.05,
+        expectedContributors: n,
+        contributors: 1,
+        updateSum: new Float32Array(2),
+        indicatorSum: -0.5,
+      },
+      twos,
+    );
+    // 3 of 4 missing: the coordinator adds sigma_b sqrt(3/4) to the indicator sum.
+    const unclipped = (-0.5 + 2 * 2.5 * Math.sqrt(3 / 4)) / n + 0.5;
+    expect(nextClipNorm).toBeCloseTo(0.1 * Math.exp(-0.2 * (unclipped - 0.5)), 15);
+    expect(controller.clipNorm).toBe(nextClipNorm);
+    const resumed = new PrivacyController(config, JSON.parse(JSON.stringify(controller.checkpoint())));
+    expect(resumed.clipNorm).toBe(nextClipNorm);
+    expect(resumed.rounds()).toEqual(controller.rounds());
   });
 });

@@ -109,6 +109,12 @@ describe('RDP of the sampled Gaussian mechanism', () => {
     expect(() => computeEpsilon({ q: 0.1, noiseMultiplier: 1, steps: 1, delta: 0 })).toThrow(/delta/);
     expect(() => rdpToEpsilon([1], [2, 3], 1e-5)).toThrow(/1 values but there are 2 orders/);
   });
+
+  it('refuses an RDP whose fractional-order series does not converge in a million terms', () => {
+    expect(() => sampledGaussianRdp(0.3, 0.001, 1_000_000.5)).toThrow(
+      new Error('RDP series did not converge for q=0.3, noise multiplier=0.001, order=1000000.5'),
+    );
+  });
 });
 
 describe('stepsUntilBudget', () => {
@@ -118,6 +124,8 @@ describe('stepsUntilBudget', () => {
       [0.04, 1.5, 7.32911117143],
       [0.1, 0.8, 5],
       [1, 3, 2],
+      // Rounds so cheap that the answer (3.6e10) is only reachable by solving per order, not by counting.
+      [1e-6, 1, 1],
     ]) {
       const t = stepsUntilBudget({ q, noiseMultiplier: z, delta: 1e-5, targetEpsilon: target });
       expect(computeEpsilon({ q, noiseMultiplier: z, steps: t, delta: 1e-5 }).epsilon).toBeLessThanOrEqual(target);
@@ -133,9 +141,26 @@ describe('stepsUntilBudget', () => {
       [1, 3.277928231180612, 176],
       [0.5, 3.3068729684720157, 8],
       [0.01, 2.1610003959671595, 96],
+      // Searched again on this accountant: here floor(slack / rdp) gives T - 1 at the last step.
+      [1, 0.8000313054770377, 40],
+      [0.01, 4.123861384449462, 11],
+      [1, 3.4845975363089696, 3],
     ]) {
       const target = computeEpsilon({ q, noiseMultiplier: z, steps, delta: 1e-5 }).epsilon;
       expect(stepsUntilBudget({ q, noiseMultiplier: z, delta: 1e-5, targetEpsilon: target })).toBe(steps);
+    }
+  });
+
+  it('a target a hair below epsilon(T) allows T - 1 rounds, where the per-order solution rounds up to T', () => {
+    // Found by search: floor(slack / rdp) gives T through rounding, and the exact check takes it back.
+    for (const [q, z, steps, target] of [
+      [0.1, 2.1172492540056114, 226, 3.6366168210667813],
+      [1, 3.7170887968116855, 264, 29.20778666126306],
+      [1, 4.558290408066609, 120, 13.450440906613846],
+      [0.1, 1.4142864006637998, 24, 2.3300919485055895],
+    ]) {
+      expect(computeEpsilon({ q, noiseMultiplier: z, steps, delta: 1e-5 }).epsilon).toBeGreaterThan(target);
+      expect(stepsUntilBudget({ q, noiseMultiplier: z, delta: 1e-5, targetEpsilon: target })).toBe(steps - 1);
     }
   });
 
@@ -146,6 +171,18 @@ describe('stepsUntilBudget', () => {
     expect(stepsUntilBudget({ q: 0, noiseMultiplier: 1, delta: 1e-5, targetEpsilon: 1 })).toBe(Infinity);
     expect(stepsUntilBudget({ q: 0.1, noiseMultiplier: 1, delta: 1e-5, targetEpsilon: 0.01 })).toBe(0);
     expect(stepsUntilBudget({ q: 0.1, noiseMultiplier: 0, delta: 1e-5, targetEpsilon: 100 })).toBe(0);
+    // Exactly at the target after what was spent: free rounds still fit without end.
+    const atTarget = rdpToEpsilon(spentRdp, DEFAULT_RDP_ORDERS, 1e-5).epsilon;
+    expect(stepsUntilBudget({ q: 0, noiseMultiplier: 1, delta: 1e-5, targetEpsilon: atTarget, spentRdp })).toBe(
+      Infinity,
+    );
+    // Orders already far over budget do not count: only the one with nothing spent decides.
+    const overAllButOne = DEFAULT_RDP_ORDERS.map((_, k) => (k === 20 ? 0 : 1e20));
+    expect(
+      stepsUntilBudget({ q: 0.1, noiseMultiplier: 1, delta: 1e-5, targetEpsilon: 8, spentRdp: overAllButOne }),
+    ).toBe(
+      stepsUntilBudget({ q: 0.1, noiseMultiplier: 1, delta: 1e-5, targetEpsilon: 8, orders: [DEFAULT_RDP_ORDERS[20]] }),
+    );
     // Practically free rounds: more than 2^53 fit.
     expect(stepsUntilBudget({ q: 1e-9, noiseMultiplier: 100, delta: 1e-5, targetEpsilon: 5 })).toBe(
       Number.MAX_SAFE_INTEGER,

@@ -100,6 +100,19 @@ describe('16-bit secure-aggregation words', () => {
     expect(() => widenMaskedWords(new Uint8Array(44), 10, p)).toThrow(/has 44 bytes, expected 24/);
   });
 
+  it('32-bit words travel as they are, whether wordBits is 32 or absent', () => {
+    const words = Uint32Array.from([0x12345678, 0xfedcba98, 0x0000ffff, 7]);
+    for (const p of [
+      { clip: 1, maxWeight: 1, maxClients: 10, wordBits: 32 as const },
+      { clip: 1, maxWeight: 1, maxClients: 10 },
+    ]) {
+      expect(fixedPointScale(p)).toBe(fixedPointScale({ clip: 1, maxWeight: 1, maxClients: 10 }));
+      const packed = packMaskedWords(words, p);
+      expect(packed).toEqual(new Uint8Array(words.buffer));
+      expect(widenMaskedWords(packed, 3, p)).toEqual(words);
+    }
+  });
+
   it('refuses a ring other than 16 or 32 bits, and a client count leaving no headroom', () => {
     expect(() => fixedPointScale({ clip: 1, maxWeight: 1, maxClients: 10, wordBits: 8 as never })).toThrow(
       /wordBits must be 16 or 32/,

@@ -1,0 +1,176 @@
+import { describe, expect, it } from 'vitest';
+import { SecAggMessageError } from '../../../shared/secagg/errors.js';
+import { roundContext } from '../../../shared/secagg/round.js';
+import {
+  answer,
+  runTo,
+  stepRound,
+  UPDATE,
+  type ClientMessage,
+  type ConsistencyRequest,
+  type PeerKeys,
+  type RoutedShares,
+  type UnmaskRequest,
+} from './stepper.js';
+
+type Reply<T extends ClientMessage['type']> = Extract<ClientMessage, { type: T }>;
+
+describe('SecAggServer rejects, changing nothing', () => {
+  it('share boxes for a stranger, twice for one neighbour, of the wrong size, or not for every neighbour', async () => {
+    const r = await stepRound();
+    const peerKeys = await runTo<PeerKeys>(r, 'share-keys');
+    const [a] = r.ids;
+    const reply = (await r.clients.get(a)!.shareKeys(peerKeys.get(a)!)) as Reply<'secagg/share-keys'>;
+    const [first, ...rest] = reply.shares;
+    const reject = (shares: typeof reply.shares, error: string) =>
+      expect(() => r.server.receive(a, { ...reply, shares })).toThrow(new SecAggMessageError(error));
+    reject(
+      [{ ...first, to: 'client-999' }, ...rest],
+      `'${a}' sent shares for 'client-999', who is not one of its advertised neighbours or appears twice`,
+    );
+    reject(
+      [first, first, ...rest.slice(1)],
+      `'${a}' sent shares for '${first.to}', who is not one of its advertised neighbours or appears twice`,
+    );
+    reject(
+      [{ ...first, sealed: first.sealed.subarray(1) }, ...rest],
+      `'${a}' sent a ${first.sealed.length - 1}-byte share box, expected ${first.sealed.length}`,
+    );
+    reject(rest, `'${a}' sent shares for 3 of its 4 neighbours`);
+    expect(r.server.pending()).toContain(a);
+    r.server.receive(a, reply);
+    expect(r.server.pending()).not.toContain(a);
+  });
+
+  it('a consistency signature on another list', async () => {
+    const r = await stepRound();
+    const requests = await runTo<ConsistencyRequest>(r, 'consistency');
+    const [a, b] = r.ids;
+    const fromB = r.clients.get(b)!.consistency(requests.get(b)!);
+    expect(() => r.server.receive(a, fromB)).toThrow(
+      new SecAggMessageError(`the consistency signature of '${a}' is not on the survivor list it was sent`),
+    );
+    r.server.receive(b, fromB);
+  });
+
+  it('reveals with a share or proof of the wrong size, of a stranger, or not exactly for its neighbours', async () => {
+    const r = await stepRound();
+    const requests = await runTo<UnmaskRequest>(r, 'unmask');
+    const [a] = r.ids;
+    const reply = r.clients.get(a)!.unmask(requests.get(a)!) as Reply<'secagg/unmask'>;
+    const [first, ...rest] = reply.selfMaskShares;
+    const reject = (selfMaskShares: typeof reply.selfMaskShares, error: string | RegExp) =>
+      expect(() => r.server.receive(a, { ...reply, selfMaskShares })).toThrow(error);
+    reject(
+      [{ ...first, share: first.share.subarray(1) }, ...rest],
+      `'${a}' sent a ${first.share.length - 1}-byte share of '${first.of}', expected ${first.share.length}`,
+    );
+    reject(
+      [{ ...first, proof: first.proof.subarray(1) }, ...rest],
+      `'${a}' sent a ${first.proof.length - 1}-byte proof with the share of '${first.of}', expected ${first.proof.length}`,
+    );
+    reject(
+      [{ ...first, of: 'client-999' }, ...rest],
+      `'${a}' revealed a share of 'client-999', who is not a participant`,
+    );
+    const exactly = `'${a}' must reveal self-mask shares for exactly [${roundContext(r.setup).graph.get(a)!.join(', ')}]`;
+    reject(rest, exactly);
+    reject([first, first, ...rest.slice(1)], exactly);
+    reject([first, ...rest, first], exactly);
+    // A share of a non-neighbour, with the size of one.
+    const stranger = r.ids.find((id) => id !== a && !roundContext(r.setup).graph.get(a)!.includes(id))!;
+    reject([{ ...first, of: stranger }, ...rest], exactly);
+    expect(() => r.server.receive(a, { ...reply, maskingKeyShares: [first] })).toThrow(
+      `'${a}' must reveal masking-key shares for exactly []`,
+    );
+    r.server.receive(a, reply);
+  });
+});
+
+describe('SecAggServer ends the round', () => {
+  it('when nobody advertised, and then takes no message and no close', async () => {
+    const r = await stepRound();
+    expect(await r.server.close()).toMatchObject({
+      kind: 'aborted',
+      reason: 'after advertise: no client advertised keys',
+    });
+    expect(r.server.phase).toBe('aborted');
+    expect(r.server.pending()).toEqual([]);
+    const [a] = r.ids;
+    expect(() => r.server.receive(a, r.adverts.get(a)!)).toThrow(new SecAggMessageError('round 1 is aborted'));
+    await expect(r.server.close()).rejects.toThrow('round 1 is already aborted');
+  });
+
+  it('when nobody shared keys or sent a masked input', async () => {
+    const r = await stepRound();
+    await runTo(r, 'share-keys');
+    expect(await r.server.close()).toMatchObject({
+      kind: 'aborted',
+      reason: 'after share keys: no client shared keys',
+    });
+    const s = await stepRound();
+    await runTo(s, 'masked-input');
+    expect(await s.server.close()).toMatchObject({
+      kind: 'aborted',
+      reason: 'after masked input: no client sent a masked input',
+    });
+  });
+
+  it('records a refusal as a dropout with its reason, in the phase it came', async () => {
+    const r = await stepRound();
+    const [a, ...rest] = r.ids;
+    r.server.receive(a, { type: 'secagg/refusal', round: 1, reason: 'not today' });
+    expect(r.server.pending()).toEqual(rest);
+    expect(() => r.server.receive(a, r.adverts.get(a)!)).toThrow(/is not expected in phase 'advertise'/);
+    for (const id of rest) r.server.receive(id, r.adverts.get(id)!);
+    expect(r.server.complete()).toBe(true);
+    const next = await r.server.close();
+    expect(next.kind).toBe('send');
+    // Clients whose neighbour refused still have 3 = t of 4: the round goes on to a result.
+    const peerKeys = (next as { messages: Map<string, PeerKeys> }).messages;
+    await answer(r, peerKeys, (c, m) => c.shareKeys(m));
+    await answer(r, await r.step<RoutedShares>(), (c, m) => c.maskInput(m, UPDATE));
+    await answer(r, await r.step<ConsistencyRequest>(), (c, m) => c.consistency(m));
+    await answer(r, await r.step<UnmaskRequest>(), (c, m) => c.unmask(m));
+    const done = await r.server.close();
+    if (done.kind !== 'done') throw new Error(JSON.stringify(done));
+    expect(done.result.dropouts).toEqual([{ id: a, phase: 'advertise', reason: 'not today' }]);
+    expect(done.result.survivors).toEqual(rest);
+    expect(done.result.totalWeight).toBe(3 * rest.length);
+    expect(r.server.phase).toBe('done');
+    expect(() => r.server.receive(a, r.adverts.get(a)!)).toThrow(new SecAggMessageError('round 1 is done'));
+  });
+
+  it('after consistency when a survivor has fewer than t signers to reveal its seed', async () => {
+    const r = await stepRound();
+    const requests = await runTo<ConsistencyRequest>(r, 'consistency');
+    // Two clients do not sign: some survivor keeps at most 2 signing neighbours.
+    const [a, b] = r.ids;
+    await answer(r, requests, (c, m) => c.consistency(m), [a, b]);
+    const out = await r.server.close();
+    expect(out.kind).toBe('aborted');
+    if (out.kind === 'aborted')
+      expect(out.reason).toMatch(
+        /^after consistency: [0-2] shares of the self-mask seed of 'client-00\d', fewer than the threshold 3 can be revealed by clients that signed the survivor list$/,
+      );
+  });
+
+  it('during unmask when a secret has fewer than t revealers', async () => {
+    const r = await stepRound();
+    const routed = await runTo<RoutedShares>(r, 'masked-input');
+    const [a, b, c] = r.ids;
+    // a drops after sharing keys (its masking key must be revealed); b and c then do not reveal.
+    await answer(r, routed, (client, m) => client.maskInput(m, UPDATE), [a]);
+    await answer(r, await r.step<ConsistencyRequest>(), (client, m) => client.consistency(m));
+    const requests = await r.step<UnmaskRequest>();
+    expect(r.server.complete()).toBe(false);
+    await answer(r, requests, (client, m) => client.unmask(m), [b, c]);
+    expect(r.server.complete()).toBe(false);
+    const out = await r.server.close();
+    expect(out).toMatchObject({ kind: 'aborted' });
+    if (out.kind === 'aborted')
+      expect(out.reason).toMatch(
+        /^during unmask: [0-2] shares of the (self-mask seed of|masking key of dropped client) 'client-00\d', fewer than the threshold 3$/,
+      );
+  });
+});
