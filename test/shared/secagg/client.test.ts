@@ -19,7 +19,7 @@ function make(options: SecAggClientOptions): SecAggClient {
   return new SecAggClient(options);
 }
 
-async function expectRefusal(client: SecAggClient, call: () => Promise<unknown> | unknown, reason: RegExp) {
+async function expectRefusal(client: SecAggClient, call: () => unknown, reason: RegExp) {
   const error = await (async () => call())().then(
     () => undefined,
     (e: unknown) => e,

@@ -62,7 +62,7 @@ export async function stepRound(options: StepperOptions = {}) {
 export async function answer<M>(
   r: Stepped,
   messages: Map<string, M>,
-  act: (c: SecAggClient, m: M) => Promise<unknown> | unknown,
+  act: (c: SecAggClient, m: M) => unknown,
   except: readonly string[] = [],
 ): Promise<Map<string, ClientMessage>> {
   const replies = new Map<string, ClientMessage>();
