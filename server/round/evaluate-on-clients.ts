@@ -52,7 +52,11 @@ export async function evaluateOnClients(
 }
 
 /** A client's score, for the evaluation the current round waits for; refused when none is running. */
-export function receiveReport(run: RoundRun | undefined, clientId: string, report: EvaluationReport): Verdict {
+export function receiveReport(
+  run: Pick<RoundRun, 'evaluation'> | undefined,
+  clientId: string,
+  report: EvaluationReport,
+): Verdict {
   const evaluation = run?.evaluation;
   if (!evaluation) {
     return {
@@ -67,7 +71,7 @@ export function receiveReport(run: RoundRun | undefined, clientId: string, repor
 }
 
 /** `clientId` left: the evaluation the current round waits for, if any, stops waiting for it. */
-export function evaluatorLeft(run: RoundRun | undefined, clientId: string): void {
+export function evaluatorLeft(run: Pick<RoundRun, 'evaluation'> | undefined, clientId: string): void {
   const evaluation = run?.evaluation;
   evaluation?.round.drop(clientId);
   if (evaluation?.round.settled()) evaluation.finish();
