@@ -1,6 +1,5 @@
-import { errorMessage } from '../shared/error-message.js';
 import { EventEmitter } from 'node:events';
-import type { EvaluationReport, RoundClosed } from '../shared/protocol/messages.js';
+import type { RoundClosed } from '../shared/protocol/messages.js';
 import type {
   FederatedEvaluation,
   PrivacyStatus,
@@ -10,17 +9,18 @@ import type {
 } from '../shared/protocol/rounds.js';
 import type { Task } from '../shared/task.js';
 import type { ClientLink, ClientMessage, LinkMessage } from './client-link.js';
+import { ClientRegistry } from './client-registry.js';
+import { GlobalModel } from './global-model.js';
 import { startingPoint, type CoordinatorStart } from './coordinator-start.js';
 import { RoundsRefusedError, type CommittedModel, type CoordinatorOptions } from './coordinator-options.js';
 import type { Inbound, Verdict } from './round/aggregation-protocol.js';
-import { evaluateOnClients } from './round/evaluate-on-clients.js';
+import { evaluateOnClients, evaluatorLeft, receiveReport } from './round/evaluate-on-clients.js';
 import { RoundMachine, type RoundEffect } from './round/round-machine.js';
-import { closedRoundLine, roundRecord } from './round/round-record.js';
+import { aggregatingLine, roundRecord, trainingLine } from './round/round-record.js';
 import { RoundRun, type CommittedRound } from './round/round-run.js';
 import { RoundScheduler, systemClock } from './round/scheduler.js';
-import { dpDurableRecord } from './dp-surfaces.js';
-import { checkedStep, saveVersion } from './round/commit.js';
 import { DEFAULT_UPDATE_NORM_LIMITS } from './round/update-norm.js';
+import { RoundLogWriter } from './round-log-writer.js';
 
 export type { ClientLink, ClientMessage, LinkMessage } from './client-link.js';
 export { systemClock, type Clock } from './round/scheduler.js';
@@ -43,20 +43,14 @@ interface CoordinatorEvents {
  * which ends with the round, so nothing of a finished round reaches the next.
  */
 export class Coordinator extends EventEmitter<CoordinatorEvents> {
-  private readonly clients = new Map<string, ClientLink>();
+  private readonly clients = new ClientRegistry();
   private readonly history: RoundRecord[];
   private readonly scheduler: RoundScheduler<LinkMessage>;
   private readonly log: (line: string) => void;
-  private weights: Float32Array;
-  private version: number;
-  /** Numbering continues after every version ever committed, damaged and quarantined ones included. */
-  private highestVersion: number;
-  private lastRound: number;
+  private readonly model: GlobalModel;
   private pending = 0;
   private current: RoundRun | undefined;
-  private logWrites: Promise<void> = Promise.resolve();
-  /** Connected clients that declined to evaluate (no held-out data); not asked again while connected. */
-  private readonly noEvaluationData = new Set<string>();
+  private readonly roundLog: RoundLogWriter;
   private stopped = false;
   /** Totals since this process started, for /metrics. */
   readonly stats = { updateBytes: 0, updatesAccepted: 0, updatesRefused: 0, roundsCommitted: 0, roundsFailed: 0 };
@@ -68,10 +62,9 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     super();
     this.scheduler = new RoundScheduler(opts.clock ?? systemClock, (m) => this.clients.get(m.to)?.send(m));
     this.log = opts.log ?? ((line) => console.log(line));
-    this.weights = start.weights;
-    this.version = start.version;
-    this.highestVersion = start.highestVersion;
-    this.lastRound = start.lastRound;
+    this.roundLog = new RoundLogWriter(opts.roundLog, !!opts.privacy, this.log);
+    const { task, store, strategy, privacy, maxUpdateNorm = DEFAULT_UPDATE_NORM_LIMITS.max } = opts;
+    this.model = new GlobalModel({ task, store, optimizer: strategy.serverOptimizer, privacy, maxUpdateNorm }, start);
     this.history = start.history;
   }
 
@@ -88,16 +81,16 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   }
 
   get currentVersion(): number {
-    return this.version;
+    return this.model.version;
   }
 
   /** A copy of the current global weights. */
   currentWeights(): Float32Array {
-    return this.weights.slice();
+    return this.model.weights.slice();
   }
 
   connectedClients(): string[] {
-    return [...this.clients.keys()];
+    return this.clients.ids();
   }
 
   pendingRounds(): number {
@@ -106,7 +99,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
 
   /** The number the next round to start will get. */
   nextRoundNumber(): number {
-    return this.running() ? this.current!.round + 1 : this.lastRound + 1;
+    return this.running() ? this.current!.round + 1 : this.model.lastRound + 1;
   }
 
   /**
@@ -114,27 +107,9 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
    * and only then lets the round see it, so a training task never overtakes the welcome.
    */
   join(link: ClientLink): void {
-    const previous = this.clients.get(link.id);
-    if (previous && previous !== link) {
-      this.clients.delete(link.id);
-      previous.close('replaced by a newer connection with the same client id');
-      this.step((run, now) => run.machine.drop(link.id, now));
-    }
-    const { task } = this.opts;
-    link.send({
-      event: 'welcome',
-      to: link.id,
-      body: {
-        clientId: link.id,
-        task: task.info,
-        modelTopology: task.modelTopology,
-        weightSpecs: task.weightSpecs,
-        version: this.version,
-        round: this.lastRound,
-      },
-    });
-    this.clients.set(link.id, link);
-    this.noEvaluationData.delete(link.id);
+    if (this.clients.evictOlder(link)) this.step((run, now) => run.machine.drop(link.id, now));
+    link.send(this.model.welcome(link.id));
+    this.clients.add(link);
     this.log(`client ${link.id} joined (${this.clients.size} connected)`);
     this.step((run, now) => run.machine.setAvailable(this.connectedClients(), now));
     this.emit('changed');
@@ -142,20 +117,16 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
 
   /** The connection `link` is gone. */
   leave(link: ClientLink): void {
-    if (this.clients.get(link.id) !== link) return;
-    this.clients.delete(link.id);
-    this.noEvaluationData.delete(link.id);
+    if (!this.clients.remove(link)) return;
     this.log(`client ${link.id} left (${this.clients.size} connected)`);
-    const evaluation = this.current?.evaluation;
-    evaluation?.round.drop(link.id);
-    if (evaluation?.round.settled()) evaluation.finish();
+    evaluatorLeft(this.current, link.id);
     this.step((run, now) => run.machine.drop(link.id, now));
     this.emit('changed');
   }
 
   /** One decoded, schema-valid message from a client; the verdict is sent back to it. */
   receive(clientId: string, message: ClientMessage): Verdict {
-    if (message.kind === 'evaluation') return this.receiveEvaluation(clientId, message.report);
+    if (message.kind === 'evaluation') return receiveReport(this.current, clientId, message.report);
     const run = this.current;
     const inbound: Inbound =
       message.kind === 'update'
@@ -203,7 +174,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     const refusal = running ? undefined : this.opts.privacy?.refusal();
     if (refusal) throw new RoundsRefusedError(`no more rounds can run: ${refusal}`);
     // `pending` counts the running round too, so the new ones follow the running and queued ones.
-    const first = running ? this.current!.round + this.pending : this.lastRound + 1;
+    const first = running ? this.current!.round + this.pending : this.model.lastRound + 1;
     this.pending += n;
     if (!running) this.beginRound();
     this.emit('changed');
@@ -215,7 +186,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     const run = this.running() ? this.current! : undefined;
     const privacy = this.opts.privacy?.status();
     return {
-      currentVersion: this.version,
+      currentVersion: this.model.version,
       pendingRounds: this.pending,
       rounds: [...this.history, ...(run ? [this.record(run, run.machine.status)] : [])],
       ...(privacy ? { privacy } : {}),
@@ -230,25 +201,11 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     this.scheduler.end();
     run?.evaluation?.finish();
     await run?.aggregation;
-    await this.logWrites;
+    await this.roundLog.flushed();
   }
 
   private running(): boolean {
     return this.current !== undefined && !this.current.machine.closed;
-  }
-
-  private receiveEvaluation(clientId: string, report: EvaluationReport): Verdict {
-    const evaluation = this.current?.evaluation;
-    if (!evaluation) {
-      return {
-        ok: false,
-        code: 'stale-round',
-        message: `no evaluation is running (report is for round ${report.round})`,
-      };
-    }
-    const verdict = evaluation.round.receive(clientId, report);
-    if (evaluation.round.settled()) evaluation.finish();
-    return verdict;
   }
 
   private beginRound(): void {
@@ -260,12 +217,12 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       this.emit('changed');
       return;
     }
-    const round = this.lastRound + 1;
+    const round = this.model.lastRound + 1;
     const now = this.scheduler.now();
     const ctx = {
       round,
-      version: this.version,
-      globalWeights: this.weights,
+      version: this.model.version,
+      globalWeights: this.model.weights,
       trainConfig: { ...this.opts.trainConfig, seed: (this.opts.trainConfig.seed ?? 0) + round },
       timeoutMs: this.opts.policy.trainingTimeoutMs,
       aggregator: this.opts.strategy.aggregator,
@@ -273,7 +230,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     // The population is read when the round selects: differential privacy sizes noise shares by it.
     const open = () => this.opts.protocol({ ...ctx, population: this.clients.size });
     const machine = new RoundMachine(round, this.opts.policy, this.opts.strategy.sampler, open, now);
-    const run = new RoundRun(machine, this.scheduler.open(), this.version, now);
+    const run = new RoundRun(machine, this.scheduler.open(), this.model.version, now);
     this.current = run;
     this.log(
       `round ${round}: waiting for clients (${this.clients.size} connected, ${this.opts.policy.minClients} needed)`,
@@ -301,9 +258,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
           run.scope.after(effect.work, (next, now) => this.apply(run, next(now)));
           break;
         case 'aggregate': {
-          this.log(
-            `round ${run.round}: aggregating${this.opts.privacy ? '' : ` ${machine.protocol?.contributors()} update(s)`}`,
-          );
+          this.log(aggregatingLine(run.round, machine.protocol?.contributors(), !!this.opts.privacy));
           const aggregation = this.aggregate(run);
           run.aggregation = aggregation;
           run.scope.after(aggregation, (next) => this.apply(run, next));
@@ -319,12 +274,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
       }
     }
     if (effects.some((e) => e.type === 'send' && e.message.event === 'train')) {
-      // With differential privacy on, who was drawn is for the admin token only (GET /v1/rounds).
-      this.log(
-        this.opts.privacy
-          ? `round ${run.round}: training the clients drawn`
-          : `round ${run.round}: training with ${machine.participants.length} client(s): ${machine.participants.join(', ')}`,
-      );
+      this.log(trainingLine(run.round, machine.participants, !!this.opts.privacy));
     }
     if (effects.length > 0) this.emit('changed');
     run.scope.at('round', machine.deadline, (now) => this.apply(run, machine.tick(now)));
@@ -338,38 +288,28 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   ): Promise<FederatedEvaluation | undefined> {
     const options = this.opts.federatedEvaluation;
     if (!options) return undefined;
-    const eligible = [...this.clients.values()].filter((l) => l.canEvaluate && !this.noEvaluationData.has(l.id));
     const { log } = this;
-    const request = { version, weights, eligible: eligible.map((l) => l.id), options, quiet: !!this.opts.privacy, log };
+    const request = { version, weights, eligible: this.clients.evaluators(), options, quiet: !!this.opts.privacy, log };
     const evaluated = await evaluateOnClients(run, request);
-    for (const id of evaluated?.declined ?? []) if (this.clients.has(id)) this.noEvaluationData.add(id);
+    this.clients.declined(evaluated?.declined ?? []);
     return evaluated?.result;
   }
 
   /** Applies the aggregate, evaluates and persists the new version; the round's next effects. */
   private async aggregate(run: RoundRun): Promise<RoundEffect[]> {
     const { machine } = run;
-    const optimizer = this.opts.strategy.serverOptimizer;
-    const optimizerBefore = optimizer.state();
     try {
       // With differential privacy the round was charged at its draw and its turnout here, each made durable before returning.
       const aggregate = machine.protocol!.aggregate();
-      const maxNorm = this.opts.maxUpdateNorm ?? DEFAULT_UPDATE_NORM_LIMITS.max;
-      const weights = checkedStep(optimizer, this.weights, aggregate.delta, maxNorm);
-      const evaluation = this.opts.evaluate ? await this.opts.evaluate(weights) : undefined;
-      const version = this.highestVersion + 1;
-      const federatedEvaluation = await this.evaluateOnClients(run, version, weights);
-      const committed: CommittedRound = { aggregate, evaluation, federatedEvaluation, version };
-      const record = this.durable(this.record(run, 'committed', committed));
-      await saveVersion(this.opts.store, this.opts.task, { version, weights, record }, optimizer, this.opts.privacy);
-      this.weights = weights;
-      this.version = version;
-      this.highestVersion = version;
-      run.committed = committed;
+      ({ committed: run.committed } = await this.model.commit(aggregate.delta, async ({ version, weights }) => {
+        const evaluation = this.opts.evaluate ? await this.opts.evaluate(weights) : undefined;
+        const federatedEvaluation = await this.evaluateOnClients(run, version, weights);
+        const committed: CommittedRound = { aggregate, evaluation, federatedEvaluation, version };
+        return { committed, record: this.roundLog.durable(this.record(run, 'committed', committed)) };
+      }));
       return machine.committed(this.scheduler.now());
     } catch (e) {
-      // A privacy charge already made stays: overcounting is safe, undercounting is not.
-      optimizer.restore(optimizerBefore);
+      // A privacy charge already made stays (overcounting is safe, undercounting is not); the model restored its optimizer.
       const reason = `aggregation failed: ${(e as Error).message}`;
       this.log(`round ${run.round}: ${reason}`);
       return machine.aggregationFailed(reason, this.scheduler.now());
@@ -380,39 +320,26 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     const committed = outcome === 'committed' ? run.committed : undefined;
     const record = this.record(run, outcome, committed);
     this.history.push(record);
-    this.lastRound = run.round;
+    this.model.roundClosed(run.round);
     if (outcome === 'committed') this.stats.roundsCommitted++;
     else this.stats.roundsFailed++;
     const privacy = this.opts.privacy?.summary();
     const body: RoundClosed = {
       round: run.round,
       outcome,
-      version: this.version,
+      version: this.model.version,
       ...(record.reason ? { reason: record.reason } : {}),
       ...(privacy ? { privacy } : {}),
     };
     for (const to of run.machine.participants) run.scope.send({ event: 'round-closed', to, body });
     // The round is over: its deadlines and any late protocol work end here.
     run.scope.end();
-    // With differential privacy on, the log carries what the durable record does (see dp-surfaces.ts).
-    const logged = this.durable(record);
-    this.log(closedRoundLine(logged, this.version, !!this.opts.privacy));
-    // Chained so records land in order; stop() waits for the chain.
-    this.logWrites = this.logWrites
-      .then(() => this.opts.roundLog.append(logged))
-      .catch((e: unknown) => {
-        this.log(`round ${run.round}: could not append to the round log: ${errorMessage(e)}`);
-      });
+    this.roundLog.closed(record, this.model.version);
     this.emit('round', record);
     if (outcome === 'committed')
-      this.emit('committed', { version: this.version, round: run.round, weights: this.weights });
+      this.emit('committed', { version: this.model.version, round: run.round, weights: this.model.weights });
     this.pending = Math.max(0, this.pending - 1);
     this.beginRound();
-  }
-
-  /** The record as the round log, checkpoint metadata and log lines keep it: only what DP covers when it is on. */
-  private durable(record: RoundRecord): RoundRecord {
-    return this.opts.privacy ? dpDurableRecord(record) : record;
   }
 
   private record(run: RoundRun, status: RoundStatus, committed?: CommittedRound): RoundRecord {

@@ -1,5 +1,7 @@
+import type { EvaluationReport } from '../../shared/protocol/messages.js';
 import type { FederatedEvaluation } from '../../shared/protocol/rounds.js';
 import type { FederatedEvaluationOptions } from '../coordinator-options.js';
+import type { Verdict } from './aggregation-protocol.js';
 import { FederatedEvaluationRound, skippedEvaluation } from './federated-evaluation.js';
 import type { RoundRun } from './round-run.js';
 
@@ -47,4 +49,30 @@ export async function evaluateOnClients(
     for (const to of evaluation.selected) scope.send({ event: 'evaluate', to, body, weights });
   });
   return { result: evaluation.result(scope.now()), declined: evaluation.declined };
+}
+
+/** A client's score, for the evaluation the current round waits for; refused when none is running. */
+export function receiveReport(
+  run: Pick<RoundRun, 'evaluation'> | undefined,
+  clientId: string,
+  report: EvaluationReport,
+): Verdict {
+  const evaluation = run?.evaluation;
+  if (!evaluation) {
+    return {
+      ok: false,
+      code: 'stale-round',
+      message: `no evaluation is running (report is for round ${report.round})`,
+    };
+  }
+  const verdict = evaluation.round.receive(clientId, report);
+  if (evaluation.round.settled()) evaluation.finish();
+  return verdict;
+}
+
+/** `clientId` left: the evaluation the current round waits for, if any, stops waiting for it. */
+export function evaluatorLeft(run: Pick<RoundRun, 'evaluation'> | undefined, clientId: string): void {
+  const evaluation = run?.evaluation;
+  evaluation?.round.drop(clientId);
+  if (evaluation?.round.settled()) evaluation.finish();
 }

@@ -81,6 +81,17 @@ export function roundRecord(facts: RoundFacts, now: number): RoundRecord {
   };
 }
 
+/** The log line when a round starts aggregating; with differential privacy on, how many contributed stays out. */
+export function aggregatingLine(round: number, contributors: number | undefined, privacyOn: boolean): string {
+  return `round ${round}: aggregating${privacyOn ? '' : ` ${contributors} update(s)`}`;
+}
+
+/** The log line when a round's training tasks went out; with differential privacy on, who was drawn is for the admin token only (GET /v1/rounds). */
+export function trainingLine(round: number, participants: readonly string[], privacyOn: boolean): string {
+  if (privacyOn) return `round ${round}: training the clients drawn`;
+  return `round ${round}: training with ${participants.length} client(s): ${participants.join(', ')}`;
+}
+
 /** The log line of a closed round, from its durable record (see dp-surfaces.ts); `version` is the current one. */
 export function closedRoundLine(logged: RoundRecord, version: number, privacyOn: boolean): string {
   if (logged.status !== 'committed') return `round ${logged.round}: failed: ${logged.reason}`;

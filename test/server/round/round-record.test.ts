@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { roundRecord, type RoundFacts } from '../../../server/round/round-record.js';
+import { aggregatingLine, roundRecord, trainingLine, type RoundFacts } from '../../../server/round/round-record.js';
 import type { RoundPrivacyRecord } from '../../../shared/protocol/rounds.js';
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -124,5 +124,14 @@ describe('roundRecord', () => {
     expect(record.durationMs).toBe(0);
     expect(record.phaseMs).toEqual({ waiting: 50 });
     expect(record).not.toHaveProperty('stage');
+  });
+});
+
+describe('round log lines', () => {
+  it('name who trains and how many updates are aggregated, unless differential privacy is on', () => {
+    expect(trainingLine(5, ['a', 'b'], false)).toBe('round 5: training with 2 client(s): a, b');
+    expect(trainingLine(5, ['a', 'b'], true)).toBe('round 5: training the clients drawn');
+    expect(aggregatingLine(5, 2, false)).toBe('round 5: aggregating 2 update(s)');
+    expect(aggregatingLine(5, 2, true)).toBe('round 5: aggregating');
   });
 });
