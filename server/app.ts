@@ -12,7 +12,7 @@ import { Coordinator, type Clock } from './coordinator.js';
 import { createEvaluator } from './evaluator.js';
 import { handleApi } from './http-api.js';
 import { createHttpServer } from './http-server.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, infoLines, type Logger } from './logger.js';
 import { loadTlsCredentials } from './tls.js';
 import { CoordinatorMetrics } from './metrics.js';
 import { MetricsExposition } from './metrics-exposition.js';
@@ -102,7 +102,7 @@ export async function startCoordinator(
 ): Promise<RunningCoordinator> {
   const logger = options.logger ?? createLogger(config.log);
   // coordinator.ts and the secure-aggregation runtime still take a line callback.
-  const log = (line: string) => logger.info(line);
+  const log = infoLines(logger);
   const joinToken = config.joinToken ?? generateToken();
   const adminToken = config.adminToken ?? generateToken();
   // Read before anything is opened, so a wrong file stops the start naming it.

@@ -1,3 +1,4 @@
+import { createLogger, infoLines } from './logger.js';
 import { EventEmitter } from 'node:events';
 import type { RoundClosed } from '../shared/protocol/messages.js';
 import type {
@@ -61,19 +62,16 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   ) {
     super();
     this.scheduler = new RoundScheduler(opts.clock ?? systemClock, (m) => this.clients.get(m.to)?.send(m));
-    this.log = opts.log ?? ((line) => console.log(line));
+    this.log = opts.log ?? infoLines(createLogger());
     this.roundLog = new RoundLogWriter(opts.roundLog, !!opts.privacy, this.log);
     const { task, store, strategy, privacy, maxUpdateNorm = DEFAULT_UPDATE_NORM_LIMITS.max } = opts;
     this.model = new GlobalModel({ task, store, optimizer: strategy.serverOptimizer, privacy, maxUpdateNorm }, start);
     this.history = start.history;
   }
 
-  /**
-   * Resumes from the store's latest version and the round log, or commits the task's initial
-   * weights as version 0 on an empty data dir.
-   */
+  /** Resumes from the store's latest version and the round log, or commits the initial weights as version 0. */
   static async open(opts: CoordinatorOptions): Promise<Coordinator> {
-    return new Coordinator(opts, await startingPoint(opts, opts.log ?? ((line: string) => console.log(line))));
+    return new Coordinator(opts, await startingPoint(opts, opts.log ?? infoLines(createLogger())));
   }
 
   get task(): Task {

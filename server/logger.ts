@@ -66,3 +66,10 @@ export function lineLogger(write: (line: string) => void, level: LogConfig['leve
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }
+
+/** Plain log lines (the round runtime's) as info messages of `logger`. */
+export function infoLines(logger: Logger): (line: string) => void {
+  return (line) => {
+    logger.info(line);
+  };
+}
