@@ -118,7 +118,7 @@ describe('SecAggServer ends the round', () => {
     const [a, ...rest] = r.ids;
     r.server.receive(a, { type: 'secagg/refusal', round: 1, reason: 'not today' });
     expect(r.server.pending()).toEqual(rest);
-    expect(() => r.server.receive(a, r.adverts.get(a)!)).toThrow(/is not expected in phase 'advertise'/);
+    expect(() => r.server.receive(a, r.adverts.get(a)!)).toThrow(/is not expected in phase 'advertise-keys'/);
     for (const id of rest) r.server.receive(id, r.adverts.get(id)!);
     expect(r.server.complete()).toBe(true);
     const next = await r.server.close();
@@ -131,7 +131,7 @@ describe('SecAggServer ends the round', () => {
     await answer(r, await r.step<UnmaskRequest>(), (c, m) => c.unmask(m));
     const done = await r.server.close();
     if (done.kind !== 'done') throw new Error(JSON.stringify(done));
-    expect(done.result.dropouts).toEqual([{ id: a, phase: 'advertise', reason: 'not today' }]);
+    expect(done.result.dropouts).toEqual([{ id: a, phase: 'advertise-keys', reason: 'not today' }]);
     expect(done.result.survivors).toEqual(rest);
     expect(done.result.totalWeight).toBe(3 * rest.length);
     expect(r.server.phase).toBe('done');
