@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SecAggMessageError } from '../../../shared/secagg/errors.js';
 import { roundContext } from '../../../shared/secagg/round.js';
+import { SecAggServer } from '../../../shared/secagg/server.js';
 import {
   answer,
   runTo,
@@ -13,6 +14,70 @@ import {
 } from './stepper.js';
 
 describe('SecAggServer rejects, changing nothing', () => {
+  it('a message of another round, from a stranger, in the wrong phase, or keys whose signature fails', async () => {
+    const r = await stepRound();
+    const [a, b] = r.ids;
+    const advert = r.adverts.get(a)!;
+    if (advert.type !== 'secagg/advertise-keys') throw new Error(advert.type);
+    expect(() => r.server.receive(a, { ...advert, round: 2 })).toThrow(
+      new SecAggMessageError('message for round 2, this is round 1'),
+    );
+    expect(() => r.server.receive('client-999', advert)).toThrow(
+      new SecAggMessageError(
+        `'client-999' is not expected in phase 'advertise-keys' (not selected, dropped, or already answered)`,
+      ),
+    );
+    expect(() => r.server.receive(a, { type: 'secagg/consistency', round: 1, signature: new Uint8Array(64) })).toThrow(
+      new SecAggMessageError(`'secagg/consistency' arrived in phase 'advertise-keys'`),
+    );
+    const signature = Uint8Array.from(advert.signature);
+    signature[0] ^= 1;
+    const maskingKey = Uint8Array.from(advert.maskingKey);
+    maskingKey[0] ^= 1;
+    const badKeys = new SecAggMessageError(`keys from '${a}' fail its identity signature`);
+    expect(() => r.server.receive(a, { ...advert, signature })).toThrow(badKeys);
+    expect(() => r.server.receive(a, { ...advert, maskingKey })).toThrow(badKeys);
+    // b's keys are signed by b, not by a.
+    expect(() => r.server.receive(a, r.adverts.get(b)!)).toThrow(badKeys);
+    expect(r.server.pending()).toEqual(r.ids);
+    expect(r.server.complete()).toBe(false);
+    r.server.receive(a, advert);
+    expect(() => r.server.receive(a, advert)).toThrow(/is not expected in phase 'advertise-keys'/);
+  });
+
+  it('a masked input of the wrong size', async () => {
+    const r = await stepRound();
+    const routed = await runTo<RoutedShares>(r, 'masked-input');
+    const [a] = r.ids;
+    const reply = await r.clients.get(a)!.maskInput(routed.get(a)!, UPDATE);
+    if (reply.type !== 'secagg/masked-input') throw new Error(reply.type);
+    // Two coordinates and the weight, one 32-bit word each.
+    expect(reply.masked.length).toBe(12);
+    for (const masked of [reply.masked.subarray(4), new Uint8Array(16)])
+      expect(() => r.server.receive(a, { ...reply, masked })).toThrow(
+        new SecAggMessageError(`masked input from '${a}' has ${masked.length} bytes, expected 12`),
+      );
+    expect(() =>
+      r.server.receive(a, { type: 'secagg/unmask', round: 1, selfMaskShares: [], maskingKeyShares: [] }),
+    ).toThrow(new SecAggMessageError(`'secagg/unmask' arrived in phase 'masked-input'`));
+    expect(r.server.pending()).toContain(a);
+    r.server.receive(a, reply);
+    expect(r.server.pending()).not.toContain(a);
+  });
+
+  it('hands every message to the audit first, refused ones too', async () => {
+    const r = await stepRound();
+    const seen: [string, unknown][] = [];
+    const server = new SecAggServer({ setup: r.setup, audit: { received: (id, m) => seen.push([id, m]) } });
+    const [a, b] = r.ids;
+    server.receive(a, r.adverts.get(a)!);
+    expect(() => server.receive(a, r.adverts.get(b)!)).toThrow(SecAggMessageError);
+    expect(seen).toEqual([
+      [a, r.adverts.get(a)],
+      [a, r.adverts.get(b)],
+    ]);
+  });
+
   it('share boxes for a stranger, twice for one neighbour, of the wrong size, or not for every neighbour', async () => {
     const r = await stepRound();
     const peerKeys = await runTo<PeerKeys>(r, 'share-keys');
@@ -85,6 +150,60 @@ describe('SecAggServer rejects, changing nothing', () => {
 });
 
 describe('SecAggServer ends the round', () => {
+  it('after advertise when a client has fewer than t live neighbours, naming it', async () => {
+    const r = await stepRound();
+    const [a, b] = r.ids;
+    for (const id of [a, b]) r.server.receive(id, r.adverts.get(id)!);
+    const out = await r.server.close();
+    expect(out).toMatchObject({ kind: 'aborted' });
+    if (out.kind !== 'aborted') return;
+    expect(out.reason).toMatch(
+      /^after advertise: client 'client-00[01]' has [01] live neighbours, fewer than the threshold 3$/,
+    );
+    expect(out.dropouts).toEqual(r.ids.slice(2).map((id) => ({ id, phase: 'advertise-keys' })));
+    expect(r.server.pending()).toEqual([]);
+  });
+
+  it('records who did not answer as dropped in that phase, and waits only for those still live', async () => {
+    const r = await stepRound();
+    const [a, ...rest] = r.ids;
+    for (const id of rest) r.server.receive(id, r.adverts.get(id)!);
+    expect(r.server.complete()).toBe(false);
+    const next = await r.server.close();
+    if (next.kind !== 'send') throw new Error(JSON.stringify(next));
+    expect(next.phase).toBe('share-keys');
+    expect(r.server.phase).toBe('share-keys');
+    expect([...next.messages.keys()].sort()).toEqual(rest);
+    expect(r.server.pending().sort()).toEqual(rest);
+    for (const [id, m] of next.messages as Map<string, PeerKeys>) {
+      expect(m).toMatchObject({ type: 'secagg/peer-keys', round: 1 });
+      const neighbours = roundContext(r.setup)
+        .graph.get(id)!
+        .filter((v) => v !== a);
+      expect(m.peers.map((p) => p.id)).toEqual(neighbours);
+    }
+    const out = await r.server.close();
+    expect(out).toMatchObject({
+      kind: 'aborted',
+      reason: 'after share keys: no client shared keys',
+      dropouts: [{ id: a, phase: 'advertise-keys' }, ...rest.map((id) => ({ id, phase: 'share-keys' }))],
+    });
+  });
+
+  it('unmask is complete once every secret has t revealers, before everyone answered', async () => {
+    const r = await stepRound();
+    const requests = await runTo<UnmaskRequest>(r, 'unmask');
+    const [a] = r.ids;
+    await answer(r, requests, (c, m) => c.unmask(m), [a]);
+    // Every survivor has 4 neighbours, 3 = t of them revealed.
+    expect(r.server.pending()).toEqual([a]);
+    expect(r.server.complete()).toBe(true);
+    const done = await r.server.close();
+    if (done.kind !== 'done') throw new Error(JSON.stringify(done));
+    expect(done.result.survivors).toEqual(r.ids);
+    expect(done.result.dropouts).toEqual([{ id: a, phase: 'unmask' }]);
+  });
+
   it('when nobody advertised, and then takes no message and no close', async () => {
     const r = await stepRound();
     expect(await r.server.close()).toMatchObject({
@@ -118,7 +237,7 @@ describe('SecAggServer ends the round', () => {
     const [a, ...rest] = r.ids;
     r.server.receive(a, { type: 'secagg/refusal', round: 1, reason: 'not today' });
     expect(r.server.pending()).toEqual(rest);
-    expect(() => r.server.receive(a, r.adverts.get(a)!)).toThrow(/is not expected in phase 'advertise'/);
+    expect(() => r.server.receive(a, r.adverts.get(a)!)).toThrow(/is not expected in phase 'advertise-keys'/);
     for (const id of rest) r.server.receive(id, r.adverts.get(id)!);
     expect(r.server.complete()).toBe(true);
     const next = await r.server.close();
@@ -131,7 +250,7 @@ describe('SecAggServer ends the round', () => {
     await answer(r, await r.step<UnmaskRequest>(), (c, m) => c.unmask(m));
     const done = await r.server.close();
     if (done.kind !== 'done') throw new Error(JSON.stringify(done));
-    expect(done.result.dropouts).toEqual([{ id: a, phase: 'advertise', reason: 'not today' }]);
+    expect(done.result.dropouts).toEqual([{ id: a, phase: 'advertise-keys', reason: 'not today' }]);
     expect(done.result.survivors).toEqual(rest);
     expect(done.result.totalWeight).toBe(3 * rest.length);
     expect(r.server.phase).toBe('done');
