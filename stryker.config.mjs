@@ -379,6 +379,12 @@ export const equivalentMutants = [
       "revealProof only asks whether the kind is 'self-mask-seed': any other string, '' too, proves a masking-key share",
   },
   {
+    file: 'shared/secagg/server.ts',
+    code: 'default: {\n        const unexpected: never = phase;\n        throw new Error(`unknown phase ${String(unexpected)}`);\n      }',
+    reason:
+      "unreachable: close() returns above for 'done' and 'aborted', and the state is private (the exhaustive-switch guard)",
+  },
+  {
     file: 'shared/secagg/bytes.ts',
     code: 'i < bytes.length',
     reason: 'i <= length only ORs in bytes[length], undefined, which | treats as 0',

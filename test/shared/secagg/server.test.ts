@@ -5,6 +5,8 @@ import { SecAggServer } from '../../../shared/secagg/server.js';
 import {
   answer,
   runTo,
+  transported,
+  type ClientMessage,
   stepRound,
   UPDATE,
   type ConsistencyRequest,
@@ -63,6 +65,38 @@ describe('SecAggServer rejects, changing nothing', () => {
     expect(r.server.pending()).toContain(a);
     r.server.receive(a, reply);
     expect(r.server.pending()).not.toContain(a);
+  });
+
+  it('a masked input of the wrong size in 16-bit words', async () => {
+    const r = await stepRound({ wordBits: 16 });
+    const routed = await runTo<RoutedShares>(r, 'masked-input');
+    const [a] = r.ids;
+    const reply = transported(r, await r.clients.get(a)!.maskInput(routed.get(a)!, UPDATE));
+    if (reply.type !== 'secagg/masked-input') throw new Error(reply.type);
+    expect(reply.masked.length).toBe(8);
+    expect(() => r.server.receive(a, { ...reply, masked: reply.masked.subarray(2) })).toThrow(
+      new SecAggMessageError(`masked input from '${a}' has 6 bytes, expected 8 (2 16-bit words and a 32-bit weight)`),
+    );
+    expect(r.server.pending()).toContain(a);
+  });
+
+  it('a message of an unknown type', async () => {
+    const r = await stepRound();
+    const [a] = r.ids;
+    const bogus = { type: 'secagg/bogus', round: 1 } as unknown as ClientMessage;
+    expect(() => r.server.receive(a, bogus)).toThrow(
+      new SecAggMessageError('unknown message {"type":"secagg/bogus","round":1}'),
+    );
+    expect(r.server.pending()).toContain(a);
+  });
+
+  it('keys the given verify refuses, though their signature is good', async () => {
+    const r = await stepRound();
+    const server = new SecAggServer({ setup: r.setup, verify: () => false });
+    const [a] = r.ids;
+    expect(() => server.receive(a, r.adverts.get(a)!)).toThrow(
+      new SecAggMessageError(`keys from '${a}' fail its identity signature`),
+    );
   });
 
   it('hands every message to the audit first, refused ones too', async () => {
@@ -188,6 +222,27 @@ describe('SecAggServer ends the round', () => {
       reason: 'after share keys: no client shared keys',
       dropouts: [{ id: a, phase: 'advertise-keys' }, ...rest.map((id) => ({ id, phase: 'share-keys' }))],
     });
+  });
+
+  it('to a sum in 16-bit words, and then refuses to close again', async () => {
+    const r = await stepRound({ wordBits: 16 });
+    await answer(r, await runTo<UnmaskRequest>(r, 'unmask'), (c, m) => c.unmask(m));
+    const done = await r.server.close();
+    if (done.kind !== 'done') throw new Error(JSON.stringify(done));
+    expect(done.result.totalWeight).toBe(3 * r.ids.length);
+    for (const [i, v] of UPDATE.delta.entries()) expect(done.result.mean[i]).toBeCloseTo(v, 3);
+    await expect(r.server.close()).rejects.toThrow('round 1 is already done');
+  });
+
+  it('sends the survivor list sorted, whatever order the masked inputs came in', async () => {
+    const r = await stepRound();
+    const routed = await runTo<RoutedShares>(r, 'masked-input');
+    await answer(r, new Map([...routed].reverse()), (c, m) => c.maskInput(m, UPDATE));
+    const requests = await r.step<ConsistencyRequest>();
+    for (const m of requests.values()) expect(m.survivors).toEqual(r.ids);
+    await answer(r, new Map([...requests].reverse()), (c, m) => c.consistency(m));
+    const unmask = await r.step<UnmaskRequest>();
+    for (const m of unmask.values()) expect(m.survivors).toEqual(r.ids);
   });
 
   it('unmask is complete once every secret has t revealers, before everyone answered', async () => {
