@@ -245,6 +245,60 @@ describe('SecAggServer ends the round', () => {
     for (const m of unmask.values()) expect(m.survivors).toEqual(r.ids);
   });
 
+  it('during unmask when the sum carries a weight or a coordinate no honest clients could send, naming nobody', async () => {
+    const word = (index: number, add: number) => async () => {
+      const r = await stepRound();
+      const routed = await runTo<RoutedShares>(r, 'masked-input');
+      const [a] = r.ids;
+      await answer(r, routed, async (c, m) => {
+        const reply = await c.maskInput(m, UPDATE);
+        if (c !== r.clients.get(a) || reply.type !== 'secagg/masked-input') return reply;
+        const masked = Uint8Array.from(reply.masked);
+        const view = new DataView(masked.buffer);
+        view.setUint32(4 * index, (view.getUint32(4 * index, true) + add) >>> 0, true);
+        return { ...reply, masked };
+      });
+      await answer(r, await r.step<ConsistencyRequest>(), (c, m) => c.consistency(m));
+      await answer(r, await r.step<UnmaskRequest>(), (c, m) => c.unmask(m));
+      const out = await r.server.close();
+      if (out.kind !== 'aborted') throw new Error(JSON.stringify(out));
+      expect(out).not.toHaveProperty('culprit');
+      return out.reason;
+    };
+    // Six survivors of weight 3; the weight is the third word.
+    expect(await word(2, 1000)()).toBe(
+      'during unmask: the total weight 1018 is outside [6, 60] for 6 survivors: some client sent a malformed weight word',
+    );
+    expect(await word(2, -13)()).toBe(
+      'during unmask: the total weight 5 is outside [6, 60] for 6 survivors: some client sent a malformed weight word',
+    );
+    expect(await word(0, 2 ** 30)()).toMatch(
+      /^during unmask: coordinate 0 of the mean is \S+, outside the clip range \+-1 \(\+\S+\): some client sent words outside the encoding$/,
+    );
+  });
+
+  it('rebuilds a secret from t shares: a forged share beyond the first t changes nothing', async () => {
+    const r = await stepRound();
+    const requests = await runTo<UnmaskRequest>(r, 'unmask');
+    const [a] = r.ids;
+    // a's fourth neighbour is the last of its holders; the coordinator combines the first t = 3.
+    const fourth = roundContext(r.setup).graph.get(a)![3];
+    await answer(r, requests, (c, m) => {
+      const reply = c.unmask(m);
+      if (c !== r.clients.get(fourth)) return reply;
+      const selfMaskShares = reply.selfMaskShares.map((s) => {
+        if (s.of !== a) return s;
+        const share = Uint8Array.from(s.share);
+        share[0] ^= 1;
+        return { ...s, share };
+      });
+      return { ...reply, selfMaskShares };
+    });
+    const done = await r.server.close();
+    if (done.kind !== 'done') throw new Error(JSON.stringify(done));
+    for (const [i, v] of UPDATE.delta.entries()) expect(done.result.mean[i]).toBeCloseTo(v, 5);
+  });
+
   it('unmask is complete once every secret has t revealers, before everyone answered', async () => {
     const r = await stepRound();
     const requests = await runTo<UnmaskRequest>(r, 'unmask');
