@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SecAggMessageError } from '../../../shared/secagg/errors.js';
 import { roundContext } from '../../../shared/secagg/round.js';
-import { SecAggServer } from '../../../shared/secagg/server.js';
+import { SecAggServer, type ServerStep } from '../../../shared/secagg/server.js';
 import {
   answer,
   runTo,
@@ -243,6 +243,10 @@ describe('SecAggServer ends the round', () => {
     await answer(r, new Map([...requests].reverse()), (c, m) => c.consistency(m));
     const unmask = await r.step<UnmaskRequest>();
     for (const m of unmask.values()) expect(m.survivors).toEqual(r.ids);
+    await answer(r, new Map([...unmask].reverse()), (c, m) => c.unmask(m));
+    const done = await r.server.close();
+    if (done.kind !== 'done') throw new Error(JSON.stringify(done));
+    expect(done.result.survivors).toEqual(r.ids);
   });
 
   it('during unmask when the sum carries a weight or a coordinate no honest clients could send, naming nobody', async () => {
@@ -260,21 +264,28 @@ describe('SecAggServer ends the round', () => {
       });
       await answer(r, await r.step<ConsistencyRequest>(), (c, m) => c.consistency(m));
       await answer(r, await r.step<UnmaskRequest>(), (c, m) => c.unmask(m));
-      const out = await r.server.close();
-      if (out.kind !== 'aborted') throw new Error(JSON.stringify(out));
-      expect(out).not.toHaveProperty('culprit');
-      return out.reason;
+      return r.server.close();
+    };
+    const reason = async (step: ServerStep) => {
+      if (step.kind !== 'aborted') throw new Error(JSON.stringify(step));
+      expect(step).not.toHaveProperty('culprit');
+      return step.reason;
     };
     // Six survivors of weight 3; the weight is the third word.
-    expect(await word(2, 1000)()).toBe(
+    expect(await reason(await word(2, 1000)())).toBe(
       'during unmask: the total weight 1018 is outside [6, 60] for 6 survivors: some client sent a malformed weight word',
     );
-    expect(await word(2, -13)()).toBe(
+    expect(await reason(await word(2, -13)())).toBe(
       'during unmask: the total weight 5 is outside [6, 60] for 6 survivors: some client sent a malformed weight word',
     );
-    expect(await word(0, 2 ** 30)()).toMatch(
+    expect(await reason(await word(0, 2 ** 30)())).toMatch(
       /^during unmask: coordinate 0 of the mean is \S+, outside the clip range \+-1 \(\+\S+\): some client sent words outside the encoding$/,
     );
+    // Weights 6 and 60 are in range: 6 scales the mean by 3, so coordinate 1 (-0.5) leaves the clip range.
+    expect(await reason(await word(2, -12)())).toMatch(/^during unmask: coordinate 1 of the mean is -1\.5\d*, outside/);
+    const heaviest = await word(2, 42)();
+    if (heaviest.kind !== 'done') throw new Error(JSON.stringify(heaviest));
+    expect(heaviest.result.totalWeight).toBe(60);
   });
 
   it('rebuilds a secret from t shares: a forged share beyond the first t changes nothing', async () => {
