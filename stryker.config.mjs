@@ -379,6 +379,28 @@ export const equivalentMutants = [
       "revealProof only asks whether the kind is 'self-mask-seed': any other string, '' too, proves a masking-key share",
   },
   {
+    file: 'shared/secagg/server.ts',
+    code: 'default: {\n        const unexpected: never = phase;\n        throw new Error(`unknown phase ${String(unexpected)}`);\n      }',
+    reason:
+      "unreachable: close() returns above for 'done' and 'aborted', and the state is private (the exhaustive-switch guard)",
+  },
+  {
+    file: 'shared/secagg/server.ts',
+    code: 'key.length === 32',
+    reason: 'combine() of 33-byte shares (checkReveal refuses any other size) always yields 32 bytes',
+  },
+  {
+    file: 'shared/secagg/server.ts',
+    code: 'w < v',
+    reason: 'w is a neighbour of v and the graph has no self-loops, so w <= v never sees w === v',
+  },
+  {
+    file: 'shared/secagg/server.ts',
+    code: 'this.neighboursIn(owner, responders).filter((h) => this.revealed.get(h)![kind].has(owner))',
+    reason:
+      "always true: checkReveal makes each responder reveal exactly its live neighbours' shares of that kind, and owner is one",
+  },
+  {
     file: 'shared/secagg/bytes.ts',
     code: 'i < bytes.length',
     reason: 'i <= length only ORs in bytes[length], undefined, which | treats as 0',

@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { SecAggMessageError } from '../../../shared/secagg/errors.js';
 import { roundContext } from '../../../shared/secagg/round.js';
+import { SecAggServer, type ServerStep } from '../../../shared/secagg/server.js';
 import {
   answer,
   runTo,
+  transported,
+  type ClientMessage,
   stepRound,
   UPDATE,
   type ConsistencyRequest,
@@ -13,6 +16,102 @@ import {
 } from './stepper.js';
 
 describe('SecAggServer rejects, changing nothing', () => {
+  it('a message of another round, from a stranger, in the wrong phase, or keys whose signature fails', async () => {
+    const r = await stepRound();
+    const [a, b] = r.ids;
+    const advert = r.adverts.get(a)!;
+    if (advert.type !== 'secagg/advertise-keys') throw new Error(advert.type);
+    expect(() => r.server.receive(a, { ...advert, round: 2 })).toThrow(
+      new SecAggMessageError('message for round 2, this is round 1'),
+    );
+    expect(() => r.server.receive('client-999', advert)).toThrow(
+      new SecAggMessageError(
+        `'client-999' is not expected in phase 'advertise-keys' (not selected, dropped, or already answered)`,
+      ),
+    );
+    expect(() => r.server.receive(a, { type: 'secagg/consistency', round: 1, signature: new Uint8Array(64) })).toThrow(
+      new SecAggMessageError(`'secagg/consistency' arrived in phase 'advertise-keys'`),
+    );
+    const signature = Uint8Array.from(advert.signature);
+    signature[0] ^= 1;
+    const maskingKey = Uint8Array.from(advert.maskingKey);
+    maskingKey[0] ^= 1;
+    const badKeys = new SecAggMessageError(`keys from '${a}' fail its identity signature`);
+    expect(() => r.server.receive(a, { ...advert, signature })).toThrow(badKeys);
+    expect(() => r.server.receive(a, { ...advert, maskingKey })).toThrow(badKeys);
+    // b's keys are signed by b, not by a.
+    expect(() => r.server.receive(a, r.adverts.get(b)!)).toThrow(badKeys);
+    expect(r.server.pending()).toEqual(r.ids);
+    expect(r.server.complete()).toBe(false);
+    r.server.receive(a, advert);
+    expect(() => r.server.receive(a, advert)).toThrow(/is not expected in phase 'advertise-keys'/);
+  });
+
+  it('a masked input of the wrong size', async () => {
+    const r = await stepRound();
+    const routed = await runTo<RoutedShares>(r, 'masked-input');
+    const [a] = r.ids;
+    const reply = await r.clients.get(a)!.maskInput(routed.get(a)!, UPDATE);
+    if (reply.type !== 'secagg/masked-input') throw new Error(reply.type);
+    // Two coordinates and the weight, one 32-bit word each.
+    expect(reply.masked.length).toBe(12);
+    for (const masked of [reply.masked.subarray(4), new Uint8Array(16)])
+      expect(() => r.server.receive(a, { ...reply, masked })).toThrow(
+        new SecAggMessageError(`masked input from '${a}' has ${masked.length} bytes, expected 12`),
+      );
+    expect(() =>
+      r.server.receive(a, { type: 'secagg/unmask', round: 1, selfMaskShares: [], maskingKeyShares: [] }),
+    ).toThrow(new SecAggMessageError(`'secagg/unmask' arrived in phase 'masked-input'`));
+    expect(r.server.pending()).toContain(a);
+    r.server.receive(a, reply);
+    expect(r.server.pending()).not.toContain(a);
+  });
+
+  it('a masked input of the wrong size in 16-bit words', async () => {
+    const r = await stepRound({ wordBits: 16 });
+    const routed = await runTo<RoutedShares>(r, 'masked-input');
+    const [a] = r.ids;
+    const reply = transported(r, await r.clients.get(a)!.maskInput(routed.get(a)!, UPDATE));
+    if (reply.type !== 'secagg/masked-input') throw new Error(reply.type);
+    expect(reply.masked.length).toBe(8);
+    expect(() => r.server.receive(a, { ...reply, masked: reply.masked.subarray(2) })).toThrow(
+      new SecAggMessageError(`masked input from '${a}' has 6 bytes, expected 8 (2 16-bit words and a 32-bit weight)`),
+    );
+    expect(r.server.pending()).toContain(a);
+  });
+
+  it('a message of an unknown type', async () => {
+    const r = await stepRound();
+    const [a] = r.ids;
+    const bogus = { type: 'secagg/bogus', round: 1 } as unknown as ClientMessage;
+    expect(() => r.server.receive(a, bogus)).toThrow(
+      new SecAggMessageError('unknown message {"type":"secagg/bogus","round":1}'),
+    );
+    expect(r.server.pending()).toContain(a);
+  });
+
+  it('keys the given verify refuses, though their signature is good', async () => {
+    const r = await stepRound();
+    const server = new SecAggServer({ setup: r.setup, verify: () => false });
+    const [a] = r.ids;
+    expect(() => server.receive(a, r.adverts.get(a)!)).toThrow(
+      new SecAggMessageError(`keys from '${a}' fail its identity signature`),
+    );
+  });
+
+  it('hands every message to the audit first, refused ones too', async () => {
+    const r = await stepRound();
+    const seen: [string, unknown][] = [];
+    const server = new SecAggServer({ setup: r.setup, audit: { received: (id, m) => seen.push([id, m]) } });
+    const [a, b] = r.ids;
+    server.receive(a, r.adverts.get(a)!);
+    expect(() => server.receive(a, r.adverts.get(b)!)).toThrow(SecAggMessageError);
+    expect(seen).toEqual([
+      [a, r.adverts.get(a)],
+      [a, r.adverts.get(b)],
+    ]);
+  });
+
   it('share boxes for a stranger, twice for one neighbour, of the wrong size, or not for every neighbour', async () => {
     const r = await stepRound();
     const peerKeys = await runTo<PeerKeys>(r, 'share-keys');
@@ -85,6 +184,146 @@ describe('SecAggServer rejects, changing nothing', () => {
 });
 
 describe('SecAggServer ends the round', () => {
+  it('after advertise when a client has fewer than t live neighbours, naming it', async () => {
+    const r = await stepRound();
+    const [a, b] = r.ids;
+    for (const id of [a, b]) r.server.receive(id, r.adverts.get(id)!);
+    const out = await r.server.close();
+    expect(out).toMatchObject({ kind: 'aborted' });
+    if (out.kind !== 'aborted') return;
+    expect(out.reason).toMatch(
+      /^after advertise: client 'client-00[01]' has [01] live neighbours, fewer than the threshold 3$/,
+    );
+    expect(out.dropouts).toEqual(r.ids.slice(2).map((id) => ({ id, phase: 'advertise-keys' })));
+    expect(r.server.pending()).toEqual([]);
+  });
+
+  it('records who did not answer as dropped in that phase, and waits only for those still live', async () => {
+    const r = await stepRound();
+    const [a, ...rest] = r.ids;
+    for (const id of rest) r.server.receive(id, r.adverts.get(id)!);
+    expect(r.server.complete()).toBe(false);
+    const next = await r.server.close();
+    if (next.kind !== 'send') throw new Error(JSON.stringify(next));
+    expect(next.phase).toBe('share-keys');
+    expect(r.server.phase).toBe('share-keys');
+    expect([...next.messages.keys()].sort()).toEqual(rest);
+    expect(r.server.pending().sort()).toEqual(rest);
+    for (const [id, m] of next.messages as Map<string, PeerKeys>) {
+      expect(m).toMatchObject({ type: 'secagg/peer-keys', round: 1 });
+      const neighbours = roundContext(r.setup)
+        .graph.get(id)!
+        .filter((v) => v !== a);
+      expect(m.peers.map((p) => p.id)).toEqual(neighbours);
+    }
+    const out = await r.server.close();
+    expect(out).toMatchObject({
+      kind: 'aborted',
+      reason: 'after share keys: no client shared keys',
+      dropouts: [{ id: a, phase: 'advertise-keys' }, ...rest.map((id) => ({ id, phase: 'share-keys' }))],
+    });
+  });
+
+  it('to a sum in 16-bit words, and then refuses to close again', async () => {
+    const r = await stepRound({ wordBits: 16 });
+    await answer(r, await runTo<UnmaskRequest>(r, 'unmask'), (c, m) => c.unmask(m));
+    const done = await r.server.close();
+    if (done.kind !== 'done') throw new Error(JSON.stringify(done));
+    expect(done.result.totalWeight).toBe(3 * r.ids.length);
+    for (const [i, v] of UPDATE.delta.entries()) expect(done.result.mean[i]).toBeCloseTo(v, 3);
+    await expect(r.server.close()).rejects.toThrow('round 1 is already done');
+  });
+
+  it('sends the survivor list sorted, whatever order the masked inputs came in', async () => {
+    const r = await stepRound();
+    const routed = await runTo<RoutedShares>(r, 'masked-input');
+    await answer(r, new Map([...routed].reverse()), (c, m) => c.maskInput(m, UPDATE));
+    const requests = await r.step<ConsistencyRequest>();
+    for (const m of requests.values()) expect(m.survivors).toEqual(r.ids);
+    await answer(r, new Map([...requests].reverse()), (c, m) => c.consistency(m));
+    const unmask = await r.step<UnmaskRequest>();
+    for (const m of unmask.values()) expect(m.survivors).toEqual(r.ids);
+    await answer(r, new Map([...unmask].reverse()), (c, m) => c.unmask(m));
+    const done = await r.server.close();
+    if (done.kind !== 'done') throw new Error(JSON.stringify(done));
+    expect(done.result.survivors).toEqual(r.ids);
+  });
+
+  it('during unmask when the sum carries a weight or a coordinate no honest clients could send, naming nobody', async () => {
+    const word = (index: number, add: number) => async () => {
+      const r = await stepRound();
+      const routed = await runTo<RoutedShares>(r, 'masked-input');
+      const [a] = r.ids;
+      await answer(r, routed, async (c, m) => {
+        const reply = await c.maskInput(m, UPDATE);
+        if (c !== r.clients.get(a) || reply.type !== 'secagg/masked-input') return reply;
+        const masked = Uint8Array.from(reply.masked);
+        const view = new DataView(masked.buffer);
+        view.setUint32(4 * index, (view.getUint32(4 * index, true) + add) >>> 0, true);
+        return { ...reply, masked };
+      });
+      await answer(r, await r.step<ConsistencyRequest>(), (c, m) => c.consistency(m));
+      await answer(r, await r.step<UnmaskRequest>(), (c, m) => c.unmask(m));
+      return r.server.close();
+    };
+    const reason = async (step: ServerStep) => {
+      if (step.kind !== 'aborted') throw new Error(JSON.stringify(step));
+      expect(step).not.toHaveProperty('culprit');
+      return step.reason;
+    };
+    // Six survivors of weight 3; the weight is the third word.
+    expect(await reason(await word(2, 1000)())).toBe(
+      'during unmask: the total weight 1018 is outside [6, 60] for 6 survivors: some client sent a malformed weight word',
+    );
+    expect(await reason(await word(2, -13)())).toBe(
+      'during unmask: the total weight 5 is outside [6, 60] for 6 survivors: some client sent a malformed weight word',
+    );
+    expect(await reason(await word(0, 2 ** 30)())).toMatch(
+      /^during unmask: coordinate 0 of the mean is \S+, outside the clip range \+-1 \(\+\S+\): some client sent words outside the encoding$/,
+    );
+    // Weights 6 and 60 are in range: 6 scales the mean by 3, so coordinate 1 (-0.5) leaves the clip range.
+    expect(await reason(await word(2, -12)())).toMatch(/^during unmask: coordinate 1 of the mean is -1\.5\d*, outside/);
+    const heaviest = await word(2, 42)();
+    if (heaviest.kind !== 'done') throw new Error(JSON.stringify(heaviest));
+    expect(heaviest.result.totalWeight).toBe(60);
+  });
+
+  it('rebuilds a secret from t shares: a forged share beyond the first t changes nothing', async () => {
+    const r = await stepRound();
+    const requests = await runTo<UnmaskRequest>(r, 'unmask');
+    const [a] = r.ids;
+    // a's fourth neighbour is the last of its holders; the coordinator combines the first t = 3.
+    const fourth = roundContext(r.setup).graph.get(a)![3];
+    await answer(r, requests, (c, m) => {
+      const reply = c.unmask(m);
+      if (c !== r.clients.get(fourth)) return reply;
+      const selfMaskShares = reply.selfMaskShares.map((s) => {
+        if (s.of !== a) return s;
+        const share = Uint8Array.from(s.share);
+        share[0] ^= 1;
+        return { ...s, share };
+      });
+      return { ...reply, selfMaskShares };
+    });
+    const done = await r.server.close();
+    if (done.kind !== 'done') throw new Error(JSON.stringify(done));
+    for (const [i, v] of UPDATE.delta.entries()) expect(done.result.mean[i]).toBeCloseTo(v, 5);
+  });
+
+  it('unmask is complete once every secret has t revealers, before everyone answered', async () => {
+    const r = await stepRound();
+    const requests = await runTo<UnmaskRequest>(r, 'unmask');
+    const [a] = r.ids;
+    await answer(r, requests, (c, m) => c.unmask(m), [a]);
+    // Every survivor has 4 neighbours, 3 = t of them revealed.
+    expect(r.server.pending()).toEqual([a]);
+    expect(r.server.complete()).toBe(true);
+    const done = await r.server.close();
+    if (done.kind !== 'done') throw new Error(JSON.stringify(done));
+    expect(done.result.survivors).toEqual(r.ids);
+    expect(done.result.dropouts).toEqual([{ id: a, phase: 'unmask' }]);
+  });
+
   it('when nobody advertised, and then takes no message and no close', async () => {
     const r = await stepRound();
     expect(await r.server.close()).toMatchObject({

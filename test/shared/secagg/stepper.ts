@@ -4,7 +4,8 @@
  */
 import { SecAggClient, type SecAggClientOptions } from '../../../shared/secagg/client.js';
 import { generateIdentity, type IdentityKeyPair } from '../../../shared/secagg/identity.js';
-import { createSetup } from '../../../shared/secagg/round.js';
+import { packMaskedWords } from '../../../shared/secagg/encoding.js';
+import { createSetup, roundContext } from '../../../shared/secagg/round.js';
 import { SecAggServer } from '../../../shared/secagg/server.js';
 import { clientIds, DIGEST } from './driver.js';
 
@@ -19,6 +20,8 @@ export const UPDATE = { delta: Float32Array.from([0.25, -0.5]), numExamples: 3 }
 export interface StepperOptions {
   digestFor?: (id: string) => Uint8Array;
   makeClient?: (options: SecAggClientOptions) => SecAggClient;
+  /** 16-bit masked words instead of the default 32. */
+  wordBits?: 16;
 }
 
 export type Stepped = Awaited<ReturnType<typeof stepRound>>;
@@ -34,6 +37,7 @@ export async function stepRound(options: StepperOptions = {}) {
     clip: 1,
     maxWeight: 10,
     graph: { k: 4, threshold: 3 },
+    ...(options.wordBits ? { wordBits: options.wordBits } : {}),
   });
   const server = new SecAggServer({ setup });
   const clients = new Map(
@@ -68,11 +72,18 @@ export async function answer<M>(
   const replies = new Map<string, ClientMessage>();
   for (const [id, m] of messages) {
     if (except.includes(id)) continue;
-    const reply = (await act(r.clients.get(id)!, m)) as ClientMessage;
+    const reply = transported(r, (await act(r.clients.get(id)!, m)) as ClientMessage);
     replies.set(id, reply);
     r.server.receive(id, reply);
   }
   return replies;
+}
+
+/** `reply` as the Node client's transport sends it: a masked input in 16-bit words packed. */
+export function transported(r: Stepped, reply: ClientMessage): ClientMessage {
+  if (reply.type !== 'secagg/masked-input' || !r.setup.wordBits) return reply;
+  const words = new Uint32Array(reply.masked.slice().buffer);
+  return { ...reply, masked: packMaskedWords(words, roundContext(r.setup).encoding) };
 }
 
 /** Delivers the advertisements, then runs the phases up to (not including) the replies to `phase`. */
