@@ -7,35 +7,12 @@ import { ServerSgd } from '../../shared/aggregation/server-sgd.js';
 import { WeightedMean } from '../../shared/aggregation/weighted-mean.js';
 import type { UpdateMeta } from '../../shared/protocol/messages.js';
 import type { Task } from '../../shared/task.js';
-import { Coordinator, type Clock, type ClientLink, type LinkMessage } from '../../server/coordinator.js';
+import { Coordinator, type ClientLink, type LinkMessage } from '../../server/coordinator.js';
 import { PlaintextProtocol } from '../../server/round/plaintext-protocol.js';
 import { RoundLog } from '../../server/round-log.js';
 import { CheckpointStore } from '../../server/store/checkpoint-store.js';
 import { silentLogger } from '../../server/logger.js';
-
-/** Timers that fire only when the test advances time. */
-class ManualClock implements Clock {
-  private t = 1_000_000;
-  private timers = new Map<number, { at: number; fn: () => void }>();
-  private nextId = 1;
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.nextId++;
-    this.timers.set(id, { at: this.t + ms, fn });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-  advance(ms: number): void {
-    this.t += ms;
-    for (const [id, timer] of [...this.timers]) {
-      if (timer.at <= this.t && this.timers.delete(id)) timer.fn();
-    }
-  }
-}
+import { ManualClock } from './round/manual-clock.js';
 
 class FakeLink implements ClientLink {
   readonly inbox: LinkMessage[] = [];

@@ -10,7 +10,7 @@ import { computeEpsilon } from '../../shared/privacy/rdp.js';
 import type { UpdateMeta } from '../../shared/protocol/messages.js';
 import type { RoundRecord } from '../../shared/protocol/rounds.js';
 import type { Task } from '../../shared/task.js';
-import { Coordinator, type Clock, type ClientLink } from '../../server/coordinator.js';
+import { Coordinator, type ClientLink } from '../../server/coordinator.js';
 import { PrivacyJournal } from '../../server/privacy-journal.js';
 import { PrivacyRuntime } from '../../server/privacy-runtime.js';
 import { PlaintextProtocol } from '../../server/round/plaintext-protocol.js';
@@ -18,29 +18,12 @@ import { withPrivacy } from '../../server/round/private-protocol.js';
 import { RoundLog } from '../../server/round-log.js';
 import { CheckpointStore } from '../../server/store/checkpoint-store.js';
 import { lineLogger, silentLogger } from '../../server/logger.js';
+import { ManualClock } from './round/manual-clock.js';
 
 /**
  * A coordinator restarted on a data dir whose newest checkpoints are damaged: numbering goes on,
  * no committed round's record is lost, and the privacy ledger never goes backwards.
  */
-
-class ManualClock implements Clock {
-  private t = 1_000_000;
-  private timers = new Map<number, { at: number; fn: () => void }>();
-  private nextId = 1;
-  now = () => this.t;
-  setTimeout(fn: () => void, ms: number): unknown {
-    this.timers.set(this.nextId, { at: this.t + ms, fn });
-    return this.nextId++;
-  }
-  clearTimeout(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-  advance(ms: number): void {
-    this.t += ms;
-    for (const [id, timer] of [...this.timers]) if (timer.at <= this.t && this.timers.delete(id)) timer.fn();
-  }
-}
 
 const link = (id: string): ClientLink => ({ id, send: () => undefined, close: () => undefined });
 

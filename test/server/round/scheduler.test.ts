@@ -1,35 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { RoundScheduler, type Clock } from '../../../server/round/scheduler.js';
-
-/** Timers that fire only when the test advances time. */
-class ManualClock implements Clock {
-  private t = 1_000;
-  private timers = new Map<number, { at: number; fn: () => void }>();
-  private nextId = 1;
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.nextId++;
-    this.timers.set(id, { at: this.t + ms, fn });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-  pending(): number {
-    return this.timers.size;
-  }
-  advance(ms: number): void {
-    this.t += ms;
-    for (const [id, timer] of [...this.timers]) {
-      if (timer.at <= this.t && this.timers.delete(id)) timer.fn();
-    }
-  }
-}
+import { RoundScheduler } from '../../../server/round/scheduler.js';
+import { ManualClock } from './manual-clock.js';
 
 function setup() {
-  const clock = new ManualClock();
+  const clock = new ManualClock(1_000);
   const delivered: string[] = [];
   const scheduler = new RoundScheduler<string>(clock, (m) => delivered.push(m));
   return { clock, delivered, scheduler };
