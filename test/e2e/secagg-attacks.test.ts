@@ -181,12 +181,13 @@ describe('a malicious coordinator', () => {
 describe('a malicious client', () => {
   function rewriteUnmask(message: SecAggClientMessage): SecAggClientMessage {
     if (message.type !== 'secagg/unmask') return message;
-    const share = message.selfMaskShares[0].share.slice();
-    share[0] ^= 1;
-    return {
-      ...message,
-      selfMaskShares: [{ ...message.selfMaskShares[0], share }, ...message.selfMaskShares.slice(1)],
+    // Every share forged: c5's own seed needs only t of its five holders, so one forged share could go unused.
+    const forge = (share: Uint8Array) => {
+      const forged = share.slice();
+      forged[0] ^= 1;
+      return forged;
     };
+    return { ...message, selfMaskShares: message.selfMaskShares.map((s) => ({ ...s, share: forge(s.share) })) };
   }
 
   it('a forged self-mask share is caught by the seed commitment and its sender named; the model is unchanged', async () => {
