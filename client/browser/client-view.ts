@@ -37,6 +37,13 @@ export class ClientView {
     el('backend').textContent = text;
   }
 
+  /** How many threads local training uses, and how it came to that number. */
+  threads(used: number, description: string): void {
+    const node = el('threads-used');
+    node.dataset.threads = String(used);
+    node.textContent = `${used} (${description})`;
+  }
+
   task(task: TaskInfo): void {
     el('data-summary').dataset.task = task.name;
     if (!el('data-summary').dataset.examples) {
