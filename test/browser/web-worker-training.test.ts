@@ -29,7 +29,7 @@ afterAll(async () => {
   await browser?.close();
 });
 
-/** A coordinator whose first round starts as soon as one client joins: Adam, batches of 25 split 13 + 12. */
+/** A coordinator whose first round starts as soon as one client joins: Adam, batches of 25 split 12 + 13. */
 async function coordinatorForOneClient(): Promise<RunningCoordinator> {
   const dir = await mkdtemp(join(tmpdir(), 'fedserve-browser-workers-'));
   cleanup.push(() => rm(dir, { recursive: true, force: true }));
