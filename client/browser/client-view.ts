@@ -77,6 +77,7 @@ export class ClientView {
     const row = document.createElement('tr');
     row.dataset.round = String(o.round);
     row.dataset.accepted = String(o.accepted);
+    row.dataset.trainMs = String(Math.round(o.trainMs));
     const cells = [
       String(o.round),
       String(o.numExamples),
