@@ -2,16 +2,27 @@ import type { Dataset } from '../shared/data/dataset.js';
 import type { BackendName } from '../shared/engine/backend.js';
 import type { TrainConfig } from '../shared/training.js';
 
-/** Messages between DataParallelTrainer and its worker threads (Node-only, same process: no validation). */
+/**
+ * Messages between a data-parallel trainer and its replicas: Node worker threads (DataParallelTrainer)
+ * or a page's Web Workers (WebWorkerTrainer). Both ends are this package's code in one process or
+ * page, so the messages are not validated.
+ */
 
 export interface ReplicaSetup {
   backend: BackendName;
-  /** The client's features and labels on SharedArrayBuffers: every replica reads them, none copies them. */
+  /** Where a browser replica fetches the tfjs wasm binaries (the page's own prefix); Node finds them itself. */
+  wasmPath?: string;
+  /**
+   * The client's features and labels. On SharedArrayBuffers where the platform has them (Node, a
+   * cross-origin-isolated page): every replica reads them, none copies them. Otherwise a copy each.
+   */
   x: Float32Array;
   y: Int32Array;
 }
 
 export type ToReplica =
+  /** The first message: start this backend on these data, then answer 'ready'. */
+  | { kind: 'setup'; setup: ReplicaSetup }
   /** Start a training job: load these weights and a fresh optimizer; read the shared data with this shape. */
   | {
       kind: 'start';

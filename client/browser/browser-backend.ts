@@ -1,6 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { setupBackend } from '../../shared/engine/backend.js';
 
+/** Where the coordinator serves the tfjs wasm binaries (server/web/handler.ts). */
+export const WASM_PATH = '/web/tfjs-wasm/';
+
 /** `backend=` page parameter: auto picks WebGL on a real GPU, else WebAssembly. */
 export type BrowserBackend = 'auto' | 'webgl' | 'wasm' | 'cpu';
 
@@ -26,6 +29,6 @@ export async function startBrowserBackend(choice: BrowserBackend): Promise<strin
     if (choice === 'webgl') throw new Error('the WebGL backend did not start in this browser; try backend=wasm');
   }
   let line = '';
-  await setupBackend(choice === 'cpu' ? 'cpu' : 'wasm', { wasmPath: '/web/tfjs-wasm/', log: (l) => (line = l) });
+  await setupBackend(choice === 'cpu' ? 'cpu' : 'wasm', { wasmPath: WASM_PATH, log: (l) => (line = l) });
   return line.replace(/^fedserve: /, '');
 }

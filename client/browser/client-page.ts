@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs';
 import type { Dataset } from '../../shared/data/dataset.js';
 import type { TaskInfo } from '../../shared/protocol/messages.js';
 import type { ClientPolicy } from '../../shared/protocol/task-policy.js';
@@ -13,12 +14,14 @@ import { describeChoice, loadChoice, parseDataParam, type DataChoice } from './d
 import { GlobalModel } from './global-model.js';
 import { loadOrCreatePageIdentity } from './page-identity.js';
 import { describePolicy, parsePolicyParams } from './page-policy.js';
+import { defaultPageThreads, describeThreads, parseThreadsSetting } from './page-threads.js';
+import { WebWorkerTrainer } from './web-worker-trainer.js';
 import { errorMessage } from '../../shared/error-message.js';
 
 /**
  * The browser client page (`/client`): the same federated client as `fedserve client`, trained
  * in the page on data picked here. Scriptable: `?token=T&data=mnist:<i>/<n>&autostart=1`
- * (optional `name=`, `backend=auto|webgl|wasm|cpu`, `eval-split=F`) joins and trains without clicks.
+ * (optional `name=`, `backend=auto|webgl|wasm|cpu`, `eval-split=F`, `threads=N`) joins and trains without clicks.
  */
 
 const params = new URLSearchParams(location.search);
@@ -96,6 +99,7 @@ async function join(
   backend: BrowserBackend,
   evalSplit: number,
   policy: ClientPolicy,
+  threads: number,
 ): Promise<void> {
   view.setState('loading', 'loading data');
   const task = await taskKnown;
@@ -111,6 +115,11 @@ async function join(
   joined = { data, model: new GlobalModel(task.name) };
   if (globalVersion !== undefined) view.globalVersion(globalVersion);
 
+  const trainer = new WebWorkerTrainer({ threads, log: (line) => view.log(line) });
+  const used = await trainer.threads(train);
+  view.threads(used, describeThreads(used, threads, tf.getBackend(), trainer.fallbackReason));
+  if (used > 1) view.log(`training on ${used} Web Workers (data parallel)`);
+
   const identity = identityFor(name);
   view.log(describePolicy(policy));
   const client = new NodeClient({
@@ -119,6 +128,7 @@ async function join(
     token,
     data: train,
     progress: view.progress(),
+    localTrainer: trainer,
     ...(heldOut && heldOut.n > 0 ? { evalData: heldOut } : {}),
     ...(name ? { name } : {}),
     ...(identity ? { identity } : {}),
@@ -134,16 +144,18 @@ function start(choice: () => DataChoice): void {
   let backend: BrowserBackend;
   let evalSplit: number;
   let policy: ClientPolicy;
+  let threads: number;
   try {
     picked = choice();
     backend = parseBackendParam(params.get('backend'));
     evalSplit = parseEvalSplit(input('eval-split').value);
     policy = parsePolicyParams(params);
+    threads = parseThreadsSetting(input('threads').value);
   } catch (e) {
     view.log((e as Error).message);
     return;
   }
-  join(picked, input('token').value, input('name').value, backend, evalSplit, policy).catch((e: unknown) => {
+  join(picked, input('token').value, input('name').value, backend, evalSplit, policy, threads).catch((e: unknown) => {
     view.setState('failed', `failed: ${errorMessage(e)}`);
     view.log(errorMessage(e));
   });
@@ -168,6 +180,7 @@ document.getElementById('predict-form')!.addEventListener('submit', (event) => {
 input('token').value = params.get('token') ?? '';
 input('name').value = params.get('name') ?? '';
 input('eval-split').value = params.get('eval-split') ?? '0';
+input('threads').value = params.get('threads') ?? String(defaultPageThreads());
 const dataParam = params.get('data');
 if (dataParam) {
   try {

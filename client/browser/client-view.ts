@@ -37,6 +37,13 @@ export class ClientView {
     el('backend').textContent = text;
   }
 
+  /** How many threads local training uses, and how it came to that number. */
+  threads(used: number, description: string): void {
+    const node = el('threads-used');
+    node.dataset.threads = String(used);
+    node.textContent = `${used} (${description})`;
+  }
+
   task(task: TaskInfo): void {
     el('data-summary').dataset.task = task.name;
     if (!el('data-summary').dataset.examples) {
@@ -70,6 +77,7 @@ export class ClientView {
     const row = document.createElement('tr');
     row.dataset.round = String(o.round);
     row.dataset.accepted = String(o.accepted);
+    row.dataset.trainMs = String(Math.round(o.trainMs));
     const cells = [
       String(o.round),
       String(o.numExamples),

@@ -39,6 +39,8 @@ export function defaultWebDir(): string {
 const ENTRIES = {
   client: 'client/browser/client-page.ts',
   dashboard: 'server/web/dashboard/dashboard-page.ts',
+  /** The client page's training replicas, started as module Web Workers (WebWorkerTrainer). */
+  'training-worker': 'client/browser/training-worker.ts',
 } as const;
 /** Copied as they are. */
 const STATIC_DIR = 'server/web/static';

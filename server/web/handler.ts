@@ -48,6 +48,12 @@ const PAGE_HEADERS = {
   'referrer-policy': 'no-referrer',
 };
 
+/**
+ * Scripts started as Web Workers. A worker takes its policy from its own script's response, and these
+ * hold the page's local data: the same policy keeps them talking only to this origin.
+ */
+const WORKER_SCRIPTS = new Set(['training-worker.js']);
+
 function wasmDir(): string {
   const require = createRequire(import.meta.url);
   return join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
@@ -148,7 +154,8 @@ export function createWebHandler(opts: WebOptions = {}): WebHandler {
       const name = pathname.slice('/web/'.length);
       const manifest = await ready();
       if (!manifest.files.includes(name)) throw new HttpError(404, `no such file: ${pathname}`);
-      await sendFile(req, res, join(dir, name), {}, manifest.gzipped.includes(name));
+      const headers = WORKER_SCRIPTS.has(name) ? PAGE_HEADERS : {};
+      await sendFile(req, res, join(dir, name), headers, manifest.gzipped.includes(name));
     }
     return true;
   };

@@ -16,7 +16,14 @@ describe('web bundle', () => {
     dirs.push(dir);
     const built = await buildWebBundle(dir);
     expect(built.files).toEqual(
-      expect.arrayContaining(['client.js', 'dashboard.js', 'client.html', 'dashboard.html', 'style.css']),
+      expect.arrayContaining([
+        'client.js',
+        'dashboard.js',
+        'training-worker.js',
+        'client.html',
+        'dashboard.html',
+        'style.css',
+      ]),
     );
     expect(built.inputs).toEqual(
       expect.arrayContaining(['client/browser/client-page.ts', 'server/web/static/dashboard.html']),

@@ -76,6 +76,11 @@ describe('web handler', () => {
     });
     expect(revalidated.status).toBe(304);
     expect(revalidated.body.byteLength).toBe(0);
+    // The training Web Workers hold the page's data: their script carries the page's policy.
+    const worker = await fetch(`${base}/web/training-worker.js`);
+    expect(worker.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect(worker.headers.get('content-security-policy')).toMatch(/connect-src 'self'/);
+    expect(js.headers.get('content-security-policy')).toBeNull();
     const head = await fetch(`${base}/web/dashboard.js`, { method: 'HEAD' });
     expect(head.status).toBe(200);
     expect(Number(head.headers.get('content-length'))).toBeGreaterThan(0);
