@@ -23,7 +23,8 @@ async function run(flags: string[], until: RegExp): Promise<LogLine[]> {
   let stdout = '';
   server.child.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
   await server.waitFor(until);
-  const exited = new Promise<void>((resolve) => server.child.once('exit', () => resolve()));
+  // 'close', not 'exit': stdout may still hold the last lines when the process has exited.
+  const exited = new Promise<void>((resolve) => server.child.once('close', () => resolve()));
   server.child.kill('SIGTERM');
   await exited;
   return stdout
