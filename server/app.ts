@@ -166,7 +166,17 @@ export async function startCoordinator(
     ),
     maxUpdateNorm: config.rounds.maxUpdateNorm,
     ...(evaluate ? { evaluate } : {}),
-    ...(plan.federatedEvaluation ? { federatedEvaluation: plan.federatedEvaluation } : {}),
+    ...(plan.federatedEvaluation
+      ? {
+          federatedEvaluation: {
+            ...plan.federatedEvaluation,
+            // Under secure aggregation no client's evaluation figures are seen either: only their SecAgg+ sum.
+            ...(secure.enabled
+              ? { secure: { identityOf: (id: string) => identities.keyOf(id), phaseTimeoutMs: secure.phaseTimeoutMs } }
+              : {}),
+          },
+        }
+      : {}),
     ...(plan.privacy
       ? {
           privacy: plan.privacy,
