@@ -597,7 +597,9 @@ export class NodeClient {
         secureEvaluationEncoding(setup.participants.length, this.welcome.task.numClasses),
       );
     } catch (e) {
-      await this.refuseSecureEvaluation(setup, (e as Error).message);
+      // The details (our example count) stay here: the coordinator hears only that we are out.
+      progress.line(`round ${task.round}: cannot evaluate securely: ${(e as Error).message}`);
+      await this.refuseSecureEvaluation(setup, 'its held-out evaluation does not fit the secure encoding');
       return;
     }
     progress.line(

@@ -5,7 +5,7 @@ import {
   type SecureEvaluationEncoding,
   type SecureEvaluationSum,
 } from '../../shared/aggregation/secure-evaluation.js';
-import type { SecureEvaluateTask } from '../../shared/protocol/messages.js';
+import type { EvaluateTask, SecureEvaluateTask } from '../../shared/protocol/messages.js';
 import type { FederatedEvaluation } from '../../shared/protocol/rounds.js';
 import { SECURE_STAGES, type SecureStage } from '../../shared/protocol/secagg-messages.js';
 import {
@@ -34,11 +34,14 @@ export interface SecureEvaluationOptions {
   identityOf(clientId: string): Uint8Array | undefined;
   /** Each stage after advertise-keys gets this long. */
   phaseTimeoutMs: number;
+  /** Tests only: a malicious coordinator asking these clients for their figures in the clear (a downgrade they must refuse). */
+  downgrade?: (clientId: string) => boolean;
 }
 
-/** A message the session sends: the request that opens it, or a stage message. */
+/** A message the session sends: the request that opens it (plaintext only when a test downgrades it), or a stage message. */
 export type SecureEvaluationOutbound =
   | { event: 'secure-evaluate'; to: string; body: SecureEvaluateTask; weights: Float32Array }
+  | { event: 'evaluate'; to: string; body: EvaluateTask; weights: Float32Array }
   | { event: 'secagg-evaluation'; to: string; body: SecAggServerMessage };
 
 type Outcome =
@@ -88,7 +91,12 @@ export class SecureEvaluationSession {
       timeoutMs,
       secureAggregation: { setup: this.setup },
     };
-    return this.selected.map((to) => ({ event: 'secure-evaluate' as const, to, body, weights }));
+    const { secureAggregation: _section, ...plaintext } = body;
+    return this.selected.map((to): SecureEvaluationOutbound =>
+      this.options.downgrade?.(to)
+        ? { event: 'evaluate', to, body: plaintext, weights }
+        : { event: 'secure-evaluate', to, body, weights },
+    );
   }
 
   receive(clientId: string, message: SecAggClientMessage): Verdict {
