@@ -152,7 +152,15 @@ describe('SecureEvaluationSession', () => {
     const s = session(['a', 'b', 'c']);
     s.begin(3, WEIGHTS, 1000);
     let pokes = 0;
-    const run = { secureEvaluation: { session: s, poke: () => void pokes++, finish: () => undefined } };
+    const run = {
+      secureEvaluation: {
+        session: s,
+        poke: () => {
+          pokes++;
+        },
+        finish: () => undefined,
+      },
+    };
     expect(receiveSecureEvaluation(run, 'z', refusal)).toMatchObject({ ok: false, code: 'invalid-message' });
     expect(s.ready()).toBe(false);
     evaluatorLeft(run, 'a');
