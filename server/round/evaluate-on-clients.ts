@@ -7,6 +7,9 @@ import { FederatedEvaluationRound, skippedEvaluation } from './federated-evaluat
 import type { RoundRun } from './round-run.js';
 import { SecureEvaluationSession, type SecureEvaluationOptions } from './secure-evaluation.js';
 
+/** Fewest evaluators of a secure evaluation, as of a secure round. */
+export const MIN_SECURE_EVALUATORS = 3;
+
 export interface EvaluationRequest {
   version: number;
   weights: Float32Array;
@@ -40,6 +43,11 @@ export async function evaluateOnClients(
   }
   const { round, scope } = run;
   const selected = options.sampler.select([...eligible], round);
+  // A secure sum of two would give each of them the other's figures (and the coordinator with either one).
+  if (options.secure && selected.length < MIN_SECURE_EVALUATORS) {
+    const why = `secure evaluation needs at least ${MIN_SECURE_EVALUATORS} evaluators, ${selected.length} selected`;
+    return { result: skippedEvaluation(why), declined: [] };
+  }
   request.log(
     `round ${round}: ${options.secure ? 'secure ' : ''}federated evaluation${request.quiet ? '' : ` by ${selected.length} client(s)`}`,
   );
