@@ -47,6 +47,8 @@ function emitWithAck(socket: ReturnType<CoordinatorSocket['timeout']>, question:
       return socket.emitWithAck(question[0], question[1]);
     case EVENTS.secagg:
       return socket.emitWithAck(question[0], question[1]);
+    case EVENTS.secaggEvaluation:
+      return socket.emitWithAck(question[0], question[1]);
     default: {
       const never: never = question;
       throw new Error(`unknown client event ${JSON.stringify(never)}`);

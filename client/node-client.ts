@@ -10,6 +10,7 @@ import {
   PROTOCOL_VERSION,
   RefusalSchema,
   RoundClosedSchema,
+  SecureEvaluateTaskSchema,
   TrainTaskSchema,
   WelcomeSchema,
   type EvaluationReport,
@@ -20,7 +21,12 @@ import {
 import { encodeEnvelope } from '../shared/protocol/envelope.js';
 import { envelopeSchema, EVENTS } from '../shared/protocol/events.js';
 import { identityKeyToText, type SecureTrainSection } from '../shared/protocol/secagg-messages.js';
-import { TaskGuard, trainTaskDigest, type ClientPolicy } from '../shared/protocol/task-policy.js';
+import { evaluationTaskDigest, TaskGuard, trainTaskDigest, type ClientPolicy } from '../shared/protocol/task-policy.js';
+import {
+  encodeEvaluation,
+  secureEvaluationEncoding,
+  secureEvaluationSetupProblem,
+} from '../shared/aggregation/secure-evaluation.js';
 import { decodeWeights } from '../shared/protocol/weights-codec.js';
 import { describeCodec, FLOAT32_CODEC, tensorSizes } from '../shared/compression/codec-spec.js';
 import { UpdateEncoder } from '../shared/compression/update-codec.js';
@@ -33,6 +39,7 @@ import {
   type ClientAudit,
   type IdentityKeyPair,
   type SecAggClientMessage,
+  type SecAggSetup,
 } from '../shared/secagg/index.js';
 import { assertDatasetFitsTask, buildModel } from '../shared/task.js';
 import { evaluate, trainLocal, type ProgressFn, type TrainConfig, type TrainResult } from '../shared/training.js';
@@ -91,8 +98,8 @@ export interface ClientOptions {
   identity?: IdentityKeyPair;
   /** Audit mode: receives this client's plaintext update of every secure round, before masking. */
   secAggAudit?: ClientAudit;
-  /** Tests only: runs just before each secure-aggregation stage message goes out. */
-  secAggBeforeSend?: (stage: ActivePhase, round: number) => void;
+  /** Tests only: runs just before each secure-aggregation stage message goes out, of a training or an evaluation session. */
+  secAggBeforeSend?: (stage: ActivePhase, round: number, session: 'training' | 'evaluation') => void;
   /** Tests only: rewrites each outgoing secure-aggregation message (a malicious client). */
   secAggOutbound?: (message: SecAggClientMessage) => SecAggClientMessage;
   /** What this client refuses whatever the coordinator asks (downgrades, weak privacy); see TaskGuard. */
@@ -153,6 +160,7 @@ class Aborted extends Error {}
 // What the coordinator sends in envelopes, validated like everything else it sends.
 const TRAIN_TASK = envelopeSchema(TrainTaskSchema);
 const SECAGG_MESSAGE = envelopeSchema(SecAggServerMessageSchema);
+const SECURE_EVALUATE_TASK = envelopeSchema(SecureEvaluateTaskSchema);
 
 /**
  * A federated client: joins the coordinator, trains the global model on its local data whenever
@@ -175,6 +183,8 @@ export class NodeClient {
   private encoder: UpdateEncoder | undefined;
   /** The secure round in progress. */
   private secure: SecureRound | undefined;
+  /** The secure evaluation session in progress (its own keys, digest and event). */
+  private secureEval: SecureRound | undefined;
   /** The round being trained, and whether it was called off. */
   private active: { round: number; aborted: boolean } | undefined;
   private finish: ((error?: Error) => void) | undefined;
@@ -227,6 +237,7 @@ export class NodeClient {
         this.finish = undefined;
         if (this.active) this.active.aborted = true;
         this.secure?.close();
+        this.secureEval?.close();
         this.socket.removeAllListeners();
         this.socket.disconnect();
         this.model?.dispose();
@@ -270,6 +281,7 @@ export class NodeClient {
       if (this.active) this.active.aborted = true;
       // The coordinator drops a disconnected client from its secure round: that round is over for us.
       this.secure?.close();
+      this.secureEval?.close();
       if (reason === 'io client disconnect') return;
       progress.line(`disconnected (${reason}); reconnecting with backoff`);
       // After a server-side disconnect socket.io does not reconnect by itself.
@@ -277,18 +289,23 @@ export class NodeClient {
     });
     s.on(EVENTS.welcome, (raw: unknown) => this.enqueue(() => this.onWelcome(raw)));
     // Not queued behind the training task, which waits for the masked update's acknowledgement.
-    s.on(EVENTS.secagg, (payload: unknown) => {
-      const secure = this.secure;
-      if (!secure) return;
-      const parsed = SECAGG_MESSAGE.safeParse(payload);
-      if (!parsed.success) {
-        progress.line(
-          `round ${secure.round}: ignoring a malformed secure-aggregation message: ${describeZodError(parsed.error)}`,
-        );
-        return;
-      }
-      secure.receive(parsed.data.message);
-    });
+    for (const [event, session] of [
+      [EVENTS.secagg, () => this.secure],
+      [EVENTS.secaggEvaluation, () => this.secureEval],
+    ] as const) {
+      s.on(event, (payload: unknown) => {
+        const secure = session();
+        if (!secure) return;
+        const parsed = SECAGG_MESSAGE.safeParse(payload);
+        if (!parsed.success) {
+          progress.line(
+            `round ${secure.round}: ignoring a malformed secure-aggregation message: ${describeZodError(parsed.error)}`,
+          );
+          return;
+        }
+        secure.receive(parsed.data.message);
+      });
+    }
     s.on(EVENTS.train, (envelope: unknown, weights: unknown) => {
       // A new task supersedes one still training.
       if (this.active) this.active.aborted = true;
@@ -299,6 +316,9 @@ export class NodeClient {
       const round = (raw as { round?: unknown } | null)?.round;
       if (this.active && typeof round === 'number' && this.active.round <= round) this.active.aborted = true;
       this.enqueue(() => this.onEvaluate(raw, weights));
+    });
+    s.on(EVENTS.secureEvaluate, (envelope: unknown, weights: unknown) => {
+      this.enqueue(() => this.onSecureEvaluate(envelope, weights));
     });
     s.on(EVENTS.roundClosed, (raw: unknown) => {
       const parsed = RoundClosedSchema.safeParse(raw);
@@ -311,6 +331,10 @@ export class NodeClient {
       if (this.secure?.round === round) {
         this.secure.close();
         this.secure = undefined;
+      }
+      if (this.secureEval?.round === round) {
+        this.secureEval.close();
+        this.secureEval = undefined;
       }
       const spent = privacy
         ? `; privacy spent: epsilon ${privacy.epsilon.toFixed(3)} of ${privacy.targetEpsilon} (delta ${privacy.delta})` +
@@ -519,17 +543,105 @@ export class NodeClient {
       send: (message) => this.sendSecAgg(message),
       log: (line) => progress.line(line),
       ...(this.opts.secAggAudit ? { audit: this.opts.secAggAudit } : {}),
-      ...(this.opts.secAggBeforeSend ? { beforeSend: this.opts.secAggBeforeSend } : {}),
+      ...(this.opts.secAggBeforeSend
+        ? { beforeSend: (stage: ActivePhase, round: number) => this.opts.secAggBeforeSend!(stage, round, 'training') }
+        : {}),
       ...(this.opts.secAggOutbound ? { outbound: this.opts.secAggOutbound } : {}),
     });
     this.secure = secure;
     return secure;
   }
 
+  /**
+   * Secure federated evaluation: scores the weights on the local held-out data and feeds the
+   * confusion matrix and loss to a SecAgg+ session of their own keys and digest (never the
+   * training session's); no figure of ours leaves in the clear.
+   */
+  private async onSecureEvaluate(envelope: unknown, payload: unknown): Promise<void> {
+    const { progress } = this.opts;
+    const parsed = SECURE_EVALUATE_TASK.safeParse(envelope);
+    if (!parsed.success) {
+      progress.line(`ignoring a malformed secure evaluation request: ${describeZodError(parsed.error)}`);
+      return;
+    }
+    const task = parsed.data.message;
+    if (!this.model || !this.welcome) {
+      progress.line(`ignoring the evaluation of round ${task.round}: no welcome received yet`);
+      return;
+    }
+    let weights: Float32Array;
+    try {
+      weights = decodeWeights(payload, this.welcome.task.parameterCount);
+    } catch (e) {
+      progress.line(`ignoring the evaluation of round ${task.round}: bad weights: ${(e as Error).message}`);
+      return;
+    }
+    this.guard.checkEvaluation(task);
+    const { setup } = task.secureAggregation;
+    const problem = secureEvaluationSetupProblem(setup, this.welcome.task.numClasses);
+    if (problem !== undefined) {
+      progress.line(`round ${task.round}: refusing the secure evaluation and sending nothing: ${problem}`);
+      return;
+    }
+    if (!this.evalDs) {
+      await this.refuseSecureEvaluation(setup, 'this client holds no held-out data');
+      return;
+    }
+    const started = performance.now();
+    setFlatWeights(this.model, weights);
+    const metrics = await evaluate(this.model, this.evalDs);
+    let vector: Float32Array;
+    try {
+      vector = encodeEvaluation(
+        metrics,
+        secureEvaluationEncoding(setup.participants.length, this.welcome.task.numClasses),
+      );
+    } catch (e) {
+      // The details (our example count) stay here: the coordinator hears only that we are out.
+      progress.line(`round ${task.round}: cannot evaluate securely: ${(e as Error).message}`);
+      await this.refuseSecureEvaluation(setup, 'its held-out evaluation does not fit the secure encoding');
+      return;
+    }
+    progress.line(
+      `round ${task.round}: version ${task.version} scored on ${metrics.numExamples} local held-out examples in ` +
+        `${((performance.now() - started) / 1000).toFixed(1)}s; the scores go into the secure sum only`,
+    );
+    this.secureEval?.close();
+    const secure = new SecureRound({
+      clientId: this.welcome.clientId,
+      identity: this.identity,
+      pins: this.pins,
+      section: { setup, slots: [] },
+      digest: evaluationTaskDigest(task, weights),
+      send: (message) => this.sendSecAgg(message, EVENTS.secaggEvaluation),
+      log: (line) => progress.line(line.replace(/^round (\d+):/, 'round $1 evaluation:')),
+      ...(this.opts.secAggBeforeSend
+        ? { beforeSend: (stage: ActivePhase, round: number) => this.opts.secAggBeforeSend!(stage, round, 'evaluation') }
+        : {}),
+      ...(this.opts.secAggOutbound ? { outbound: this.opts.secAggOutbound } : {}),
+    });
+    this.secureEval = secure;
+    const refusal = await secure.submit(vector, metrics.numExamples, {});
+    progress.line(
+      refusal === undefined
+        ? `round ${task.round}: masked evaluation accepted`
+        : `round ${task.round}: masked evaluation refused (${refusal})`,
+    );
+  }
+
+  /** Tells the secure evaluation session we are out, and why, before it waits for us. */
+  private async refuseSecureEvaluation(setup: SecAggSetup, reason: string): Promise<void> {
+    this.opts.progress.line(`round ${setup.round}: not taking part in the secure evaluation: ${reason}`);
+    await this.sendSecAgg({ type: 'secagg/refusal', round: setup.round, reason }, EVENTS.secaggEvaluation);
+  }
+
   /** Sends a secure-aggregation message; resolves with the coordinator's refusal, or undefined when accepted. */
-  private async sendSecAgg(message: SecAggClientMessage): Promise<string | undefined> {
+  private async sendSecAgg(
+    message: SecAggClientMessage,
+    event: typeof EVENTS.secagg | typeof EVENTS.secaggEvaluation = EVENTS.secagg,
+  ): Promise<string | undefined> {
     if (!this.socket.connected) return 'not connected';
-    return ask(this.socket, this.ackTimeoutMs, EVENTS.secagg, encodeEnvelope(message));
+    return ask(this.socket, this.ackTimeoutMs, event, encodeEnvelope(message));
   }
 
   /** Federated evaluation: scores the weights on the local held-out data (or declines without any). */
@@ -543,6 +655,11 @@ export class NodeClient {
     const task = parsed.data;
     if (!this.model || !this.welcome) {
       progress.line(`ignoring the evaluation of round ${task.round}: no welcome received yet`);
+      return;
+    }
+    const refusal = this.guard.checkEvaluation(task);
+    if (refusal !== undefined) {
+      progress.line(`round ${task.round}: refusing the evaluation request and sending nothing: ${refusal}`);
       return;
     }
     let report: EvaluationReport = { round: task.round, metrics: null, evalMs: 0 };
@@ -564,7 +681,7 @@ export class NodeClient {
       );
     }
     if (!this.socket.connected) return;
-    const refusal = await ask(this.socket, this.ackTimeoutMs, EVENTS.evaluation, report);
-    if (refusal !== undefined) progress.line(`round ${task.round}: evaluation refused (${refusal})`);
+    const refused = await ask(this.socket, this.ackTimeoutMs, EVENTS.evaluation, report);
+    if (refused !== undefined) progress.line(`round ${task.round}: evaluation refused (${refused})`);
   }
 }

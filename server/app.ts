@@ -59,6 +59,8 @@ export interface StartOptions {
   evalData?: Dataset;
   /** Tests only: the coordinator tampers with what it sends in secure rounds, which clients must detect. */
   secAggTamper?: SecAggTamper;
+  /** Tests only: the coordinator asks these clients to evaluate in the clear under secure aggregation (a downgrade). */
+  downgradeEvaluation?: (clientId: string) => boolean;
   /** Tests only: seeds differential privacy's Poisson sample (otherwise drawn from the CSPRNG). */
   privacySamplingSeed?: number;
   /** socket.io's heartbeat (benches hosting many clients per process); default socket.io's own. */
@@ -166,7 +168,23 @@ export async function startCoordinator(
     ),
     maxUpdateNorm: config.rounds.maxUpdateNorm,
     ...(evaluate ? { evaluate } : {}),
-    ...(plan.federatedEvaluation ? { federatedEvaluation: plan.federatedEvaluation } : {}),
+    ...(plan.federatedEvaluation
+      ? {
+          federatedEvaluation: {
+            ...plan.federatedEvaluation,
+            // Under secure aggregation no client's evaluation figures are seen either: only their SecAgg+ sum.
+            ...(secure.enabled
+              ? {
+                  secure: {
+                    identityOf: (id: string) => identities.keyOf(id),
+                    phaseTimeoutMs: secure.phaseTimeoutMs,
+                    ...(options.downgradeEvaluation ? { downgrade: options.downgradeEvaluation } : {}),
+                  },
+                }
+              : {}),
+          },
+        }
+      : {}),
     ...(plan.privacy
       ? {
           privacy: plan.privacy,

@@ -1,13 +1,15 @@
 import type { EvaluateTask, EvaluationReport, RoundClosed, UpdateMeta, Welcome } from '../shared/protocol/messages.js';
 import type { SecAggClientMessage } from '../shared/secagg/messages.js';
 import type { Outbound } from './round/aggregation-protocol.js';
+import type { SecureEvaluationOutbound } from './round/secure-evaluation.js';
 
 /** Everything the coordinator sends to one client. */
 export type LinkMessage =
   | Outbound
   | { event: 'welcome'; to: string; body: Welcome }
   | { event: 'round-closed'; to: string; body: RoundClosed }
-  | { event: 'evaluate'; to: string; body: EvaluateTask; weights: Float32Array };
+  | { event: 'evaluate'; to: string; body: EvaluateTask; weights: Float32Array }
+  | SecureEvaluationOutbound;
 
 /** A connected client as the coordinator sees it: an id and a way to reach it. */
 export interface ClientLink {
@@ -26,4 +28,6 @@ export interface ClientLink {
 export type ClientMessage =
   | { kind: 'update'; meta: UpdateMeta; delta: Float32Array; bytes: number }
   | { kind: 'secagg'; round: number; body: SecAggClientMessage; bytes: number }
-  | { kind: 'evaluation'; report: EvaluationReport };
+  | { kind: 'evaluation'; report: EvaluationReport }
+  /** A stage message of a secure evaluation session (the `secagg-evaluation` event). */
+  | { kind: 'secagg-evaluation'; round: number; body: SecAggClientMessage; bytes: number };

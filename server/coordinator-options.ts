@@ -7,6 +7,7 @@ import type { TrainConfig } from '../shared/training.js';
 import type { PrivacyJournal } from './privacy-journal.js';
 import type { RoundLog } from './round-log.js';
 import type { ProtocolFactory } from './round/aggregation-protocol.js';
+import type { SecureEvaluationOptions } from './round/secure-evaluation.js';
 import type { RoundPolicy } from './round/round-machine.js';
 import type { Clock } from './round/scheduler.js';
 import type { CheckpointStore } from './store/checkpoint-store.js';
@@ -39,6 +40,8 @@ export interface FederatedEvaluationOptions {
   /** Picks the evaluating clients among those connected that hold held-out data. */
   sampler: Sampler & { readonly minAvailable: number };
   timeoutMs: number;
+  /** Secure aggregation on: evaluation runs as a SecAgg+ session and the coordinator sees only the sums. */
+  secure?: SecureEvaluationOptions;
 }
 
 /** Starting rounds was refused (the privacy budget is spent). */

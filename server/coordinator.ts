@@ -15,7 +15,12 @@ import { GlobalModel } from './global-model.js';
 import { startingPoint, type CoordinatorStart } from './coordinator-start.js';
 import { RoundsRefusedError, type CommittedModel, type CoordinatorOptions } from './coordinator-options.js';
 import type { Inbound, Verdict } from './round/aggregation-protocol.js';
-import { evaluateOnClients, evaluatorLeft, receiveReport } from './round/evaluate-on-clients.js';
+import {
+  evaluateOnClients,
+  evaluatorLeft,
+  receiveReport,
+  receiveSecureEvaluation,
+} from './round/evaluate-on-clients.js';
 import { RoundMachine, type RoundEffect } from './round/round-machine.js';
 import { aggregatingLine, roundRecord, trainingLine } from './round/round-record.js';
 import { RoundRun, type CommittedRound } from './round/round-run.js';
@@ -125,6 +130,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   /** One decoded, schema-valid message from a client; the verdict is sent back to it. */
   receive(clientId: string, message: ClientMessage): Verdict {
     if (message.kind === 'evaluation') return receiveReport(this.current, clientId, message.report);
+    if (message.kind === 'secagg-evaluation') return receiveSecureEvaluation(this.current, clientId, message.body);
     const run = this.current;
     const inbound: Inbound =
       message.kind === 'update'
@@ -198,6 +204,7 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     const run = this.current;
     this.scheduler.end();
     run?.evaluation?.finish();
+    run?.secureEvaluation?.finish();
     await run?.aggregation;
     await this.roundLog.flushed();
   }
@@ -287,7 +294,15 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     const options = this.opts.federatedEvaluation;
     if (!options) return undefined;
     const { log } = this;
-    const request = { version, weights, eligible: this.clients.evaluators(), options, quiet: !!this.opts.privacy, log };
+    const request = {
+      version,
+      weights,
+      eligible: this.clients.evaluators(),
+      options,
+      quiet: !!this.opts.privacy,
+      numClasses: this.opts.task.info.numClasses,
+      log,
+    };
     const evaluated = await evaluateOnClients(run, request);
     this.clients.declined(evaluated?.declined ?? []);
     return evaluated?.result;

@@ -9,6 +9,7 @@ import {
   UpdateMetaSchema,
   type ErrorCode,
   type JoinAuth,
+  type SecureEvaluateTask,
   type TrainTask,
 } from '../shared/protocol/messages.js';
 import { encodeEnvelope, type Envelope } from '../shared/protocol/envelope.js';
@@ -83,6 +84,7 @@ const SECAGG_ARGS = {
   argNames: 'an envelope',
   args: z.tuple([envelopeSchema(SecAggClientMessageSchema)]),
 };
+const SECAGG_EVALUATION_ARGS = { ...SECAGG_ARGS, what: `${EVENTS.secaggEvaluation} message` };
 
 function joinError(code: ErrorCode, message: string): Error {
   // socket.io hands `data` to the client's connect_error handler along with the message.
@@ -118,11 +120,11 @@ export function attachSocketTransport(
     if (!buf) encoded.set(w, (buf = encodeWeights(w)));
     return buf;
   };
-  // A round's training task is one object for all participants: with a roster of n identity keys,
-  // encoding it per participant would cost O(n^2).
-  const envelopes = new WeakMap<TrainTask, Envelope<TrainTask>>();
-  const envelopeOf = (body: TrainTask) => {
-    let buf = envelopes.get(body);
+  // A round's training task (or secure evaluation request) is one object for all participants:
+  // with a roster of n identity keys, encoding it per participant would cost O(n^2).
+  const envelopes = new WeakMap<object, Envelope<unknown>>();
+  const envelopeOf = <T extends TrainTask | SecureEvaluateTask>(body: T): Envelope<T> => {
+    let buf = envelopes.get(body) as Envelope<T> | undefined;
     if (!buf) envelopes.set(body, (buf = encodeEnvelope(body)));
     return buf;
   };
@@ -187,6 +189,12 @@ export function attachSocketTransport(
             break;
           case EVENTS.secagg:
             socket.emit(EVENTS.secagg, encodeEnvelope(message.body));
+            break;
+          case EVENTS.secureEvaluate:
+            socket.emit(EVENTS.secureEvaluate, envelopeOf(message.body), encode(message.weights));
+            break;
+          case EVENTS.secaggEvaluation:
+            socket.emit(EVENTS.secaggEvaluation, encodeEnvelope(message.body));
             break;
           default: {
             const never: never = message;
@@ -261,6 +269,20 @@ export function attachSocketTransport(
         coordinator.countRefusal();
         logRefusal(`${EVENTS.secagg} message`, message);
       },
+    );
+
+    onValidated(
+      socket,
+      EVENTS.secaggEvaluation,
+      SECAGG_EVALUATION_ARGS,
+      ([{ message, bytes }]) => {
+        const { round } = message;
+        const verdict = coordinator.receive(link.id, { kind: 'secagg-evaluation', round, body: message, bytes });
+        if (!verdict.ok && !(verdict.code === 'stale-round' && message.type === 'secagg/unmask'))
+          logRefusal(`${EVENTS.secaggEvaluation} message`, verdict.message);
+        return verdict.ok ? { ok: true, round } : { ...verdict, round };
+      },
+      (message) => logRefusal(`${EVENTS.secaggEvaluation} message`, message),
     );
 
     refuseUnknownEvents(socket);

@@ -3,6 +3,7 @@ import type { LinkMessage } from '../client-link.js';
 import type { RoundAggregate } from './aggregation-protocol.js';
 import type { FederatedEvaluationRound } from './federated-evaluation.js';
 import type { RoundMachine } from './round-machine.js';
+import type { SecureEvaluationSession } from './secure-evaluation.js';
 import type { RunScope } from './scheduler.js';
 import type { RoundFacts } from './round-record.js';
 
@@ -25,6 +26,8 @@ export class RoundRun {
   committed: CommittedRound | undefined;
   /** The federated evaluation waiting for client reports, and how to end the wait. */
   evaluation: { round: FederatedEvaluationRound; finish: () => void } | undefined;
+  /** The secure federated evaluation in progress: poke() after a message or departure, finish() to stop waiting. */
+  secureEvaluation: { session: SecureEvaluationSession; poke: () => void; finish: () => void } | undefined;
   /** The aggregation in flight, for stop() to wait for. */
   aggregation: Promise<unknown> | undefined;
 

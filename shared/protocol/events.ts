@@ -8,6 +8,7 @@ import type {
   JoinAuth,
   RefusalSchema,
   RoundClosedSchema,
+  SecureEvaluateTaskSchema,
   TrainTaskSchema,
   UpdateMetaSchema,
   WelcomeSchema,
@@ -35,10 +36,17 @@ export const EVENTS = {
   evaluation: 'evaluation',
   /** Both ways: a secure-aggregation stage message (shared/secagg/messages.ts); the coordinator acknowledges. */
   secagg: 'secagg',
+  /** Coordinator -> client: evaluate these weights inside a SecAgg+ session of their own (secure aggregation on). */
+  secureEvaluate: 'secure-evaluate',
+  /**
+   * Both ways: a stage message of a secure evaluation session. An event apart from `secagg`, so
+   * that the training and evaluation sessions of one round can never be routed into each other.
+   */
+  secaggEvaluation: 'secagg-evaluation',
 } as const;
 
 /** The events a client sends; the coordinator acknowledges each of them and refuses any other. */
-export const CLIENT_EVENTS = [EVENTS.update, EVENTS.evaluation, EVENTS.secagg] as const;
+export const CLIENT_EVENTS = [EVENTS.update, EVENTS.evaluation, EVENTS.secagg, EVENTS.secaggEvaluation] as const;
 export type ClientEvent = (typeof CLIENT_EVENTS)[number];
 
 /** Encoded weights or an encoded update (weights-codec.ts, shared/compression): the binary attachment. */
@@ -53,6 +61,8 @@ export type ServerToClientEvents = {
   [EVENTS.evaluate]: (task: z.input<typeof EvaluateTaskSchema>, weights: WeightsPayload) => void;
   [EVENTS.roundClosed]: (closed: z.input<typeof RoundClosedSchema>) => void;
   [EVENTS.secagg]: (message: Envelope<z.input<typeof SecAggServerMessageSchema>>) => void;
+  [EVENTS.secureEvaluate]: (task: Envelope<z.input<typeof SecureEvaluateTaskSchema>>, weights: WeightsPayload) => void;
+  [EVENTS.secaggEvaluation]: (message: Envelope<z.input<typeof SecAggServerMessageSchema>>) => void;
   [EVENTS.refused]: (refusal: z.input<typeof RefusalSchema>) => void;
 };
 
@@ -60,6 +70,7 @@ export type ClientToServerEvents = {
   [EVENTS.update]: (meta: z.input<typeof UpdateMetaSchema>, delta: WeightsPayload, ack: AckCallback) => void;
   [EVENTS.evaluation]: (report: z.input<typeof EvaluationReportSchema>, ack: AckCallback) => void;
   [EVENTS.secagg]: (message: Envelope<z.input<typeof SecAggClientMessageSchema>>, ack: AckCallback) => void;
+  [EVENTS.secaggEvaluation]: (message: Envelope<z.input<typeof SecAggClientMessageSchema>>, ack: AckCallback) => void;
 };
 
 /** What the coordinator keeps per connection: the join its handshake was admitted with. */

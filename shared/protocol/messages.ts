@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { UpdateCodecSpecSchema } from '../compression/codec-spec.js';
 import { ClientDpInstructionsSchema } from '../privacy/client-privatize.js';
+import { SecAggSetupSchema } from '../secagg/messages.js';
 import { IdentityKeyTextSchema, SecureTrainSectionSchema } from './secagg-messages.js';
 
 /**
@@ -15,8 +16,9 @@ import { IdentityKeyTextSchema, SecureTrainSectionSchema } from './secagg-messag
 /**
  * Bumped on any incompatible change; a client speaking another version is refused at join.
  * 2: `train` and `secagg` in envelopes. 3: the key advertisement is `secagg/advertise-keys`, as its stage.
+ * 4: secure federated evaluation (`secure-evaluate`, `secagg-evaluation`).
  */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 export const ErrorCodeSchema = z.enum([
   'unauthorized',
@@ -187,6 +189,18 @@ export const EvaluateTaskSchema = z.strictObject({
   timeoutMs: z.number().int().positive(),
 });
 export type EvaluateTask = z.infer<typeof EvaluateTaskSchema>;
+
+/**
+ * An evaluation request under secure aggregation, sent in an envelope (its setup holds byte
+ * fields): the client scores the weights (the other attachment) and its confusion matrix and loss
+ * go into a SecAgg+ session of their own, on the `secagg-evaluation` event; nothing is reported
+ * in the clear. The setup's encoding is fixed by its participant count (shared/aggregation/secure-evaluation.ts).
+ */
+export const SecureEvaluateTaskSchema = z.strictObject({
+  ...EvaluateTaskSchema.shape,
+  secureAggregation: z.strictObject({ setup: SecAggSetupSchema }),
+});
+export type SecureEvaluateTask = z.infer<typeof SecureEvaluateTaskSchema>;
 
 /** Privacy spent so far, sent with every closed round when differential privacy is on. */
 export const PrivacySpentSummarySchema = z.strictObject({

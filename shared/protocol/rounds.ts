@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SecureAggregationRecordSchema } from './secagg-messages.js';
+import { SECURE_STAGES, SecureAggregationRecordSchema, SecureDropoutSchema } from './secagg-messages.js';
 
 /**
  * The record of one round: what `GET /v1/rounds` returns, what the coordinator appends to its
@@ -55,6 +55,25 @@ export const FederatedEvaluationSchema = z.object({
   /** Why nothing was evaluated (too few clients could evaluate). */
   skipped: z.string().optional(),
   durationMs: z.number().nonnegative(),
+  /**
+   * Secure aggregation on: the evaluation ran as a SecAgg+ session; loss, accuracy, numExamples and
+   * the confusion matrix are the sums over `reported` (the survivors), and no client's own figures
+   * reached the coordinator.
+   */
+  secure: z
+    .object({
+      /** Neighbours per client in the session's graph, and the Shamir threshold (absent when it could not start). */
+      k: z.number().int().optional(),
+      threshold: z.number().int().optional(),
+      /** Stage reached. */
+      stage: z.enum(SECURE_STAGES),
+      dropouts: z.array(SecureDropoutSchema),
+      /** Bound on |loss - the exact example-weighted mean of the clamped losses|. */
+      lossErrorBound: z.number().nonnegative().optional(),
+      /** Why the session ended without a sum. */
+      aborted: z.string().optional(),
+    })
+    .optional(),
 });
 export type FederatedEvaluation = z.infer<typeof FederatedEvaluationSchema>;
 

@@ -1,6 +1,6 @@
 import { taskDigest } from '../secagg/task-digest.js';
 import { minimumThreshold } from '../secagg/params.js';
-import type { TrainTask } from './messages.js';
+import type { EvaluateTask, SecureEvaluateTask, TrainTask } from './messages.js';
 
 /**
  * What an honest client refuses, whatever the coordinator says: a malicious coordinator must not
@@ -27,9 +27,9 @@ export const SANE_TASK_BOUNDS = {
 } as const;
 
 /**
- * Checks training tasks against the client's policy. Sticky: once this coordinator has run a
- * secure round (or a DP round) with this client, later tasks without it are refused, and the DP
- * noise multiplier may not drop below the first one seen.
+ * Checks training tasks and evaluation requests against the client's policy. Sticky: once this
+ * coordinator has run a secure round or secure evaluation (or a DP round) with this client, later
+ * tasks without it are refused, and the DP noise multiplier may not drop below the first one seen.
  */
 export class TaskGuard {
   private sawSecure = false;
@@ -45,6 +45,22 @@ export class TaskGuard {
       if (task.privacy) this.noiseFloor = Math.max(this.noiseFloor ?? 0, task.privacy.noiseMultiplier);
     }
     return reason;
+  }
+
+  /**
+   * Why this evaluation request must be refused, or undefined. A plaintext one reports the
+   * client's metrics and confusion matrix in the clear: refused like a plaintext training task.
+   */
+  checkEvaluation(task: EvaluateTask | SecureEvaluateTask): string | undefined {
+    if ('secureAggregation' in task) {
+      this.sawSecure = true;
+      return undefined;
+    }
+    if (this.policy.requireSecureAggregation)
+      return 'it asks for metrics in the clear, and this client requires secure aggregation';
+    if (this.sawSecure)
+      return 'it asks for metrics in the clear after this coordinator ran secure sessions with us (downgrade refused)';
+    return undefined;
   }
 
   private problem(task: TrainTask): string | undefined {
@@ -88,4 +104,18 @@ export class TaskGuard {
 export function trainTaskDigest(task: TrainTask, globalWeights: Float32Array): Uint8Array {
   const { timeoutMs: _deadline, ...bound } = task;
   return taskDigest(bound, new Uint8Array(globalWeights.buffer, globalWeights.byteOffset, globalWeights.byteLength));
+}
+
+/**
+ * The digest a secure evaluation session binds: a purpose no training task has, the round, version
+ * and setup (with its fresh nonce), and the weights' bytes. Neighbours refuse keys advertised under
+ * another digest, so no message of a round's training session can be replayed into its
+ * evaluation session or the other way round, even by a coordinator that reuses the round's nonce.
+ */
+export function evaluationTaskDigest(task: SecureEvaluateTask, weights: Float32Array): Uint8Array {
+  const { timeoutMs: _deadline, ...bound } = task;
+  return taskDigest(
+    { purpose: 'evaluation', ...bound },
+    new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength),
+  );
 }

@@ -126,6 +126,8 @@ describe('browser clients and the dashboard', () => {
         server: coordinator.url,
         token: coordinator.joinToken,
         data: shard(train, 2, SHARDS),
+        // A secure evaluation needs 3 evaluators: the Node client holds 40 test digits out.
+        evalData: shard(loadMnist().test, 0, 50),
         name: 'node-0',
         progress: silent,
       });
@@ -182,9 +184,11 @@ describe('browser clients and the dashboard', () => {
           survivors: ['browser-0', 'browser-1', 'node-0'],
           dropouts: [],
         });
-        // The pages held out 20% of their digits and scored each new model on them.
-        expect(r.federatedEvaluation?.reported.sort()).toEqual(['browser-0', 'browser-1']);
-        expect(r.federatedEvaluation?.numExamples).toBe(80);
+        // The pages held out 20% of their digits, the Node client 40 test digits, and each scored every
+        // new model on them inside a secure sum: the coordinator has the total, not theirs.
+        expect(r.federatedEvaluation?.reported.sort()).toEqual(['browser-0', 'browser-1', 'node-0']);
+        expect(r.federatedEvaluation?.numExamples).toBe(120);
+        expect(r.federatedEvaluation?.secure?.aborted).toBeUndefined();
       }
       // The reloaded page shows only the round it trained since.
       for (const [i, { page }] of pages.entries()) {

@@ -139,7 +139,7 @@ describe('refuseUnknownEvents', () => {
     const expected = {
       ok: false,
       code: 'invalid-message',
-      message: "unknown event 'train'; clients send only 'update', 'evaluation' and 'secagg'",
+      message: "unknown event 'train'; clients send only 'update', 'evaluation', 'secagg' and 'secagg-evaluation'",
     };
     expect(await socket.timeout(5_000).emitWithAck(EVENTS.train, {})).toEqual(expected);
     const refused = refusalOf(socket);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { evaluatorLeft, receiveReport } from '../../../server/round/evaluate-on-clients.js';
-import { FederatedEvaluationRound } from '../../../server/round/federated-evaluation.js';
+import { evaluateOnClients, evaluatorLeft, receiveReport } from '../../../server/round/evaluate-on-clients.js';
+import { FederatedEvaluationRound, skippedEvaluation } from '../../../server/round/federated-evaluation.js';
+import type { RoundRun } from '../../../server/round/round-run.js';
 
 const report = (round: number) => ({ round, metrics: { loss: 0.4, accuracy: 0.8, numExamples: 5 }, evalMs: 2 });
 
@@ -37,5 +38,27 @@ describe('evaluation reports and departures', () => {
     expect(run.finished).toBe(0);
     expect(receiveReport(run, 'c', report(3))).toEqual({ ok: true });
     expect(run.finished).toBe(1);
+  });
+});
+
+describe('secure federated evaluation', () => {
+  it('is skipped, with the reason, when fewer than 3 evaluators are selected: nothing is sent', async () => {
+    const sent: unknown[] = [];
+    const run = { round: 3, scope: { active: true, send: (m: unknown) => sent.push(m) } } as unknown as RoundRun;
+    const sampler = { name: 'all', minAvailable: 1, select: (ids: readonly string[]) => [...ids] };
+    const evaluated = await evaluateOnClients(run, {
+      version: 2,
+      weights: new Float32Array(1),
+      eligible: ['a', 'b'],
+      options: { sampler, timeoutMs: 1000, secure: { identityOf: () => undefined, phaseTimeoutMs: 1000 } },
+      quiet: false,
+      numClasses: 10,
+      log: () => undefined,
+    });
+    expect(evaluated).toEqual({
+      result: skippedEvaluation('secure evaluation needs at least 3 evaluators, 2 selected'),
+      declined: [],
+    });
+    expect(sent).toEqual([]);
   });
 });

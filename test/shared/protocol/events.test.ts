@@ -38,9 +38,9 @@ describe('envelopeSchema', () => {
 });
 
 describe('event names', () => {
-  it('are distinct, and clients send only update, evaluation and secagg', () => {
+  it('are distinct, and clients send only update, evaluation, secagg and secagg-evaluation', () => {
     const names = Object.values(EVENTS);
     expect(new Set(names).size).toBe(names.length);
-    expect([...CLIENT_EVENTS]).toEqual(['update', 'evaluation', 'secagg']);
+    expect([...CLIENT_EVENTS]).toEqual(['update', 'evaluation', 'secagg', 'secagg-evaluation']);
   });
 });

@@ -1,11 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import type { TrainTask } from '../../../shared/protocol/messages.js';
-import { TaskGuard, trainTaskDigest } from '../../../shared/protocol/task-policy.js';
-import { createSetup, generateIdentity } from '../../../shared/secagg/index.js';
+import type { EvaluateTask, SecureEvaluateTask, TrainTask } from '../../../shared/protocol/messages.js';
+import { evaluationTaskDigest, TaskGuard, trainTaskDigest } from '../../../shared/protocol/task-policy.js';
+import {
+  createSetup,
+  generateIdentity,
+  SecAggClient,
+  SecAggRefusal,
+  type SecAggSetup,
+} from '../../../shared/secagg/index.js';
 
+const identities = new Map(['a', 'b', 'c', 'd'].map((id) => [id, generateIdentity()]));
 const setup = createSetup({
   round: 3,
-  participants: ['a', 'b', 'c', 'd'].map((id) => ({ id, identityKey: generateIdentity().publicKey })),
+  participants: [...identities].map(([id, identity]) => ({ id, identityKey: identity.publicKey })),
   vectorLength: 10,
   clip: 1,
   maxWeight: 100,
@@ -72,6 +79,77 @@ describe('TaskGuard', () => {
     );
     // A refused task records nothing: this guard has not seen a secure round yet.
     expect(guard.check(plain)).toBeUndefined();
+  });
+});
+
+describe('TaskGuard on evaluation requests', () => {
+  const request: EvaluateTask = { round: 3, version: 3, timeoutMs: 1000 };
+  const secureRequest: SecureEvaluateTask = { ...request, secureAggregation: { setup } };
+
+  it('answers plaintext requests until a secure session ran, then refuses them for good', () => {
+    const guard = new TaskGuard({ requireSecureAggregation: false });
+    expect(guard.checkEvaluation(request)).toBeUndefined();
+    expect(guard.checkEvaluation(secureRequest)).toBeUndefined();
+    expect(guard.checkEvaluation(request)).toBe(
+      'it asks for metrics in the clear after this coordinator ran secure sessions with us (downgrade refused)',
+    );
+    expect(guard.checkEvaluation(secureRequest)).toBeUndefined();
+  });
+
+  it('a secure training round also rules out plaintext evaluation, and a secure evaluation plaintext training', () => {
+    const trained = new TaskGuard({ requireSecureAggregation: false });
+    expect(trained.check(secure)).toBeUndefined();
+    expect(trained.checkEvaluation(request)).toMatch(/downgrade refused/);
+    const evaluated = new TaskGuard({ requireSecureAggregation: false });
+    expect(evaluated.checkEvaluation(secureRequest)).toBeUndefined();
+    expect(evaluated.check(plain)).toMatch(/downgrade refused/);
+  });
+
+  it('refuses plaintext requests from the first one when the policy requires secure aggregation', () => {
+    expect(new TaskGuard({ requireSecureAggregation: true }).checkEvaluation(request)).toBe(
+      'it asks for metrics in the clear, and this client requires secure aggregation',
+    );
+  });
+});
+
+describe('evaluationTaskDigest', () => {
+  const weights = new Float32Array([1, 2, 3]);
+  const request: SecureEvaluateTask = { round: 3, version: 2, timeoutMs: 1000, secureAggregation: { setup } };
+
+  it('differs from the training digest of the same round, version, setup and weights, and covers what it binds', () => {
+    const digest = evaluationTaskDigest(request, weights);
+    expect(digest).not.toEqual(trainTaskDigest(secure, weights));
+    expect(evaluationTaskDigest({ ...request, timeoutMs: 7 }, weights)).toEqual(digest);
+    expect(evaluationTaskDigest({ ...request, version: 3 }, weights)).not.toEqual(digest);
+    expect(evaluationTaskDigest({ ...request, round: 4 }, weights)).not.toEqual(digest);
+    expect(evaluationTaskDigest(request, new Float32Array([1, 2, 3.0001]))).not.toEqual(digest);
+    const otherNonce: SecAggSetup = { ...setup, nonce: new Uint8Array(32).fill(1) };
+    expect(evaluationTaskDigest({ ...request, secureAggregation: { setup: otherNonce } }, weights)).not.toEqual(digest);
+  });
+
+  it("a training session's keys replayed into the evaluation session are refused, even under the same round and nonce", async () => {
+    // A malicious coordinator reuses the training session's round and nonce, so the replayed signatures verify: only the digests differ.
+    const client = (id: string, digest: Uint8Array) =>
+      new SecAggClient({ id, identity: identities.get(id)!, setup, digest });
+    const trainingDigest = trainTaskDigest(secure, weights);
+    const evaluationDigest = evaluationTaskDigest(request, weights);
+    const training = await Promise.all(
+      ['a', 'b', 'd'].map(async (id) => ({ id, ...(await client(id, trainingDigest).advertise()) })),
+    );
+    const victim = client('c', evaluationDigest);
+    await victim.advertise();
+    const peers = training.map(({ id, type: _type, round: _round, ...keys }) => ({ id, ...keys }));
+    const replay = victim.shareKeys({ type: 'secagg/peer-keys', round: 3, peers });
+    await expect(replay).rejects.toThrow(SecAggRefusal);
+    await expect(replay).rejects.toThrow(
+      /was given another model or round configuration than we were \(task digests differ\)/,
+    );
+    // The same keys under the training digest pass: it is the digest, not the signature, that refuses them.
+    const trainingPeer = client('c', trainingDigest);
+    await trainingPeer.advertise();
+    await expect(trainingPeer.shareKeys({ type: 'secagg/peer-keys', round: 3, peers })).resolves.toMatchObject({
+      type: 'secagg/share-keys',
+    });
   });
 });
 
