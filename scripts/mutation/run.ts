@@ -72,6 +72,11 @@ const FILE_TESTS: Record<string, string[]> = {
     'test/shared/privacy/input-validation.test.ts',
   ],
   'shared/privacy/config.ts': ['test/shared/privacy/config.test.ts', 'test/shared/privacy/input-validation.test.ts'],
+  // server/round
+  'server/round/scheduler.ts': ['test/server/round/scheduler.test.ts'],
+  'server/round/round-record.ts': ['test/server/round/round-record.test.ts'],
+  'server/round/round-machine.ts': ['test/server/round/round-machine.test.ts'],
+  'server/round/update-norm.ts': ['test/server/round/update-norm.test.ts'],
 };
 
 /**
