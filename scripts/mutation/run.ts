@@ -75,6 +75,7 @@ const FILE_TESTS: Record<string, string[]> = {
   // server/round
   'server/round/scheduler.ts': ['test/server/round/scheduler.test.ts'],
   'server/round/round-record.ts': ['test/server/round/round-record.test.ts'],
+  'server/round/commit.ts': ['test/server/round/commit.test.ts', 'test/server/global-model.test.ts'],
   'server/round/round-machine.ts': ['test/server/round/round-machine.test.ts'],
   'server/round/update-norm.ts': ['test/server/round/update-norm.test.ts'],
 };
