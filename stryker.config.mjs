@@ -422,6 +422,32 @@ export const equivalentMutants = [
     reason:
       "cancelling a name with no timer only hands undefined to clearTimeout, which Node's and the tests' clocks ignore",
   },
+  {
+    file: 'server/round/round-machine.ts',
+    code: 'deadline === undefined',
+    reason:
+      'the deadline is undefined only while waiting, aggregating or closed, where the switch below returns [] as well',
+  },
+  {
+    file: 'server/round/round-machine.ts',
+    code: 'this.statusDeadline === undefined',
+    reason: 'the protocol deadline counts only in training, where the status deadline is always set',
+  },
+  {
+    file: 'server/round/round-machine.ts',
+    code: 'this.statusDeadline !== undefined',
+    reason: "in training the status deadline is always set (enter('training', now, now + trainingTimeoutMs))",
+  },
+  {
+    file: 'server/round/round-machine.ts',
+    code: 'default: {\n        const never: never = effect;\n        throw new Error(`unknown protocol effect ${JSON.stringify(never)}`);\n      }',
+    reason: 'unreachable: ProtocolEffect is send or await (the exhaustive-switch guard)',
+  },
+  {
+    file: 'server/round/round-machine.ts',
+    code: '{\n  throw new Error(`unknown round status ${String(status)}`);\n}',
+    reason: 'unreachable: status is a RoundStatus and both switches name all six (the exhaustive-switch guard)',
+  },
 ];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
