@@ -429,6 +429,12 @@ export const equivalentMutants = [
       'the deadline is undefined only while waiting, aggregating or closed, where the switch below returns [] as well',
   },
   {
+    file: 'server/round/update-norm.ts',
+    code: 'n > norm',
+    reason:
+      'the list is read only for its median, the same kept descending (n <= norm) or with an equal norm on either side (n >= norm)',
+  },
+  {
     file: 'server/round/round-machine.ts',
     code: 'this.statusDeadline === undefined',
     reason: 'the protocol deadline counts only in training, where the status deadline is always set',
