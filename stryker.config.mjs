@@ -416,6 +416,44 @@ export const equivalentMutants = [
     reason:
       'the coordinator account is charged at every order at once with a / (2 z^2) > 0, so one order is 0 exactly when all are',
   },
+  {
+    file: 'server/round/scheduler.ts',
+    code: 'handle === undefined',
+    reason:
+      "cancelling a name with no timer only hands undefined to clearTimeout, which Node's and the tests' clocks ignore",
+  },
+  {
+    file: 'server/round/round-machine.ts',
+    code: 'deadline === undefined',
+    reason:
+      'the deadline is undefined only while waiting, aggregating or closed, where the switch below returns [] as well',
+  },
+  {
+    file: 'server/round/update-norm.ts',
+    code: 'n > norm',
+    reason:
+      'the list is read only for its median, the same kept descending (n <= norm) or with an equal norm on either side (n >= norm)',
+  },
+  {
+    file: 'server/round/round-machine.ts',
+    code: 'this.statusDeadline === undefined',
+    reason: 'the protocol deadline counts only in training, where the status deadline is always set',
+  },
+  {
+    file: 'server/round/round-machine.ts',
+    code: 'this.statusDeadline !== undefined',
+    reason: "in training the status deadline is always set (enter('training', now, now + trainingTimeoutMs))",
+  },
+  {
+    file: 'server/round/round-machine.ts',
+    code: 'default: {\n        const never: never = effect;\n        throw new Error(`unknown protocol effect ${JSON.stringify(never)}`);\n      }',
+    reason: 'unreachable: ProtocolEffect is send or await (the exhaustive-switch guard)',
+  },
+  {
+    file: 'server/round/round-machine.ts',
+    code: '{\n  throw new Error(`unknown round status ${String(status)}`);\n}',
+    reason: 'unreachable: status is a RoundStatus and both switches name all six (the exhaustive-switch guard)',
+  },
 ];
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */

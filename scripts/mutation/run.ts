@@ -72,6 +72,13 @@ const FILE_TESTS: Record<string, string[]> = {
     'test/shared/privacy/input-validation.test.ts',
   ],
   'shared/privacy/config.ts': ['test/shared/privacy/config.test.ts', 'test/shared/privacy/input-validation.test.ts'],
+  // server/round
+  'server/round/scheduler.ts': ['test/server/round/scheduler.test.ts'],
+  'server/round/round-record.ts': ['test/server/round/round-record.test.ts'],
+  'server/round/commit.ts': ['test/server/round/commit.test.ts', 'test/server/global-model.test.ts'],
+  'server/round/round-run.ts': ['test/server/round/round-run.test.ts'],
+  'server/round/round-machine.ts': ['test/server/round/round-machine.test.ts'],
+  'server/round/update-norm.ts': ['test/server/round/update-norm.test.ts'],
 };
 
 /**

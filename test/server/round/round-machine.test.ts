@@ -1,7 +1,15 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { FractionSampler } from '../../../shared/aggregation/fraction-sampler.js';
 import { WeightedMean } from '../../../shared/aggregation/weighted-mean.js';
-import type { Inbound } from '../../../server/round/aggregation-protocol.js';
+import type { Sampler } from '../../../shared/aggregation/types.js';
+import {
+  ProtocolBase,
+  type Inbound,
+  type Outbound,
+  type ProtocolEffect,
+  type RoundAggregate,
+  type Verdict,
+} from '../../../server/round/aggregation-protocol.js';
 import { PlaintextProtocol } from '../../../server/round/plaintext-protocol.js';
 import { RoundMachine, type RoundPolicy } from '../../../server/round/round-machine.js';
 
@@ -14,7 +22,7 @@ const policy: RoundPolicy = {
   trainingTimeoutMs: 5000,
 };
 
-function machine(p: RoundPolicy = policy, round = 1) {
+function machine(p: RoundPolicy = policy, round = 1, sampler?: Sampler) {
   const ctx = {
     round,
     version: 0,
@@ -26,7 +34,7 @@ function machine(p: RoundPolicy = policy, round = 1) {
   return new RoundMachine(
     round,
     p,
-    new FractionSampler({ minClients: p.minClients, maxClients: p.maxClients }),
+    sampler ?? new FractionSampler({ minClients: p.minClients, maxClients: p.maxClients }),
     () => new PlaintextProtocol(ctx),
     0,
   );
@@ -167,5 +175,343 @@ describe('RoundMachine', () => {
 
   it('refuses a policy that could never commit', () => {
     expect(() => machine({ ...policy, minResults: 3 })).toThrow(/minResults must be between 1 and minClients/);
+  });
+});
+
+function refusal(clientId: string, round: number): Inbound {
+  return { kind: 'secagg', clientId, round, body: { type: 'secagg/refusal', round, reason: 'no' } };
+}
+
+function trainMessage(to: string): Outbound {
+  return {
+    event: 'train',
+    to,
+    body: {
+      round: 1,
+      version: 0,
+      config: { epochs: 1, batchSize: 8, learningRate: 0.1, optimizer: 'sgd' },
+      timeoutMs: 1,
+    },
+    weights: new Float32Array(DIM),
+  };
+}
+
+/**
+ * A protocol the test steers: its deadline, verdict, effects, settling and failure. It knows
+ * nothing of who was selected (accepting and dropping anyone), so it shows what the machine
+ * itself keeps out.
+ */
+class ScriptedProtocol extends ProtocolBase {
+  readonly name = 'scripted';
+  readonly stage = 'script';
+  override deadline: number | undefined = undefined;
+  verdict: Verdict = { ok: true };
+  effects: ProtocolEffect[] = [];
+  done = false;
+  why: string | undefined = undefined;
+  readonly received: string[] = [];
+  readonly asked: string[] = [];
+  readonly advancedAt: number[] = [];
+  private readonly contributed = new Set<string>();
+
+  begin(participants: readonly string[]): Outbound[] {
+    return participants.map(trainMessage);
+  }
+  receive(message: Inbound): Verdict {
+    this.received.push(message.clientId);
+    if (this.verdict.ok) this.contributed.add(message.clientId);
+    return this.verdict;
+  }
+  drop(clientId: string): boolean {
+    this.asked.push(clientId);
+    return !this.contributed.has(clientId);
+  }
+  override advance(now: number): ProtocolEffect[] {
+    this.advancedAt.push(now);
+    return this.effects;
+  }
+  contributors(): number {
+    return this.contributed.size;
+  }
+  settled(): boolean {
+    return this.done;
+  }
+  aggregate(): RoundAggregate {
+    return { delta: new Float32Array(DIM), contributions: [], numExamples: 0 };
+  }
+  override failure(): string | undefined {
+    return this.why;
+  }
+}
+
+const TRAINING_ENDS = policy.trainingTimeoutMs;
+
+/** A machine training 'a' and 'b' (selected at 0) under a scripted protocol; minResults 1. */
+function scripted() {
+  const protocol = new ScriptedProtocol();
+  const p = { ...policy, maxClients: 2, minResults: 1 };
+  const m = new RoundMachine(1, p, new FractionSampler({ minClients: 2, maxClients: 2 }), () => protocol, 0);
+  expect(m.setAvailable(['a', 'b'], 0)).toEqual([
+    { type: 'send', message: trainMessage('a') },
+    { type: 'send', message: trainMessage('b') },
+  ]);
+  return { m, protocol };
+}
+
+describe('RoundMachine, policy and transitions', () => {
+  it('accepts minResults from 1 to minClients and maxClients from minClients, refusing the rest with the numbers', () => {
+    expect(() => machine({ ...policy, minResults: 1 })).not.toThrow();
+    expect(() => machine({ ...policy, minResults: 2 })).not.toThrow();
+    expect(() => machine({ ...policy, minResults: 0 })).toThrow(
+      'minResults must be between 1 and minClients (2), got 0',
+    );
+    expect(() => machine({ ...policy, maxClients: 2 })).not.toThrow();
+    // A sampler that takes anyone, so the machine's own check is what refuses.
+    const anyone: Sampler = { name: 'anyone', select: (available) => [...available] };
+    expect(() => machine({ ...policy, maxClients: 1 }, 1, anyone)).toThrow(
+      'maxClients (1) must be at least minClients (2)',
+    );
+  });
+
+  it('starts waiting, with nobody selected, nothing timed and nothing to do at any time', () => {
+    const m = machine();
+    expect(m.status).toBe('waiting');
+    expect(m.participants).toEqual([]);
+    expect(m.closed).toBe(false);
+    expect(m.enteredAt).toEqual({ waiting: 0 });
+    expect(m.deadline).toBeUndefined();
+    expect(m.tick(1e9)).toEqual([]);
+  });
+
+  it('counts no client as connected before the first report', () => {
+    const m = machine({ ...policy, minClients: 1, minResults: 1 });
+    expect(m.drop('z', 0)).toEqual([]);
+    expect(m.status).toBe('waiting');
+  });
+
+  it('keeps selecting while minClients stay connected, and goes back to waiting when a disconnect leaves fewer', () => {
+    const m = machine({ ...policy, maxClients: 4 });
+    m.setAvailable(['a', 'b', 'c'], 0);
+    expect(m.status).toBe('selecting');
+    expect(m.drop('c', 1)).toEqual([]);
+    expect(m.status).toBe('selecting');
+    expect(m.setAvailable(['a', 'b'], 2)).toEqual([]);
+    expect(m.status).toBe('selecting');
+    expect(m.drop('b', 3)).toEqual([]);
+    expect(m.status).toBe('waiting');
+    expect(m.deadline).toBeUndefined();
+    expect(m.enteredAt).toEqual({ waiting: 3, selecting: 0 });
+    // Back above minClients: the selection window starts again.
+    m.setAvailable(['a', 'd'], 4);
+    expect(m.deadline).toBe(4 + policy.selectionWindowMs);
+    expect(m.tick(4 + policy.selectionWindowMs)).toHaveLength(2);
+    expect(m.participants).toEqual(['a', 'd']);
+  });
+
+  it('stops the selection window early once maxClients are connected', () => {
+    const m = machine();
+    m.setAvailable(['a', 'b'], 0);
+    expect(m.status).toBe('selecting');
+    expect(m.setAvailable(['a', 'b', 'c'], 10)).toHaveLength(3);
+    expect(m.status).toBe('training');
+    expect(m.enteredAt.training).toBe(10);
+  });
+
+  it('ignores who is connected once training started, in every later status', () => {
+    const m = machine();
+    m.setAvailable(['a', 'b', 'c'], 0);
+    expect(m.setAvailable(['a', 'b', 'c', 'd'], 1)).toEqual([]);
+    expect(m.status).toBe('training');
+    for (const id of ['a', 'b', 'c']) m.receive(update(id), 2);
+    expect(m.status).toBe('aggregating');
+    expect(m.setAvailable([], 3)).toEqual([]);
+    m.committed(4);
+    expect(m.setAvailable(['a', 'b', 'c'], 5)).toEqual([]);
+    expect(m.status).toBe('committed');
+
+    const f = machine();
+    f.setAvailable(['a', 'b', 'c'], 0);
+    f.tick(TRAINING_ENDS);
+    expect(f.status).toBe('failed');
+    expect(f.closed).toBe(true);
+    expect(f.enteredAt.failed).toBe(TRAINING_ENDS);
+    expect(f.setAvailable(['a', 'b', 'c'], TRAINING_ENDS + 1)).toEqual([]);
+    expect(f.tick(TRAINING_ENDS * 2)).toEqual([]);
+  });
+
+  it('refuses a message for another round or outside training, saying which and why, with no effects', () => {
+    const m = machine(policy, 3);
+    expect(m.receive(update('a', 2), 0)).toEqual({
+      verdict: {
+        ok: false,
+        code: 'stale-round',
+        message: 'update is for round 2, but round 3 is the current round (waiting)',
+      },
+      effects: [],
+    });
+    expect(m.receive(refusal('a', 2), 0).verdict).toEqual({
+      ok: false,
+      code: 'stale-round',
+      message: 'message is for round 2, but round 3 is the current round (waiting)',
+    });
+    expect(m.receive(update('a', 3), 0)).toEqual({
+      verdict: { ok: false, code: 'stale-round', message: 'round 3 is waiting, not collecting updates' },
+      effects: [],
+    });
+    expect(m.receive(refusal('a', 3), 0).verdict).toEqual({
+      ok: false,
+      code: 'stale-round',
+      message: 'round 3 is waiting, not exchanging protocol messages',
+    });
+    m.setAvailable(['a', 'b', 'c'], 0);
+    expect(m.receive(update('z', 3), 1)).toEqual({
+      verdict: { ok: false, code: 'not-selected', message: 'z was not selected for round 3' },
+      effects: [],
+    });
+  });
+
+  it('fails the round, sending nothing, when the draw fails or selects nobody', () => {
+    const broken: Sampler = {
+      name: 'broken',
+      select: () => {
+        throw new Error('the privacy journal could not be written');
+      },
+    };
+    const m = machine(policy, 1, broken);
+    m.setAvailable(['a', 'b', 'c'], 7);
+    expect(m.status).toBe('failed');
+    expect(m.reason).toBe('could not draw the participants: the privacy journal could not be written');
+    expect(m.participants).toEqual([]);
+
+    const nobody = machine(policy, 1, { name: 'nobody', select: () => [] });
+    expect(nobody.setAvailable(['a', 'b', 'c'], 7)).toEqual([{ type: 'closed', outcome: 'failed' }]);
+    expect(nobody.reason).toBe('the sampler selected none of the 3 connected clients');
+    expect(nobody.protocol).toBeUndefined();
+  });
+
+  it('fails the round when its protocol cannot be opened', () => {
+    const m = new RoundMachine(
+      1,
+      policy,
+      new FractionSampler({ minClients: 2, maxClients: 3 }),
+      () => {
+        throw new Error('no secure aggregation parameters for 3 clients');
+      },
+      0,
+    );
+    expect(m.setAvailable(['a', 'b', 'c'], 5)).toEqual([{ type: 'closed', outcome: 'failed' }]);
+    expect(m.reason).toBe('could not open the round: no secure aggregation parameters for 3 clients');
+    expect(m.enteredAt).toEqual({ waiting: 0, selecting: 5, failed: 5 });
+  });
+
+  it('refuses to fail an aggregation the round is not running', () => {
+    expect(() => machine().aggregationFailed('disk full', 0)).toThrow(
+      'cannot fail aggregation of round 1 in status waiting',
+    );
+  });
+});
+
+describe('RoundMachine, what it keeps from its protocol', () => {
+  it('never hands the protocol a message from a client it did not select', () => {
+    const { m, protocol } = scripted();
+    expect(m.receive(update('z'), 1).verdict).toMatchObject({ ok: false, code: 'not-selected' });
+    expect(protocol.received).toEqual([]);
+  });
+
+  it('takes the sender of a too-large update out of the round, and only for that refusal', () => {
+    const { m, protocol } = scripted();
+    protocol.verdict = { ok: false, code: 'duplicate-update', message: 'a already sent its update' };
+    expect(m.receive(update('a'), 1)).toEqual({ verdict: protocol.verdict, effects: [] });
+    expect(m.refusedParticipants()).toEqual([]);
+    expect(protocol.advancedAt).toEqual([]);
+
+    protocol.verdict = { ok: false, code: 'norm-too-large', message: 'update has L2 norm 2000, above the limit 1000' };
+    protocol.effects = [{ type: 'send', message: trainMessage('b') }];
+    expect(m.receive(update('a'), 2)).toEqual({
+      verdict: protocol.verdict,
+      effects: [{ type: 'send', message: trainMessage('b') }],
+    });
+    expect(protocol.asked).toEqual(['a']);
+    expect(protocol.advancedAt).toEqual([2]);
+    expect(m.refusedParticipants()).toEqual([
+      { clientId: 'a', reason: 'norm-too-large: update has L2 norm 2000, above the limit 1000' },
+    ]);
+  });
+
+  it('passes on what the protocol does after an accepted message', () => {
+    const { m, protocol } = scripted();
+    protocol.effects = [{ type: 'send', message: trainMessage('b') }];
+    expect(m.receive(update('a'), 1).effects).toEqual([{ type: 'send', message: trainMessage('b') }]);
+    expect(protocol.advancedAt).toEqual([1]);
+  });
+
+  it("wakes at the protocol's own deadline while training, and only then moves the protocol on", () => {
+    const { m, protocol } = scripted();
+    protocol.deadline = 500;
+    expect(m.deadline).toBe(500);
+    expect(m.tick(499)).toEqual([]);
+    expect(m.tick(500)).toEqual([]);
+    expect(protocol.advancedAt).toEqual([500]);
+    expect(m.status).toBe('training');
+    protocol.deadline = TRAINING_ENDS + 1;
+    expect(m.deadline).toBe(TRAINING_ENDS);
+    protocol.deadline = undefined;
+    expect(m.deadline).toBe(TRAINING_ENDS);
+    // Once training is over the protocol's deadline no longer counts.
+    m.receive(update('a'), 600);
+    protocol.deadline = 700;
+    protocol.done = true;
+    expect(m.tick(700)).toEqual([{ type: 'aggregate' }]);
+    expect(m.status).toBe('aggregating');
+    expect(m.deadline).toBeUndefined();
+  });
+
+  it('fails with the protocol’s own reason when it cannot yield an aggregate', () => {
+    const { m, protocol } = scripted();
+    m.receive(update('a'), 1);
+    protocol.why = 'secure aggregation aborted: b dealt bad shares';
+    expect(m.tick(TRAINING_ENDS)).toEqual([{ type: 'closed', outcome: 'failed' }]);
+    expect(m.reason).toBe('secure aggregation aborted: b dealt bad shares');
+  });
+
+  it('runs an awaited continuation while training, and ends training when the protocol settled', async () => {
+    const { m, protocol } = scripted();
+    m.receive(update('a'), 1);
+    const next = vi.fn((_now: number): ProtocolEffect[] => [{ type: 'send', message: trainMessage('b') }]);
+    protocol.effects = [{ type: 'await', work: Promise.resolve(next) }];
+    const [effect] = m.receive(update('b'), 2).effects;
+    expect(effect.type).toBe('await');
+    const continuation = await (effect as Extract<typeof effect, { type: 'await' }>).work;
+    expect(continuation(3)).toEqual([{ type: 'send', message: trainMessage('b') }]);
+    expect(next).toHaveBeenCalledWith(3);
+    protocol.done = true;
+    expect(continuation(4)).toEqual([{ type: 'send', message: trainMessage('b') }, { type: 'aggregate' }]);
+  });
+
+  it('drops an awaited continuation once training ended', async () => {
+    const { m, protocol } = scripted();
+    const next = vi.fn((): ProtocolEffect[] => [{ type: 'send', message: trainMessage('b') }]);
+    protocol.effects = [{ type: 'await', work: Promise.resolve(next) }];
+    const [effect] = m.receive(update('a'), 1).effects;
+    m.tick(TRAINING_ENDS);
+    expect(m.status).toBe('aggregating');
+    const continuation = await (effect as Extract<typeof effect, { type: 'await' }>).work;
+    expect(continuation(TRAINING_ENDS + 1)).toEqual([]);
+    expect(next).not.toHaveBeenCalled();
+  });
+
+  it('asks the protocol to stop waiting only for a participant, only while training', () => {
+    const { m, protocol } = scripted();
+    expect(m.drop('z', 1)).toEqual([]);
+    expect(m.refuse('z', 1, 'unusable', 1)).toEqual([]);
+    expect(m.refuse('b', 2, 'unusable', 1)).toEqual([]);
+    expect(protocol.asked).toEqual([]);
+    m.tick(TRAINING_ENDS);
+    expect(m.status).toBe('failed');
+    expect(m.drop('a', TRAINING_ENDS + 1)).toEqual([]);
+    expect(m.refuse('b', 1, 'unusable', TRAINING_ENDS + 1)).toEqual([]);
+    expect(protocol.asked).toEqual([]);
+    expect(m.droppedParticipants()).toEqual([]);
+    expect(m.refusedParticipants()).toEqual([]);
   });
 });

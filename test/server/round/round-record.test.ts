@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { aggregatingLine, roundRecord, trainingLine, type RoundFacts } from '../../../server/round/round-record.js';
+import {
+  aggregatingLine,
+  closedRoundLine,
+  roundRecord,
+  trainingLine,
+  type RoundFacts,
+} from '../../../server/round/round-record.js';
 import type { RoundPrivacyRecord } from '../../../shared/protocol/rounds.js';
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -124,6 +130,108 @@ describe('roundRecord', () => {
     expect(record.durationMs).toBe(0);
     expect(record.phaseMs).toEqual({ waiting: 50 });
     expect(record).not.toHaveProperty('stage');
+  });
+});
+
+describe('roundRecord, fields left out or copied', () => {
+  it('leaves out a stage it was not given and the training metrics of a round with no aggregate', () => {
+    const record = roundRecord(facts({ stage: undefined }), T0 + 1_000);
+    expect(record.status).toBe('training');
+    expect(record).not.toHaveProperty('stage');
+    expect(record).not.toHaveProperty('trainLoss');
+    expect(record).not.toHaveProperty('trainAccuracy');
+    expect(record).not.toHaveProperty('privacy');
+  });
+
+  it('copies the refused participants with their reasons, so later changes do not leak in', () => {
+    const refused = [{ clientId: 'b', reason: 'not-finite: NaN at index 3' }];
+    const record = roundRecord(facts({ refused }), T0 + 1_000);
+    refused[0].reason = 'changed';
+    refused.push({ clientId: 'c', reason: 'too large' });
+    expect(record.refused).toEqual([{ clientId: 'b', reason: 'not-finite: NaN at index 3' }]);
+  });
+});
+
+function committedRecord(over: Partial<RoundFacts> = {}) {
+  return roundRecord(
+    facts({
+      status: 'committed',
+      version: 5,
+      aggregate: {
+        delta: new Float32Array(2),
+        contributions: [
+          { clientId: 'a', numExamples: 30 },
+          { clientId: 'b', numExamples: 10 },
+        ],
+        numExamples: 40,
+      },
+      ...over,
+    }),
+    T0 + 500,
+  );
+}
+
+describe('closed round log line', () => {
+  it('names the committed version, who contributed and how much, and nothing more when there is nothing more', () => {
+    expect(closedRoundLine(committedRecord(), 5, false)).toBe(
+      'round 4: committed version 5 from 2 client(s), 40 examples',
+    );
+  });
+
+  it('adds the held-out and federated accuracy and the privacy spent, in that order', () => {
+    const logged = committedRecord({
+      evaluation: { loss: 0.4, accuracy: 0.8, numExamples: 100 },
+      federatedEvaluation: {
+        selected: ['a', 'b'],
+        reported: ['a'],
+        declined: [],
+        missing: ['b'],
+        accuracy: 0.75,
+        numExamples: 20,
+        durationMs: 300,
+      },
+      charge: {
+        mode: 'central',
+        epsilon: 0.5,
+        delta: 1e-5,
+        targetEpsilon: 8,
+        order: 12,
+        samplingRate: 0.5,
+        expectedContributors: 2,
+        contributors: 2,
+        clipNorm: 1,
+        releasedNoiseMultiplier: 1,
+        clientNoiseMultiplier: null,
+        coordinatorEpsilon: null,
+      },
+    });
+    expect(closedRoundLine(logged, 5, false)).toBe(
+      'round 4: committed version 5 from 2 client(s), 40 examples, held-out accuracy 80.0%, ' +
+        'federated accuracy 75.0%, epsilon 0.500 of 8 (delta 0.00001)',
+    );
+    // With differential privacy on, how many contributed stays out of the log.
+    expect(closedRoundLine(logged, 5, true)).toBe(
+      'round 4: committed version 5, held-out accuracy 80.0%, federated accuracy 75.0%, epsilon 0.500 of 8 (delta 0.00001)',
+    );
+  });
+
+  it('leaves out a federated evaluation no client reported to', () => {
+    const logged = committedRecord({
+      federatedEvaluation: {
+        selected: ['a'],
+        reported: [],
+        declined: [],
+        missing: ['a'],
+        numExamples: 0,
+        durationMs: 300,
+      },
+    });
+    expect(closedRoundLine(logged, 5, false)).toBe('round 4: committed version 5 from 2 client(s), 40 examples');
+  });
+
+  it('gives a failed round its reason only', () => {
+    const logged = roundRecord(facts({ status: 'failed', reason: 'only 1 of 3 participants contributed' }), T0 + 500);
+    expect(closedRoundLine(logged, 3, false)).toBe('round 4: failed: only 1 of 3 participants contributed');
   });
 });
 

@@ -99,6 +99,35 @@ describe('RoundScheduler', () => {
     expect(got).toEqual([[7, 1_025]]);
   });
 
+  it('reads the time from its clock, as each run scope does', () => {
+    const { clock, scheduler } = setup();
+    const scope = scheduler.open();
+    clock.advance(42);
+    expect(scheduler.now()).toBe(1_042);
+    expect(scope.now()).toBe(1_042);
+  });
+
+  it('end() with no run open, or twice, does nothing', () => {
+    const { scheduler } = setup();
+    expect(() => scheduler.end()).not.toThrow();
+    scheduler.open();
+    scheduler.end();
+    expect(() => scheduler.end()).not.toThrow();
+  });
+
+  it('a deadline the clock fires after the run ended (it could not be cancelled any more) does not run', () => {
+    const { clock } = setup();
+    // A clock whose timers cannot be cancelled: like one already handed to the event loop.
+    const uncancellable = { now: () => clock.now(), setTimeout: clock.setTimeout.bind(clock), clearTimeout: () => {} };
+    const scope = new RoundScheduler<string>(uncancellable, () => {}).open();
+    const fired: string[] = [];
+    scope.at('round', 1_100, () => fired.push('round'));
+    scope.end();
+    clock.advance(100);
+    expect(clock.pending()).toBe(0);
+    expect(fired).toEqual([]);
+  });
+
   it('end() stops the current run: nothing more fires or goes out', () => {
     const { clock, delivered, scheduler } = setup();
     const scope = scheduler.open();

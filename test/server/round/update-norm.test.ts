@@ -39,6 +39,30 @@ describe('update norm limits', () => {
     expect(norms.problem(26)).toMatch(/median 2\.500/);
   });
 
+  it('takes the median of the accepted norms in whatever order they arrived', () => {
+    const norms = new RoundNorms(limits);
+    // Largest first, then the smallest, then the middle one: sorted they are [1, 5, 9].
+    for (const n of [9, 1, 5]) norms.accept(n);
+    expect(norms.problem(50)).toBeUndefined();
+    expect(norms.problem(51)).toMatch(/more than 10 times the median 5\.000 of the 3 updates/);
+    norms.accept(3);
+    // [1, 3, 5, 9]: the median is 4.
+    expect(norms.problem(40)).toBeUndefined();
+    expect(norms.problem(41)).toMatch(/median 4\.000 of the 4 updates/);
+  });
+
+  it('names the first non-finite value even at index 0, and accepts an aggregate or step of exactly the cap', () => {
+    expect(aggregateProblem(Float32Array.from([Number.NaN, 1]), 100)).toBe(
+      'the aggregated update has a non-finite value at index 0',
+    );
+    expect(aggregateProblem(Float32Array.from([60, 80]), 100)).toBeUndefined();
+    const before = Float32Array.from([1, 1]);
+    expect(stepProblem(before, Float32Array.from([Number.POSITIVE_INFINITY, 1]), 100)).toBe(
+      'the new weights have a non-finite value at index 0',
+    );
+    expect(stepProblem(before, Float32Array.from([61, 81]), 100)).toBeUndefined();
+  });
+
   it('refuses an aggregate that is not finite or above the cap', () => {
     expect(aggregateProblem(Float32Array.from([1, 2]), 100)).toBeUndefined();
     expect(aggregateProblem(Float32Array.from([1, Number.POSITIVE_INFINITY]), 100)).toMatch(
