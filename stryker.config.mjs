@@ -416,6 +416,33 @@ export const equivalentMutants = [
     reason: 'v is a neighbour of id and the graph has no self-loops, so id <= v never sees id === v',
   },
   {
+    file: 'server/round/aggregation-protocol.ts',
+    code: '{\n    return undefined;\n  }',
+    reason: 'a method body that returns nothing returns undefined as well',
+  },
+  {
+    file: 'server/round/plaintext-protocol.ts',
+    code: 'a.contribution.clientId < b.contribution.clientId',
+    reason: 'a round keeps one update per client, so the ids compared are distinct and <= agrees with <',
+  },
+  {
+    file: 'server/round/private-protocol.ts',
+    code: 'i < m',
+    reason:
+      "i <= m only adds a read past the update's end and a write past the Float64Array's end, which typed arrays ignore",
+  },
+  {
+    file: 'server/round/private-protocol.ts',
+    code: 'wasClipped = false',
+    reason: 'central mode sets wasClipped from the clip itself, and only central mode reports the clip count',
+  },
+  {
+    file: 'server/round/private-protocol.ts',
+    code: 'indicator !== undefined',
+    reason:
+      'with adaptive clipping every accepted update has an indicator, and without it the indicators are never read',
+  },
+  {
     file: 'shared/privacy/ledger.ts',
     code: 'this.coordinatorRdp.every((r) => r === 0)',
     reason:
