@@ -443,6 +443,17 @@ export const equivalentMutants = [
       'with adaptive clipping every accepted update has an indicator, and without it the indicators are never read',
   },
   {
+    file: 'server/round/secagg-protocol.ts',
+    code: 'default: {\n        const never: never = step;\n        throw new Error(`unknown secure aggregation step ${JSON.stringify(never)}`);\n      }',
+    reason: "unreachable: ServerStep is 'send', 'done' or 'aborted' (the exhaustive-switch guard)",
+  },
+  {
+    file: 'server/round/secagg-protocol.ts',
+    code: 'private participants: readonly string[] = [];',
+    reason:
+      "begin() sets the participants before anything but drop() reads them, and drop() finds no client id in either initial list (the mutant's is 'Stryker was here')",
+  },
+  {
     file: 'shared/privacy/ledger.ts',
     code: 'this.coordinatorRdp.every((r) => r === 0)',
     reason:

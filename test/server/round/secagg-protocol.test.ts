@@ -42,7 +42,8 @@ class Driver {
   run(effects: ProtocolEffect[]): void {
     for (const effect of effects) {
       if (effect.type === 'send') this.sent.push(effect.message);
-      else void effect.work.then((next) => this.run(next(this.time)));
+      else if (effect.type === 'await') void effect.work.then((next) => this.run(next(this.time)));
+      else throw new Error(`unknown effect ${JSON.stringify(effect)}`);
     }
   }
   /** What the runtime does after an event: let the protocol move on. */
@@ -284,10 +285,10 @@ describe('SecAggProtocol', () => {
 
   it('fails the round at once when a participant has no registered identity key, or the graph cannot be built', async () => {
     const h = harness(['a', 'b', 'c']);
-    expect(h.protocol.begin(['a', 'b', 'c', 'ghost'], 5)).toEqual([]);
+    expect(h.protocol.begin(['a', 'b', 'c', 'ghost', 'spook'], 5)).toEqual([]);
     expect(h.protocol.settled()).toBe(true);
     expect(h.protocol.failure()).toBe(
-      "secure aggregation needs every participant's identity key; none is registered for ghost",
+      "secure aggregation needs every participant's identity key; none is registered for ghost, spook",
     );
     // Its deadline is now: the runtime ends the round on its next turn.
     expect(h.protocol.deadline).toBe(5);
@@ -378,6 +379,15 @@ describe('SecAggProtocol reports', () => {
     // Short phases: advertising ends at 10 s - 4 x 200 ms, and the later stages run close to the training deadline.
     const h = harness(ids, { phaseTimeoutMs: 200 });
     expect(h.protocol.details(0)).toEqual({});
+    expect(h.protocol.contributors()).toBe(0);
+    expect(() => h.protocol.aggregate()).toThrow(
+      new Error(
+        `secure aggregation of round 7 has no result: secure aggregation did not finish by the ${TRAIN_MS} ms training deadline (stage advertise-keys)`,
+      ),
+    );
+    expect(h.protocol.failure()).toBe(
+      `secure aggregation did not finish by the ${TRAIN_MS} ms training deadline (stage advertise-keys)`,
+    );
     h.driver.sent = h.protocol.begin(ids, 0);
     expect(h.protocol.deadline).toBe(9200);
     // The stage under way counts up to `now`, never below 0.
@@ -431,6 +441,14 @@ describe('SecAggProtocol reports', () => {
     }
   });
 
+  it('names itself, and gives training the time up to the advertise deadline from when the round began', () => {
+    const h = harness(['a', 'b', 'c']);
+    expect(h.protocol.name).toBe('secagg+');
+    const [task] = h.protocol.begin(['a', 'b', 'c'], 100);
+    expect(task.event === 'train' && task.body.timeoutMs).toBe(TRAIN_MS - 4 * PHASE_MS);
+    expect(h.protocol.deadline).toBe(100 + TRAIN_MS - 4 * PHASE_MS);
+  });
+
   it('gives training at least 1 ms when the later stages take all the time', () => {
     const h = harness(['a', 'b', 'c'], { phaseTimeoutMs: TRAIN_MS });
     const [task] = h.protocol.begin(['a', 'b', 'c'], 50);
@@ -470,7 +488,28 @@ describe('SecAggProtocol reports', () => {
       { clientId: 'b', stage: 'masked-input' },
     ]);
     expect(record.survivors).toEqual(['a', 'c', 'd', 'g', 'h', 'i']);
+    // The sum is unmasked: a client that never sent its masked input no longer holds anything up.
+    expect(h.protocol.drop('e')).toBe(false);
   });
+});
+
+describe('SecAggProtocol at unmask', () => {
+  for (const leaves of [false, true]) {
+    it(`a silent client at unmask is ${leaves ? 'a dropout when it left' : 'no dropout while connected: its shares were not needed'}`, async () => {
+      const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
+      const h = harness(ids);
+      h.driver.sent = h.protocol.begin(ids, 0);
+      const all = new Set(ids);
+      for (let i = 0; i < 4; i++) await exchange(h, all);
+      expect(h.protocol.stage).toBe('unmask');
+      if (leaves) expect(h.protocol.drop('f')).toBe(false);
+      while (!h.protocol.settled()) await exchange(h, new Set(['a', 'b', 'c', 'd', 'e']));
+      expect(h.protocol.failure()).toBeUndefined();
+      expect(h.protocol.details(h.driver.time).secureAggregation!.dropouts).toEqual(
+        leaves ? [{ clientId: 'f', stage: 'unmask' }] : [],
+      );
+    });
+  }
 });
 
 describe('SecAggProtocol under differential privacy and equal weights', () => {
@@ -555,6 +594,17 @@ describe('SecAggProtocol under differential privacy and equal weights', () => {
     negative.driver.sent = negative.protocol.begin(ids, 0);
     await runAll(negative, ids);
     expect(negative.protocol.aggregate()).toMatchObject({ numExamples: 0, trainAccuracy: 0 });
+  });
+
+  it('with weights, takes the example count from the weights, not from an examples slot', async () => {
+    const ids = ['a', 'b', 'c', 'd'];
+    const h = harness(ids, { slots: [{ kind: 'examples', range: 1000 }] }, new WeightedMean(), {
+      slotValues: { examples: 3 },
+    });
+    h.driver.sent = h.protocol.begin(ids, 0);
+    await runAll(h, ids);
+    // Each client weighs its 10 examples (the cap is 1000).
+    expect(h.protocol.aggregate().numExamples).toBe(40);
   });
 
   it('without slots, reports no training loss or accuracy', async () => {
