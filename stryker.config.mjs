@@ -454,6 +454,33 @@ export const equivalentMutants = [
       "begin() sets the participants before anything but drop() reads them, and drop() finds no client id in either initial list (the mutant's is 'Stryker was here')",
   },
   {
+    file: 'server/round/secagg-protocol.ts',
+    code: 'a.clientId < b.clientId',
+    reason: 'a client drops out once, so two dropouts of one stage have distinct ids and <= agrees with <',
+  },
+  {
+    file: 'server/round/secagg-protocol.ts',
+    code: 'step.culprit !== undefined',
+    reason:
+      'details() reports a culprit only when it is defined, so an outcome holding culprit: undefined reads the same',
+  },
+  {
+    file: 'server/round/secagg-protocol.ts',
+    code: "{ kind: 'aborted', reason, dropouts: [] }",
+    reason: 'a round aborted at the start has no setup, so details(), the only reader of its dropouts, returns {}',
+  },
+  {
+    file: 'server/round/secagg-protocol.ts',
+    code: 'graph.k !== undefined',
+    reason: 'resolveGraphParams treats k: undefined as no k (the copy only satisfies exactOptionalPropertyTypes)',
+  },
+  {
+    file: 'server/round/secagg-protocol.ts',
+    code: 'graph.threshold !== undefined',
+    reason:
+      'resolveGraphParams treats threshold: undefined as no threshold (the copy only satisfies exactOptionalPropertyTypes)',
+  },
+  {
     file: 'shared/privacy/ledger.ts',
     code: 'this.coordinatorRdp.every((r) => r === 0)',
     reason:

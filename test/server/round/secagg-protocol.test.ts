@@ -447,6 +447,9 @@ describe('SecAggProtocol reports', () => {
     const [task] = h.protocol.begin(['a', 'b', 'c'], 100);
     expect(task.event === 'train' && task.body.timeoutMs).toBe(TRAIN_MS - 4 * PHASE_MS);
     expect(h.protocol.deadline).toBe(100 + TRAIN_MS - 4 * PHASE_MS);
+    // The stage under way is timed from when it began.
+    expect(h.protocol.details(130).secureAggregation!.stageMs).toEqual({ 'advertise-keys': 30 });
+    expect(h.protocol.details(50).secureAggregation!.stageMs).toEqual({ 'advertise-keys': 0 });
   });
 
   it('gives training at least 1 ms when the later stages take all the time', () => {
@@ -490,6 +493,29 @@ describe('SecAggProtocol reports', () => {
     expect(record.survivors).toEqual(['a', 'c', 'd', 'g', 'h', 'i']);
     // The sum is unmasked: a client that never sent its masked input no longer holds anything up.
     expect(h.protocol.drop('e')).toBe(false);
+  });
+});
+
+describe('SecAggProtocol stage messages', () => {
+  it('go to every client the stage needs that is still connected', async () => {
+    const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
+    const h = harness(ids);
+    // 'f' answers first (the stage would close as soon as only gone clients are left).
+    h.driver.sent = h.protocol.begin(ids, 0).reverse();
+    // 'f' disconnects, but its advertisement (already on its way) still arrives: the coordinator gives it peers, yet nothing is sent to it.
+    expect(h.protocol.drop('f')).toBe(true);
+    await exchange(h, new Set(ids));
+    expect(h.protocol.stage).toBe('share-keys');
+    expect(h.driver.sent.map((m) => [m.event, m.to]).sort()).toEqual(
+      ['a', 'b', 'c', 'd', 'e'].map((id) => ['secagg', id]),
+    );
+    // The survivor list is known from the unmask request on.
+    expect(h.protocol.details(h.driver.time).secureAggregation!.survivors).toEqual([]);
+    const rest = new Set(['a', 'b', 'c', 'd', 'e']);
+    for (let i = 0; i < 3; i++) await exchange(h, rest);
+    expect(h.protocol.stage).toBe('unmask');
+    expect(h.protocol.settled()).toBe(false);
+    expect(h.protocol.details(h.driver.time).secureAggregation!.survivors).toEqual(['a', 'b', 'c', 'd', 'e']);
   });
 });
 
