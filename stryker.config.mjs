@@ -481,6 +481,11 @@ export const equivalentMutants = [
       'resolveGraphParams treats threshold: undefined as no threshold (the copy only satisfies exactOptionalPropertyTypes)',
   },
   {
+    file: 'server/round/secagg-protocol.ts',
+    code: 'this.deadline !== undefined',
+    reason: 'without a deadline now >= undefined is false as well, so the guard only documents the case',
+  },
+  {
     file: 'shared/privacy/ledger.ts',
     code: 'this.coordinatorRdp.every((r) => r === 0)',
     reason:
