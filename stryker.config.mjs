@@ -486,6 +486,12 @@ export const equivalentMutants = [
     reason: 'without a deadline now >= undefined is false as well, so the guard only documents the case',
   },
   {
+    file: 'server/round/secagg-protocol.ts',
+    code: "this.outcome?.kind === 'done' ? this.outcome.sum.survivors : this.survivors",
+    reason:
+      "a round that is done sent its unmask request with the sum's own survivor list (server.ts: both are the sorted U3)",
+  },
+  {
     file: 'shared/privacy/ledger.ts',
     code: 'this.coordinatorRdp.every((r) => r === 0)',
     reason:
