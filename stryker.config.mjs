@@ -411,6 +411,87 @@ export const equivalentMutants = [
     reason: 'i <= length only ORs in undefined ^ undefined past both ends (equal lengths here), which is 0',
   },
   {
+    file: 'shared/secagg/client.ts',
+    code: 'id < v',
+    reason: 'v is a neighbour of id and the graph has no self-loops, so id <= v never sees id === v',
+  },
+  {
+    file: 'server/round/aggregation-protocol.ts',
+    code: '{\n    return undefined;\n  }',
+    reason: 'a method body that returns nothing returns undefined as well',
+  },
+  {
+    file: 'server/round/plaintext-protocol.ts',
+    code: 'a.contribution.clientId < b.contribution.clientId',
+    reason: 'a round keeps one update per client, so the ids compared are distinct and <= agrees with <',
+  },
+  {
+    file: 'server/round/private-protocol.ts',
+    code: 'i < m',
+    reason:
+      "i <= m only adds a read past the update's end and a write past the Float64Array's end, which typed arrays ignore",
+  },
+  {
+    file: 'server/round/private-protocol.ts',
+    code: 'wasClipped = false',
+    reason: 'central mode sets wasClipped from the clip itself, and only central mode reports the clip count',
+  },
+  {
+    file: 'server/round/private-protocol.ts',
+    code: 'indicator !== undefined',
+    reason:
+      'with adaptive clipping every accepted update has an indicator, and without it the indicators are never read',
+  },
+  {
+    file: 'server/round/secagg-protocol.ts',
+    code: 'default: {\n        const never: never = step;\n        throw new Error(`unknown secure aggregation step ${JSON.stringify(never)}`);\n      }',
+    reason: "unreachable: ServerStep is 'send', 'done' or 'aborted' (the exhaustive-switch guard)",
+  },
+  {
+    file: 'server/round/secagg-protocol.ts',
+    code: 'private participants: readonly string[] = [];',
+    reason:
+      "begin() sets the participants before anything but drop() reads them, and drop() finds no client id in either initial list (the mutant's is 'Stryker was here')",
+  },
+  {
+    file: 'server/round/secagg-protocol.ts',
+    code: 'a.clientId < b.clientId',
+    reason: 'a client drops out once, so two dropouts of one stage have distinct ids and <= agrees with <',
+  },
+  {
+    file: 'server/round/secagg-protocol.ts',
+    code: 'step.culprit !== undefined',
+    reason:
+      'details() reports a culprit only when it is defined, so an outcome holding culprit: undefined reads the same',
+  },
+  {
+    file: 'server/round/secagg-protocol.ts',
+    code: "{ kind: 'aborted', reason, dropouts: [] }",
+    reason: 'a round aborted at the start has no setup, so details(), the only reader of its dropouts, returns {}',
+  },
+  {
+    file: 'server/round/secagg-protocol.ts',
+    code: 'graph.k !== undefined',
+    reason: 'resolveGraphParams treats k: undefined as no k (the copy only satisfies exactOptionalPropertyTypes)',
+  },
+  {
+    file: 'server/round/secagg-protocol.ts',
+    code: 'graph.threshold !== undefined',
+    reason:
+      'resolveGraphParams treats threshold: undefined as no threshold (the copy only satisfies exactOptionalPropertyTypes)',
+  },
+  {
+    file: 'server/round/secagg-protocol.ts',
+    code: 'this.deadline !== undefined',
+    reason: 'without a deadline now >= undefined is false as well, so the guard only documents the case',
+  },
+  {
+    file: 'server/round/secagg-protocol.ts',
+    code: "this.outcome?.kind === 'done' ? this.outcome.sum.survivors : this.survivors",
+    reason:
+      "a round that is done sent its unmask request with the sum's own survivor list (server.ts: both are the sorted U3)",
+  },
+  {
     file: 'shared/privacy/ledger.ts',
     code: 'this.coordinatorRdp.every((r) => r === 0)',
     reason:

@@ -65,6 +65,20 @@ const FILE_TESTS: Record<string, string[]> = {
     'test/shared/secagg/client.test.ts',
     'test/shared/secagg/protocol.test.ts',
   ],
+  'shared/secagg/node-crypto.ts': ['test/shared/secagg/node-crypto.test.ts'],
+  'shared/secagg/errors.ts': ['test/shared/secagg/errors.test.ts'],
+  // server/round protocols
+  'server/round/aggregation-protocol.ts': [
+    'test/server/round/plaintext-protocol.test.ts',
+    'test/server/round/private-protocol.test.ts',
+    'test/server/round/secagg-protocol.test.ts',
+  ],
+  'server/round/plaintext-protocol.ts': [
+    'test/server/round/plaintext-protocol.test.ts',
+    'test/server/round/private-protocol.test.ts',
+  ],
+  'server/round/private-protocol.ts': ['test/server/round/private-protocol.test.ts'],
+  'server/round/secagg-protocol.ts': ['test/server/round/secagg-protocol.test.ts'],
   'shared/privacy/rdp.ts': ['test/shared/privacy/rdp.test.ts', 'test/shared/privacy/input-validation.test.ts'],
   'shared/privacy/ledger.ts': ['test/shared/privacy/ledger.test.ts', 'test/shared/privacy/input-validation.test.ts'],
   'shared/privacy/controller.ts': [

@@ -4,17 +4,21 @@ import { parsePrivacyConfig } from '../../../shared/privacy/config.js';
 import { GaussianSampler, seededRandomWords } from '../../../shared/privacy/gaussian.js';
 import { computeRdp, rdpToEpsilon } from '../../../shared/privacy/rdp.js';
 import type { UpdateMeta } from '../../../shared/protocol/messages.js';
-import { PrivacyRuntime } from '../../../server/privacy-runtime.js';
+import type { RoundPrivacyRecord } from '../../../shared/protocol/rounds.js';
+import type { SecureAggregationRecord } from '../../../shared/protocol/secagg-messages.js';
+import { PrivacyRuntime, type PrivateRoundPlan, type PrivateRoundSums } from '../../../server/privacy-runtime.js';
 import {
   ProtocolBase,
+  type AggregationProtocol,
   type Inbound,
   type Outbound,
+  type ProtocolEffect,
   type RoundAggregate,
   type RoundContext,
   type Verdict,
 } from '../../../server/round/aggregation-protocol.js';
 import { PlaintextProtocol } from '../../../server/round/plaintext-protocol.js';
-import { withPrivacy } from '../../../server/round/private-protocol.js';
+import { PrivateProtocol, SumAggregator, withPrivacy } from '../../../server/round/private-protocol.js';
 
 const DIM = 4;
 
@@ -212,5 +216,280 @@ describe('PrivateProtocol', () => {
     expect(() => distributed.restore(rt.checkpoint())).toThrow(
       /privacy ledger cannot be resumed: privacy mode changed since the checkpoint \(central -> distributed\)/,
     );
+  });
+});
+
+type Instructions = PrivateRoundPlan['instructions'];
+
+/** Stands in for PrivacyRuntime: hands out a fixed plan and records what the decorator asks of it. */
+class FakeRuntime {
+  readonly planned: [number, number][] = [];
+  readonly receivedRounds: number[] = [];
+  readonly unmaskedCounts: number[] = [];
+  readonly finished: PrivateRoundSums[] = [];
+  refuseWith: string | undefined;
+  constructor(private readonly instructions: Instructions) {}
+  plan(round: number, population: number): PrivateRoundPlan {
+    this.planned.push([round, population]);
+    return { round, samplingRate: 1, expectedContributors: 2, instructions: this.instructions };
+  }
+  received(plan: PrivateRoundPlan): void {
+    if (this.refuseWith !== undefined) throw new Error(this.refuseWith);
+    this.receivedRounds.push(plan.round);
+  }
+  unmasked(_plan: PrivateRoundPlan, contributors: number): RoundPrivacyRecord {
+    this.unmaskedCounts.push(contributors);
+    return {} as RoundPrivacyRecord;
+  }
+  finish(_plan: PrivateRoundPlan, sums: PrivateRoundSums): { meanUpdate: Float32Array; record: RoundPrivacyRecord } {
+    this.finished.push(sums);
+    return { meanUpdate: sums.updateSum.map((v) => v / 2), record: { mode: 'fake' } as unknown as RoundPrivacyRecord };
+  }
+  as(): PrivacyRuntime {
+    return this as unknown as PrivacyRuntime;
+  }
+}
+
+function instructions(mode: 'central' | 'distributed', adaptive: boolean): Instructions {
+  return { mode, clipNorm: 1, noiseMultiplier: 1, updateNoiseStd: 0, indicatorNoiseStd: adaptive ? 1 : null };
+}
+
+/** An inner protocol that keeps what it is handed: its answers are distinctive, so a pass-through shows. */
+class Inner implements AggregationProtocol {
+  readonly name = 'inner';
+  readonly stage = 'inner-stage';
+  readonly deadline = 42;
+  readonly received: Inbound[] = [];
+  readonly begun: [readonly string[], number][] = [];
+  readonly dropped: string[] = [];
+  readonly advanced: number[] = [];
+  detailsAt: number | undefined;
+  refuse = new Set<string>();
+  summedUnseen: number | undefined;
+  begin(participants: readonly string[], now: number): Outbound[] {
+    this.begun.push([participants, now]);
+    return [
+      {
+        event: 'train',
+        to: 'a',
+        body: { round: 1, version: 0, config: ctx(1, 2).trainConfig, timeoutMs: 1 },
+        weights: new Float32Array(DIM),
+      },
+    ];
+  }
+  receive(message: Inbound): Verdict {
+    if (this.refuse.has(message.clientId)) return { ok: false, code: 'not-selected', message: 'refused inside' };
+    this.received.push(message);
+    return { ok: true };
+  }
+  drop(clientId: string): boolean {
+    this.dropped.push(clientId);
+    return clientId === 'owed';
+  }
+  advance(now: number): ProtocolEffect[] {
+    this.advanced.push(now);
+    return [{ type: 'await', work: Promise.resolve(() => []) }];
+  }
+  contributors(): number {
+    return 5;
+  }
+  settled(): boolean {
+    return true;
+  }
+  aggregate(): RoundAggregate {
+    const updates = this.received.filter((m) => m.kind === 'update');
+    const delta = new Float32Array(DIM);
+    for (const u of updates) if (u.kind === 'update') u.delta.forEach((v, i) => (delta[i] += v));
+    return {
+      delta,
+      contributions: updates.map((u) => ({ clientId: u.clientId })),
+      numExamples: 7,
+      ...(this.summedUnseen !== undefined ? { indicatorSum: this.summedUnseen } : {}),
+    };
+  }
+  failure(): string | undefined {
+    return 'inner failure';
+  }
+  details(now: number): { secureAggregation?: SecureAggregationRecord } {
+    this.detailsAt = now;
+    return { secureAggregation: { k: 3 } as SecureAggregationRecord };
+  }
+}
+
+function plaintextUpdate(clientId: string, values: number[], clipIndicator?: number): Inbound {
+  return { kind: 'update', clientId, meta: meta(1, 1, clipIndicator), delta: Float32Array.from(values) };
+}
+
+function decorated(mode: 'central' | 'distributed', adaptive: boolean, updatesInTheClear = true) {
+  const rt = new FakeRuntime(instructions(mode, adaptive));
+  const inner = new Inner();
+  const protocol = new PrivateProtocol(inner, rt.plan(1, 2), rt.as(), { updatesInTheClear });
+  return { rt, inner, protocol };
+}
+
+describe('PrivateProtocol around an inner protocol', () => {
+  it('passes the lifecycle through to the inner protocol and names the mode', () => {
+    const { inner, protocol } = decorated('distributed', false);
+    expect(protocol.name).toBe('inner+dp-distributed');
+    expect(decorated('central', false).protocol.name).toBe('inner+dp-central');
+    expect(protocol.stage).toBe('inner-stage');
+    expect(protocol.deadline).toBe(42);
+    expect(protocol.begin(['a', 'b'], 9)).toHaveLength(1);
+    expect(inner.begun).toEqual([[['a', 'b'], 9]]);
+    expect(protocol.drop('owed')).toBe(true);
+    expect(protocol.drop('other')).toBe(false);
+    expect(inner.dropped).toEqual(['owed', 'other']);
+    expect(protocol.advance(11)).toMatchObject([{ type: 'await' }]);
+    expect(inner.advanced).toEqual([11]);
+    expect(protocol.failure()).toBe('inner failure');
+    expect(protocol.details(13)).toEqual({ secureAggregation: { k: 3 } });
+    expect(inner.detailsAt).toBe(13);
+    expect(protocol.contributors()).toBe(5);
+    expect(protocol.settled()).toBe(true);
+  });
+
+  it('passes a secure-aggregation message through untouched and uncharged, even with updates in the clear', () => {
+    const { rt, inner, protocol } = decorated('central', true);
+    const secagg: Inbound = {
+      kind: 'secagg',
+      clientId: 'a',
+      round: 1,
+      body: { type: 'secagg/refusal', round: 1, reason: 'no' },
+    };
+    expect(protocol.receive(secagg)).toEqual({ ok: true });
+    expect(inner.received).toEqual([secagg]);
+    expect(rt.receivedRounds).toEqual([]);
+  });
+
+  it('passes updates through uncharged and unclipped when they are not in the clear (secure aggregation)', () => {
+    const { rt, inner, protocol } = decorated('central', true, false);
+    const big = plaintextUpdate('a', [3, 4, 0, 0]);
+    expect(protocol.receive(big)).toEqual({ ok: true });
+    expect(inner.received[0]).toBe(big);
+    expect(rt.receivedRounds).toEqual([]);
+    inner.summedUnseen = 1.5;
+    protocol.aggregate();
+    expect(rt.finished[0]).toEqual({ contributors: 1, updateSum: Float32Array.from([3, 4, 0, 0]), indicatorSum: 1.5 });
+  });
+
+  it('central mode with adaptive clipping: the coordinator decides the clip indicator of an update over the norm', () => {
+    const { rt, inner, protocol } = decorated('central', true);
+    // Within the norm: the client's claim counts, as its sign; without a claim, unclipped.
+    expect(protocol.receive(plaintextUpdate('a', [0.6, 0, 0, 0], -0.3))).toEqual({ ok: true });
+    expect(protocol.receive(plaintextUpdate('b', [0.6, 0, 0, 0], 0.3))).toEqual({ ok: true });
+    expect(protocol.receive(plaintextUpdate('c', [0.6, 0, 0, 0]))).toEqual({ ok: true });
+    // Over the norm: clipped here, and counted as clipped whatever it claims.
+    expect(protocol.receive(plaintextUpdate('d', [3, 4, 0, 0], 0.5))).toEqual({ ok: true });
+    expect(inner.received.map((m) => (m.kind === 'update' ? [...m.delta] : []))[3].map((v) => +v.toFixed(6))).toEqual([
+      0.6, 0.8, 0, 0,
+    ]);
+    expect(rt.receivedRounds).toEqual([1, 1, 1, 1]);
+    const result = protocol.aggregate();
+    // -0.5 + 0.5 + 0.5 - 0.5
+    expect(rt.finished[0]).toMatchObject({ contributors: 4, indicatorSum: 0, clippedUpdates: 1 });
+    expect(result).toMatchObject({ numExamples: 7, privacy: { mode: 'fake' } });
+    expect(result).not.toHaveProperty('indicatorSum');
+    expect([...result.delta].map((v) => +v.toFixed(6))).toEqual([1.2, 0.4, 0, 0]);
+  });
+
+  it('counts neither the clip nor the indicator of an update the inner protocol refused', () => {
+    const { rt, inner, protocol } = decorated('central', true);
+    inner.refuse.add('x');
+    expect(protocol.receive(plaintextUpdate('x', [3, 4, 0, 0], 0.5))).toEqual({
+      ok: false,
+      code: 'not-selected',
+      message: 'refused inside',
+    });
+    expect(protocol.receive(plaintextUpdate('a', [0.1, 0, 0, 0], 0.5))).toEqual({ ok: true });
+    protocol.aggregate();
+    expect(rt.finished[0]).toMatchObject({ contributors: 1, indicatorSum: 0.5, clippedUpdates: 0 });
+  });
+
+  it('distributed mode: takes each reported indicator as it is, neither clips nor counts clips', () => {
+    const { rt, inner, protocol } = decorated('distributed', true);
+    expect(protocol.receive(plaintextUpdate('a', [3, 4, 0, 0]))).toEqual({
+      ok: false,
+      code: 'invalid-message',
+      message: 'adaptive clipping is on: the update must carry its clipIndicator',
+    });
+    expect(rt.receivedRounds).toEqual([]);
+    expect(protocol.receive(plaintextUpdate('a', [3, 4, 0, 0], 0.25))).toEqual({ ok: true });
+    expect(protocol.receive(plaintextUpdate('b', [0, 0, 1, 0], -1.5))).toEqual({ ok: true });
+    expect(inner.received.map((m) => (m.kind === 'update' ? [...m.delta] : []))[0]).toEqual([3, 4, 0, 0]);
+    protocol.aggregate();
+    expect(rt.finished[0]).toEqual({
+      contributors: 2,
+      updateSum: Float32Array.from([3, 4, 1, 0]),
+      indicatorSum: -1.25,
+    });
+  });
+
+  it('a fixed clip norm sums no indicator, in either mode', () => {
+    for (const mode of ['central', 'distributed'] as const) {
+      const { rt, protocol } = decorated(mode, false);
+      expect(protocol.receive(plaintextUpdate('a', [3, 4, 0, 0], 0.5))).toEqual({ ok: true });
+      protocol.aggregate();
+      expect(rt.finished[0].indicatorSum).toBeNull();
+      expect(rt.finished[0].clippedUpdates).toBe(mode === 'central' ? 1 : undefined);
+    }
+  });
+
+  it('refuses an update whose privacy charge could not be recorded, and the inner protocol never sees it', () => {
+    const { rt, inner, protocol } = decorated('distributed', false);
+    rt.refuseWith = 'disk full';
+    expect(protocol.receive(plaintextUpdate('a', [1, 0, 0, 0]))).toEqual({
+      ok: false,
+      code: 'invalid-message',
+      message: "the coordinator could not record this update's privacy charge, so it cannot take it: disk full",
+    });
+    expect(inner.received).toEqual([]);
+  });
+
+  it("fails the aggregate when a contributor's clip indicator is unknown", () => {
+    const { inner, protocol } = decorated('central', true);
+    inner.received.push(plaintextUpdate('sneaked', [0, 0, 0, 0], 0.5));
+    expect(() => protocol.aggregate()).toThrow(new Error('no clip indicator from contributor sneaked'));
+  });
+});
+
+describe('withPrivacy', () => {
+  it('returns the factory itself without a runtime', () => {
+    const factory = (c: RoundContext) => new PlaintextProtocol(c);
+    expect(withPrivacy(factory, undefined, { updatesInTheClear: true })).toBe(factory);
+  });
+
+  it('plans the round for its population (0 when unknown) and tells the runtime what an unmasking reveals', () => {
+    const rt = new FakeRuntime(instructions('central', false));
+    const opened: RoundContext[] = [];
+    const factory = withPrivacy(
+      (c) => {
+        opened.push(c);
+        return new Inner();
+      },
+      rt.as(),
+      { updatesInTheClear: false },
+    );
+    const { population: _, ...unknown } = ctx(3, 1);
+    factory(unknown);
+    factory(ctx(4, 6));
+    expect(rt.planned).toEqual([
+      [3, 0],
+      [4, 6],
+    ]);
+    expect(opened[1].privacy!.plan.round).toBe(4);
+    opened[1].privacy!.unmasked(5);
+    expect(rt.unmaskedCounts).toEqual([5]);
+  });
+});
+
+describe('SumAggregator', () => {
+  it('adds the updates unweighted and can run under secure aggregation', () => {
+    const sum = new SumAggregator();
+    expect(sum).toMatchObject({ name: 'sum', linear: true });
+    const out = sum.aggregate([
+      { clientId: 'a', numExamples: 1, delta: Float32Array.from([1, 2]) },
+      { clientId: 'b', numExamples: 100, delta: Float32Array.from([0.5, -4]) },
+    ]);
+    expect(out).toEqual(Float32Array.from([1.5, -2]));
   });
 });

@@ -219,6 +219,55 @@ describe('SecAggClient refuses', () => {
   });
 });
 
+describe('SecAggClient signs and verifies with what it is given', () => {
+  it('an injected verify decides whether a neighbour key is accepted', async () => {
+    const verified: string[] = [];
+    const r = await stepRound({
+      makeClient: (o) =>
+        new SecAggClient({
+          ...o,
+          // Every signature is genuine; this verifier refuses them anyway.
+          verify: () => {
+            verified.push(o.id);
+            return false;
+          },
+        }),
+    });
+    const peerKeys = await runTo<PeerKeys>(r, 'share-keys');
+    const [a] = r.ids;
+    const client = r.clients.get(a)!;
+    const first = peerKeys.get(a)!.peers[0].id;
+    await expectRefusal(
+      client,
+      () => client.shareKeys(peerKeys.get(a)!),
+      new RegExp(`the keys advertised for '${first}' fail its identity signature: tampered or not theirs`),
+    );
+    expect(verified).toEqual([a]);
+  });
+
+  it('an injected sign makes its advertisement signature', async () => {
+    const signer = clientIds(6)[0];
+    const signed: Uint8Array[] = [];
+    const r = await stepRound({
+      makeClient: (o) =>
+        o.id === signer
+          ? new SecAggClient({
+              ...o,
+              sign: (message) => {
+                signed.push(message);
+                return new Uint8Array(64).fill(signed.length);
+              },
+            })
+          : new SecAggClient(o),
+    });
+    // The advertisement carries the injected signature, which the coordinator then refuses.
+    const advert = r.adverts.get(signer)!;
+    expect(advert.type === 'secagg/advertise-keys' && [...advert.signature]).toEqual(new Array(64).fill(1));
+    expect(signed).toHaveLength(1);
+    expect(() => r.server.receive(signer, advert)).toThrow(`keys from '${signer}' fail its identity signature`);
+  });
+});
+
 describe('SecAggClient reveals', () => {
   it('signs the survivor set whatever order the list came in', async () => {
     const r = await stepRound();
