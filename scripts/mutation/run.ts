@@ -93,6 +93,19 @@ const FILE_TESTS: Record<string, string[]> = {
   'server/round/round-run.ts': ['test/server/round/round-run.test.ts'],
   'server/round/round-machine.ts': ['test/server/round/round-machine.test.ts'],
   'server/round/update-norm.ts': ['test/server/round/update-norm.test.ts'],
+  'server/round/secure-evaluation.ts': [
+    'test/server/round/secure-evaluation.test.ts',
+    'test/server/round/evaluate-on-clients.test.ts',
+  ],
+  'server/round/evaluate-on-clients.ts': ['test/server/round/evaluate-on-clients.test.ts'],
+  'server/round/federated-evaluation.ts': [
+    'test/server/round/federated-evaluation.test.ts',
+    'test/server/round/evaluate-on-clients.test.ts',
+  ],
+  'shared/aggregation/secure-evaluation.ts': [
+    'test/shared/aggregation/secure-evaluation.test.ts',
+    'test/shared/aggregation/class-metrics.test.ts',
+  ],
 };
 
 /**
