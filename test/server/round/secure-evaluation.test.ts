@@ -154,9 +154,11 @@ describe('SecureEvaluationSession', () => {
     const unregistered = session(['a', 'y', 'b', 'z'], keys);
     expect(unregistered.begin(3, WEIGHTS, 1000)).toEqual([]);
     expect(unregistered.settled()).toBe(true);
-    expect(unregistered.result(100).secure!.aborted).toBe(
-      'secure evaluation of round 7: no identity key is registered for y, z',
-    );
+    expect(unregistered.result(100).secure).toEqual({
+      stage: 'advertise-keys',
+      dropouts: [],
+      aborted: 'secure evaluation of round 7: no identity key is registered for y, z',
+    });
     const tooFew = session(['a', 'b'], keys);
     expect(tooFew.begin(3, WEIGHTS, 1000)).toEqual([]);
     expect(tooFew.failure()).toMatch(/^secure evaluation of round 7: it cannot run with 2 evaluators: .*at least 3/);
@@ -252,9 +254,9 @@ describe('SecureEvaluationSession', () => {
   it('an aborted session records the reason, the stage it stopped in and its dropouts sorted by id, and no sums', async () => {
     const s = await runSession(['e', 'd', 'c', 'b', 'a'], {
       stops: new Map<string, [SecureStage, Misstep]>([
-        ['c', ['advertise-keys', 'refuse']],
-        ['b', ['advertise-keys', 'leave']],
-        ['a', ['advertise-keys', 'vanish']],
+        ['a', ['advertise-keys', 'refuse']],
+        ['c', ['advertise-keys', 'leave']],
+        ['b', ['advertise-keys', 'vanish']],
       ]),
     });
     const reason = "after advertise: client 'e' has 1 live neighbours, fewer than the threshold 3";
@@ -275,9 +277,10 @@ describe('SecureEvaluationSession', () => {
         threshold: 3,
         stage: 'advertise-keys',
         dropouts: [
-          { clientId: 'a', stage: 'advertise-keys' },
+          // Recorded as a (refused on arrival), then c and b at the deadline.
+          { clientId: 'a', stage: 'advertise-keys', reason: 'a refuses at advertise-keys' },
           { clientId: 'b', stage: 'advertise-keys' },
-          { clientId: 'c', stage: 'advertise-keys', reason: 'c refuses at advertise-keys' },
+          { clientId: 'c', stage: 'advertise-keys' },
         ],
         aborted: reason,
       },
