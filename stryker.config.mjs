@@ -427,6 +427,12 @@ export const equivalentMutants = [
     reason: 'unreachable: SecAggServer.close returns only send, done or aborted steps (the exhaustive-switch guard)',
   },
   {
+    file: 'server/round/secure-evaluation.ts',
+    code: 'a.clientId < b.clientId',
+    reason:
+      'a client drops out at most once (SecAggServer stops awaiting it), so two dropouts never share an id and <= orders them as < does',
+  },
+  {
     file: 'server/round/aggregation-protocol.ts',
     code: '{\n    return undefined;\n  }',
     reason: 'a method body that returns nothing returns undefined as well',
