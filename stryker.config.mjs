@@ -416,6 +416,23 @@ export const equivalentMutants = [
     reason: 'v is a neighbour of id and the graph has no self-loops, so id <= v never sees id === v',
   },
   {
+    file: 'server/round/secure-evaluation.ts',
+    code: 'this.selected.includes(clientId)',
+    reason:
+      'gone is only consulted for selected ids (the server awaits, dropouts and stage messages name participants only), so remembering another id changes nothing',
+  },
+  {
+    file: 'server/round/secure-evaluation.ts',
+    code: 'default: {\n        const never: never = step;\n        throw new Error(`unknown secure aggregation step ${JSON.stringify(never)}`);\n      }',
+    reason: 'unreachable: SecAggServer.close returns only send, done or aborted steps (the exhaustive-switch guard)',
+  },
+  {
+    file: 'server/round/secure-evaluation.ts',
+    code: 'a.clientId < b.clientId',
+    reason:
+      'a client drops out at most once (SecAggServer stops awaiting it), so two dropouts never share an id and <= orders them as < does',
+  },
+  {
     file: 'server/round/aggregation-protocol.ts',
     code: '{\n    return undefined;\n  }',
     reason: 'a method body that returns nothing returns undefined as well',
