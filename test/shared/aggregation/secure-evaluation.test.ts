@@ -6,6 +6,7 @@ import {
   EXACT_SUM_LIMIT,
   LOSS_CAP,
   MAX_SECURE_EVAL_EXAMPLES,
+  MAX_SECURE_EVALUATORS,
   secureEvaluationEncoding,
   secureEvaluationSetupProblem,
   type LocalEvaluation,
@@ -168,6 +169,140 @@ describe('federated evaluation as a SecAgg+ sum', () => {
     );
     expect(secureEvaluationSetupProblem({ ...setup, vectorLength: 50 }, CLASSES)).toBe(
       'its vector has 50 values, not 101 (10x10 counts and the loss)',
+    );
+  });
+
+  it('derives the clip, vector length and loss unit from the participant and class counts alone', () => {
+    const one = secureEvaluationEncoding(1, 1);
+    expect(one).toEqual({ clip: 2 ** 31 - 2, maxWeight: 1, vectorLength: 2, lossUnit: (2 ** 31 - 2) / (32 * 65_536) });
+    // floor((2^31 - 1) / 3) - 1 = 715,827,882 - 1.
+    expect(secureEvaluationEncoding(3, 4)).toMatchObject({ clip: 715_827_881, vectorLength: 17 });
+    expect(secureEvaluationEncoding(MAX_SECURE_EVALUATORS, 2).clip).toBe(65_537);
+    expect(LOSS_CAP * MAX_SECURE_EVAL_EXAMPLES * one.lossUnit).toBe(one.clip);
+  });
+
+  it('refuses a participant count outside 1 to MAX_SECURE_EVALUATORS and a class count below 1, naming the value', () => {
+    for (const n of [0, -1, 1.5, NaN, MAX_SECURE_EVALUATORS + 1])
+      expect(() => secureEvaluationEncoding(n, 2)).toThrow(
+        new Error(`secure evaluation takes 1 to 32767 clients, got ${n}`),
+      );
+    for (const k of [0, -2, 2.5, Infinity])
+      expect(() => secureEvaluationEncoding(3, k)).toThrow(
+        new Error(`secure evaluation needs a positive class count, got ${k}`),
+      );
+  });
+
+  it('encodes the loss word as clamp(loss, 0, LOSS_CAP) x examples x lossUnit, and accepts 1 and MAX_SECURE_EVAL_EXAMPLES examples', () => {
+    const enc = secureEvaluationEncoding(5, 2);
+    const one = [
+      [0, 1],
+      [0, 0],
+    ];
+    expect(Array.from(encodeEvaluation({ confusion: one, numExamples: 1, loss: 1.5 }, enc))).toEqual([
+      0,
+      1,
+      0,
+      0,
+      Math.fround(1.5 * enc.lossUnit),
+    ]);
+    expect(encodeEvaluation({ confusion: one, numExamples: 1, loss: LOSS_CAP }, enc)[4]).toBe(
+      Math.fround(LOSS_CAP * enc.lossUnit),
+    );
+    expect(encodeEvaluation({ confusion: one, numExamples: 1, loss: 0 }, enc)[4]).toBe(0);
+    const most = [
+      [MAX_SECURE_EVAL_EXAMPLES, 0],
+      [0, 0],
+    ];
+    const word = encodeEvaluation({ confusion: most, numExamples: MAX_SECURE_EVAL_EXAMPLES, loss: 1e9 }, enc)[4];
+    // The largest loss word is the clip itself.
+    expect(word).toBe(Math.fround(enc.clip));
+  });
+
+  it('refuses an evaluation of no examples, a non-count entry and an infinite loss, with exact errors', () => {
+    const enc = secureEvaluationEncoding(5, 2);
+    const none = [
+      [0, 0],
+      [0, 0],
+    ];
+    expect(() => encodeEvaluation({ confusion: none, numExamples: 0, loss: 1 }, enc)).toThrow(
+      new Error('the confusion matrix counts 0 examples, the evaluation 0'),
+    );
+    const negative = [
+      [3, -1],
+      [0, 4],
+    ];
+    expect(() => encodeEvaluation({ confusion: negative, numExamples: 6, loss: 1 }, enc)).toThrow(
+      new Error('the held-out confusion matrix: entry [0][1] is -1, not a count'),
+    );
+    const fine = [
+      [3, 1],
+      [0, 4],
+    ];
+    expect(() => encodeEvaluation({ confusion: fine, numExamples: 8, loss: Infinity }, enc)).toThrow(
+      new Error('the held-out loss is Infinity'),
+    );
+  });
+
+  it('decodes counts, accuracy, clamped loss and the bound (S + |loss words| x 2^-23) / (lossUnit x n)', () => {
+    const enc = secureEvaluationEncoding(5, 2);
+    // One survivor: the mean is the sum, so every figure is known exactly.
+    const lossWords = Math.fround(2 * 8 * enc.lossUnit);
+    const sum = decodeEvaluation(Float32Array.of(3, 1, 0, 4, lossWords), 1, enc);
+    expect(sum.confusion).toEqual([
+      [3, 1],
+      [0, 4],
+    ]);
+    expect(sum.numExamples).toBe(8);
+    expect(sum.accuracy).toBe(7 / 8);
+    expect(sum.loss).toBe(lossWords / enc.lossUnit / 8);
+    expect(sum.loss).toBeCloseTo(2, 6);
+    expect(sum.lossErrorBound).toBe((1 + lossWords * 2 ** -23) / (enc.lossUnit * 8));
+    expect(decodeEvaluation(Float32Array.of(3, 1, 0, 4, -lossWords), 1, enc).loss).toBe(0);
+    const over = Math.fround(LOSS_CAP * 2 * 8 * enc.lossUnit);
+    expect(decodeEvaluation(Float32Array.of(3, 1, 0, 4, over), 1, enc).loss).toBe(LOSS_CAP);
+  });
+
+  it('accepts a cell sum of 2^23 - 2 and refuses 2^23 - 1 (the margin for float32 rounding of mean x S)', () => {
+    const enc = secureEvaluationEncoding(1, 2);
+    const below = EXACT_SUM_LIMIT - 2;
+    expect(decodeEvaluation(Float32Array.of(0, below, 0, 0, 0), 1, enc).confusion).toEqual([
+      [0, below],
+      [0, 0],
+    ]);
+    expect(() => decodeEvaluation(Float32Array.of(0, below + 1, 0, 0, 0), 1, enc)).toThrow(
+      new Error(
+        `confusion cell 1 sums to about ${below + 1}: counts from ${EXACT_SUM_LIMIT} on cannot be recovered exactly from the float32 secure mean`,
+      ),
+    );
+  });
+
+  it('refuses a sum of the wrong length and one counting no examples', () => {
+    const enc = secureEvaluationEncoding(5, 2);
+    expect(() => decodeEvaluation(new Float32Array(4), 5, enc)).toThrow(
+      new Error('the secure evaluation sum has 4 values, expected 5'),
+    );
+    expect(() => decodeEvaluation(Float32Array.of(0, 0, 0, 0, 3), 5, enc)).toThrow(
+      new Error('the secure evaluation sum counts no examples'),
+    );
+  });
+
+  it('a client accepts MAX_SECURE_EVALUATORS participants and refuses one more with a reason, not an exception', () => {
+    const setupOf = (n: number) => {
+      const enc = secureEvaluationEncoding(Math.min(n, MAX_SECURE_EVALUATORS), 2);
+      return {
+        round: 1,
+        nonce: new Uint8Array(32),
+        participants: Array.from({ length: n }, (_, i) => ({ id: `c${i}`, identityKey: new Uint8Array(32) })),
+        k: 3,
+        threshold: 3,
+        vectorLength: enc.vectorLength,
+        clip: enc.clip,
+        maxWeight: 1,
+      };
+    };
+    expect(secureEvaluationSetupProblem(setupOf(MAX_SECURE_EVALUATORS), 2)).toBeUndefined();
+    expect(secureEvaluationSetupProblem(setupOf(MAX_SECURE_EVALUATORS + 1), 2)).toBe(
+      'it has 32768 participants, more than 32767',
     );
   });
 });
