@@ -37,7 +37,7 @@ export const LOSS_CAP = 32;
 export const MAX_SECURE_EVAL_EXAMPLES = 65_536;
 /** Most evaluators in one session: each client's counts must stay within the clip and 2^24 (float32). */
 export const MAX_SECURE_EVALUATORS = 32_767;
-/** Summed words below this come back exact from the float32 mean. */
+/** Summed words below this come back exact from the float32 mean; decodeEvaluation keeps one count of margin (refuses from 2^23 - 1 on). */
 export const EXACT_SUM_LIMIT = 2 ** 23;
 
 export interface SecureEvaluationEncoding {
@@ -128,7 +128,7 @@ export function decodeEvaluation(
   const tooLarge = counts.findIndex((v) => !(v < EXACT_SUM_LIMIT - 1));
   if (tooLarge >= 0)
     throw new Error(
-      `confusion cell ${tooLarge} sums to about ${Math.round(counts[tooLarge])}: counts from ${EXACT_SUM_LIMIT} on cannot be recovered exactly from the float32 secure mean`,
+      `confusion cell ${tooLarge} sums to about ${Math.round(counts[tooLarge])}: counts from ${EXACT_SUM_LIMIT - 1} on cannot be recovered exactly from the float32 secure mean`,
     );
   const confusion = unflattenConfusion(counts, k);
   const numExamples = confusion.flat().reduce((a, b) => a + b, 0);

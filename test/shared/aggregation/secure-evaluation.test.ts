@@ -110,7 +110,7 @@ describe('federated evaluation as a SecAgg+ sum', () => {
     const enc = secureEvaluationEncoding(5, 2);
     const mean = Float32Array.of(EXACT_SUM_LIMIT / 5, 0, 0, 1, 0);
     expect(() => decodeEvaluation(mean, 5, enc)).toThrow(
-      `confusion cell 0 sums to about ${EXACT_SUM_LIMIT}: counts from ${EXACT_SUM_LIMIT} on cannot be recovered exactly`,
+      `confusion cell 0 sums to about ${EXACT_SUM_LIMIT}: counts from ${EXACT_SUM_LIMIT - 1} on cannot be recovered exactly`,
     );
   });
 
@@ -271,7 +271,7 @@ describe('federated evaluation as a SecAgg+ sum', () => {
     ]);
     expect(() => decodeEvaluation(Float32Array.of(0, below + 1, 0, 0, 0), 1, enc)).toThrow(
       new Error(
-        `confusion cell 1 sums to about ${below + 1}: counts from ${EXACT_SUM_LIMIT} on cannot be recovered exactly from the float32 secure mean`,
+        `confusion cell 1 sums to about ${below + 1}: counts from ${EXACT_SUM_LIMIT - 1} on cannot be recovered exactly from the float32 secure mean`,
       ),
     );
   });
