@@ -338,6 +338,8 @@ describe('evaluateOnClients, secure', () => {
     expect(ended).toBe(true);
     const evaluated = (await done)!;
     expect(evaluated.result).toMatchObject({ reported: [], missing: ids, numExamples: 0 });
+    // The stage was closed (everyone refused), not given up on as out of time.
+    expect(evaluated.result.secure!.aborted).toBe('after advertise: no client advertised keys');
     expect(lines[1]).toMatch(/^round 7: secure federated evaluation failed: .+/);
     expect(lines[1]).toBe(`round 7: secure federated evaluation failed: ${evaluated.result.secure!.aborted}`);
     expect(scope.pending()).toBe(0);
@@ -436,6 +438,7 @@ describe('evaluateOnClients, secure', () => {
 
   it('refuses a stage message when no secure evaluation runs, naming the round', () => {
     const refusal = { type: 'secagg/refusal' as const, round: 9, reason: 'x' };
+    expect(receiveSecureEvaluation(undefined, 'a', refusal)).toMatchObject({ ok: false, code: 'stale-round' });
     expect(receiveSecureEvaluation({ secureEvaluation: undefined }, 'a', refusal)).toEqual({
       ok: false,
       code: 'stale-round',
