@@ -103,4 +103,68 @@ describe('FederatedEvaluationRound', () => {
     expect(result.numExamples).toBe(0);
     expect(skippedEvaluation('1 connected client(s) hold held-out data, 2 needed').skipped).toMatch(/2 needed/);
   });
+
+  it('names the round, the client and the fault in each refusal', () => {
+    const ev = new FederatedEvaluationRound(2, ['a'], 0);
+    expect(ev.receive('a', { round: 1, metrics: null, evalMs: 1 })).toEqual({
+      ok: false,
+      code: 'stale-round',
+      message: 'evaluation is for round 1, round 2 is being evaluated',
+    });
+    expect(ev.receive('z', { round: 2, metrics: null, evalMs: 1 })).toEqual({
+      ok: false,
+      code: 'not-selected',
+      message: 'z was not selected to evaluate round 2',
+    });
+    ev.receive('a', { round: 2, metrics: null, evalMs: 1 });
+    expect(ev.receive('a', { round: 2, metrics: null, evalMs: 1 })).toEqual({
+      ok: false,
+      code: 'duplicate-update',
+      message: 'a already answered the evaluation of round 2',
+    });
+  });
+
+  it('lists reporters, decliners and missing clients in id order, whatever order they came in', () => {
+    const ev = new FederatedEvaluationRound(5, ['f', 'e', 'd', 'c', 'b', 'a'], 0);
+    ev.receive('f', { round: 5, metrics: metrics(1, 0.5, 2), evalMs: 1 });
+    ev.receive('e', { round: 5, metrics: metrics(1, 0.5, 2), evalMs: 1 });
+    ev.receive('d', { round: 5, metrics: null, evalMs: 1 });
+    ev.receive('c', { round: 5, metrics: null, evalMs: 1 });
+    ev.drop('b');
+    ev.drop('b');
+    const result = ev.result(0);
+    expect(result).toMatchObject({ reported: ['e', 'f'], declined: ['c', 'd'], missing: ['a', 'b'] });
+    expect(ev.declined).toEqual(['d', 'c']);
+    expect(ev.result(-5).durationMs).toBe(0);
+  });
+
+  it('leaves out the confusion sum when the reporters sent matrices of different sizes', () => {
+    const ev = new FederatedEvaluationRound(3, ['a', 'b'], 0);
+    ev.receive('a', { round: 3, metrics: { ...metrics(0.3, 0.8, 2), confusion: [[2]] }, evalMs: 1 });
+    ev.receive('b', {
+      round: 3,
+      metrics: {
+        ...metrics(0.3, 0.5, 4),
+        confusion: [
+          [2, 0],
+          [1, 1],
+        ],
+      },
+      evalMs: 1,
+    });
+    expect(ev.result(1).confusion).toBeUndefined();
+    expect(ev.result(1).perClass).toBeUndefined();
+  });
+
+  it('records a skipped evaluation as empty, with its reason', () => {
+    expect(skippedEvaluation('no one')).toEqual({
+      selected: [],
+      reported: [],
+      declined: [],
+      missing: [],
+      numExamples: 0,
+      skipped: 'no one',
+      durationMs: 0,
+    });
+  });
 });
