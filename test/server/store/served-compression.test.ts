@@ -30,6 +30,18 @@ function artifact(): ModelArtifact {
   return { modelTopology: task.modelTopology, weightSpecs: task.weightSpecs, weights: task.initialWeights };
 }
 
+/** A one-layer model (kernel [1, 3], bias [3]) with the given weights. */
+function tinyArtifact(kernel: number[], bias: number[]): ModelArtifact {
+  const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [1], units: 3 })] });
+  const task = taskFromModel('tiny', model);
+  model.dispose();
+  return {
+    modelTopology: task.modelTopology,
+    weightSpecs: task.weightSpecs,
+    weights: Float32Array.from([...kernel, ...bias]),
+  };
+}
+
 /** Serves one model.json + weights.bin over HTTP, the way a browser would fetch them. */
 let server: Server;
 let files: { modelJson: string; weights: Uint8Array } | undefined;
@@ -125,6 +137,75 @@ describe('served model compression', () => {
     expect([...weights]).toEqual([0.5, 0, 0.3, -0.7, 0, 0.9, 0, 0, 0.01, 0.02, 0.03, 0.04].map(Math.fround));
   });
 
+  it('breaks ties at the threshold in index order, so exactly the fraction asked is zeroed', () => {
+    const specs = [{ name: 'k', shape: [2, 3] }];
+    // cut = 3; the threshold is 0.1, held by four weights: the first two ties go (after the one below it).
+    const w = Float32Array.from([0.1, -0.1, 0.05, 0.1, 0.1, 0.5]);
+    expect([...pruneByMagnitude(w, specs, 0.5).weights]).toEqual([0, 0, 0, 0.1, 0.1, 0.5].map(Math.fround));
+    // A weight already zero counts as pruned; ties are then taken after it.
+    const z = Float32Array.from([0, 0.2, 0.2, 0.2, 0.2, 0.2]);
+    expect([...pruneByMagnitude(z, specs, 0.5).weights]).toEqual([0, 0, 0, 0.2, 0.2, 0.2].map(Math.fround));
+  });
+
+  it('zeroes weights below the threshold before any tie, and only ties after them', () => {
+    const specs = [{ name: 'k', shape: [2, 3] }];
+    // cut = 3, threshold 0.1: the two smaller weights go first, then the first tie.
+    const below = Float32Array.from([0.1, 0.1, 0.05, 0.02, 0.3, 0.5]);
+    expect([...pruneByMagnitude(below, specs, 0.5).weights]).toEqual([0, 0.1, 0, 0, 0.3, 0.5].map(Math.fround));
+    // A larger weight before the ties is kept.
+    const larger = Float32Array.from([0.5, 0.1, 0.05, 0.1, 0.3, 0.2]);
+    expect([...pruneByMagnitude(larger, specs, 0.5).weights]).toEqual([0.5, 0, 0, 0, 0.3, 0.2].map(Math.fround));
+    // Threshold 0 (enough zeros already): nothing more is zeroed.
+    const zeros = Float32Array.from([0, 0, 0, 0.5]);
+    expect([...pruneByMagnitude(zeros, [{ name: 'k', shape: [2, 2] }], 0.5).weights]).toEqual([0, 0, 0, 0.5]);
+  });
+
+  it('sparsity 0 and a kernel too small for one cut leave every weight, in a copy', () => {
+    const specs = [{ name: 'k', shape: [1, 3] }];
+    const w = Float32Array.from([0.3, -0.2, 0.1]);
+    for (const sparsity of [0, 0.3]) {
+      const { weights, zeroFraction } = pruneByMagnitude(w, specs, sparsity);
+      expect([...weights]).toEqual([...w]);
+      expect(weights).not.toBe(w);
+      expect(zeroFraction).toBe(0);
+    }
+    pruneByMagnitude(w, specs, 0.34).weights.fill(7);
+    expect([...w]).toEqual([0.3, -0.2, 0.1].map(Math.fround));
+    expect(() => pruneByMagnitude(w, specs, -0.1)).toThrow('sparsity must be in [0, 1), got -0.1');
+  });
+
+  it('stores each tensor on an affine grid with 0 as a level, little-endian for uint16', () => {
+    const a = tinyArtifact([-1, 0, 3], [0, 0, 0]);
+    const u8 = servedModelFiles(a, 'uint8');
+    const scale = 4 / 255;
+    const min = -Math.round(1 / scale) * scale;
+    expect(u8.modelJson.weightsManifest[0].weights.map((e) => (e as { quantization?: unknown }).quantization)).toEqual([
+      { dtype: 'uint8', scale, min },
+      { dtype: 'uint8', scale: 1, min: 0 },
+    ]);
+    expect([...u8.weights]).toEqual([0, 64, 255, 0, 0, 0]);
+    const u16 = servedModelFiles(a, 'uint16');
+    expect(u16.weights.byteLength).toBe(12);
+    const view = new DataView(u16.weights.buffer, u16.weights.byteOffset, u16.weights.byteLength);
+    const zero = Math.round(1 / (4 / 65_535));
+    expect([0, 1, 2, 3].map((i) => view.getUint16(2 * i, true))).toEqual([0, zero, 65_535, 0]);
+  });
+
+  it('clamps a level that rounds past the top of the grid', () => {
+    // lo -1, hi 509: scale 2, zero level round(0.5) = 1, so 509 maps to 255.5 and rounds to 256.
+    const u8 = servedModelFiles(tinyArtifact([-1, 0, 509], [0, 0, 0]), 'uint8');
+    expect([...u8.weights.subarray(0, 3)]).toEqual([1, 1, 255]);
+  });
+
+  it("float32 files hold exactly the artifact's bytes, also when its weights are a view into a larger buffer", () => {
+    const a = tinyArtifact([-1, 0, 3], [0.5, 0, 0]);
+    const big = new Float32Array(10);
+    big.set(a.weights, 2);
+    const files = servedModelFiles({ ...a, weights: big.subarray(2, 8) }, 'float32');
+    expect(files.weights.byteLength).toBe(24);
+    expect([...new Float32Array(files.weights.buffer, files.weights.byteOffset, 6)]).toEqual([...a.weights]);
+  });
+
   it('refuses a sparsity outside [0, 1) and non-finite weights', () => {
     const a = artifact();
     expect(() => pruneByMagnitude(a.weights, a.weightSpecs, 1)).toThrow(/sparsity must be in \[0, 1\), got 1/);
@@ -132,5 +213,10 @@ describe('served model compression', () => {
     const broken = a.weights.slice();
     broken[5] = Number.NaN;
     expect(() => servedModelFiles({ ...a, weights: broken }, 'uint8')).toThrow(/weights\[5\] is NaN/);
+    const first = a.weights.slice();
+    first[0] = Number.POSITIVE_INFINITY;
+    expect(() => servedModelFiles({ ...a, weights: first }, 'float32')).toThrow(
+      'weights[0] is Infinity; only finite weights can be served',
+    );
   });
 });
