@@ -569,13 +569,8 @@ export class NodeClient {
       progress.line(`ignoring the evaluation of round ${task.round}: no welcome received yet`);
       return;
     }
-    let weights: Float32Array;
-    try {
-      weights = decodeWeights(payload, this.welcome.task.parameterCount);
-    } catch (e) {
-      progress.line(`ignoring the evaluation of round ${task.round}: bad weights: ${(e as Error).message}`);
-      return;
-    }
+    const weights = this.evaluationWeights(task.round, payload, this.welcome.task.parameterCount);
+    if (!weights) return;
     this.guard.checkEvaluation(task);
     const { setup } = task.secureAggregation;
     const problem = secureEvaluationSetupProblem(setup, this.welcome.task.numClasses);
@@ -664,13 +659,8 @@ export class NodeClient {
     }
     let report: EvaluationReport = { round: task.round, metrics: null, evalMs: 0 };
     if (this.evalDs) {
-      let weights: Float32Array;
-      try {
-        weights = decodeWeights(payload, this.welcome.task.parameterCount);
-      } catch (e) {
-        progress.line(`ignoring the evaluation of round ${task.round}: bad weights: ${(e as Error).message}`);
-        return;
-      }
+      const weights = this.evaluationWeights(task.round, payload, this.welcome.task.parameterCount);
+      if (!weights) return;
       const started = performance.now();
       setFlatWeights(this.model, weights);
       const metrics = await evaluate(this.model, this.evalDs);
@@ -683,5 +673,15 @@ export class NodeClient {
     if (!this.socket.connected) return;
     const refused = await ask(this.socket, this.ackTimeoutMs, EVENTS.evaluation, report);
     if (refused !== undefined) progress.line(`round ${task.round}: evaluation refused (${refused})`);
+  }
+
+  /** The weights an evaluation request carries, or undefined (logged) when they do not decode. */
+  private evaluationWeights(round: number, payload: unknown, parameterCount: number): Float32Array | undefined {
+    try {
+      return decodeWeights(payload, parameterCount);
+    } catch (e) {
+      this.opts.progress.line(`ignoring the evaluation of round ${round}: bad weights: ${(e as Error).message}`);
+      return undefined;
+    }
   }
 }
