@@ -68,6 +68,11 @@ export class Federation {
     this.stageNames = o.stages ?? [];
   }
 
+  /** Parameters of the global model: a secure client masks this many words plus its weight's. */
+  get parameters(): number {
+    return this.running.coordinator.currentWeights().length;
+  }
+
   /** The secure messages a client sends per round, as the client API names them. */
   get stages(): readonly string[] {
     return this.stageNames;
