@@ -29,7 +29,8 @@ import { checkCompressionConfig } from './compression-config.js';
 import { describeCodec } from '../shared/compression/codec-spec.js';
 import { RoundLog } from './round-log.js';
 import { InferenceEngine } from './serving/inference-engine.js';
-import { ModelRegistry } from './serving/model-registry.js';
+import { LabelOverrides } from './serving/label-overrides.js';
+import { LabelError, ModelRegistry } from './serving/model-registry.js';
 import { BatchingPredictor, DirectPredictor } from './serving/predictor.js';
 import { ServingMetrics } from './serving/serving-metrics.js';
 import { attachSocketTransport, type Heartbeat } from './socket-transport.js';
@@ -206,7 +207,16 @@ export async function startCoordinator(
   });
   const artifact = { modelTopology: task.modelTopology, weightSpecs: task.weightSpecs };
   await registry.publish(coordinator.currentVersion, { ...artifact, weights: coordinator.currentWeights() });
-  for (const [label, version] of Object.entries(versionLabels)) await registry.setLabel(label, version);
+  const labelOverrides = LabelOverrides.load(join(config.dataDir, 'version-labels.json'));
+  for (const [label, version] of Object.entries(labelOverrides.applyTo(versionLabels))) {
+    try {
+      await registry.setLabel(label, version);
+    } catch (e) {
+      if (versionLabels[label] === version || !(e instanceof LabelError)) throw e;
+      // Set over REST, but the version is gone (an older data dir?): serve without it, say so.
+      logger.warn({ label, version }, `version label '${label}' is not served: ${e.message}`);
+    }
+  }
   coordinator.on('committed', (m) => {
     registry
       .publish(m.version, { ...artifact, weights: m.weights, round: m.round })
@@ -230,6 +240,7 @@ export async function startCoordinator(
     predictor,
     metrics: servingMetrics,
     adminToken,
+    labelOverrides,
     ...servingLimits,
   };
   const web = createWebHandler({ logger });

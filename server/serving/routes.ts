@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import { handleExplain } from './explain.js';
 import { HttpError, readBodyBytes, readJsonBody, sendBytes, sendFailure, sendJson, sendJsonBytes } from './http-io.js';
 import { JsonBodyError, parseJsonTensors } from './json-tensors.js';
+import type { LabelOverrides } from './label-overrides.js';
 import { LABEL_PATTERN, LabelError, type ModelRegistry, type VersionStatus } from './model-registry.js';
 import { itemLabel, parseSeedBody, parseTfServingBody, responseKey, type PredictRequest } from './predict-request.js';
 import { BatchingPredictor, QueueFullError, type Predictor } from './predictor.js';
@@ -34,6 +35,8 @@ export interface ServingContext {
   metrics?: ServingMetrics;
   /** Bearer token that may set version labels; without one, labels cannot be set over REST. */
   adminToken?: string;
+  /** Where label changes made over REST are kept across restarts; without it they last until the process ends. */
+  labelOverrides?: LabelOverrides;
   /** Where unexpected (500) errors are logged. */
   logger: Logger;
 }
@@ -194,9 +197,11 @@ async function label(
   if (ctx.adminToken === undefined)
     throw new HttpError(403, 'version labels are set with the admin token, and this server has none');
   requireAdmin(req, ctx.adminToken);
+  const previous = ctx.registry.labelVersion(label);
   if (req.method === 'DELETE') {
     if (!(await ctx.registry.removeLabel(label)))
       throw new HttpError(404, `model '${name}' has no version labeled '${label}'`);
+    await keepOrUndo(ctx, label, previous, (o) => o.remove(label));
     sendJson(res, 200, { labels: ctx.registry.allLabels() });
     return;
   }
@@ -206,13 +211,35 @@ async function label(
       400,
       `invalid body: expected {"version": <non-negative integer>} (${parsed.error.issues.map((i) => i.message).join('; ')})`,
     );
+  const { version } = parsed.data;
   try {
-    await ctx.registry.setLabel(label, parsed.data.version);
+    await ctx.registry.setLabel(label, version);
   } catch (e) {
     if (e instanceof LabelError) throw new HttpError(404, e.message);
     throw e;
   }
+  await keepOrUndo(ctx, label, previous, (o) => o.set(label, version));
   sendJson(res, 200, { labels: ctx.registry.allLabels() });
+}
+
+/**
+ * Writes a label change to the overrides file; when that fails, puts the label back where it was
+ * (`previous`, or nowhere) so what is served never differs from what a restart would serve.
+ */
+async function keepOrUndo(
+  ctx: ServingContext,
+  label: string,
+  previous: number | undefined,
+  record: (overrides: LabelOverrides) => void,
+): Promise<void> {
+  if (!ctx.labelOverrides) return;
+  try {
+    record(ctx.labelOverrides);
+  } catch (e) {
+    if (previous === undefined) await ctx.registry.removeLabel(label);
+    else await ctx.registry.setLabel(label, previous);
+    throw new Error(`could not save the change of label '${label}', so it was undone: ${(e as Error).message}`);
+  }
 }
 
 async function status(res: ServerResponse, ctx: ServingContext, name: string, ref: VersionRef): Promise<void> {

@@ -14,9 +14,11 @@ import {
   type ModelRegistryOptions,
   type VersionStatus,
 } from '../../../server/serving/model-registry.js';
+import { LabelOverrides } from '../../../server/serving/label-overrides.js';
 import { DirectPredictor } from '../../../server/serving/predictor.js';
 import { handleServing } from '../../../server/serving/routes.js';
 import { artifactFromModel, ServedModel } from '../../../server/serving/served-model.js';
+import { nodeSyncFileSystem } from '../../../server/store/atomic-file.js';
 import { CheckpointStore } from '../../../server/store/checkpoint-store.js';
 import { silentLogger } from '../../../server/logger.js';
 
@@ -37,7 +39,7 @@ const local = (version: number) =>
   );
 
 /** A registry over versions 1..4 of the store, with `newest` published, behind a REST server. */
-async function serve(options: ModelRegistryOptions, newest = 4) {
+async function serve(options: ModelRegistryOptions, newest = 4, labelOverrides?: LabelOverrides) {
   const registry = new ModelRegistry(store, options);
   await registry.publish(newest, await store.load(newest));
   const server = createServer(
@@ -47,6 +49,7 @@ async function serve(options: ModelRegistryOptions, newest = 4) {
         adminToken: ADMIN,
         predictor: new DirectPredictor(),
         logger: silentLogger(),
+        ...(labelOverrides ? { labelOverrides } : {}),
       }),
   );
   open.push({ server, registry });
@@ -236,6 +239,65 @@ describe('version policy, labels and status through REST', () => {
     } finally {
       await running.close();
     }
+  });
+
+  it('keeps label changes made over REST across a restart, on top of the config', async () => {
+    const sub = join(dir, 'restart');
+    const config = (labels: Record<string, number>) =>
+      parseCoordinatorConfig({ port: 0, dataDir: sub, adminToken: ADMIN, serving: { versionLabels: labels } }, 'test');
+    const labels = async (url: string) => (await (await fetch(`${url}/v1/models/mnist/labels`)).json()) as unknown;
+    const admin = (url: string, method: string, label: string, body?: unknown) =>
+      fetch(`${url}/v1/models/mnist/labels/${label}`, {
+        method,
+        headers: { authorization: `Bearer ${ADMIN}` },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    let running = await startCoordinator(config({ stable: 0, old: 0 }), { logger: silentLogger() });
+    try {
+      expect((await admin(running.url, 'PUT', 'canary', { version: 0 })).status).toBe(200);
+      expect((await admin(running.url, 'DELETE', 'old')).status).toBe(200);
+      expect(await labels(running.url)).toEqual({ labels: { canary: 0, stable: 0 } });
+    } finally {
+      await running.close();
+    }
+    // Restarted with the config edited: 'old' stays removed, 'canary' stays, the new 'beta' appears.
+    running = await startCoordinator(config({ stable: 0, old: 0, beta: 0 }), { logger: silentLogger() });
+    try {
+      expect(await labels(running.url)).toEqual({ labels: { beta: 0, canary: 0, stable: 0 } });
+      expect(
+        (
+          await fetch(`${running.url}/v1/models/mnist/labels/canary:predict`, {
+            method: 'POST',
+            body: JSON.stringify({ instances: [x[0]] }),
+          })
+        ).status,
+      ).toBe(200);
+    } finally {
+      await running.close();
+    }
+  });
+
+  it('undoes a label change it cannot save, answering 500', async () => {
+    const file = join(dir, 'failing-labels.json');
+    const failing = {
+      ...nodeSyncFileSystem,
+      fsyncSync: () => {
+        throw new Error('EIO: i/o error, fsync');
+      },
+    };
+    const overrides = LabelOverrides.load(file, failing);
+    const s = await serve({}, 4, overrides);
+    await s.registry.setLabel('stable', 2);
+    expect(await s.call('PUT', '/labels/stable', { version: 3 })).toEqual({
+      status: 500,
+      json: {
+        error: "internal error: could not save the change of label 'stable', so it was undone: EIO: i/o error, fsync",
+      },
+    });
+    expect((await s.call('PUT', '/labels/canary', { version: 4 })).status).toBe(500);
+    expect((await s.call('DELETE', '/labels/stable')).status).toBe(500);
+    expect(s.registry.allLabels()).toEqual({ stable: 2 });
+    expect(overrides.applyTo({})).toEqual({});
   });
 
   it('warms a new version up before it takes traffic, reporting it LOADING meanwhile', async () => {
