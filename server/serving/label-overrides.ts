@@ -54,9 +54,9 @@ export class LabelOverrides {
 
   /** The labels to serve: the config's, then the changes made over REST. */
   applyTo(configured: Readonly<Record<string, number>>): Record<string, number> {
-    const labels = { ...configured };
-    for (const label of this.record.removed) delete labels[label];
-    return Object.assign(labels, this.record.set);
+    const removed = new Set(this.record.removed);
+    const kept = Object.entries(configured).filter(([label]) => !removed.has(label));
+    return { ...Object.fromEntries(kept), ...this.record.set };
   }
 
   /** Records that `label` points at `version`; throws, changing nothing, if the write fails. */
@@ -67,8 +67,7 @@ export class LabelOverrides {
 
   /** Records that `label` was removed; throws, changing nothing, if the write fails. */
   remove(label: string): void {
-    const set = { ...this.record.set };
-    delete set[label];
+    const set = Object.fromEntries(Object.entries(this.record.set).filter(([l]) => l !== label));
     this.write({ set, removed: [...new Set([...this.record.removed, label])].sort() });
   }
 
