@@ -199,7 +199,14 @@ export async function startCoordinator(
   const { batching, versionPolicy, versionLabels, warmup, inferenceThread, ...servingLimits } = config.serving;
   const backend = tf.getBackend();
   const engine =
-    inferenceThread && (backend === 'wasm' || backend === 'cpu') ? await InferenceEngine.start(backend) : undefined;
+    inferenceThread && (backend === 'wasm' || backend === 'cpu')
+      ? await InferenceEngine.start(backend, {
+          onRestart: ({ reason, restarts, ok, error }) => {
+            if (ok) logger.warn({ restarts }, `the inference thread ${reason}: restarted with every loaded version`);
+            else logger.error({ restarts }, error ?? `the inference thread ${reason}`);
+          },
+        })
+      : undefined;
   const registry = new ModelRegistry(store, {
     ...(engine ? { engine } : {}),
     policy: versionPolicy,

@@ -2,10 +2,15 @@ import * as tf from '@tensorflow/tfjs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend, type BackendName } from '../../../shared/engine/backend.js';
 import { createSeedCnn } from '../../../shared/model/seed-cnn.js';
-import { InferenceEngine } from '../../../server/serving/inference-engine.js';
+import {
+  InferenceEngine,
+  type InferenceEngineOptions,
+  type RestartEvent,
+} from '../../../server/serving/inference-engine.js';
 import { ModelRegistry } from '../../../server/serving/model-registry.js';
 import { LocalRunner } from '../../../server/serving/model-runner.js';
 import { artifactFromModel } from '../../../server/serving/served-model.js';
@@ -77,5 +82,117 @@ describe('InferenceEngine', () => {
     await other.close();
     await expect(runner.predict(inputs(1, 1), 1, 1)).rejects.toThrow(/the inference engine was closed/);
     await expect(other.load(artifact)).rejects.toThrow(/closed/);
+  });
+});
+
+/** Kills an engine's thread as a crash would (the test reaches into the private field). */
+function kill(e: InferenceEngine): Promise<number> {
+  return (e as unknown as { worker: Worker }).worker.terminate();
+}
+
+/** An engine whose restarts are reported through `events`; `next()` resolves at the next one. */
+async function restartable(options: InferenceEngineOptions = {}) {
+  const events: RestartEvent[] = [];
+  let wake: (() => void) | undefined;
+  const e = await InferenceEngine.start(tf.getBackend() as BackendName, {
+    ...options,
+    onRestart: (event) => {
+      events.push(event);
+      wake?.();
+    },
+  });
+  const next = () => new Promise<void>((resolve) => (wake = resolve));
+  return { engine: e, events, next };
+}
+
+describe('InferenceEngine after its thread dies', () => {
+  it('fails the calls the thread held, restarts it with every loaded model, and serves on', async () => {
+    const { engine: e, events, next } = await restartable();
+    try {
+      const a = await e.load(artifact);
+      const other = createSeedCnn(8);
+      const b = await e.load(artifactFromModel(other));
+      const x = inputs(3, 4);
+      const wantA = await a.predict(x, 3, 3);
+      const wantB = await b.predict(x, 3, 3);
+      const held = a.predict(inputs(64, 2), 64, 64);
+      const restarted = next();
+      await kill(e);
+      await expect(held).rejects.toThrow(/^the inference thread exited with code 1$/);
+      // Calls made while the thread restarts wait for it, then run on the reloaded models.
+      const during = b.predict(x, 3, 3);
+      await restarted;
+      expect(events).toEqual([{ reason: 'exited with code 1', restarts: 1, ok: true }]);
+      expect(await during).toEqual(wantB);
+      expect(await a.predict(x, 3, 3)).toEqual(wantA);
+      other.dispose();
+    } finally {
+      await e.close();
+    }
+  });
+
+  it('does not load again a model unloaded before the restart', async () => {
+    const { engine: e, next } = await restartable();
+    try {
+      const kept = await e.load(artifact);
+      const dropped = await e.load(artifact);
+      dropped.dispose();
+      const restarted = next();
+      await kill(e);
+      await restarted;
+      await expect(dropped.predict(inputs(1, 1), 1, 1)).rejects.toThrow(/is not loaded in the inference thread/);
+      expect((await kept.predict(inputs(1, 1), 1, 1)).length).toBe(10);
+    } finally {
+      await e.close();
+    }
+  });
+
+  it('gives up after maxRestarts deaths within the window, failing every call with why', async () => {
+    const { engine: e, events, next } = await restartable({ maxRestarts: 1, restartWindowMs: 60_000 });
+    try {
+      const runner = await e.load(artifact);
+      let event = next();
+      await kill(e);
+      await event;
+      event = next();
+      await kill(e);
+      await event;
+      expect(events.map((v) => v.ok)).toEqual([true, false]);
+      expect(events[1]).toMatchObject({ restarts: 2, error: expect.stringMatching(/inference is off$/) as unknown });
+      const why = /^the inference thread exited with code 1, after 1 restarts within 60 s: inference is off$/;
+      await expect(runner.predict(inputs(1, 1), 1, 1)).rejects.toThrow(why);
+      await expect(e.load(artifact)).rejects.toThrow(why);
+    } finally {
+      await e.close();
+    }
+  });
+
+  it('counts only the deaths within the window', async () => {
+    const { engine: e, events, next } = await restartable({ maxRestarts: 1, restartWindowMs: 1 });
+    try {
+      const runner = await e.load(artifact);
+      for (let i = 0; i < 3; i++) {
+        const event = next();
+        await kill(e);
+        await event;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      expect(events.map((v) => [v.ok, v.restarts])).toEqual([
+        [true, 1],
+        [true, 1],
+        [true, 1],
+      ]);
+      expect((await runner.predict(inputs(1, 1), 1, 1)).length).toBe(10);
+    } finally {
+      await e.close();
+    }
+  });
+
+  it('does not restart a thread it closed', async () => {
+    const { engine: e, events } = await restartable();
+    await e.load(artifact);
+    await e.close();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(events).toEqual([]);
   });
 });
