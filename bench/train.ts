@@ -187,11 +187,15 @@ function benchTorch(train: Dataset): Map<number, number> | undefined {
       `PyTorch (${python}): ${WASM_SAMPLES} digits at batch ${BATCHES.join(' and ')}, ${threads.join(' and ')} threads...`,
     );
     const script = fileURLToPath(new URL('./train_torch.py', import.meta.url));
-    const args = [script, dir, String(LEARNING_RATE), String(REPEATS), threads.join(','), BATCHES.join(',')];
-    const run = spawnSync(python, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-    if (run.status !== 0) throw new Error(`${python} bench/train_torch.py exited with ${run.status}`);
+    // A fresh interpreter per thread count: torch sizes its thread pools once, at first use.
+    const lines = threads.flatMap((t) => {
+      const args = [script, dir, String(LEARNING_RATE), String(REPEATS), String(t), BATCHES.join(',')];
+      const run = spawnSync(python, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+      if (run.status !== 0) throw new Error(`${python} bench/train_torch.py exited with ${run.status}`);
+      return run.stdout.trim().split('\n');
+    });
     const best = new Map<number, number>();
-    for (const line of run.stdout.trim().split('\n')) {
+    for (const line of lines) {
       const m = JSON.parse(line) as { threads: number; batch: number; samples: number; seconds: number };
       const rate = m.samples / m.seconds;
       rows.push({

@@ -2,6 +2,7 @@
 wrote, for each thread count and batch size; prints one JSON object per measurement on stdout.
 
 usage: train_torch.py DIR LR REPEATS THREADS[,THREADS..] BATCH[,BATCH..]
+(bench/train.ts runs one interpreter per thread count: torch sizes its thread pools at first use.)
 DIR holds x.f32 (n*28*28 float32, NHWC = NCHW for one channel) and y.i32 (n int32 labels).
 """
 import json
