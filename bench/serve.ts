@@ -3,11 +3,14 @@
  * CNN, wasm backend), unbatched and with dynamic batching, side by side in the same run, against
  * the forward-pass limit measured in that run.
  *
- * The load comes from a child process (so it does not share the server's event loop): closed
- * loop, keep-alive, each connection sends its next request as soon as the previous answer has
- * arrived. Rows: batch 1 at 1, 16 and 64 connections and batch 32 at 16 connections.
+ * The load comes from another process: closed loop, keep-alive, each connection sends its next
+ * request as soon as the previous answer has arrived; wrk (Debian's `wrk`) when installed, else a
+ * Node child process (`--load node` forces it; it costs more CPU per request, which the server then
+ * lacks on 2 cores). Rows: batch 1 at 1, 16 and 64 connections and batch 32 at 16 connections.
  *
- * Both servers (unbatched and batched) run side by side and each row measures them back to back.
+ * Three servers (unbatched; batched; batched with forward passes on the inference thread) run side
+ * by side and each row measures them back to back. The last line reports the batched server
+ * configured as the defaults are.
  * The limit L is the samples/s of large batched forward passes (batches of 128, the registry's
  * chunk size, best of several) measured in the server process before every measurement, so it
  * sees the same machine load; the FLOP-based figure (model FLOPs per sample over a large wasm matrix
@@ -21,6 +24,7 @@ import { connect } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runWrk, wrkAvailable } from './serve-wrk.js';
 
 interface LoadJob {
   host: string;
@@ -30,6 +34,16 @@ interface LoadJob {
   connections: number;
   warmupMs: number;
   measureMs: number;
+}
+
+/** What a row measured, from either load generator. */
+interface Measured {
+  requests: number;
+  seconds: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+  firstError: string | null;
 }
 
 interface LoadResult {
@@ -139,11 +153,21 @@ function percentile(sorted: number[], p: number): number {
   return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-function askChild(child: ChildProcess, job: LoadJob): Promise<LoadResult> {
-  return new Promise((resolve, reject) => {
+function askChild(child: ChildProcess, job: LoadJob): Promise<Measured> {
+  return new Promise<LoadResult>((resolve, reject) => {
     child.once('message', (m) => resolve(m as LoadResult));
     child.once('exit', (code) => reject(new Error(`load generator exited with ${code}`)));
     child.send(job);
+  }).then((r) => {
+    const sorted = r.latenciesMs.sort((a, b) => a - b);
+    return {
+      requests: r.requests,
+      seconds: r.seconds,
+      p50Ms: percentile(sorted, 50),
+      p99Ms: percentile(sorted, 99),
+      errors: r.errors,
+      firstError: r.firstError,
+    };
   });
 }
 
@@ -193,10 +217,14 @@ async function main(): Promise<void> {
   const flops = forwardFlopsPerSample(seedCnn);
   seedCnn.dispose();
 
-  const child = fork(fileURLToPath(import.meta.url), ['--load'], {
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
+  const useWrk = !process.argv.includes('--load=node') && wrkAvailable();
+  const child = useWrk
+    ? undefined
+    : fork(fileURLToPath(import.meta.url), ['--load'], {
+        execArgv: ['--import', 'tsx'],
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
+  const { inferenceThread: threadByDefault } = parseCoordinatorConfig({ dataDir: tmpdir() }, 'bench').serving;
   const table: string[] = [];
   const limits: number[] = [];
   let gflops = 0;
@@ -205,17 +233,18 @@ async function main(): Promise<void> {
   // see the same machine load.
   const servers: { mode: string; server: Awaited<ReturnType<typeof startCoordinator>>; dir: string }[] = [];
   try {
-    for (const batching of [false, true]) {
+    const modes = [
+      { mode: 'unbatched', batching: false, inferenceThread: false },
+      { mode: 'batched', batching: true, inferenceThread: false },
+      { mode: 'batched, inference thread', batching: true, inferenceThread: true },
+    ];
+    for (const { mode, batching, inferenceThread } of modes) {
       const dir = await mkdtemp(join(tmpdir(), 'fedserve-bench-serve-'));
       const config = parseCoordinatorConfig(
-        { port: 0, dataDir: dir, serving: { batching: { enabled: batching } } },
+        { port: 0, dataDir: dir, serving: { batching: { enabled: batching }, inferenceThread } },
         'bench',
       );
-      servers.push({
-        mode: batching ? 'batched' : 'unbatched',
-        server: await startCoordinator(config, { logger: silentLogger() }),
-        dir,
-      });
+      servers.push({ mode, server: await startCoordinator(config, { logger: silentLogger() }), dir });
     }
     for (const row of ROWS) {
       for (const { mode, server } of servers) {
@@ -229,22 +258,22 @@ async function main(): Promise<void> {
 
         progress(`${mode}: batch ${row.batch}, ${row.connections} connections, ${SECONDS} s...`);
         const url = new URL(server.url);
-        const before = await batchTotals(server.url);
-        const r = await askChild(child, {
-          host: url.hostname,
-          port: Number(url.port),
-          path: '/v1/models/mnist:predict',
+        const path = '/v1/models/mnist:predict';
+        const load = {
           bodies: bodies(row.batch),
           connections: row.connections,
           warmupMs: 1_000,
           measureMs: SECONDS * 1_000,
-        });
+        };
+        const before = await batchTotals(server.url);
+        const r = child
+          ? await askChild(child, { host: url.hostname, port: Number(url.port), path, ...load })
+          : await runWrk({ url: `${server.url}${path}`, ...load });
         const after = await batchTotals(server.url);
         const meanBatch = (after.instances - before.instances) / (after.passes - before.passes);
-        const sorted = r.latenciesMs.sort((a, b) => a - b);
         const rps = r.requests / r.seconds;
-        const p50 = percentile(sorted, 50);
-        const p99 = percentile(sorted, 99);
+        const p50 = r.p50Ms;
+        const p99 = r.p99Ms;
         results.set(`${mode} b${row.batch} c${row.connections}`, {
           rps,
           p99,
@@ -257,7 +286,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    child.kill();
+    child?.kill();
     for (const { server, dir } of servers) {
       await server.close();
       await rm(dir, { recursive: true, force: true });
@@ -276,13 +305,16 @@ async function main(): Promise<void> {
     `forward-pass limit L: ${limit.toFixed(0)} samples/s (best of ${limits.length} forward passes of 512 instances in batches of 128, measured between the rows; median ${median.toFixed(0)})`,
   );
   console.log(
-    `load average (1 min) at start and end: ${loadStart.toFixed(2)}, ${loadavg()[0].toFixed(2)} on ${cpus().length} cores; ${SECONDS} s per row after 1 s of warm-up`,
+    `load average (1 min) at start and end: ${loadStart.toFixed(2)}, ${loadavg()[0].toFixed(2)} on ${cpus().length} cores; ${SECONDS} s per row after 1 s of warm-up; load from ${useWrk ? 'wrk (1 thread)' : 'a Node child process'}`,
   );
   console.log(
     `FLOP-based figure: ${(flops / 1e6).toFixed(2)} MFLOP per sample / ${gflops.toFixed(1)} GFLOP/s (1024^3 wasm matmul, best) = ${flopLimit.toFixed(0)} samples/s`,
   );
-  const b1 = results.get('batched b1 c64')!;
-  const b32 = results.get('batched b32 c16')!;
+  // The last line is the batched server as configured by default.
+  const mode = threadByDefault ? 'batched, inference thread' : 'batched';
+  const b1 = results.get(`${mode} b1 c64`)!;
+  const b32 = results.get(`${mode} b32 c16`)!;
+  console.log(`the last line: the ${mode} server (the defaults)`);
   console.log(
     `serve: b1_c64_rps=${b1.rps.toFixed(0)} p99_ms=${b1.p99.toFixed(1)} b32_samples_s=${b32.samples.toFixed(0)} limit=${limit.toFixed(0)} ratio=${(b1.rps / limit).toFixed(2)}`,
   );
