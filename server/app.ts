@@ -29,7 +29,7 @@ import { checkCompressionConfig } from './compression-config.js';
 import { describeCodec } from '../shared/compression/codec-spec.js';
 import { RoundLog } from './round-log.js';
 import { InferenceEngine } from './serving/inference-engine.js';
-import { LabelOverrides } from './serving/label-overrides.js';
+import { ServingOverrides } from './serving/serving-overrides.js';
 import { LabelError, ModelRegistry } from './serving/model-registry.js';
 import { BatchingPredictor, DirectPredictor } from './serving/predictor.js';
 import { ServingMetrics } from './serving/serving-metrics.js';
@@ -207,15 +207,16 @@ export async function startCoordinator(
           },
         })
       : undefined;
+  // Label and policy changes made over REST, on top of the config (see README, Versions).
+  const overrides = ServingOverrides.load(join(config.dataDir, 'serving-overrides.json'));
   const registry = new ModelRegistry(store, {
     ...(engine ? { engine } : {}),
-    policy: versionPolicy,
+    policy: overrides.policy(versionPolicy),
     warmupBatchSizes: !warmup ? [] : batching.enabled && batching.maxBatchSize > 1 ? [1, batching.maxBatchSize] : [1],
   });
   const artifact = { modelTopology: task.modelTopology, weightSpecs: task.weightSpecs };
   await registry.publish(coordinator.currentVersion, { ...artifact, weights: coordinator.currentWeights() });
-  const labelOverrides = LabelOverrides.load(join(config.dataDir, 'version-labels.json'));
-  for (const [label, version] of Object.entries(labelOverrides.applyTo(versionLabels))) {
+  for (const [label, version] of Object.entries(overrides.labels(versionLabels))) {
     try {
       await registry.setLabel(label, version);
     } catch (e) {
@@ -247,7 +248,7 @@ export async function startCoordinator(
     predictor,
     metrics: servingMetrics,
     adminToken,
-    labelOverrides,
+    overrides,
     ...servingLimits,
   };
   const web = createWebHandler({ logger });

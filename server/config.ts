@@ -52,6 +52,13 @@ export const BatchingConfigSchema = z.strictObject({
 });
 
 /** Limits of the prediction endpoints. */
+/** TF Serving's model_version_policy: all stored versions, the latest count, or specific ones. */
+export const VersionPolicySchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('all') }),
+  z.strictObject({ kind: z.literal('latest'), count: z.int().min(1).max(1_000) }),
+  z.strictObject({ kind: z.literal('specific'), versions: z.array(z.int().min(0)).min(1).max(1_000) }),
+]);
+
 export const ServingConfigSchema = z.strictObject({
   /** Instances in one predict request; more are refused with 413. */
   maxInstances: z.int().min(1).max(1_000_000).default(DEFAULT_MAX_INSTANCES),
@@ -59,13 +66,7 @@ export const ServingConfigSchema = z.strictObject({
   maxConcurrentPredictions: z.int().min(1).max(10_000).default(DEFAULT_MAX_CONCURRENT_PREDICTIONS),
   batching: BatchingConfigSchema.prefault({}),
   /** Which versions are served (TF Serving's model_version_policy): all stored, the latest count, or specific ones. */
-  versionPolicy: z
-    .discriminatedUnion('kind', [
-      z.strictObject({ kind: z.literal('all') }),
-      z.strictObject({ kind: z.literal('latest'), count: z.int().min(1).max(1_000) }),
-      z.strictObject({ kind: z.literal('specific'), versions: z.array(z.int().min(0)).min(1).max(1_000) }),
-    ])
-    .default({ kind: 'all' }),
+  versionPolicy: VersionPolicySchema.default({ kind: 'all' }),
   /** Version labels set at start (more with PUT /v1/models/<name>/labels/<label>); each version must exist. */
   versionLabels: z.record(z.string().regex(LABEL_PATTERN), z.int().min(0)).default({}),
   /**

@@ -43,6 +43,25 @@ export interface VersionStatus {
   error?: string;
 }
 
+function checkPolicy(policy: VersionPolicy): void {
+  if (policy.kind === 'latest' && !(Number.isInteger(policy.count) && policy.count >= 1)) {
+    throw new Error(`the latest version policy needs a positive count, got ${policy.count}`);
+  }
+  if (
+    policy.kind === 'specific' &&
+    (policy.versions.length === 0 || !policy.versions.every((v) => Number.isSafeInteger(v) && v >= 0))
+  ) {
+    throw new Error(
+      `the specific version policy needs a non-empty list of version numbers, got [${policy.versions.join(', ')}]`,
+    );
+  }
+}
+
+/** A version policy that would serve none of the stored versions. */
+export class PolicyError extends Error {
+  override name = 'PolicyError';
+}
+
 /** A label cannot point at a version that does not exist. */
 export class LabelError extends Error {
   override name = 'LabelError';
@@ -65,7 +84,7 @@ export class ModelRegistry {
   private readonly warming = new Set<number>();
   private readonly failed = new Map<number, string>();
   private readonly labels = new Map<string, number>();
-  private readonly policy: VersionPolicy;
+  private policy: VersionPolicy;
   private readonly warmupBatchSizes: number[];
   private readonly engine: InferenceEngine | undefined;
   private currentModel: ServedModel | null = null;
@@ -79,17 +98,7 @@ export class ModelRegistry {
     this.policy = options.policy ?? { kind: 'all' };
     this.warmupBatchSizes = options.warmupBatchSizes ?? [1];
     this.engine = options.engine;
-    if (this.policy.kind === 'latest' && !(Number.isInteger(this.policy.count) && this.policy.count >= 1)) {
-      throw new Error(`the latest version policy needs a positive count, got ${this.policy.count}`);
-    }
-    if (
-      this.policy.kind === 'specific' &&
-      (this.policy.versions.length === 0 || !this.policy.versions.every((v) => Number.isSafeInteger(v) && v >= 0))
-    ) {
-      throw new Error(
-        `the specific version policy needs a non-empty list of version numbers, got [${this.policy.versions.join(', ')}]`,
-      );
-    }
+    checkPolicy(this.policy);
     if (!this.warmupBatchSizes.every((b) => Number.isInteger(b) && b >= 1))
       throw new Error(`warm-up batch sizes must be positive integers, got [${this.warmupBatchSizes.join(', ')}]`);
     if (!Number.isInteger(this.capacity) || this.capacity < 1)
@@ -176,6 +185,33 @@ export class ModelRegistry {
         throw new Error(`unknown version policy ${JSON.stringify(never)}`);
       }
     }
+  }
+
+  /** The version policy in force. */
+  versionPolicy(): VersionPolicy {
+    return structuredClone(this.policy);
+  }
+
+  /**
+   * Replaces the version policy: loads what it serves and unloads what it no longer does; the
+   * newest served version answers unversioned requests. A specific policy naming no stored version
+   * is refused (PolicyError), changing nothing.
+   */
+  async setPolicy(policy: VersionPolicy): Promise<void> {
+    checkPolicy(policy);
+    const stored = await this.versions();
+    if (policy.kind === 'specific' && !policy.versions.some((v) => stored.includes(v)))
+      throw new PolicyError(
+        `none of versions ${policy.versions.join(', ')} exist (stored: ${stored.join(', ') || 'none'}), so that policy would serve nothing`,
+      );
+    this.policy = structuredClone(policy);
+    // Under 'all' nothing is preloaded, but the newest version is current, as after a publish.
+    const newest = stored.at(-1);
+    if (policy.kind === 'all' && newest !== undefined && this.currentModel?.version !== newest) {
+      const model = await this.get(newest);
+      if (model) this.currentModel = model;
+    }
+    await this.applyPolicy();
   }
 
   /** Whether `version` may be served under the policy (it may still not exist). */

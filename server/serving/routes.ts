@@ -5,8 +5,16 @@ import type { Logger } from '../logger.js';
 import { handleExplain } from './explain.js';
 import { HttpError, readBodyBytes, readJsonBody, sendBytes, sendFailure, sendJson, sendJsonBytes } from './http-io.js';
 import { JsonBodyError, parseJsonTensors } from './json-tensors.js';
-import type { LabelOverrides } from './label-overrides.js';
-import { LABEL_PATTERN, LabelError, type ModelRegistry, type VersionStatus } from './model-registry.js';
+import type { ServingOverrides } from './serving-overrides.js';
+import {
+  LABEL_PATTERN,
+  LabelError,
+  PolicyError,
+  type ModelRegistry,
+  type VersionPolicy,
+  type VersionStatus,
+} from './model-registry.js';
+import { VersionPolicySchema } from '../config.js';
 import { itemLabel, parseSeedBody, parseTfServingBody, responseKey, type PredictRequest } from './predict-request.js';
 import { BatchingPredictor, QueueFullError, type Predictor } from './predictor.js';
 import type { ServedModel } from './served-model.js';
@@ -35,8 +43,8 @@ export interface ServingContext {
   metrics?: ServingMetrics;
   /** Bearer token that may set version labels; without one, labels cannot be set over REST. */
   adminToken?: string;
-  /** Where label changes made over REST are kept across restarts; without it they last until the process ends. */
-  labelOverrides?: LabelOverrides;
+  /** Where label and policy changes made over REST are kept across restarts; without it they last until the process ends. */
+  overrides?: ServingOverrides;
   /** Where unexpected (500) errors are logged. */
   logger: Logger;
 }
@@ -74,6 +82,7 @@ type Route =
   | { kind: 'modelJson'; model: string; version: number | null }
   | { kind: 'weights'; model: string; version: number }
   | { kind: 'labels'; model: string }
+  | { kind: 'policy'; model: string }
   | { kind: 'seedPredict' }
   | { kind: 'unknown'; path: string };
 
@@ -120,6 +129,8 @@ function matchRoute(pathname: string): Route | null {
       return { kind: 'metadata', model, ref };
     case '/labels':
       return ref === null ? { kind: 'labels', model } : { kind: 'unknown', path: pathname };
+    case '/version-policy':
+      return ref === null ? { kind: 'policy', model } : { kind: 'unknown', path: pathname };
     case '/model.json':
       return typeof ref === 'object' && ref !== null
         ? { kind: 'unknown', path: pathname }
@@ -201,7 +212,7 @@ async function label(
   if (req.method === 'DELETE') {
     if (!(await ctx.registry.removeLabel(label)))
       throw new HttpError(404, `model '${name}' has no version labeled '${label}'`);
-    await keepOrUndo(ctx, label, previous, (o) => o.remove(label));
+    await keepOrUndo(ctx, label, previous, (o) => o.removeLabel(label));
     sendJson(res, 200, { labels: ctx.registry.allLabels() });
     return;
   }
@@ -218,7 +229,7 @@ async function label(
     if (e instanceof LabelError) throw new HttpError(404, e.message);
     throw e;
   }
-  await keepOrUndo(ctx, label, previous, (o) => o.set(label, version));
+  await keepOrUndo(ctx, label, previous, (o) => o.setLabel(label, version));
   sendJson(res, 200, { labels: ctx.registry.allLabels() });
 }
 
@@ -230,16 +241,51 @@ async function keepOrUndo(
   ctx: ServingContext,
   label: string,
   previous: number | undefined,
-  record: (overrides: LabelOverrides) => void,
+  record: (overrides: ServingOverrides) => void,
 ): Promise<void> {
-  if (!ctx.labelOverrides) return;
+  if (!ctx.overrides) return;
   try {
-    record(ctx.labelOverrides);
+    record(ctx.overrides);
   } catch (e) {
     if (previous === undefined) await ctx.registry.removeLabel(label);
     else await ctx.registry.setLabel(label, previous);
     throw new Error(`could not save the change of label '${label}', so it was undone: ${(e as Error).message}`);
   }
+}
+
+/** GET the version policy; PUT a new one with the admin token, kept across restarts like labels. */
+async function versionPolicy(req: IncomingMessage, res: ServerResponse, ctx: ServingContext): Promise<void> {
+  requireMethod(req, 'GET', 'PUT');
+  if (req.method === 'GET') {
+    sendJson(res, 200, { policy: ctx.registry.versionPolicy() });
+    return;
+  }
+  if (ctx.adminToken === undefined)
+    throw new HttpError(403, 'the version policy is set with the admin token, and this server has none');
+  requireAdmin(req, ctx.adminToken);
+  const parsed = VersionPolicySchema.safeParse(await readJsonBody(req, 64 * 1024));
+  if (!parsed.success)
+    throw new HttpError(
+      400,
+      `invalid body: expected {"kind":"all"}, {"kind":"latest","count":N} or {"kind":"specific","versions":[...]} (${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')})`,
+    );
+  const previous = ctx.registry.versionPolicy();
+  const policy: VersionPolicy = parsed.data;
+  try {
+    await ctx.registry.setPolicy(policy);
+  } catch (e) {
+    if (e instanceof PolicyError) throw new HttpError(404, e.message);
+    throw e;
+  }
+  if (ctx.overrides) {
+    try {
+      ctx.overrides.setPolicy(policy);
+    } catch (e) {
+      await ctx.registry.setPolicy(previous);
+      throw new Error(`could not save the version policy, so it was undone: ${(e as Error).message}`);
+    }
+  }
+  sendJson(res, 200, { policy: ctx.registry.versionPolicy() });
 }
 
 async function status(res: ServerResponse, ctx: ServingContext, name: string, ref: VersionRef): Promise<void> {
@@ -454,6 +500,9 @@ async function dispatch(
         sendJson(res, 200, { labels: ctx.registry.allLabels() });
         return;
       }
+    case 'policy':
+      checkName(route, name);
+      return versionPolicy(req, res, ctx);
     case 'metadata': {
       requireMethod(req, 'GET');
       checkName(route, name);

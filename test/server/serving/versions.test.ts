@@ -14,7 +14,7 @@ import {
   type ModelRegistryOptions,
   type VersionStatus,
 } from '../../../server/serving/model-registry.js';
-import { LabelOverrides } from '../../../server/serving/label-overrides.js';
+import { ServingOverrides } from '../../../server/serving/serving-overrides.js';
 import { DirectPredictor } from '../../../server/serving/predictor.js';
 import { handleServing } from '../../../server/serving/routes.js';
 import { artifactFromModel, ServedModel } from '../../../server/serving/served-model.js';
@@ -39,7 +39,7 @@ const local = (version: number) =>
   );
 
 /** A registry over versions 1..4 of the store, with `newest` published, behind a REST server. */
-async function serve(options: ModelRegistryOptions, newest = 4, labelOverrides?: LabelOverrides) {
+async function serve(options: ModelRegistryOptions, newest = 4, overrides?: ServingOverrides) {
   const registry = new ModelRegistry(store, options);
   await registry.publish(newest, await store.load(newest));
   const server = createServer(
@@ -49,7 +49,7 @@ async function serve(options: ModelRegistryOptions, newest = 4, labelOverrides?:
         adminToken: ADMIN,
         predictor: new DirectPredictor(),
         logger: silentLogger(),
-        ...(labelOverrides ? { labelOverrides } : {}),
+        ...(overrides ? { overrides } : {}),
       }),
   );
   open.push({ server, registry });
@@ -257,6 +257,12 @@ describe('version policy, labels and status through REST', () => {
       expect((await admin(running.url, 'PUT', 'canary', { version: 0 })).status).toBe(200);
       expect((await admin(running.url, 'DELETE', 'old')).status).toBe(200);
       expect(await labels(running.url)).toEqual({ labels: { canary: 0, stable: 0 } });
+      const policy = await fetch(`${running.url}/v1/models/mnist/version-policy`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${ADMIN}` },
+        body: JSON.stringify({ kind: 'latest', count: 1 }),
+      });
+      expect(await policy.json()).toEqual({ policy: { kind: 'latest', count: 1 } });
     } finally {
       await running.close();
     }
@@ -264,6 +270,9 @@ describe('version policy, labels and status through REST', () => {
     running = await startCoordinator(config({ stable: 0, old: 0, beta: 0 }), { logger: silentLogger() });
     try {
       expect(await labels(running.url)).toEqual({ labels: { beta: 0, canary: 0, stable: 0 } });
+      expect(await (await fetch(`${running.url}/v1/models/mnist/version-policy`)).json()).toEqual({
+        policy: { kind: 'latest', count: 1 },
+      });
       expect(
         (
           await fetch(`${running.url}/v1/models/mnist/labels/canary:predict`, {
@@ -277,6 +286,48 @@ describe('version policy, labels and status through REST', () => {
     }
   });
 
+  it('sets the version policy through REST with the admin token, loading and unloading versions', async () => {
+    const s = await serve({});
+    expect(await s.call('GET', '/version-policy', undefined, null)).toEqual({
+      status: 200,
+      json: { policy: { kind: 'all' } },
+    });
+    const put = (body: unknown, token: string | null = ADMIN) => s.call('PUT', '/version-policy', body, token);
+    expect(await put({ kind: 'latest', count: 1 }, null)).toMatchObject({ status: 401 });
+    expect(await put({ kind: 'latest', count: 1 }, 'wrong-token-123')).toMatchObject({ status: 403 });
+    expect(await put({ kind: 'latest', count: 0 })).toMatchObject({
+      status: 400,
+      json: { error: expect.stringMatching(/^invalid body: expected .*\(count: /) as unknown },
+    });
+    expect(await put({ kind: 'newest' })).toMatchObject({ status: 400 });
+    expect(await put({ kind: 'specific', versions: [7, 9] })).toEqual({
+      status: 404,
+      json: { error: 'none of versions 7, 9 exist (stored: 1, 2, 3, 4), so that policy would serve nothing' },
+    });
+    expect(s.registry.versionPolicy()).toEqual({ kind: 'all' });
+
+    expect(await put({ kind: 'specific', versions: [1, 3, 9] })).toEqual({
+      status: 200,
+      json: { policy: { kind: 'specific', versions: [1, 3, 9] } },
+    });
+    expect(s.registry.loadedVersions().sort()).toEqual([1, 3]);
+    expect(await s.states()).toEqual({ '4': 'END', '3': 'AVAILABLE', '2': 'END', '1': 'AVAILABLE' });
+    expectClose((await s.predict('')).json.predictions, local(3));
+    expect((await s.predict('/versions/4')).status).toBe(404);
+
+    expect((await put({ kind: 'latest', count: 2 })).status).toBe(200);
+    expect(s.registry.loadedVersions().sort()).toEqual([3, 4]);
+    expectClose((await s.predict('')).json.predictions, local(4));
+
+    // Back to all: the newest version answers again, and older ones load on demand.
+    expect((await put({ kind: 'specific', versions: [2] })).status).toBe(200);
+    expectClose((await s.predict('')).json.predictions, local(2));
+    expect((await put({ kind: 'all' })).status).toBe(200);
+    expectClose((await s.predict('')).json.predictions, local(4));
+    expectClose((await s.predict('/versions/1')).json.predictions, local(1));
+    expect(await s.call('DELETE', '/version-policy')).toMatchObject({ status: 405 });
+  });
+
   it('undoes a label change it cannot save, answering 500', async () => {
     const file = join(dir, 'failing-labels.json');
     const failing = {
@@ -285,7 +336,7 @@ describe('version policy, labels and status through REST', () => {
         throw new Error('EIO: i/o error, fsync');
       },
     };
-    const overrides = LabelOverrides.load(file, failing);
+    const overrides = ServingOverrides.load(file, failing);
     const s = await serve({}, 4, overrides);
     await s.registry.setLabel('stable', 2);
     expect(await s.call('PUT', '/labels/stable', { version: 3 })).toEqual({
@@ -297,7 +348,12 @@ describe('version policy, labels and status through REST', () => {
     expect((await s.call('PUT', '/labels/canary', { version: 4 })).status).toBe(500);
     expect((await s.call('DELETE', '/labels/stable')).status).toBe(500);
     expect(s.registry.allLabels()).toEqual({ stable: 2 });
-    expect(overrides.applyTo({})).toEqual({});
+    expect(overrides.labels({})).toEqual({});
+    // The version policy likewise.
+    expect((await s.call('PUT', '/version-policy', { kind: 'latest', count: 1 })).status).toBe(500);
+    expect(s.registry.versionPolicy()).toEqual({ kind: 'all' });
+    expect(overrides.policy({ kind: 'all' })).toEqual({ kind: 'all' });
+    expect(s.registry.loadedVersions().sort()).toEqual([2, 4]);
   });
 
   it('warms a new version up before it takes traffic, reporting it LOADING meanwhile', async () => {
