@@ -10,6 +10,7 @@ import { DEFAULT_UPDATE_NORM_LIMITS } from './round/update-norm.js';
 import { DEFAULT_BATCHING } from './serving/batch-scheduler.js';
 import { LABEL_PATTERN } from './serving/model-registry.js';
 import { DEFAULT_MAX_CONCURRENT_PREDICTIONS, DEFAULT_MAX_INSTANCES } from './serving/routes.js';
+import { VersionPolicySchema } from './serving/version-policy.js';
 import { SecureAggregationConfigSchema } from './secagg-config.js';
 import { TlsConfigSchema } from './tls.js';
 
@@ -52,13 +53,6 @@ export const BatchingConfigSchema = z.strictObject({
 });
 
 /** Limits of the prediction endpoints. */
-/** TF Serving's model_version_policy: all stored versions, the latest count, or specific ones. */
-export const VersionPolicySchema = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('all') }),
-  z.strictObject({ kind: z.literal('latest'), count: z.int().min(1).max(1_000) }),
-  z.strictObject({ kind: z.literal('specific'), versions: z.array(z.int().min(0)).min(1).max(1_000) }),
-]);
-
 export const ServingConfigSchema = z.strictObject({
   /** Instances in one predict request; more are refused with 413. */
   maxInstances: z.int().min(1).max(1_000_000).default(DEFAULT_MAX_INSTANCES),

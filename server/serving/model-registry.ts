@@ -3,6 +3,7 @@ import { CheckpointError, type CheckpointStore } from '../store/checkpoint-store
 import type { ModelArtifact } from '../store/tfjs-model-json.js';
 import type { InferenceEngine } from './inference-engine.js';
 import { artifactFromModel, ServedModel } from './served-model.js';
+import type { VersionPolicy } from './version-policy.js';
 
 /**
  * What can be published: a Layers model (copied; the caller keeps and may dispose it), bare
@@ -10,14 +11,7 @@ import { artifactFromModel, ServedModel } from './served-model.js';
  */
 export type PublishSource = tf.LayersModel | Float32Array | (ModelArtifact & { round?: number });
 
-/**
- * Which versions are served, as in TF Serving's model_version_policy. all: every stored version,
- * loaded on demand and evicted least-recently-used beyond `capacity`; latest: the newest `count`
- * versions, kept loaded; specific: exactly these versions, kept loaded. Labeled versions are
- * served and kept loaded under every policy.
- */
-export type VersionPolicy =
-  { kind: 'all' } | { kind: 'latest'; count: number } | { kind: 'specific'; versions: number[] };
+export type { VersionPolicy } from './version-policy.js';
 
 export interface ModelRegistryOptions {
   /** Models held in memory under the `all` policy, the current one included (at least 1). Default 3. */

@@ -14,7 +14,7 @@ import {
   type VersionPolicy,
   type VersionStatus,
 } from './model-registry.js';
-import { VersionPolicySchema } from '../config.js';
+import { VersionPolicySchema } from './version-policy.js';
 import { itemLabel, parseSeedBody, parseTfServingBody, responseKey, type PredictRequest } from './predict-request.js';
 import { BatchingPredictor, QueueFullError, type Predictor } from './predictor.js';
 import type { ServedModel } from './served-model.js';

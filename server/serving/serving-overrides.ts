@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { VersionPolicySchema } from '../config.js';
 import { nodeSyncFileSystem, removeTempFilesSync, replaceFileSync, type SyncFileSystem } from '../store/atomic-file.js';
-import { LABEL_PATTERN, type VersionPolicy } from './model-registry.js';
+import { LABEL_PATTERN } from './model-registry.js';
+import { VersionPolicySchema, type VersionPolicy } from './version-policy.js';
 
 const Label = z.string().regex(LABEL_PATTERN);
 const OverridesFile = z.strictObject({
