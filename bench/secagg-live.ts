@@ -25,7 +25,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
@@ -278,7 +278,8 @@ async function floorOf(n: number, secure: Summary, plain: Summary): Promise<void
     `\nFloor at n = ${n}, 10% dropout (round ${record.round}: ${contributors} contributors, ${rebuilt} dropouts' masks rebuilt), ` +
       `the protocol's cryptography alone, CPU ms: one client ${floor.clientMs.toFixed(2)} (${parts(floor.clientParts)}); ` +
       `the coordinator ${floor.coordinatorMs.toFixed(2)} (${parts(floor.coordinatorParts)}). ` +
-      `With the plaintext round's ${s3(plain.cpuS + n * plain.clientCpuS)} CPU s, ${s3(cpuS)} CPU s over ${cores} cores:`,
+      `With the plaintext round's ${s3(plain.cpuS + n * plain.clientCpuS)} CPU s, ${s3(cpuS)} CPU s over ${cores} cores ` +
+      `(a bound only while nothing else runs here; 1-minute load average now ${loadavg()[0].toFixed(2)}):`,
   );
   console.log(
     `secagg-live floor: n=${n} drop=10% client_crypto_ms=${floor.clientMs.toFixed(2)} coord_crypto_ms=${floor.coordinatorMs.toFixed(1)} ` +
