@@ -17,7 +17,8 @@ export interface WrkJob {
   measureMs: number;
 }
 
-export interface WrkResult {
+/** What one row measured (the Node generator reports the same). */
+export interface LoadMeasurement {
   requests: number;
   seconds: number;
   p50Ms: number;
@@ -66,7 +67,7 @@ function durationMs(value: string, unit: string): number {
 }
 
 /** Reads wrk's report (run with --latency). */
-export function parseWrk(out: string): WrkResult {
+export function parseWrk(out: string): LoadMeasurement {
   const total = /(\d+) requests in ([\d.]+)(us|ms|s|m),/.exec(out);
   const p50 = /^\s+50%\s+([\d.]+)(us|ms|s|m)\s*$/m.exec(out);
   const p99 = /^\s+99%\s+([\d.]+)(us|ms|s|m)\s*$/m.exec(out);
@@ -85,7 +86,7 @@ export function parseWrk(out: string): WrkResult {
 }
 
 /** A warm-up run, then the measured one, on fresh connections each. */
-export async function runWrk(job: WrkJob): Promise<WrkResult> {
+export async function runWrk(job: WrkJob): Promise<LoadMeasurement> {
   const dir = mkdtempSync(join(tmpdir(), 'fedserve-bench-wrk-'));
   try {
     const url = new URL(job.url);

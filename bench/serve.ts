@@ -24,7 +24,7 @@ import { connect } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runWrk, wrkAvailable } from './serve-wrk.js';
+import { runWrk, wrkAvailable, type LoadMeasurement } from './serve-wrk.js';
 
 interface LoadJob {
   host: string;
@@ -34,16 +34,6 @@ interface LoadJob {
   connections: number;
   warmupMs: number;
   measureMs: number;
-}
-
-/** What a row measured, from either load generator. */
-interface Measured {
-  requests: number;
-  seconds: number;
-  p50Ms: number;
-  p99Ms: number;
-  errors: number;
-  firstError: string | null;
 }
 
 interface LoadResult {
@@ -153,7 +143,7 @@ function percentile(sorted: number[], p: number): number {
   return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-function askChild(child: ChildProcess, job: LoadJob): Promise<Measured> {
+function askChild(child: ChildProcess, job: LoadJob): Promise<LoadMeasurement> {
   return new Promise<LoadResult>((resolve, reject) => {
     child.once('message', (m) => resolve(m as LoadResult));
     child.once('exit', (code) => reject(new Error(`load generator exited with ${code}`)));

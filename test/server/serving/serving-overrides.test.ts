@@ -1,9 +1,9 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ServingOverrides } from '../../../server/serving/serving-overrides.js';
-import { nodeSyncFileSystem, type SyncFileSystem } from '../../../server/store/atomic-file.js';
+import { recordingSyncFs } from '../store/recording-sync-fs.js';
 
 let dir: string;
 let file: string;
@@ -13,34 +13,7 @@ beforeEach(async () => {
 });
 afterEach(() => rm(dir, { recursive: true, force: true }));
 
-/** The real file system, recording each call by file name; `failOn` makes that call throw. */
-function recording(calls: string[], failOn?: 'fsync' | 'rename'): SyncFileSystem {
-  const names = new Map<number, string>();
-  const name = (p: string) => (p === dir ? '<dir>' : basename(p).replace(/[0-9a-f]{16}$/, 'RANDOM'));
-  return {
-    ...nodeSyncFileSystem,
-    openSync: (path, flags, mode) => {
-      const fd = nodeSyncFileSystem.openSync(path, flags, mode);
-      names.set(fd, name(path));
-      calls.push(`open ${flags} ${name(path)}`);
-      return fd;
-    },
-    writeFileSync: (fd, data) => {
-      calls.push(`write ${names.get(fd)}`);
-      nodeSyncFileSystem.writeFileSync(fd, data);
-    },
-    fsyncSync: (fd) => {
-      calls.push(`fsync ${names.get(fd)}`);
-      if (failOn === 'fsync') throw new Error('EIO: i/o error, fsync');
-      nodeSyncFileSystem.fsyncSync(fd);
-    },
-    renameSync: (from, to) => {
-      calls.push(`rename ${name(from)} -> ${name(to)}`);
-      if (failOn === 'rename') throw new Error('EXDEV: cross-device link not permitted, rename');
-      nodeSyncFileSystem.renameSync(from, to);
-    },
-  };
-}
+const recording = (calls: string[], failOn?: 'fsync' | 'rename') => recordingSyncFs(dir, calls, failOn);
 
 describe('ServingOverrides', () => {
   const ALL = { kind: 'all' } as const;
@@ -80,9 +53,11 @@ describe('ServingOverrides', () => {
       'open wx .serving-overrides.json.tmp-RANDOM',
       'write .serving-overrides.json.tmp-RANDOM',
       'fsync .serving-overrides.json.tmp-RANDOM',
+      'close .serving-overrides.json.tmp-RANDOM',
       'rename .serving-overrides.json.tmp-RANDOM -> serving-overrides.json',
       'open r <dir>',
       'fsync <dir>',
+      'close <dir>',
     ]);
   });
 

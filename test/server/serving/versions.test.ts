@@ -75,6 +75,23 @@ async function serve(options: ModelRegistryOptions, newest = 4, overrides?: Serv
   return { registry, call, states, predict };
 }
 
+/** A request with the admin token to a running coordinator's model path. */
+const admin = (url: string, method: string, path: string, body?: unknown) =>
+  fetch(`${url}/v1/models/mnist${path}`, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN}` },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+
+/** The status of one prediction from a running coordinator's model path. */
+const predictStatus = async (url: string, path: string) =>
+  (
+    await fetch(`${url}/v1/models/mnist${path}:predict`, {
+      method: 'POST',
+      body: JSON.stringify({ instances: [x[0]] }),
+    })
+  ).status;
+
 function expectClose(got: number[][], want: number[][]): void {
   got.forEach((row, i) => row.forEach((p, j) => expect(p).toBeCloseTo(want[i][j], 6)));
 }
@@ -228,14 +245,7 @@ describe('version policy, labels and status through REST', () => {
     const running = await startCoordinator(config({ stable: 0 }, 'b'), { logger: silentLogger() });
     try {
       expect(await (await fetch(`${running.url}/v1/models/mnist/labels`)).json()).toEqual({ labels: { stable: 0 } });
-      expect(
-        (
-          await fetch(`${running.url}/v1/models/mnist/labels/stable:predict`, {
-            method: 'POST',
-            body: JSON.stringify({ instances: [x[0]] }),
-          })
-        ).status,
-      ).toBe(200);
+      expect(await predictStatus(running.url, '/labels/stable')).toBe(200);
     } finally {
       await running.close();
     }
@@ -246,22 +256,12 @@ describe('version policy, labels and status through REST', () => {
     const config = (labels: Record<string, number>) =>
       parseCoordinatorConfig({ port: 0, dataDir: sub, adminToken: ADMIN, serving: { versionLabels: labels } }, 'test');
     const labels = async (url: string) => (await (await fetch(`${url}/v1/models/mnist/labels`)).json()) as unknown;
-    const admin = (url: string, method: string, label: string, body?: unknown) =>
-      fetch(`${url}/v1/models/mnist/labels/${label}`, {
-        method,
-        headers: { authorization: `Bearer ${ADMIN}` },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
     let running = await startCoordinator(config({ stable: 0, old: 0 }), { logger: silentLogger() });
     try {
-      expect((await admin(running.url, 'PUT', 'canary', { version: 0 })).status).toBe(200);
-      expect((await admin(running.url, 'DELETE', 'old')).status).toBe(200);
+      expect((await admin(running.url, 'PUT', '/labels/canary', { version: 0 })).status).toBe(200);
+      expect((await admin(running.url, 'DELETE', '/labels/old')).status).toBe(200);
       expect(await labels(running.url)).toEqual({ labels: { canary: 0, stable: 0 } });
-      const policy = await fetch(`${running.url}/v1/models/mnist/version-policy`, {
-        method: 'PUT',
-        headers: { authorization: `Bearer ${ADMIN}` },
-        body: JSON.stringify({ kind: 'latest', count: 1 }),
-      });
+      const policy = await admin(running.url, 'PUT', '/version-policy', { kind: 'latest', count: 1 });
       expect(await policy.json()).toEqual({ policy: { kind: 'latest', count: 1 } });
     } finally {
       await running.close();
@@ -273,14 +273,7 @@ describe('version policy, labels and status through REST', () => {
       expect(await (await fetch(`${running.url}/v1/models/mnist/version-policy`)).json()).toEqual({
         policy: { kind: 'latest', count: 1 },
       });
-      expect(
-        (
-          await fetch(`${running.url}/v1/models/mnist/labels/canary:predict`, {
-            method: 'POST',
-            body: JSON.stringify({ instances: [x[0]] }),
-          })
-        ).status,
-      ).toBe(200);
+      expect(await predictStatus(running.url, '/labels/canary')).toBe(200);
     } finally {
       await running.close();
     }

@@ -8,6 +8,7 @@ import {
   replaceFileSync,
   type SyncFileSystem,
 } from '../../../server/store/atomic-file.js';
+import { recordingSyncFs } from './recording-sync-fs.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -15,37 +16,7 @@ beforeEach(async () => {
 });
 afterEach(() => rm(dir, { recursive: true, force: true }));
 
-/** Records each call by the path it concerns (descriptors mapped back to their paths). */
-function recording(calls: string[], fail?: string): SyncFileSystem {
-  const paths = new Map<number, string>();
-  const name = (p: string) => (p === dir ? '<dir>' : basename(p).replace(/[0-9a-f]{16}$/, 'RANDOM'));
-  return {
-    ...nodeSyncFileSystem,
-    openSync: (path, flags, mode) => {
-      const fd = nodeSyncFileSystem.openSync(path, flags, mode);
-      paths.set(fd, name(path));
-      calls.push(`open ${flags} ${name(path)}`);
-      return fd;
-    },
-    writeFileSync: (fd, data) => {
-      calls.push(`write ${paths.get(fd)}`);
-      nodeSyncFileSystem.writeFileSync(fd, data);
-    },
-    fsyncSync: (fd) => {
-      calls.push(`fsync ${paths.get(fd)}`);
-      if (fail === 'fsync') throw new Error('EIO: i/o error, fsync');
-      nodeSyncFileSystem.fsyncSync(fd);
-    },
-    closeSync: (fd) => {
-      calls.push(`close ${paths.get(fd)}`);
-      nodeSyncFileSystem.closeSync(fd);
-    },
-    renameSync: (from, to) => {
-      calls.push(`rename ${name(from)} -> ${name(to)}`);
-      nodeSyncFileSystem.renameSync(from, to);
-    },
-  };
-}
+const recording = (calls: string[], failOn?: 'fsync') => recordingSyncFs(dir, calls, failOn);
 
 describe('replaceFileSync', () => {
   it('writes a new temp file, fsyncs it, renames it over the target, then fsyncs the directory', async () => {
