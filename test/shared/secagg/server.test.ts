@@ -469,6 +469,32 @@ describe('SecAggServer ends the round', () => {
   });
 });
 
+describe('SecAggServer rebuilds a dropped client', () => {
+  it("masking key from exactly t shares, when the rest of the dropped client's neighbours left before", async () => {
+    // 10 clients on a 6-regular ring (t = 4): v drops after sharing keys, two of its neighbours
+    // (3 apart from it on the ring, on either side) never advertised, so exactly 4 hold its key.
+    const r = await stepRound({ clients: 10, graph: { k: 6, threshold: 4 } });
+    const graph = roundContext(r.setup).graph;
+    const ring = [r.ids[0]];
+    while (ring.length < r.ids.length) ring.push(...graph.get(ring[ring.length - 1])!.slice(3));
+    const [v, early] = [ring[0], [ring[3], ring[7]]];
+    expect(graph.get(v)!.filter((w) => !early.includes(w))).toHaveLength(4);
+    for (const [id, m] of r.adverts) if (!early.includes(id)) r.server.receive(id, m);
+    await answer(r, await r.step<PeerKeys>(), (c, m) => c.shareKeys(m));
+    await answer(r, await r.step<RoutedShares>(), (c, m) => c.maskInput(m, UPDATE), [v]);
+    await answer(r, await r.step<ConsistencyRequest>(), (c, m) => c.consistency(m));
+    await answer(r, await r.step<UnmaskRequest>(), (c, m) => c.unmask(m));
+    const done = await r.server.close();
+    if (done.kind !== 'done') throw new Error(JSON.stringify(done));
+    expect(done.result.survivors).toEqual(r.ids.filter((id) => id !== v && !early.includes(id)));
+    expect(done.result.dropouts).toEqual([
+      ...[...early].sort().map((id) => ({ id, phase: 'advertise-keys' })),
+      { id: v, phase: 'masked-input' },
+    ]);
+    for (const [i, x] of UPDATE.delta.entries()) expect(done.result.mean[i]).toBeCloseTo(x, 5);
+  });
+});
+
 describe('SecAggServer checks the unmasked mean against the clip range plus the rounding bound', () => {
   /** A round of `delta` from every client (weight 3), `units` fixed-point units added to coordinate 0 by one client. */
   async function withUnits(
