@@ -244,7 +244,7 @@ export const equivalentMutants = [
   },
   {
     file: 'shared/secagg/params.ts',
-    code: 'configured.k === undefined ? defaults.threshold : Math.max(minimumThreshold(k), largestCorrectThreshold(n, k, assumptions))',
+    code: 'configured.k === undefined\n      ? defaults.threshold\n      : Math.max(minimumThreshold(k), largestCorrectThreshold(n, k, assumptions))',
     reason:
       'with k defaulted, defaults.threshold is this same max(floor, largest correct t) for that k (the loop only returns t >= floor)',
   },
