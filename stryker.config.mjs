@@ -3,8 +3,14 @@
 import { fileURLToPath } from 'node:url';
 
 /**
- * Mutants that change nothing observable, each with why. Matched by file and the exact source of
- * the mutated node (every mutant inside that node is ignored), so keep `code` as narrow as possible.
+ * Mutants that change nothing observable, each with why. Two kinds of entry:
+ * - {file, code, reason}: node-level, matched by file and the exact source of the mutated node;
+ *   every mutant inside that node is ignored (scripts/mutation/equivalent-mutants.js), so keep
+ *   `code` as narrow as possible, and use it only when all of them are equivalent.
+ * - {file, code, replacement, reason} (optionally `mutator`): one mutant, `code` the exact source of
+ *   its node and `replacement` its replacement as mutation.json reports it. scripts/mutation/run.ts
+ *   counts it as equivalent when it survives, fails when a test kills it (the entry is wrong) and
+ *   reports an entry that names no mutant as stale (scripts/mutation/equivalent-entries.ts).
  */
 export const equivalentMutants = [
   {
@@ -238,7 +244,7 @@ export const equivalentMutants = [
   },
   {
     file: 'shared/secagg/params.ts',
-    code: 'configured.k === undefined ? defaults.threshold : Math.max(minimumThreshold(k), largestCorrectThreshold(n, k, assumptions))',
+    code: 'configured.k === undefined\n      ? defaults.threshold\n      : Math.max(minimumThreshold(k), largestCorrectThreshold(n, k, assumptions))',
     reason:
       'with k defaulted, defaults.threshold is this same max(floor, largest correct t) for that k (the loop only returns t >= floor)',
   },
@@ -551,6 +557,71 @@ export const equivalentMutants = [
     file: 'server/round/round-machine.ts',
     code: '{\n  throw new Error(`unknown round status ${String(status)}`);\n}',
     reason: 'unreachable: status is a RoundStatus and both switches name all six (the exhaustive-switch guard)',
+  },
+  // shared/secagg (mutx2)
+  {
+    file: 'shared/secagg/params.ts',
+    code: 'k < n - 1',
+    replacement: 'k <= n - 1',
+    reason:
+      'trying k = n - 1 in the loop returns what the fallback after it returns: the loop takes a t at or above the floor, the fallback max(floor, that same t)',
+  },
+  {
+    file: 'shared/secagg/server.ts',
+    code: "''",
+    replacement: '"Stryker was here!"',
+    reason:
+      'the hex digest key is only a map key: joined with any separator that is not a hex digit, distinct digests still give distinct keys',
+  },
+  {
+    file: 'shared/secagg/server.ts',
+    code: '!statement',
+    replacement: 'true',
+    reason:
+      "rebuilding a signer's statement builds an equal one (same round, nonce, digest, sorted U3), whose bytes verify alike",
+  },
+  {
+    file: 'shared/secagg/server.ts',
+    code: 'this.neighboursIn(v, this.u3).length > 0',
+    replacement: 'true',
+    reason:
+      'on the Harary ring with t > k/2 a dropped client whose neighbours all left leaves the nearest survivor past the gap at most k/2 live neighbours, so the round aborts first either way',
+  },
+  {
+    file: 'shared/secagg/server.ts',
+    code: 'this.neighboursIn(v, this.u3).length > 0',
+    replacement: 'this.neighboursIn(v, this.u3).length >= 0',
+    reason: 'as for true: a dropped client with no live neighbour is never reached without an abort first',
+  },
+  {
+    file: 'shared/secagg/server.ts',
+    code: '(holder) => this.revealed.get(holder)![kind].get(id)!',
+    replacement: '() => undefined',
+    reason: "sharesOf's callers read only the length of its list, which the mapping does not change",
+  },
+  {
+    file: 'shared/secagg/kdf.ts',
+    code: 'a < b',
+    replacement: 'a <= b',
+    reason: 'equal ids are refused just above, so a <= b and a < b order every pair alike',
+  },
+  {
+    file: 'shared/secagg/task-digest.ts',
+    code: 'a < b',
+    replacement: 'a <= b',
+    reason: "the comparator sorts an object's own keys, which are distinct, so a === b never reaches it",
+  },
+  {
+    file: 'shared/secagg/server.ts',
+    code: "{\n      const n = count(v, 'maskingKeyShares');\n      if (n < t) return `${n} shares of the masking key of dropped client '${v}', fewer than the threshold ${t}`;\n    }",
+    replacement: '{}',
+    reason: 'the masking-key check it empties never fires (see the entry below)',
+  },
+  {
+    file: 'shared/secagg/server.ts',
+    code: "if (n < t) return `${n} shares of the masking key of dropped client '${v}', fewer than the threshold ${t}`;",
+    reason:
+      "unreachable abort: no dropout pattern on a Harary graph (exhaustive search up to 12 clients, every k and t) leaves a dropped client's key under t holders while every survivor's seed has t; its n <= t, n >= t and true mutants are killed (server.test.ts) and count as neither",
   },
 ];
 

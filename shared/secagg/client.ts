@@ -409,6 +409,8 @@ export class SecAggClient {
   private async finish<T>(next: ClientPhase, body: () => Promise<T>): Promise<T> {
     try {
       const result = await body();
+      // A call that came in while this one ran has refused the round, and a refusal is final.
+      if (this.state !== 'busy') throw new SecAggRefusal('this client already refused the round');
       this.state = next;
       return result;
     } catch (error) {

@@ -146,6 +146,20 @@ describe('SecAggClient refuses', () => {
     );
   });
 
+  it("a second call while a phase is still running (the client is 'busy'), and then the first call too", async () => {
+    const r = await stepRound();
+    const routed = await runTo<RoutedShares>(r, 'masked-input');
+    const a = r.clients.get(r.ids[0])!;
+    const first = a.maskInput(routed.get(r.ids[0])!, update);
+    expect(a.phase).toBe('busy');
+    await expect(a.maskInput(routed.get(r.ids[0])!, update)).rejects.toThrow(
+      new SecAggRefusal("out of order: this phase needs the client 'shared', it is 'busy'"),
+    );
+    // The refusal is final: the call already running does not carry the client on to 'masked'.
+    await expect(first).rejects.toThrow(new SecAggRefusal('this client already refused the round'));
+    expect(a.phase).toBe('refused');
+  });
+
   it('a share box that opens but does not split into its three fields', async () => {
     const dealer = clientIds(6)[0];
     class Garbled extends SecAggClient {

@@ -51,6 +51,15 @@ describe('key agreement', () => {
     });
   }
 
+  it('node: refuses an all-zero shared secret itself, from a crypto library that returns one rather than failing', () => {
+    const crypto = nodeCryptoModule()!;
+    const lax = nodeX25519({ ...crypto, diffieHellman: () => new Uint8Array(32) });
+    const agree = lax.agreement(lax.keyPair());
+    expect(() => agree(tweetnaclX25519.keyPair().publicKey)).toThrow(
+      'X25519 shared secret is all zero (low-order public key)',
+    );
+  });
+
   it('seals shares one way: a box cannot be opened as coming from the other direction', () => {
     const secret = new Uint8Array(32).fill(5);
     const sealed = seal(new Uint8Array([1, 2, 3]), shareBoxKey(1, 'alice', 'bob', secret));

@@ -156,6 +156,46 @@ describe('default k and threshold', () => {
     expect(() => defaultGraphParams(256, harsh)).toThrow('no degree up to 254 meets the assumptions for 256 clients');
   });
 
+  it('accepts a target met exactly: a tail probability equal to failure or exposure is within it', () => {
+    const n = 100;
+    const a = DEFAULT_ASSUMPTIONS;
+    const { k, threshold: t } = defaultGraphParams(n);
+    expect({ k, t }).toEqual({ k: 42, t: 28 });
+    const failure = n * binomialBelow(k, 1 - a.dropout, t);
+    const exposure = n * (1 - binomialBelow(k, a.corrupt, activeCollusionBound(k, t)));
+    expect(defaultGraphParams(n, { ...a, failure })).toEqual({ k, threshold: t });
+    expect(defaultGraphParams(n, { ...a, exposure })).toEqual({ k, threshold: t });
+    // One ulp stricter and (42, 28) no longer meets the target.
+    expect(defaultGraphParams(n, { ...a, failure: failure * (1 - 2 ** -52) })).not.toEqual({ k, threshold: t });
+    expect(defaultGraphParams(n, { ...a, exposure: exposure * (1 - 2 ** -52) })).not.toEqual({ k, threshold: t });
+  });
+
+  it('tries even degrees only below n - 1: an even n whose first good degree would be n falls back to k = n - 1', () => {
+    // Degree 2 is not private (both neighbours corrupt: 4 x 0.1^2 > 0.001); degree 4 with t = 4 would
+    // meet every target, but 4 clients have only 3 others.
+    const a = { dropout: 0.001, corrupt: 0.1, failure: 0.1, exposure: 0.001 };
+    expect(4 * binomialBelow(4, 1 - a.dropout, 4)).toBeLessThanOrEqual(a.failure);
+    expect(4 * (1 - binomialBelow(4, a.corrupt, activeCollusionBound(4, 4)))).toBeLessThanOrEqual(a.exposure);
+    expect(defaultGraphParams(4, a)).toEqual({ k: 3, threshold: 3 });
+  });
+
+  it('tries degrees up to 254 and no further, however many clients', () => {
+    const a = DEFAULT_ASSUMPTIONS;
+    const meets = (n: number, k: number, t: number, d: number) =>
+      n * binomialBelow(k, 1 - d, t) <= a.failure &&
+      t >= minimumThreshold(k) &&
+      n * (1 - binomialBelow(k, a.corrupt, activeCollusionBound(k, t))) <= a.exposure;
+    // At 29.4% dropout 300 clients need degree 254 exactly; at 29.5% degree 256, which GF(256) Shamir cannot split for.
+    expect(defaultGraphParams(300, { ...a, dropout: 0.294 })).toEqual({ k: 254, threshold: 146 });
+    expect(meets(300, 254, 146, 0.294)).toBe(true);
+    for (let t = 2; t <= 252; t++) expect(meets(300, 252, t, 0.294)).toBe(false);
+    expect(meets(300, 256, 147, 0.295)).toBe(true);
+    for (let t = 2; t <= 254; t++) expect(meets(300, 254, t, 0.295)).toBe(false);
+    expect(() => defaultGraphParams(300, { ...a, dropout: 0.295 })).toThrow(
+      'no degree up to 254 meets the assumptions for 300 clients; relax them or set k and threshold',
+    );
+  });
+
   it('needs more neighbours to survive more dropouts', () => {
     const high = defaultGraphParams(200, { ...DEFAULT_ASSUMPTIONS, dropout: 0.3 });
     expect(high.k).toBeGreaterThan(defaultGraphParams(200).k);

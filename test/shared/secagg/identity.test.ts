@@ -67,6 +67,18 @@ describe('Ed25519 backends', () => {
   });
 });
 
+describe('nodeVerify', () => {
+  it('refuses a signature or key of the wrong length itself, before a library that would accept it sees them', () => {
+    const { publicKey, secretKey } = identities[0];
+    const signature = nacl.sign.detached(message, secretKey);
+    const lax = nodeVerify({ ...crypto, verify: () => true });
+    expect(lax(message, signature, publicKey)).toBe(true);
+    expect(lax(message, signature.subarray(0, 63), publicKey)).toBe(false);
+    expect(lax(message, Uint8Array.from([...signature, 0]), publicKey)).toBe(false);
+    expect(lax(message, signature, publicKey.subarray(0, 31))).toBe(false);
+  });
+});
+
 describe('seedCommitment', () => {
   it('hashes the framed label, round, nonce, owner and seed (first 32 bytes of SHA-512)', () => {
     const nonce = new Uint8Array(32).fill(1);

@@ -1,5 +1,9 @@
+import { split } from 'shamir-secret-sharing';
 import { describe, expect, it } from 'vitest';
+import { SecAggClient, type SecAggClientOptions, type SecretShares } from '../../../shared/secagg/client.js';
 import { SecAggMessageError } from '../../../shared/secagg/errors.js';
+import { signAdvertisement, signSurvivors } from '../../../shared/secagg/identity.js';
+import { aggregateErrorBound, fixedPointScale } from '../../../shared/secagg/encoding.js';
 import { roundContext } from '../../../shared/secagg/round.js';
 import { SecAggServer, type ServerStep } from '../../../shared/secagg/server.js';
 import {
@@ -14,6 +18,17 @@ import {
   type RoutedShares,
   type UnmaskRequest,
 } from './stepper.js';
+import { clientIds } from './driver.js';
+
+/** A client whose shares of `secret` rebuild another value than it committed to, in shares it signed for. */
+function badDealer(secret: keyof SecretShares, threshold: number) {
+  return class extends SecAggClient {
+    protected override async splitSecrets(count: number): Promise<SecretShares> {
+      const honest = await super.splitSecrets(count);
+      return { ...honest, [secret]: await split(new Uint8Array(32).fill(9), count, threshold) };
+    }
+  };
+}
 
 describe('SecAggServer rejects, changing nothing', () => {
   it('a message of another round, from a stranger, in the wrong phase, or keys whose signature fails', async () => {
@@ -408,5 +423,185 @@ describe('SecAggServer ends the round', () => {
       expect(out.reason).toMatch(
         /^during unmask: [0-2] shares of the (self-mask seed of|masking key of dropped client) 'client-00\d', fewer than the threshold 3$/,
       );
+  });
+
+  it('naming the first bad dealer of a self-mask seed in id order, whatever order the masked inputs came in', async () => {
+    const ids = clientIds(6);
+    const dealers = [ids[1], ids[3]];
+    const Bad = badDealer('selfMaskSeed', 3);
+    const r = await stepRound({
+      makeClient: (o: SecAggClientOptions) => (dealers.includes(o.id) ? new Bad(o) : new SecAggClient(o)),
+    });
+    const routed = await runTo<RoutedShares>(r, 'masked-input');
+    await answer(r, new Map([...routed].reverse()), (c, m) => c.maskInput(m, UPDATE));
+    await answer(r, await r.step<ConsistencyRequest>(), (c, m) => c.consistency(m));
+    await answer(r, await r.step<UnmaskRequest>(), (c, m) => c.unmask(m));
+    expect(await r.server.close()).toEqual({
+      kind: 'aborted',
+      reason: `during unmask: the self-mask seed rebuilt for '${ids[1]}' does not match what it committed to, from shares it committed to itself: '${ids[1]}' dealt bad shares`,
+      dropouts: [],
+      culprit: ids[1],
+    });
+  });
+
+  it('naming the first bad dealer of a dropped masking key in id order, whatever order the keys were shared in', async () => {
+    // 10 clients on a 6-regular graph (t = 4): two may drop before masking and every survivor keeps 4 live neighbours.
+    const ids = clientIds(10);
+    const dealers = [ids[2], ids[7]];
+    const Bad = badDealer('maskingKey', 4);
+    const r = await stepRound({
+      clients: 10,
+      graph: { k: 6, threshold: 4 },
+      makeClient: (o: SecAggClientOptions) => (dealers.includes(o.id) ? new Bad(o) : new SecAggClient(o)),
+    });
+    for (const [id, m] of r.adverts) r.server.receive(id, m);
+    const peerKeys = await r.step<PeerKeys>();
+    await answer(r, new Map([...peerKeys].reverse()), (c, m) => c.shareKeys(m));
+    await answer(r, await r.step<RoutedShares>(), (c, m) => c.maskInput(m, UPDATE), dealers);
+    await answer(r, await r.step<ConsistencyRequest>(), (c, m) => c.consistency(m));
+    await answer(r, await r.step<UnmaskRequest>(), (c, m) => c.unmask(m));
+    expect(await r.server.close()).toEqual({
+      kind: 'aborted',
+      reason: `during unmask: the masking key rebuilt for '${ids[2]}' does not match what it committed to, from shares it committed to itself: '${ids[2]}' dealt bad shares`,
+      dropouts: [...dealers].reverse().map((id) => ({ id, phase: 'masked-input' })),
+      culprit: ids[2],
+    });
+  });
+});
+
+describe('SecAggServer rebuilds a dropped client', () => {
+  it("masking key from exactly t shares, when the rest of the dropped client's neighbours left before", async () => {
+    // 10 clients on a 6-regular ring (t = 4): v drops after sharing keys, two of its neighbours
+    // (3 apart from it on the ring, on either side) never advertised, so exactly 4 hold its key.
+    const r = await stepRound({ clients: 10, graph: { k: 6, threshold: 4 } });
+    const graph = roundContext(r.setup).graph;
+    const ring = [r.ids[0]];
+    while (ring.length < r.ids.length) ring.push(...graph.get(ring[ring.length - 1])!.slice(3));
+    const [v, early] = [ring[0], [ring[3], ring[7]]];
+    expect(graph.get(v)!.filter((w) => !early.includes(w))).toHaveLength(4);
+    for (const [id, m] of r.adverts) if (!early.includes(id)) r.server.receive(id, m);
+    await answer(r, await r.step<PeerKeys>(), (c, m) => c.shareKeys(m));
+    await answer(r, await r.step<RoutedShares>(), (c, m) => c.maskInput(m, UPDATE), [v]);
+    await answer(r, await r.step<ConsistencyRequest>(), (c, m) => c.consistency(m));
+    await answer(r, await r.step<UnmaskRequest>(), (c, m) => c.unmask(m));
+    const done = await r.server.close();
+    if (done.kind !== 'done') throw new Error(JSON.stringify(done));
+    expect(done.result.survivors).toEqual(r.ids.filter((id) => id !== v && !early.includes(id)));
+    expect(done.result.dropouts).toEqual([
+      ...[...early].sort().map((id) => ({ id, phase: 'advertise-keys' })),
+      { id: v, phase: 'masked-input' },
+    ]);
+    for (const [i, x] of UPDATE.delta.entries()) expect(done.result.mean[i]).toBeCloseTo(x, 5);
+  });
+});
+
+describe('SecAggServer checks the unmasked mean against the clip range plus the rounding bound', () => {
+  /** A round of `delta` from every client (weight 3), `units` fixed-point units added to coordinate 0 by one client. */
+  async function withUnits(
+    units: number,
+    options: { wordBits?: 16; clip?: number } = {},
+    delta = Float32Array.from([1, -1]),
+  ): Promise<ServerStep> {
+    const r = await stepRound(options);
+    const update = { delta, numExamples: 3 };
+    const routed = await runTo<RoutedShares>(r, 'masked-input');
+    const [a] = r.ids;
+    await answer(r, routed, async (c, m) => {
+      const reply = await c.maskInput(m, update);
+      if (c !== r.clients.get(a) || reply.type !== 'secagg/masked-input') return reply;
+      const masked = Uint8Array.from(reply.masked);
+      const view = new DataView(masked.buffer);
+      view.setUint32(0, (view.getUint32(0, true) + units) >>> 0, true);
+      return { ...reply, masked };
+    });
+    await answer(r, await r.step<ConsistencyRequest>(), (c, m) => c.consistency(m));
+    await answer(r, await r.step<UnmaskRequest>(), (c, m) => c.unmask(m));
+    return r.server.close();
+  }
+
+  it('accepts a mean at the clip, and one up to the error bound beyond it, and refuses one unit more', async () => {
+    // 6 clients of weight 3 (maxWeight 10) in 16-bit words: s = floor(32767 / 6) - 1 = 5460 units per
+    // unit of value, each client's 1 x 3/10 is 1638 units, and the error bound 6 x 10 / (5460 x 18) is 6 units of the sum.
+    const exact = await withUnits(0, { wordBits: 16 });
+    if (exact.kind !== 'done') throw new Error(JSON.stringify(exact));
+    expect([...exact.result.mean]).toEqual([1, -1]);
+    expect(exact.result.errorBound).toBe(60 / 98280);
+    const edge = await withUnits(6, { wordBits: 16 });
+    if (edge.kind !== 'done') throw new Error(JSON.stringify(edge));
+    expect(edge.result.mean[0]).toBe(Math.fround(1 + 6 / 9828));
+    const beyond = await withUnits(7, { wordBits: 16 });
+    if (beyond.kind !== 'aborted') throw new Error(JSON.stringify(beyond));
+    expect(beyond.reason).toBe(
+      `during unmask: coordinate 0 of the mean is ${Math.fround(1 + 7 / 9828)}, outside the clip range +-1 (+${(60 / 98280).toExponential(2)}): some client sent words outside the encoding`,
+    );
+  });
+
+  it('accepts a mean exactly at the limit (clip + error bound) x (1 + 2^-22)', async () => {
+    // 6 clients of weight 3 in 32-bit words: s = (floor((2^31 - 1) / 6) - 1) / clip. This clip makes
+    // clip + error bound exactly 1, so the limit 1 + 2^-22 is a float32 a decoded mean can equal.
+    const clip = 1 / (1 + 60 / (357913940 * 18));
+    const p = { clip, maxWeight: 10, maxClients: 6 };
+    expect(clip + aggregateErrorBound(p, 6, 18)).toBe(1);
+    const limit = 1 + 2 ** -22;
+    const factor = 10 / (fixedPointScale(p) * 18);
+    const units = Math.round(limit / factor);
+    expect(Math.fround(units * factor)).toBe(limit);
+    const done = await withUnits(units, { clip }, new Float32Array(2));
+    if (done.kind !== 'done') throw new Error(JSON.stringify(done));
+    expect([...done.result.mean]).toEqual([limit, 0]);
+  });
+});
+
+describe('SecAggServer with clients given different tasks', () => {
+  it("checks each consistency signature against the statement of the signer's own task digest", async () => {
+    // Honest clients of two digests refuse each other, so the coordinator's side is fed directly:
+    // signed keys, share boxes and masked inputs of the right sizes (the coordinator opens none of them).
+    // The two digests would read alike as hex without the zero padding ('01' '23' and '12' '03').
+    const r = await stepRound();
+    const digests = [
+      Uint8Array.from([0x01, 0x23, ...new Uint8Array(30)]),
+      Uint8Array.from([0x12, 0x03, ...new Uint8Array(30)]),
+    ];
+    const digestOf = (id: string) => digests[r.ids.indexOf(id) % 2];
+    const { round, nonce } = r.setup;
+    for (const id of r.ids) {
+      const keys = {
+        encryptionKey: new Uint8Array(32).fill(1),
+        maskingKey: new Uint8Array(32).fill(2),
+        digest: digestOf(id),
+        seedCommitment: new Uint8Array(32).fill(3),
+        shareRoot: new Uint8Array(32).fill(4),
+      };
+      const signature = signAdvertisement({ round, nonce, clientId: id, ...keys }, r.identities.get(id)!);
+      r.server.receive(id, { type: 'secagg/advertise-keys', round, ...keys, signature });
+    }
+    const peerKeys = await r.step<PeerKeys>();
+    // The size of an honest share box, from an honest round of the same shape.
+    const honest = await stepRound();
+    const [first] = honest.ids;
+    const boxBytes = (
+      await honest.clients.get(first)!.shareKeys((await runTo<PeerKeys>(honest, 'share-keys')).get(first)!)
+    ).shares[0].sealed.length;
+    for (const [id, m] of peerKeys)
+      r.server.receive(id, {
+        type: 'secagg/share-keys',
+        round,
+        shares: m.peers.map((p) => ({ to: p.id, sealed: new Uint8Array(boxBytes) })),
+      });
+    const routed = await r.step<RoutedShares>();
+    for (const id of routed.keys())
+      r.server.receive(id, { type: 'secagg/masked-input', round, masked: new Uint8Array(12) });
+    const requests = await r.step<ConsistencyRequest>();
+    for (const [id, m] of requests) {
+      const statement = { round, nonce, digest: digestOf(id), survivors: m.survivors };
+      r.server.receive(id, {
+        type: 'secagg/consistency',
+        round,
+        signature: signSurvivors(statement, r.identities.get(id)!),
+      });
+    }
+    expect(r.server.pending()).toEqual([]);
+    const next = await r.server.close();
+    expect(next).toMatchObject({ kind: 'send', phase: 'unmask' });
   });
 });

@@ -1,6 +1,6 @@
 /**
  * A SecAgg+ round driven one phase at a time (a test helper): six clients on a 4-regular graph
- * (t = 3) and a real coordinator, so a test can hand one side a message the other would not send.
+ * (t = 3) by default and a real coordinator, so a test can hand one side a message the other would not send.
  */
 import { SecAggClient, type SecAggClientOptions } from '../../../shared/secagg/client.js';
 import { generateIdentity, type IdentityKeyPair } from '../../../shared/secagg/identity.js';
@@ -22,21 +22,26 @@ export interface StepperOptions {
   makeClient?: (options: SecAggClientOptions) => SecAggClient;
   /** 16-bit masked words instead of the default 32. */
   wordBits?: 16;
+  /** More clients than the default 6, on another graph than the default k = 4, t = 3. */
+  clients?: number;
+  graph?: { k: number; threshold: number };
+  /** The clip range, 1 by default. */
+  clip?: number;
 }
 
 export type Stepped = Awaited<ReturnType<typeof stepRound>>;
 
 /** Builds the round; every client has advertised, and the coordinator has not closed the phase yet. */
 export async function stepRound(options: StepperOptions = {}) {
-  const ids = clientIds(6);
+  const ids = clientIds(options.clients ?? 6);
   const identities = new Map<string, IdentityKeyPair>(ids.map((id) => [id, generateIdentity()]));
   const setup = createSetup({
     round: 1,
     participants: ids.map((id) => ({ id, identityKey: identities.get(id)!.publicKey })),
     vectorLength: 2,
-    clip: 1,
+    clip: options.clip ?? 1,
     maxWeight: 10,
-    graph: { k: 4, threshold: 3 },
+    graph: options.graph ?? { k: 4, threshold: 3 },
     ...(options.wordBits ? { wordBits: options.wordBits } : {}),
   });
   const server = new SecAggServer({ setup });
