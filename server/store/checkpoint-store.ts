@@ -36,6 +36,15 @@ export class CheckpointError extends Error {
   }
 }
 
+/** How save() publishes a version. */
+export interface SaveOptions {
+  /**
+   * Runs once the version's files are durable and right before the rename makes it visible; a
+   * rejection (a cluster leader whose fencing token is stale) removes them, so nothing is written.
+   */
+  beforePublish?: () => Promise<void>;
+}
+
 export interface CheckpointStoreOptions {
   /** Warned once per skipped, quarantined or removed directory. */
   logger: Logger;
@@ -138,7 +147,7 @@ export class CheckpointStore {
   }
 
   /** Writes a version atomically; rejects, leaving no trace, on invalid input or an existing version. */
-  async save(cp: CheckpointInput): Promise<void> {
+  async save(cp: CheckpointInput, options: SaveOptions = {}): Promise<void> {
     assertVersionNumber('version', cp.version);
     assertVersionNumber('round', cp.round);
     const expected = parameterCount(cp.weightSpecs);
@@ -181,6 +190,7 @@ export class CheckpointStore {
       for (const [name, data] of Object.entries(files)) await writeFileDurable(join(temp, name), data, fs);
       // The files' names must be on disk before the rename publishes the directory.
       await fsyncDir(temp, fs);
+      await options.beforePublish?.();
       try {
         await fs.rename(temp, final);
       } catch (e) {
