@@ -12,7 +12,7 @@ import type { Task } from '../shared/task.js';
 import type { ClientLink, ClientMessage, LinkMessage } from './client-link.js';
 import { ClientRegistry } from './client-registry.js';
 import { GlobalModel } from './global-model.js';
-import { startingPoint, type CoordinatorStart } from './coordinator-start.js';
+import { followerStartingPoint, startingPoint, type CoordinatorStart } from './coordinator-start.js';
 import { RoundsRefusedError, type CommittedModel, type CoordinatorOptions } from './coordinator-options.js';
 import type { Inbound, Verdict } from './round/aggregation-protocol.js';
 import {
@@ -118,6 +118,21 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
   async stepDown(): Promise<void> {
     await this.stop();
     this.current = undefined;
+  }
+
+  /**
+   * Cluster mode, on a node that does not lead: starts from the newest committed version without
+   * touching the data dir, waiting up to `waitMs` for the leader to write version 0 into an empty one.
+   */
+  static async openFollower(opts: CoordinatorOptions, waitMs: number): Promise<Coordinator> {
+    const end = Date.now() + waitMs;
+    for (;;) {
+      const start = await followerStartingPoint(opts);
+      if (start) return new Coordinator(opts, start);
+      if (Date.now() > end)
+        throw new Error(`no committed version appeared in ${opts.store.dir} within ${waitMs} ms: is a leader running?`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
 
   get task(): Task {

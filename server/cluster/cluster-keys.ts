@@ -10,7 +10,7 @@ export interface ClusterKeys {
   nodes: string;
   /** Hash of a node's registry entry (url, clients, bytes in), with a TTL. */
   node(id: string): string;
-  /** Set of the client ids connected to a node, with a TTL. */
+  /** Hash of the clients connected to a node: client id -> socket.io connection id, with a TTL. */
   clients(id: string): string;
   /** Rounds are run until the one with this number has closed (POST /v1/rounds raises it). */
   targetRound: string;
@@ -18,8 +18,6 @@ export interface ClusterKeys {
   lastClosedRound: string;
   /** Set once `rounds.start` of a node's config was queued, so only the first node's counts. */
   startQueued: string;
-  /** Held while a node opens the data dir, so only the first one on an empty dir writes version 0. */
-  openLock: string;
   /** The pub/sub channel of cluster messages (cluster-bus.ts). */
   channel: string;
 }
@@ -36,7 +34,6 @@ export function clusterKeys(namespace: string): ClusterKeys {
     targetRound: k('target-round'),
     lastClosedRound: k('last-closed-round'),
     startQueued: k('start-queued'),
-    openLock: k('open-lock'),
     channel: k('bus'),
   };
 }
