@@ -124,6 +124,12 @@ describe('a 3-node cluster', () => {
     expect(text).toMatch(/^fedserve_cluster_nodes 3$/m);
     expect(text).toMatch(/^fedserve_cluster_node_clients\{node="n2"\} 2$/m);
     expect(text).toMatch(/^fedserve_cluster_leader_bytes_received_total [1-9]\d*$/m);
+    // Edge aggregation: per round the leader receives one partial (one update's size plus a header) per node,
+    // not one update per client; client join notices are the rest.
+    const leaderBytes = Number(/^fedserve_cluster_leader_bytes_received_total (\d+)$/m.exec(text)![1]);
+    const updateBytes = 7_850 * 4;
+    expect(leaderBytes).toBeLessThan(2 * 3 * (updateBytes + 2_048));
+    expect(leaderBytes).toBeLessThan(2 * clients.length * updateBytes);
     const follower = await (await fetch(`${nodes[1].url}/metrics`)).text();
     expect(follower).toMatch(/^fedserve_cluster_leader 0$/m);
   });
