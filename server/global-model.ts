@@ -5,7 +5,7 @@ import type { LinkMessage } from './client-link.js';
 import type { CoordinatorStart } from './coordinator-start.js';
 import type { CoordinatorPrivacy } from './coordinator-options.js';
 import { checkedStep, saveVersion } from './round/commit.js';
-import type { CheckpointStore } from './store/checkpoint-store.js';
+import { VersionExistsError, type CheckpointStore } from './store/checkpoint-store.js';
 import type { CommitFence } from './store/commit-fence.js';
 
 /** What the global model needs to step and persist a version. */
@@ -123,6 +123,8 @@ export class GlobalModel {
       return described;
     } catch (e) {
       optimizer.restore(optimizerBefore);
+      // Someone else wrote that number (a cluster leader that lost its lease mid-commit): the next commit takes the one after.
+      if (e instanceof VersionExistsError) this.highestVersion = Math.max(this.highestVersion, e.version);
       throw e;
     }
   }

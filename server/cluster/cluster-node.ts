@@ -84,6 +84,8 @@ export class ClusterNode implements EdgeCluster {
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> = Promise.resolve();
   private readonly startedAt = Date.now();
+  /** The newest fencing token heard from a leader: what an older one says (it lost its lease) is ignored. */
+  private newestToken = 0;
   private closed = false;
 
   constructor(
@@ -399,6 +401,15 @@ export class ClusterNode implements EdgeCluster {
   }
 
   private onMessage({ message, vector }: Framed): void {
+    if (message.kind === 'round-open' || message.kind === 'round-closed') {
+      if (message.token < this.newestToken) {
+        this.logger.warn(
+          `cluster: ignored round ${message.round}'s ${message.kind} from a leader with the superseded fencing token ${message.token}`,
+        );
+        return;
+      }
+      this.newestToken = message.token;
+    }
     switch (message.kind) {
       case 'round-open':
         if (vector) this.edge.open(message, vector);

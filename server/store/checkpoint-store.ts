@@ -36,6 +36,14 @@ export class CheckpointError extends Error {
   }
 }
 
+/** save() found the version already written (by an earlier run, or by another cluster node). */
+export class VersionExistsError extends Error {
+  override name = 'VersionExistsError';
+  constructor(readonly version: number) {
+    super(`checkpoint version ${version} already exists`);
+  }
+}
+
 /** How save() publishes a version. */
 export interface SaveOptions {
   /**
@@ -195,8 +203,7 @@ export class CheckpointStore {
         await fs.rename(temp, final);
       } catch (e) {
         // rename() replaces an empty directory but fails on a populated one: another save won.
-        if (errorCode(e) === 'ENOTEMPTY' || errorCode(e) === 'EEXIST')
-          throw new Error(`checkpoint version ${cp.version} already exists`);
+        if (errorCode(e) === 'ENOTEMPTY' || errorCode(e) === 'EEXIST') throw new VersionExistsError(cp.version);
         throw e;
       }
       // The rename is an entry of the parent: only its fsync makes the new version durable.
@@ -425,7 +432,7 @@ export class CheckpointStore {
 
   private async assertAbsent(version: number, final: string): Promise<void> {
     try {
-      if ((await this.fs.readdir(final)).length > 0) throw new Error(`checkpoint version ${version} already exists`);
+      if ((await this.fs.readdir(final)).length > 0) throw new VersionExistsError(version);
     } catch (e) {
       if (errorCode(e) !== 'ENOENT') throw e;
     }
