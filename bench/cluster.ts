@@ -127,6 +127,8 @@ async function runRounds(queueOn: string, leader: string, n: number): Promise<Ro
 
 interface Row {
   mode: string;
+  /** Times the lease changed hands during the run (cluster only). */
+  leaderChanges: number;
   clients: number;
   perRound: number;
   roundS: number;
@@ -205,16 +207,25 @@ async function measure(mode: 'single' | 'cluster', clients: number, model: strin
     const rounds = await runRounds(nodes[nodes.length - 1].url, leader, ROUNDS);
     const bytesAfter = await metric(leader, bytesMetric);
     const committed = rounds.filter((r) => r.status === 'committed').length;
+    const token =
+      mode === 'cluster'
+        ? ((await (await fetch(`${leader}/v1/cluster`)).json()) as { fencingToken: number | null }).fencingToken
+        : null;
     const durations = rounds.map((r) => r.durationMs).sort((a, b) => a - b);
     await Promise.all(hosts.map((h) => h.request({ kind: 'disconnect' })));
     return {
       mode: mode === 'cluster' ? `cluster (${NODES} nodes)` : 'single coordinator',
+      leaderChanges: token === null ? 0 : token - 1,
       clients,
       perRound: Math.round(rounds.reduce((s, r) => s + r.contributions.length, 0) / rounds.length),
       roundS: durations[durations.length >> 1] / 1000,
       leaderBytes: (bytesAfter - bytesBefore) / ROUNDS,
       outcome: committed === ROUNDS ? 'committed' : `${committed}/${ROUNDS} committed`,
     };
+  } catch (e) {
+    for (const [i, node] of nodes.entries())
+      console.error(`--- node ${i + 1} (last lines) ---\n${node.output().slice(-4_000)}`);
+    throw e;
   } finally {
     await Promise.all(nodes.map(stopNode));
     await redis?.stop();
@@ -243,5 +254,5 @@ console.log(
 console.log('|---|---|---|---|---|---|---|');
 for (const r of rows)
   console.log(
-    `| ${r.mode} | ${r.clients} | ${r.perRound} | ${r.roundS.toFixed(2)} | ${Math.round(r.leaderBytes).toLocaleString('en')} | ${(r.leaderBytes / UPDATE_BYTES).toFixed(1)} | ${r.outcome} |`,
+    `| ${r.mode} | ${r.clients} | ${r.perRound} | ${r.roundS.toFixed(2)} | ${Math.round(r.leaderBytes).toLocaleString('en')} | ${(r.leaderBytes / UPDATE_BYTES).toFixed(1)} | ${r.leaderChanges} | ${r.outcome} |`,
   );

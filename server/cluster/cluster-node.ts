@@ -84,6 +84,8 @@ export class ClusterNode implements EdgeCluster {
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> = Promise.resolve();
   private readonly startedAt = Date.now();
+  /** When this node last renewed its lease, to say how late it was when it lost it. */
+  private renewedAt = 0;
   /** The newest fencing token heard from a leader: what an older one says (it lost its lease) is ignored. */
   private newestToken = 0;
   private closed = false;
@@ -268,8 +270,13 @@ export class ClusterNode implements EdgeCluster {
     try {
       await this.beat();
       if (this.leading) {
-        if (!(await this.lease.renew())) await this.stepDown('another node holds the lease now');
-        else await this.sweepDeadNodes();
+        if (await this.lease.renew()) {
+          this.renewedAt = Date.now();
+          await this.reconcileClients();
+        } else
+          await this.stepDown(
+            `the lease was lost (last renewed ${Date.now() - this.renewedAt} ms ago, lease ${this.config.leaseMs} ms)`,
+          );
       } else {
         const token = await this.lease.tryAcquire();
         if (token !== undefined) await this.becomeLeader(token, true);
@@ -294,6 +301,7 @@ export class ClusterNode implements EdgeCluster {
   private async becomeLeader(token: number, takeover: boolean): Promise<void> {
     const { coordinator, registry, store } = this.attached!;
     this.leading = true;
+    this.renewedAt = Date.now();
     await this.bus.leading(true);
     if (takeover) {
       // As a restarted coordinator: the newest committed version, the round log, the optimizer state.
@@ -305,10 +313,7 @@ export class ClusterNode implements EdgeCluster {
       { node: this.nodeId, token, version: coordinator.currentVersion },
       `cluster: node ${this.nodeId} leads with fencing token ${token} (version ${coordinator.currentVersion}, next round ${coordinator.nextRoundNumber()})`,
     );
-    for (const node of await this.nodes.live()) {
-      if (node.id === this.nodeId) continue;
-      for (const { id, connection } of await this.nodes.clientsOf(node.id)) this.addRemote(id, node.id, connection);
-    }
+    await this.reconcileClients();
     this.queuedUpTo = coordinator.nextRoundNumber() - 1;
     await this.syncQueue();
   }
@@ -338,17 +343,32 @@ export class ClusterNode implements EdgeCluster {
     }
   }
 
-  /** Clients of nodes whose registry entry expired are gone: the round stops waiting for them. */
-  private async sweepDeadNodes(): Promise<void> {
-    const live = new Set((await this.nodes.live()).map((n) => n.id));
-    for (const link of [...this.remoteLinks.values()]) {
-      if (live.has(link.node)) continue;
-      this.remoteLinks.delete(link.id);
-      this.attached!.coordinator.leave(link);
+  /**
+   * Brings the remote clients in line with the registry on every leader tick: clients of nodes whose
+   * entry expired are gone (the round stops waiting for them), and a client whose join notice was
+   * lost (pub/sub is at most once), or whose node was briefly missing at takeover, is added.
+   */
+  private async reconcileClients(): Promise<void> {
+    const coordinator = this.attached!.coordinator;
+    const present = new Map<string, { node: string; connection: string }>();
+    for (const node of await this.nodes.live()) {
+      if (node.id === this.nodeId) continue;
+      for (const { id, connection } of await this.nodes.clientsOf(node.id))
+        present.set(id, { node: node.id, connection });
     }
+    if (!this.leading) return;
+    for (const link of [...this.remoteLinks.values()]) {
+      const now = present.get(link.id);
+      if (now?.node === link.node && now.connection === link.connection) continue;
+      this.remoteLinks.delete(link.id);
+      coordinator.leave(link);
+    }
+    for (const [id, { node, connection }] of present) this.addRemote(id, node, connection);
   }
 
   private addRemote(id: string, node: string, connection: string): void {
+    // Connected here: a stale entry of another node must not close the live connection.
+    if (this.localLinks.has(id)) return;
     const known = this.remoteLinks.get(id);
     if (known && known.node === node && known.connection === connection) return;
     const link = new RemoteLink(id, node, connection, this.attached!.io);
