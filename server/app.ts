@@ -139,8 +139,6 @@ export async function startCoordinator(
   });
   for (const note of plan.notes) logger.info(note);
   checkClusterConfig(config, plan.strategy);
-  // Names are bound to identity keys in every mode: a join-token holder cannot take over a keyed client's name.
-  const identities = new IdentityRegistry(join(config.dataDir, 'identities.json'));
   if (secure.enabled) {
     logger.info(
       `secure aggregation (SecAgg+) on: the coordinator sees masked updates and their sum only; clip ${secure.clip} per coordinate, ` +
@@ -168,6 +166,11 @@ export async function startCoordinator(
   }
 
   async function startWith(cluster: ClusterNode | undefined): Promise<RunningCoordinator> {
+    // Names are bound to identity keys in every mode: a join-token holder cannot take over a keyed client's name.
+    // A cluster node keeps its own clients' bindings in a file of its own: nodes never overwrite each other's.
+    const identities = new IdentityRegistry(
+      join(config.dataDir, cluster ? `identities-${cluster.nodeId}.json` : 'identities.json'),
+    );
     // The first node to take the lease opens the data dir as a single coordinator does; the others only read it.
     const leads = cluster ? await cluster.tryLeadAtStart() : true;
     const coordinatorOptions: CoordinatorOptions = {

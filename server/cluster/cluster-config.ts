@@ -33,7 +33,7 @@ export const ClusterConfigSchema = z.strictObject({
   leaseMs: z.int().min(200).max(600_000).default(5_000),
   /** How often a node renews its registry entry (and the leader its lease: at most leaseMs / 3). */
   heartbeatMs: z.int().min(50).max(60_000).default(1_000),
-  /** A node's registry entry lives this long without a heartbeat; default 3 heartbeats. */
+  /** A node's registry entry lives this long without a heartbeat; default the longer of 3 heartbeats and the lease. */
   nodeTtlMs: z.int().min(150).max(600_000).optional(),
   /** A commit is refused when less than this is left of the lease (a pause must not outlive it). */
   commitMarginMs: z.int().min(0).max(60_000).default(500),

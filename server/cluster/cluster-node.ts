@@ -105,7 +105,9 @@ export class ClusterNode implements EdgeCluster {
     for (const r of [this.redis, this.sub, this.adapterPub, this.adapterSub])
       r.on('error', (e: Error) => this.logger.warn({ node: this.nodeId }, `cluster redis: ${e.message}`));
     this.lease = new LeaderLease(this.redis, this.keys, this.nodeId, config.leaseMs, config.commitMarginMs);
-    this.nodes = new NodeRegistry(this.redis, this.keys, this.nodeId, config.nodeTtlMs ?? config.heartbeatMs * 3);
+    // A node counts as gone on the same time scale as a leader: a stall shorter than the lease loses neither.
+    const nodeTtlMs = config.nodeTtlMs ?? Math.max(config.heartbeatMs * 3, config.leaseMs);
+    this.nodes = new NodeRegistry(this.redis, this.keys, this.nodeId, nodeTtlMs);
     this.queue = new RoundQueue(this.redis, this.keys);
     this.bus = new ClusterBus(
       this.redis,
@@ -288,14 +290,17 @@ export class ClusterNode implements EdgeCluster {
 
   private async beat(): Promise<void> {
     const { attached } = this;
-    await this.nodes.heartbeat({
-      url: attached?.url ?? '',
-      clients: this.localLinks.size,
-      bytesIn: this.edge.bytesIn,
-      leaderBytesIn: this.bus.leaderBytesIn,
-      version: attached?.registry.current()?.version ?? 0,
-      startedAt: this.startedAt,
-    });
+    await this.nodes.heartbeat(
+      {
+        url: attached?.url ?? '',
+        clients: this.localLinks.size,
+        bytesIn: this.edge.bytesIn,
+        leaderBytesIn: this.bus.leaderBytesIn,
+        version: attached?.registry.current()?.version ?? 0,
+        startedAt: this.startedAt,
+      },
+      [...this.localLinks.values()].map((l) => ({ id: l.id, connection: l.connection ?? l.id })),
+    );
   }
 
   private async becomeLeader(token: number, takeover: boolean): Promise<void> {

@@ -51,15 +51,20 @@ export class NodeRegistry {
     private readonly ttlMs: number,
   ) {}
 
-  async heartbeat(report: NodeReport): Promise<void> {
+  /**
+   * Renews the node's entry and rewrites its whole client hash: after a stall longer than the TTL the
+   * hash had expired, and the leader would otherwise never see this node's clients again.
+   */
+  async heartbeat(report: NodeReport, clients: readonly ConnectedClient[]): Promise<void> {
     const expiresAt = Date.now() + this.ttlMs;
-    await this.redis
+    const key = this.keys.clients(this.nodeId);
+    const tx = this.redis
       .multi()
       .set(this.keys.node(this.nodeId), JSON.stringify(report), 'PX', this.ttlMs)
       .zadd(this.keys.nodes, expiresAt, this.nodeId)
-      .pexpire(this.keys.clients(this.nodeId), this.ttlMs)
-      .zremrangebyscore(this.keys.nodes, '-inf', Date.now())
-      .exec();
+      .del(key);
+    if (clients.length > 0) tx.hset(key, Object.fromEntries(clients.map((c) => [c.id, c.connection])));
+    await tx.pexpire(key, this.ttlMs).zremrangebyscore(this.keys.nodes, '-inf', Date.now()).exec();
   }
 
   /** This node's clients joined or left (kept in Redis so a new leader finds them). */

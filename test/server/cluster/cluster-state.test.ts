@@ -34,15 +34,9 @@ describe('NodeRegistry', () => {
   it('lists nodes while they beat, with their clients, and forgets one once its TTL passes', async () => {
     const a = new NodeRegistry(redis, keys, 'a', 5_000);
     const b = new NodeRegistry(redis, keys, 'b', 200);
-    await a.heartbeat(report(2));
-    await b.heartbeat(report(1));
-    await b.clientsChanged(
-      [
-        { id: 'c1', connection: 'sock1' },
-        { id: 'c2', connection: 'sock2' },
-      ],
-      [],
-    );
+    await a.heartbeat(report(2), []);
+    await b.heartbeat(report(1), [{ id: 'c1', connection: 'sock1' }]);
+    await b.clientsChanged([{ id: 'c2', connection: 'sock2' }], []);
     await b.clientsChanged([], ['c1']);
     expect((await a.live()).map((n) => [n.id, n.clients])).toEqual([
       ['a', 2],
@@ -55,6 +49,18 @@ describe('NodeRegistry', () => {
     expect(await a.clientsOf('b')).toEqual([]);
     await a.remove();
     expect(await a.live()).toEqual([]);
+  });
+
+  it("rewrites a node's whole client list with each heartbeat, so a stall past its TTL loses no client", async () => {
+    const b = new NodeRegistry(redis, keys, 'b', 100);
+    await b.heartbeat(report(1), [{ id: 'c1', connection: 'sock1' }]);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await b.clientsOf('b')).toEqual([]);
+    await b.heartbeat(report(2), [
+      { id: 'c1', connection: 'sock1' },
+      { id: 'c2', connection: 'sock2' },
+    ]);
+    expect((await b.clientsOf('b')).map((c) => c.id).sort()).toEqual(['c1', 'c2']);
   });
 });
 
