@@ -12,7 +12,8 @@
  * Per row: clients per round (contributions), median round time (the round record's duration,
  * selection to commit), and bytes the round's leader received per round: a single coordinator
  * receives every client's update (fedserve_update_bytes_total), the cluster's leader one partial
- * per node plus client notices (fedserve_cluster_leader_bytes_received_total).
+ * per node plus client notices (fedserve_cluster_leader_bytes_received_total); "in updates" divides by one
+ * update's size (7,850 float32). Leader changes: how often the lease changed hands in the cluster run.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -240,7 +241,11 @@ const hosts = await Promise.all(Array.from({ length: NODES }, () => ClientHost.s
 const rows: Row[] = [];
 try {
   for (const n of SIZES)
-    for (const mode of ['single', 'cluster'] as const) rows.push(await measure(mode, n, model, hosts));
+    for (const mode of ['single', 'cluster'] as const) {
+      const row = await measure(mode, n, model, hosts);
+      console.error(`measured: ${JSON.stringify(row)}`);
+      rows.push(row);
+    }
 } finally {
   await Promise.all(hosts.map((h) => h.exit()));
   await rm(modelDir, { recursive: true, force: true });
@@ -249,9 +254,9 @@ console.log(
   `\n${ROUNDS} measured round(s) per row after a warm-up round; one update = ${UPDATE_BYTES} bytes (float32)\n`,
 );
 console.log(
-  '| mode | clients | clients per round | round s (median) | bytes to the leader per round | in updates | outcome |',
+  '| mode | clients | clients per round | round s (median) | bytes to the leader per round | in updates | leader changes | outcome |',
 );
-console.log('|---|---|---|---|---|---|---|');
+console.log('|---|---|---|---|---|---|---|---|');
 for (const r of rows)
   console.log(
     `| ${r.mode} | ${r.clients} | ${r.perRound} | ${r.roundS.toFixed(2)} | ${Math.round(r.leaderBytes).toLocaleString('en')} | ${(r.leaderBytes / UPDATE_BYTES).toFixed(1)} | ${r.leaderChanges} | ${r.outcome} |`,
