@@ -56,8 +56,8 @@ async function startNode(args: string[]): Promise<Node> {
   });
   let text = '';
   const onData = (chunk: Buffer) => (text = (text + chunk.toString('utf8')).slice(-20_000));
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
   const url = `http://127.0.0.1:${port}`;
   await waitFor(
     `node on ${url}`,

@@ -55,6 +55,7 @@ interface Node {
   id: string;
   port: number;
   child: ChildProcess;
+  output: () => string;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -67,7 +68,7 @@ function startNode(id: string, port: number, args: string[]): Promise<Node> {
   return new Promise((resolve, reject) => {
     const onData = (chunk: Buffer) => {
       text = (text + chunk.toString('utf8')).slice(-20_000);
-      if (/listening on http:\/\/127\.0\.0\.1:\d+/.test(text)) resolve({ id, port, child });
+      if (/listening on http:\/\/127\.0\.0\.1:\d+/.test(text)) resolve({ id, port, child, output: () => text });
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
@@ -148,8 +149,6 @@ export async function runClusterChaos(options: ClusterChaosOptions): Promise<Clu
     '200',
     '--round-timeout',
     '10000',
-    '--log-level',
-    'warn',
   ];
   const ports = await Promise.all(Array.from({ length: NODES }, () => freePort()));
   const nodes: Node[] = [];
@@ -189,11 +188,12 @@ export async function runClusterChaos(options: ClusterChaosOptions): Promise<Clu
       done.catch(() => undefined);
       clients.push({ client, done });
     }
-    await fetch(`http://127.0.0.1:${ports[1]}/v1/rounds`, {
+    const queued = await fetch(`http://127.0.0.1:${ports[1]}/v1/rounds`, {
       method: 'POST',
       headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ rounds: 100_000 }),
+      body: JSON.stringify({ rounds: 10_000 }),
     });
+    if (queued.status !== 202) throw new Error(`POST /v1/rounds answered ${queued.status}: ${await queued.text()}`);
     const committedCount = async (port: number) =>
       (await get<{ rounds: { status: string }[] }>(port, '/v1/rounds'))?.rounds.filter((r) => r.status === 'committed')
         .length;
@@ -267,6 +267,9 @@ export async function runClusterChaos(options: ClusterChaosOptions): Promise<Clu
     for (const round of byRound.keys()) if (!logged.includes(round)) summary.lostRecords++;
     summary.roundsCommitted = byRound.size;
     return summary;
+  } catch (e) {
+    for (const node of nodes) log(`--- ${node.id} (last lines) ---\n${node.output().slice(-3_000)}`);
+    throw e;
   } finally {
     for (const c of clients) c.client.stop();
     await Promise.all(clients.map((c) => c.done.catch(() => undefined)));

@@ -10,7 +10,7 @@ const RedisUrlSchema = z.string().refine(
       return false;
     }
   },
-  { message: 'must be a redis://HOST:PORT URL' },
+  { error: 'must be a redis://HOST:PORT URL' },
 );
 
 /**

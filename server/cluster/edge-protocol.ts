@@ -81,7 +81,7 @@ export class EdgeProtocol extends ProtocolBase {
     this.deadline = undefined;
     if (this.listening || this.settled()) return [];
     this.listening = true;
-    const work = this.cluster.nextPartial(this.ctx.round).then((received) => (now: number) => {
+    const work = this.cluster.nextPartial(this.ctx.round).then((received) => () => {
       this.listening = false;
       this.accept(received);
       return this.advance();

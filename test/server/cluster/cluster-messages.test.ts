@@ -32,7 +32,7 @@ describe('cluster message frames', () => {
     expect(() => decodeFrame(frame.subarray(0, frame.byteLength - 1))).toThrow(/overruns the frame/);
     const notJson = Buffer.concat([Buffer.from([3, 0, 0, 0]), Buffer.from('{x}')]);
     expect(() => decodeFrame(notJson)).toThrow(/not JSON/);
-    expect(() => decodeFrame(encodeFrame({ message: { ...partial, token: -1 } as ClusterMessage }))).toThrow(
+    expect(() => decodeFrame(encodeFrame({ message: { ...partial, token: -1 } }))).toThrow(
       /invalid cluster message[\s\S]*token/,
     );
     expect(() => decodeFrame(Buffer.concat([frame, Buffer.alloc(3)]))).toThrow(/not whole float32 values/);
