@@ -188,6 +188,18 @@ export const SERVER_FLAGS: Record<string, { arg: string; path: string[]; type: F
     type: 'string',
     help: 'audit mode: record every payload of secure rounds here',
   },
+  cluster: {
+    arg: 'URL',
+    path: ['cluster', 'redis'],
+    type: 'string',
+    help: 'run as one node of a cluster on this Redis (redis://HOST:PORT), sharing --data-dir with the others',
+  },
+  'node-id': {
+    arg: 'ID',
+    path: ['cluster', 'nodeId'],
+    type: 'string',
+    help: "cluster: this node's id (default hostname-pid-random)",
+  },
   'log-level': {
     arg: 'LEVEL',
     path: ['log', 'level'],

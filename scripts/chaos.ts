@@ -1,10 +1,12 @@
 /**
  * `npm run chaos -- [--kills N] [--seed S] [--max-delay MS]`: SIGKILLs a real coordinator N times
  * (see chaos/run-chaos.ts) and prints one summary line; exits 1 when anything was lost.
+ * `npm run chaos -- --cluster [...]`: SIGKILLs the leader of a 3-node cluster instead (chaos/run-cluster-chaos.ts).
  */
 import { parseArgs } from 'node:util';
 import { setupBackend } from '../shared/engine/backend.js';
 import { runChaos, summaryLine } from './chaos/run-chaos.js';
+import { clusterSummaryLine, runClusterChaos } from './chaos/run-cluster-chaos.js';
 
 function positiveInt(name: string, text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
@@ -14,13 +16,28 @@ function positiveInt(name: string, text: string | undefined, fallback: number): 
 }
 
 const { values } = parseArgs({
-  options: { kills: { type: 'string' }, seed: { type: 'string' }, 'max-delay': { type: 'string' } },
+  options: {
+    kills: { type: 'string' },
+    seed: { type: 'string' },
+    'max-delay': { type: 'string' },
+    cluster: { type: 'boolean', default: false },
+  },
 });
 const kills = positiveInt('kills', values.kills, 10);
 const seed = positiveInt('seed', values.seed, 1);
 const maxDelayMs = positiveInt('max-delay', values['max-delay'], 4000);
 
 await setupBackend('wasm', { log: () => undefined });
+if (values.cluster) {
+  const summary = await runClusterChaos({ kills, seed, maxDelayMs, log: (line) => console.log(line) });
+  console.log(clusterSummaryLine(summary));
+  const clean =
+    summary.lostRounds === 0 &&
+    summary.doubleCommits === 0 &&
+    summary.lostRecords === 0 &&
+    summary.tokenRegressions === 0;
+  process.exit(clean ? 0 : 1);
+}
 const started = Date.now();
 const summary = await runChaos({ kills, seed, maxDelayMs, log: (line) => console.log(line) });
 const restarts = summary.restartMs;

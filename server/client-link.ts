@@ -14,6 +14,8 @@ export type LinkMessage =
 /** A connected client as the coordinator sees it: an id and a way to reach it. */
 export interface ClientLink {
   readonly id: string;
+  /** The socket.io connection id, by which a cluster node reaches the client through the Redis adapter. */
+  readonly connection?: string;
   /** It holds held-out data and takes part in federated evaluation. */
   readonly canEvaluate?: boolean;
   send(message: LinkMessage): void;

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { strategyConfigSchema } from '../shared/aggregation/strategy.js';
 import { PrivacyConfigSchema } from '../shared/privacy/config.js';
 import { TrainConfigSchema } from '../shared/protocol/messages.js';
+import { ClusterConfigSchema } from './cluster/cluster-config.js';
 import { CompressionConfigSchema } from './compression-config.js';
 import { HttpTimeoutsSchema } from './http-server.js';
 import { LogConfigSchema } from './logger.js';
@@ -112,6 +113,8 @@ export const CoordinatorConfigSchema = z.strictObject({
   compression: CompressionConfigSchema.prefault({}),
   /** The operational log (server/logger.ts): level and format. */
   log: LogConfigSchema.prefault({}),
+  /** Run as one node of a cluster on Redis (server/cluster/); a single process when absent. */
+  cluster: ClusterConfigSchema.optional(),
 });
 export type CoordinatorConfig = z.output<typeof CoordinatorConfigSchema>;
 export type CoordinatorConfigInput = z.input<typeof CoordinatorConfigSchema>;

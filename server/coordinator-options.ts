@@ -12,6 +12,7 @@ import type { RoundPolicy } from './round/round-machine.js';
 import type { Clock } from './round/scheduler.js';
 import type { CheckpointStore } from './store/checkpoint-store.js';
 import type { CheckpointState } from './store/json-tree.js';
+import type { CommitFence } from './store/commit-fence.js';
 
 /** The injected strategy: who takes part, how updates combine, how the global model moves. */
 export interface CoordinatorStrategy {
@@ -69,6 +70,8 @@ export interface CoordinatorOptions {
   privacyJournal?: PrivacyJournal;
   /** Largest L2 norm of a round's aggregated update; a larger (or non-finite) one fails the round. */
   maxUpdateNorm?: number;
+  /** Cluster mode: the leader lease's fencing check, made right before each version becomes visible. */
+  fence?: CommitFence;
   clock?: Clock;
   log?: (line: string) => void;
 }

@@ -51,6 +51,22 @@ export async function startingPoint(opts: CoordinatorOptions, log: (line: string
   return { weights: start.weights, version: start.version, highestVersion, lastRound, history };
 }
 
+/**
+ * A cluster follower's start: the newest version that verifies and the round log, read only. It
+ * neither cleans up the data dir (the leader may be saving into it) nor writes version 0 (the
+ * leader does); undefined while the dir holds no version yet.
+ */
+export async function followerStartingPoint(opts: CoordinatorOptions): Promise<CoordinatorStart | undefined> {
+  const { store, task } = opts;
+  const latest = await store.latest();
+  if (!latest) return undefined;
+  assertSameLayout(task, latest.weightSpecs, store.dir);
+  const history = await opts.roundLog.read();
+  const lastRound = Math.max(latest.round, ...history.map((r) => r.round));
+  const highestVersion = Math.max(latest.version, ...(await store.versions()));
+  return { weights: latest.weights, version: latest.version, highestVersion, lastRound, history };
+}
+
 function assertSameLayout(task: Task, specs: readonly { name: string; shape: number[] }[], dir: string): void {
   const same =
     specs.length === task.weightSpecs.length &&

@@ -12,7 +12,7 @@ import type { Task } from '../shared/task.js';
 import type { ClientLink, ClientMessage, LinkMessage } from './client-link.js';
 import { ClientRegistry } from './client-registry.js';
 import { GlobalModel } from './global-model.js';
-import { startingPoint, type CoordinatorStart } from './coordinator-start.js';
+import { followerStartingPoint, startingPoint, type CoordinatorStart } from './coordinator-start.js';
 import { RoundsRefusedError, type CommittedModel, type CoordinatorOptions } from './coordinator-options.js';
 import type { Inbound, Verdict } from './round/aggregation-protocol.js';
 import {
@@ -50,10 +50,10 @@ interface CoordinatorEvents {
  */
 export class Coordinator extends EventEmitter<CoordinatorEvents> {
   private readonly clients = new ClientRegistry();
-  private readonly history: RoundRecord[];
+  private history: RoundRecord[];
   private readonly scheduler: RoundScheduler<LinkMessage>;
   private readonly log: (line: string) => void;
-  private readonly model: GlobalModel;
+  private model: GlobalModel;
   private pending = 0;
   private current: RoundRun | undefined;
   private readonly roundLog: RoundLogWriter;
@@ -69,14 +69,70 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     this.scheduler = new RoundScheduler(opts.clock ?? systemClock, (m) => this.clients.get(m.to)?.send(m));
     this.log = opts.log ?? infoLines(createLogger());
     this.roundLog = new RoundLogWriter(opts.roundLog, !!opts.privacy, this.log);
-    const { task, store, strategy, privacy, maxUpdateNorm = DEFAULT_UPDATE_NORM_LIMITS.max } = opts;
-    this.model = new GlobalModel({ task, store, optimizer: strategy.serverOptimizer, privacy, maxUpdateNorm }, start);
+    this.model = this.modelFrom(start);
     this.history = start.history;
+  }
+
+  private modelFrom(start: CoordinatorStart): GlobalModel {
+    const { task, store, strategy, privacy, fence, maxUpdateNorm = DEFAULT_UPDATE_NORM_LIMITS.max } = this.opts;
+    return new GlobalModel(
+      { task, store, optimizer: strategy.serverOptimizer, privacy, maxUpdateNorm, ...(fence ? { fence } : {}) },
+      start,
+    );
   }
 
   /** Resumes from the store's latest version and the round log, or commits the initial weights as version 0. */
   static async open(opts: CoordinatorOptions): Promise<Coordinator> {
     return new Coordinator(opts, await startingPoint(opts, opts.log ?? infoLines(createLogger())));
+  }
+
+  /**
+   * Cluster mode, when this node becomes the leader: resumes from the shared data dir as a restart
+   * would (the newest committed version, the round log, the server optimizer), so numbering goes on
+   * after every round another leader closed. Only while no round runs here.
+   */
+  async reload(): Promise<void> {
+    if (this.running()) throw new Error('cannot reload the coordinator while a round runs');
+    const start = await startingPoint(this.opts, this.log);
+    this.model = this.modelFrom(start);
+    this.history = start.history;
+    this.current = undefined;
+    this.stopped = false;
+    this.emit('changed');
+  }
+
+  /**
+   * Cluster mode, on a follower: the leader closed a round (`record`, its durable record); a
+   * committed one's version (with `weights`) becomes this node's current version too.
+   */
+  follow(record: RoundRecord, weights?: Float32Array): void {
+    if (this.history.some((r) => r.round === record.round && r.status === record.status)) return;
+    this.history.push(record);
+    if (record.status === 'committed' && record.version !== undefined && weights)
+      this.model.adopt(record.version, weights, record.round);
+    else this.model.roundClosed(Math.max(record.round, this.model.lastRound));
+    this.emit('changed');
+  }
+
+  /** Cluster mode: this node lost the leadership; the round running here ends without closing. */
+  async stepDown(): Promise<void> {
+    await this.stop();
+    this.current = undefined;
+  }
+
+  /**
+   * Cluster mode, on a node that does not lead: starts from the newest committed version without
+   * touching the data dir, waiting up to `waitMs` for the leader to write version 0 into an empty one.
+   */
+  static async openFollower(opts: CoordinatorOptions, waitMs: number): Promise<Coordinator> {
+    const end = Date.now() + waitMs;
+    for (;;) {
+      const start = await followerStartingPoint(opts);
+      if (start) return new Coordinator(opts, start);
+      if (Date.now() > end)
+        throw new Error(`no committed version appeared in ${opts.store.dir} within ${waitMs} ms: is a leader running?`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
 
   get task(): Task {

@@ -5,7 +5,8 @@ import type { LinkMessage } from './client-link.js';
 import type { CoordinatorStart } from './coordinator-start.js';
 import type { CoordinatorPrivacy } from './coordinator-options.js';
 import { checkedStep, saveVersion } from './round/commit.js';
-import type { CheckpointStore } from './store/checkpoint-store.js';
+import { VersionExistsError, type CheckpointStore } from './store/checkpoint-store.js';
+import type { CommitFence } from './store/commit-fence.js';
 
 /** What the global model needs to step and persist a version. */
 export interface GlobalModelDeps {
@@ -16,6 +17,8 @@ export interface GlobalModelDeps {
   privacy: CoordinatorPrivacy | undefined;
   /** Largest L2 norm of an aggregated update (see update-norm.ts). */
   maxUpdateNorm: number;
+  /** Cluster mode: the leader's fencing check, made right before a version becomes visible. */
+  fence?: CommitFence;
 }
 
 /** A version a round would commit: numbered and stepped, not yet saved. */
@@ -65,6 +68,15 @@ export class GlobalModel {
     this.lastRoundNumber = round;
   }
 
+  /** A cluster follower: another node committed `version` from `round`; it becomes current here too. */
+  adopt(version: number, weights: Float32Array, round: number): void {
+    if (version <= this.currentVersion) return;
+    this.currentWeights = weights;
+    this.currentVersion = version;
+    this.highestVersion = Math.max(this.highestVersion, version);
+    this.lastRoundNumber = Math.max(this.lastRoundNumber, round);
+  }
+
   /** What a joining client starts from: the task, the model and where numbering stands. */
   welcome(clientId: string): LinkMessage {
     const { task } = this.deps;
@@ -97,13 +109,22 @@ export class GlobalModel {
       const weights = checkedStep(optimizer, this.currentWeights, delta, maxUpdateNorm);
       const version = this.highestVersion + 1;
       const described = await describe({ version, weights });
-      await saveVersion(store, task, { version, weights, record: described.record }, optimizer, privacy);
+      await saveVersion(
+        store,
+        task,
+        { version, weights, record: described.record },
+        optimizer,
+        privacy,
+        this.deps.fence,
+      );
       this.currentWeights = weights;
       this.currentVersion = version;
       this.highestVersion = version;
       return described;
     } catch (e) {
       optimizer.restore(optimizerBefore);
+      // Someone else wrote that number (a cluster leader that lost its lease mid-commit): the next commit takes the one after.
+      if (e instanceof VersionExistsError) this.highestVersion = Math.max(this.highestVersion, e.version);
       throw e;
     }
   }

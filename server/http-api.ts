@@ -9,8 +9,15 @@ import { HttpError, readJsonBody, sendFailure, sendJson } from './serving/http-i
 import { handleServing, type ServingContext } from './serving/routes.js';
 import type { WebHandler } from './web/handler.js';
 
+/** Cluster mode: rounds are queued in Redis for whichever node leads; GET /v1/cluster shows the nodes. */
+export interface ClusterApi {
+  queueRounds(n: number): Promise<{ firstRound: number; pendingRounds: number }>;
+  status(): Promise<unknown>;
+}
+
 export interface ApiContext {
   coordinator: Coordinator;
+  cluster?: ClusterApi;
   metrics: MetricsExposition;
   serving: ServingContext;
   /** The dashboard and browser client pages. */
@@ -39,6 +46,15 @@ async function rounds(req: IncomingMessage, res: ServerResponse, ctx: ApiContext
   requireAdmin(req, ctx.adminToken);
   const parsed = StartRoundsBodySchema.safeParse(await readJsonBody(req, MAX_ADMIN_BODY));
   if (!parsed.success) throw new HttpError(400, `invalid body: ${describeZodError(parsed.error)}`);
+  if (ctx.cluster) {
+    const { firstRound, pendingRounds } = await ctx.cluster.queueRounds(parsed.data.rounds);
+    ctx.logger.info(
+      { rounds: parsed.data.rounds, firstRound },
+      `admin queued ${parsed.data.rounds} round(s) for the cluster`,
+    );
+    sendJson(res, 202, { queued: parsed.data.rounds, firstRound, pendingRounds });
+    return;
+  }
   let firstRound: number;
   try {
     firstRound = ctx.coordinator.startRounds(parsed.data.rounds);
@@ -48,6 +64,13 @@ async function rounds(req: IncomingMessage, res: ServerResponse, ctx: ApiContext
   }
   ctx.logger.info({ rounds: parsed.data.rounds, firstRound }, `admin queued ${parsed.data.rounds} round(s)`);
   sendJson(res, 202, { queued: parsed.data.rounds, firstRound, pendingRounds: ctx.coordinator.pendingRounds() });
+}
+
+async function cluster(req: IncomingMessage, res: ServerResponse, ctx: ApiContext): Promise<void> {
+  requireMethod(req, ['GET']);
+  if (!ctx.cluster)
+    throw new HttpError(404, 'this coordinator runs alone, not as a cluster node (start it with --cluster)');
+  sendJson(res, 200, await ctx.cluster.status());
 }
 
 function health(req: IncomingMessage, res: ServerResponse, ctx: ApiContext): void {
@@ -93,6 +116,10 @@ export async function handleApi(req: IncomingMessage, res: ServerResponse, ctx: 
       }
       case '/metrics': {
         await metrics(req, res, ctx);
+        return;
+      }
+      case '/v1/cluster': {
+        await cluster(req, res, ctx);
         return;
       }
       default:

@@ -1,5 +1,5 @@
 import type { Server as HttpServer } from 'node:http';
-import { Server } from 'socket.io';
+import { Server, type ServerOptions } from 'socket.io';
 import { z } from 'zod';
 import {
   describeZodError,
@@ -49,7 +49,12 @@ export interface SocketTransportOptions {
   onJoin?: (id: string, join: JoinAuth) => void;
   /** socket.io's heartbeat; default its own (ping every 25 s, 20 s to answer). */
   heartbeat?: Heartbeat;
+  /** Cluster mode: socket.io's Redis adapter, so any node can reach a connection on another. */
+  adapter?: ServerOptions['adapter'];
 }
+
+/** What the transport hands connections and messages to: the coordinator, or a cluster node in front of it. */
+export type ClientSink = Pick<Coordinator, 'task' | 'join' | 'leave' | 'receive' | 'refuseUpdate' | 'countRefusal'>;
 
 /**
  * How often the coordinator pings each connection, and how long an answer may take before the
@@ -100,7 +105,7 @@ function joinError(code: ErrorCode, message: string): Error {
  */
 export function attachSocketTransport(
   http: HttpServer,
-  coordinator: Coordinator,
+  coordinator: ClientSink,
   opts: SocketTransportOptions,
 ): CoordinatorServer {
   const parameterCount = coordinator.task.info.parameterCount;
@@ -112,6 +117,7 @@ export function attachSocketTransport(
     maxHttpBufferSize: maxMessageBytes(parameterCount),
     serveClient: false,
     ...heartbeat,
+    ...(opts.adapter ? { adapter: opts.adapter } : {}),
   });
   // Encoded once per global-weights array, not once per participant.
   const encoded = new WeakMap<Float32Array, ArrayBuffer>();
@@ -172,6 +178,7 @@ export function attachSocketTransport(
     const { join } = socket.data;
     const link: ClientLink = {
       id: join.name ?? `client-${socket.id.slice(0, 8)}`,
+      connection: socket.id,
       canEvaluate: join.canEvaluate === true,
       send: (message) => {
         switch (message.event) {

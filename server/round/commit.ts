@@ -4,6 +4,7 @@ import type { Task } from '../../shared/task.js';
 import type { CoordinatorPrivacy } from '../coordinator-options.js';
 import { assertLoggable } from '../round-log.js';
 import type { CheckpointStore } from '../store/checkpoint-store.js';
+import type { CommitFence } from '../store/commit-fence.js';
 import type { CheckpointState } from '../store/json-tree.js';
 import { aggregateProblem, stepProblem } from './update-norm.js';
 
@@ -25,7 +26,9 @@ export function checkedStep(
 /**
  * Persists a committed version with its durable record and what a restart resumes from (the
  * optimizer state, the privacy ledger). A record the round log could not read back is refused
- * first: the round would be committed with its record lost.
+ * first: the round would be committed with its record lost. With a fence (cluster mode) the
+ * version carries who committed it under which fencing token, and is published only if the fence
+ * still approves that token right before it becomes visible.
  */
 export async function saveVersion(
   store: CheckpointStore,
@@ -33,18 +36,26 @@ export async function saveVersion(
   saved: { version: number; weights: Float32Array; record: RoundRecord },
   optimizer: ServerOptimizer,
   privacy: CoordinatorPrivacy | undefined,
+  fence?: CommitFence,
 ): Promise<void> {
   assertLoggable(saved.record);
-  await store.save({
-    version: saved.version,
-    round: saved.record.round,
-    weights: saved.weights,
-    modelTopology: task.modelTopology,
-    weightSpecs: task.weightSpecs,
-    metadata: saved.record,
-    state: {
-      optimizer: optimizer.state(),
-      ...(privacy ? { privacy: privacy.checkpoint() } : {}),
-    } satisfies CheckpointState,
-  });
+  // Read once: the stamp recorded with the version is the one the check approves.
+  const stamp = fence?.stamp();
+  if (fence && !stamp) throw new Error(`this node holds no leader lease: version ${saved.version} is not committed`);
+  await store.save(
+    {
+      version: saved.version,
+      round: saved.record.round,
+      weights: saved.weights,
+      modelTopology: task.modelTopology,
+      weightSpecs: task.weightSpecs,
+      metadata: saved.record,
+      state: {
+        optimizer: optimizer.state(),
+        ...(privacy ? { privacy: privacy.checkpoint() } : {}),
+        ...(stamp ? { committedBy: { ...stamp } } : {}),
+      } satisfies CheckpointState,
+    },
+    fence && stamp ? { beforePublish: () => fence.check(stamp, saved.version) } : {},
+  );
 }

@@ -112,6 +112,11 @@ export class PlaintextProtocol extends ProtocolBase {
     return this.updates.size;
   }
 
+  /** The clients whose update was accepted. */
+  contributorIds(): string[] {
+    return [...this.updates.keys()];
+  }
+
   settled(): boolean {
     return this.pending.size === 0;
   }

@@ -36,6 +36,23 @@ export class CheckpointError extends Error {
   }
 }
 
+/** save() found the version already written (by an earlier run, or by another cluster node). */
+export class VersionExistsError extends Error {
+  override name = 'VersionExistsError';
+  constructor(readonly version: number) {
+    super(`checkpoint version ${version} already exists`);
+  }
+}
+
+/** How save() publishes a version. */
+export interface SaveOptions {
+  /**
+   * Runs once the version's files are durable and right before the rename makes it visible; a
+   * rejection (a cluster leader whose fencing token is stale) removes them, so nothing is written.
+   */
+  beforePublish?: () => Promise<void>;
+}
+
 export interface CheckpointStoreOptions {
   /** Warned once per skipped, quarantined or removed directory. */
   logger: Logger;
@@ -138,7 +155,7 @@ export class CheckpointStore {
   }
 
   /** Writes a version atomically; rejects, leaving no trace, on invalid input or an existing version. */
-  async save(cp: CheckpointInput): Promise<void> {
+  async save(cp: CheckpointInput, options: SaveOptions = {}): Promise<void> {
     assertVersionNumber('version', cp.version);
     assertVersionNumber('round', cp.round);
     const expected = parameterCount(cp.weightSpecs);
@@ -181,12 +198,12 @@ export class CheckpointStore {
       for (const [name, data] of Object.entries(files)) await writeFileDurable(join(temp, name), data, fs);
       // The files' names must be on disk before the rename publishes the directory.
       await fsyncDir(temp, fs);
+      await options.beforePublish?.();
       try {
         await fs.rename(temp, final);
       } catch (e) {
         // rename() replaces an empty directory but fails on a populated one: another save won.
-        if (errorCode(e) === 'ENOTEMPTY' || errorCode(e) === 'EEXIST')
-          throw new Error(`checkpoint version ${cp.version} already exists`);
+        if (errorCode(e) === 'ENOTEMPTY' || errorCode(e) === 'EEXIST') throw new VersionExistsError(cp.version);
         throw e;
       }
       // The rename is an entry of the parent: only its fsync makes the new version durable.
@@ -415,7 +432,7 @@ export class CheckpointStore {
 
   private async assertAbsent(version: number, final: string): Promise<void> {
     try {
-      if ((await this.fs.readdir(final)).length > 0) throw new Error(`checkpoint version ${version} already exists`);
+      if ((await this.fs.readdir(final)).length > 0) throw new VersionExistsError(version);
     } catch (e) {
       if (errorCode(e) !== 'ENOENT') throw e;
     }

@@ -128,7 +128,7 @@ export function attachLiveFeed(io: Server, source: RoundSource, opts: LiveFeedOp
     dirty = false;
     const list = source.rounds();
     for (const access of AUDIENCES)
-      if (listening(access)) nsp.to(access).emit(FEED_EVENTS.status, status(source, list, access));
+      if (listening(access)) nsp.local.to(access).emit(FEED_EVENTS.status, status(source, list, access));
     cooldown = setTimeout(() => {
       cooldown = undefined;
       if (dirty) send();
@@ -144,7 +144,7 @@ export function attachLiveFeed(io: Server, source: RoundSource, opts: LiveFeedOp
       public: { access: 'public', record: publicRoundView(record, { privacy }) },
       admin: { access: 'admin', record },
     };
-    for (const access of AUDIENCES) nsp.to(access).emit(FEED_EVENTS.round, views[access]);
+    for (const access of AUDIENCES) nsp.local.to(access).emit(FEED_EVENTS.round, views[access]);
     onChanged();
   };
   source.on('changed', onChanged);

@@ -26,6 +26,22 @@ describe('server flags and config file', () => {
     });
   });
 
+  it('runs alone unless --cluster names a Redis; the cluster keys default', () => {
+    expect(serverConfigFromArgs([], {}).cluster).toBeUndefined();
+    const c = serverConfigFromArgs(['--cluster', 'redis://10.0.0.5:6379', '--node-id', 'edge-1'], {});
+    expect(c.cluster).toEqual({
+      redis: 'redis://10.0.0.5:6379',
+      nodeId: 'edge-1',
+      namespace: 'fedserve',
+      leaseMs: 5_000,
+      heartbeatMs: 1_000,
+      commitMarginMs: 500,
+    });
+    expect(() => serverConfigFromArgs(['--cluster', 'localhost:6379'], {})).toThrow(
+      /redis:\/\/HOST:PORT URL[\s\S]*cluster\.redis/,
+    );
+  });
+
   it('lets flags override the file and the environment supply tokens', async () => {
     const file = join(dir, 'c.json');
     await writeFile(

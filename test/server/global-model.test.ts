@@ -95,6 +95,19 @@ describe('GlobalModel', () => {
     expect(next.version).toBe(6);
   });
 
+  it('fails a commit whose number another writer took, and numbers the next one after it', async () => {
+    // Another cluster node (a leader that lost its lease mid-commit) published version 6 meanwhile.
+    await store.save({ ...task, weights: Float32Array.from([9, 9, 9, 9]), version: 6, round: 8, metadata: {} });
+    const m = model();
+    const commit = () => m.commit(delta(), async ({ version }) => ({ record: { ...record(8), version } }));
+    await expect(commit()).rejects.toThrow(/version 6 already exists/);
+    expect(m.version).toBe(3);
+    expect(optimizer.state()).toEqual({});
+    await commit();
+    expect(m.version).toBe(7);
+    expect(Array.from((await store.load(6)).weights)).toEqual([9, 9, 9, 9]);
+  });
+
   it('refuses a non-finite aggregate before evaluating or saving anything', async () => {
     const m = model();
     let described = false;

@@ -1,0 +1,491 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { ClientLink, ClientMessage, Coordinator } from '../coordinator.js';
+import type { CoordinatorServer } from '../client-events.js';
+import type { Logger } from '../logger.js';
+import type { RoundContext, Verdict } from '../round/aggregation-protocol.js';
+import type { ModelRegistry } from '../serving/model-registry.js';
+import type { CheckpointStore } from '../store/checkpoint-store.js';
+import type { ClientSink } from '../socket-transport.js';
+import type { RoundRecord } from '../../shared/protocol/rounds.js';
+import type { UpdateCodecSpec } from '../../shared/compression/codec-spec.js';
+import type { UpdateNormLimits } from '../round/update-norm.js';
+import { errorMessage } from '../../shared/error-message.js';
+import { ClusterBus } from './cluster-bus.js';
+import type { ClusterConfig } from './cluster-config.js';
+import { clusterKeys, type ClusterKeys } from './cluster-keys.js';
+import type { ClusterMessage, Framed, Partial } from './cluster-messages.js';
+import { EdgeAggregator } from './edge-aggregator.js';
+import type { EdgeCluster, ReceivedPartial } from './edge-protocol.js';
+import { LeaderLease } from './leader-lease.js';
+import { NodeRegistry, type NodeEntry } from './node-registry.js';
+import { RemoteLink } from './remote-link.js';
+import { RoundQueue } from './round-queue.js';
+
+/** What /v1/cluster shows. */
+export interface ClusterStatus {
+  node: string;
+  leader: string | null;
+  fencingToken: number | null;
+  /** The newest committed version and the fencing token it was committed under. */
+  committed: { version: number; token: number } | null;
+  targetRound: number;
+  lastClosedRound: number;
+  nodes: (NodeEntry & { leader: boolean })[];
+}
+
+/** How rounds train: what a node's edge aggregator checks updates against. */
+export interface EdgeRules {
+  codec: UpdateCodecSpec;
+  normLimits: UpdateNormLimits;
+}
+
+/** The parts of a node that exist only once the coordinator and the HTTP server do. */
+export interface AttachedNode {
+  coordinator: Coordinator;
+  registry: ModelRegistry;
+  store: CheckpointStore;
+  io: CoordinatorServer;
+  url: string;
+}
+
+/** Share of the training deadline after which a node forwards its partial even if clients are still out. */
+const FLUSH_AT = 0.9;
+
+/**
+ * One node of a coordinator cluster on Redis. Every node accepts clients, aggregates its own
+ * clients' updates (edge-aggregator.ts) and serves every committed version; the node holding the
+ * leader lease (leader-lease.ts) also runs the round state machine over the clients of all nodes,
+ * combines the nodes' partials (edge-protocol.ts) and commits under its fencing token. Leadership
+ * moves when the leader stops renewing its lease: the next node to take it resumes from the shared
+ * data dir as a restarted coordinator would, and the round that was cut off runs again.
+ */
+export class ClusterNode implements EdgeCluster {
+  readonly nodeId: string;
+  readonly lease: LeaderLease;
+  private readonly keys: ClusterKeys;
+  private readonly redis: Redis;
+  private readonly sub: Redis;
+  private readonly adapterPub: Redis;
+  private readonly adapterSub: Redis;
+  private readonly nodes: NodeRegistry;
+  private readonly bus: ClusterBus;
+  private readonly queue: RoundQueue;
+  private readonly edge: EdgeAggregator;
+  private readonly localLinks = new Map<string, ClientLink>();
+  private readonly remoteLinks = new Map<string, RemoteLink>();
+  private readonly partials: ReceivedPartial[] = [];
+  private partialWaiter: { round: number; resolve: (p: ReceivedPartial) => void } | undefined;
+  private attached: AttachedNode | undefined;
+  private leading = false;
+  /** The highest round number queued on this node's coordinator while it leads. */
+  private queuedUpTo = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private ticking: Promise<void> = Promise.resolve();
+  private readonly startedAt = Date.now();
+  /** When this node last renewed its lease, to say how late it was when it lost it. */
+  private renewedAt = 0;
+  /** The newest fencing token heard from a leader: what an older one says (it lost its lease) is ignored. */
+  private newestToken = 0;
+  private closed = false;
+
+  constructor(
+    private readonly config: ClusterConfig,
+    private readonly rules: EdgeRules,
+    private readonly logger: Logger,
+  ) {
+    this.nodeId = config.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    this.keys = clusterKeys(config.namespace);
+    const options = { maxRetriesPerRequest: 2, connectionName: `fedserve:${this.nodeId}` };
+    this.redis = new Redis(config.redis, options);
+    this.sub = this.redis.duplicate();
+    this.adapterPub = this.redis.duplicate();
+    this.adapterSub = this.redis.duplicate();
+    for (const r of [this.redis, this.sub, this.adapterPub, this.adapterSub])
+      r.on('error', (e: Error) => this.logger.warn({ node: this.nodeId }, `cluster redis: ${e.message}`));
+    this.lease = new LeaderLease(this.redis, this.keys, this.nodeId, config.leaseMs, config.commitMarginMs);
+    // A node counts as gone on the same time scale as a leader: a stall shorter than the lease loses neither.
+    const nodeTtlMs = config.nodeTtlMs ?? Math.max(config.heartbeatMs * 3, config.leaseMs);
+    this.nodes = new NodeRegistry(this.redis, this.keys, this.nodeId, nodeTtlMs);
+    this.queue = new RoundQueue(this.redis, this.keys);
+    this.bus = new ClusterBus(
+      this.redis,
+      this.sub,
+      this.keys,
+      (framed) => this.onMessage(framed),
+      (reason) => this.logger.warn(`cluster: ignored a message: ${reason}`),
+    );
+    this.edge = new EdgeAggregator(this.nodeId, this.localLinks, (partial, mean) => this.sendPartial(partial, mean));
+  }
+
+  /** The Redis connections socket.io's Redis adapter publishes and subscribes on. */
+  adapterConnections(): { pub: Redis; sub: Redis } {
+    return { pub: this.adapterPub, sub: this.adapterSub };
+  }
+
+  /** Tries the lease once before the coordinator opens: the first node on an empty data dir writes version 0. */
+  async tryLeadAtStart(): Promise<boolean> {
+    await this.bus.start();
+    return (await this.lease.tryAcquire()) !== undefined;
+  }
+
+  /** Starts heartbeats and leadership once the coordinator, registry and HTTP server exist; `initialRounds` is config rounds.start. */
+  async start(attached: AttachedNode, initialRounds: number): Promise<void> {
+    this.attached = attached;
+    attached.coordinator.on('round', (record) => {
+      if (this.leading) void this.announceClosed(record);
+    });
+    if (this.lease.token !== undefined) await this.becomeLeader(this.lease.token, false);
+    if (initialRounds > 0) await this.queue.queueAtStart(initialRounds);
+    await this.beat();
+    await this.syncQueue();
+    this.timer = setInterval(
+      () => {
+        this.ticking = this.ticking.then(() => this.tick());
+      },
+      Math.min(this.config.heartbeatMs, Math.floor(this.config.leaseMs / 3)),
+    );
+  }
+
+  /** The socket transport's view of this node: local clients go to the coordinator, their updates to the edge aggregator. */
+  sink(coordinator: Coordinator): ClientSink {
+    return {
+      task: coordinator.task,
+      join: (link) => {
+        coordinator.join(link);
+        this.localLinks.set(link.id, link);
+        void this.clientsChanged([link], []);
+      },
+      leave: (link) => {
+        coordinator.leave(link);
+        if (this.localLinks.get(link.id) !== link) return;
+        this.localLinks.delete(link.id);
+        this.edge.left(link.id);
+        void this.clientsChanged([], [link.id]);
+      },
+      receive: (clientId: string, message: ClientMessage): Verdict =>
+        message.kind === 'update'
+          ? this.edge.receive(clientId, message.meta, message.delta, message.bytes)
+          : coordinator.receive(clientId, message),
+      refuseUpdate: (clientId, round, reason) => this.edge.refuse(clientId, round, reason),
+      countRefusal: () => coordinator.countRefusal(),
+    };
+  }
+
+  // EdgeCluster, for the leader's edge protocol.
+
+  nodeOf(clientId: string): string | undefined {
+    if (this.localLinks.has(clientId)) return this.nodeId;
+    return this.remoteLinks.get(clientId)?.node;
+  }
+
+  openRound(ctx: RoundContext, participants: readonly string[]): void {
+    const token = this.lease.token;
+    if (token === undefined) return;
+    const message: ClusterMessage = {
+      kind: 'round-open',
+      round: ctx.round,
+      token,
+      leader: this.nodeId,
+      participants: [...participants],
+      task: {
+        round: ctx.round,
+        version: ctx.version,
+        config: ctx.trainConfig,
+        timeoutMs: ctx.timeoutMs,
+        ...(this.rules.codec.codec !== 'float32' ? { compression: this.rules.codec } : {}),
+      },
+      codec: this.rules.codec,
+      normLimits: this.rules.normLimits,
+      flushAt: Date.now() + Math.floor(ctx.timeoutMs * FLUSH_AT),
+    };
+    this.partials.length = 0;
+    void this.publish('all', { message, vector: ctx.globalWeights });
+  }
+
+  nextPartial(round: number): Promise<ReceivedPartial> {
+    const i = this.partials.findIndex((p) => p.partial.round === round);
+    if (i >= 0) return Promise.resolve(this.partials.splice(i, 1)[0]);
+    return new Promise((resolve) => (this.partialWaiter = { round, resolve }));
+  }
+
+  /** POST /v1/rounds on any node: raises the cluster's target round; the leader runs them. */
+  async queueRounds(n: number): Promise<{ firstRound: number; pendingRounds: number }> {
+    const queued = await this.queue.add(n);
+    await this.publish('leader', { message: { kind: 'queued' } });
+    return queued;
+  }
+
+  isLeader(): boolean {
+    return this.leading;
+  }
+
+  async status(): Promise<ClusterStatus> {
+    const [nodes, leader, committed, queue] = await Promise.all([
+      this.nodes.live(),
+      this.redis.get(this.keys.lease),
+      this.redis.get(this.keys.committed),
+      this.queue.read(),
+    ]);
+    const token = await this.redis.get(this.keys.token);
+    const [version, by] = committed?.split(':').map(Number) ?? [];
+    return {
+      node: this.nodeId,
+      leader,
+      fencingToken: leader !== null && token !== null ? Number(token) : null,
+      committed: committed ? { version, token: by } : null,
+      targetRound: queue.target,
+      lastClosedRound: queue.lastClosed,
+      nodes: nodes.map((n) => ({ ...n, leader: n.id === leader })),
+    };
+  }
+
+  /** This node's own figures, for /metrics. */
+  localFigures(): { clients: number; bytesIn: number; leaderBytesIn: number; leader: boolean; token: number } {
+    return {
+      clients: this.localLinks.size,
+      bytesIn: this.edge.bytesIn,
+      leaderBytesIn: this.bus.leaderBytesIn,
+      leader: this.leading,
+      token: this.lease.token ?? 0,
+    };
+  }
+
+  /** Leaves the cluster: gives up the lease (so another node need not wait for it to expire) and the registry. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.ticking;
+    this.edge.end();
+    try {
+      if (this.leading) await this.lease.release();
+      await this.nodes.remove();
+    } catch (e) {
+      this.logger.warn(`cluster: could not leave cleanly: ${errorMessage(e)}`);
+    }
+    for (const r of [this.redis, this.sub, this.adapterPub, this.adapterSub]) r.disconnect();
+  }
+
+  private async tick(): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.beat();
+      if (this.leading) {
+        if (await this.lease.renew()) {
+          this.renewedAt = Date.now();
+          await this.reconcileClients();
+        } else
+          await this.stepDown(
+            `the lease was lost (last renewed ${Date.now() - this.renewedAt} ms ago, lease ${this.config.leaseMs} ms)`,
+          );
+      } else {
+        const token = await this.lease.tryAcquire();
+        if (token !== undefined) await this.becomeLeader(token, true);
+      }
+    } catch (e) {
+      this.logger.warn({ node: this.nodeId }, `cluster: ${errorMessage(e)}`);
+    }
+  }
+
+  private async beat(): Promise<void> {
+    const { attached } = this;
+    await this.nodes.heartbeat(
+      {
+        url: attached?.url ?? '',
+        clients: this.localLinks.size,
+        bytesIn: this.edge.bytesIn,
+        leaderBytesIn: this.bus.leaderBytesIn,
+        version: attached?.registry.current()?.version ?? 0,
+        startedAt: this.startedAt,
+      },
+      [...this.localLinks.values()].map((l) => ({ id: l.id, connection: l.connection ?? l.id })),
+    );
+  }
+
+  private async becomeLeader(token: number, takeover: boolean): Promise<void> {
+    const { coordinator, registry, store } = this.attached!;
+    this.leading = true;
+    this.renewedAt = Date.now();
+    await this.bus.leading(true);
+    if (takeover) {
+      // As a restarted coordinator: the newest committed version, the round log, the optimizer state.
+      await coordinator.reload();
+      const version = coordinator.currentVersion;
+      if (registry.current()?.version !== version) await registry.publish(version, await store.load(version));
+    }
+    this.logger.info(
+      { node: this.nodeId, token, version: coordinator.currentVersion },
+      `cluster: node ${this.nodeId} leads with fencing token ${token} (version ${coordinator.currentVersion}, next round ${coordinator.nextRoundNumber()})`,
+    );
+    await this.reconcileClients();
+    this.queuedUpTo = coordinator.nextRoundNumber() - 1;
+    await this.syncQueue();
+  }
+
+  private async stepDown(why: string): Promise<void> {
+    const { coordinator } = this.attached!;
+    this.leading = false;
+    this.lease.forget();
+    this.logger.warn({ node: this.nodeId }, `cluster: node ${this.nodeId} no longer leads: ${why}`);
+    await this.bus.leading(false);
+    await coordinator.stepDown();
+    for (const link of this.remoteLinks.values()) coordinator.leave(link);
+    this.remoteLinks.clear();
+  }
+
+  /** The leader runs rounds until the cluster's target round has closed. */
+  private async syncQueue(): Promise<void> {
+    if (!this.leading) return;
+    const { target } = await this.queue.read();
+    if (target <= this.queuedUpTo) return;
+    const n = target - this.queuedUpTo;
+    this.queuedUpTo = target;
+    try {
+      this.attached!.coordinator.startRounds(n);
+    } catch (e) {
+      this.logger.warn(`cluster: could not queue ${n} round(s): ${errorMessage(e)}`);
+    }
+  }
+
+  /**
+   * Brings the remote clients in line with the registry on every leader tick: clients of nodes whose
+   * entry expired are gone (the round stops waiting for them), and a client whose join notice was
+   * lost (pub/sub is at most once), or whose node was briefly missing at takeover, is added.
+   */
+  private async reconcileClients(): Promise<void> {
+    const coordinator = this.attached!.coordinator;
+    const present = new Map<string, { node: string; connection: string }>();
+    for (const node of await this.nodes.live()) {
+      if (node.id === this.nodeId) continue;
+      for (const { id, connection } of await this.nodes.clientsOf(node.id))
+        present.set(id, { node: node.id, connection });
+    }
+    if (!this.leading) return;
+    for (const link of [...this.remoteLinks.values()]) {
+      const now = present.get(link.id);
+      if (now?.node === link.node && now.connection === link.connection) continue;
+      this.remoteLinks.delete(link.id);
+      coordinator.leave(link);
+    }
+    for (const [id, { node, connection }] of present) this.addRemote(id, node, connection);
+  }
+
+  private addRemote(id: string, node: string, connection: string): void {
+    // Connected here: a stale entry of another node must not close the live connection.
+    if (this.localLinks.has(id)) return;
+    const known = this.remoteLinks.get(id);
+    if (known && known.node === node && known.connection === connection) return;
+    const link = new RemoteLink(id, node, connection, this.attached!.io);
+    this.remoteLinks.set(id, link);
+    this.attached!.coordinator.join(link);
+  }
+
+  private async clientsChanged(joined: readonly ClientLink[], left: readonly string[]): Promise<void> {
+    try {
+      const connected = joined.map((l) => ({ id: l.id, connection: l.connection ?? l.id }));
+      await this.nodes.clientsChanged(connected, left);
+      await this.publish('leader', {
+        message: { kind: 'clients', node: this.nodeId, joined: connected, left: [...left] },
+      });
+    } catch (e) {
+      this.logger.warn(`cluster: could not report client changes: ${errorMessage(e)}`);
+    }
+  }
+
+  private sendPartial(partial: Partial, mean: Float32Array | undefined): void {
+    void this.publish('leader', { message: partial, ...(mean ? { vector: mean } : {}) });
+  }
+
+  private async announceClosed(record: RoundRecord): Promise<void> {
+    const token = this.lease.token;
+    if (token === undefined) return;
+    await this.queue.closed(record.round);
+    await this.publish('all', {
+      message: {
+        kind: 'round-closed',
+        round: record.round,
+        token,
+        record,
+        closed: {
+          round: record.round,
+          outcome: record.status === 'committed' ? 'committed' : 'failed',
+          version: record.version ?? this.attached!.coordinator.currentVersion,
+          ...(record.reason ? { reason: record.reason } : {}),
+        },
+      },
+    });
+  }
+
+  private async publish(to: 'all' | 'leader', framed: Framed): Promise<void> {
+    try {
+      await this.bus.send(to, framed);
+    } catch (e) {
+      this.logger.warn(`cluster: could not publish a ${framed.message.kind} message: ${errorMessage(e)}`);
+    }
+  }
+
+  private onMessage({ message, vector }: Framed): void {
+    if (message.kind === 'round-open' || message.kind === 'round-closed') {
+      if (message.token < this.newestToken) {
+        this.logger.warn(
+          `cluster: ignored round ${message.round}'s ${message.kind} from a leader with the superseded fencing token ${message.token}`,
+        );
+        return;
+      }
+      this.newestToken = message.token;
+    }
+    switch (message.kind) {
+      case 'round-open':
+        if (vector) this.edge.open(message, vector);
+        return;
+      case 'partial': {
+        if (!this.leading || message.token !== this.lease.token) return;
+        const received = { partial: message, mean: vector };
+        const waiter = this.partialWaiter;
+        if (waiter && waiter.round === message.round) {
+          this.partialWaiter = undefined;
+          waiter.resolve(received);
+        } else this.partials.push(received);
+        return;
+      }
+      case 'round-closed':
+        this.edge.closed(message.round);
+        if (!this.leading) void this.follow(message.record, message.closed);
+        return;
+      case 'clients':
+        if (!this.leading || message.node === this.nodeId) return;
+        for (const id of message.left) {
+          const link = this.remoteLinks.get(id);
+          if (link?.node !== message.node) continue;
+          this.remoteLinks.delete(id);
+          this.attached!.coordinator.leave(link);
+        }
+        for (const { id, connection } of message.joined) this.addRemote(id, message.node, connection);
+        return;
+      case 'queued':
+        void this.syncQueue();
+        return;
+      default: {
+        const never: never = message;
+        throw new Error(`unknown cluster message ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /** A follower: the leader closed a round; tell this node's participants, and serve a committed version. */
+  private async follow(record: RoundRecord, closed: Extract<ClusterMessage, { kind: 'round-closed' }>['closed']) {
+    const { coordinator, registry, store } = this.attached!;
+    for (const id of record.participants)
+      this.localLinks.get(id)?.send({ event: 'round-closed', to: id, body: closed });
+    try {
+      if (record.status === 'committed' && record.version !== undefined) {
+        const checkpoint = await store.load(record.version);
+        await registry.publish(record.version, checkpoint);
+        coordinator.follow(record, checkpoint.weights);
+      } else coordinator.follow(record);
+    } catch (e) {
+      this.logger.error(`cluster: could not load committed version ${record.version}: ${errorMessage(e)}`);
+    }
+  }
+}

@@ -1,0 +1,148 @@
+import { WeightedMean } from '../../shared/aggregation/weighted-mean.js';
+import type { UpdateMeta } from '../../shared/protocol/messages.js';
+import type { RoundAggregate, Verdict } from '../round/aggregation-protocol.js';
+import { PlaintextProtocol } from '../round/plaintext-protocol.js';
+import type { ClientLink } from '../client-link.js';
+import type { Partial, RoundOpen } from './cluster-messages.js';
+
+/** What the edge aggregator forwards to the leader: a partial, and the clients' mean as its vector. */
+export type SendPartial = (partial: Partial, mean: Float32Array | undefined) => void;
+
+interface EdgeRound {
+  open: RoundOpen;
+  /** The round's plaintext protocol over this node's participants: the same checks as a single coordinator. */
+  protocol: PlaintextProtocol;
+  refused: Map<string, string>;
+  updateBytes: number;
+  timer: NodeJS.Timeout;
+  flushed: boolean;
+}
+
+/**
+ * Edge aggregation on one cluster node, for plaintext FedAvg: when the leader opens a round, sends
+ * the training task to this node's participants, validates their updates exactly as a single
+ * coordinator does (PlaintextProtocol: participant, codec, size, norm, duplicates), and forwards one
+ * partial to the leader: the example-weighted mean of the accepted updates and their total weight
+ * (the FedAvg of the partials, weighted so, is the FedAvg of all updates). It forwards once every
+ * local participant has contributed or dropped, or at the round's flush time, whichever comes first;
+ * later updates are refused as stale.
+ */
+export class EdgeAggregator {
+  private current: EdgeRound | undefined;
+  /** Bytes of client updates this node accepted since it started. */
+  bytesIn = 0;
+
+  constructor(
+    readonly nodeId: string,
+    private readonly links: ReadonlyMap<string, ClientLink>,
+    private readonly sendPartial: SendPartial,
+  ) {}
+
+  /** The leader opened a round: this node's share of it starts (replacing any earlier round). */
+  open(open: RoundOpen, weights: Float32Array): void {
+    this.end();
+    const { task } = open;
+    const protocol = new PlaintextProtocol(
+      {
+        round: open.round,
+        version: task.version,
+        globalWeights: weights,
+        trainConfig: task.config,
+        timeoutMs: task.timeoutMs,
+        aggregator: new WeightedMean(),
+      },
+      open.normLimits,
+      open.codec,
+    );
+    const local = open.participants.filter((id) => this.links.has(id));
+    const state: EdgeRound = {
+      open,
+      protocol,
+      refused: new Map(),
+      updateBytes: 0,
+      timer: setTimeout(() => this.flush(state), Math.max(0, open.flushAt - Date.now())),
+      flushed: false,
+    };
+    this.current = state;
+    for (const message of protocol.begin(local)) this.links.get(message.to)?.send(message);
+    this.flushIfSettled(state);
+  }
+
+  /** A local client's decoded update. */
+  receive(clientId: string, meta: UpdateMeta, delta: Float32Array, bytes: number): Verdict {
+    const state = this.current;
+    if (!state || state.open.round !== meta.round || state.flushed) {
+      const why = state?.flushed
+        ? `round ${meta.round}'s updates on this node were already forwarded to the leader`
+        : `no round is collecting updates on this node (update is for round ${meta.round})`;
+      return { ok: false, code: 'stale-round', message: why };
+    }
+    const verdict = state.protocol.receive({ kind: 'update', clientId, meta, delta });
+    if (verdict.ok) {
+      state.updateBytes += bytes;
+      this.bytesIn += bytes;
+    } else if (verdict.code === 'norm-too-large')
+      this.refuse(clientId, meta.round, `${verdict.code}: ${verdict.message}`);
+    this.flushIfSettled(state);
+    return verdict;
+  }
+
+  /** A local participant's update was unusable: it is out of the round. */
+  refuse(clientId: string, round: number, reason: string): void {
+    const state = this.current;
+    if (!state || state.open.round !== round || state.flushed) return;
+    if (state.protocol.drop(clientId)) state.refused.set(clientId, reason);
+    this.flushIfSettled(state);
+  }
+
+  /** A local client disconnected: its contribution is not waited for. */
+  left(clientId: string): void {
+    const state = this.current;
+    if (!state || state.flushed) return;
+    state.protocol.drop(clientId);
+    this.flushIfSettled(state);
+  }
+
+  /** The round closed (or this node stops): nothing more is forwarded for it. */
+  closed(round: number): void {
+    if (this.current?.open.round === round) this.end();
+  }
+
+  end(): void {
+    if (this.current) clearTimeout(this.current.timer);
+    this.current = undefined;
+  }
+
+  private flushIfSettled(state: EdgeRound): void {
+    if (state.protocol.settled()) this.flush(state);
+  }
+
+  private flush(state: EdgeRound): void {
+    if (state.flushed || this.current !== state) return;
+    state.flushed = true;
+    clearTimeout(state.timer);
+    const { open, protocol } = state;
+    let aggregate: RoundAggregate | undefined;
+    try {
+      aggregate = protocol.contributors() > 0 ? protocol.aggregate() : undefined;
+    } catch (e) {
+      // No usable mean (the updates carry no examples): the leader hears why instead.
+      for (const id of protocol.contributorIds())
+        state.refused.set(id, `unusable on node ${this.nodeId}: ${(e as Error).message}`);
+    }
+    const contributions = (aggregate?.contributions ?? []).map((c) => ({ ...c, numExamples: c.numExamples ?? 0 }));
+    this.sendPartial(
+      {
+        kind: 'partial',
+        round: open.round,
+        token: open.token,
+        node: this.nodeId,
+        contributions,
+        refused: [...state.refused].map(([clientId, reason]) => ({ clientId, reason })),
+        weight: aggregate?.numExamples ?? 0,
+        updateBytes: state.updateBytes,
+      },
+      aggregate?.delta,
+    );
+  }
+}

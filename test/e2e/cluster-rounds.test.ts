@@ -1,0 +1,136 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadMnist } from '../../shared/data/mnist.node.js';
+import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import {
+  clusterSetup,
+  json,
+  queueRounds,
+  rounds,
+  startLightClient,
+  startNode,
+  stopClients,
+  stopNode,
+  until,
+  type ClusterProcess,
+  type LightClient,
+} from './cluster-helpers.js';
+import { ADMIN_TOKEN, tempDir } from './helpers.js';
+
+/**
+ * Three real `fedserve server --cluster` processes on one real redis-server and one data dir, six
+ * clients spread over them (two per node): rounds queued on any node commit, every node serves
+ * the committed versions, and /v1/cluster and /metrics show the nodes.
+ */
+
+let redis: TestRedis;
+let dir: Awaited<ReturnType<typeof tempDir>>;
+const nodes: ClusterProcess[] = [];
+const clients: LightClient[] = [];
+const { test: heldOut } = loadMnist();
+
+interface ClusterView {
+  leader: string | null;
+  fencingToken: number | null;
+  nodes: { id: string; clients: number; bytesIn: number; leader: boolean }[];
+}
+
+beforeAll(async () => {
+  redis = await startRedis();
+  dir = await tempDir();
+  const setup = await clusterSetup(dir.path, redis.url, { leaseMs: 2_000, heartbeatMs: 250 }, [
+    '--min-clients',
+    '6',
+    '--selection-window',
+    '0',
+    '--round-timeout',
+    '20000',
+  ]);
+  // The first node opens the empty data dir (version 0); the others start once it did.
+  nodes.push(await startNode(setup, 'n1'));
+  nodes.push(...(await Promise.all([startNode(setup, 'n2'), startNode(setup, 'n3')])));
+  for (let i = 0; i < 6; i++) clients.push(startLightClient(nodes[i % 3].url, i, 50));
+  await until('every node to report its 2 clients', async () => {
+    const view = (await json<ClusterView>(`${nodes[0].url}/v1/cluster`)).body;
+    return view.nodes.length === 3 && view.nodes.every((n) => n.clients === 2) ? view : undefined;
+  });
+});
+
+afterAll(async () => {
+  await stopClients(clients);
+  await Promise.all(nodes.map((n) => stopNode(n)));
+  await redis?.stop();
+  await dir?.remove();
+});
+
+describe('a 3-node cluster', () => {
+  it('commits rounds queued on a follower, with the updates of the clients of every node', async () => {
+    const view = (await json<ClusterView>(`${nodes[1].url}/v1/cluster`)).body;
+    expect(view.leader).toBe('n1');
+    expect(view.fencingToken).toBe(1);
+    expect(view.nodes.map((n) => [n.id, n.leader])).toEqual([
+      ['n1', true],
+      ['n2', false],
+      ['n3', false],
+    ]);
+    const { firstRound } = await queueRounds(nodes[2], 2);
+    expect(firstRound).toBe(1);
+    const list = await until('rounds 1 and 2 to commit', async () => {
+      const l = await rounds(nodes[0]);
+      return l.rounds.filter((r) => r.status === 'committed').length === 2 ? l : undefined;
+    });
+    expect(list.rounds.map((r) => [r.round, r.status, r.version])).toEqual([
+      [1, 'committed', 1],
+      [2, 'committed', 2],
+    ]);
+    const admin = await json<{ rounds: { contributions: { clientId: string }[] }[] }>(`${nodes[0].url}/v1/rounds`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    for (const r of admin.body.rounds)
+      expect(r.contributions.map((c) => c.clientId)).toEqual(['c0', 'c1', 'c2', 'c3', 'c4', 'c5']);
+    for (const c of clients) expect(c.outcomes.filter((o) => o.accepted).map((o) => o.round)).toEqual([1, 2]);
+  });
+
+  it('answers predictions of the newest version on every node, the same on each', async () => {
+    const digit = Array.from(heldOut.x.subarray(0, 784));
+    const answers = await Promise.all(
+      nodes.map((node) =>
+        until(`${node.id} to serve version 2`, async () => {
+          const res = await json<{ predictions: number[][] }>(`${node.url}/v1/models/mnist/versions/2:predict`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ instances: [digit] }),
+          });
+          return res.status === 200 ? res.body.predictions : undefined;
+        }),
+      ),
+    );
+    expect(answers[0][0]).toHaveLength(10);
+    expect(answers[1]).toEqual(answers[0]);
+    expect(answers[2]).toEqual(answers[0]);
+    // Followers list the leader's rounds too.
+    for (const node of nodes.slice(1))
+      expect((await rounds(node)).rounds.map((r) => [r.round, r.status])).toEqual([
+        [1, 'committed'],
+        [2, 'committed'],
+      ]);
+  });
+
+  it('shows the nodes, clients per node and update bytes per node in /v1/cluster and /metrics', async () => {
+    const view = (await json<ClusterView>(`${nodes[2].url}/v1/cluster`)).body;
+    expect(view.nodes.map((n) => n.clients)).toEqual([2, 2, 2]);
+    for (const n of view.nodes) expect(n.bytesIn).toBeGreaterThan(0);
+    const text = await (await fetch(`${nodes[0].url}/metrics`)).text();
+    expect(text).toMatch(/^fedserve_cluster_leader 1$/m);
+    expect(text).toMatch(/^fedserve_cluster_nodes 3$/m);
+    expect(text).toMatch(/^fedserve_cluster_node_clients\{node="n2"\} 2$/m);
+    expect(text).toMatch(/^fedserve_cluster_leader_bytes_received_total [1-9]\d*$/m);
+    // Edge aggregation: per round the leader receives one partial (one update's size plus a header) per node,
+    // not one update per client; client join notices are the rest.
+    const leaderBytes = Number(/^fedserve_cluster_leader_bytes_received_total (\d+)$/m.exec(text)![1]);
+    const updateBytes = 7_850 * 4;
+    expect(leaderBytes).toBeLessThan(2 * 3 * (updateBytes + 2_048));
+    expect(leaderBytes).toBeLessThan(2 * clients.length * updateBytes);
+    const follower = await (await fetch(`${nodes[1].url}/metrics`)).text();
+    expect(follower).toMatch(/^fedserve_cluster_leader 0$/m);
+  });
+});

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { decodeFrame, encodeFrame, type ClusterMessage } from '../../../server/cluster/cluster-messages.js';
+
+const partial: ClusterMessage = {
+  kind: 'partial',
+  round: 2,
+  token: 3,
+  node: 'n1',
+  contributions: [{ clientId: 'a', numExamples: 5 }],
+  refused: [],
+  weight: 5,
+  updateBytes: 16,
+};
+
+describe('cluster message frames', () => {
+  it('carry a header and one float32 vector, read back exactly', () => {
+    const vector = Float32Array.from([0.5, -1, 3e-8, 7]);
+    const frame = encodeFrame({ message: partial, vector });
+    expect(frame.byteLength).toBe(4 + Buffer.byteLength(JSON.stringify(partial)) + 16);
+    const decoded = decodeFrame(frame);
+    expect(decoded.message).toEqual(partial);
+    expect(decoded.vector).toEqual(vector);
+    // Unaligned in a larger buffer (as Redis may hand it over): still read right.
+    const shifted = Buffer.concat([Buffer.alloc(1), frame]).subarray(1);
+    expect(decodeFrame(shifted).vector).toEqual(vector);
+    expect(decodeFrame(encodeFrame({ message: { kind: 'queued' } }))).toEqual({ message: { kind: 'queued' } });
+  });
+
+  it('are refused, naming why, when torn, not JSON, not a known message, or with a ragged vector', () => {
+    expect(() => decodeFrame(Buffer.alloc(2))).toThrow(/has no header/);
+    const frame = encodeFrame({ message: partial });
+    expect(() => decodeFrame(frame.subarray(0, frame.byteLength - 1))).toThrow(/overruns the frame/);
+    const notJson = Buffer.concat([Buffer.from([3, 0, 0, 0]), Buffer.from('{x}')]);
+    expect(() => decodeFrame(notJson)).toThrow(/not JSON/);
+    expect(() => decodeFrame(encodeFrame({ message: { ...partial, token: -1 } }))).toThrow(
+      /invalid cluster message[\s\S]*token/,
+    );
+    expect(() => decodeFrame(Buffer.concat([frame, Buffer.alloc(3)]))).toThrow(/not whole float32 values/);
+  });
+});

@@ -1,0 +1,235 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { WeightedMean } from '../../../shared/aggregation/weighted-mean.js';
+import type { UpdateMeta } from '../../../shared/protocol/messages.js';
+import type { ClientLink, LinkMessage } from '../../../server/client-link.js';
+import type { Partial, RoundOpen } from '../../../server/cluster/cluster-messages.js';
+import { EdgeAggregator } from '../../../server/cluster/edge-aggregator.js';
+import { EdgeProtocol, type EdgeCluster, type ReceivedPartial } from '../../../server/cluster/edge-protocol.js';
+import type { RoundContext } from '../../../server/round/aggregation-protocol.js';
+
+const M = 4;
+const weights = new Float32Array(M);
+
+function open(participants: string[], flushAt = Date.now() + 60_000): RoundOpen {
+  return {
+    kind: 'round-open',
+    round: 3,
+    token: 7,
+    leader: 'lead',
+    participants,
+    task: {
+      round: 3,
+      version: 2,
+      config: { epochs: 1, batchSize: 8, learningRate: 0.1, optimizer: 'sgd' },
+      timeoutMs: 1000,
+    },
+    codec: { codec: 'float32' },
+    normLimits: { max: 1_000, maxToMedian: 100 },
+    flushAt,
+  };
+}
+
+const meta = (numExamples: number, round = 3): UpdateMeta => ({
+  round,
+  numExamples,
+  metrics: { loss: 1, accuracy: 0.5 },
+  trainMs: 10,
+});
+
+function node(id: string, clients: string[]) {
+  const sent: LinkMessage[] = [];
+  const links = new Map<string, ClientLink>(
+    clients.map((c) => [c, { id: c, send: (m: LinkMessage) => sent.push(m), close: () => undefined }]),
+  );
+  const partials: { partial: Partial; mean: Float32Array | undefined }[] = [];
+  const edge = new EdgeAggregator(id, links, (partial, mean) => partials.push({ partial, mean }));
+  return { edge, sent, partials };
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('EdgeAggregator', () => {
+  it('sends the task to its own participants only, and forwards one weighted mean once they all reported', () => {
+    const { edge, sent, partials } = node('n1', ['a', 'b', 'z']);
+    edge.open(open(['a', 'b', 'x']), weights);
+    expect(sent.map((m) => [m.event, m.to])).toEqual([
+      ['train', 'a'],
+      ['train', 'b'],
+    ]);
+    expect(edge.receive('a', meta(1), Float32Array.from([4, 0, 0, 0]), 16)).toEqual({ ok: true });
+    expect(partials).toHaveLength(0);
+    expect(edge.receive('b', meta(3), Float32Array.from([0, 4, 0, 0]), 16)).toEqual({ ok: true });
+    expect(partials).toHaveLength(1);
+    const [{ partial, mean }] = partials;
+    expect(partial).toMatchObject({ round: 3, token: 7, node: 'n1', weight: 4, updateBytes: 32, refused: [] });
+    expect(partial.contributions.map((c) => c.clientId)).toEqual(['a', 'b']);
+    expect(Array.from(mean!)).toEqual([1, 3, 0, 0]);
+    expect(edge.bytesIn).toBe(32);
+  });
+
+  it('refuses what a single coordinator refuses: other rounds, non-participants, duplicates, wrong sizes', () => {
+    const { edge } = node('n1', ['a', 'b', 'z']);
+    expect(edge.receive('a', meta(1), new Float32Array(M), 16)).toMatchObject({ ok: false, code: 'stale-round' });
+    edge.open(open(['a', 'b']), weights);
+    expect(edge.receive('a', meta(1, 2), new Float32Array(M), 16)).toMatchObject({ ok: false, code: 'stale-round' });
+    expect(edge.receive('z', meta(1), new Float32Array(M), 16)).toMatchObject({ ok: false, code: 'not-selected' });
+    expect(edge.receive('a', meta(1), new Float32Array(M + 1), 20)).toMatchObject({ ok: false, code: 'wrong-length' });
+    expect(edge.receive('a', meta(1), new Float32Array(M), 16)).toEqual({ ok: true });
+    expect(edge.receive('a', meta(1), new Float32Array(M), 16)).toMatchObject({ ok: false, code: 'duplicate-update' });
+    expect(edge.bytesIn).toBe(16);
+  });
+
+  it('forwards without participants that left or sent unusable updates, naming the refusals', () => {
+    const { edge, partials } = node('n1', ['a', 'b', 'c']);
+    edge.open(open(['a', 'b', 'c']), weights);
+    edge.receive('a', meta(2), Float32Array.from([1, 1, 1, 1]), 16);
+    edge.refuse('b', 3, 'non-finite: weights[0] is NaN');
+    expect(partials).toHaveLength(0);
+    edge.left('c');
+    expect(partials).toHaveLength(1);
+    expect(partials[0].partial.refused).toEqual([{ clientId: 'b', reason: 'non-finite: weights[0] is NaN' }]);
+    expect(partials[0].partial.contributions.map((c) => c.clientId)).toEqual(['a']);
+  });
+
+  it('forwards what it has at the flush time, and refuses later updates as stale', () => {
+    vi.useFakeTimers();
+    const { edge, partials } = node('n1', ['a', 'b']);
+    edge.open(open(['a', 'b'], Date.now() + 500), weights);
+    edge.receive('a', meta(2), Float32Array.from([1, 1, 1, 1]), 16);
+    vi.advanceTimersByTime(500);
+    expect(partials).toHaveLength(1);
+    expect(partials[0].partial.weight).toBe(2);
+    expect(edge.receive('b', meta(2), new Float32Array(M), 16)).toMatchObject({
+      ok: false,
+      code: 'stale-round',
+      message: expect.stringMatching(/already forwarded/),
+    });
+  });
+
+  it('forwards an empty partial at once when none of the participants is on this node', () => {
+    const { edge, partials } = node('n1', ['z']);
+    edge.open(open(['a']), weights);
+    expect(partials).toEqual([{ partial: expect.objectContaining({ weight: 0, contributions: [] }), mean: undefined }]);
+  });
+});
+
+describe('EdgeProtocol', () => {
+  function cluster(where: Record<string, string>) {
+    const opened: string[][] = [];
+    const queue: ReceivedPartial[] = [];
+    const waiters: ((p: ReceivedPartial) => void)[] = [];
+    const c: EdgeCluster = {
+      nodeOf: (id) => where[id],
+      openRound: (_ctx, participants) => void opened.push([...participants]),
+      nextPartial: () => {
+        const next = queue.shift();
+        return next ? Promise.resolve(next) : new Promise((resolve) => waiters.push(resolve));
+      },
+    };
+    const deliver = (p: ReceivedPartial) => {
+      const w = waiters.shift();
+      if (w) w(p);
+      else queue.push(p);
+    };
+    return { c, opened, deliver };
+  }
+  const ctx: RoundContext = {
+    round: 3,
+    version: 2,
+    globalWeights: weights,
+    trainConfig: { epochs: 1, batchSize: 8, learningRate: 0.1, optimizer: 'sgd' },
+    timeoutMs: 1000,
+    aggregator: new WeightedMean(),
+  };
+  const partial = (nodeId: string, clients: [string, number][], mean?: number[]): ReceivedPartial => ({
+    partial: {
+      kind: 'partial',
+      round: 3,
+      token: 7,
+      node: nodeId,
+      contributions: clients.map(([clientId, numExamples]) => ({ clientId, numExamples })),
+      refused: [],
+      weight: clients.reduce((s, [, n]) => s + n, 0),
+      updateBytes: 16 * clients.length,
+    },
+    mean: mean ? Float32Array.from(mean) : undefined,
+  });
+
+  /** Carries out the protocol's await effects, as the round machine does, until it waits for a partial not yet sent. */
+  function runner(protocol: EdgeProtocol) {
+    let pending: Promise<(now: number) => ReturnType<EdgeProtocol['advance']>> | undefined;
+    const take = (effects: ReturnType<EdgeProtocol['advance']>) => {
+      for (const e of effects) if (e.type === 'await') pending = e.work;
+    };
+    take(protocol.advance());
+    return async () => {
+      while (pending) {
+        const work = pending;
+        const next = await Promise.race([work, new Promise<undefined>((r) => setTimeout(r, 20))]);
+        if (!next) return;
+        pending = undefined;
+        take(next(Date.now()));
+      }
+    };
+  }
+
+  it('opens the round on the nodes, waits for every node with participants, and combines the partials as FedAvg of all updates', async () => {
+    const { c, opened, deliver } = cluster({ a: 'n1', b: 'n1', x: 'n2' });
+    const protocol = new EdgeProtocol(ctx, c);
+    expect(protocol.begin(['a', 'b', 'x'], 100)).toEqual([]);
+    expect(protocol.deadline).toBe(100);
+    expect(opened).toEqual([['a', 'b', 'x']]);
+    const pump = runner(protocol);
+    deliver(
+      partial(
+        'n1',
+        [
+          ['a', 1],
+          ['b', 3],
+        ],
+        [1, 3, 0, 0],
+      ),
+    );
+    await pump();
+    expect(protocol.settled()).toBe(false);
+    expect(protocol.contributors()).toBe(2);
+    deliver(partial('n2', [['x', 4]], [0, 0, 2, 0]));
+    await pump();
+    expect(protocol.settled()).toBe(true);
+    const aggregate = protocol.aggregate();
+    // FedAvg of a=(4,0,0,0)x1, b=(0,4,0,0)x3, x=(0,0,2,0)x4: (4, 12, 8, 0) / 8.
+    expect(Array.from(aggregate.delta)).toEqual([0.5, 1.5, 1, 0]);
+    expect(aggregate.numExamples).toBe(8);
+    expect(aggregate.contributions.map((x) => x.clientId)).toEqual(['a', 'b', 'x']);
+  });
+
+  it('stops waiting for a node whose participants all dropped, and refuses client messages', () => {
+    const { c } = cluster({ a: 'n1', x: 'n2' });
+    const protocol = new EdgeProtocol(ctx, c);
+    protocol.begin(['a', 'x'], 0);
+    expect(protocol.drop('x')).toBe(true);
+    expect(protocol.drop('x')).toBe(false);
+    expect(protocol.settled()).toBe(false);
+    expect(protocol.drop('a')).toBe(true);
+    expect(protocol.settled()).toBe(true);
+    expect(protocol.receive({ kind: 'update', clientId: 'a', meta: meta(1), delta: weights })).toMatchObject({
+      ok: false,
+      code: 'invalid-message',
+    });
+  });
+
+  it('ignores a second partial from one node and a partial whose mean has the wrong size', async () => {
+    const { c, deliver } = cluster({ a: 'n1', x: 'n2' });
+    const protocol = new EdgeProtocol(ctx, c);
+    protocol.begin(['a', 'x'], 0);
+    deliver(partial('n1', [['a', 1]], [1, 1, 1, 1]));
+    deliver(partial('n1', [['a', 1]], [9, 9, 9, 9]));
+    deliver(partial('n2', [['x', 1]], [1, 1]));
+    await runner(protocol)();
+    expect(protocol.settled()).toBe(true);
+    expect(protocol.contributors()).toBe(1);
+    expect(Array.from(protocol.aggregate().delta)).toEqual([1, 1, 1, 1]);
+  });
+});
