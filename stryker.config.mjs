@@ -3,8 +3,14 @@
 import { fileURLToPath } from 'node:url';
 
 /**
- * Mutants that change nothing observable, each with why. Matched by file and the exact source of
- * the mutated node (every mutant inside that node is ignored), so keep `code` as narrow as possible.
+ * Mutants that change nothing observable, each with why. Two kinds of entry:
+ * - {file, code, reason}: node-level, matched by file and the exact source of the mutated node;
+ *   every mutant inside that node is ignored (scripts/mutation/equivalent-mutants.js), so keep
+ *   `code` as narrow as possible, and use it only when all of them are equivalent.
+ * - {file, code, replacement, reason} (optionally `mutator`): one mutant, `code` the exact source of
+ *   its node and `replacement` its replacement as mutation.json reports it. scripts/mutation/run.ts
+ *   counts it as equivalent when it survives, fails when a test kills it (the entry is wrong) and
+ *   reports an entry that names no mutant as stale (scripts/mutation/equivalent-entries.ts).
  */
 export const equivalentMutants = [
   {

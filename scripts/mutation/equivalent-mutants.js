@@ -1,29 +1,35 @@
-// A Stryker ignorer: the mutants listed in stryker.config.mjs (`equivalentMutants`) are equivalent
-// to the original code, so no test can kill them; they are reported as Ignored with their reason.
+// A Stryker ignorer: the node-level entries of stryker.config.mjs' `equivalentMutants` (those
+// without a `replacement`) name nodes whose every mutant is equivalent to the original code, so no
+// test can kill them; they are reported as Ignored with their reason. Entries with a `replacement`
+// name one mutant each; scripts/mutation/run.ts applies those to the finished report
+// (equivalent-entries.ts), since an ignorer can only decide for a whole node.
 import { declareValuePlugin, PluginKind } from '@stryker-mutator/api/plugin';
 import { equivalentMutants } from '../../stryker.config.mjs';
 
-const byFile = new Map();
-for (const entry of equivalentMutants) {
-  if (!entry.file || !entry.code || !entry.reason)
-    throw new Error(`equivalentMutants entry needs file, code and reason: ${JSON.stringify(entry)}`);
-  byFile.set(entry.file, [...(byFile.get(entry.file) ?? []), entry]);
-}
-
-function entriesFor(path) {
-  const filename = path.hub?.file?.opts?.filename?.replaceAll('\\', '/') ?? '';
-  for (const [file, entries] of byFile) if (filename.endsWith(`/${file}`) || filename === file) return entries;
-  return undefined;
-}
-
-export const strykerPlugins = [
-  declareValuePlugin(PluginKind.Ignore, 'equivalent', {
+/** An ignorer for the node-level entries of `entries`. */
+export function nodeIgnorer(entries) {
+  const byFile = new Map();
+  for (const entry of entries) {
+    if (!entry.file || !entry.code || !entry.reason)
+      throw new Error(`equivalentMutants entry needs file, code and reason: ${JSON.stringify(entry)}`);
+    if (entry.replacement !== undefined) continue;
+    byFile.set(entry.file, [...(byFile.get(entry.file) ?? []), entry]);
+  }
+  const entriesFor = (path) => {
+    const filename = path.hub?.file?.opts?.filename?.replaceAll('\\', '/') ?? '';
+    for (const [file, fileEntries] of byFile)
+      if (filename.endsWith(`/${file}`) || filename === file) return fileEntries;
+    return undefined;
+  };
+  return {
     shouldIgnore(path) {
-      const entries = entriesFor(path);
-      if (!entries) return undefined;
+      const fileEntries = entriesFor(path);
+      if (!fileEntries) return undefined;
       const source = path.getSource();
-      const hit = entries.find((e) => e.code === source);
+      const hit = fileEntries.find((e) => e.code === source);
       return hit ? `equivalent: ${hit.reason}` : undefined;
     },
-  }),
-];
+  };
+}
+
+export const strykerPlugins = [declareValuePlugin(PluginKind.Ignore, 'equivalent', nodeIgnorer(equivalentMutants))];

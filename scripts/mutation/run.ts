@@ -3,7 +3,8 @@
  * it, or lines of one file: `file.ts:FROM-TO`) with only that folder's own tests, one after another (incremental, so a rerun re-tests only what changed).
  * Prints each target's counts and survivors, then, as the last line, the totals over the targets run:
  *   mutation: score=S killed=K survived=V timeout=T equivalent=E
- * Exit code 1 when a target scores under 90%.
+ * Exit code 1 when a target scores under 90%, or when a per-mutant equivalent entry names a mutant
+ * a test detected (the entry is wrong; equivalent-entries.ts).
  *
  * --typecheck adds Stryker's TypeScript checker, which sets aside mutants that do not compile
  * before any test runs; on this 2-core machine it made server/auth.ts take 6 minutes instead of
@@ -11,8 +12,10 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Stryker } from '@stryker-mutator/core';
 import { z } from 'zod';
+import { applyMutantEntries, describeMutant, mutantEntries, type MutantEntry } from './equivalent-entries.js';
 
 interface Target {
   mutate: string[];
@@ -127,17 +130,20 @@ function targetNamed(name: string): Target {
 
 const MIN_SCORE = 90;
 
+const Position = z.object({ line: z.number(), column: z.number() });
+
 const Report = z.object({
   files: z.record(
     z.string(),
     z.object({
+      source: z.string(),
       mutants: z.array(
         z.object({
           mutatorName: z.string(),
           replacement: z.string().optional(),
           status: z.string(),
           statusReason: z.string().optional(),
-          location: z.object({ start: z.object({ line: z.number() }) }),
+          location: z.object({ start: Position, end: Position }),
         }),
       ),
     }),
@@ -175,11 +181,27 @@ function slug(target: string): string {
   return target.replace(/[^A-Za-z0-9]+/g, '-');
 }
 
+/** The mutated lines of a `file.ts:FROM-TO` target. */
+function linesOf(name: string): { from: number; to: number } | undefined {
+  const range = /:(\d+)-(\d+)$/.exec(name);
+  return range ? { from: Number(range[1]), to: Number(range[2]) } : undefined;
+}
+
+interface TargetResult {
+  counts: Counts;
+  survivors: string[];
+  /** Lines on the per-mutant equivalent entries: mutants counted equivalent, wrong entries, stale entries. */
+  equivalent: string[];
+  wrong: string[];
+  stale: string[];
+}
+
 async function runTarget(
   name: string,
   target: Target,
   typecheck: boolean,
-): Promise<{ counts: Counts; survivors: string[] }> {
+  entries: readonly MutantEntry[],
+): Promise<TargetResult> {
   const dir = `reports/mutation/${slug(name)}`;
   const jsonFile = `${dir}/mutation.json`;
   // Survivors as they happen (scripts/mutation/survivor-log.js).
@@ -197,10 +219,16 @@ async function runTarget(
   });
   await stryker.runMutationTest();
   const report = Report.parse(JSON.parse(await readFile(jsonFile, 'utf8')));
+  const applied = applyMutantEntries(report.files, entries, linesOf(name));
+  const equivalent = new Set(applied.equivalent.map((a) => a.mutant));
   const counts = zero();
   const survivors: string[] = [];
   for (const [file, { mutants }] of Object.entries(report.files)) {
     for (const m of mutants) {
+      if (equivalent.has(m)) {
+        counts.equivalent++;
+        continue;
+      }
       switch (m.status) {
         case 'Killed':
           counts.killed++;
@@ -228,7 +256,25 @@ async function runTarget(
       }
     }
   }
-  return { counts, survivors };
+  return {
+    counts,
+    survivors,
+    equivalent: applied.equivalent.map(
+      (a) => `${describeMutant(a.file, a.mutant)} (${a.mutant.status}): ${a.entry.reason}`,
+    ),
+    wrong: applied.wrong.map((a) => `${describeMutant(a.file, a.mutant)} was ${a.mutant.status}`),
+    stale: applied.stale.map(
+      (s) => `${s.entry.file} ${JSON.stringify(s.entry.code)} -> ${JSON.stringify(s.entry.replacement)}: ${s.why}`,
+    ),
+  };
+}
+
+/** stryker.config.mjs' per-mutant equivalent entries (its node-level ones are the ignorer's). */
+async function loadMutantEntries(): Promise<MutantEntry[]> {
+  const config = z
+    .object({ equivalentMutants: z.unknown() })
+    .parse(await import(pathToFileURL(resolve('stryker.config.mjs')).href));
+  return mutantEntries(config.equivalentMutants);
 }
 
 async function main(): Promise<void> {
@@ -237,12 +283,19 @@ async function main(): Promise<void> {
   const names = args.filter((a) => a !== '--typecheck');
   const chosen = names.length > 0 ? names : Object.keys(TARGETS);
   const targets = new Map(chosen.map((n) => [n, targetNamed(n)]));
+  const entries = await loadMutantEntries();
   const total = zero();
   const rows: string[] = [];
   const below: string[] = [];
+  let wrongEntries = 0;
   for (const name of chosen) {
     const started = Date.now();
-    const { counts, survivors } = await runTarget(name, targets.get(name)!, typecheck);
+    const { counts, survivors, equivalent, wrong, stale } = await runTarget(
+      name,
+      targets.get(name)!,
+      typecheck,
+      entries,
+    );
     const minutes = (Date.now() - started) / 60_000;
     for (const key of Object.keys(total) as (keyof Counts)[]) total[key] += counts[key];
     const s = score(counts);
@@ -250,7 +303,14 @@ async function main(): Promise<void> {
     rows.push(
       `| ${name} | ${s.toFixed(2)} | ${counts.killed} | ${counts.survived} | ${counts.noCoverage} | ${counts.timeout} | ${counts.equivalent} | ${counts.static} | ${counts.compileError} | ${minutes.toFixed(1)} |`,
     );
-    if (survivors.length > 0) console.log(`\nsurvivors in ${name}:\n${survivors.map((s) => `  ${s}`).join('\n')}`);
+    const list = (title: string, items: string[]): void => {
+      if (items.length > 0) console.log(`\n${title} in ${name}:\n${items.map((s) => `  ${s}`).join('\n')}`);
+    };
+    list('survivors', survivors);
+    list('equivalent by a per-mutant entry', equivalent);
+    list('stale per-mutant equivalent entries (they name no mutant that ran)', stale);
+    list('WRONG per-mutant equivalent entries (a test detects the mutant they name)', wrong);
+    wrongEntries += wrong.length;
   }
   console.log(
     '\n| target | score % | killed | survived | no coverage | timeout | equivalent | static (not run) | compile error | minutes |',
@@ -259,6 +319,12 @@ async function main(): Promise<void> {
   for (const r of rows) console.log(r);
   if (below.length > 0) {
     console.log(`under ${MIN_SCORE}%: ${below.join(', ')}`);
+    process.exitCode = 1;
+  }
+  if (wrongEntries > 0) {
+    console.log(
+      `${wrongEntries} detected mutant(s) named by equivalent entries in stryker.config.mjs: fix those entries`,
+    );
     process.exitCode = 1;
   }
   // Mutants no test reaches count as survivors here, as they do in the score.
