@@ -7,10 +7,11 @@ import { fileURLToPath } from 'node:url';
  * - {file, code, reason}: node-level, matched by file and the exact source of the mutated node;
  *   every mutant inside that node is ignored (scripts/mutation/equivalent-mutants.js), so keep
  *   `code` as narrow as possible, and use it only when all of them are equivalent.
- * - {file, code, replacement, reason} (optionally `mutator`): one mutant, `code` the exact source of
- *   its node and `replacement` its replacement as mutation.json reports it. scripts/mutation/run.ts
- *   counts it as equivalent when it survives, fails when a test kills it (the entry is wrong) and
- *   reports an entry that names no mutant as stale (scripts/mutation/equivalent-entries.ts).
+ * - {file, code, replacement, reason} (optionally `mutator`, and `line`, the node's first line, when
+ *   the same source elsewhere in the file holds a mutant the tests kill): one mutant, `code` the
+ *   exact source of its node and `replacement` its replacement as mutation.json reports it.
+ *   scripts/mutation/run.ts counts it as equivalent when it survives, fails when a test kills it (the
+ *   entry is wrong) and reports an entry that names no mutant as stale (equivalent-entries.ts there).
  */
 export const equivalentMutants = [
   {
@@ -52,8 +53,22 @@ export const equivalentMutants = [
   },
   {
     file: 'shared/privacy/log-math.ts',
-    code: '1 / tiny',
-    reason: 'unreachable: logErfcTail runs for x >= 2, where d = x + a d stays > 0, so d === 0 never holds',
+    code: 'k < 10_000',
+    replacement: 'k <= 10_000',
+    reason: 'for x >= 2 the continued fraction converges in far fewer than 10,000 terms, so the last term never runs',
+  },
+  {
+    file: 'shared/privacy/log-math.ts',
+    code: 'Math.abs(step - 1) < 3e-16',
+    replacement: 'Math.abs(step - 1) <= 3e-16',
+    reason:
+      'step - 1 is exact (Sterbenz) and a multiple of 2^-53, and 3e-16 is not one, so the two never compare equal',
+  },
+  {
+    file: 'shared/privacy/log-math.ts',
+    code: 'x >= 0',
+    replacement: 'x > 0',
+    reason: 'at x = 0 the other branch gives log(2 - 1) = 0 too (+0 rather than -0)',
   },
   {
     file: 'shared/privacy/log-math.ts',
@@ -528,9 +543,10 @@ export const equivalentMutants = [
   },
   {
     file: 'server/round/round-machine.ts',
-    code: 'deadline === undefined',
+    code: 'deadline !== undefined',
+    replacement: 'true',
     reason:
-      'the deadline is undefined only while waiting, aggregating or closed, where the switch below returns [] as well',
+      'the deadline is undefined only while waiting, aggregating or closed, where now < undefined is false and the switch returns [] as well',
   },
   {
     file: 'server/round/update-norm.ts',
