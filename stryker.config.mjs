@@ -97,6 +97,59 @@ export const equivalentMutants = [
     reason: 'an empty catch falls off the end of the async function, which returns undefined as well',
   },
   {
+    file: 'server/store/served-compression.ts',
+    code: 'v < lo',
+    replacement: 'v <= lo',
+    reason: 'at v = lo the assignment gives lo the value it has',
+  },
+  {
+    file: 'server/store/served-compression.ts',
+    code: 'v > hi',
+    replacement: 'v >= hi',
+    reason: 'at v = hi the assignment gives hi the value it has',
+  },
+  {
+    file: 'server/store/served-compression.ts',
+    code: 'cut > 0',
+    replacement: 'true',
+    reason: 'with cut = 0 both pruning loops stop at once (zeroed < 0 is false), so nothing is zeroed either way',
+  },
+  {
+    file: 'server/store/served-compression.ts',
+    code: 'cut > 0',
+    replacement: 'cut >= 0',
+    reason: 'cut is never negative, and with cut = 0 both pruning loops stop at once (see cut > 0 as true)',
+  },
+  {
+    file: 'server/store/served-compression.ts',
+    code: 'i < size',
+    replacement: 'i <= size',
+    reason:
+      'at i = size both pruning loops read tensor[size], undefined past the subarray, and compare NaN, which is false',
+  },
+  {
+    file: 'server/store/served-compression.ts',
+    code: 'zeroed < cut',
+    replacement: 'true',
+    line: 104,
+    reason:
+      'in the first loop zeroed stays below cut: fewer than cut weights lie strictly below the cut-th smallest magnitude',
+  },
+  {
+    file: 'server/store/served-compression.ts',
+    code: 'zeroed < cut',
+    replacement: 'zeroed <= cut',
+    line: 104,
+    reason: 'in the first loop zeroed stays below cut (see zeroed < cut as true)',
+  },
+  {
+    file: 'server/store/served-compression.ts',
+    code: 'tensor[i] !== 0',
+    replacement: 'true',
+    reason:
+      'it differs only at threshold 0, where the ties are zeros already: writing 0 over them changes at most a -0 into +0',
+  },
+  {
     file: 'shared/aggregation/adaptive-optimizers.ts',
     code: 'default: {\n        const never: never = this.variant;\n        throw new Error(`unknown adaptive variant ${String(never)}`);\n      }',
     reason:
@@ -313,6 +366,25 @@ export const equivalentMutants = [
       'a fast path: when the spent RDP alone is over budget every order has negative slack, so the loop and the settling return 0 as well',
   },
   {
+    file: 'shared/privacy/rdp.ts',
+    code: 't > 0',
+    replacement: 'true',
+    reason: 'at t = 0 the loop stops anyway: epsilonAfter(0) <= target, or the function returned 0 above',
+  },
+  {
+    file: 'shared/privacy/rdp.ts',
+    code: 't > 0',
+    replacement: 't >= 0',
+    reason: 'at t = 0 the loop stops anyway: epsilonAfter(0) <= target, or the function returned 0 above',
+  },
+  {
+    file: 'shared/privacy/rdp.ts',
+    code: 'epsilonAfter(t) > query.targetEpsilon',
+    replacement: 'epsilonAfter(t) >= query.targetEpsilon',
+    reason:
+      'stepping down past a t whose epsilon equals the target only makes the loop after it climb back: epsilon does not fall as t grows (per-step RDP >= 0)',
+  },
+  {
     file: 'shared/privacy/ledger.ts',
     code: 'rdp === undefined',
     reason: 'a cache: computing the per-step RDP again on a hit gives the same values',
@@ -471,6 +543,15 @@ export const equivalentMutants = [
   },
   {
     file: 'server/round/private-protocol.ts',
+    code: 'adaptive',
+    replacement: 'true',
+    mutator: 'ConditionalExpression',
+    line: 88,
+    reason:
+      'in central mode without adaptive clipping the indicator this sets is never read (only adaptive clipping sums indicators)',
+  },
+  {
+    file: 'server/round/private-protocol.ts',
     code: 'wasClipped = false',
     reason: 'central mode sets wasClipped from the clip itself, and only central mode reports the clip count',
   },
@@ -568,6 +649,12 @@ export const equivalentMutants = [
     file: 'server/round/round-machine.ts',
     code: 'default: {\n        const never: never = effect;\n        throw new Error(`unknown protocol effect ${JSON.stringify(never)}`);\n      }',
     reason: 'unreachable: ProtocolEffect is send or await (the exhaustive-switch guard)',
+  },
+  {
+    file: 'server/round/round-machine.ts',
+    code: 'default:\n        return unreachable(this.status);',
+    replacement: 'default:',
+    reason: 'unreachable: both switches on the status name all six RoundStatus values (the exhaustive-switch guard)',
   },
   {
     file: 'server/round/round-machine.ts',

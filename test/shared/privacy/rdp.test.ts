@@ -183,6 +183,12 @@ describe('stepsUntilBudget', () => {
     ).toBe(
       stepsUntilBudget({ q: 0.1, noiseMultiplier: 1, delta: 1e-5, targetEpsilon: 8, orders: [DEFAULT_RDP_ORDERS[20]] }),
     );
+    // An order exactly at its budget (slack 0: here log(0.5) + log(2) = 0 and the spent RDP cancels
+    // log1p(-1/2)) with free rounds: unlimited, not a search upwards that never ends.
+    const cancels = -Math.log1p(-0.5);
+    expect(
+      stepsUntilBudget({ q: 0, noiseMultiplier: 1, delta: 0.5, targetEpsilon: 0, orders: [2], spentRdp: [cancels] }),
+    ).toBe(Infinity);
     // Practically free rounds: more than 2^53 fit.
     expect(stepsUntilBudget({ q: 1e-9, noiseMultiplier: 100, delta: 1e-5, targetEpsilon: 5 })).toBe(
       Number.MAX_SAFE_INTEGER,
