@@ -403,6 +403,13 @@ export const equivalentMutants = [
   },
   {
     file: 'shared/privacy/controller.ts',
+    code: 'this.clip instanceof AdaptiveClipNorm && bitStd !== null && indicatorSum !== null',
+    replacement: 'this.clip instanceof AdaptiveClipNorm && bitStd !== null || indicatorSum !== null',
+    reason:
+      'the three hold together or not at all: the indicator sum is refused above unless set exactly when bitStd is, and bitStd is set exactly when the clip is adaptive',
+  },
+  {
+    file: 'shared/privacy/controller.ts',
     code: 'indicatorSum !== null',
     reason: 'type narrowing: finishRound refused an indicator sum that does not match bitStd above',
   },
