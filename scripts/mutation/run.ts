@@ -114,7 +114,8 @@ const FILE_TESTS: Record<string, string[]> = {
 /**
  * Targets run with coverageAnalysis 'all' (every test of the selection for every mutant) instead of
  * 'perTest', where Stryker's per-test coverage left out tests that reach a mutant, so it never ran
- * the ones that kill it. Slower: kept to the line ranges that need it.
+ * the ones that kill it. Slower: kept to the line ranges that need it. The same mutant in a run of
+ * the whole file still survives; its entry here is where it was settled.
  */
 const COVERAGE_ALL = new Set([
   // The unmask filter of details(): 'lists dropouts in stage order...' kills `d.phase === 'unmask'` as
@@ -227,7 +228,8 @@ async function runTarget(
     jsonReporter: { fileName: jsonFile },
     htmlReporter: { fileName: `${dir}/mutation.html` },
     ...(typecheck ? {} : { checkers: [] }),
-    ...(COVERAGE_ALL.has(name) ? { coverageAnalysis: 'all' as const } : {}),
+    // Stryker refuses ignoreStatic without perTest coverage; these ranges hold no module-level code.
+    ...(COVERAGE_ALL.has(name) ? { coverageAnalysis: 'all' as const, ignoreStatic: false } : {}),
   });
   await stryker.runMutationTest();
   const report = Report.parse(JSON.parse(await readFile(jsonFile, 'utf8')));
