@@ -42,6 +42,8 @@ describe('per-class metrics', () => {
     expect(() => sumConfusions([])).toThrow('zero confusion matrices');
     expect(() => checkConfusion([[1, 2], [3]], 'm')).toThrow('m: row 1 has 1 entries, the matrix has 2 classes');
     expect(() => checkConfusion([[-1]], 'm')).toThrow('m: entry [0][0] is -1, not a count');
+    expect(() => checkConfusion([], 'm')).toThrow('m: a confusion matrix needs at least one class');
+    expect(() => checkConfusion([[0]], 'm')).not.toThrow();
     expect(unflattenConfusion(flattenConfusion(a), 2)).toEqual(a);
     expect(() => unflattenConfusion([1, 2, 3], 2)).toThrow('a 2-class confusion matrix has 4 entries, got 3');
   });
