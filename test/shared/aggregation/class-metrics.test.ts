@@ -40,6 +40,15 @@ describe('per-class metrics', () => {
     ]);
     expect(() => sumConfusions([a, emptyConfusion(3)])).toThrow('confusion matrix #1 has 3 classes, the first has 2');
     expect(() => sumConfusions([])).toThrow('zero confusion matrices');
+    expect(() =>
+      sumConfusions([
+        a,
+        [
+          [0, 1],
+          [2, -3],
+        ],
+      ]),
+    ).toThrow('confusion matrix #1: entry [1][1] is -3, not a count');
     expect(() => checkConfusion([[1, 2], [3]], 'm')).toThrow('m: row 1 has 1 entries, the matrix has 2 classes');
     expect(() => checkConfusion([[-1]], 'm')).toThrow('m: entry [0][0] is -1, not a count');
     expect(() => checkConfusion([], 'm')).toThrow('m: a confusion matrix needs at least one class');
