@@ -23,6 +23,13 @@ describe('per-class metrics', () => {
     expect(c0.support).toBe(10);
     expect(c1).toMatchObject({ precision: 0.75, recall: 0.6, support: 10 });
     expect(c2).toEqual({ precision: 0, recall: 0, f1: 0, support: 0 });
+    // A class with examples that is never predicted: precision 0, not 0 / 0.
+    expect(
+      classMetrics([
+        [2, 0],
+        [1, 0],
+      ])[1],
+    ).toEqual({ precision: 0, recall: 0, f1: 0, support: 1 });
   });
 
   it('sums matrices entry by entry and refuses mismatched or invalid ones', () => {
