@@ -592,6 +592,28 @@ describe('SecAggProtocol at unmask', () => {
       );
     });
   }
+
+  it('a client that refuses at unmask is a dropout with its reason, though still connected', async () => {
+    const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
+    const h = harness(ids);
+    h.driver.sent = h.protocol.begin(ids, 0);
+    const all = new Set(ids);
+    for (let i = 0; i < 4; i++) await exchange(h, all);
+    expect(h.protocol.stage).toBe('unmask');
+    expect(
+      h.protocol.receive({
+        kind: 'secagg',
+        clientId: 'f',
+        round: 7,
+        body: { type: 'secagg/refusal', round: 7, reason: 'shutting down' },
+      }),
+    ).toEqual({ ok: true });
+    while (!h.protocol.settled()) await exchange(h, new Set(['a', 'b', 'c', 'd', 'e']));
+    expect(h.protocol.failure()).toBeUndefined();
+    expect(h.protocol.details(h.driver.time).secureAggregation!.dropouts).toEqual([
+      { clientId: 'f', stage: 'unmask', reason: 'shutting down' },
+    ]);
+  });
 });
 
 describe('SecAggProtocol under differential privacy and equal weights', () => {
