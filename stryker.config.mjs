@@ -7,10 +7,11 @@ import { fileURLToPath } from 'node:url';
  * - {file, code, reason}: node-level, matched by file and the exact source of the mutated node;
  *   every mutant inside that node is ignored (scripts/mutation/equivalent-mutants.js), so keep
  *   `code` as narrow as possible, and use it only when all of them are equivalent.
- * - {file, code, replacement, reason} (optionally `mutator`): one mutant, `code` the exact source of
- *   its node and `replacement` its replacement as mutation.json reports it. scripts/mutation/run.ts
- *   counts it as equivalent when it survives, fails when a test kills it (the entry is wrong) and
- *   reports an entry that names no mutant as stale (scripts/mutation/equivalent-entries.ts).
+ * - {file, code, replacement, reason} (optionally `mutator`, and `line`, the node's first line, when
+ *   the same source elsewhere in the file holds a mutant the tests kill): one mutant, `code` the
+ *   exact source of its node and `replacement` its replacement as mutation.json reports it.
+ *   scripts/mutation/run.ts counts it as equivalent when it survives, fails when a test kills it (the
+ *   entry is wrong) and reports an entry that names no mutant as stale (equivalent-entries.ts there).
  */
 export const equivalentMutants = [
   {
@@ -52,8 +53,22 @@ export const equivalentMutants = [
   },
   {
     file: 'shared/privacy/log-math.ts',
-    code: '1 / tiny',
-    reason: 'unreachable: logErfcTail runs for x >= 2, where d = x + a d stays > 0, so d === 0 never holds',
+    code: 'k < 10_000',
+    replacement: 'k <= 10_000',
+    reason: 'for x >= 2 the continued fraction converges in far fewer than 10,000 terms, so the last term never runs',
+  },
+  {
+    file: 'shared/privacy/log-math.ts',
+    code: 'Math.abs(step - 1) < 3e-16',
+    replacement: 'Math.abs(step - 1) <= 3e-16',
+    reason:
+      'step - 1 is exact (Sterbenz) and a multiple of 2^-53, and 3e-16 is not one, so the two never compare equal',
+  },
+  {
+    file: 'shared/privacy/log-math.ts',
+    code: 'x >= 0',
+    replacement: 'x > 0',
+    reason: 'at x = 0 the other branch gives log(2 - 1) = 0 too (+0 rather than -0)',
   },
   {
     file: 'shared/privacy/log-math.ts',
@@ -80,6 +95,59 @@ export const equivalentMutants = [
     file: 'server/store/checkpoint-store.ts',
     code: "{\n      // Missing or torn: that version's record is known only from the round log.\n      return undefined;\n    }",
     reason: 'an empty catch falls off the end of the async function, which returns undefined as well',
+  },
+  {
+    file: 'server/store/served-compression.ts',
+    code: 'v < lo',
+    replacement: 'v <= lo',
+    reason: 'at v = lo the assignment gives lo the value it has',
+  },
+  {
+    file: 'server/store/served-compression.ts',
+    code: 'v > hi',
+    replacement: 'v >= hi',
+    reason: 'at v = hi the assignment gives hi the value it has',
+  },
+  {
+    file: 'server/store/served-compression.ts',
+    code: 'cut > 0',
+    replacement: 'true',
+    reason: 'with cut = 0 both pruning loops stop at once (zeroed < 0 is false), so nothing is zeroed either way',
+  },
+  {
+    file: 'server/store/served-compression.ts',
+    code: 'cut > 0',
+    replacement: 'cut >= 0',
+    reason: 'cut is never negative, and with cut = 0 both pruning loops stop at once (see cut > 0 as true)',
+  },
+  {
+    file: 'server/store/served-compression.ts',
+    code: 'i < size',
+    replacement: 'i <= size',
+    reason:
+      'at i = size both pruning loops read tensor[size], undefined past the subarray, and compare NaN, which is false',
+  },
+  {
+    file: 'server/store/served-compression.ts',
+    code: 'zeroed < cut',
+    replacement: 'true',
+    line: 104,
+    reason:
+      'in the first loop zeroed stays below cut: fewer than cut weights lie strictly below the cut-th smallest magnitude',
+  },
+  {
+    file: 'server/store/served-compression.ts',
+    code: 'zeroed < cut',
+    replacement: 'zeroed <= cut',
+    line: 104,
+    reason: 'in the first loop zeroed stays below cut (see zeroed < cut as true)',
+  },
+  {
+    file: 'server/store/served-compression.ts',
+    code: 'tensor[i] !== 0',
+    replacement: 'true',
+    reason:
+      'it differs only at threshold 0, where the ties are zeros already: writing 0 over them changes at most a -0 into +0',
   },
   {
     file: 'shared/aggregation/adaptive-optimizers.ts',
@@ -298,6 +366,25 @@ export const equivalentMutants = [
       'a fast path: when the spent RDP alone is over budget every order has negative slack, so the loop and the settling return 0 as well',
   },
   {
+    file: 'shared/privacy/rdp.ts',
+    code: 't > 0',
+    replacement: 'true',
+    reason: 'at t = 0 the loop stops anyway: epsilonAfter(0) <= target, or the function returned 0 above',
+  },
+  {
+    file: 'shared/privacy/rdp.ts',
+    code: 't > 0',
+    replacement: 't >= 0',
+    reason: 'at t = 0 the loop stops anyway: epsilonAfter(0) <= target, or the function returned 0 above',
+  },
+  {
+    file: 'shared/privacy/rdp.ts',
+    code: 'epsilonAfter(t) > query.targetEpsilon',
+    replacement: 'epsilonAfter(t) >= query.targetEpsilon',
+    reason:
+      'stepping down past a t whose epsilon equals the target only makes the loop after it climb back: epsilon does not fall as t grows (per-step RDP >= 0)',
+  },
+  {
     file: 'shared/privacy/ledger.ts',
     code: 'rdp === undefined',
     reason: 'a cache: computing the per-step RDP again on a hit gives the same values',
@@ -313,6 +400,13 @@ export const equivalentMutants = [
     code: 'this.clip instanceof AdaptiveClipNorm && bitStd !== null',
     reason:
       'type narrowing: the clip is adaptive exactly when bitStd is set (both follow config.clipping.kind), so either test alone decides',
+  },
+  {
+    file: 'shared/privacy/controller.ts',
+    code: 'this.clip instanceof AdaptiveClipNorm && bitStd !== null && indicatorSum !== null',
+    replacement: 'this.clip instanceof AdaptiveClipNorm && bitStd !== null || indicatorSum !== null',
+    reason:
+      'the three hold together or not at all: the indicator sum is refused above unless set exactly when bitStd is, and bitStd is set exactly when the clip is adaptive',
   },
   {
     file: 'shared/privacy/controller.ts',
@@ -456,6 +550,15 @@ export const equivalentMutants = [
   },
   {
     file: 'server/round/private-protocol.ts',
+    code: 'adaptive',
+    replacement: 'true',
+    mutator: 'ConditionalExpression',
+    line: 88,
+    reason:
+      'in central mode without adaptive clipping the indicator this sets is never read (only adaptive clipping sums indicators)',
+  },
+  {
+    file: 'server/round/private-protocol.ts',
     code: 'wasClipped = false',
     reason: 'central mode sets wasClipped from the clip itself, and only central mode reports the clip count',
   },
@@ -528,9 +631,10 @@ export const equivalentMutants = [
   },
   {
     file: 'server/round/round-machine.ts',
-    code: 'deadline === undefined',
+    code: 'deadline !== undefined',
+    replacement: 'true',
     reason:
-      'the deadline is undefined only while waiting, aggregating or closed, where the switch below returns [] as well',
+      'the deadline is undefined only while waiting, aggregating or closed, where now < undefined is false and the switch returns [] as well',
   },
   {
     file: 'server/round/update-norm.ts',
@@ -552,6 +656,12 @@ export const equivalentMutants = [
     file: 'server/round/round-machine.ts',
     code: 'default: {\n        const never: never = effect;\n        throw new Error(`unknown protocol effect ${JSON.stringify(never)}`);\n      }',
     reason: 'unreachable: ProtocolEffect is send or await (the exhaustive-switch guard)',
+  },
+  {
+    file: 'server/round/round-machine.ts',
+    code: 'default:\n        return unreachable(this.status);',
+    replacement: 'default:',
+    reason: 'unreachable: both switches on the status name all six RoundStatus values (the exhaustive-switch guard)',
   },
   {
     file: 'server/round/round-machine.ts',

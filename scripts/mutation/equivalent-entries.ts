@@ -1,6 +1,6 @@
 /**
  * Per-mutant equivalent entries: stryker.config.mjs `equivalentMutants` entries that name one mutant
- * ({file, code, replacement, reason}, optionally `mutator`) rather than a whole node. Stryker's
+ * ({file, code, replacement, reason}, optionally `mutator` and `line`) rather than a whole node. Stryker's
  * ignorers decide per AST node (every mutant of the node and of the nodes inside it), so these are
  * applied to a finished run's mutation.json instead: a surviving mutant they name counts as
  * equivalent, a detected one means the entry is wrong, and an entry naming no mutant is stale.
@@ -16,11 +16,16 @@ export const EquivalentEntry = z
     replacement: z.string().optional(),
     /** Stryker's mutator name (ConditionalExpression, EqualityOperator, ...), when the replacement alone is ambiguous. */
     mutator: z.string().min(1).optional(),
+    /**
+     * The line the mutated node starts on, when the same source holds a killed mutant elsewhere in
+     * the file; if the code moves, the entry turns stale and the mutant survives again (both printed).
+     */
+    line: z.number().int().min(1).optional(),
     reason: z.string().min(1),
   })
   .strict()
-  .refine((e) => e.mutator === undefined || e.replacement !== undefined, {
-    error: 'mutator only narrows a per-mutant entry: give the replacement too',
+  .refine((e) => (e.mutator === undefined && e.line === undefined) || e.replacement !== undefined, {
+    error: 'mutator and line only narrow a per-mutant entry: give the replacement too',
   });
 export type EquivalentEntry = z.infer<typeof EquivalentEntry>;
 
@@ -29,6 +34,7 @@ export interface MutantEntry {
   code: string;
   replacement: string;
   mutator?: string;
+  line?: number;
   reason: string;
 }
 
@@ -50,6 +56,7 @@ export function mutantEntries(list: unknown): MutantEntry[] {
         replacement: e.replacement,
         reason: e.reason,
         ...(e.mutator === undefined ? {} : { mutator: e.mutator }),
+        ...(e.line === undefined ? {} : { line: e.line }),
       });
   });
   return out;
@@ -121,6 +128,7 @@ export function applyMutantEntries(
       (m) =>
         m.replacement === entry.replacement &&
         (entry.mutator === undefined || m.mutatorName === entry.mutator) &&
+        (entry.line === undefined || m.location.start.line === entry.line) &&
         sourceAt(sourceLines, m.location) === entry.code,
     );
     for (const mutant of named) {
@@ -128,7 +136,7 @@ export function applyMutantEntries(
       else if (DETECTED.has(mutant.status)) applied.wrong.push({ file: entry.file, mutant, entry });
     }
     const tested = named.filter((m) => UNDETECTED.has(m.status) || DETECTED.has(m.status));
-    if (tested.length > 0 || !inLines(report.source, entry.code, lines)) continue;
+    if (tested.length > 0 || !inLines(report.source, entry.code, entry.line, lines)) continue;
     const ignored = named.find((m) => m.status === 'Ignored');
     applied.stale.push({
       entry,
@@ -144,8 +152,14 @@ export function applyMutantEntries(
 }
 
 /** Whether `code` starts within the mutated lines (all of them when no range was given). */
-function inLines(source: string, code: string, lines: { from: number; to: number } | undefined): boolean {
+function inLines(
+  source: string,
+  code: string,
+  line: number | undefined,
+  lines: { from: number; to: number } | undefined,
+): boolean {
   if (lines === undefined) return true;
+  if (line !== undefined) return line >= lines.from && line <= lines.to;
   for (let at = source.indexOf(code); at !== -1; at = source.indexOf(code, at + 1)) {
     const line = source.slice(0, at).split('\n').length;
     if (line >= lines.from && line <= lines.to) return true;

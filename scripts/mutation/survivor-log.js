@@ -4,6 +4,7 @@ import { appendFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { declareClassPlugin, PluginKind } from '@stryker-mutator/api/plugin';
 
+// Locations reach reporters as mutation.json has them: lines and columns both 1-based.
 class SurvivorLog {
   onMutantTested(result) {
     const file = process.env.MUTATION_SURVIVOR_LOG;
@@ -11,7 +12,7 @@ class SurvivorLog {
     const { line, column } = result.location.start;
     appendFileSync(
       file,
-      `${relative(process.cwd(), result.fileName)}:${line}:${column + 1} ${result.status} ${result.mutatorName} -> ${JSON.stringify(result.replacement)}\n`,
+      `${relative(process.cwd(), result.fileName)}:${line}:${column} ${result.status} ${result.mutatorName} -> ${JSON.stringify(result.replacement)}\n`,
     );
   }
 }

@@ -132,8 +132,8 @@ async function evaluateSecurely(
           resolve(stop);
         };
         scope.at('evaluation', deadline, () => wake(false));
-        if (!scope.active) wake(true);
-        else if (session.ready()) wake(false);
+        // No check of scope.active here: the loop condition just found it active, with no await since.
+        if (session.ready()) wake(false);
       });
       if (stopped || !scope.active) break;
       for (const message of await session.closeStage()) scope.send(message);

@@ -109,7 +109,8 @@ export class RoundMachine {
   /** Time passed; acts when `deadline` is reached. */
   tick(now: number): RoundEffect[] {
     const deadline = this.deadline;
-    if (deadline === undefined || now < deadline) return [];
+    if (deadline !== undefined && now < deadline) return [];
+    // Selecting and training always have a deadline; the other statuses none, so nothing is due.
     switch (this.status) {
       case 'selecting':
         return this.select(now);

@@ -42,19 +42,17 @@ function erfSeries(x: number): number {
 /**
  * log(erfc(x)) for x >= SERIES_LIMIT via erfc(x) = exp(-x^2) / (sqrt(pi) * K(x)),
  * K(x) = x + (1/2) / (x + 1 / (x + (3/2) / (x + 2 / (x + ...)))), by the modified Lentz method.
- * Working with -x^2 directly keeps full relative accuracy where erfc itself underflows.
+ * Working with -x^2 directly keeps full relative accuracy where erfc itself underflows. Every term
+ * is positive (x >= 2, a > 0), so c and d never reach the zero that Lentz's method otherwise guards.
  */
 function logErfcTail(x: number): number {
-  const tiny = 1e-300;
   let f = x;
   let c = x;
   let d = 0;
   for (let k = 1; k < 10_000; k++) {
     const a = k / 2;
-    d = x + a * d;
-    d = d === 0 ? 1 / tiny : 1 / d;
+    d = 1 / (x + a * d);
     c = x + a / c;
-    if (c === 0) c = tiny;
     const step = c * d;
     f *= step;
     if (Math.abs(step - 1) < 3e-16) return -x * x - LOG_SQRT_PI - Math.log(f);

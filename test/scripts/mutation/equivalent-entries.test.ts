@@ -73,6 +73,20 @@ describe('per-mutant equivalent entries', () => {
     expect(applied.wrong.map((m) => m.mutant)).toEqual([second]);
   });
 
+  it('matches the line too when the entry names one: the other node with that source is not named', () => {
+    const first = mutant('Survived', 'ConditionalExpression', 'true', 2, 7);
+    const second = mutant('Killed', 'ConditionalExpression', 'true', 3, 10);
+    const applied = applyMutantEntries(report(first, second), [entry('true', { line: 2 })]);
+    expect(applied.equivalent.map((m) => m.mutant)).toEqual([first]);
+    expect(applied.wrong).toEqual([]);
+    // Moved code: the entry names no mutant any more and says so.
+    const moved = applyMutantEntries(report(first, second), [entry('true', { line: 1 })]);
+    expect(moved.equivalent).toEqual([]);
+    expect(moved.stale.map((s) => s.why)).toEqual(['no mutant has this code and replacement']);
+    // In a line-range run, the entry's own line decides whether it is in scope.
+    expect(applyMutantEntries(report(), [entry('true', { line: 2 })], { from: 3, to: 4 }).stale).toEqual([]);
+  });
+
   it('matches the mutator too when the entry names one', () => {
     const m = mutant('Survived', 'EqualityOperator', 'a <= b', 2, 7);
     const applied = applyMutantEntries(report(m), [entry('a <= b', { mutator: 'ConditionalExpression' })]);
@@ -125,7 +139,13 @@ describe('per-mutant equivalent entries', () => {
       /equivalentMutants\[2\].*reason/,
     );
     expect(() => mutantEntries([{ file: FILE, code: 'a < b', mutator: 'EqualityOperator', reason: 'r' }])).toThrow(
-      /mutator only narrows a per-mutant entry/,
+      /mutator and line only narrow a per-mutant entry/,
+    );
+    expect(() => mutantEntries([{ file: FILE, code: 'a < b', line: 2, reason: 'r' }])).toThrow(
+      /mutator and line only narrow a per-mutant entry/,
+    );
+    expect(() => mutantEntries([{ file: FILE, code: 'a < b', replacement: 'x', line: 0, reason: 'r' }])).toThrow(
+      /line/,
     );
     expect(() => mutantEntries([{ file: FILE, code: 'a < b', replacment: 'x', reason: 'r' }])).toThrow(/replacment/);
   });

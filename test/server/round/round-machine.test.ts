@@ -308,6 +308,19 @@ describe('RoundMachine, policy and transitions', () => {
     expect(m.participants).toEqual(['a', 'd']);
   });
 
+  it('has nothing due at any time while aggregating or committed (untimed statuses)', () => {
+    const m = machine();
+    m.setAvailable(['a', 'b', 'c'], 0);
+    for (const id of ['a', 'b', 'c']) m.receive(update(id), 2);
+    expect(m.status).toBe('aggregating');
+    expect(m.deadline).toBeUndefined();
+    expect(m.tick(1e9)).toEqual([]);
+    m.committed(3);
+    expect(m.deadline).toBeUndefined();
+    expect(m.tick(2e9)).toEqual([]);
+    expect(m.status).toBe('committed');
+  });
+
   it('stops the selection window early once maxClients are connected', () => {
     const m = machine();
     m.setAvailable(['a', 'b'], 0);

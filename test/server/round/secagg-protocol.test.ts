@@ -439,6 +439,33 @@ describe('SecAggProtocol reports', () => {
       );
       expect(wide.protocol.details(0).secureAggregation).not.toHaveProperty('wordBits');
     }
+    // 16-bit words hold at least 15 levels per client only up to 2047 clients: beyond, 32-bit words.
+    const many = Array.from({ length: 2048 }, (_, i) => `c${i}`);
+    const key = generateIdentity().publicKey;
+    const crowd = new SecAggProtocol(
+      {
+        round: 7,
+        version: 3,
+        globalWeights: new Float32Array(M),
+        trainConfig: { epochs: 1, batchSize: 8, learningRate: 0.1, optimizer: 'sgd' },
+        timeoutMs: TRAIN_MS,
+        aggregator: new WeightedMean(),
+      },
+      {
+        graph: {},
+        clip: 1,
+        maxWeight: 1000,
+        phaseTimeoutMs: PHASE_MS,
+        slots: [{ kind: 'loss', range: 100 }],
+        identityOf: () => key,
+        smallWords: true,
+      },
+    );
+    // One key for all: only the setup's word size is looked at.
+    const [first] = crowd.begin(many, 0);
+    expect(
+      first.event === 'train' && SecureTrainSectionSchema.parse(first.body.secureAggregation).setup,
+    ).not.toHaveProperty('wordBits');
   });
 
   it('names itself, and gives training the time up to the advertise deadline from when the round began', () => {
@@ -494,6 +521,35 @@ describe('SecAggProtocol reports', () => {
     // The sum is unmasked: a client that never sent its masked input no longer holds anything up.
     expect(h.protocol.drop('e')).toBe(false);
   });
+
+  it('orders two dropouts of a later stage by id, whatever order they came in', async () => {
+    const ids = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'];
+    const h = harness(ids);
+    h.driver.sent = h.protocol.begin(ids, 0);
+    const rest = new Set(ids);
+    await exchange(h, rest);
+    await exchange(h, rest);
+    // At the masked input, 'h' refuses first (recorded as it arrives), then 'b' leaves (recorded at the close).
+    expect(
+      h.protocol.receive({
+        kind: 'secagg',
+        clientId: 'h',
+        round: 7,
+        body: { type: 'secagg/refusal', round: 7, reason: 'battery low' },
+      }),
+    ).toEqual({ ok: true });
+    rest.delete('h');
+    expect(h.protocol.drop('b')).toBe(true);
+    rest.delete('b');
+    h.driver.advance();
+    await settle();
+    while (!h.protocol.settled()) await exchange(h, rest);
+    expect(h.protocol.failure()).toBeUndefined();
+    expect(h.protocol.details(h.driver.time).secureAggregation!.dropouts).toEqual([
+      { clientId: 'b', stage: 'masked-input' },
+      { clientId: 'h', stage: 'masked-input', reason: 'battery low' },
+    ]);
+  });
 });
 
 describe('SecAggProtocol stage messages', () => {
@@ -536,6 +592,28 @@ describe('SecAggProtocol at unmask', () => {
       );
     });
   }
+
+  it('a client that refuses at unmask is a dropout with its reason, though still connected', async () => {
+    const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
+    const h = harness(ids);
+    h.driver.sent = h.protocol.begin(ids, 0);
+    const all = new Set(ids);
+    for (let i = 0; i < 4; i++) await exchange(h, all);
+    expect(h.protocol.stage).toBe('unmask');
+    expect(
+      h.protocol.receive({
+        kind: 'secagg',
+        clientId: 'f',
+        round: 7,
+        body: { type: 'secagg/refusal', round: 7, reason: 'shutting down' },
+      }),
+    ).toEqual({ ok: true });
+    while (!h.protocol.settled()) await exchange(h, new Set(['a', 'b', 'c', 'd', 'e']));
+    expect(h.protocol.failure()).toBeUndefined();
+    expect(h.protocol.details(h.driver.time).secureAggregation!.dropouts).toEqual([
+      { clientId: 'f', stage: 'unmask', reason: 'shutting down' },
+    ]);
+  });
 });
 
 describe('SecAggProtocol under differential privacy and equal weights', () => {

@@ -479,6 +479,16 @@ describe('CheckpointStore input and errors', () => {
         msg: expect.stringMatching(/^skipping checkpoint version 2: /),
       }),
     ]);
+    // Moving it to quarantine names the version too.
+    lines.length = 0;
+    await new CheckpointStore(dir, { logger }).recover();
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        level: 40,
+        version: 2,
+        msg: expect.stringMatching(/^checkpoint version 2 is unusable \(/),
+      }),
+    );
   });
 });
 

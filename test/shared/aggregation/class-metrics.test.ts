@@ -23,6 +23,13 @@ describe('per-class metrics', () => {
     expect(c0.support).toBe(10);
     expect(c1).toMatchObject({ precision: 0.75, recall: 0.6, support: 10 });
     expect(c2).toEqual({ precision: 0, recall: 0, f1: 0, support: 0 });
+    // A class with examples that is never predicted: precision 0, not 0 / 0.
+    expect(
+      classMetrics([
+        [2, 0],
+        [1, 0],
+      ])[1],
+    ).toEqual({ precision: 0, recall: 0, f1: 0, support: 1 });
   });
 
   it('sums matrices entry by entry and refuses mismatched or invalid ones', () => {
@@ -40,8 +47,19 @@ describe('per-class metrics', () => {
     ]);
     expect(() => sumConfusions([a, emptyConfusion(3)])).toThrow('confusion matrix #1 has 3 classes, the first has 2');
     expect(() => sumConfusions([])).toThrow('zero confusion matrices');
+    expect(() =>
+      sumConfusions([
+        a,
+        [
+          [0, 1],
+          [2, -3],
+        ],
+      ]),
+    ).toThrow('confusion matrix #1: entry [1][1] is -3, not a count');
     expect(() => checkConfusion([[1, 2], [3]], 'm')).toThrow('m: row 1 has 1 entries, the matrix has 2 classes');
     expect(() => checkConfusion([[-1]], 'm')).toThrow('m: entry [0][0] is -1, not a count');
+    expect(() => checkConfusion([], 'm')).toThrow('m: a confusion matrix needs at least one class');
+    expect(() => checkConfusion([[0]], 'm')).not.toThrow();
     expect(unflattenConfusion(flattenConfusion(a), 2)).toEqual(a);
     expect(() => unflattenConfusion([1, 2, 3], 2)).toThrow('a 2-class confusion matrix has 4 entries, got 3');
   });

@@ -183,6 +183,23 @@ describe('stepsUntilBudget', () => {
     ).toBe(
       stepsUntilBudget({ q: 0.1, noiseMultiplier: 1, delta: 1e-5, targetEpsilon: 8, orders: [DEFAULT_RDP_ORDERS[20]] }),
     );
+    // An order exactly at its budget (slack 0: here log(0.5) + log(2) = 0 and the spent RDP cancels
+    // log1p(-1/2)) with free rounds: unlimited, not a search upwards that never ends.
+    const cancels = -Math.log1p(-0.5);
+    expect(
+      stepsUntilBudget({ q: 0, noiseMultiplier: 1, delta: 0.5, targetEpsilon: 0, orders: [2], spentRdp: [cancels] }),
+    ).toBe(Infinity);
+    // An order far over budget whose per-round cost is next to nothing (q = 1e-170 at order 2, where
+    // the series rounds it to about -5e-184) does not decide: the order that is not over budget does.
+    const tiny = { q: 1e-170, noiseMultiplier: 0.5, delta: 1e-5, targetEpsilon: 500 };
+    expect(stepsUntilBudget({ ...tiny, orders: [2, 256], spentRdp: [1000, 0] })).toBe(
+      stepsUntilBudget({ ...tiny, orders: [256] }),
+    );
+    expect(stepsUntilBudget({ ...tiny, orders: [256] })).toBe(4);
+    // The per-order solution lands exactly on 2^53 - 1 (q = 1, z = 1: one round costs 1 at order 2, and
+    // this delta makes the conversion add 0.6): capped there, with no search upwards, where t + 1 === t.
+    const capped = { q: 1, noiseMultiplier: 1, delta: Math.exp(-2 * Math.LN2 - 0.6), orders: [2] };
+    expect(stepsUntilBudget({ ...capped, targetEpsilon: 2 ** 53 })).toBe(Number.MAX_SAFE_INTEGER);
     // Practically free rounds: more than 2^53 fit.
     expect(stepsUntilBudget({ q: 1e-9, noiseMultiplier: 100, delta: 1e-5, targetEpsilon: 5 })).toBe(
       Number.MAX_SAFE_INTEGER,
