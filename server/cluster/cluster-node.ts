@@ -82,6 +82,8 @@ export class ClusterNode implements EdgeCluster {
   /** The highest round number queued on this node's coordinator while it leads. */
   private queuedUpTo = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** Renews a lease taken at start until start() ticks: loading the model and the inference thread can outlast it. */
+  private startupRenewal: NodeJS.Timeout | undefined;
   private ticking: Promise<void> = Promise.resolve();
   private readonly startedAt = Date.now();
   /** When this node last renewed its lease, to say how late it was when it lost it. */
@@ -127,12 +129,18 @@ export class ClusterNode implements EdgeCluster {
   /** Tries the lease once before the coordinator opens: the first node on an empty data dir writes version 0. */
   async tryLeadAtStart(): Promise<boolean> {
     await this.bus.start();
-    return (await this.lease.tryAcquire()) !== undefined;
+    if ((await this.lease.tryAcquire()) === undefined) return false;
+    this.startupRenewal = setInterval(
+      () => void this.lease.renew().catch(() => undefined),
+      Math.floor(this.config.leaseMs / 3),
+    );
+    return true;
   }
 
   /** Starts heartbeats and leadership once the coordinator, registry and HTTP server exist; `initialRounds` is config rounds.start. */
   async start(attached: AttachedNode, initialRounds: number): Promise<void> {
     this.attached = attached;
+    clearInterval(this.startupRenewal);
     attached.coordinator.on('round', (record) => {
       if (this.leading) void this.announceClosed(record);
     });
@@ -255,6 +263,7 @@ export class ClusterNode implements EdgeCluster {
   /** Leaves the cluster: gives up the lease (so another node need not wait for it to expire) and the registry. */
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.startupRenewal);
     if (this.timer) clearInterval(this.timer);
     await this.ticking;
     this.edge.end();
