@@ -66,10 +66,10 @@ export const ServingConfigSchema = z.strictObject({
   versionLabels: z.record(z.string().regex(LABEL_PATTERN), z.int().min(0)).default({}),
   /**
    * Run forward passes on a worker thread (wasm and cpu backends), so requests are read and answered
-   * while a batch computes (npm run bench:serve: more throughput and a lower p99 on 2 idle cores, less
-   * on cores shared with other jobs). Off: on the event loop's thread.
+   * while a batch computes (npm run bench:serve: more throughput and a lower p99 on 2 idle cores).
+   * Off: on the event loop's thread, which pays only when no core is free for the thread.
    */
-  inferenceThread: z.boolean().default(false),
+  inferenceThread: z.boolean().default(true),
   /** Warm a new version up with forward passes of 1 and maxBatchSize instances before it takes traffic. */
   warmup: z.boolean().default(true),
 });
