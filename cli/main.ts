@@ -61,6 +61,11 @@ async function serverCommand(argv: string[]): Promise<number> {
   ]);
   await setupBackend(undefined, { log: (message) => logger.info(message) });
   const running = await startCoordinator(config, { logger });
+  // Listen before the last start-up line: a supervisor may signal as soon as it reads it.
+  const stop = new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
   // A generated token is a warning (the config lacks one), so it shows at --log-level warn too.
   if (!config.joinToken && !config.clientTokensFile)
     logger.warn(
@@ -70,10 +75,7 @@ async function serverCommand(argv: string[]): Promise<number> {
     logger.warn(
       `admin token (generated; set --admin-token-file, --admin-token or FEDSERVE_ADMIN_TOKEN to fix it): ${running.adminToken}`,
     );
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  await stop;
   logger.info('shutting down');
   await running.close();
   return 0;
