@@ -103,7 +103,9 @@ export class InferenceEngine {
       if (message.kind === 'ready') return;
       const waiter = this.pending.get(message.id);
       this.pending.delete(message.id);
-      if (this.pending.size === 0) worker.unref();
+      // Once closed, terminate() holds a reference until the thread's exit; an answer that arrives
+      // after it must not drop that reference, or the process may end before close() resolves.
+      if (this.pending.size === 0 && !this.closed) worker.unref();
       waiter?.resolve(message);
     });
     let dead = false;

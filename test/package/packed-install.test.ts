@@ -153,6 +153,7 @@ describe('the packed package, installed into an empty project', () => {
         'dist/cli/main.js',
         'dist/client/trainer-worker.js',
         'dist/client/data-parallel-worker.js',
+        'dist/server/serving/inference-worker.js',
         'README.md',
         'LICENSE',
       ]),

@@ -1,7 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupBackend, type BackendName } from '../../../shared/engine/backend.js';
@@ -195,4 +197,35 @@ describe('InferenceEngine after its thread dies', () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(events).toEqual([]);
   });
+});
+
+describe('InferenceEngine.close', () => {
+  // A fresh process whose only work is the engine: an answer that the thread posted before close()
+  // and that arrives after it once dropped the reference terminate() holds, and the process ended
+  // with close() unsettled (exit code 13: the packed package's README example died of it).
+  it('keeps the process alive until the thread has exited, when an answer arrives after close()', () => {
+    const script = `
+      import { setupBackend } from './shared/engine/backend.ts';
+      import { createSeedCnn } from './shared/model/seed-cnn.ts';
+      import { InferenceEngine } from './server/serving/inference-engine.ts';
+      import { artifactFromModel } from './server/serving/served-model.ts';
+      const backend = await setupBackend(undefined, { log: () => {}, argv: [], env: {} });
+      const engine = await InferenceEngine.start(backend);
+      const runner = await engine.load(artifactFromModel(createSeedCnn(5)));
+      void runner.predict(new Float32Array(8 * 784), 8, 8).then(() => console.log('answered'));
+      // Busy here, so the thread answers before close() and the answer is handled after it.
+      const until = Date.now() + 500;
+      while (Date.now() < until);
+      await engine.close();
+      console.log('closed');
+    `;
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: fileURLToPath(new URL('../../../', import.meta.url)),
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(run.stderr).toBe('');
+    expect(run.stdout.split('\n').filter(Boolean)).toEqual(['answered', 'closed']);
+    expect(run.status).toBe(0);
+  }, 70_000);
 });
