@@ -17,8 +17,8 @@ import { WasmOps } from './wasm-ops.js';
  *
  *  filter gradient: dW[kh,kw,ci,co] = sum_{b,oh,ow} x[b, oh*s + kh*d - p, ., ci] * dy[b,oh,ow,co]
  *    is ONE matrix product of the input patches (im2col) with dy;
- *  input gradient: ONE convolution of dy (spread apart by the stride) with the spatially flipped
- *    filter whose in/out channels are swapped.
+ *  input gradient: ONE matrix product of dy with the filter's transpose, whose rows col2im (the
+ *    adjoint of im2col) adds into the input pixels.
  *
  * The depthwise filter gradient is as much arithmetic as the forward pass but no GEMM: one SIMD
  * pass over dy in our heap kernel. The depthwise input gradient is the depthwise convolution of the
@@ -110,17 +110,29 @@ function conv2dBackpropFilter({ inputs, backend, attrs }: KernelArgs): TensorInf
   return ops.view(grad, filterShape);
 }
 
+/**
+ * dx as ONE matrix product, cols [P, K] = dy [P, outC] x filter^T [outC, K], then col2im adds each
+ * row's taps into the input pixels they read. Exactly the forward pass's arithmetic: the
+ * convolution of the spread dy with the flipped filter would also multiply the zeros of its
+ * (kh-1)-wide padding (40% more for the seed CNN's second layer).
+ */
 function conv2dBackpropInput({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const { dy, filter } = inputs;
   const ops = new WasmOps(backend as BackendWasm);
-  const g = convGeometry(Conv2DBackpropInput, shapeAttr(attrs, 'inputShape'), filter.shape, attrs ?? {}, false);
-  const flipped = ops.reverse(filter, [0, 1]);
-  const swapped = ops.transpose(flipped, [0, 1, 3, 2]);
-  ops.free(flipped);
-  const spread = ops.spread(dy, g.strideHeight, g.strideWidth);
-  const dx = ops.conv(spread, swapped, [1, 1], [g.dilationHeight, g.dilationWidth], inputGradPads(g), false);
-  if (spread !== dy) ops.free(spread);
-  ops.free(swapped);
+  const inputShape = shapeAttr(attrs, 'inputShape');
+  const g = convGeometry(Conv2DBackpropInput, inputShape, filter.shape, attrs ?? {}, false);
+  const taps = g.filterHeight * g.filterWidth * g.inChannels;
+  const rows = g.batchSize * g.outHeight * g.outWidth;
+  const filterT = ops.transpose2d(filter, taps, g.outChannels);
+  const cols = ops.run(
+    BatchMatMul,
+    { a: ops.view(dy, [1, rows, g.outChannels]), b: ops.view(filterT, [1, g.outChannels, taps]) },
+    { transposeA: false, transposeB: false },
+  );
+  ops.free(filterT);
+  const dx = ops.backend.makeOutput(inputShape, 'float32');
+  heapKernels(ops.backend).col2im(cols, dx, g);
+  ops.free(cols);
   return dx;
 }
 

@@ -28,6 +28,12 @@ export interface HeapKernels {
    * and tap inside the image, x at the tap's pixel times dy, summed in float64.
    */
   depthwiseFilterGrad(x: TensorInfo, dy: TensorInfo, out: TensorInfo, g: backend_util.Conv2DInfo): void;
+  /**
+   * The adjoint of im2col for the convolution `g`: dx [batch, inH, inW, inC] is overwritten with,
+   * per input pixel, the sum of the `cols` [batch*outH*outW, kh*kw*inC] entries of the output pixels
+   * and taps that read it (the input gradient, given cols = dy x filter^T).
+   */
+  col2im(cols: TensorInfo, dx: TensorInfo, g: backend_util.Conv2DInfo): void;
 }
 
 /** Output columns [lo, hi) whose tap at horizontal offset `offset` lies inside the image. */
@@ -201,6 +207,31 @@ class JsHeapKernels implements HeapKernels {
     }
     this.f32(out).set(acc);
   }
+
+  col2im(cols: TensorInfo, dx: TensorInfo, g: backend_util.Conv2DInfo): void {
+    const cs = this.f32(cols);
+    const dxs = this.f32(dx);
+    const { batchSize, inHeight, inWidth, inChannels: ch, outHeight, outWidth, filterHeight, filterWidth } = g;
+    dxs.fill(0);
+    let src = 0;
+    for (let b = 0; b < batchSize; b++) {
+      for (let oy = 0; oy < outHeight; oy++) {
+        for (let ox = 0; ox < outWidth; ox++, src += filterHeight * filterWidth * ch) {
+          for (let ky = 0; ky < filterHeight; ky++) {
+            const y = oy * g.strideHeight + ky * g.dilationHeight - g.padInfo.top;
+            if (y < 0 || y >= inHeight) continue;
+            for (let kx = 0; kx < filterWidth; kx++) {
+              const xx = ox * g.strideWidth + kx * g.dilationWidth - g.padInfo.left;
+              if (xx < 0 || xx >= inWidth) continue;
+              const dst = ((b * inHeight + y) * inWidth + xx) * ch;
+              const tap = src + (ky * filterWidth + kx) * ch;
+              for (let c = 0; c < ch; c++) dxs[dst + c] += cs[tap + c];
+            }
+          }
+        }
+      }
+    }
+  }
 }
 
 interface SimdExports {
@@ -238,6 +269,24 @@ interface SimdExports {
     x: number,
     dy: number,
     acc: number,
+    batch: number,
+    inH: number,
+    inW: number,
+    ch: number,
+    outH: number,
+    outW: number,
+    kh: number,
+    kw: number,
+    sh: number,
+    sw: number,
+    dh: number,
+    dw: number,
+    pt: number,
+    pl: number,
+  ): void;
+  col2im(
+    cols: number,
+    dx: number,
     batch: number,
     inH: number,
     inW: number,
@@ -378,6 +427,27 @@ class SimdHeapKernels implements HeapKernels {
     } finally {
       this.module._free(acc);
     }
+  }
+
+  col2im(cols: TensorInfo, dx: TensorInfo, g: backend_util.Conv2DInfo): void {
+    this.fns.col2im(
+      this.at(cols),
+      this.at(dx),
+      g.batchSize,
+      g.inHeight,
+      g.inWidth,
+      g.inChannels,
+      g.outHeight,
+      g.outWidth,
+      g.filterHeight,
+      g.filterWidth,
+      g.strideHeight,
+      g.strideWidth,
+      g.dilationHeight,
+      g.dilationWidth,
+      g.padInfo.top,
+      g.padInfo.left,
+    );
   }
 }
 

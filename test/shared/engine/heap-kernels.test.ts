@@ -125,4 +125,29 @@ describe('heap kernels', () => {
       tf.dispose([x, dy]);
     },
   );
+  it.each(Array.from({ length: 12 }, (_, i) => 1000 + i))('SIMD and JavaScript col2im agree, seed %i', (seed) => {
+    const rng = seededRng(seed);
+    const [b, h, w, c] = [int(rng, 1, 3), int(rng, 5, 9), int(rng, 5, 9), int(rng, 1, 9)];
+    const pad = [
+      [0, 0],
+      [int(rng, 0, 2), int(rng, 0, 2)],
+      [int(rng, 0, 2), int(rng, 0, 2)],
+      [0, 0],
+    ] as tf.backend_util.ExplicitPadding;
+    const g = tf.backend_util.computeConv2DInfo(
+      [b, h, w, c],
+      [int(rng, 1, 3), int(rng, 1, 3), c, 2],
+      [int(rng, 1, 2), int(rng, 1, 3)],
+      [int(rng, 1, 2), int(rng, 1, 2)],
+      pad,
+    );
+    const p = b * g.outHeight * g.outWidth;
+    const taps = g.filterHeight * g.filterWidth * c;
+    const cols = tf.tensor(randomData(p * taps, rng), [p, taps]);
+    const [simd, js] = both([b, h, w, c], (k, out) => k.col2im(cols, out, g));
+    expect(Array.from(simd)).toEqual(Array.from(js));
+    // Images of at least 5 pixels hold every (dilated) filter: some pixel received a sum.
+    expect(js.some((v) => v !== 0)).toBe(true);
+    cols.dispose();
+  });
 });
