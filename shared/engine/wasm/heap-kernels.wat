@@ -124,6 +124,38 @@
       (local.set $a (i32.add (local.get $a) (i32.const 8)))
       (br $loopO))))
 
+  ;; n floats of zeros / copied floats. Rows here are a few dozen floats: memory.fill and
+  ;; memory.copy would each cost a runtime call, more than the row itself.
+  (func $zeros (param $d i32) (param $n i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $d) (i32.shl (local.get $n) (i32.const 2))))
+    (block $doneV (loop $loopV
+      (br_if $doneV (i32.gt_s (i32.add (local.get $d) (i32.const 16)) (local.get $end)))
+      (v128.store (local.get $d) (v128.const i32x4 0 0 0 0))
+      (local.set $d (i32.add (local.get $d) (i32.const 16)))
+      (br $loopV)))
+    (block $done (loop $loop
+      (br_if $done (i32.ge_u (local.get $d) (local.get $end)))
+      (f32.store (local.get $d) (f32.const 0))
+      (local.set $d (i32.add (local.get $d) (i32.const 4)))
+      (br $loop))))
+
+  (func $copy (param $d i32) (param $s i32) (param $n i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $d) (i32.shl (local.get $n) (i32.const 2))))
+    (block $doneV (loop $loopV
+      (br_if $doneV (i32.gt_s (i32.add (local.get $d) (i32.const 16)) (local.get $end)))
+      (v128.store (local.get $d) (v128.load (local.get $s)))
+      (local.set $d (i32.add (local.get $d) (i32.const 16)))
+      (local.set $s (i32.add (local.get $s) (i32.const 16)))
+      (br $loopV)))
+    (block $done (loop $loop
+      (br_if $done (i32.ge_u (local.get $d) (local.get $end)))
+      (f32.store (local.get $d) (f32.load (local.get $s)))
+      (local.set $d (i32.add (local.get $d) (i32.const 4)))
+      (local.set $s (i32.add (local.get $s) (i32.const 4)))
+      (br $loop))))
+
   ;; One filter tap's rows of the transposed im2col matrix: for each input channel c, row c of
   ;; `dst` (p floats apart) receives, for every (b, oy, ox), the input pixel that tap reads,
   ;; planes[c, b, oy * sh + yOff, ox * sw + xOff], or 0 in the padding. Output columns [lo, hi)
@@ -147,7 +179,7 @@
           (br_if $doneY (i32.ge_s (local.get $oy) (local.get $outH)))
           (local.set $y (i32.add (i32.mul (local.get $oy) (local.get $sh)) (local.get $yOff)))
           (if (i32.or (i32.lt_s (local.get $y) (i32.const 0)) (i32.ge_s (local.get $y) (local.get $inH)))
-            (then (memory.fill (local.get $d) (i32.const 0) (local.get $outBytes)))
+            (then (call $zeros (local.get $d) (local.get $outW)))
             (else
               (local.set $s (i32.add (local.get $planes)
                 (i32.shl (i32.add (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $c) (local.get $batch)) (local.get $b))
@@ -156,12 +188,12 @@
                                            (local.get $inW))
                                   (local.get $xOff))
                          (i32.const 2))))
-              (memory.fill (local.get $d) (i32.const 0) (i32.shl (local.get $lo) (i32.const 2)))
+              (call $zeros (local.get $d) (local.get $lo))
               (if (i32.eq (local.get $sw) (i32.const 1))
                 (then
-                  (memory.copy (i32.add (local.get $d) (i32.shl (local.get $lo) (i32.const 2)))
-                               (i32.add (local.get $s) (i32.shl (local.get $lo) (i32.const 2)))
-                               (i32.shl (i32.sub (local.get $hi) (local.get $lo)) (i32.const 2))))
+                  (call $copy (i32.add (local.get $d) (i32.shl (local.get $lo) (i32.const 2)))
+                              (i32.add (local.get $s) (i32.shl (local.get $lo) (i32.const 2)))
+                              (i32.sub (local.get $hi) (local.get $lo))))
                 (else
                   (local.set $ox (local.get $lo))
                   (block $doneX (loop $loopX
@@ -170,9 +202,8 @@
                                (f32.load (i32.add (local.get $s) (i32.shl (i32.mul (local.get $ox) (local.get $sw)) (i32.const 2)))))
                     (local.set $ox (i32.add (local.get $ox) (i32.const 1)))
                     (br $loopX)))))
-              (memory.fill (i32.add (local.get $d) (i32.shl (local.get $hi) (i32.const 2)))
-                           (i32.const 0)
-                           (i32.shl (i32.sub (local.get $outW) (local.get $hi)) (i32.const 2)))))
+              (call $zeros (i32.add (local.get $d) (i32.shl (local.get $hi) (i32.const 2)))
+                           (i32.sub (local.get $outW) (local.get $hi)))))
           (local.set $d (i32.add (local.get $d) (local.get $outBytes)))
           (local.set $oy (i32.add (local.get $oy) (i32.const 1)))
           (br $loopY)))
