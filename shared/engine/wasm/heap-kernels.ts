@@ -34,7 +34,29 @@ export interface HeapKernels {
    * and taps that read it (the input gradient, given cols = dy x filter^T).
    */
   col2im(cols: TensorInfo, dx: TensorInfo, g: backend_util.Conv2DInfo): void;
+  /**
+   * One Adam step over a float32 variable `w` with gradient `g`: the moments `m` and `v` (same
+   * size) are updated in place, the new weights written to `out`; float32 arithmetic in
+   * tf.train.adam's order, so the result is bit-identical to it.
+   */
+  adam(w: TensorInfo, g: TensorInfo, m: TensorInfo, v: TensorInfo, out: TensorInfo, c: AdamConstants): void;
 }
+
+/** Adam's per-step scalars, already rounded to float32. */
+export interface AdamConstants {
+  b1: number;
+  b2: number;
+  /** 1 - b1, 1 - b2 */
+  c1: number;
+  c2: number;
+  /** 1 - b1^t, 1 - b2^t */
+  oneMinusAcc1: number;
+  oneMinusAcc2: number;
+  eps: number;
+  negLr: number;
+}
+
+const f = Math.fround;
 
 /** Output columns [lo, hi) whose tap at horizontal offset `offset` lies inside the image. */
 export function insideColumns(offset: number, stride: number, inWidth: number, outWidth: number): [number, number] {
@@ -232,6 +254,23 @@ class JsHeapKernels implements HeapKernels {
       }
     }
   }
+
+  adam(w: TensorInfo, g: TensorInfo, m: TensorInfo, v: TensorInfo, out: TensorInfo, c: AdamConstants): void {
+    const ws = this.f32(w);
+    const gs = this.f32(g);
+    const ms = this.f32(m);
+    const vs = this.f32(v);
+    const os = this.f32(out);
+    for (let k = 0; k < ws.length; k++) {
+      const gk = gs[k];
+      const mk = f(f(ms[k] * c.b1) + f(gk * c.c1));
+      const vk = f(f(vs[k] * c.b2) + f(f(gk * gk) * c.c2));
+      ms[k] = mk;
+      vs[k] = vk;
+      const step = f(f(f(mk / c.oneMinusAcc1) / f(f(Math.sqrt(f(vk / c.oneMinusAcc2))) + c.eps)) * c.negLr);
+      os[k] = f(step + ws[k]);
+    }
+  }
 }
 
 interface SimdExports {
@@ -301,6 +340,22 @@ interface SimdExports {
     dw: number,
     pt: number,
     pl: number,
+  ): void;
+  adam(
+    w: number,
+    g: number,
+    m: number,
+    v: number,
+    out: number,
+    n: number,
+    b1: number,
+    b2: number,
+    c1: number,
+    c2: number,
+    oneMinusAcc1: number,
+    oneMinusAcc2: number,
+    eps: number,
+    negLr: number,
   ): void;
 }
 
@@ -447,6 +502,26 @@ class SimdHeapKernels implements HeapKernels {
       g.dilationWidth,
       g.padInfo.top,
       g.padInfo.left,
+    );
+  }
+
+  adam(w: TensorInfo, g: TensorInfo, m: TensorInfo, v: TensorInfo, out: TensorInfo, c: AdamConstants): void {
+    const n = w.shape.reduce((a, b) => a * b, 1);
+    this.fns.adam(
+      this.at(w),
+      this.at(g),
+      this.at(m),
+      this.at(v),
+      this.at(out),
+      n,
+      c.b1,
+      c.b2,
+      c.c1,
+      c.c2,
+      c.oneMinusAcc1,
+      c.oneMinusAcc2,
+      c.eps,
+      c.negLr,
     );
   }
 }

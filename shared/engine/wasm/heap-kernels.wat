@@ -407,4 +407,54 @@
         (br $loopOY)))
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $loopB))))
+
+  ;; One Adam step over n float32 weights: m and v (the moments) are updated in place and the new
+  ;; weights go to `out`. Every operation is a float32 one in tf.train.adam's order:
+  ;;   m = m*b1 + g*c1;  v = v*b2 + (g*g)*c2;  out = ((m/oma1) / (sqrt(v/oma2) + eps)) * negLr + w.
+  (func (export "adam")
+    (param $w i32) (param $g i32) (param $m i32) (param $v i32) (param $out i32) (param $n i32)
+    (param $b1 f32) (param $b2 f32) (param $c1 f32) (param $c2 f32) (param $oma1 f32) (param $oma2 f32)
+    (param $eps f32) (param $negLr f32)
+    (local $i i32) (local $end i32) (local $vecEnd i32)
+    (local $gv v128) (local $mv v128) (local $vv v128)
+    (local $gs f32) (local $ms f32) (local $vs f32)
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $vecEnd (i32.and (local.get $end) (i32.const -16)))
+    (block $doneV (loop $loopV
+      (br_if $doneV (i32.ge_u (local.get $i) (local.get $vecEnd)))
+      (local.set $gv (v128.load (i32.add (local.get $g) (local.get $i))))
+      (local.set $mv (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $m) (local.get $i))) (f32x4.splat (local.get $b1)))
+                                (f32x4.mul (local.get $gv) (f32x4.splat (local.get $c1)))))
+      (local.set $vv (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $v) (local.get $i))) (f32x4.splat (local.get $b2)))
+                                (f32x4.mul (f32x4.mul (local.get $gv) (local.get $gv)) (f32x4.splat (local.get $c2)))))
+      (v128.store (i32.add (local.get $m) (local.get $i)) (local.get $mv))
+      (v128.store (i32.add (local.get $v) (local.get $i)) (local.get $vv))
+      (v128.store (i32.add (local.get $out) (local.get $i))
+        (f32x4.add
+          (f32x4.mul
+            (f32x4.div (f32x4.div (local.get $mv) (f32x4.splat (local.get $oma1)))
+                       (f32x4.add (f32x4.sqrt (f32x4.div (local.get $vv) (f32x4.splat (local.get $oma2))))
+                                  (f32x4.splat (local.get $eps))))
+            (f32x4.splat (local.get $negLr)))
+          (v128.load (i32.add (local.get $w) (local.get $i)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 16)))
+      (br $loopV)))
+    (block $done (loop $loop
+      (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
+      (local.set $gs (f32.load (i32.add (local.get $g) (local.get $i))))
+      (local.set $ms (f32.add (f32.mul (f32.load (i32.add (local.get $m) (local.get $i))) (local.get $b1))
+                              (f32.mul (local.get $gs) (local.get $c1))))
+      (local.set $vs (f32.add (f32.mul (f32.load (i32.add (local.get $v) (local.get $i))) (local.get $b2))
+                              (f32.mul (f32.mul (local.get $gs) (local.get $gs)) (local.get $c2))))
+      (f32.store (i32.add (local.get $m) (local.get $i)) (local.get $ms))
+      (f32.store (i32.add (local.get $v) (local.get $i)) (local.get $vs))
+      (f32.store (i32.add (local.get $out) (local.get $i))
+        (f32.add
+          (f32.mul
+            (f32.div (f32.div (local.get $ms) (local.get $oma1))
+                     (f32.add (f32.sqrt (f32.div (local.get $vs) (local.get $oma2))) (local.get $eps)))
+            (local.get $negLr))
+          (f32.load (i32.add (local.get $w) (local.get $i)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $loop))))
 )

@@ -150,4 +150,40 @@ describe('heap kernels', () => {
     expect(js.some((v) => v !== 0)).toBe(true);
     cols.dispose();
   });
+  it.each(Array.from({ length: 8 }, (_, i) => 1100 + i))('SIMD and JavaScript Adam steps agree, seed %i', (seed) => {
+    const rng = seededRng(seed);
+    const n = int(rng, 1, 70);
+    const f = Math.fround;
+    const [w, g, m, v] = [1, 1, 0.1, 0.01].map((scale) =>
+      tf.tensor(
+        randomData(n, rng).map((x) => (scale === 0.01 ? Math.abs(x) : x) * scale),
+        [n],
+      ),
+    );
+    const c = {
+      b1: f(0.9),
+      b2: f(0.999),
+      c1: f(0.1),
+      c2: f(0.001),
+      oneMinusAcc1: f(1 - 0.9 ** 3),
+      oneMinusAcc2: f(1 - 0.999 ** 3),
+      eps: f(1e-7),
+      negLr: f(-1e-3),
+    };
+    const moments = (k: HeapKernels) => {
+      const [mk, vk] = [m.clone(), v.clone()].map((t) => tf.add(t, 0));
+      return { mk, vk, k };
+    };
+    const runs = [heapKernels(backend), jsHeapKernels(backend)].map((k) => moments(k));
+    const [simd, js] = runs.map(({ mk, vk, k }) => {
+      const out = tf.fill([n], 7);
+      k.adam(w, g, mk, vk, out, c);
+      const values = [out, mk, vk].map((t) => Array.from(t.dataSync()));
+      tf.dispose([out, mk, vk]);
+      return values;
+    });
+    expect(simd).toEqual(js);
+    expect(js[0]).not.toEqual(Array.from(w.dataSync()));
+    tf.dispose([w, g, m, v]);
+  });
 });
