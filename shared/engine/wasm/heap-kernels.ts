@@ -35,6 +35,12 @@ export interface HeapKernels {
    */
   col2im(cols: TensorInfo, dx: TensorInfo, g: backend_util.Conv2DInfo): void;
   /**
+   * Filter gradient out [kh, kw, inC, outC] of the convolution `g` straight from x and dy: for
+   * every output pixel and tap inside the image, x at the tap's pixel times dy's row, float32 sums
+   * in pixel order. For filters with fewer taps (kh*kw*inC) than output channels.
+   */
+  convFilterGradDirect(x: TensorInfo, dy: TensorInfo, out: TensorInfo, g: backend_util.Conv2DInfo): void;
+  /**
    * One Adam step over a float32 variable `w` with gradient `g`: the moments `m` and `v` (same
    * size) are updated in place, the new weights written to `out`; float32 arithmetic in
    * tf.train.adam's order, so the result is bit-identical to it.
@@ -255,6 +261,37 @@ class JsHeapKernels implements HeapKernels {
     }
   }
 
+  convFilterGradDirect(x: TensorInfo, dy: TensorInfo, out: TensorInfo, g: backend_util.Conv2DInfo): void {
+    const xs = this.f32(x);
+    const dys = this.f32(dy);
+    const acc = this.f32(out);
+    const { batchSize, inHeight, inWidth, inChannels: ch, outHeight, outWidth, outChannels: co } = g;
+    const { filterHeight, filterWidth } = g;
+    acc.fill(0);
+    let dyRow = 0;
+    for (let b = 0; b < batchSize; b++) {
+      for (let oy = 0; oy < outHeight; oy++) {
+        for (let ox = 0; ox < outWidth; ox++, dyRow += co) {
+          for (let ky = 0; ky < filterHeight; ky++) {
+            const y = oy * g.strideHeight + ky * g.dilationHeight - g.padInfo.top;
+            if (y < 0 || y >= inHeight) continue;
+            for (let kx = 0; kx < filterWidth; kx++) {
+              const xx = ox * g.strideWidth + kx * g.dilationWidth - g.padInfo.left;
+              if (xx < 0 || xx >= inWidth) continue;
+              const xRow = ((b * inHeight + y) * inWidth + xx) * ch;
+              for (let c = 0; c < ch; c++) {
+                const xv = xs[xRow + c];
+                const accRow = ((ky * filterWidth + kx) * ch + c) * co;
+                // Rounded product, then rounded sum: the float32 multiply-add of the SIMD module.
+                for (let j = 0; j < co; j++) acc[accRow + j] += f(xv * dys[dyRow + j]);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
   adam(w: TensorInfo, g: TensorInfo, m: TensorInfo, v: TensorInfo, out: TensorInfo, c: AdamConstants): void {
     const ws = this.f32(w);
     const gs = this.f32(g);
@@ -332,6 +369,26 @@ interface SimdExports {
     ch: number,
     outH: number,
     outW: number,
+    kh: number,
+    kw: number,
+    sh: number,
+    sw: number,
+    dh: number,
+    dw: number,
+    pt: number,
+    pl: number,
+  ): void;
+  convFilterGradDirect(
+    x: number,
+    dy: number,
+    acc: number,
+    batch: number,
+    inH: number,
+    inW: number,
+    ch: number,
+    outH: number,
+    outW: number,
+    outC: number,
     kh: number,
     kw: number,
     sh: number,
@@ -494,6 +551,29 @@ class SimdHeapKernels implements HeapKernels {
       g.inChannels,
       g.outHeight,
       g.outWidth,
+      g.filterHeight,
+      g.filterWidth,
+      g.strideHeight,
+      g.strideWidth,
+      g.dilationHeight,
+      g.dilationWidth,
+      g.padInfo.top,
+      g.padInfo.left,
+    );
+  }
+
+  convFilterGradDirect(x: TensorInfo, dy: TensorInfo, out: TensorInfo, g: backend_util.Conv2DInfo): void {
+    this.fns.convFilterGradDirect(
+      this.at(x),
+      this.at(dy),
+      this.at(out),
+      g.batchSize,
+      g.inHeight,
+      g.inWidth,
+      g.inChannels,
+      g.outHeight,
+      g.outWidth,
+      g.outChannels,
       g.filterHeight,
       g.filterWidth,
       g.strideHeight,

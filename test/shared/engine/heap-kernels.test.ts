@@ -186,4 +186,31 @@ describe('heap kernels', () => {
     expect(js[0]).not.toEqual(Array.from(w.dataSync()));
     tf.dispose([w, g, m, v]);
   });
+  it.each(Array.from({ length: 12 }, (_, i) => 1200 + i))(
+    'SIMD and JavaScript direct filter gradients agree, seed %i',
+    (seed) => {
+      const rng = seededRng(seed);
+      const [b, h, w, c] = [int(rng, 1, 3), int(rng, 5, 9), int(rng, 5, 9), int(rng, 1, 3)];
+      const filterShape: [number, number, number, number] = [int(rng, 1, 3), int(rng, 1, 3), c, int(rng, 1, 19)];
+      const pad = seed % 2 === 0 ? 'same' : 'valid';
+      const g = tf.backend_util.computeConv2DInfo(
+        [b, h, w, c],
+        filterShape,
+        [int(rng, 1, 2), int(rng, 1, 2)],
+        [int(rng, 1, 2), int(rng, 1, 2)],
+        pad,
+      );
+      const x = tf.tensor(randomData(b * h * w * c, rng), [b, h, w, c]);
+      const dy = tf.tensor(randomData(b * g.outHeight * g.outWidth * g.outChannels, rng), [
+        b,
+        g.outHeight,
+        g.outWidth,
+        g.outChannels,
+      ]);
+      const [simd, js] = both(filterShape, (k, out) => k.convFilterGradDirect(x, dy, out, g));
+      expect(Array.from(simd)).toEqual(Array.from(js));
+      expect(js.some((v) => v !== 0)).toBe(true);
+      tf.dispose([x, dy]);
+    },
+  );
 });
