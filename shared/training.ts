@@ -63,6 +63,14 @@ export function batchTensors(ds: Dataset, idx: Int32Array, from: number, to: num
 }
 
 /**
+ * A macrotask turn: setImmediate where it exists (Node), which runs after pending I/O without
+ * waiting; setTimeout(0) waits at least 1 ms in Node, 2% of training time at one turn per 50 ms.
+ */
+const setImmediateIfAny = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
+const nextMacrotask = (): Promise<void> =>
+  new Promise<void>((resolve) => (setImmediateIfAny ? setImmediateIfAny(resolve) : setTimeout(resolve, 0)));
+
+/**
  * Lets timers and sockets run during a long training loop. The wasm backend's data() resolves as a
  * microtask, so without this a client training for longer than socket.io's ping timeout (45 s by
  * default, reached on a loaded machine) would be disconnected mid-round. A macrotask turn every
@@ -73,7 +81,7 @@ class EventLoopBreather {
 
   async maybe(): Promise<void> {
     if (performance.now() - this.last < 50) return;
-    await new Promise<void>((resolve) => setTimeout(resolve, 0));
+    await nextMacrotask();
     this.last = performance.now();
   }
 }

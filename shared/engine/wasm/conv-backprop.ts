@@ -1,4 +1,4 @@
-import type { backend_util, KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs';
+import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import {
   BatchMatMul,
@@ -8,17 +8,18 @@ import {
   DepthwiseConv2dNativeBackpropInput,
 } from '@tensorflow/tfjs-core';
 import { convGeometry, inputGradPads } from './conv-geometry.js';
-import { heapKernels, insideColumns } from './heap-kernels.js';
+import { heapKernels } from './heap-kernels.js';
 import { WasmOps } from './wasm-ops.js';
 
 /*
  * The backward passes of 2-D convolutions as XNNPACK matrix products and convolutions over
- * rearranged tensors, never scalar loops over the arithmetic:
+ * rearranged tensors, or our SIMD heap kernels, never scalar loops over the arithmetic:
  *
  *  filter gradient: dW[kh,kw,ci,co] = sum_{b,oh,ow} x[b, oh*s + kh*d - p, ., ci] * dy[b,oh,ow,co]
- *    is ONE matrix product of the input patches (im2col) with dy;
- *  input gradient: ONE convolution of dy (spread apart by the stride) with the spatially flipped
- *    filter whose in/out channels are swapped.
+ *    is ONE matrix product of the input patches (im2col) with dy (filters with few taps: one SIMD
+ *    pass over dy in our heap kernel);
+ *  input gradient: ONE matrix product of dy with the filter's transpose, whose rows col2im (the
+ *    adjoint of im2col) adds into the input pixels.
  *
  * The depthwise filter gradient is as much arithmetic as the forward pass but no GEMM: one SIMD
  * pass over dy in our heap kernel. The depthwise input gradient is the depthwise convolution of the
@@ -38,50 +39,11 @@ function shapeAttr(attrs: NamedAttrMap | undefined, name: string): number[] {
 }
 
 /**
- * Patches of x as rows of a [P, K] matrix (P = batch*outH*outW, K = kh*kw*inC), zeros where a
- * tap falls into padding. Loops run along output rows so the innermost loop is a long strided
- * copy rather than a handful of channels.
- */
-function im2col(ops: WasmOps, x: TensorInfo, g: backend_util.Conv2DInfo): TensorInfo {
-  const { batchSize, inHeight, inWidth, inChannels: ci, outHeight, outWidth, filterHeight, filterWidth } = g;
-  const k = filterHeight * filterWidth * ci;
-  const patches = ops.backend.makeOutput([batchSize * outHeight * outWidth, k], 'float32');
-  const xs = ops.backend.typedArrayFromHeap(x) as Float32Array;
-  const ps = ops.backend.typedArrayFromHeap(patches) as Float32Array;
-  const srcStep = g.strideWidth * ci;
-  const inside = Array.from({ length: filterWidth }, (_, kx) =>
-    insideColumns(kx * g.dilationWidth - g.padInfo.left, g.strideWidth, inWidth, outWidth),
-  );
-  for (let b = 0; b < batchSize; b++) {
-    for (let oy = 0; oy < outHeight; oy++) {
-      const rowStart = (b * outHeight + oy) * outWidth * k;
-      for (let ky = 0; ky < filterHeight; ky++) {
-        const y = oy * g.strideHeight + ky * g.dilationHeight - g.padInfo.top;
-        for (let kx = 0; kx < filterWidth; kx++) {
-          const column = (ky * filterWidth + kx) * ci;
-          const rowInside = y >= 0 && y < inHeight;
-          const lo = rowInside ? inside[kx][0] : outWidth;
-          const hi = rowInside ? inside[kx][1] : outWidth;
-          const src0 = ((b * inHeight + y) * inWidth + kx * g.dilationWidth - g.padInfo.left) * ci;
-          for (let c = 0; c < ci; c++) {
-            const dst = rowStart + column + c;
-            for (let ox = 0; ox < lo; ox++) ps[dst + ox * k] = 0;
-            for (let ox = lo, src = src0 + c + lo * srcStep; ox < hi; ox++, src += srcStep) ps[dst + ox * k] = xs[src];
-            for (let ox = hi; ox < outWidth; ox++) ps[dst + ox * k] = 0;
-          }
-        }
-      }
-    }
-  }
-  return patches;
-}
-
-/**
- * dW = patches^T x dy as ONE matrix product. XNNPACK re-packs the right operand on every call (it
- * is new data each step) at a cost per element comparable to the arithmetic on it, so the smaller
- * of dy [P, outC] and the patches [P, K] goes there:
- *  - K >= outC: dW [K, outC] = patchesT [K, P] x dy [P, outC];
- *  - K < outC (first layers, few input channels): dW^T [outC, K] = dy^T [outC, P] x patches [P, K].
+ * dW = patches^T x dy as ONE matrix product [K, P] x [P, outC] (K = kh*kw*inC), the patches
+ * transposed by im2col from x's channel planes. XNNPACK re-packs the right operand on every call
+ * (it is new data each step), so dy [P, outC] goes there. A filter with fewer taps K than output
+ * channels (first layers, few input channels) would leave the product a handful of columns: our
+ * heap kernel accumulates dW straight from x and dy instead, no im2col and no transposes.
  */
 function conv2dBackpropFilter({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const { x, dy } = inputs;
@@ -90,37 +52,47 @@ function conv2dBackpropFilter({ inputs, backend, attrs }: KernelArgs): TensorInf
   const taps = g.filterHeight * g.filterWidth * g.inChannels;
   const rows = g.batchSize * g.outHeight * g.outWidth;
   const filterShape = [g.filterHeight, g.filterWidth, g.inChannels, g.outChannels];
-  const matMul = (a: TensorInfo, b: TensorInfo): TensorInfo =>
-    ops.run(BatchMatMul, { a, b }, { transposeA: false, transposeB: false });
-  if (taps >= g.outChannels) {
-    const planes = ops.transpose2d(x, g.batchSize * g.inHeight * g.inWidth, g.inChannels);
-    const patchesT = ops.backend.makeOutput([taps, rows], 'float32');
-    heapKernels(ops.backend).im2colTransposed(planes, patchesT, g);
-    ops.free(planes);
-    const grad = matMul(ops.view(patchesT, [1, taps, rows]), ops.view(dy, [1, rows, g.outChannels]));
-    ops.free(patchesT);
-    return ops.view(grad, filterShape);
+  if (taps < g.outChannels) {
+    const grad = ops.backend.makeOutput(filterShape, 'float32');
+    heapKernels(ops.backend).convFilterGradDirect(x, dy, grad, g);
+    return grad;
   }
-  const patches = im2col(ops, x, g);
-  const dyT = ops.transpose2d(dy, rows, g.outChannels);
-  const gradT = matMul(ops.view(dyT, [1, g.outChannels, rows]), ops.view(patches, [1, rows, taps]));
-  ops.free(patches, dyT);
-  const grad = ops.transpose2d(gradT, g.outChannels, taps);
-  ops.free(gradT);
+  const planes = ops.transpose2d(x, g.batchSize * g.inHeight * g.inWidth, g.inChannels);
+  const patchesT = ops.backend.makeOutput([taps, rows], 'float32');
+  heapKernels(ops.backend).im2colTransposed(planes, patchesT, g);
+  ops.free(planes);
+  const grad = ops.run(
+    BatchMatMul,
+    { a: ops.view(patchesT, [1, taps, rows]), b: ops.view(dy, [1, rows, g.outChannels]) },
+    { transposeA: false, transposeB: false },
+  );
+  ops.free(patchesT);
   return ops.view(grad, filterShape);
 }
 
+/**
+ * dx as ONE matrix product, cols [P, K] = dy [P, outC] x filter^T [outC, K], then col2im adds each
+ * row's taps into the input pixels they read. Exactly the forward pass's arithmetic: the
+ * convolution of the spread dy with the flipped filter would also multiply the zeros of its
+ * (kh-1)-wide padding (40% more for the seed CNN's second layer).
+ */
 function conv2dBackpropInput({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const { dy, filter } = inputs;
   const ops = new WasmOps(backend as BackendWasm);
-  const g = convGeometry(Conv2DBackpropInput, shapeAttr(attrs, 'inputShape'), filter.shape, attrs ?? {}, false);
-  const flipped = ops.reverse(filter, [0, 1]);
-  const swapped = ops.transpose(flipped, [0, 1, 3, 2]);
-  ops.free(flipped);
-  const spread = ops.spread(dy, g.strideHeight, g.strideWidth);
-  const dx = ops.conv(spread, swapped, [1, 1], [g.dilationHeight, g.dilationWidth], inputGradPads(g), false);
-  if (spread !== dy) ops.free(spread);
-  ops.free(swapped);
+  const inputShape = shapeAttr(attrs, 'inputShape');
+  const g = convGeometry(Conv2DBackpropInput, inputShape, filter.shape, attrs ?? {}, false);
+  const taps = g.filterHeight * g.filterWidth * g.inChannels;
+  const rows = g.batchSize * g.outHeight * g.outWidth;
+  const filterT = ops.transpose2d(filter, taps, g.outChannels);
+  const cols = ops.run(
+    BatchMatMul,
+    { a: ops.view(dy, [1, rows, g.outChannels]), b: ops.view(filterT, [1, g.outChannels, taps]) },
+    { transposeA: false, transposeB: false },
+  );
+  ops.free(filterT);
+  const dx = ops.backend.makeOutput(inputShape, 'float32');
+  heapKernels(ops.backend).col2im(cols, dx, g);
+  ops.free(cols);
   return dx;
 }
 

@@ -1,22 +1,27 @@
 import * as tf from '@tensorflow/tfjs';
+import type { TensorInfo } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { heapKernels } from './heap-kernels.js';
 
 const f = Math.fround;
 
 /**
- * Adam on the wasm backend with each variable's update as ONE pass over the heap, instead of
- * tf.train.adam's ~13 kernel dispatches and intermediate tensors per variable per step (8% of a
- * seed-CNN step, plus their garbage). Every operation is rounded to float32 in tf.train.adam's
- * order, so the weights are bit-identical to it. The moments live in plain Float32Arrays; the new
- * weights go to a fresh buffer that the variable then points to, so tensors sharing the old
- * buffer (our Identity kernel shares, e.g. FedProx's anchors) keep their values.
+ * Adam on the wasm backend with each variable's update as ONE pass over the heap (our SIMD heap
+ * kernel), instead of tf.train.adam's ~13 kernel dispatches and intermediate tensors per variable
+ * per step (8% of a seed-CNN step, plus their garbage). Every operation is rounded to float32 in
+ * tf.train.adam's order, so the weights are bit-identical to it. The moments live in wasm heap
+ * buffers that dispose() frees; the new weights go to a fresh buffer that the variable then points
+ * to, so tensors sharing the old buffer (our Identity kernel shares, e.g. FedProx's anchors) keep
+ * their values.
  */
 export class HeapAdam extends tf.Optimizer {
   static get className(): string {
     return 'Adam';
   }
 
-  private readonly moments: Array<{ m: Float32Array; v: Float32Array }> = [];
+  private readonly moments: Array<{ m: TensorInfo; v: TensorInfo }> = [];
+  /** The backend holding the moments. */
+  private backend: BackendWasm | undefined;
   /** beta1^t and beta2^t, kept in float32 as tf.train.adam's scalar variables are. */
   private accBeta1: number;
   private accBeta2: number;
@@ -53,23 +58,21 @@ export class HeapAdam extends tf.Optimizer {
       if (gradient == null) return;
       if (variable.dtype !== 'float32' || gradient.dtype !== 'float32' || gradient.size !== variable.size)
         throw new Error(`HeapAdam: variable '${name}' and its gradient must be float32 of the same size`);
-      const n = variable.size;
-      const moments = (this.moments[i] ??= { m: new Float32Array(n), v: new Float32Array(n) });
+      const moments = (this.moments[i] ??= {
+        m: this.zeros(backend, variable.size),
+        v: this.zeros(backend, variable.size),
+      });
       const out = backend.makeOutput(variable.shape, 'float32');
-      // Views after the allocation: growing the heap detaches older ones.
-      const w = backend.typedArrayFromHeap(variable) as Float32Array;
-      const g = backend.typedArrayFromHeap(gradient) as Float32Array;
-      const o = backend.typedArrayFromHeap(out) as Float32Array;
-      const { m, v } = moments;
-      for (let k = 0; k < n; k++) {
-        const gk = g[k];
-        const mk = f(f(m[k] * b1) + f(gk * c1));
-        const vk = f(f(v[k] * b2) + f(f(gk * gk) * c2));
-        m[k] = mk;
-        v[k] = vk;
-        const step = f(f(f(mk / oneMinusAcc1) / f(f(Math.sqrt(f(vk / oneMinusAcc2))) + eps)) * negLr);
-        o[k] = f(step + w[k]);
-      }
+      heapKernels(backend).adam(variable, gradient, moments.m, moments.v, out, {
+        b1,
+        b2,
+        c1,
+        c2,
+        oneMinusAcc1,
+        oneMinusAcc2,
+        eps,
+        negLr,
+      });
       const updated = tf.engine().makeTensorFromTensorInfo(out);
       variable.assign(updated);
       updated.dispose();
@@ -77,6 +80,22 @@ export class HeapAdam extends tf.Optimizer {
     this.accBeta1 = f(this.accBeta1 * b1);
     this.accBeta2 = f(this.accBeta2 * b2);
     this.incrementIterations();
+  }
+
+  private zeros(backend: BackendWasm, n: number): TensorInfo {
+    this.backend = backend;
+    const t = backend.makeOutput([n], 'float32');
+    (backend.typedArrayFromHeap(t) as Float32Array).fill(0);
+    return t;
+  }
+
+  /** Frees the moments' heap buffers too: they are no tensors, so nothing else would. */
+  override dispose(): void {
+    for (const { m, v } of this.moments.splice(0)) {
+      this.backend?.disposeData(m.dataId);
+      this.backend?.disposeData(v.dataId);
+    }
+    super.dispose();
   }
 
   getConfig(): tf.serialization.ConfigDict {

@@ -28,7 +28,41 @@ export interface HeapKernels {
    * and tap inside the image, x at the tap's pixel times dy, summed in float64.
    */
   depthwiseFilterGrad(x: TensorInfo, dy: TensorInfo, out: TensorInfo, g: backend_util.Conv2DInfo): void;
+  /**
+   * The adjoint of im2col for the convolution `g`: dx [batch, inH, inW, inC] is overwritten with,
+   * per input pixel, the sum of the `cols` [batch*outH*outW, kh*kw*inC] entries of the output pixels
+   * and taps that read it (the input gradient, given cols = dy x filter^T).
+   */
+  col2im(cols: TensorInfo, dx: TensorInfo, g: backend_util.Conv2DInfo): void;
+  /**
+   * Filter gradient out [kh, kw, inC, outC] of the convolution `g` straight from x and dy: for
+   * every output pixel and tap inside the image, x at the tap's pixel times dy's row, float32 sums
+   * in pixel order. For filters with fewer taps (kh*kw*inC) than output channels.
+   */
+  convFilterGradDirect(x: TensorInfo, dy: TensorInfo, out: TensorInfo, g: backend_util.Conv2DInfo): void;
+  /**
+   * One Adam step over a float32 variable `w` with gradient `g`: the moments `m` and `v` (same
+   * size) are updated in place, the new weights written to `out`; float32 arithmetic in
+   * tf.train.adam's order, so the result is bit-identical to it.
+   */
+  adam(w: TensorInfo, g: TensorInfo, m: TensorInfo, v: TensorInfo, out: TensorInfo, c: AdamConstants): void;
 }
+
+/** Adam's per-step scalars, already rounded to float32. */
+export interface AdamConstants {
+  b1: number;
+  b2: number;
+  /** 1 - b1, 1 - b2 */
+  c1: number;
+  c2: number;
+  /** 1 - b1^t, 1 - b2^t */
+  oneMinusAcc1: number;
+  oneMinusAcc2: number;
+  eps: number;
+  negLr: number;
+}
+
+const f = Math.fround;
 
 /** Output columns [lo, hi) whose tap at horizontal offset `offset` lies inside the image. */
 export function insideColumns(offset: number, stride: number, inWidth: number, outWidth: number): [number, number] {
@@ -201,6 +235,79 @@ class JsHeapKernels implements HeapKernels {
     }
     this.f32(out).set(acc);
   }
+
+  col2im(cols: TensorInfo, dx: TensorInfo, g: backend_util.Conv2DInfo): void {
+    const cs = this.f32(cols);
+    const dxs = this.f32(dx);
+    const { batchSize, inHeight, inWidth, inChannels: ch, outHeight, outWidth, filterHeight, filterWidth } = g;
+    dxs.fill(0);
+    let src = 0;
+    for (let b = 0; b < batchSize; b++) {
+      for (let oy = 0; oy < outHeight; oy++) {
+        for (let ox = 0; ox < outWidth; ox++, src += filterHeight * filterWidth * ch) {
+          for (let ky = 0; ky < filterHeight; ky++) {
+            const y = oy * g.strideHeight + ky * g.dilationHeight - g.padInfo.top;
+            if (y < 0 || y >= inHeight) continue;
+            for (let kx = 0; kx < filterWidth; kx++) {
+              const xx = ox * g.strideWidth + kx * g.dilationWidth - g.padInfo.left;
+              if (xx < 0 || xx >= inWidth) continue;
+              const dst = ((b * inHeight + y) * inWidth + xx) * ch;
+              const tap = src + (ky * filterWidth + kx) * ch;
+              for (let c = 0; c < ch; c++) dxs[dst + c] += cs[tap + c];
+            }
+          }
+        }
+      }
+    }
+  }
+
+  convFilterGradDirect(x: TensorInfo, dy: TensorInfo, out: TensorInfo, g: backend_util.Conv2DInfo): void {
+    const xs = this.f32(x);
+    const dys = this.f32(dy);
+    const acc = this.f32(out);
+    const { batchSize, inHeight, inWidth, inChannels: ch, outHeight, outWidth, outChannels: co } = g;
+    const { filterHeight, filterWidth } = g;
+    acc.fill(0);
+    let dyRow = 0;
+    for (let b = 0; b < batchSize; b++) {
+      for (let oy = 0; oy < outHeight; oy++) {
+        for (let ox = 0; ox < outWidth; ox++, dyRow += co) {
+          for (let ky = 0; ky < filterHeight; ky++) {
+            const y = oy * g.strideHeight + ky * g.dilationHeight - g.padInfo.top;
+            if (y < 0 || y >= inHeight) continue;
+            for (let kx = 0; kx < filterWidth; kx++) {
+              const xx = ox * g.strideWidth + kx * g.dilationWidth - g.padInfo.left;
+              if (xx < 0 || xx >= inWidth) continue;
+              const xRow = ((b * inHeight + y) * inWidth + xx) * ch;
+              for (let c = 0; c < ch; c++) {
+                const xv = xs[xRow + c];
+                const accRow = ((ky * filterWidth + kx) * ch + c) * co;
+                // Rounded product, then rounded sum: the float32 multiply-add of the SIMD module.
+                for (let j = 0; j < co; j++) acc[accRow + j] += f(xv * dys[dyRow + j]);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  adam(w: TensorInfo, g: TensorInfo, m: TensorInfo, v: TensorInfo, out: TensorInfo, c: AdamConstants): void {
+    const ws = this.f32(w);
+    const gs = this.f32(g);
+    const ms = this.f32(m);
+    const vs = this.f32(v);
+    const os = this.f32(out);
+    for (let k = 0; k < ws.length; k++) {
+      const gk = gs[k];
+      const mk = f(f(ms[k] * c.b1) + f(gk * c.c1));
+      const vk = f(f(vs[k] * c.b2) + f(f(gk * gk) * c.c2));
+      ms[k] = mk;
+      vs[k] = vk;
+      const step = f(f(f(mk / c.oneMinusAcc1) / f(f(Math.sqrt(f(vk / c.oneMinusAcc2))) + c.eps)) * c.negLr);
+      os[k] = f(step + ws[k]);
+    }
+  }
 }
 
 interface SimdExports {
@@ -252,6 +359,60 @@ interface SimdExports {
     dw: number,
     pt: number,
     pl: number,
+  ): void;
+  col2im(
+    cols: number,
+    dx: number,
+    batch: number,
+    inH: number,
+    inW: number,
+    ch: number,
+    outH: number,
+    outW: number,
+    kh: number,
+    kw: number,
+    sh: number,
+    sw: number,
+    dh: number,
+    dw: number,
+    pt: number,
+    pl: number,
+  ): void;
+  convFilterGradDirect(
+    x: number,
+    dy: number,
+    acc: number,
+    batch: number,
+    inH: number,
+    inW: number,
+    ch: number,
+    outH: number,
+    outW: number,
+    outC: number,
+    kh: number,
+    kw: number,
+    sh: number,
+    sw: number,
+    dh: number,
+    dw: number,
+    pt: number,
+    pl: number,
+  ): void;
+  adam(
+    w: number,
+    g: number,
+    m: number,
+    v: number,
+    out: number,
+    n: number,
+    b1: number,
+    b2: number,
+    c1: number,
+    c2: number,
+    oneMinusAcc1: number,
+    oneMinusAcc2: number,
+    eps: number,
+    negLr: number,
   ): void;
 }
 
@@ -378,6 +539,70 @@ class SimdHeapKernels implements HeapKernels {
     } finally {
       this.module._free(acc);
     }
+  }
+
+  col2im(cols: TensorInfo, dx: TensorInfo, g: backend_util.Conv2DInfo): void {
+    this.fns.col2im(
+      this.at(cols),
+      this.at(dx),
+      g.batchSize,
+      g.inHeight,
+      g.inWidth,
+      g.inChannels,
+      g.outHeight,
+      g.outWidth,
+      g.filterHeight,
+      g.filterWidth,
+      g.strideHeight,
+      g.strideWidth,
+      g.dilationHeight,
+      g.dilationWidth,
+      g.padInfo.top,
+      g.padInfo.left,
+    );
+  }
+
+  convFilterGradDirect(x: TensorInfo, dy: TensorInfo, out: TensorInfo, g: backend_util.Conv2DInfo): void {
+    this.fns.convFilterGradDirect(
+      this.at(x),
+      this.at(dy),
+      this.at(out),
+      g.batchSize,
+      g.inHeight,
+      g.inWidth,
+      g.inChannels,
+      g.outHeight,
+      g.outWidth,
+      g.outChannels,
+      g.filterHeight,
+      g.filterWidth,
+      g.strideHeight,
+      g.strideWidth,
+      g.dilationHeight,
+      g.dilationWidth,
+      g.padInfo.top,
+      g.padInfo.left,
+    );
+  }
+
+  adam(w: TensorInfo, g: TensorInfo, m: TensorInfo, v: TensorInfo, out: TensorInfo, c: AdamConstants): void {
+    const n = w.shape.reduce((a, b) => a * b, 1);
+    this.fns.adam(
+      this.at(w),
+      this.at(g),
+      this.at(m),
+      this.at(v),
+      this.at(out),
+      n,
+      c.b1,
+      c.b2,
+      c.c1,
+      c.c2,
+      c.oneMinusAcc1,
+      c.oneMinusAcc2,
+      c.eps,
+      c.negLr,
+    );
   }
 }
 

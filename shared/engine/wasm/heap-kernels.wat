@@ -124,6 +124,38 @@
       (local.set $a (i32.add (local.get $a) (i32.const 8)))
       (br $loopO))))
 
+  ;; n floats of zeros / copied floats. Rows here are a few dozen floats: memory.fill and
+  ;; memory.copy would each cost a runtime call, more than the row itself.
+  (func $zeros (param $d i32) (param $n i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $d) (i32.shl (local.get $n) (i32.const 2))))
+    (block $doneV (loop $loopV
+      (br_if $doneV (i32.gt_s (i32.add (local.get $d) (i32.const 16)) (local.get $end)))
+      (v128.store (local.get $d) (v128.const i32x4 0 0 0 0))
+      (local.set $d (i32.add (local.get $d) (i32.const 16)))
+      (br $loopV)))
+    (block $done (loop $loop
+      (br_if $done (i32.ge_u (local.get $d) (local.get $end)))
+      (f32.store (local.get $d) (f32.const 0))
+      (local.set $d (i32.add (local.get $d) (i32.const 4)))
+      (br $loop))))
+
+  (func $copy (param $d i32) (param $s i32) (param $n i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $d) (i32.shl (local.get $n) (i32.const 2))))
+    (block $doneV (loop $loopV
+      (br_if $doneV (i32.gt_s (i32.add (local.get $d) (i32.const 16)) (local.get $end)))
+      (v128.store (local.get $d) (v128.load (local.get $s)))
+      (local.set $d (i32.add (local.get $d) (i32.const 16)))
+      (local.set $s (i32.add (local.get $s) (i32.const 16)))
+      (br $loopV)))
+    (block $done (loop $loop
+      (br_if $done (i32.ge_u (local.get $d) (local.get $end)))
+      (f32.store (local.get $d) (f32.load (local.get $s)))
+      (local.set $d (i32.add (local.get $d) (i32.const 4)))
+      (local.set $s (i32.add (local.get $s) (i32.const 4)))
+      (br $loop))))
+
   ;; One filter tap's rows of the transposed im2col matrix: for each input channel c, row c of
   ;; `dst` (p floats apart) receives, for every (b, oy, ox), the input pixel that tap reads,
   ;; planes[c, b, oy * sh + yOff, ox * sw + xOff], or 0 in the padding. Output columns [lo, hi)
@@ -147,7 +179,7 @@
           (br_if $doneY (i32.ge_s (local.get $oy) (local.get $outH)))
           (local.set $y (i32.add (i32.mul (local.get $oy) (local.get $sh)) (local.get $yOff)))
           (if (i32.or (i32.lt_s (local.get $y) (i32.const 0)) (i32.ge_s (local.get $y) (local.get $inH)))
-            (then (memory.fill (local.get $d) (i32.const 0) (local.get $outBytes)))
+            (then (call $zeros (local.get $d) (local.get $outW)))
             (else
               (local.set $s (i32.add (local.get $planes)
                 (i32.shl (i32.add (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $c) (local.get $batch)) (local.get $b))
@@ -156,12 +188,12 @@
                                            (local.get $inW))
                                   (local.get $xOff))
                          (i32.const 2))))
-              (memory.fill (local.get $d) (i32.const 0) (i32.shl (local.get $lo) (i32.const 2)))
+              (call $zeros (local.get $d) (local.get $lo))
               (if (i32.eq (local.get $sw) (i32.const 1))
                 (then
-                  (memory.copy (i32.add (local.get $d) (i32.shl (local.get $lo) (i32.const 2)))
-                               (i32.add (local.get $s) (i32.shl (local.get $lo) (i32.const 2)))
-                               (i32.shl (i32.sub (local.get $hi) (local.get $lo)) (i32.const 2))))
+                  (call $copy (i32.add (local.get $d) (i32.shl (local.get $lo) (i32.const 2)))
+                              (i32.add (local.get $s) (i32.shl (local.get $lo) (i32.const 2)))
+                              (i32.sub (local.get $hi) (local.get $lo))))
                 (else
                   (local.set $ox (local.get $lo))
                   (block $doneX (loop $loopX
@@ -170,9 +202,8 @@
                                (f32.load (i32.add (local.get $s) (i32.shl (i32.mul (local.get $ox) (local.get $sw)) (i32.const 2)))))
                     (local.set $ox (i32.add (local.get $ox) (i32.const 1)))
                     (br $loopX)))))
-              (memory.fill (i32.add (local.get $d) (i32.shl (local.get $hi) (i32.const 2)))
-                           (i32.const 0)
-                           (i32.shl (i32.sub (local.get $outW) (local.get $hi)) (i32.const 2)))))
+              (call $zeros (i32.add (local.get $d) (i32.shl (local.get $hi) (i32.const 2)))
+                           (i32.sub (local.get $outW) (local.get $hi)))))
           (local.set $d (i32.add (local.get $d) (local.get $outBytes)))
           (local.set $oy (i32.add (local.get $oy) (i32.const 1)))
           (br $loopY)))
@@ -300,6 +331,207 @@
             (local.set $ky (i32.add (local.get $ky) (i32.const 1)))
             (br $loopKY)))
           (local.set $dy (i32.add (local.get $dy) (local.get $chBytes)))
+          (local.set $ox (i32.add (local.get $ox) (i32.const 1)))
+          (br $loopOX)))
+        (local.set $oy (i32.add (local.get $oy) (i32.const 1)))
+        (br $loopOY)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $loopB))))
+
+  ;; The adjoint of im2col: dx [batch, inH, inW, ch] (zeroed here) receives, for every output pixel
+  ;; (b, oy, ox) and filter tap inside the image, that pixel's row of `cols` [P, kh*kw*ch] at the
+  ;; tap's ch columns, added to the input pixel the tap reads. Pixels in order, taps in order.
+  (func (export "col2im")
+    (param $cols i32) (param $dx i32) (param $batch i32) (param $inH i32) (param $inW i32) (param $ch i32)
+    (param $outH i32) (param $outW i32) (param $kh i32) (param $kw i32) (param $sh i32) (param $sw i32)
+    (param $dh i32) (param $dw i32) (param $pt i32) (param $pl i32)
+    (local $b i32) (local $oy i32) (local $ox i32) (local $ky i32) (local $kx i32) (local $y i32) (local $xx i32)
+    (local $chBytes i32) (local $vecBytes i32) (local $src i32) (local $dst i32) (local $c i32)
+    (local.set $chBytes (i32.shl (local.get $ch) (i32.const 2)))
+    (local.set $vecBytes (i32.and (local.get $chBytes) (i32.const -16)))
+    (memory.fill (local.get $dx) (i32.const 0)
+      (i32.mul (i32.mul (i32.mul (local.get $batch) (local.get $inH)) (local.get $inW)) (local.get $chBytes)))
+    (local.set $b (i32.const 0))
+    (block $doneB (loop $loopB
+      (br_if $doneB (i32.ge_s (local.get $b) (local.get $batch)))
+      (local.set $oy (i32.const 0))
+      (block $doneOY (loop $loopOY
+        (br_if $doneOY (i32.ge_s (local.get $oy) (local.get $outH)))
+        (local.set $ox (i32.const 0))
+        (block $doneOX (loop $loopOX
+          (br_if $doneOX (i32.ge_s (local.get $ox) (local.get $outW)))
+          (local.set $ky (i32.const 0))
+          (block $doneKY (loop $loopKY
+            (br_if $doneKY (i32.ge_s (local.get $ky) (local.get $kh)))
+            (local.set $y (i32.sub (i32.add (i32.mul (local.get $oy) (local.get $sh)) (i32.mul (local.get $ky) (local.get $dh)))
+                                   (local.get $pt)))
+            (if (i32.and (i32.ge_s (local.get $y) (i32.const 0)) (i32.lt_s (local.get $y) (local.get $inH)))
+              (then
+                (local.set $kx (i32.const 0))
+                (block $doneKX (loop $loopKX
+                  (br_if $doneKX (i32.ge_s (local.get $kx) (local.get $kw)))
+                  (local.set $xx (i32.sub (i32.add (i32.mul (local.get $ox) (local.get $sw)) (i32.mul (local.get $kx) (local.get $dw)))
+                                          (local.get $pl)))
+                  (if (i32.and (i32.ge_s (local.get $xx) (i32.const 0)) (i32.lt_s (local.get $xx) (local.get $inW)))
+                    (then
+                      (local.set $dst (i32.add (local.get $dx)
+                        (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $inH)) (local.get $y)) (local.get $inW))
+                                          (local.get $xx))
+                                 (local.get $chBytes))))
+                      (local.set $src (i32.add (local.get $cols)
+                        (i32.mul (i32.add (i32.mul (local.get $ky) (local.get $kw)) (local.get $kx)) (local.get $chBytes))))
+                      (local.set $c (i32.const 0))
+                      (block $doneC (loop $loopC
+                        (br_if $doneC (i32.ge_u (local.get $c) (local.get $vecBytes)))
+                        (v128.store (i32.add (local.get $dst) (local.get $c))
+                          (f32x4.add (v128.load (i32.add (local.get $dst) (local.get $c)))
+                                     (v128.load (i32.add (local.get $src) (local.get $c)))))
+                        (local.set $c (i32.add (local.get $c) (i32.const 16)))
+                        (br $loopC)))
+                      (block $doneT (loop $loopT
+                        (br_if $doneT (i32.ge_u (local.get $c) (local.get $chBytes)))
+                        (f32.store (i32.add (local.get $dst) (local.get $c))
+                          (f32.add (f32.load (i32.add (local.get $dst) (local.get $c)))
+                                   (f32.load (i32.add (local.get $src) (local.get $c)))))
+                        (local.set $c (i32.add (local.get $c) (i32.const 4)))
+                        (br $loopT)))))
+                  (local.set $kx (i32.add (local.get $kx) (i32.const 1)))
+                  (br $loopKX)))))
+            (local.set $ky (i32.add (local.get $ky) (i32.const 1)))
+            (br $loopKY)))
+          (local.set $cols (i32.add (local.get $cols)
+            (i32.mul (i32.mul (local.get $kh) (local.get $kw)) (local.get $chBytes))))
+          (local.set $ox (i32.add (local.get $ox) (i32.const 1)))
+          (br $loopOX)))
+        (local.set $oy (i32.add (local.get $oy) (i32.const 1)))
+        (br $loopOY)))
+      (local.set $b (i32.add (local.get $b) (i32.const 1)))
+      (br $loopB))))
+
+  ;; One Adam step over n float32 weights: m and v (the moments) are updated in place and the new
+  ;; weights go to `out`. Every operation is a float32 one in tf.train.adam's order:
+  ;;   m = m*b1 + g*c1;  v = v*b2 + (g*g)*c2;  out = ((m/oma1) / (sqrt(v/oma2) + eps)) * negLr + w.
+  (func (export "adam")
+    (param $w i32) (param $g i32) (param $m i32) (param $v i32) (param $out i32) (param $n i32)
+    (param $b1 f32) (param $b2 f32) (param $c1 f32) (param $c2 f32) (param $oma1 f32) (param $oma2 f32)
+    (param $eps f32) (param $negLr f32)
+    (local $i i32) (local $end i32) (local $vecEnd i32)
+    (local $gv v128) (local $mv v128) (local $vv v128)
+    (local $gs f32) (local $ms f32) (local $vs f32)
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $vecEnd (i32.and (local.get $end) (i32.const -16)))
+    (block $doneV (loop $loopV
+      (br_if $doneV (i32.ge_u (local.get $i) (local.get $vecEnd)))
+      (local.set $gv (v128.load (i32.add (local.get $g) (local.get $i))))
+      (local.set $mv (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $m) (local.get $i))) (f32x4.splat (local.get $b1)))
+                                (f32x4.mul (local.get $gv) (f32x4.splat (local.get $c1)))))
+      (local.set $vv (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $v) (local.get $i))) (f32x4.splat (local.get $b2)))
+                                (f32x4.mul (f32x4.mul (local.get $gv) (local.get $gv)) (f32x4.splat (local.get $c2)))))
+      (v128.store (i32.add (local.get $m) (local.get $i)) (local.get $mv))
+      (v128.store (i32.add (local.get $v) (local.get $i)) (local.get $vv))
+      (v128.store (i32.add (local.get $out) (local.get $i))
+        (f32x4.add
+          (f32x4.mul
+            (f32x4.div (f32x4.div (local.get $mv) (f32x4.splat (local.get $oma1)))
+                       (f32x4.add (f32x4.sqrt (f32x4.div (local.get $vv) (f32x4.splat (local.get $oma2))))
+                                  (f32x4.splat (local.get $eps))))
+            (f32x4.splat (local.get $negLr)))
+          (v128.load (i32.add (local.get $w) (local.get $i)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 16)))
+      (br $loopV)))
+    (block $done (loop $loop
+      (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
+      (local.set $gs (f32.load (i32.add (local.get $g) (local.get $i))))
+      (local.set $ms (f32.add (f32.mul (f32.load (i32.add (local.get $m) (local.get $i))) (local.get $b1))
+                              (f32.mul (local.get $gs) (local.get $c1))))
+      (local.set $vs (f32.add (f32.mul (f32.load (i32.add (local.get $v) (local.get $i))) (local.get $b2))
+                              (f32.mul (f32.mul (local.get $gs) (local.get $gs)) (local.get $c2))))
+      (f32.store (i32.add (local.get $m) (local.get $i)) (local.get $ms))
+      (f32.store (i32.add (local.get $v) (local.get $i)) (local.get $vs))
+      (f32.store (i32.add (local.get $out) (local.get $i))
+        (f32.add
+          (f32.mul
+            (f32.div (f32.div (local.get $ms) (local.get $oma1))
+                     (f32.add (f32.sqrt (f32.div (local.get $vs) (local.get $oma2))) (local.get $eps)))
+            (local.get $negLr))
+          (f32.load (i32.add (local.get $w) (local.get $i)))))
+      (local.set $i (i32.add (local.get $i) (i32.const 4)))
+      (br $loop))))
+
+  ;; Convolution filter gradient straight from x and dy, for filters with fewer taps (kh*kw*ch)
+  ;; than output channels, where an im2col matrix product would run on a handful of columns:
+  ;; acc [kh*kw*ch, outC] (zeroed here) += x[tap's pixel, c] * dy[pixel, :] for every output pixel
+  ;; and tap inside the image; float32 products and sums, pixels in order.
+  (func (export "convFilterGradDirect")
+    (param $x i32) (param $dy i32) (param $acc i32) (param $batch i32) (param $inH i32) (param $inW i32)
+    (param $ch i32) (param $outH i32) (param $outW i32) (param $outC i32) (param $kh i32) (param $kw i32)
+    (param $sh i32) (param $sw i32) (param $dh i32) (param $dw i32) (param $pt i32) (param $pl i32)
+    (local $b i32) (local $oy i32) (local $ox i32) (local $ky i32) (local $kx i32) (local $y i32) (local $xx i32)
+    (local $xp i32) (local $ap i32) (local $c i32) (local $j i32) (local $rowBytes i32) (local $vecBytes i32)
+    (local $xs f32) (local $xv v128)
+    (local.set $rowBytes (i32.shl (local.get $outC) (i32.const 2)))
+    (local.set $vecBytes (i32.and (local.get $rowBytes) (i32.const -16)))
+    (memory.fill (local.get $acc) (i32.const 0)
+      (i32.mul (i32.mul (i32.mul (local.get $kh) (local.get $kw)) (local.get $ch)) (local.get $rowBytes)))
+    (local.set $b (i32.const 0))
+    (block $doneB (loop $loopB
+      (br_if $doneB (i32.ge_s (local.get $b) (local.get $batch)))
+      (local.set $oy (i32.const 0))
+      (block $doneOY (loop $loopOY
+        (br_if $doneOY (i32.ge_s (local.get $oy) (local.get $outH)))
+        (local.set $ox (i32.const 0))
+        (block $doneOX (loop $loopOX
+          (br_if $doneOX (i32.ge_s (local.get $ox) (local.get $outW)))
+          (local.set $ky (i32.const 0))
+          (block $doneKY (loop $loopKY
+            (br_if $doneKY (i32.ge_s (local.get $ky) (local.get $kh)))
+            (local.set $y (i32.sub (i32.add (i32.mul (local.get $oy) (local.get $sh)) (i32.mul (local.get $ky) (local.get $dh)))
+                                   (local.get $pt)))
+            (if (i32.and (i32.ge_s (local.get $y) (i32.const 0)) (i32.lt_s (local.get $y) (local.get $inH)))
+              (then
+                (local.set $kx (i32.const 0))
+                (block $doneKX (loop $loopKX
+                  (br_if $doneKX (i32.ge_s (local.get $kx) (local.get $kw)))
+                  (local.set $xx (i32.sub (i32.add (i32.mul (local.get $ox) (local.get $sw)) (i32.mul (local.get $kx) (local.get $dw)))
+                                          (local.get $pl)))
+                  (if (i32.and (i32.ge_s (local.get $xx) (i32.const 0)) (i32.lt_s (local.get $xx) (local.get $inW)))
+                    (then
+                      (local.set $xp (i32.add (local.get $x)
+                        (i32.shl (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $inH)) (local.get $y)) (local.get $inW))
+                                                   (local.get $xx))
+                                          (local.get $ch))
+                                 (i32.const 2))))
+                      (local.set $ap (i32.add (local.get $acc)
+                        (i32.mul (i32.mul (i32.add (i32.mul (local.get $ky) (local.get $kw)) (local.get $kx)) (local.get $ch))
+                                 (local.get $rowBytes))))
+                      (local.set $c (i32.const 0))
+                      (block $doneC (loop $loopC
+                        (br_if $doneC (i32.ge_s (local.get $c) (local.get $ch)))
+                        (local.set $xs (f32.load (i32.add (local.get $xp) (i32.shl (local.get $c) (i32.const 2)))))
+                        (local.set $xv (f32x4.splat (local.get $xs)))
+                        (local.set $j (i32.const 0))
+                        (block $doneJ (loop $loopJ
+                          (br_if $doneJ (i32.ge_u (local.get $j) (local.get $vecBytes)))
+                          (v128.store (i32.add (local.get $ap) (local.get $j))
+                            (f32x4.add (v128.load (i32.add (local.get $ap) (local.get $j)))
+                                       (f32x4.mul (local.get $xv) (v128.load (i32.add (local.get $dy) (local.get $j))))))
+                          (local.set $j (i32.add (local.get $j) (i32.const 16)))
+                          (br $loopJ)))
+                        (block $doneT (loop $loopT
+                          (br_if $doneT (i32.ge_u (local.get $j) (local.get $rowBytes)))
+                          (f32.store (i32.add (local.get $ap) (local.get $j))
+                            (f32.add (f32.load (i32.add (local.get $ap) (local.get $j)))
+                                     (f32.mul (local.get $xs) (f32.load (i32.add (local.get $dy) (local.get $j))))))
+                          (local.set $j (i32.add (local.get $j) (i32.const 4)))
+                          (br $loopT)))
+                        (local.set $ap (i32.add (local.get $ap) (local.get $rowBytes)))
+                        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+                        (br $loopC)))))
+                  (local.set $kx (i32.add (local.get $kx) (i32.const 1)))
+                  (br $loopKX)))))
+            (local.set $ky (i32.add (local.get $ky) (i32.const 1)))
+            (br $loopKY)))
+          (local.set $dy (i32.add (local.get $dy) (local.get $rowBytes)))
           (local.set $ox (i32.add (local.get $ox) (i32.const 1)))
           (br $loopOX)))
         (local.set $oy (i32.add (local.get $oy) (i32.const 1)))

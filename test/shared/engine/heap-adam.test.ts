@@ -76,4 +76,18 @@ describe('HeapAdam', () => {
     expect(() => adam.applyGradients({ [w.name]: short })).toThrow('must be float32 of the same size');
     tf.dispose([w, short]);
   });
+  it("frees its moments' heap buffers when disposed", () => {
+    const w = tf.variable(tf.tensor1d([1, 2, 3, 4, 5]), true, `heap-adam-free-${Math.random()}`);
+    const g = tf.tensor1d([1, -1, 0.5, 0, 2]);
+    // The moments are heap buffers, not tensors: count the backend's buffers, not the engine's.
+    const buffers = () => tf.backend().numDataIds();
+    const adam = new HeapAdam(0.1);
+    adam.applyGradients({ [w.name]: g });
+    const before = buffers();
+    adam.applyGradients({ [w.name]: g });
+    expect(buffers()).toBe(before);
+    adam.dispose();
+    expect(buffers()).toBe(before - 2);
+    tf.dispose([w, g]);
+  });
 });

@@ -125,4 +125,92 @@ describe('heap kernels', () => {
       tf.dispose([x, dy]);
     },
   );
+  it.each(Array.from({ length: 12 }, (_, i) => 1000 + i))('SIMD and JavaScript col2im agree, seed %i', (seed) => {
+    const rng = seededRng(seed);
+    const [b, h, w, c] = [int(rng, 1, 3), int(rng, 5, 9), int(rng, 5, 9), int(rng, 1, 9)];
+    const pad = [
+      [0, 0],
+      [int(rng, 0, 2), int(rng, 0, 2)],
+      [int(rng, 0, 2), int(rng, 0, 2)],
+      [0, 0],
+    ] as tf.backend_util.ExplicitPadding;
+    const g = tf.backend_util.computeConv2DInfo(
+      [b, h, w, c],
+      [int(rng, 1, 3), int(rng, 1, 3), c, 2],
+      [int(rng, 1, 2), int(rng, 1, 3)],
+      [int(rng, 1, 2), int(rng, 1, 2)],
+      pad,
+    );
+    const p = b * g.outHeight * g.outWidth;
+    const taps = g.filterHeight * g.filterWidth * c;
+    const cols = tf.tensor(randomData(p * taps, rng), [p, taps]);
+    const [simd, js] = both([b, h, w, c], (k, out) => k.col2im(cols, out, g));
+    expect(Array.from(simd)).toEqual(Array.from(js));
+    // Images of at least 5 pixels hold every (dilated) filter: some pixel received a sum.
+    expect(js.some((v) => v !== 0)).toBe(true);
+    cols.dispose();
+  });
+  it.each(Array.from({ length: 8 }, (_, i) => 1100 + i))('SIMD and JavaScript Adam steps agree, seed %i', (seed) => {
+    const rng = seededRng(seed);
+    const n = int(rng, 1, 70);
+    const f = Math.fround;
+    const [w, g, m, v] = [1, 1, 0.1, 0.01].map((scale) =>
+      tf.tensor(
+        randomData(n, rng).map((x) => (scale === 0.01 ? Math.abs(x) : x) * scale),
+        [n],
+      ),
+    );
+    const c = {
+      b1: f(0.9),
+      b2: f(0.999),
+      c1: f(0.1),
+      c2: f(0.001),
+      oneMinusAcc1: f(1 - 0.9 ** 3),
+      oneMinusAcc2: f(1 - 0.999 ** 3),
+      eps: f(1e-7),
+      negLr: f(-1e-3),
+    };
+    const moments = (k: HeapKernels) => {
+      const [mk, vk] = [m.clone(), v.clone()].map((t) => tf.add(t, 0));
+      return { mk, vk, k };
+    };
+    const runs = [heapKernels(backend), jsHeapKernels(backend)].map((k) => moments(k));
+    const [simd, js] = runs.map(({ mk, vk, k }) => {
+      const out = tf.fill([n], 7);
+      k.adam(w, g, mk, vk, out, c);
+      const values = [out, mk, vk].map((t) => Array.from(t.dataSync()));
+      tf.dispose([out, mk, vk]);
+      return values;
+    });
+    expect(simd).toEqual(js);
+    expect(js[0]).not.toEqual(Array.from(w.dataSync()));
+    tf.dispose([w, g, m, v]);
+  });
+  it.each(Array.from({ length: 12 }, (_, i) => 1200 + i))(
+    'SIMD and JavaScript direct filter gradients agree, seed %i',
+    (seed) => {
+      const rng = seededRng(seed);
+      const [b, h, w, c] = [int(rng, 1, 3), int(rng, 5, 9), int(rng, 5, 9), int(rng, 1, 3)];
+      const filterShape: [number, number, number, number] = [int(rng, 1, 3), int(rng, 1, 3), c, int(rng, 1, 19)];
+      const pad = seed % 2 === 0 ? 'same' : 'valid';
+      const g = tf.backend_util.computeConv2DInfo(
+        [b, h, w, c],
+        filterShape,
+        [int(rng, 1, 2), int(rng, 1, 2)],
+        [int(rng, 1, 2), int(rng, 1, 2)],
+        pad,
+      );
+      const x = tf.tensor(randomData(b * h * w * c, rng), [b, h, w, c]);
+      const dy = tf.tensor(randomData(b * g.outHeight * g.outWidth * g.outChannels, rng), [
+        b,
+        g.outHeight,
+        g.outWidth,
+        g.outChannels,
+      ]);
+      const [simd, js] = both(filterShape, (k, out) => k.convFilterGradDirect(x, dy, out, g));
+      expect(Array.from(simd)).toEqual(Array.from(js));
+      expect(js.some((v) => v !== 0)).toBe(true);
+      tf.dispose([x, dy]);
+    },
+  );
 });

@@ -86,7 +86,8 @@ function expectClose(actual: Float32Array, expected: Float32Array, what: string)
 
 describe('wasm Conv2DBackpropFilter / Conv2DBackpropInput match cpu', () => {
   it.each(Array.from({ length: CASES }, (_, i) => 1000 + i))('random case, seed %i', async (seed) => {
-    // Odd seeds: one input channel and many output channels, the filter gradient's im2col path.
+    // Odd seeds: one input channel and many output channels: mostly fewer taps than output channels,
+    // the filter gradient's direct heap kernel.
     const c =
       seed % 2 === 0
         ? randomConvCase(seed, { depthwise: false, maxDilation: 2 })
