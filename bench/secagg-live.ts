@@ -22,6 +22,11 @@
  *  - MB/client: bytes through the coordinator's TCP sockets over the round (WebSocket frames and
  *    all), per selected client, sent by clients / received by them;
  *  - outcome: committed, or how many committed and the first failure's reason.
+ *
+ * Profiling: the client hosts are forked with this process's Node flags, so
+ *   node --cpu-prof --cpu-prof-dir=prof --import tsx bench/secagg-live.ts --clients 100 --rounds 1
+ * writes one .cpuprofile for the coordinator and one per client host (--trace-gc works the same
+ * way). Node refuses --cpu-prof in NODE_OPTIONS.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';

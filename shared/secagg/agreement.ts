@@ -1,5 +1,5 @@
 import nacl from 'tweetnacl';
-import { concatBytes, isAllZero, randomBytes } from './bytes.js';
+import { base64url, concatBytes, isAllZero, randomBytes } from './bytes.js';
 import { nodeCryptoModule, type NodeCryptoModule } from './node-crypto.js';
 
 /** An X25519 key pair, fresh for every round. */
@@ -31,13 +31,6 @@ export const tweetnaclX25519: X25519 = {
     return shared;
   },
 };
-
-function base64url(bytes: Uint8Array): string {
-  return btoa(String.fromCharCode(...bytes))
-    .replace(/\+/g, '-')
-    .replace(/\//g, '_')
-    .replace(/=+$/, '');
-}
 
 function fromBase64url(text: string): Uint8Array {
   const binary = atob(text.replace(/-/g, '+').replace(/_/g, '/'));

@@ -30,8 +30,23 @@ export function lengthPrefixed(bytes: Uint8Array): Uint8Array {
   return out;
 }
 
+/** Texts framed so far: a round hashes the same labels and client ids hundreds of times. */
+const framedTexts = new Map<string, Uint8Array>();
+/** Enough for every id of the largest round; past it the cache starts over rather than grow. */
+const FRAMED_TEXT_LIMIT = 8192;
+
+/**
+ * lengthPrefixed over the UTF-8 bytes of `text`. The array is shared by every call with the same
+ * text (callers only hash or concatenate it): never write to it.
+ */
 export function lengthPrefixedText(text: string): Uint8Array {
-  return lengthPrefixed(utf8.encode(text));
+  let framed = framedTexts.get(text);
+  if (!framed) {
+    if (framedTexts.size >= FRAMED_TEXT_LIMIT) framedTexts.clear();
+    framed = lengthPrefixed(utf8.encode(text));
+    framedTexts.set(text, framed);
+  }
+  return framed;
 }
 
 /** A non-negative safe integer as 8 big-endian bytes. */
@@ -86,6 +101,26 @@ export function randomBytes(length: number): Uint8Array {
   const out = new Uint8Array(length);
   for (let off = 0; off < length; off += RANDOM_CHUNK) {
     globalThis.crypto.getRandomValues(out.subarray(off, Math.min(length, off + RANDOM_CHUNK)));
+  }
+  return out;
+}
+
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/** Unpadded base64url (RFC 4648 section 5), as JWK keys want it; a table instead of btoa and three regex passes per key. */
+export function base64url(bytes: Uint8Array): string {
+  let out = '';
+  let i = 0;
+  for (; i + 2 < bytes.length; i += 3) {
+    const v = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
+    out += BASE64URL[v >> 18] + BASE64URL[(v >> 12) & 63] + BASE64URL[(v >> 6) & 63] + BASE64URL[v & 63];
+  }
+  if (i + 1 === bytes.length) {
+    const v = bytes[i] << 16;
+    out += BASE64URL[v >> 18] + BASE64URL[(v >> 12) & 63];
+  } else if (i + 2 === bytes.length) {
+    const v = (bytes[i] << 16) | (bytes[i + 1] << 8);
+    out += BASE64URL[v >> 18] + BASE64URL[(v >> 12) & 63] + BASE64URL[(v >> 6) & 63];
   }
   return out;
 }

@@ -2,6 +2,9 @@ import nacl from 'tweetnacl';
 import { concatBytes } from './bytes.js';
 import { nodeCryptoModule } from './node-crypto.js';
 
+/** From this many bytes on, Node hashes the parts one by one instead of concatenating them. */
+const STREAMED_BYTES = 1 << 16;
+
 /**
  * SHA-512 over the concatenated parts: OpenSSL's under Node (2-10x tweetnacl's pure JS, and a client
  * hashes a model's weights and several hundred keys and commitments each round), tweetnacl elsewhere.
@@ -9,8 +12,14 @@ import { nodeCryptoModule } from './node-crypto.js';
  * the hashing, is the cost.
  */
 export function sha512(parts: readonly Uint8Array[]): Uint8Array {
-  const bytes = parts.length === 1 ? parts[0] : concatBytes(parts);
   const crypto = nodeCryptoModule();
+  // A model's weights (the task digest) are hashed where they lie rather than copied next to the label first.
+  if (crypto && parts.length > 1 && parts.reduce((n, p) => n + p.length, 0) >= STREAMED_BYTES) {
+    const hash = crypto.createHash('sha512');
+    for (const p of parts) hash.update(p);
+    return new Uint8Array(hash.digest());
+  }
+  const bytes = parts.length === 1 ? parts[0] : concatBytes(parts);
   return crypto ? new Uint8Array(crypto.hash('sha512', bytes, 'buffer')) : nacl.hash(bytes);
 }
 

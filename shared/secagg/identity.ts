@@ -1,5 +1,5 @@
 import nacl from 'tweetnacl';
-import { bytesEqual, concatBytes, lengthPrefixed, lengthPrefixedText, uint64 } from './bytes.js';
+import { base64url, bytesEqual, concatBytes, lengthPrefixed, lengthPrefixedText, uint64 } from './bytes.js';
 import { sha512Half } from './hash.js';
 import { LABELS } from './kdf.js';
 import { nodeCryptoModule, type NodeCryptoModule } from './node-crypto.js';
@@ -83,13 +83,6 @@ export const tweetnaclVerify: Ed25519Verify = (message, signature, publicKey) =>
   signature.length === nacl.sign.signatureLength &&
   publicKey.length === nacl.sign.publicKeyLength &&
   nacl.sign.detached.verify(message, signature, publicKey);
-
-function base64url(bytes: Uint8Array): string {
-  return btoa(String.fromCharCode(...bytes))
-    .replace(/\+/g, '-')
-    .replace(/\//g, '_')
-    .replace(/=+$/, '');
-}
 
 /** OpenSSL's Ed25519: about 100x faster than pure JS. */
 export function nodeSign(crypto: NodeCryptoModule): Ed25519Sign {

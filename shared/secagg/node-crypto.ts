@@ -18,6 +18,7 @@ export interface NodeKeyObject {
 export interface NodeCryptoModule {
   createCipheriv(algorithm: 'aes-256-ctr', key: Uint8Array, iv: Uint8Array): { update(data: Uint8Array): Uint8Array };
   hash(algorithm: 'sha512', data: Uint8Array, outputEncoding: 'buffer'): Uint8Array;
+  createHash(algorithm: 'sha512'): { update(data: Uint8Array): unknown; digest(): Uint8Array };
   createPrivateKey(options: { key: OkpJwk; format: 'jwk' }): NodeKeyObject;
   createPublicKey(options: { key: OkpJwk; format: 'jwk' }): NodeKeyObject;
   sign(algorithm: null, data: Uint8Array, key: NodeKeyObject): Uint8Array;

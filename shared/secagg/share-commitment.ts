@@ -90,7 +90,14 @@ function rootFrom(node: Uint8Array, index: number, path: Uint8Array): Uint8Array
 
 /** Where `to` sits in the tree of a dealer with these neighbours; -1 when it is not one. */
 export function neighbourIndex(dealerNeighbours: readonly string[], to: string): number {
-  return [...dealerNeighbours].sort().indexOf(to);
+  // Its rank in the sorted list, counted without sorting (a client places k dealers per round).
+  let below = 0;
+  let found = false;
+  for (const v of dealerNeighbours) {
+    if (v === to) found = true;
+    else if (v < to) below++;
+  }
+  return found ? below : -1;
 }
 
 /** Both shares dealt to neighbour `index` (`to`), checked against the dealer's root. */

@@ -11,9 +11,16 @@ import { LABELS } from './kdf.js';
 export const TASK_DIGEST_BYTES = 32;
 
 /** JSON with sorted keys and binary leaves as tagged hex, so equal values always give equal text. */
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
+
+function hex(bytes: Uint8Array): string {
+  let out = '';
+  for (let i = 0; i < bytes.length; i++) out += HEX[bytes[i]];
+  return out;
+}
+
 function canonicalJson(value: unknown): string {
-  if (value instanceof Uint8Array)
-    return JSON.stringify({ $bytes: Array.from(value, (b) => b.toString(16).padStart(2, '0')).join('') });
+  if (value instanceof Uint8Array) return JSON.stringify({ $bytes: hex(value) });
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   if (value !== null && typeof value === 'object') {
     const entries = Object.entries(value as Record<string, unknown>)

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   assertLittleEndianHost,
+  base64url,
   bytesEqual,
   concatBytes,
   decodeText,
@@ -35,6 +36,28 @@ describe('secagg byte helpers', () => {
     expect(framed.subarray(4)).toEqual(long);
     // UTF-8 bytes are counted, not characters.
     expect(lengthPrefixedText('aé')).toEqual(b(0, 0, 0, 3, 0x61, 0xc3, 0xa9));
+  });
+
+  it('frames a text the same way every time, also once many other texts were framed', () => {
+    const first = lengthPrefixedText('client-007');
+    expect(first).toEqual(concatBytes([b(0, 0, 0, 10), new TextEncoder().encode('client-007')]));
+    expect(lengthPrefixedText('client-007')).toEqual(first);
+    // More texts than the cache keeps: it starts over, and every framing stays right.
+    const ids = Array.from({ length: 9000 }, (_, i) => `id-${i}`);
+    const framed = ids.map((id) => Buffer.from(lengthPrefixedText(id)).toString('hex'));
+    expect(framed).toEqual(ids.map((id) => Buffer.from(lengthPrefixed(new TextEncoder().encode(id))).toString('hex')));
+    expect(lengthPrefixedText('client-007')).toEqual(first);
+    expect(lengthPrefixedText('')).toEqual(b(0, 0, 0, 0));
+  });
+
+  it('writes unpadded base64url, the same as Node for every length and byte', () => {
+    for (let length = 0; length <= 40; length++) {
+      const bytes = Uint8Array.from({ length }, (_, i) => (i * 89 + length * 13) & 0xff);
+      expect(base64url(bytes)).toBe(Buffer.from(bytes).toString('base64url'));
+    }
+    const all = Uint8Array.from({ length: 256 }, (_, i) => i);
+    expect(base64url(all)).toBe(Buffer.from(all).toString('base64url'));
+    expect(base64url(b(0xfb, 0xff))).toBe('-_8');
   });
 
   it('writes non-negative safe integers as 8 big-endian bytes', () => {

@@ -124,5 +124,16 @@ describe('share commitment', () => {
     expect(neighbourIndex(['c', 'a', 'b'], 'c')).toBe(2);
     expect(neighbourIndex(['c', 'a', 'b'], 'a')).toBe(0);
     expect(neighbourIndex(['c', 'a', 'b'], 'z')).toBe(-1);
+    expect(neighbourIndex([], 'a')).toBe(-1);
+  });
+
+  it('places every neighbour where sorting the list would, without sorting it', () => {
+    const ids = Array.from({ length: 60 }, (_, i) => `client-${((i * 37) % 60).toString().padStart(3, '0')}`);
+    const mixed = ['Z', 'a', 'é', 'aa', '10', '9', ...ids];
+    for (const list of [ids, mixed, ids.slice(0, 1)]) {
+      const sorted = [...list].sort();
+      for (const to of list) expect(neighbourIndex(list, to)).toBe(sorted.indexOf(to));
+      expect(neighbourIndex(list, 'not-a-neighbour')).toBe(-1);
+    }
   });
 });
