@@ -359,6 +359,8 @@ export class ClusterNode implements EdgeCluster {
     const { coordinator, registry, store } = this.attached!;
     this.leading = true;
     this.renewedAt = Date.now();
+    // A secure round this node relayed as a follower is the old leader's: the new one runs it again.
+    this.secureEdge.end();
     await this.bus.leading(true);
     if (takeover) {
       // As a restarted coordinator: the newest committed version, the round log, the optimizer state.
@@ -544,47 +546,50 @@ export class ClusterNode implements EdgeCluster {
   /** The leader: a client of another node sent a SecAgg+ message; it goes to the round as if sent here. */
   private receiveForwarded(message: SecAggForward, bytes: Uint8Array | undefined): void {
     const { clientId, node } = message;
-    const why = (reason: string) =>
+    const refusal = this.forwardedRefusal(message, bytes);
+    if (refusal)
       this.logger.warn(
         { clientId, node },
-        `cluster: refused a secagg message of ${clientId} from node ${node}: ${reason}`,
+        `cluster: refused a secagg message of ${clientId} from node ${node}: ${refusal}`,
       );
-    if (this.remoteLinks.get(clientId)?.node !== node) return why(`${clientId} is not a client of node ${node}`);
+  }
+
+  /** Hands a forwarded message to the round; why it was refused, or undefined. */
+  private forwardedRefusal(message: SecAggForward, bytes: Uint8Array | undefined): string | undefined {
+    const { clientId, node } = message;
+    if (this.remoteLinks.get(clientId)?.node !== node) return `${clientId} is not a client of node ${node}`;
+    if (!bytes) return 'a forwarded secagg message has no envelope';
     let body;
     try {
-      if (!bytes) throw new Error('a forwarded secagg message has no envelope');
       body = decodeForwarded(bytes);
     } catch (e) {
-      return why(errorMessage(e));
+      return errorMessage(e);
     }
-    if (body.round !== message.round)
-      return why(`the message is for round ${body.round}, its frame for ${message.round}`);
+    if (body.round !== message.round) return `the message is for round ${body.round}, its frame for ${message.round}`;
     const verdict = this.attached!.coordinator.receive(clientId, {
       kind: 'secagg',
       round: body.round,
       body,
-      bytes: bytes!.byteLength,
+      bytes: bytes.byteLength,
     });
     // Unmasking closes once every secret has enough shares: a late reveal is expected, as on one coordinator.
-    if (!verdict.ok && !(verdict.code === 'stale-round' && body.type === 'secagg/unmask')) why(verdict.message);
+    if (verdict.ok || (verdict.code === 'stale-round' && body.type === 'secagg/unmask')) return undefined;
+    return verdict.message;
   }
 
   /** The leader: a node's masked-input sum; it goes to the round once its clients check out as that node's. */
   private receiveMaskedPartial(partial: MaskedPartial, bytes: Uint8Array | undefined): void {
-    const refusal = maskedPartialRefusal(partial, bytes, (id) => this.nodeOf(id));
-    const verdict = refusal
-      ? undefined
-      : this.attached!.coordinator.receiveMaskedSum(
-          partial.node,
-          partial.round,
-          partial.clientIds,
-          maskedWords(bytes!),
-          partial.updateBytes,
-        );
-    if (refusal || !verdict!.ok)
+    const { node, round, clientIds } = partial;
+    let refusal = maskedPartialRefusal(partial, bytes, (id) => this.nodeOf(id));
+    if (!refusal) {
+      const words = maskedWords(bytes!);
+      const verdict = this.attached!.coordinator.receiveMaskedSum(node, round, clientIds, words, partial.updateBytes);
+      if (!verdict.ok) refusal = verdict.message;
+    }
+    if (refusal)
       this.logger.warn(
-        { node: partial.node, round: partial.round },
-        `cluster: refused the masked input sum of ${partial.clientIds.length} client(s) from node ${partial.node}: ${refusal ?? (verdict as { message: string }).message}`,
+        { node, round },
+        `cluster: refused the masked input sum of ${clientIds.length} client(s) from node ${node}: ${refusal}`,
       );
   }
 
