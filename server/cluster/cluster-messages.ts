@@ -66,11 +66,17 @@ export const ClientsChangedSchema = z.strictObject({
 });
 
 /**
- * Leader -> every node: a message of the round's protocol for clients of other nodes (a secure
- * round's training task, a SecAgg+ stage message); the binary part is its envelope (secure-edge.ts).
- * The nodes holding `to` send it on.
+ * Leader -> node `node` (on the channel every node hears): the round's protocol messages for that
+ * node's clients (a secure round's training task, SecAgg+ stage messages); the binary part is their
+ * envelope (secure-relay.ts). Other nodes skip it by its header.
  */
-export const RelaySchema = z.strictObject({ kind: z.literal('relay'), round, token, to: z.array(id).min(1) });
+export const RelaySchema = z.strictObject({
+  kind: z.literal('relay'),
+  round,
+  token,
+  node: id,
+  to: z.array(id).min(1),
+});
 
 /** Node -> leader: a client's SecAgg+ message, as the node received it; the binary part is its envelope. */
 export const SecAggForwardSchema = z.strictObject({

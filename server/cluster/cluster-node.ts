@@ -359,8 +359,8 @@ export class ClusterNode implements EdgeCluster {
     const { coordinator, registry, store } = this.attached!;
     this.leading = true;
     this.renewedAt = Date.now();
-    // A secure round this node relayed as a follower is the old leader's: the new one runs it again.
-    this.secureEdge.end();
+    // A secure round this node relayed as a follower is the old leader's: this node runs it again.
+    this.secureEdge.abandon(`node ${this.nodeId} took over as the cluster's leader: the round runs again`);
     await this.bus.leading(true);
     if (takeover) {
       // As a restarted coordinator: the newest committed version, the round log, the optimizer state.
@@ -430,7 +430,7 @@ export class ClusterNode implements EdgeCluster {
     const known = this.remoteLinks.get(client.id);
     if (known && sameRemote(known, node, client)) return;
     const link = new RemoteLink(client.id, node, client.connection, client.identityKey, this.attached!.io, (m) =>
-      this.relays.add(m),
+      this.relays.add(m, node),
     );
     this.remoteLinks.set(client.id, link);
     this.attached!.coordinator.join(link);

@@ -15,7 +15,11 @@ const FLUSH_AT = 0.8;
 interface SecureRound {
   round: number;
   token: number;
+  /** The model version the round trains from. */
+  version: number;
   setup: SecAggSetup;
+  /** Local clients the round's task was relayed to. */
+  participants: Set<string>;
   /** Local clients the leader sent their routed shares: the masked inputs this node waits for. */
   expected: Set<string>;
   contributors: Set<string>;
@@ -48,7 +52,7 @@ export class SecureEdge {
 
   /** The leader's relay frame (fenced by the caller): sends this node's clients their messages. */
   relay(relay: Relay, bytes: Uint8Array | undefined): void {
-    if (!relay.to.some((id) => this.links.has(id))) return;
+    if (relay.node !== this.nodeId) return;
     let items;
     try {
       if (!bytes) throw new Error('a relay frame has no payload');
@@ -62,7 +66,10 @@ export class SecureEdge {
       if (local.length === 0) continue;
       if (item.event === 'train') {
         const section = item.body.secureAggregation;
-        if (section) this.open(item.body.round, relay.token, section.setup);
+        if (section) {
+          const state = this.open(item.body.round, relay.token, item.body.version, section.setup);
+          for (const id of local) state.participants.add(id);
+        }
         const weights = relayedWeights(item.weights);
         for (const to of local) this.links.get(to)!.send({ event: 'train', to, body: item.body, weights });
         continue;
@@ -113,13 +120,37 @@ export class SecureEdge {
     this.current = undefined;
   }
 
-  private open(round: number, token: number, setup: SecAggSetup): void {
-    if (this.current?.round === round && this.current.token === token) return;
+  /**
+   * The leader that ran the current round is gone (another took over): the round will never close,
+   * so its local participants are told it failed. A client waits for its secure round to end before
+   * it takes the next task, and the new leader runs the round again under the same number.
+   */
+  abandon(reason: string): void {
+    const state = this.current;
+    if (!state) return;
     this.end();
-    this.current = {
+    for (const to of state.participants)
+      this.links
+        .get(to)
+        ?.send({
+          event: 'round-closed',
+          to,
+          body: { round: state.round, outcome: 'failed', version: state.version, reason },
+        });
+  }
+
+  private open(round: number, token: number, version: number, setup: SecAggSetup): SecureRound {
+    const current = this.current;
+    if (current?.round === round && current.token === token) return current;
+    if (current && current.token !== token)
+      this.abandon(`the cluster's leader changed (fencing token ${current.token} -> ${token}): the round runs again`);
+    this.end();
+    const state: SecureRound = {
       round,
       token,
+      version,
       setup,
+      participants: new Set(),
       expected: new Set(),
       contributors: new Set(),
       sum: new Uint32Array(setup.vectorLength + 1),
@@ -127,6 +158,8 @@ export class SecureEdge {
       timer: undefined,
       flushed: false,
     };
+    this.current = state;
+    return state;
   }
 
   private add(

@@ -47,54 +47,54 @@ export function relayedWeights(bytes: Uint8Array): Float32Array {
 }
 
 /**
- * The leader's outgoing relay: collects what the round sends to remote clients during one turn of
- * the event loop and publishes it as one frame. A training task object shared by many clients
- * (one per round) is encoded once, with every recipient.
+ * The leader's outgoing relay: collects what the round sends to clients of other nodes during one
+ * turn of the event loop and publishes it as one frame per node, so each node decodes only its
+ * own clients' messages. A training task object shared by many clients (one per round) is encoded
+ * once per node, with every recipient there.
  */
 export class RelayBatcher {
-  private items: { message: RelayedMessage; to: string[] }[] = [];
-  private byBody = new Map<object, { message: RelayedMessage; to: string[] }>();
+  private pending = new Map<string, Map<object, { message: RelayedMessage; to: string[] }>>();
 
   constructor(
-    /** The fencing token to stamp the frame with; undefined drops the batch (this node no longer leads). */
+    /** The fencing token to stamp the frames with; undefined drops the batch (this node no longer leads). */
     private readonly token: () => number | undefined,
     private readonly publish: (framed: Framed) => void,
   ) {}
 
-  add(message: RelayedMessage): void {
-    if (this.items.length === 0) queueMicrotask(() => this.flush());
-    const known = this.byBody.get(message.body);
-    if (known) {
-      known.to.push(message.to);
-      return;
-    }
-    const item = { message, to: [message.to] };
-    this.items.push(item);
-    this.byBody.set(message.body, item);
+  /** Queues `message` for its recipient, a client of `node`. */
+  add(message: RelayedMessage, node: string): void {
+    if (this.pending.size === 0) queueMicrotask(() => this.flush());
+    let byBody = this.pending.get(node);
+    if (!byBody) this.pending.set(node, (byBody = new Map()));
+    const known = byBody.get(message.body);
+    if (known) known.to.push(message.to);
+    else byBody.set(message.body, { message, to: [message.to] });
   }
 
   private flush(): void {
-    const items = this.items;
-    this.items = [];
-    this.byBody = new Map();
+    const pending = this.pending;
+    this.pending = new Map();
     const token = this.token();
-    if (token === undefined || items.length === 0) return;
-    const payload = {
-      items: items.map(({ message, to }) =>
-        message.event === 'train'
-          ? {
-              event: 'train',
-              to,
-              body: message.body,
-              weights: new Uint8Array(message.weights.buffer, message.weights.byteOffset, message.weights.byteLength),
-            }
-          : { event: 'secagg', to, body: message.body },
-      ),
-    };
-    this.publish({
-      message: { kind: 'relay', round: items[0].message.body.round, token, to: items.flatMap((i) => i.to) },
-      bytes: new Uint8Array(encodeEnvelope(payload, RELAY_ENVELOPE_LIMITS)),
-    });
+    if (token === undefined) return;
+    for (const [node, byBody] of pending) {
+      const items = [...byBody.values()];
+      const payload = {
+        items: items.map(({ message, to }) =>
+          message.event === 'train'
+            ? {
+                event: 'train',
+                to,
+                body: message.body,
+                weights: new Uint8Array(message.weights.buffer, message.weights.byteOffset, message.weights.byteLength),
+              }
+            : { event: 'secagg', to, body: message.body },
+        ),
+      };
+      this.publish({
+        message: { kind: 'relay', round: items[0].message.body.round, token, node, to: items.flatMap((i) => i.to) },
+        bytes: new Uint8Array(encodeEnvelope(payload, RELAY_ENVELOPE_LIMITS)),
+      });
+    }
   }
 }
 

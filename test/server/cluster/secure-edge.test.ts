@@ -69,14 +69,18 @@ function setUp() {
     () => 3,
     (f) => frames.push(f),
   );
-  /** Relays `messages` as the leader does (one frame per turn) and hands the frame to the node. */
+  /** Relays `messages` as the leader does (one frame per node and turn; c and d are n3's) and hands every frame to the node. */
   const relay = async (messages: Parameters<RelayBatcher['add']>[0][]) => {
-    for (const m of messages) batcher.add(m);
+    for (const m of messages) batcher.add(m, m.to === 'a' || m.to === 'b' ? 'n2' : 'n3');
     await Promise.resolve();
-    const frame = decodeFrame(encodeFrame(frames.shift()!));
-    if (frame.message.kind !== 'relay') throw new Error(frame.message.kind);
-    edge.relay(frame.message, frame.bytes);
-    return frame.message;
+    const headers = [];
+    for (const sent of frames.splice(0)) {
+      const frame = decodeFrame(encodeFrame(sent));
+      if (frame.message.kind !== 'relay') throw new Error(frame.message.kind);
+      edge.relay(frame.message, frame.bytes);
+      headers.push(frame.message);
+    }
+    return headers;
   };
   const weights = Float32Array.from([1, 2, 3]);
   const body = task();
@@ -89,10 +93,12 @@ afterEach(() => {
 });
 
 describe('SecureEdge', () => {
-  it("delivers the relayed task and stage messages to this node's clients only; a shared task crosses once", async () => {
+  it("delivers the relayed task and stage messages to this node's clients only; a shared task crosses once per node", async () => {
     const s = setUp();
-    const header = await s.open();
-    expect(header).toEqual({ kind: 'relay', round: 5, token: 3, to: IDS });
+    expect(await s.open()).toEqual([
+      { kind: 'relay', round: 5, token: 3, node: 'n2', to: ['a', 'b'] },
+      { kind: 'relay', round: 5, token: 3, node: 'n3', to: ['c', 'd'] },
+    ]);
     for (const id of ['a', 'b']) {
       const [sent] = s.links.get(id)!.sent;
       if (sent.event !== 'train') throw new Error(sent.event);
@@ -181,6 +187,36 @@ describe('SecureEdge', () => {
     });
   });
 
+  it("tells the round's participants it failed when a new leader's task comes, before that task", async () => {
+    const s = setUp();
+    await s.open();
+    const frames: Framed[] = [];
+    const next = new RelayBatcher(
+      () => 4,
+      (f) => frames.push(f),
+    );
+    next.add({ event: 'train', to: 'a', body: { ...s.body }, weights: s.weights }, 'n2');
+    await Promise.resolve();
+    const frame = decodeFrame(encodeFrame(frames[0]));
+    if (frame.message.kind !== 'relay') throw new Error(frame.message.kind);
+    s.edge.relay(frame.message, frame.bytes);
+    expect(s.links.get('a')!.sent.map((m) => m.event)).toEqual(['train', 'round-closed', 'train']);
+    expect(s.links.get('b')!.sent.map((m) => m.event)).toEqual(['train', 'round-closed']);
+    expect(s.links.get('b')!.sent[1]).toEqual({
+      event: 'round-closed',
+      to: 'b',
+      body: {
+        round: 5,
+        outcome: 'failed',
+        version: 4,
+        reason: "the cluster's leader changed (fencing token 3 -> 4): the round runs again",
+      },
+    });
+    // The new round's masked inputs go under the new token.
+    expect(s.edge.receive('a', 5, { type: 'secagg/refusal', round: 5, reason: 'x' }, 10)).toEqual({ ok: true });
+    expect(s.toLeader.at(-1)!.message).toMatchObject({ kind: 'secagg-forward', token: 4 });
+  });
+
   it('ignores a relay whose payload is not a valid envelope of relayed messages', () => {
     const lines: string[] = [];
     const links = new Map([['a', new FakeLink('a')]]);
@@ -191,7 +227,7 @@ describe('SecureEdge', () => {
       () => {},
       (l) => lines.push(l),
     );
-    edge.relay({ kind: 'relay', round: 5, token: 3, to: ['a'] }, new Uint8Array(8));
+    edge.relay({ kind: 'relay', round: 5, token: 3, node: 'n2', to: ['a'] }, new Uint8Array(8));
     expect(links.get('a')!.sent).toEqual([]);
     expect(lines[0]).toMatch(/^ignored the leader's relay for round 5: /);
   });
