@@ -46,6 +46,11 @@ export function relayedWeights(bytes: Uint8Array): Float32Array {
   return out;
 }
 
+interface RelayEntry {
+  message: RelayedMessage;
+  to: string[];
+}
+
 /**
  * The leader's outgoing relay: collects what the round sends to clients of other nodes during one
  * turn of the event loop and publishes it as one frame per node, so each node decodes only its
@@ -53,7 +58,8 @@ export function relayedWeights(bytes: Uint8Array): Float32Array {
  * once per node, with every recipient there.
  */
 export class RelayBatcher {
-  private pending = new Map<string, Map<object, { message: RelayedMessage; to: string[] }>>();
+  /** Per node, per message body (a shared task is one body), the message and its recipients. */
+  private pending = new Map<string, Map<object, RelayEntry>>();
 
   constructor(
     /** The fencing token to stamp the frames with; undefined drops the batch (this node no longer leads). */
@@ -65,7 +71,7 @@ export class RelayBatcher {
   add(message: RelayedMessage, node: string): void {
     if (this.pending.size === 0) queueMicrotask(() => this.flush());
     let byBody = this.pending.get(node);
-    if (!byBody) this.pending.set(node, (byBody = new Map()));
+    if (!byBody) this.pending.set(node, (byBody = new Map<object, RelayEntry>()));
     const known = byBody.get(message.body);
     if (known) known.to.push(message.to);
     else byBody.set(message.body, { message, to: [message.to] });
