@@ -10,6 +10,7 @@
  *   npm run bench:cluster -- --clients 1500 --rounds 2
  *   npm run bench:cluster -- --secure --clients 300 # SecAgg+ rounds (the clients' masks are real)
  *   npm run bench:cluster -- --modes cluster        # the cluster rows only
+ *   npm run bench:cluster -- --secure --phase-timeout 30000   # more time per SecAgg+ stage
  *
  * Per row: clients per round (contributions), median round time (the round record's duration,
  * selection to commit), and bytes the round's leader received per round: a single coordinator
@@ -38,8 +39,11 @@ const { values: flags } = parseArgs({
     rounds: { type: 'string', default: '3' },
     secure: { type: 'boolean', default: false },
     modes: { type: 'string', default: 'single,cluster' },
+    'phase-timeout': { type: 'string', default: '10000' },
   },
 });
+/** Secure aggregation's phase timeout (ms): on a loaded machine 300 clients' key stages may need more than the default. */
+const PHASE_TIMEOUT_MS = positiveInt(flags['phase-timeout'], 'phase-timeout');
 const MODES = flags.modes.split(',').map((m) => {
   if (m !== 'single' && m !== 'cluster') throw new Error(`--modes takes single and/or cluster, got '${m}'`);
   return m;
@@ -116,6 +120,7 @@ interface Round {
   round: number;
   status: string;
   reason?: string;
+  secureAggregation?: { stageMs: Record<string, number> };
   durationMs: number;
   contributions: unknown[];
 }
@@ -182,14 +187,24 @@ async function measure(mode: 'single' | 'cluster', clients: number, model: strin
       '--secure-aggregation',
       SECURE ? 'on' : 'off',
     ];
+    const config = join(dir, 'config.json');
+    const secureAggregation = { phaseTimeoutMs: PHASE_TIMEOUT_MS };
     if (mode === 'cluster') {
       redis = await startRedis();
-      const config = join(dir, 'cluster.json');
-      await writeFile(config, JSON.stringify({ cluster: { redis: redis.url, leaseMs: 10_000, heartbeatMs: 1_000 } }));
+      await writeFile(
+        config,
+        JSON.stringify({
+          cluster: { redis: redis.url, leaseMs: 10_000, heartbeatMs: 1_000 },
+          secureAggregation,
+        }),
+      );
       nodes.push(await startNode([...common, '--config', config, '--node-id', 'n1']));
       for (let i = 2; i <= NODES; i++)
         nodes.push(await startNode([...common, '--config', config, '--node-id', `n${i}`]));
-    } else nodes.push(await startNode(common));
+    } else {
+      await writeFile(config, JSON.stringify({ secureAggregation }));
+      nodes.push(await startNode([...common, '--config', config]));
+    }
     const leader = nodes[0].url;
     // Clients spread over the nodes (all on the one coordinator in single mode), one host per node.
     await Promise.all(
@@ -228,7 +243,10 @@ async function measure(mode: 'single' | 'cluster', clients: number, model: strin
     const rounds = await runRounds(nodes[nodes.length - 1].url, leader, ROUNDS);
     const bytesAfter = await metric(leader, bytesMetric);
     const committed = rounds.filter((r) => r.status === 'committed').length;
-    for (const r of rounds) if (r.status === 'failed') console.error(`round ${r.round} failed: ${r.reason}`);
+    for (const r of rounds)
+      console.error(
+        `round ${r.round} ${r.status}${r.reason ? `: ${r.reason}` : ''}${r.secureAggregation ? ` (stage ms ${JSON.stringify(r.secureAggregation.stageMs)})` : ''}`,
+      );
     if (committed < ROUNDS) console.error(`--- leader (last lines) ---\n${nodes[0].output().slice(-4_000)}`);
     const token =
       mode === 'cluster'

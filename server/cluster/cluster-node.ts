@@ -511,7 +511,7 @@ export class ClusterNode implements EdgeCluster {
       }
       case 'round-closed':
         this.edge.closed(message.round);
-        this.secureEdge.closed(message.round);
+        this.secureEdge.closed(message.round, message.token);
         if (!this.leading) void this.follow(message.record, message.closed);
         return;
       case 'clients':

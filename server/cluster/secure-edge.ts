@@ -110,9 +110,18 @@ export class SecureEdge {
     if (state?.expected.delete(clientId)) this.flushIfSettled(state);
   }
 
-  /** The round closed (or leadership moved): nothing more is forwarded for it. */
-  closed(round: number): void {
-    if (this.current?.round === round) this.end();
+  /**
+   * The leader holding `token` closed `round`: nothing more is forwarded for it. A round this node
+   * still holds under an older leader (one the new leader sent this node nothing for) never closes:
+   * its participants are told it failed.
+   */
+  closed(round: number, token: number): void {
+    const state = this.current;
+    if (!state) return;
+    if (state.token === token) {
+      if (state.round === round) this.end();
+    } else
+      this.abandon(`the cluster's leader changed (fencing token ${state.token} -> ${token}): the round will not close`);
   }
 
   end(): void {
@@ -130,13 +139,11 @@ export class SecureEdge {
     if (!state) return;
     this.end();
     for (const to of state.participants)
-      this.links
-        .get(to)
-        ?.send({
-          event: 'round-closed',
-          to,
-          body: { round: state.round, outcome: 'failed', version: state.version, reason },
-        });
+      this.links.get(to)?.send({
+        event: 'round-closed',
+        to,
+        body: { round: state.round, outcome: 'failed', version: state.version, reason },
+      });
   }
 
   private open(round: number, token: number, version: number, setup: SecAggSetup): SecureRound {

@@ -217,6 +217,23 @@ describe('SecureEdge', () => {
     expect(s.toLeader.at(-1)!.message).toMatchObject({ kind: 'secagg-forward', token: 4 });
   });
 
+  it('tells its participants a round of an older leader failed when the new leader closes a round, and ends its own round quietly', async () => {
+    const s = setUp();
+    await s.open();
+    s.edge.closed(5, 3);
+    expect(s.links.get('a')!.sent.map((m) => m.event)).toEqual(['train']);
+    await s.open();
+    s.edge.closed(5, 4);
+    expect(s.links.get('a')!.sent.map((m) => m.event)).toEqual(['train', 'train', 'round-closed']);
+    expect(s.links.get('a')!.sent[2]).toMatchObject({
+      body: {
+        round: 5,
+        outcome: 'failed',
+        reason: "the cluster's leader changed (fencing token 3 -> 4): the round will not close",
+      },
+    });
+  });
+
   it('ignores a relay whose payload is not a valid envelope of relayed messages', () => {
     const lines: string[] = [];
     const links = new Map([['a', new FakeLink('a')]]);
