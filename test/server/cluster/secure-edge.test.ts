@@ -27,8 +27,9 @@ class FakeLink implements ClientLink {
   close(): void {}
 }
 
-function task(): TrainTask {
+function task(wordBits?: 16): TrainTask {
   const setup = createSetup({
+    ...(wordBits ? { wordBits } : {}),
     round: 5,
     participants: IDS.map((id) => ({ id, identityKey: generateIdentity().publicKey })),
     vectorLength: VALUES,
@@ -54,7 +55,7 @@ function masked(...words: number[]) {
 }
 
 /** A node holding clients a and b, fed by a leader holding token 3; what each side sent. */
-function setUp() {
+function setUp(wordBits?: 16) {
   const links = new Map(['a', 'b'].map((id) => [id, new FakeLink(id)]));
   const toLeader: Framed[] = [];
   const edge = new SecureEdge(
@@ -83,7 +84,7 @@ function setUp() {
     return headers;
   };
   const weights = Float32Array.from([1, 2, 3]);
-  const body = task();
+  const body = task(wordBits);
   const open = () => relay(IDS.map((to) => ({ event: 'train' as const, to, body, weights })));
   return { links, edge, toLeader, relay, open, body, weights };
 }
@@ -129,6 +130,28 @@ describe('SecureEdge', () => {
     });
     expect([...new Uint32Array(partial.bytes!.slice().buffer)]).toEqual([1, 6, 7, 6]);
     expect(s.edge.bytesIn).toBe(32);
+  });
+
+  it('widens 16-bit masked words as the SecAgg+ server does before adding them, and refuses a short input', async () => {
+    const s = setUp(16);
+    await s.open();
+    await s.relay(['a', 'b'].map((to) => ({ event: 'secagg' as const, to, body: routedShares() })));
+    // Three 16-bit value words and the 32-bit weight.
+    const packed = (v: number[], weight: number) => {
+      const bytes = new Uint8Array(VALUES * 2 + 4);
+      const view = new DataView(bytes.buffer);
+      v.forEach((x, i) => view.setUint16(2 * i, x, true));
+      view.setUint32(VALUES * 2, weight, true);
+      return { type: 'secagg/masked-input' as const, round: 5, masked: bytes };
+    };
+    expect(s.edge.receive('a', 5, { ...packed([1, 2, 3], 4), masked: new Uint8Array(8) }, 8)).toEqual({
+      ok: false,
+      code: 'invalid-message',
+      message: "masked input from 'a' has 8 bytes, expected 10 (3 16-bit words and a 32-bit weight)",
+    });
+    s.edge.receive('a', 5, packed([0xffff, 2, 3], 4), 10);
+    s.edge.receive('b', 5, packed([0xffff, 5, 6], 2 ** 32 - 1), 10);
+    expect([...new Uint32Array(s.toLeader[0].bytes!.slice().buffer)]).toEqual([0x1fffe, 7, 9, 3]);
   });
 
   it('refuses, as the SecAgg+ server would, a second masked input and one of the wrong size; a departure settles it', async () => {
