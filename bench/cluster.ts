@@ -238,10 +238,19 @@ async function measure(mode: 'single' | 'cluster', clients: number, model: strin
     );
     const bytesMetric =
       mode === 'cluster' ? 'fedserve_cluster_leader_bytes_received_total' : 'fedserve_update_bytes_total';
+    // The node leading now (the lease may have moved during the connection burst): its counter is the leader's.
+    const leading = async (): Promise<string> => {
+      if (mode !== 'cluster') return leader;
+      const view = (await (await fetch(`${leader}/v1/cluster`)).json()) as { leader: string | null };
+      return nodes[Number(view.leader?.slice(1) ?? 1) - 1].url;
+    };
     await runRounds(nodes[nodes.length - 1].url, leader, 1);
-    const bytesBefore = await metric(leader, bytesMetric);
+    const leaderBefore = await leading();
+    const bytesBefore = await metric(leaderBefore, bytesMetric);
     const rounds = await runRounds(nodes[nodes.length - 1].url, leader, ROUNDS);
-    const bytesAfter = await metric(leader, bytesMetric);
+    const leaderAfter = await leading();
+    // Bytes over a leader change would mix two nodes' counters: not reported.
+    const bytesAfter = leaderAfter === leaderBefore ? await metric(leaderAfter, bytesMetric) : Number.NaN;
     const committed = rounds.filter((r) => r.status === 'committed').length;
     for (const r of rounds)
       console.error(
@@ -299,5 +308,5 @@ console.log(
 console.log('|---|---|---|---|---|---|---|---|');
 for (const r of rows)
   console.log(
-    `| ${r.mode} | ${r.clients} | ${r.perRound} | ${r.roundS.toFixed(2)} | ${Math.round(r.leaderBytes).toLocaleString('en')} | ${(r.leaderBytes / UPDATE_BYTES).toFixed(1)} | ${r.leaderChanges} | ${r.outcome} |`,
+    `| ${r.mode} | ${r.clients} | ${r.perRound} | ${r.roundS.toFixed(2)} | ${Number.isNaN(r.leaderBytes) ? 'n/a (leader changed)' : Math.round(r.leaderBytes).toLocaleString('en')} | ${(r.leaderBytes / UPDATE_BYTES).toFixed(1)} | ${r.leaderChanges} | ${r.outcome} |`,
   );
