@@ -308,5 +308,5 @@ console.log(
 console.log('|---|---|---|---|---|---|---|---|');
 for (const r of rows)
   console.log(
-    `| ${r.mode} | ${r.clients} | ${r.perRound} | ${r.roundS.toFixed(2)} | ${Number.isNaN(r.leaderBytes) ? 'n/a (leader changed)' : Math.round(r.leaderBytes).toLocaleString('en')} | ${(r.leaderBytes / UPDATE_BYTES).toFixed(1)} | ${r.leaderChanges} | ${r.outcome} |`,
+    `| ${r.mode} | ${r.clients} | ${r.perRound} | ${r.roundS.toFixed(2)} | ${Number.isNaN(r.leaderBytes) ? 'n/a (leader changed)' : Math.round(r.leaderBytes).toLocaleString('en')} | ${Number.isNaN(r.leaderBytes) ? 'n/a' : (r.leaderBytes / UPDATE_BYTES).toFixed(1)} | ${r.leaderChanges} | ${r.outcome} |`,
   );
