@@ -8,12 +8,19 @@
  *
  *   npm run bench:cluster                          # n = 300, 900; 3 rounds each
  *   npm run bench:cluster -- --clients 1500 --rounds 2
+ *   npm run bench:cluster -- --secure --clients 300 # SecAgg+ rounds (the clients' masks are real)
+ *   npm run bench:cluster -- --modes cluster        # the cluster rows only
+ *   npm run bench:cluster -- --secure --phase-timeout 30000   # more time per SecAgg+ stage
  *
  * Per row: clients per round (contributions), median round time (the round record's duration,
  * selection to commit), and bytes the round's leader received per round: a single coordinator
  * receives every client's update (fedserve_update_bytes_total), the cluster's leader one partial
  * per node plus client notices (fedserve_cluster_leader_bytes_received_total); "in updates" divides by one
  * update's size (7,850 float32). Leader changes: how often the lease changed hands in the cluster run.
+ * With --secure both modes run secure aggregation: a single coordinator's update bytes are the
+ * masked inputs; the cluster leader's bus bytes are the other nodes' masked-input sums (one per
+ * node) and their clients' other SecAgg+ messages, forwarded one by one (keys, shares, signatures,
+ * reveals), while the leader's own clients talk to it directly.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -27,8 +34,21 @@ import { ClientHost } from './live/hosts.js';
 import { writeSoftmaxRegression } from './live/small-model.js';
 
 const { values: flags } = parseArgs({
-  options: { clients: { type: 'string', default: '300,900' }, rounds: { type: 'string', default: '3' } },
+  options: {
+    clients: { type: 'string', default: '300,900' },
+    rounds: { type: 'string', default: '3' },
+    secure: { type: 'boolean', default: false },
+    modes: { type: 'string', default: 'single,cluster' },
+    'phase-timeout': { type: 'string', default: '10000' },
+  },
 });
+/** Secure aggregation's phase timeout (ms): on a loaded machine 300 clients' key stages may need more than the default. */
+const PHASE_TIMEOUT_MS = positiveInt(flags['phase-timeout'], 'phase-timeout');
+const MODES = flags.modes.split(',').map((m) => {
+  if (m !== 'single' && m !== 'cluster') throw new Error(`--modes takes single and/or cluster, got '${m}'`);
+  return m;
+});
+const SECURE = flags.secure;
 const SIZES = flags.clients.split(',').map((s) => positiveInt(s.trim(), 'clients'));
 const ROUNDS = positiveInt(flags.rounds, 'rounds');
 const NODES = 3;
@@ -97,7 +117,10 @@ async function metric(url: string, name: string): Promise<number> {
 }
 
 interface Round {
+  round: number;
   status: string;
+  reason?: string;
+  secureAggregation?: { stageMs: Record<string, number> };
   durationMs: number;
   contributions: unknown[];
 }
@@ -161,15 +184,27 @@ async function measure(mode: 'single' | 'cluster', clients: number, model: strin
       '300000',
       '--log-level',
       'warn',
+      '--secure-aggregation',
+      SECURE ? 'on' : 'off',
     ];
+    const config = join(dir, 'config.json');
+    const secureAggregation = { phaseTimeoutMs: PHASE_TIMEOUT_MS };
     if (mode === 'cluster') {
       redis = await startRedis();
-      const config = join(dir, 'cluster.json');
-      await writeFile(config, JSON.stringify({ cluster: { redis: redis.url, leaseMs: 10_000, heartbeatMs: 1_000 } }));
+      await writeFile(
+        config,
+        JSON.stringify({
+          cluster: { redis: redis.url, leaseMs: 10_000, heartbeatMs: 1_000 },
+          secureAggregation,
+        }),
+      );
       nodes.push(await startNode([...common, '--config', config, '--node-id', 'n1']));
       for (let i = 2; i <= NODES; i++)
         nodes.push(await startNode([...common, '--config', config, '--node-id', `n${i}`]));
-    } else nodes.push(await startNode(common));
+    } else {
+      await writeFile(config, JSON.stringify({ secureAggregation }));
+      nodes.push(await startNode([...common, '--config', config]));
+    }
     const leader = nodes[0].url;
     // Clients spread over the nodes (all on the one coordinator in single mode), one host per node.
     await Promise.all(
@@ -181,7 +216,7 @@ async function measure(mode: 'single' | 'cluster', clients: number, model: strin
           clients: Array.from({ length: clients }, (_, i) => i)
             .filter((i) => i % hosts.length === h)
             .map((index) => ({ name: `c${index}`, index })),
-          secure: false,
+          secure: SECURE,
           inputShape: [28, 28, 1],
           numClasses: 10,
           seed: 1,
@@ -203,11 +238,25 @@ async function measure(mode: 'single' | 'cluster', clients: number, model: strin
     );
     const bytesMetric =
       mode === 'cluster' ? 'fedserve_cluster_leader_bytes_received_total' : 'fedserve_update_bytes_total';
+    // The node leading now (the lease may have moved during the connection burst): its counter is the leader's.
+    const leading = async (): Promise<string> => {
+      if (mode !== 'cluster') return leader;
+      const view = (await (await fetch(`${leader}/v1/cluster`)).json()) as { leader: string | null };
+      return nodes[Number(view.leader?.slice(1) ?? 1) - 1].url;
+    };
     await runRounds(nodes[nodes.length - 1].url, leader, 1);
-    const bytesBefore = await metric(leader, bytesMetric);
+    const leaderBefore = await leading();
+    const bytesBefore = await metric(leaderBefore, bytesMetric);
     const rounds = await runRounds(nodes[nodes.length - 1].url, leader, ROUNDS);
-    const bytesAfter = await metric(leader, bytesMetric);
+    const leaderAfter = await leading();
+    // Bytes over a leader change would mix two nodes' counters: not reported.
+    const bytesAfter = leaderAfter === leaderBefore ? await metric(leaderAfter, bytesMetric) : Number.NaN;
     const committed = rounds.filter((r) => r.status === 'committed').length;
+    for (const r of rounds)
+      console.error(
+        `round ${r.round} ${r.status}${r.reason ? `: ${r.reason}` : ''}${r.secureAggregation ? ` (stage ms ${JSON.stringify(r.secureAggregation.stageMs)})` : ''}`,
+      );
+    if (committed < ROUNDS) console.error(`--- leader (last lines) ---\n${nodes[0].output().slice(-4_000)}`);
     const token =
       mode === 'cluster'
         ? ((await (await fetch(`${leader}/v1/cluster`)).json()) as { fencingToken: number | null }).fencingToken
@@ -215,7 +264,7 @@ async function measure(mode: 'single' | 'cluster', clients: number, model: strin
     const durations = rounds.map((r) => r.durationMs).sort((a, b) => a - b);
     await Promise.all(hosts.map((h) => h.request({ kind: 'disconnect' })));
     return {
-      mode: mode === 'cluster' ? `cluster (${NODES} nodes)` : 'single coordinator',
+      mode: `${mode === 'cluster' ? `cluster (${NODES} nodes)` : 'single coordinator'}${SECURE ? ', secure' : ''}`,
       leaderChanges: token === null ? 0 : token - 1,
       clients,
       perRound: Math.round(rounds.reduce((s, r) => s + r.contributions.length, 0) / rounds.length),
@@ -241,7 +290,7 @@ const hosts = await Promise.all(Array.from({ length: NODES }, () => ClientHost.s
 const rows: Row[] = [];
 try {
   for (const n of SIZES)
-    for (const mode of ['single', 'cluster'] as const) {
+    for (const mode of MODES) {
       const row = await measure(mode, n, model, hosts);
       console.error(`measured: ${JSON.stringify(row)}`);
       rows.push(row);
@@ -259,5 +308,5 @@ console.log(
 console.log('|---|---|---|---|---|---|---|---|');
 for (const r of rows)
   console.log(
-    `| ${r.mode} | ${r.clients} | ${r.perRound} | ${r.roundS.toFixed(2)} | ${Math.round(r.leaderBytes).toLocaleString('en')} | ${(r.leaderBytes / UPDATE_BYTES).toFixed(1)} | ${r.leaderChanges} | ${r.outcome} |`,
+    `| ${r.mode} | ${r.clients} | ${r.perRound} | ${r.roundS.toFixed(2)} | ${Number.isNaN(r.leaderBytes) ? 'n/a (leader changed)' : Math.round(r.leaderBytes).toLocaleString('en')} | ${Number.isNaN(r.leaderBytes) ? 'n/a' : (r.leaderBytes / UPDATE_BYTES).toFixed(1)} | ${r.leaderChanges} | ${r.outcome} |`,
   );

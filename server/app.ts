@@ -155,6 +155,7 @@ export async function startCoordinator(
         {
           codec: config.compression,
           normLimits: { max: config.rounds.maxUpdateNorm, maxToMedian: config.rounds.maxUpdateNormToMedian },
+          phaseTimeoutMs: secure.phaseTimeoutMs,
         },
         logger.child({ component: 'cluster' }),
       )
@@ -183,7 +184,15 @@ export async function startCoordinator(
       strategy: plan.coordinatorStrategy,
       // Differential privacy, when on, is one decorator around whichever protocol runs (private-protocol.ts).
       protocol: cluster
-        ? (ctx) => new EdgeProtocol(ctx, cluster)
+        ? secure.enabled
+          ? // The leader runs SecAgg+ for the whole roster; a client of another node is known by the key it registered there.
+            secureProtocolFactory({
+              config: secure,
+              identities: { keyOf: (id) => cluster.remoteIdentity(id) ?? identities.keyOf(id) },
+              ...(config.compression.codec === 'int8' ? { smallWords: true } : {}),
+              log,
+            })
+          : (ctx) => new EdgeProtocol(ctx, cluster)
         : withPrivacy(
             secure.enabled
               ? secureProtocolFactory({
@@ -308,15 +317,19 @@ export async function startCoordinator(
       tls,
     );
     const adapter = cluster?.adapterConnections();
-    const io = attachSocketTransport(http, cluster ? cluster.sink(coordinator) : coordinator, {
-      ...(adapter ? { adapter: createAdapter(adapter.pub, adapter.sub) } : {}),
-      joinToken,
-      ...(clientCredentials ? { clientCredentials } : {}),
-      logger,
-      ...(options.heartbeat ? { heartbeat: options.heartbeat } : {}),
-      admit: (join) => identities.admit(join, { requireKey: secure.enabled }),
-      onJoin: (id, join) => identities.register(id, join),
-    });
+    const io = attachSocketTransport(
+      http,
+      cluster ? cluster.sink(coordinator, (id) => identities.textOf(id)) : coordinator,
+      {
+        ...(adapter ? { adapter: createAdapter(adapter.pub, adapter.sub) } : {}),
+        joinToken,
+        ...(clientCredentials ? { clientCredentials } : {}),
+        logger,
+        ...(options.heartbeat ? { heartbeat: options.heartbeat } : {}),
+        admit: (join) => identities.admit(join, { requireKey: secure.enabled }),
+        onJoin: (id, join) => identities.register(id, join),
+      },
+    );
     const stopFeed = attachLiveFeed(io, coordinator, { adminToken });
     await new Promise<void>((resolve, reject) => {
       http.once('error', reject);

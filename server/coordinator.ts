@@ -211,6 +211,31 @@ export class Coordinator extends EventEmitter<CoordinatorEvents> {
     return verdict;
   }
 
+  /**
+   * Cluster mode, on the leader: the masked inputs of `clientIds`, clients of `node`, added up by
+   * that node mod 2^32 (`bytes`: what their messages weighed on arrival there).
+   */
+  receiveMaskedSum(node: string, round: number, clientIds: string[], words: Uint32Array, bytes: number): Verdict {
+    const run = this.current;
+    if (!run || run.machine.closed)
+      return {
+        ok: false,
+        code: 'stale-round',
+        message: `no round is running (masked input sum is for round ${round})`,
+      };
+    const { verdict, effects } = run.machine.receive(
+      { kind: 'masked-sum', node, clientIds, round, words },
+      this.scheduler.now(),
+    );
+    if (verdict.ok) {
+      run.updateBytes += bytes;
+      this.stats.updateBytes += bytes;
+      this.stats.updatesAccepted += clientIds.length;
+    }
+    this.apply(run, effects);
+    return verdict;
+  }
+
   /** Counts an update refused before it could be attributed to a round (invalid metadata). */
   countRefusal(): void {
     this.stats.updatesRefused++;

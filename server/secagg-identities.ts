@@ -77,6 +77,11 @@ export class IdentityRegistry {
     this.persist();
   }
 
+  /** The key as registered (text), as cluster nodes pass it on. */
+  textOf(id: string): string | undefined {
+    return this.keys.get(id);
+  }
+
   keyOf(id: string): Uint8Array | undefined {
     const text = this.keys.get(id);
     return text === undefined ? undefined : identityKeyFromText(text);

@@ -51,7 +51,7 @@ export function checkSecureAggregationConfig(config: CoordinatorConfig): void {
 
 export interface SecureFactoryOptions {
   config: SecureAggregationConfig;
-  identities: IdentityRegistry;
+  identities: Pick<IdentityRegistry, 'keyOf'>;
   /** Audit mode: a recorder per round. */
   audit?: (round: number) => SecAggRoundAudit;
   /** Tests only: a coordinator that tampers with what it sends. */

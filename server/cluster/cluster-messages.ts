@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { UpdateCodecSpecSchema } from '../../shared/compression/codec-spec.js';
 import { RoundClosedSchema, TrainTaskSchema } from '../../shared/protocol/messages.js';
 import { ContributionSchema, RoundRecordSchema } from '../../shared/protocol/rounds.js';
+import { IdentityKeyTextSchema } from '../../shared/protocol/secagg-messages.js';
 
 /**
  * What cluster nodes tell each other over Redis pub/sub (cluster-bus.ts): a JSON header, checked
@@ -49,13 +50,52 @@ export const RoundClosedNoticeSchema = z.strictObject({
   closed: RoundClosedSchema,
 });
 
+/** A client of a node: its socket.io connection id, and the identity key it registered at join (secure aggregation). */
+export const ConnectedClientSchema = z.strictObject({
+  id,
+  connection: id,
+  identityKey: IdentityKeyTextSchema.optional(),
+});
+
 /** Node -> leader: clients joined or left this node. */
 export const ClientsChangedSchema = z.strictObject({
   kind: z.literal('clients'),
   node: id,
-  /** With their socket.io connection ids. */
-  joined: z.array(z.strictObject({ id, connection: id })),
+  joined: z.array(ConnectedClientSchema),
   left: z.array(id),
+});
+
+/**
+ * Leader -> node `node` (on the channel every node hears): the round's protocol messages for that
+ * node's clients (a secure round's training task, SecAgg+ stage messages); the binary part is their
+ * envelope (secure-relay.ts). Other nodes skip it by its header.
+ */
+export const RelaySchema = z.strictObject({
+  kind: z.literal('relay'),
+  round,
+  token,
+  node: id,
+  to: z.array(id).min(1),
+});
+
+/** Node -> leader: a client's SecAgg+ message, as the node received it; the binary part is its envelope. */
+export const SecAggForwardSchema = z.strictObject({
+  kind: z.literal('secagg-forward'),
+  round,
+  token,
+  node: id,
+  clientId: id,
+});
+
+/** Node -> leader: its clients' masked inputs added up mod 2^32; the binary part is the sum's words (little-endian u32). */
+export const MaskedPartialSchema = z.strictObject({
+  kind: z.literal('masked-partial'),
+  round,
+  token,
+  node: id,
+  clientIds: z.array(id).min(1),
+  /** Bytes of the masked inputs this partial stands for (as they arrived). */
+  updateBytes: z.int().nonnegative(),
 });
 
 /** Any node -> leader: POST /v1/rounds raised the target round. */
@@ -67,24 +107,41 @@ export const ClusterMessageSchema = z.discriminatedUnion('kind', [
   RoundClosedNoticeSchema,
   ClientsChangedSchema,
   RoundsQueuedSchema,
+  RelaySchema,
+  SecAggForwardSchema,
+  MaskedPartialSchema,
 ]);
 export type ClusterMessage = z.infer<typeof ClusterMessageSchema>;
 export type RoundOpen = z.infer<typeof RoundOpenSchema>;
 export type Partial = z.infer<typeof PartialSchema>;
+export type ConnectedClient = z.infer<typeof ConnectedClientSchema>;
+export type Relay = z.infer<typeof RelaySchema>;
+export type SecAggForward = z.infer<typeof SecAggForwardSchema>;
+export type MaskedPartial = z.infer<typeof MaskedPartialSchema>;
 
-/** A message and its vector (round-open: the global weights; partial: the weighted mean). */
+/** Kinds whose binary part is opaque bytes (an envelope, masked words) rather than a float32 vector. */
+const BYTE_KINDS: ReadonlySet<ClusterMessage['kind']> = new Set(['relay', 'secagg-forward', 'masked-partial']);
+
+/**
+ * A message and its binary part: a float32 vector (round-open: the global weights; partial: the
+ * weighted mean), or bytes for the kinds in BYTE_KINDS.
+ */
 export interface Framed {
   message: ClusterMessage;
   vector?: Float32Array;
+  bytes?: Uint8Array;
 }
 
-/** [u32 header length][header JSON][float32 vector]: one Redis message, one copy of the vector. */
-export function encodeFrame({ message, vector }: Framed): Buffer {
+/** [u32 header length][header JSON][binary part]: one Redis message, one copy of the binary part. */
+export function encodeFrame({ message, vector, bytes }: Framed): Buffer {
   const header = Buffer.from(JSON.stringify(message), 'utf8');
-  const out = Buffer.allocUnsafe(4 + header.byteLength + (vector?.byteLength ?? 0));
+  const body = vector ? new Uint8Array(vector.buffer, vector.byteOffset, vector.byteLength) : bytes;
+  if (body && BYTE_KINDS.has(message.kind) !== (bytes !== undefined))
+    throw new Error(`a ${message.kind} message carries ${BYTE_KINDS.has(message.kind) ? 'bytes' : 'a float32 vector'}`);
+  const out = Buffer.allocUnsafe(4 + header.byteLength + (body?.byteLength ?? 0));
   out.writeUInt32LE(header.byteLength, 0);
   header.copy(out, 4);
-  if (vector) Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).copy(out, 4 + header.byteLength);
+  if (body) out.set(body, 4 + header.byteLength);
   return out;
 }
 
@@ -102,6 +159,10 @@ export function decodeFrame(frame: Buffer): Framed {
   const parsed = ClusterMessageSchema.safeParse(raw);
   if (!parsed.success) throw new Error(`invalid cluster message: ${z.prettifyError(parsed.error)}`);
   const rest = frame.byteLength - 4 - length;
+  if (BYTE_KINDS.has(parsed.data.kind))
+    return rest === 0
+      ? { message: parsed.data }
+      : { message: parsed.data, bytes: new Uint8Array(frame.subarray(4 + length)) };
   if (rest % 4 !== 0) throw new Error(`cluster message vector of ${rest} bytes is not whole float32 values`);
   if (rest === 0) return { message: parsed.data };
   // Copied: the frame's offset need not be 4-byte aligned.

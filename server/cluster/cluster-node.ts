@@ -15,13 +15,23 @@ import { errorMessage } from '../../shared/error-message.js';
 import { ClusterBus } from './cluster-bus.js';
 import type { ClusterConfig } from './cluster-config.js';
 import { clusterKeys, type ClusterKeys } from './cluster-keys.js';
-import type { ClusterMessage, Framed, Partial } from './cluster-messages.js';
+import type {
+  ClusterMessage,
+  ConnectedClient,
+  Framed,
+  MaskedPartial,
+  Partial,
+  SecAggForward,
+} from './cluster-messages.js';
 import { EdgeAggregator } from './edge-aggregator.js';
 import type { EdgeCluster, ReceivedPartial } from './edge-protocol.js';
 import { LeaderLease } from './leader-lease.js';
 import { NodeRegistry, type NodeEntry } from './node-registry.js';
 import { RemoteLink } from './remote-link.js';
 import { RoundQueue } from './round-queue.js';
+import { SecureEdge } from './secure-edge.js';
+import { decodeForwarded, maskedPartialRefusal, maskedWords, RelayBatcher } from './secure-relay.js';
+import { identityKeyFromText } from '../../shared/protocol/secagg-messages.js';
 
 /** What /v1/cluster shows. */
 export interface ClusterStatus {
@@ -39,6 +49,8 @@ export interface ClusterStatus {
 export interface EdgeRules {
   codec: UpdateCodecSpec;
   normLimits: UpdateNormLimits;
+  /** Secure aggregation's phase timeout: a node forwards its masked-input sum within it. */
+  phaseTimeoutMs: number;
 }
 
 /** The parts of a node that exist only once the coordinator and the HTTP server do. */
@@ -73,6 +85,10 @@ export class ClusterNode implements EdgeCluster {
   private readonly bus: ClusterBus;
   private readonly queue: RoundQueue;
   private readonly edge: EdgeAggregator;
+  private readonly secureEdge: SecureEdge;
+  private readonly relays: RelayBatcher;
+  /** The identity key (text) each local client registered at join, for the leader's rosters. */
+  private identityOf: (clientId: string) => string | undefined = () => undefined;
   private readonly localLinks = new Map<string, ClientLink>();
   private readonly remoteLinks = new Map<string, RemoteLink>();
   private readonly partials: ReceivedPartial[] = [];
@@ -119,6 +135,17 @@ export class ClusterNode implements EdgeCluster {
       (reason) => this.logger.warn(`cluster: ignored a message: ${reason}`),
     );
     this.edge = new EdgeAggregator(this.nodeId, this.localLinks, (partial, mean) => this.sendPartial(partial, mean));
+    this.secureEdge = new SecureEdge(
+      this.nodeId,
+      this.localLinks,
+      rules.phaseTimeoutMs,
+      (framed) => void this.publish('leader', framed),
+      (line) => this.logger.warn({ node: this.nodeId }, `cluster: ${line}`),
+    );
+    this.relays = new RelayBatcher(
+      () => (this.leading ? this.lease.token : undefined),
+      (framed) => void this.publish('all', framed),
+    );
   }
 
   /** The Redis connections socket.io's Redis adapter publishes and subscribes on. */
@@ -156,8 +183,14 @@ export class ClusterNode implements EdgeCluster {
     );
   }
 
-  /** The socket transport's view of this node: local clients go to the coordinator, their updates to the edge aggregator. */
-  sink(coordinator: Coordinator): ClientSink {
+  /**
+   * The socket transport's view of this node: local clients go to the coordinator, their updates
+   * to the edge aggregator, and on a node that does not lead their SecAgg+ messages to the secure
+   * edge (summed or forwarded to the leader). `identityOf` gives the identity key (text) a client
+   * registered at join.
+   */
+  sink(coordinator: Coordinator, identityOf: (clientId: string) => string | undefined): ClientSink {
+    this.identityOf = identityOf;
     return {
       task: coordinator.task,
       join: (link) => {
@@ -170,12 +203,15 @@ export class ClusterNode implements EdgeCluster {
         if (this.localLinks.get(link.id) !== link) return;
         this.localLinks.delete(link.id);
         this.edge.left(link.id);
+        this.secureEdge.left(link.id);
         void this.clientsChanged([], [link.id]);
       },
-      receive: (clientId: string, message: ClientMessage): Verdict =>
-        message.kind === 'update'
-          ? this.edge.receive(clientId, message.meta, message.delta, message.bytes)
-          : coordinator.receive(clientId, message),
+      receive: (clientId: string, message: ClientMessage): Verdict => {
+        if (message.kind === 'update') return this.edge.receive(clientId, message.meta, message.delta, message.bytes);
+        if (message.kind === 'secagg' && !this.leading)
+          return this.secureEdge.receive(clientId, message.round, message.body, message.bytes);
+        return coordinator.receive(clientId, message);
+      },
       refuseUpdate: (clientId, round, reason) => this.edge.refuse(clientId, round, reason),
       countRefusal: () => coordinator.countRefusal(),
     };
@@ -186,6 +222,12 @@ export class ClusterNode implements EdgeCluster {
   nodeOf(clientId: string): string | undefined {
     if (this.localLinks.has(clientId)) return this.nodeId;
     return this.remoteLinks.get(clientId)?.node;
+  }
+
+  /** The identity key a client of another node registered at join there (undefined for this node's clients). */
+  remoteIdentity(clientId: string): Uint8Array | undefined {
+    const text = this.remoteLinks.get(clientId)?.identityKey;
+    return text === undefined ? undefined : identityKeyFromText(text);
   }
 
   openRound(ctx: RoundContext, participants: readonly string[]): void {
@@ -253,7 +295,7 @@ export class ClusterNode implements EdgeCluster {
   localFigures(): { clients: number; bytesIn: number; leaderBytesIn: number; leader: boolean; token: number } {
     return {
       clients: this.localLinks.size,
-      bytesIn: this.edge.bytesIn,
+      bytesIn: this.edge.bytesIn + this.secureEdge.bytesIn,
       leaderBytesIn: this.bus.leaderBytesIn,
       leader: this.leading,
       token: this.lease.token ?? 0,
@@ -267,6 +309,7 @@ export class ClusterNode implements EdgeCluster {
     if (this.timer) clearInterval(this.timer);
     await this.ticking;
     this.edge.end();
+    this.secureEdge.end();
     try {
       if (this.leading) await this.lease.release();
       await this.nodes.remove();
@@ -303,12 +346,12 @@ export class ClusterNode implements EdgeCluster {
       {
         url: attached?.url ?? '',
         clients: this.localLinks.size,
-        bytesIn: this.edge.bytesIn,
+        bytesIn: this.edge.bytesIn + this.secureEdge.bytesIn,
         leaderBytesIn: this.bus.leaderBytesIn,
         version: attached?.registry.current()?.version ?? 0,
         startedAt: this.startedAt,
       },
-      [...this.localLinks.values()].map((l) => ({ id: l.id, connection: l.connection ?? l.id })),
+      [...this.localLinks.values()].map((l) => this.connected(l)),
     );
   }
 
@@ -316,6 +359,8 @@ export class ClusterNode implements EdgeCluster {
     const { coordinator, registry, store } = this.attached!;
     this.leading = true;
     this.renewedAt = Date.now();
+    // A secure round this node relayed as a follower is the old leader's: this node runs it again.
+    this.secureEdge.abandon(`node ${this.nodeId} took over as the cluster's leader: the round runs again`);
     await this.bus.leading(true);
     if (takeover) {
       // As a restarted coordinator: the newest committed version, the round log, the optimizer state.
@@ -364,35 +409,41 @@ export class ClusterNode implements EdgeCluster {
    */
   private async reconcileClients(): Promise<void> {
     const coordinator = this.attached!.coordinator;
-    const present = new Map<string, { node: string; connection: string }>();
+    const present = new Map<string, { node: string; client: ConnectedClient }>();
     for (const node of await this.nodes.live()) {
       if (node.id === this.nodeId) continue;
-      for (const { id, connection } of await this.nodes.clientsOf(node.id))
-        present.set(id, { node: node.id, connection });
+      for (const client of await this.nodes.clientsOf(node.id)) present.set(client.id, { node: node.id, client });
     }
     if (!this.leading) return;
     for (const link of [...this.remoteLinks.values()]) {
       const now = present.get(link.id);
-      if (now?.node === link.node && now.connection === link.connection) continue;
+      if (now && sameRemote(link, now.node, now.client)) continue;
       this.remoteLinks.delete(link.id);
       coordinator.leave(link);
     }
-    for (const [id, { node, connection }] of present) this.addRemote(id, node, connection);
+    for (const { node, client } of present.values()) this.addRemote(node, client);
   }
 
-  private addRemote(id: string, node: string, connection: string): void {
+  private addRemote(node: string, client: ConnectedClient): void {
     // Connected here: a stale entry of another node must not close the live connection.
-    if (this.localLinks.has(id)) return;
-    const known = this.remoteLinks.get(id);
-    if (known && known.node === node && known.connection === connection) return;
-    const link = new RemoteLink(id, node, connection, this.attached!.io);
-    this.remoteLinks.set(id, link);
+    if (this.localLinks.has(client.id)) return;
+    const known = this.remoteLinks.get(client.id);
+    if (known && sameRemote(known, node, client)) return;
+    const link = new RemoteLink(client.id, node, client.connection, client.identityKey, this.attached!.io, (m) =>
+      this.relays.add(m, node),
+    );
+    this.remoteLinks.set(client.id, link);
     this.attached!.coordinator.join(link);
+  }
+
+  private connected(link: ClientLink): ConnectedClient {
+    const identityKey = this.identityOf(link.id);
+    return { id: link.id, connection: link.connection ?? link.id, ...(identityKey ? { identityKey } : {}) };
   }
 
   private async clientsChanged(joined: readonly ClientLink[], left: readonly string[]): Promise<void> {
     try {
-      const connected = joined.map((l) => ({ id: l.id, connection: l.connection ?? l.id }));
+      const connected = joined.map((l) => this.connected(l));
       await this.nodes.clientsChanged(connected, left);
       await this.publish('leader', {
         message: { kind: 'clients', node: this.nodeId, joined: connected, left: [...left] },
@@ -434,8 +485,8 @@ export class ClusterNode implements EdgeCluster {
     }
   }
 
-  private onMessage({ message, vector }: Framed): void {
-    if (message.kind === 'round-open' || message.kind === 'round-closed') {
+  private onMessage({ message, vector, bytes }: Framed): void {
+    if (message.kind === 'round-open' || message.kind === 'round-closed' || message.kind === 'relay') {
       if (message.token < this.newestToken) {
         this.logger.warn(
           `cluster: ignored round ${message.round}'s ${message.kind} from a leader with the superseded fencing token ${message.token}`,
@@ -460,6 +511,7 @@ export class ClusterNode implements EdgeCluster {
       }
       case 'round-closed':
         this.edge.closed(message.round);
+        this.secureEdge.closed(message.round, message.token);
         if (!this.leading) void this.follow(message.record, message.closed);
         return;
       case 'clients':
@@ -470,16 +522,75 @@ export class ClusterNode implements EdgeCluster {
           this.remoteLinks.delete(id);
           this.attached!.coordinator.leave(link);
         }
-        for (const { id, connection } of message.joined) this.addRemote(id, message.node, connection);
+        for (const client of message.joined) this.addRemote(message.node, client);
         return;
       case 'queued':
         void this.syncQueue();
+        return;
+      case 'relay':
+        if (!this.leading) this.secureEdge.relay(message, bytes);
+        return;
+      case 'secagg-forward':
+        if (this.leading && message.token === this.lease.token) this.receiveForwarded(message, bytes);
+        return;
+      case 'masked-partial':
+        if (this.leading && message.token === this.lease.token) this.receiveMaskedPartial(message, bytes);
         return;
       default: {
         const never: never = message;
         throw new Error(`unknown cluster message ${JSON.stringify(never)}`);
       }
     }
+  }
+
+  /** The leader: a client of another node sent a SecAgg+ message; it goes to the round as if sent here. */
+  private receiveForwarded(message: SecAggForward, bytes: Uint8Array | undefined): void {
+    const { clientId, node } = message;
+    const refusal = this.forwardedRefusal(message, bytes);
+    if (refusal)
+      this.logger.warn(
+        { clientId, node },
+        `cluster: refused a secagg message of ${clientId} from node ${node}: ${refusal}`,
+      );
+  }
+
+  /** Hands a forwarded message to the round; why it was refused, or undefined. */
+  private forwardedRefusal(message: SecAggForward, bytes: Uint8Array | undefined): string | undefined {
+    const { clientId, node } = message;
+    if (this.remoteLinks.get(clientId)?.node !== node) return `${clientId} is not a client of node ${node}`;
+    if (!bytes) return 'a forwarded secagg message has no envelope';
+    let body;
+    try {
+      body = decodeForwarded(bytes);
+    } catch (e) {
+      return errorMessage(e);
+    }
+    if (body.round !== message.round) return `the message is for round ${body.round}, its frame for ${message.round}`;
+    const verdict = this.attached!.coordinator.receive(clientId, {
+      kind: 'secagg',
+      round: body.round,
+      body,
+      bytes: bytes.byteLength,
+    });
+    // Unmasking closes once every secret has enough shares: a late reveal is expected, as on one coordinator.
+    if (verdict.ok || (verdict.code === 'stale-round' && body.type === 'secagg/unmask')) return undefined;
+    return verdict.message;
+  }
+
+  /** The leader: a node's masked-input sum; it goes to the round once its clients check out as that node's. */
+  private receiveMaskedPartial(partial: MaskedPartial, bytes: Uint8Array | undefined): void {
+    const { node, round, clientIds } = partial;
+    let refusal = maskedPartialRefusal(partial, bytes, (id) => this.nodeOf(id));
+    if (!refusal) {
+      const words = maskedWords(bytes!);
+      const verdict = this.attached!.coordinator.receiveMaskedSum(node, round, clientIds, words, partial.updateBytes);
+      if (!verdict.ok) refusal = verdict.message;
+    }
+    if (refusal)
+      this.logger.warn(
+        { node, round },
+        `cluster: refused the masked input sum of ${clientIds.length} client(s) from node ${node}: ${refusal}`,
+      );
   }
 
   /** A follower: the leader closed a round; tell this node's participants, and serve a committed version. */
@@ -497,4 +608,8 @@ export class ClusterNode implements EdgeCluster {
       this.logger.error(`cluster: could not load committed version ${record.version}: ${errorMessage(e)}`);
     }
   }
+}
+
+function sameRemote(link: RemoteLink, node: string, client: ConnectedClient): boolean {
+  return link.node === node && link.connection === client.connection && link.identityKey === client.identityKey;
 }

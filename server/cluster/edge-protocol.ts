@@ -1,4 +1,5 @@
 import {
+  describeInbound,
   ProtocolBase,
   type Contribution,
   type Inbound,
@@ -64,7 +65,7 @@ export class EdgeProtocol extends ProtocolBase {
   }
 
   receive(message: Inbound): Verdict {
-    const what = message.kind === 'update' ? 'an update' : `a '${message.body.type}' message`;
+    const what = describeInbound(message);
     return {
       ok: false,
       code: 'invalid-message',

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { ClusterKeys } from './cluster-keys.js';
+import { ConnectedClientSchema, type ConnectedClient } from './cluster-messages.js';
 
 /** What a node reports with every heartbeat. */
 export interface NodeReport {
@@ -17,11 +18,10 @@ export interface NodeReport {
   startedAt: number;
 }
 
-/** A client of a node and its socket.io connection id (reachable through the Redis adapter). */
-export interface ConnectedClient {
-  id: string;
-  connection: string;
-}
+export type { ConnectedClient };
+
+/** A client's hash field value: its connection id and identity key (secure aggregation), as JSON. */
+const ClientValueSchema = ConnectedClientSchema.omit({ id: true });
 
 export interface NodeEntry extends NodeReport {
   id: string;
@@ -63,7 +63,7 @@ export class NodeRegistry {
       .set(this.keys.node(this.nodeId), JSON.stringify(report), 'PX', this.ttlMs)
       .zadd(this.keys.nodes, expiresAt, this.nodeId)
       .del(key);
-    if (clients.length > 0) tx.hset(key, Object.fromEntries(clients.map((c) => [c.id, c.connection])));
+    if (clients.length > 0) tx.hset(key, fields(clients));
     await tx.pexpire(key, this.ttlMs).zremrangebyscore(this.keys.nodes, '-inf', Date.now()).exec();
   }
 
@@ -72,7 +72,7 @@ export class NodeRegistry {
     const key = this.keys.clients(this.nodeId);
     const tx = this.redis.multi();
     if (left.length > 0) tx.hdel(key, ...left);
-    if (joined.length > 0) tx.hset(key, Object.fromEntries(joined.map((c) => [c.id, c.connection])));
+    if (joined.length > 0) tx.hset(key, fields(joined));
     await tx.pexpire(key, this.ttlMs).exec();
   }
 
@@ -97,7 +97,19 @@ export class NodeRegistry {
   /** The clients connected to `node`, as it last reported them. */
   async clientsOf(node: string): Promise<ConnectedClient[]> {
     const all = await this.redis.hgetall(this.keys.clients(node));
-    return Object.entries(all).map(([id, connection]) => ({ id, connection }));
+    const out: ConnectedClient[] = [];
+    for (const [id, text] of Object.entries(all)) {
+      let raw: unknown;
+      try {
+        raw = JSON.parse(text);
+      } catch {
+        continue;
+      }
+      // A value another version of fedserve wrote is skipped, not trusted.
+      const parsed = ClientValueSchema.safeParse(raw);
+      if (parsed.success) out.push({ id, ...parsed.data });
+    }
+    return out;
   }
 
   /** Leaves the registry (a clean shutdown). */
@@ -108,4 +120,8 @@ export class NodeRegistry {
       .zrem(this.keys.nodes, this.nodeId)
       .exec();
   }
+}
+
+function fields(clients: readonly ConnectedClient[]): Record<string, string> {
+  return Object.fromEntries(clients.map(({ id, ...value }) => [id, JSON.stringify(value)]));
 }

@@ -52,14 +52,39 @@ export type Outbound =
   /** A secure-aggregation stage message (its byte fields travel as binary attachments). */
   | { event: 'secagg'; to: string; body: SecAggServerMessage };
 
-/** A validated message from a participant of the round: a plaintext update, or a secure-aggregation message. */
+/**
+ * A validated message from participants of the round: a plaintext update, a secure-aggregation
+ * message, or (cluster mode) the masked inputs of several clients of one node added up mod 2^32.
+ */
 export type Inbound =
   | { kind: 'update'; clientId: string; meta: UpdateMeta; delta: Float32Array }
-  | { kind: 'secagg'; clientId: string; round: number; body: SecAggClientMessage };
+  | { kind: 'secagg'; clientId: string; round: number; body: SecAggClientMessage }
+  | { kind: 'masked-sum'; node: string; clientIds: string[]; round: number; words: Uint32Array };
 
 /** The round an inbound message is for. */
 export function roundOf(message: Inbound): number {
   return message.kind === 'update' ? message.meta.round : message.round;
+}
+
+/** The participants an inbound message speaks for. */
+export function sendersOf(message: Inbound): readonly string[] {
+  return message.kind === 'masked-sum' ? message.clientIds : [message.clientId];
+}
+
+/** What an inbound message is, for refusals: "an update", "a 'secagg/…' message", "a masked input sum". */
+export function describeInbound(message: Inbound): string {
+  switch (message.kind) {
+    case 'update':
+      return 'an update';
+    case 'secagg':
+      return `a '${message.body.type}' message`;
+    case 'masked-sum':
+      return `a masked input sum of node ${message.node}`;
+    default: {
+      const never: never = message;
+      throw new Error(`unknown inbound message ${JSON.stringify(never)}`);
+    }
+  }
 }
 
 export type Verdict = { ok: true } | { ok: false; code: ErrorCode; message: string };

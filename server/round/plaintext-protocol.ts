@@ -1,6 +1,7 @@
 import type { ClientUpdate } from '../../shared/aggregation/types.js';
 import { describeCodec, FLOAT32_CODEC, sameCodec, type UpdateCodecSpec } from '../../shared/compression/codec-spec.js';
 import {
+  describeInbound,
   ProtocolBase,
   type Contribution,
   type Inbound,
@@ -57,7 +58,7 @@ export class PlaintextProtocol extends ProtocolBase {
       return {
         ok: false,
         code: 'invalid-message',
-        message: `round ${message.round} runs the ${this.name} protocol, which takes no '${message.body.type}' messages`,
+        message: `round ${message.round} runs the ${this.name} protocol, which does not take ${describeInbound(message)}`,
       };
     }
     const { clientId, meta, delta } = message;

@@ -3,6 +3,7 @@ import type { ErrorCode } from '../../shared/protocol/messages.js';
 import type { RoundStatus } from '../../shared/protocol/rounds.js';
 import {
   roundOf,
+  sendersOf,
   type AggregationProtocol,
   type Inbound,
   type Outbound,
@@ -132,6 +133,7 @@ export class RoundMachine {
   receive(message: Inbound, now: number): { verdict: Verdict; effects: RoundEffect[] } {
     const round = roundOf(message);
     const what = message.kind === 'update' ? 'update' : 'message';
+    const outsider = sendersOf(message).find((id) => !this.participants.includes(id));
     if (round !== this.round) {
       return refuse(
         'stale-round',
@@ -142,12 +144,12 @@ export class RoundMachine {
       const doing = message.kind === 'update' ? 'collecting updates' : 'exchanging protocol messages';
       return refuse('stale-round', `round ${this.round} is ${this.status}, not ${doing}`);
     }
-    if (!this.participants.includes(message.clientId)) {
-      return refuse('not-selected', `${message.clientId} was not selected for round ${this.round}`);
+    if (outsider !== undefined) {
+      return refuse('not-selected', `${outsider} was not selected for round ${this.round}`);
     }
     const verdict = this.protocol.receive(message);
     // An update too large to use: like an undecodable one, its sender is out of the round.
-    if (!verdict.ok && verdict.code === 'norm-too-large') {
+    if (!verdict.ok && verdict.code === 'norm-too-large' && message.kind === 'update') {
       return { verdict, effects: this.refuse(message.clientId, round, `${verdict.code}: ${verdict.message}`, now) };
     }
     return { verdict, effects: verdict.ok ? this.advanced(now) : [] };

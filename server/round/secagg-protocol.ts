@@ -22,14 +22,16 @@ import {
   type ServerAudit,
   type ServerStep,
 } from '../../shared/secagg/index.js';
-import type {
-  AggregationProtocol,
-  Inbound,
-  Outbound,
-  ProtocolEffect,
-  RoundAggregate,
-  RoundContext,
-  Verdict,
+import {
+  describeInbound,
+  sendersOf,
+  type AggregationProtocol,
+  type Inbound,
+  type Outbound,
+  type ProtocolEffect,
+  type RoundAggregate,
+  type RoundContext,
+  type Verdict,
 } from './aggregation-protocol.js';
 
 /**
@@ -223,13 +225,13 @@ export class SecAggProtocol implements AggregationProtocol {
         message: `round ${message.meta.round} uses secure aggregation: updates go out masked, as 'secagg' messages; a plaintext update is refused`,
       };
     }
-    const { clientId, body } = message;
+    const what = message.kind === 'secagg' ? `'${message.body.type}'` : describeInbound(message);
     if (this.outcome || !this.server) {
       const state = this.outcome?.kind === 'done' ? 'already unmasked the sum' : 'aborted';
       return {
         ok: false,
         code: 'stale-round',
-        message: `secure aggregation of round ${this.ctx.round} ${state}; '${body.type}' is not needed`,
+        message: `secure aggregation of round ${this.ctx.round} ${state}; ${what} is not needed`,
       };
     }
     if (this.closing) {
@@ -237,19 +239,26 @@ export class SecAggProtocol implements AggregationProtocol {
       return {
         ok: false,
         code: 'stale-round',
-        message: `stage ${this.current} of round ${this.ctx.round} has closed; '${body.type}' is not needed`,
+        message: `stage ${this.current} of round ${this.ctx.round} has closed; ${what} is not needed`,
       };
     }
+    const server = this.server;
     try {
-      this.server.receive(clientId, body);
+      if (message.kind === 'secagg') server.receive(message.clientId, message.body);
+      else server.receiveMaskedSum(message.clientIds, message.words);
     } catch (e) {
       // A message the state machine could not take changes nothing; never let it take the coordinator down.
       if (!(e instanceof SecAggMessageError))
         this.log(
-          `unexpected error on '${body.type}' from ${clientId}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
+          `unexpected error on ${what} from ${sendersOf(message).join(', ')}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
         );
       return { ok: false, code: 'invalid-message', message: errorMessage(e) };
     }
+    if (message.kind === 'masked-sum') {
+      for (const id of message.clientIds) this.masked.add(id);
+      return { ok: true };
+    }
+    const { clientId, body } = message;
     if (body.type === 'secagg/masked-input') this.masked.add(clientId);
     if (body.type === 'secagg/refusal')
       this.log(`${clientId} refused to go on with secure aggregation: ${body.reason}`);

@@ -264,6 +264,36 @@ export class SecAggServer {
     this.answered.add(sender);
   }
 
+  /**
+   * Takes the masked inputs of `senders` already added up mod 2^32 (a cluster node's partial:
+   * one word vector, `words`, with the weight word last), as if each had sent its own: every
+   * sender must be expected in the masked-input phase, once. Masked words are additive, so the
+   * unmasked sum and its range checks are the same either way; throws SecAggMessageError, changing
+   * nothing, if the partial is not acceptable.
+   */
+  receiveMaskedSum(senders: readonly string[], words: Uint32Array): void {
+    if (this.state === 'done' || this.state === 'aborted')
+      throw new SecAggMessageError(`round ${this.options.setup.round} is ${this.state}`);
+    this.expectPhase('masked-input', 'masked input sum');
+    if (senders.length === 0) throw new SecAggMessageError('a masked input sum names no sender');
+    const seen = new Set<string>();
+    for (const sender of senders) {
+      if (seen.has(sender)) throw new SecAggMessageError(`a masked input sum names '${sender}' twice`);
+      seen.add(sender);
+      if (!this.awaiting.has(sender))
+        throw new SecAggMessageError(
+          `'${sender}' is not expected in phase '${this.state}' (not selected, dropped, or already answered)`,
+        );
+    }
+    if (words.length !== this.sum.length)
+      throw new SecAggMessageError(`a masked input sum has ${words.length} words, expected ${this.sum.length}`);
+    addWords(signedView(this.sum), signedView(words), 1);
+    for (const sender of senders) {
+      this.awaiting.delete(sender);
+      this.answered.add(sender);
+    }
+  }
+
   /** Ends the current phase with whoever answered; the rest count as dropped. */
   async close(): Promise<ServerStep> {
     const phase = this.state;

@@ -28,16 +28,20 @@ export interface ClusterSetup {
   flags: string[];
 }
 
-/** Writes the small model and the nodes' shared config (cluster section: lease and heartbeat) into `dir`. */
+/**
+ * Writes the small model and the nodes' shared config (cluster section: lease and heartbeat, and
+ * any `extra` config sections) into `dir`.
+ */
 export async function clusterSetup(
   dir: string,
   redisUrl: string,
   cluster: { leaseMs: number; heartbeatMs: number },
   flags: string[],
+  extra: Record<string, unknown> = {},
 ): Promise<ClusterSetup> {
   const model = await writeSoftmaxRegression(dir);
   const configFile = join(dir, 'cluster.json');
-  await writeFile(configFile, JSON.stringify({ model, cluster: { redis: redisUrl, ...cluster } }));
+  await writeFile(configFile, JSON.stringify({ model, cluster: { redis: redisUrl, ...cluster }, ...extra }));
   return { dataDir: join(dir, 'data'), configFile, flags };
 }
 
@@ -102,7 +106,7 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined>
 }
 
 /** A stand-in for training: the global weights plus a small delta seeded by client and round, after `trainMs`. */
-function slowSynthetic(index: number, trainMs: number): OffThreadTrainer {
+export function slowSynthetic(index: number, trainMs: number): OffThreadTrainer {
   return async ({ weights, config }) => {
     await new Promise((resolve) => setTimeout(resolve, trainMs));
     let s = (index * 7_919 + (config.seed ?? 0) * 104_729 + 1) >>> 0;

@@ -12,16 +12,17 @@ function check(input: CoordinatorConfigInput): void {
 const cluster = { redis: 'redis://127.0.0.1:6379' };
 
 describe('checkClusterConfig', () => {
-  it('lets plaintext FedAvg run as a cluster, and anything run alone', () => {
+  it('lets plaintext FedAvg and secure aggregation run as a cluster, and anything run alone', () => {
     expect(() => check({ cluster })).not.toThrow();
     expect(() => check({ cluster, compression: { codec: 'int8' } })).not.toThrow();
+    expect(() => check({ cluster, secureAggregation: { enabled: true } })).not.toThrow();
     expect(() => check({ strategy: { aggregator: { kind: 'median' } } })).not.toThrow();
     expect(() => check({ secureAggregation: { enabled: true } })).not.toThrow();
   });
 
-  it('refuses secure aggregation in a cluster, saying it is phase 2', () => {
-    expect(() => check({ cluster, secureAggregation: { enabled: true } })).toThrow(
-      /does not run secure aggregation yet[\s\S]*phase 2/,
+  it('refuses secure aggregation in audit mode in a cluster, saying why', () => {
+    expect(() => check({ cluster, secureAggregation: { enabled: true, auditDir: '/tmp/audit' } })).toThrow(
+      /does not run secure aggregation in audit mode[\s\S]*one masked sum per node/,
     );
   });
 

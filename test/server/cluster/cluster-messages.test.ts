@@ -37,4 +37,24 @@ describe('cluster message frames', () => {
     );
     expect(() => decodeFrame(Buffer.concat([frame, Buffer.alloc(3)]))).toThrow(/not whole float32 values/);
   });
+
+  it('carry opaque bytes for relays, forwarded messages and masked sums, and never mix the two kinds of binary part', () => {
+    const sum: ClusterMessage = {
+      kind: 'masked-partial',
+      round: 2,
+      token: 3,
+      node: 'n2',
+      clientIds: ['a', 'b'],
+      updateBytes: 24,
+    };
+    const bytes = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
+    const shifted = Buffer.concat([Buffer.alloc(1), encodeFrame({ message: sum, bytes })]).subarray(1);
+    const decoded = decodeFrame(shifted);
+    expect(decoded).toEqual({ message: sum, bytes });
+    expect(decoded.bytes!.byteOffset % 4).toBe(0);
+    expect(() => encodeFrame({ message: sum, vector: Float32Array.from([1]) })).toThrow(
+      'a masked-partial message carries bytes',
+    );
+    expect(() => encodeFrame({ message: partial, bytes })).toThrow('a partial message carries a float32 vector');
+  });
 });

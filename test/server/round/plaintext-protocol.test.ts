@@ -102,7 +102,7 @@ describe('PlaintextProtocol', () => {
     expect(p.receive(secagg)).toEqual({
       ok: false,
       code: 'invalid-message',
-      message: "round 4 runs the plaintext protocol, which takes no 'secagg/refusal' messages",
+      message: "round 4 runs the plaintext protocol, which does not take a 'secagg/refusal' message",
     });
     expect(p.receive(update('x', [0, 0, 0], 1, { codec: { codec: 'topk', fraction: 0.5 } }))).toEqual({
       ok: false,

@@ -9,6 +9,7 @@ import type { SecureAggregationRecord } from '../../../shared/protocol/secagg-me
 import { PrivacyRuntime, type PrivateRoundPlan, type PrivateRoundSums } from '../../../server/privacy-runtime.js';
 import {
   ProtocolBase,
+  sendersOf,
   type AggregationProtocol,
   type Inbound,
   type Outbound,
@@ -278,7 +279,8 @@ class Inner implements AggregationProtocol {
     ];
   }
   receive(message: Inbound): Verdict {
-    if (this.refuse.has(message.clientId)) return { ok: false, code: 'not-selected', message: 'refused inside' };
+    if (sendersOf(message).some((id) => this.refuse.has(id)))
+      return { ok: false, code: 'not-selected', message: 'refused inside' };
     this.received.push(message);
     return { ok: true };
   }

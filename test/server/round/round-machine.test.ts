@@ -4,6 +4,7 @@ import { WeightedMean } from '../../../shared/aggregation/weighted-mean.js';
 import type { Sampler } from '../../../shared/aggregation/types.js';
 import {
   ProtocolBase,
+  sendersOf,
   type Inbound,
   type Outbound,
   type ProtocolEffect,
@@ -218,8 +219,8 @@ class ScriptedProtocol extends ProtocolBase {
     return participants.map(trainMessage);
   }
   receive(message: Inbound): Verdict {
-    this.received.push(message.clientId);
-    if (this.verdict.ok) this.contributed.add(message.clientId);
+    this.received.push(...sendersOf(message));
+    if (this.verdict.ok) for (const id of sendersOf(message)) this.contributed.add(id);
     return this.verdict;
   }
   drop(clientId: string): boolean {
