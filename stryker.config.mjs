@@ -33,6 +33,19 @@ export const equivalentMutants = [
     reason: 'a fast path: concatenating one part copies it, and the copy hashes the same',
   },
   {
+    file: 'shared/secagg/hash.ts',
+    code: 'parts.reduce((n, p) => n + p.length, 0) >= STREAMED_BYTES',
+    replacement: 'parts.reduce((n, p) => n + p.length, 0) > STREAMED_BYTES',
+    reason:
+      'which path hashes exactly 64 KiB does not matter: streaming the parts and hashing their concatenation give the same digest',
+  },
+  {
+    file: 'shared/secagg/share-commitment.ts',
+    code: 'v < to',
+    replacement: 'v <= to',
+    reason: 'v === to is taken by the branch just above, so <= and < count the same neighbours',
+  },
+  {
     file: 'shared/privacy/clipping.ts',
     code: 'i < update.length',
     reason: "i <= length only adds a write past the Float32Array's end, which typed arrays ignore",

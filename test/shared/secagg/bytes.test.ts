@@ -16,6 +16,20 @@ import {
 const b = (...v: number[]) => Uint8Array.from(v);
 
 describe('secagg byte helpers', () => {
+  // First in this file, so the cache starts empty (vitest loads modules afresh per file) and the bound is exact.
+  it('keeps at most 8,192 framed texts: the next new one starts the cache over', () => {
+    const first = lengthPrefixedText('kept');
+    // Cached: the same array, not only equal bytes.
+    expect(lengthPrefixedText('kept')).toBe(first);
+    for (let i = 1; i < 8192; i++) lengthPrefixedText(`filler-${i}`);
+    // 8,192 texts held: still the same array.
+    expect(lengthPrefixedText('kept')).toBe(first);
+    lengthPrefixedText('one-more');
+    const again = lengthPrefixedText('kept');
+    expect(again).not.toBe(first);
+    expect(again).toEqual(first);
+  });
+
   afterEach(() => vi.restoreAllMocks());
 
   it('runs on this little-endian host', () => {
