@@ -137,6 +137,11 @@ describe('a coordinator process killed between rounds', () => {
 
 describe('the served global model', () => {
   it('answers TF Serving row and columnar predicts and the seed /predict with the same probabilities', async () => {
+    // A committed version warms up (LOADING) before it takes traffic; version 1 answers meanwhile.
+    await until('version 2 to take traffic', async () => {
+      const s = await json<{ model_version_status: { state: string }[] }>('/v1/models/mnist');
+      return s.body.model_version_status[0]?.state === 'AVAILABLE' ? true : undefined;
+    });
     const status = await json<{ model_version_status: { version: string; state: string }[] }>('/v1/models/mnist');
     expect(status.body.model_version_status[0]).toEqual({
       version: '2',
