@@ -15,6 +15,7 @@ import {
   type ClusterProcess,
   type ClusterSetup,
   type LightClient,
+  type ClusterView,
 } from './cluster-helpers.js';
 import { ADMIN_TOKEN, tempDir } from './helpers.js';
 
@@ -31,12 +32,6 @@ let setup: ClusterSetup;
 const nodes: ClusterProcess[] = [];
 const clients: LightClient[] = [];
 const LEASE_MS = 1_500;
-
-interface ClusterView {
-  leader: string | null;
-  fencingToken: number | null;
-  nodes: { id: string }[];
-}
 
 async function weights(node: ClusterProcess, version: number): Promise<Float32Array> {
   const res = await fetch(`${node.url}/v1/models/mnist/versions/${version}/weights.bin`);

@@ -105,6 +105,19 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined>
   }
 }
 
+/** What `GET /v1/cluster` answers, as far as the tests read it. */
+export interface ClusterView {
+  leader: string | null;
+  fencingToken: number | null;
+  nodes: { id: string; clients: number; bytesIn: number; leader: boolean }[];
+}
+
+/**
+ * The secure cluster tests' task: a 7,850-parameter model, clip 1, max weight 10,000. The stand-in
+ * trainers report 10 to 15 examples each: a small total weight, so a looser (still tiny) bound.
+ */
+export const SECURE_TASK = { m: 7850, clip: 1, maxWeight: 10_000, maxBound: 1e-5 } as const;
+
 /** A stand-in for training: the global weights plus a small delta seeded by client and round, after `trainMs`. */
 export function slowSynthetic(index: number, trainMs: number): OffThreadTrainer {
   return async ({ weights, config }) => {

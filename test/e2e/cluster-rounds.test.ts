@@ -13,6 +13,7 @@ import {
   until,
   type ClusterProcess,
   type LightClient,
+  type ClusterView,
 } from './cluster-helpers.js';
 import { ADMIN_TOKEN, tempDir } from './helpers.js';
 
@@ -27,12 +28,6 @@ let dir: Awaited<ReturnType<typeof tempDir>>;
 const nodes: ClusterProcess[] = [];
 const clients: LightClient[] = [];
 const { test: heldOut } = loadMnist();
-
-interface ClusterView {
-  leader: string | null;
-  fencingToken: number | null;
-  nodes: { id: string; clients: number; bytesIn: number; leader: boolean }[];
-}
 
 beforeAll(async () => {
   redis = await startRedis();

@@ -11,6 +11,8 @@ import {
   stopNode,
   until,
   type ClusterProcess,
+  SECURE_TASK,
+  type ClusterView,
 } from './cluster-helpers.js';
 import { ADMIN_TOKEN, tempDir } from './helpers.js';
 import { expectCommittedDelta, plaintextFedAvg, startSecureClient, type SecureTestClient } from './secagg-helpers.js';
@@ -21,22 +23,12 @@ import { expectCommittedDelta, plaintextFedAvg, startSecureClient, type SecureTe
  * round (new keys, new masks) over the clients still connected, and commits their FedAvg.
  */
 
-const M = 7850;
-const CLIP = 1;
-const MAX_WEIGHT = 10_000;
-/** The stand-in trainers report 10 to 15 examples each: a small total weight, so a looser (still tiny) bound. */
-const MAX_BOUND = 1e-5;
+const { m: M, clip: CLIP, maxWeight: MAX_WEIGHT, maxBound: MAX_BOUND } = SECURE_TASK;
 
 let redis: TestRedis;
 let dir: Awaited<ReturnType<typeof tempDir>>;
 const nodes: ClusterProcess[] = [];
 const clients: SecureTestClient[] = [];
-
-interface ClusterView {
-  leader: string | null;
-  fencingToken: number | null;
-  nodes: { clients: number }[];
-}
 
 async function closed(node: ClusterProcess, round: number): Promise<RoundRecord> {
   return until(`round ${round} to close on ${node.id}`, async () => {

@@ -14,6 +14,8 @@ import {
   stopNode,
   until,
   type ClusterProcess,
+  SECURE_TASK,
+  type ClusterView,
 } from './cluster-helpers.js';
 import { ADMIN_TOKEN, tempDir } from './helpers.js';
 import { expectCommittedDelta, plaintextFedAvg, startSecureClient, type SecureTestClient } from './secagg-helpers.js';
@@ -24,11 +26,7 @@ import { expectCommittedDelta, plaintextFedAvg, startSecureClient, type SecureTe
  * other nodes relay its messages, forward their clients' messages and add up their masked inputs.
  */
 
-const M = 7850;
-const CLIP = 1;
-const MAX_WEIGHT = 10_000;
-/** The stand-in trainers report 10 to 15 examples each: a small total weight, so a looser (still tiny) bound. */
-const MAX_BOUND = 1e-5;
+const { m: M, clip: CLIP, maxWeight: MAX_WEIGHT, maxBound: MAX_BOUND } = SECURE_TASK;
 
 let redis: TestRedis;
 let dir: Awaited<ReturnType<typeof tempDir>>;
@@ -36,11 +34,6 @@ const nodes: ClusterProcess[] = [];
 const clients: SecureTestClient[] = [];
 /** Set by a test: the client stops itself before sending this stage's message. */
 let dropAt: { client: string; round: number } | undefined;
-
-interface ClusterView {
-  leader: string | null;
-  nodes: { id: string; clients: number; bytesIn: number }[];
-}
 
 /** Round `round`'s record as the leader's admin listing shows it, once closed. */
 async function closed(round: number): Promise<RoundRecord> {
