@@ -19,6 +19,13 @@ export function logSubExp(a: number, b: number): number {
   return a + Math.log(-Math.expm1(b - a));
 }
 
+/** log(e^x - 1) for x > 0: no overflow for large x, no cancellation for small x. */
+export function logExpm1(x: number): number {
+  if (!(x > 0)) throw new Error(`logExpm1: x must be > 0, got ${x}`);
+  // Past 40, e^-x is below double precision's relative step: log(e^x - 1) = x + log1p(-e^-x).
+  return x > 40 ? x + Math.log1p(-Math.exp(-x)) : Math.log(Math.expm1(x));
+}
+
 const LOG_SQRT_PI = 0.5 * Math.log(Math.PI);
 const TWO_OVER_SQRT_PI = 2 / Math.sqrt(Math.PI);
 /** Below it the erf series is used (erfc >= 0.0047 there, so 1 - erf loses at most ~2 digits). */

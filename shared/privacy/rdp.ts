@@ -5,7 +5,7 @@
  * addition over steps; the (epsilon, delta) conversion is the improved bound of Balle et al.
  * 2020 / Canonne, Kamath & Steinke 2020.
  */
-import { logAddExp, logErfc, logSubExp } from './log-math.js';
+import { logAddExp, logErfc, logExpm1, logSubExp } from './log-math.js';
 
 /** Opacus / TF Privacy default orders: 1.1, 1.2, ..., 10.9, then 12, 13, ..., 63. */
 export const DEFAULT_RDP_ORDERS: readonly number[] = Object.freeze([
@@ -17,6 +17,11 @@ export const DEFAULT_RDP_ORDERS: readonly number[] = Object.freeze([
 /** A series term below e^-30 no longer changes log(A) in double precision. */
 const SERIES_STOP_LOG = -30;
 const MAX_SERIES_TERMS = 1_000_000;
+/**
+ * The fractional series' cancelling sums leave log(A) an absolute error of ~2e-13 (truncation at
+ * e^-30 plus rounding around 1); below 1e-11 its value is not trusted.
+ */
+const FRACTIONAL_RESOLUTION = 1e-11;
 
 function checkProbability(q: number): void {
   if (!(q >= 0 && q <= 1)) throw new Error(`sampling rate q must be in [0, 1], got ${q}`);
@@ -45,19 +50,25 @@ function checkSteps(steps: number): void {
   }
 }
 
-/** log A_alpha for integer alpha: the binomial expansion, summed in log space. */
+/**
+ * log A_alpha for integer alpha from the binomial expansion. The i = 0 and i = 1 terms carry no
+ * privacy loss (their exponent is 0) and, with the rest of the binomial weights, sum to exactly 1;
+ * so A - 1 = sum over i >= 2 of C(alpha, i) q^i (1-q)^(alpha-i) (e^((i^2-i)/2 sigma^2) - 1), all
+ * positive. Summing A - 1 (not A) keeps log A >= 0 even where the cost is far below rounding of 1
+ * (q = 1e-170 would otherwise round to a negative RDP that gives budget back).
+ */
 function logAIntegerOrder(q: number, sigma: number, alpha: number): number {
   const logQ = Math.log(q);
   const log1mQ = Math.log1p(-q);
   const twoVar = 2 * sigma * sigma;
-  let logA = -Infinity;
-  let logBinom = 0;
-  for (let i = 0; i <= alpha; i++) {
-    if (i > 0) logBinom += Math.log((alpha - i + 1) / i);
-    const term = logBinom + i * logQ + (alpha - i) * log1mQ + (i * i - i) / twoVar;
-    logA = logAddExp(logA, term);
+  let logAMinus1 = -Infinity;
+  let logBinom = Math.log(alpha);
+  for (let i = 2; i <= alpha; i++) {
+    logBinom += Math.log((alpha - i + 1) / i);
+    const term = logBinom + i * logQ + (alpha - i) * log1mQ + logExpm1((i * i - i) / twoVar);
+    logAMinus1 = logAddExp(logAMinus1, term);
   }
-  return logA;
+  return logAddExp(0, logAMinus1);
 }
 
 /**
@@ -109,10 +120,13 @@ export function sampledGaussianRdp(q: number, noiseMultiplier: number, order: nu
   if (q === 0) return 0;
   if (noiseMultiplier === 0) return Infinity;
   if (q === 1) return order / (2 * noiseMultiplier * noiseMultiplier);
-  const logA = Number.isInteger(order)
-    ? logAIntegerOrder(q, noiseMultiplier, order)
-    : logAFractionalOrder(q, noiseMultiplier, order);
-  return logA / (order - 1);
+  if (Number.isInteger(order)) return logAIntegerOrder(q, noiseMultiplier, order) / (order - 1);
+  const logA = logAFractionalOrder(q, noiseMultiplier, order);
+  if (logA >= FRACTIONAL_RESOLUTION) return logA / (order - 1);
+  // Below its resolution the fractional series is rounding noise, possibly negative (budget given
+  // back). RDP grows with the order, so the next integer order's exact value bounds it from above.
+  const upper = Math.ceil(order);
+  return logAIntegerOrder(q, noiseMultiplier, upper) / (upper - 1);
 }
 
 /**

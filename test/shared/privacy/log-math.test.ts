@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { logAddExp, logErfc, logSubExp } from '../../../shared/privacy/log-math.js';
+import { logAddExp, logErfc, logExpm1, logSubExp } from '../../../shared/privacy/log-math.js';
 import reference from './rdp-reference.json' with { type: 'json' };
 
 describe('log-space helpers', () => {
@@ -36,5 +36,18 @@ describe('log-space helpers', () => {
     expect(logSubExp(1000, 1000 - Math.LN2)).toBeCloseTo(1000 - Math.LN2, 12);
     expect(logSubExp(5, 5)).toBe(-Infinity);
     expect(() => logSubExp(1, 2)).toThrow(/negative/);
+  });
+
+  it('logExpm1 keeps full accuracy for tiny and huge x, on both sides of its branch, and refuses x <= 0', () => {
+    // log(e^x - 1) = log(x) + x/2 + x^2/24 + ... for small x; = x + log1p(-e^-x) for large x.
+    expect(logExpm1(1e-300)).toBeCloseTo(Math.log(1e-300), 12);
+    expect(Math.abs(logExpm1(1e-8) - (Math.log(1e-8) + 5e-9))).toBeLessThan(1e-15);
+    expect(logExpm1(1000)).toBe(1000);
+    expect(Math.abs(logExpm1(1)) - Math.abs(Math.log(Math.E - 1))).toBeLessThan(1e-16);
+    for (const x of [39.999, 40, 40.001]) {
+      expect(Math.abs(logExpm1(x) - (x + Math.log1p(-Math.exp(-x))))).toBeLessThanOrEqual(1e-14 * x);
+    }
+    expect(() => logExpm1(0)).toThrow(/x must be > 0, got 0/);
+    expect(() => logExpm1(Number.NaN)).toThrow(/x must be > 0/);
   });
 });

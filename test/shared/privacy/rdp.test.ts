@@ -32,6 +32,51 @@ describe('RDP of the sampled Gaussian mechanism', () => {
     }
   });
 
+  it('never gives budget back: no negative RDP however small q, at every default order', () => {
+    for (const q of [1e-300, 1e-170, 1e-100, 1e-20, 1e-12, 1e-8, 1e-5]) {
+      for (const sigma of [0.3, 0.5, 1, 10, 100]) {
+        for (const order of DEFAULT_RDP_ORDERS) {
+          expect(sampledGaussianRdp(q, sigma, order), `q=${q} sigma=${sigma} order=${order}`).toBeGreaterThanOrEqual(0);
+        }
+      }
+    }
+  });
+
+  it('bounds fractional orders below the series resolution by the next integer order, and stays monotone', () => {
+    // q = 1e-9, sigma = 100: the true cost (~1e-22) is far below the fractional series' rounding (~1e-16).
+    for (const order of [1.1, 1.5, 2.5, 10.9]) {
+      expect(sampledGaussianRdp(1e-9, 100, order)).toBe(sampledGaussianRdp(1e-9, 100, Math.ceil(order)));
+    }
+    expect(sampledGaussianRdp(1e-9, 100, 2)).toBeGreaterThan(0);
+    for (const [q, sigma] of [
+      [1e-9, 100],
+      [1e-12, 0.3],
+      [0.01, 1],
+    ]) {
+      const rdp = DEFAULT_RDP_ORDERS.map((a) => sampledGaussianRdp(q, sigma, a));
+      rdp
+        .slice(1)
+        .forEach((r, k) =>
+          expect(r, `q=${q} sigma=${sigma} order ${DEFAULT_RDP_ORDERS[k + 1]}`).toBeGreaterThanOrEqual(rdp[k]),
+        );
+    }
+  });
+
+  it('keeps the leading term where q is far below rounding of 1 (integer orders)', () => {
+    // A - 1 = C(a, 2) q^2 (e^(1/sigma^2) - 1) + O(q^3), so RDP = a q^2 (e^(1/sigma^2) - 1) / 2 to ~q.
+    for (const [q, sigma] of [
+      [1e-100, 1],
+      [1e-30, 1],
+      [1e-12, 2],
+    ]) {
+      for (const order of [2, 8, 32, 63]) {
+        const leading = (order * q * q * Math.expm1(1 / (sigma * sigma))) / 2;
+        const got = sampledGaussianRdp(q, sigma, order);
+        expect(Math.abs(got - leading), `q=${q} sigma=${sigma} order=${order}`).toBeLessThanOrEqual(1e-9 * leading);
+      }
+    }
+  });
+
   it('costs nothing at q = 0 or for zero steps, and everything without noise', () => {
     expect(computeRdp(0, 1, 100)).toEqual(DEFAULT_RDP_ORDERS.map(() => 0));
     expect(computeRdp(0.1, 0, 0, [2])).toEqual([0]);
@@ -190,7 +235,7 @@ describe('stepsUntilBudget', () => {
       stepsUntilBudget({ q: 0, noiseMultiplier: 1, delta: 0.5, targetEpsilon: 0, orders: [2], spentRdp: [cancels] }),
     ).toBe(Infinity);
     // An order far over budget whose per-round cost is next to nothing (q = 1e-170 at order 2, where
-    // the series rounds it to about -5e-184) does not decide: the order that is not over budget does.
+    // it underflows to 0) does not decide: the order that is not over budget does.
     const tiny = { q: 1e-170, noiseMultiplier: 0.5, delta: 1e-5, targetEpsilon: 500 };
     expect(stepsUntilBudget({ ...tiny, orders: [2, 256], spentRdp: [1000, 0] })).toBe(
       stepsUntilBudget({ ...tiny, orders: [256] }),
