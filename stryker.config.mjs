@@ -353,6 +353,32 @@ export const equivalentMutants = [
   },
   {
     file: 'shared/privacy/rdp.ts',
+    code: 'q === 0',
+    replacement: 'false',
+    reason:
+      'a fast path: at q = 0 every term of A - 1 carries q^i with i >= 2, so the integer series gives 0, and the fractional series gives no value at or above its resolution, so it falls back to that integer series',
+  },
+  {
+    file: 'shared/privacy/rdp.ts',
+    code: '!Number.isInteger(order)',
+    replacement: 'true',
+    reason:
+      'an integer order then goes through the fractional series first, which agrees with the integer one within its resolution (~2e-13 in log A) and falls back to the integer series below it: the same value to rounding',
+  },
+  {
+    file: 'shared/privacy/rdp.ts',
+    code: 'logA >= FRACTIONAL_RESOLUTION',
+    replacement: 'logA > FRACTIONAL_RESOLUTION',
+    reason: 'differs only when log A is exactly 1e-11, where both the series and the bound are within the resolution',
+  },
+  {
+    file: 'shared/privacy/log-math.ts',
+    code: 'x > 40',
+    replacement: 'x >= 40',
+    reason: 'at x = 40, log(expm1(40)) and 40 are the same double',
+  },
+  {
+    file: 'shared/privacy/rdp.ts',
     code: 'i < MAX_SERIES_TERMS',
     reason: 'one term more than a million only differs for a series that stops at exactly that term',
   },

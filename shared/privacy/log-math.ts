@@ -22,8 +22,9 @@ export function logSubExp(a: number, b: number): number {
 /** log(e^x - 1) for x > 0: no overflow for large x, no cancellation for small x. */
 export function logExpm1(x: number): number {
   if (!(x > 0)) throw new Error(`logExpm1: x must be > 0, got ${x}`);
-  // Past 40, e^-x is below double precision's relative step: log(e^x - 1) = x + log1p(-e^-x).
-  return x > 40 ? x + Math.log1p(-Math.exp(-x)) : Math.log(Math.expm1(x));
+  // Past 40, e^x - 1 rounds to e^x (e^-40 is below double precision's relative step), and expm1
+  // itself would overflow past 709.
+  return x > 40 ? x : Math.log(Math.expm1(x));
 }
 
 const LOG_SQRT_PI = 0.5 * Math.log(Math.PI);

@@ -120,13 +120,15 @@ export function sampledGaussianRdp(q: number, noiseMultiplier: number, order: nu
   if (q === 0) return 0;
   if (noiseMultiplier === 0) return Infinity;
   if (q === 1) return order / (2 * noiseMultiplier * noiseMultiplier);
-  if (Number.isInteger(order)) return logAIntegerOrder(q, noiseMultiplier, order) / (order - 1);
-  const logA = logAFractionalOrder(q, noiseMultiplier, order);
-  if (logA >= FRACTIONAL_RESOLUTION) return logA / (order - 1);
-  // Below its resolution the fractional series is rounding noise, possibly negative (budget given
-  // back). RDP grows with the order, so the next integer order's exact value bounds it from above.
-  const upper = Math.ceil(order);
-  return logAIntegerOrder(q, noiseMultiplier, upper) / (upper - 1);
+  if (!Number.isInteger(order)) {
+    const logA = logAFractionalOrder(q, noiseMultiplier, order);
+    if (logA >= FRACTIONAL_RESOLUTION) return logA / (order - 1);
+  }
+  // Integer orders exactly; a fractional order below the series' resolution, where its value is
+  // rounding noise (possibly negative: budget given back), by the next integer order's exact value,
+  // an upper bound since RDP grows with the order.
+  const integerOrder = Math.ceil(order);
+  return logAIntegerOrder(q, noiseMultiplier, integerOrder) / (integerOrder - 1);
 }
 
 /**
