@@ -260,6 +260,10 @@ export class ClusterNode implements EdgeCluster {
     return new Promise((resolve) => (this.partialWaiter = { round, resolve }));
   }
 
+  partialRefused(node: string, round: number, reason: string): void {
+    this.logger.warn({ node, round }, `cluster: refused round ${round}'s partial from node ${node}: ${reason}`);
+  }
+
   /** POST /v1/rounds on any node: raises the cluster's target round; the leader runs them. */
   async queueRounds(n: number): Promise<{ firstRound: number; pendingRounds: number }> {
     const queued = await this.queue.add(n);
@@ -453,8 +457,18 @@ export class ClusterNode implements EdgeCluster {
     }
   }
 
+  /** The leader hands its own clients' partial to its round in process: only the other nodes' cross Redis. */
   private sendPartial(partial: Partial, mean: Float32Array | undefined): void {
-    void this.publish('leader', { message: partial, ...(mean ? { vector: mean } : {}) });
+    if (this.leading && partial.token === this.lease.token) this.receivePartial({ partial, mean });
+    else void this.publish('leader', { message: partial, ...(mean ? { vector: mean } : {}) });
+  }
+
+  private receivePartial(received: ReceivedPartial): void {
+    const waiter = this.partialWaiter;
+    if (waiter && waiter.round === received.partial.round) {
+      this.partialWaiter = undefined;
+      waiter.resolve(received);
+    } else this.partials.push(received);
   }
 
   private async announceClosed(record: RoundRecord): Promise<void> {
@@ -500,13 +514,7 @@ export class ClusterNode implements EdgeCluster {
         if (vector) this.edge.open(message, vector);
         return;
       case 'partial': {
-        if (!this.leading || message.token !== this.lease.token) return;
-        const received = { partial: message, mean: vector };
-        const waiter = this.partialWaiter;
-        if (waiter && waiter.round === message.round) {
-          this.partialWaiter = undefined;
-          waiter.resolve(received);
-        } else this.partials.push(received);
+        if (this.leading && message.token === this.lease.token) this.receivePartial({ partial: message, mean: vector });
         return;
       }
       case 'round-closed':
