@@ -265,6 +265,10 @@ async function measure(mode: 'single' | 'cluster', clients: number, model: strin
       mode === 'cluster'
         ? ((await (await fetch(`${leader}/v1/cluster`)).json()) as { fencingToken: number | null }).fencingToken
         : null;
+    // Why the lease moved, as the nodes logged it (a leader that stalled past its lease says how late it was).
+    if (token !== null && token > 1)
+      for (const node of nodes)
+        for (const line of node.output().split('\n')) if (/no longer leads/.test(line)) console.error(line);
     const durations = rounds.map((r) => r.durationMs).sort((a, b) => a - b);
     await Promise.all(hosts.map((h) => h.request({ kind: 'disconnect' })));
     return {

@@ -23,6 +23,7 @@ import type {
   Partial,
   SecAggForward,
 } from './cluster-messages.js';
+import { ClientNotices, type ClientChanges } from './client-notices.js';
 import { EdgeAggregator } from './edge-aggregator.js';
 import type { EdgeCluster, ReceivedPartial } from './edge-protocol.js';
 import { LeaderLease } from './leader-lease.js';
@@ -62,6 +63,9 @@ export interface AttachedNode {
   url: string;
 }
 
+/** How long a node collects client joins and leaves before it reports them (one Redis transaction and one notice). */
+const CLIENT_NOTICE_MS = 50;
+
 /** Share of the training deadline after which a node forwards its partial even if clients are still out. */
 const FLUSH_AT = 0.9;
 
@@ -78,6 +82,8 @@ export class ClusterNode implements EdgeCluster {
   readonly lease: LeaderLease;
   private readonly keys: ClusterKeys;
   private readonly redis: Redis;
+  /** The lease's own connection: its renewals never queue behind client notices and heartbeats. */
+  private readonly leaseRedis: Redis;
   private readonly sub: Redis;
   private readonly adapterPub: Redis;
   private readonly adapterSub: Redis;
@@ -87,6 +93,7 @@ export class ClusterNode implements EdgeCluster {
   private readonly edge: EdgeAggregator;
   private readonly secureEdge: SecureEdge;
   private readonly relays: RelayBatcher;
+  private readonly notices = new ClientNotices(CLIENT_NOTICE_MS, (changes) => void this.clientsChanged(changes));
   /** The identity key (text) each local client registered at join, for the leader's rosters. */
   private identityOf: (clientId: string) => string | undefined = () => undefined;
   private readonly localLinks = new Map<string, ClientLink>();
@@ -118,11 +125,12 @@ export class ClusterNode implements EdgeCluster {
     const options = { maxRetriesPerRequest: 2, connectionName: `fedserve:${this.nodeId}` };
     this.redis = new Redis(config.redis, options);
     this.sub = this.redis.duplicate();
+    this.leaseRedis = this.redis.duplicate();
     this.adapterPub = this.redis.duplicate();
     this.adapterSub = this.redis.duplicate();
-    for (const r of [this.redis, this.sub, this.adapterPub, this.adapterSub])
+    for (const r of [this.redis, this.sub, this.leaseRedis, this.adapterPub, this.adapterSub])
       r.on('error', (e: Error) => this.logger.warn({ node: this.nodeId }, `cluster redis: ${e.message}`));
-    this.lease = new LeaderLease(this.redis, this.keys, this.nodeId, config.leaseMs, config.commitMarginMs);
+    this.lease = new LeaderLease(this.leaseRedis, this.keys, this.nodeId, config.leaseMs, config.commitMarginMs);
     // A node counts as gone on the same time scale as a leader: a stall shorter than the lease loses neither.
     const nodeTtlMs = config.nodeTtlMs ?? Math.max(config.heartbeatMs * 3, config.leaseMs);
     this.nodes = new NodeRegistry(this.redis, this.keys, this.nodeId, nodeTtlMs);
@@ -196,7 +204,7 @@ export class ClusterNode implements EdgeCluster {
       join: (link) => {
         coordinator.join(link);
         this.localLinks.set(link.id, link);
-        void this.clientsChanged([link], []);
+        this.notices.join(this.connected(link));
       },
       leave: (link) => {
         coordinator.leave(link);
@@ -204,7 +212,7 @@ export class ClusterNode implements EdgeCluster {
         this.localLinks.delete(link.id);
         this.edge.left(link.id);
         this.secureEdge.left(link.id);
-        void this.clientsChanged([], [link.id]);
+        this.notices.leave(link.id);
       },
       receive: (clientId: string, message: ClientMessage): Verdict => {
         if (message.kind === 'update') return this.edge.receive(clientId, message.meta, message.delta, message.bytes);
@@ -314,28 +322,31 @@ export class ClusterNode implements EdgeCluster {
     await this.ticking;
     this.edge.end();
     this.secureEdge.end();
+    this.notices.end();
     try {
       if (this.leading) await this.lease.release();
       await this.nodes.remove();
     } catch (e) {
       this.logger.warn(`cluster: could not leave cleanly: ${errorMessage(e)}`);
     }
-    for (const r of [this.redis, this.sub, this.adapterPub, this.adapterSub]) r.disconnect();
+    for (const r of [this.redis, this.sub, this.leaseRedis, this.adapterPub, this.adapterSub]) r.disconnect();
   }
 
   private async tick(): Promise<void> {
     if (this.closed) return;
     try {
-      await this.beat();
       if (this.leading) {
-        if (await this.lease.renew()) {
-          this.renewedAt = Date.now();
-          await this.reconcileClients();
-        } else
+        // Renewed before the heartbeat, which carries the node's whole client list, and the reconciliation.
+        const renewed = await this.lease.renew();
+        if (renewed) this.renewedAt = Date.now();
+        await this.beat();
+        if (renewed) await this.reconcileClients();
+        else
           await this.stepDown(
             `the lease was lost (last renewed ${Date.now() - this.renewedAt} ms ago, lease ${this.config.leaseMs} ms)`,
           );
       } else {
+        await this.beat();
         const token = await this.lease.tryAcquire();
         if (token !== undefined) await this.becomeLeader(token, true);
       }
@@ -445,13 +456,10 @@ export class ClusterNode implements EdgeCluster {
     return { id: link.id, connection: link.connection ?? link.id, ...(identityKey ? { identityKey } : {}) };
   }
 
-  private async clientsChanged(joined: readonly ClientLink[], left: readonly string[]): Promise<void> {
+  private async clientsChanged({ joined, left }: ClientChanges): Promise<void> {
     try {
-      const connected = joined.map((l) => this.connected(l));
-      await this.nodes.clientsChanged(connected, left);
-      await this.publish('leader', {
-        message: { kind: 'clients', node: this.nodeId, joined: connected, left: [...left] },
-      });
+      await this.nodes.clientsChanged(joined, left);
+      await this.publish('leader', { message: { kind: 'clients', node: this.nodeId, joined, left } });
     } catch (e) {
       this.logger.warn(`cluster: could not report client changes: ${errorMessage(e)}`);
     }
