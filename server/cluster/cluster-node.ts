@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { ClientLink, ClientMessage, Coordinator } from '../coordinator.js';
@@ -111,6 +112,8 @@ export class ClusterNode implements EdgeCluster {
   private readonly startedAt = Date.now();
   /** When this node last renewed its lease, to say how late it was when it lost it. */
   private renewedAt = 0;
+  /** The event loop's delays since the last renewal: a lost lease says whether this node's loop stalled. */
+  private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 20 });
   /** The newest fencing token heard from a leader: what an older one says (it lost its lease) is ignored. */
   private newestToken = 0;
   private closed = false;
@@ -183,9 +186,11 @@ export class ClusterNode implements EdgeCluster {
     if (initialRounds > 0) await this.queue.queueAtStart(initialRounds);
     await this.beat();
     await this.syncQueue();
+    this.loopDelay.enable();
     this.timer = setInterval(
       () => {
-        this.ticking = this.ticking.then(() => this.tick());
+        const due = Date.now();
+        this.ticking = this.ticking.then(() => this.tick(due));
       },
       Math.min(this.config.heartbeatMs, Math.floor(this.config.leaseMs / 3)),
     );
@@ -319,6 +324,7 @@ export class ClusterNode implements EdgeCluster {
     this.closed = true;
     clearInterval(this.startupRenewal);
     if (this.timer) clearInterval(this.timer);
+    this.loopDelay.disable();
     await this.ticking;
     this.edge.end();
     this.secureEdge.end();
@@ -332,18 +338,26 @@ export class ClusterNode implements EdgeCluster {
     for (const r of [this.redis, this.sub, this.leaseRedis, this.adapterPub, this.adapterSub]) r.disconnect();
   }
 
-  private async tick(): Promise<void> {
+  /** `due`: when the timer fired (the tick runs once the one before it has finished). */
+  private async tick(due: number): Promise<void> {
     if (this.closed) return;
     try {
       if (this.leading) {
         // Renewed before the heartbeat, which carries the node's whole client list, and the reconciliation.
+        const tickAt = Date.now();
         const renewed = await this.lease.renew();
-        if (renewed) this.renewedAt = Date.now();
+        const stalledMs = Math.round(this.loopDelay.max / 1e6);
+        if (renewed) {
+          this.renewedAt = Date.now();
+          this.loopDelay.reset();
+        }
         await this.beat();
         if (renewed) await this.reconcileClients();
         else
           await this.stepDown(
-            `the lease was lost (last renewed ${Date.now() - this.renewedAt} ms ago, lease ${this.config.leaseMs} ms)`,
+            `the lease was lost (last renewed ${tickAt - this.renewedAt} ms before this renewal, which took ` +
+              `${Date.now() - tickAt} ms after waiting ${tickAt - due} ms for the previous tick; lease ` +
+              `${this.config.leaseMs} ms; event loop blocked up to ${stalledMs} ms since)`,
           );
       } else {
         await this.beat();
