@@ -531,6 +531,9 @@ export class ClusterNode implements EdgeCluster {
       }
       this.newestToken = message.token;
     }
+    // Not attached yet (the bus is heard from tryLeadAtStart on): no clients, no coordinator to follow a
+    // round with; the coordinator opens the newest committed version itself.
+    if (!this.attached) return;
     switch (message.kind) {
       case 'round-open':
         if (vector) this.edge.open(message, vector);
@@ -550,7 +553,7 @@ export class ClusterNode implements EdgeCluster {
           const link = this.remoteLinks.get(id);
           if (link?.node !== message.node) continue;
           this.remoteLinks.delete(id);
-          this.attached!.coordinator.leave(link);
+          this.attached.coordinator.leave(link);
         }
         for (const client of message.joined) this.addRemote(message.node, client);
         return;
