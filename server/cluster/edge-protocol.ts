@@ -27,7 +27,7 @@ export interface EdgeCluster {
   openRound(ctx: RoundContext, participants: readonly string[]): void;
   /** The next partial of `round` (of this leadership); resolves when one arrives. */
   nextPartial(round: number): Promise<ReceivedPartial>;
-  /** A node's partial was refused: its clients count as not having contributed (the node's operator hears why). */
+  /** A node's partial was refused: its clients count as not having contributed (the leader logs why). */
   partialRefused(node: string, round: number, reason: string): void;
 }
 
