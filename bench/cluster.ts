@@ -12,11 +12,12 @@
  *   npm run bench:cluster -- --modes cluster        # the cluster rows only
  *   npm run bench:cluster -- --secure --phase-timeout 30000   # more time per SecAgg+ stage
  *
- * Per row: clients per round (contributions), median round time (the round record's duration,
+ * Per row: clients per round (contributors), median round time (the round record's duration,
  * selection to commit), and bytes the round's leader received per round: a single coordinator
  * receives every client's update (fedserve_update_bytes_total), the cluster's leader one partial
- * per node plus client notices (fedserve_cluster_leader_bytes_received_total); "in updates" divides by one
- * update's size (7,850 float32). Leader changes: how often the lease changed hands in the cluster run.
+ * per other node (fedserve_cluster_leader_bytes_received_total: a mean and a header of counts and
+ * sums each; its own clients' partial reaches it in process); "in updates" divides by one update's
+ * size (7,850 float32). Leader changes: how often the lease changed hands in the cluster run.
  * With --secure both modes run secure aggregation: a single coordinator's update bytes are the
  * masked inputs; the cluster leader's bus bytes are the other nodes' masked-input sums (one per
  * node) and their clients' other SecAgg+ messages, forwarded one by one (keys, shares, signatures,
@@ -29,6 +30,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setupBackend } from '../shared/engine/backend.js';
+import { contributorCount } from '../shared/protocol/rounds.js';
 import { startRedis, freePort, type TestRedis } from '../test/helpers/redis-server.js';
 import { ClientHost } from './live/hosts.js';
 import { writeSoftmaxRegression } from './live/small-model.js';
@@ -123,6 +125,8 @@ interface Round {
   secureAggregation?: { stageMs: Record<string, number> };
   durationMs: number;
   contributions: unknown[];
+  /** Cluster plaintext rounds: contributors counted per node. */
+  nodes?: { contributors: number }[];
 }
 
 async function closedRounds(url: string): Promise<Round[]> {
@@ -261,13 +265,17 @@ async function measure(mode: 'single' | 'cluster', clients: number, model: strin
       mode === 'cluster'
         ? ((await (await fetch(`${leader}/v1/cluster`)).json()) as { fencingToken: number | null }).fencingToken
         : null;
+    // Why the lease moved, as the nodes logged it (a leader that stalled past its lease says how late it was).
+    if (token !== null && token > 1)
+      for (const node of nodes)
+        for (const line of node.output().split('\n')) if (/no longer leads/.test(line)) console.error(line);
     const durations = rounds.map((r) => r.durationMs).sort((a, b) => a - b);
     await Promise.all(hosts.map((h) => h.request({ kind: 'disconnect' })));
     return {
       mode: `${mode === 'cluster' ? `cluster (${NODES} nodes)` : 'single coordinator'}${SECURE ? ', secure' : ''}`,
       leaderChanges: token === null ? 0 : token - 1,
       clients,
-      perRound: Math.round(rounds.reduce((s, r) => s + r.contributions.length, 0) / rounds.length),
+      perRound: Math.round(rounds.reduce((s, r) => s + contributorCount(r), 0) / rounds.length),
       roundS: durations[durations.length >> 1] / 1000,
       leaderBytes: (bytesAfter - bytesBefore) / ROUNDS,
       outcome: committed === ROUNDS ? 'committed' : `${committed}/${ROUNDS} committed`,

@@ -192,7 +192,7 @@ export async function startCoordinator(
               ...(config.compression.codec === 'int8' ? { smallWords: true } : {}),
               log,
             })
-          : (ctx) => new EdgeProtocol(ctx, cluster)
+          : (ctx) => new EdgeProtocol(ctx, cluster, config.rounds.maxUpdateNorm)
         : withPrivacy(
             secure.enabled
               ? secureProtocolFactory({

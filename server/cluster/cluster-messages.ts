@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { UpdateCodecSpecSchema } from '../../shared/compression/codec-spec.js';
-import { RoundClosedSchema, TrainTaskSchema } from '../../shared/protocol/messages.js';
-import { ContributionSchema, RoundRecordSchema } from '../../shared/protocol/rounds.js';
+import { CLIENT_LIMITS, RoundClosedSchema, TrainTaskSchema } from '../../shared/protocol/messages.js';
+import { RoundRecordSchema } from '../../shared/protocol/rounds.js';
 import { IdentityKeyTextSchema } from '../../shared/protocol/secagg-messages.js';
 
 /**
@@ -27,16 +27,24 @@ export const RoundOpenSchema = z.strictObject({
   flushAt: z.number(),
 });
 
-/** Node -> leader: the weighted mean of its clients' accepted updates (the binary part) and their total weight. */
+/**
+ * Node -> leader: the example-weighted mean of its clients' accepted updates (the binary part) and
+ * what the round record needs of them, summed on the node: its size does not grow with clients.
+ */
 export const PartialSchema = z.strictObject({
   kind: z.literal('partial'),
   round,
   token,
   node: id,
-  contributions: z.array(ContributionSchema.extend({ clientId: id, numExamples: z.number().nonnegative() })),
-  refused: z.array(z.strictObject({ clientId: id, reason: z.string() })),
-  /** Sum of the contributions' example counts: the weight of the mean. */
-  weight: z.number().nonnegative(),
+  /** Clients whose update is in the mean. */
+  contributors: z.int().nonnegative(),
+  /** Sum of the contributors' example counts: the weight of the mean. */
+  weight: z.int().nonnegative(),
+  /** Example-weighted mean of the contributors' training loss and accuracy (absent without contributors). */
+  loss: z.number().min(-CLIENT_LIMITS.maxAbsLoss).max(CLIENT_LIMITS.maxAbsLoss).optional(),
+  accuracy: z.number().min(0).max(1).optional(),
+  /** Participants of the node whose update it refused as unusable (their reasons stay on the node). */
+  refused: z.int().nonnegative(),
   /** Bytes of the clients' updates this partial stands for (as they arrived). */
   updateBytes: z.int().nonnegative(),
 });

@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { ClientLink, ClientMessage, Coordinator } from '../coordinator.js';
@@ -23,6 +24,7 @@ import type {
   Partial,
   SecAggForward,
 } from './cluster-messages.js';
+import { ClientNotices, type ClientChanges } from './client-notices.js';
 import { EdgeAggregator } from './edge-aggregator.js';
 import type { EdgeCluster, ReceivedPartial } from './edge-protocol.js';
 import { LeaderLease } from './leader-lease.js';
@@ -62,6 +64,9 @@ export interface AttachedNode {
   url: string;
 }
 
+/** How long a node collects client joins and leaves before it reports them (one Redis transaction and one notice). */
+const CLIENT_NOTICE_MS = 50;
+
 /** Share of the training deadline after which a node forwards its partial even if clients are still out. */
 const FLUSH_AT = 0.9;
 
@@ -78,6 +83,8 @@ export class ClusterNode implements EdgeCluster {
   readonly lease: LeaderLease;
   private readonly keys: ClusterKeys;
   private readonly redis: Redis;
+  /** The lease's own connection: its renewals never queue behind client notices and heartbeats. */
+  private readonly leaseRedis: Redis;
   private readonly sub: Redis;
   private readonly adapterPub: Redis;
   private readonly adapterSub: Redis;
@@ -87,6 +94,7 @@ export class ClusterNode implements EdgeCluster {
   private readonly edge: EdgeAggregator;
   private readonly secureEdge: SecureEdge;
   private readonly relays: RelayBatcher;
+  private readonly notices = new ClientNotices(CLIENT_NOTICE_MS, (changes) => void this.clientsChanged(changes));
   /** The identity key (text) each local client registered at join, for the leader's rosters. */
   private identityOf: (clientId: string) => string | undefined = () => undefined;
   private readonly localLinks = new Map<string, ClientLink>();
@@ -104,6 +112,8 @@ export class ClusterNode implements EdgeCluster {
   private readonly startedAt = Date.now();
   /** When this node last renewed its lease, to say how late it was when it lost it. */
   private renewedAt = 0;
+  /** The event loop's delays since the last renewal: a lost lease says whether this node's loop stalled. */
+  private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 20 });
   /** The newest fencing token heard from a leader: what an older one says (it lost its lease) is ignored. */
   private newestToken = 0;
   private closed = false;
@@ -118,11 +128,12 @@ export class ClusterNode implements EdgeCluster {
     const options = { maxRetriesPerRequest: 2, connectionName: `fedserve:${this.nodeId}` };
     this.redis = new Redis(config.redis, options);
     this.sub = this.redis.duplicate();
+    this.leaseRedis = this.redis.duplicate();
     this.adapterPub = this.redis.duplicate();
     this.adapterSub = this.redis.duplicate();
-    for (const r of [this.redis, this.sub, this.adapterPub, this.adapterSub])
+    for (const r of [this.redis, this.sub, this.leaseRedis, this.adapterPub, this.adapterSub])
       r.on('error', (e: Error) => this.logger.warn({ node: this.nodeId }, `cluster redis: ${e.message}`));
-    this.lease = new LeaderLease(this.redis, this.keys, this.nodeId, config.leaseMs, config.commitMarginMs);
+    this.lease = new LeaderLease(this.leaseRedis, this.keys, this.nodeId, config.leaseMs, config.commitMarginMs);
     // A node counts as gone on the same time scale as a leader: a stall shorter than the lease loses neither.
     const nodeTtlMs = config.nodeTtlMs ?? Math.max(config.heartbeatMs * 3, config.leaseMs);
     this.nodes = new NodeRegistry(this.redis, this.keys, this.nodeId, nodeTtlMs);
@@ -175,9 +186,11 @@ export class ClusterNode implements EdgeCluster {
     if (initialRounds > 0) await this.queue.queueAtStart(initialRounds);
     await this.beat();
     await this.syncQueue();
+    this.loopDelay.enable();
     this.timer = setInterval(
       () => {
-        this.ticking = this.ticking.then(() => this.tick());
+        const due = Date.now();
+        this.ticking = this.ticking.then(() => this.tick(due));
       },
       Math.min(this.config.heartbeatMs, Math.floor(this.config.leaseMs / 3)),
     );
@@ -196,7 +209,7 @@ export class ClusterNode implements EdgeCluster {
       join: (link) => {
         coordinator.join(link);
         this.localLinks.set(link.id, link);
-        void this.clientsChanged([link], []);
+        this.notices.join(this.connected(link));
       },
       leave: (link) => {
         coordinator.leave(link);
@@ -204,7 +217,7 @@ export class ClusterNode implements EdgeCluster {
         this.localLinks.delete(link.id);
         this.edge.left(link.id);
         this.secureEdge.left(link.id);
-        void this.clientsChanged([], [link.id]);
+        this.notices.leave(link.id);
       },
       receive: (clientId: string, message: ClientMessage): Verdict => {
         if (message.kind === 'update') return this.edge.receive(clientId, message.meta, message.delta, message.bytes);
@@ -260,6 +273,10 @@ export class ClusterNode implements EdgeCluster {
     return new Promise((resolve) => (this.partialWaiter = { round, resolve }));
   }
 
+  partialRefused(node: string, round: number, reason: string): void {
+    this.logger.warn({ node, round }, `cluster: refused round ${round}'s partial from node ${node}: ${reason}`);
+  }
+
   /** POST /v1/rounds on any node: raises the cluster's target round; the leader runs them. */
   async queueRounds(n: number): Promise<{ firstRound: number; pendingRounds: number }> {
     const queued = await this.queue.add(n);
@@ -307,31 +324,43 @@ export class ClusterNode implements EdgeCluster {
     this.closed = true;
     clearInterval(this.startupRenewal);
     if (this.timer) clearInterval(this.timer);
+    this.loopDelay.disable();
     await this.ticking;
     this.edge.end();
     this.secureEdge.end();
+    this.notices.end();
     try {
       if (this.leading) await this.lease.release();
       await this.nodes.remove();
     } catch (e) {
       this.logger.warn(`cluster: could not leave cleanly: ${errorMessage(e)}`);
     }
-    for (const r of [this.redis, this.sub, this.adapterPub, this.adapterSub]) r.disconnect();
+    for (const r of [this.redis, this.sub, this.leaseRedis, this.adapterPub, this.adapterSub]) r.disconnect();
   }
 
-  private async tick(): Promise<void> {
+  /** `due`: when the timer fired (the tick runs once the one before it has finished). */
+  private async tick(due: number): Promise<void> {
     if (this.closed) return;
     try {
-      await this.beat();
       if (this.leading) {
-        if (await this.lease.renew()) {
+        // Renewed before the heartbeat, which carries the node's whole client list, and the reconciliation.
+        const tickAt = Date.now();
+        const renewed = await this.lease.renew();
+        const stalledMs = Math.round(this.loopDelay.max / 1e6);
+        if (renewed) {
           this.renewedAt = Date.now();
-          await this.reconcileClients();
-        } else
+          this.loopDelay.reset();
+        }
+        await this.beat();
+        if (renewed) await this.reconcileClients();
+        else
           await this.stepDown(
-            `the lease was lost (last renewed ${Date.now() - this.renewedAt} ms ago, lease ${this.config.leaseMs} ms)`,
+            `the lease was lost (last renewed ${tickAt - this.renewedAt} ms before this renewal, which took ` +
+              `${Date.now() - tickAt} ms after waiting ${tickAt - due} ms for the previous tick; lease ` +
+              `${this.config.leaseMs} ms; event loop blocked up to ${stalledMs} ms since)`,
           );
       } else {
+        await this.beat();
         const token = await this.lease.tryAcquire();
         if (token !== undefined) await this.becomeLeader(token, true);
       }
@@ -441,20 +470,27 @@ export class ClusterNode implements EdgeCluster {
     return { id: link.id, connection: link.connection ?? link.id, ...(identityKey ? { identityKey } : {}) };
   }
 
-  private async clientsChanged(joined: readonly ClientLink[], left: readonly string[]): Promise<void> {
+  private async clientsChanged({ joined, left }: ClientChanges): Promise<void> {
     try {
-      const connected = joined.map((l) => this.connected(l));
-      await this.nodes.clientsChanged(connected, left);
-      await this.publish('leader', {
-        message: { kind: 'clients', node: this.nodeId, joined: connected, left: [...left] },
-      });
+      await this.nodes.clientsChanged(joined, left);
+      await this.publish('leader', { message: { kind: 'clients', node: this.nodeId, joined, left } });
     } catch (e) {
       this.logger.warn(`cluster: could not report client changes: ${errorMessage(e)}`);
     }
   }
 
+  /** The leader hands its own clients' partial to its round in process: only the other nodes' cross Redis. */
   private sendPartial(partial: Partial, mean: Float32Array | undefined): void {
-    void this.publish('leader', { message: partial, ...(mean ? { vector: mean } : {}) });
+    if (this.leading && partial.token === this.lease.token) this.receivePartial({ partial, mean });
+    else void this.publish('leader', { message: partial, ...(mean ? { vector: mean } : {}) });
+  }
+
+  private receivePartial(received: ReceivedPartial): void {
+    const waiter = this.partialWaiter;
+    if (waiter && waiter.round === received.partial.round) {
+      this.partialWaiter = undefined;
+      waiter.resolve(received);
+    } else this.partials.push(received);
   }
 
   private async announceClosed(record: RoundRecord): Promise<void> {
@@ -495,18 +531,15 @@ export class ClusterNode implements EdgeCluster {
       }
       this.newestToken = message.token;
     }
+    // Not attached yet (the bus is heard from tryLeadAtStart on): no clients, no coordinator to follow a
+    // round with; the coordinator opens the newest committed version itself.
+    if (!this.attached) return;
     switch (message.kind) {
       case 'round-open':
         if (vector) this.edge.open(message, vector);
         return;
       case 'partial': {
-        if (!this.leading || message.token !== this.lease.token) return;
-        const received = { partial: message, mean: vector };
-        const waiter = this.partialWaiter;
-        if (waiter && waiter.round === message.round) {
-          this.partialWaiter = undefined;
-          waiter.resolve(received);
-        } else this.partials.push(received);
+        if (this.leading && message.token === this.lease.token) this.receivePartial({ partial: message, mean: vector });
         return;
       }
       case 'round-closed':
@@ -520,7 +553,7 @@ export class ClusterNode implements EdgeCluster {
           const link = this.remoteLinks.get(id);
           if (link?.node !== message.node) continue;
           this.remoteLinks.delete(id);
-          this.attached!.coordinator.leave(link);
+          this.attached.coordinator.leave(link);
         }
         for (const client of message.joined) this.addRemote(message.node, client);
         return;

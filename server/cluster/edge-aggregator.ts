@@ -1,6 +1,6 @@
 import { WeightedMean } from '../../shared/aggregation/weighted-mean.js';
-import type { UpdateMeta } from '../../shared/protocol/messages.js';
-import type { RoundAggregate, Verdict } from '../round/aggregation-protocol.js';
+import { CLIENT_LIMITS, type UpdateMeta } from '../../shared/protocol/messages.js';
+import type { Contribution, RoundAggregate, Verdict } from '../round/aggregation-protocol.js';
 import { PlaintextProtocol } from '../round/plaintext-protocol.js';
 import type { ClientLink } from '../client-link.js';
 import type { Partial, RoundOpen } from './cluster-messages.js';
@@ -22,8 +22,10 @@ interface EdgeRound {
  * Edge aggregation on one cluster node, for plaintext FedAvg: when the leader opens a round, sends
  * the training task to this node's participants, validates their updates exactly as a single
  * coordinator does (PlaintextProtocol: participant, codec, size, norm, duplicates), and forwards one
- * partial to the leader: the example-weighted mean of the accepted updates and their total weight
- * (the FedAvg of the partials, weighted so, is the FedAvg of all updates). It forwards once every
+ * partial to the leader: the example-weighted mean of the accepted updates, their total weight
+ * (the FedAvg of the partials, weighted so, is the FedAvg of all updates), their count and their
+ * example-weighted training metrics. Per-client facts (who contributed, each one's numbers, why one
+ * was refused) stay on this node. It forwards once every
  * local participant has contributed or dropped, or at the round's flush time, whichever comes first;
  * later updates are refused as stale.
  */
@@ -126,23 +128,48 @@ export class EdgeAggregator {
     try {
       aggregate = protocol.contributors() > 0 ? protocol.aggregate() : undefined;
     } catch (e) {
-      // No usable mean (the updates carry no examples): the leader hears why instead.
+      // No usable mean (the updates carry no examples): its clients count as refused.
       for (const id of protocol.contributorIds())
         state.refused.set(id, `unusable on node ${this.nodeId}: ${(e as Error).message}`);
     }
-    const contributions = (aggregate?.contributions ?? []).map((c) => ({ ...c, numExamples: c.numExamples ?? 0 }));
+    // Only sums leave the node: what the leader receives does not grow with the clients.
+    const contributions = aggregate?.contributions ?? [];
+    const weight = aggregate?.numExamples ?? 0;
+    const mean = (f: (c: Contribution) => number | undefined) =>
+      // Weights first, as in the round record, so huge metrics times huge counts cannot overflow.
+      contributions.reduce((s, c) => s + (f(c) ?? 0) * ((c.numExamples ?? 0) / weight), 0);
     this.sendPartial(
       {
         kind: 'partial',
         round: open.round,
         token: open.token,
         node: this.nodeId,
-        contributions,
-        refused: [...state.refused].map(([clientId, reason]) => ({ clientId, reason })),
-        weight: aggregate?.numExamples ?? 0,
+        contributors: contributions.length,
+        weight,
+        // Clamped: rounding must not carry a mean of values within bounds past them (the leader checks them).
+        ...(weight > 0
+          ? {
+              loss: clamp(
+                mean((c) => c.loss),
+                CLIENT_LIMITS.maxAbsLoss,
+              ),
+              accuracy: Math.min(
+                1,
+                Math.max(
+                  0,
+                  mean((c) => c.accuracy),
+                ),
+              ),
+            }
+          : {}),
+        refused: state.refused.size,
         updateBytes: state.updateBytes,
       },
       aggregate?.delta,
     );
   }
+}
+
+function clamp(value: number, bound: number): number {
+  return Math.min(bound, Math.max(-bound, value));
 }

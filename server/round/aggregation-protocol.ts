@@ -1,6 +1,6 @@
 import type { Aggregator } from '../../shared/aggregation/types.js';
 import type { ErrorCode, TrainTask, UpdateMeta } from '../../shared/protocol/messages.js';
-import type { RoundPrivacyRecord } from '../../shared/protocol/rounds.js';
+import type { NodeContribution, RoundPrivacyRecord } from '../../shared/protocol/rounds.js';
 import type { SecureAggregationRecord } from '../../shared/protocol/secagg-messages.js';
 import type { SecAggClientMessage, SecAggServerMessage } from '../../shared/secagg/messages.js';
 import type { TrainConfig } from '../../shared/training.js';
@@ -101,6 +101,8 @@ export interface Contribution {
 export interface RoundAggregate {
   delta: Float32Array;
   contributions: Contribution[];
+  /** Cluster rounds: each node's contributors summed there (`contributions` is then empty). */
+  nodes?: NodeContribution[];
   numExamples: number;
   /** Example-weighted training loss and accuracy, when only their aggregate is known (secure aggregation). */
   trainLoss?: number;

@@ -1,4 +1,5 @@
 import {
+  contributorCount,
   RoundStatusSchema,
   type RoundStatus,
   type Evaluation,
@@ -66,6 +67,7 @@ export function roundRecord(facts: RoundFacts, now: number): RoundRecord {
     dropped: [...facts.dropped],
     refused: facts.refused.map((r) => ({ ...r })),
     contributions,
+    ...(aggregate?.nodes ? { nodes: aggregate.nodes.map((n) => ({ ...n })) } : {}),
     numExamples,
     ...(trainLoss !== undefined ? { trainLoss } : {}),
     ...(trainAccuracy !== undefined ? { trainAccuracy } : {}),
@@ -102,6 +104,6 @@ export function closedRoundLine(logged: RoundRecord, version: number, privacyOn:
     (logged.privacy
       ? `, epsilon ${logged.privacy.epsilon.toFixed(3)} of ${logged.privacy.targetEpsilon} (delta ${logged.privacy.delta})`
       : '');
-  const from = privacyOn ? '' : ` from ${logged.contributions.length} client(s), ${logged.numExamples} examples`;
+  const from = privacyOn ? '' : ` from ${contributorCount(logged)} client(s), ${logged.numExamples} examples`;
   return `round ${logged.round}: committed version ${version}${from}${accuracy}`;
 }

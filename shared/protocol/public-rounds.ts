@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { SecureAggregationRecordSchema } from './secagg-messages.js';
 import {
+  contributorCount,
   EvaluationSchema,
   FederatedEvaluationSchema,
   PrivacyStatusSchema,
@@ -115,6 +116,7 @@ export const OUTSIDE_DP_GUARANTEE = [
   'dropped',
   'refused',
   'contributions',
+  'nodes',
   'numExamples',
   'trainLoss',
   'trainAccuracy',
@@ -211,7 +213,7 @@ export function aggregateRoundView(r: RoundRecord): AggregateRound {
     baseVersion: r.baseVersion,
     ...(r.version !== undefined ? { version: r.version } : {}),
     participants: r.participants.length,
-    contributors: r.contributions.length,
+    contributors: contributorCount(r),
     dropped: r.dropped.length,
     refused: r.refused?.length ?? 0,
     numExamples: r.numExamples,

@@ -20,6 +20,24 @@ export const ContributionSchema = z.object({
   trainMs: z.number().nonnegative().optional(),
 });
 
+/**
+ * Cluster rounds (plaintext edge aggregation): what the contributors of one node added up to, as
+ * that node's edge aggregator summed it. Per-client figures stay on the node that validated them.
+ */
+export const NodeContributionSchema = z.object({
+  node: z.string(),
+  /** Clients of the node whose update is in the aggregate. */
+  contributors: nonNegInt,
+  numExamples: nonNegInt,
+  /** Example-weighted mean training loss and accuracy of the node's contributors. */
+  loss: z.number().optional(),
+  accuracy: z.number().optional(),
+  /** The node's participants whose update it refused as unusable. */
+  refused: nonNegInt,
+  updateBytes: nonNegInt,
+});
+export type NodeContribution = z.infer<typeof NodeContributionSchema>;
+
 const unit = z.number().min(0).max(1);
 export const ClassMetricsSchema = z.object({ precision: unit, recall: unit, f1: unit, support: nonNegInt });
 
@@ -152,7 +170,10 @@ export const RoundRecordSchema = z.object({
   dropped: z.array(z.string()),
   /** Participants whose update was refused as unusable (non-finite, wrong size). */
   refused: z.array(z.object({ clientId: z.string(), reason: z.string() })).optional(),
+  /** Per client; empty in a cluster round, whose contributions are summed per node in `nodes`. */
   contributions: z.array(ContributionSchema),
+  /** Cluster rounds (plaintext): one summary per node that reported. */
+  nodes: z.array(NodeContributionSchema).optional(),
   numExamples: nonNegInt,
   /** Example-weighted mean of the clients' training loss and accuracy. */
   trainLoss: z.number().optional(),
@@ -173,6 +194,14 @@ export const RoundRecordSchema = z.object({
   durationMs: z.number().nonnegative(),
 });
 export type RoundRecord = z.infer<typeof RoundRecordSchema>;
+
+/** Clients whose update is in the round's aggregate: listed one by one, or counted per cluster node. */
+export function contributorCount(record: {
+  contributions: readonly unknown[];
+  nodes?: readonly { contributors: number }[];
+}): number {
+  return record.contributions.length + (record.nodes ?? []).reduce((n, s) => n + s.contributors, 0);
+}
 
 export const RoundListSchema = z.object({
   currentVersion: nonNegInt,

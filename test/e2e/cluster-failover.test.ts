@@ -108,11 +108,15 @@ describe('killing the leader mid-round', () => {
       [1, 'committed', 1],
       [2, 'committed', 2],
     ]);
-    const admin = await json<{ rounds: { round: number; contributions: { clientId: string }[] }[] }>(
+    const admin = await json<{ rounds: { round: number; nodes?: { node: string; contributors: number }[] }[] }>(
       `${leader.url}/v1/rounds`,
       { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } },
     );
-    expect(admin.body.rounds[1].contributions.map((c) => c.clientId)).toEqual(['c1', 'c2', 'c4', 'c5']);
+    // The survivors' clients (c1, c4 on n2; c2, c5 on n3), counted per node.
+    expect(admin.body.rounds[1].nodes?.map((n) => [n.node, n.contributors])).toEqual([
+      ['n2', 2],
+      ['n3', 2],
+    ]);
     expect(await committedBy(2)).toEqual({ node: view.leader, token: 2 });
     // Version 1 is untouched, and both survivors serve version 2.
     expect(await weights(leader, 1)).toEqual(v1);

@@ -15,6 +15,7 @@ import {
   type LightClient,
   type ClusterView,
 } from './cluster-helpers.js';
+import type { RoundRecord } from '../../shared/protocol/rounds.js';
 import { ADMIN_TOKEN, tempDir } from './helpers.js';
 
 /**
@@ -50,6 +51,14 @@ beforeAll(async () => {
   });
 });
 
+/** What the leader (n1) received on the cluster bus so far. */
+async function leaderBytes(): Promise<number> {
+  const text = await (await fetch(`${nodes[0].url}/metrics`)).text();
+  return Number(/^fedserve_cluster_leader_bytes_received_total (\d+)$/m.exec(text)![1]);
+}
+let leaderBytesBefore = 0;
+let leaderBytesAfter = 0;
+
 afterAll(async () => {
   await stopClients(clients);
   await Promise.all(nodes.map((n) => stopNode(n)));
@@ -67,6 +76,7 @@ describe('a 3-node cluster', () => {
       ['n2', false],
       ['n3', false],
     ]);
+    leaderBytesBefore = await leaderBytes();
     const { firstRound } = await queueRounds(nodes[2], 2);
     expect(firstRound).toBe(1);
     const list = await until('rounds 1 and 2 to commit', async () => {
@@ -77,11 +87,24 @@ describe('a 3-node cluster', () => {
       [1, 'committed', 1],
       [2, 'committed', 2],
     ]);
-    const admin = await json<{ rounds: { contributions: { clientId: string }[] }[] }>(`${nodes[0].url}/v1/rounds`, {
+    leaderBytesAfter = await leaderBytes();
+    const admin = await json<{ rounds: RoundRecord[] }>(`${nodes[0].url}/v1/rounds`, {
       headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
     });
-    for (const r of admin.body.rounds)
-      expect(r.contributions.map((c) => c.clientId)).toEqual(['c0', 'c1', 'c2', 'c3', 'c4', 'c5']);
+    // Each node's two clients, summed there: the leader never sees a client's own figures.
+    for (const r of admin.body.rounds) {
+      expect(r.contributions).toEqual([]);
+      expect(r.nodes?.map((n) => [n.node, n.contributors, n.refused])).toEqual([
+        ['n1', 2, 0],
+        ['n2', 2, 0],
+        ['n3', 2, 0],
+      ]);
+      expect(r.numExamples).toBe(r.nodes!.reduce((s, n) => s + n.numExamples, 0));
+      expect(r.trainLoss).toEqual(expect.any(Number));
+    }
+    const publicView = await rounds(nodes[1]);
+    for (const r of publicView.rounds) expect(r).toMatchObject({ view: 'aggregates', contributors: 6 });
+    expect(JSON.stringify(publicView)).not.toMatch(/"nodes"|"c\d"/);
     for (const c of clients) expect(c.outcomes.filter((o) => o.accepted).map((o) => o.round)).toEqual([1, 2]);
   });
 
@@ -119,12 +142,14 @@ describe('a 3-node cluster', () => {
     expect(text).toMatch(/^fedserve_cluster_nodes 3$/m);
     expect(text).toMatch(/^fedserve_cluster_node_clients\{node="n2"\} 2$/m);
     expect(text).toMatch(/^fedserve_cluster_leader_bytes_received_total [1-9]\d*$/m);
-    // Edge aggregation: per round the leader receives one partial (one update's size plus a header) per node,
-    // not one update per client; client join notices are the rest.
-    const leaderBytes = Number(/^fedserve_cluster_leader_bytes_received_total (\d+)$/m.exec(text)![1]);
+    // Edge aggregation: per round the leader receives one partial from each other node (one update's size
+    // plus a header of counts and sums, whatever the number of clients) and its own in process; with the
+    // queued-rounds notice, at most one update per node per round.
     const updateBytes = 7_850 * 4;
-    expect(leaderBytes).toBeLessThan(2 * 3 * (updateBytes + 2_048));
-    expect(leaderBytes).toBeLessThan(2 * clients.length * updateBytes);
+    const perRound = (leaderBytesAfter - leaderBytesBefore) / 2;
+    expect(perRound).toBeGreaterThan(2 * updateBytes);
+    expect(perRound).toBeLessThanOrEqual(2 * (updateBytes + 512));
+    expect(perRound).toBeLessThanOrEqual(nodes.length * updateBytes);
     const follower = await (await fetch(`${nodes[1].url}/metrics`)).text();
     expect(follower).toMatch(/^fedserve_cluster_leader 0$/m);
   });

@@ -120,7 +120,7 @@ function dropoutReasons(s: SecureAggregationRecord): string {
     .join('\n');
 }
 
-/** Admin view: each client's contribution, and who dropped out or was refused. */
+/** Admin view: each client's contribution (per node in a cluster round), and who dropped out or was refused. */
 function perClientDetail(r: RoundRecord): string {
   const parts = r.contributions.map((c) => {
     const numbers = [
@@ -131,6 +131,16 @@ function perClientDetail(r: RoundRecord): string {
     ].filter((x) => x !== undefined);
     return numbers.length ? `${c.clientId}: ${numbers.join(', ')}` : c.clientId;
   });
+  for (const n of r.nodes ?? []) {
+    const numbers = [
+      `${n.contributors} client(s)`,
+      `${n.numExamples} ex`,
+      n.loss === undefined ? undefined : `loss ${fmt.num(n.loss)}`,
+      n.accuracy === undefined ? undefined : fmt.pct(n.accuracy),
+      n.refused > 0 ? `${n.refused} refused` : undefined,
+    ].filter((x) => x !== undefined);
+    parts.push(`node ${n.node}: ${numbers.join(', ')}`);
+  }
   if (r.dropped.length) parts.push(`dropped: ${r.dropped.join(', ')}`);
   if (r.refused?.length) parts.push(`refused: ${r.refused.map((x) => `${x.clientId} (${x.reason})`).join(', ')}`);
   return parts.join('; ');

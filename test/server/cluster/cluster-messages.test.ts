@@ -6,9 +6,11 @@ const partial: ClusterMessage = {
   round: 2,
   token: 3,
   node: 'n1',
-  contributions: [{ clientId: 'a', numExamples: 5 }],
-  refused: [],
+  contributors: 1,
   weight: 5,
+  loss: 0.25,
+  accuracy: 0.5,
+  refused: 0,
   updateBytes: 16,
 };
 
@@ -36,6 +38,18 @@ describe('cluster message frames', () => {
       /invalid cluster message[\s\S]*token/,
     );
     expect(() => decodeFrame(Buffer.concat([frame, Buffer.alloc(3)]))).toThrow(/not whole float32 values/);
+    expect(() => decodeFrame(encodeFrame({ message: { ...partial, accuracy: 1.5 } }))).toThrow(/accuracy/);
+    expect(() => decodeFrame(encodeFrame({ message: { ...partial, weight: 2.5 } }))).toThrow(/weight/);
+  });
+
+  it('keep a partial the same size whatever the number of clients behind it: counts and sums, no client list', () => {
+    const many = { ...partial, contributors: 3_000, weight: 3_000_000_000, refused: 12, updateBytes: 94_200_000 };
+    const header = (m: ClusterMessage) => encodeFrame({ message: m }).byteLength;
+    expect(header(many) - header(partial)).toBeLessThan(24);
+    expect(header(many)).toBeLessThan(256);
+    expect(() =>
+      decodeFrame(encodeFrame({ message: { ...partial, contributions: [{ clientId: 'a' }] } as never })),
+    ).toThrow(/invalid cluster message/);
   });
 
   it('carry opaque bytes for relays, forwarded messages and masked sums, and never mix the two kinds of binary part', () => {

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WeightedMean } from '../../../shared/aggregation/weighted-mean.js';
 import type { UpdateMeta } from '../../../shared/protocol/messages.js';
 import type { ClientLink, LinkMessage } from '../../../server/client-link.js';
-import type { Partial, RoundOpen } from '../../../server/cluster/cluster-messages.js';
+import type { Partial as PartialMessage, RoundOpen } from '../../../server/cluster/cluster-messages.js';
 import { EdgeAggregator } from '../../../server/cluster/edge-aggregator.js';
 import { EdgeProtocol, type EdgeCluster, type ReceivedPartial } from '../../../server/cluster/edge-protocol.js';
 import type { RoundContext } from '../../../server/round/aggregation-protocol.js';
@@ -41,7 +41,7 @@ function node(id: string, clients: string[]) {
   const links = new Map<string, ClientLink>(
     clients.map((c) => [c, { id: c, send: (m: LinkMessage) => sent.push(m), close: () => undefined }]),
   );
-  const partials: { partial: Partial; mean: Float32Array | undefined }[] = [];
+  const partials: { partial: PartialMessage; mean: Float32Array | undefined }[] = [];
   const edge = new EdgeAggregator(id, links, (partial, mean) => partials.push({ partial, mean }));
   return { edge, sent, partials };
 }
@@ -63,8 +63,18 @@ describe('EdgeAggregator', () => {
     expect(edge.receive('b', meta(3), Float32Array.from([0, 4, 0, 0]), 16)).toEqual({ ok: true });
     expect(partials).toHaveLength(1);
     const [{ partial, mean }] = partials;
-    expect(partial).toMatchObject({ round: 3, token: 7, node: 'n1', weight: 4, updateBytes: 32, refused: [] });
-    expect(partial.contributions.map((c) => c.clientId)).toEqual(['a', 'b']);
+    expect(partial).toEqual({
+      kind: 'partial',
+      round: 3,
+      token: 7,
+      node: 'n1',
+      contributors: 2,
+      weight: 4,
+      loss: 1,
+      accuracy: 0.5,
+      refused: 0,
+      updateBytes: 32,
+    });
     expect(Array.from(mean!)).toEqual([1, 3, 0, 0]);
     expect(edge.bytesIn).toBe(32);
   });
@@ -81,7 +91,16 @@ describe('EdgeAggregator', () => {
     expect(edge.bytesIn).toBe(16);
   });
 
-  it('forwards without participants that left or sent unusable updates, naming the refusals', () => {
+  it('forwards example-weighted training metrics, and no client id', () => {
+    const { edge, partials } = node('n1', ['a', 'b']);
+    edge.open(open(['a', 'b']), weights);
+    edge.receive('a', { ...meta(1), metrics: { loss: 4, accuracy: 1 } }, new Float32Array(M), 16);
+    edge.receive('b', { ...meta(3), metrics: { loss: 0, accuracy: 0.2 } }, new Float32Array(M), 16);
+    expect(partials[0].partial).toMatchObject({ contributors: 2, weight: 4, loss: 1, accuracy: 0.4 });
+    expect(JSON.stringify(partials[0].partial)).not.toMatch(/"a"|"b"/);
+  });
+
+  it('forwards without participants that left or sent unusable updates, counting the refusals', () => {
     const { edge, partials } = node('n1', ['a', 'b', 'c']);
     edge.open(open(['a', 'b', 'c']), weights);
     edge.receive('a', meta(2), Float32Array.from([1, 1, 1, 1]), 16);
@@ -89,8 +108,7 @@ describe('EdgeAggregator', () => {
     expect(partials).toHaveLength(0);
     edge.left('c');
     expect(partials).toHaveLength(1);
-    expect(partials[0].partial.refused).toEqual([{ clientId: 'b', reason: 'non-finite: weights[0] is NaN' }]);
-    expect(partials[0].partial.contributions.map((c) => c.clientId)).toEqual(['a']);
+    expect(partials[0].partial).toMatchObject({ contributors: 1, weight: 2, refused: 1 });
   });
 
   it('forwards what it has at the flush time, and refuses later updates as stale', () => {
@@ -111,13 +129,17 @@ describe('EdgeAggregator', () => {
   it('forwards an empty partial at once when none of the participants is on this node', () => {
     const { edge, partials } = node('n1', ['z']);
     edge.open(open(['a']), weights);
-    expect(partials).toEqual([{ partial: expect.objectContaining({ weight: 0, contributions: [] }), mean: undefined }]);
+    expect(partials).toEqual([
+      { partial: expect.objectContaining({ weight: 0, contributors: 0, refused: 0 }), mean: undefined },
+    ]);
+    expect(partials[0].partial).not.toHaveProperty('loss');
   });
 });
 
 describe('EdgeProtocol', () => {
   function cluster(where: Record<string, string>) {
     const opened: string[][] = [];
+    const refusals: string[] = [];
     const queue: ReceivedPartial[] = [];
     const waiters: ((p: ReceivedPartial) => void)[] = [];
     const c: EdgeCluster = {
@@ -127,13 +149,14 @@ describe('EdgeProtocol', () => {
         const next = queue.shift();
         return next ? Promise.resolve(next) : new Promise((resolve) => waiters.push(resolve));
       },
+      partialRefused: (node, round, reason) => void refusals.push(`${node} r${round}: ${reason}`),
     };
     const deliver = (p: ReceivedPartial) => {
       const w = waiters.shift();
       if (w) w(p);
       else queue.push(p);
     };
-    return { c, opened, deliver };
+    return { c, opened, refusals, deliver };
   }
   const ctx: RoundContext = {
     round: 3,
@@ -143,16 +166,26 @@ describe('EdgeProtocol', () => {
     timeoutMs: 1000,
     aggregator: new WeightedMean(),
   };
-  const partial = (nodeId: string, clients: [string, number][], mean?: number[]): ReceivedPartial => ({
+  const MAX_NORM = 1_000;
+  const protocolOn = (c: EdgeCluster) => new EdgeProtocol(ctx, c, MAX_NORM);
+  const partial = (
+    nodeId: string,
+    contributors: number,
+    weight: number,
+    mean?: number[],
+    more: Partial<ReceivedPartial['partial']> = {},
+  ): ReceivedPartial => ({
     partial: {
       kind: 'partial',
       round: 3,
       token: 7,
       node: nodeId,
-      contributions: clients.map(([clientId, numExamples]) => ({ clientId, numExamples })),
-      refused: [],
-      weight: clients.reduce((s, [, n]) => s + n, 0),
-      updateBytes: 16 * clients.length,
+      contributors,
+      weight,
+      ...(contributors > 0 ? { loss: 1, accuracy: 0.5 } : {}),
+      refused: 0,
+      updateBytes: 16 * contributors,
+      ...more,
     },
     mean: mean ? Float32Array.from(mean) : undefined,
   });
@@ -177,37 +210,35 @@ describe('EdgeProtocol', () => {
 
   it('opens the round on the nodes, waits for every node with participants, and combines the partials as FedAvg of all updates', async () => {
     const { c, opened, deliver } = cluster({ a: 'n1', b: 'n1', x: 'n2' });
-    const protocol = new EdgeProtocol(ctx, c);
+    const protocol = protocolOn(c);
     expect(protocol.begin(['a', 'b', 'x'], 100)).toEqual([]);
     expect(protocol.deadline).toBe(100);
     expect(opened).toEqual([['a', 'b', 'x']]);
     const pump = runner(protocol);
-    deliver(
-      partial(
-        'n1',
-        [
-          ['a', 1],
-          ['b', 3],
-        ],
-        [1, 3, 0, 0],
-      ),
-    );
+    deliver(partial('n1', 2, 4, [1, 3, 0, 0], { loss: 2, accuracy: 0.25 }));
     await pump();
     expect(protocol.settled()).toBe(false);
     expect(protocol.contributors()).toBe(2);
-    deliver(partial('n2', [['x', 4]], [0, 0, 2, 0]));
+    deliver(partial('n2', 1, 4, [0, 0, 2, 0], { loss: 1, accuracy: 0.75, refused: 0 }));
     await pump();
     expect(protocol.settled()).toBe(true);
     const aggregate = protocol.aggregate();
     // FedAvg of a=(4,0,0,0)x1, b=(0,4,0,0)x3, x=(0,0,2,0)x4: (4, 12, 8, 0) / 8.
     expect(Array.from(aggregate.delta)).toEqual([0.5, 1.5, 1, 0]);
     expect(aggregate.numExamples).toBe(8);
-    expect(aggregate.contributions.map((x) => x.clientId)).toEqual(['a', 'b', 'x']);
+    // Per node, not per client: the leader never saw a client's own figures.
+    expect(aggregate.contributions).toEqual([]);
+    expect(aggregate.nodes).toEqual([
+      { node: 'n1', contributors: 2, numExamples: 4, loss: 2, accuracy: 0.25, refused: 0, updateBytes: 32 },
+      { node: 'n2', contributors: 1, numExamples: 4, loss: 1, accuracy: 0.75, refused: 0, updateBytes: 16 },
+    ]);
+    expect(aggregate.trainLoss).toBe(1.5);
+    expect(aggregate.trainAccuracy).toBe(0.5);
   });
 
   it('stops waiting for a node whose participants all dropped, and refuses client messages', () => {
     const { c } = cluster({ a: 'n1', x: 'n2' });
-    const protocol = new EdgeProtocol(ctx, c);
+    const protocol = protocolOn(c);
     protocol.begin(['a', 'x'], 0);
     expect(protocol.drop('x')).toBe(true);
     expect(protocol.drop('x')).toBe(false);
@@ -220,16 +251,70 @@ describe('EdgeProtocol', () => {
     });
   });
 
-  it('ignores a second partial from one node and a partial whose mean has the wrong size', async () => {
-    const { c, deliver } = cluster({ a: 'n1', x: 'n2' });
-    const protocol = new EdgeProtocol(ctx, c);
+  it('ignores a second partial from one node and refuses a partial whose mean has the wrong size', async () => {
+    const { c, deliver, refusals } = cluster({ a: 'n1', x: 'n2' });
+    const protocol = protocolOn(c);
     protocol.begin(['a', 'x'], 0);
-    deliver(partial('n1', [['a', 1]], [1, 1, 1, 1]));
-    deliver(partial('n1', [['a', 1]], [9, 9, 9, 9]));
-    deliver(partial('n2', [['x', 1]], [1, 1]));
+    deliver(partial('n1', 1, 1, [1, 1, 1, 1]));
+    deliver(partial('n1', 1, 1, [9, 9, 9, 9]));
+    deliver(partial('n2', 1, 1, [1, 1]));
     await runner(protocol)();
     expect(protocol.settled()).toBe(true);
     expect(protocol.contributors()).toBe(1);
     expect(Array.from(protocol.aggregate().delta)).toEqual([1, 1, 1, 1]);
+    expect(refusals).toEqual(['n2 r3: its mean has 2 values, the model has 4']);
+  });
+
+  describe('a lying follower cannot weigh more than its clients could', () => {
+    /** Node n1 has the participants a and b; n2 has x. n2's honest partial: 1 client, 2 examples, mean (1,1,1,1). */
+    async function roundWith(lie: ReceivedPartial) {
+      const { c, deliver, refusals } = cluster({ a: 'n1', b: 'n1', x: 'n2' });
+      const protocol = protocolOn(c);
+      protocol.begin(['a', 'b', 'x'], 0);
+      deliver(lie);
+      deliver(partial('n2', 1, 2, [1, 1, 1, 1]));
+      await runner(protocol)();
+      expect(protocol.settled()).toBe(true);
+      return { protocol, refusals };
+    }
+
+    it.each([
+      [
+        'more contributors than it had participants',
+        partial('n1', 3, 3, [0, 0, 0, 0]),
+        /3 contributor\(s\).*2 participant/,
+      ],
+      [
+        'more contributors and refusals than participants',
+        partial('n1', 2, 2, [0, 0, 0, 0], { refused: 1 }),
+        /2 contributor\(s\) and 1 refused/,
+      ],
+      ['more examples than its clients may claim', partial('n1', 2, 2e9 + 1, [0, 0, 0, 0]), /weight 2000000001/],
+      ['fewer examples than contributors', partial('n1', 2, 1, [0, 0, 0, 0]), /weight 1 is not between/],
+      ['a weight without contributors', partial('n1', 0, 5, [5, 5, 5, 5]), /no contributors but a weight/],
+      ['contributors without a mean', partial('n1', 2, 2), /no mean/],
+      ['contributors without metrics', partial('n1', 2, 2, [0, 0, 0, 0], { loss: undefined }), /no training metrics/],
+      [
+        'a mean longer than any update may be',
+        partial('n1', 2, 2, [800, 800, 0, 0]),
+        /L2 norm 1131, above the limit 1000/,
+      ],
+      ['a non-finite mean', partial('n1', 2, 2, [Number.NaN, 0, 0, 0]), /L2 norm Infinity/],
+    ])('refuses %s, and the round goes on with the honest nodes', async (_what, lie, reason) => {
+      const { protocol, refusals } = await roundWith(lie);
+      expect(refusals).toHaveLength(1);
+      expect(refusals[0]).toMatch(reason);
+      expect(protocol.contributors()).toBe(1);
+      const aggregate = protocol.aggregate();
+      expect(Array.from(aggregate.delta)).toEqual([1, 1, 1, 1]);
+      expect(aggregate.numExamples).toBe(2);
+      expect(aggregate.nodes!.map((n) => n.node)).toEqual(['n2']);
+    });
+
+    it('takes the most an honest node could send: every participant at the example cap, a mean at the norm limit', async () => {
+      const { protocol, refusals } = await roundWith(partial('n1', 2, 2e9, [1_000, 0, 0, 0]));
+      expect(refusals).toEqual([]);
+      expect(protocol.contributors()).toBe(3);
+    });
   });
 });

@@ -171,6 +171,24 @@ function committedRecord(over: Partial<RoundFacts> = {}) {
   );
 }
 
+describe('roundRecord of a cluster round', () => {
+  it('keeps the per-node summaries, and the log line counts the contributors of every node', () => {
+    const nodes = [
+      { node: 'n1', contributors: 2, numExamples: 30, loss: 1, accuracy: 0.5, refused: 0, updateBytes: 64 },
+      { node: 'n2', contributors: 3, numExamples: 10, loss: 3, accuracy: 0.9, refused: 1, updateBytes: 96 },
+    ];
+    const record = committedRecord({
+      aggregate: { delta: new Float32Array(2), contributions: [], nodes, numExamples: 40, trainLoss: 1.5 },
+    });
+    expect(record).toMatchObject({ contributions: [], nodes, numExamples: 40, trainLoss: 1.5 });
+    // Copied, so later changes do not leak in.
+    nodes[0].contributors = 99;
+    expect(record.nodes![0].contributors).toBe(2);
+    expect(closedRoundLine(record, 5, false)).toBe('round 4: committed version 5 from 5 client(s), 40 examples');
+    expect(committedRecord()).not.toHaveProperty('nodes');
+  });
+});
+
 describe('closed round log line', () => {
   it('names the committed version, who contributed and how much, and nothing more when there is nothing more', () => {
     expect(closedRoundLine(committedRecord(), 5, false)).toBe(

@@ -150,6 +150,47 @@ describe('publicRoundView without differential privacy', () => {
   });
 });
 
+/** A cluster round: per-node sums in place of per-client contributions. */
+function clusterRecord(): RoundRecord {
+  return {
+    ...plainRecord(),
+    secureAggregation: undefined,
+    contributions: [],
+    nodes: [
+      {
+        node: 'node-a1',
+        contributors: 1,
+        numExamples: 1237,
+        loss: 0.731173,
+        accuracy: 0.812341,
+        refused: 1,
+        updateBytes: 31_411,
+      },
+      {
+        node: 'node-b2',
+        contributors: 1,
+        numExamples: 2459,
+        loss: 0.455217,
+        accuracy: 0.871167,
+        refused: 0,
+        updateBytes: 31_422,
+      },
+    ],
+  };
+}
+
+describe('publicRoundView of a cluster round', () => {
+  it('counts the contributors of every node, and shows no node summary: one client on a node would be its own numbers', () => {
+    const view = publicRoundView(clusterRecord(), { privacy: false });
+    expect(PublicRoundSchema.parse(view)).toEqual(view);
+    expect(view).toMatchObject({ view: 'aggregates', contributors: 2, numExamples: 3696, trainLoss: 0.547397 });
+    const json = JSON.stringify(view);
+    for (const id of [...IDS, 'node-a1', 'node-b2']) expect(json).not.toContain(id);
+    for (const n of [...PER_CLIENT_NUMBERS, 31_411, 31_422]) expect(numbersIn(view)).not.toContain(n);
+    expect(numbersIn(publicRoundView(clusterRecord(), { privacy: true }))).not.toContain(1237);
+  });
+});
+
 describe('publicRoundView with differential privacy', () => {
   it('keeps only what the accountant covers: no counts, sums, per-client metrics or timings', () => {
     const view = publicRoundView(fullRecord(), { privacy: true });
@@ -192,7 +233,7 @@ describe('publicRoundView with differential privacy', () => {
   });
 
   it('sorts every field of a record into the DP view or OUTSIDE_DP_GUARANTEE, never both', () => {
-    const record = fullRecord();
+    const record: RoundRecord = { ...fullRecord(), nodes: clusterRecord().nodes };
     const inView = new Set(fieldPaths(publicRoundView(record, { privacy: true })));
     const outside = new Set<string>(OUTSIDE_DP_GUARANTEE);
     for (const path of fieldPaths(record)) {

@@ -1,0 +1,74 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ClusterConfigSchema } from '../../../server/cluster/cluster-config.js';
+import { clusterKeys } from '../../../server/cluster/cluster-keys.js';
+import { encodeFrame } from '../../../server/cluster/cluster-messages.js';
+import { ClusterNode } from '../../../server/cluster/cluster-node.js';
+import { lineLogger } from '../../../server/logger.js';
+import { startRedis, type TestRedis } from '../../helpers/redis-server.js';
+
+let server: TestRedis;
+let redis: Redis;
+const keys = clusterKeys('node-test');
+
+beforeAll(async () => {
+  server = await startRedis();
+  redis = new Redis(server.url);
+});
+afterAll(async () => {
+  redis.disconnect();
+  await server.stop();
+});
+
+describe('ClusterNode before it is attached', () => {
+  it('ignores a round the leader closed while this node was still starting, instead of crashing on it', async () => {
+    // Another node leads: this one hears the bus from tryLeadAtStart on, before its coordinator exists.
+    await redis.set(keys.lease, 'other', 'PX', 60_000);
+    const config = ClusterConfigSchema.parse({ redis: server.url, nodeId: 'late', namespace: 'node-test' });
+    const rules = {
+      codec: { codec: 'float32' as const },
+      normLimits: { max: 1_000, maxToMedian: 100 },
+      phaseTimeoutMs: 1_000,
+    };
+    const node = new ClusterNode(
+      config,
+      rules,
+      lineLogger(() => undefined),
+    );
+    const failures: unknown[] = [];
+    const onFailure = (e: unknown) => failures.push(e);
+    process.on('unhandledRejection', onFailure);
+    try {
+      expect(await node.tryLeadAtStart()).toBe(false);
+      const record = {
+        round: 1,
+        status: 'committed' as const,
+        baseVersion: 0,
+        version: 1,
+        participants: ['c0'],
+        dropped: [],
+        contributions: [],
+        numExamples: 10,
+        updateBytes: 0,
+        startedAt: new Date(0).toISOString(),
+        phaseMs: {},
+        durationMs: 5,
+      };
+      const frame = encodeFrame({
+        message: {
+          kind: 'round-closed',
+          round: 1,
+          token: 1,
+          record,
+          closed: { round: 1, outcome: 'committed', version: 1 },
+        },
+      });
+      expect(await redis.publish(`${keys.channel}:all`, frame)).toBe(1);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(failures).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onFailure);
+      await node.close();
+    }
+  });
+});
