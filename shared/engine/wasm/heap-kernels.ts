@@ -50,7 +50,7 @@ export interface HeapKernels {
   /**
    * Filter gradient out [kh, kw, inC, outC] of the convolution `g` straight from x and dy: for
    * every output pixel and tap inside the image, x at the tap's pixel times dy's row, float32 sums
-   * in pixel order. For filters with fewer taps (kh*kw*inC) than output channels.
+   * in pixel order (rounded product, then rounded sum, as a SIMD multiply and add).
    */
   convFilterGradDirect(x: TensorInfo, dy: TensorInfo, out: TensorInfo, g: backend_util.Conv2DInfo): void;
   /**
@@ -431,7 +431,7 @@ interface SimdExports {
     pt: number,
     pl: number,
   ): void;
-  convFilterGradDirect(
+  convFilterGradTap(
     x: number,
     dy: number,
     acc: number,
@@ -442,14 +442,12 @@ interface SimdExports {
     outH: number,
     outW: number,
     outC: number,
-    kh: number,
-    kw: number,
     sh: number,
     sw: number,
-    dh: number,
-    dw: number,
-    pt: number,
-    pl: number,
+    yOff: number,
+    xOff: number,
+    lo: number,
+    hi: number,
   ): void;
   adam(
     w: number,
@@ -652,26 +650,34 @@ class SimdHeapKernels implements HeapKernels {
   }
 
   convFilterGradDirect(x: TensorInfo, dy: TensorInfo, out: TensorInfo, g: backend_util.Conv2DInfo): void {
-    this.fns.convFilterGradDirect(
-      this.at(x),
-      this.at(dy),
-      this.at(out),
-      g.batchSize,
-      g.inHeight,
-      g.inWidth,
-      g.inChannels,
-      g.outHeight,
-      g.outWidth,
-      g.outChannels,
-      g.filterHeight,
-      g.filterWidth,
-      g.strideHeight,
-      g.strideWidth,
-      g.dilationHeight,
-      g.dilationWidth,
-      g.padInfo.top,
-      g.padInfo.left,
-    );
+    const { filterHeight, filterWidth, inChannels: ch, outChannels: outC } = g;
+    const acc = this.at(out);
+    (this.backend.typedArrayFromHeap(out) as Float32Array).fill(0);
+    for (let ky = 0; ky < filterHeight; ky++) {
+      for (let kx = 0; kx < filterWidth; kx++) {
+        const xOff = kx * g.dilationWidth - g.padInfo.left;
+        const [lo, hi] = insideColumns(xOff, g.strideWidth, g.inWidth, g.outWidth);
+        if (lo === hi) continue;
+        this.fns.convFilterGradTap(
+          this.at(x),
+          this.at(dy),
+          acc + (ky * filterWidth + kx) * ch * outC * 4,
+          g.batchSize,
+          g.inHeight,
+          g.inWidth,
+          ch,
+          g.outHeight,
+          g.outWidth,
+          outC,
+          g.strideHeight,
+          g.strideWidth,
+          ky * g.dilationHeight - g.padInfo.top,
+          xOff,
+          lo,
+          hi,
+        );
+      }
+    }
   }
 
   adam(w: TensorInfo, g: TensorInfo, m: TensorInfo, v: TensorInfo, out: TensorInfo, c: AdamConstants): void {
