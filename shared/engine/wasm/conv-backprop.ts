@@ -40,13 +40,13 @@ function shapeAttr(attrs: NamedAttrMap | undefined, name: string): number[] {
 
 /**
  * dW straight from x and dy in our heap kernel, one filter tap at a time, 16 output channels held
- * in registers along each output row (two input channels share each load of dy): no im2col, no transposes, and none of XNNPACK's re-packing of
- * dy, which is new data every step (seed CNN, batch 128, CPU time in one process: second layer
- * 15-16 ms against 24-25 for im2col x dy; the 9-tap first layer 2.1-2.7 ms, 5.4 with the earlier
- * accumulation per pixel through memory). Where neither the
- * output channels come in 16s nor the taps are fewer than them, the kernel would run on narrow
- * rows: dW = patches^T x dy as ONE matrix product [K, P] x [P, outC] (K = kh*kw*inC), the patches
- * transposed by im2col from x's channel planes.
+ * in registers along each output row (two input channels share each load of dy): no im2col, no
+ * transposes, and none of XNNPACK's re-packing of dy, which is new data every step (seed CNN,
+ * batch 128, CPU time in one process: second layer 15-16 ms against 24-25 for im2col x dy; the
+ * 9-tap first layer 2.1-2.7 ms, 5.4 with the earlier accumulation per pixel through memory). Where
+ * neither the output channels come in 16s nor the taps are fewer than them, the kernel would run
+ * on narrow rows: dW = patches^T x dy as ONE matrix product [K, P] x [P, outC] (K = kh*kw*inC),
+ * the patches transposed by im2col from x's channel planes.
  */
 function conv2dBackpropFilter({ inputs, backend, attrs }: KernelArgs): TensorInfo {
   const { x, dy } = inputs;
