@@ -55,14 +55,16 @@ function conv2dBackpropFilter({ inputs, backend, attrs }: KernelArgs): TensorInf
   const taps = g.filterHeight * g.filterWidth * g.inChannels;
   const rows = g.batchSize * g.outHeight * g.outWidth;
   const filterShape = [g.filterHeight, g.filterWidth, g.inChannels, g.outChannels];
-  if (taps < g.outChannels || g.outChannels % 16 === 0) {
+  const kernels = heapKernels(ops.backend);
+  // The JavaScript fallback (no SIMD module) keeps the matrix product wherever it can.
+  if (taps < g.outChannels || (kernels.kind === 'simd' && g.outChannels % 16 === 0)) {
     const grad = ops.backend.makeOutput(filterShape, 'float32');
-    heapKernels(ops.backend).convFilterGradDirect(x, dy, grad, g);
+    kernels.convFilterGradDirect(x, dy, grad, g);
     return grad;
   }
   const planes = ops.transpose2d(x, g.batchSize * g.inHeight * g.inWidth, g.inChannels);
   const patchesT = ops.backend.makeOutput([taps, rows], 'float32');
-  heapKernels(ops.backend).im2colTransposed(planes, patchesT, g);
+  kernels.im2colTransposed(planes, patchesT, g);
   ops.free(planes);
   const grad = ops.run(
     BatchMatMul,
