@@ -55,6 +55,8 @@ export function applyForTraining(model: tf.LayersModel, xs: tf.Tensor): tf.Tenso
   let x = xs;
   for (let i = 0; i < layers.length; i++) {
     const fused = pairs[i];
+    // An explicit InputLayer (models built with one, or read back from JSON) passes its input on.
+    if (layers[i].getClassName() === 'InputLayer') continue;
     if (fused) {
       const [kernel, bias] = fused.conv.weights.map((w) => w.read());
       x = convReluPool2x2(x as tf.Tensor4D, kernel as tf.Tensor4D, bias as tf.Tensor1D, fused.attrs);

@@ -40,6 +40,27 @@ describe('applyForTraining', () => {
     model.dispose();
   });
 
+  it('skips an explicit InputLayer, as in a model read back from JSON', async () => {
+    const built = tf.sequential({
+      layers: [
+        tf.layers.inputLayer({ inputShape: [8, 8, 1] }),
+        tf.layers.conv2d({ filters: 4, kernelSize: 3, activation: 'relu' }),
+        tf.layers.maxPooling2d({ poolSize: 2 }),
+        tf.layers.flatten(),
+      ],
+    });
+    // The topology as a client receives it: serialized, then read back.
+    const model = await tf.models.modelFromJSON(
+      built.toJSON(null, false) as Parameters<typeof tf.models.modelFromJSON>[0],
+    );
+    expect(model.layers[0].getClassName()).toBe('InputLayer');
+    const [fused, plain, ops] = await compare(model, [2, 8, 8, 1]);
+    expect(ops).toBe(1);
+    expect(relativeL2(fused, plain)).toBeLessThanOrEqual(1e-5);
+    built.dispose();
+    model.dispose();
+  });
+
   it('leaves other activations and pooling windows to model.apply', async () => {
     const model = tf.sequential({
       layers: [
