@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { emptyConfusion, type ConfusionMatrix } from './aggregation/class-metrics.js';
 import { featureSize, type Dataset } from './data/dataset.js';
 import { HeapAdam } from './engine/wasm/heap-adam.js';
+import { applyForTraining } from './model/training-forward.js';
 import { permutation, seededRng } from './random.js';
 
 /** Hyperparameters the coordinator sends with each round. */
@@ -103,7 +104,7 @@ export function batchLoss(
   ys: tf.Tensor,
   prox: Proximal,
 ): { loss: tf.Scalar; predicted: tf.Tensor } {
-  const p = model.apply(xs, { training: true }) as tf.Tensor;
+  const p = applyForTraining(model, xs);
   let loss = tf.mean<tf.Scalar>(tf.metrics.categoricalCrossentropy(ys, p));
   if (prox.mu > 0) {
     const sq = tf.addN(prox.vars.map((v, i) => tf.sum(tf.square(tf.sub(v, prox.anchors[i])))));

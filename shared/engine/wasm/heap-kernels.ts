@@ -14,6 +14,19 @@ export interface HeapKernels {
    * window are left untouched): dy goes to each window's first maximum, NaN and -Infinity never win.
    */
   maxPoolGrad2x2(x: TensorInfo, dy: TensorInfo, dx: TensorInfo, info: backend_util.Conv2DInfo): void;
+  /**
+   * maxPoolGrad2x2 followed by the gradient of the ReLU whose output x is: dx is also multiplied
+   * by step(x) (1 where x > 0, else 0; NaN for NaN), and bias [ch] receives that ReLU's bias
+   * gradient, the per-channel sum of dx (float64 accumulation). dx pixels outside every window are
+   * left untouched.
+   */
+  maxPoolReluGrad2x2(
+    x: TensorInfo,
+    dy: TensorInfo,
+    dx: TensorInfo,
+    bias: TensorInfo,
+    info: backend_util.Conv2DInfo,
+  ): void;
   /** out[c] = sum over rows of x viewed as [rows, width], accumulated in float64. */
   sumRows(x: TensorInfo, out: TensorInfo, rows: number, width: number): void;
   /**
@@ -37,7 +50,7 @@ export interface HeapKernels {
   /**
    * Filter gradient out [kh, kw, inC, outC] of the convolution `g` straight from x and dy: for
    * every output pixel and tap inside the image, x at the tap's pixel times dy's row, float32 sums
-   * in pixel order. For filters with fewer taps (kh*kw*inC) than output channels.
+   * in pixel order (rounded product, then rounded sum, as a SIMD multiply and add).
    */
   convFilterGradDirect(x: TensorInfo, dy: TensorInfo, out: TensorInfo, g: backend_util.Conv2DInfo): void;
   /**
@@ -147,6 +160,34 @@ class JsHeapKernels implements HeapKernels {
         }
       }
     }
+  }
+
+  maxPoolReluGrad2x2(
+    x: TensorInfo,
+    dy: TensorInfo,
+    dx: TensorInfo,
+    bias: TensorInfo,
+    info: backend_util.Conv2DInfo,
+  ): void {
+    this.maxPoolGrad2x2(x, dy, dx, info);
+    const xs = this.f32(x);
+    const dxs = this.f32(dx);
+    const channels = info.inChannels;
+    const acc = new Float64Array(channels);
+    const rowStride = info.inWidth * channels;
+    // Only window pixels: the others are the caller's (zeros, whose product with step(x) adds nothing).
+    for (let b = 0; b < info.batchSize; b++) {
+      for (let y = 0; y < 2 * info.outHeight; y++) {
+        const row = (b * info.inHeight + y) * rowStride;
+        for (let i = row; i < row + 2 * info.outWidth * channels; i++) {
+          const v = xs[i];
+          // step(x) as tf.step computes it; +0 rather than -0 where it is 0, like the SIMD module.
+          dxs[i] = v > 0 ? dxs[i] : v !== v ? NaN : 0;
+          acc[i % channels] += dxs[i];
+        }
+      }
+    }
+    this.f32(bias).set(acc);
   }
 
   sumRows(x: TensorInfo, out: TensorInfo, rows: number, width: number): void {
@@ -322,6 +363,18 @@ interface SimdExports {
     outH: number,
     outW: number,
   ): number;
+  maxPoolReluGrad2x2(
+    x: number,
+    dy: number,
+    dx: number,
+    acc: number,
+    batch: number,
+    inH: number,
+    inW: number,
+    ch: number,
+    outH: number,
+    outW: number,
+  ): number;
   sumRows(x: number, out: number, acc: number, rows: number, width: number): void;
   im2colTap(
     planes: number,
@@ -378,7 +431,7 @@ interface SimdExports {
     pt: number,
     pl: number,
   ): void;
-  convFilterGradDirect(
+  convFilterGradTap(
     x: number,
     dy: number,
     acc: number,
@@ -389,14 +442,12 @@ interface SimdExports {
     outH: number,
     outW: number,
     outC: number,
-    kh: number,
-    kw: number,
     sh: number,
     sw: number,
-    dh: number,
-    dw: number,
-    pt: number,
-    pl: number,
+    yOff: number,
+    xOff: number,
+    lo: number,
+    hi: number,
   ): void;
   adam(
     w: number,
@@ -456,6 +507,42 @@ class SimdHeapKernels implements HeapKernels {
       outWidth,
     );
     if (unusual) this.js.maxPoolGrad2x2(x, dy, dx, info);
+  }
+
+  maxPoolReluGrad2x2(
+    x: TensorInfo,
+    dy: TensorInfo,
+    dx: TensorInfo,
+    bias: TensorInfo,
+    info: backend_util.Conv2DInfo,
+  ): void {
+    const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth } = info;
+    if (inChannels % 4 !== 0) {
+      this.js.maxPoolReluGrad2x2(x, dy, dx, bias, info);
+      return;
+    }
+    const acc = this.module._malloc(inChannels * 8);
+    try {
+      const unusual = this.fns.maxPoolReluGrad2x2(
+        this.at(x),
+        this.at(dy),
+        this.at(dx),
+        acc,
+        batchSize,
+        inHeight,
+        inWidth,
+        inChannels,
+        outHeight,
+        outWidth,
+      );
+      if (unusual) this.js.maxPoolReluGrad2x2(x, dy, dx, bias, info);
+      else
+        (this.backend.typedArrayFromHeap(bias) as Float32Array).set(
+          new Float64Array(this.memory.buffer, acc, inChannels),
+        );
+    } finally {
+      this.module._free(acc);
+    }
   }
 
   sumRows(x: TensorInfo, out: TensorInfo, rows: number, width: number): void {
@@ -563,26 +650,34 @@ class SimdHeapKernels implements HeapKernels {
   }
 
   convFilterGradDirect(x: TensorInfo, dy: TensorInfo, out: TensorInfo, g: backend_util.Conv2DInfo): void {
-    this.fns.convFilterGradDirect(
-      this.at(x),
-      this.at(dy),
-      this.at(out),
-      g.batchSize,
-      g.inHeight,
-      g.inWidth,
-      g.inChannels,
-      g.outHeight,
-      g.outWidth,
-      g.outChannels,
-      g.filterHeight,
-      g.filterWidth,
-      g.strideHeight,
-      g.strideWidth,
-      g.dilationHeight,
-      g.dilationWidth,
-      g.padInfo.top,
-      g.padInfo.left,
-    );
+    const { filterHeight, filterWidth, inChannels: ch, outChannels: outC } = g;
+    const acc = this.at(out);
+    (this.backend.typedArrayFromHeap(out) as Float32Array).fill(0);
+    for (let ky = 0; ky < filterHeight; ky++) {
+      for (let kx = 0; kx < filterWidth; kx++) {
+        const xOff = kx * g.dilationWidth - g.padInfo.left;
+        const [lo, hi] = insideColumns(xOff, g.strideWidth, g.inWidth, g.outWidth);
+        if (lo === hi) continue;
+        this.fns.convFilterGradTap(
+          this.at(x),
+          this.at(dy),
+          acc + (ky * filterWidth + kx) * ch * outC * 4,
+          g.batchSize,
+          g.inHeight,
+          g.inWidth,
+          ch,
+          g.outHeight,
+          g.outWidth,
+          outC,
+          g.strideHeight,
+          g.strideWidth,
+          ky * g.dilationHeight - g.padInfo.top,
+          xOff,
+          lo,
+          hi,
+        );
+      }
+    }
   }
 
   adam(w: TensorInfo, g: TensorInfo, m: TensorInfo, v: TensorInfo, out: TensorInfo, c: AdamConstants): void {

@@ -1,13 +1,26 @@
-import { getKernel, registerKernel, unregisterKernel, type KernelConfig } from '@tensorflow/tfjs';
+import {
+  getGradient,
+  getKernel,
+  registerGradient,
+  registerKernel,
+  unregisterKernel,
+  type KernelConfig,
+} from '@tensorflow/tfjs';
 import { _FusedMatMul, BatchMatMul, Cast, Sum } from '@tensorflow/tfjs-core';
 import { convBackpropKernels } from './conv-backprop.js';
+import { convReluPoolGradient, convReluPoolKernels } from './conv-relu-pool.js';
 import { identityKernel, withSameTypeCastShared } from './shared-buffers.js';
 import { withExplicitTransposes } from './mat-mul.js';
 import { maxPoolGradKernel } from './max-pool-grad.js';
 import { withLeadingAxesSum } from './sum.js';
 
 /** Kernels we add to, or replace in, the wasm backend. */
-const OWN_KERNELS: readonly KernelConfig[] = [...convBackpropKernels, maxPoolGradKernel, identityKernel];
+const OWN_KERNELS: readonly KernelConfig[] = [
+  ...convBackpropKernels,
+  ...convReluPoolKernels,
+  maxPoolGradKernel,
+  identityKernel,
+];
 /** Stock kernels we wrap: name -> wrapper factory, given the stock kernel. */
 const WRAPPED: ReadonlyArray<[string, (stock: KernelConfig) => KernelConfig]> = [
   [BatchMatMul, withExplicitTransposes],
@@ -38,4 +51,5 @@ export async function registerWasmKernels(): Promise<void> {
     if (!current) throw new Error(`the wasm backend has no stock '${name}' kernel to wrap`);
     if (!installed.has(current)) install(wrap(current));
   }
+  if (getGradient(convReluPoolGradient.kernelName) !== convReluPoolGradient) registerGradient(convReluPoolGradient);
 }

@@ -5,7 +5,7 @@ import { setupBackend } from '../../../shared/engine/backend.js';
 import { HEAP_KERNELS_WASM } from '../../../shared/engine/wasm/heap-kernels-binary.js';
 import { assembleHeapKernels, binaryModuleSource } from '../../../shared/engine/wasm/compile-heap-kernels.node.js';
 import { heapKernels, jsHeapKernels, type HeapKernels } from '../../../shared/engine/wasm/heap-kernels.js';
-import { randomData, seededRng } from './kernel-cases.js';
+import { randomData, relativeL2, seededRng } from './kernel-cases.js';
 
 let backend: BackendWasm;
 
@@ -13,6 +13,10 @@ beforeAll(async () => {
   await setupBackend('wasm', { log: () => {}, argv: [], env: {} });
   backend = tf.backend() as BackendWasm;
 });
+
+function size(shape: number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
 
 function int(rng: () => number, lo: number, hi: number): number {
   return lo + Math.floor(rng() * (hi - lo + 1));
@@ -54,6 +58,43 @@ describe('heap kernels', () => {
       const [simd, js] = both(shape, (k, out) => k.maxPoolGrad2x2(x, dy, out, info));
       expect(Array.from(simd)).toEqual(Array.from(js));
       tf.dispose([x, dy]);
+    },
+  );
+
+  it.each(Array.from({ length: 12 }, (_, i) => 550 + i))(
+    'SIMD and JavaScript 2x2 max-pool + ReLU + bias gradients agree, seed %i',
+    (seed) => {
+      const rng = seededRng(seed);
+      const [b, oh, ow, c] = [int(rng, 1, 3), int(rng, 1, 6), int(rng, 1, 6), 4 * int(rng, 1, 4)];
+      // Odd seeds: a last row and column outside every window.
+      const shape = [b, 2 * oh + (seed % 2), 2 * ow + (seed % 2), c];
+      const special = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
+      const noisy = (v: number) => (seed % 3 === 0 && rng() < 0.05 ? special[int(rng, 0, 2)] : v);
+      // A ReLU's output: many exact zeros, so whole windows tie at 0 and pass nothing.
+      const x = tf.tensor(
+        randomData(size(shape), rng).map((v) => noisy(Math.max(0, Math.round(v * 3)))),
+        shape,
+      );
+      const dy = tf.tensor(randomData(b * oh * ow * c, rng).map(noisy), [b, oh, ow, c]);
+      const info = tf.backend_util.computePool2DInfo(shape as [number, number, number, number], 2, 2, 1, 'valid');
+      const results = [heapKernels(backend), jsHeapKernels(backend)].map((k) => {
+        const dx = tf.zeros(shape);
+        const bias = tf.fill([c], 7);
+        k.maxPoolReluGrad2x2(x, dy, dx, bias, info);
+        const values = [Array.from(dx.dataSync()), Array.from(bias.dataSync())];
+        tf.dispose([dx, bias]);
+        return values;
+      });
+      expect(results[0][0]).toEqual(results[1][0]);
+      if (seed % 3 !== 0) expect(relativeL2(results[0][1], results[1][1])).toBeLessThanOrEqual(1e-7);
+      // The ReLU's gradient: nothing flows to a zero output, and the pooling's gradient alone differs.
+      const [dx] = results[0];
+      const xs = x.dataSync();
+      expect(dx.every((v, i) => xs[i] > 0 || v === 0 || Number.isNaN(v))).toBe(true);
+      const plain = tf.zeros(shape);
+      heapKernels(backend).maxPoolGrad2x2(x, dy, plain, info);
+      expect(Array.from(plain.dataSync())).not.toEqual(dx);
+      tf.dispose([x, dy, plain]);
     },
   );
 

@@ -5,6 +5,7 @@ import { loadMnist } from '../../../shared/data/mnist.node.js';
 import { subset } from '../../../shared/data/dataset.js';
 import { createSeedCnn } from '../../../shared/model/seed-cnn.js';
 import { getFlatWeights, setFlatWeights } from '../../../shared/model/weights.js';
+import { applyForTraining } from '../../../shared/model/training-forward.js';
 import { trainLocal } from '../../../shared/training.js';
 import { relativeL2 } from './kernel-cases.js';
 
@@ -14,7 +15,10 @@ beforeAll(async () => {
   await setupBackend('wasm', quiet);
 });
 
-/** Loss gradients of the seed CNN (weights `flat`) on the first `n` training digits, per weight. */
+/**
+ * Loss gradients of the seed CNN (weights `flat`) on the first `n` training digits, per weight, as
+ * training computes them (on wasm: the fused conv + ReLU + pooling op).
+ */
 async function seedCnnGradients(backend: 'wasm' | 'cpu', flat: Float32Array, n: number): Promise<Float32Array[]> {
   await setupBackend(backend, quiet);
   const { train } = loadMnist();
@@ -27,7 +31,7 @@ async function seedCnnGradients(backend: 'wasm' | 'cpu', flat: Float32Array, n: 
   const xs = tf.tensor(batch.x, [n, 28, 28, 1]);
   const ys = tf.oneHot(tf.tensor1d(batch.y, 'int32'), 10).toFloat();
   const { grads, value } = tf.variableGrads(
-    () => tf.mean<tf.Scalar>(tf.metrics.categoricalCrossentropy(ys, model.apply(xs, { training: true }) as tf.Tensor)),
+    () => tf.mean<tf.Scalar>(tf.metrics.categoricalCrossentropy(ys, applyForTraining(model, xs))),
     model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val),
   );
   const out = await Promise.all(Object.values(grads).map(async (g) => (await g.data()) as Float32Array));
