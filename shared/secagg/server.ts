@@ -1,4 +1,3 @@
-import { combine } from 'shamir-secret-sharing';
 import { defaultX25519, x25519PublicKey, type X25519 } from './agreement.js';
 import { assertLittleEndianHost, bytesEqual } from './bytes.js';
 import { aggregateErrorBound, decodeSum, widenMaskedWords } from './encoding.js';
@@ -21,6 +20,7 @@ import {
   type MaskAccumulator,
   type MaskTerm,
 } from './masks.js';
+import { combineShares } from './shamir.js';
 import { addWords } from './word-adder.js';
 import type {
   SecAggClientMessage,
@@ -384,14 +384,14 @@ export class SecAggServer {
     const terms: MaskTerm[] = [];
     try {
       for (const u of [...this.u3].sort()) {
-        const seed = await this.rebuild(u, responders, 'selfMaskShares', (s) =>
+        const seed = this.rebuild(u, responders, 'selfMaskShares', (s) =>
           bytesEqual(seedCommitment(round, this.options.setup.nonce, u, s), this.advertised.get(u)!.seedCommitment),
         );
         terms.push({ key: selfMaskKey(round, u, seed), sign: -1 });
       }
       for (const v of [...this.droppedWithLiveNeighbours()].sort()) {
         const publicKey = this.advertised.get(v)!.maskingKey;
-        const secretKey = await this.rebuild(
+        const secretKey = this.rebuild(
           v,
           responders,
           'maskingKeyShares',
@@ -421,16 +421,21 @@ export class SecAggServer {
    * against the owner's signed share root: a share it never committed to convicts whoever
    * revealed it; if all hold, the owner dealt inconsistent shares.
    */
-  private async rebuild(
+  private rebuild(
     owner: string,
     responders: ReadonlySet<string>,
     kind: keyof Revealed,
     matches: (secret: Uint8Array) => boolean,
-  ): Promise<Uint8Array> {
+  ): Uint8Array {
     const holders = this.neighboursIn(owner, responders).filter((h) => this.revealed.get(h)![kind].has(owner));
     const shares = holders.map((h) => this.revealed.get(h)![kind].get(owner)!);
     // A forged share may also make the combination itself fail (e.g. a repeated x coordinate).
-    const secret = await combine(shares.slice(0, this.threshold).map((s) => s.share)).catch(() => undefined);
+    let secret: Uint8Array | undefined;
+    try {
+      secret = combineShares(shares.slice(0, this.threshold).map((s) => s.share));
+    } catch {
+      secret = undefined;
+    }
     if (secret && matches(secret)) return secret;
     const shareKind: ShareKind = kind === 'selfMaskShares' ? 'self-mask-seed' : 'masking-key';
     const what = kind === 'selfMaskShares' ? 'self-mask seed' : 'masking key';
@@ -602,8 +607,7 @@ export class SecAggServer {
           throw new SecAggMessageError(
             `'${sender}' sent a ${proof.length}-byte proof with the share of '${of}', expected ${proofBytes}`,
           );
-        // A fresh plain Uint8Array: the Shamir library refuses subclasses such as Node's Buffer.
-        out.set(of, { share: new Uint8Array(share), proof: new Uint8Array(proof) });
+        out.set(of, { share, proof });
       }
       if (out.size !== entries.length || out.size !== expected.length || !expected.every((v) => out.has(v))) {
         throw new SecAggMessageError(`'${sender}' must reveal ${what} shares for exactly [${expected.join(', ')}]`);
