@@ -1,10 +1,12 @@
 /**
- * Rebuilding a secret from Shamir shares in the format of shamir-secret-sharing (which clients
- * split with): each share is the polynomial's values for every secret byte, then its x coordinate
- * as the last byte, over GF(2^8) modulo x^8 + x^4 + x^3 + x + 1. The library interpolates every
- * byte from scratch (t^2 field divisions per byte); the Lagrange weights at x = 0 depend only on
- * the x coordinates, so here they are computed once per secret and each byte is a t-term sum.
+ * Shamir secret sharing byte by byte over GF(2^8) modulo x^8 + x^4 + x^3 + x + 1, in the share
+ * format of shamir-secret-sharing: each share holds the polynomials' values at its x coordinate
+ * for every secret byte, then that x coordinate as its last byte. The library draws randomness
+ * once per secret byte and interpolates every byte from scratch (t^2 field divisions per byte);
+ * here one CSPRNG call covers all coefficients, and combining computes the Lagrange weights at
+ * x = 0 once per secret, each byte then being a t-term sum. Shares interoperate both ways.
  */
+import { randomBytes } from './bytes.js';
 
 const LOG = new Uint8Array(256);
 /** Twice over, so that EXP[LOG[a] + LOG[b]] needs no reduction mod 255. */
@@ -26,6 +28,36 @@ function mul(a: number, b: number): number {
 /** a / b for b != 0. */
 function div(a: number, b: number): number {
   return a === 0 ? 0 : EXP[LOG[a] + 255 - LOG[b]];
+}
+
+/**
+ * `count` shares of `secret`, any `threshold` of which rebuild it and fewer reveal nothing: a
+ * polynomial of degree threshold - 1 per byte, its constant term the byte and the others uniform
+ * from the CSPRNG, evaluated at x = 1..count.
+ */
+export function splitSecret(secret: Uint8Array, count: number, threshold: number): Uint8Array[] {
+  if (secret.length < 1) throw new Error('the secret cannot be empty');
+  if (!Number.isInteger(threshold) || !Number.isInteger(count) || threshold < 2 || count < threshold || count > 255)
+    throw new Error(`need 2 <= threshold <= count <= 255, got threshold ${threshold} and count ${count}`);
+  const degree = threshold - 1;
+  const coefficients = randomBytes(secret.length * degree);
+  const shares = Array.from({ length: count }, (_, j) => {
+    const share = new Uint8Array(secret.length + 1);
+    share[secret.length] = j + 1;
+    return share;
+  });
+  for (let j = 0; j < count; j++) {
+    const share = shares[j];
+    const logX = LOG[j + 1];
+    for (let b = 0; b < secret.length; b++) {
+      // Horner's rule from the highest coefficient down to the secret byte.
+      const c = b * degree;
+      let y = coefficients[c + degree - 1];
+      for (let d = degree - 2; d >= 0; d--) y = (y === 0 ? 0 : EXP[LOG[y] + logX]) ^ coefficients[c + d];
+      share[b] = (y === 0 ? 0 : EXP[LOG[y] + logX]) ^ secret[b];
+    }
+  }
+  return shares;
 }
 
 /**
