@@ -32,6 +32,13 @@ export type Envelope<T> = ArrayBuffer & { readonly [holds]: T };
 export const DEFAULT_ENVELOPE_LIMITS: EnvelopeLimits = { maxJsonBytes: 1 << 20, maxDepth: 32 };
 
 const HEADER_BYTES = 4;
+/**
+ * Byte fields this long or longer decode as views into the payload instead of copies: a masked
+ * vector (half a megabyte per client) is added up once and dropped, and copying it first doubled
+ * the coordinator's memory traffic. Transports hand over a fresh buffer per message, which
+ * nothing else writes to.
+ */
+export const VIEW_BYTES = 1 << 16;
 const UTF8 = new TextEncoder();
 const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
 const PLACEHOLDER = '$b';
@@ -169,8 +176,9 @@ function checkNesting(text: string, maxDepth: number): void {
 }
 
 /**
- * Unpacks an envelope into plain values with Uint8Array leaves (copies, owning their bytes), or
- * throws an EnvelopeError naming the first problem.
+ * Unpacks an envelope into plain values with Uint8Array leaves, or throws an EnvelopeError naming
+ * the first problem. Leaves shorter than VIEW_BYTES are copies owning their bytes; longer ones are
+ * read-only views into the payload, at whatever alignment it had.
  */
 export function decodeEnvelope(payload: unknown, limits: EnvelopeLimits = DEFAULT_ENVELOPE_LIMITS): unknown {
   const bytes = payloadBytes(payload);
@@ -224,7 +232,7 @@ export function decodeEnvelope(payload: unknown, limits: EnvelopeLimits = DEFAUL
         `${pathText(path)} spans bytes ${start}..${start + length}, beyond the ${region.byteLength}-byte region`,
       );
     cursor += length;
-    return region.slice(start, start + length);
+    return length < VIEW_BYTES ? region.slice(start, start + length) : region.subarray(start, start + length);
   };
   const walk = (v: unknown, path: Path | undefined): unknown => {
     if (v === null || typeof v !== 'object') return v;

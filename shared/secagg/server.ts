@@ -14,14 +14,13 @@ import { pairwiseMaskKey, selfMaskKey } from './kdf.js';
 import type { Keystream } from './keystream.js';
 import {
   defaultMaskAccumulator,
-  int32View,
   keystreamAccumulator,
   signedView,
   type MaskAccumulator,
   type MaskTerm,
 } from './masks.js';
 import { combineShares } from './shamir.js';
-import { addWords } from './word-adder.js';
+import { addWordBytes, addWords } from './word-adder.js';
 import type {
   SecAggClientMessage,
   SecAggServerMessage,
@@ -225,21 +224,21 @@ export class SecAggServer {
       case 'secagg/masked-input': {
         this.expectPhase('masked-input', message.type);
         const words = this.sum.length;
-        let masked: Int32Array;
         if (this.ctx.encoding.wordBits === 16) {
+          let masked: Int32Array;
           try {
             masked = signedView(widenMaskedWords(message.masked, words - 1, this.ctx.encoding));
           } catch (e) {
             throw new SecAggMessageError(`masked input from '${sender}' ${(e as Error).message}`);
           }
+          addWords(signedView(this.sum), masked, 1);
         } else {
           if (message.masked.length !== words * 4)
             throw new SecAggMessageError(
               `masked input from '${sender}' has ${message.masked.length} bytes, expected ${words * 4}`,
             );
-          masked = int32View(message.masked, words);
+          addWordBytes(signedView(this.sum), message.masked, 1);
         }
-        addWords(signedView(this.sum), masked, 1);
         break;
       }
       case 'secagg/consistency':
