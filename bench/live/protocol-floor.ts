@@ -11,9 +11,9 @@
  * surviving neighbours (and the agreements behind them), and one Shamir combination per client.
  * Times are CPU (user + system) of this process, each part the best of `repeat`.
  */
-import { combine, split } from 'shamir-secret-sharing';
 import { defaultX25519, open, seal } from '../../shared/secagg/agreement.js';
 import { randomBytes } from '../../shared/secagg/bytes.js';
+import { combineShares, splitSecret } from '../../shared/secagg/shamir.js';
 import { defaultSign, defaultVerify, generateIdentity } from '../../shared/secagg/identity.js';
 import { defaultMaskAccumulator, type MaskTerm } from '../../shared/secagg/masks.js';
 
@@ -75,7 +75,7 @@ export async function measureProtocolFloor(input: FloorInput): Promise<ProtocolF
   const boxContent = randomBytes(2 * 37 + 4 + 32 * Math.ceil(Math.log2(k)));
   const sealedBox = seal(boxContent, boxKey);
   const secret = randomBytes(32);
-  const shares = await split(secret, k, t);
+  const shares = splitSecret(secret, k, t);
   const target = new Uint32Array(m + 1);
   const terms = (count: number): MaskTerm[] =>
     Array.from({ length: count }, (_, i) => ({ key: randomBytes(32), sign: i % 2 ? 1 : -1 }));
@@ -95,9 +95,9 @@ export async function measureProtocolFloor(input: FloorInput): Promise<ProtocolF
       for (let i = 0; i < k; i++) seal(boxContent, boxKey);
       for (let i = 0; i < k; i++) open(sealedBox, boxKey);
     },
-    'Shamir splits': async () => {
-      await split(secret, k, t);
-      await split(secret, k, t);
+    'Shamir splits': () => {
+      splitSecret(secret, k, t);
+      splitSecret(secret, k, t);
     },
     masks: () => masks(target, terms(k + 1)),
   };
@@ -111,8 +111,8 @@ export async function measureProtocolFloor(input: FloorInput): Promise<ProtocolF
       const agree = x25519.agreement(own);
       for (let i = 0; i < droppedPairs; i++) agree(peers[i % k]);
     },
-    'Shamir combinations': async () => {
-      for (let i = 0; i < n; i++) await combine(shares.slice(0, t));
+    'Shamir combinations': () => {
+      for (let i = 0; i < n; i++) combineShares(shares.slice(0, t));
     },
   };
   // A warm-up pass first, so that no part pays for compiling code the others then reuse.

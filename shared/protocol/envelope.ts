@@ -32,16 +32,44 @@ export type Envelope<T> = ArrayBuffer & { readonly [holds]: T };
 export const DEFAULT_ENVELOPE_LIMITS: EnvelopeLimits = { maxJsonBytes: 1 << 20, maxDepth: 32 };
 
 const HEADER_BYTES = 4;
+/**
+ * Byte fields this long or longer decode as views into the payload instead of copies: a masked
+ * vector (half a megabyte per client) is added up once and dropped, and copying it first doubled
+ * the coordinator's memory traffic. Transports hand over a fresh buffer per message, which
+ * nothing else writes to.
+ */
+export const VIEW_BYTES = 1 << 16;
+const UTF8 = new TextEncoder();
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
 const PLACEHOLDER = '$b';
 /** Keys that could reach an object's prototype once decoded values are merged or spread. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
-function pathText(path: readonly (string | number)[]): string {
-  return path.length === 0
+/**
+ * Where a walk is in the value: a linked list from the innermost key up, so that descending one
+ * level costs one small object rather than a copy of the whole path; spelt out only for an error.
+ */
+interface Path {
+  readonly parent: Path | undefined;
+  readonly key: string | number;
+  /** Keys from the top level down to this one. */
+  readonly depth: number;
+}
+
+const child = (parent: Path | undefined, key: string | number): Path => ({
+  parent,
+  key,
+  depth: (parent?.depth ?? 0) + 1,
+});
+
+function pathText(path: Path | undefined): string {
+  const keys: (string | number)[] = [];
+  for (let p = path; p; p = p.parent) keys.unshift(p.key);
+  return keys.length === 0
     ? 'the top level'
-    : path
+    : keys
         .map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`))
         .join('')
         .replace(/^\./, '');
@@ -60,7 +88,7 @@ function isPlainObject(value: object): boolean {
 export function encodeEnvelope<T>(value: T, limits: EnvelopeLimits = DEFAULT_ENVELOPE_LIMITS): Envelope<T> {
   const blobs: Uint8Array[] = [];
   let offset = 0;
-  const walk = (v: unknown, path: (string | number)[]): Json => {
+  const walk = (v: unknown, path: Path | undefined): Json => {
     if (v === null || typeof v === 'boolean' || typeof v === 'string') return v;
     if (typeof v === 'number') {
       if (!Number.isFinite(v)) throw new EnvelopeError(`${pathText(path)} is ${v}; only finite numbers travel`);
@@ -68,7 +96,7 @@ export function encodeEnvelope<T>(value: T, limits: EnvelopeLimits = DEFAULT_ENV
     }
     if (v instanceof Uint8Array || v instanceof ArrayBuffer) {
       // The placeholder nests two levels: an object holding an array.
-      if (path.length + 2 > limits.maxDepth)
+      if ((path?.depth ?? 0) + 2 > limits.maxDepth)
         throw new EnvelopeError(`${pathText(path)} nests deeper than ${limits.maxDepth} levels`);
       const bytes = v instanceof ArrayBuffer ? new Uint8Array(v) : v;
       blobs.push(bytes);
@@ -78,13 +106,13 @@ export function encodeEnvelope<T>(value: T, limits: EnvelopeLimits = DEFAULT_ENV
     }
     if (typeof v !== 'object') throw new EnvelopeError(`${pathText(path)} is a ${typeof v}, which JSON cannot carry`);
     // Also stops a cycle.
-    if (path.length + 1 > limits.maxDepth)
+    if ((path?.depth ?? 0) + 1 > limits.maxDepth)
       throw new EnvelopeError(`${pathText(path)} nests deeper than ${limits.maxDepth} levels`);
     if (Array.isArray(v)) {
       // Array.from visits holes too, which JSON would turn into null.
       return Array.from(v as unknown[], (item, i) => {
-        if (item === undefined) throw new EnvelopeError(`${pathText([...path, i])} is undefined`);
-        return walk(item, [...path, i]);
+        if (item === undefined) throw new EnvelopeError(`${pathText(child(path, i))} is undefined`);
+        return walk(item, child(path, i));
       });
     }
     if (!isPlainObject(v))
@@ -95,11 +123,11 @@ export function encodeEnvelope<T>(value: T, limits: EnvelopeLimits = DEFAULT_ENV
     for (const [key, item] of Object.entries(v)) {
       if (FORBIDDEN_KEYS.has(key) || key === PLACEHOLDER)
         throw new EnvelopeError(`${pathText(path)} has the reserved key '${key}'`);
-      if (item !== undefined) out[key] = walk(item, [...path, key]);
+      if (item !== undefined) out[key] = walk(item, child(path, key));
     }
     return out;
   };
-  const json = new TextEncoder().encode(JSON.stringify(walk(value, [])));
+  const json = UTF8.encode(JSON.stringify(walk(value, undefined)));
   if (json.byteLength > limits.maxJsonBytes)
     throw new EnvelopeError(`the JSON part has ${json.byteLength} bytes, more than ${limits.maxJsonBytes}`);
   const out = new Uint8Array(HEADER_BYTES + json.byteLength + offset);
@@ -148,8 +176,9 @@ function checkNesting(text: string, maxDepth: number): void {
 }
 
 /**
- * Unpacks an envelope into plain values with Uint8Array leaves (copies, owning their bytes), or
- * throws an EnvelopeError naming the first problem.
+ * Unpacks an envelope into plain values with Uint8Array leaves, or throws an EnvelopeError naming
+ * the first problem. Leaves shorter than VIEW_BYTES are copies owning their bytes; longer ones are
+ * read-only views into the payload, at whatever alignment it had.
  */
 export function decodeEnvelope(payload: unknown, limits: EnvelopeLimits = DEFAULT_ENVELOPE_LIMITS): unknown {
   const bytes = payloadBytes(payload);
@@ -167,7 +196,7 @@ export function decodeEnvelope(payload: unknown, limits: EnvelopeLimits = DEFAUL
   }
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(HEADER_BYTES, HEADER_BYTES + jsonLength));
+    text = STRICT_UTF8.decode(bytes.subarray(HEADER_BYTES, HEADER_BYTES + jsonLength));
   } catch {
     throw new EnvelopeError('the JSON part is not valid UTF-8');
   }
@@ -180,8 +209,7 @@ export function decodeEnvelope(payload: unknown, limits: EnvelopeLimits = DEFAUL
   }
   const region = bytes.subarray(HEADER_BYTES + jsonLength);
   let cursor = 0;
-  const blob = (placeholder: Record<string, unknown>, path: (string | number)[]): Uint8Array => {
-    const where = pathText(path);
+  const blob = (placeholder: Record<string, unknown>, path: Path | undefined): Uint8Array => {
     const keys = Object.keys(placeholder);
     const span = placeholder[PLACEHOLDER];
     if (
@@ -191,33 +219,33 @@ export function decodeEnvelope(payload: unknown, limits: EnvelopeLimits = DEFAUL
       !span.every((n) => Number.isSafeInteger(n) && (n as number) >= 0)
     ) {
       throw new EnvelopeError(
-        `${where} is a malformed byte placeholder: expected exactly {"${PLACEHOLDER}":[offset, length]} with non-negative integers`,
+        `${pathText(path)} is a malformed byte placeholder: expected exactly {"${PLACEHOLDER}":[offset, length]} with non-negative integers`,
       );
     }
     const [start, length] = span as [number, number];
     if (start !== cursor)
       throw new EnvelopeError(
-        `${where} starts at byte ${start} of the byte region, expected ${cursor} (fields must follow each other in order)`,
+        `${pathText(path)} starts at byte ${start} of the byte region, expected ${cursor} (fields must follow each other in order)`,
       );
     if (start + length > region.byteLength)
       throw new EnvelopeError(
-        `${where} spans bytes ${start}..${start + length}, beyond the ${region.byteLength}-byte region`,
+        `${pathText(path)} spans bytes ${start}..${start + length}, beyond the ${region.byteLength}-byte region`,
       );
     cursor += length;
-    return region.slice(start, start + length);
+    return length < VIEW_BYTES ? region.slice(start, start + length) : region.subarray(start, start + length);
   };
-  const walk = (v: unknown, path: (string | number)[]): unknown => {
+  const walk = (v: unknown, path: Path | undefined): unknown => {
     if (v === null || typeof v !== 'object') return v;
-    if (Array.isArray(v)) return v.map((item, i) => walk(item, [...path, i]));
+    if (Array.isArray(v)) return v.map((item, i) => walk(item, child(path, i)));
     const object = v as Record<string, unknown>;
     if (Object.prototype.hasOwnProperty.call(object, PLACEHOLDER)) return blob(object, path);
     for (const key of Object.keys(object)) {
       if (FORBIDDEN_KEYS.has(key)) throw new EnvelopeError(`${pathText(path)} has the forbidden key '${key}'`);
-      object[key] = walk(object[key], [...path, key]);
+      object[key] = walk(object[key], child(path, key));
     }
     return object;
   };
-  const value = walk(parsed, []);
+  const value = walk(parsed, undefined);
   if (cursor !== region.byteLength)
     throw new EnvelopeError(`${region.byteLength - cursor} byte(s) after the last field (trailing bytes)`);
   return value;

@@ -1,4 +1,3 @@
-import { split } from 'shamir-secret-sharing';
 import { defaultX25519, open, seal, type X25519, type X25519KeyPair } from './agreement.js';
 import {
   assertLittleEndianHost,
@@ -40,6 +39,7 @@ import type {
   UnmaskRequestMessage,
 } from './messages.js';
 import { roundContext, type DerivedSetup } from './round.js';
+import { splitSecret } from './shamir.js';
 import { commitShares, neighbourIndex, pairMatches, revealProof } from './share-commitment.js';
 import { TASK_DIGEST_BYTES } from './task-digest.js';
 
@@ -260,8 +260,8 @@ export class SecAggClient {
   /** t-of-`count` Shamir shares of the self-mask seed and of the masking secret key. */
   protected async splitSecrets(count: number): Promise<SecretShares> {
     return {
-      selfMaskSeed: await split(this.selfMaskSeed, count, this.threshold),
-      maskingKey: await split(this.masking.secretKey, count, this.threshold),
+      selfMaskSeed: splitSecret(this.selfMaskSeed, count, this.threshold),
+      maskingKey: splitSecret(this.masking.secretKey, count, this.threshold),
     };
   }
 

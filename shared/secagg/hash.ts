@@ -13,15 +13,28 @@ const STREAMED_BYTES = 1 << 16;
  */
 export function sha512(parts: readonly Uint8Array[]): Uint8Array {
   const crypto = nodeCryptoModule();
+  if (!crypto) return nacl.hash(parts.length === 1 ? parts[0] : concatBytes(parts));
+  if (parts.length === 1) return new Uint8Array(crypto.hash('sha512', parts[0], 'buffer'));
+  let total = 0;
+  for (const p of parts) total += p.length;
   // A model's weights (the task digest) are hashed where they lie rather than copied next to the label first.
-  if (crypto && parts.length > 1 && parts.reduce((n, p) => n + p.length, 0) >= STREAMED_BYTES) {
+  if (total >= STREAMED_BYTES) {
     const hash = crypto.createHash('sha512');
     for (const p of parts) hash.update(p);
     return new Uint8Array(hash.digest());
   }
-  const bytes = parts.length === 1 ? parts[0] : concatBytes(parts);
-  return crypto ? new Uint8Array(crypto.hash('sha512', bytes, 'buffer')) : nacl.hash(bytes);
+  // Small inputs (hundreds per round: keys, tree nodes, commitments) are joined in one reused buffer.
+  if (joined.length < total) joined = new Uint8Array(Math.max(total, 2 * joined.length));
+  let off = 0;
+  for (const p of parts) {
+    joined.set(p, off);
+    off += p.length;
+  }
+  return new Uint8Array(crypto.hash('sha512', joined.subarray(0, total), 'buffer'));
 }
+
+/** Where sha512 joins small parts under Node; grows up to STREAMED_BYTES. */
+let joined = new Uint8Array(256);
 
 /** The first 32 bytes of sha512(parts): the keys, commitments and digests of this protocol. */
 export function sha512Half(parts: readonly Uint8Array[]): Uint8Array {

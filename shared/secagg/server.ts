@@ -1,4 +1,3 @@
-import { combine } from 'shamir-secret-sharing';
 import { defaultX25519, x25519PublicKey, type X25519 } from './agreement.js';
 import { assertLittleEndianHost, bytesEqual } from './bytes.js';
 import { aggregateErrorBound, decodeSum, widenMaskedWords } from './encoding.js';
@@ -15,13 +14,13 @@ import { pairwiseMaskKey, selfMaskKey } from './kdf.js';
 import type { Keystream } from './keystream.js';
 import {
   defaultMaskAccumulator,
-  int32View,
   keystreamAccumulator,
   signedView,
   type MaskAccumulator,
   type MaskTerm,
 } from './masks.js';
-import { addWords } from './word-adder.js';
+import { combineShares } from './shamir.js';
+import { addWordBytes, addWords } from './word-adder.js';
 import type {
   SecAggClientMessage,
   SecAggServerMessage,
@@ -225,21 +224,21 @@ export class SecAggServer {
       case 'secagg/masked-input': {
         this.expectPhase('masked-input', message.type);
         const words = this.sum.length;
-        let masked: Int32Array;
         if (this.ctx.encoding.wordBits === 16) {
+          let masked: Int32Array;
           try {
             masked = signedView(widenMaskedWords(message.masked, words - 1, this.ctx.encoding));
           } catch (e) {
             throw new SecAggMessageError(`masked input from '${sender}' ${(e as Error).message}`);
           }
+          addWords(signedView(this.sum), masked, 1);
         } else {
           if (message.masked.length !== words * 4)
             throw new SecAggMessageError(
               `masked input from '${sender}' has ${message.masked.length} bytes, expected ${words * 4}`,
             );
-          masked = int32View(message.masked, words);
+          addWordBytes(signedView(this.sum), message.masked, 1);
         }
-        addWords(signedView(this.sum), masked, 1);
         break;
       }
       case 'secagg/consistency':
@@ -384,14 +383,14 @@ export class SecAggServer {
     const terms: MaskTerm[] = [];
     try {
       for (const u of [...this.u3].sort()) {
-        const seed = await this.rebuild(u, responders, 'selfMaskShares', (s) =>
+        const seed = this.rebuild(u, responders, 'selfMaskShares', (s) =>
           bytesEqual(seedCommitment(round, this.options.setup.nonce, u, s), this.advertised.get(u)!.seedCommitment),
         );
         terms.push({ key: selfMaskKey(round, u, seed), sign: -1 });
       }
       for (const v of [...this.droppedWithLiveNeighbours()].sort()) {
         const publicKey = this.advertised.get(v)!.maskingKey;
-        const secretKey = await this.rebuild(
+        const secretKey = this.rebuild(
           v,
           responders,
           'maskingKeyShares',
@@ -421,16 +420,21 @@ export class SecAggServer {
    * against the owner's signed share root: a share it never committed to convicts whoever
    * revealed it; if all hold, the owner dealt inconsistent shares.
    */
-  private async rebuild(
+  private rebuild(
     owner: string,
     responders: ReadonlySet<string>,
     kind: keyof Revealed,
     matches: (secret: Uint8Array) => boolean,
-  ): Promise<Uint8Array> {
+  ): Uint8Array {
     const holders = this.neighboursIn(owner, responders).filter((h) => this.revealed.get(h)![kind].has(owner));
     const shares = holders.map((h) => this.revealed.get(h)![kind].get(owner)!);
     // A forged share may also make the combination itself fail (e.g. a repeated x coordinate).
-    const secret = await combine(shares.slice(0, this.threshold).map((s) => s.share)).catch(() => undefined);
+    let secret: Uint8Array | undefined;
+    try {
+      secret = combineShares(shares.slice(0, this.threshold).map((s) => s.share));
+    } catch {
+      secret = undefined;
+    }
     if (secret && matches(secret)) return secret;
     const shareKind: ShareKind = kind === 'selfMaskShares' ? 'self-mask-seed' : 'masking-key';
     const what = kind === 'selfMaskShares' ? 'self-mask seed' : 'masking key';
@@ -602,8 +606,7 @@ export class SecAggServer {
           throw new SecAggMessageError(
             `'${sender}' sent a ${proof.length}-byte proof with the share of '${of}', expected ${proofBytes}`,
           );
-        // A fresh plain Uint8Array: the Shamir library refuses subclasses such as Node's Buffer.
-        out.set(of, { share: new Uint8Array(share), proof: new Uint8Array(proof) });
+        out.set(of, { share, proof });
       }
       if (out.size !== entries.length || out.size !== expected.length || !expected.every((v) => out.has(v))) {
         throw new SecAggMessageError(`'${sender}' must reveal ${what} shares for exactly [${expected.join(', ')}]`);

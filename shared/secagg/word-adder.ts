@@ -173,3 +173,32 @@ export function addWords(
     adder.end();
   }
 }
+
+/** Where addWordBytes lines up an unaligned block: one block, reused. */
+const staging = new Int32Array(BLOCK_WORDS);
+const stagingBytes = new Uint8Array(staging.buffer);
+
+/**
+ * target += sign * `bytes` read as little-endian int32 words, block by block. Bytes at any offset
+ * (a window on a received message) are lined up one cache-sized block at a time, never copied
+ * whole: a coordinator adds a masked vector per client and drops it.
+ */
+export function addWordBytes(
+  target: Int32Array,
+  bytes: Uint8Array,
+  sign: 1 | -1,
+  adder: WordAdder = defaultWordAdder(),
+): void {
+  if (bytes.length !== target.length * 4) throw new Error(`adding ${bytes.length} bytes to ${target.length} words`);
+  if (bytes.byteOffset % 4 === 0) {
+    addWords(target, new Int32Array(bytes.buffer, bytes.byteOffset, target.length), sign, adder);
+    return;
+  }
+  for (let start = 0; start < target.length; start += BLOCK_WORDS) {
+    const end = Math.min(target.length, start + BLOCK_WORDS);
+    stagingBytes.set(bytes.subarray(start * 4, end * 4));
+    adder.begin(target.subarray(start, end));
+    adder.add(staging.subarray(0, end - start), sign);
+    adder.end();
+  }
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeEnvelope, encodeEnvelope, EnvelopeError } from '../../../shared/protocol/envelope.js';
+import { decodeEnvelope, encodeEnvelope, EnvelopeError, VIEW_BYTES } from '../../../shared/protocol/envelope.js';
 
 /** An envelope built by hand: header announcing `announced` bytes (default: the JSON's), the JSON, the byte region. */
 function craft(json: string, region: ArrayLike<number> = [], announced?: number): Uint8Array {
@@ -33,6 +33,17 @@ describe('envelope round trips', () => {
     // Owns its bytes: an aligned, exact buffer, not a window on the envelope.
     expect(key.byteOffset).toBe(0);
     expect(key.buffer.byteLength).toBe(3);
+  });
+
+  it('decodes a byte field of VIEW_BYTES or more as a window on the payload, a shorter one as a copy', () => {
+    const big = new Uint8Array(VIEW_BYTES).map((_, i) => i * 31);
+    const small = new Uint8Array(VIEW_BYTES - 1).map((_, i) => i * 7);
+    const envelope = encodeEnvelope({ big, small });
+    const decoded = decodeEnvelope(envelope) as { big: Uint8Array; small: Uint8Array };
+    expect(decoded).toEqual({ big, small });
+    expect(decoded.big.buffer).toBe(envelope);
+    expect(decoded.small.buffer).not.toBe(envelope);
+    expect(decoded.small.byteOffset).toBe(0);
   });
 
   it('keeps empty values and a top-level byte field', () => {

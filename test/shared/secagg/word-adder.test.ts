@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
+  addWordBytes,
   addWords,
   BLOCK_WORDS,
   defaultWordAdder,
@@ -75,5 +76,31 @@ describe('word adder', () => {
     );
     adder.begin(new Int32Array(BLOCK_WORDS));
     expect(() => adder.add(new Int32Array(5), 1)).toThrow(`adding 5 words to a block of ${BLOCK_WORDS}`);
+  });
+});
+
+describe('addWordBytes', () => {
+  it('adds little-endian words from bytes at any offset, as addWords does from their aligned copy', () => {
+    const n = 2 * BLOCK_WORDS + 7;
+    const words = Int32Array.from({ length: n }, (_, i) => (i * 2654435761) | 0);
+    for (const offset of [0, 1, 2, 3]) {
+      const holder = new Uint8Array(offset + 4 * n);
+      holder.set(new Uint8Array(words.buffer), offset);
+      const bytes = holder.subarray(offset, offset + 4 * n);
+      for (const sign of [1, -1] as const) {
+        for (const adder of [simd(), jsWordAdder()]) {
+          const start = Int32Array.from({ length: n }, (_, i) => i - 5);
+          const expected = start.slice();
+          addWords(expected, words, sign, adder);
+          const got = start.slice();
+          addWordBytes(got, bytes, sign, adder);
+          expect(got).toEqual(expected);
+        }
+      }
+    }
+  });
+
+  it('refuses bytes that are not exactly the target words', () => {
+    expect(() => addWordBytes(new Int32Array(4), new Uint8Array(15), 1)).toThrow('adding 15 bytes to 4 words');
   });
 });
