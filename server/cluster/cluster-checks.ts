@@ -7,8 +7,8 @@ import { forwardedFor } from './cluster-messages.js';
  * a linear aggregator or every validated update for a robust one (edge-aggregator.ts), and secure
  * rounds (linear aggregators only, as ever), each node forwarding a sum of masked words
  * (secure-edge.ts). Everything else is refused at start, naming why, rather than run without the
- * cluster's guarantees. Federated evaluation runs, on the leader's own
- * clients only: clients of other nodes are never asked (remote-link.ts).
+ * cluster's guarantees. Federated evaluation runs, on the leader's own clients only: clients of
+ * other nodes are never asked (remote-link.ts).
  */
 export function checkClusterConfig(config: CoordinatorConfig): void {
   if (!config.cluster) return;
