@@ -11,6 +11,7 @@
  *   npm run bench:cluster -- --secure --clients 300 # SecAgg+ rounds (the clients' masks are real)
  *   npm run bench:cluster -- --modes cluster        # the cluster rows only
  *   npm run bench:cluster -- --secure --phase-timeout 30000   # more time per SecAgg+ stage
+ *   npm run bench:cluster -- --aggregator median   # a robust aggregator: every update reaches the leader
  *
  * Per row: clients per round (contributors), median round time (the round record's duration,
  * selection to commit), and bytes the round's leader received per round: a single coordinator
@@ -42,6 +43,8 @@ const { values: flags } = parseArgs({
     secure: { type: 'boolean', default: false },
     modes: { type: 'string', default: 'single,cluster' },
     'phase-timeout': { type: 'string', default: '10000' },
+    /** The strategy's aggregator kind, with its defaults (the config's `strategy.aggregator`). */
+    aggregator: { type: 'string', default: 'weighted-mean' },
   },
 });
 /** Secure aggregation's phase timeout (ms): on a loaded machine 300 clients' key stages may need more than the default. */
@@ -193,6 +196,7 @@ async function measure(mode: 'single' | 'cluster', clients: number, model: strin
     ];
     const config = join(dir, 'config.json');
     const secureAggregation = { phaseTimeoutMs: PHASE_TIMEOUT_MS };
+    const strategy = { aggregator: { kind: flags.aggregator } };
     if (mode === 'cluster') {
       redis = await startRedis();
       await writeFile(
@@ -200,13 +204,14 @@ async function measure(mode: 'single' | 'cluster', clients: number, model: strin
         JSON.stringify({
           cluster: { redis: redis.url, leaseMs: 10_000, heartbeatMs: 1_000 },
           secureAggregation,
+          strategy,
         }),
       );
       nodes.push(await startNode([...common, '--config', config, '--node-id', 'n1']));
       for (let i = 2; i <= NODES; i++)
         nodes.push(await startNode([...common, '--config', config, '--node-id', `n${i}`]));
     } else {
-      await writeFile(config, JSON.stringify({ secureAggregation }));
+      await writeFile(config, JSON.stringify({ secureAggregation, strategy }));
       nodes.push(await startNode([...common, '--config', config]));
     }
     const leader = nodes[0].url;
@@ -272,7 +277,7 @@ async function measure(mode: 'single' | 'cluster', clients: number, model: strin
     const durations = rounds.map((r) => r.durationMs).sort((a, b) => a - b);
     await Promise.all(hosts.map((h) => h.request({ kind: 'disconnect' })));
     return {
-      mode: `${mode === 'cluster' ? `cluster (${NODES} nodes)` : 'single coordinator'}${SECURE ? ', secure' : ''}`,
+      mode: `${mode === 'cluster' ? `cluster (${NODES} nodes)` : 'single coordinator'}${SECURE ? ', secure' : ''}${flags.aggregator !== 'weighted-mean' ? `, ${flags.aggregator}` : ''}`,
       leaderChanges: token === null ? 0 : token - 1,
       clients,
       perRound: Math.round(rounds.reduce((s, r) => s + contributorCount(r), 0) / rounds.length),

@@ -40,7 +40,7 @@ import { createWebHandler } from './web/handler.js';
 import { attachLiveFeed } from './web/live-feed.js';
 import { errorMessage } from '../shared/error-message.js';
 import { createAdapter } from '@socket.io/redis-adapter';
-import { checkClusterConfig } from './cluster/cluster-checks.js';
+import { checkClusterConfig, clusterForwardingNote } from './cluster/cluster-checks.js';
 import { registerClusterMetrics } from './cluster/cluster-metrics.js';
 import { ClusterNode } from './cluster/cluster-node.js';
 import { EdgeProtocol } from './cluster/edge-protocol.js';
@@ -139,7 +139,9 @@ export async function startCoordinator(
     ...(options.privacySamplingSeed !== undefined ? { privacySamplingSeed: options.privacySamplingSeed } : {}),
   });
   for (const note of plan.notes) logger.info(note);
-  checkClusterConfig(config, plan.strategy);
+  checkClusterConfig(config);
+  const forwarding = clusterForwardingNote(config, plan.strategy, task.info.parameterCount);
+  if (forwarding) logger.info(forwarding);
   if (secure.enabled) {
     logger.info(
       `secure aggregation (SecAgg+) on: the coordinator sees masked updates and their sum only; clip ${secure.clip} per coordinate, ` +
@@ -156,6 +158,7 @@ export async function startCoordinator(
           codec: config.compression,
           normLimits: { max: config.rounds.maxUpdateNorm, maxToMedian: config.rounds.maxUpdateNormToMedian },
           phaseTimeoutMs: secure.phaseTimeoutMs,
+          aggregator: plan.strategy.aggregator,
         },
         logger.child({ component: 'cluster' }),
       )

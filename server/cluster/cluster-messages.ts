@@ -13,6 +13,19 @@ const id = z.string().min(1).max(256);
 const round = z.int().positive();
 const token = z.int().positive();
 
+/**
+ * What a node forwards of its clients' validated updates: their example-weighted mean when the
+ * round's aggregator is linear (FedAvg: the mean of the means, weighted, is the mean of all), else
+ * every update, which a robust aggregator (median, trimmed mean, Krum, Bulyan) needs each of.
+ */
+export const ForwardedSchema = z.enum(['mean', 'updates']);
+export type Forwarded = z.infer<typeof ForwardedSchema>;
+
+/** What the leader needs its nodes to forward for an aggregator. */
+export function forwardedFor(aggregator: { linear: boolean }): Forwarded {
+  return aggregator.linear ? 'mean' : 'updates';
+}
+
 /** Leader -> every node: a round's training started; each node sends the task to its own participants. */
 export const RoundOpenSchema = z.strictObject({
   kind: z.literal('round-open'),
@@ -25,20 +38,27 @@ export const RoundOpenSchema = z.strictObject({
   normLimits: z.strictObject({ max: z.number().positive(), maxToMedian: z.number().min(1) }),
   /** When the node forwards its partial at the latest (ms since epoch), before the leader's deadline. */
   flushAt: z.number(),
+  /** What the round's aggregator needs of each node's updates. */
+  forwarded: ForwardedSchema,
 });
 
 /**
- * Node -> leader: the example-weighted mean of its clients' accepted updates (the binary part) and
- * what the round record needs of them, summed on the node: its size does not grow with clients.
+ * Node -> leader: its clients' accepted updates as the round open asked (`forwarded`): their
+ * example-weighted mean as the binary part, whose size does not grow with clients, or every update
+ * end to end, each with its example count in `weights`; and what the round record needs of them,
+ * summed on the node. Client ids stay on the node either way.
  */
 export const PartialSchema = z.strictObject({
   kind: z.literal('partial'),
   round,
   token,
   node: id,
-  /** Clients whose update is in the mean. */
+  forwarded: ForwardedSchema,
+  /** Clients whose update is in the partial. */
   contributors: z.int().nonnegative(),
-  /** Sum of the contributors' example counts: the weight of the mean. */
+  /** With forwarded 'updates': each update's example count, in the binary part's order (checked by the leader). */
+  weights: z.array(z.int()).optional(),
+  /** Sum of the contributors' example counts: the weight of the partial. */
   weight: z.int().nonnegative(),
   /** Example-weighted mean of the contributors' training loss and accuracy (absent without contributors). */
   loss: z.number().min(-CLIENT_LIMITS.maxAbsLoss).max(CLIENT_LIMITS.maxAbsLoss).optional(),
@@ -132,7 +152,7 @@ const BYTE_KINDS: ReadonlySet<ClusterMessage['kind']> = new Set(['relay', 'secag
 
 /**
  * A message and its binary part: a float32 vector (round-open: the global weights; partial: the
- * weighted mean), or bytes for the kinds in BYTE_KINDS.
+ * weighted mean or the updates end to end), or bytes for the kinds in BYTE_KINDS.
  */
 export interface Framed {
   message: ClusterMessage;

@@ -12,17 +12,20 @@ import type { ClientSink } from '../socket-transport.js';
 import type { RoundRecord } from '../../shared/protocol/rounds.js';
 import type { UpdateCodecSpec } from '../../shared/compression/codec-spec.js';
 import type { UpdateNormLimits } from '../round/update-norm.js';
+import type { Aggregator } from '../../shared/aggregation/types.js';
 import { errorMessage } from '../../shared/error-message.js';
 import { ClusterBus } from './cluster-bus.js';
 import type { ClusterConfig } from './cluster-config.js';
 import { clusterKeys, type ClusterKeys } from './cluster-keys.js';
-import type {
-  ClusterMessage,
-  ConnectedClient,
-  Framed,
-  MaskedPartial,
-  Partial,
-  SecAggForward,
+import {
+  forwardedFor,
+  type ClusterMessage,
+  type ConnectedClient,
+  type Forwarded,
+  type Framed,
+  type MaskedPartial,
+  type Partial,
+  type SecAggForward,
 } from './cluster-messages.js';
 import { ClientNotices, type ClientChanges } from './client-notices.js';
 import { EdgeAggregator } from './edge-aggregator.js';
@@ -45,6 +48,8 @@ export interface ClusterStatus {
   targetRound: number;
   lastClosedRound: number;
   nodes: (NodeEntry & { leader: boolean })[];
+  /** What each node forwards to the leader per round, for the configured aggregator. */
+  forwarding: { aggregator: string; forwarded: Forwarded };
 }
 
 /** How rounds train: what a node's edge aggregator checks updates against. */
@@ -53,6 +58,8 @@ export interface EdgeRules {
   normLimits: UpdateNormLimits;
   /** Secure aggregation's phase timeout: a node forwards its masked-input sum within it. */
   phaseTimeoutMs: number;
+  /** The strategy's aggregator: a non-linear one needs every update at the leader. */
+  aggregator: Pick<Aggregator, 'name' | 'linear'>;
 }
 
 /** The parts of a node that exist only once the coordinator and the HTTP server do. */
@@ -145,7 +152,9 @@ export class ClusterNode implements EdgeCluster {
       (framed) => this.onMessage(framed),
       (reason) => this.logger.warn(`cluster: ignored a message: ${reason}`),
     );
-    this.edge = new EdgeAggregator(this.nodeId, this.localLinks, (partial, mean) => this.sendPartial(partial, mean));
+    this.edge = new EdgeAggregator(this.nodeId, this.localLinks, (partial, vector) =>
+      this.sendPartial(partial, vector),
+    );
     this.secureEdge = new SecureEdge(
       this.nodeId,
       this.localLinks,
@@ -262,6 +271,7 @@ export class ClusterNode implements EdgeCluster {
       codec: this.rules.codec,
       normLimits: this.rules.normLimits,
       flushAt: Date.now() + Math.floor(ctx.timeoutMs * FLUSH_AT),
+      forwarded: forwardedFor(ctx.aggregator),
     };
     this.partials.length = 0;
     void this.publish('all', { message, vector: ctx.globalWeights });
@@ -305,6 +315,7 @@ export class ClusterNode implements EdgeCluster {
       targetRound: queue.target,
       lastClosedRound: queue.lastClosed,
       nodes: nodes.map((n) => ({ ...n, leader: n.id === leader })),
+      forwarding: { aggregator: this.rules.aggregator.name, forwarded: forwardedFor(this.rules.aggregator) },
     };
   }
 
@@ -480,9 +491,9 @@ export class ClusterNode implements EdgeCluster {
   }
 
   /** The leader hands its own clients' partial to its round in process: only the other nodes' cross Redis. */
-  private sendPartial(partial: Partial, mean: Float32Array | undefined): void {
-    if (this.leading && partial.token === this.lease.token) this.receivePartial({ partial, mean });
-    else void this.publish('leader', { message: partial, ...(mean ? { vector: mean } : {}) });
+  private sendPartial(partial: Partial, vector: Float32Array | undefined): void {
+    if (this.leading && partial.token === this.lease.token) this.receivePartial({ partial, vector });
+    else void this.publish('leader', { message: partial, ...(vector ? { vector } : {}) });
   }
 
   private receivePartial(received: ReceivedPartial): void {
@@ -539,7 +550,7 @@ export class ClusterNode implements EdgeCluster {
         if (vector) this.edge.open(message, vector);
         return;
       case 'partial': {
-        if (this.leading && message.token === this.lease.token) this.receivePartial({ partial: message, mean: vector });
+        if (this.leading && message.token === this.lease.token) this.receivePartial({ partial: message, vector });
         return;
       }
       case 'round-closed':

@@ -1,3 +1,4 @@
+import type { Aggregator, ClientUpdate } from '../../shared/aggregation/types.js';
 import { WeightedMean } from '../../shared/aggregation/weighted-mean.js';
 import { CLIENT_LIMITS, type UpdateMeta } from '../../shared/protocol/messages.js';
 import type { Contribution, RoundAggregate, Verdict } from '../round/aggregation-protocol.js';
@@ -5,8 +6,24 @@ import { PlaintextProtocol } from '../round/plaintext-protocol.js';
 import type { ClientLink } from '../client-link.js';
 import type { Partial, RoundOpen } from './cluster-messages.js';
 
-/** What the edge aggregator forwards to the leader: a partial, and the clients' mean as its vector. */
-export type SendPartial = (partial: Partial, mean: Float32Array | undefined) => void;
+/** What the edge aggregator forwards to the leader: a partial, and the clients' mean or updates end to end as its vector. */
+export type SendPartial = (partial: Partial, vector: Float32Array | undefined) => void;
+
+/**
+ * The "aggregator" of a node that forwards every update: the updates end to end, in the order it
+ * is given them (PlaintextProtocol's, by client id, the order of the contributions it returns).
+ */
+class EndToEnd implements Aggregator {
+  readonly name = 'end-to-end';
+  readonly linear = false;
+
+  aggregate(updates: readonly ClientUpdate[]): Float32Array {
+    const size = updates[0]?.delta.length ?? 0;
+    const out = new Float32Array(updates.length * size);
+    updates.forEach((u, i) => out.set(u.delta, i * size));
+    return out;
+  }
+}
 
 interface EdgeRound {
   open: RoundOpen;
@@ -19,13 +36,14 @@ interface EdgeRound {
 }
 
 /**
- * Edge aggregation on one cluster node, for plaintext FedAvg: when the leader opens a round, sends
+ * Edge aggregation on one cluster node, for plaintext rounds: when the leader opens a round, sends
  * the training task to this node's participants, validates their updates exactly as a single
  * coordinator does (PlaintextProtocol: participant, codec, size, norm, duplicates), and forwards one
- * partial to the leader: the example-weighted mean of the accepted updates, their total weight
- * (the FedAvg of the partials, weighted so, is the FedAvg of all updates), their count and their
- * example-weighted training metrics. Per-client facts (who contributed, each one's numbers, why one
- * was refused) stay on this node. It forwards once every
+ * partial to the leader: for a linear aggregator (FedAvg) the example-weighted mean of the accepted
+ * updates (the FedAvg of the partials, weighted so, is the FedAvg of all updates), else every
+ * accepted update with its example count; and their total weight, their count and their
+ * example-weighted training metrics. Other per-client facts (who contributed, each one's metrics,
+ * why one was refused) stay on this node. It forwards once every
  * local participant has contributed or dropped, or at the round's flush time, whichever comes first;
  * later updates are refused as stale.
  */
@@ -51,7 +69,7 @@ export class EdgeAggregator {
         globalWeights: weights,
         trainConfig: task.config,
         timeoutMs: task.timeoutMs,
-        aggregator: new WeightedMean(),
+        aggregator: open.forwarded === 'mean' ? new WeightedMean() : new EndToEnd(),
       },
       open.normLimits,
       open.codec,
@@ -132,7 +150,7 @@ export class EdgeAggregator {
       for (const id of protocol.contributorIds())
         state.refused.set(id, `unusable on node ${this.nodeId}: ${(e as Error).message}`);
     }
-    // Only sums leave the node: what the leader receives does not grow with the clients.
+    // With 'mean' only sums leave the node: what the leader receives does not grow with the clients.
     const contributions = aggregate?.contributions ?? [];
     const weight = aggregate?.numExamples ?? 0;
     const mean = (f: (c: Contribution) => number | undefined) =>
@@ -144,7 +162,9 @@ export class EdgeAggregator {
         round: open.round,
         token: open.token,
         node: this.nodeId,
+        forwarded: open.forwarded,
         contributors: contributions.length,
+        ...(open.forwarded === 'updates' ? { weights: contributions.map((c) => c.numExamples ?? 0) } : {}),
         weight,
         // Clamped: rounding must not carry a mean of values within bounds past them (the leader checks them).
         ...(weight > 0

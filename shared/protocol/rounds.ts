@@ -26,6 +26,8 @@ export const ContributionSchema = z.object({
  */
 export const NodeContributionSchema = z.object({
   node: z.string(),
+  /** What the node forwarded to the leader: its clients' weighted mean, or every update (a robust aggregator). */
+  forwarded: z.enum(['mean', 'updates']).optional(),
   /** Clients of the node whose update is in the aggregate. */
   contributors: nonNegInt,
   numExamples: nonNegInt,

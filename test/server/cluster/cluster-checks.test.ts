@@ -1,12 +1,22 @@
 import { describe, expect, it } from 'vitest';
-import { checkClusterConfig } from '../../../server/cluster/cluster-checks.js';
+import { checkClusterConfig, clusterForwardingNote } from '../../../server/cluster/cluster-checks.js';
 import { parseCoordinatorConfig, type CoordinatorConfigInput } from '../../../server/config.js';
 import { planCoordinator } from '../../../server/strategy-runtime.js';
 
-function check(input: CoordinatorConfigInput): void {
+function planned(input: CoordinatorConfigInput) {
   const config = parseCoordinatorConfig(input, 'test');
   const plan = planCoordinator(config, { secureAggregation: config.secureAggregation.enabled, hasEvalData: false });
-  checkClusterConfig(config, plan.strategy);
+  return { config, strategy: plan.strategy };
+}
+
+function check(input: CoordinatorConfigInput): void {
+  // Planning refuses what the strategy cannot run (an aggregator that is not linear under secure aggregation).
+  checkClusterConfig(planned(input).config);
+}
+
+function note(input: CoordinatorConfigInput): string | undefined {
+  const { config, strategy } = planned(input);
+  return clusterForwardingNote(config, strategy, 7_850);
 }
 
 const cluster = { redis: 'redis://127.0.0.1:6379' };
@@ -26,7 +36,19 @@ describe('checkClusterConfig', () => {
     );
   });
 
-  it('refuses differential privacy and aggregators that are not linear', () => {
+  it('runs robust aggregators in plaintext rounds, and says at start that every update then reaches the leader', () => {
+    for (const kind of ['median', 'trimmed-mean', 'krum', 'bulyan'] as const) {
+      expect(() => check({ cluster, strategy: { aggregator: { kind } } })).not.toThrow();
+      expect(note({ cluster, strategy: { aggregator: { kind } } })).toMatch(
+        new RegExp(`aggregator ${kind} needs every update.*31400 bytes per client per round`),
+      );
+    }
+    expect(note({ cluster })).toMatch(/weighted-mean is linear: each node forwards one weighted mean .*31400 bytes/);
+    expect(note({ cluster, secureAggregation: { enabled: true } })).toBeUndefined();
+    expect(note({ strategy: { aggregator: { kind: 'median' } } })).toBeUndefined();
+  });
+
+  it('refuses differential privacy, and secure aggregation with an aggregator that is not linear', () => {
     expect(() =>
       check({
         cluster,
@@ -34,8 +56,9 @@ describe('checkClusterConfig', () => {
         strategy: { sampler: { fraction: 0.5 } },
       }),
     ).toThrow(/does not run differential privacy yet/);
-    for (const kind of ['median', 'trimmed-mean', 'krum'] as const)
-      expect(() => check({ cluster, strategy: { aggregator: { kind } } })).toThrow(/needs a linear aggregator/);
+    expect(() =>
+      check({ cluster, secureAggregation: { enabled: true }, strategy: { aggregator: { kind: 'median' } } }),
+    ).toThrow(/median/);
   });
 
   it('refuses a cluster URL that is not redis://HOST:PORT', () => {

@@ -6,6 +6,7 @@ const partial: ClusterMessage = {
   round: 2,
   token: 3,
   node: 'n1',
+  forwarded: 'mean',
   contributors: 1,
   weight: 5,
   loss: 0.25,

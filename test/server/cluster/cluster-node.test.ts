@@ -29,6 +29,7 @@ describe('ClusterNode before it is attached', () => {
       codec: { codec: 'float32' as const },
       normLimits: { max: 1_000, maxToMedian: 100 },
       phaseTimeoutMs: 1_000,
+      aggregator: { name: 'weighted-mean', linear: true },
     };
     const node = new ClusterNode(
       config,
