@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inlineMessage } from '../../server/cluster/cluster-bus.js';
 import { clusterKeys } from '../../server/cluster/cluster-keys.js';
-import { encodeFrame } from '../../server/cluster/cluster-messages.js';
 import { AdminRoundListSchema } from '../../shared/protocol/public-rounds.js';
 import type { RoundRecord } from '../../shared/protocol/rounds.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
@@ -107,7 +107,7 @@ describe('secure aggregation on a 3-node cluster', () => {
       // c1 is a client of n2: n3 cannot add masked words on its behalf.
       await pub.publish(
         channel,
-        encodeFrame({
+        inlineMessage({
           message: { kind: 'masked-partial', round: 9, token: 1, node: 'n3', clientIds: ['c1'], updateBytes: 4 },
           bytes: new Uint8Array(4),
         }),
@@ -117,7 +117,7 @@ describe('secure aggregation on a 3-node cluster', () => {
       );
       await pub.publish(
         channel,
-        encodeFrame({
+        inlineMessage({
           message: { kind: 'secagg-forward', round: 9, token: 1, node: 'n3', clientId: 'c4' },
           bytes: new Uint8Array(8),
         }),
