@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClusterConfigSchema } from '../../../server/cluster/cluster-config.js';
 import { clusterKeys } from '../../../server/cluster/cluster-keys.js';
-import { encodeFrame } from '../../../server/cluster/cluster-messages.js';
+import { inlineMessage } from '../../../server/cluster/cluster-bus.js';
 import { ClusterNode } from '../../../server/cluster/cluster-node.js';
 import { lineLogger } from '../../../server/logger.js';
 import { startRedis, type TestRedis } from '../../helpers/redis-server.js';
@@ -31,10 +31,11 @@ describe('ClusterNode before it is attached', () => {
       phaseTimeoutMs: 1_000,
       aggregator: { name: 'weighted-mean', linear: true },
     };
+    const lines: string[] = [];
     const node = new ClusterNode(
       config,
       rules,
-      lineLogger(() => undefined),
+      lineLogger((line) => lines.push(line)),
     );
     const failures: unknown[] = [];
     const onFailure = (e: unknown) => failures.push(e);
@@ -55,18 +56,24 @@ describe('ClusterNode before it is attached', () => {
         phaseMs: {},
         durationMs: 5,
       };
-      const frame = encodeFrame({
-        message: {
-          kind: 'round-closed',
-          round: 1,
-          token: 1,
-          record,
-          closed: { round: 1, outcome: 'committed', version: 1 },
-        },
-      });
-      expect(await redis.publish(`${keys.channel}:all`, frame)).toBe(1);
+      const closed = (token: number) =>
+        inlineMessage({
+          message: {
+            kind: 'round-closed',
+            round: 1,
+            token,
+            record,
+            closed: { round: 1, outcome: 'committed', version: 1 },
+          },
+        });
+      expect(await redis.publish(`${keys.channel}:all`, closed(2))).toBe(1);
+      // A notice with an older token is refused by name only if the first one was heard and decoded.
+      expect(await redis.publish(`${keys.channel}:all`, closed(1))).toBe(1);
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(failures).toEqual([]);
+      expect(lines.filter((l) => l.includes('ignored'))).toEqual([
+        "cluster: ignored round 1's round-closed from a leader with the superseded fencing token 1",
+      ]);
     } finally {
       process.off('unhandledRejection', onFailure);
       await node.close();
