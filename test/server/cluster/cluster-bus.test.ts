@@ -1,27 +1,11 @@
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ClusterBus } from '../../../server/cluster/cluster-bus.js';
 import { clusterKeys } from '../../../server/cluster/cluster-keys.js';
 import type { ClusterMessage, Framed } from '../../../server/cluster/cluster-messages.js';
-import { startRedis, type TestRedis } from '../../helpers/redis-server.js';
+import { useRedis } from '../../helpers/use-redis.js';
 
-let server: TestRedis;
-const connections: Redis[] = [];
+const { connect } = useRedis();
 const keys = clusterKeys('bus-test');
-
-beforeAll(async () => {
-  server = await startRedis();
-});
-afterAll(async () => {
-  for (const c of connections) c.disconnect();
-  await server.stop();
-});
-
-const connect = () => {
-  const c = new Redis(server.url);
-  connections.push(c);
-  return c;
-};
 
 const partial = (round: number): ClusterMessage => ({
   kind: 'partial',

@@ -1,30 +1,19 @@
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ClusterConfigSchema } from '../../../server/cluster/cluster-config.js';
 import { clusterKeys } from '../../../server/cluster/cluster-keys.js';
 import { inlineMessage } from '../../../server/cluster/cluster-bus.js';
 import { ClusterNode } from '../../../server/cluster/cluster-node.js';
 import { lineLogger } from '../../../server/logger.js';
-import { startRedis, type TestRedis } from '../../helpers/redis-server.js';
+import { useRedis } from '../../helpers/use-redis.js';
 
-let server: TestRedis;
-let redis: Redis;
+const redis = useRedis();
 const keys = clusterKeys('node-test');
-
-beforeAll(async () => {
-  server = await startRedis();
-  redis = new Redis(server.url);
-});
-afterAll(async () => {
-  redis.disconnect();
-  await server.stop();
-});
 
 describe('ClusterNode before it is attached', () => {
   it('ignores a round the leader closed while this node was still starting, instead of crashing on it', async () => {
     // Another node leads: this one hears the bus from tryLeadAtStart on, before its coordinator exists.
-    await redis.set(keys.lease, 'other', 'PX', 60_000);
-    const config = ClusterConfigSchema.parse({ redis: server.url, nodeId: 'late', namespace: 'node-test' });
+    await redis.client.set(keys.lease, 'other', 'PX', 60_000);
+    const config = ClusterConfigSchema.parse({ redis: redis.url, nodeId: 'late', namespace: 'node-test' });
     const rules = {
       codec: { codec: 'float32' as const },
       normLimits: { max: 1_000, maxToMedian: 100 },
@@ -66,9 +55,9 @@ describe('ClusterNode before it is attached', () => {
             closed: { round: 1, outcome: 'committed', version: 1 },
           },
         });
-      expect(await redis.publish(`${keys.channel}:all`, closed(2))).toBe(1);
+      expect(await redis.client.publish(`${keys.channel}:all`, closed(2))).toBe(1);
       // A notice with an older token is refused by name only if the first one was heard and decoded.
-      expect(await redis.publish(`${keys.channel}:all`, closed(1))).toBe(1);
+      expect(await redis.client.publish(`${keys.channel}:all`, closed(1))).toBe(1);
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(failures).toEqual([]);
       expect(lines.filter((l) => l.includes('ignored'))).toEqual([

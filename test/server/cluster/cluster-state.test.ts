@@ -1,25 +1,11 @@
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { clusterKeys } from '../../../server/cluster/cluster-keys.js';
 import { NodeRegistry } from '../../../server/cluster/node-registry.js';
 import { RoundQueue } from '../../../server/cluster/round-queue.js';
-import { startRedis, type TestRedis } from '../../helpers/redis-server.js';
+import { useRedis } from '../../helpers/use-redis.js';
 
-let server: TestRedis;
-let redis: Redis;
+const redis = useRedis({ flushBeforeEach: true });
 const keys = clusterKeys('state-test');
-
-beforeAll(async () => {
-  server = await startRedis();
-  redis = new Redis(server.url);
-});
-afterAll(async () => {
-  redis.disconnect();
-  await server.stop();
-});
-beforeEach(async () => {
-  await redis.flushall();
-});
 
 const report = (clients: number) => ({
   url: 'http://x',
@@ -32,8 +18,8 @@ const report = (clients: number) => ({
 
 describe('NodeRegistry', () => {
   it('lists nodes while they beat, with their clients, and forgets one once its TTL passes', async () => {
-    const a = new NodeRegistry(redis, keys, 'a', 5_000);
-    const b = new NodeRegistry(redis, keys, 'b', 200);
+    const a = new NodeRegistry(redis.client, keys, 'a', 5_000);
+    const b = new NodeRegistry(redis.client, keys, 'b', 200);
     await a.heartbeat(report(2), []);
     await b.heartbeat(report(1), [{ id: 'c1', connection: 'sock1' }]);
     await b.clientsChanged([{ id: 'c2', connection: 'sock2' }], []);
@@ -52,7 +38,7 @@ describe('NodeRegistry', () => {
   });
 
   it("rewrites a node's whole client list with each heartbeat, so a stall past its TTL loses no client", async () => {
-    const b = new NodeRegistry(redis, keys, 'b', 100);
+    const b = new NodeRegistry(redis.client, keys, 'b', 100);
     await b.heartbeat(report(1), [{ id: 'c1', connection: 'sock1' }]);
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(await b.clientsOf('b')).toEqual([]);
@@ -66,7 +52,7 @@ describe('NodeRegistry', () => {
 
 describe('RoundQueue', () => {
   it('numbers queued rounds after the target or the last closed round, and counts what is pending', async () => {
-    const q = new RoundQueue(redis, keys);
+    const q = new RoundQueue(redis.client, keys);
     expect(await q.add(2)).toEqual({ firstRound: 1, pendingRounds: 2 });
     expect(await q.add(1)).toEqual({ firstRound: 3, pendingRounds: 3 });
     await q.closed(1);
@@ -77,7 +63,7 @@ describe('RoundQueue', () => {
   });
 
   it("queues a node's start rounds once per cluster", async () => {
-    const q = new RoundQueue(redis, keys);
+    const q = new RoundQueue(redis.client, keys);
     await q.queueAtStart(2);
     await q.queueAtStart(2);
     expect(await q.read()).toEqual({ target: 2, lastClosed: 0 });

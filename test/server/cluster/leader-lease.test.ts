@@ -1,8 +1,7 @@
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { clusterKeys } from '../../../server/cluster/cluster-keys.js';
 import { LeaderLease, StaleLeaderError } from '../../../server/cluster/leader-lease.js';
 import { silentLogger } from '../../../server/logger.js';
@@ -10,27 +9,14 @@ import { saveVersion } from '../../../server/round/commit.js';
 import { CheckpointStore } from '../../../server/store/checkpoint-store.js';
 import { ServerSgd } from '../../../shared/aggregation/server-sgd.js';
 import type { RoundRecord } from '../../../shared/protocol/rounds.js';
-import { startRedis, type TestRedis } from '../../helpers/redis-server.js';
+import { useRedis } from '../../helpers/use-redis.js';
 
-let server: TestRedis;
-let redis: Redis;
+const redis = useRedis({ flushBeforeEach: true });
 const keys = clusterKeys('lease-test');
 const LEASE_MS = 300;
 
-beforeAll(async () => {
-  server = await startRedis();
-  redis = new Redis(server.url);
-});
-afterAll(async () => {
-  redis.disconnect();
-  await server.stop();
-});
-beforeEach(async () => {
-  await redis.flushall();
-});
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const lease = (node: string, margin = 0) => new LeaderLease(redis, keys, node, LEASE_MS, margin);
+const lease = (node: string, margin = 0) => new LeaderLease(redis.client, keys, node, LEASE_MS, margin);
 
 describe('LeaderLease', () => {
   it('is held by one node at a time, and each acquisition gets a larger fencing token', async () => {
@@ -39,7 +25,7 @@ describe('LeaderLease', () => {
     expect(await a.tryAcquire()).toBe(1);
     expect(await b.tryAcquire()).toBeUndefined();
     expect(await a.renew()).toBe(true);
-    expect(await redis.get(keys.lease)).toBe('a');
+    expect(await redis.client.get(keys.lease)).toBe('a');
     await a.release();
     expect(await b.tryAcquire()).toBe(2);
     expect(b.stamp()).toEqual({ node: 'b', token: 2 });
@@ -53,17 +39,17 @@ describe('LeaderLease', () => {
     expect(await b.tryAcquire()).toBe(2);
     expect(await a.renew()).toBe(false);
     expect(a.token).toBeUndefined();
-    expect(await redis.get(keys.lease)).toBe('b');
+    expect(await redis.client.get(keys.lease)).toBe('b');
     // Nor released by it.
     await a.release();
-    expect(await redis.get(keys.lease)).toBe('b');
+    expect(await redis.client.get(keys.lease)).toBe('b');
   });
 
   it('approves a commit under the current token and records the version with it', async () => {
     const a = lease('a');
     await a.tryAcquire();
     await a.check(a.stamp()!, 7);
-    expect(await redis.get(keys.committed)).toBe('7:1');
+    expect(await redis.client.get(keys.committed)).toBe('7:1');
   });
 
   it('refuses a commit when too little of the lease is left for the rename to finish inside it', async () => {
@@ -126,7 +112,7 @@ describe('a fenced commit', () => {
     await expect(commit(store, stale, 1)).rejects.toBeInstanceOf(StaleLeaderError);
     expect(await store.versions()).toEqual([]);
     expect(await readdir(join(dir, 'versions'))).toEqual([]);
-    expect(await redis.get(keys.committed)).toBeNull();
+    expect(await redis.client.get(keys.committed)).toBeNull();
     await commit(store, fresh, 1);
     expect(await store.versions()).toEqual([1]);
   });
