@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { useRedis } from '../helpers/use-redis.js';
 import {
   clusterSetup,
   json,
@@ -26,7 +26,7 @@ import { ADMIN_TOKEN, tempDir } from './helpers.js';
  * still up; no committed round is lost.
  */
 
-let redis: TestRedis;
+const redis = useRedis();
 let dir: Awaited<ReturnType<typeof tempDir>>;
 let setup: ClusterSetup;
 const nodes: ClusterProcess[] = [];
@@ -47,7 +47,6 @@ async function committedBy(version: number): Promise<unknown> {
 }
 
 beforeAll(async () => {
-  redis = await startRedis();
   dir = await tempDir();
   setup = await clusterSetup(dir.path, redis.url, { leaseMs: LEASE_MS, heartbeatMs: 250 }, [
     '--min-clients',
@@ -70,7 +69,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await stopClients(clients);
   await Promise.all(nodes.map((n) => stopNode(n, 'SIGKILL')));
-  await redis?.stop();
   await dir?.remove();
 });
 

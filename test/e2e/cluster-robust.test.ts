@@ -8,7 +8,7 @@ import { loadMnist } from '../../shared/data/mnist.node.js';
 import type { RoundRecord } from '../../shared/protocol/rounds.js';
 import { silentLogger } from '../../server/logger.js';
 import { CheckpointStore } from '../../server/store/checkpoint-store.js';
-import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { useRedis } from '../helpers/use-redis.js';
 import {
   clusterSetup,
   json,
@@ -30,7 +30,7 @@ import { ADMIN_TOKEN, collectingProgress, JOIN_TOKEN, tempDir } from './helpers.
  * six updates, as one coordinator would commit it.
  */
 
-let redis: TestRedis;
+const redis = useRedis();
 let dir: Awaited<ReturnType<typeof tempDir>>;
 let setup: ClusterSetup;
 const nodes: ClusterProcess[] = [];
@@ -40,7 +40,6 @@ const deltas = new Map<string, Float32Array>();
 const { train } = loadMnist();
 
 beforeAll(async () => {
-  redis = await startRedis();
   dir = await tempDir();
   setup = await clusterSetup(
     dir.path,
@@ -82,7 +81,6 @@ afterAll(async () => {
   for (const c of clients) c.client.stop();
   await Promise.all(clients.map((c) => c.done.catch(() => undefined)));
   await Promise.all(nodes.map((n) => stopNode(n)));
-  await redis?.stop();
   await dir?.remove();
 });
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadMnist } from '../../shared/data/mnist.node.js';
-import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { useRedis } from '../helpers/use-redis.js';
 import {
   clusterSetup,
   json,
@@ -24,14 +24,13 @@ import { ADMIN_TOKEN, tempDir } from './helpers.js';
  * the committed versions, and /v1/cluster and /metrics show the nodes.
  */
 
-let redis: TestRedis;
+const redis = useRedis();
 let dir: Awaited<ReturnType<typeof tempDir>>;
 const nodes: ClusterProcess[] = [];
 const clients: LightClient[] = [];
 const { test: heldOut } = loadMnist();
 
 beforeAll(async () => {
-  redis = await startRedis();
   dir = await tempDir();
   const setup = await clusterSetup(dir.path, redis.url, { leaseMs: 2_000, heartbeatMs: 250 }, [
     '--min-clients',
@@ -62,7 +61,6 @@ let leaderBytesAfter = 0;
 afterAll(async () => {
   await stopClients(clients);
   await Promise.all(nodes.map((n) => stopNode(n)));
-  await redis?.stop();
   await dir?.remove();
 });
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminRoundListSchema } from '../../shared/protocol/public-rounds.js';
 import type { RoundRecord } from '../../shared/protocol/rounds.js';
-import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { useRedis } from '../helpers/use-redis.js';
 import {
   clusterSetup,
   json,
@@ -25,7 +25,7 @@ import { expectCommittedDelta, plaintextFedAvg, startSecureClient, type SecureTe
 
 const { m: M, clip: CLIP, maxWeight: MAX_WEIGHT, maxBound: MAX_BOUND } = SECURE_TASK;
 
-let redis: TestRedis;
+const redis = useRedis();
 let dir: Awaited<ReturnType<typeof tempDir>>;
 const nodes: ClusterProcess[] = [];
 const clients: SecureTestClient[] = [];
@@ -39,7 +39,6 @@ async function closed(node: ClusterProcess, round: number): Promise<RoundRecord>
 }
 
 beforeAll(async () => {
-  redis = await startRedis();
   dir = await tempDir();
   const setup = await clusterSetup(
     dir.path,
@@ -62,7 +61,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.stop()));
   await Promise.all(nodes.map((n) => stopNode(n, 'SIGKILL')));
-  await redis?.stop();
   await dir?.remove();
 });
 

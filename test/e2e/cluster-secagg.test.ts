@@ -4,7 +4,7 @@ import { inlineMessage } from '../../server/cluster/cluster-bus.js';
 import { clusterKeys } from '../../server/cluster/cluster-keys.js';
 import { AdminRoundListSchema } from '../../shared/protocol/public-rounds.js';
 import type { RoundRecord } from '../../shared/protocol/rounds.js';
-import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { useRedis } from '../helpers/use-redis.js';
 import {
   clusterSetup,
   json,
@@ -28,7 +28,7 @@ import { expectCommittedDelta, plaintextFedAvg, startSecureClient, type SecureTe
 
 const { m: M, clip: CLIP, maxWeight: MAX_WEIGHT, maxBound: MAX_BOUND } = SECURE_TASK;
 
-let redis: TestRedis;
+const redis = useRedis();
 let dir: Awaited<ReturnType<typeof tempDir>>;
 const nodes: ClusterProcess[] = [];
 const clients: SecureTestClient[] = [];
@@ -45,7 +45,6 @@ async function closed(round: number): Promise<RoundRecord> {
 }
 
 beforeAll(async () => {
-  redis = await startRedis();
   dir = await tempDir();
   const setup = await clusterSetup(
     dir.path,
@@ -75,7 +74,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.stop()));
   await Promise.all(nodes.map((n) => stopNode(n)));
-  await redis?.stop();
   await dir?.remove();
 });
 
