@@ -13,6 +13,18 @@ function readEarly(redis: UsedRedis): unknown {
   }
 }
 
+/** True once the connection has ended (its close is seen a little after disconnect), false if still open after `ms`. */
+function ended(connection: Redis, ms = 5_000): Promise<boolean> {
+  if (connection.status === 'end') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    connection.once('end', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
 describe('useRedis', () => {
   const redis = useRedis({ flushBeforeEach: true });
   // Read while the file is collected, before any hook ran.
@@ -41,8 +53,8 @@ describe('useRedis', () => {
 describe('useRedis after its block', () => {
   it('has closed the connections it handed out and stopped the server', async () => {
     expect(seen).toBeDefined();
-    expect(seen!.client.status).toBe('end');
-    expect(seen!.own.status).toBe('end');
+    expect(await ended(seen!.client)).toBe(true);
+    expect(await ended(seen!.own)).toBe(true);
     const after = new Redis(seen!.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     after.on('error', () => undefined);
     await expect(after.connect()).rejects.toThrow();
