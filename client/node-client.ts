@@ -1,7 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { io } from 'socket.io-client';
 import type { Dataset } from '../shared/data/dataset.js';
-import { getFlatWeights, setFlatWeights } from '../shared/model/weights.js';
+import { getFlatWeights, setFlatWeights, weightDelta } from '../shared/model/weights.js';
 import { privatizeUpdate } from '../shared/privacy/client-privatize.js';
 import { GaussianSampler } from '../shared/privacy/gaussian.js';
 import {
@@ -458,8 +458,7 @@ export class NodeClient {
       if (this.active === active) this.active = undefined;
     }
     const trainMs = performance.now() - started;
-    let delta: Float32Array = new Float32Array(local.length);
-    for (let i = 0; i < delta.length; i++) delta[i] = local[i] - global[i];
+    let delta = weightDelta(local, global);
     progress.end(
       `round ${task.round}: trained in ${(trainMs / 1000).toFixed(1)}s, loss ${result.loss.toFixed(4)}, accuracy ${(result.accuracy * 100).toFixed(1)}%`,
     );

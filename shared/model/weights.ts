@@ -27,6 +27,19 @@ export function getFlatWeights(model: tf.LayersModel): Float32Array {
   return flat;
 }
 
+/**
+ * local - global, element by element: a client's update. Its own small function so the loop stays
+ * optimized code; inlined in the client's long async task handler, which V8 deoptimizes round after
+ * round, it ran in baseline code at about ten times the cost.
+ */
+export function weightDelta(local: Float32Array, global: Float32Array): Float32Array {
+  if (local.length !== global.length)
+    throw new Error(`local weights have ${local.length} values, the global model ${global.length}`);
+  const delta = new Float32Array(local.length);
+  for (let i = 0; i < delta.length; i++) delta[i] = local[i] - global[i];
+  return delta;
+}
+
 /** Inverse of getFlatWeights; throws, changing nothing, when the length does not match. */
 export function setFlatWeights(model: tf.LayersModel, flat: Float32Array): void {
   const specs = weightSpecs(model);
