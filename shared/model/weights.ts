@@ -29,8 +29,8 @@ export function getFlatWeights(model: tf.LayersModel): Float32Array {
 
 /**
  * local - global, element by element: a client's update. Its own small function so the loop stays
- * optimized code; inlined in the client's long async task handler, which V8 deoptimizes round after
- * round, it ran in baseline code at about ten times the cost.
+ * optimized code: inside the client's long async task handler, which V8 deoptimizes round after
+ * round, it ran in baseline code.
  */
 export function weightDelta(local: Float32Array, global: Float32Array): Float32Array {
   if (local.length !== global.length)
