@@ -1,23 +1,21 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { useRedis } from '../helpers/use-redis.js';
 import {
-  clusterSetup,
   json,
   queueRounds,
   rounds,
   startLightClient,
-  startNode,
   stopClients,
   stopNode,
   until,
+  untilClients,
+  useCluster,
   type ClusterProcess,
-  type ClusterSetup,
   type LightClient,
   type ClusterView,
 } from './cluster-helpers.js';
-import { ADMIN_TOKEN, tempDir } from './helpers.js';
+import { ADMIN_TOKEN } from './helpers.js';
 
 /**
  * The leader of a 3-node cluster (real processes, one real redis-server, one data dir) is killed
@@ -26,12 +24,13 @@ import { ADMIN_TOKEN, tempDir } from './helpers.js';
  * still up; no committed round is lost.
  */
 
-const redis = useRedis();
-let dir: Awaited<ReturnType<typeof tempDir>>;
-let setup: ClusterSetup;
-const nodes: ClusterProcess[] = [];
+const cluster = useCluster({
+  leaseMs: 1_500,
+  flags: ['--min-clients', '4', '--selection-window', '0', '--round-timeout', '20000'],
+  stopSignal: 'SIGKILL',
+});
+const { nodes } = cluster;
 const clients: LightClient[] = [];
-const LEASE_MS = 1_500;
 
 async function weights(node: ClusterProcess, version: number): Promise<Float32Array> {
   const res = await fetch(`${node.url}/v1/models/mnist/versions/${version}/weights.bin`);
@@ -40,36 +39,22 @@ async function weights(node: ClusterProcess, version: number): Promise<Float32Ar
 }
 
 async function committedBy(version: number): Promise<unknown> {
-  const file = JSON.parse(await readFile(join(setup.dataDir, 'versions', String(version), 'round.json'), 'utf8')) as {
+  const file = JSON.parse(
+    await readFile(join(cluster.setup.dataDir, 'versions', String(version), 'round.json'), 'utf8'),
+  ) as {
     state: { json: { committedBy?: unknown } };
   };
   return file.state.json.committedBy;
 }
 
 beforeAll(async () => {
-  dir = await tempDir();
-  setup = await clusterSetup(dir.path, redis.url, { leaseMs: LEASE_MS, heartbeatMs: 250 }, [
-    '--min-clients',
-    '4',
-    '--selection-window',
-    '0',
-    '--round-timeout',
-    '20000',
-  ]);
-  nodes.push(await startNode(setup, 'n1'));
-  nodes.push(...(await Promise.all([startNode(setup, 'n2'), startNode(setup, 'n3')])));
   // Training takes 1.5 s, so the leader can be killed while a round trains.
   for (let i = 0; i < 6; i++) clients.push(startLightClient(nodes[i % 3].url, i, 1_500));
-  await until('all 6 clients to connect', async () => {
-    const view = (await json<{ nodes: { clients: number }[] }>(`${nodes[0].url}/v1/cluster`)).body;
-    return view.nodes.reduce((n, x) => n + x.clients, 0) === 6 ? true : undefined;
-  });
+  await untilClients(nodes[0], 6);
 });
 
 afterAll(async () => {
   await stopClients(clients);
-  await Promise.all(nodes.map((n) => stopNode(n, 'SIGKILL')));
-  await dir?.remove();
 });
 
 describe('killing the leader mid-round', () => {
@@ -123,7 +108,7 @@ describe('killing the leader mid-round', () => {
       (await fetch(`${follower.url}/v1/models/mnist/versions/2/weights.bin`)).status === 200 ? true : undefined,
     );
     expect(await weights(follower, 2)).toEqual(await weights(leader, 2));
-    const log = (await readFile(join(setup.dataDir, 'rounds.jsonl'), 'utf8'))
+    const log = (await readFile(join(cluster.setup.dataDir, 'rounds.jsonl'), 'utf8'))
       .trim()
       .split('\n')
       .map((line) => JSON.parse(line) as { round: number; status: string });

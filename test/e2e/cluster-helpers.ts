@@ -1,12 +1,14 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { NodeClient, type OffThreadTrainer, type RoundOutcome } from '../../client/node-client.js';
 import { shard } from '../../shared/data/dataset.js';
 import { loadMnist } from '../../shared/data/mnist.node.js';
 import { PublicRoundListSchema, type PublicRoundList } from '../../shared/protocol/public-rounds.js';
 import { writeSoftmaxRegression } from '../../bench/live/small-model.js';
 import { freePort } from '../helpers/redis-server.js';
-import { ADMIN_TOKEN, collectingProgress, JOIN_TOKEN, killChild, spawnFedserve } from './helpers.js';
+import { useRedis, type UsedRedis } from '../helpers/use-redis.js';
+import { ADMIN_TOKEN, collectingProgress, JOIN_TOKEN, killChild, spawnFedserve, tempDir } from './helpers.js';
 
 /**
  * A cluster of real `fedserve server --cluster` processes on one redis-server and one data dir,
@@ -75,6 +77,55 @@ export async function stopNode(node: ClusterProcess, signal: NodeJS.Signals = 'S
   await killChild(node.server.child, signal);
 }
 
+export interface UsedCluster {
+  /** n1, n2, n3 from useCluster's beforeAll until its afterAll (one array: read it inside tests and hooks). */
+  readonly nodes: readonly ClusterProcess[];
+  readonly setup: ClusterSetup;
+  readonly redis: UsedRedis;
+}
+
+/**
+ * Registers hooks that start a redis-server (useRedis), write the cluster's config into a temp dir
+ * and start nodes n1, n2 and n3 before the calling file's tests, and after them stop the nodes with
+ * `stopSignal`, remove the dir and stop the server. Call it before the file's own hooks: its
+ * beforeAll then runs first and its afterAll last, so the file's clients stop before the nodes do.
+ */
+export function useCluster(options: {
+  leaseMs: number;
+  heartbeatMs?: number;
+  flags: string[];
+  extra?: Record<string, unknown>;
+  stopSignal?: NodeJS.Signals;
+}): UsedCluster {
+  const redis = useRedis();
+  const nodes: ClusterProcess[] = [];
+  let dir: Awaited<ReturnType<typeof tempDir>> | undefined;
+  let setup: ClusterSetup | undefined;
+  beforeAll(async () => {
+    dir = await tempDir();
+    const cluster = { leaseMs: options.leaseMs, heartbeatMs: options.heartbeatMs ?? 250 };
+    setup = await clusterSetup(dir.path, redis.url, cluster, options.flags, options.extra);
+    // The first node opens the empty data dir (version 0); the others start once it did.
+    nodes.push(await startNode(setup, 'n1'));
+    nodes.push(...(await Promise.all([startNode(setup, 'n2'), startNode(setup, 'n3')])));
+  });
+  afterAll(async () => {
+    await Promise.all(nodes.splice(0).map((n) => stopNode(n, options.stopSignal)));
+    await dir?.remove();
+    dir = undefined;
+    setup = undefined;
+  });
+  return {
+    nodes,
+    get setup() {
+      if (!setup)
+        throw new Error("useCluster: the cluster runs only inside the tests and hooks after useCluster's beforeAll");
+      return setup;
+    },
+    redis,
+  };
+}
+
 // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- each caller names the body it expects
 export async function json<T>(url: string, init?: RequestInit): Promise<{ status: number; body: T }> {
   const res = await fetch(url, init);
@@ -110,6 +161,22 @@ export interface ClusterView {
   leader: string | null;
   fencingToken: number | null;
   nodes: { id: string; clients: number; bytesIn: number; leader: boolean }[];
+}
+
+/** Waits until `node`'s /v1/cluster shows `total` clients connected over all nodes. */
+export async function untilClients(node: ClusterProcess, total: number): Promise<void> {
+  await until(`all ${total} clients to connect`, async () => {
+    const view = (await json<ClusterView>(`${node.url}/v1/cluster`)).body;
+    return view.nodes.reduce((n, x) => n + x.clients, 0) === total ? true : undefined;
+  });
+}
+
+/** Waits until `node`'s /v1/cluster shows `count` nodes with `perNode` clients each. */
+export async function untilEveryNodeHas(node: ClusterProcess, count: number, perNode: number): Promise<void> {
+  await until(`every node to report its ${perNode} clients`, async () => {
+    const view = (await json<ClusterView>(`${node.url}/v1/cluster`)).body;
+    return view.nodes.length === count && view.nodes.every((n) => n.clients === perNode) ? true : undefined;
+  });
 }
 
 /**
@@ -160,7 +227,7 @@ export function startLightClient(url: string, index: number, trainMs: number): L
   return { name, client, outcomes, lines, done };
 }
 
-export async function stopClients(clients: readonly LightClient[]): Promise<void> {
+export async function stopClients(clients: readonly Pick<LightClient, 'client' | 'done'>[]): Promise<void> {
   for (const c of clients) c.client.stop();
   await Promise.all(clients.map((c) => c.done.catch(() => undefined)));
 }

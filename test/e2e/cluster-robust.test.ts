@@ -8,21 +8,17 @@ import { loadMnist } from '../../shared/data/mnist.node.js';
 import type { RoundRecord } from '../../shared/protocol/rounds.js';
 import { silentLogger } from '../../server/logger.js';
 import { CheckpointStore } from '../../server/store/checkpoint-store.js';
-import { useRedis } from '../helpers/use-redis.js';
 import {
-  clusterSetup,
   json,
   queueRounds,
   rounds,
   slowSynthetic,
-  startNode,
-  stopNode,
+  stopClients,
   until,
-  type ClusterProcess,
-  type ClusterSetup,
-  type ClusterView,
+  untilEveryNodeHas,
+  useCluster,
 } from './cluster-helpers.js';
-import { ADMIN_TOKEN, collectingProgress, JOIN_TOKEN, tempDir } from './helpers.js';
+import { ADMIN_TOKEN, collectingProgress, JOIN_TOKEN } from './helpers.js';
 
 /**
  * Three real `fedserve server --cluster` processes with the coordinate median, two clients on
@@ -30,26 +26,18 @@ import { ADMIN_TOKEN, collectingProgress, JOIN_TOKEN, tempDir } from './helpers.
  * six updates, as one coordinator would commit it.
  */
 
-const redis = useRedis();
-let dir: Awaited<ReturnType<typeof tempDir>>;
-let setup: ClusterSetup;
-const nodes: ClusterProcess[] = [];
+const cluster = useCluster({
+  leaseMs: 2_000,
+  flags: ['--min-clients', '6', '--selection-window', '0', '--round-timeout', '20000'],
+  extra: { strategy: { aggregator: { kind: 'median' } } },
+});
+const { nodes } = cluster;
 const clients: { client: NodeClient; done: Promise<void> }[] = [];
 /** Each client's update, as it computed it: what it trained to minus the global weights it was sent. */
 const deltas = new Map<string, Float32Array>();
 const { train } = loadMnist();
 
 beforeAll(async () => {
-  dir = await tempDir();
-  setup = await clusterSetup(
-    dir.path,
-    redis.url,
-    { leaseMs: 2_000, heartbeatMs: 250 },
-    ['--min-clients', '6', '--selection-window', '0', '--round-timeout', '20000'],
-    { strategy: { aggregator: { kind: 'median' } } },
-  );
-  nodes.push(await startNode(setup, 'n1'));
-  nodes.push(...(await Promise.all([startNode(setup, 'n2'), startNode(setup, 'n3')])));
   for (let i = 0; i < 6; i++) {
     const name = `c${i}`;
     const synthetic = slowSynthetic(i, 20);
@@ -71,17 +59,11 @@ beforeAll(async () => {
     done.catch(() => undefined);
     clients.push({ client, done });
   }
-  await until('every node to report its 2 clients', async () => {
-    const view = (await json<ClusterView>(`${nodes[0].url}/v1/cluster`)).body;
-    return view.nodes.length === 3 && view.nodes.every((n) => n.clients === 2) ? view : undefined;
-  });
+  await untilEveryNodeHas(nodes[0], 3, 2);
 });
 
 afterAll(async () => {
-  for (const c of clients) c.client.stop();
-  await Promise.all(clients.map((c) => c.done.catch(() => undefined)));
-  await Promise.all(nodes.map((n) => stopNode(n)));
-  await dir?.remove();
+  await stopClients(clients);
 });
 
 describe('a 3-node cluster with the coordinate median', () => {
@@ -107,7 +89,7 @@ describe('a 3-node cluster with the coordinate median', () => {
       ['n3', 'updates', 2],
     ]);
     expect(deltas.size).toBe(6);
-    const store = new CheckpointStore(setup.dataDir, { logger: silentLogger() });
+    const store = new CheckpointStore(cluster.setup.dataDir, { logger: silentLogger() });
     const [v0, v1] = await Promise.all([store.load(0), store.load(1)]);
     // slowSynthetic's client i reports 10 + i examples (the median ignores them; FedAvg would not).
     const updates = [...deltas].map(([clientId, delta]) => ({

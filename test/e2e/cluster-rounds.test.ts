@@ -1,22 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadMnist } from '../../shared/data/mnist.node.js';
-import { useRedis } from '../helpers/use-redis.js';
 import {
-  clusterSetup,
   json,
   queueRounds,
   rounds,
   startLightClient,
-  startNode,
   stopClients,
-  stopNode,
   until,
-  type ClusterProcess,
+  untilEveryNodeHas,
+  useCluster,
   type LightClient,
   type ClusterView,
 } from './cluster-helpers.js';
 import type { RoundRecord } from '../../shared/protocol/rounds.js';
-import { ADMIN_TOKEN, tempDir } from './helpers.js';
+import { ADMIN_TOKEN } from './helpers.js';
 
 /**
  * Three real `fedserve server --cluster` processes on one real redis-server and one data dir, six
@@ -24,30 +21,16 @@ import { ADMIN_TOKEN, tempDir } from './helpers.js';
  * the committed versions, and /v1/cluster and /metrics show the nodes.
  */
 
-const redis = useRedis();
-let dir: Awaited<ReturnType<typeof tempDir>>;
-const nodes: ClusterProcess[] = [];
+const { nodes } = useCluster({
+  leaseMs: 2_000,
+  flags: ['--min-clients', '6', '--selection-window', '0', '--round-timeout', '20000'],
+});
 const clients: LightClient[] = [];
 const { test: heldOut } = loadMnist();
 
 beforeAll(async () => {
-  dir = await tempDir();
-  const setup = await clusterSetup(dir.path, redis.url, { leaseMs: 2_000, heartbeatMs: 250 }, [
-    '--min-clients',
-    '6',
-    '--selection-window',
-    '0',
-    '--round-timeout',
-    '20000',
-  ]);
-  // The first node opens the empty data dir (version 0); the others start once it did.
-  nodes.push(await startNode(setup, 'n1'));
-  nodes.push(...(await Promise.all([startNode(setup, 'n2'), startNode(setup, 'n3')])));
   for (let i = 0; i < 6; i++) clients.push(startLightClient(nodes[i % 3].url, i, 50));
-  await until('every node to report its 2 clients', async () => {
-    const view = (await json<ClusterView>(`${nodes[0].url}/v1/cluster`)).body;
-    return view.nodes.length === 3 && view.nodes.every((n) => n.clients === 2) ? view : undefined;
-  });
+  await untilEveryNodeHas(nodes[0], 3, 2);
 });
 
 /** What the leader (n1) received on the cluster bus so far. */
@@ -60,8 +43,6 @@ let leaderBytesAfter = 0;
 
 afterAll(async () => {
   await stopClients(clients);
-  await Promise.all(nodes.map((n) => stopNode(n)));
-  await dir?.remove();
 });
 
 describe('a 3-node cluster', () => {

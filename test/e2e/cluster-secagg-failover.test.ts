@@ -1,20 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminRoundListSchema } from '../../shared/protocol/public-rounds.js';
 import type { RoundRecord } from '../../shared/protocol/rounds.js';
-import { useRedis } from '../helpers/use-redis.js';
 import {
-  clusterSetup,
   json,
   queueRounds,
   slowSynthetic,
-  startNode,
   stopNode,
   until,
+  untilClients,
+  useCluster,
   type ClusterProcess,
   SECURE_TASK,
   type ClusterView,
 } from './cluster-helpers.js';
-import { ADMIN_TOKEN, tempDir } from './helpers.js';
+import { ADMIN_TOKEN } from './helpers.js';
 import { expectCommittedDelta, plaintextFedAvg, startSecureClient, type SecureTestClient } from './secagg-helpers.js';
 
 /**
@@ -25,9 +24,12 @@ import { expectCommittedDelta, plaintextFedAvg, startSecureClient, type SecureTe
 
 const { m: M, clip: CLIP, maxWeight: MAX_WEIGHT, maxBound: MAX_BOUND } = SECURE_TASK;
 
-const redis = useRedis();
-let dir: Awaited<ReturnType<typeof tempDir>>;
-const nodes: ClusterProcess[] = [];
+const { nodes } = useCluster({
+  leaseMs: 1_500,
+  flags: ['--min-clients', '4', '--selection-window', '0', '--round-timeout', '30000'],
+  extra: { secureAggregation: { enabled: true, phaseTimeoutMs: 4_000 } },
+  stopSignal: 'SIGKILL',
+});
 const clients: SecureTestClient[] = [];
 
 async function closed(node: ClusterProcess, round: number): Promise<RoundRecord> {
@@ -39,29 +41,14 @@ async function closed(node: ClusterProcess, round: number): Promise<RoundRecord>
 }
 
 beforeAll(async () => {
-  dir = await tempDir();
-  const setup = await clusterSetup(
-    dir.path,
-    redis.url,
-    { leaseMs: 1_500, heartbeatMs: 250 },
-    ['--min-clients', '4', '--selection-window', '0', '--round-timeout', '30000'],
-    { secureAggregation: { enabled: true, phaseTimeoutMs: 4_000 } },
-  );
-  nodes.push(await startNode(setup, 'n1'));
-  nodes.push(...(await Promise.all([startNode(setup, 'n2'), startNode(setup, 'n3')])));
   // Training takes 1.5 s, so the leader can be killed while a secure round trains.
   for (let i = 0; i < 6; i++)
     clients.push(startSecureClient(nodes[i % 3].url, i, `c${i}`, { trainer: slowSynthetic(i, 1_500) }));
-  await until('all 6 clients to connect', async () => {
-    const view = (await json<ClusterView>(`${nodes[0].url}/v1/cluster`)).body;
-    return view.nodes.reduce((n, x) => n + x.clients, 0) === 6 ? true : undefined;
-  });
+  await untilClients(nodes[0], 6);
 });
 
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.stop()));
-  await Promise.all(nodes.map((n) => stopNode(n, 'SIGKILL')));
-  await dir?.remove();
 });
 
 describe('killing the leader mid secure round', () => {

@@ -4,20 +4,17 @@ import { inlineMessage } from '../../server/cluster/cluster-bus.js';
 import { clusterKeys } from '../../server/cluster/cluster-keys.js';
 import { AdminRoundListSchema } from '../../shared/protocol/public-rounds.js';
 import type { RoundRecord } from '../../shared/protocol/rounds.js';
-import { useRedis } from '../helpers/use-redis.js';
 import {
-  clusterSetup,
   json,
   queueRounds,
   slowSynthetic,
-  startNode,
-  stopNode,
   until,
-  type ClusterProcess,
+  untilEveryNodeHas,
+  useCluster,
   SECURE_TASK,
   type ClusterView,
 } from './cluster-helpers.js';
-import { ADMIN_TOKEN, tempDir } from './helpers.js';
+import { ADMIN_TOKEN } from './helpers.js';
 import { expectCommittedDelta, plaintextFedAvg, startSecureClient, type SecureTestClient } from './secagg-helpers.js';
 
 /**
@@ -28,9 +25,11 @@ import { expectCommittedDelta, plaintextFedAvg, startSecureClient, type SecureTe
 
 const { m: M, clip: CLIP, maxWeight: MAX_WEIGHT, maxBound: MAX_BOUND } = SECURE_TASK;
 
-const redis = useRedis();
-let dir: Awaited<ReturnType<typeof tempDir>>;
-const nodes: ClusterProcess[] = [];
+const { nodes, redis } = useCluster({
+  leaseMs: 2_000,
+  flags: ['--min-clients', '6', '--selection-window', '0', '--round-timeout', '30000'],
+  extra: { secureAggregation: { enabled: true, phaseTimeoutMs: 4_000 } },
+});
 const clients: SecureTestClient[] = [];
 /** Set by a test: the client stops itself before sending this stage's message. */
 let dropAt: { client: string; round: number } | undefined;
@@ -45,16 +44,6 @@ async function closed(round: number): Promise<RoundRecord> {
 }
 
 beforeAll(async () => {
-  dir = await tempDir();
-  const setup = await clusterSetup(
-    dir.path,
-    redis.url,
-    { leaseMs: 2_000, heartbeatMs: 250 },
-    ['--min-clients', '6', '--selection-window', '0', '--round-timeout', '30000'],
-    { secureAggregation: { enabled: true, phaseTimeoutMs: 4_000 } },
-  );
-  nodes.push(await startNode(setup, 'n1'));
-  nodes.push(...(await Promise.all([startNode(setup, 'n2'), startNode(setup, 'n3')])));
   for (let i = 0; i < 6; i++) {
     const name = `c${i}`;
     const c = startSecureClient(nodes[i % 3].url, i, name, {
@@ -65,16 +54,11 @@ beforeAll(async () => {
     });
     clients.push(c);
   }
-  await until('every node to report its 2 clients', async () => {
-    const view = (await json<ClusterView>(`${nodes[0].url}/v1/cluster`)).body;
-    return view.nodes.length === 3 && view.nodes.every((n) => n.clients === 2) ? view : undefined;
-  });
+  await untilEveryNodeHas(nodes[0], 3, 2);
 });
 
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.stop()));
-  await Promise.all(nodes.map((n) => stopNode(n)));
-  await dir?.remove();
 });
 
 describe('secure aggregation on a 3-node cluster', () => {
